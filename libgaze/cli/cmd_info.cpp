@@ -1,0 +1,88 @@
+// gaze info — parameter counts (from the built model, cross-checked against the analytic
+// count), MACs and per-stage output shapes for a model config and input size.
+#include <cstdio>
+
+#include "libgaze/cli/commands.h"
+#include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
+#include "libgaze/models/gaze_net.h"
+#include "libgaze/models/model_stats.h"
+#include "libgaze/models/param_groups.h"
+
+namespace gaze::cli {
+namespace {
+
+std::pair<int64_t, int64_t> parse_size(const std::string& text) {
+  const auto parts = split(text, 'x');
+  try {
+    if (parts.size() == 2) return {std::stoll(parts[0]), std::stoll(parts[1])};
+  } catch (const std::exception&) {
+  }
+  throw Error("--input: expected HxW (e.g. 224x224), got '" + text + "'");
+}
+
+void print_info(const Config& config, const std::string& input, bool json) {
+  const auto [height, width] = parse_size(input);
+  const ModelStats stats = compute_model_stats(config.model, height, width);
+  GazeNet net = make_gaze_net(config.model, config.run.seed);
+  const int64_t total = count_parameters(*net);
+  const int64_t tunable = count_tunable_parameters(*net);
+  const int64_t last = count_parameters(*net, ParamGroup::kLastStageAdapters);
+  if (total != stats.params || tunable != stats.tunable || last != stats.last_stage_adapters) {
+    throw Error("internal: analytic parameter count disagrees with the built model");
+  }
+  const auto& m = config.model;
+  if (json) {
+    std::printf("{\"arch\": \"%s\", \"input\": [%lld, %lld], \"params\": %lld, \"tunable\": %lld, "
+                "\"adapters\": %lld, \"head\": %lld, \"last_stage_adapters\": %lld, "
+                "\"macs\": %lld, \"layers\": [",
+                m.arch.c_str(), (long long)height, (long long)width, (long long)total,
+                (long long)tunable, (long long)count_parameters(*net, ParamGroup::kAdapters),
+                (long long)count_parameters(*net, ParamGroup::kHead), (long long)last,
+                (long long)stats.macs);
+    for (size_t i = 0; i < stats.layers.size(); ++i) {
+      const auto& l = stats.layers[i];
+      std::printf("%s{\"name\": \"%s\", \"shape\": [%lld, %lld, %lld], \"params\": %lld, "
+                  "\"macs\": %lld}",
+                  i ? ", " : "", l.name.c_str(), (long long)l.channels, (long long)l.height,
+                  (long long)l.width, (long long)l.params, (long long)l.macs);
+    }
+    std::printf("]}\n");
+    return;
+  }
+  std::vector<std::string> depths, dims;
+  for (auto d : m.depths) depths.push_back(std::to_string(d));
+  for (auto d : m.dims) dims.push_back(std::to_string(d));
+  std::printf("model   %s  depths [%s]  dims [%s]  input 1x%lldx%lldx%lld\n", m.arch.c_str(),
+              join(depths, ",").c_str(), join(dims, ",").c_str(), (long long)m.in_chans,
+              (long long)height, (long long)width);
+  std::printf("%-12s %-14s %12s %10s %14s\n", "layer", "output CxHxW", "params", "tunable", "MACs");
+  for (const auto& l : stats.layers) {
+    const std::string shape = std::to_string(l.channels) + "x" + std::to_string(l.height) + "x" +
+                              std::to_string(l.width);
+    std::printf("%-12s %-14s %12s %10s %14s\n", l.name.c_str(), shape.c_str(),
+                group_thousands(l.params).c_str(), group_thousands(l.tunable).c_str(),
+                group_thousands(l.macs).c_str());
+  }
+  std::printf("total        %-14s %12s %10s %14s\n", "", group_thousands(total).c_str(),
+              group_thousands(tunable).c_str(), group_thousands(stats.macs).c_str());
+  std::printf("tunable = adapters %s + head %s; last-stage adapters %s; %.1f MMACs per frame\n",
+              group_thousands(count_parameters(*net, ParamGroup::kAdapters)).c_str(),
+              group_thousands(count_parameters(*net, ParamGroup::kHead)).c_str(),
+              group_thousands(last).c_str(), stats.macs / 1e6);
+}
+
+}  // namespace
+
+void register_info(CLI::App& app) {
+  auto* command = app.add_subcommand("info", "parameter counts, MACs and per-stage shapes");
+  auto options = std::make_shared<ConfigOptions>();
+  auto input = std::make_shared<std::string>("224x224");
+  auto json = std::make_shared<bool>(false);
+  options->add_to(*command);
+  command->add_option("--input", *input, "input size HxW")->capture_default_str();
+  command->add_flag("--json", *json, "print one JSON object instead of a table");
+  command->callback([options, input, json] { print_info(options->load(), *input, *json); });
+}
+
+}  // namespace gaze::cli

@@ -1,0 +1,27 @@
+// The `gaze` command-line tool: each subcommand lives in its own cli/cmd_*.cpp and registers
+// itself here. Contract for every command: results on stdout, logs on stderr, gaze::Error
+// becomes one "gaze: error: ..." line and exit code 1; usage errors exit 2.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "libgaze/config/config.h"
+
+namespace gaze::cli {
+
+// Options every config-driven command shares: -c/--config FILE and trailing key=value overrides.
+struct ConfigOptions {
+  std::string path;
+  std::vector<std::string> overrides;
+  void add_to(CLI::App& command);
+  Config load() const;  // the file (or defaults) + overrides, validated
+};
+
+void register_info(CLI::App& app);
+void register_import_checkpoint(CLI::App& app);
+void register_config(CLI::App& app);
+
+}  // namespace gaze::cli

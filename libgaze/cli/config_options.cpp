@@ -1,0 +1,15 @@
+#include "libgaze/cli/commands.h"
+
+namespace gaze::cli {
+
+void ConfigOptions::add_to(CLI::App& command) {
+  command.add_option("-c,--config", path, "YAML config file (defaults when omitted)")
+      ->check(CLI::ExistingFile);
+  command.add_option("overrides", overrides, "key.sub=value overrides, applied after the file");
+}
+
+Config ConfigOptions::load() const {
+  return path.empty() ? default_config(overrides) : load_config(path, overrides);
+}
+
+}  // namespace gaze::cli

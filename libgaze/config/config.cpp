@@ -1,0 +1,376 @@
+#include "libgaze/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <set>
+#include <type_traits>
+
+#include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
+
+namespace gaze {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <class T>
+constexpr bool is_leaf_v =
+    std::is_same_v<T, bool> || std::is_same_v<T, int64_t> || std::is_same_v<T, double> ||
+    std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<int64_t>> ||
+    std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>;
+
+// Where a value came from, for messages: a file (with line:column from the YAML mark) or a
+// command-line override (the assignment itself; its marks are meaningless).
+struct Source {
+  std::string name;
+  bool is_file = true;
+
+  std::string at(const YAML::Mark& mark) const {
+    if (!is_file || mark.is_null()) return name;
+    return name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  }
+};
+
+template <class T>
+const char* type_name() {
+  if constexpr (std::is_same_v<T, bool>) return "a boolean (true/false)";
+  if constexpr (std::is_same_v<T, int64_t>) return "an integer";
+  if constexpr (std::is_same_v<T, double>) return "a number";
+  if constexpr (std::is_same_v<T, std::string>) return "a string";
+  if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "a list of integers";
+  if constexpr (std::is_same_v<T, std::vector<double>>) return "a list of numbers";
+  if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
+  return "a section (a map of keys)";
+}
+
+std::string describe(const YAML::Node& node) {
+  if (node.IsNull()) return "nothing";
+  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsSequence()) return "a list";
+  return "a map";
+}
+
+// Collects dotted paths of a section's leaves (and, for suggestions, of its sub-sections).
+struct KeyLister {
+  std::string prefix;
+  std::vector<std::string>* out;
+  bool with_sections = false;
+
+  template <class T>
+  void operator()(const char* key, T& value, const char*) {
+    if constexpr (is_leaf_v<T>) {
+      out->push_back(prefix + key);
+    } else {
+      if (with_sections) out->push_back(prefix + key);
+      KeyLister child{prefix + key + ".", out, with_sections};
+      value.visit(child);
+    }
+  }
+};
+
+// Names (not paths) of one section's direct fields.
+struct FieldNames {
+  std::vector<std::string> names;
+  template <class T>
+  void operator()(const char* key, T&, const char*) {
+    names.emplace_back(key);
+  }
+};
+
+template <class T>
+void read_value(const YAML::Node& node, T& value, const std::string& path, const Source& source,
+                Config& root);
+
+// Reads the keys present in a YAML map into a section; absent keys keep their values.
+template <class Section>
+struct SectionReader {
+  const YAML::Node& node;
+  std::string prefix;
+  const Source& source;
+  Config& root;
+
+  template <class T>
+  void operator()(const char* key, T& value, const char*) {
+    const YAML::Node child = node[key];
+    if (child) read_value(child, value, prefix + key, source, root);
+  }
+};
+
+std::vector<std::string> all_keys(Config& root, bool with_sections = false) {
+  std::vector<std::string> keys;
+  KeyLister lister{"", &keys, with_sections};
+  root.visit(lister);
+  return keys;
+}
+
+// "; did you mean 'model.dims'?" for a mistyped dotted key (leaf or section).
+std::string key_suggestion(const std::string& key, Config& root) {
+  return suggest_suffix(key, all_keys(root, true));
+}
+
+template <class Section>
+void read_section(const YAML::Node& node, Section& section, const std::string& path,
+                  const Source& source, Config& root, const std::set<std::string>& ignored = {}) {
+  const std::string prefix = path.empty() ? "" : path + ".";
+  if (!node.IsMap()) {
+    throw Error(source.at(node.Mark()) + ": " + (path.empty() ? "config" : path) +
+                ": expected a section (a map of keys), got " + describe(node));
+  }
+  FieldNames fields;
+  section.visit(fields);
+  for (const auto& entry : node) {
+    const std::string key = entry.first.as<std::string>();
+    if (ignored.count(key)) continue;
+    if (std::find(fields.names.begin(), fields.names.end(), key) == fields.names.end()) {
+      const std::string full = prefix + key;
+      throw Error(source.at(entry.first.Mark()) + ": unknown key '" + full + "'" +
+                  key_suggestion(full, root));
+    }
+  }
+  SectionReader<Section> reader{node, prefix, source, root};
+  section.visit(reader);
+}
+
+template <class T>
+void read_value(const YAML::Node& node, T& value, const std::string& path, const Source& source,
+                Config& root) {
+  if constexpr (!is_leaf_v<T>) {
+    read_section(node, value, path, source, root);
+    return;
+  } else {
+    const auto fail = [&]() {
+      return Error(source.at(node.Mark()) + ": " + path + ": expected " + type_name<T>() +
+                   ", got " + describe(node));
+    };
+    constexpr bool is_list = std::is_same_v<T, std::vector<int64_t>> ||
+                             std::is_same_v<T, std::vector<double>> ||
+                             std::is_same_v<T, std::vector<std::string>>;
+    if constexpr (is_list) {
+      if (!node.IsSequence()) throw fail();
+      T parsed;
+      for (const auto& item : node) {
+        if (!item.IsScalar()) throw fail();
+        try {
+          parsed.push_back(item.as<typename T::value_type>());
+        } catch (const YAML::Exception&) {
+          throw Error(source.at(item.Mark()) + ": " + path + ": expected " + type_name<T>() +
+                      ", got '" + item.Scalar() + "'");
+        }
+      }
+      value = std::move(parsed);
+    } else {
+      if (!node.IsScalar()) throw fail();
+      try {
+        value = node.as<T>();
+      } catch (const YAML::Exception&) {
+        throw fail();
+      }
+    }
+    root.origin[path] = source.at(node.Mark());
+  }
+}
+
+YAML::Node parse_yaml(const std::string& text, const Source& source) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw Error(source.at(e.mark) + ": invalid YAML: " + e.msg);
+  }
+}
+
+// Reads one file into `config`, after the files it extends. `chain` detects cycles.
+void read_file_into(const fs::path& path, Config& config, std::vector<fs::path>& chain) {
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(path, ec);
+  if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
+    throw Error(path.string() + ": 'extends' cycle back to this file");
+  }
+  if (!fs::exists(path)) throw Error(path.string() + ": config file not found");
+  YAML::Node node;
+  const Source source{path.string(), true};
+  try {
+    node = YAML::LoadFile(path.string());
+  } catch (const YAML::ParserException& e) {
+    throw Error(source.at(e.mark) + ": invalid YAML: " + e.msg);
+  } catch (const YAML::BadFile&) {
+    throw Error(path.string() + ": cannot read config file");
+  }
+  if (node.IsNull()) return;  // an empty file means "all defaults"
+  if (node.IsMap() && node["extends"]) {
+    const YAML::Node extends = node["extends"];
+    std::vector<std::string> parents;
+    if (extends.IsScalar()) {
+      parents = {extends.Scalar()};
+    } else {
+      read_value(extends, parents, "extends", source, config);
+    }
+    chain.push_back(canonical);
+    for (const auto& parent : parents) read_file_into(path.parent_path() / parent, config, chain);
+    chain.pop_back();
+  }
+  read_section(node, config, "", source, config, {"extends"});
+}
+
+// Emits a section as a YAML map with help comments.
+struct Dumper {
+  YAML::Emitter& out;
+
+  template <class T>
+  void operator()(const char* key, const T& value, const char* help) {
+    out << YAML::Key << key << YAML::Value;
+    if constexpr (is_leaf_v<T>) {
+      if constexpr (std::is_same_v<T, std::vector<int64_t>> ||
+                    std::is_same_v<T, std::vector<double>> ||
+                    std::is_same_v<T, std::vector<std::string>>) {
+        out << YAML::Flow << YAML::BeginSeq;
+        for (const auto& item : value) out << item;
+        out << YAML::EndSeq;
+      } else {
+        out << value;
+      }
+      out << YAML::Comment(help);
+    } else {
+      out << YAML::BeginMap;
+      Dumper child{out};
+      const_cast<T&>(value).visit(child);
+      out << YAML::EndMap;
+    }
+  }
+};
+
+// Walks a dotted path to one leaf and reads a YAML value into it.
+struct OverrideSetter {
+  std::vector<std::string> parts;
+  size_t depth;
+  const YAML::Node& value;
+  const Source& source;
+  Config& root;
+  bool found = false;
+
+  template <class T>
+  void operator()(const char* key, T& field, const char*) {
+    if (found || parts[depth] != key) return;
+    found = true;
+    const std::string path = join({parts.begin(), parts.begin() + depth + 1}, ".");
+    const bool last = depth + 1 == parts.size();
+    if constexpr (is_leaf_v<T>) {
+      if (!last) throw Error(source.name + ": '" + path + "' is a value, not a section");
+      read_value(value, field, path, source, root);
+    } else {
+      if (last) {
+        read_value(value, field, path, source, root);  // a whole section as a YAML map
+        return;
+      }
+      OverrideSetter child{parts, depth + 1, value, source, root};
+      field.visit(child);
+      if (!child.found) {
+        const std::string full = join(parts, ".");
+        throw Error(source.name + ": unknown key '" + full + "'" +
+                    key_suggestion(full, root));
+      }
+    }
+  }
+};
+
+// Where a failed check's value came from; used by validate_config.
+[[noreturn]] void invalid(const Config& config, const std::string& key, const std::string& what) {
+  throw Error(config_origin(config, key) + ": " + key + ": " + what);
+}
+
+}  // namespace
+
+void apply_override(Config& config, const std::string& assignment) {
+  const Source source{"command line '" + assignment + "'", false};
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw Error(source.name + ": expected key.sub=value");
+  }
+  const std::string key = trim(assignment.substr(0, eq));
+  const YAML::Node value = parse_yaml(assignment.substr(eq + 1), source);
+  OverrideSetter setter{split(key, '.'), 0, value, source, config};
+  config.visit(setter);
+  if (!setter.found) {
+    throw Error(source.name + ": unknown key '" + key + "'" + key_suggestion(key, config));
+  }
+}
+
+void validate_config(Config& config) {
+  ModelConfig& m = config.model;
+  if (m.arch == "teacher" || m.arch == "student") {
+    const std::vector<int64_t> depths = {2, 2, 6, 2};
+    const std::vector<int64_t> dims =
+        m.arch == "teacher" ? std::vector<int64_t>{40, 80, 160, 320}
+                            : std::vector<int64_t>{40, 20, 40, 80};
+    if (m.depths.empty()) m.depths = depths;
+    if (m.dims.empty()) m.dims = dims;
+  } else if (m.arch != "custom") {
+    invalid(config, "model.arch",
+            "unknown architecture '" + m.arch + "'" +
+                suggest_suffix(m.arch, {"teacher", "student", "custom"}));
+  }
+  if (m.depths.size() != 4) invalid(config, "model.depths", "needs 4 entries (one per stage)");
+  if (m.dims.size() != 4) invalid(config, "model.dims", "needs 4 entries (one per stage)");
+  for (size_t i = 0; i < 4; ++i) {
+    if (m.depths[i] < 1) invalid(config, "model.depths", "every stage needs at least one block");
+    if (m.dims[i] < 1) invalid(config, "model.dims", "every width must be positive");
+    if (m.adapter.enabled && m.dims[i] % m.adapter.reduction != 0) {
+      invalid(config, "model.adapter.reduction",
+              "must divide every stage width (" + std::to_string(m.dims[i]) + ")");
+    }
+  }
+  if (m.in_chans != 1 && m.in_chans != 3) invalid(config, "model.in_chans", "must be 1 or 3");
+  if (m.adapter.reduction < 1) invalid(config, "model.adapter.reduction", "must be >= 1");
+  if (m.drop_path < 0 || m.drop_path >= 1) invalid(config, "model.drop_path", "must be in [0, 1)");
+  if (!(m.ln_eps > 0)) invalid(config, "model.ln_eps", "must be > 0");
+  if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
+  if (config.run.name.empty()) invalid(config, "run.name", "must not be empty");
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Config config;
+  std::vector<fs::path> chain;
+  read_file_into(path, config, chain);
+  for (const auto& o : overrides) apply_override(config, o);
+  validate_config(config);
+  return config;
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& source_name,
+                    const std::vector<std::string>& overrides) {
+  Config config;
+  const Source source{source_name, true};
+  const YAML::Node node = parse_yaml(yaml_text, source);
+  if (!node.IsNull()) read_section(node, config, "", source, config);
+  for (const auto& o : overrides) apply_override(config, o);
+  validate_config(config);
+  return config;
+}
+
+Config default_config(const std::vector<std::string>& overrides) {
+  Config config;
+  for (const auto& o : overrides) apply_override(config, o);
+  validate_config(config);
+  return config;
+}
+
+std::string dump_config(const Config& config) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  Dumper dumper{out};
+  const_cast<Config&>(config).visit(dumper);
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::vector<std::string> config_keys() {
+  Config config;
+  return all_keys(config);
+}
+
+std::string config_origin(const Config& config, const std::string& key) {
+  const auto it = config.origin.find(key);
+  return it == config.origin.end() ? "default" : it->second;
+}
+
+}  // namespace gaze

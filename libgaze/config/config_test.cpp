@@ -1,0 +1,127 @@
+#include "libgaze/config/config.h"
+
+#include <catch2/catch.hpp>
+
+#include "libgaze/config/run_dir.h"
+#include "libgaze/core/error.h"
+#include "tests/test_util.h"
+
+using namespace gaze;
+using Catch::Contains;
+
+TEST_CASE("defaults resolve the student preset", "[config]") {
+  const Config c = default_config();
+  CHECK(c.model.arch == "student");
+  CHECK(c.model.depths == std::vector<int64_t>{2, 2, 6, 2});
+  CHECK(c.model.dims == std::vector<int64_t>{40, 20, 40, 80});
+  CHECK(c.model.adapter.reduction == 4);
+  CHECK(c.model.adapter.slope == Approx(0.01));
+  CHECK(c.model.head.uncertainty);
+}
+
+TEST_CASE("a file and overrides set typed values and remember where", "[config]") {
+  testing::TempDir dir;
+  const std::string path = dir.write("m.yaml",
+                                     "model:\n"
+                                     "  arch: teacher\n"
+                                     "  adapter:\n"
+                                     "    slope: 0.2\n"
+                                     "run: {seed: 7}\n");
+  const Config c = load_config(path, {"run.threads=2", "model.head.uncertainty=false"});
+  CHECK(c.model.dims == std::vector<int64_t>{40, 80, 160, 320});
+  CHECK(c.model.adapter.slope == Approx(0.2));
+  CHECK(c.run.seed == 7);
+  CHECK(c.run.threads == 2);
+  CHECK_FALSE(c.model.head.uncertainty);
+  CHECK(config_origin(c, "model.arch") == path + ":2:9");
+  CHECK(config_origin(c, "run.threads") == "command line 'run.threads=2'");
+  CHECK(config_origin(c, "run.name") == "default");
+}
+
+TEST_CASE("unknown keys are rejected with file:line:column and the nearest key", "[config]") {
+  testing::TempDir dir;
+  const std::string path = dir.write("bad.yaml", "model:\n  dimz: [1, 2, 3, 4]\n");
+  CHECK_THROWS_WITH(load_config(path),
+                    path + ":2:3: unknown key 'model.dimz'; did you mean 'model.dims'?");
+  CHECK_THROWS_WITH(parse_config("modle: {}\n", "x.yaml"),
+                    Contains("x.yaml:1:1: unknown key 'modle'") && Contains("did you mean"));
+  CHECK_THROWS_WITH(default_config({"model.adaptor.slope=1"}),
+                    "command line 'model.adaptor.slope=1': unknown key 'model.adaptor.slope'; "
+                    "did you mean 'model.adapter.slope'?");
+}
+
+TEST_CASE("type errors name the key, the value and file:line:column", "[config]") {
+  CHECK_THROWS_WITH(parse_config("run:\n  seed: abc\n", "t.yaml"),
+                    "t.yaml:2:9: run.seed: expected an integer, got 'abc'");
+  CHECK_THROWS_WITH(parse_config("model:\n  depths: [2, x, 6, 2]\n", "t.yaml"),
+                    "t.yaml:2:15: model.depths: expected a list of integers, got 'x'");
+  CHECK_THROWS_WITH(parse_config("model:\n  head: 3\n", "t.yaml"),
+                    "t.yaml:2:9: model.head: expected a section (a map of keys), got '3'");
+  CHECK_THROWS_WITH(parse_config("model:\n  adapter: {enabled: maybe}\n", "t.yaml"),
+                    Contains("t.yaml:2:22: model.adapter.enabled: expected a boolean"));
+  CHECK_THROWS_WITH(default_config({"run.seed=1.5"}),
+                    "command line 'run.seed=1.5': run.seed: expected an integer, got '1.5'");
+  CHECK_THROWS_WITH(default_config({"run.seed"}), Contains("expected key.sub=value"));
+  CHECK_THROWS_WITH(default_config({"run.seed.x=1"}), Contains("'run.seed' is a value"));
+}
+
+TEST_CASE("YAML syntax errors carry the position", "[config]") {
+  CHECK_THROWS_WITH(parse_config("model:\n  dims: [1, 2\n", "s.yaml"),
+                    Contains("s.yaml:") && Contains("invalid YAML"));
+}
+
+TEST_CASE("validation names the key and where its bad value came from", "[config]") {
+  CHECK_THROWS_WITH(parse_config("model:\n  arch: studnet\n", "v.yaml"),
+                    "v.yaml:2:9: model.arch: unknown architecture 'studnet'; did you mean "
+                    "'student'?");
+  CHECK_THROWS_WITH(default_config({"model.arch=custom", "model.dims=[8,8,8]",
+                                    "model.depths=[1,1,1,1]"}),
+                    Contains("model.dims: needs 4 entries"));
+  CHECK_THROWS_WITH(default_config({"model.adapter.reduction=3"}),
+                    Contains("model.adapter.reduction: must divide every stage width"));
+  CHECK_THROWS_WITH(default_config({"run.threads=-1"}), Contains("run.threads: must be >= 0"));
+}
+
+TEST_CASE("extends reads the parent first, the child overrides it", "[config]") {
+  testing::TempDir dir;
+  dir.write("base.yaml", "model: {arch: teacher}\nrun: {seed: 3, name: base}\n");
+  const std::string child = dir.write("child.yaml", "extends: base.yaml\nrun: {name: child}\n");
+  const Config c = load_config(child);
+  CHECK(c.model.arch == "teacher");
+  CHECK(c.run.seed == 3);
+  CHECK(c.run.name == "child");
+  dir.write("loop_a.yaml", "extends: loop_b.yaml\n");
+  dir.write("loop_b.yaml", "extends: loop_a.yaml\n");
+  CHECK_THROWS_WITH(load_config(dir.file("loop_a.yaml")), Contains("'extends' cycle"));
+  CHECK_THROWS_WITH(load_config(dir.file("missing.yaml")), Contains("config file not found"));
+}
+
+TEST_CASE("the dumped config reads back to the same config", "[config]") {
+  const Config a = default_config({"model.arch=teacher", "run.seed=11", "model.drop_path=0.1"});
+  const std::string text = dump_config(a);
+  CHECK(text.find("# teacher (ConvNeXt V2-Atto)") != std::string::npos);  // help as comments
+  const Config b = parse_config(text, "dumped.yaml");
+  CHECK(dump_config(b) == text);
+  CHECK(b.model.dims == a.model.dims);
+  CHECK(b.model.drop_path == Approx(0.1));
+}
+
+TEST_CASE("config_keys lists every leaf as a dotted path", "[config]") {
+  const auto keys = config_keys();
+  CHECK(std::find(keys.begin(), keys.end(), "model.adapter.slope") != keys.end());
+  CHECK(std::find(keys.begin(), keys.end(), "run.seed") != keys.end());
+  CHECK(std::find(keys.begin(), keys.end(), "model.adapter") == keys.end());
+}
+
+TEST_CASE("the run directory holds the resolved config", "[config][run_dir]") {
+  testing::TempDir dir;
+  const Config c = default_config({"run.out_dir=" + dir.path(), "run.name=exp1"});
+  const RunDir run = open_run_dir(c, false);
+  CHECK(testing::read_file(run.config_path()) == dump_config(c));
+  CHECK(std::filesystem::is_directory(run.checkpoint_dir()));
+  // Same config again is fine; a different one in the same folder is refused.
+  CHECK_NOTHROW(open_run_dir(c, true));
+  Config other = c;
+  other.run.seed = 5;
+  CHECK_THROWS_WITH(open_run_dir(other, true), Contains("holds a different config"));
+}

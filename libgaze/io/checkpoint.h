@@ -1,0 +1,60 @@
+// Checkpoints: one HDF5 file per save, written atomically (temp file, fsync, rename).
+//
+// Layout (opens in h5py):
+//   /@format = "libgaze-checkpoint", /@version = 1, /@stage, /@step
+//   /config              the resolved YAML config of the run (string)
+//   /model/<name>        parameters and buffers by official name ("stages.2.5.pwconv1.weight")
+//   /optimizer/<name>    optimiser state ("<param name>:exp_avg", ...), see optimizer_state.h
+//   /state/<name>        anything else a trainer resumes from (RNG states, data position)
+// A crash during save leaves the previous file intact; loading a truncated or foreign file
+// fails with a message naming it.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gaze {
+
+using TensorList = std::vector<std::pair<std::string, at::Tensor>>;
+
+struct Checkpoint {
+  std::string stage;
+  int64_t step = 0;
+  std::string config_yaml;
+  TensorList model;
+  TensorList optimizer;
+  TensorList state;
+};
+
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+Checkpoint load_checkpoint(const std::string& path);
+
+// Every parameter and buffer of `module`, by name, detached (shares storage).
+TensorList module_state(const torch::nn::Module& module);
+
+// What a state load found: names missing from the file, names the model lacks, and names
+// whose shapes differ ("name: file [4,320] vs model [1000,320]").
+struct LoadReport {
+  std::vector<std::string> missing, unexpected, mismatched;
+  int64_t loaded = 0;
+  bool complete() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  std::string describe() const;  // one line, empty lists omitted
+};
+
+// Copies every tensor whose name and shape match. With `strict`, any missing, unexpected or
+// mismatched tensor throws gaze::Error (naming `source` and the tensors) before anything is
+// copied, so a failed load never leaves the model half-overwritten.
+LoadReport load_module_state(torch::nn::Module& module, const TensorList& tensors, bool strict,
+                             const std::string& source);
+
+// Torch's global CPU generator state (a uint8 tensor) and its restore.
+at::Tensor cpu_rng_state();
+void set_cpu_rng_state(const at::Tensor& state);
+
+// Lookup in a TensorList; undefined tensor when absent.
+at::Tensor find_tensor(const TensorList& tensors, const std::string& name);
+
+}  // namespace gaze

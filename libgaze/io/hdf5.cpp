@@ -1,0 +1,286 @@
+#include "libgaze/io/hdf5.h"
+
+#include "libgaze/core/error.h"
+
+namespace gaze::h5 {
+namespace {
+
+// HDF5 prints an error stack to stderr on every failed call; we report our own messages.
+void silence_hdf5_errors() {
+  static const bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+[[noreturn]] void fail(const std::string& where, const std::string& name, const std::string& what) {
+  throw Error(where + ": " + name + ": " + what);
+}
+
+hid_t native_type(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return H5T_NATIVE_FLOAT;
+    case DType::kF64: return H5T_NATIVE_DOUBLE;
+    case DType::kI8: return H5T_NATIVE_INT8;
+    case DType::kU8: return H5T_NATIVE_UINT8;
+    case DType::kI16: return H5T_NATIVE_INT16;
+    case DType::kI32: return H5T_NATIVE_INT32;
+    case DType::kI64: return H5T_NATIVE_INT64;
+  }
+  return -1;
+}
+
+// Maps a stored datatype to ours; class + size + sign identify it.
+bool dtype_from_h5(hid_t type, DType* out) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const size_t size = H5Tget_size(type);
+  if (cls == H5T_FLOAT) {
+    if (size == 4) return *out = DType::kF32, true;
+    if (size == 8) return *out = DType::kF64, true;
+  } else if (cls == H5T_INTEGER) {
+    const bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
+    if (size == 1) return *out = is_signed ? DType::kI8 : DType::kU8, true;
+    if (size == 2 && is_signed) return *out = DType::kI16, true;
+    if (size == 4 && is_signed) return *out = DType::kI32, true;
+    if (size == 8 && is_signed) return *out = DType::kI64, true;
+  }
+  return false;
+}
+
+Handle string_type(size_t length) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.id(), std::max<size_t>(1, length));
+  H5Tset_strpad(type.id(), H5T_STR_NULLPAD);
+  H5Tset_cset(type.id(), H5T_CSET_UTF8);
+  return type;
+}
+
+}  // namespace
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return 4;
+    case DType::kF64: return 8;
+    case DType::kI8: return 1;
+    case DType::kU8: return 1;
+    case DType::kI16: return 2;
+    case DType::kI32: return 4;
+    case DType::kI64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "float32";
+    case DType::kF64: return "float64";
+    case DType::kI8: return "int8";
+    case DType::kU8: return "uint8";
+    case DType::kI16: return "int16";
+    case DType::kI32: return "int32";
+    case DType::kI64: return "int64";
+  }
+  return "?";
+}
+
+int64_t Array::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    if (id_ >= 0 && close_) close_(id_);
+    id_ = other.id_;
+    close_ = other.close_;
+    other.id_ = -1;
+  }
+  return *this;
+}
+
+Handle::~Handle() {
+  if (id_ >= 0 && close_) close_(id_);
+}
+
+File File::create(const std::string& path) {
+  silence_hdf5_errors();
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) throw Error(path + ": cannot create HDF5 file");
+  return File(Handle(id, H5Fclose), path);
+}
+
+File File::open(const std::string& path) {
+  silence_hdf5_errors();
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    throw Error(path + ": not a readable HDF5 file (missing, truncated or another format)");
+  }
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) throw Error(path + ": cannot open HDF5 file");
+  return File(Handle(id, H5Fclose), path);
+}
+
+void File::flush() {
+  if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) throw Error(path_ + ": cannot flush HDF5 file");
+}
+
+Handle create_group(hid_t parent, const std::string& name, const std::string& where) {
+  // Track creation order so readers (and h5py) list members in the order they were written.
+  Handle props(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+  H5Pset_link_creation_order(props.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  const hid_t id = H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, props.id(), H5P_DEFAULT);
+  if (id < 0) fail(where, name, "cannot create group");
+  return Handle(id, H5Gclose);
+}
+
+bool exists(hid_t parent, const std::string& name) {
+  silence_hdf5_errors();
+  // Check each path component: H5Lexists fails on a missing intermediate group.
+  std::string prefix;
+  size_t start = 0;
+  while (start <= name.size()) {
+    const size_t slash = name.find('/', start);
+    prefix = name.substr(0, slash);
+    if (H5Lexists(parent, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return true;
+}
+
+std::vector<std::string> list_children(hid_t group, const std::string& where) {
+  std::vector<std::string> names;
+  const auto collect = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  if (H5Literate(group, H5_INDEX_CRT_ORDER, H5_ITER_INC, nullptr, collect, &names) < 0) {
+    names.clear();  // the file was written without creation-order tracking: fall back to names
+    if (H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect, &names) < 0) {
+      throw Error(where + ": cannot list group");
+    }
+  }
+  return names;
+}
+
+void write_array(hid_t parent, const std::string& name, const Array& array,
+                 const std::string& where) {
+  if (array.bytes.size() != static_cast<size_t>(array.numel()) * dtype_size(array.dtype)) {
+    fail(where, name, "array byte size does not match its shape");
+  }
+  std::vector<hsize_t> dims(array.shape.begin(), array.shape.end());
+  Handle space(array.shape.empty() ? H5Screate(H5S_SCALAR)
+                                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
+                                                      nullptr),
+               H5Sclose);
+  Handle set(H5Dcreate2(parent, name.c_str(), native_type(array.dtype), space.id(), H5P_DEFAULT,
+                        H5P_DEFAULT, H5P_DEFAULT),
+             H5Dclose);
+  if (set.id() < 0) fail(where, name, "cannot create dataset");
+  if (array.numel() > 0 &&
+      H5Dwrite(set.id(), native_type(array.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+               array.bytes.data()) < 0) {
+    fail(where, name, "cannot write dataset");
+  }
+}
+
+Array read_array(hid_t parent, const std::string& name, const std::string& where) {
+  if (!exists(parent, name)) fail(where, name, "no such dataset");
+  Handle set(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (set.id() < 0) fail(where, name, "cannot open dataset");
+  Handle type(H5Dget_type(set.id()), H5Tclose);
+  Array array;
+  if (!dtype_from_h5(type.id(), &array.dtype)) fail(where, name, "unsupported element type");
+  Handle space(H5Dget_space(set.id()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  if (rank < 0) fail(where, name, "cannot read shape");
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  array.shape.assign(dims.begin(), dims.end());
+  array.bytes.resize(static_cast<size_t>(array.numel()) * dtype_size(array.dtype));
+  if (array.numel() > 0 && H5Dread(set.id(), native_type(array.dtype), H5S_ALL, H5S_ALL,
+                                   H5P_DEFAULT, array.bytes.data()) < 0) {
+    fail(where, name, "cannot read dataset (corrupt file?)");
+  }
+  return array;
+}
+
+void write_string(hid_t parent, const std::string& name, const std::string& text,
+                  const std::string& where) {
+  Handle type = string_type(text.size());
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle set(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT,
+                        H5P_DEFAULT),
+             H5Dclose);
+  if (set.id() < 0) fail(where, name, "cannot create string dataset");
+  std::string padded = text;
+  padded.resize(std::max<size_t>(1, text.size()), '\0');
+  if (H5Dwrite(set.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data()) < 0) {
+    fail(where, name, "cannot write string dataset");
+  }
+}
+
+std::string read_string(hid_t parent, const std::string& name, const std::string& where) {
+  if (!exists(parent, name)) fail(where, name, "no such dataset");
+  Handle set(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose);
+  Handle type(H5Dget_type(set.id()), H5Tclose);
+  if (set.id() < 0 || H5Tget_class(type.id()) != H5T_STRING || H5Tis_variable_str(type.id()) > 0) {
+    fail(where, name, "not a fixed-length string dataset");
+  }
+  std::string text(H5Tget_size(type.id()), '\0');
+  if (H5Dread(set.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data()) < 0) {
+    fail(where, name, "cannot read string dataset");
+  }
+  text.resize(text.find('\0') == std::string::npos ? text.size() : text.find('\0'));
+  return text;
+}
+
+void write_int_attr(hid_t object, const std::string& name, int64_t value,
+                    const std::string& where) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attr(H5Acreate2(object, name.c_str(), H5T_NATIVE_INT64, space.id(), H5P_DEFAULT,
+                         H5P_DEFAULT),
+              H5Aclose);
+  if (attr.id() < 0 || H5Awrite(attr.id(), H5T_NATIVE_INT64, &value) < 0) {
+    fail(where, "@" + name, "cannot write attribute");
+  }
+}
+
+int64_t read_int_attr(hid_t object, const std::string& name, const std::string& where) {
+  if (H5Aexists(object, name.c_str()) <= 0) fail(where, "@" + name, "missing attribute");
+  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  int64_t value = 0;
+  if (attr.id() < 0 || H5Aread(attr.id(), H5T_NATIVE_INT64, &value) < 0) {
+    fail(where, "@" + name, "cannot read integer attribute");
+  }
+  return value;
+}
+
+void write_string_attr(hid_t object, const std::string& name, const std::string& value,
+                       const std::string& where) {
+  Handle type = string_type(value.size());
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attr(H5Acreate2(object, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT),
+              H5Aclose);
+  std::string padded = value;
+  padded.resize(std::max<size_t>(1, value.size()), '\0');
+  if (attr.id() < 0 || H5Awrite(attr.id(), type.id(), padded.data()) < 0) {
+    fail(where, "@" + name, "cannot write attribute");
+  }
+}
+
+std::string read_string_attr(hid_t object, const std::string& name, const std::string& where) {
+  if (H5Aexists(object, name.c_str()) <= 0) fail(where, "@" + name, "missing attribute");
+  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(attr.id()), H5Tclose);
+  if (attr.id() < 0 || H5Tget_class(type.id()) != H5T_STRING || H5Tis_variable_str(type.id()) > 0) {
+    fail(where, "@" + name, "not a fixed-length string attribute");
+  }
+  std::string text(H5Tget_size(type.id()), '\0');
+  if (H5Aread(attr.id(), type.id(), text.data()) < 0) fail(where, "@" + name, "cannot read");
+  text.resize(text.find('\0') == std::string::npos ? text.size() : text.find('\0'));
+  return text;
+}
+
+}  // namespace gaze::h5

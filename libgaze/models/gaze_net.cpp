@@ -1,0 +1,186 @@
+#include "libgaze/models/gaze_net.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/init.h>
+
+namespace gaze {
+namespace {
+
+// Nearest-neighbour resize of a [N,1,h,w] hidden-patch mask to a feature map, as keep = 1-mask.
+at::Tensor keep_mask_like(const at::Tensor& mask, const at::Tensor& features) {
+  if (!mask.defined()) return {};
+  const int64_t h = features.size(2), w = features.size(3);
+  at::Tensor m = mask;
+  if (m.size(2) != h || m.size(3) != w) {
+    TORCH_CHECK(h % m.size(2) == 0 && w % m.size(3) == 0, "mask ", m.sizes(),
+                " does not divide feature map ", features.sizes());
+    m = m.repeat_interleave(h / m.size(2), 2).repeat_interleave(w / m.size(3), 3);
+  }
+  return 1.0 - m.to(features.dtype());
+}
+
+// Truncated normal init by inverse CDF (LibTorch 1.13 has no trunc_normal_): the same method,
+// bounds and arguments as PyTorch's nn.init.trunc_normal_ used by the official code.
+void trunc_normal(at::Tensor t, double stddev, double lo = -2.0, double hi = 2.0) {
+  const auto cdf = [](double x) { return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))); };
+  const double l = cdf(lo / stddev), u = cdf(hi / stddev);
+  t.uniform_(2 * l - 1, 2 * u - 1).erfinv_().mul_(stddev * std::sqrt(2.0)).clamp_(lo, hi);
+}
+
+at::Tensor drop_path(const at::Tensor& x, double p, bool training) {
+  if (p == 0.0 || !training) return x;
+  const auto keep = at::empty({x.size(0), 1, 1, 1}, x.options()).bernoulli_(1.0 - p);
+  return x * keep / (1.0 - p);
+}
+
+}  // namespace
+
+LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : eps_(eps) {
+  weight = register_parameter("weight", at::ones({channels}));
+  bias = register_parameter("bias", at::zeros({channels}));
+}
+
+at::Tensor LayerNorm2dImpl::forward(const at::Tensor& x) {
+  const auto y = at::layer_norm(x.permute({0, 2, 3, 1}), {x.size(1)}, weight, bias, eps_);
+  return y.permute({0, 3, 1, 2});
+}
+
+GRNImpl::GRNImpl(int64_t dim) {
+  gamma = register_parameter("gamma", at::zeros({1, 1, 1, dim}));
+  beta = register_parameter("beta", at::zeros({1, 1, 1, dim}));
+}
+
+at::Tensor GRNImpl::forward(const at::Tensor& x) {
+  const auto gx = at::norm(x, 2, {1, 2}, /*keepdim=*/true);
+  const auto nx = gx / (gx.mean(-1, /*keepdim=*/true) + 1e-6);
+  return gamma * (x * nx) + beta + x;
+}
+
+AdapterImpl::AdapterImpl(int64_t dim, int64_t reduction, double slope) : slope_(slope) {
+  const int64_t hidden = dim / reduction;
+  down = register_module("down", torch::nn::Linear(dim, hidden));
+  bn = register_module("bn", torch::nn::BatchNorm1d(hidden));
+  up = register_module("up", torch::nn::Linear(hidden, dim));
+}
+
+at::Tensor AdapterImpl::forward(const at::Tensor& x) {
+  const auto shape = x.sizes().vec();
+  auto h = down->forward(x.reshape({-1, shape.back()}));
+  h = bn->forward(h);
+  h = at::leaky_relu(h, slope_);
+  return x + up->forward(h).reshape(shape);
+}
+
+BlockImpl::BlockImpl(int64_t dim, double drop_path, double ln_eps, const AdapterConfig& adapter_cfg)
+    : drop_path_(drop_path) {
+  dwconv = register_module(
+      "dwconv", torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)));
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(ln_eps)));
+  pwconv1 = register_module("pwconv1", torch::nn::Linear(dim, 4 * dim));
+  grn = register_module("grn", GRN(4 * dim));
+  pwconv2 = register_module("pwconv2", torch::nn::Linear(4 * dim, dim));
+  if (adapter_cfg.enabled) {
+    adapter = register_module("adapter", Adapter(dim, adapter_cfg.reduction, adapter_cfg.slope));
+  }
+}
+
+at::Tensor BlockImpl::forward(const at::Tensor& input, const at::Tensor& keep) {
+  auto x = dwconv->forward(input);
+  if (keep.defined()) x = x * keep;
+  x = x.permute({0, 2, 3, 1});  // NHWC for the per-position layers
+  x = at::gelu(pwconv1->forward(norm->forward(x)));
+  if (keep.defined()) x = x * keep.permute({0, 2, 3, 1});
+  x = pwconv2->forward(grn->forward(x));
+  if (adapter) x = adapter->forward(x);
+  x = input + drop_path(x.permute({0, 3, 1, 2}), drop_path_, is_training());
+  return keep.defined() ? x * keep : x;
+}
+
+GazeNetImpl::GazeNetImpl(const ModelConfig& config) : config_(config) {
+  const auto& dims = config.dims;
+  const double eps = config.ln_eps;
+  downsample_layers = register_module("downsample_layers", torch::nn::ModuleList());
+  torch::nn::Sequential stem(
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_chans, dims[0], 4).stride(4)),
+      LayerNorm2d(dims[0], eps));
+  downsample_layers->push_back(stem);
+  for (int i = 1; i < 4; ++i) {
+    downsample_layers->push_back(torch::nn::Sequential(
+        LayerNorm2d(dims[i - 1], eps),
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(dims[i - 1], dims[i], 2).stride(2))));
+  }
+  // Stochastic depth grows linearly from 0 to drop_path over all blocks, as in the official code.
+  int64_t total_blocks = 0;
+  for (int64_t d : config.depths) total_blocks += d;
+  int64_t block_index = 0;
+  stages = register_module("stages", torch::nn::ModuleList());
+  for (int i = 0; i < 4; ++i) {
+    torch::nn::ModuleList stage;
+    for (int64_t b = 0; b < config.depths[i]; ++b, ++block_index) {
+      const double rate =
+          total_blocks > 1 ? config.drop_path * block_index / (total_blocks - 1) : 0.0;
+      stage->push_back(Block(dims[i], rate, eps, config.adapter));
+    }
+    stages->push_back(stage);
+  }
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dims[3]}).eps(eps)));
+  head = register_module("head", torch::nn::Linear(dims[3], 4));
+}
+
+std::vector<at::Tensor> GazeNetImpl::forward_stages(const at::Tensor& input, const at::Tensor& mask,
+                                                    int first, int last) {
+  TORCH_CHECK(0 <= first && first <= last && last < 4, "bad stage range ", first, "..", last);
+  std::vector<at::Tensor> outputs;
+  at::Tensor x = input;
+  for (int i = first; i <= last; ++i) {
+    x = downsample_layers[i]->as<torch::nn::Sequential>()->forward(x);
+    const at::Tensor keep = keep_mask_like(mask, x);
+    if (keep.defined()) x = x * keep;
+    for (const auto& block : *stages[i]->as<torch::nn::ModuleList>()) {
+      x = block->as<Block>()->forward(x, keep);
+    }
+    outputs.push_back(x);
+  }
+  return outputs;
+}
+
+at::Tensor GazeNetImpl::forward_head(const at::Tensor& last_features) {
+  return head->forward(norm->forward(last_features.mean({2, 3})));
+}
+
+at::Tensor GazeNetImpl::forward(const at::Tensor& x) {
+  return forward_head(forward_stages(x).back());
+}
+
+GazeNet make_gaze_net(const ModelConfig& config, uint64_t seed) {
+  at::manual_seed(seed);
+  GazeNet net(config);
+  torch::NoGradGuard no_grad;
+  for (auto& module : net->modules(/*include_self=*/false)) {
+    if (auto* conv = module->as<torch::nn::Conv2d>()) {
+      trunc_normal(conv->weight, 0.02);
+      torch::nn::init::zeros_(conv->bias);
+    } else if (auto* linear = module->as<torch::nn::Linear>()) {
+      trunc_normal(linear->weight, 0.02);
+      torch::nn::init::zeros_(linear->bias);
+    }
+  }
+  // Zero up-projection: a fresh adapter is exactly the identity.
+  for (auto& module : net->modules(false)) {
+    if (auto* adapter = module->as<Adapter>()) {
+      torch::nn::init::zeros_(adapter->up->weight);
+      torch::nn::init::zeros_(adapter->up->bias);
+    }
+  }
+  return net;
+}
+
+at::Tensor gaze_directions(const at::Tensor& head_output) {
+  const auto d = head_output.narrow(1, 0, 3);
+  return d / d.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+}
+
+at::Tensor gaze_log_scales(const at::Tensor& head_output) { return head_output.select(1, 3); }
+
+}  // namespace gaze

@@ -1,0 +1,114 @@
+// DFT Gaze and its ConvNeXt V2 teacher as LibTorch modules (SPEC §1).
+//
+// Parameter names equal the official facebookresearch/ConvNeXt-V2 checkpoint keys:
+//   downsample_layers.0.0.weight   stem conv          downsample_layers.0.1.weight  stem LN
+//   downsample_layers.i.0.weight   LN before conv i   downsample_layers.i.1.weight  conv i
+//   stages.s.b.{dwconv,norm,pwconv1,grn,pwconv2}.*    grn.gamma/beta are [1,1,1,4d]
+//   norm.weight / norm.bias        head LayerNorm     head.weight / head.bias       Linear(d,4)
+// plus our additions stages.s.b.adapter.{down,bn,up}.*, so official weights import 1:1.
+//
+// Masked forward (FCMAE, SPEC §2): `mask` is [N,1,h,w] with 1 = hidden patch, at any
+// resolution that divides the stem output. It is re-applied after the stem, after every
+// downsample, after every depthwise conv, before GRN (so its statistics see visible positions
+// only) and on each block output, so hidden regions never leak into visible ones.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <string>
+#include <vector>
+
+#include "libgaze/config/config.h"
+
+namespace gaze {
+
+// LayerNorm over the channel axis of an NCHW tensor (the official "channels_first" LN).
+class LayerNorm2dImpl : public torch::nn::Module {
+ public:
+  LayerNorm2dImpl(int64_t channels, double eps);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight, bias;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(LayerNorm2d);
+
+// Global Response Normalisation on channels-last input: gamma*(x*N(x)) + beta + x.
+class GRNImpl : public torch::nn::Module {
+ public:
+  explicit GRNImpl(int64_t dim);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor gamma, beta;
+};
+TORCH_MODULE(GRN);
+
+// f' = f + Up(LeakyReLU(BN(Down(f)))) on channels-last input; Up is zero-initialised.
+class AdapterImpl : public torch::nn::Module {
+ public:
+  AdapterImpl(int64_t dim, int64_t reduction, double slope);
+  at::Tensor forward(const at::Tensor& x);
+  torch::nn::Linear down{nullptr}, up{nullptr};
+  torch::nn::BatchNorm1d bn{nullptr};
+
+ private:
+  double slope_;
+};
+TORCH_MODULE(Adapter);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(int64_t dim, double drop_path, double ln_eps, const AdapterConfig& adapter);
+  // `keep` is the visible-position mask (1 = visible) at this resolution, or undefined.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& keep = {});
+  torch::nn::Conv2d dwconv{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear pwconv1{nullptr}, pwconv2{nullptr};
+  GRN grn{nullptr};
+  Adapter adapter{nullptr};  // null when adapters are disabled
+
+ private:
+  double drop_path_;
+};
+TORCH_MODULE(Block);
+
+class GazeNetImpl : public torch::nn::Module {
+ public:
+  explicit GazeNetImpl(const ModelConfig& config);
+
+  // Runs stages [first, last] (0-based). For first == 0 `x` is the image batch [N,C,H,W];
+  // otherwise it is the output of stage first-1. Returns each run stage's NCHW output.
+  std::vector<at::Tensor> forward_stages(const at::Tensor& x, const at::Tensor& mask = {},
+                                         int first = 0, int last = 3);
+  // Global average pool -> LayerNorm -> Linear: [N,d_last,h,w] -> [N,4].
+  at::Tensor forward_head(const at::Tensor& last_features);
+  // Image batch -> [N,4]: raw 3-D direction and the Laplace log-scale.
+  at::Tensor forward(const at::Tensor& x);
+
+  const ModelConfig& config() const { return config_; }
+
+  torch::nn::ModuleList downsample_layers{nullptr};
+  torch::nn::ModuleList stages{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear head{nullptr};
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(GazeNet);
+
+// Builds the network and initialises it like the official code (trunc-normal std 0.02 for
+// conv/linear weights, zero biases), adapters as identity. Seeds torch's CPU generator with
+// `seed` first so the same seed gives the same weights.
+GazeNet make_gaze_net(const ModelConfig& config, uint64_t seed = 0);
+
+// Unit gaze directions [N,3] and log-scales [N] from head outputs [N,4].
+at::Tensor gaze_directions(const at::Tensor& head_output);
+at::Tensor gaze_log_scales(const at::Tensor& head_output);
+
+}  // namespace gaze

@@ -1,0 +1,157 @@
+#include "libgaze/models/gaze_net.h"
+
+#include <catch2/catch.hpp>
+
+#include "libgaze/models/model_stats.h"
+#include "libgaze/models/param_groups.h"
+
+using namespace gaze;
+
+namespace {
+ModelConfig model_config(const std::string& arch) {
+  return default_config({"model.arch=" + arch}).model;
+}
+std::vector<std::string> param_names(const torch::nn::Module& m) {
+  std::vector<std::string> names;
+  for (const auto& p : m.named_parameters(true)) names.push_back(p.key());
+  return names;
+}
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+}  // namespace
+
+TEST_CASE("parameter counts are exactly the paper's", "[gaze_net]") {
+  GazeNet teacher = make_gaze_net(model_config("teacher"));
+  CHECK(count_parameters(*teacher) == 3579104);
+  CHECK(count_tunable_parameters(*teacher) == 191704);
+  CHECK(count_parameters(*teacher, ParamGroup::kLastStageAdapters) == 103520);
+  GazeNet student = make_gaze_net(model_config("student"));
+  CHECK(count_parameters(*student) == 281174);
+  CHECK(count_tunable_parameters(*student) == 14434);
+  CHECK(count_parameters(*student, ParamGroup::kLastStageAdapters) == 6680);
+  // The analytic count used by `gaze info` and the exporter agrees with the modules.
+  for (const auto& arch : {"teacher", "student"}) {
+    GazeNet net = make_gaze_net(model_config(arch));
+    const ModelStats s = compute_model_stats(model_config(arch), 224, 224);
+    CHECK(s.params == count_parameters(*net));
+    CHECK(s.tunable == count_tunable_parameters(*net));
+  }
+}
+
+TEST_CASE("parameter names are the official ConvNeXt V2 checkpoint keys", "[gaze_net]") {
+  GazeNet net = make_gaze_net(model_config("teacher"));
+  const auto names = param_names(*net);
+  for (const char* key :
+       {"downsample_layers.0.0.weight", "downsample_layers.0.0.bias", "downsample_layers.0.1.weight",
+        "downsample_layers.1.0.weight", "downsample_layers.1.1.weight", "downsample_layers.3.1.bias",
+        "stages.0.0.dwconv.weight", "stages.0.0.norm.weight", "stages.2.5.pwconv1.weight",
+        "stages.2.5.pwconv2.bias", "stages.0.0.grn.gamma", "stages.3.1.grn.beta", "norm.weight",
+        "norm.bias", "head.weight", "head.bias", "stages.3.1.adapter.down.weight",
+        "stages.3.1.adapter.bn.weight", "stages.3.1.adapter.up.bias"}) {
+    INFO(key);
+    CHECK(has(names, key));
+  }
+  auto params = net->named_parameters(true);
+  CHECK(params["stages.0.0.grn.gamma"].sizes() == at::IntArrayRef({1, 1, 1, 160}));
+  CHECK(params["stages.2.5.pwconv1.weight"].sizes() == at::IntArrayRef({640, 160}));
+  CHECK(params["downsample_layers.0.0.weight"].sizes() == at::IntArrayRef({40, 3, 4, 4}));
+  CHECK(params["head.weight"].sizes() == at::IntArrayRef({4, 320}));
+  CHECK(net->named_buffers(true).contains("stages.3.1.adapter.bn.running_mean"));
+}
+
+TEST_CASE("stage outputs have the pyramid shapes and the head gives 4 values", "[gaze_net]") {
+  GazeNet net = make_gaze_net(model_config("student"));
+  net->eval();
+  const auto x = at::randn({2, 3, 96, 160});
+  const auto stages = net->forward_stages(x);
+  REQUIRE(stages.size() == 4);
+  CHECK(stages[0].sizes() == at::IntArrayRef({2, 40, 24, 40}));
+  CHECK(stages[1].sizes() == at::IntArrayRef({2, 20, 12, 20}));
+  CHECK(stages[2].sizes() == at::IntArrayRef({2, 40, 6, 10}));
+  CHECK(stages[3].sizes() == at::IntArrayRef({2, 80, 3, 5}));
+  const auto out = net->forward(x);
+  CHECK(out.sizes() == at::IntArrayRef({2, 4}));
+  // Resuming from a cached stage output gives the same result as the full pass.
+  const auto tail = net->forward_stages(stages[1], {}, 2, 3);
+  CHECK(at::allclose(tail.back(), stages[3]));
+  const auto dirs = gaze_directions(out);
+  CHECK(at::allclose(dirs.norm(2, 1), at::ones({2})));
+  CHECK(gaze_log_scales(out).sizes() == at::IntArrayRef({2}));
+}
+
+TEST_CASE("fresh adapters are the identity", "[gaze_net]") {
+  auto with = model_config("student");
+  auto without = with;
+  without.adapter.enabled = false;
+  GazeNet a = make_gaze_net(with, 3);
+  GazeNet b = make_gaze_net(without, 3);
+  // Copy the shared weights so only the adapters differ.
+  auto target = b->named_parameters(true);
+  at::NoGradGuard no_grad;
+  for (const auto& p : a->named_parameters(true)) {
+    if (auto* t = target.find(p.key())) t->copy_(p.value());
+  }
+  a->eval();
+  b->eval();
+  const auto x = at::randn({1, 3, 64, 64});
+  CHECK(at::equal(a->forward(x), b->forward(x)));
+  // A trained (non-zero) up-projection changes the output.
+  a->named_parameters(true)["stages.3.0.adapter.up.bias"].fill_(0.5);
+  CHECK_FALSE(at::allclose(a->forward(x), b->forward(x)));
+}
+
+TEST_CASE("GRN matches its formula", "[gaze_net]") {
+  GRN grn(8);
+  at::NoGradGuard no_grad;
+  grn->gamma.uniform_();
+  grn->beta.uniform_();
+  const auto x = at::randn({2, 5, 4, 8});
+  const auto g = x.pow(2).sum({1, 2}, true).sqrt();
+  const auto n = g / (g.mean(-1, true) + 1e-6);
+  CHECK(at::allclose(grn(x), grn->gamma * (x * n) + grn->beta + x, 1e-5, 1e-6));
+}
+
+TEST_CASE("masked forward: hidden patches never leak into visible outputs", "[gaze_net]") {
+  GazeNet net = make_gaze_net(model_config("student"), 1);
+  net->eval();
+  at::NoGradGuard no_grad;
+  // Make the GRNs non-trivial so their global statistics are exercised too.
+  for (auto& p : net->named_parameters(true)) {
+    if (p.key().find("grn") != std::string::npos) p.value().uniform_(-0.5, 0.5);
+  }
+  // 64x96 input, 32-px patches -> 2x3 patch grid; hide two patches.
+  auto mask = at::zeros({1, 1, 2, 3});
+  mask[0][0][0][1] = 1;
+  mask[0][0][1][2] = 1;
+  const auto x = at::randn({1, 3, 64, 96});
+  auto x2 = x.clone();
+  x2.slice(2, 0, 32).slice(3, 32, 64).normal_(5.0, 3.0);  // change only hidden patch (0,1)
+  x2.slice(2, 32, 64).slice(3, 64, 96).normal_(5.0, 3.0);  // and hidden patch (1,2)
+  const auto a = net->forward_stages(x, mask);
+  const auto b = net->forward_stages(x2, mask);
+  for (size_t s = 0; s < 4; ++s) {
+    INFO("stage " << s);
+    CHECK(at::allclose(a[s], b[s], 1e-5, 1e-5));
+  }
+  // Hidden positions are zero at every stage; without the mask the change is visible.
+  CHECK(at::all(a[0].slice(2, 0, 8).slice(3, 8, 16) == 0).item<bool>());
+  CHECK_FALSE(at::allclose(net->forward_stages(x).back(), net->forward_stages(x2).back()));
+}
+
+TEST_CASE("the same seed gives the same weights, another seed different ones", "[gaze_net]") {
+  const auto m = model_config("student");
+  GazeNet a = make_gaze_net(m, 42), b = make_gaze_net(m, 42), c = make_gaze_net(m, 43);
+  auto pb = b->named_parameters(true), pc = c->named_parameters(true);
+  bool all_equal = true, any_differs = false;
+  for (const auto& p : a->named_parameters(true)) {
+    all_equal = all_equal && at::equal(p.value(), pb[p.key()]);
+    any_differs = any_differs || !at::equal(p.value(), pc[p.key()]);
+  }
+  CHECK(all_equal);
+  CHECK(any_differs);
+  // Official init: truncated normal, std 0.02, zero biases.
+  const auto w = a->named_parameters(true)["stages.2.0.pwconv1.weight"];
+  CHECK(w.std().item<double>() == Approx(0.02).epsilon(0.1));
+  CHECK(at::all(a->named_parameters(true)["stages.2.0.pwconv1.bias"] == 0).item<bool>());
+}
