@@ -43,9 +43,19 @@ void register_import_checkpoint(CLI::App& app) {
                 input->c_str(), output->c_str());
     std::printf("skipped %zu:\n", report.skipped.size());
     for (const auto& s : report.skipped) std::printf("  %s\n", s.c_str());
-    std::printf("kept fresh initialisation for %zu (adapters start as identity):\n",
-                report.fresh.size());
-    for (const auto& s : report.fresh) std::printf("  %s\n", s.c_str());
+    // Adapters are ours (the official model has none): count them, list anything else.
+    size_t adapter_tensors = 0;
+    std::vector<std::string> other;
+    for (const auto& name : report.fresh) {
+      if (in_param_group(name, ParamGroup::kAdapters)) {
+        ++adapter_tensors;
+      } else {
+        other.push_back(name);
+      }
+    }
+    std::printf("kept fresh initialisation for %zu tensors: %zu adapter tensors (identity at init)%s\n",
+                report.fresh.size(), adapter_tensors, other.empty() ? "" : " and:");
+    for (const auto& s : other) std::printf("  %s\n", s.c_str());
   });
 }
 
