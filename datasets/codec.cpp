@@ -1,0 +1,113 @@
+#include "datasets/codec.h"
+
+#include <png.h>
+#include <turbojpeg.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "libgaze/core/atomic_file.h"
+#include "libgaze/core/error.h"
+
+namespace gaze {
+
+std::vector<uint8_t> read_binary_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw Error(path + ": cannot open file");
+  const std::streamsize size = in.tellg();
+  std::vector<uint8_t> bytes(static_cast<size_t>(std::max<std::streamsize>(size, 0)));
+  in.seekg(0);
+  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) {
+    throw Error(path + ": read failed");
+  }
+  return bytes;
+}
+
+GreyImage decode_png(const uint8_t* data, size_t size, const std::string& where) {
+  png_image png;
+  std::memset(&png, 0, sizeof png);
+  png.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&png, data, size)) {
+    throw Error(where + ": corrupt PNG (" + png.message + ")");
+  }
+  png.format = PNG_FORMAT_GRAY;
+  GreyImage image(static_cast<int32_t>(png.height), static_cast<int32_t>(png.width));
+  if (!png_image_finish_read(&png, nullptr, image.pixels.data(), 0, nullptr)) {
+    const std::string message = png.message;
+    png_image_free(&png);
+    throw Error(where + ": corrupt PNG (" + message + ")");
+  }
+  return image;
+}
+
+GreyImage read_png(const std::string& path) {
+  const auto bytes = read_binary_file(path);
+  return decode_png(bytes.data(), bytes.size(), path);
+}
+
+std::vector<uint8_t> encode_png(const GreyImage& image) {
+  png_image png;
+  std::memset(&png, 0, sizeof png);
+  png.version = PNG_IMAGE_VERSION;
+  png.width = image.width;
+  png.height = image.height;
+  png.format = PNG_FORMAT_GRAY;
+  png_alloc_size_t size = 0;
+  if (!png_image_write_to_memory(&png, nullptr, &size, 0, image.pixels.data(), 0, nullptr)) {
+    throw Error(std::string("PNG encode failed: ") + png.message);
+  }
+  std::vector<uint8_t> out(size);
+  if (!png_image_write_to_memory(&png, out.data(), &size, 0, image.pixels.data(), 0, nullptr)) {
+    throw Error(std::string("PNG encode failed: ") + png.message);
+  }
+  out.resize(size);
+  return out;
+}
+
+void write_png(const std::string& path, const GreyImage& image) {
+  const auto bytes = encode_png(image);
+  write_text_atomically(path, std::string(bytes.begin(), bytes.end()));
+}
+
+namespace {
+
+struct TurboHandle {
+  tjhandle handle;
+  explicit TurboHandle(tjhandle h) : handle(h) {}
+  ~TurboHandle() {
+    if (handle) tjDestroy(handle);
+  }
+};
+
+}  // namespace
+
+GreyImage decode_jpeg(const uint8_t* data, size_t size, const std::string& where) {
+  TurboHandle tj(tjInitDecompress());
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj.handle, data, static_cast<unsigned long>(size), &width, &height,
+                          &subsampling, &colorspace) != 0) {
+    throw Error(where + ": corrupt JPEG (" + tjGetErrorStr2(tj.handle) + ")");
+  }
+  GreyImage image(height, width);
+  if (tjDecompress2(tj.handle, data, static_cast<unsigned long>(size), image.pixels.data(), width,
+                    0, height, TJPF_GRAY, TJFLAG_ACCURATEDCT) != 0) {
+    // Warnings too ("premature end of data"): a truncated frame must not pass as an image.
+    throw Error(where + ": corrupt JPEG (" + tjGetErrorStr2(tj.handle) + ")");
+  }
+  return image;
+}
+
+std::vector<uint8_t> encode_jpeg(const GreyImage& image, int quality) {
+  TurboHandle tj(tjInitCompress());
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  if (tjCompress2(tj.handle, image.pixels.data(), image.width, 0, image.height, TJPF_GRAY, &buffer,
+                  &size, TJSAMP_GRAY, quality, TJFLAG_ACCURATEDCT) != 0) {
+    throw Error(std::string("JPEG encode failed: ") + tjGetErrorStr2(tj.handle));
+  }
+  std::vector<uint8_t> out(buffer, buffer + size);
+  tjFree(buffer);
+  return out;
+}
+
+}  // namespace gaze

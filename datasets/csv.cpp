@@ -1,0 +1,50 @@
+#include "datasets/csv.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
+
+namespace gaze {
+
+std::vector<CsvRow> read_csv_rows(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  std::vector<CsvRow> rows;
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    rows.push_back({number, split(line, ',')});
+  }
+  return rows;
+}
+
+double parse_finite_double(const std::string& text, const std::string& where) {
+  const std::string t = trim(text);
+  char* end = nullptr;
+  errno = 0;
+  const double v = t.empty() ? NAN : std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || errno == ERANGE || !std::isfinite(v)) {
+    throw Error(where + " is not a finite number: '" + text + "'");
+  }
+  return v;
+}
+
+int64_t parse_int64(const std::string& text, const std::string& where) {
+  const std::string t = trim(text);
+  char* end = nullptr;
+  errno = 0;
+  const long long v = t.empty() ? 0 : std::strtoll(t.c_str(), &end, 10);
+  if (t.empty() || end != t.c_str() + t.size() || errno == ERANGE) {
+    throw Error(where + " is not an integer: '" + text + "'");
+  }
+  return v;
+}
+
+}  // namespace gaze

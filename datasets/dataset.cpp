@@ -1,0 +1,34 @@
+#include "datasets/dataset.h"
+
+#include <cmath>
+
+#include "libgaze/core/error.h"
+
+namespace gaze {
+
+void SkipLog::add(const std::string& message) {
+  ++count;
+  if (examples.size() < 5) examples.push_back(message);
+}
+
+void SkipLog::merge(const SkipLog& other) {
+  count += other.count;
+  for (const auto& e : other.examples) {
+    if (examples.size() < 5) examples.push_back(e);
+  }
+}
+
+std::string SkipLog::summary() const {
+  if (count == 0) return "";
+  std::string s = "skipped " + std::to_string(count) + " bad item" + (count == 1 ? "" : "s");
+  for (const auto& e : examples) s += "\n  " + e;
+  return s;
+}
+
+std::array<float, 3> unit_gaze(double x, double y, double z, const std::string& where) {
+  const double n = std::sqrt(x * x + y * y + z * z);
+  if (!std::isfinite(n) || n == 0.0) throw Error(where + ": gaze vector is zero or not finite");
+  return {float(x / n), float(y / n), float(z / n)};
+}
+
+}  // namespace gaze

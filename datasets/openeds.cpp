@@ -1,0 +1,135 @@
+#include "datasets/openeds.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "datasets/codec.h"
+#include "datasets/csv.h"
+#include "libgaze/core/error.h"
+
+namespace gaze {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "012" -> 12; -1 when the stem is not a plain number.
+int64_t frame_number(const std::string& stem) {
+  if (stem.empty() || stem.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(stem);
+}
+
+// Numeric order when both names are numbers, else lexicographic.
+bool natural_less(const std::string& a, const std::string& b) {
+  const int64_t na = frame_number(a), nb = frame_number(b);
+  if (na >= 0 && nb >= 0 && na != nb) return na < nb;
+  return a < b;
+}
+
+std::map<std::string, int64_t> read_participants(const std::string& path) {
+  std::map<std::string, int64_t> out;
+  for (const CsvRow& row : read_csv_rows(path)) {
+    const std::string where = path + ":" + std::to_string(row.line);
+    if (row.fields.size() < 2) throw Error(where + ": expected 'seq_id,participant'");
+    out[row.fields[0]] = parse_int64(row.fields[1], where + ": participant");
+  }
+  return out;
+}
+
+}  // namespace
+
+OpenEdsDataset::OpenEdsDataset(const std::string& root, const OpenEdsOptions& options)
+    : root_(root), options_(options) {
+  const fs::path split_dir = fs::path(root) / options.split;
+  const fs::path sequences_dir = split_dir / "sequences";
+  const fs::path labels_dir = split_dir / "labels";
+  if (!fs::is_directory(sequences_dir)) {
+    throw Error(sequences_dir.string() + ": not found (expected the OpenEDS2020 layout "
+                "<root>/<split>/sequences/<seq>/NNN.png)");
+  }
+  std::map<std::string, int64_t> participants;
+  if (!options.participants_file.empty()) participants = read_participants(options.participants_file);
+
+  std::vector<std::string> sequences;
+  for (const auto& entry : fs::directory_iterator(sequences_dir)) {
+    if (entry.is_directory()) sequences.push_back(entry.path().filename().string());
+  }
+  std::sort(sequences.begin(), sequences.end(), natural_less);
+
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    const std::string& seq = sequences[s];
+    const std::string label_path = (labels_dir / (seq + ".txt")).string();
+    try {
+      if (!fs::is_regular_file(label_path)) throw Error(label_path + ": label file not found");
+      // Label rows by frame number.
+      std::map<int64_t, std::array<float, 3>> labels;
+      for (const CsvRow& row : read_csv_rows(label_path)) {
+        const std::string where = label_path + ":" + std::to_string(row.line);
+        try {
+          if (row.fields.size() < 4) {
+            throw Error(where + ": expected 'id,x,y,z', got " + std::to_string(row.fields.size()) + " fields");
+          }
+          const int64_t id = parse_int64(row.fields[0], where + ": frame id");
+          labels[id] = unit_gaze(parse_finite_double(row.fields[1], where + ": x"),
+                                 parse_finite_double(row.fields[2], where + ": y"),
+                                 parse_finite_double(row.fields[3], where + ": z"), where);
+        } catch (const Error& e) {
+          if (!options.skip_bad) throw;
+          skipped_.add(e.what());
+        }
+      }
+      std::vector<std::string> frames;
+      for (const auto& entry : fs::directory_iterator(sequences_dir / seq)) {
+        if (entry.path().extension() == ".png") frames.push_back(entry.path().stem().string());
+      }
+      std::sort(frames.begin(), frames.end(), natural_less);
+      int64_t participant = static_cast<int64_t>(s);
+      if (!participants.empty()) {
+        const auto it = participants.find(seq);
+        if (it == participants.end()) {
+          throw Error(options.participants_file + ": no participant for sequence '" + seq + "'");
+        }
+        participant = it->second;
+      }
+      for (const std::string& stem : frames) {
+        const std::string path = (sequences_dir / seq / (stem + ".png")).string();
+        const int64_t number = frame_number(stem);
+        const auto label = labels.find(number);
+        if (number < 0 || label == labels.end()) {
+          const std::string message = path + ": no label row for frame '" + stem + "' in " + label_path;
+          if (!options.skip_bad) throw Error(message);
+          skipped_.add(message);
+          continue;
+        }
+        Item item{path, {}};
+        item.label.gaze = label->second;
+        item.label.participant = participant;
+        item.label.key = seq + "/" + stem;
+        item.label.timestamp_us = number * 10000;  // 100 Hz
+        items_.push_back(std::move(item));
+      }
+    } catch (const Error& e) {
+      if (!options.skip_bad) throw;
+      skipped_.add(e.what());
+    }
+  }
+  if (items_.empty() && skipped_.count == 0) {
+    throw Error(sequences_dir.string() + ": no frames found");
+  }
+}
+
+Sample OpenEdsDataset::get(int64_t index) const {
+  const Item& item = items_.at(index);
+  Sample sample{read_png(item.path), item.label};
+  if (options_.expected_height > 0 &&
+      (sample.image.height != options_.expected_height || sample.image.width != options_.expected_width)) {
+    throw Error(item.path + ": image is " + std::to_string(sample.image.width) + "x" +
+                std::to_string(sample.image.height) + ", expected " +
+                std::to_string(options_.expected_width) + "x" + std::to_string(options_.expected_height));
+  }
+  return sample;
+}
+
+std::string OpenEdsDataset::describe() const { return "openeds " + root_ + " (" + options_.split + ")"; }
+
+}  // namespace gaze
