@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "datasets/codec.h"
+#include "datasets/csv.h"
 #include "libgaze/core/error.h"
 
 namespace gaze {
@@ -62,6 +64,8 @@ AeaDataset::AeaDataset(const std::string& root, const AeaOptions& options)
       skipped_.add(e.what());
       continue;
     }
+    // Optional list of blink timestamps (written by gaze synth; absent in real recordings).
+    const std::set<int64_t> blinks = read_id_list((dir / "synth_blinks.txt").string());
     RecordingInfo info{name, 0, 0, table.layout};
     const size_t index = readers_.size();
     for (const VrsRecord& r : reader->records()) {
@@ -79,6 +83,7 @@ AeaDataset::AeaDataset(const std::string& root, const AeaOptions& options)
         item.label.gaze = row->direction;
         item.label.participant = static_cast<int64_t>(index);
         item.label.timestamp_us = t_us;
+        item.label.blink = blinks.count(t_us) > 0;
         item.label.key = name + "/" + std::to_string(t_us) +
                          (side == Side::kLeft ? "/L" : side == Side::kRight ? "/R" : "");
         if (side == Side::kRight && options.mirror_right) item.label.gaze[0] = -item.label.gaze[0];

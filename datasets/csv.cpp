@@ -25,6 +25,16 @@ std::vector<CsvRow> read_csv_rows(const std::string& path) {
   return rows;
 }
 
+std::set<int64_t> read_id_list(const std::string& path) {
+  std::set<int64_t> ids;
+  std::ifstream probe(path);
+  if (!probe) return ids;
+  for (const CsvRow& row : read_csv_rows(path)) {
+    ids.insert(parse_int64(row.fields[0], path + ":" + std::to_string(row.line)));
+  }
+  return ids;
+}
+
 double parse_finite_double(const std::string& text, const std::string& where) {
   const std::string t = trim(text);
   char* end = nullptr;

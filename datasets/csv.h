@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ struct CsvRow {
 
 // All non-blank rows of a file (including a header, if any). Throws gaze::Error if unreadable.
 std::vector<CsvRow> read_csv_rows(const std::string& path);
+
+// The integers in the first column of `path` (one per line); empty when the file is absent.
+std::set<int64_t> read_id_list(const std::string& path);
 
 // Strict parses; throw gaze::Error("<where>: <what> is not a number: 'x'").
 double parse_finite_double(const std::string& text, const std::string& where);

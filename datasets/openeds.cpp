@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "datasets/codec.h"
 #include "datasets/csv.h"
@@ -83,6 +84,8 @@ OpenEdsDataset::OpenEdsDataset(const std::string& root, const OpenEdsOptions& op
         if (entry.path().extension() == ".png") frames.push_back(entry.path().stem().string());
       }
       std::sort(frames.begin(), frames.end(), natural_less);
+      // Optional list of blink frames (written by gaze synth; absent in the real release).
+      const std::set<int64_t> blink_frames = read_id_list((split_dir / "blinks" / (seq + ".txt")).string());
       int64_t participant = static_cast<int64_t>(s);
       if (!participants.empty()) {
         const auto it = participants.find(seq);
@@ -106,6 +109,7 @@ OpenEdsDataset::OpenEdsDataset(const std::string& root, const OpenEdsOptions& op
         item.label.participant = participant;
         item.label.key = seq + "/" + stem;
         item.label.timestamp_us = number * 10000;  // 100 Hz
+        item.label.blink = blink_frames.count(number) > 0;
         items_.push_back(std::move(item));
       }
     } catch (const Error& e) {

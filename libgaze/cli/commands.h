@@ -23,5 +23,7 @@ struct ConfigOptions {
 void register_info(CLI::App& app);
 void register_import_checkpoint(CLI::App& app);
 void register_config(CLI::App& app);
+void register_synth(CLI::App& app);
+void register_data(CLI::App& app);
 
 }  // namespace gaze::cli

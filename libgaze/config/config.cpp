@@ -323,6 +323,33 @@ void validate_config(Config& config) {
   if (m.adapter.reduction < 1) invalid(config, "model.adapter.reduction", "must be >= 1");
   if (m.drop_path < 0 || m.drop_path >= 1) invalid(config, "model.drop_path", "must be in [0, 1)");
   if (!(m.ln_eps > 0)) invalid(config, "model.ln_eps", "must be > 0");
+  const DataConfig& data = config.data;
+  if (data.openeds_size.size() != 2) invalid(config, "data.openeds_size", "needs [H, W]");
+  if (data.eye != "pair" && data.eye != "left" && data.eye != "right" && data.eye != "both") {
+    invalid(config, "data.eye", "must be pair, left, right or both");
+  }
+  if (data.tolerance_us < 0) invalid(config, "data.tolerance_us", "must be >= 0");
+  const SynthConfig& sy = config.synth;
+  for (const auto& layout : sy.layouts) {
+    if (layout != "openeds" && layout != "aea") {
+      invalid(config, "synth.layouts", "unknown layout '" + layout + "'" + suggest_suffix(layout, {"openeds", "aea"}));
+    }
+  }
+  if (sy.participants < 3) invalid(config, "synth.participants", "needs at least 3 (one per split)");
+  if (!(sy.train_participants > 0 && sy.validation_participants > 0 &&
+        sy.train_participants + sy.validation_participants < 1)) {
+    invalid(config, "synth.train_participants", "train and validation fractions must be > 0 and sum below 1");
+  }
+  for (const char* key : {"synth.openeds_size", "synth.aea_size"}) {
+    const auto& size = std::string(key) == "synth.openeds_size" ? sy.openeds_size : sy.aea_size;
+    if (size.size() != 2 || size[0] < 32 || size[1] < 32) invalid(config, key, "needs [H, W], each >= 32");
+  }
+  if (sy.aea_size.size() == 2 && sy.aea_size[1] % 2) invalid(config, "synth.aea_size", "width must be even (two eyes)");
+  if (sy.test_frames < 6) invalid(config, "synth.test_frames", "needs at least 6 (5 calibration + 1 to evaluate)");
+  if (sy.train_frames < 1 || sy.validation_frames < 1 || sy.aea_frames < 1) {
+    invalid(config, "synth.train_frames", "frame counts must be positive");
+  }
+  if (sy.jpeg_quality < 1 || sy.jpeg_quality > 100) invalid(config, "synth.jpeg_quality", "must be in 1..100");
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
   if (config.run.name.empty()) invalid(config, "run.name", "must not be empty");
 }

@@ -81,13 +81,78 @@ struct RunConfig {
   }
 };
 
+struct DataConfig {
+  std::string source;
+  std::string split = "train";
+  std::string participants_file;
+  std::vector<int64_t> openeds_size = {400, 640};
+  std::string eye = "both";
+  bool mirror_right = true;
+  int64_t tolerance_us = 0;
+  bool skip_bad = false;
+
+  template <class V>
+  void visit(V& v) {
+    v("source", source, "kind:path (openeds:, aea:, folder:, pack:) or a path whose kind is detected");
+    v("split", split, "OpenEDS split (train, validation, test) or pack split");
+    v("participants_file", participants_file, "OpenEDS: 'seq,participant' CSV (default: one per sequence)");
+    v("openeds_size", openeds_size, "OpenEDS: every image must be [H, W]; [0, 0] accepts any size");
+    v("eye", eye, "AEA: pair (whole frame), left, right or both (two samples per frame)");
+    v("mirror_right", mirror_right, "AEA: mirror right-eye images (and their gaze x) to look like left eyes");
+    v("tolerance_us", tolerance_us, "AEA: match a frame to the nearest gaze row within this many µs");
+    v("skip_bad", skip_bad, "skip and count bad items instead of stopping at the first");
+  }
+};
+
+struct SynthConfig {
+  std::string out_dir = "data/synth";
+  std::vector<std::string> layouts = {"openeds", "aea"};
+  int64_t participants = 10;
+  double train_participants = 0.6;
+  double validation_participants = 0.2;
+  std::vector<int64_t> openeds_size = {400, 640};
+  int64_t train_frames = 100;
+  int64_t validation_frames = 55;
+  int64_t test_frames = 50;
+  std::vector<int64_t> aea_size = {240, 640};
+  int64_t aea_frames = 100;
+  double blink_rate = 0.3;
+  double noise = 3.0;
+  double slip_mm = 0.8;
+  int64_t jpeg_quality = 92;
+
+  template <class V>
+  void visit(V& v) {
+    v("out_dir", out_dir, "where the rendered datasets are written");
+    v("layouts", layouts, "which dataset layouts to write: openeds, aea");
+    v("participants", participants, "number of synthetic people (anatomy, kappa, headset fit)");
+    v("train_participants", train_participants, "fraction of people in the OpenEDS train split");
+    v("validation_participants", validation_participants,
+      "fraction in validation; the rest form the test (personalisation) split");
+    v("openeds_size", openeds_size, "OpenEDS frame size [H, W] (the real one is 400x640)");
+    v("train_frames", train_frames, "frames per train sequence (100 Hz)");
+    v("validation_frames", validation_frames, "frames per validation sequence");
+    v("test_frames", test_frames, "images per test sequence (5 more label rows are written)");
+    v("aea_size", aea_size, "AEA eye frame [H, W]: both eyes side by side (Aria: 240x640)");
+    v("aea_frames", aea_frames, "eye frames per AEA recording (10 Hz), one recording per person");
+    v("blink_rate", blink_rate, "blinks per second");
+    v("noise", noise, "sensor noise standard deviation, grey levels");
+    v("slip_mm", slip_mm, "headset slip standard deviation, mm");
+    v("jpeg_quality", jpeg_quality, "JPEG quality of AEA eye frames");
+  }
+};
+
 struct Config {
   ModelConfig model;
+  DataConfig data;
+  SynthConfig synth;
   RunConfig run;
 
   template <class V>
   void visit(V& v) {
     v("model", model, "network architecture");
+    v("data", data, "which dataset a command reads, and how");
+    v("synth", synth, "the synthetic eye renderer (gaze synth)");
     v("run", run, "where and how a run is executed");
   }
 

@@ -1,0 +1,63 @@
+#include "datasets/open_dataset.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "datasets/aea.h"
+#include "datasets/image_folder.h"
+#include "datasets/openeds.h"
+#include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
+
+namespace gaze {
+
+std::pair<std::string, std::string> parse_source(const std::string& source, const std::string& split) {
+  namespace fs = std::filesystem;
+  const std::vector<std::string> kinds = {"openeds", "aea", "folder"};
+  const auto colon = source.find(':');
+  if (colon != std::string::npos && colon > 1) {  // "C:" style paths do not occur on Linux
+    const std::string kind = source.substr(0, colon);
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
+      throw Error("data.source '" + source + "': unknown kind '" + kind + "'" + suggest_suffix(kind, kinds));
+    }
+    return {kind, source.substr(colon + 1)};
+  }
+  if (source.empty()) throw Error("data.source is empty: give kind:path or a dataset folder");
+  const fs::path path(source);
+  if (!fs::exists(path)) throw Error(source + ": dataset not found");
+  if (fs::is_directory(path / split / "sequences") || fs::is_directory(path / "train" / "sequences")) {
+    return {"openeds", source};
+  }
+  if (fs::is_regular_file(path / "recording.vrs")) return {"aea", source};
+  if (fs::is_directory(path)) {
+    for (const auto& entry : fs::directory_iterator(path)) {
+      if (fs::is_regular_file(entry.path() / "recording.vrs")) return {"aea", source};
+    }
+    return {"folder", source};
+  }
+  throw Error(source + ": cannot tell what kind of dataset this is; prefix it with openeds:, aea: or folder:");
+}
+
+std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
+  const auto [kind, path] = parse_source(data.source, data.split);
+  if (kind == "openeds") {
+    OpenEdsOptions options;
+    options.split = data.split;
+    options.participants_file = data.participants_file;
+    options.skip_bad = data.skip_bad;
+    options.expected_height = int32_t(data.openeds_size.at(0));
+    options.expected_width = int32_t(data.openeds_size.at(1));
+    return std::make_unique<OpenEdsDataset>(path, options);
+  }
+  if (kind == "aea") {
+    AeaOptions options;
+    options.eye = data.eye;
+    options.mirror_right = data.mirror_right;
+    options.tolerance_us = data.tolerance_us;
+    options.skip_bad = data.skip_bad;
+    return std::make_unique<AeaDataset>(path, options);
+  }
+  return std::make_unique<ImageFolderDataset>(path);
+}
+
+}  // namespace gaze

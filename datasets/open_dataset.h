@@ -1,0 +1,21 @@
+// Opens any supported source as a Dataset from `data.*` config values.
+//
+// data.source is "kind:path" — openeds:<root>, aea:<root>, folder:<root> — or a bare path
+// whose kind is detected: a folder with <split>/sequences is OpenEDS2020, a folder holding
+// recording.vrs (itself or one level down) is AEA, any other folder an image folder.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "datasets/dataset.h"
+#include "libgaze/config/config.h"
+
+namespace gaze {
+
+// "openeds", "aea", "folder" and the path, from a source string (detecting the kind).
+std::pair<std::string, std::string> parse_source(const std::string& source, const std::string& split);
+
+std::unique_ptr<Dataset> open_dataset(const DataConfig& data);
+
+}  // namespace gaze

@@ -1,0 +1,276 @@
+#include "datasets/synth/synth_writer.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "datasets/codec.h"
+#include "datasets/vrs.h"
+#include "libgaze/core/error.h"
+#include "libgaze/core/parallel.h"
+#include "libgaze/core/progress.h"
+
+namespace gaze {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw Error(path.string() + ": write failed");
+}
+
+void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
+  write_file(path, std::string(bytes.begin(), bytes.end()));
+}
+
+// Builds a layout in <final>.tmp-<pid>, then swaps it into place.
+class StagedDir {
+ public:
+  explicit StagedDir(fs::path final_path)
+      : final_(std::move(final_path)), tmp_(final_.string() + ".tmp-" + std::to_string(::getpid())) {
+    fs::remove_all(tmp_);
+    fs::create_directories(tmp_);
+  }
+  ~StagedDir() {
+    std::error_code ignored;
+    if (!committed_) fs::remove_all(tmp_, ignored);
+  }
+  const fs::path& path() const { return tmp_; }
+  void commit() {
+    const fs::path old = final_.string() + ".old-" + std::to_string(::getpid());
+    if (fs::exists(final_)) fs::rename(final_, old);
+    fs::rename(tmp_, final_);
+    committed_ = true;
+    std::error_code ignored;
+    fs::remove_all(old, ignored);
+  }
+
+ private:
+  fs::path final_, tmp_;
+  bool committed_ = false;
+};
+
+struct Person {
+  EyeParticipant anatomy;
+  std::string split;
+};
+
+std::vector<Person> people(const SynthConfig& c, uint64_t seed) {
+  const int64_t n = c.participants;
+  const int64_t train = std::max<int64_t>(1, std::llround(n * c.train_participants));
+  const int64_t validation = std::max<int64_t>(1, std::llround(n * c.validation_participants));
+  if (train + validation >= n) throw Error("synth: too few participants for three splits");
+  std::vector<Person> out;
+  for (int64_t i = 0; i < n; ++i) {
+    out.push_back({sample_participant(seed, i), i < train ? "train" : i < train + validation ? "validation" : "test"});
+  }
+  return out;
+}
+
+std::string gaze_row(int64_t id, const Vec3& g) {
+  char line[160];
+  std::snprintf(line, sizeof line, "%03lld,%.7f,%.7f,%.7f", (long long)id, g.x, g.y, g.z);
+  return line;
+}
+
+void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uint64_t seed,
+                   int64_t threads, SynthReport& report) {
+  StagedDir staged(fs::path(c.out_dir) / "openeds");
+  struct Job { size_t person; int64_t frame; fs::path png; EyeFrameState state; };
+  std::vector<Job> jobs;
+  std::string participants = "";
+  for (size_t i = 0; i < persons.size(); ++i) {
+    const Person& person = persons[i];
+    const int64_t frames = person.split == "train" ? c.train_frames
+                           : person.split == "validation" ? c.validation_frames : c.test_frames;
+    const std::string seq = std::to_string(1000 + i);
+    const fs::path split = staged.path() / person.split;
+    fs::create_directories(split / "sequences" / seq);
+    fs::create_directories(split / "labels");
+    participants += seq + "," + std::to_string(person.anatomy.id) + "\n";
+    // The test split has 5 label rows more than images, as in the real release.
+    const int64_t rows = person.split == "test" ? frames + 5 : frames;
+    const auto sequence = generate_sequence(person.anatomy, rows, 100.0, c, seed * 31 + i);
+    std::string labels, blinks;
+    for (int64_t f = 0; f < rows; ++f) {
+      if (f < frames && sequence[f].blink) blinks += std::to_string(f) + "\n";
+      labels += gaze_row(f, sequence[f].state.visual_axis) + (f % 2 ? "\r\n" : "\n");  // CRLF too
+      if (f < frames) {
+        char name[32];
+        std::snprintf(name, sizeof name, "%03lld.png", (long long)f);
+        jobs.push_back({i, f, split / "sequences" / seq / name, sequence[f].state});
+      }
+    }
+    write_file(split / "labels" / (seq + ".txt"), labels);
+    fs::create_directories(split / "blinks");
+    write_file(split / "blinks" / (seq + ".txt"), blinks);
+  }
+  write_file(staged.path() / "participants.csv", participants);
+  ProgressBar bar("synth openeds", int64_t(jobs.size()));
+  std::mutex bar_mutex;
+  parallel_for(int64_t(jobs.size()), threads, [&](int64_t j) {
+    const Job& job = jobs[j];
+    const GreyImage image = render_eye(persons[job.person].anatomy, job.state, int32_t(c.openeds_size[0]),
+                                       int32_t(c.openeds_size[1]));
+    write_bytes(job.png, encode_png(image));
+    std::lock_guard<std::mutex> lock(bar_mutex);
+    bar.tick();
+  });
+  bar.finish();
+  staged.commit();
+  report.openeds_images = int64_t(jobs.size());
+  report.openeds_root = (fs::path(c.out_dir) / "openeds").string();
+}
+
+// A small fixed metadata block ahead of each JPEG, like Aria's image-record DataLayout.
+std::vector<uint8_t> eye_record_payload(int64_t frame, double timestamp, const std::vector<uint8_t>& jpeg) {
+  std::vector<uint8_t> payload(32, 0);
+  const uint64_t number = uint64_t(frame);
+  const int64_t capture_ns = int64_t(std::llround(timestamp * 1e9));
+  const double exposure_s = 0.001, gain = 1.0;
+  std::memcpy(&payload[0], &number, 8);
+  std::memcpy(&payload[8], &capture_ns, 8);
+  std::memcpy(&payload[16], &exposure_s, 8);
+  std::memcpy(&payload[24], &gain, 8);
+  payload.insert(payload.end(), jpeg.begin(), jpeg.end());
+  return payload;
+}
+
+void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_t seed,
+               int64_t threads, SynthReport& report) {
+  StagedDir staged(fs::path(c.out_dir) / "aea");
+  const int32_t height = int32_t(c.aea_size[0]), width = int32_t(c.aea_size[1]);
+  ProgressBar bar("synth aea", int64_t(persons.size()) * c.aea_frames);
+  std::mutex bar_mutex;
+  for (size_t i = 0; i < persons.size(); ++i) {
+    const Person& person = persons[i];
+    char name[64];
+    std::snprintf(name, sizeof name, "synth_p%02zu_rec1", i);
+    const fs::path rec = staged.path() / name;
+    fs::create_directories(rec / "mps" / "eye_gaze");
+    const auto sequence = generate_sequence(person.anatomy, c.aea_frames, 10.0, c, seed * 131 + i);
+    std::vector<std::vector<uint8_t>> jpegs(sequence.size());
+    parallel_for(int64_t(sequence.size()), threads, [&](int64_t f) {
+      // Both eyes see the same far target; the right eye is the mirror of a left eye.
+      GreyImage frame(height, width);
+      const GreyImage left = render_eye(person.anatomy, sequence[f].state, height, width / 2, false);
+      const GreyImage right = render_eye(person.anatomy, sequence[f].state, height, width / 2, true);
+      for (int32_t y = 0; y < height; ++y) {
+        std::memcpy(&frame.at(y, 0), &left.pixels[size_t(y) * left.width], width / 2);
+        std::memcpy(&frame.at(y, width / 2), &right.pixels[size_t(y) * right.width], width / 2);
+      }
+      jpegs[f] = encode_jpeg(frame, int(c.jpeg_quality));
+      std::lock_guard<std::mutex> lock(bar_mutex);
+      bar.tick();
+    });
+    VrsWriter vrs((rec / "recording.vrs").string(), seed * 1000003 + i);
+    const std::string config_json = "{\"image_width\": " + std::to_string(width) + ", \"image_height\": " +
+                                    std::to_string(height) + ", \"pixel_format\": \"GREY8\", \"codec\": \"jpg\"}";
+    vrs.add_record(211, 1, VrsRecordType::kConfiguration, 0.0, 1,
+                   std::vector<uint8_t>(config_json.begin(), config_json.end()));
+    vrs.add_record(211, 1, VrsRecordType::kState, 0.0, 1, {});
+    std::string blinks;
+    std::string csv =
+        "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf,depth_m,yaw_low_rads_cpf,pitch_low_rads_cpf,"
+        "yaw_high_rads_cpf,pitch_high_rads_cpf,session_uid\n";
+    for (size_t f = 0; f < sequence.size(); ++f) {
+      // Device time with a sub-microsecond part, as on Aria: the CSV holds the truncated µs.
+      const double t = 10.0 + 0.1 * double(f) + 0.00030625;
+      vrs.add_record(211, 1, VrsRecordType::kData, t, 2, eye_record_payload(int64_t(f), t, jpegs[f]));
+      // An IMU-like stream stored zstd-compressed, which the eye reader must skip.
+      std::vector<uint8_t> imu(256);
+      for (size_t k = 0; k < imu.size(); ++k) imu[k] = uint8_t((f * 7 + k * 13) & 0xFF);
+      vrs.add_record(1202, 1, VrsRecordType::kData, t + 0.05, 1, imu, VrsCompression::kZstd);
+      const YawPitch angles = aria_angles(sequence[f].state.visual_axis);
+      const int64_t t_us = int64_t(std::floor(t * 1e6 + 1e-3));
+      if (sequence[f].blink) blinks += std::to_string(t_us) + "\n";
+      char row[256];
+      std::snprintf(row, sizeof row, "%lld,%.9f,%.9f,,%.9f,%.9f,%.9f,%.9f,synth-%02zu\n", (long long)t_us,
+                    angles.yaw, angles.pitch, angles.yaw - 0.02, angles.pitch - 0.02, angles.yaw + 0.02,
+                    angles.pitch + 0.02, i);
+      csv += row;
+    }
+    vrs.finish();
+    write_file(rec / "mps" / "eye_gaze" / "general_eye_gaze.csv", csv);
+    write_file(rec / "synth_blinks.txt", blinks);
+    write_file(rec / "metadata.json", "{\"dataset_name\": \"libgaze_synth\", \"participant\": " +
+                                          std::to_string(person.anatomy.id) + ", \"split_hint\": \"" + person.split + "\"}\n");
+  }
+  bar.finish();
+  staged.commit();
+  report.aea_frames = int64_t(persons.size()) * c.aea_frames;
+  report.aea_root = (fs::path(c.out_dir) / "aea").string();
+}
+
+}  // namespace
+
+std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frames, double fps,
+                                          const SynthConfig& c, uint64_t seed) {
+  SplitMix r(seed * 0x9e3779b97f4a7c15ULL + uint64_t(p.id) + 1);
+  std::vector<SynthFrame> out;
+  double yaw = r.uniform(-0.4, 0.4), pitch = r.uniform(-0.3, 0.22);
+  double pupil = r.uniform(0.8, 1.2);
+  double slip_x = c.slip_mm * r.normal(), slip_y = c.slip_mm * r.normal(), slip_z = 0.5 * c.slip_mm * r.normal();
+  const double roll = 0.03 * r.normal();
+  const double blink_frames = std::max(1.0, 0.15 * fps);
+  double blink_left = 0;
+  for (int64_t f = 0; f < frames; ++f) {
+    // Saccade to a new fixation ~every 0.3 s, else a slow drift.
+    if (r.uniform() < 1.0 / (0.3 * fps) || f == 0) {
+      yaw = r.uniform(-0.45, 0.45);
+      pitch = r.uniform(-0.35, 0.25);
+    } else {
+      yaw += 0.004 * r.normal();
+      pitch += 0.004 * r.normal();
+    }
+    if (blink_left <= 0 && r.uniform() < c.blink_rate / fps) blink_left = blink_frames;
+    double blink = 0;
+    if (blink_left > 0) {
+      const double phase = 1 - blink_left / blink_frames;  // 0..1 over the blink
+      blink = std::sin(3.14159265358979 * phase);
+      blink_left -= 1;
+    }
+    pupil = std::clamp(pupil + 0.02 * r.normal(), 0.6, 1.5);
+    slip_x += 0.02 * c.slip_mm * r.normal();
+    slip_y += 0.02 * c.slip_mm * r.normal();
+    SynthFrame frame;
+    frame.state.visual_axis = aria_direction({yaw, pitch});
+    frame.state.pupil_scale = pupil;
+    frame.state.blink = blink;
+    frame.state.slip_x = slip_x;
+    frame.state.slip_y = slip_y;
+    frame.state.slip_z = slip_z;
+    frame.state.roll = roll;
+    frame.state.noise_sigma = c.noise * r.uniform(0.7, 1.3);
+    frame.state.blur_sigma = r.uniform(0.0, 0.8);
+    frame.state.exposure = r.uniform(0.9, 1.1);
+    frame.state.noise_seed = r.next();
+    frame.blink = blink > 0.5;
+    out.push_back(frame);
+  }
+  return out;
+}
+
+SynthReport write_synthetic_datasets(const SynthConfig& c, uint64_t seed, int64_t threads) {
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  fs::create_directories(c.out_dir, ec);
+  if (ec) throw Error(c.out_dir + ": cannot create output folder: " + ec.message());
+  const std::vector<Person> persons = people(c, seed);
+  SynthReport report;
+  for (const auto& layout : c.layouts) {
+    if (layout == "openeds") write_openeds(c, persons, seed, threads, report);
+    if (layout == "aea") write_aea(c, persons, seed, threads, report);
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace gaze

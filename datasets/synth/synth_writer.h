@@ -1,0 +1,44 @@
+// gaze synth: renders synthetic people and writes them in the real datasets' layouts, so
+// that every downstream step (loaders, packs, trainers) runs through the real readers.
+//
+//   <out_dir>/openeds/{train,validation,test}/sequences/<seq>/NNN.png + labels/<seq>.txt
+//   <out_dir>/openeds/participants.csv         "seq,participant" (for personalisation)
+//   <out_dir>/aea/synth_pNN_rec1/recording.vrs  eye stream 211-1 (JPEG, both eyes), plus a
+//                                               zstd-compressed IMU-like stream to skip
+//   <out_dir>/aea/synth_pNN_rec1/mps/eye_gaze/general_eye_gaze.csv   (general_v2 columns)
+//   <out_dir>/aea/synth_pNN_rec1/metadata.json
+// Rendered blinks are listed beside the labels (openeds/<split>/blinks/<seq>.txt: frame ids;
+// aea/<rec>/synth_blinks.txt: timestamps in µs); the loaders set SampleLabel::blink from them.
+// People are split into train / validation / test by synth.*_participants, so validation and
+// test people are never seen in training (their kappa is theirs to personalise). Each layout
+// is written into a temporary folder and renamed into place: an interrupted run never leaves
+// a half-written dataset where a complete one was.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "datasets/synth/eye_renderer.h"
+#include "libgaze/config/config.h"
+
+namespace gaze {
+
+struct SynthFrame {
+  EyeFrameState state;
+  bool blink = false;  // lids more than half closed
+};
+
+// A gaze sequence at `fps`: fixations with drift, saccades, blinks, pupil changes, slip.
+std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frames, double fps,
+                                          const SynthConfig& config, uint64_t seed);
+
+struct SynthReport {
+  int64_t openeds_images = 0, aea_frames = 0;
+  double seconds = 0;
+  std::string openeds_root, aea_root;
+};
+
+SynthReport write_synthetic_datasets(const SynthConfig& config, uint64_t seed, int64_t threads);
+
+}  // namespace gaze
