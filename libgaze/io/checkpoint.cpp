@@ -84,6 +84,7 @@ std::string shape_string(at::IntArrayRef sizes) {
 
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
   write_atomically(path, [&](const std::string& tmp) {
+    std::lock_guard<std::mutex> lock(h5::library_mutex());
     h5::File file = h5::File::create(tmp);
     h5::write_string_attr(file.id(), "format", kFormat, path);
     h5::write_int_attr(file.id(), "version", kVersion, path);
@@ -98,6 +99,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
+  std::lock_guard<std::mutex> lock(h5::library_mutex());
   h5::File file = h5::File::open(path);
   if (!H5Aexists(file.id(), "format") || h5::read_string_attr(file.id(), "format", path) != kFormat) {
     throw Error(path + ": not a libgaze checkpoint (no format=" + kFormat + " attribute)");

@@ -58,6 +58,11 @@ Handle string_type(size_t length) {
 
 }  // namespace
 
+std::mutex& library_mutex() {
+  static std::mutex m;
+  return m;
+}
+
 size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::kF32: return 4;

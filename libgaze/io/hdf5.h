@@ -9,10 +9,15 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
 namespace gaze::h5 {
+
+// Debian's HDF5 is built without thread safety: every caller that may run beside another
+// thread's HDF5 use (checkpoint saves beside prefetching pack readers) holds this lock.
+std::mutex& library_mutex();
 
 enum class DType { kF32, kF64, kI8, kU8, kI16, kI32, kI64 };
 size_t dtype_size(DType dtype);

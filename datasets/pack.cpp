@@ -1,0 +1,251 @@
+#include "datasets/pack.h"
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "libgaze/core/atomic_file.h"
+#include "libgaze/core/error.h"
+#include "libgaze/core/parallel.h"
+#include "libgaze/core/progress.h"
+#include "libgaze/core/strings.h"
+#include "libgaze/io/hdf5.h"
+
+namespace gaze {
+
+const std::vector<std::string> kSplitNames = {"train", "validation", "test"};
+
+namespace {
+
+constexpr const char* kFormat = "libgaze-pack";
+constexpr int64_t kBlock = 64;  // items decoded in parallel per write
+
+// A chunked, extendible dataset with fletcher32 (+ deflate/shuffle for images).
+h5::Handle create_chunked(hid_t file, const char* name, hid_t type, std::vector<hsize_t> chunk,
+                          int compression, const std::string& where) {
+  std::vector<hsize_t> dims = chunk, max = chunk;
+  dims[0] = 0;
+  max[0] = H5S_UNLIMITED;
+  h5::Handle space(H5Screate_simple(int(dims.size()), dims.data(), max.data()), H5Sclose);
+  h5::Handle props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(props.id(), int(chunk.size()), chunk.data());
+  H5Pset_fletcher32(props.id());
+  if (compression > 0) {
+    H5Pset_shuffle(props.id());
+    H5Pset_deflate(props.id(), unsigned(compression));
+  }
+  h5::Handle set(H5Dcreate2(file, name, type, space.id(), H5P_DEFAULT, props.id(), H5P_DEFAULT), H5Dclose);
+  if (set.id() < 0) throw Error(where + ": cannot create dataset /" + std::string(name));
+  return set;
+}
+
+// Appends `rows` rows to an extendible dataset.
+void append_rows(hid_t set, hid_t type, int64_t start, int64_t rows, const void* data, const std::string& where) {
+  if (rows == 0) return;
+  h5::Handle space(H5Dget_space(set), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  dims[0] = hsize_t(start + rows);
+  if (H5Dset_extent(set, dims.data()) < 0) throw Error(where + ": cannot extend dataset");
+  h5::Handle file_space(H5Dget_space(set), H5Sclose);
+  std::vector<hsize_t> offset(rank, 0), count = dims;
+  offset[0] = hsize_t(start);
+  count[0] = hsize_t(rows);
+  H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, offset.data(), nullptr, count.data(), nullptr);
+  h5::Handle memory(H5Screate_simple(rank, count.data(), nullptr), H5Sclose);
+  if (H5Dwrite(set, type, memory.id(), file_space.id(), H5P_DEFAULT, data) < 0) {
+    throw Error(where + ": write failed");
+  }
+}
+
+template <class T>
+std::vector<T> read_column(hid_t file, const char* name, hid_t type, int64_t n, const std::string& where) {
+  std::vector<T> out(size_t(n) * (std::string(name) == "gaze" ? 3 : 1));
+  h5::Handle set(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+  if (set.id() < 0) throw Error(where + ": missing dataset /" + name);
+  if (n > 0 && H5Dread(set.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+    throw Error(where + ": /" + name + ": read failed (checksum mismatch: the file is corrupt)");
+  }
+  return out;
+}
+
+}  // namespace
+
+PackReport write_pack(const Dataset& source, const std::string& path, const PackOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  PackReport report;
+  // The image size: given, or the first readable item's.
+  int32_t height = options.height, width = options.width;
+  if (height == 0 || width == 0) {
+    for (int64_t i = 0; i < source.size() && height == 0; ++i) {
+      try {
+        const Sample s = source.get(i);
+        height = s.image.height;
+        width = s.image.width;
+      } catch (const Error&) {
+        if (!options.skip_bad) throw;
+      }
+    }
+    if (height == 0) throw Error(source.describe() + ": no readable item to pack");
+  }
+  size_t key_length = 1;
+  for (int64_t i = 0; i < source.size(); ++i) key_length = std::max(key_length, source.label(i).key.size());
+
+  write_atomically(path, [&](const std::string& tmp) {
+    // Declared first so it is released last, after every HDF5 handle below has closed.
+    std::unique_lock<std::mutex> lock(h5::library_mutex());
+    h5::File file = h5::File::create(tmp);
+    h5::write_string_attr(file.id(), "format", kFormat, path);
+    h5::write_int_attr(file.id(), "version", 1, path);
+    h5::write_string_attr(file.id(), "source", source.describe(), path);
+    h5::write_string_attr(file.id(), "split_names", join(kSplitNames, ","), path);
+    h5::Handle key_type(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(key_type.id(), key_length);
+    H5Tset_strpad(key_type.id(), H5T_STR_NULLPAD);
+    auto images = create_chunked(file.id(), "images", H5T_NATIVE_UINT8, {1, hsize_t(height), hsize_t(width)},
+                                 options.compression, path);
+    auto gaze = create_chunked(file.id(), "gaze", H5T_NATIVE_FLOAT, {1024, 3}, 0, path);
+    auto participant = create_chunked(file.id(), "participant", H5T_NATIVE_INT64, {1024}, 0, path);
+    auto split = create_chunked(file.id(), "split", H5T_NATIVE_UINT8, {1024}, 0, path);
+    auto keys = create_chunked(file.id(), "keys", key_type.id(), {1024}, 0, path);
+    auto timestamps = create_chunked(file.id(), "timestamp_us", H5T_NATIVE_INT64, {1024}, 0, path);
+    auto blinks = create_chunked(file.id(), "blink", H5T_NATIVE_UINT8, {1024}, 0, path);
+
+    ProgressBar bar("pack", source.size());
+    for (int64_t block = 0; block < source.size(); block += kBlock) {
+      const int64_t n = std::min(kBlock, source.size() - block);
+      std::vector<Sample> samples(n);
+      std::vector<std::string> errors(n);
+      lock.unlock();  // decode without holding HDF5 (the source may be a pack itself)
+      parallel_for(n, options.threads, [&](int64_t j) {
+        try {
+          samples[j] = source.get(block + j);
+          if (samples[j].image.height != height || samples[j].image.width != width) {
+            if (options.height == 0) {
+              throw Error(samples[j].label.key + ": image is " + std::to_string(samples[j].image.height) + "x" +
+                          std::to_string(samples[j].image.width) + ", the pack's first image " +
+                          std::to_string(height) + "x" + std::to_string(width) + " (give a size to resize)");
+            }
+            samples[j].image = resize_bilinear(samples[j].image, height, width);
+          }
+        } catch (const Error& e) {
+          errors[j] = e.what();
+        }
+      });
+      lock.lock();
+      std::vector<uint8_t> pixels, split_ids, blink;
+      std::vector<float> gazes;
+      std::vector<int64_t> ids, times;
+      std::string key_bytes;
+      for (int64_t j = 0; j < n; ++j) {
+        if (!errors[j].empty()) {
+          if (!options.skip_bad) throw Error(errors[j]);
+          report.skipped.add(errors[j]);
+          continue;
+        }
+        const Sample& s = samples[j];
+        pixels.insert(pixels.end(), s.image.pixels.begin(), s.image.pixels.end());
+        gazes.insert(gazes.end(), s.label.gaze.begin(), s.label.gaze.end());
+        ids.push_back(s.label.participant);
+        times.push_back(s.label.timestamp_us);
+        blink.push_back(s.label.blink);
+        split_ids.push_back(options.split_of ? options.split_of(block + j, s.label) : 0);
+        std::string key = s.label.key;
+        key.resize(key_length, '\0');
+        key_bytes += key;
+      }
+      const int64_t rows = int64_t(ids.size());
+      append_rows(images.id(), H5T_NATIVE_UINT8, report.written, rows, pixels.data(), path);
+      append_rows(gaze.id(), H5T_NATIVE_FLOAT, report.written, rows, gazes.data(), path);
+      append_rows(participant.id(), H5T_NATIVE_INT64, report.written, rows, ids.data(), path);
+      append_rows(split.id(), H5T_NATIVE_UINT8, report.written, rows, split_ids.data(), path);
+      append_rows(keys.id(), key_type.id(), report.written, rows, key_bytes.data(), path);
+      append_rows(timestamps.id(), H5T_NATIVE_INT64, report.written, rows, times.data(), path);
+      append_rows(blinks.id(), H5T_NATIVE_UINT8, report.written, rows, blink.data(), path);
+      report.written += rows;
+      bar.tick(n);
+    }
+    bar.finish();
+    file.flush();
+  });
+  report.bytes = int64_t(std::filesystem::file_size(path));
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+PackDataset::PackDataset(const std::string& path, const std::string& split) : path_(path), split_(split) {
+  std::lock_guard<std::mutex> lock(h5::library_mutex());
+  h5::File probe = h5::File::open(path);  // validates and names the file on failure
+  if (H5Aexists(probe.id(), "format") <= 0 || h5::read_string_attr(probe.id(), "format", path) != kFormat) {
+    throw Error(path + ": not a libgaze pack (no format=" + std::string(kFormat) + " attribute)");
+  }
+  file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  images_ = H5Dopen2(file_, "images", H5P_DEFAULT);
+  if (images_ < 0) throw Error(path + ": missing dataset /images");
+  h5::Handle space(H5Dget_space(images_), H5Sclose);
+  hsize_t dims[3] = {0, 0, 0};
+  if (H5Sget_simple_extent_ndims(space.id()) != 3) throw Error(path + ": /images is not N x H x W");
+  H5Sget_simple_extent_dims(space.id(), dims, nullptr);
+  const int64_t n = int64_t(dims[0]);
+  height_ = int32_t(dims[1]);
+  width_ = int32_t(dims[2]);
+  const auto gaze = read_column<float>(file_, "gaze", H5T_NATIVE_FLOAT, n, path);
+  const auto participant = read_column<int64_t>(file_, "participant", H5T_NATIVE_INT64, n, path);
+  const auto timestamps = read_column<int64_t>(file_, "timestamp_us", H5T_NATIVE_INT64, n, path);
+  const auto blink = read_column<uint8_t>(file_, "blink", H5T_NATIVE_UINT8, n, path);
+  splits_ = read_column<uint8_t>(file_, "split", H5T_NATIVE_UINT8, n, path);
+  h5::Handle keys(H5Dopen2(file_, "keys", H5P_DEFAULT), H5Dclose);
+  h5::Handle key_type(H5Dget_type(keys.id()), H5Tclose);
+  const size_t key_length = H5Tget_size(key_type.id());
+  std::string key_bytes(size_t(n) * key_length, '\0');
+  if (n > 0 && H5Dread(keys.id(), key_type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, key_bytes.data()) < 0) {
+    throw Error(path + ": /keys: read failed (checksum mismatch: the file is corrupt)");
+  }
+  int selected = -1;
+  if (!split.empty()) {
+    const auto it = std::find(kSplitNames.begin(), kSplitNames.end(), split);
+    if (it == kSplitNames.end()) throw Error(path + ": unknown split '" + split + "'" + suggest_suffix(split, kSplitNames));
+    selected = int(it - kSplitNames.begin());
+  }
+  labels_.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) {
+    SampleLabel& l = labels_[i];
+    l.gaze = {gaze[3 * i], gaze[3 * i + 1], gaze[3 * i + 2]};
+    l.participant = participant[i];
+    l.timestamp_us = timestamps[i];
+    l.blink = blink[i] != 0;
+    l.key = key_bytes.substr(size_t(i) * key_length, key_length);
+    l.key.resize(std::strlen(l.key.c_str()));
+    if (selected < 0 || splits_[i] == selected) rows_.push_back(i);
+  }
+}
+
+PackDataset::~PackDataset() {
+  std::lock_guard<std::mutex> lock(h5::library_mutex());
+  if (images_ >= 0) H5Dclose(images_);
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+Sample PackDataset::get(int64_t index) const {
+  const int64_t row = rows_.at(index);
+  Sample sample;
+  sample.label = labels_[row];
+  sample.image = GreyImage(height_, width_);
+  std::lock_guard<std::mutex> lock(h5::library_mutex());
+  h5::Handle file_space(H5Dget_space(images_), H5Sclose);
+  const hsize_t offset[3] = {hsize_t(row), 0, 0}, count[3] = {1, hsize_t(height_), hsize_t(width_)};
+  H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, offset, nullptr, count, nullptr);
+  h5::Handle memory(H5Screate_simple(3, count, nullptr), H5Sclose);
+  if (H5Dread(images_, H5T_NATIVE_UINT8, memory.id(), file_space.id(), H5P_DEFAULT, sample.image.pixels.data()) < 0) {
+    throw Error(path_ + ": image " + std::to_string(row) + " (" + sample.label.key +
+                "): read failed (checksum mismatch: the file is corrupt)");
+  }
+  return sample;
+}
+
+std::string PackDataset::describe() const {
+  return "pack " + path_ + (split_.empty() ? "" : " (" + split_ + ")");
+}
+
+}  // namespace gaze

@@ -1,0 +1,75 @@
+// HDF5 packs: any source -> one chunked, compressed, checksummed file that streams.
+//
+// Layout (opens in h5py):
+//   /images        uint8  [N, H, W]   chunks of one image, deflate + shuffle, fletcher32
+//   /gaze          float32 [N, 3]     unit vectors
+//   /participant   int64  [N]
+//   /split         uint8  [N]         index into the `split_names` attribute
+//   /keys          fixed-length strings [N]
+//   /timestamp_us  int64  [N]         -1 where unknown
+//   /blink         uint8  [N]
+//   attributes: format="libgaze-pack", version=1, source, split_names="train,validation,test"
+// Every dataset carries HDF5's fletcher32 filter, so a flipped bit fails the read with an error
+// naming the file and item instead of returning garbage. All images must share one size (pass
+// a size to resize). The file is written atomically.
+//
+// PackDataset reads labels into memory at open and images one chunk at a time (never the
+// whole file). HDF5 here is built without thread safety, so reads take a process-wide lock;
+// decoding work around it still overlaps in the prefetching loader.
+#pragma once
+
+#include <hdf5.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+
+namespace gaze {
+
+extern const std::vector<std::string> kSplitNames;  // train, validation, test
+
+struct PackOptions {
+  int32_t height = 0, width = 0;  // 0: keep the source size (all items must match)
+  int compression = 4;            // deflate level
+  int64_t threads = 0;
+  bool skip_bad = false;
+  // Split of each item (index into kSplitNames); default: all "train".
+  std::function<uint8_t(int64_t index, const SampleLabel&)> split_of;
+};
+
+struct PackReport {
+  int64_t written = 0;
+  SkipLog skipped;
+  double seconds = 0;
+  int64_t bytes = 0;
+};
+
+PackReport write_pack(const Dataset& source, const std::string& path, const PackOptions& options);
+
+class PackDataset : public Dataset {
+ public:
+  // `split` selects items of one split ("" = all).
+  explicit PackDataset(const std::string& path, const std::string& split = "");
+  ~PackDataset() override;
+  int64_t size() const override { return static_cast<int64_t>(rows_.size()); }
+  Sample get(int64_t index) const override;
+  const SampleLabel& label(int64_t index) const override { return labels_[rows_[index]]; }
+  std::string describe() const override;
+  uint8_t split_of(int64_t index) const { return splits_[rows_[index]]; }
+  int32_t height() const { return height_; }
+  int32_t width() const { return width_; }
+
+ private:
+  std::string path_, split_;
+  hid_t file_ = -1, images_ = -1;
+  int32_t height_ = 0, width_ = 0;
+  std::vector<SampleLabel> labels_;
+  std::vector<uint8_t> splits_;
+  std::vector<int64_t> rows_;  // selected row numbers
+};
+
+}  // namespace gaze

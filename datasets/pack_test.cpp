@@ -1,0 +1,226 @@
+#include "datasets/pack.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "datasets/kmeans.h"
+#include "datasets/prefetcher.h"
+#include "datasets/preprocess.h"
+#include "datasets/splits.h"
+#include "libgaze/core/error.h"
+#include "tests/test_util.h"
+
+using namespace gaze;
+using Catch::Contains;
+
+namespace {
+// An in-memory dataset: item i is a 12x16 image filled with i, gaze tilted by i.
+class ToyDataset : public Dataset {
+ public:
+  explicit ToyDataset(int64_t n, int64_t bad = -1) : bad_(bad) {
+    for (int64_t i = 0; i < n; ++i) {
+      SampleLabel l;
+      l.gaze = unit_gaze(0.01 * i, -0.02 * i, 1, "toy");
+      l.participant = i % 3;
+      l.key = "item/" + std::to_string(i);
+      l.timestamp_us = 1000 * i;
+      l.blink = i % 5 == 0;
+      labels_.push_back(l);
+    }
+  }
+  int64_t size() const override { return int64_t(labels_.size()); }
+  Sample get(int64_t i) const override {
+    if (i == bad_) throw Error("toy: item " + std::to_string(i) + " is corrupt");
+    GreyImage image(12, 16, uint8_t(i));
+    image.at(0, 0) = 255;
+    return {image, labels_[i]};
+  }
+  const SampleLabel& label(int64_t i) const override { return labels_[i]; }
+  std::string describe() const override { return "toy"; }
+
+ private:
+  std::vector<SampleLabel> labels_;
+  int64_t bad_;
+};
+}  // namespace
+
+TEST_CASE("a pack round-trips images and labels, with splits", "[pack]") {
+  testing::TempDir dir;
+  const ToyDataset toy(150);
+  PackOptions options;
+  options.split_of = [](int64_t i, const SampleLabel&) { return uint8_t(i % 3 == 2 ? 2 : 0); };
+  const PackReport report = write_pack(toy, dir.file("p.h5"), options);
+  CHECK(report.written == 150);
+  const PackDataset all(dir.file("p.h5"));
+  REQUIRE(all.size() == 150);
+  for (int64_t i : {0, 1, 77, 149}) {
+    const Sample s = all.get(i);
+    CHECK(s.image.pixels == toy.get(i).image.pixels);
+    CHECK(s.label.key == toy.label(i).key);
+    CHECK(s.label.gaze == toy.label(i).gaze);
+    CHECK(s.label.participant == toy.label(i).participant);
+    CHECK(s.label.timestamp_us == 1000 * i);
+    CHECK(s.label.blink == (i % 5 == 0));
+  }
+  const PackDataset test(dir.file("p.h5"), "test");
+  CHECK(test.size() == 50);
+  CHECK(test.label(0).key == "item/2");
+  CHECK_THROWS_WITH(PackDataset(dir.file("p.h5"), "tset"), Contains("did you mean 'test'"));
+}
+
+TEST_CASE("packing resizes on request and otherwise rejects mixed sizes", "[pack]") {
+  testing::TempDir dir;
+  const ToyDataset toy(3);
+  PackOptions options;
+  options.height = 6;
+  options.width = 8;
+  write_pack(toy, dir.file("small.h5"), options);
+  const PackDataset small(dir.file("small.h5"));
+  CHECK(small.height() == 6);
+  CHECK(small.get(2).image.width == 8);
+}
+
+TEST_CASE("bad items: an error by default, counted with skip_bad; the old pack survives", "[pack]") {
+  testing::TempDir dir;
+  write_pack(ToyDataset(10), dir.file("p.h5"), PackOptions{});
+  const std::string before = testing::read_file(dir.file("p.h5"));
+  CHECK_THROWS_WITH(write_pack(ToyDataset(10, 4), dir.file("p.h5"), PackOptions{}), Contains("item 4 is corrupt"));
+  CHECK(testing::read_file(dir.file("p.h5")) == before);
+  PackOptions skip;
+  skip.skip_bad = true;
+  const PackReport r = write_pack(ToyDataset(10, 4), dir.file("q.h5"), skip);
+  CHECK(r.written == 9);
+  CHECK(r.skipped.count == 1);
+  CHECK(PackDataset(dir.file("q.h5")).label(4).key == "item/5");
+}
+
+TEST_CASE("fletcher32 catches a flipped byte in the image data", "[pack]") {
+  testing::TempDir dir;
+  // Incompressible noise so the image chunk bytes are easy to find and flip.
+  class Noise : public ToyDataset {
+   public:
+    Noise() : ToyDataset(4) {}
+    Sample get(int64_t i) const override {
+      Sample s = ToyDataset::get(i);
+      for (size_t k = 0; k < s.image.pixels.size(); ++k) s.image.pixels[k] = uint8_t((k * 131 + i * 17) * 2654435761u >> 13);
+      return s;
+    }
+  };
+  PackOptions options;
+  options.compression = 0;
+  write_pack(Noise(), dir.file("p.h5"), options);
+  std::string bytes = testing::read_file(dir.file("p.h5"));
+  const Sample two = Noise().get(2);
+  const std::string needle(two.image.pixels.begin(), two.image.pixels.begin() + 32);
+  const size_t at = bytes.find(needle);
+  REQUIRE(at != std::string::npos);
+  bytes[at + 40] ^= 0x5a;
+  dir.write("p.h5", bytes);
+  const PackDataset damaged(dir.file("p.h5"));
+  CHECK_NOTHROW(damaged.get(1));
+  CHECK_THROWS_WITH(damaged.get(2), Contains("p.h5: image 2 (item/2)") && Contains("checksum"));
+  CHECK_THROWS_WITH(PackDataset(dir.file("missing.h5")), Contains("missing.h5"));
+}
+
+TEST_CASE("k-means finds separated gaze clusters and the sampler balances them", "[kmeans]") {
+  std::vector<std::array<float, 3>> points;
+  // 3 tight clusters of very different sizes.
+  for (int i = 0; i < 300; ++i) points.push_back(unit_gaze(0.3 + 0.001 * (i % 7), 0, 1, "p"));
+  for (int i = 0; i < 30; ++i) points.push_back(unit_gaze(-0.3, 0.2 + 0.001 * (i % 5), 1, "p"));
+  for (int i = 0; i < 10; ++i) points.push_back(unit_gaze(0, -0.3, 1, "p"));
+  const KMeansResult r = kmeans(points, 3, 42);
+  CHECK(r.assignment[0] != r.assignment[300]);
+  CHECK(r.assignment[300] != r.assignment[335]);
+  CHECK(r.assignment[0] != r.assignment[335]);
+  CHECK(r.inertia < 5e-3);  // a wrong grouping would cost ~0.1 per misplaced point
+  CHECK(kmeans(points, 3, 42).assignment == r.assignment);  // deterministic
+  CHECK_THROWS_AS(kmeans(points, 400, 1), Error);
+  ClusterBalancedSampler sampler(r.assignment, 7);
+  std::array<int, 3> hits{0, 0, 0};
+  for (int i = 0; i < 3000; ++i) ++hits[r.assignment[sampler.next()]];
+  for (int h : hits) CHECK(h > 850);  // ~1000 each although the clusters hold 300 / 30 / 10
+  // The sampler resumes from its saved state.
+  const uint64_t state = sampler.state();
+  const int64_t a = sampler.next();
+  sampler.set_state(state);
+  CHECK(sampler.next() == a);
+}
+
+TEST_CASE("group splits and the k-shot personalisation split", "[splits]") {
+  const auto s = split_groups(10, {0.8, 0.1, 0.1}, 3);
+  CHECK(std::count(s.begin(), s.end(), 0) == 8);
+  CHECK(std::count(s.begin(), s.end(), 1) == 1);
+  CHECK(std::count(s.begin(), s.end(), 2) == 1);
+  CHECK(split_groups(10, {0.8, 0.1, 0.1}, 3) == s);
+  const auto three = split_groups(3, {0.8, 0.1, 0.1}, 1);
+  CHECK(std::count(three.begin(), three.end(), 2) == 1);
+  const ToyDataset toy(30);  // participants 0,1,2 with 10 items each
+  const auto p = personalisation_split(toy, 5, 9);
+  REQUIRE(p.size() == 3);
+  for (const auto& [id, split] : p) {
+    CHECK(split.calibration.size() == 5);
+    CHECK(split.evaluation.size() == 5);
+    for (int64_t i : split.calibration) CHECK(toy.label(i).participant == id);
+  }
+  CHECK(personalisation_split(toy, 10, 9).empty());  // nothing would be left to evaluate
+}
+
+TEST_CASE("pre-processing resamples, normalises and mirrors the label with a flip", "[preprocess]") {
+  Sample s;
+  s.image = GreyImage(40, 80);
+  for (int y = 0; y < 40; ++y)
+    for (int x = 0; x < 80; ++x) s.image.at(y, x) = uint8_t(x < 40 ? 50 : 200);
+  s.label.gaze = unit_gaze(0.2, 0.1, 1, "t");
+  PreprocessOptions o;
+  o.height = 8;
+  o.width = 16;
+  std::vector<float> out(3 * 8 * 16);
+  const auto g = preprocess_sample(s, o, 1, out.data());
+  CHECK(g == s.label.gaze);
+  CHECK(out[0] == Approx((50 / 255.0 - 0.485) / 0.229).epsilon(1e-4));       // left, channel 0
+  CHECK(out[15] == Approx((200 / 255.0 - 0.485) / 0.229).epsilon(1e-4));     // right
+  CHECK(out[2 * 128 + 0] == Approx((50 / 255.0 - 0.406) / 0.225).epsilon(1e-4));  // channel 2
+  o.augment = true;
+  o.flip = true;
+  o.shift = o.brightness = o.contrast = o.gamma = o.noise = 0;
+  int flips = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    const auto gf = preprocess_sample(s, o, seed, out.data());
+    if (gf[0] < 0) {
+      ++flips;
+      CHECK(out[0] == Approx((200 / 255.0 - 0.485) / 0.229).epsilon(1e-4));  // mirrored image
+    }
+  }
+  CHECK(flips > 3);
+  CHECK(flips < 17);
+  CHECK(resample_to_input(s.image, 8, 16).at(0, 0) == 50);
+}
+
+TEST_CASE("the prefetcher yields items in order, bounded, and skips or rethrows errors", "[prefetcher]") {
+  std::atomic<int64_t> in_flight{0}, peak{0};
+  Prefetcher<int64_t> p(200, [&](int64_t i) {
+    const int64_t now = ++in_flight;
+    peak = std::max<int64_t>(peak, now);
+    std::this_thread::sleep_for(std::chrono::microseconds((i * 37) % 300));
+    --in_flight;
+    return i * i;
+  }, 4, 8, false);
+  for (int64_t i = 0; i < 200; ++i) CHECK(*p.next() == i * i);
+  CHECK_FALSE(p.next().has_value());
+  CHECK(peak <= 4);
+  Prefetcher<int64_t> skipping(10, [](int64_t i) -> int64_t {
+    if (i == 3 || i == 7) throw Error("bad " + std::to_string(i));
+    return i;
+  }, 2, 4, true);
+  std::vector<int64_t> got;
+  while (auto v = skipping.next()) got.push_back(*v);
+  CHECK(got == std::vector<int64_t>{0, 1, 2, 4, 5, 6, 8, 9});
+  CHECK(skipping.skipped().count == 2);
+  Prefetcher<int64_t> strict(5, [](int64_t i) -> int64_t {
+    if (i == 2) throw Error("bad 2");
+    return i;
+  }, 2, 2, false);
+  CHECK(*strict.next() == 0);
+  CHECK(*strict.next() == 1);
+  CHECK_THROWS_WITH(strict.next(), "bad 2");
+}

@@ -1,0 +1,37 @@
+// From a decoded eye image to the network's input (no torch).
+//
+// Geometry: the largest centred window of the input's aspect ratio is resampled (bilinear,
+// edge-clamped) to height x width; augmentation jitters that window by up to `shift` of its
+// size and may mirror it (flip), mirroring the gaze label's x with it. Photometry (augmentation
+// only): contrast, brightness, gamma, Gaussian noise. Output: 3 x H x W floats, the grey image
+// replicated to three channels and normalised with ImageNet's per-channel mean/std, so that
+// imported ImageNet weights see the statistics they were trained on. Deterministic per seed.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "datasets/dataset.h"
+
+namespace gaze {
+
+struct PreprocessOptions {
+  int32_t height = 96, width = 128;
+  bool augment = false;
+  double brightness = 0.1;  // +/- fraction of full scale
+  double contrast = 0.15;   // +/- relative
+  double gamma = 0.15;      // +/- in log space
+  double noise = 2.0;       // grey levels, standard deviation (upper bound when augmenting)
+  double shift = 0.04;      // +/- fraction of the window
+  bool flip = false;        // random horizontal mirror (with the label)
+};
+
+// Writes 3*height*width floats to `out`; returns the (possibly mirrored) gaze label.
+std::array<float, 3> preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed,
+                                       float* out);
+
+// The single-channel resampled image (no normalisation, no photometric change): for viewing,
+// and the integer kernel's input path.
+GreyImage resample_to_input(const GreyImage& image, int32_t height, int32_t width);
+
+}  // namespace gaze

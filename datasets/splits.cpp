@@ -1,0 +1,69 @@
+#include "datasets/splits.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "datasets/synth/eye_renderer.h"
+#include "libgaze/core/error.h"
+
+namespace gaze {
+namespace {
+
+// Fisher-Yates with our deterministic generator (std::shuffle's result is library-specific).
+template <class T>
+void shuffle(std::vector<T>& v, uint64_t seed) {
+  SplitMix rng(seed);
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.next() % i]);
+}
+
+}  // namespace
+
+std::vector<uint8_t> split_groups(int64_t groups, std::array<double, 3> fractions, uint64_t seed) {
+  const double total = fractions[0] + fractions[1] + fractions[2];
+  if (!(total > 0) || fractions[0] < 0 || fractions[1] < 0 || fractions[2] < 0) {
+    throw Error("split fractions must be non-negative and not all zero");
+  }
+  std::array<int64_t, 3> counts;
+  for (int s = 0; s < 3; ++s) counts[s] = std::llround(groups * fractions[s] / total);
+  if (groups >= 3) {
+    for (int s = 1; s < 3; ++s) {
+      if (fractions[s] > 0 && counts[s] == 0) counts[s] = 1;
+    }
+  }
+  counts[0] = groups - counts[1] - counts[2];
+  std::vector<int64_t> order(groups);
+  std::iota(order.begin(), order.end(), 0);
+  shuffle(order, seed ^ 0x73706c6974ULL);
+  std::vector<uint8_t> split(groups);
+  for (int64_t i = 0; i < groups; ++i) {
+    split[order[i]] = i < counts[0] ? 0 : i < counts[0] + counts[1] ? 1 : 2;
+  }
+  return split;
+}
+
+std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, int64_t k, uint64_t seed,
+                                                          const std::vector<int64_t>& indices) {
+  std::map<int64_t, std::vector<int64_t>> by_participant;
+  if (indices.empty()) {
+    for (int64_t i = 0; i < data.size(); ++i) by_participant[data.label(i).participant].push_back(i);
+  } else {
+    for (int64_t i : indices) by_participant[data.label(i).participant].push_back(i);
+  }
+  std::map<int64_t, CalibrationSplit> out;
+  for (auto& [participant, items] : by_participant) {
+    if (int64_t(items.size()) <= k) continue;
+    std::vector<int64_t> shuffled = items;
+    shuffle(shuffled, seed * 1000003 + uint64_t(participant));
+    CalibrationSplit split;
+    split.calibration.assign(shuffled.begin(), shuffled.begin() + k);
+    std::sort(split.calibration.begin(), split.calibration.end());
+    for (int64_t i : items) {
+      if (!std::binary_search(split.calibration.begin(), split.calibration.end(), i)) split.evaluation.push_back(i);
+    }
+    out[participant] = std::move(split);
+  }
+  return out;
+}
+
+}  // namespace gaze
