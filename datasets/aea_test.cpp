@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "datasets/codec.h"
 #include "libgaze/core/error.h"
@@ -187,4 +188,39 @@ TEST_CASE("bad gaze CSVs name file:line and column", "[aea][csv]") {
   CHECK(skip.count == 2);
   CHECK_THAT(skip.summary(), Contains("skipped 2 bad items") && Contains("c.csv:4"));
   CHECK_THROWS_WITH(read_mps_gaze_csv(dir.file("none.csv")), Contains("none.csv: cannot open file"));
+}
+
+TEST_CASE("compressed eye records (zstd and lz4) read like plain ones", "[aea][vrs]") {
+  testing::TempDir dir;
+  const std::string rec = dir.file("rec");
+  fs::create_directories(rec + "/mps/eye_gaze");
+  GreyImage frame(24, 64);
+  for (int y = 0; y < 24; ++y)
+    for (int x = 0; x < 64; ++x) frame.at(y, x) = uint8_t(3 * x + y);
+  std::vector<uint8_t> payload(16, 0);
+  const auto jpeg = encode_jpeg(frame, 95);
+  payload.insert(payload.end(), jpeg.begin(), jpeg.end());
+  {
+    VrsWriter writer(rec + "/recording.vrs", 5);
+    writer.add_record(211, 1, VrsRecordType::kData, 1.0, 2, payload, VrsCompression::kNone);
+    writer.add_record(211, 1, VrsRecordType::kData, 1.1, 2, payload, VrsCompression::kZstd);
+    writer.add_record(211, 1, VrsRecordType::kData, 1.2, 2, payload, VrsCompression::kLz4);
+    writer.add_record(1202, 1, VrsRecordType::kData, 1.25, 1, std::vector<uint8_t>(100, 7), VrsCompression::kZstd);
+    writer.finish();
+  }
+  std::ofstream(rec + "/mps/eye_gaze/general_eye_gaze.csv")
+      << "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf\n1000000,0,0\n1100000,0.1,0\n1200000,0.2,0\n";
+  VrsReader vrs(rec + "/recording.vrs");
+  REQUIRE(vrs.records().size() == 4);
+  CHECK(vrs.records()[1].compression == 2);
+  CHECK(vrs.records()[2].compression == 1);
+  CHECK(vrs.records()[1].payload_size() < payload.size() + 64);
+  AeaOptions options;
+  options.eye = "pair";
+  AeaDataset data(rec, options);
+  REQUIRE(data.size() == 3);
+  const GreyImage plain = data.get(0).image;
+  CHECK(data.get(1).image.pixels == plain.pixels);
+  CHECK(data.get(2).image.pixels == plain.pixels);
+  CHECK(data.label(2).gaze[0] == Approx(std::tan(0.2) / std::sqrt(1 + std::tan(0.2) * std::tan(0.2))));
 }

@@ -4,8 +4,10 @@
 #include <filesystem>
 
 #include "datasets/aea.h"
+#include "datasets/concat.h"
 #include "datasets/image_folder.h"
 #include "datasets/openeds.h"
+#include "datasets/pack.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
 
@@ -13,7 +15,7 @@ namespace gaze {
 
 std::pair<std::string, std::string> parse_source(const std::string& source, const std::string& split) {
   namespace fs = std::filesystem;
-  const std::vector<std::string> kinds = {"openeds", "aea", "folder"};
+  const std::vector<std::string> kinds = {"openeds", "aea", "folder", "pack"};
   const auto colon = source.find(':');
   if (colon != std::string::npos && colon > 1) {  // "C:" style paths do not occur on Linux
     const std::string kind = source.substr(0, colon);
@@ -25,6 +27,7 @@ std::pair<std::string, std::string> parse_source(const std::string& source, cons
   if (source.empty()) throw Error("data.source is empty: give kind:path or a dataset folder");
   const fs::path path(source);
   if (!fs::exists(path)) throw Error(source + ": dataset not found");
+  if (fs::is_regular_file(path) && (path.extension() == ".h5" || path.extension() == ".hdf5")) return {"pack", source};
   if (fs::is_directory(path / split / "sequences") || fs::is_directory(path / "train" / "sequences")) {
     return {"openeds", source};
   }
@@ -35,11 +38,21 @@ std::pair<std::string, std::string> parse_source(const std::string& source, cons
     }
     return {"folder", source};
   }
-  throw Error(source + ": cannot tell what kind of dataset this is; prefix it with openeds:, aea: or folder:");
+  throw Error(source + ": cannot tell what kind of dataset this is; prefix it with openeds:, aea:, folder: or pack:");
 }
 
 std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
-  const auto [kind, path] = parse_source(data.source, data.split);
+  const auto [kind, path] = parse_source(data.source, data.split == "all" ? "train" : data.split);
+  if (kind == "pack") return std::make_unique<PackDataset>(path, data.split == "all" ? "" : data.split);
+  if (kind == "openeds" && data.split == "all") {
+    auto all = std::make_unique<ConcatDataset>();
+    for (size_t s = 0; s < kSplitNames.size(); ++s) {
+      DataConfig one = data;
+      one.split = kSplitNames[s];
+      all->add(open_dataset(one), uint8_t(s));
+    }
+    return all;
+  }
   if (kind == "openeds") {
     OpenEdsOptions options;
     options.split = data.split;

@@ -48,8 +48,14 @@ OpenEdsDataset::OpenEdsDataset(const std::string& root, const OpenEdsOptions& op
     throw Error(sequences_dir.string() + ": not found (expected the OpenEDS2020 layout "
                 "<root>/<split>/sequences/<seq>/NNN.png)");
   }
+  // Participants: the given mapping, else <root>/participants.csv when present (gaze synth
+  // writes one), else each sequence is its own participant (numbered by its id when numeric).
+  std::string participants_file = options.participants_file;
+  if (participants_file.empty() && fs::is_regular_file(fs::path(root) / "participants.csv")) {
+    participants_file = (fs::path(root) / "participants.csv").string();
+  }
   std::map<std::string, int64_t> participants;
-  if (!options.participants_file.empty()) participants = read_participants(options.participants_file);
+  if (!participants_file.empty()) participants = read_participants(participants_file);
 
   std::vector<std::string> sequences;
   for (const auto& entry : fs::directory_iterator(sequences_dir)) {
@@ -86,11 +92,11 @@ OpenEdsDataset::OpenEdsDataset(const std::string& root, const OpenEdsOptions& op
       std::sort(frames.begin(), frames.end(), natural_less);
       // Optional list of blink frames (written by gaze synth; absent in the real release).
       const std::set<int64_t> blink_frames = read_id_list((split_dir / "blinks" / (seq + ".txt")).string());
-      int64_t participant = static_cast<int64_t>(s);
+      int64_t participant = frame_number(seq) >= 0 ? frame_number(seq) : static_cast<int64_t>(s);
       if (!participants.empty()) {
         const auto it = participants.find(seq);
         if (it == participants.end()) {
-          throw Error(options.participants_file + ": no participant for sequence '" + seq + "'");
+          throw Error(participants_file + ": no participant for sequence '" + seq + "'");
         }
         participant = it->second;
       }

@@ -2,8 +2,9 @@
 //   <root>/<split>/sequences/<seq>/<NNN>.png     640x400 8-bit grey, 100 Hz
 //   <root>/<split>/labels/<seq>.txt              "NNN,x,y,z" per row, no header, CRLF ok
 // Frames are sorted numerically; each frame needs the label row with its number; extra rows
-// (the test split has 55 rows for 50 images) are allowed. Participants: each sequence is one
-// unless `participants_file` maps them ("seq_id,participant" per line).
+// (the test split has 55 rows for 50 images) are allowed. Participants: `participants_file`
+// ("seq_id,participant" per line), else <root>/participants.csv when present, else each
+// sequence is one participant (numbered by its id when the id is a number).
 #pragma once
 
 #include <string>

@@ -80,7 +80,7 @@ TEST_CASE("packing resizes on request and otherwise rejects mixed sizes", "[pack
   CHECK(small.get(2).image.width == 8);
 }
 
-TEST_CASE("bad items: an error by default, counted with skip_bad; the old pack survives", "[pack]") {
+TEST_CASE("bad items are an error by default and counted with skip_bad and the old pack survives", "[pack]") {
   testing::TempDir dir;
   write_pack(ToyDataset(10), dir.file("p.h5"), PackOptions{});
   const std::string before = testing::read_file(dir.file("p.h5"));

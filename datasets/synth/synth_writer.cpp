@@ -64,9 +64,10 @@ struct Person {
 
 std::vector<Person> people(const SynthConfig& c, uint64_t seed) {
   const int64_t n = c.participants;
-  const int64_t train = std::max<int64_t>(1, std::llround(n * c.train_participants));
+  // Every split gets at least one person; rounding leftovers shrink the train split.
   const int64_t validation = std::max<int64_t>(1, std::llround(n * c.validation_participants));
-  if (train + validation >= n) throw Error("synth: too few participants for three splits");
+  const int64_t train = std::clamp<int64_t>(std::llround(n * c.train_participants), 1, n - validation - 1);
+  if (train < 1 || n - train - validation < 1) throw Error("synth: too few participants for three splits");
   std::vector<Person> out;
   for (int64_t i = 0; i < n; ++i) {
     out.push_back({sample_participant(seed, i), i < train ? "train" : i < train + validation ? "validation" : "test"});

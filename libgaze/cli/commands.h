@@ -25,5 +25,8 @@ void register_import_checkpoint(CLI::App& app);
 void register_config(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_data(CLI::App& app);
+void register_pack(CLI::App& app);
+// `gaze data bench`, attached under the `data` command.
+void register_data_bench(CLI::App& data);
 
 }  // namespace gaze::cli

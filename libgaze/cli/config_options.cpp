@@ -6,6 +6,8 @@ void ConfigOptions::add_to(CLI::App& command) {
   command.add_option("-c,--config", path, "YAML config file (defaults when omitted)")
       ->check(CLI::ExistingFile);
   command.add_option("overrides", overrides, "key.sub=value overrides, applied after the file");
+  command.add_flag_callback("--skip-bad", [this] { overrides.push_back("data.skip_bad=true"); },
+                            "skip, count and report bad items instead of stopping (data.skip_bad=true)");
 }
 
 Config ConfigOptions::load() const {

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   gaze::cli::register_import_checkpoint(app);
   gaze::cli::register_synth(app);
   gaze::cli::register_data(app);
+  gaze::cli::register_pack(app);
 
   // Subcommand callbacks run inside parse(): logging must be configured before them.
   app.parse_complete_callback([&] { gaze::log_init(log_level); });

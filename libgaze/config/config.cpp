@@ -328,6 +328,11 @@ void validate_config(Config& config) {
   if (data.eye != "pair" && data.eye != "left" && data.eye != "right" && data.eye != "both") {
     invalid(config, "data.eye", "must be pair, left, right or both");
   }
+  if (data.input_size.size() != 2 || data.input_size[0] < 32 || data.input_size[1] < 32) {
+    invalid(config, "data.input_size", "needs [H, W], each >= 32 (the network downsamples by 32)");
+  }
+  if (data.workers < 1) invalid(config, "data.workers", "must be >= 1");
+  if (data.prefetch < 1) invalid(config, "data.prefetch", "must be >= 1");
   if (data.tolerance_us < 0) invalid(config, "data.tolerance_us", "must be >= 0");
   const SynthConfig& sy = config.synth;
   for (const auto& layout : sy.layouts) {

@@ -90,17 +90,23 @@ struct DataConfig {
   bool mirror_right = true;
   int64_t tolerance_us = 0;
   bool skip_bad = false;
+  std::vector<int64_t> input_size = {96, 128};
+  int64_t workers = 2;
+  int64_t prefetch = 64;
 
   template <class V>
   void visit(V& v) {
     v("source", source, "kind:path (openeds:, aea:, folder:, pack:) or a path whose kind is detected");
-    v("split", split, "OpenEDS split (train, validation, test) or pack split");
+    v("split", split, "OpenEDS split or pack split: train, validation, test (all: every split)");
     v("participants_file", participants_file, "OpenEDS: 'seq,participant' CSV (default: one per sequence)");
     v("openeds_size", openeds_size, "OpenEDS: every image must be [H, W]; [0, 0] accepts any size");
     v("eye", eye, "AEA: pair (whole frame), left, right or both (two samples per frame)");
     v("mirror_right", mirror_right, "AEA: mirror right-eye images (and their gaze x) to look like left eyes");
     v("tolerance_us", tolerance_us, "AEA: match a frame to the nearest gaze row within this many µs");
     v("skip_bad", skip_bad, "skip and count bad items instead of stopping at the first");
+    v("input_size", input_size, "network input [H, W]; images are resampled to it");
+    v("workers", workers, "decode/augment threads");
+    v("prefetch", prefetch, "items decoded ahead of the consumer");
   }
 };
 

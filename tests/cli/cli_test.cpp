@@ -71,3 +71,44 @@ TEST_CASE("import-checkpoint rejects bad input without writing", "[cli]") {
   CHECK_THAT(r.output, Contains("junk.pt: not a torch.save() zip archive"));
   CHECK_FALSE(std::filesystem::exists(dir.file("out.h5")));
 }
+
+TEST_CASE("synth, pack, data info and dump run end to end", "[cli][data]") {
+  TempDir dir;
+  const std::string synth = "synth synth.out_dir=" + dir.path() +
+                            " synth.participants=4 synth.train_frames=4 synth.validation_frames=3 synth.test_frames=6"
+                            " synth.aea_frames=3 synth.openeds_size=[80,128] synth.aea_size=[48,128]";
+  const auto made = run_gaze(synth);
+  REQUIRE(made.exit_code == 0);
+  CHECK_THAT(made.output, Contains("openeds") && Contains("frames/s"));
+  const auto info = run_gaze("data info " + dir.path() + "/openeds data.openeds_size=[80,128]");
+  CHECK(info.exit_code == 0);
+  CHECK_THAT(info.output, Contains("items         8") && Contains("image size    80x128"));
+  const auto dump = run_gaze("--log-level off data dump aea:" + dir.path() + "/aea --limit 2 data.eye=pair");
+  CHECK(dump.exit_code == 0);
+  CHECK_THAT(dump.output, Contains("key,participant,timestamp_us,gx,gy,gz\nsynth_p00_rec1/10000306,0,10000306,"));
+  const auto pack = run_gaze("pack " + dir.path() + "/openeds -o " + dir.file("o.h5") + " data.openeds_size=[80,128]");
+  CHECK(pack.exit_code == 0);
+  CHECK_THAT(pack.output, Contains("packed 17 items"));  // all splits: 2 people x 4 train + 3 validation + 6 test
+  const auto test_split = run_gaze("data info " + dir.file("o.h5") + " data.split=test");
+  CHECK_THAT(test_split.output, Contains("items         6"));
+  // The wrong expected size is a one-line error naming the file.
+  const auto wrong = run_gaze("data info " + dir.path() + "/openeds");
+  CHECK(wrong.exit_code == 1);
+  CHECK_THAT(wrong.output, Contains("000.png: image is 128x80, expected 640x400"));
+}
+
+TEST_CASE("the skip-bad flag turns a bad label row into a counted skip", "[cli][data]") {
+  TempDir dir;
+  REQUIRE(run_gaze("synth synth.out_dir=" + dir.path() + " synth.layouts=[openeds] synth.participants=3"
+                   " synth.train_frames=3 synth.validation_frames=2 synth.test_frames=6 synth.openeds_size=[64,96]").exit_code == 0);
+  const std::string labels = dir.path() + "/openeds/train/labels/1000.txt";
+  std::string text = read_file(labels);
+  text.replace(text.find("001,"), 4, "001,nan,");
+  std::ofstream(labels) << text;
+  const auto strict = run_gaze("data info " + dir.path() + "/openeds data.openeds_size=[64,96]");
+  CHECK(strict.exit_code == 1);
+  CHECK_THAT(strict.output, Contains("1000.txt:2: x is not a finite number: 'nan'"));
+  const auto skip = run_gaze("data info " + dir.path() + "/openeds data.openeds_size=[64,96] --skip-bad");
+  CHECK(skip.exit_code == 0);
+  CHECK_THAT(skip.output, Contains("items         2") && Contains("skipped 2 bad items"));
+}
