@@ -26,6 +26,9 @@ void register_config(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_data(CLI::App& app);
 void register_pack(CLI::App& app);
+void register_train(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_personalize(CLI::App& app);
 // `gaze data bench`, attached under the `data` command.
 void register_data_bench(CLI::App& data);
 

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   gaze::cli::register_synth(app);
   gaze::cli::register_data(app);
   gaze::cli::register_pack(app);
+  gaze::cli::register_train(app);
+  gaze::cli::register_eval(app);
+  gaze::cli::register_personalize(app);
 
   // Subcommand callbacks run inside parse(): logging must be configured before them.
   app.parse_complete_callback([&] { gaze::log_init(log_level); });

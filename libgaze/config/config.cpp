@@ -355,6 +355,30 @@ void validate_config(Config& config) {
     invalid(config, "synth.train_frames", "frame counts must be positive");
   }
   if (sy.jpeg_quality < 1 || sy.jpeg_quality > 100) invalid(config, "synth.jpeg_quality", "must be in 1..100");
+  const TrainConfig& t = config.train;
+  if (t.steps < 1) invalid(config, "train.steps", "must be >= 1");
+  if (t.batch_size < 1) invalid(config, "train.batch_size", "must be >= 1");
+  if (!(t.lr > 0)) invalid(config, "train.lr", "must be > 0");
+  if (t.min_lr < 0 || t.min_lr > t.lr) invalid(config, "train.min_lr", "must be in [0, train.lr]");
+  if (t.warmup_steps < 0) invalid(config, "train.warmup_steps", "must be >= 0");
+  if (t.clip_grad < 0) invalid(config, "train.clip_grad", "must be >= 0 (0 = off)");
+  if (t.checkpoint_every < 1) invalid(config, "train.checkpoint_every", "must be >= 1");
+  if (t.log_every < 1) invalid(config, "train.log_every", "must be >= 1");
+  if (t.clusters < 1) invalid(config, "train.clusters", "must be >= 1");
+  const MaeConfig& mae = config.mae;
+  if (!(mae.mask_ratio > 0 && mae.mask_ratio < 1)) invalid(config, "mae.mask_ratio", "must be in (0, 1)");
+  if (mae.patch < 32 || mae.patch % 32) invalid(config, "mae.patch", "must be a multiple of 32");
+  if (data.input_size.size() == 2 && (data.input_size[0] % mae.patch || data.input_size[1] % mae.patch)) {
+    invalid(config, "data.input_size", "must be a multiple of mae.patch (" + std::to_string(mae.patch) + ")");
+  }
+  if (mae.decoder_dim < 8) invalid(config, "mae.decoder_dim", "must be >= 8");
+  if (mae.kd_weight < 0) invalid(config, "mae.kd_weight", "must be >= 0");
+  const PersonalizeConfig& pz = config.personalize;
+  if (pz.k < 0) invalid(config, "personalize.k", "must be >= 0");
+  if (pz.steps < 1) invalid(config, "personalize.steps", "must be >= 1");
+  if (!(pz.replay_fraction >= 0 && pz.replay_fraction < 1)) {
+    invalid(config, "personalize.replay_fraction", "must be in [0, 1)");
+  }
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
   if (config.run.name.empty()) invalid(config, "run.name", "must not be empty");
 }

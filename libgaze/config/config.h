@@ -66,6 +66,85 @@ struct ModelConfig {
   }
 };
 
+struct TrainConfig {
+  int64_t steps = 300;
+  int64_t batch_size = 32;
+  double lr = 1e-3;
+  double min_lr = 1e-5;
+  double weight_decay = 0.05;
+  int64_t warmup_steps = 20;
+  double clip_grad = 1.0;
+  int64_t checkpoint_every = 100;
+  int64_t log_every = 10;
+  std::string init;
+  std::string teacher;
+  bool balanced = true;
+  int64_t clusters = 15;
+  bool augment = true;
+  bool flip = false;
+
+  template <class V>
+  void visit(V& v) {
+    v("steps", steps, "optimiser steps");
+    v("batch_size", batch_size, "images per step");
+    v("lr", lr, "peak AdamW learning rate (after warm-up)");
+    v("min_lr", min_lr, "learning rate at the end of the cosine decay");
+    v("weight_decay", weight_decay, "AdamW decoupled weight decay");
+    v("warmup_steps", warmup_steps, "linear warm-up steps");
+    v("clip_grad", clip_grad, "clip the global gradient norm to this; 0 = off");
+    v("checkpoint_every", checkpoint_every, "save a resumable checkpoint every N steps (and at the end)");
+    v("log_every", log_every, "write metrics every N steps");
+    v("init", init, "checkpoint to start the model from (empty: fresh initialisation)");
+    v("teacher", teacher, "distill: the trained teacher checkpoint");
+    v("balanced", balanced, "adapters: sample K-means gaze clusters uniformly");
+    v("clusters", clusters, "adapters: K of the K-means balancing");
+    v("augment", augment, "photometric and shift augmentation");
+    v("flip", flip, "random horizontal flips (gaze x mirrored)");
+  }
+};
+
+struct MaeConfig {
+  double mask_ratio = 0.6;
+  int64_t patch = 32;
+  bool norm_pix_loss = true;
+  int64_t decoder_dim = 128;
+  double kd_weight = 0.5;
+
+  template <class V>
+  void visit(V& v) {
+    v("mask_ratio", mask_ratio, "fraction of patches hidden from the encoder");
+    v("patch", patch, "mask patch size in input pixels (a multiple of 32)");
+    v("norm_pix_loss", norm_pix_loss, "normalise each target patch by its own mean and std");
+    v("decoder_dim", decoder_dim, "width of the FCMAE decoder (1x1 proj -> ConvNeXt V2 block -> 1x1 pred)");
+    v("kd_weight", kd_weight, "distill: gamma, the weight of the stage-3/4 feature loss");
+  }
+};
+
+struct PersonalizeConfig {
+  int64_t k = 5;
+  std::vector<int64_t> k_curve = {0, 1, 3, 5, 10};
+  int64_t steps = 60;
+  double lr = 3e-3;
+  int64_t batch_size = 32;
+  int64_t replay = 256;
+  double replay_fraction = 0.5;
+  bool train_head = false;
+  std::string replay_source;
+
+  template <class V>
+  void visit(V& v) {
+    v("k", k, "labelled calibration images per participant");
+    v("k_curve", k_curve, "also report the error after personalising with each of these k");
+    v("steps", steps, "optimiser steps per participant");
+    v("lr", lr, "AdamW learning rate");
+    v("batch_size", batch_size, "images per step (calibration + replay)");
+    v("replay", replay, "size of the K-means-balanced replay subset of the generalised set");
+    v("replay_fraction", replay_fraction, "fraction of each batch drawn from the replay subset");
+    v("train_head", train_head, "also tune the head Linear (default: last-stage adapters only)");
+    v("replay_source", replay_source, "generalised training set for replay (empty: data.source, train split)");
+  }
+};
+
 struct RunConfig {
   std::string name = "run";
   std::string out_dir = "runs";
@@ -152,12 +231,18 @@ struct Config {
   ModelConfig model;
   DataConfig data;
   SynthConfig synth;
+  TrainConfig train;
+  MaeConfig mae;
+  PersonalizeConfig personalize;
   RunConfig run;
 
   template <class V>
   void visit(V& v) {
     v("model", model, "network architecture");
     v("data", data, "which dataset a command reads, and how");
+    v("train", train, "optimisation of a training stage");
+    v("mae", mae, "masked-image modelling (teacher pretraining, distillation)");
+    v("personalize", personalize, "per-user adaptation of the last-stage adapters");
     v("synth", synth, "the synthetic eye renderer (gaze synth)");
     v("run", run, "where and how a run is executed");
   }

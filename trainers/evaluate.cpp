@@ -1,0 +1,148 @@
+#include "trainers/evaluate.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "libgaze/core/error.h"
+#include "trainers/batches.h"
+#include "trainers/trainer.h"
+
+namespace gaze {
+
+double roc_auc(const std::vector<double>& scores, const std::vector<bool>& positive) {
+  std::vector<size_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+  // Mann-Whitney U with average ranks for ties.
+  double rank_sum = 0;
+  int64_t pos = 0, neg = 0;
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j < order.size() && scores[order[j]] == scores[order[i]]) ++j;
+    const double rank = 0.5 * double(i + 1 + j);
+    for (size_t k = i; k < j; ++k) {
+      if (positive[order[k]]) rank_sum += rank, ++pos;
+      else ++neg;
+    }
+    i = j;
+  }
+  if (pos == 0 || neg == 0) return -1;
+  return (rank_sum - double(pos) * (pos + 1) / 2) / (double(pos) * neg);
+}
+
+EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config, const std::vector<int64_t>& indices) {
+  std::vector<int64_t> items = indices;
+  if (items.empty()) {
+    items.resize(size_t(data.size()));
+    std::iota(items.begin(), items.end(), 0);
+  }
+  EvalResult r;
+  r.dataset = data.describe();
+  const int64_t batch = 64;
+  const auto plan = sequential_plan(items, batch);
+  const int64_t steps = (int64_t(items.size()) + batch - 1) / batch;
+  BatchStream stream(data, *plan, 0, steps, preprocess_options(config, false), 0, config.data.workers, 2,
+                     config.data.skip_bad);
+  model->eval();
+  at::NoGradGuard no_grad;
+  while (auto b = stream.next()) {
+    const at::Tensor out = model->forward(b->images);
+    const at::Tensor d = gaze_directions(out).to(at::kDouble).contiguous();
+    const at::Tensor s = gaze_log_scales(out).to(at::kDouble).contiguous();
+    const at::Tensor g = b->gaze.to(at::kDouble).contiguous();
+    for (int64_t i = 0; i < d.size(0); ++i) {
+      const double* p = d.data_ptr<double>() + 3 * i;
+      const double* t = g.data_ptr<double>() + 3 * i;
+      r.errors_deg.push_back(angular_error_deg({p[0], p[1], p[2]}, {t[0], t[1], t[2]}));
+      r.log_scales.push_back(s.data_ptr<double>()[i]);
+      r.blinks.push_back(b->blink[i].item<bool>());
+      r.participants.push_back(b->participants[size_t(i)]);
+      r.indices.push_back(b->indices[size_t(i)]);
+    }
+  }
+  std::vector<double> open_errors;
+  std::vector<int64_t> open_participants;
+  for (size_t i = 0; i < r.errors_deg.size(); ++i) {
+    if (r.blinks[i]) {
+      ++r.blink_frames;
+      continue;
+    }
+    open_errors.push_back(r.errors_deg[i]);
+    open_participants.push_back(r.participants[i]);
+  }
+  if (open_errors.empty()) throw Error(data.describe() + ": no open-eye frames to evaluate");
+  r.summary = summarize_by_participant(open_errors, open_participants);
+  r.blink_auc = roc_auc(r.log_scales, r.blinks);
+  return r;
+}
+
+double mean_gaze_baseline_deg(const Dataset& train, const Dataset& test, const std::vector<int64_t>& test_indices) {
+  Vec3 mean;
+  for (int64_t i = 0; i < train.size(); ++i) {
+    const auto& g = train.label(i).gaze;
+    mean = {mean.x + g[0], mean.y + g[1], mean.z + g[2]};
+  }
+  double sum = 0;
+  int64_t n = 0;
+  const auto add = [&](int64_t i) {
+    const SampleLabel& l = test.label(i);
+    if (l.blink) return;
+    sum += angular_error_deg(mean, {l.gaze[0], l.gaze[1], l.gaze[2]});
+    ++n;
+  };
+  if (test_indices.empty()) {
+    for (int64_t i = 0; i < test.size(); ++i) add(i);
+  } else {
+    for (int64_t i : test_indices) add(i);
+  }
+  return n ? sum / n : 0.0;
+}
+
+std::string eval_json(const EvalResult& r) {
+  const ErrorStats& a = r.summary.all_frames;
+  char head[512];
+  std::snprintf(head, sizeof head,
+                "{\"dataset\": \"%s\", \"frames\": %lld, \"blink_frames\": %lld, \"mean_deg\": %.6f, "
+                "\"median_deg\": %.6f, \"p95_deg\": %.6f, \"mean_over_participants_deg\": %.6f, \"blink_auc\": %s, "
+                "\"participants\": {",
+                r.dataset.c_str(), (long long)a.count, (long long)r.blink_frames, a.mean, a.median, a.p95,
+                r.summary.mean_over_participants, r.blink_auc < 0 ? "null" : std::to_string(r.blink_auc).c_str());
+  std::string out = head;
+  bool first = true;
+  for (const auto& [id, s] : r.summary.per_participant) {
+    char row[200];
+    std::snprintf(row, sizeof row, "%s\"%lld\": {\"frames\": %lld, \"mean_deg\": %.6f, \"median_deg\": %.6f, \"p95_deg\": %.6f}",
+                  first ? "" : ", ", (long long)id, (long long)s.count, s.mean, s.median, s.p95);
+    out += row;
+    first = false;
+  }
+  return out + "}}";
+}
+
+std::string eval_markdown(const EvalResult& r) {
+  const ErrorStats& a = r.summary.all_frames;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "Evaluation on %s: %lld open-eye frames (%lld blinks excluded)\n\n"
+                "| participant | frames | mean (deg) | median (deg) | p95 (deg) |\n|---|---|---|---|---|\n",
+                r.dataset.c_str(), (long long)a.count, (long long)r.blink_frames);
+  std::string out = buf;
+  for (const auto& [id, s] : r.summary.per_participant) {
+    std::snprintf(buf, sizeof buf, "| %lld | %lld | %.3f | %.3f | %.3f |\n", (long long)id, (long long)s.count, s.mean,
+                  s.median, s.p95);
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf, "| **all** | %lld | %.3f | %.3f | %.3f |\n\nmean over participants: %.3f deg",
+                (long long)a.count, a.mean, a.median, a.p95, r.summary.mean_over_participants);
+  out += buf;
+  if (r.blink_auc >= 0) {
+    std::snprintf(buf, sizeof buf, "; blink detection from the uncertainty output: ROC AUC %.3f", r.blink_auc);
+    out += buf;
+  }
+  return out + "\n";
+}
+
+}  // namespace gaze

@@ -1,0 +1,41 @@
+// Evaluation: angular error of a model on a dataset, overall and per participant, and how well
+// the uncertainty output flags blinks (SPEC §3 "Angular error"; issue: eval).
+//
+// Errors are computed in double on normalised vectors (atan2 form). The blink score is the
+// ROC AUC of the predicted log-scale as a detector of labelled blinks (0.5 = chance), reported
+// when the data has both blinks and open eyes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "libgaze/config/config.h"
+#include "libgaze/metrics/angular_error.h"
+#include "libgaze/models/gaze_net.h"
+
+namespace gaze {
+
+struct EvalResult {
+  std::vector<double> errors_deg, log_scales;
+  std::vector<int64_t> participants, indices;
+  std::vector<bool> blinks;
+  ParticipantErrors summary;        // over open-eye frames
+  double blink_auc = -1;            // -1 when not measurable
+  int64_t blink_frames = 0;
+  std::string dataset;
+};
+
+// Predictions for `indices` (all when empty); blinks are excluded from the error statistics.
+EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config, const std::vector<int64_t>& indices = {});
+
+// Mean error of always predicting the mean training gaze (the baseline the model must beat).
+double mean_gaze_baseline_deg(const Dataset& train, const Dataset& test, const std::vector<int64_t>& test_indices = {});
+
+std::string eval_json(const EvalResult& r);
+std::string eval_markdown(const EvalResult& r);
+
+// ROC AUC of `scores` for the positive labels (ties count half).
+double roc_auc(const std::vector<double>& scores, const std::vector<bool>& positive);
+
+}  // namespace gaze

@@ -1,0 +1,251 @@
+#include "trainers/personalize.h"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <filesystem>
+#include <numeric>
+
+#include "datasets/kmeans.h"
+#include "datasets/splits.h"
+#include "datasets/synth/eye_renderer.h"
+#include "libgaze/core/crc32c.h"
+#include "libgaze/core/error.h"
+#include "libgaze/core/progress.h"
+#include "libgaze/io/checkpoint.h"
+#include "libgaze/metrics/angular_error.h"
+#include "libgaze/models/param_groups.h"
+#include "trainers/batches.h"
+#include "trainers/losses.h"
+#include "trainers/trainer.h"
+
+namespace gaze {
+namespace {
+
+constexpr int kCalibrationViews = 4;  // augmented copies of each calibration image
+
+// Stage-3 features (input of stage 4), gaze targets and blink flags of some items.
+struct Cached {
+  at::Tensor features, gaze, blink;
+  int64_t size() const { return features.defined() ? features.size(0) : 0; }
+};
+
+Cached cache_features(GazeNet& model, const Dataset& data, const std::vector<int64_t>& items,
+                      const PreprocessOptions& options, uint64_t seed) {
+  Cached out;
+  if (items.empty()) return out;
+  std::vector<at::Tensor> f, g, b;
+  at::NoGradGuard no_grad;
+  for (size_t start = 0; start < items.size(); start += 64) {
+    const std::vector<int64_t> chunk(items.begin() + start, items.begin() + std::min(items.size(), start + 64));
+    const Batch batch = make_batch(data, chunk, options, seed + start);
+    f.push_back(model->forward_stages(batch.images, {}, 0, 2).back());
+    g.push_back(batch.gaze);
+    b.push_back(batch.blink);
+  }
+  return {at::cat(f), at::cat(g), at::cat(b)};
+}
+
+at::Tensor head_from_stage3(GazeNet& model, const at::Tensor& features) {
+  return model->forward_head(model->forward_stages(features, {}, 3, 3).back());
+}
+
+double mean_error(GazeNet& model, const Cached& eval) {
+  at::NoGradGuard no_grad;
+  model->eval();
+  const at::Tensor out = head_from_stage3(model, eval.features);
+  const at::Tensor d = gaze_directions(out).to(at::kDouble).contiguous();
+  const at::Tensor t = eval.gaze.to(at::kDouble).contiguous();
+  double sum = 0;
+  int64_t n = 0;
+  for (int64_t i = 0; i < d.size(0); ++i) {
+    if (eval.blink[i].item<bool>()) continue;
+    const double* p = d.data_ptr<double>() + 3 * i;
+    const double* q = t.data_ptr<double>() + 3 * i;
+    sum += angular_error_deg({p[0], p[1], p[2]}, {q[0], q[1], q[2]});
+    ++n;
+  }
+  return n ? sum / n : 0.0;
+}
+
+std::vector<ParamGroup> user_groups(const Config& config) {
+  if (config.personalize.train_head) return {ParamGroup::kLastStageAdapters, ParamGroup::kHead};
+  return {ParamGroup::kLastStageAdapters};
+}
+
+TensorList user_tensors(GazeNet& model, bool with_head) {
+  TensorList out;
+  for (auto& [name, t] : module_state(*model)) {
+    if (in_param_group(name, ParamGroup::kLastStageAdapters) || (with_head && in_param_group(name, ParamGroup::kHead))) {
+      out.emplace_back(name, t);
+    }
+  }
+  return out;
+}
+
+// Tunes the user tensors of `model` on calibration views + replay; returns nothing, edits model.
+void tune(GazeNet& model, const Cached& calibration, const Cached& replay, const Config& config, uint64_t seed) {
+  const PersonalizeConfig& pc = config.personalize;
+  train_only(*model, user_groups(config));
+  std::vector<at::Tensor> params;
+  for (auto& p : model->parameters()) {
+    if (p.requires_grad()) params.push_back(p);
+  }
+  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(pc.lr).weight_decay(0.0));
+  model->eval();  // frozen BatchNorm statistics; weights still learn
+  const int64_t replay_count = replay.size() ? std::llround(pc.batch_size * pc.replay_fraction) : 0;
+  const int64_t own_count = pc.batch_size - replay_count;
+  SplitMix rng(seed);
+  for (int64_t step = 0; step < pc.steps; ++step) {
+    std::vector<int64_t> own(own_count), rep(replay_count);
+    for (auto& i : own) i = int64_t(rng.next() % uint64_t(calibration.size()));
+    for (auto& i : rep) i = int64_t(rng.next() % uint64_t(replay.size()));
+    const at::Tensor own_index = at::tensor(own, at::kLong);
+    at::Tensor features = calibration.features.index_select(0, own_index);
+    at::Tensor gaze = calibration.gaze.index_select(0, own_index);
+    if (replay_count) {
+      const at::Tensor rep_index = at::tensor(rep, at::kLong);
+      features = at::cat({features, replay.features.index_select(0, rep_index)});
+      gaze = at::cat({gaze, replay.gaze.index_select(0, rep_index)});
+    }
+    optimizer.zero_grad();
+    gaze_loss(head_from_stage3(model, features), gaze, model->config().head.uncertainty).backward();
+    optimizer.step();
+  }
+  train_only(*model, {});
+}
+
+}  // namespace
+
+uint32_t base_fingerprint(GazeNet& model, bool user_has_head) {
+  uint32_t crc = 0;
+  for (auto& [name, t] : module_state(*model)) {
+    if (in_param_group(name, ParamGroup::kLastStageAdapters) || (user_has_head && in_param_group(name, ParamGroup::kHead))) {
+      continue;
+    }
+    const at::Tensor c = t.contiguous();
+    crc = crc32c(name.data(), name.size(), crc);
+    crc = crc32c(c.data_ptr(), c.nbytes(), crc);
+  }
+  return crc;
+}
+
+void save_user_adapter(const std::string& path, GazeNet& model, bool with_head, int64_t participant,
+                       uint32_t fingerprint, const Config& config) {
+  Checkpoint c;
+  c.stage = "user-adapter";
+  c.step = participant;
+  Config stored = config;
+  stored.model = model->config();
+  c.config_yaml = dump_config(stored);
+  c.model = user_tensors(model, with_head);
+  c.state = {{"base_fingerprint", at::full({}, int64_t(fingerprint), at::kLong)},
+             {"participant", at::full({}, participant, at::kLong)},
+             {"with_head", at::full({}, int64_t(with_head), at::kLong)}};
+  save_checkpoint(path, c);
+}
+
+void apply_user_adapter(GazeNet& model, const std::string& path) {
+  const Checkpoint c = load_checkpoint(path);
+  if (c.stage != "user-adapter") throw Error(path + ": not a user adapter file (stage '" + c.stage + "')");
+  const at::Tensor fp = find_tensor(c.state, "base_fingerprint");
+  const at::Tensor with_head = find_tensor(c.state, "with_head");
+  if (!fp.defined() || !with_head.defined()) throw Error(path + ": user adapter file lacks its base fingerprint");
+  const uint32_t expected = uint32_t(fp.item<int64_t>());
+  if (base_fingerprint(model, with_head.item<int64_t>() != 0) != expected) {
+    throw Error(path + ": this user adapter was trained on another base model (fingerprint mismatch)");
+  }
+  TensorList targets = user_tensors(model, with_head.item<int64_t>() != 0);
+  at::NoGradGuard no_grad;
+  for (auto& [name, t] : targets) {
+    const at::Tensor src = find_tensor(c.model, name);
+    if (!src.defined() || src.sizes() != t.sizes()) throw Error(path + ": tensor '" + name + "' missing or misshapen");
+    t.copy_(src);
+  }
+}
+
+PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset* replay_data, const Config& config,
+                              const std::string& out_dir) {
+  const PersonalizeConfig& pc = config.personalize;
+  std::filesystem::create_directories(out_dir);
+  int64_t k_max = pc.k;
+  for (int64_t k : pc.k_curve) k_max = std::max(k_max, k);
+  const auto splits = personalisation_split(users, k_max, uint64_t(config.run.seed));
+  if (splits.empty()) throw Error(users.describe() + ": no participant has more than " + std::to_string(k_max) + " images");
+  const PreprocessOptions plain = preprocess_options(config, false);
+  PreprocessOptions augmented = plain;
+  augmented.augment = true;
+  base->eval();
+  const bool with_head = pc.train_head;
+  const uint32_t fingerprint = base_fingerprint(base, with_head);
+  TensorList base_state;
+  for (auto& [name, t] : module_state(*base)) base_state.emplace_back(name, t.clone());
+
+  // The replay subset: K-means-balanced draws from the generalised training set, cached once.
+  Cached replay;
+  if (replay_data && pc.replay > 0 && pc.replay_fraction > 0) {
+    std::vector<std::array<float, 3>> gaze(size_t(replay_data->size()));
+    for (int64_t i = 0; i < replay_data->size(); ++i) gaze[size_t(i)] = replay_data->label(i).gaze;
+    const int k = int(std::min<int64_t>(config.train.clusters, replay_data->size()));
+    ClusterBalancedSampler sampler(kmeans(gaze, k, uint64_t(config.run.seed)).assignment, uint64_t(config.run.seed) + 5);
+    std::vector<int64_t> items(size_t(pc.replay));
+    for (auto& i : items) i = sampler.next();
+    replay = cache_features(base, *replay_data, items, plain, 0);
+  }
+
+  PersonalizeResult result;
+  ProgressBar bar("personalize", int64_t(splits.size()));
+  for (const auto& [participant, split] : splits) {
+    const auto start = std::chrono::steady_clock::now();
+    UserResult user;
+    user.participant = participant;
+    const Cached eval = cache_features(base, users, split.evaluation, plain, 0);
+    user.eval_frames = eval.size();
+    user.before_deg = mean_error(base, eval);
+    // Calibration pool in views: view 0 plain, the rest augmented.
+    std::vector<Cached> views;
+    views.push_back(cache_features(base, users, split.calibration, plain, 0));
+    for (int v = 1; v < kCalibrationViews; ++v) {
+      views.push_back(cache_features(base, users, split.calibration, augmented, uint64_t(participant) * 100 + v));
+    }
+    std::vector<int64_t> ks = pc.k_curve;
+    if (std::find(ks.begin(), ks.end(), pc.k) == ks.end()) ks.push_back(pc.k);
+    for (int64_t k : ks) {
+      GazeNet model = make_gaze_net(base->config(), 0);
+      load_module_state(*model, base_state, true, "base model");
+      if (k > 0) {
+        Cached calibration;
+        std::vector<at::Tensor> f, g, b;
+        for (const Cached& view : views) {
+          f.push_back(view.features.narrow(0, 0, k));
+          g.push_back(view.gaze.narrow(0, 0, k));
+          b.push_back(view.blink.narrow(0, 0, k));
+        }
+        calibration = {at::cat(f), at::cat(g), at::cat(b)};
+        tune(model, calibration, replay, config, uint64_t(config.run.seed) * 7919 + uint64_t(participant) * 31 + uint64_t(k));
+      }
+      const double error = mean_error(model, eval);
+      user.k_curve[k] = error;
+      if (k == pc.k) {
+        user.after_deg = error;
+        user.adapter_file = out_dir + "/user_" + std::to_string(participant) + ".h5";
+        save_user_adapter(user.adapter_file, model, with_head, participant, fingerprint, config);
+      }
+    }
+    user.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.users.push_back(user);
+    bar.tick();
+  }
+  bar.finish();
+  for (const auto& u : result.users) {
+    result.before_deg += u.before_deg / double(result.users.size());
+    result.after_deg += u.after_deg / double(result.users.size());
+    result.seconds_per_user += u.seconds / double(result.users.size());
+    for (const auto& [k, e] : u.k_curve) result.k_curve[k] += e / double(result.users.size());
+  }
+  return result;
+}
+
+}  // namespace gaze

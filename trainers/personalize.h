@@ -1,0 +1,57 @@
+// Personalisation (SPEC §2 stage 4): per participant, tune the last-stage adapters (head
+// optional) on k labelled calibration images mixed with a K-means-balanced replay subset of
+// the generalised training set, and evaluate on that participant's other images.
+//
+// Speed: everything up to stage 3 is frozen, so each image's stage-3 features are computed
+// once (calibration images in a few augmented views, replay and evaluation images plainly)
+// and every optimisation step runs stage 4 and the head only. BatchNorm statistics stay those
+// of the base model (eval mode); only weights adapt.
+//
+// For each participant the k_max = max(k, k_curve) calibration pool is drawn once (seeded) and
+// the evaluation set is everything else, so the error-vs-k curve compares like with like.
+//
+// User adapter files: HDF5 checkpoints (stage "user-adapter") holding only the user's tensors
+// and the CRC-32C fingerprint of the base model they were trained on; apply_user_adapter()
+// refuses a file made for another base.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "libgaze/config/config.h"
+#include "libgaze/models/gaze_net.h"
+
+namespace gaze {
+
+struct UserResult {
+  int64_t participant = 0;
+  int64_t eval_frames = 0;
+  double before_deg = 0, after_deg = 0;  // mean error on the evaluation frames
+  std::map<int64_t, double> k_curve;     // k -> mean error
+  std::string adapter_file;
+  double seconds = 0;
+};
+
+struct PersonalizeResult {
+  std::vector<UserResult> users;
+  std::map<int64_t, double> k_curve;  // mean over users
+  double before_deg = 0, after_deg = 0;
+  double seconds_per_user = 0;
+};
+
+// `replay` may be null (no replay). Writes out_dir/user_<participant>.h5 for personalize.k.
+PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset* replay, const Config& config,
+                              const std::string& out_dir);
+
+// CRC-32C over the base model's tensors that a user file does not replace (the last-stage
+// adapters always; the head too when the user file carries one).
+uint32_t base_fingerprint(GazeNet& model, bool user_has_head);
+
+void save_user_adapter(const std::string& path, GazeNet& model, bool with_head, int64_t participant,
+                       uint32_t fingerprint, const Config& config);
+// Loads a user's tensors into `model` (a copy of the base); throws gaze::Error for another base.
+void apply_user_adapter(GazeNet& model, const std::string& path);
+
+}  // namespace gaze

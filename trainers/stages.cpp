@@ -1,0 +1,209 @@
+// The three training stages of SPEC §2 as TrainingStage implementations.
+#include <spdlog/spdlog.h>
+
+#include "datasets/kmeans.h"
+#include "datasets/open_dataset.h"
+#include "libgaze/core/error.h"
+#include "libgaze/models/param_groups.h"
+#include "trainers/losses.h"
+#include "trainers/mae_heads.h"
+#include "trainers/trainer.h"
+
+namespace gaze {
+namespace {
+
+constexpr int64_t kStride = 32;  // stage-4 stride: the decoder predicts one 32x32 patch per position
+
+uint64_t mask_seed(const Config& config, int64_t step) {
+  return uint64_t(config.run.seed) * 0x9e3779b97f4a7c15ULL + uint64_t(step) * 0xbf58476d1ce4e5b9ULL + 17;
+}
+
+// Hidden-patch mask for a batch, on the mae.patch grid.
+at::Tensor batch_mask(const Config& config, const Batch& batch, int64_t step) {
+  const int64_t p = config.mae.patch;
+  return random_patch_mask(batch.images.size(0), batch.images.size(2) / p, batch.images.size(3) / p,
+                           config.mae.mask_ratio, mask_seed(config, step));
+}
+
+// The single-channel pixel target (the three input channels are one grey image).
+at::Tensor pixel_target(const at::Tensor& images) { return images.narrow(1, 0, 1); }
+
+TensorList backbone_params(GazeNet& net, ParamGroup excluded = ParamGroup::kHead) {
+  TensorList out;
+  for (auto& [name, p] : named_parameters_in(*net, ParamGroup::kBackbone)) {
+    // The head LayerNorm is not part of the FCMAE encoder.
+    if (name.rfind("norm.", 0) == 0 || in_param_group(name, excluded)) continue;
+    out.emplace_back(name, p);
+  }
+  return out;
+}
+
+void append_params(TensorList& out, const std::string& prefix, torch::nn::Module& module) {
+  for (auto& item : module.named_parameters(true)) out.emplace_back(prefix + "." + item.key(), item.value());
+}
+
+class DataStage : public TrainingStage {
+ public:
+  explicit DataStage(const Config& config) : config_(config), data_(open_dataset(config.data)) {
+    if (data_->size() == 0) throw Error(data_->describe() + ": no training items");
+    plan_ = shuffled_plan(data_->size(), config.train.batch_size, uint64_t(config.run.seed));
+  }
+  const Dataset& dataset() const override { return *data_; }
+  const IndexPlan& plan() const override { return *plan_; }
+
+ protected:
+  Config config_;
+  std::unique_ptr<Dataset> data_;
+  std::unique_ptr<IndexPlan> plan_;
+};
+
+class TeacherMaeStage : public DataStage {
+ public:
+  explicit TeacherMaeStage(const Config& config) : DataStage(config) {
+    if (config.train.init.empty()) {
+      Config teacher = config;
+      teacher.model.arch = "teacher";
+      teacher.model.dims.clear();
+      teacher.model.depths.clear();
+      validate_config(teacher);
+      net_ = make_gaze_net(teacher.model, uint64_t(config.run.seed));
+    } else {
+      net_ = load_model(config.train.init);
+    }
+    decoder_ = FcmaeDecoder(net_->config().dims[3], config.mae.decoder_dim, kStride * kStride);
+  }
+  std::string name() const override { return "teacher-mae"; }
+  GazeNet& model() override { return net_; }
+  std::vector<std::pair<std::string, torch::nn::Module*>> aux_modules() override {
+    return {{"decoder", decoder_.get()}};
+  }
+  TensorList trainable() override {
+    train_only(*net_, {});
+    TensorList params = backbone_params(net_);
+    for (auto& [n, p] : params) p.requires_grad_(true);
+    append_params(params, "decoder", *decoder_);
+    return params;
+  }
+  at::Tensor loss(const Batch& batch, int64_t step, MetricList& metrics) override {
+    const at::Tensor mask = batch_mask(config_, batch, step);
+    const at::Tensor features = net_->forward_stages(batch.images, mask).back();
+    const at::Tensor feature_mask = resize_mask(mask, features.size(2), features.size(3));
+    const at::Tensor pred = decoder_->forward(features, feature_mask);
+    const at::Tensor loss = masked_patch_mse(pred, pixel_target(batch.images), feature_mask, kStride, config_.mae.norm_pix_loss);
+    metrics.emplace_back("pixel_mse", loss.item<double>());
+    return loss;
+  }
+
+ private:
+  GazeNet net_{nullptr};
+  FcmaeDecoder decoder_{nullptr};
+};
+
+class DistillStage : public DataStage {
+ public:
+  explicit DistillStage(const Config& config) : DataStage(config) {
+    if (config.train.teacher.empty()) throw Error("distill: set train.teacher to the trained teacher checkpoint");
+    teacher_ = load_model(config.train.teacher);
+    teacher_->eval();
+    train_only(*teacher_, {});
+    Config student = config;
+    student.model.arch = "student";
+    student.model.dims.clear();
+    student.model.depths.clear();
+    validate_config(student);
+    student_ = config.train.init.empty() ? make_gaze_net(student.model, uint64_t(config.run.seed)) : load_model(config.train.init);
+    copy_stem_stage1(*teacher_, *student_);
+    const auto& s = student_->config().dims;
+    const auto& t = teacher_->config().dims;
+    decoder_ = FcmaeDecoder(s[3], config.mae.decoder_dim, kStride * kStride);
+    psi3_ = KdProjector(s[2], t[2]);
+    psi4_ = KdProjector(s[3], t[3]);
+  }
+  std::string name() const override { return "distill"; }
+  GazeNet& model() override { return student_; }
+  std::vector<std::pair<std::string, torch::nn::Module*>> aux_modules() override {
+    return {{"decoder", decoder_.get()}, {"psi3", psi3_.get()}, {"psi4", psi4_.get()}};
+  }
+  TensorList trainable() override {
+    train_only(*student_, {});
+    TensorList params;
+    for (auto& [name, p] : backbone_params(student_)) {
+      if (in_param_group(name, ParamGroup::kStemStage1)) continue;  // copied from the teacher, frozen
+      p.requires_grad_(true);
+      params.emplace_back(name, p);
+    }
+    append_params(params, "decoder", *decoder_);
+    append_params(params, "psi3", *psi3_);
+    append_params(params, "psi4", *psi4_);
+    return params;
+  }
+  at::Tensor loss(const Batch& batch, int64_t step, MetricList& metrics) override {
+    const at::Tensor mask = batch_mask(config_, batch, step);
+    std::vector<at::Tensor> teacher;
+    {
+      at::NoGradGuard no_grad;
+      teacher = teacher_->forward_stages(batch.images);  // the teacher sees the whole image
+    }
+    const std::vector<at::Tensor> student = student_->forward_stages(batch.images, mask);
+    const at::Tensor feature_mask = resize_mask(mask, student[3].size(2), student[3].size(3));
+    const at::Tensor pixel = masked_patch_mse(decoder_->forward(student[3], feature_mask), pixel_target(batch.images),
+                                              feature_mask, kStride, config_.mae.norm_pix_loss);
+    const at::Tensor kd3 = masked_feature_mse(teacher[2], psi3_->forward(student[2]), mask);
+    const at::Tensor kd4 = masked_feature_mse(teacher[3], psi4_->forward(student[3]), mask);
+    metrics.emplace_back("pixel_mse", pixel.item<double>());
+    metrics.emplace_back("kd_stage3", kd3.item<double>());
+    metrics.emplace_back("kd_stage4", kd4.item<double>());
+    return pixel + config_.mae.kd_weight * (kd3 + kd4);
+  }
+
+ private:
+  GazeNet teacher_{nullptr}, student_{nullptr};
+  FcmaeDecoder decoder_{nullptr};
+  KdProjector psi3_{nullptr}, psi4_{nullptr};
+};
+
+class AdaptersStage : public DataStage {
+ public:
+  explicit AdaptersStage(const Config& config) : DataStage(config) {
+    if (config.train.init.empty()) throw Error("adapters: set train.init to a pretrained teacher or student checkpoint");
+    net_ = load_model(config.train.init);
+    if (config.train.balanced) {
+      std::vector<std::array<float, 3>> gaze(size_t(data_->size()));
+      for (int64_t i = 0; i < data_->size(); ++i) gaze[size_t(i)] = data_->label(i).gaze;
+      const int k = int(std::min<int64_t>(config.train.clusters, data_->size()));
+      const KMeansResult clusters = kmeans(gaze, k, uint64_t(config.run.seed));
+      spdlog::info("adapters: K-means balancing over {} gaze clusters (inertia {:.4f})", k, clusters.inertia);
+      plan_ = balanced_plan(clusters.assignment, config.train.batch_size, uint64_t(config.run.seed));
+    }
+  }
+  std::string name() const override { return "adapters"; }
+  GazeNet& model() override { return net_; }
+  TensorList trainable() override {
+    train_only(*net_, {ParamGroup::kAdapters, ParamGroup::kHead});
+    TensorList params = named_parameters_in(*net_, ParamGroup::kAdapters);
+    for (auto& item : named_parameters_in(*net_, ParamGroup::kHead)) params.push_back(item);
+    return params;
+  }
+  at::Tensor loss(const Batch& batch, int64_t, MetricList& metrics) override {
+    const at::Tensor out = net_->forward(batch.images);
+    {
+      at::NoGradGuard no_grad;
+      metrics.emplace_back("train_error_deg", mean_angular_error_deg(out, batch.gaze).item<double>());
+    }
+    return gaze_loss(out, batch.gaze, net_->config().head.uncertainty);
+  }
+
+ private:
+  GazeNet net_{nullptr};
+};
+
+}  // namespace
+
+std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config& config) {
+  if (name == "teacher-mae") return std::make_unique<TeacherMaeStage>(config);
+  if (name == "distill") return std::make_unique<DistillStage>(config);
+  if (name == "adapters") return std::make_unique<AdaptersStage>(config);
+  throw Error("unknown training stage '" + name + "'; valid: teacher-mae, distill, adapters");
+}
+
+}  // namespace gaze

@@ -1,0 +1,179 @@
+#include "trainers/trainer.h"
+
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "libgaze/config/run_dir.h"
+#include "libgaze/core/error.h"
+#include "libgaze/core/log.h"
+#include "libgaze/core/parallel.h"
+#include "libgaze/core/progress.h"
+#include "libgaze/io/optimizer_state.h"
+#include "trainers/metrics_log.h"
+#include "trainers/schedule.h"
+
+namespace gaze {
+namespace {
+
+constexpr const char* kAuxPrefix = "aux.";
+
+TensorList aux_state(TrainingStage& stage) {
+  TensorList out;
+  for (auto& [prefix, module] : stage.aux_modules()) {
+    for (auto& [name, t] : module_state(*module)) out.emplace_back(kAuxPrefix + prefix + "." + name, t);
+  }
+  return out;
+}
+
+void restore_aux(TrainingStage& stage, const TensorList& state, const std::string& source) {
+  for (auto& [prefix, module] : stage.aux_modules()) {
+    const std::string p = kAuxPrefix + prefix + ".";
+    TensorList mine;
+    for (const auto& [name, t] : state) {
+      if (name.rfind(p, 0) == 0) mine.emplace_back(name.substr(p.size()), t);
+    }
+    load_module_state(*module, mine, true, source + " (" + prefix + ")");
+  }
+}
+
+}  // namespace
+
+PreprocessOptions preprocess_options(const Config& config, bool train) {
+  PreprocessOptions o;
+  o.height = int32_t(config.data.input_size[0]);
+  o.width = int32_t(config.data.input_size[1]);
+  o.augment = train && config.train.augment;
+  o.flip = train && config.train.flip;
+  return o;
+}
+
+GazeNet load_model(const std::string& path, Checkpoint* loaded) {
+  Checkpoint checkpoint = load_checkpoint(path);
+  Config stored;
+  try {
+    stored = parse_config(checkpoint.config_yaml, path + ":/config");
+  } catch (const Error& e) {
+    throw Error(path + ": the config stored in the checkpoint does not parse: " + e.what());
+  }
+  GazeNet net = make_gaze_net(stored.model, 0);
+  load_module_state(*net, checkpoint.model, true, path);
+  if (loaded) *loaded = std::move(checkpoint);
+  return net;
+}
+
+void save_model(const std::string& path, GazeNet& model, const Config& config, const std::string& stage, int64_t step) {
+  Checkpoint c;
+  c.stage = stage;
+  c.step = step;
+  Config stored = config;
+  stored.model = model->config();  // the architecture actually trained
+  c.config_yaml = dump_config(stored);
+  c.model = module_state(*model);
+  save_checkpoint(path, c);
+}
+
+TrainResult run_training(const Config& config, TrainingStage& stage, bool resume) {
+  const TrainConfig& t = config.train;
+  const RunDir run = open_run_dir(config, resume);
+  log_add_file(run.log_path());
+  const int threads = resolve_threads(config.run.threads);
+  at::set_num_threads(threads);
+  at::manual_seed(uint64_t(config.run.seed));
+
+  TensorList params = stage.trainable();
+  if (params.empty()) throw Error(stage.name() + ": nothing to train");
+  std::vector<at::Tensor> raw;
+  for (auto& [name, p] : params) raw.push_back(p);
+  torch::optim::AdamW optimizer(raw, torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
+
+  TrainResult result;
+  result.run_dir = run.path;
+  const std::string last = run.checkpoint_dir() + "/last.h5";
+  if (resume && std::filesystem::exists(last)) {
+    Checkpoint c = load_checkpoint(last);
+    if (c.stage != stage.name()) throw Error(last + ": holds stage '" + c.stage + "', not '" + stage.name() + "'");
+    load_module_state(*stage.model(), c.model, true, last);
+    restore_aux(stage, c.state, last);
+    adamw_state_from_tensors(optimizer, params, c.optimizer, last);
+    const at::Tensor rng = find_tensor(c.state, "rng.torch_cpu");
+    if (!rng.defined()) throw Error(last + ": no RNG state to resume from");
+    set_cpu_rng_state(rng);
+    result.first_step = c.step;
+    spdlog::info("{}: resuming {} at step {}", run.path, stage.name(), c.step);
+  } else if (resume) {
+    spdlog::info("{}: nothing to resume, starting {} from step 0", run.path, stage.name());
+  }
+
+  const auto save = [&](int64_t step) {
+    Checkpoint c;
+    c.stage = stage.name();
+    c.step = step;
+    c.config_yaml = dump_config(config);
+    c.model = module_state(*stage.model());
+    c.optimizer = adamw_state_to_tensors(optimizer, params);
+    c.state = aux_state(stage);
+    c.state.emplace_back("rng.torch_cpu", cpu_rng_state());
+    save_checkpoint(last, c);
+  };
+
+  const auto start = std::chrono::steady_clock::now();
+  BatchStream stream(stage.dataset(), stage.plan(), result.first_step, t.steps, preprocess_options(config, true),
+                     uint64_t(config.run.seed), config.data.workers, std::max<int64_t>(2, config.data.prefetch / t.batch_size),
+                     config.data.skip_bad);
+  MetricsLog metrics(run.path);
+  ProgressBar bar(stage.name(), t.steps - result.first_step);
+  stage.model()->train();
+  double loss_sum = 0;
+  int64_t loss_count = 0;
+  for (int64_t step = result.first_step; step < t.steps; ++step) {
+    std::optional<Batch> batch = stream.next();
+    if (!batch || batch->images.size(0) == 0) throw Error(stage.name() + ": step " + std::to_string(step) + ": empty batch");
+    const double lr = cosine_lr(step, t.steps, t.warmup_steps, t.lr, t.min_lr);
+    for (auto& group : optimizer.param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    }
+    optimizer.zero_grad();
+    MetricList values;
+    const at::Tensor loss = stage.loss(*batch, step, values);
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value)) {
+      throw Error(stage.name() + ": loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
+                  " (lower train.lr?); the last good checkpoint is " + last);
+    }
+    loss.backward();
+    double grad_norm = 0;
+    if (t.clip_grad > 0) grad_norm = torch::nn::utils::clip_grad_norm_(raw, t.clip_grad);
+    optimizer.step();
+    loss_sum += loss_value;
+    ++loss_count;
+    char status[64];
+    std::snprintf(status, sizeof status, "loss %.4f", loss_value);
+    bar.tick(1, status);
+    if ((step + 1) % t.log_every == 0 || step + 1 == t.steps) {
+      values.insert(values.begin(), {"loss", loss_sum / loss_count});
+      values.emplace_back("lr", lr);
+      if (t.clip_grad > 0) values.emplace_back("grad_norm", grad_norm);
+      metrics.write(step + 1, values);
+      result.last_metrics = values;
+      loss_sum = 0;
+      loss_count = 0;
+    }
+    if ((step + 1) % t.checkpoint_every == 0 || step + 1 == t.steps) save(step + 1);
+  }
+  bar.finish();
+  result.steps = t.steps;
+  result.skipped = stream.skipped();
+  result.model_path = run.path + "/model.h5";
+  save_model(result.model_path, stage.model(), config, stage.name(), t.steps);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (result.skipped.count) spdlog::warn("{}", result.skipped.summary());
+  return result;
+}
+
+}  // namespace gaze

@@ -1,0 +1,70 @@
+// The training loop every stage shares, and the stages themselves (SPEC §2).
+//
+// A TrainingStage says what is trained (its model, auxiliary modules and trainable tensors),
+// on which data (dataset + index plan) and how the loss is computed. run_training() owns the
+// rest: the run directory (resolved config.yaml, log.txt, metrics.jsonl, TensorBoard events,
+// checkpoints/), AdamW with linear warm-up + cosine decay, gradient clipping, seeding, progress,
+// metrics every train.log_every steps, and an atomic resumable checkpoint every
+// train.checkpoint_every steps and at the end (checkpoints/last.h5: model, auxiliary modules,
+// optimiser moments, torch RNG, step). With `resume`, a run continues from last.h5 and ends
+// with bit-identical weights to an uninterrupted run: batches and masks are pure functions of
+// (seed, step), so the step is the whole data position. The final weights go to <run>/model.h5.
+//
+// Stages (make_stage):
+//   teacher-mae  FCMAE pretraining of the teacher encoder (train.init: e.g. an imported
+//                official checkpoint to continue from)
+//   distill      MAE + KD: masked student, unmasked frozen teacher (train.teacher); pixel loss +
+//                mae.kd_weight * feature loss at stages 3 and 4 through Psi projectors; stem and
+//                stage 1 copied from the teacher and frozen
+//   adapters     frozen backbone (train.init), all adapters + head, L1 or Laplace NLL, K-means
+//                balanced batches
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "libgaze/config/config.h"
+#include "libgaze/io/checkpoint.h"
+#include "libgaze/models/gaze_net.h"
+#include "trainers/batches.h"
+
+namespace gaze {
+
+using MetricList = std::vector<std::pair<std::string, double>>;
+
+class TrainingStage {
+ public:
+  virtual ~TrainingStage() = default;
+  virtual std::string name() const = 0;
+  virtual GazeNet& model() = 0;
+  virtual std::vector<std::pair<std::string, torch::nn::Module*>> aux_modules() { return {}; }
+  virtual TensorList trainable() = 0;
+  virtual const Dataset& dataset() const = 0;
+  virtual const IndexPlan& plan() const = 0;
+  virtual at::Tensor loss(const Batch& batch, int64_t step, MetricList& metrics) = 0;
+};
+
+struct TrainResult {
+  std::string run_dir, model_path;
+  int64_t first_step = 0, steps = 0;
+  double seconds = 0;
+  MetricList last_metrics;
+  SkipLog skipped;
+};
+
+std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config& config);
+TrainResult run_training(const Config& config, TrainingStage& stage, bool resume);
+
+// A model from a libgaze checkpoint: its own stored model config decides the architecture.
+GazeNet load_model(const std::string& checkpoint_path, Checkpoint* loaded = nullptr);
+
+// Writes a model-only checkpoint (stage, step, config) atomically.
+void save_model(const std::string& path, GazeNet& model, const Config& config, const std::string& stage, int64_t step);
+
+// Preprocessing for training (augment per train.*) or evaluation (no augmentation).
+PreprocessOptions preprocess_options(const Config& config, bool train);
+
+}  // namespace gaze
