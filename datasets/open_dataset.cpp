@@ -8,6 +8,7 @@
 #include "datasets/image_folder.h"
 #include "datasets/openeds.h"
 #include "datasets/pack.h"
+#include "datasets/splits.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
 
@@ -42,6 +43,15 @@ std::pair<std::string, std::string> parse_source(const std::string& source, cons
 }
 
 std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
+  if (data.source.find(',') != std::string::npos) {  // several sources, end to end
+    auto all = std::make_unique<ConcatDataset>();
+    for (const std::string& one : split(data.source, ',')) {
+      DataConfig part = data;
+      part.source = trim(one);
+      all->add(open_dataset(part), 0);
+    }
+    return all;
+  }
   const auto [kind, path] = parse_source(data.source, data.split == "all" ? "train" : data.split);
   if (kind == "pack") return std::make_unique<PackDataset>(path, data.split == "all" ? "" : data.split);
   if (kind == "openeds" && data.split == "all") {
@@ -71,6 +81,32 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
     return std::make_unique<AeaDataset>(path, options);
   }
   return std::make_unique<ImageFolderDataset>(path);
+}
+
+// The split each item goes to in a pack: the source's own (OpenEDS splits, packs), the AEA
+// protocol's 8:1:1 by recording, or train.
+std::function<uint8_t(int64_t, const SampleLabel&)> protocol_split_of(const Dataset& data, const DataConfig& config,
+                                                                    uint64_t seed) {
+  if (const auto* concat = dynamic_cast<const ConcatDataset*>(&data)) {
+    return [concat](int64_t i, const SampleLabel&) { return concat->split_of(i); };
+  }
+  if (const auto* pack = dynamic_cast<const PackDataset*>(&data)) {
+    return [pack](int64_t i, const SampleLabel&) { return pack->split_of(i); };
+  }
+  const std::string kind = parse_source(config.source, config.split == "all" ? "train" : config.split).first;
+  if (kind == "aea") {
+    int64_t recordings = 0;
+    for (int64_t i = 0; i < data.size(); ++i) recordings = std::max(recordings, data.label(i).participant + 1);
+    const auto splits = std::make_shared<std::vector<uint8_t>>(
+        split_groups(recordings, {0.8, 0.1, 0.1}, seed));
+    return [splits](int64_t, const SampleLabel& l) { return (*splits)[size_t(l.participant)]; };
+  }
+  if (kind == "openeds") {
+    const auto it = std::find(kSplitNames.begin(), kSplitNames.end(), config.split);
+    const uint8_t id = uint8_t(it == kSplitNames.end() ? 0 : it - kSplitNames.begin());
+    return [id](int64_t, const SampleLabel&) { return id; };
+  }
+  return [](int64_t, const SampleLabel&) { return uint8_t(0); };
 }
 
 }  // namespace gaze

@@ -4,9 +4,10 @@
 // bare path whose kind is detected: a .h5 file is a pack, a folder with <split>/sequences is
 // OpenEDS2020, a folder holding recording.vrs (itself or one level down) is AEA, any other
 // folder an image folder. data.split=all opens OpenEDS's three splits as one ConcatDataset
-// (and every item of a pack).
+// (and every item of a pack). Several sources separated by commas are read end to end.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -19,5 +20,11 @@ namespace gaze {
 std::pair<std::string, std::string> parse_source(const std::string& source, const std::string& split);
 
 std::unique_ptr<Dataset> open_dataset(const DataConfig& data);
+
+// The evaluation protocol's split of each item of `data` (opened from `config`), for packing:
+// the source's own splits (OpenEDS split folders, packs), AEA's 8:1:1 by recording (seeded),
+// or train for anything else.
+std::function<uint8_t(int64_t, const SampleLabel&)> protocol_split_of(const Dataset& data, const DataConfig& config,
+                                                                    uint64_t seed);
 
 }  // namespace gaze

@@ -78,7 +78,7 @@ void save_model(const std::string& path, GazeNet& model, const Config& config, c
   save_checkpoint(path, c);
 }
 
-TrainResult run_training(const Config& config, TrainingStage& stage, bool resume) {
+TrainResult run_training(const Config& config, TrainingStage& stage, bool resume, int64_t stop_at) {
   const TrainConfig& t = config.train;
   const RunDir run = open_run_dir(config, resume);
   log_add_file(run.log_path());
@@ -123,15 +123,16 @@ TrainResult run_training(const Config& config, TrainingStage& stage, bool resume
   };
 
   const auto start = std::chrono::steady_clock::now();
-  BatchStream stream(stage.dataset(), stage.plan(), result.first_step, t.steps, preprocess_options(config, true),
+  const int64_t end_step = stop_at > 0 ? std::min(stop_at, t.steps) : t.steps;
+  BatchStream stream(stage.dataset(), stage.plan(), result.first_step, end_step, preprocess_options(config, true),
                      uint64_t(config.run.seed), config.data.workers, std::max<int64_t>(2, config.data.prefetch / t.batch_size),
                      config.data.skip_bad);
   MetricsLog metrics(run.path);
-  ProgressBar bar(stage.name(), t.steps - result.first_step);
+  ProgressBar bar(stage.name(), std::max<int64_t>(0, end_step - result.first_step));
   stage.model()->train();
   double loss_sum = 0;
   int64_t loss_count = 0;
-  for (int64_t step = result.first_step; step < t.steps; ++step) {
+  for (int64_t step = result.first_step; step < end_step; ++step) {
     std::optional<Batch> batch = stream.next();
     if (!batch || batch->images.size(0) == 0) throw Error(stage.name() + ": step " + std::to_string(step) + ": empty batch");
     const double lr = cosine_lr(step, t.steps, t.warmup_steps, t.lr, t.min_lr);
@@ -164,13 +165,15 @@ TrainResult run_training(const Config& config, TrainingStage& stage, bool resume
       loss_sum = 0;
       loss_count = 0;
     }
-    if ((step + 1) % t.checkpoint_every == 0 || step + 1 == t.steps) save(step + 1);
+    if ((step + 1) % t.checkpoint_every == 0 || step + 1 == end_step) save(step + 1);
   }
   bar.finish();
-  result.steps = t.steps;
+  result.steps = std::max(end_step, result.first_step);
   result.skipped = stream.skipped();
-  result.model_path = run.path + "/model.h5";
-  save_model(result.model_path, stage.model(), config, stage.name(), t.steps);
+  if (result.steps == t.steps) {
+    result.model_path = run.path + "/model.h5";
+    save_model(result.model_path, stage.model(), config, stage.name(), t.steps);
+  }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (result.skipped.count) spdlog::warn("{}", result.skipped.summary());
   return result;

@@ -56,7 +56,9 @@ struct TrainResult {
 };
 
 std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config& config);
-TrainResult run_training(const Config& config, TrainingStage& stage, bool resume);
+// `stop_at` > 0 ends the run early after that step, with a checkpoint and without model.h5 —
+// a pre-emptible slice of a longer run that --resume continues.
+TrainResult run_training(const Config& config, TrainingStage& stage, bool resume, int64_t stop_at = -1);
 
 // A model from a libgaze checkpoint: its own stored model config decides the architecture.
 GazeNet load_model(const std::string& checkpoint_path, Checkpoint* loaded = nullptr);

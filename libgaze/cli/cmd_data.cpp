@@ -86,31 +86,6 @@ void print_dump(const Dataset& data, int64_t limit) {
 
 }  // namespace
 
-// The split each item goes to in a pack: the source's own (OpenEDS splits, packs), the AEA
-// protocol's 8:1:1 by recording, or train.
-std::function<uint8_t(int64_t, const SampleLabel&)> pack_splits(const Dataset& data, const Config& config) {
-  if (const auto* concat = dynamic_cast<const ConcatDataset*>(&data)) {
-    return [concat](int64_t i, const SampleLabel&) { return concat->split_of(i); };
-  }
-  if (const auto* pack = dynamic_cast<const PackDataset*>(&data)) {
-    return [pack](int64_t i, const SampleLabel&) { return pack->split_of(i); };
-  }
-  const std::string kind = parse_source(config.data.source, config.data.split).first;
-  if (kind == "aea") {
-    int64_t recordings = 0;
-    for (int64_t i = 0; i < data.size(); ++i) recordings = std::max(recordings, data.label(i).participant + 1);
-    const auto splits = std::make_shared<std::vector<uint8_t>>(
-        split_groups(recordings, {0.8, 0.1, 0.1}, uint64_t(config.run.seed)));
-    return [splits](int64_t, const SampleLabel& l) { return (*splits)[size_t(l.participant)]; };
-  }
-  if (kind == "openeds") {
-    const auto it = std::find(kSplitNames.begin(), kSplitNames.end(), config.data.split);
-    const uint8_t id = uint8_t(it == kSplitNames.end() ? 0 : it - kSplitNames.begin());
-    return [id](int64_t, const SampleLabel&) { return id; };
-  }
-  return [](int64_t, const SampleLabel&) { return uint8_t(0); };
-}
-
 void register_synth(CLI::App& app) {
   auto* command = app.add_subcommand("synth", "render synthetic eye datasets (OpenEDS2020 and AEA layouts)");
   auto options = std::make_shared<ConfigOptions>();
@@ -146,7 +121,7 @@ void register_pack(CLI::App& app) {
     PackOptions pack;
     pack.skip_bad = config.data.skip_bad;
     pack.threads = config.run.threads;
-    pack.split_of = pack_splits(*dataset, config);
+    pack.split_of = protocol_split_of(*dataset, config.data, uint64_t(config.run.seed));
     if (!size->empty()) {
       const auto hw = split(*size, 'x');
       try {

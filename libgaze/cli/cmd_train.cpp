@@ -6,6 +6,7 @@
 #include "libgaze/core/atomic_file.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
+#include "trainers/pipeline.h"
 #include "trainers/trainer.h"
 
 namespace gaze::cli {
@@ -89,6 +90,24 @@ void register_personalize(CLI::App& app) {
     std::printf("| **mean** | | %.3f | %.3f | |\n\nerror vs k:", r.before_deg, r.after_deg);
     for (const auto& [k, e] : r.k_curve) std::printf(" k=%lld: %.3f", (long long)k, e);
     std::printf("\n%.2f s per user\n", r.seconds_per_user);
+  });
+}
+
+}  // namespace gaze::cli
+
+namespace gaze::cli {
+
+void register_run(CLI::App& app) {
+  auto* command = app.add_subcommand("run", "the end-to-end pipeline: data -> teacher -> student -> users -> report");
+  auto pipeline = std::make_shared<std::string>();
+  auto overrides = std::make_shared<std::vector<std::string>>();
+  command->add_option("pipeline", *pipeline, "pipeline YAML (e.g. configs/pipeline/demo.yaml)")->required()->check(CLI::ExistingFile);
+  command->add_option("overrides", *overrides, "key.sub=value overrides");
+  command->callback([pipeline, overrides] {
+    const Config config = load_config(*pipeline, *overrides);
+    const PipelineReport r = run_pipeline(config);
+    std::printf("%s\nreport: %s (also %s, %s, %s)\n", r.markdown.c_str(), r.markdown_path.c_str(), r.csv_path.c_str(),
+                r.json_path.c_str(), r.svg_path.c_str());
   });
 }
 

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   gaze::cli::register_train(app);
   gaze::cli::register_eval(app);
   gaze::cli::register_personalize(app);
+  gaze::cli::register_run(app);
 
   // Subcommand callbacks run inside parse(): logging must be configured before them.
   app.parse_complete_callback([&] { gaze::log_init(log_level); });

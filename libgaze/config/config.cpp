@@ -159,6 +159,8 @@ void read_value(const YAML::Node& node, T& value, const std::string& path, const
         }
       }
       value = std::move(parsed);
+    } else if (std::is_same_v<T, std::string> && node.IsNull()) {
+      value = T{};  // `key:` or `key=` with nothing: the empty string
     } else {
       if (!node.IsScalar()) throw fail();
       try {
@@ -379,6 +381,12 @@ void validate_config(Config& config) {
   if (!(pz.replay_fraction >= 0 && pz.replay_fraction < 1)) {
     invalid(config, "personalize.replay_fraction", "must be in [0, 1)");
   }
+  for (const auto& d : config.pipeline.datasets) {
+    if (d != "openeds" && d != "aea") {
+      invalid(config, "pipeline.datasets", "unknown dataset '" + d + "'" + suggest_suffix(d, {"openeds", "aea"}));
+    }
+  }
+  if (config.pipeline.datasets.empty()) invalid(config, "pipeline.datasets", "needs at least one dataset");
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
   if (config.run.name.empty()) invalid(config, "run.name", "must not be empty");
 }

@@ -145,6 +145,33 @@ struct PersonalizeConfig {
   }
 };
 
+struct PipelineConfig {
+  std::vector<std::string> datasets = {"openeds", "aea"};
+  std::string openeds;
+  std::string aea;
+  std::string import_teacher;
+  int64_t teacher_mae_steps = 300;
+  int64_t teacher_adapter_steps = 250;
+  int64_t distill_steps = 300;
+  int64_t student_adapter_steps = 300;
+  double mae_lr = 1.5e-3;
+  double adapter_lr = 3e-3;
+
+  template <class V>
+  void visit(V& v) {
+    v("datasets", datasets, "which datasets the tables cover: openeds, aea");
+    v("openeds", openeds, "a real OpenEDS2020 root; empty = render the synthetic one (synth.*)");
+    v("aea", aea, "a real AEA root (folder of recordings); empty = the synthetic one");
+    v("import_teacher", import_teacher, "official ConvNeXt V2-Atto .pt to start the teacher from");
+    v("teacher_mae_steps", teacher_mae_steps, "steps of teacher FCMAE pretraining (all datasets' train splits)");
+    v("teacher_adapter_steps", teacher_adapter_steps, "steps of teacher adapter training, per dataset");
+    v("distill_steps", distill_steps, "steps of MAE + KD student distillation");
+    v("student_adapter_steps", student_adapter_steps, "steps of student adapter training, per dataset");
+    v("mae_lr", mae_lr, "peak learning rate of the masked stages");
+    v("adapter_lr", adapter_lr, "peak learning rate of the adapter stages");
+  }
+};
+
 struct RunConfig {
   std::string name = "run";
   std::string out_dir = "runs";
@@ -234,6 +261,7 @@ struct Config {
   TrainConfig train;
   MaeConfig mae;
   PersonalizeConfig personalize;
+  PipelineConfig pipeline;
   RunConfig run;
 
   template <class V>
@@ -243,6 +271,7 @@ struct Config {
     v("train", train, "optimisation of a training stage");
     v("mae", mae, "masked-image modelling (teacher pretraining, distillation)");
     v("personalize", personalize, "per-user adaptation of the last-stage adapters");
+    v("pipeline", pipeline, "gaze run: the end-to-end job and its report");
     v("synth", synth, "the synthetic eye renderer (gaze synth)");
     v("run", run, "where and how a run is executed");
   }

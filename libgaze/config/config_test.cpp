@@ -62,6 +62,7 @@ TEST_CASE("type errors name the key, the value and file:line:column", "[config]"
   CHECK_THROWS_WITH(default_config({"run.seed=1.5"}),
                     "command line 'run.seed=1.5': run.seed: expected an integer, got '1.5'");
   CHECK_THROWS_WITH(default_config({"run.seed"}), Contains("expected key.sub=value"));
+  CHECK(default_config({"run.name=x", "train.init="}).train.init.empty());  // nothing = empty string
   CHECK_THROWS_WITH(default_config({"run.seed.x=1"}), Contains("'run.seed' is a value"));
 }
 

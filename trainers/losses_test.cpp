@@ -1,0 +1,105 @@
+#include "trainers/losses.h"
+
+#include <catch2/catch.hpp>
+
+#include "libgaze/core/crc32c.h"
+#include "trainers/metrics_log.h"
+#include "trainers/schedule.h"
+#include "tests/test_util.h"
+
+using namespace gaze;
+
+TEST_CASE("L1 and Laplace NLL on hand-made outputs", "[losses]") {
+  // Raw outputs (x, y, z, log-scale); directions are normalised before the loss.
+  const at::Tensor out = at::tensor({0.0f, 0.0f, 2.0f, 0.0f, 3.0f, 0.0f, 0.0f, std::log(2.0f)}).reshape({2, 4});
+  const at::Tensor target = at::tensor({0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 1.0f}).reshape({2, 3});
+  // Row 0 exact; row 1 direction (1,0,0) vs (0,0,1): |1| + |0| + |1| = 2 over 6 components.
+  CHECK(direction_l1_loss(out, target).item<float>() == Approx(2.0 / 6));
+  // NLL: row 0: 0*exp(0) + 0 = 0; row 1: 2*exp(-log 2) + log 2 = 1 + log 2.
+  CHECK(laplace_nll_loss(out, target).item<float>() == Approx((1 + std::log(2.0)) / 2));
+  CHECK(gaze_loss(out, target, false).item<float>() == direction_l1_loss(out, target).item<float>());
+  // A confident wrong answer costs more than an unsure one.
+  const at::Tensor sure = at::tensor({1.0f, 0.0f, 0.0f, -3.0f}).reshape({1, 4});
+  const at::Tensor unsure = at::tensor({1.0f, 0.0f, 0.0f, 1.0f}).reshape({1, 4});
+  const at::Tensor t = at::tensor({0.0f, 0.0f, 1.0f}).reshape({1, 3});
+  CHECK(laplace_nll_loss(sure, t).item<float>() > laplace_nll_loss(unsure, t).item<float>());
+}
+
+TEST_CASE("masked patch MSE counts hidden patches only", "[losses]") {
+  // 1 image, 1 channel, 2x2 patches of 2x2 pixels.
+  const at::Tensor image = at::arange(16, at::kFloat).reshape({1, 1, 4, 4});
+  at::Tensor pred = at::zeros({1, 4, 2, 2});
+  const at::Tensor mask = at::tensor({1.0f, 0.0f, 0.0f, 0.0f}).reshape({1, 1, 2, 2});
+  // Patch (0,0) holds pixels 0,1,4,5: MSE vs zeros = (0+1+16+25)/4.
+  CHECK(masked_patch_mse(pred, image, mask, 2, false).item<float>() == Approx(42.0 / 4));
+  // Predicting the visible patches perfectly or badly changes nothing.
+  pred.narrow(2, 1, 1).fill_(1000);
+  CHECK(masked_patch_mse(pred, image, mask, 2, false).item<float>() == Approx(42.0 / 4));
+  // norm_pix: a prediction equal to the normalised patch costs ~0.
+  at::Tensor exact = at::tensor({0.0f, 1.0f, 4.0f, 5.0f});
+  exact = (exact - exact.mean()) / at::sqrt(exact.var() + 1e-6);
+  at::Tensor pred2 = at::zeros({1, 4, 2, 2});
+  pred2.select(2, 0).select(2, 0).copy_(exact.reshape({1, 4}));
+  CHECK(masked_patch_mse(pred2, image, mask, 2, true).item<float>() == Approx(0).margin(1e-6));
+}
+
+TEST_CASE("feature KD MSE and patch masks", "[losses]") {
+  const at::Tensor t = at::ones({1, 2, 2, 2});
+  at::Tensor s = at::zeros({1, 2, 2, 2});
+  const at::Tensor mask = at::tensor({1.0f, 0.0f}).reshape({1, 1, 1, 2});  // left half hidden
+  s.select(3, 1).fill_(1);  // the visible right half is already right
+  CHECK(masked_feature_mse(t, s, mask).item<float>() == Approx(1.0));
+  const at::Tensor m = random_patch_mask(3, 4, 5, 0.6, 9);
+  CHECK(m.sizes() == at::IntArrayRef({3, 1, 4, 5}));
+  for (int b = 0; b < 3; ++b) CHECK(m[b].sum().item<float>() == 12);  // exactly 60% of 20
+  CHECK(at::equal(m, random_patch_mask(3, 4, 5, 0.6, 9)));
+  CHECK_FALSE(at::equal(m, random_patch_mask(3, 4, 5, 0.6, 10)));
+  CHECK(resize_mask(mask, 2, 4).sizes() == at::IntArrayRef({1, 1, 2, 4}));
+  const at::Tensor out = at::tensor({0.0f, 1.0f, 1.0f, 0.0f}).reshape({1, 4});
+  CHECK(mean_angular_error_deg(out, at::tensor({0.0f, 0.0f, 1.0f}).reshape({1, 3})).item<double>() == Approx(45.0));
+}
+
+TEST_CASE("warm-up then cosine decay", "[schedule]") {
+  CHECK(cosine_lr(0, 100, 10, 1.0, 0.0) == Approx(0.1));
+  CHECK(cosine_lr(9, 100, 10, 1.0, 0.0) == Approx(1.0));
+  CHECK(cosine_lr(10, 100, 10, 1.0, 0.0) == Approx(1.0));
+  CHECK(cosine_lr(99, 100, 10, 1.0, 0.01) == Approx(0.01));
+  CHECK(cosine_lr(54, 100, 10, 1.0, 0.0) == Approx(0.5).margin(0.02));
+}
+
+TEST_CASE("CRC-32C and TensorBoard event records", "[metrics]") {
+  CHECK(crc32c("123456789", 9) == 0xE3069283u);  // the standard check value
+  testing::TempDir dir;
+  {
+    MetricsLog log(dir.path());
+    log.write(10, {{"loss", 0.5}, {"lr", 1e-3}});
+  }
+  CHECK(testing::read_file(dir.file("metrics.jsonl")) == "{\"step\": 10, \"loss\": 0.5, \"lr\": 0.001}\n");
+  // Walk the event file's records and check both CRCs of each.
+  std::string events;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events = testing::read_file(e.path().string());
+  }
+  size_t pos = 0;
+  int records = 0;
+  while (pos < events.size()) {
+    uint64_t length;
+    uint32_t length_crc, data_crc;
+    std::memcpy(&length, &events[pos], 8);
+    std::memcpy(&length_crc, &events[pos + 8], 4);
+    CHECK(length_crc == masked_crc32c(&length, 8));
+    std::memcpy(&data_crc, &events[pos + 12 + length], 4);
+    CHECK(data_crc == masked_crc32c(&events[pos + 12], length));
+    pos += 16 + length;
+    ++records;
+  }
+  CHECK(pos == events.size());
+  CHECK(records == 3);  // file_version + two scalars
+  CHECK(events.find("brain.Event:2") != std::string::npos);
+  // A scalar event: wall_time (fixed64, field 1), step 10 (varint, field 2), summary (field 5).
+  const std::string e = encode_scalar_event(1.0, 10, "loss", 0.5f);
+  CHECK(e[0] == 0x09);
+  CHECK(e[9] == 0x10);
+  CHECK(e[10] == 10);
+  CHECK(e[11] == 0x2a);
+}

@@ -1,0 +1,231 @@
+// End-to-end tests of the training stages on a tiny rendered dataset.
+#include "trainers/trainer.h"
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "datasets/open_dataset.h"
+#include "datasets/pack.h"
+#include "datasets/synth/synth_writer.h"
+#include "libgaze/models/param_groups.h"
+#include "trainers/evaluate.h"
+#include "trainers/personalize.h"
+#include "tests/test_util.h"
+
+using namespace gaze;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tiny OpenEDS-layout pack rendered once per test binary.
+const std::string& tiny_pack() {
+  static testing::TempDir dir("libgaze-trainer");
+  static const std::string pack = [] {
+    Config c = default_config({"synth.out_dir=" + dir.path(), "synth.layouts=[openeds]", "synth.participants=4",
+                               "synth.train_frames=24", "synth.validation_frames=8", "synth.test_frames=16",
+                               "synth.openeds_size=[64,96]"});
+    write_synthetic_datasets(c.synth, 3, 2);
+    DataConfig data = c.data;
+    data.source = dir.path() + "/openeds";
+    data.split = "all";
+    data.openeds_size = {64, 96};
+    const auto all = open_dataset(data);
+    PackOptions options;
+    options.split_of = protocol_split_of(*all, data, 0);
+    write_pack(*all, dir.path() + "/tiny.h5", options);
+    return dir.path() + "/tiny.h5";
+  }();
+  return pack;
+}
+
+Config tiny_config(const std::string& out, const std::string& name, std::vector<std::string> extra = {}) {
+  std::vector<std::string> o = {"data.source=" + tiny_pack(), "data.split=train", "data.input_size=[32,64]",
+                                "train.batch_size=4", "train.steps=6", "train.warmup_steps=2", "train.log_every=2",
+                                "train.checkpoint_every=3", "mae.decoder_dim=16", "run.out_dir=" + out,
+                                "run.name=" + name, "run.threads=1", "data.workers=2"};
+  o.insert(o.end(), extra.begin(), extra.end());
+  return default_config(o);
+}
+
+TensorList weights(const std::string& path) { return load_checkpoint(path).model; }
+
+bool same_weights(const TensorList& a, const TensorList& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].first != b[i].first || !at::equal(a[i].second, b[i].second)) return false;
+  }
+  return true;
+}
+
+// A briefly pretrained teacher, made once per test binary (the argument is unused but keeps
+// call sites honest about needing an output folder).
+std::string teacher_checkpoint(const std::string&) {
+  static testing::TempDir dir("libgaze-teacher");
+  static const std::string path = [] {
+    const Config c = tiny_config(dir.path(), "teacher");
+    auto stage = make_stage("teacher-mae", c);
+    return run_training(c, *stage, false).model_path;
+  }();
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("a run directory holds config, log, metrics, events and checkpoints", "[trainer]") {
+  testing::TempDir out;
+  const Config c = tiny_config(out.path(), "mae");
+  auto stage = make_stage("teacher-mae", c);
+  const TrainResult r = run_training(c, *stage, false);
+  CHECK(r.steps == 6);
+  for (const char* f : {"config.yaml", "log.txt", "metrics.jsonl", "checkpoints/last.h5", "model.h5"}) {
+    INFO(f);
+    CHECK(fs::exists(r.run_dir + "/" + f));
+  }
+  CHECK(testing::read_file(r.run_dir + "/config.yaml") == dump_config(c));
+  const std::string metrics = testing::read_file(r.run_dir + "/metrics.jsonl");
+  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 3);
+  CHECK_THAT(metrics, Contains("\"pixel_mse\""));
+  const Checkpoint last = load_checkpoint(r.run_dir + "/checkpoints/last.h5");
+  CHECK(last.stage == "teacher-mae");
+  CHECK(last.step == 6);
+  CHECK_FALSE(last.optimizer.empty());
+  CHECK(find_tensor(last.state, "aux.decoder.mask_token").defined());
+}
+
+TEST_CASE("resumed training ends bit-identical to an uninterrupted run", "[trainer][resume]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  for (const std::string stage : {"adapters", "distill", "teacher-mae"}) {
+    INFO(stage);
+    const std::vector<std::string> extra = {"train.init=" + (stage == "adapters" ? teacher : std::string()),
+                                            "train.teacher=" + teacher};
+    const Config full = tiny_config(out.path(), stage + "_full", extra);
+    auto a = make_stage(stage, full);
+    const TrainResult straight = run_training(full, *a, false);
+    // Same seed, same weights.
+    const Config again = tiny_config(out.path(), stage + "_again", extra);
+    auto b = make_stage(stage, again);
+    CHECK(same_weights(weights(straight.model_path), weights(run_training(again, *b, false).model_path)));
+    // Stop after step 4 (checkpoint there), then resume in a fresh stage object to step 6.
+    const Config sliced = tiny_config(out.path(), stage + "_sliced", extra);
+    auto c = make_stage(stage, sliced);
+    const TrainResult first = run_training(sliced, *c, false, 4);
+    CHECK(first.model_path.empty());
+    CHECK(load_checkpoint(first.run_dir + "/checkpoints/last.h5").step == 4);
+    auto d = make_stage(stage, sliced);
+    const TrainResult resumed = run_training(sliced, *d, true);
+    CHECK(resumed.first_step == 4);
+    CHECK(same_weights(weights(straight.model_path), weights(resumed.model_path)));
+    // A different seed trains differently.
+    const Config other = tiny_config(out.path(), stage + "_seed", [&] { auto e = extra; e.push_back("run.seed=5"); return e; }());
+    auto f = make_stage(stage, other);
+    CHECK_FALSE(same_weights(weights(straight.model_path), weights(run_training(other, *f, false).model_path)));
+  }
+}
+
+TEST_CASE("a run killed with SIGKILL resumes to the same weights", "[trainer][resume]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  const std::string args = " --log-level off train adapters data.source=" + tiny_pack() +
+                           " data.split=train data.input_size=[32,64] train.batch_size=4 train.steps=40"
+                           " train.checkpoint_every=1 train.log_every=1 run.threads=1 train.init=" + teacher +
+                           " run.out_dir=" + out.path();
+  REQUIRE(testing::run_gaze(args + " run.name=straight").exit_code == 0);
+  // Start the same run in the background and kill it once a mid-run checkpoint exists.
+  const std::string last = out.path() + "/killed/checkpoints/last.h5";
+  const auto launched = testing::run_command(std::string(LIBGAZE_GAZE_EXE) + args +
+                                             " run.name=killed > /dev/null 2>&1 & echo $!");
+  const std::string pid = launched.output.substr(0, launched.output.find('\n'));
+  bool killed_mid_run = false;
+  for (int i = 0; i < 600 && !killed_mid_run; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (fs::exists(last)) {
+      try {
+        const int64_t step = load_checkpoint(last).step;
+        if (step >= 3 && step < 40) {
+          testing::run_command("kill -9 " + pid);
+          killed_mid_run = true;
+        }
+      } catch (const Error&) {  // never: the checkpoint is written atomically
+        FAIL("a checkpoint was seen half-written");
+      }
+    }
+  }
+  REQUIRE(killed_mid_run);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(fs::exists(out.path() + "/killed/model.h5"));
+  const int64_t at = load_checkpoint(last).step;
+  CHECK(at < 40);
+  const auto resumed = testing::run_gaze(args + " run.name=killed --resume");
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(same_weights(weights(out.path() + "/straight/model.h5"), weights(out.path() + "/killed/model.h5")));
+}
+
+TEST_CASE("distillation keeps the teacher's stem and stage 1 frozen", "[trainer]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  const Config c = tiny_config(out.path(), "kd", {"train.teacher=" + teacher});
+  auto stage = make_stage("distill", c);
+  const TrainResult r = run_training(c, *stage, false);
+  GazeNet student = load_model(r.model_path);
+  GazeNet t = load_model(teacher);
+  CHECK(count_parameters(*student) == 281174);
+  auto tp = t->named_parameters(true);
+  bool stem_same = true, stage3_moved = false;
+  GazeNet fresh = make_gaze_net(student->config(), 0);
+  auto fp = fresh->named_parameters(true);
+  for (const auto& p : student->named_parameters(true)) {
+    if (in_param_group(p.key(), ParamGroup::kStemStage1)) stem_same = stem_same && at::equal(p.value(), tp[p.key()]);
+    if (p.key() == "stages.2.0.pwconv1.weight") stage3_moved = !at::equal(p.value(), fp[p.key()]);
+  }
+  CHECK(stem_same);
+  CHECK(stage3_moved);
+  const std::string metrics = testing::read_file(r.run_dir + "/metrics.jsonl");
+  CHECK_THAT(metrics, Contains("kd_stage3") && Contains("kd_stage4") && Contains("pixel_mse"));
+}
+
+TEST_CASE("stage errors are clear", "[trainer]") {
+  testing::TempDir out;
+  CHECK_THROWS_WITH(make_stage("distill", tiny_config(out.path(), "x")), Contains("set train.teacher"));
+  CHECK_THROWS_WITH(make_stage("adapters", tiny_config(out.path(), "x")), Contains("set train.init"));
+  CHECK_THROWS_WITH(make_stage("finetune", tiny_config(out.path(), "x")), Contains("unknown training stage"));
+  CHECK_THROWS_WITH(make_stage("adapters", tiny_config(out.path(), "x", {"train.init=" + out.file("none.h5")})),
+                    Contains("none.h5"));
+}
+
+TEST_CASE("evaluation and personalisation produce user files bound to their base", "[trainer][personalize]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  const Config c = tiny_config(out.path(), "ad", {"train.init=" + teacher, "personalize.steps=5",
+                                                  "personalize.k_curve=[0,2]", "personalize.k=2", "personalize.replay=8"});
+  auto stage = make_stage("adapters", c);
+  GazeNet base = load_model(run_training(c, *stage, false).model_path);
+  DataConfig test = c.data;
+  test.split = "test";
+  const auto users = open_dataset(test);
+  const EvalResult e = evaluate(base, *users, c);
+  CHECK(e.summary.all_frames.count + e.blink_frames == users->size());
+  CHECK_THAT(eval_json(e), Contains("\"mean_deg\""));
+  const auto replay = open_dataset(c.data);
+  const PersonalizeResult r = personalize(base, *users, replay.get(), c, out.file("users"));
+  REQUIRE(r.users.size() == 1);
+  const UserResult& u = r.users[0];
+  CHECK(u.k_curve.at(0) == Approx(u.before_deg));
+  CHECK(fs::exists(u.adapter_file));
+  const Checkpoint file = load_checkpoint(u.adapter_file);
+  int64_t bytes = 0;
+  for (const auto& [name, t] : file.model) bytes += t.nbytes();
+  CHECK(bytes < 4 * 104000 + 1000);  // the teacher's last-stage adapters (+ BN buffers), nothing else
+  CHECK(fs::file_size(u.adapter_file) < uint64_t(bytes) + 32 * 1024);
+  for (const auto& [name, t] : file.model) CHECK(in_param_group(name, ParamGroup::kLastStageAdapters));
+  // Applying the file to the base reproduces the personalised error.
+  GazeNet other_base = load_model(teacher);
+  GazeNet copy = load_model(out.path() + "/ad/model.h5");
+  apply_user_adapter(copy, u.adapter_file);
+  CHECK_FALSE(same_weights(module_state(*copy), module_state(*base)));
+  // A different base is refused.
+  CHECK_THROWS_WITH(apply_user_adapter(other_base, u.adapter_file), Contains("trained on another base model"));
+}
