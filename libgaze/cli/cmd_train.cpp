@@ -16,17 +16,20 @@ void register_train(CLI::App& app) {
   auto options = std::make_shared<ConfigOptions>();
   auto stage = std::make_shared<std::string>();
   auto resume = std::make_shared<bool>(false);
+  auto stop_at = std::make_shared<int64_t>(-1);
   command->add_option("stage", *stage, "teacher-mae | distill | adapters")
       ->required()
       ->check(CLI::IsMember({"teacher-mae", "distill", "adapters"}));
   command->add_flag("--resume", *resume, "continue from <run>/checkpoints/last.h5 if it exists");
+  command->add_option("--stop-at", *stop_at, "stop after this step with a checkpoint (a slice; --resume continues)");
   options->add_to(*command);
-  command->callback([options, stage, resume] {
+  command->callback([options, stage, resume, stop_at] {
     const Config config = options->load();
     auto s = make_stage(*stage, config);
-    const TrainResult r = run_training(config, *s, *resume);
-    std::printf("%s: steps %lld..%lld in %.1f s; model %s\n", stage->c_str(), (long long)r.first_step,
-                (long long)r.steps, r.seconds, r.model_path.c_str());
+    const TrainResult r = run_training(config, *s, *resume, *stop_at);
+    std::printf("%s: steps %lld..%lld in %.1f s; %s\n", stage->c_str(), (long long)r.first_step, (long long)r.steps,
+                r.seconds, r.model_path.empty() ? ("stopped; resume from " + r.run_dir + "/checkpoints/last.h5").c_str()
+                                                : ("model " + r.model_path).c_str());
     for (const auto& [name, value] : r.last_metrics) std::printf("  %s %.6g\n", name.c_str(), value);
   });
 }

@@ -112,3 +112,27 @@ TEST_CASE("the skip-bad flag turns a bad label row into a counted skip", "[cli][
   CHECK(skip.exit_code == 0);
   CHECK_THAT(skip.output, Contains("items         2") && Contains("skipped 2 bad items"));
 }
+
+TEST_CASE("every shipped config resolves", "[cli][configs]") {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(LIBGAZE_SOURCE_DIR "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    INFO(entry.path().string());
+    const auto r = run_gaze("config -c " + entry.path().string());
+    CHECK(r.exit_code == 0);
+    ++checked;
+  }
+  CHECK(checked >= 9);
+}
+
+TEST_CASE("train and run report bad input in one line", "[cli][train]") {
+  TempDir dir;
+  const auto no_data = run_gaze("train adapters train.init=" + dir.file("none.h5") + " data.source=" + dir.file("nope"));
+  CHECK(no_data.exit_code == 1);
+  CHECK(count_lines(no_data.output) == 1);
+  CHECK_THAT(no_data.output, Contains("nope: dataset not found"));
+  CHECK(run_gaze("train finetune").exit_code == 2);
+  const auto bad = run_gaze("run " + dir.write("p.yaml", "pipeline: {datasets: [mpiigaze]}\n"));
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.output, Contains("p.yaml:1:22: pipeline.datasets: unknown dataset 'mpiigaze'"));
+}
