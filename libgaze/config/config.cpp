@@ -304,8 +304,10 @@ void validate_config(Config& config) {
     const std::vector<int64_t> dims =
         m.arch == "teacher" ? std::vector<int64_t>{40, 80, 160, 320}
                             : std::vector<int64_t>{40, 20, 40, 80};
-    if (m.depths.empty()) m.depths = depths;
-    if (m.dims.empty()) m.dims = dims;
+    // Presets fill what was not set explicitly — again on every validation, so overriding
+    // model.arch on a resolved config switches the preset too.
+    if (m.depths.empty() || !config.origin.count("model.depths")) m.depths = depths;
+    if (m.dims.empty() || !config.origin.count("model.dims")) m.dims = dims;
   } else if (m.arch != "custom") {
     invalid(config, "model.arch",
             "unknown architecture '" + m.arch + "'" +

@@ -19,6 +19,16 @@ TEST_CASE("defaults resolve the student preset", "[config]") {
   CHECK(c.model.head.uncertainty);
 }
 
+TEST_CASE("overriding the arch of a resolved config switches the preset", "[config]") {
+  Config c = default_config();
+  apply_override(c, "model.arch=teacher");
+  validate_config(c);
+  CHECK(c.model.dims == std::vector<int64_t>{40, 80, 160, 320});
+  Config custom = default_config({"model.arch=custom", "model.depths=[1,1,1,1]", "model.dims=[8,8,8,8]"});
+  validate_config(custom);
+  CHECK(custom.model.dims == std::vector<int64_t>{8, 8, 8, 8});  // explicit values stay
+}
+
 TEST_CASE("a file and overrides set typed values and remember where", "[config]") {
   testing::TempDir dir;
   const std::string path = dir.write("m.yaml",

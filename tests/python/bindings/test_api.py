@@ -1,0 +1,93 @@
+"""The Python API: configs, datasets as numpy, models, stage runners, metrics, errors."""
+import numpy as np
+import pytest
+
+import libgaze
+
+
+def test_config_overrides_and_errors(tmp_path):
+    cfg = libgaze.config(run__seed=7, model__arch="teacher", data__input_size=[64, 96])
+    assert "seed: 7" in cfg.dump()
+    assert cfg.origin("run.seed") == "command line 'run.seed=7'"
+    assert "model.adapter.slope" in libgaze.Config.keys()
+    with pytest.raises(libgaze.Error, match="did you mean 'run.seed'"):
+        libgaze.config(run__sed=1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  dims: abc\n")
+    with pytest.raises(libgaze.Error, match=r"bad.yaml:2:9: model.dims: expected a list of integers"):
+        libgaze.config(bad)
+    assert issubclass(libgaze.Error, RuntimeError)
+
+
+def test_datasets_are_numpy(tiny):
+    root, cfg = tiny
+    data = libgaze.open_dataset(root / "openeds", cfg, data__split="test")
+    assert len(data) == 12
+    item = data[-1]
+    assert item["image"].dtype == np.uint8 and item["image"].shape == (64, 96)
+    assert item["image"].flags["OWNDATA"] is False  # a view on the decoded buffer, not a copy
+    assert item["gaze"].dtype == np.float32 and abs(np.linalg.norm(item["gaze"]) - 1) < 1e-6
+    labels = data.labels()
+    assert labels["gaze"].shape == (12, 3) and labels["blink"].dtype == bool
+    assert labels["key"][0] == "1002/000"
+    with pytest.raises(IndexError):
+        data[12]
+    aea = libgaze.open_dataset(f"aea:{root}/aea", cfg, data__eye="pair")
+    assert aea[0]["image"].shape == (48, 128) and aea[0]["timestamp_us"] == 10000306
+    with pytest.raises(libgaze.Error, match="dataset not found"):
+        libgaze.open_dataset(root / "missing", cfg)
+
+
+def test_models_predict_and_forward(tiny):
+    _, cfg = tiny
+    student = libgaze.build_model(cfg)
+    assert (student.param_count(), student.tunable_count(), student.param_count("last_stage_adapters")) == (281174, 14434, 6680)
+    teacher = libgaze.build_model(cfg, model__arch="teacher")
+    assert teacher.param_count() == 3579104 and teacher.arch == "teacher"
+    images = np.random.default_rng(0).integers(0, 255, (4, 48, 64), dtype=np.uint8)
+    gaze, log_scale = student.predict(images)
+    assert gaze.shape == (4, 3) and log_scale.shape == (4,)
+    np.testing.assert_allclose(np.linalg.norm(gaze, axis=1), 1, atol=1e-5)
+    single, _ = student.predict(images[0])
+    np.testing.assert_allclose(single[0], gaze[0], atol=1e-6)
+    out, stages = student.forward(np.zeros((2, 3, 32, 64), np.float32), stages=True)
+    assert out.shape == (2, 4) and [s.shape[1] for s in stages] == [40, 20, 40, 80]
+    with pytest.raises(libgaze.Error, match="expected float N x 3"):
+        student.forward(np.zeros((2, 1, 32, 64), np.float32))
+
+
+def test_torch_interop(tiny):
+    torch = pytest.importorskip("torch")
+    _, cfg = tiny
+    model = libgaze.build_model(cfg)
+    gaze, scale = model.predict(torch.zeros((2, 48, 64), dtype=torch.uint8))
+    assert isinstance(gaze, torch.Tensor) and gaze.shape == (2, 3)
+    err = libgaze.angular_error(torch.tensor([[0.0, 0, 1]]), torch.tensor([[0.0, 1, 1]]))
+    assert isinstance(err, torch.Tensor) and abs(float(err[0]) - 45.0) < 1e-9
+
+
+def test_train_evaluate_personalize(tiny, tmp_path):
+    root, cfg = tiny
+    cfg = cfg.override([f"run.out_dir={tmp_path}", "train.batch_size=4", "train.steps=4", "train.log_every=2",
+                        "data.workers=1"])
+    base = tmp_path / "student.h5"
+    libgaze.build_model(cfg).save(str(base))
+    result = libgaze.train("adapters", cfg, data__source=f"{root}/openeds", data__split="train",
+                           train__init=str(base), run__name="py_adapters")
+    assert result["model"].endswith("model.h5") and "loss" in result["metrics"]
+    summary = libgaze.evaluate(result["model"], f"{root}/openeds", cfg, data__split="validation")
+    assert summary["frames"] + summary["blink_frames"] == 4 and summary["mean_deg"] > 0
+    users = libgaze.personalize(result["model"], f"{root}/openeds", tmp_path / "users", cfg, data__split="test",
+                                personalize__steps=3, personalize__k_curve=[0, 5], personalize__replay=8)
+    assert len(users["users"]) == 1 and set(users["k_curve"]) == {0, 5}
+    model = libgaze.load_model(result["model"], cfg)
+    model.apply_user_adapter(users["users"][0]["adapter_file"])
+    with pytest.raises(libgaze.Error, match="another base model"):
+        libgaze.load_model(str(base), cfg).apply_user_adapter(users["users"][0]["adapter_file"])
+
+
+def test_angular_error_numbers():
+    err = libgaze.angular_error(np.array([[1.0, 0, 0], [0, 0, 2]]), np.array([[0.0, 1, 0], [0, 0, 1]]))
+    np.testing.assert_allclose(err, [90.0, 0.0])
+    with pytest.raises(libgaze.Error, match="two N x 3 arrays"):
+        libgaze.angular_error(np.zeros((2, 2)), np.zeros((2, 2)))
