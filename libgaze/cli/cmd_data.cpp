@@ -19,13 +19,6 @@
 namespace gaze::cli {
 namespace {
 
-// A positional source argument overrides data.source.
-Config load_with_source(const ConfigOptions& options, const std::string& source) {
-  Config config = options.load();
-  if (!source.empty()) config.data.source = source;
-  return config;
-}
-
 void print_info(const Dataset& data) {
   std::printf("source        %s\n", data.describe().c_str());
   std::printf("items         %lld\n", (long long)data.size());
@@ -114,7 +107,7 @@ void register_pack(CLI::App& app) {
   command->add_option("--size", *size, "resize every image to HxW (default: keep; sizes must match)");
   options->add_to(*command);
   command->callback([options, source, output, size] {
-    Config config = load_with_source(*options, *source);
+    Config config = options->load(*source);
     // OpenEDS: pack all three splits unless one was asked for.
     if (config_origin(config, "data.split") == "default") config.data.split = "all";
     const auto dataset = open_dataset(config.data);
@@ -157,7 +150,7 @@ void register_data(CLI::App& app) {
     options->add_to(*command);
     if (dump) command->add_option("--limit", *limit, "at most this many rows (0 = all)");
     command->callback([options, source, limit, dump] {
-      const Config config = load_with_source(*options, *source);
+      const Config config = options->load(*source);
       const auto dataset = open_dataset(config.data);
       if (dump) {
         print_dump(*dataset, *limit);

@@ -82,8 +82,7 @@ void register_data_bench(CLI::App& data) {
   command->add_option("--batch", *batch, "training batch size")->capture_default_str();
   options->add_to(*command);
   command->callback([options, source, frames, batch] {
-    Config config = options->load();
-    if (!source->empty()) config.data.source = *source;
+    Config config = options->load(*source);
     const auto dataset = open_dataset(config.data);
     if (dataset->size() == 0) throw Error(dataset->describe() + ": no items to benchmark");
     const int threads = resolve_threads(config.run.threads);

@@ -47,8 +47,7 @@ void register_eval(CLI::App& app) {
   command->add_option("-o,--output", *output, "also write the JSON here");
   options->add_to(*command);
   command->callback([options, checkpoint, source, json, output] {
-    Config config = options->load();
-    if (!source->empty()) config.data.source = *source;
+    Config config = options->load(*source);
     GazeNet model = load_model(*checkpoint);
     const auto data = open_dataset(config.data);
     const EvalResult r = evaluate(model, *data, config);
@@ -72,8 +71,7 @@ void register_personalize(CLI::App& app) {
   command->add_option("-o,--output", *output, "folder for user_<id>.h5 files")->required();
   options->add_to(*command);
   command->callback([options, checkpoint, source, output] {
-    Config config = options->load();
-    if (!source->empty()) config.data.source = *source;
+    Config config = options->load(*source);
     GazeNet base = load_model(*checkpoint);
     const auto users = open_dataset(config.data);
     std::unique_ptr<Dataset> replay;

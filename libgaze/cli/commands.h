@@ -17,7 +17,9 @@ struct ConfigOptions {
   std::string path;
   std::vector<std::string> overrides;
   void add_to(CLI::App& command);
-  Config load() const;  // the file (or defaults) + overrides, validated
+  // The file (or defaults) + overrides, validated; a non-empty `source` (a command's
+  // positional dataset argument) replaces data.source.
+  Config load(const std::string& source = "") const;
 };
 
 void register_info(CLI::App& app);

@@ -10,8 +10,10 @@ void ConfigOptions::add_to(CLI::App& command) {
                             "skip, count and report bad items instead of stopping (data.skip_bad=true)");
 }
 
-Config ConfigOptions::load() const {
-  return path.empty() ? default_config(overrides) : load_config(path, overrides);
+Config ConfigOptions::load(const std::string& source) const {
+  Config config = path.empty() ? default_config(overrides) : load_config(path, overrides);
+  if (!source.empty()) config.data.source = source;
+  return config;
 }
 
 }  // namespace gaze::cli
