@@ -218,11 +218,7 @@ PYBIND11_MODULE(_libgaze, m) {
           py::gil_scoped_release release;
           GazeNet base = load_model(checkpoint);
           const auto users = open_dataset(c.data);
-          DataConfig replay_data = c.data;
-          replay_data.split = "train";
-          if (!c.personalize.replay_source.empty()) replay_data.source = c.personalize.replay_source;
-          std::unique_ptr<Dataset> replay;
-          if (c.personalize.replay > 0) replay = open_dataset(replay_data);
+          const auto replay = open_replay_dataset(c);
           r = personalize(base, *users, replay.get(), c, out_dir);
         }
         py::dict out;

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "datasets/kmeans.h"
+#include "datasets/open_dataset.h"
 #include "datasets/splits.h"
 #include "datasets/synth/eye_renderer.h"
 #include "libgaze/core/crc32c.h"
@@ -118,6 +119,14 @@ void tune(GazeNet& model, const Cached& calibration, const Cached& replay, const
 }
 
 }  // namespace
+
+std::unique_ptr<Dataset> open_replay_dataset(const Config& config) {
+  if (config.personalize.replay <= 0) return nullptr;
+  DataConfig replay = config.data;
+  replay.split = "train";
+  if (!config.personalize.replay_source.empty()) replay.source = config.personalize.replay_source;
+  return open_dataset(replay);
+}
 
 uint32_t base_fingerprint(GazeNet& model, bool user_has_head) {
   uint32_t crc = 0;

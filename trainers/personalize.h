@@ -16,6 +16,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ struct PersonalizeResult {
 // `replay` may be null (no replay). Writes out_dir/user_<participant>.h5 for personalize.k.
 PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset* replay, const Config& config,
                               const std::string& out_dir);
+
+// The generalised set replayed during personalisation: personalize.replay_source (default
+// data.source) at its train split; null when personalize.replay is 0.
+std::unique_ptr<Dataset> open_replay_dataset(const Config& config);
 
 // CRC-32C over the base model's tensors that a user file does not replace (the last-stage
 // adapters always; the head too when the user file carries one).

@@ -74,13 +74,7 @@ void register_personalize(CLI::App& app) {
     Config config = options->load(*source);
     GazeNet base = load_model(*checkpoint);
     const auto users = open_dataset(config.data);
-    std::unique_ptr<Dataset> replay;
-    if (config.personalize.replay > 0) {
-      DataConfig replay_data = config.data;
-      replay_data.split = "train";
-      if (!config.personalize.replay_source.empty()) replay_data.source = config.personalize.replay_source;
-      replay = open_dataset(replay_data);
-    }
+    const auto replay = open_replay_dataset(config);
     const PersonalizeResult r = personalize(base, *users, replay.get(), config, *output);
     std::printf("| participant | eval frames | before (deg) | after k=%lld (deg) | file |\n|---|---|---|---|---|\n",
                 (long long)config.personalize.k);
