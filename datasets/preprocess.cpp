@@ -9,9 +9,6 @@
 namespace gaze {
 namespace {
 
-constexpr float kMean[3] = {0.485f, 0.456f, 0.406f};
-constexpr float kStd[3] = {0.229f, 0.224f, 0.225f};
-
 struct Window {
   double y0, x0, sy, sx;  // source = y0 + (out + 0.5) * sy - 0.5
 };
@@ -45,6 +42,14 @@ GreyImage resample_to_input(const GreyImage& image, int32_t height, int32_t widt
   return out;
 }
 
+void normalize_grey_input(const uint8_t* image, int32_t height, int32_t width, float* out) {
+  const size_t plane = size_t(height) * width;
+  for (size_t i = 0; i < plane; ++i) {
+    const float unit = image[i] / 255.0f;
+    for (int c = 0; c < 3; ++c) out[c * plane + i] = (unit - kInputMean[c]) / kInputStd[c];
+  }
+}
+
 std::array<float, 3> preprocess_sample(const Sample& sample, const PreprocessOptions& o, uint64_t seed, float* out) {
   const GreyImage& image = sample.image;
   Window w = centred_window(image, o.height, o.width);
@@ -73,7 +78,7 @@ std::array<float, 3> preprocess_sample(const Sample& sample, const PreprocessOpt
         v = std::clamp(v, 0.0f, 255.0f);
       }
       const float unit = v / 255.0f;
-      for (int c = 0; c < 3; ++c) out[c * plane + size_t(y) * o.width + x] = (unit - kMean[c]) / kStd[c];
+      for (int c = 0; c < 3; ++c) out[c * plane + size_t(y) * o.width + x] = (unit - kInputMean[c]) / kInputStd[c];
     }
   }
   return gaze;

@@ -26,6 +26,14 @@ struct PreprocessOptions {
   bool flip = false;        // random horizontal mirror (with the label)
 };
 
+// ImageNet's per-channel statistics the grey image is normalised with (the exporter folds them
+// into the 1-channel stem).
+constexpr float kInputMean[3] = {0.485f, 0.456f, 0.406f};
+constexpr float kInputStd[3] = {0.229f, 0.224f, 0.225f};
+
+// The network input of an already resampled height x width grey image: 3*height*width floats.
+void normalize_grey_input(const uint8_t* image, int32_t height, int32_t width, float* out);
+
 // Writes 3*height*width floats to `out`; returns the (possibly mirrored) gaze label.
 std::array<float, 3> preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed,
                                        float* out);

@@ -69,4 +69,12 @@ static inline int8_t gz_requant_s32_to_s8(int32_t acc, gz_requant r, int32_t zer
   return (int8_t)v;
 }
 
+/* Requantise an int32 accumulator to int16 (symmetric, zero point 0), saturating. */
+static inline int16_t gz_requant_s32_to_s16(int32_t acc, gz_requant r) {
+  int32_t v = gz_requant_apply_s32(acc, r);
+  v = v < -32768 ? -32768 : v;
+  v = v > 32767 ? 32767 : v;
+  return (int16_t)v;
+}
+
 #endif /* LIBGAZE_EXPORT_FIXED_POINT_H_ */

@@ -1,5 +1,6 @@
 /* Quantisation parameters and the integer reference of the two matrix ops DFT Gaze is made of
- * (SPEC §4): pointwise (Linear / 1x1) and depthwise 7x7, int8 in, int32 accumulate, int8 out.
+ * (SPEC §4): pointwise (Linear / 1x1, int8 in) and depthwise 7x7 (int16 residual stream in), int32 accumulators
+ * out; requantisation is a separate step (fixed_point.h).
  *
  * Conventions: weights int8 symmetric per output channel (range +-127, zero point 0), biases
  * int32 in the accumulator's scale (s_x * s_w[c]), activations int8 asymmetric per tensor
@@ -56,39 +57,38 @@ static inline void gz_quantize_weights_per_channel(const float* w, int32_t chann
   }
 }
 
-/* Pointwise: y[p][o] = requant_o(sum_i (x[p][i] - zx) * w[o][i] + bias[o]) + zy.
- * x: [positions][in], w: [out][in], bias: [out] int32, requant: [out]. */
-static inline void gz_pointwise_s8_ref(const int8_t* x, int32_t positions, int32_t in, int32_t x_zero_point,
-                                       const int8_t* w, const int32_t* bias, int32_t out, const gz_requant* requant,
-                                       int32_t y_zero_point, int8_t* y) {
+/* Pointwise accumulators: acc[p][o] = bias[o] + sum_i (x[p][i] - zx) * w[o][i].
+ * x: [positions][in], w: [out][in], bias: [out] int32 (or null). Requantise with
+ * gz_requant_s32_to_s8 / _s16. */
+static inline void gz_pointwise_acc_s8_ref(const int8_t* x, int32_t positions, int32_t in, int32_t x_zero_point,
+                                           const int8_t* w, const int32_t* bias, int32_t out, int32_t* acc) {
   for (int32_t p = 0; p < positions; ++p) {
     for (int32_t o = 0; o < out; ++o) {
-      int32_t acc = bias ? bias[o] : 0;
-      for (int32_t i = 0; i < in; ++i) acc += ((int32_t)x[p * in + i] - x_zero_point) * (int32_t)w[o * in + i];
-      y[p * out + o] = gz_requant_s32_to_s8(acc, requant[o], y_zero_point);
+      int32_t a = bias ? bias[o] : 0;
+      for (int32_t i = 0; i < in; ++i) a += ((int32_t)x[p * in + i] - x_zero_point) * (int32_t)w[o * in + i];
+      acc[p * out + o] = a;
     }
   }
 }
 
-/* Depthwise 7x7, stride 1, zero padding 3 (padding is the input zero point, i.e. real 0).
- * x, y: [h][w][c]; w: [c][7][7]; bias: [c] int32; requant: [c]. */
-static inline void gz_dwconv7x7_s8_ref(const int8_t* x, int32_t h, int32_t w, int32_t c, int32_t x_zero_point,
-                                       const int8_t* weights, const int32_t* bias, const gz_requant* requant,
-                                       int32_t y_zero_point, int8_t* y) {
+/* Depthwise 7x7 accumulators, stride 1, zero padding 3, on the int16 residual stream (zero
+ * point 0, so padding is real 0). x, acc: [h][w][c]; weights: [c][7][7]; bias: [c] int32. */
+static inline void gz_dwconv7x7_acc_s16_ref(const int16_t* x, int32_t h, int32_t w, int32_t c,
+                                            const int8_t* weights, const int32_t* bias, int32_t* acc) {
   for (int32_t r = 0; r < h; ++r) {
     for (int32_t col = 0; col < w; ++col) {
       for (int32_t ch = 0; ch < c; ++ch) {
-        int32_t acc = bias ? bias[ch] : 0;
+        int32_t a = bias ? bias[ch] : 0;
         for (int32_t ky = 0; ky < 7; ++ky) {
           const int32_t yy = r + ky - 3;
           if (yy < 0 || yy >= h) continue;
           for (int32_t kx = 0; kx < 7; ++kx) {
             const int32_t xx = col + kx - 3;
             if (xx < 0 || xx >= w) continue;
-            acc += ((int32_t)x[(yy * w + xx) * c + ch] - x_zero_point) * (int32_t)weights[ch * 49 + ky * 7 + kx];
+            a += (int32_t)x[(yy * w + xx) * c + ch] * (int32_t)weights[ch * 49 + ky * 7 + kx];
           }
         }
-        y[(r * w + col) * c + ch] = gz_requant_s32_to_s8(acc, requant[ch], y_zero_point);
+        acc[(r * w + col) * c + ch] = a;
       }
     }
   }

@@ -53,8 +53,9 @@ TEST_CASE("int8 pointwise equals float on dequantised inputs within one output s
   const QuantLayer layer = quantise(w, b, out, in, xq, yq);
   std::vector<int8_t> xs(x.size()), ys(size_t(positions) * out);
   for (size_t i = 0; i < x.size(); ++i) xs[i] = gz_quantize_s8(x[i], xq);
-  gz_pointwise_s8_ref(xs.data(), positions, in, xq.zero_point, layer.w.data(), layer.bias.data(), out,
-                      layer.requant.data(), yq.zero_point, ys.data());
+  std::vector<int32_t> acc(ys.size());
+  gz_pointwise_acc_s8_ref(xs.data(), positions, in, xq.zero_point, layer.w.data(), layer.bias.data(), out, acc.data());
+  for (size_t i = 0; i < acc.size(); ++i) ys[i] = gz_requant_s32_to_s8(acc[i], layer.requant[i % size_t(out)], yq.zero_point);
   int worst = 0;
   for (int32_t p = 0; p < positions; ++p) {
     for (int32_t o = 0; o < out; ++o) {
@@ -69,7 +70,7 @@ TEST_CASE("int8 pointwise equals float on dequantised inputs within one output s
   CHECK(worst <= 1);
 }
 
-TEST_CASE("int8 depthwise 7x7 equals float with zero padding within one output step", "[quantize]") {
+TEST_CASE("depthwise 7x7 on the int16 stream equals float with zero padding within one output step", "[quantize]") {
   std::mt19937 rng(4);
   std::normal_distribution<float> n(0, 1);
   const int32_t h = 6, w = 8, c = 20;
@@ -77,25 +78,27 @@ TEST_CASE("int8 depthwise 7x7 equals float with zero padding within one output s
   for (auto& v : k) v = 0.1f * n(rng);
   for (auto& v : b) v = 0.1f * n(rng);
   for (auto& v : x) v = n(rng) + 0.5f;
-  const gz_qparams xq = gz_qparams_from_range(-3, 4), yq = gz_qparams_from_range(-5, 5);
+  const float x_scale = 4.0f / 32767;
+  const gz_qparams xq = {x_scale, 0}, yq = {5.0f / 32767, 0};
   const QuantLayer layer = quantise(k, b, c, 49, xq, yq);
-  std::vector<int8_t> xs(x.size()), ys(x.size());
-  for (size_t i = 0; i < x.size(); ++i) xs[i] = gz_quantize_s8(x[i], xq);
-  gz_dwconv7x7_s8_ref(xs.data(), h, w, c, xq.zero_point, layer.w.data(), layer.bias.data(), layer.requant.data(),
-                      yq.zero_point, ys.data());
+  std::vector<int16_t> xs(x.size()), ys(x.size());
+  for (size_t i = 0; i < x.size(); ++i) xs[i] = int16_t(std::lround(x[i] / x_scale));
+  std::vector<int32_t> acc(x.size());
+  gz_dwconv7x7_acc_s16_ref(xs.data(), h, w, c, layer.w.data(), layer.bias.data(), acc.data());
+  for (size_t i = 0; i < acc.size(); ++i) ys[i] = gz_requant_s32_to_s16(acc[i], layer.requant[i % size_t(c)]);
   int worst = 0;
   for (int32_t r = 0; r < h; ++r)
     for (int32_t col = 0; col < w; ++col)
       for (int32_t ch = 0; ch < c; ++ch) {
-        double acc = layer.bias[ch] * double(xq.scale) * layer.w_scales[ch];
+        double sum = layer.bias[ch] * double(x_scale) * layer.w_scales[ch];
         for (int32_t ky = 0; ky < 7; ++ky)
           for (int32_t kx = 0; kx < 7; ++kx) {
             const int32_t yy = r + ky - 3, xx = col + kx - 3;
             if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
-            acc += gz_dequantize_s8(xs[(yy * w + xx) * c + ch], xq) * double(layer.w[ch * 49 + ky * 7 + kx]) *
+            sum += xs[(yy * w + xx) * c + ch] * double(x_scale) * double(layer.w[ch * 49 + ky * 7 + kx]) *
                    layer.w_scales[ch];
           }
-        const int expected = std::clamp(int(std::lround(acc / yq.scale)) + yq.zero_point, -128, 127);
+        const int expected = int(std::lround(sum / yq.scale));
         worst = std::max(worst, std::abs(expected - ys[(r * w + col) * c + ch]));
       }
   CHECK(worst <= 1);

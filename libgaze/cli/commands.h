@@ -32,6 +32,8 @@ void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_personalize(CLI::App& app);
 void register_run(CLI::App& app);
+void register_export(CLI::App& app);
+void register_bench(CLI::App& app);
 // `gaze data bench`, attached under the `data` command.
 void register_data_bench(CLI::App& data);
 

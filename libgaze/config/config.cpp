@@ -389,6 +389,18 @@ void validate_config(Config& config) {
     }
   }
   if (config.pipeline.datasets.empty()) invalid(config, "pipeline.datasets", "needs at least one dataset");
+  const ExportConfig& ex = config.export_;
+  if (!ex.input_size.empty() && (ex.input_size.size() != 2 || ex.input_size[0] < 32 || ex.input_size[1] < 32 ||
+                                 ex.input_size[0] % 32 || ex.input_size[1] % 32)) {
+    invalid(config, "export.input_size", "needs [H, W], multiples of 32 (the network downsamples by 32)");
+  }
+  if (ex.calibration_frames < 1) invalid(config, "export.calibration_frames", "must be >= 1");
+  if (ex.observer != "minmax" && ex.observer != "percentile") {
+    invalid(config, "export.observer",
+            "unknown observer '" + ex.observer + "'" + suggest_suffix(ex.observer, {"minmax", "percentile"}));
+  }
+  if (!(ex.percentile > 50 && ex.percentile <= 100)) invalid(config, "export.percentile", "must be in (50, 100]");
+  if (ex.eval_frames < 0) invalid(config, "export.eval_frames", "must be >= 0");
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
   if (config.run.name.empty()) invalid(config, "run.name", "must not be empty");
 }

@@ -254,6 +254,23 @@ struct SynthConfig {
   }
 };
 
+struct ExportConfig {
+  std::vector<int64_t> input_size;  // empty: data.input_size
+  int64_t calibration_frames = 256;
+  std::string observer = "minmax";
+  double percentile = 99.99;
+  int64_t eval_frames = 200;
+
+  template <class V>
+  void visit(V& v) {
+    v("input_size", input_size, "kernel input [H, W] (multiples of 32); empty = data.input_size");
+    v("calibration_frames", calibration_frames, "frames of data.source the activation ranges are measured on");
+    v("observer", observer, "int8 activation ranges: minmax | percentile (clips the outlier channels LayerNorm produces; minmax is far more accurate here)");
+    v("percentile", percentile, "percentile observer: keep this percentage of values inside the range");
+    v("eval_frames", eval_frames, "held-out frames for the float vs fixed-point comparison (0 = skip)");
+  }
+};
+
 struct Config {
   ModelConfig model;
   DataConfig data;
@@ -263,6 +280,7 @@ struct Config {
   PersonalizeConfig personalize;
   PipelineConfig pipeline;
   RunConfig run;
+  ExportConfig export_;
 
   template <class V>
   void visit(V& v) {
@@ -274,6 +292,7 @@ struct Config {
     v("pipeline", pipeline, "gaze run: the end-to-end job and its report");
     v("synth", synth, "the synthetic eye renderer (gaze synth)");
     v("run", run, "where and how a run is executed");
+    v("export", export_, "gaze export / gaze bench: the fixed-point kernel");
   }
 
   // Where each key got its value ("cfg.yaml:3:9", "command line 'a.b=1'"); absent = default.

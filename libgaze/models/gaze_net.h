@@ -53,6 +53,7 @@ class AdapterImpl : public torch::nn::Module {
  public:
   AdapterImpl(int64_t dim, int64_t reduction, double slope);
   at::Tensor forward(const at::Tensor& x);
+  double slope() const { return slope_; }
   torch::nn::Linear down{nullptr}, up{nullptr};
   torch::nn::BatchNorm1d bn{nullptr};
 

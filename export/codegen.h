@@ -1,0 +1,51 @@
+// `gaze export`'s code generator: a QuantizedNet -> a self-contained C++17 kernel folder (SPEC §4).
+//
+// The folder holds
+//   dftgaze.h            the API (below) and the kernel's constants
+//   dftgaze.cpp          export/{fixed_point,quantize,nonlinear,layers,kernel}.h verbatim, the
+//                        weights as constant int8/int32 arrays in the kernel's packed layouts,
+//                        the network table, a static arena sized here, the API functions
+//   dftgaze_tool.cpp     predict / bench / allocation-check tool (not part of the kernel)
+//   CMakeLists.txt       scalar | avx2 | neon chosen at build time, -Werror / sanitizer /
+//                        static options, the allocation-counting check
+//   toolchain-aarch64.cmake, README.md
+// API:
+//   int dftgaze_predict(const uint8_t* eye, int h, int w, float out[4]);
+//   int dftgaze_set_user(const uint8_t* blob, size_t size);   // null: back to the base adapters
+//
+// User blobs carry the last stage's quantised adapters (what personalisation changes), a
+// CRC-32 of the payload and the fingerprint of the base kernel they were quantised against.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "export/qnet.h"
+
+namespace gaze {
+
+struct KernelSummary {
+  size_t weight_bytes = 0;  // bytes of constant data in the generated source
+  size_t arena_bytes = 0;
+  size_t user_blob_bytes = 0;
+  size_t macs = 0;
+  uint32_t fingerprint = 0;
+};
+
+// Writes the kernel folder (created if needed; files replaced atomically). `provenance` is a
+// line for the generated headers (checkpoint, calibration data).
+KernelSummary write_kernel(const QuantizedNet& net, const std::string& out_dir, const std::string& provenance);
+
+// The kernel's numbers without writing anything.
+KernelSummary kernel_summary(const QuantizedNet& net);
+
+// CRC-32 over every integer parameter except the last stage's adapters: a user blob fits a
+// kernel exactly when their fingerprints agree.
+uint32_t base_fingerprint(const QuantizedNet& net);
+
+// The blob dftgaze_set_user() takes: `user`'s last-stage adapters, stamped with the base's
+// fingerprint. Throws if `user` differs from `base` anywhere else.
+std::vector<uint8_t> user_blob(const QuantizedNet& base, const QuantizedNet& user);
+
+}  // namespace gaze

@@ -1,0 +1,235 @@
+#include "export/export_job.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "datasets/open_dataset.h"
+#include "libgaze/core/atomic_file.h"
+#include "libgaze/core/error.h"
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "datasets/preprocess.h"
+#include "trainers/personalize.h"
+#include "trainers/trainer.h"
+
+namespace gaze {
+namespace fs = std::filesystem;
+namespace {
+
+QuantizeOptions quantize_options(const Config& config) {
+  QuantizeOptions o;
+  kernel_input_size(config, &o.input_h, &o.input_w);
+  o.observer = config.export_.observer;
+  o.percentile = config.export_.percentile;
+  return o;
+}
+
+GazeNet load_student(const std::string& checkpoint, const std::string& user) {
+  GazeNet model = load_model(checkpoint);
+  if (!user.empty()) apply_user_adapter(model, user);
+  model->eval();
+  return model;
+}
+
+std::string run_command(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) throw Error("cannot run: " + command);
+  std::string out;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = pclose(pipe);
+  if (status != 0) throw Error("command failed (" + std::to_string(status) + "): " + command + "\n" + out);
+  return out;
+}
+
+double json_number(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) throw Error("kernel tool output lacks '" + key + "': " + json);
+  return std::stod(json.substr(at + key.size() + 3));
+}
+
+double percentile_ms(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(double(v.size()) * p))];
+}
+
+}  // namespace
+
+void kernel_input_size(const Config& config, int32_t* h, int32_t* w) {
+  const auto& size = config.export_.input_size.empty() ? config.data.input_size : config.export_.input_size;
+  *h = int32_t(size[0]);
+  *w = int32_t(size[1]);
+}
+
+std::vector<Frame> load_frames(const Config& config, int64_t count, double offset, int32_t h, int32_t w) {
+  const auto data = open_dataset(config.data);
+  if (data->size() < 1) throw Error(data->describe() + ": no frames to calibrate on");
+  const int64_t n = std::min(count, data->size());
+  const double step = double(data->size()) / double(n);
+  std::vector<Frame> frames;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t index = std::min(data->size() - 1, int64_t((double(i) + offset) * step));
+    const Sample s = data->get(index);
+    Frame f(size_t(h) * w);
+    gz_resample_u8(s.image.pixels.data(), s.image.height, s.image.width, f.data(), h, w);
+    frames.push_back(std::move(f));
+  }
+  return frames;
+}
+
+void write_frames_file(const std::string& path, const std::vector<Frame>& frames, int32_t h, int32_t w) {
+  std::string bytes = "GZFR";
+  for (uint32_t v : {uint32_t(frames.size()), uint32_t(h), uint32_t(w)}) bytes.append(reinterpret_cast<const char*>(&v), 4);
+  for (const Frame& f : frames) bytes.append(reinterpret_cast<const char*>(f.data()), f.size());
+  write_text_atomically(path, bytes);
+}
+
+ExportReport export_kernel(const Config& config, const ExportRequest& request) {
+  const QuantizeOptions options = quantize_options(config);
+  GazeNet model = load_student(request.checkpoint, request.merge_user);
+  ExportReport report;
+  report.input_h = options.input_h;
+  report.input_w = options.input_w;
+  const std::vector<Frame> calibration =
+      load_frames(config, config.export_.calibration_frames, 0.0, options.input_h, options.input_w);
+  report.calibration_frames = int64_t(calibration.size());
+  const ActivationRanges ranges = calibrate(model, calibration, options);
+  const QuantizedNet net = quantize_model(model, ranges, options);
+  if (config.export_.eval_frames > 0) {
+    const std::vector<Frame> held_out =
+        load_frames(config, config.export_.eval_frames, 0.5, options.input_h, options.input_w);
+    report.error = compare_float_fixed(model, net, held_out);
+  }
+  std::string provenance = "checkpoint " + request.checkpoint;
+  if (!request.merge_user.empty()) provenance += " + user " + request.merge_user;
+  provenance += "; calibrated on " + std::to_string(calibration.size()) + " frames of " + config.data.source;
+  report.kernel = write_kernel(net, request.out_dir, provenance);
+  for (const std::string& user : request.users) {
+    GazeNet user_model = load_student(request.checkpoint, user);
+    const QuantizedNet user_net =
+        quantize_model(user_model, user_adapter_ranges(user_model, calibration, ranges, options), options);
+    const std::vector<uint8_t> blob = user_blob(net, user_net);
+    const fs::path path = fs::path(request.out_dir) / "users" / (fs::path(user).stem().string() + ".gzu");
+    fs::create_directories(path.parent_path());
+    write_text_atomically(path.string(), std::string(blob.begin(), blob.end()));
+    report.blobs.push_back(path.string());
+  }
+  return report;
+}
+
+std::string ExportReport::json() const {
+  std::ostringstream s;
+  s << "{\"input\": [" << input_h << ", " << input_w << "], \"macs\": " << kernel.macs
+    << ", \"weights_bytes\": " << kernel.weight_bytes << ", \"arena_bytes\": " << kernel.arena_bytes
+    << ", \"user_blob_bytes\": " << kernel.user_blob_bytes << ", \"calibration_frames\": " << calibration_frames
+    << ", \"eval_frames\": " << error.frames << ", \"float_vs_fixed_mean_deg\": " << error.mean_deg
+    << ", \"float_vs_fixed_max_deg\": " << error.max_deg << ", \"float_vs_fixed_log_scale\": " << error.mean_log_scale
+    << ", \"blobs\": " << blobs.size() << "}";
+  return s.str();
+}
+
+std::string ExportReport::markdown() const {
+  std::ostringstream s;
+  char line[256];
+  s << "| kernel | |\n|---|---|\n";
+  std::snprintf(line, sizeof line, "| input | %d x %d |\n| MACs per frame | %.1f M |\n", input_h, input_w,
+                double(kernel.macs) / 1e6);
+  s << line;
+  std::snprintf(line, sizeof line, "| constant data | %.1f KB |\n| arena | %.1f KB |\n| user blob | %zu bytes |\n",
+                double(kernel.weight_bytes) / 1024, double(kernel.arena_bytes) / 1024, kernel.user_blob_bytes);
+  s << line;
+  std::snprintf(line, sizeof line, "| calibration frames | %lld |\n", (long long)calibration_frames);
+  s << line;
+  if (error.frames) {
+    std::snprintf(line, sizeof line,
+                  "| float vs fixed point, %zu held-out frames | mean %.4f deg, max %.4f deg, log-scale %.4f |\n",
+                  error.frames, error.mean_deg, error.max_deg, error.mean_log_scale);
+    s << line;
+  }
+  for (const auto& b : blobs) s << "| user blob | " << b << " |\n";
+  return s.str();
+}
+
+BenchReport bench_kernel(const Config& config, const std::string& checkpoint, const std::string& kernel_dir_in,
+                         int64_t frame_count, int64_t threads) {
+  if (frame_count < 1) throw Error("bench: --frames must be >= 1");
+  int32_t h = 0, w = 0;
+  kernel_input_size(config, &h, &w);
+  std::string kernel_dir = kernel_dir_in;
+  if (kernel_dir.empty()) {
+    kernel_dir = (fs::temp_directory_path() / ("gaze_bench_" + std::to_string(::getpid()))).string();
+    Config quick = config;
+    quick.export_.eval_frames = 0;
+    export_kernel(quick, {checkpoint, kernel_dir, "", {}});
+  }
+  // The frames both sides see: distinct dataset frames, cycled up to frame_count.
+  const std::vector<Frame> frames = load_frames(config, std::min<int64_t>(frame_count, 256), 0.0, h, w);
+  const std::string frames_path = (fs::path(kernel_dir) / "bench_frames.gzfr").string();
+  write_frames_file(frames_path, frames, h, w);
+  const std::string build = (fs::path(kernel_dir) / "build").string();
+  spdlog::info("bench: building the kernel in {}", build);
+  run_command("cmake -S '" + kernel_dir + "' -B '" + build + "' -DCMAKE_BUILD_TYPE=Release");
+  run_command("cmake --build '" + build + "' -j 2");
+  const std::string tool_json = run_command("'" + build + "/dftgaze_tool' bench '" + frames_path + "' --frames " +
+                                            std::to_string(frame_count) + " --json");
+  const std::string kernel_json = tool_json.substr(tool_json.find('{'), tool_json.rfind('}') - tool_json.find('{') + 1);
+
+  // LibTorch fp32: the same model, the same frames, batch 1, `threads` threads.
+  const int previous_threads = at::get_num_threads();
+  at::set_num_threads(int(std::max<int64_t>(1, threads)));
+  GazeNet model = load_student(checkpoint, "");
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> inputs;
+  for (const Frame& f : frames) {
+    at::Tensor t = at::empty({1, 3, h, w}, at::kFloat);
+    normalize_grey_input(f.data(), h, w, t.data_ptr<float>());
+    inputs.push_back(t);
+  }
+  for (int i = 0; i < 20; ++i) model->forward(inputs[size_t(i) % inputs.size()]);
+  std::vector<double> torch_ms;
+  for (int64_t i = 0; i < frame_count; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    model->forward(inputs[size_t(i) % inputs.size()]);
+    torch_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  at::set_num_threads(previous_threads);
+  const double torch_p50 = percentile_ms(torch_ms, 0.5), torch_p99 = percentile_ms(torch_ms, 0.99);
+  const double kernel_p50 = json_number(kernel_json, "kernel_p50_ms"), kernel_p99 = json_number(kernel_json, "kernel_p99_ms");
+  const double macs = json_number(kernel_json, "macs");
+  // Raspberry Pi 4: Cortex-A72 at 1.5 GHz, 8 int8 MACs per cycle (int16-widened SMLAL, 2 pipes).
+  const double pi4_floor_ms = macs / (1.5e9 * 8) * 1e3;
+
+  BenchReport r;
+  std::ostringstream json;
+  json << kernel_json.substr(0, kernel_json.size() - 1) << ", \"torch_fp32_p50_ms\": " << torch_p50
+       << ", \"torch_fp32_p99_ms\": " << torch_p99 << ", \"speedup\": " << torch_p50 / kernel_p50
+       << ", \"threads\": " << std::max<int64_t>(1, threads) << ", \"pi4_peak_bound_ms\": " << pi4_floor_ms << "}";
+  r.json = json.str();
+  char text[2048];
+  std::snprintf(text, sizeof text,
+                "| %dx%d, batch 1, %lld thread(s), %lld frames | p50 ms | p99 ms | frames/s | GMAC/s |\n"
+                "|---|---|---|---|---|\n"
+                "| fixed-point kernel (%s) | %.3f | %.3f | %.1f | %.2f |\n"
+                "| LibTorch fp32 | %.3f | %.3f | %.1f | %.2f |\n\n"
+                "speedup %.1fx; %.1f MMAC per frame; constant data %.0f bytes; arena %.0f bytes\n"
+                "Pi 4 bound at 12 GMAC/s peak (1.5 GHz x 8 int8 MACs/cycle): %.2f ms per frame\n",
+                h, w, (long long)std::max<int64_t>(1, threads), (long long)frame_count,
+                kernel_json.find("avx2") != std::string::npos ? "avx2"
+                : kernel_json.find("neon") != std::string::npos ? "neon" : "scalar",
+                kernel_p50, kernel_p99, 1000.0 / kernel_p50, macs / (kernel_p50 * 1e6), torch_p50, torch_p99,
+                1000.0 / torch_p50, macs / (torch_p50 * 1e6), torch_p50 / kernel_p50, macs / 1e6,
+                json_number(kernel_json, "weights_bytes"), json_number(kernel_json, "arena_bytes"), pi4_floor_ms);
+  r.markdown = text;
+  return r;
+}
+
+}  // namespace gaze

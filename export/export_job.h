@@ -1,0 +1,60 @@
+// `gaze export` and `gaze bench` as library calls (the CLI and the Python bindings share them).
+//
+// export_kernel(): load a trained student (optionally with one user's adapters merged), take
+// calibration frames from config.data (evenly spaced, resampled with the kernel's own integer
+// resampler), quantise, measure float vs fixed point on held-out frames of the same data (the
+// midpoints between calibration frames), write the kernel folder, and one set_user blob per
+// file in `users` (users/<name>.gzu) quantised against the base.
+//
+// bench_kernel(): build a kernel folder with CMake (Release, this machine's best path), time
+// it with its own tool over `frames` frames, and time LibTorch fp32 on the same frames, batch 1,
+// the same thread count, in the same run.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "export/codegen.h"
+#include "export/quantizer.h"
+#include "libgaze/config/config.h"
+
+namespace gaze {
+
+struct ExportRequest {
+  std::string checkpoint;
+  std::string out_dir;
+  std::string merge_user;          // a user adapter file merged into the exported weights
+  std::vector<std::string> users;  // user adapter files exported as blobs
+};
+
+struct ExportReport {
+  KernelSummary kernel;
+  QuantizationError error;  // float vs fixed point on held-out frames
+  int64_t calibration_frames = 0;
+  int32_t input_h = 0, input_w = 0;
+  std::vector<std::string> blobs;
+  std::string json() const;
+  std::string markdown() const;
+};
+
+ExportReport export_kernel(const Config& config, const ExportRequest& request);
+
+// Frames from config.data at the kernel input size: `count` evenly spaced items starting at
+// `offset` (a fraction of the spacing), resampled with gz_resample_u8.
+std::vector<Frame> load_frames(const Config& config, int64_t count, double offset, int32_t h, int32_t w);
+
+// Writes frames in the kernel tool's GZFR format ("GZFR", uint32 count, h, w, pixels).
+void write_frames_file(const std::string& path, const std::vector<Frame>& frames, int32_t h, int32_t w);
+
+// The kernel input size: export.input_size, else data.input_size.
+void kernel_input_size(const Config& config, int32_t* h, int32_t* w);
+
+struct BenchReport {
+  std::string json;       // one object: the kernel tool's numbers + torch_fp32_* + speedup + threads
+  std::string markdown;
+};
+
+BenchReport bench_kernel(const Config& config, const std::string& checkpoint, const std::string& kernel_dir,
+                         int64_t frames, int64_t threads);
+
+}  // namespace gaze

@@ -1,0 +1,589 @@
+/* The DFT Gaze fixed-point kernel: packed layers, per-ISA inner loops and the tiled network
+ * executor that `gaze export` copies, with the weights, into the generated source (SPEC §4).
+ *
+ * Contract: dependency-free C-style C++17, no heap, no exceptions, no floating point except the
+ * final head dequantisation; every buffer comes from one caller-provided arena whose layout
+ * gz_arena_plan_compute() fixes (the generator sizes the static arena with the same function).
+ * Results equal the naive integer reference (export/qnet.cpp) bit for bit: the per-position
+ * arithmetic is shared (layers.h) and the matrix loops below only reorder exact int32 sums.
+ *
+ * Code paths, chosen at build time like ncnn: GZ_SIMD_AVX2 (x86-64 with -mavx2), GZ_SIMD_NEON
+ * (AArch64; the Cortex-A72 has no dot-product instructions, so int8 is widened to int16 and
+ * multiplied with SMLAL), else portable scalar. Define GZ_FORCE_SCALAR to force the latter.
+ *
+ * Packed layouts (made by export/codegen.cpp):
+ *   pointwise  weight [ceil(in/2)][out16][2] int8 (input pairs interleaved per output, outputs
+ *              padded to 16 with zeros); bias [out16] int32 with the input zero point folded in
+ *              (bias - zx * sum_i w); requantisation as multiplier / left shift / right shift
+ *   depthwise  weight [49][C] int8 (channels contiguous), bias / multiplier / shifts [C]
+ */
+#ifndef LIBGAZE_EXPORT_KERNEL_H_
+#define LIBGAZE_EXPORT_KERNEL_H_
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "export/layers.h"
+
+#if !defined(GZ_FORCE_SCALAR) && defined(__AVX2__)
+#define GZ_SIMD_AVX2 1
+#include <immintrin.h>
+#elif !defined(GZ_FORCE_SCALAR) && defined(__aarch64__) && defined(__ARM_NEON)
+#define GZ_SIMD_NEON 1
+#include <arm_neon.h>
+#endif
+
+static inline const char* gz_simd_name(void) {
+#if defined(GZ_SIMD_AVX2)
+  return "avx2";
+#elif defined(GZ_SIMD_NEON)
+  return "neon";
+#else
+  return "scalar";
+#endif
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Layer descriptions (pointers into the generated constant arrays).                         */
+
+typedef struct {
+  int32_t in, out, out16;
+  const int8_t* weight;       /* [ceil(in/2)][out16][2] */
+  const int32_t* bias;        /* [out16], input zero point folded in */
+  const int32_t* multiplier;  /* [out16] */
+  const int32_t* left;        /* [out16] left shift before the high multiply */
+  const int32_t* right;       /* [out16] rounding right shift after it */
+  int32_t out_zero_point;
+} gz_pw;
+
+typedef struct {
+  int32_t channels;
+  const int8_t* weight;  /* [49][C] */
+  const int32_t* bias;
+  const int32_t* multiplier;
+  const int32_t* left;
+  const int32_t* right;
+} gz_dw;
+
+typedef struct {
+  gz_requant to_s8;
+  int32_t in_zero_point;
+  gz_pw down;
+  const int8_t* leaky_relu; /* [256] */
+  gz_pw up;
+} gz_adapter;
+
+typedef struct {
+  int32_t dim;
+  gz_dw dw;
+  gz_layernorm_params norm;
+  gz_pw pw1;
+  const int8_t* gelu; /* [256] */
+  gz_grn_params grn;
+  gz_pw pw2;
+  const gz_adapter* adapter; /* null: no adapter */
+} gz_block;
+
+typedef struct {
+  gz_layernorm_params norm;
+  gz_pw conv; /* in = 4 * C, input order (ky, kx, c) */
+} gz_downsample;
+
+typedef struct {
+  int32_t input_h, input_w;
+  int32_t depths[4], dims[4];
+  gz_pw stem; /* in = 16: the 4x4 patch of p - 128 */
+  gz_layernorm_params stem_norm;
+  gz_downsample downsample[3];
+  const gz_block* blocks[4];
+  gz_layernorm_params head_norm;
+  const int8_t* head_weight; /* [4][dims[3]] */
+  const int32_t* head_bias;  /* [4], zero point folded in */
+  float head_dequant[4];
+} gz_net;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Arena layout.                                                                               */
+
+typedef struct {
+  size_t image, res_a, res_b, hidden, t_row, u_row, f_row, f8_row, l_row, up_row, ds_rows, gather, grn_table,
+      sum_sq, grn_a, total;
+} gz_arena_plan;
+
+static inline size_t gz_align32(size_t n) { return (n + 31) & ~(size_t)31; }
+
+static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input_w, const int32_t dims[4]) {
+  size_t res[2] = {0, 0}, hidden = 0, row16 = 0, row8 = 0, hidden_c = 0, ds_rows = 0, gather = 16 * (size_t)(input_w / 4);
+  for (int32_t s = 0; s < 4; ++s) {
+    const size_t h = (size_t)(input_h / 4) >> s, w = (size_t)(input_w / 4) >> s, c = (size_t)dims[s];
+    const size_t r = h * w * c * 2;
+    res[s % 2] = r > res[s % 2] ? r : res[s % 2];
+    hidden = h * w * 4 * c > hidden ? h * w * 4 * c : hidden;
+    row16 = w * c * 2 > row16 ? w * c * 2 : row16;
+    row8 = w * c > row8 ? w * c : row8;
+    hidden_c = 4 * c > hidden_c ? 4 * c : hidden_c;
+    if (s > 0) {
+      const size_t pw = w * 2, pc = (size_t)dims[s - 1]; /* the input of downsample s */
+      ds_rows = 2 * pw * pc > ds_rows ? 2 * pw * pc : ds_rows;
+      gather = w * 4 * pc > gather ? w * 4 * pc : gather;
+    }
+  }
+  gz_arena_plan p;
+  size_t at = 0;
+#define GZ_TAKE(field, bytes) (p.field = at, at += gz_align32(bytes))
+  GZ_TAKE(image, (size_t)input_h * (size_t)input_w);
+  GZ_TAKE(res_a, res[0]);
+  GZ_TAKE(res_b, res[1]);
+  GZ_TAKE(hidden, hidden);
+  GZ_TAKE(t_row, row16);
+  GZ_TAKE(u_row, row8);
+  GZ_TAKE(f_row, row16);
+  GZ_TAKE(f8_row, row8);
+  GZ_TAKE(l_row, row8);
+  GZ_TAKE(up_row, row16);
+  GZ_TAKE(ds_rows, ds_rows);
+  GZ_TAKE(gather, gather);
+  GZ_TAKE(grn_table, hidden_c * 256);
+  GZ_TAKE(sum_sq, hidden_c * 8);
+  GZ_TAKE(grn_a, hidden_c * 4);
+#undef GZ_TAKE
+  p.total = at;
+  return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Requantisation of 8 / 4 lanes: (x << left) high-multiplied, rounding right shift — equal to */
+/* gz_requant_apply_s32 lane by lane (srdhm is floor((a*b + 2^30) / 2^31), see fixed_point.h). */
+
+static inline int32_t gz_requant_lane(int32_t x, int32_t multiplier, int32_t left, int32_t right) {
+  return gz_rdivpot_s32(gz_srdhm_s32((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+#if defined(GZ_SIMD_AVX2)
+static inline __m256i gz_requant_avx2(__m256i x, __m256i multiplier, __m256i left, __m256i right) {
+  x = _mm256_sllv_epi32(x, left);
+  const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
+  __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, multiplier), nudge);
+  __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(multiplier, 32)), nudge);
+  even = _mm256_srli_epi64(even, 31);
+  odd = _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32);
+  const __m256i high = _mm256_blend_epi32(even, odd, 0xAA);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+  const __m256i remainder = _mm256_and_si256(high, mask);
+  const __m256i negative = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), high), one);
+  const __m256i threshold = _mm256_add_epi32(_mm256_srli_epi32(mask, 1), negative);
+  return _mm256_add_epi32(_mm256_srav_epi32(high, right),
+                          _mm256_and_si256(_mm256_cmpgt_epi32(remainder, threshold), one));
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+static inline int32x4_t gz_requant_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left, int32x4_t right) {
+  x = vshlq_s32(x, left);
+  const int32x4_t high = vqrdmulhq_s32(x, multiplier); /* = gz_srdhm_s32 lane by lane */
+  const int32x4_t one = vdupq_n_s32(1);
+  const int32x4_t mask = vsubq_s32(vshlq_s32(one, right), one);
+  const int32x4_t remainder = vandq_s32(high, mask);
+  const int32x4_t negative = vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(high), 31));
+  const int32x4_t threshold = vaddq_s32(vshrq_n_s32(mask, 1), negative);
+  const int32x4_t shifted = vshlq_s32(high, vnegq_s32(right));
+  return vsubq_s32(shifted, vreinterpretq_s32_u32(vcgtq_s32(remainder, threshold)));
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pointwise: y[p][o] for `positions` rows of x[p][in] (int8). Output int8 (+ optional table) */
+/* when y8 is set, else int16. The int32 sums are exact in every path.                        */
+
+#define GZ_PW_MAX_IN 640
+#define GZ_PW_TILE 4
+
+static inline void gz_pw_store(const gz_pw* l, const int32_t* acc16, int32_t o0, int32_t count, int8_t* y8,
+                               int16_t* y16, const int8_t* lut) {
+  for (int32_t k = 0; k < count; ++k) {
+    const int32_t o = o0 + k;
+    const int32_t v = gz_requant_lane(acc16[k], l->multiplier[o], l->left[o], l->right[o]);
+    if (y8) {
+      const int8_t q = (int8_t)gz_clamp_s32((int64_t)v + l->out_zero_point, -128, 127);
+      y8[o] = lut ? lut[(int32_t)q + 128] : q;
+    } else {
+      y16[o] = (int16_t)gz_clamp_s32(v, -32768, 32767);
+    }
+  }
+}
+
+#if defined(GZ_SIMD_AVX2)
+/* Stores 16 requantised lanes (o0..o0+15, `count` of them valid). */
+static inline void gz_pw_store_avx2(const gz_pw* l, __m256i a0, __m256i a1, int32_t o0, int32_t count, int8_t* y8,
+                                    int16_t* y16, const int8_t* lut) {
+  a0 = gz_requant_avx2(_mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i*)(l->bias + o0))),
+                       _mm256_loadu_si256((const __m256i*)(l->multiplier + o0)),
+                       _mm256_loadu_si256((const __m256i*)(l->left + o0)),
+                       _mm256_loadu_si256((const __m256i*)(l->right + o0)));
+  a1 = gz_requant_avx2(_mm256_add_epi32(a1, _mm256_loadu_si256((const __m256i*)(l->bias + o0 + 8))),
+                       _mm256_loadu_si256((const __m256i*)(l->multiplier + o0 + 8)),
+                       _mm256_loadu_si256((const __m256i*)(l->left + o0 + 8)),
+                       _mm256_loadu_si256((const __m256i*)(l->right + o0 + 8)));
+  if (y8) {
+    const __m256i zp = _mm256_set1_epi32(l->out_zero_point);
+    /* packs saturate exactly like the scalar clamp */
+    const __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(_mm256_add_epi32(a0, zp), _mm256_add_epi32(a1, zp)), 0xD8);
+    const __m128i s8 = _mm_packs_epi16(_mm256_castsi256_si128(s16), _mm256_extracti128_si256(s16, 1));
+    int8_t tmp[16];
+    _mm_storeu_si128((__m128i*)tmp, s8);
+    if (lut) {
+      for (int32_t k = 0; k < count; ++k) y8[o0 + k] = lut[(int32_t)tmp[k] + 128];
+    } else {
+      memcpy(y8 + o0, tmp, (size_t)count);
+    }
+  } else {
+    const __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(a0, a1), 0xD8);
+    if (count == 16) {
+      _mm256_storeu_si256((__m256i*)(y16 + o0), s16);
+    } else {
+      int16_t tmp[16];
+      _mm256_storeu_si256((__m256i*)tmp, s16);
+      memcpy(y16 + o0, tmp, (size_t)count * 2);
+    }
+  }
+}
+
+static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int8_t* y8,
+                                   int16_t* y16, const int8_t* lut) {
+  for (int32_t o0 = 0; o0 < l->out16; o0 += 16) {
+    __m256i acc[GZ_PW_TILE][2];
+    for (int32_t p = 0; p < GZ_PW_TILE; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
+    const int8_t* wp = l->weight + (size_t)o0 * 2;
+    if (np == GZ_PW_TILE) {
+      for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) {
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)wp));
+        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16)));
+        for (int32_t p = 0; p < GZ_PW_TILE; ++p) {
+          int32_t pair;
+          memcpy(&pair, x16 + (size_t)p * 2 * pairs + 2 * i, 4);
+          const __m256i xb = _mm256_set1_epi32(pair);
+          acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xb, w0));
+          acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xb, w1));
+        }
+      }
+    } else {
+      for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) {
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)wp));
+        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16)));
+        for (int32_t p = 0; p < np; ++p) {
+          int32_t pair;
+          memcpy(&pair, x16 + (size_t)p * 2 * pairs + 2 * i, 4);
+          const __m256i xb = _mm256_set1_epi32(pair);
+          acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xb, w0));
+          acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xb, w1));
+        }
+      }
+    }
+    const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
+    for (int32_t p = 0; p < np; ++p) {
+      gz_pw_store_avx2(l, acc[p][0], acc[p][1], o0, count, y8 ? y8 + (size_t)p * l->out : 0,
+                       y16 ? y16 + (size_t)p * l->out : 0, lut);
+    }
+  }
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+static inline void gz_pw_tile_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int8_t* y8,
+                                   int16_t* y16, const int8_t* lut) {
+  for (int32_t o0 = 0; o0 < l->out16; o0 += 16) {
+    int32x4_t acc[GZ_PW_TILE][4];
+    for (int32_t p = 0; p < GZ_PW_TILE; ++p)
+      for (int32_t k = 0; k < 4; ++k) acc[p][k] = vdupq_n_s32(0);
+    const int8_t* wp = l->weight + (size_t)o0 * 2;
+    for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) {
+      const int8x16x2_t w = vld2q_s8(wp); /* val[0]: input 2i, val[1]: input 2i+1, outputs o0..o0+15 */
+      const int16x8_t a_lo = vmovl_s8(vget_low_s8(w.val[0])), a_hi = vmovl_s8(vget_high_s8(w.val[0]));
+      const int16x8_t b_lo = vmovl_s8(vget_low_s8(w.val[1])), b_hi = vmovl_s8(vget_high_s8(w.val[1]));
+      for (int32_t p = 0; p < np; ++p) {
+        const int16_t xa = x16[(size_t)p * 2 * pairs + 2 * i], xb = x16[(size_t)p * 2 * pairs + 2 * i + 1];
+        acc[p][0] = vmlal_n_s16(vmlal_n_s16(acc[p][0], vget_low_s16(a_lo), xa), vget_low_s16(b_lo), xb);
+        acc[p][1] = vmlal_n_s16(vmlal_n_s16(acc[p][1], vget_high_s16(a_lo), xa), vget_high_s16(b_lo), xb);
+        acc[p][2] = vmlal_n_s16(vmlal_n_s16(acc[p][2], vget_low_s16(a_hi), xa), vget_low_s16(b_hi), xb);
+        acc[p][3] = vmlal_n_s16(vmlal_n_s16(acc[p][3], vget_high_s16(a_hi), xa), vget_high_s16(b_hi), xb);
+      }
+    }
+    const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
+    for (int32_t p = 0; p < np; ++p) {
+      int32_t r[16];
+      for (int32_t k = 0; k < 4; ++k) {
+        const int32_t o = o0 + 4 * k;
+        const int32x4_t v = gz_requant_neon(vaddq_s32(acc[p][k], vld1q_s32(l->bias + o)), vld1q_s32(l->multiplier + o),
+                                            vld1q_s32(l->left + o), vld1q_s32(l->right + o));
+        vst1q_s32(r + 4 * k, v);
+      }
+      for (int32_t k = 0; k < count; ++k) {
+        if (y8) {
+          const int8_t q = (int8_t)gz_clamp_s32((int64_t)r[k] + l->out_zero_point, -128, 127);
+          y8[(size_t)p * l->out + o0 + k] = lut ? lut[(int32_t)q + 128] : q;
+        } else {
+          y16[(size_t)p * l->out + o0 + k] = (int16_t)gz_clamp_s32(r[k], -32768, 32767);
+        }
+      }
+    }
+  }
+}
+#endif
+
+static inline void gz_pw_tile_scalar(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int8_t* y8,
+                                     int16_t* y16, const int8_t* lut) {
+  for (int32_t p = 0; p < np; ++p) {
+    const int16_t* xp = x16 + (size_t)p * 2 * pairs;
+    for (int32_t o0 = 0; o0 < l->out; o0 += 16) {
+      int32_t acc[16];
+      const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
+      for (int32_t k = 0; k < count; ++k) {
+        const int8_t* wp = l->weight + (size_t)(o0 + k) * 2;
+        int32_t a = l->bias[o0 + k];
+        for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) a += xp[2 * i] * wp[0] + xp[2 * i + 1] * wp[1];
+        acc[k] = a;
+      }
+      gz_pw_store(l, acc, o0, count, y8 ? y8 + (size_t)p * l->out : 0, y16 ? y16 + (size_t)p * l->out : 0, lut);
+    }
+  }
+}
+
+static inline void gz_pw_run(const gz_pw* l, const int8_t* x, int32_t positions, int8_t* y8, int16_t* y16,
+                             const int8_t* lut) {
+  const int32_t pairs = (l->in + 1) / 2;
+  int16_t x16[GZ_PW_TILE * GZ_PW_MAX_IN];
+  for (int32_t p0 = 0; p0 < positions; p0 += GZ_PW_TILE) {
+    const int32_t np = positions - p0 < GZ_PW_TILE ? positions - p0 : GZ_PW_TILE;
+    for (int32_t p = 0; p < np; ++p) {
+      int16_t* row = x16 + (size_t)p * 2 * pairs;
+      const int8_t* src = x + (size_t)(p0 + p) * l->in;
+      for (int32_t i = 0; i < l->in; ++i) row[i] = src[i];
+      if (l->in % 2) row[l->in] = 0;
+    }
+    int8_t* out8 = y8 ? y8 + (size_t)p0 * l->out : 0;
+    int16_t* out16 = y16 ? y16 + (size_t)p0 * l->out : 0;
+#if defined(GZ_SIMD_AVX2)
+    gz_pw_tile_avx2(l, x16, pairs, np, out8, out16, lut);
+#elif defined(GZ_SIMD_NEON)
+    gz_pw_tile_neon(l, x16, pairs, np, out8, out16, lut);
+#else
+    gz_pw_tile_scalar(l, x16, pairs, np, out8, out16, lut);
+#endif
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Depthwise 7x7 of one output row y of x [h][w][C] (int16) into out [w][C] (int16).         */
+
+static inline void gz_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y, int16_t* out) {
+  const int32_t c_count = l->channels;
+  const int32_t ky0 = y < 3 ? 3 - y : 0, ky1 = h - y + 3 < 7 ? h - y + 3 : 7;
+  for (int32_t col = 0; col < w; ++col) {
+    const int32_t kx0 = col < 3 ? 3 - col : 0, kx1 = w - col + 3 < 7 ? w - col + 3 : 7;
+    int32_t c = 0;
+#if defined(GZ_SIMD_AVX2)
+    for (; c + 8 <= c_count; c += 8) {
+      __m256i acc = _mm256_loadu_si256((const __m256i*)(l->bias + c));
+      for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const int16_t* xr = x + ((size_t)(y + ky - 3) * w + (size_t)(col + kx0 - 3)) * c_count + c;
+        const int8_t* wr = l->weight + (size_t)(ky * 7 + kx0) * c_count + c;
+        for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+          const __m256i xv = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(xr + (size_t)kx * c_count)));
+          const __m256i wv = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(wr + (size_t)kx * c_count)));
+          acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv));
+        }
+      }
+      acc = gz_requant_avx2(acc, _mm256_loadu_si256((const __m256i*)(l->multiplier + c)),
+                            _mm256_loadu_si256((const __m256i*)(l->left + c)),
+                            _mm256_loadu_si256((const __m256i*)(l->right + c)));
+      const __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+      _mm_storeu_si128((__m128i*)(out + (size_t)col * c_count + c), packed);
+    }
+#elif defined(GZ_SIMD_NEON)
+    for (; c + 8 <= c_count; c += 8) {
+      int32x4_t lo = vld1q_s32(l->bias + c), hi = vld1q_s32(l->bias + c + 4);
+      for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const int16_t* xr = x + ((size_t)(y + ky - 3) * w + (size_t)(col + kx0 - 3)) * c_count + c;
+        const int8_t* wr = l->weight + (size_t)(ky * 7 + kx0) * c_count + c;
+        for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+          const int16x8_t xv = vld1q_s16(xr + (size_t)kx * c_count);
+          const int16x8_t wv = vmovl_s8(vld1_s8(wr + (size_t)kx * c_count));
+          lo = vmlal_s16(lo, vget_low_s16(xv), vget_low_s16(wv));
+          hi = vmlal_s16(hi, vget_high_s16(xv), vget_high_s16(wv));
+        }
+      }
+      lo = gz_requant_neon(lo, vld1q_s32(l->multiplier + c), vld1q_s32(l->left + c), vld1q_s32(l->right + c));
+      hi = gz_requant_neon(hi, vld1q_s32(l->multiplier + c + 4), vld1q_s32(l->left + c + 4),
+                           vld1q_s32(l->right + c + 4));
+      vst1q_s16(out + (size_t)col * c_count + c, vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi)));
+    }
+#endif
+    for (; c < c_count; ++c) {
+      int32_t acc = l->bias[c];
+      for (int32_t ky = ky0; ky < ky1; ++ky)
+        for (int32_t kx = kx0; kx < kx1; ++kx)
+          acc += x[((size_t)(y + ky - 3) * w + (size_t)(col + kx - 3)) * c_count + c] *
+                 l->weight[(size_t)(ky * 7 + kx) * c_count + c];
+      out[(size_t)col * c_count + c] =
+          (int16_t)gz_clamp_s32(gz_requant_lane(acc, l->multiplier[c], l->left[c], l->right[c]), -32768, 32767);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The network.                                                                                */
+
+static inline void gz_add_s16(int16_t* r, const int16_t* f, size_t n) {
+  for (size_t i = 0; i < n; ++i) r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
+}
+
+static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, uint8_t* arena,
+                                const gz_arena_plan* plan) {
+  const int32_t c = b->dim, c4 = 4 * c;
+  const size_t row = (size_t)w * c, row4 = (size_t)w * c4;
+  int8_t* hidden = (int8_t*)(arena + plan->hidden);
+  int16_t* t_row = (int16_t*)(arena + plan->t_row);
+  int8_t* u_row = (int8_t*)(arena + plan->u_row);
+  int64_t* sum_sq = (int64_t*)(arena + plan->sum_sq);
+  int32_t* grn_a = (int32_t*)(arena + plan->grn_a);
+  for (int32_t k = 0; k < c4; ++k) sum_sq[k] = 0;
+
+  /* Pass A, row by row: depthwise, LayerNorm, pwconv1 + GELU; GRN's sums of squares. */
+  for (int32_t y = 0; y < h; ++y) {
+    gz_dw_row(&b->dw, r, h, w, y, t_row);
+    for (int32_t x = 0; x < w; ++x) gz_layernorm_s16_to_s8(t_row + (size_t)x * c, &b->norm, u_row + (size_t)x * c);
+    int8_t* hrow = hidden + (size_t)y * row4;
+    gz_pw_run(&b->pw1, u_row, w, hrow, 0, b->gelu);
+    for (int32_t x = 0; x < w; ++x)
+      for (int32_t k = 0; k < c4; ++k) {
+        const int32_t d = (int32_t)hrow[(size_t)x * c4 + k] - b->grn.in_zero_point;
+        sum_sq[k] += d * d;
+      }
+  }
+  gz_grn_coefficients(sum_sq, &b->grn, grn_a);
+  /* Large maps: tabulate GRN per channel (256 values each) instead of requantising every value. */
+  const int use_table = h * w > 256;
+  int8_t* table = (int8_t*)(arena + plan->grn_table);
+  if (use_table) {
+    for (int32_t k = 0; k < c4; ++k)
+      for (int32_t q = -128; q <= 127; ++q)
+        table[(size_t)k * 256 + (size_t)(q + 128)] = gz_grn_apply_s8((int8_t)q, grn_a[k], b->grn.beta[k], &b->grn);
+  }
+
+  /* Pass B, row by row: GRN, pwconv2, adapter, residual. */
+  int16_t* f_row = (int16_t*)(arena + plan->f_row);
+  for (int32_t y = 0; y < h; ++y) {
+    int8_t* hrow = hidden + (size_t)y * row4;
+    for (int32_t x = 0; x < w; ++x) {
+      int8_t* v = hrow + (size_t)x * c4;
+      if (use_table) {
+        for (int32_t k = 0; k < c4; ++k) v[k] = table[(size_t)k * 256 + (size_t)((int32_t)v[k] + 128)];
+      } else {
+        for (int32_t k = 0; k < c4; ++k) v[k] = gz_grn_apply_s8(v[k], grn_a[k], b->grn.beta[k], &b->grn);
+      }
+    }
+    gz_pw_run(&b->pw2, hrow, w, 0, f_row, 0);
+    int16_t* r_row = r + (size_t)y * row;
+    gz_add_s16(r_row, f_row, row);
+    if (b->adapter) {
+      const gz_adapter* a = b->adapter;
+      int8_t* f8 = (int8_t*)(arena + plan->f8_row);
+      int8_t* l_row = (int8_t*)(arena + plan->l_row);
+      int16_t* up_row = (int16_t*)(arena + plan->up_row);
+      for (size_t i = 0; i < row; ++i) f8[i] = gz_requant_s32_to_s8(f_row[i], a->to_s8, a->in_zero_point);
+      gz_pw_run(&a->down, f8, w, l_row, 0, a->leaky_relu);
+      gz_pw_run(&a->up, l_row, w, 0, up_row, 0);
+      gz_add_s16(r_row, up_row, row);
+    }
+  }
+}
+
+/* Runs the network on an eye image of any size; out: unit gaze direction, Laplace log-scale. */
+static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena_bytes, const uint8_t* eye, int32_t eye_h,
+                                 int32_t eye_w, float out[4]) {
+  if (!net || !arena || !eye || !out) return -1;
+  if (eye_h < 1 || eye_w < 1 || eye_h > 16384 || eye_w > 16384) return -2;
+  const gz_arena_plan plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims);
+  if (plan.total > arena_bytes) return -3;
+  uint8_t* image = arena + plan.image;
+  gz_resample_u8(eye, eye_h, eye_w, image, net->input_h, net->input_w);
+
+  /* Stem: 4x4/s4 patches of p - 128 -> int16 -> LayerNorm -> residual (row by row). */
+  int32_t h = net->input_h / 4, w = net->input_w / 4;
+  int16_t* r = (int16_t*)(arena + plan.res_a);
+  int8_t* gather = (int8_t*)(arena + plan.gather);
+  int16_t* t_row = (int16_t*)(arena + plan.t_row);
+  for (int32_t y = 0; y < h; ++y) {
+    for (int32_t x = 0; x < w; ++x)
+      for (int32_t ky = 0; ky < 4; ++ky)
+        for (int32_t kx = 0; kx < 4; ++kx)
+          gather[x * 16 + ky * 4 + kx] = (int8_t)((int32_t)image[(size_t)(4 * y + ky) * net->input_w + 4 * x + kx] - 128);
+    gz_pw_run(&net->stem, gather, w, 0, t_row, 0);
+    for (int32_t x = 0; x < w; ++x) {
+      gz_layernorm_s16_to_s16(t_row + (size_t)x * net->dims[0], &net->stem_norm,
+                              r + ((size_t)y * w + x) * net->dims[0]);
+    }
+  }
+
+  for (int32_t s = 0; s < 4; ++s) {
+    if (s > 0) {
+      /* Downsample: LayerNorm on two input rows, gather 2x2 patches, pointwise -> new residual. */
+      const gz_downsample* d = &net->downsample[s - 1];
+      const int32_t c = net->dims[s - 1];
+      int16_t* next = (int16_t*)(arena + (s % 2 ? plan.res_b : plan.res_a));
+      int8_t* rows = (int8_t*)(arena + plan.ds_rows);
+      for (int32_t y = 0; y < h / 2; ++y) {
+        for (int32_t ky = 0; ky < 2; ++ky)
+          for (int32_t x = 0; x < w; ++x)
+            gz_layernorm_s16_to_s8(r + ((size_t)(2 * y + ky) * w + x) * c, &d->norm, rows + ((size_t)ky * w + x) * c);
+        for (int32_t x = 0; x < w / 2; ++x)
+          for (int32_t ky = 0; ky < 2; ++ky)
+            for (int32_t kx = 0; kx < 2; ++kx)
+              memcpy(gather + (size_t)x * 4 * c + (size_t)(ky * 2 + kx) * c, rows + ((size_t)ky * w + 2 * x + kx) * c,
+                     (size_t)c);
+        gz_pw_run(&d->conv, gather, w / 2, 0, next + (size_t)y * (w / 2) * net->dims[s], 0);
+      }
+      h /= 2;
+      w /= 2;
+      r = next;
+    }
+    for (int32_t b = 0; b < net->depths[s]; ++b) gz_block_run(&net->blocks[s][b], r, h, w, arena, &plan);
+  }
+
+  /* Head: mean pool, LayerNorm, Linear(4), dequantise. */
+  const int32_t c = net->dims[3], positions = h * w;
+  int16_t pooled[GZ_LAYERNORM_MAX_CHANNELS];
+  int8_t normed[GZ_LAYERNORM_MAX_CHANNELS];
+  for (int32_t k = 0; k < c; ++k) {
+    int64_t sum = 0;
+    for (int32_t p = 0; p < positions; ++p) sum += r[(size_t)p * c + k];
+    pooled[k] = (int16_t)(sum >= 0 ? (sum + positions / 2) / positions : -((-sum + positions / 2) / positions));
+  }
+  gz_layernorm_s16_to_s8(pooled, &net->head_norm, normed);
+  float v[4];
+  for (int32_t j = 0; j < 4; ++j) {
+    int32_t acc = net->head_bias[j];
+    for (int32_t k = 0; k < c; ++k) acc += (int32_t)normed[k] * net->head_weight[j * c + k];
+    v[j] = (float)acc * net->head_dequant[j];
+  }
+  const float length = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  if (length > 0) {
+    for (int32_t j = 0; j < 3; ++j) v[j] = v[j] / length;
+  }
+  for (int32_t j = 0; j < 4; ++j) out[j] = v[j];
+  return 0;
+}
+
+/* CRC-32 (IEEE, reflected) of user-adapter blobs. */
+static inline uint32_t gz_crc32(const uint8_t* data, size_t size) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < size; ++i) {
+    crc ^= data[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+#endif /* LIBGAZE_EXPORT_KERNEL_H_ */

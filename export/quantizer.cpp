@@ -1,0 +1,407 @@
+#include "export/quantizer.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "datasets/preprocess.h"
+#include "libgaze/core/error.h"
+#include "libgaze/metrics/angular_error.h"
+
+namespace gaze {
+namespace {
+
+constexpr float kInt16Headroom = 1.25f;  // residual stream / depthwise output: range x 1.25
+constexpr size_t kSamplesPerCall = 4096;
+
+// ---------------------------------------------------------------------------------------------
+// The float shadow forward: the model's own modules, in the integer network's order, with a
+// callback at every tensor the integer network quantises.
+
+// Returns the tensor the forward continues with: the same one when calibrating, a fake-quantised
+// copy when simulating the integer network in float.
+using Observe = std::function<at::Tensor(const std::string&, const at::Tensor&)>;
+
+std::string block_name(size_t s, size_t b) { return std::to_string(s) + "." + std::to_string(b); }
+
+at::Tensor shadow_block(BlockImpl& block, const at::Tensor& input, const std::string& name, const std::string& res,
+                        const Observe& observe) {
+  auto x = observe(name + ".dw", block.dwconv->forward(input).permute({0, 2, 3, 1}));  // NHWC
+  x = observe(name + ".norm", block.norm->forward(x));
+  x = observe(name + ".pw1", block.pwconv1->forward(x));
+  x = observe(name + ".gelu", at::gelu(x));
+  x = observe(name + ".grn", block.grn->forward(x));
+  const auto f = observe(res, block.pwconv2->forward(x));
+  auto out = observe(res, input.permute({0, 2, 3, 1}) + f);
+  if (block.adapter) {
+    AdapterImpl& a = *block.adapter;
+    const auto f8 = observe(name + ".f8", f);
+    const auto shape = f8.sizes().vec();
+    auto h = observe(name + ".down", a.bn->forward(a.down->forward(f8.reshape({-1, shape.back()}))));
+    h = observe(name + ".lrelu", at::leaky_relu(h, a.slope()));
+    const auto up = observe(res, a.up->forward(h).reshape(shape));
+    out = observe(res, out + up);
+  }
+  return out.permute({0, 3, 1, 2});
+}
+
+at::Tensor nhwc(const at::Tensor& x) { return x.permute({0, 2, 3, 1}); }
+at::Tensor nchw(const at::Tensor& x) { return x.permute({0, 3, 1, 2}); }
+
+at::Tensor shadow_forward(GazeNet& model, const at::Tensor& images, const Observe& observe) {
+  auto stem = model->downsample_layers[0]->as<torch::nn::Sequential>();
+  auto x = nchw(observe("stem", nhwc(stem->ptr(0)->as<torch::nn::Conv2d>()->forward(images))));
+  x = stem->ptr(1)->as<LayerNorm2d>()->forward(x);
+  for (size_t s = 0; s < 4; ++s) {
+    const std::string res = "residual." + std::to_string(s);
+    if (s > 0) {
+      auto ds = model->downsample_layers[s]->as<torch::nn::Sequential>();
+      x = nchw(observe("ds." + std::to_string(s) + ".norm", nhwc(ds->ptr(0)->as<LayerNorm2d>()->forward(x))));
+      x = ds->ptr(1)->as<torch::nn::Conv2d>()->forward(x);
+    }
+    x = nchw(observe(res, nhwc(x)));
+    size_t b = 0;
+    for (const auto& block : *model->stages[s]->as<torch::nn::ModuleList>()) {
+      x = shadow_block(*block->as<Block>(), x, block_name(s, b++), res, observe);
+    }
+  }
+  const auto normed = observe("head.norm", model->norm->forward(x.mean({2, 3})));
+  return model->head->forward(normed);
+}
+
+at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_t end, int32_t h, int32_t w) {
+  at::Tensor batch = at::empty({int64_t(end - begin), 3, h, w}, at::kFloat);
+  float* data = batch.data_ptr<float>();
+  for (size_t i = begin; i < end; ++i) {
+    if (frames[i].size() != size_t(h) * w) {
+      throw Error("calibration frame " + std::to_string(i) + " has " + std::to_string(frames[i].size()) +
+                  " pixels, expected " + std::to_string(h) + "x" + std::to_string(w));
+    }
+    normalize_grey_input(frames[i].data(), h, w, data + (i - begin) * 3 * size_t(h) * w);
+  }
+  return batch;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observers.
+
+struct Observer {
+  float min = INFINITY, max = -INFINITY;
+  std::vector<float> samples;
+
+  void add(const at::Tensor& t) {
+    const at::Tensor flat = t.detach().contiguous().flatten();
+    min = std::min(min, flat.min().item<float>());
+    max = std::max(max, flat.max().item<float>());
+    const int64_t step = std::max<int64_t>(1, flat.numel() / int64_t(kSamplesPerCall));
+    const at::Tensor picked = flat.slice(0, 0, flat.numel(), step).contiguous();
+    samples.insert(samples.end(), picked.data_ptr<float>(), picked.data_ptr<float>() + picked.numel());
+  }
+
+  ActivationRange range(const QuantizeOptions& options) {
+    ActivationRange r{min, max, min, max};
+    if (options.observer == "percentile" && !samples.empty()) {
+      const auto at_fraction = [&](double f) {
+        const size_t k = std::min(samples.size() - 1, size_t(f * double(samples.size() - 1) + 0.5));
+        std::nth_element(samples.begin(), samples.begin() + long(k), samples.end());
+        return samples[k];
+      };
+      r.low = at_fraction(1.0 - options.percentile / 100.0);
+      r.high = at_fraction(options.percentile / 100.0);
+    }
+    return r;
+  }
+};
+
+ActivationRanges observe_ranges(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
+  if (frames.empty()) throw Error("calibration needs at least one frame");
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::map<std::string, Observer> observers;
+  const Observe observe = [&](const std::string& name, const at::Tensor& t) {
+    observers[name].add(t);
+    return t;
+  };
+  constexpr size_t kBatch = 32;
+  for (size_t begin = 0; begin < frames.size(); begin += kBatch) {
+    const size_t end = std::min(frames.size(), begin + kBatch);
+    shadow_forward(model, frames_to_batch(frames, begin, end, options.input_h, options.input_w), observe);
+  }
+  ActivationRanges ranges;
+  for (auto& [name, observer] : observers) ranges[name] = observer.range(options);
+  return ranges;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights.
+
+const ActivationRange& range_of(const ActivationRanges& ranges, const std::string& name) {
+  const auto it = ranges.find(name);
+  if (it == ranges.end()) throw Error("quantize: no calibration range for activation '" + name + "'");
+  return it->second;
+}
+
+gz_qparams int8_params(const ActivationRanges& ranges, const std::string& name) {
+  const ActivationRange& r = range_of(ranges, name);
+  return gz_qparams_from_range(r.low, r.high);
+}
+
+float int16_scale(const ActivationRanges& ranges, const std::string& name) {
+  const ActivationRange& r = range_of(ranges, name);
+  const float absmax = std::max(std::fabs(r.min), std::fabs(r.max));
+  return absmax > 0 ? absmax * kInt16Headroom / 32767.0f : 1.0f;
+}
+
+std::vector<float> to_vector(const at::Tensor& t) {
+  const at::Tensor c = t.detach().to(at::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+// weight [out][in] floats, bias [out]; x the input's parameters; y_scale 0 = no requantisation.
+QLinear quantize_linear(const std::vector<float>& weight, const std::vector<float>& bias, int32_t out, int32_t in,
+                        gz_qparams x, double y_scale, int32_t y_zero_point) {
+  QLinear l;
+  l.in = in;
+  l.out = out;
+  l.weight.resize(size_t(out) * in);
+  l.weight_scale.resize(size_t(out));
+  gz_quantize_weights_per_channel(weight.data(), out, in, l.weight.data(), l.weight_scale.data());
+  l.in_zero_point = x.zero_point;
+  l.out_zero_point = y_zero_point;
+  for (int32_t o = 0; o < out; ++o) {
+    const double acc_scale = double(x.scale) * l.weight_scale[size_t(o)];
+    l.bias.push_back(int32_t(std::llround(std::clamp(bias[size_t(o)] / acc_scale, -2e9, 2e9))));
+    if (y_scale > 0) l.requant.push_back(gz_requant_compute(acc_scale / y_scale));
+  }
+  return l;
+}
+
+QLayerNorm quantize_layernorm(const at::Tensor& gamma, const at::Tensor& beta, double eps, float x_scale,
+                              float y_scale, int32_t y_zero_point) {
+  QLayerNorm n;
+  const std::vector<float> g = to_vector(gamma), b = to_vector(beta);
+  n.channels = int32_t(g.size());
+  if (n.channels > GZ_LAYERNORM_MAX_CHANNELS) throw Error("quantize: LayerNorm wider than the kernel supports");
+  const double c = n.channels;
+  n.eps = int64_t(std::min(std::llround(eps * c * c / (double(x_scale) * x_scale)), 1LL << 50));
+  for (size_t i = 0; i < g.size(); ++i) {
+    n.gamma.push_back(gz_requant_compute_signed(double(g[i]) / (double(y_scale) * 4096.0)));
+    n.beta.push_back(int32_t(std::llround(b[i] / double(y_scale))));
+  }
+  n.out_zero_point = y_zero_point;
+  return n;
+}
+
+Lut8 build_lut(const std::function<float(float)>& f, gz_qparams in, gz_qparams out) {
+  Lut8 lut;
+  for (int32_t q = -128; q <= 127; ++q) lut[size_t(q + 128)] = gz_quantize_s8(f(gz_dequantize_s8(int8_t(q), in)), out);
+  return lut;
+}
+
+QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale, const ActivationRanges& ranges,
+                      double ln_eps) {
+  QBlock q;
+  q.dim = int32_t(block.dwconv->options.in_channels());
+  const float dw_scale = int16_scale(ranges, name + ".dw");
+  {
+    const std::vector<float> w = to_vector(block.dwconv->weight), b = to_vector(block.dwconv->bias);
+    q.dw_weight.resize(w.size());
+    q.dw_weight_scale.resize(size_t(q.dim));
+    gz_quantize_weights_per_channel(w.data(), q.dim, 49, q.dw_weight.data(), q.dw_weight_scale.data());
+    for (int32_t c = 0; c < q.dim; ++c) {
+      const double acc_scale = double(res_scale) * q.dw_weight_scale[size_t(c)];
+      q.dw_bias.push_back(int32_t(std::llround(b[size_t(c)] / acc_scale)));
+      q.dw_requant.push_back(gz_requant_compute(acc_scale / dw_scale));
+    }
+  }
+  const gz_qparams u = int8_params(ranges, name + ".norm"), h = int8_params(ranges, name + ".pw1"),
+                   g = int8_params(ranges, name + ".gelu"), v = int8_params(ranges, name + ".grn");
+  q.norm = quantize_layernorm(block.norm->weight, block.norm->bias, ln_eps, dw_scale, u.scale, u.zero_point);
+  q.pw1 = quantize_linear(to_vector(block.pwconv1->weight), to_vector(block.pwconv1->bias), int32_t(4 * q.dim),
+                          q.dim, u, h.scale, h.zero_point);
+  q.gelu = build_lut([](float x) { return gz_gelu_f32(x); }, h, g);
+
+  q.grn.channels = 4 * q.dim;
+  q.grn.in_zero_point = g.zero_point;
+  q.grn.out_zero_point = v.zero_point;
+  q.grn.eps = std::llround(1e-6 * 256.0 / g.scale);
+  for (float gamma : to_vector(block.grn->gamma)) q.grn.gamma.push_back(int32_t(std::llround(gamma * 65536.0)));
+  for (float beta : to_vector(block.grn->beta)) q.grn.beta.push_back(int32_t(std::llround(beta / double(v.scale))));
+  q.grn.scale = gz_requant_compute(double(g.scale) / (double(v.scale) * 4096.0));
+
+  q.pw2 = quantize_linear(to_vector(block.pwconv2->weight), to_vector(block.pwconv2->bias), q.dim, 4 * q.dim, v,
+                          res_scale, 0);
+  if (block.adapter) {
+    AdapterImpl& a = *block.adapter;
+    q.has_adapter = true;
+    const gz_qparams f8 = int8_params(ranges, name + ".f8"), d = int8_params(ranges, name + ".down"),
+                     l = int8_params(ranges, name + ".lrelu");
+    q.adapter.to_s8 = gz_requant_compute(double(res_scale) / f8.scale);
+    q.adapter.in_zero_point = f8.zero_point;
+    // BatchNorm (eval) folded into the down projection: W' = diag(k) W, b' = k (b - mean) + beta.
+    const at::Tensor k = a.bn->weight / at::sqrt(a.bn->running_var + a.bn->options.eps());
+    const at::Tensor w = a.down->weight * k.unsqueeze(1);
+    const at::Tensor bias = (a.down->bias - a.bn->running_mean) * k + a.bn->bias;
+    const int32_t hidden = int32_t(a.down->options.out_features());
+    q.adapter.down = quantize_linear(to_vector(w), to_vector(bias), hidden, q.dim, f8, d.scale, d.zero_point);
+    const float slope = float(a.slope());
+    q.adapter.leaky_relu = build_lut([slope](float x) { return x >= 0 ? x : slope * x; }, d, l);
+    q.adapter.up = quantize_linear(to_vector(a.up->weight), to_vector(a.up->bias), q.dim, hidden, l, res_scale, 0);
+  }
+  return q;
+}
+
+// [out][c][ky][kx] -> [out][(ky, kx, c)], the order the kernel gathers patches in.
+std::vector<float> patch_major(const at::Tensor& weight) {
+  return to_vector(weight.permute({0, 2, 3, 1}));
+}
+
+}  // namespace
+
+ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
+  return observe_ranges(model, frames, options);
+}
+
+ActivationRanges user_adapter_ranges(GazeNet& user_model, const std::vector<Frame>& frames,
+                                     const ActivationRanges& base_ranges, const QuantizeOptions& options) {
+  const ActivationRanges user = observe_ranges(user_model, frames, options);
+  ActivationRanges merged = base_ranges;
+  const std::string last = std::to_string(user_model->config().depths.size() - 1) + ".";
+  for (const auto& [name, range] : user) {
+    const bool adapter_inside = name.rfind(last, 0) == 0 &&
+                                (name.size() > 5 && (name.substr(name.size() - 5) == ".down" ||
+                                                     name.substr(name.size() - 6) == ".lrelu"));
+    if (adapter_inside) merged[name] = range;
+  }
+  return merged;
+}
+
+QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const ModelConfig& cfg = model->config();
+  if (options.input_h % 32 || options.input_w % 32 || options.input_h < 32 || options.input_w < 32) {
+    throw Error("export: input size " + std::to_string(options.input_h) + "x" + std::to_string(options.input_w) +
+                " must be multiples of 32");
+  }
+  QuantizedNet net;
+  net.input_h = options.input_h;
+  net.input_w = options.input_w;
+  for (int64_t d : cfg.depths) net.depths.push_back(int32_t(d));
+  for (int64_t d : cfg.dims) net.dims.push_back(int32_t(d));
+  for (size_t s = 0; s < 4; ++s) net.scales.residual[s] = int16_scale(ranges, "residual." + std::to_string(s));
+
+  // Stem: 3 input channels folded into 1, with the /255 and ImageNet normalisation, so the
+  // kernel multiplies raw pixels p (as p - 128 with zero point -128, scale 1).
+  auto stem = model->downsample_layers[0]->as<torch::nn::Sequential>();
+  auto conv = stem->ptr(0)->as<torch::nn::Conv2d>();
+  const at::Tensor w = conv->weight;  // [d0][C][4][4]
+  const int64_t in_chans = w.size(1);
+  at::Tensor folded = at::zeros({w.size(0), 4, 4});
+  at::Tensor bias = conv->bias.clone();
+  for (int64_t c = 0; c < in_chans; ++c) {
+    const int64_t stat = in_chans == 3 ? c : 0;
+    const float mean = in_chans == 3 ? kInputMean[stat] : 0.0f, stdev = in_chans == 3 ? kInputStd[stat] : 1.0f;
+    folded += w.select(1, c) / (255.0f * stdev);
+    bias -= w.select(1, c).sum({1, 2}) * (mean / stdev);
+  }
+  net.scales.stem = int16_scale(ranges, "stem");
+  net.stem = quantize_linear(to_vector(folded), to_vector(bias), int32_t(w.size(0)), 16, gz_qparams{1.0f, -128},
+                             net.scales.stem, 0);
+  auto stem_norm = stem->ptr(1)->as<LayerNorm2d>();
+  net.stem_norm = quantize_layernorm(stem_norm->weight, stem_norm->bias, cfg.ln_eps, net.scales.stem,
+                                     net.scales.residual[0], 0);
+
+  for (size_t s = 0; s < 4; ++s) {
+    if (s > 0) {
+      auto ds = model->downsample_layers[s]->as<torch::nn::Sequential>();
+      auto norm = ds->ptr(0)->as<LayerNorm2d>();
+      auto dconv = ds->ptr(1)->as<torch::nn::Conv2d>();
+      const gz_qparams u = int8_params(ranges, "ds." + std::to_string(s) + ".norm");
+      QDownsample d;
+      d.norm = quantize_layernorm(norm->weight, norm->bias, cfg.ln_eps, net.scales.residual[s - 1], u.scale,
+                                  u.zero_point);
+      d.conv = quantize_linear(patch_major(dconv->weight), to_vector(dconv->bias), int32_t(dconv->weight.size(0)),
+                               int32_t(4 * dconv->weight.size(1)), u, net.scales.residual[s], 0);
+      net.downsamples.push_back(std::move(d));
+    }
+    std::vector<QBlock> blocks;
+    size_t b = 0;
+    for (const auto& block : *model->stages[s]->as<torch::nn::ModuleList>()) {
+      blocks.push_back(quantize_block(*block->as<Block>(), block_name(s, b++), net.scales.residual[s], ranges,
+                                      cfg.ln_eps));
+    }
+    net.stages.push_back(std::move(blocks));
+  }
+
+  const gz_qparams hn = int8_params(ranges, "head.norm");
+  net.head_norm = quantize_layernorm(model->norm->weight, model->norm->bias, cfg.ln_eps, net.scales.residual[3],
+                                     hn.scale, hn.zero_point);
+  net.head = quantize_linear(to_vector(model->head->weight), to_vector(model->head->bias), 4,
+                             int32_t(model->head->weight.size(1)), hn, 0, 0);
+  for (size_t j = 0; j < 4; ++j) net.head_dequant[j] = hn.scale * net.head.weight_scale[j];
+  return net;
+}
+
+std::array<float, 4> float_predict(GazeNet& model, const Frame& frame, int32_t h, int32_t w) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const at::Tensor out = model->forward(frames_to_batch({frame}, 0, 1, h, w));
+  const std::vector<float> v = to_vector(out);
+  std::array<float, 4> result{v[0], v[1], v[2], v[3]};
+  const float length = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  for (size_t j = 0; j < 3 && length > 0; ++j) result[j] /= length;
+  return result;
+}
+
+std::vector<std::array<float, 4>> simulate_activations(GazeNet& model, const ActivationRanges& ranges,
+                                                       const std::vector<Frame>& frames, const QuantizeOptions& options,
+                                                       const std::function<int(const std::string&)>& bits) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const Observe fake = [&](const std::string& name, const at::Tensor& t) {
+    const int b = bits(name);
+    if (b == 8) {
+      const gz_qparams q = int8_params(ranges, name);
+      return (at::clamp(at::round(t / q.scale) + q.zero_point, -128, 127) - q.zero_point) * q.scale;
+    }
+    if (b == 16) {
+      const float scale = int16_scale(ranges, name);
+      return at::clamp(at::round(t / scale), -32768, 32767) * scale;
+    }
+    return t;
+  };
+  std::vector<std::array<float, 4>> out;
+  for (const Frame& f : frames) {
+    const std::vector<float> v = to_vector(shadow_forward(model, frames_to_batch({f}, 0, 1, options.input_h, options.input_w), fake));
+    std::array<float, 4> r{v[0], v[1], v[2], v[3]};
+    const float length = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    for (size_t j = 0; j < 3; ++j) r[j] /= length;
+    out.push_back(r);
+  }
+  return out;
+}
+
+QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, const std::vector<Frame>& frames) {
+  QuantizationError e;
+  for (const Frame& frame : frames) {
+    const auto f = float_predict(model, frame, net.input_h, net.input_w);
+    const auto q = qnet_predict(net, frame.data(), net.input_h, net.input_w);
+    const double deg = angular_error_deg({f[0], f[1], f[2]}, {q[0], q[1], q[2]});
+    e.mean_deg += deg;
+    e.max_deg = std::max(e.max_deg, deg);
+    e.mean_log_scale += std::fabs(double(f[3]) - q[3]);
+    ++e.frames;
+  }
+  if (e.frames) {
+    e.mean_deg /= double(e.frames);
+    e.mean_log_scale /= double(e.frames);
+  }
+  return e;
+}
+
+}  // namespace gaze

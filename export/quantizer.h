@@ -1,0 +1,70 @@
+// Post-training quantisation of a trained student into a QuantizedNet (SPEC §4).
+//
+// calibrate() runs a float "shadow" of the model's forward pass — the same modules in the same
+// order, laid out channels-last like the kernel — over calibration frames and records every
+// activation the integer network quantises (observers: exact min/max, plus a deterministic
+// subsample for percentiles). quantize_model() turns weights and those ranges into integers:
+//   - int8 symmetric per-output-channel weights, int32 biases in the accumulator's scale;
+//   - int8 asymmetric activations before every matrix op, int16 symmetric for the residual
+//     stream and the depthwise output (LayerNorm's input), with a 1.25x headroom;
+//   - the adapters' BatchNorm folded into their down projection; the 3-channel stem folded to 1
+//     channel, ImageNet normalisation and the /255 included, so the kernel eats raw pixels;
+//   - LayerNorm/GRN affine parameters as per-channel multipliers, GELU/LeakyReLU as int8 tables.
+// Frames are grey images already at the kernel's input size (qnet_resample / gz_resample_u8).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "export/qnet.h"
+#include "libgaze/models/gaze_net.h"
+
+namespace gaze {
+
+struct ActivationRange {
+  float min = 0, max = 0;    // observed extremes
+  float low = 0, high = 0;   // what the int8 parameters cover (percentile or min/max)
+};
+using ActivationRanges = std::map<std::string, ActivationRange>;
+
+struct QuantizeOptions {
+  int32_t input_h = 96, input_w = 128;
+  std::string observer = "minmax";  // minmax | percentile
+  double percentile = 99.99;
+};
+
+using Frame = std::vector<uint8_t>;  // input_h * input_w grey pixels
+
+ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options);
+
+QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options);
+
+// A user's personalised model quantised against a fixed base: every activation range is the
+// base's except those inside the last stage's adapters, which are measured on `frames` with the
+// user's adapters. The result differs from `base_ranges`' network only in those adapters —
+// exactly what dftgaze_set_user() swaps in.
+ActivationRanges user_adapter_ranges(GazeNet& user_model, const std::vector<Frame>& frames,
+                                     const ActivationRanges& base_ranges, const QuantizeOptions& options);
+
+// The float model's prediction for one frame: unit direction and log-scale, like qnet_predict.
+std::array<float, 4> float_predict(GazeNet& model, const Frame& frame, int32_t h, int32_t w);
+
+// The float model with the activations the integer network quantises rounded onto their grids
+// (bits(name) = 8, 16, or 0 for float), float weights: what each quantised tensor costs.
+std::vector<std::array<float, 4>> simulate_activations(GazeNet& model, const ActivationRanges& ranges,
+                                                       const std::vector<Frame>& frames, const QuantizeOptions& options,
+                                                       const std::function<int(const std::string&)>& bits);
+
+// Float vs fixed point on frames: mean / max angle between the predicted directions (degrees)
+// and mean |difference| of the log-scale.
+struct QuantizationError {
+  double mean_deg = 0, max_deg = 0, mean_log_scale = 0;
+  size_t frames = 0;
+};
+QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, const std::vector<Frame>& frames);
+
+}  // namespace gaze
