@@ -19,7 +19,7 @@ namespace {
 // The kernel's packed layouts (see export/kernel.h).
 
 struct PackedPw {
-  int32_t in = 0, out = 0, out16 = 0, out_zero_point = 0;
+  int32_t in = 0, out = 0, out16 = 0;
   std::vector<int8_t> weight;
   std::vector<int32_t> bias, multiplier, left, right;
 };
@@ -36,12 +36,15 @@ void split_requant(const gz_requant& r, int32_t* left, int32_t* right, const cha
   if (*left > 30 || *right > 31) throw Error(std::string("export: requantisation shift out of range in ") + what);
 }
 
-PackedPw pack_pw(const QLinear& l, const char* what) {
+// One weight plane of a layer (lo = the low plane of a two-plane layer).
+PackedPw pack_pw(const QLinear& l, const char* what, bool lo = false) {
+  const std::vector<int8_t>& weight = lo ? l.weight_lo : l.weight;
+  const std::vector<int32_t>& biases = lo ? l.bias_lo : l.bias;
+  const std::vector<gz_requant>& requants = lo ? l.requant_lo : l.requant;
   PackedPw p;
   p.in = l.in;
   p.out = l.out;
   p.out16 = (l.out + 15) / 16 * 16;
-  p.out_zero_point = l.out_zero_point;
   const int32_t pairs = (l.in + 1) / 2;
   p.weight.assign(size_t(pairs) * p.out16 * 2, 0);
   p.bias.assign(size_t(p.out16), 0);
@@ -49,17 +52,9 @@ PackedPw pack_pw(const QLinear& l, const char* what) {
   p.left.assign(size_t(p.out16), 0);
   p.right.assign(size_t(p.out16), 0);
   for (int32_t o = 0; o < l.out; ++o) {
-    int64_t weight_sum = 0;
-    for (int32_t i = 0; i < l.in; ++i) {
-      const int8_t w = l.weight[size_t(o) * l.in + i];
-      p.weight[(size_t(i / 2) * p.out16 + o) * 2 + size_t(i % 2)] = w;
-      weight_sum += w;
-    }
-    // The input zero point folded into the bias: sum (x - zx) w = sum x w - zx sum w, exact.
-    const int64_t bias = int64_t(l.bias[size_t(o)]) - int64_t(l.in_zero_point) * weight_sum;
-    if (bias < INT32_MIN || bias > INT32_MAX) throw Error(std::string("export: bias overflows int32 in ") + what);
-    p.bias[size_t(o)] = int32_t(bias);
-    const gz_requant r = l.requant[size_t(o)];
+    for (int32_t i = 0; i < l.in; ++i) p.weight[(size_t(i / 2) * p.out16 + o) * 2 + size_t(i % 2)] = weight[size_t(o) * l.in + i];
+    p.bias[size_t(o)] = biases[size_t(o)];
+    const gz_requant r = requants[size_t(o)];
     p.multiplier[size_t(o)] = r.multiplier;
     split_requant(r, &p.left[size_t(o)], &p.right[size_t(o)], what);
   }
@@ -82,16 +77,6 @@ PackedDw pack_dw(const QBlock& b) {
   return p;
 }
 
-std::vector<int32_t> head_bias(const QLinear& head) {
-  std::vector<int32_t> bias;
-  for (int32_t o = 0; o < head.out; ++o) {
-    int64_t sum = 0;
-    for (int32_t i = 0; i < head.in; ++i) sum += head.weight[size_t(o) * head.in + i];
-    bias.push_back(int32_t(int64_t(head.bias[size_t(o)]) - int64_t(head.in_zero_point) * sum));
-  }
-  return bias;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Byte streams: the fingerprint and the user blob serialise parameters in one fixed order.
 
@@ -111,28 +96,32 @@ struct Bytes {
     for (const gz_requant& r : v) put32(r.multiplier), put32(r.shift);
   }
   void put_linear(const QLinear& l) {
-    put32(l.in), put32(l.out), put32(l.in_zero_point), put32(l.out_zero_point);
-    put(l.weight), put(l.bias), put_requant(l.requant);
+    put32(l.in), put32(l.out);
+    put(l.weight), put(l.weight_lo), put(l.bias), put(l.bias_lo), put_requant(l.requant), put_requant(l.requant_lo);
   }
   void put_norm(const QLayerNorm& n) {
-    put32(n.channels), put32(n.eps), put32(n.eps >> 32), put32(n.out_zero_point);
+    put32(n.channels), put32(n.eps), put32(n.eps >> 32);
     put_requant(n.gamma), put(n.beta);
   }
 };
 
 // The blob payload of one adapter, int32 fields first, then int8 (so it stays aligned):
-//   to_s8 (multiplier, shift), in_zero_point, down {bias, multiplier, left, right}[out16],
-//   down zero point, up {...}[out16], up zero point | down weight, leaky_relu[256], up weight
+//   slope (multiplier, shift), {bias, multiplier, left, right}[out16] of down_hi, down_lo, up |
+//   the weights of down_hi, down_lo, up (each a multiple of 32 bytes)
+struct AdapterPlanes {
+  PackedPw down_hi, down_lo, up;
+  explicit AdapterPlanes(const QAdapter& a)
+      : down_hi(pack_pw(a.down, "an adapter")), down_lo(pack_pw(a.down, "an adapter", true)),
+        up(pack_pw(a.up, "an adapter")) {}
+};
+
 void put_adapter_payload(Bytes& b, const QAdapter& a) {
-  const PackedPw down = pack_pw(a.down, "an adapter"), up = pack_pw(a.up, "an adapter");
-  b.put32(a.to_s8.multiplier), b.put32(a.to_s8.shift), b.put32(a.in_zero_point);
-  for (const PackedPw* p : {&down, &up}) {
+  const AdapterPlanes planes(a);
+  b.put32(a.slope.multiplier), b.put32(a.slope.shift);
+  for (const PackedPw* p : {&planes.down_hi, &planes.down_lo, &planes.up}) {
     b.put(p->bias), b.put(p->multiplier), b.put(p->left), b.put(p->right);
-    b.put32(p->out_zero_point);
   }
-  b.put(down.weight);
-  b.data.insert(b.data.end(), a.leaky_relu.begin(), a.leaky_relu.end());
-  b.put(up.weight);
+  for (const PackedPw* p : {&planes.down_hi, &planes.down_lo, &planes.up}) b.put(p->weight);
 }
 
 bool is_user_block(const QuantizedNet& net, size_t stage) { return stage + 1 == net.stages.size(); }
@@ -143,11 +132,13 @@ bool is_user_block(const QuantizedNet& net, size_t stage) { return stage + 1 == 
 class Emitter {
  public:
   std::ostringstream out;
-  size_t const_bytes = 0;
+  size_t const_bytes = 0;   // every constant array
+  size_t weight_bytes = 0;  // of which weights and biases
 
   template <class T>
-  std::string array(const std::string& name, const std::vector<T>& v, const char* type, bool count_bytes = true) {
-    if (count_bytes) const_bytes += v.size() * sizeof(T);
+  std::string array(const std::string& name, const std::vector<T>& v, const char* type, bool weights = false) {
+    const_bytes += v.size() * sizeof(T);
+    if (weights) weight_bytes += v.size() * sizeof(T);
     out << "alignas(32) static const " << type << " " << name << "[" << std::max<size_t>(1, v.size()) << "] = {";
     for (size_t i = 0; i < v.size(); ++i) {
       if (i % 24 == 0) out << "\n   ";
@@ -170,10 +161,10 @@ class Emitter {
   }
 
   // Returns the C initialiser of a gz_pw whose arrays were emitted under `name`.
-  std::string pw(const std::string& name, const QLinear& l) {
-    const PackedPw p = pack_pw(l, name.c_str());
-    array(name + "_w", p.weight, "int8_t");
-    array(name + "_b", p.bias, "int32_t");
+  std::string pw(const std::string& name, const QLinear& l, bool lo = false) {
+    const PackedPw p = pack_pw(l, name.c_str(), lo);
+    array(name + "_w", p.weight, "int8_t", true);
+    array(name + "_b", p.bias, "int32_t", true);
     array(name + "_m", p.multiplier, "int32_t");
     array(name + "_l", p.left, "int32_t");
     array(name + "_r", p.right, "int32_t");
@@ -183,7 +174,7 @@ class Emitter {
   static std::string init_pw(const std::string& name, const PackedPw& p) {
     std::ostringstream s;
     s << "{" << p.in << ", " << p.out << ", " << p.out16 << ", " << name << "_w, " << name << "_b, " << name << "_m, "
-      << name << "_l, " << name << "_r, " << p.out_zero_point << "}";
+      << name << "_l, " << name << "_r}";
     return s.str();
   }
 
@@ -191,15 +182,10 @@ class Emitter {
     requants(name + "_gamma", n.gamma);
     array(name + "_beta", n.beta, "int32_t");
     std::ostringstream s;
-    s << "{" << n.channels << ", " << n.eps << "LL, " << name << "_gamma, " << name << "_beta, " << n.out_zero_point
-      << "}";
+    s << "{" << n.channels << ", " << n.eps << "LL, " << name << "_gamma, " << name << "_beta}";
     return s.str();
   }
 
-  std::string lut(const std::string& name, const Lut8& t) {
-    array(name, std::vector<int8_t>(t.begin(), t.end()), "int8_t");
-    return name;
-  }
 };
 
 std::string hex_float(float v) {
@@ -228,6 +214,10 @@ std::string inline_runtime() {
   }
   return all;
 }
+
+constexpr size_t kArenaBudget = size_t(1) << 20;  // 1 MiB
+constexpr const char* kEmptyAdapter =
+    "    {{0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, {0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}},\n";
 
 struct Generated {
   std::string header, source;
@@ -260,49 +250,45 @@ Generated generate(const QuantizedNet& net, const std::string& provenance) {
       const QBlock& q = net.stages[s][b];
       const std::string n = "s" + std::to_string(s) + "b" + std::to_string(b);
       const PackedDw dw = pack_dw(q);
-      e.array(n + "_dw_w", dw.weight, "int8_t");
-      e.array(n + "_dw_b", dw.bias, "int32_t");
+      e.array(n + "_dw_w", dw.weight, "int8_t", true);
+      e.array(n + "_dw_b", dw.bias, "int32_t", true);
       e.array(n + "_dw_m", dw.multiplier, "int32_t");
       e.array(n + "_dw_l", dw.left, "int32_t");
       e.array(n + "_dw_r", dw.right, "int32_t");
       const std::string norm = e.norm(n + "_norm", q.norm);
       const std::string pw1 = e.pw(n + "_pw1", q.pw1);
-      const std::string gelu = e.lut(n + "_gelu", q.gelu);
+      const std::string gelu = e.array(n + "_gelu", q.gelu, "int16_t");
       e.array(n + "_grn_gamma", q.grn.gamma, "int32_t");
       e.array(n + "_grn_beta", q.grn.beta, "int32_t");
       std::ostringstream grn;
-      grn << "{" << q.grn.channels << ", " << q.grn.in_zero_point << ", " << q.grn.eps << "LL, " << n << "_grn_gamma, "
-          << n << "_grn_beta, {" << q.grn.scale.multiplier << ", " << q.grn.scale.shift << "}, "
-          << q.grn.out_zero_point << "}";
+      grn << "{" << q.grn.channels << ", " << q.grn.eps << "LL, " << n << "_grn_gamma, " << n << "_grn_beta, {"
+          << q.grn.scale.multiplier << ", " << q.grn.scale.shift << "}}";
       const std::string pw2 = e.pw(n + "_pw2", q.pw2);
       std::string adapter = "0";
       if (q.has_adapter) {
         const QAdapter& a = q.adapter;
         std::ostringstream init;
-        init << "{{" << a.to_s8.multiplier << ", " << a.to_s8.shift << "}, " << a.in_zero_point << ", "
-             << e.pw(n + "_down", a.down) << ", " << e.lut(n + "_lrelu", a.leaky_relu) << ", " << e.pw(n + "_up", a.up)
-             << "}";
+        init << "{" << e.pw(n + "_down_hi", a.down) << ", " << e.pw(n + "_down_lo", a.down, true) << ", {"
+             << a.slope.multiplier << ", " << a.slope.shift << "}, " << e.pw(n + "_up", a.up) << "}";
         if (is_user_block(net, s)) {
           user_adapters << "    " << init.str() << ",\n";
           adapter = "&g_user_adapter[" + std::to_string(user_count) + "]";
-          const PackedPw down = pack_pw(a.down, "an adapter"), up = pack_pw(a.up, "an adapter");
+          const AdapterPlanes planes(a);
           const size_t i = user_count++;
           parse << "  /* " << n << " */\n"
-                << "  a[" << i << "].to_s8.multiplier = *i32++;\n  a[" << i << "].to_s8.shift = *i32++;\n"
-                << "  a[" << i << "].in_zero_point = *i32++;\n";
-          for (const char* part : {"down", "up"}) {
-            const PackedPw& p = std::string(part) == "down" ? down : up;
-            parse << "  a[" << i << "]." << part << ".bias = i32; i32 += " << p.out16 << ";\n"
-                  << "  a[" << i << "]." << part << ".multiplier = i32; i32 += " << p.out16 << ";\n"
-                  << "  a[" << i << "]." << part << ".left = i32; i32 += " << p.out16 << ";\n"
-                  << "  a[" << i << "]." << part << ".right = i32; i32 += " << p.out16 << ";\n"
-                  << "  a[" << i << "]." << part << ".out_zero_point = *i32++;\n";
+                << "  a[" << i << "].slope.multiplier = *i32++;\n  a[" << i << "].slope.shift = *i32++;\n";
+          const std::pair<const char*, const PackedPw*> parts[] = {
+              {"down_hi", &planes.down_hi}, {"down_lo", &planes.down_lo}, {"up", &planes.up}};
+          for (const auto& [part, p] : parts) {
+            for (const char* field : {"bias", "multiplier", "left", "right"}) {
+              parse << "  a[" << i << "]." << part << "." << field << " = i32; i32 += " << p->out16 << ";\n";
+            }
           }
-          parse << "  i8 = (const int8_t*)i32;\n"
-                << "  a[" << i << "].down.weight = i8; i8 += " << down.weight.size() << ";\n"
-                << "  a[" << i << "].leaky_relu = i8; i8 += 256;\n"
-                << "  a[" << i << "].up.weight = i8; i8 += " << up.weight.size() << ";\n"
-                << "  i32 = (const int32_t*)(const void*)i8;\n";
+          parse << "  i8 = (const int8_t*)i32;\n";
+          for (const auto& [part, p] : parts) {
+            parse << "  a[" << i << "]." << part << ".weight = i8; i8 += " << p->weight.size() << ";\n";
+          }
+          parse << "  i32 = (const int32_t*)(const void*)i8;\n";
           Bytes bytes;
           put_adapter_payload(bytes, a);
           payload_bytes += bytes.data.size();
@@ -322,12 +308,18 @@ Generated generate(const QuantizedNet& net, const std::string& provenance) {
     blocks << "};\n";
   }
   const std::string head_norm = e.norm("head_norm", net.head_norm);
-  e.array("head_w", net.head.weight, "int8_t");
-  e.array("head_b", head_bias(net.head), "int32_t");
+  e.array("head_w", net.head.weight, "int8_t", true);
+  e.array("head_w_lo", net.head.weight_lo, "int8_t", true);
+  e.array("head_b", net.head.bias, "int32_t", true);
+  e.array("head_b_lo", net.head.bias_lo, "int32_t", true);
 
-  const gz_arena_plan plan = gz_arena_plan_compute(net.input_h, net.input_w, net.dims.data());
+  // Keep the blocks' pw1/GELU outputs when the arena stays within budget, else recompute them.
+  const int32_t store_hidden =
+      gz_arena_plan_compute(net.input_h, net.input_w, net.dims.data(), 1).total <= kArenaBudget ? 1 : 0;
+  const gz_arena_plan plan = gz_arena_plan_compute(net.input_h, net.input_w, net.dims.data(), store_hidden);
   KernelSummary summary;
-  summary.weight_bytes = e.const_bytes;
+  summary.weight_bytes = e.weight_bytes;
+  summary.constant_bytes = e.const_bytes;
   summary.arena_bytes = plan.total;
   summary.macs = net.macs();
   summary.fingerprint = base_fingerprint(net);
@@ -342,21 +334,24 @@ Generated generate(const QuantizedNet& net, const std::string& provenance) {
       << inline_runtime() << "\n" << e.out.str() << "\n";
   src << "/* Last-stage adapters: the base's, or a user's after dftgaze_set_user(). */\n"
       << "static const gz_adapter kBaseAdapter[" << std::max<size_t>(1, user_count) << "] = {\n"
-      << (user_count ? user_adapters.str() : "    {{0, 0}, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0}, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0}},\n")
+      << (user_count ? user_adapters.str() : kEmptyAdapter)
       << "};\nstatic gz_adapter g_user_adapter[" << std::max<size_t>(1, user_count) << "] = {\n"
-      << (user_count ? user_adapters.str() : "    {{0, 0}, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0}, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0}},\n")
+      << (user_count ? user_adapters.str() : kEmptyAdapter)
       << "};\n\n"
       << blocks.str() << "\n"
       << "static const gz_net kNet = {\n"
       << "    " << net.input_h << ", " << net.input_w << ",\n"
       << "    {" << net.depths[0] << ", " << net.depths[1] << ", " << net.depths[2] << ", " << net.depths[3] << "},\n"
       << "    {" << net.dims[0] << ", " << net.dims[1] << ", " << net.dims[2] << ", " << net.dims[3] << "},\n"
+      << "    " << store_hidden << ",\n"
       << "    " << stem << ",\n    " << stem_norm << ",\n"
       << "    {" << downsample[0] << ",\n     " << downsample[1] << ",\n     " << downsample[2] << "},\n"
       << "    {kStage0, kStage1, kStage2, kStage3},\n"
-      << "    " << head_norm << ",\n    head_w, head_b,\n"
+      << "    " << head_norm << ",\n    head_w, head_w_lo, head_b, head_b_lo,\n"
       << "    {" << hex_float(net.head_dequant[0]) << ", " << hex_float(net.head_dequant[1]) << ", "
-      << hex_float(net.head_dequant[2]) << ", " << hex_float(net.head_dequant[3]) << "},\n};\n\n";
+      << hex_float(net.head_dequant[2]) << ", " << hex_float(net.head_dequant[3]) << "},\n"
+      << "    {" << hex_float(net.head_dequant_lo[0]) << ", " << hex_float(net.head_dequant_lo[1]) << ", "
+      << hex_float(net.head_dequant_lo[2]) << ", " << hex_float(net.head_dequant_lo[3]) << "},\n};\n\n";
   src << "alignas(64) static uint8_t g_arena[DFTGAZE_ARENA_BYTES];\n"
       << "alignas(16) static int32_t g_user_storage[(DFTGAZE_USER_PAYLOAD_BYTES + 3) / 4 + 1];\n\n"
       << "int dftgaze_predict(const uint8_t* eye, int h, int w, float out[4]) {\n"
@@ -396,6 +391,7 @@ Generated generate(const QuantizedNet& net, const std::string& provenance) {
       << "#ifndef DFTGAZE_H_\n#define DFTGAZE_H_\n\n#include <stddef.h>\n#include <stdint.h>\n\n"
       << "#define DFTGAZE_INPUT_H " << net.input_h << "\n#define DFTGAZE_INPUT_W " << net.input_w << "\n"
       << "#define DFTGAZE_ARENA_BYTES " << plan.total << "\n#define DFTGAZE_WEIGHT_BYTES " << summary.weight_bytes
+      << "\n#define DFTGAZE_CONSTANT_BYTES " << summary.constant_bytes
       << "\n#define DFTGAZE_MACS " << summary.macs << "ULL\n"
       << "#define DFTGAZE_FINGERPRINT 0x" << std::hex << summary.fingerprint << std::dec << "u\n"
       << "#define DFTGAZE_USER_PAYLOAD_BYTES " << payload_bytes << "u\n\n"
@@ -416,12 +412,14 @@ std::string readme(const QuantizedNet& net, const KernelSummary& s, const std::s
     << "| | |\n|---|---|\n"
     << "| input | " << net.input_h << " x " << net.input_w << " grey (any eye image is resampled) |\n"
     << "| multiply-accumulates | " << s.macs << " per frame |\n"
-    << "| constant data | " << s.weight_bytes << " bytes (int8 weights, int32 biases and requantisation) |\n"
+    << "| weights | " << s.weight_bytes << " bytes (int8 weight planes and int32 biases, packed) |\n"
+    << "| all constant data | " << s.constant_bytes << " bytes (+ requantisation, norms, GELU tables) |\n"
     << "| static arena | " << s.arena_bytes << " bytes |\n"
     << "| user adapter blob | " << s.user_blob_bytes << " bytes |\n\n"
     << "Dependency-free C++17: no heap, no exceptions, no LibTorch. Weights are int8 symmetric per output\n"
-    << "channel, activations int8 with zero points (int16 for the residual stream and LayerNorm inputs),\n"
-    << "requantisation is the gemmlowp convention (rounding-doubling high multiply, then rounding right shift).\n\n"
+    << "channel (16-bit as two int8 planes for the adapters' down projections and the head), activations\n"
+    << "int16 symmetric, requantisation the gemmlowp convention (rounding-doubling high multiply, then\n"
+    << "rounding right shift).\n\n"
     << "## API\n\n```c\n#include \"dftgaze.h\"\n\nfloat out[4];\n"
     << "int rc = dftgaze_predict(eye, h, w, out);   // out[0..2] unit gaze, out[3] log Laplace scale\n"
     << "rc = dftgaze_set_user(blob, blob_size);      // a user's last-stage adapters; NULL = base\n```\n\n"
@@ -454,18 +452,18 @@ uint32_t base_fingerprint(const QuantizedNet& net) {
   for (size_t s = 0; s < net.stages.size(); ++s)
     for (const QBlock& q : net.stages[s]) {
       b.put(q.dw_weight), b.put(q.dw_bias), b.put_requant(q.dw_requant);
-      b.put_norm(q.norm), b.put_linear(q.pw1);
-      b.data.insert(b.data.end(), q.gelu.begin(), q.gelu.end());
-      b.put32(q.grn.in_zero_point), b.put32(q.grn.out_zero_point), b.put32(q.grn.eps);
-      b.put(q.grn.gamma), b.put(q.grn.beta), b.put32(q.grn.scale.multiplier), b.put32(q.grn.scale.shift);
+      b.put_norm(q.norm), b.put_linear(q.pw1), b.put(q.gelu);
+      b.put32(q.grn.eps), b.put(q.grn.gamma), b.put(q.grn.beta), b.put32(q.grn.scale.multiplier),
+          b.put32(q.grn.scale.shift);
       b.put_linear(q.pw2);
       if (q.has_adapter && !is_user_block(net, s)) {
-        b.put32(q.adapter.to_s8.multiplier), b.put32(q.adapter.to_s8.shift), b.put32(q.adapter.in_zero_point);
+        b.put32(q.adapter.slope.multiplier), b.put32(q.adapter.slope.shift);
         b.put_linear(q.adapter.down), b.put_linear(q.adapter.up);
-        b.data.insert(b.data.end(), q.adapter.leaky_relu.begin(), q.adapter.leaky_relu.end());
       }
     }
   b.put_norm(net.head_norm), b.put_linear(net.head);
+  b.put(std::vector<float>(net.head_dequant.begin(), net.head_dequant.end()));
+  b.put(std::vector<float>(net.head_dequant_lo.begin(), net.head_dequant_lo.end()));
   return gz_crc32(b.data.data(), b.data.size());
 }
 

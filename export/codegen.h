@@ -26,7 +26,8 @@
 namespace gaze {
 
 struct KernelSummary {
-  size_t weight_bytes = 0;  // bytes of constant data in the generated source
+  size_t weight_bytes = 0;    // int8 weight planes + int32 biases, as packed in the source
+  size_t constant_bytes = 0;  // all constant data (+ requantisation, norms, GELU tables)
   size_t arena_bytes = 0;
   size_t user_blob_bytes = 0;
   size_t macs = 0;

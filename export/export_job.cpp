@@ -129,7 +129,8 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
 std::string ExportReport::json() const {
   std::ostringstream s;
   s << "{\"input\": [" << input_h << ", " << input_w << "], \"macs\": " << kernel.macs
-    << ", \"weights_bytes\": " << kernel.weight_bytes << ", \"arena_bytes\": " << kernel.arena_bytes
+    << ", \"weights_bytes\": " << kernel.weight_bytes << ", \"constant_bytes\": " << kernel.constant_bytes
+    << ", \"arena_bytes\": " << kernel.arena_bytes
     << ", \"user_blob_bytes\": " << kernel.user_blob_bytes << ", \"calibration_frames\": " << calibration_frames
     << ", \"eval_frames\": " << error.frames << ", \"float_vs_fixed_mean_deg\": " << error.mean_deg
     << ", \"float_vs_fixed_max_deg\": " << error.max_deg << ", \"float_vs_fixed_log_scale\": " << error.mean_log_scale
@@ -144,8 +145,11 @@ std::string ExportReport::markdown() const {
   std::snprintf(line, sizeof line, "| input | %d x %d |\n| MACs per frame | %.1f M |\n", input_h, input_w,
                 double(kernel.macs) / 1e6);
   s << line;
-  std::snprintf(line, sizeof line, "| constant data | %.1f KB |\n| arena | %.1f KB |\n| user blob | %zu bytes |\n",
-                double(kernel.weight_bytes) / 1024, double(kernel.arena_bytes) / 1024, kernel.user_blob_bytes);
+  std::snprintf(line, sizeof line,
+                "| weights (int8 planes + int32 biases) | %.1f KB |\n| all constant data | %.1f KB |\n"
+                "| arena | %.1f KB |\n| user blob | %zu bytes |\n",
+                double(kernel.weight_bytes) / 1024, double(kernel.constant_bytes) / 1024,
+                double(kernel.arena_bytes) / 1024, kernel.user_blob_bytes);
   s << line;
   std::snprintf(line, sizeof line, "| calibration frames | %lld |\n", (long long)calibration_frames);
   s << line;
@@ -220,7 +224,7 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
                 "|---|---|---|---|---|\n"
                 "| fixed-point kernel (%s) | %.3f | %.3f | %.1f | %.2f |\n"
                 "| LibTorch fp32 | %.3f | %.3f | %.1f | %.2f |\n\n"
-                "speedup %.1fx; %.1f MMAC per frame; constant data %.0f bytes; arena %.0f bytes\n"
+                "speedup %.1fx; %.1f MMAC per frame; weights %.0f bytes; arena %.0f bytes\n"
                 "Pi 4 bound at 12 GMAC/s peak (1.5 GHz x 8 int8 MACs/cycle): %.2f ms per frame\n",
                 h, w, (long long)std::max<int64_t>(1, threads), (long long)frame_count,
                 kernel_json.find("avx2") != std::string::npos ? "avx2"

@@ -11,11 +11,17 @@
  * (AArch64; the Cortex-A72 has no dot-product instructions, so int8 is widened to int16 and
  * multiplied with SMLAL), else portable scalar. Define GZ_FORCE_SCALAR to force the latter.
  *
+ * Activations are int16 (zero point 0), weights int8; the SIMD paths multiply int16 x int16
+ * pairs into int32 (AVX2 VPMADDWD, NEON SMLAL), exact for every input.
+ *
  * Packed layouts (made by export/codegen.cpp):
  *   pointwise  weight [ceil(in/2)][out16][2] int8 (input pairs interleaved per output, outputs
- *              padded to 16 with zeros); bias [out16] int32 with the input zero point folded in
- *              (bias - zx * sum_i w); requantisation as multiplier / left shift / right shift
+ *              padded to 16 with zeros); bias [out16] int32; requantisation as multiplier /
+ *              left shift / right shift [out16]
  *   depthwise  weight [49][C] int8 (channels contiguous), bias / multiplier / shifts [C]
+ * Memory: one arena; a block keeps its whole pw1/GELU output (int16) when that fits the
+ * generator's budget, otherwise it keeps the LayerNorm output and recomputes pw1 + GELU row by
+ * row after GRN's statistics (the same values either way).
  */
 #ifndef LIBGAZE_EXPORT_KERNEL_H_
 #define LIBGAZE_EXPORT_KERNEL_H_
@@ -50,11 +56,10 @@ static inline const char* gz_simd_name(void) {
 typedef struct {
   int32_t in, out, out16;
   const int8_t* weight;       /* [ceil(in/2)][out16][2] */
-  const int32_t* bias;        /* [out16], input zero point folded in */
+  const int32_t* bias;        /* [out16] */
   const int32_t* multiplier;  /* [out16] */
   const int32_t* left;        /* [out16] left shift before the high multiply */
   const int32_t* right;       /* [out16] rounding right shift after it */
-  int32_t out_zero_point;
 } gz_pw;
 
 typedef struct {
@@ -67,10 +72,8 @@ typedef struct {
 } gz_dw;
 
 typedef struct {
-  gz_requant to_s8;
-  int32_t in_zero_point;
-  gz_pw down;
-  const int8_t* leaky_relu; /* [256] */
+  gz_pw down_hi, down_lo; /* 16-bit weights as two planes: out = sat(hi(x) + lo(x)) */
+  gz_requant slope;       /* LeakyReLU */
   gz_pw up;
 } gz_adapter;
 
@@ -79,7 +82,7 @@ typedef struct {
   gz_dw dw;
   gz_layernorm_params norm;
   gz_pw pw1;
-  const int8_t* gelu; /* [256] */
+  const int16_t* gelu; /* [GZ_GELU_TABLE] */
   gz_grn_params grn;
   gz_pw pw2;
   const gz_adapter* adapter; /* null: no adapter */
@@ -93,40 +96,43 @@ typedef struct {
 typedef struct {
   int32_t input_h, input_w;
   int32_t depths[4], dims[4];
-  gz_pw stem; /* in = 16: the 4x4 patch of p - 128 */
+  int32_t store_hidden; /* 1: keep pw1/GELU outputs; 0: recompute them (smaller arena) */
+  gz_pw stem;           /* in = 16: the 4x4 patch of p - 128 */
   gz_layernorm_params stem_norm;
   gz_downsample downsample[3];
   const gz_block* blocks[4];
   gz_layernorm_params head_norm;
-  const int8_t* head_weight; /* [4][dims[3]] */
-  const int32_t* head_bias;  /* [4], zero point folded in */
-  float head_dequant[4];
+  const int8_t* head_weight;    /* [4][dims[3]], high plane */
+  const int8_t* head_weight_lo; /* [4][dims[3]], low plane */
+  const int32_t* head_bias;     /* [4] */
+  const int32_t* head_bias_lo;  /* [4] */
+  float head_dequant[4], head_dequant_lo[4];
 } gz_net;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Arena layout.                                                                               */
 
 typedef struct {
-  size_t image, res_a, res_b, hidden, t_row, u_row, f_row, f8_row, l_row, up_row, ds_rows, gather, grn_table,
-      sum_sq, grn_a, total;
+  size_t image, res_a, res_b, hidden, row_a, row_b, row_c, row_d, ds_rows, gather, sum_sq, norms, requants, total;
 } gz_arena_plan;
 
 static inline size_t gz_align32(size_t n) { return (n + 31) & ~(size_t)31; }
 
-static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input_w, const int32_t dims[4]) {
-  size_t res[2] = {0, 0}, hidden = 0, row16 = 0, row8 = 0, hidden_c = 0, ds_rows = 0, gather = 16 * (size_t)(input_w / 4);
+static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input_w, const int32_t dims[4],
+                                                  int32_t store_hidden) {
+  size_t res[2] = {0, 0}, hidden = 0, row = 0, hidden_c = 0, ds_rows = 0;
+  size_t gather = 16 * 2 * (size_t)(input_w / 4);
   for (int32_t s = 0; s < 4; ++s) {
     const size_t h = (size_t)(input_h / 4) >> s, w = (size_t)(input_w / 4) >> s, c = (size_t)dims[s];
-    const size_t r = h * w * c * 2;
+    const size_t r = h * w * c * 2, kept = h * w * (store_hidden ? 4 * c : c) * 2;
     res[s % 2] = r > res[s % 2] ? r : res[s % 2];
-    hidden = h * w * 4 * c > hidden ? h * w * 4 * c : hidden;
-    row16 = w * c * 2 > row16 ? w * c * 2 : row16;
-    row8 = w * c > row8 ? w * c : row8;
+    hidden = kept > hidden ? kept : hidden;
+    row = w * 4 * c * 2 > row ? w * 4 * c * 2 : row;
     hidden_c = 4 * c > hidden_c ? 4 * c : hidden_c;
     if (s > 0) {
       const size_t pw = w * 2, pc = (size_t)dims[s - 1]; /* the input of downsample s */
-      ds_rows = 2 * pw * pc > ds_rows ? 2 * pw * pc : ds_rows;
-      gather = w * 4 * pc > gather ? w * 4 * pc : gather;
+      ds_rows = 2 * pw * pc * 2 > ds_rows ? 2 * pw * pc * 2 : ds_rows;
+      gather = w * 4 * pc * 2 > gather ? w * 4 * pc * 2 : gather;
     }
   }
   gz_arena_plan p;
@@ -136,17 +142,15 @@ static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input
   GZ_TAKE(res_a, res[0]);
   GZ_TAKE(res_b, res[1]);
   GZ_TAKE(hidden, hidden);
-  GZ_TAKE(t_row, row16);
-  GZ_TAKE(u_row, row8);
-  GZ_TAKE(f_row, row16);
-  GZ_TAKE(f8_row, row8);
-  GZ_TAKE(l_row, row8);
-  GZ_TAKE(up_row, row16);
+  GZ_TAKE(row_a, row);
+  GZ_TAKE(row_b, row);
+  GZ_TAKE(row_c, row);
+  GZ_TAKE(row_d, row);
   GZ_TAKE(ds_rows, ds_rows);
   GZ_TAKE(gather, gather);
-  GZ_TAKE(grn_table, hidden_c * 256);
   GZ_TAKE(sum_sq, hidden_c * 8);
-  GZ_TAKE(grn_a, hidden_c * 4);
+  GZ_TAKE(norms, hidden_c * 4);
+  GZ_TAKE(requants, hidden_c * sizeof(gz_requant));
 #undef GZ_TAKE
   p.total = at;
   return p;
@@ -194,30 +198,23 @@ static inline int32x4_t gz_requant_neon(int32x4_t x, int32x4_t multiplier, int32
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
-/* Pointwise: y[p][o] for `positions` rows of x[p][in] (int8). Output int8 (+ optional table) */
-/* when y8 is set, else int16. The int32 sums are exact in every path.                        */
+/* Pointwise: y[p][o] (int16) for `positions` rows of x[p][in] (int16). The int32 sums are     */
+/* exact in every path; only their order differs.                                              */
 
 #define GZ_PW_MAX_IN 640
 #define GZ_PW_TILE 4
 
-static inline void gz_pw_store(const gz_pw* l, const int32_t* acc16, int32_t o0, int32_t count, int8_t* y8,
-                               int16_t* y16, const int8_t* lut) {
+static inline void gz_pw_store(const gz_pw* l, const int32_t* acc, int32_t o0, int32_t count, int16_t* y) {
   for (int32_t k = 0; k < count; ++k) {
     const int32_t o = o0 + k;
-    const int32_t v = gz_requant_lane(acc16[k], l->multiplier[o], l->left[o], l->right[o]);
-    if (y8) {
-      const int8_t q = (int8_t)gz_clamp_s32((int64_t)v + l->out_zero_point, -128, 127);
-      y8[o] = lut ? lut[(int32_t)q + 128] : q;
-    } else {
-      y16[o] = (int16_t)gz_clamp_s32(v, -32768, 32767);
-    }
+    y[o] = (int16_t)gz_clamp_s32(gz_requant_lane(acc[k], l->multiplier[o], l->left[o], l->right[o]), -32768, 32767);
   }
 }
 
 #if defined(GZ_SIMD_AVX2)
-/* Stores 16 requantised lanes (o0..o0+15, `count` of them valid). */
-static inline void gz_pw_store_avx2(const gz_pw* l, __m256i a0, __m256i a1, int32_t o0, int32_t count, int8_t* y8,
-                                    int16_t* y16, const int8_t* lut) {
+/* Requantises and stores 16 lanes (o0..o0+15, `count` of them valid); packs saturate exactly
+ * like the scalar clamp. */
+static inline void gz_pw_store_avx2(const gz_pw* l, __m256i a0, __m256i a1, int32_t o0, int32_t count, int16_t* y) {
   a0 = gz_requant_avx2(_mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i*)(l->bias + o0))),
                        _mm256_loadu_si256((const __m256i*)(l->multiplier + o0)),
                        _mm256_loadu_si256((const __m256i*)(l->left + o0)),
@@ -226,32 +223,17 @@ static inline void gz_pw_store_avx2(const gz_pw* l, __m256i a0, __m256i a1, int3
                        _mm256_loadu_si256((const __m256i*)(l->multiplier + o0 + 8)),
                        _mm256_loadu_si256((const __m256i*)(l->left + o0 + 8)),
                        _mm256_loadu_si256((const __m256i*)(l->right + o0 + 8)));
-  if (y8) {
-    const __m256i zp = _mm256_set1_epi32(l->out_zero_point);
-    /* packs saturate exactly like the scalar clamp */
-    const __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(_mm256_add_epi32(a0, zp), _mm256_add_epi32(a1, zp)), 0xD8);
-    const __m128i s8 = _mm_packs_epi16(_mm256_castsi256_si128(s16), _mm256_extracti128_si256(s16, 1));
-    int8_t tmp[16];
-    _mm_storeu_si128((__m128i*)tmp, s8);
-    if (lut) {
-      for (int32_t k = 0; k < count; ++k) y8[o0 + k] = lut[(int32_t)tmp[k] + 128];
-    } else {
-      memcpy(y8 + o0, tmp, (size_t)count);
-    }
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(a0, a1), 0xD8);
+  if (count == 16) {
+    _mm256_storeu_si256((__m256i*)(y + o0), packed);
   } else {
-    const __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(a0, a1), 0xD8);
-    if (count == 16) {
-      _mm256_storeu_si256((__m256i*)(y16 + o0), s16);
-    } else {
-      int16_t tmp[16];
-      _mm256_storeu_si256((__m256i*)tmp, s16);
-      memcpy(y16 + o0, tmp, (size_t)count * 2);
-    }
+    int16_t tmp[16];
+    _mm256_storeu_si256((__m256i*)tmp, packed);
+    memcpy(y + o0, tmp, (size_t)count * 2);
   }
 }
 
-static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int8_t* y8,
-                                   int16_t* y16, const int8_t* lut) {
+static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
   for (int32_t o0 = 0; o0 < l->out16; o0 += 16) {
     __m256i acc[GZ_PW_TILE][2];
     for (int32_t p = 0; p < GZ_PW_TILE; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
@@ -282,17 +264,13 @@ static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t p
       }
     }
     const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
-    for (int32_t p = 0; p < np; ++p) {
-      gz_pw_store_avx2(l, acc[p][0], acc[p][1], o0, count, y8 ? y8 + (size_t)p * l->out : 0,
-                       y16 ? y16 + (size_t)p * l->out : 0, lut);
-    }
+    for (int32_t p = 0; p < np; ++p) gz_pw_store_avx2(l, acc[p][0], acc[p][1], o0, count, y + (size_t)p * l->out);
   }
 }
 #endif
 
 #if defined(GZ_SIMD_NEON)
-static inline void gz_pw_tile_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int8_t* y8,
-                                   int16_t* y16, const int8_t* lut) {
+static inline void gz_pw_tile_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
   for (int32_t o0 = 0; o0 < l->out16; o0 += 16) {
     int32x4_t acc[GZ_PW_TILE][4];
     for (int32_t p = 0; p < GZ_PW_TILE; ++p)
@@ -312,28 +290,23 @@ static inline void gz_pw_tile_neon(const gz_pw* l, const int16_t* x16, int32_t p
     }
     const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
     for (int32_t p = 0; p < np; ++p) {
-      int32_t r[16];
-      for (int32_t k = 0; k < 4; ++k) {
+      int16_t r[16];
+      for (int32_t k = 0; k < 4; k += 2) {
         const int32_t o = o0 + 4 * k;
-        const int32x4_t v = gz_requant_neon(vaddq_s32(acc[p][k], vld1q_s32(l->bias + o)), vld1q_s32(l->multiplier + o),
-                                            vld1q_s32(l->left + o), vld1q_s32(l->right + o));
-        vst1q_s32(r + 4 * k, v);
+        const int32x4_t v0 = gz_requant_neon(vaddq_s32(acc[p][k], vld1q_s32(l->bias + o)), vld1q_s32(l->multiplier + o),
+                                             vld1q_s32(l->left + o), vld1q_s32(l->right + o));
+        const int32x4_t v1 = gz_requant_neon(vaddq_s32(acc[p][k + 1], vld1q_s32(l->bias + o + 4)),
+                                             vld1q_s32(l->multiplier + o + 4), vld1q_s32(l->left + o + 4),
+                                             vld1q_s32(l->right + o + 4));
+        vst1q_s16(r + 4 * k, vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)));
       }
-      for (int32_t k = 0; k < count; ++k) {
-        if (y8) {
-          const int8_t q = (int8_t)gz_clamp_s32((int64_t)r[k] + l->out_zero_point, -128, 127);
-          y8[(size_t)p * l->out + o0 + k] = lut ? lut[(int32_t)q + 128] : q;
-        } else {
-          y16[(size_t)p * l->out + o0 + k] = (int16_t)gz_clamp_s32(r[k], -32768, 32767);
-        }
-      }
+      memcpy(y + (size_t)p * l->out + o0, r, (size_t)count * 2);
     }
   }
 }
 #endif
 
-static inline void gz_pw_tile_scalar(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int8_t* y8,
-                                     int16_t* y16, const int8_t* lut) {
+static inline void gz_pw_tile_scalar(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
   for (int32_t p = 0; p < np; ++p) {
     const int16_t* xp = x16 + (size_t)p * 2 * pairs;
     for (int32_t o0 = 0; o0 < l->out; o0 += 16) {
@@ -345,31 +318,27 @@ static inline void gz_pw_tile_scalar(const gz_pw* l, const int16_t* x16, int32_t
         for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) a += xp[2 * i] * wp[0] + xp[2 * i + 1] * wp[1];
         acc[k] = a;
       }
-      gz_pw_store(l, acc, o0, count, y8 ? y8 + (size_t)p * l->out : 0, y16 ? y16 + (size_t)p * l->out : 0, lut);
+      gz_pw_store(l, acc, o0, count, y + (size_t)p * l->out);
     }
   }
 }
 
-static inline void gz_pw_run(const gz_pw* l, const int8_t* x, int32_t positions, int8_t* y8, int16_t* y16,
-                             const int8_t* lut) {
+static inline void gz_pw_run(const gz_pw* l, const int16_t* x, int32_t positions, int16_t* y) {
   const int32_t pairs = (l->in + 1) / 2;
   int16_t x16[GZ_PW_TILE * GZ_PW_MAX_IN];
   for (int32_t p0 = 0; p0 < positions; p0 += GZ_PW_TILE) {
     const int32_t np = positions - p0 < GZ_PW_TILE ? positions - p0 : GZ_PW_TILE;
-    for (int32_t p = 0; p < np; ++p) {
-      int16_t* row = x16 + (size_t)p * 2 * pairs;
-      const int8_t* src = x + (size_t)(p0 + p) * l->in;
-      for (int32_t i = 0; i < l->in; ++i) row[i] = src[i];
-      if (l->in % 2) row[l->in] = 0;
+    for (int32_t p = 0; p < np; ++p) { /* rows padded to an even length for the pair loads */
+      memcpy(x16 + (size_t)p * 2 * pairs, x + (size_t)(p0 + p) * l->in, (size_t)l->in * 2);
+      if (l->in % 2) x16[(size_t)p * 2 * pairs + l->in] = 0;
     }
-    int8_t* out8 = y8 ? y8 + (size_t)p0 * l->out : 0;
-    int16_t* out16 = y16 ? y16 + (size_t)p0 * l->out : 0;
+    int16_t* out = y + (size_t)p0 * l->out;
 #if defined(GZ_SIMD_AVX2)
-    gz_pw_tile_avx2(l, x16, pairs, np, out8, out16, lut);
+    gz_pw_tile_avx2(l, x16, pairs, np, out);
 #elif defined(GZ_SIMD_NEON)
-    gz_pw_tile_neon(l, x16, pairs, np, out8, out16, lut);
+    gz_pw_tile_neon(l, x16, pairs, np, out);
 #else
-    gz_pw_tile_scalar(l, x16, pairs, np, out8, out16, lut);
+    gz_pw_tile_scalar(l, x16, pairs, np, out);
 #endif
   }
 }
@@ -436,68 +405,83 @@ static inline void gz_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_
 /* The network.                                                                                */
 
 static inline void gz_add_s16(int16_t* r, const int16_t* f, size_t n) {
-  for (size_t i = 0; i < n; ++i) r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
+  size_t i = 0;
+#if defined(GZ_SIMD_AVX2)
+  for (; i + 16 <= n; i += 16) { /* saturating add == clamp(r + f) */
+    const __m256i v = _mm256_adds_epi16(_mm256_loadu_si256((const __m256i*)(r + i)),
+                                        _mm256_loadu_si256((const __m256i*)(f + i)));
+    _mm256_storeu_si256((__m256i*)(r + i), v);
+  }
+#elif defined(GZ_SIMD_NEON)
+  for (; i + 8 <= n; i += 8) vst1q_s16(r + i, vqaddq_s16(vld1q_s16(r + i), vld1q_s16(f + i)));
+#endif
+  for (; i < n; ++i) r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
 }
 
-static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, uint8_t* arena,
-                                const gz_arena_plan* plan) {
+/* pw1 then GELU for one row of `w` positions. */
+static inline void gz_pw1_gelu_row(const gz_block* b, const int16_t* u, int32_t w, int16_t* out) {
+  gz_pw_run(&b->pw1, u, w, out);
+  const size_t n = (size_t)w * 4 * b->dim;
+  for (size_t i = 0; i < n; ++i) out[i] = gz_gelu_s16(out[i], b->gelu);
+}
+
+static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, int32_t store_hidden,
+                                uint8_t* arena, const gz_arena_plan* plan) {
   const int32_t c = b->dim, c4 = 4 * c;
   const size_t row = (size_t)w * c, row4 = (size_t)w * c4;
-  int8_t* hidden = (int8_t*)(arena + plan->hidden);
-  int16_t* t_row = (int16_t*)(arena + plan->t_row);
-  int8_t* u_row = (int8_t*)(arena + plan->u_row);
+  int16_t* kept = (int16_t*)(arena + plan->hidden); /* pw1/GELU rows, or LayerNorm rows */
+  int16_t* t_row = (int16_t*)(arena + plan->row_a);
+  int16_t* h_row = (int16_t*)(arena + plan->row_b);
   int64_t* sum_sq = (int64_t*)(arena + plan->sum_sq);
-  int32_t* grn_a = (int32_t*)(arena + plan->grn_a);
   for (int32_t k = 0; k < c4; ++k) sum_sq[k] = 0;
 
-  /* Pass A, row by row: depthwise, LayerNorm, pwconv1 + GELU; GRN's sums of squares. */
+  /* Pass A, row by row: depthwise, LayerNorm, pw1 + GELU; GRN's sums of squares. */
   for (int32_t y = 0; y < h; ++y) {
     gz_dw_row(&b->dw, r, h, w, y, t_row);
-    for (int32_t x = 0; x < w; ++x) gz_layernorm_s16_to_s8(t_row + (size_t)x * c, &b->norm, u_row + (size_t)x * c);
-    int8_t* hrow = hidden + (size_t)y * row4;
-    gz_pw_run(&b->pw1, u_row, w, hrow, 0, b->gelu);
+    int16_t* u = store_hidden ? (int16_t*)(arena + plan->row_c) : kept + (size_t)y * row;
+    for (int32_t x = 0; x < w; ++x) gz_layernorm_s16(t_row + (size_t)x * c, &b->norm, u + (size_t)x * c);
+    int16_t* g = store_hidden ? kept + (size_t)y * row4 : h_row;
+    gz_pw1_gelu_row(b, u, w, g);
     for (int32_t x = 0; x < w; ++x)
       for (int32_t k = 0; k < c4; ++k) {
-        const int32_t d = (int32_t)hrow[(size_t)x * c4 + k] - b->grn.in_zero_point;
-        sum_sq[k] += d * d;
+        const int64_t v = g[(size_t)x * c4 + k];
+        sum_sq[k] += v * v;
       }
   }
-  gz_grn_coefficients(sum_sq, &b->grn, grn_a);
-  /* Large maps: tabulate GRN per channel (256 values each) instead of requantising every value. */
-  const int use_table = h * w > 256;
-  int8_t* table = (int8_t*)(arena + plan->grn_table);
-  if (use_table) {
-    for (int32_t k = 0; k < c4; ++k)
-      for (int32_t q = -128; q <= 127; ++q)
-        table[(size_t)k * 256 + (size_t)(q + 128)] = gz_grn_apply_s8((int8_t)q, grn_a[k], b->grn.beta[k], &b->grn);
-  }
+  uint32_t* norms = (uint32_t*)(arena + plan->norms);
+  gz_requant* requants = (gz_requant*)(arena + plan->requants);
+  gz_grn_requants(sum_sq, &b->grn, norms, requants);
 
-  /* Pass B, row by row: GRN, pwconv2, adapter, residual. */
-  int16_t* f_row = (int16_t*)(arena + plan->f_row);
+  /* Pass B, row by row: (pw1 + GELU again,) GRN, pw2, adapter, residual. */
+  int16_t* f_row = (int16_t*)(arena + plan->row_a);
   for (int32_t y = 0; y < h; ++y) {
-    int8_t* hrow = hidden + (size_t)y * row4;
+    int16_t* g = store_hidden ? kept + (size_t)y * row4 : h_row;
+    if (!store_hidden) gz_pw1_gelu_row(b, kept + (size_t)y * row, w, g);
     for (int32_t x = 0; x < w; ++x) {
-      int8_t* v = hrow + (size_t)x * c4;
-      if (use_table) {
-        for (int32_t k = 0; k < c4; ++k) v[k] = table[(size_t)k * 256 + (size_t)((int32_t)v[k] + 128)];
-      } else {
-        for (int32_t k = 0; k < c4; ++k) v[k] = gz_grn_apply_s8(v[k], grn_a[k], b->grn.beta[k], &b->grn);
-      }
+      int16_t* v = g + (size_t)x * c4;
+      for (int32_t k = 0; k < c4; ++k) v[k] = gz_grn_apply_s16(v[k], requants[k], b->grn.beta[k]);
     }
-    gz_pw_run(&b->pw2, hrow, w, 0, f_row, 0);
+    gz_pw_run(&b->pw2, g, w, f_row);
     int16_t* r_row = r + (size_t)y * row;
     gz_add_s16(r_row, f_row, row);
     if (b->adapter) {
       const gz_adapter* a = b->adapter;
-      int8_t* f8 = (int8_t*)(arena + plan->f8_row);
-      int8_t* l_row = (int8_t*)(arena + plan->l_row);
-      int16_t* up_row = (int16_t*)(arena + plan->up_row);
-      for (size_t i = 0; i < row; ++i) f8[i] = gz_requant_s32_to_s8(f_row[i], a->to_s8, a->in_zero_point);
-      gz_pw_run(&a->down, f8, w, l_row, 0, a->leaky_relu);
-      gz_pw_run(&a->up, l_row, w, 0, up_row, 0);
-      gz_add_s16(r_row, up_row, row);
+      int16_t* d_row = (int16_t*)(arena + plan->row_c);
+      int16_t* lo_row = (int16_t*)(arena + plan->row_d);
+      const size_t bottleneck = (size_t)w * a->down_hi.out;
+      gz_pw_run(&a->down_hi, f_row, w, d_row);
+      gz_pw_run(&a->down_lo, f_row, w, lo_row);
+      gz_add_s16(d_row, lo_row, bottleneck);
+      for (size_t i = 0; i < bottleneck; ++i) d_row[i] = gz_leaky_relu_s16(d_row[i], a->slope);
+      gz_pw_run(&a->up, d_row, w, lo_row);
+      gz_add_s16(r_row, lo_row, row);
     }
   }
+}
+
+/* Bytes of arena a network needs. */
+static inline size_t gz_net_arena_bytes(const gz_net* net) {
+  return gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->store_hidden).total;
 }
 
 /* Runs the network on an eye image of any size; out: unit gaze direction, Laplace log-scale. */
@@ -505,25 +489,24 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
                                  int32_t eye_w, float out[4]) {
   if (!net || !arena || !eye || !out) return -1;
   if (eye_h < 1 || eye_w < 1 || eye_h > 16384 || eye_w > 16384) return -2;
-  const gz_arena_plan plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims);
+  const gz_arena_plan plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->store_hidden);
   if (plan.total > arena_bytes) return -3;
   uint8_t* image = arena + plan.image;
   gz_resample_u8(eye, eye_h, eye_w, image, net->input_h, net->input_w);
 
-  /* Stem: 4x4/s4 patches of p - 128 -> int16 -> LayerNorm -> residual (row by row). */
+  /* Stem: 4x4/s4 patches of p - 128 -> LayerNorm -> residual (row by row). */
   int32_t h = net->input_h / 4, w = net->input_w / 4;
   int16_t* r = (int16_t*)(arena + plan.res_a);
-  int8_t* gather = (int8_t*)(arena + plan.gather);
-  int16_t* t_row = (int16_t*)(arena + plan.t_row);
+  int16_t* gather = (int16_t*)(arena + plan.gather);
+  int16_t* t_row = (int16_t*)(arena + plan.row_a);
   for (int32_t y = 0; y < h; ++y) {
     for (int32_t x = 0; x < w; ++x)
       for (int32_t ky = 0; ky < 4; ++ky)
         for (int32_t kx = 0; kx < 4; ++kx)
-          gather[x * 16 + ky * 4 + kx] = (int8_t)((int32_t)image[(size_t)(4 * y + ky) * net->input_w + 4 * x + kx] - 128);
-    gz_pw_run(&net->stem, gather, w, 0, t_row, 0);
+          gather[x * 16 + ky * 4 + kx] = (int16_t)((int32_t)image[(size_t)(4 * y + ky) * net->input_w + 4 * x + kx] - 128);
+    gz_pw_run(&net->stem, gather, w, t_row);
     for (int32_t x = 0; x < w; ++x) {
-      gz_layernorm_s16_to_s16(t_row + (size_t)x * net->dims[0], &net->stem_norm,
-                              r + ((size_t)y * w + x) * net->dims[0]);
+      gz_layernorm_s16(t_row + (size_t)x * net->dims[0], &net->stem_norm, r + ((size_t)y * w + x) * net->dims[0]);
     }
   }
 
@@ -533,40 +516,45 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
       const gz_downsample* d = &net->downsample[s - 1];
       const int32_t c = net->dims[s - 1];
       int16_t* next = (int16_t*)(arena + (s % 2 ? plan.res_b : plan.res_a));
-      int8_t* rows = (int8_t*)(arena + plan.ds_rows);
+      int16_t* rows = (int16_t*)(arena + plan.ds_rows);
       for (int32_t y = 0; y < h / 2; ++y) {
         for (int32_t ky = 0; ky < 2; ++ky)
           for (int32_t x = 0; x < w; ++x)
-            gz_layernorm_s16_to_s8(r + ((size_t)(2 * y + ky) * w + x) * c, &d->norm, rows + ((size_t)ky * w + x) * c);
+            gz_layernorm_s16(r + ((size_t)(2 * y + ky) * w + x) * c, &d->norm, rows + ((size_t)ky * w + x) * c);
         for (int32_t x = 0; x < w / 2; ++x)
           for (int32_t ky = 0; ky < 2; ++ky)
             for (int32_t kx = 0; kx < 2; ++kx)
               memcpy(gather + (size_t)x * 4 * c + (size_t)(ky * 2 + kx) * c, rows + ((size_t)ky * w + 2 * x + kx) * c,
-                     (size_t)c);
-        gz_pw_run(&d->conv, gather, w / 2, 0, next + (size_t)y * (w / 2) * net->dims[s], 0);
+                     (size_t)c * 2);
+        gz_pw_run(&d->conv, gather, w / 2, next + (size_t)y * (w / 2) * net->dims[s]);
       }
       h /= 2;
       w /= 2;
       r = next;
     }
-    for (int32_t b = 0; b < net->depths[s]; ++b) gz_block_run(&net->blocks[s][b], r, h, w, arena, &plan);
+    for (int32_t b = 0; b < net->depths[s]; ++b) gz_block_run(&net->blocks[s][b], r, h, w, net->store_hidden, arena, &plan);
   }
 
-  /* Head: mean pool, LayerNorm, Linear(4), dequantise. */
+  /* Head: mean pool, LayerNorm, Linear(4) in two weight planes, dequantise. */
   const int32_t c = net->dims[3], positions = h * w;
   int16_t pooled[GZ_LAYERNORM_MAX_CHANNELS];
-  int8_t normed[GZ_LAYERNORM_MAX_CHANNELS];
+  int16_t normed[GZ_LAYERNORM_MAX_CHANNELS];
   for (int32_t k = 0; k < c; ++k) {
     int64_t sum = 0;
     for (int32_t p = 0; p < positions; ++p) sum += r[(size_t)p * c + k];
     pooled[k] = (int16_t)(sum >= 0 ? (sum + positions / 2) / positions : -((-sum + positions / 2) / positions));
   }
-  gz_layernorm_s16_to_s8(pooled, &net->head_norm, normed);
+  gz_layernorm_s16(pooled, &net->head_norm, normed);
   float v[4];
   for (int32_t j = 0; j < 4; ++j) {
-    int32_t acc = net->head_bias[j];
-    for (int32_t k = 0; k < c; ++k) acc += (int32_t)normed[k] * net->head_weight[j * c + k];
-    v[j] = (float)acc * net->head_dequant[j];
+    int32_t hi = net->head_bias[j], lo = net->head_bias_lo[j];
+    for (int32_t k = 0; k < c; ++k) {
+      hi += (int32_t)normed[k] * net->head_weight[j * c + k];
+      lo += (int32_t)normed[k] * net->head_weight_lo[j * c + k];
+    }
+    const float a = (float)hi * net->head_dequant[j];
+    const float b = (float)lo * net->head_dequant_lo[j];
+    v[j] = a + b;
   }
   const float length = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
   if (length > 0) {

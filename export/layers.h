@@ -5,18 +5,22 @@
  *
  *   gz_resample_u8()          centred window of the output's aspect ratio, bilinear in Q16,
  *                             edge-clamped: any eye image -> the network's input size
- *   gz_layernorm_s16()        LayerNorm over the C channels of one position, int16 in, int8
- *                             (with zero point) or int16 out; statistics in int64, integer
- *                             square root, one reciprocal per position
- *   gz_grn_coefficients()     GRN's per-image channel factors a_c = 1 + gamma_c * N_c in Q12
- *                             from the channels' sums of squares
- *   gz_grn_apply_s8()         one GRN output value: requant((g - zp) * a_c) + beta_c + zp
+ * Every activation is int16 with zero point 0 (TFLite's "16x8" scheme: int16 activations, int8
+ * weights); int8 activations cost DFT Gaze about half a degree of gaze, int16 about 0.01 degree.
+ *
+ *   gz_layernorm_s16()        LayerNorm over the C channels of one position; statistics in int64,
+ *                             exact integer square root, one integer reciprocal per position
+ *   gz_grn_requants()         GRN's per-image channel factors a_c = 1 + gamma_c * N_c, folded
+ *                             into one requantisation per channel
+ *   gz_gelu_s16()             GELU by a 1025-entry table with linear interpolation
+ *   gz_leaky_relu_s16()       x, or x * slope requantised
  *
  * LayerNorm in integers: with S = sum x and d_c = C*x_c - S (exact), C*sigma = sqrt(sum d^2 / C
  * + eps*C^2/s_x^2) is taken in Q4 by an exact integer square root; z_c = d_c / (C*sigma) in Q12
- * comes from one Q44 reciprocal per position (|d_c| <= sqrt(C)*C*sigma bounds the product below
- * 2^45); the affine part is a signed per-channel requantisation gamma_c / (s_y * 2^12) plus the
- * integer offset round(beta_c / s_y).
+ * is one requantisation whose multiplier is the integer reciprocal floor(2^62 / (16 C sigma));
+ * the affine part is a signed per-channel requantisation gamma_c / (s_y * 2^12) plus the
+ * integer offset round(beta_c / s_y). Runtime multipliers (LayerNorm's reciprocal, GRN's a_c)
+ * are derived with integer arithmetic only (gz_requant_from_product), so all targets agree.
  */
 #ifndef LIBGAZE_EXPORT_LAYERS_H_
 #define LIBGAZE_EXPORT_LAYERS_H_
@@ -66,94 +70,119 @@ static inline void gz_resample_u8(const uint8_t* src, int32_t h, int32_t w, uint
   }
 }
 
-/* LayerNorm parameters of one norm, computed at export time. */
-typedef struct {
-  int32_t channels;
-  int64_t eps;                /* eps * C^2 / s_x^2, rounded */
-  const gz_requant* gamma;    /* [C] signed: gamma_c / (s_y * 2^12) */
-  const int32_t* beta;        /* [C] round(beta_c / s_y) */
-  int32_t out_zero_point;     /* int8 output only */
-} gz_layernorm_params;
-
-/* Q12 normalised values z[C] of one position: the shared first half of both output types. */
-static inline void gz_layernorm_z12(const int16_t* x, const gz_layernorm_params* p, int32_t* z) {
-  const int32_t c_count = p->channels;
-  int32_t sum = 0;
-  for (int32_t c = 0; c < c_count; ++c) sum += x[c];
-  int64_t sum_sq = 0;
-  for (int32_t c = 0; c < c_count; ++c) {
-    const int64_t d = (int64_t)c_count * x[c] - sum;
-    sum_sq += d * d;
-  }
-  const uint64_t variance = (uint64_t)(sum_sq / c_count + p->eps); /* (C*sigma)^2 */
-  uint64_t sigma16 = gz_isqrt_u64(variance << 8);                  /* Q4 */
-  if (sigma16 == 0) sigma16 = 1;
-  const int64_t inverse = (int64_t)((((uint64_t)1 << 44) + sigma16 / 2) / sigma16); /* 2^44 / sigma16 */
-  for (int32_t c = 0; c < c_count; ++c) {
-    const int64_t d = (int64_t)c_count * x[c] - sum;
-    z[c] = (int32_t)gz_rdivpot_s64(d * inverse, 28); /* d / sigma in Q12: 2^(16+44-28-16) */
-  }
-}
-
-#define GZ_LAYERNORM_MAX_CHANNELS 512
-
-static inline void gz_layernorm_s16_to_s8(const int16_t* x, const gz_layernorm_params* p, int8_t* y) {
-  int32_t z[GZ_LAYERNORM_MAX_CHANNELS];
-  gz_layernorm_z12(x, p, z);
-  for (int32_t c = 0; c < p->channels; ++c) {
-    const int64_t v = (int64_t)gz_requant_apply_s32(z[c], p->gamma[c]) + p->beta[c] + p->out_zero_point;
-    y[c] = (int8_t)gz_clamp_s32(v, -128, 127);
-  }
-}
-
-static inline void gz_layernorm_s16_to_s16(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
-  int32_t z[GZ_LAYERNORM_MAX_CHANNELS];
-  gz_layernorm_z12(x, p, z);
-  for (int32_t c = 0; c < p->channels; ++c) {
-    const int64_t v = (int64_t)gz_requant_apply_s32(z[c], p->gamma[c]) + p->beta[c];
-    y[c] = (int16_t)gz_clamp_s32(v, -32768, 32767);
-  }
-}
-
-/* GRN parameters, computed at export time. */
-typedef struct {
-  int32_t channels;
-  int32_t in_zero_point;  /* of the GELU output g */
-  int64_t eps;            /* 1e-6 in Q8 units of s_g, rounded */
-  const int32_t* gamma;   /* [C] round(gamma_c * 2^16) */
-  const int32_t* beta;    /* [C] round(beta_c / s_y) */
-  gz_requant scale;       /* s_g / (s_y * 2^12) */
-  int32_t out_zero_point;
-} gz_grn_params;
-
-#define GZ_GRN_A_MAX ((int32_t)1 << 23)
-
-/* a[c] in Q12 from sum_sq[c] = sum over positions of (g - zp)^2. */
-static inline void gz_grn_coefficients(const int64_t* sum_sq, const gz_grn_params* p, int32_t* a) {
-  int64_t total = 0;
-  for (int32_t c = 0; c < p->channels; ++c) {
-    a[c] = (int32_t)gz_isqrt_u64((uint64_t)sum_sq[c] << 16); /* ||g_c|| in Q8 */
-    total += a[c];
-  }
-  int64_t denominator = (total + p->channels / 2) / p->channels + p->eps;
-  if (denominator < 1) denominator = 1;
-  for (int32_t c = 0; c < p->channels; ++c) {
-    const int64_t n16 = ((int64_t)a[c] << 16) / denominator;          /* N_c in Q16 */
-    const int64_t v = 4096 + gz_rdivpot_s64((int64_t)p->gamma[c] * n16, 20); /* Q16 * Q16 -> Q12 */
-    a[c] = gz_clamp_s32(v, -GZ_GRN_A_MAX, GZ_GRN_A_MAX);
-  }
-}
-
-static inline int8_t gz_grn_apply_s8(int8_t g, int32_t a, int32_t beta, const gz_grn_params* p) {
-  const int32_t v = gz_requant_apply_s32(((int32_t)g - p->in_zero_point) * a, p->scale);
-  return (int8_t)gz_clamp_s32((int64_t)v + beta + p->out_zero_point, -128, 127);
-}
-
 /* Signed requantisation parameters: |scale| as usual, the sign carried by the multiplier. */
 static inline gz_requant gz_requant_compute_signed(double scale) {
   gz_requant r = gz_requant_compute(scale < 0 ? -scale : scale);
   if (scale < 0) r.multiplier = -r.multiplier;
   return r;
+}
+
+static inline int32_t gz_bit_length_u64(uint64_t v) {
+  int32_t n = 0;
+  while (v) {
+    ++n;
+    v >>= 1;
+  }
+  return n;
+}
+
+/* A requantisation from an exact integer product m * 2^e (|m| < 2^63): the mantissa truncated to
+ * 31 bits. Integer-only, so every platform derives the same runtime multipliers. */
+static inline gz_requant gz_requant_from_product(int64_t m, int32_t e) {
+  gz_requant r = {0, 0};
+  if (m == 0) return r;
+  const uint64_t a = m < 0 ? (uint64_t)(-m) : (uint64_t)m;
+  const int32_t bits = gz_bit_length_u64(a);
+  const uint64_t mantissa = bits > 31 ? a >> (bits - 31) : a << (31 - bits);
+  r.multiplier = m < 0 ? -(int32_t)mantissa : (int32_t)mantissa;
+  r.shift = bits + e; /* m * 2^e ~ mantissa * 2^(bits - 31 + e) = (mantissa / 2^31) * 2^(bits + e) */
+  if (r.shift < -31) r.multiplier = r.shift = 0; /* below what any int32 product can express */
+  return r;
+}
+
+/* LayerNorm parameters of one norm, computed at export time. Input and output int16 (zero point 0). */
+typedef struct {
+  int32_t channels;
+  int64_t eps;             /* eps * C^2 / s_x^2, rounded */
+  const gz_requant* gamma; /* [C] signed: gamma_c / (s_y * 2^12) */
+  const int32_t* beta;     /* [C] round(beta_c / s_y) */
+} gz_layernorm_params;
+
+#define GZ_LAYERNORM_MAX_CHANNELS 512
+
+/* The per-position part: d_c = C*x_c - S into d, and the requantisation d -> z (Q12). */
+static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, int64_t eps, int32_t* d) {
+  int32_t sum = 0;
+  for (int32_t c = 0; c < c_count; ++c) sum += x[c];
+  int64_t sum_sq = 0;
+  for (int32_t c = 0; c < c_count; ++c) {
+    d[c] = c_count * (int32_t)x[c] - sum;
+    sum_sq += (int64_t)d[c] * d[c];
+  }
+  const uint64_t variance = (uint64_t)(sum_sq / c_count + eps); /* (C*sigma)^2 */
+  uint64_t sigma16 = gz_isqrt_u64(variance << 8);                  /* C*sigma in Q4 */
+  if (sigma16 == 0) sigma16 = 1;
+  /* z = d * 2^16 / sigma16 (Q12) as a requantisation: floor(2^62 / sigma16) * 2^(16 - 62). */
+  return gz_requant_from_product((int64_t)((((uint64_t)1) << 62) / sigma16), 16 - 62);
+}
+
+static inline void gz_layernorm_s16(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
+  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
+  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
+  for (int32_t c = 0; c < p->channels; ++c) {
+    const int32_t z = gz_requant_apply_s32(d[c], to_z);
+    const int64_t v = (int64_t)gz_requant_apply_s32(z, p->gamma[c]) + p->beta[c];
+    y[c] = (int16_t)gz_clamp_s32(v, -32768, 32767);
+  }
+}
+
+/* GRN parameters, computed at export time. Input and output int16. */
+typedef struct {
+  int32_t channels;
+  int64_t eps;          /* 1e-6 in Q8 units of s_g, rounded */
+  const int32_t* gamma; /* [C] round(gamma_c * 2^16) */
+  const int32_t* beta;  /* [C] round(beta_c / s_y) */
+  gz_requant scale;     /* s_g / (s_y * 2^12) */
+} gz_grn_params;
+
+#define GZ_GRN_A_MAX ((int32_t)1 << 23)
+
+/* Per-image requantisations out[c] = a_c * s_g / s_y with a_c = 1 + gamma_c * N_c, from
+ * sum_sq[c] = sum over positions of g^2. */
+static inline void gz_grn_requants(const int64_t* sum_sq, const gz_grn_params* p, uint32_t* norms, gz_requant* out) {
+  int64_t total = 0;
+  for (int32_t c = 0; c < p->channels; ++c) {
+    norms[c] = gz_isqrt_u64((uint64_t)sum_sq[c] << 16); /* ||g_c|| in Q8 */
+    total += norms[c];
+  }
+  int64_t denominator = (total + p->channels / 2) / p->channels + p->eps;
+  if (denominator < 1) denominator = 1;
+  for (int32_t c = 0; c < p->channels; ++c) {
+    const int64_t n16 = ((int64_t)norms[c] << 16) / denominator;             /* N_c in Q16 */
+    const int64_t a = 4096 + gz_rdivpot_s64((int64_t)p->gamma[c] * n16, 20); /* Q16 * Q16 -> Q12 */
+    const int32_t a12 = gz_clamp_s32(a, -GZ_GRN_A_MAX, GZ_GRN_A_MAX);
+    out[c] = gz_requant_from_product((int64_t)a12 * p->scale.multiplier, p->scale.shift - 31); /* a12 * s_g / (2^12 s_y) */
+  }
+}
+
+static inline int16_t gz_grn_apply_s16(int16_t g, gz_requant r, int32_t beta) {
+  return (int16_t)gz_clamp_s32((int64_t)gz_requant_apply_s32(g, r) + beta, -32768, 32767);
+}
+
+/* GELU on int16 with the same scale in and out: a 1025-entry table of the function at every
+ * 64th input value, linear interpolation between entries (rounded, ties away from zero). */
+#define GZ_GELU_TABLE 1025
+
+static inline int16_t gz_gelu_s16(int16_t x, const int16_t* table) {
+  const int32_t u = (int32_t)x + 32768;
+  const int32_t i = u >> 6, f = u & 63;
+  const int32_t lo = table[i], hi = table[i + 1];
+  return (int16_t)gz_clamp_s32((int64_t)lo + gz_rdivpot_s32((hi - lo) * f, 6), -32768, 32767);
+}
+
+/* LeakyReLU on int16 with the same scale in and out. */
+static inline int16_t gz_leaky_relu_s16(int16_t x, gz_requant slope) {
+  return x >= 0 ? x : (int16_t)gz_clamp_s32(gz_requant_apply_s32(x, slope), -32768, 32767);
 }
 
 #endif /* LIBGAZE_EXPORT_LAYERS_H_ */

@@ -20,19 +20,8 @@ TEST_CASE("integer square root is exact", "[nonlinear]") {
   CHECK(gz_isqrt_u64(UINT64_MAX) == 4294967295u);
 }
 
-TEST_CASE("GELU and LeakyReLU tables equal float evaluation on the grid", "[nonlinear]") {
-  const gz_qparams in = gz_qparams_from_range(-6.0f, 6.0f);
-  const gz_qparams out = gz_qparams_from_range(-0.2f, 6.0f);
-  int8_t lut[256];
-  gz_lut_s8_build(gz_gelu_f32, in, out, lut);
-  for (int32_t q = -128; q <= 127; ++q) {
-    const float x = gz_dequantize_s8((int8_t)q, in);
-    const float exact = 0.5f * x * (1.0f + std::erf(x / std::sqrt(2.0f)));
-    REQUIRE(std::fabs(gz_dequantize_s8(gz_lut_s8_apply(lut, (int8_t)q), out) - exact) <= out.scale / 2 + 1e-5f);
+TEST_CASE("erf GELU matches its definition", "[nonlinear]") {
+  for (float x = -6.0f; x <= 6.0f; x += 0.125f) {
+    CHECK(gz_gelu_f32(x) == Approx(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)))).margin(1e-6));
   }
-  // GELU's dip below zero survives quantisation.
-  CHECK(gz_dequantize_s8(gz_lut_s8_apply(lut, gz_quantize_s8(-0.75f, in)), out) < 0.0f);
-  int8_t leaky[256];
-  gz_lut_s8_build([](float x) { return x > 0 ? x : 0.01f * x; }, in, in, leaky);
-  CHECK(gz_lut_s8_apply(leaky, gz_quantize_s8(3.0f, in)) == gz_quantize_s8(3.0f, in));
 }

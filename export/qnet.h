@@ -7,19 +7,20 @@
 // implementation of exactly the arithmetic the generated kernel performs, written for clarity.
 // The generated kernel (tiled, packed, SIMD) must equal it bit for bit.
 //
-// Dataflow (s16 = int16 symmetric, s8 = int8 with zero point):
+// Dataflow (every activation int16, zero point 0; weights int8 per output channel):
 //   eye u8 --resample--> u8 HxW --(p - 128)--> stem 4x4/s4 (1 channel, folded normalisation)
-//   --> s16 --LN--> residual s16 (one scale per stage)
-//   block: dw7x7 s16->s16, LN s16->s8, pw1 s8->s8, GELU lut, GRN s8->s8, pw2 s8->s16 (residual
-//          scale), adapter [s16->s8, down (BN folded) s8->s8, LeakyReLU lut, up s8->s16],
-//          residual += pw2 + up (saturating)
-//   downsample: LN s16->s8, 2x2/s2 as a pointwise over (ky, kx, c) patches -> s16
-//   head: mean pool s16, LN s16->s8, Linear -> int32 -> float (one multiply per output), the
+//   --> LN --> residual (one scale per stage)
+//   block: dw7x7, LN, pw1, GELU (table), GRN (per-image channel requantisations), pw2 at the
+//          residual scale; adapter: down (16-bit weights as two int8 planes, BN folded),
+//          LeakyReLU, up at the residual scale; residual += pw2 + up (saturating)
+//   downsample: LN, 2x2/s2 as a pointwise over (ky, kx, c) patches
+//   head: mean pool, LN, Linear (two planes) -> int32 -> float (one multiply per plane), the
 //         direction normalised to unit length, the 4th value the Laplace log-scale.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,12 +30,12 @@ namespace gaze {
 
 struct QLinear {
   int32_t in = 0, out = 0;
-  std::vector<int8_t> weight;        // [out][in]
-  std::vector<float> weight_scale;   // [out]
-  std::vector<int32_t> bias;         // [out], in the accumulator's scale
-  std::vector<gz_requant> requant;   // [out]; empty for the head (dequantised to float)
-  int32_t in_zero_point = 0;
-  int32_t out_zero_point = 0;        // int8 outputs only
+  std::vector<int8_t> weight;           // [out][in]; the high plane when weight_lo is set
+  std::vector<int8_t> weight_lo;        // optional low plane: w16 = 256 * weight + weight_lo
+  std::vector<float> weight_scale;      // [out], of the 8-bit weight or of w16
+  std::vector<int32_t> bias, bias_lo;   // [out], in each plane's accumulator scale
+  std::vector<gz_requant> requant, requant_lo;  // [out]; empty for the head (dequantised)
+  bool two_planes() const { return !weight_lo.empty(); }
 };
 
 struct QLayerNorm {
@@ -42,28 +43,21 @@ struct QLayerNorm {
   int64_t eps = 0;
   std::vector<gz_requant> gamma;
   std::vector<int32_t> beta;
-  int32_t out_zero_point = 0;
-  gz_layernorm_params params() const { return {channels, eps, gamma.data(), beta.data(), out_zero_point}; }
+  gz_layernorm_params params() const { return {channels, eps, gamma.data(), beta.data()}; }
 };
 
 struct QGrn {
-  int32_t channels = 0, in_zero_point = 0, out_zero_point = 0;
+  int32_t channels = 0;
   int64_t eps = 0;
   std::vector<int32_t> gamma, beta;
   gz_requant scale{0, 0};
-  gz_grn_params params() const {
-    return {channels, in_zero_point, eps, gamma.data(), beta.data(), scale, out_zero_point};
-  }
+  gz_grn_params params() const { return {channels, eps, gamma.data(), beta.data(), scale}; }
 };
 
-using Lut8 = std::array<int8_t, 256>;
-
 struct QAdapter {
-  gz_requant to_s8{0, 0};       // block output (residual scale) -> the down projection's int8 input
-  int32_t in_zero_point = 0;
-  QLinear down;                 // BatchNorm folded in
-  Lut8 leaky_relu{};
-  QLinear up;                   // -> residual scale
+  QLinear down;             // two planes, BatchNorm folded in; input: the block's pw2 output
+  gz_requant slope{0, 0};   // LeakyReLU's negative slope
+  QLinear up;               // -> residual scale
 };
 
 struct QBlock {
@@ -72,50 +66,55 @@ struct QBlock {
   std::vector<float> dw_weight_scale; // [dim]
   std::vector<int32_t> dw_bias;
   std::vector<gz_requant> dw_requant;
-  QLayerNorm norm;                    // s16 -> s8
-  QLinear pw1;                        // s8 -> s8 (before GELU)
-  Lut8 gelu{};
+  QLayerNorm norm;
+  QLinear pw1;
+  std::vector<int16_t> gelu;          // GZ_GELU_TABLE entries, pw1's scale in and out
   QGrn grn;
-  QLinear pw2;                        // s8 -> s16 at the stage's residual scale
+  QLinear pw2;                        // -> the stage's residual scale
   bool has_adapter = false;
   QAdapter adapter;
 };
 
 struct QDownsample {
-  QLayerNorm norm;  // s16 -> s8
+  QLayerNorm norm;
   QLinear conv;     // in = 4 * C, input order (ky, kx, c)
 };
 
 // Activation scales, kept for reports and for quantising user adapters against a fixed base.
 struct QScales {
   std::array<float, 4> residual{};  // per stage
-  float stem = 0;                   // stem conv output (s16)
+  float stem = 0;                   // stem conv output
+  std::map<std::string, float> activations;  // every quantised activation, by calibration name
 };
 
 struct QuantizedNet {
   int32_t input_h = 0, input_w = 0;
   std::vector<int32_t> depths, dims;
-  QLinear stem;                 // in = 16 (4x4 patch of p - 128), out = dims[0] -> s16
-  QLayerNorm stem_norm;         // s16 -> s16 residual
+  QLinear stem;                 // in = 16 (4x4 patch of p - 128), out = dims[0]
+  QLayerNorm stem_norm;         // -> residual
   std::vector<QDownsample> downsamples;   // 3
   std::vector<std::vector<QBlock>> stages;
-  QLayerNorm head_norm;         // s16 -> s8
-  QLinear head;                 // -> int32
-  std::array<float, 4> head_dequant{};  // s_in * s_w[j]
+  QLayerNorm head_norm;
+  QLinear head;                 // two planes -> int32 accumulators
+  std::array<float, 4> head_dequant{}, head_dequant_lo{};  // 256 * s_in * s_w[j], s_in * s_w[j]
   QScales scales;
 
-  size_t weight_bytes() const;  // int8 weights + int32 biases + per-channel parameters
+  size_t weight_bytes() const;  // int8 weight planes + int32 biases
   size_t macs() const;          // multiply-accumulates per frame (1-channel stem)
 };
 
-// Unit 3-D gaze direction and the Laplace log-scale from int32 head accumulators.
-std::array<float, 4> qnet_head_output(const int32_t* acc, const std::array<float, 4>& dequant);
+// Unit 3-D gaze direction and the Laplace log-scale from the head's int32 accumulators.
+std::array<float, 4> qnet_head_output(const int32_t* acc, const int32_t* acc_lo, const QuantizedNet& net);
 
 // Optional per-layer tensors of one qnet_predict() call, for debugging and tests.
 struct QTrace {
   std::vector<int16_t> stem_output;       // [h][w][c], residual scale of stage 0
   std::vector<int16_t> stage_outputs[4];  // [h][w][c] per stage
-  std::array<int32_t, 4> head_acc{};
+  // Every block's intermediate tensors by calibration name ("0.1.pw1", ...; scales in
+  // QuantizedNet::scales.activations), recorded only when `record_blocks` is set.
+  bool record_blocks = false;
+  std::map<std::string, std::vector<int16_t>> blocks;
+  std::array<int32_t, 4> head_acc{}, head_acc_lo{};
 };
 
 // Runs the integer reference on one grey eye image of any size (>= 1 x 1).

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "datasets/preprocess.h"
+#include "export/quantize.h"
 #include "libgaze/core/error.h"
 #include "libgaze/metrics/angular_error.h"
 
@@ -30,19 +31,18 @@ std::string block_name(size_t s, size_t b) { return std::to_string(s) + "." + st
 
 at::Tensor shadow_block(BlockImpl& block, const at::Tensor& input, const std::string& name, const std::string& res,
                         const Observe& observe) {
+  observe(name + ".in", input.permute({0, 2, 3, 1}));  // for the depthwise bias correction
   auto x = observe(name + ".dw", block.dwconv->forward(input).permute({0, 2, 3, 1}));  // NHWC
   x = observe(name + ".norm", block.norm->forward(x));
-  x = observe(name + ".pw1", block.pwconv1->forward(x));
-  x = observe(name + ".gelu", at::gelu(x));
+  x = at::gelu(observe(name + ".pw1", block.pwconv1->forward(x)));  // GELU keeps pw1's scale
   x = observe(name + ".grn", block.grn->forward(x));
-  const auto f = observe(res, block.pwconv2->forward(x));
+  const auto f = observe(res, observe(name + ".pw2", block.pwconv2->forward(x)));
   auto out = observe(res, input.permute({0, 2, 3, 1}) + f);
   if (block.adapter) {
     AdapterImpl& a = *block.adapter;
-    const auto f8 = observe(name + ".f8", f);
-    const auto shape = f8.sizes().vec();
-    auto h = observe(name + ".down", a.bn->forward(a.down->forward(f8.reshape({-1, shape.back()}))));
-    h = observe(name + ".lrelu", at::leaky_relu(h, a.slope()));
+    const auto shape = f.sizes().vec();
+    auto h = observe(name + ".down", a.bn->forward(a.down->forward(f.reshape({-1, shape.back()}))));
+    h = observe(name + ".lrelu", at::leaky_relu(h, a.slope()));  // keeps the down projection's scale
     const auto up = observe(res, a.up->forward(h).reshape(shape));
     out = observe(res, out + up);
   }
@@ -70,6 +70,7 @@ at::Tensor shadow_forward(GazeNet& model, const at::Tensor& images, const Observ
     }
   }
   const auto normed = observe("head.norm", model->norm->forward(x.mean({2, 3})));
+  observe("head.out", model->head->forward(normed));
   return model->head->forward(normed);
 }
 
@@ -92,8 +93,14 @@ at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_
 struct Observer {
   float min = INFINITY, max = -INFINITY;
   std::vector<float> samples;
+  at::Tensor channel_sum;  // double, per channel of the last axis
+  int64_t rows = 0;
 
   void add(const at::Tensor& t) {
+    const at::Tensor rows_by_channel = t.detach().reshape({-1, t.size(-1)}).to(at::kDouble);
+    const at::Tensor sum = rows_by_channel.sum(0);
+    channel_sum = channel_sum.defined() ? channel_sum + sum : sum;
+    rows += rows_by_channel.size(0);
     const at::Tensor flat = t.detach().contiguous().flatten();
     min = std::min(min, flat.min().item<float>());
     max = std::max(max, flat.max().item<float>());
@@ -103,7 +110,9 @@ struct Observer {
   }
 
   ActivationRange range(const QuantizeOptions& options) {
-    ActivationRange r{min, max, min, max};
+    ActivationRange r{min, max, min, max, {}};
+    const at::Tensor mean = (channel_sum / double(rows)).contiguous();
+    r.channel_mean.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
     if (options.observer == "percentile" && !samples.empty()) {
       const auto at_fraction = [&](double f) {
         const size_t k = std::min(samples.size() - 1, size_t(f * double(samples.size() - 1) + 0.5));
@@ -145,14 +154,9 @@ const ActivationRange& range_of(const ActivationRanges& ranges, const std::strin
   return it->second;
 }
 
-gz_qparams int8_params(const ActivationRanges& ranges, const std::string& name) {
-  const ActivationRange& r = range_of(ranges, name);
-  return gz_qparams_from_range(r.low, r.high);
-}
-
 float int16_scale(const ActivationRanges& ranges, const std::string& name) {
   const ActivationRange& r = range_of(ranges, name);
-  const float absmax = std::max(std::fabs(r.min), std::fabs(r.max));
+  const float absmax = std::max(std::fabs(r.low), std::fabs(r.high));
   return absmax > 0 ? absmax * kInt16Headroom / 32767.0f : 1.0f;
 }
 
@@ -161,27 +165,63 @@ std::vector<float> to_vector(const at::Tensor& t) {
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
-// weight [out][in] floats, bias [out]; x the input's parameters; y_scale 0 = no requantisation.
-QLinear quantize_linear(const std::vector<float>& weight, const std::vector<float>& bias, int32_t out, int32_t in,
-                        gz_qparams x, double y_scale, int32_t y_zero_point) {
+int32_t round_to_int32(double v, const char* what) {
+  if (!(std::fabs(v) < 2e9)) throw Error(std::string("quantize: ") + what + " does not fit int32 (" + std::to_string(v) + ")");
+  return int32_t(std::llround(v));
+}
+
+// weight [out][in] floats, bias [out]; y_scale 0 = no requantisation (the head). Two planes
+// hold 16-bit weights where int8 costs accuracy (the adapters' down projections, the head).
+// `input_mean` (per input channel, or empty) drives bias correction.
+QLinear quantize_linear(const std::vector<float>& weight, const std::vector<float>& bias_in, int32_t out, int32_t in,
+                        float x_scale, double y_scale, bool two_planes, const std::vector<double>& input_mean) {
   QLinear l;
   l.in = in;
   l.out = out;
   l.weight.resize(size_t(out) * in);
   l.weight_scale.resize(size_t(out));
-  gz_quantize_weights_per_channel(weight.data(), out, in, l.weight.data(), l.weight_scale.data());
-  l.in_zero_point = x.zero_point;
-  l.out_zero_point = y_zero_point;
+  if (two_planes) {
+    l.weight_lo.resize(l.weight.size());
+    gz_split_weights_s16(weight.data(), out, in, l.weight.data(), l.weight_lo.data(), l.weight_scale.data());
+  } else {
+    gz_quantize_weights_per_channel(weight.data(), out, in, l.weight.data(), l.weight_scale.data());
+  }
+  std::vector<float> bias = bias_in;
+  if (input_mean.size() == size_t(in)) {
+    for (int32_t o = 0; o < out; ++o) {
+      double shift = 0;
+      for (int32_t i = 0; i < in; ++i) {
+        const size_t k = size_t(o) * in + i;
+        const double q = two_planes ? 256.0 * l.weight[k] + l.weight_lo[k] : double(l.weight[k]);
+        shift += (double(weight[k]) - q * l.weight_scale[size_t(o)]) * input_mean[size_t(i)];
+      }
+      bias[size_t(o)] += float(shift);
+    }
+  }
   for (int32_t o = 0; o < out; ++o) {
-    const double acc_scale = double(x.scale) * l.weight_scale[size_t(o)];
-    l.bias.push_back(int32_t(std::llround(std::clamp(bias[size_t(o)] / acc_scale, -2e9, 2e9))));
-    if (y_scale > 0) l.requant.push_back(gz_requant_compute(acc_scale / y_scale));
+    const double acc_scale = double(x_scale) * l.weight_scale[size_t(o)];  // of w16 with two planes
+    const double b = bias[size_t(o)] / acc_scale;
+    if (two_planes) {
+      const int32_t hi = round_to_int32(b / 256.0, "a bias");
+      l.bias.push_back(hi);
+      l.bias_lo.push_back(round_to_int32(b - 256.0 * hi, "a bias"));
+      if (y_scale > 0) {
+        l.requant.push_back(gz_requant_compute(256.0 * acc_scale / y_scale));
+        l.requant_lo.push_back(gz_requant_compute(acc_scale / y_scale));
+      }
+    } else {
+      l.bias.push_back(round_to_int32(b, "a bias"));
+      if (y_scale > 0) l.requant.push_back(gz_requant_compute(acc_scale / y_scale));
+    }
+    // int32 accumulators must not overflow for any int16 input.
+    const double worst = double(in) * 32768.0 * 128.0 + std::fabs(double(l.bias.back()));
+    if (worst >= 2147483647.0) throw Error("quantize: a " + std::to_string(in) + "-input layer could overflow int32");
   }
   return l;
 }
 
 QLayerNorm quantize_layernorm(const at::Tensor& gamma, const at::Tensor& beta, double eps, float x_scale,
-                              float y_scale, int32_t y_zero_point) {
+                              float y_scale) {
   QLayerNorm n;
   const std::vector<float> g = to_vector(gamma), b = to_vector(beta);
   n.channels = int32_t(g.size());
@@ -190,16 +230,19 @@ QLayerNorm quantize_layernorm(const at::Tensor& gamma, const at::Tensor& beta, d
   n.eps = int64_t(std::min(std::llround(eps * c * c / (double(x_scale) * x_scale)), 1LL << 50));
   for (size_t i = 0; i < g.size(); ++i) {
     n.gamma.push_back(gz_requant_compute_signed(double(g[i]) / (double(y_scale) * 4096.0)));
-    n.beta.push_back(int32_t(std::llround(b[i] / double(y_scale))));
+    n.beta.push_back(round_to_int32(b[i] / double(y_scale), "a LayerNorm offset"));
   }
-  n.out_zero_point = y_zero_point;
   return n;
 }
 
-Lut8 build_lut(const std::function<float(float)>& f, gz_qparams in, gz_qparams out) {
-  Lut8 lut;
-  for (int32_t q = -128; q <= 127; ++q) lut[size_t(q + 128)] = gz_quantize_s8(f(gz_dequantize_s8(int8_t(q), in)), out);
-  return lut;
+// GELU at every 64th int16 value of a tensor with scale s (the same scale out).
+std::vector<int16_t> gelu_table(float s) {
+  std::vector<int16_t> t(GZ_GELU_TABLE);
+  for (int32_t i = 0; i < GZ_GELU_TABLE; ++i) {
+    const double x = double(i * 64 - 32768) * s;
+    t[size_t(i)] = int16_t(std::clamp(std::llround(gz_gelu_f32(float(x)) / s), -32768LL, 32767LL));
+  }
+  return t;
 }
 
 QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale, const ActivationRanges& ranges,
@@ -212,47 +255,56 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
     q.dw_weight.resize(w.size());
     q.dw_weight_scale.resize(size_t(q.dim));
     gz_quantize_weights_per_channel(w.data(), q.dim, 49, q.dw_weight.data(), q.dw_weight_scale.data());
+    const std::vector<double>& mean = range_of(ranges, name + ".in").channel_mean;
     for (int32_t c = 0; c < q.dim; ++c) {
       const double acc_scale = double(res_scale) * q.dw_weight_scale[size_t(c)];
-      q.dw_bias.push_back(int32_t(std::llround(b[size_t(c)] / acc_scale)));
+      double shift = 0;  // bias correction (padding aside, every tap sees the channel mean)
+      for (int32_t k = 0; k < 49; ++k) {
+        const size_t i = size_t(c) * 49 + size_t(k);
+        shift += (double(w[i]) - double(q.dw_weight[i]) * q.dw_weight_scale[size_t(c)]) * mean[size_t(c)];
+      }
+      q.dw_bias.push_back(round_to_int32((b[size_t(c)] + shift) / acc_scale, "a depthwise bias"));
       q.dw_requant.push_back(gz_requant_compute(acc_scale / dw_scale));
     }
   }
-  const gz_qparams u = int8_params(ranges, name + ".norm"), h = int8_params(ranges, name + ".pw1"),
-                   g = int8_params(ranges, name + ".gelu"), v = int8_params(ranges, name + ".grn");
-  q.norm = quantize_layernorm(block.norm->weight, block.norm->bias, ln_eps, dw_scale, u.scale, u.zero_point);
+  const float u = int16_scale(ranges, name + ".norm"), h = int16_scale(ranges, name + ".pw1"),
+              v = int16_scale(ranges, name + ".grn");
+  q.norm = quantize_layernorm(block.norm->weight, block.norm->bias, ln_eps, dw_scale, u);
   q.pw1 = quantize_linear(to_vector(block.pwconv1->weight), to_vector(block.pwconv1->bias), int32_t(4 * q.dim),
-                          q.dim, u, h.scale, h.zero_point);
-  q.gelu = build_lut([](float x) { return gz_gelu_f32(x); }, h, g);
+                          q.dim, u, h, false, range_of(ranges, name + ".norm").channel_mean);
+  q.gelu = gelu_table(h);
 
   q.grn.channels = 4 * q.dim;
-  q.grn.in_zero_point = g.zero_point;
-  q.grn.out_zero_point = v.zero_point;
-  q.grn.eps = std::llround(1e-6 * 256.0 / g.scale);
-  for (float gamma : to_vector(block.grn->gamma)) q.grn.gamma.push_back(int32_t(std::llround(gamma * 65536.0)));
-  for (float beta : to_vector(block.grn->beta)) q.grn.beta.push_back(int32_t(std::llround(beta / double(v.scale))));
-  q.grn.scale = gz_requant_compute(double(g.scale) / (double(v.scale) * 4096.0));
+  q.grn.eps = std::llround(1e-6 * 256.0 / h);
+  for (float gamma : to_vector(block.grn->gamma)) q.grn.gamma.push_back(round_to_int32(gamma * 65536.0, "a GRN gamma"));
+  for (float beta : to_vector(block.grn->beta)) q.grn.beta.push_back(round_to_int32(beta / double(v), "a GRN beta"));
+  q.grn.scale = gz_requant_compute(double(h) / (double(v) * 4096.0));
 
   q.pw2 = quantize_linear(to_vector(block.pwconv2->weight), to_vector(block.pwconv2->bias), q.dim, 4 * q.dim, v,
-                          res_scale, 0);
+                          res_scale, false, range_of(ranges, name + ".grn").channel_mean);
   if (block.adapter) {
     AdapterImpl& a = *block.adapter;
     q.has_adapter = true;
-    const gz_qparams f8 = int8_params(ranges, name + ".f8"), d = int8_params(ranges, name + ".down"),
-                     l = int8_params(ranges, name + ".lrelu");
-    q.adapter.to_s8 = gz_requant_compute(double(res_scale) / f8.scale);
-    q.adapter.in_zero_point = f8.zero_point;
+    const float d = int16_scale(ranges, name + ".down");
     // BatchNorm (eval) folded into the down projection: W' = diag(k) W, b' = k (b - mean) + beta.
     const at::Tensor k = a.bn->weight / at::sqrt(a.bn->running_var + a.bn->options.eps());
     const at::Tensor w = a.down->weight * k.unsqueeze(1);
     const at::Tensor bias = (a.down->bias - a.bn->running_mean) * k + a.bn->bias;
     const int32_t hidden = int32_t(a.down->options.out_features());
-    q.adapter.down = quantize_linear(to_vector(w), to_vector(bias), hidden, q.dim, f8, d.scale, d.zero_point);
-    const float slope = float(a.slope());
-    q.adapter.leaky_relu = build_lut([slope](float x) { return x >= 0 ? x : slope * x; }, d, l);
-    q.adapter.up = quantize_linear(to_vector(a.up->weight), to_vector(a.up->bias), q.dim, hidden, l, res_scale, 0);
+    q.adapter.down = quantize_linear(to_vector(w), to_vector(bias), hidden, q.dim, res_scale, d, true,
+                                     range_of(ranges, name + ".pw2").channel_mean);
+    q.adapter.slope = gz_requant_compute_signed(a.slope());
+    q.adapter.up = quantize_linear(to_vector(a.up->weight), to_vector(a.up->bias), q.dim, hidden, d, res_scale, false,
+                                   range_of(ranges, name + ".lrelu").channel_mean);
   }
   return q;
+}
+
+// Per-channel means repeated for the 2x2 patch order (ky, kx, c).
+std::vector<double> patch_mean(const std::vector<double>& mean) {
+  std::vector<double> out;
+  for (int k = 0; k < 4; ++k) out.insert(out.end(), mean.begin(), mean.end());
+  return out;
 }
 
 // [out][c][ky][kx] -> [out][(ky, kx, c)], the order the kernel gathers patches in.
@@ -272,9 +324,7 @@ ActivationRanges user_adapter_ranges(GazeNet& user_model, const std::vector<Fram
   ActivationRanges merged = base_ranges;
   const std::string last = std::to_string(user_model->config().depths.size() - 1) + ".";
   for (const auto& [name, range] : user) {
-    const bool adapter_inside = name.rfind(last, 0) == 0 &&
-                                (name.size() > 5 && (name.substr(name.size() - 5) == ".down" ||
-                                                     name.substr(name.size() - 6) == ".lrelu"));
+    const bool adapter_inside = name.rfind(last, 0) == 0 && name.size() > 5 && name.substr(name.size() - 5) == ".down";
     if (adapter_inside) merged[name] = range;
   }
   return merged;
@@ -294,6 +344,7 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   for (int64_t d : cfg.depths) net.depths.push_back(int32_t(d));
   for (int64_t d : cfg.dims) net.dims.push_back(int32_t(d));
   for (size_t s = 0; s < 4; ++s) net.scales.residual[s] = int16_scale(ranges, "residual." + std::to_string(s));
+  for (const auto& [name, range] : ranges) net.scales.activations[name] = int16_scale(ranges, name);
 
   // Stem: 3 input channels folded into 1, with the /255 and ImageNet normalisation, so the
   // kernel multiplies raw pixels p (as p - 128 with zero point -128, scale 1).
@@ -309,24 +360,25 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
     folded += w.select(1, c) / (255.0f * stdev);
     bias -= w.select(1, c).sum({1, 2}) * (mean / stdev);
   }
+  // The kernel feeds p - 128 (int16, scale 1): conv(p) = conv(p - 128) + 128 * sum(w).
+  bias += folded.sum({1, 2}) * 128.0f;
   net.scales.stem = int16_scale(ranges, "stem");
-  net.stem = quantize_linear(to_vector(folded), to_vector(bias), int32_t(w.size(0)), 16, gz_qparams{1.0f, -128},
-                             net.scales.stem, 0);
+  net.stem = quantize_linear(to_vector(folded), to_vector(bias), int32_t(w.size(0)), 16, 1.0f, net.scales.stem, false, {});
   auto stem_norm = stem->ptr(1)->as<LayerNorm2d>();
   net.stem_norm = quantize_layernorm(stem_norm->weight, stem_norm->bias, cfg.ln_eps, net.scales.stem,
-                                     net.scales.residual[0], 0);
+                                     net.scales.residual[0]);
 
   for (size_t s = 0; s < 4; ++s) {
     if (s > 0) {
       auto ds = model->downsample_layers[s]->as<torch::nn::Sequential>();
       auto norm = ds->ptr(0)->as<LayerNorm2d>();
       auto dconv = ds->ptr(1)->as<torch::nn::Conv2d>();
-      const gz_qparams u = int8_params(ranges, "ds." + std::to_string(s) + ".norm");
+      const float u = int16_scale(ranges, "ds." + std::to_string(s) + ".norm");
       QDownsample d;
-      d.norm = quantize_layernorm(norm->weight, norm->bias, cfg.ln_eps, net.scales.residual[s - 1], u.scale,
-                                  u.zero_point);
+      d.norm = quantize_layernorm(norm->weight, norm->bias, cfg.ln_eps, net.scales.residual[s - 1], u);
       d.conv = quantize_linear(patch_major(dconv->weight), to_vector(dconv->bias), int32_t(dconv->weight.size(0)),
-                               int32_t(4 * dconv->weight.size(1)), u, net.scales.residual[s], 0);
+                               int32_t(4 * dconv->weight.size(1)), u, net.scales.residual[s], false,
+                               patch_mean(range_of(ranges, "ds." + std::to_string(s) + ".norm").channel_mean));
       net.downsamples.push_back(std::move(d));
     }
     std::vector<QBlock> blocks;
@@ -338,12 +390,15 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
     net.stages.push_back(std::move(blocks));
   }
 
-  const gz_qparams hn = int8_params(ranges, "head.norm");
-  net.head_norm = quantize_layernorm(model->norm->weight, model->norm->bias, cfg.ln_eps, net.scales.residual[3],
-                                     hn.scale, hn.zero_point);
+  const float hn = int16_scale(ranges, "head.norm");
+  net.head_norm = quantize_layernorm(model->norm->weight, model->norm->bias, cfg.ln_eps, net.scales.residual[3], hn);
   net.head = quantize_linear(to_vector(model->head->weight), to_vector(model->head->bias), 4,
-                             int32_t(model->head->weight.size(1)), hn, 0, 0);
-  for (size_t j = 0; j < 4; ++j) net.head_dequant[j] = hn.scale * net.head.weight_scale[j];
+                             int32_t(model->head->weight.size(1)), hn, 0, true,
+                             range_of(ranges, "head.norm").channel_mean);
+  for (size_t j = 0; j < 4; ++j) {
+    net.head_dequant[j] = float(256.0 * hn * net.head.weight_scale[j]);
+    net.head_dequant_lo[j] = hn * net.head.weight_scale[j];
+  }
   return net;
 }
 
@@ -358,32 +413,16 @@ std::array<float, 4> float_predict(GazeNet& model, const Frame& frame, int32_t h
   return result;
 }
 
-std::vector<std::array<float, 4>> simulate_activations(GazeNet& model, const ActivationRanges& ranges,
-                                                       const std::vector<Frame>& frames, const QuantizeOptions& options,
-                                                       const std::function<int(const std::string&)>& bits) {
+std::map<std::string, at::Tensor> float_activations(GazeNet& model, const Frame& frame, const QuantizeOptions& options) {
   torch::NoGradGuard no_grad;
   model->eval();
-  const Observe fake = [&](const std::string& name, const at::Tensor& t) {
-    const int b = bits(name);
-    if (b == 8) {
-      const gz_qparams q = int8_params(ranges, name);
-      return (at::clamp(at::round(t / q.scale) + q.zero_point, -128, 127) - q.zero_point) * q.scale;
-    }
-    if (b == 16) {
-      const float scale = int16_scale(ranges, name);
-      return at::clamp(at::round(t / scale), -32768, 32767) * scale;
-    }
+  std::map<std::string, at::Tensor> tensors;
+  const Observe keep = [&](const std::string& name, const at::Tensor& t) {
+    tensors[name] = t.contiguous();
     return t;
   };
-  std::vector<std::array<float, 4>> out;
-  for (const Frame& f : frames) {
-    const std::vector<float> v = to_vector(shadow_forward(model, frames_to_batch({f}, 0, 1, options.input_h, options.input_w), fake));
-    std::array<float, 4> r{v[0], v[1], v[2], v[3]};
-    const float length = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-    for (size_t j = 0; j < 3; ++j) r[j] /= length;
-    out.push_back(r);
-  }
-  return out;
+  shadow_forward(model, frames_to_batch({frame}, 0, 1, options.input_h, options.input_w), keep);
+  return tensors;
 }
 
 QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, const std::vector<Frame>& frames) {
