@@ -19,7 +19,7 @@ namespace {
 // The kernel's packed layouts (see export/kernel.h).
 
 struct PackedPw {
-  int32_t in = 0, out = 0, out16 = 0;
+  int32_t in = 0, out = 0, out8 = 0, out16 = 0;
   std::vector<int8_t> weight;
   std::vector<int32_t> bias, multiplier, left, right;
 };
@@ -44,15 +44,16 @@ PackedPw pack_pw(const QLinear& l, const char* what, bool lo = false) {
   PackedPw p;
   p.in = l.in;
   p.out = l.out;
+  p.out8 = (l.out + 7) / 8 * 8;
   p.out16 = (l.out + 15) / 16 * 16;
   const int32_t pairs = (l.in + 1) / 2;
-  p.weight.assign(size_t(pairs) * p.out16 * 2, 0);
+  p.weight.assign(size_t(pairs) * p.out8 * 2, 0);
   p.bias.assign(size_t(p.out16), 0);
   p.multiplier.assign(size_t(p.out16), 0);
   p.left.assign(size_t(p.out16), 0);
   p.right.assign(size_t(p.out16), 0);
   for (int32_t o = 0; o < l.out; ++o) {
-    for (int32_t i = 0; i < l.in; ++i) p.weight[(size_t(i / 2) * p.out16 + o) * 2 + size_t(i % 2)] = weight[size_t(o) * l.in + i];
+    for (int32_t i = 0; i < l.in; ++i) p.weight[(size_t(i / 2) * p.out8 + o) * 2 + size_t(i % 2)] = weight[size_t(o) * l.in + i];
     p.bias[size_t(o)] = biases[size_t(o)];
     const gz_requant r = requants[size_t(o)];
     p.multiplier[size_t(o)] = r.multiplier;
@@ -107,7 +108,7 @@ struct Bytes {
 
 // The blob payload of one adapter, int32 fields first, then int8 (so it stays aligned):
 //   slope (multiplier, shift), {bias, multiplier, left, right}[out16] of down_hi, down_lo, up |
-//   the weights of down_hi, down_lo, up (each a multiple of 32 bytes)
+//   the weights of down_hi, down_lo, up (each a multiple of 16 bytes, so int32 stays aligned)
 struct AdapterPlanes {
   PackedPw down_hi, down_lo, up;
   explicit AdapterPlanes(const QAdapter& a)
@@ -173,7 +174,7 @@ class Emitter {
 
   static std::string init_pw(const std::string& name, const PackedPw& p) {
     std::ostringstream s;
-    s << "{" << p.in << ", " << p.out << ", " << p.out16 << ", " << name << "_w, " << name << "_b, " << name << "_m, "
+    s << "{" << p.in << ", " << p.out << ", " << p.out8 << ", " << p.out16 << ", " << name << "_w, " << name << "_b, " << name << "_m, "
       << name << "_l, " << name << "_r}";
     return s.str();
   }
@@ -217,7 +218,7 @@ std::string inline_runtime() {
 
 constexpr size_t kArenaBudget = size_t(1) << 20;  // 1 MiB
 constexpr const char* kEmptyAdapter =
-    "    {{0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, {0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}},\n";
+    "    {{0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0}},\n";
 
 struct Generated {
   std::string header, source;

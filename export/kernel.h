@@ -15,9 +15,9 @@
  * pairs into int32 (AVX2 VPMADDWD, NEON SMLAL), exact for every input.
  *
  * Packed layouts (made by export/codegen.cpp):
- *   pointwise  weight [ceil(in/2)][out16][2] int8 (input pairs interleaved per output, outputs
- *              padded to 16 with zeros); bias [out16] int32; requantisation as multiplier /
- *              left shift / right shift [out16]
+ *   pointwise  weight [ceil(in/2)][out8][2] int8 (input pairs interleaved per output, outputs
+ *              padded to 8 with zeros); bias [out16] int32; requantisation as multiplier /
+ *              left shift / right shift [out16] (padded lanes: multiplier 0)
  *   depthwise  weight [49][C] int8 (channels contiguous), bias / multiplier / shifts [C]
  * Memory: one arena; a block keeps its whole pw1/GELU output (int16) when that fits the
  * generator's budget, otherwise it keeps the LayerNorm output and recomputes pw1 + GELU row by
@@ -54,8 +54,8 @@ static inline const char* gz_simd_name(void) {
 /* Layer descriptions (pointers into the generated constant arrays).                         */
 
 typedef struct {
-  int32_t in, out, out16;
-  const int8_t* weight;       /* [ceil(in/2)][out16][2] */
+  int32_t in, out, out8, out16;
+  const int8_t* weight;       /* [ceil(in/2)][out8][2] */
   const int32_t* bias;        /* [out16] */
   const int32_t* multiplier;  /* [out16] */
   const int32_t* left;        /* [out16] left shift before the high multiply */
@@ -234,14 +234,15 @@ static inline void gz_pw_store_avx2(const gz_pw* l, __m256i a0, __m256i a1, int3
 }
 
 static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
-  for (int32_t o0 = 0; o0 < l->out16; o0 += 16) {
+  for (int32_t o0 = 0; o0 < l->out8; o0 += 16) {
     __m256i acc[GZ_PW_TILE][2];
     for (int32_t p = 0; p < GZ_PW_TILE; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
     const int8_t* wp = l->weight + (size_t)o0 * 2;
+    const int full = o0 + 16 <= l->out8; /* else the last 8 outputs */
     if (np == GZ_PW_TILE) {
-      for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) {
+      for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) {
         const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)wp));
-        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16)));
+        const __m256i w1 = full ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16))) : _mm256_setzero_si256();
         for (int32_t p = 0; p < GZ_PW_TILE; ++p) {
           int32_t pair;
           memcpy(&pair, x16 + (size_t)p * 2 * pairs + 2 * i, 4);
@@ -251,9 +252,9 @@ static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t p
         }
       }
     } else {
-      for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) {
+      for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) {
         const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)wp));
-        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16)));
+        const __m256i w1 = full ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16))) : _mm256_setzero_si256();
         for (int32_t p = 0; p < np; ++p) {
           int32_t pair;
           memcpy(&pair, x16 + (size_t)p * 2 * pairs + 2 * i, 4);
@@ -271,15 +272,26 @@ static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t p
 
 #if defined(GZ_SIMD_NEON)
 static inline void gz_pw_tile_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
-  for (int32_t o0 = 0; o0 < l->out16; o0 += 16) {
+  for (int32_t o0 = 0; o0 < l->out8; o0 += 16) {
     int32x4_t acc[GZ_PW_TILE][4];
     for (int32_t p = 0; p < GZ_PW_TILE; ++p)
       for (int32_t k = 0; k < 4; ++k) acc[p][k] = vdupq_n_s32(0);
     const int8_t* wp = l->weight + (size_t)o0 * 2;
-    for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) {
-      const int8x16x2_t w = vld2q_s8(wp); /* val[0]: input 2i, val[1]: input 2i+1, outputs o0..o0+15 */
-      const int16x8_t a_lo = vmovl_s8(vget_low_s8(w.val[0])), a_hi = vmovl_s8(vget_high_s8(w.val[0]));
-      const int16x8_t b_lo = vmovl_s8(vget_low_s8(w.val[1])), b_hi = vmovl_s8(vget_high_s8(w.val[1]));
+    const int full = o0 + 16 <= l->out8; /* else the last 8 outputs */
+    for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) {
+      int16x8_t a_lo, a_hi, b_lo, b_hi; /* a: input 2i, b: input 2i+1; lo/hi: outputs o0..7, o0+8..15 */
+      if (full) {
+        const int8x16x2_t w = vld2q_s8(wp);
+        a_lo = vmovl_s8(vget_low_s8(w.val[0]));
+        a_hi = vmovl_s8(vget_high_s8(w.val[0]));
+        b_lo = vmovl_s8(vget_low_s8(w.val[1]));
+        b_hi = vmovl_s8(vget_high_s8(w.val[1]));
+      } else {
+        const int8x8x2_t w = vld2_s8(wp);
+        a_lo = vmovl_s8(w.val[0]);
+        b_lo = vmovl_s8(w.val[1]);
+        a_hi = b_hi = vdupq_n_s16(0);
+      }
       for (int32_t p = 0; p < np; ++p) {
         const int16_t xa = x16[(size_t)p * 2 * pairs + 2 * i], xb = x16[(size_t)p * 2 * pairs + 2 * i + 1];
         acc[p][0] = vmlal_n_s16(vmlal_n_s16(acc[p][0], vget_low_s16(a_lo), xa), vget_low_s16(b_lo), xb);
@@ -315,7 +327,7 @@ static inline void gz_pw_tile_scalar(const gz_pw* l, const int16_t* x16, int32_t
       for (int32_t k = 0; k < count; ++k) {
         const int8_t* wp = l->weight + (size_t)(o0 + k) * 2;
         int32_t a = l->bias[o0 + k];
-        for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out16 * 2) a += xp[2 * i] * wp[0] + xp[2 * i + 1] * wp[1];
+        for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) a += xp[2 * i] * wp[0] + xp[2 * i + 1] * wp[1];
         acc[k] = a;
       }
       gz_pw_store(l, acc, o0, count, y + (size_t)p * l->out);
