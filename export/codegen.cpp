@@ -102,7 +102,7 @@ struct Bytes {
   }
   void put_norm(const QLayerNorm& n) {
     put32(n.channels), put32(n.eps), put32(n.eps >> 32);
-    put_requant(n.gamma), put(n.beta);
+    put(n.gamma_multiplier), put(n.gamma_shift), put(n.beta);
   }
 };
 
@@ -150,17 +150,6 @@ class Emitter {
     return name;
   }
 
-  std::string requants(const std::string& name, const std::vector<gz_requant>& v) {
-    const_bytes += v.size() * sizeof(gz_requant);
-    out << "static const gz_requant " << name << "[" << v.size() << "] = {";
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (i % 8 == 0) out << "\n   ";
-      out << " {" << v[i].multiplier << ", " << v[i].shift << "},";
-    }
-    out << "\n};\n";
-    return name;
-  }
-
   // Returns the C initialiser of a gz_pw whose arrays were emitted under `name`.
   std::string pw(const std::string& name, const QLinear& l, bool lo = false) {
     const PackedPw p = pack_pw(l, name.c_str(), lo);
@@ -180,10 +169,11 @@ class Emitter {
   }
 
   std::string norm(const std::string& name, const QLayerNorm& n) {
-    requants(name + "_gamma", n.gamma);
+    array(name + "_gamma_m", n.gamma_multiplier, "int32_t");
+    array(name + "_gamma_s", n.gamma_shift, "int32_t");
     array(name + "_beta", n.beta, "int32_t");
     std::ostringstream s;
-    s << "{" << n.channels << ", " << n.eps << "LL, " << name << "_gamma, " << name << "_beta}";
+    s << "{" << n.channels << ", " << n.eps << "LL, " << name << "_gamma_m, " << name << "_gamma_s, " << name << "_beta}";
     return s.str();
   }
 

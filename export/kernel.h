@@ -113,7 +113,7 @@ typedef struct {
 /* Arena layout.                                                                               */
 
 typedef struct {
-  size_t image, res_a, res_b, hidden, row_a, row_b, row_c, row_d, ds_rows, gather, sum_sq, norms, requants, total;
+  size_t image, res_a, res_b, hidden, row_a, row_b, row_c, row_d, ds_rows, gather, sum_sq, norms, grn_m, grn_s, total;
 } gz_arena_plan;
 
 static inline size_t gz_align32(size_t n) { return (n + 31) & ~(size_t)31; }
@@ -150,7 +150,8 @@ static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input
   GZ_TAKE(gather, gather);
   GZ_TAKE(sum_sq, hidden_c * 8);
   GZ_TAKE(norms, hidden_c * 4);
-  GZ_TAKE(requants, hidden_c * sizeof(gz_requant));
+  GZ_TAKE(grn_m, hidden_c * 4);
+  GZ_TAKE(grn_s, hidden_c * 4);
 #undef GZ_TAKE
   p.total = at;
   return p;
@@ -196,6 +197,108 @@ static inline int32x4_t gz_requant_neon(int32x4_t x, int32x4_t multiplier, int32
   return vsubq_s32(shifted, vreinterpretq_s32_u32(vcgtq_s32(remainder, threshold)));
 }
 #endif
+
+#if defined(GZ_SIMD_AVX2)
+/* Same with the shift in gz_requant form (positive = left). */
+static inline __m256i gz_requant_shift_avx2(__m256i x, __m256i multiplier, __m256i shift) {
+  const __m256i zero = _mm256_setzero_si256();
+  return gz_requant_avx2(x, multiplier, _mm256_max_epi32(shift, zero),
+                         _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero));
+}
+
+/* 8 int32 lanes -> 8 int16, saturating (== clamp). */
+static inline void gz_store8_s16_avx2(int16_t* y, __m256i v) {
+  _mm_storeu_si128((__m128i*)y, _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+static inline int32x4_t gz_requant_shift_neon(int32x4_t x, int32x4_t multiplier, int32x4_t shift) {
+  const int32x4_t zero = vdupq_n_s32(0);
+  return gz_requant_neon(x, multiplier, vmaxq_s32(shift, zero), vmaxq_s32(vnegq_s32(shift), zero));
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Row versions of the per-position layers (layers.h), vectorised; the scalar tails use the   */
+/* same per-element functions as the reference.                                                */
+
+static inline void gz_layernorm_row(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
+  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
+  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
+  const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
+  int32_t c = 0;
+#if defined(GZ_SIMD_AVX2)
+  const __m256i zm = _mm256_set1_epi32(to_z.multiplier);
+  const __m256i zl = _mm256_set1_epi32(to_z.shift > 0 ? to_z.shift : 0);
+  const __m256i zr = _mm256_set1_epi32(to_z.shift > 0 ? 0 : -to_z.shift);
+  for (; c + 8 <= n; c += 8) {
+    const __m256i z = gz_requant_avx2(_mm256_loadu_si256((const __m256i*)(d + c)), zm, zl, zr);
+    const __m256i v = gz_requant_shift_avx2(z, _mm256_loadu_si256((const __m256i*)(p->gamma_multiplier + c)),
+                                            _mm256_loadu_si256((const __m256i*)(p->gamma_shift + c)));
+    gz_store8_s16_avx2(y + c, _mm256_add_epi32(v, _mm256_loadu_si256((const __m256i*)(p->beta + c))));
+  }
+#elif defined(GZ_SIMD_NEON)
+  const int32x4_t zm = vdupq_n_s32(to_z.multiplier);
+  const int32x4_t zl = vdupq_n_s32(to_z.shift > 0 ? to_z.shift : 0);
+  const int32x4_t zr = vdupq_n_s32(to_z.shift > 0 ? 0 : -to_z.shift);
+  for (; c + 4 <= n; c += 4) {
+    const int32x4_t z = gz_requant_neon(vld1q_s32(d + c), zm, zl, zr);
+    const int32x4_t v = gz_requant_shift_neon(z, vld1q_s32(p->gamma_multiplier + c), vld1q_s32(p->gamma_shift + c));
+    vst1_s16(y + c, vqmovn_s32(vaddq_s32(v, vld1q_s32(p->beta + c))));
+  }
+#endif
+  for (; c < n; c += 8) { /* in chunks: keeps GCC from mis-bounding a constant layer's tail */
+    int32_t chunk[8];
+    const int32_t rest = n - c < 8 ? n - c : 8;
+    for (int32_t k = 0; k < rest; ++k) chunk[k] = d[c + k];
+    for (int32_t k = 0; k < rest; ++k) y[c + k] = gz_layernorm_out(chunk[k], to_z, p, c + k);
+  }
+}
+
+/* GELU over n values in place. */
+static inline void gz_gelu_row(int16_t* x, size_t n, const int16_t* table) {
+  size_t i = 0;
+#if defined(GZ_SIMD_AVX2)
+  const __m256i offset = _mm256_set1_epi32(32768), mask6 = _mm256_set1_epi32(63), one = _mm256_set1_epi32(1);
+  const __m256i threshold = _mm256_set1_epi32(31);
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(x + i))), offset);
+    const __m256i index = _mm256_srli_epi32(u, 6), f = _mm256_and_si256(u, mask6);
+    /* one 32-bit gather at &table[i] brings table[i] (low half) and table[i + 1] (high half) */
+    const __m256i pair = _mm256_i32gather_epi32((const int*)(const void*)table, index, 2);
+    const __m256i lo = _mm256_srai_epi32(_mm256_slli_epi32(pair, 16), 16), hi = _mm256_srai_epi32(pair, 16);
+    const __m256i prod = _mm256_mullo_epi32(_mm256_sub_epi32(hi, lo), f);
+    /* gz_rdivpot_s32(prod, 6): ties away from zero */
+    const __m256i rem = _mm256_and_si256(prod, mask6);
+    const __m256i thr = _mm256_add_epi32(threshold, _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), prod), one));
+    const __m256i step = _mm256_add_epi32(_mm256_srai_epi32(prod, 6), _mm256_and_si256(_mm256_cmpgt_epi32(rem, thr), one));
+    gz_store8_s16_avx2(x + i, _mm256_add_epi32(lo, step));
+  }
+#endif
+  for (; i < n; ++i) x[i] = gz_gelu_s16(x[i], table);
+}
+
+/* GRN on one position's c4 values in place. */
+static inline void gz_grn_row(int16_t* v, int32_t c4, const int32_t* multiplier, const int32_t* shift,
+                              const int32_t* beta) {
+  int32_t k = 0;
+#if defined(GZ_SIMD_AVX2)
+  for (; k + 8 <= c4; k += 8) {
+    const __m256i g = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(v + k)));
+    const __m256i r = gz_requant_shift_avx2(g, _mm256_loadu_si256((const __m256i*)(multiplier + k)),
+                                            _mm256_loadu_si256((const __m256i*)(shift + k)));
+    gz_store8_s16_avx2(v + k, _mm256_add_epi32(r, _mm256_loadu_si256((const __m256i*)(beta + k))));
+  }
+#elif defined(GZ_SIMD_NEON)
+  for (; k + 4 <= c4; k += 4) {
+    const int32x4_t g = vmovl_s16(vld1_s16(v + k));
+    const int32x4_t r = gz_requant_shift_neon(g, vld1q_s32(multiplier + k), vld1q_s32(shift + k));
+    vst1_s16(v + k, vqmovn_s32(vaddq_s32(r, vld1q_s32(beta + k))));
+  }
+#endif
+  for (; k < c4; ++k) v[k] = gz_grn_apply_s16(v[k], multiplier[k], shift[k], beta[k]);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Pointwise: y[p][o] (int16) for `positions` rows of x[p][in] (int16). The int32 sums are     */
@@ -433,8 +536,7 @@ static inline void gz_add_s16(int16_t* r, const int16_t* f, size_t n) {
 /* pw1 then GELU for one row of `w` positions. */
 static inline void gz_pw1_gelu_row(const gz_block* b, const int16_t* u, int32_t w, int16_t* out) {
   gz_pw_run(&b->pw1, u, w, out);
-  const size_t n = (size_t)w * 4 * b->dim;
-  for (size_t i = 0; i < n; ++i) out[i] = gz_gelu_s16(out[i], b->gelu);
+  gz_gelu_row(out, (size_t)w * 4 * b->dim, b->gelu);
 }
 
 static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, int32_t store_hidden,
@@ -451,7 +553,7 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
   for (int32_t y = 0; y < h; ++y) {
     gz_dw_row(&b->dw, r, h, w, y, t_row);
     int16_t* u = store_hidden ? (int16_t*)(arena + plan->row_c) : kept + (size_t)y * row;
-    for (int32_t x = 0; x < w; ++x) gz_layernorm_s16(t_row + (size_t)x * c, &b->norm, u + (size_t)x * c);
+    for (int32_t x = 0; x < w; ++x) gz_layernorm_row(t_row + (size_t)x * c, &b->norm, u + (size_t)x * c);
     int16_t* g = store_hidden ? kept + (size_t)y * row4 : h_row;
     gz_pw1_gelu_row(b, u, w, g);
     for (int32_t x = 0; x < w; ++x)
@@ -461,18 +563,16 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
       }
   }
   uint32_t* norms = (uint32_t*)(arena + plan->norms);
-  gz_requant* requants = (gz_requant*)(arena + plan->requants);
-  gz_grn_requants(sum_sq, &b->grn, norms, requants);
+  int32_t* grn_m = (int32_t*)(arena + plan->grn_m);
+  int32_t* grn_s = (int32_t*)(arena + plan->grn_s);
+  gz_grn_requants(sum_sq, &b->grn, norms, grn_m, grn_s);
 
   /* Pass B, row by row: (pw1 + GELU again,) GRN, pw2, adapter, residual. */
   int16_t* f_row = (int16_t*)(arena + plan->row_a);
   for (int32_t y = 0; y < h; ++y) {
     int16_t* g = store_hidden ? kept + (size_t)y * row4 : h_row;
     if (!store_hidden) gz_pw1_gelu_row(b, kept + (size_t)y * row, w, g);
-    for (int32_t x = 0; x < w; ++x) {
-      int16_t* v = g + (size_t)x * c4;
-      for (int32_t k = 0; k < c4; ++k) v[k] = gz_grn_apply_s16(v[k], requants[k], b->grn.beta[k]);
-    }
+    for (int32_t x = 0; x < w; ++x) gz_grn_row(g + (size_t)x * c4, c4, grn_m, grn_s, b->grn.beta);
     gz_pw_run(&b->pw2, g, w, f_row);
     int16_t* r_row = r + (size_t)y * row;
     gz_add_s16(r_row, f_row, row);
@@ -518,7 +618,7 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
           gather[x * 16 + ky * 4 + kx] = (int16_t)((int32_t)image[(size_t)(4 * y + ky) * net->input_w + 4 * x + kx] - 128);
     gz_pw_run(&net->stem, gather, w, t_row);
     for (int32_t x = 0; x < w; ++x) {
-      gz_layernorm_s16(t_row + (size_t)x * net->dims[0], &net->stem_norm, r + ((size_t)y * w + x) * net->dims[0]);
+      gz_layernorm_row(t_row + (size_t)x * net->dims[0], &net->stem_norm, r + ((size_t)y * w + x) * net->dims[0]);
     }
   }
 
@@ -532,7 +632,7 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
       for (int32_t y = 0; y < h / 2; ++y) {
         for (int32_t ky = 0; ky < 2; ++ky)
           for (int32_t x = 0; x < w; ++x)
-            gz_layernorm_s16(r + ((size_t)(2 * y + ky) * w + x) * c, &d->norm, rows + ((size_t)ky * w + x) * c);
+            gz_layernorm_row(r + ((size_t)(2 * y + ky) * w + x) * c, &d->norm, rows + ((size_t)ky * w + x) * c);
         for (int32_t x = 0; x < w / 2; ++x)
           for (int32_t ky = 0; ky < 2; ++ky)
             for (int32_t kx = 0; kx < 2; ++kx)
@@ -556,7 +656,7 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
     for (int32_t p = 0; p < positions; ++p) sum += r[(size_t)p * c + k];
     pooled[k] = (int16_t)(sum >= 0 ? (sum + positions / 2) / positions : -((-sum + positions / 2) / positions));
   }
-  gz_layernorm_s16(pooled, &net->head_norm, normed);
+  gz_layernorm_row(pooled, &net->head_norm, normed);
   float v[4];
   for (int32_t j = 0; j < 4; ++j) {
     int32_t hi = net->head_bias[j], lo = net->head_bias_lo[j];

@@ -103,15 +103,17 @@ static inline gz_requant gz_requant_from_product(int64_t m, int32_t e) {
 /* LayerNorm parameters of one norm, computed at export time. Input and output int16 (zero point 0). */
 typedef struct {
   int32_t channels;
-  int64_t eps;             /* eps * C^2 / s_x^2, rounded */
-  const gz_requant* gamma; /* [C] signed: gamma_c / (s_y * 2^12) */
-  const int32_t* beta;     /* [C] round(beta_c / s_y) */
+  int64_t eps;                      /* eps * C^2 / s_x^2, rounded */
+  const int32_t* gamma_multiplier;  /* [C] signed requantisation gamma_c / (s_y * 2^12) ... */
+  const int32_t* gamma_shift;       /* [C] ... and its power-of-two shift */
+  const int32_t* beta;              /* [C] round(beta_c / s_y) */
 } gz_layernorm_params;
 
 #define GZ_LAYERNORM_MAX_CHANNELS 512
 
 /* The per-position part: d_c = C*x_c - S into d, and the requantisation d -> z (Q12). */
 static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, int64_t eps, int32_t* d) {
+  c_count = c_count < GZ_LAYERNORM_MAX_CHANNELS ? c_count : GZ_LAYERNORM_MAX_CHANNELS; /* export checks */
   int32_t sum = 0;
   for (int32_t c = 0; c < c_count; ++c) sum += x[c];
   int64_t sum_sq = 0;
@@ -126,14 +128,18 @@ static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, i
   return gz_requant_from_product((int64_t)((((uint64_t)1) << 62) / sigma16), 16 - 62);
 }
 
+/* One output channel: z = d / (C sigma) in Q12, then gamma, beta. */
+static inline int16_t gz_layernorm_out(int32_t d, gz_requant to_z, const gz_layernorm_params* p, int32_t c) {
+  const int32_t z = gz_requant_apply_s32(d, to_z);
+  const gz_requant gamma = {p->gamma_multiplier[c], p->gamma_shift[c]};
+  return (int16_t)gz_clamp_s32((int64_t)gz_requant_apply_s32(z, gamma) + p->beta[c], -32768, 32767);
+}
+
 static inline void gz_layernorm_s16(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
   int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
   const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
-  for (int32_t c = 0; c < p->channels; ++c) {
-    const int32_t z = gz_requant_apply_s32(d[c], to_z);
-    const int64_t v = (int64_t)gz_requant_apply_s32(z, p->gamma[c]) + p->beta[c];
-    y[c] = (int16_t)gz_clamp_s32(v, -32768, 32767);
-  }
+  const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
+  for (int32_t c = 0; c < n; ++c) y[c] = gz_layernorm_out(d[c], to_z, p, c);
 }
 
 /* GRN parameters, computed at export time. Input and output int16. */
@@ -147,9 +153,10 @@ typedef struct {
 
 #define GZ_GRN_A_MAX ((int32_t)1 << 23)
 
-/* Per-image requantisations out[c] = a_c * s_g / s_y with a_c = 1 + gamma_c * N_c, from
- * sum_sq[c] = sum over positions of g^2. */
-static inline void gz_grn_requants(const int64_t* sum_sq, const gz_grn_params* p, uint32_t* norms, gz_requant* out) {
+/* Per-image requantisations (multiplier[c], shift[c]) = a_c * s_g / s_y with
+ * a_c = 1 + gamma_c * N_c, from sum_sq[c] = sum over positions of g^2. */
+static inline void gz_grn_requants(const int64_t* sum_sq, const gz_grn_params* p, uint32_t* norms,
+                                   int32_t* multiplier, int32_t* shift) {
   int64_t total = 0;
   for (int32_t c = 0; c < p->channels; ++c) {
     norms[c] = gz_isqrt_u64((uint64_t)sum_sq[c] << 16); /* ||g_c|| in Q8 */
@@ -161,11 +168,15 @@ static inline void gz_grn_requants(const int64_t* sum_sq, const gz_grn_params* p
     const int64_t n16 = ((int64_t)norms[c] << 16) / denominator;             /* N_c in Q16 */
     const int64_t a = 4096 + gz_rdivpot_s64((int64_t)p->gamma[c] * n16, 20); /* Q16 * Q16 -> Q12 */
     const int32_t a12 = gz_clamp_s32(a, -GZ_GRN_A_MAX, GZ_GRN_A_MAX);
-    out[c] = gz_requant_from_product((int64_t)a12 * p->scale.multiplier, p->scale.shift - 31); /* a12 * s_g / (2^12 s_y) */
+    /* a12 * s_g / (2^12 s_y) */
+    const gz_requant r = gz_requant_from_product((int64_t)a12 * p->scale.multiplier, p->scale.shift - 31);
+    multiplier[c] = r.multiplier;
+    shift[c] = r.shift;
   }
 }
 
-static inline int16_t gz_grn_apply_s16(int16_t g, gz_requant r, int32_t beta) {
+static inline int16_t gz_grn_apply_s16(int16_t g, int32_t multiplier, int32_t shift, int32_t beta) {
+  const gz_requant r = {multiplier, shift};
   return (int16_t)gz_clamp_s32((int64_t)gz_requant_apply_s32(g, r) + beta, -32768, 32767);
 }
 

@@ -48,9 +48,12 @@ void grn(const QGrn& g, Tensor16& x) {
   std::vector<int64_t> sum_sq(c_count, 0);
   for (size_t i = 0; i < x.size(); ++i) sum_sq[i % c_count] += int64_t(x[i]) * x[i];
   std::vector<uint32_t> norms(c_count);
-  std::vector<gz_requant> requants(c_count);
-  gz_grn_requants(sum_sq.data(), &p, norms.data(), requants.data());
-  for (size_t i = 0; i < x.size(); ++i) x[i] = gz_grn_apply_s16(x[i], requants[i % c_count], g.beta[i % c_count]);
+  std::vector<int32_t> multiplier(c_count), shift(c_count);
+  gz_grn_requants(sum_sq.data(), &p, norms.data(), multiplier.data(), shift.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const size_t c = i % c_count;
+    x[i] = gz_grn_apply_s16(x[i], multiplier[c], shift[c], g.beta[c]);
+  }
 }
 
 void add_saturating(Tensor16& r, const Tensor16& f) {

@@ -41,9 +41,10 @@ struct QLinear {
 struct QLayerNorm {
   int32_t channels = 0;
   int64_t eps = 0;
-  std::vector<gz_requant> gamma;
-  std::vector<int32_t> beta;
-  gz_layernorm_params params() const { return {channels, eps, gamma.data(), beta.data()}; }
+  std::vector<int32_t> gamma_multiplier, gamma_shift, beta;
+  gz_layernorm_params params() const {
+    return {channels, eps, gamma_multiplier.data(), gamma_shift.data(), beta.data()};
+  }
 };
 
 struct QGrn {
