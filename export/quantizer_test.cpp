@@ -99,23 +99,3 @@ TEST_CASE("integer reference stage outputs track the float model", "[quantizer]"
 }  // namespace gaze
 
 
-namespace gaze {
-TEST_CASE("debug: per-layer error", "[.debug]") {
-  GazeNet model = std::getenv("GZ_CKPT") ? load_model(std::getenv("GZ_CKPT")) : perturbed_student(3);
-  QuantizeOptions options;
-  const auto frames = std::getenv("GZ_DATA") ? load_frames(default_config({std::string("data.source=") + std::getenv("GZ_DATA"), "data.split=validation"}), 64, 0, 96, 128) : rendered_frames(8, options.input_h, options.input_w, 1);
-  const ActivationRanges ranges = calibrate(model, frames, options);
-  const QuantizedNet net = quantize_model(model, ranges, options);
-  QTrace trace;
-  trace.record_blocks = true;
-  qnet_predict(net, frames[0].data(), options.input_h, options.input_w, &trace);
-  const auto fl = float_activations(model, frames[0], options);
-  for (const auto& [name, v] : trace.blocks) {
-    const at::Tensor expected = fl.at(name).flatten();
-    const float scale = net.scales.activations.count(name) ? net.scales.activations.at(name) : net.scales.residual[size_t(name[0] - '0')];
-    at::Tensor got = at::from_blob(const_cast<int16_t*>(v.data()), {int64_t(v.size())}, at::kShort).to(at::kFloat) * scale;
-    if (name.find(".grn") != std::string::npos || name.find(".pw1") != std::string::npos) {}
-    WARN(name << " rel " << ((got - expected).norm() / expected.norm()).item<double>() << " n=" << v.size() << " vs " << expected.numel());
-  }
-}
-}  // namespace gaze

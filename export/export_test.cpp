@@ -1,0 +1,162 @@
+// `gaze export` end to end on a briefly trained student: float vs fixed point on rendered
+// validation frames, user blobs swapped into one kernel, and the blob's safety checks.
+#include "export/export_job.h"
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "datasets/open_dataset.h"
+#include "datasets/pack.h"
+#include "datasets/synth/synth_writer.h"
+#include "trainers/personalize.h"
+#include "trainers/trainer.h"
+#include "tests/test_util.h"
+
+namespace gaze {
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Contains;
+using testing::read_file;
+using testing::TempDir;
+
+// Rendered OpenEDS-layout data, a student whose adapters trained on it, and one user's file.
+struct Trained {
+  TempDir dir{"libgaze-export"};
+  Config config;
+  std::string model, user;
+};
+
+const Trained& trained() {
+  static Trained t;
+  static bool ready = [] {
+    Config c = default_config({"synth.out_dir=" + t.dir.path(), "synth.layouts=[openeds]", "synth.participants=5",
+                               "synth.train_frames=40", "synth.validation_frames=24", "synth.test_frames=12",
+                               "synth.openeds_size=[96,128]"});
+    write_synthetic_datasets(c.synth, 5, 2);
+    t.config = default_config({"data.source=" + t.dir.path() + "/openeds", "data.openeds_size=[96,128]",
+                               "data.input_size=[64,96]", "model.arch=student", "train.batch_size=16",
+                               "train.steps=60", "train.warmup_steps=5", "train.lr=3e-3", "run.out_dir=" + t.dir.path(),
+                               "run.name=student", "run.threads=2", "personalize.steps=10", "personalize.k=5",
+                               "personalize.k_curve=[5]", "personalize.replay=16", "export.calibration_frames=64",
+                               "export.eval_frames=48"});
+    // A random student backbone (frozen by the adapters stage), its adapters and head trained.
+    GazeNet init = make_gaze_net(t.config.model, 1);
+    save_model(t.dir.path() + "/init.h5", init, t.config, "init", 0);
+    t.config.train.init = t.dir.path() + "/init.h5";
+    auto stage = make_stage("adapters", t.config);
+    t.model = run_training(t.config, *stage, false).model_path;
+    GazeNet base = load_model(t.model);
+    DataConfig test = t.config.data;
+    test.split = "test";
+    const auto users = open_dataset(test);
+    const auto replay = open_replay_dataset(t.config);
+    t.user = personalize(base, *users, replay.get(), t.config, t.dir.path() + "/users").users.at(0).adapter_file;
+    return true;
+  }();
+  (void)ready;
+  return t;
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  const std::string bytes = read_file(path);
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("float vs fixed point stays within 0.1 degree on rendered validation frames", "[export]") {
+  const Trained& t = trained();
+  Config c = t.config;
+  c.data.split = "validation";
+  TempDir out;
+  const ExportReport r = export_kernel(c, {t.model, out.path() + "/kernel", "", {}});
+  WARN("float vs fixed point on " << r.error.frames << " held-out rendered frames: mean " << r.error.mean_deg
+                                  << " deg, max " << r.error.max_deg << " deg");
+  CHECK(r.error.frames == 24);  // every other of the 48 validation frames is held out
+  CHECK(r.error.mean_deg <= 0.1);
+  CHECK(r.kernel.macs > 0);
+  CHECK(fs::exists(out.path() + "/kernel/dftgaze.cpp"));
+  CHECK_THAT(r.json(), Contains("\"float_vs_fixed_mean_deg\""));
+}
+
+TEST_CASE("one kernel serves many users: set_user blobs equal the integer reference bit for bit", "[export]") {
+  const Trained& t = trained();
+  TempDir out;
+  const std::string dir = out.path() + "/kernel";
+  const ExportReport r = export_kernel(t.config, {t.model, dir, "", {t.user}});
+  REQUIRE(r.blobs.size() == 1);
+  const std::string blob = read_file(r.blobs[0]);
+  CHECK(blob.size() == r.kernel.user_blob_bytes);
+
+  // The reference for the user: the same quantisation export_kernel ran.
+  QuantizeOptions options;
+  kernel_input_size(t.config, &options.input_h, &options.input_w);
+  const auto calibration = load_frames(t.config, t.config.export_.calibration_frames, 0.0, options.input_h, options.input_w);
+  GazeNet base = load_model(t.model);
+  const ActivationRanges ranges = calibrate(base, calibration, options);
+  GazeNet user = load_model(t.model);
+  apply_user_adapter(user, t.user);
+  const QuantizedNet user_net = quantize_model(user, user_adapter_ranges(user, calibration, ranges, options), options);
+  const QuantizedNet base_net = quantize_model(base, ranges, options);
+
+  const auto frames = load_frames(t.config, 40, 0.25, 80, 100);
+  write_frames_file(out.path() + "/frames.gzfr", frames, 80, 100);
+  const auto build = testing::run_command("cmake -S '" + dir + "' -B '" + dir + "/build' -DDFTGAZE_WERROR=ON && cmake --build '" +
+                                          dir + "/build' -j 2");
+  INFO(build.output);
+  REQUIRE(build.exit_code == 0);
+  const std::string tool = dir + "/build/dftgaze_tool predict '" + out.path() + "/frames.gzfr' ";
+  REQUIRE(testing::run_command(tool + "'" + out.path() + "/base.bin'").exit_code == 0);
+  REQUIRE(testing::run_command(tool + "'" + out.path() + "/user.bin' --user '" + r.blobs[0] + "'").exit_code == 0);
+  const std::vector<float> got_base = read_floats(out.path() + "/base.bin"), got_user = read_floats(out.path() + "/user.bin");
+  std::vector<float> want_base, want_user;
+  for (const Frame& f : frames) {
+    const auto b = qnet_predict(base_net, f.data(), 80, 100), u = qnet_predict(user_net, f.data(), 80, 100);
+    want_base.insert(want_base.end(), b.begin(), b.end());
+    want_user.insert(want_user.end(), u.begin(), u.end());
+  }
+  CHECK(std::memcmp(got_base.data(), want_base.data(), want_base.size() * 4) == 0);
+  CHECK(got_user.size() == want_user.size());
+  CHECK(std::memcmp(got_user.data(), want_user.data(), want_user.size() * 4) == 0);
+  CHECK(std::memcmp(got_user.data(), got_base.data(), got_base.size() * 4) != 0);  // the user's adapters matter
+
+  // A flipped payload byte, a truncated blob and a blob for another base are refused.
+  std::string bad = blob;
+  bad[bad.size() / 2] = char(bad[bad.size() / 2] ^ 1);
+  const std::string bad_path = out.path() + "/bad.gzu";
+  std::ofstream(bad_path, std::ios::binary) << bad;
+  auto rc = testing::run_command(tool + "'" + out.path() + "/x.bin' --user '" + bad_path + "'");
+  CHECK(rc.exit_code != 0);
+  CHECK_THAT(rc.output, Contains("-10"));
+  std::ofstream(bad_path, std::ios::binary | std::ios::trunc) << blob.substr(0, blob.size() - 7);
+  CHECK(testing::run_command(tool + "'" + out.path() + "/x.bin' --user '" + bad_path + "'").exit_code != 0);
+  std::string other = blob;
+  other[8] = char(other[8] ^ 0x55);  // the base fingerprint
+  std::ofstream(bad_path, std::ios::binary | std::ios::trunc) << other;
+  rc = testing::run_command(tool + "'" + out.path() + "/x.bin' --user '" + bad_path + "'");
+  CHECK_THAT(rc.output, Contains("-11"));
+  // And the library refuses to make a blob from a model that is not this base + adapters.
+  GazeNet stranger = make_gaze_net(t.config.model, 99);
+  const QuantizedNet stranger_net = quantize_model(stranger, calibrate(stranger, calibration, options), options);
+  CHECK_THROWS_WITH(user_blob(base_net, stranger_net), Contains("differs from the base"));
+}
+
+TEST_CASE("export errors name the problem and leave an existing kernel untouched", "[export]") {
+  const Trained& t = trained();
+  TempDir out;
+  const std::string dir = out.path() + "/kernel";
+  export_kernel(t.config, {t.model, dir, "", {}});
+  const std::string before = read_file(dir + "/dftgaze.cpp");
+  CHECK_THROWS_WITH(export_kernel(t.config, {out.path() + "/missing.h5", dir, "", {}}), Contains("missing.h5"));
+  Config bad = t.config;
+  bad.data.source = out.path() + "/nowhere";
+  CHECK_THROWS_WITH(export_kernel(bad, {t.model, dir, "", {}}), Contains("nowhere"));
+  CHECK(read_file(dir + "/dftgaze.cpp") == before);
+}
+
+}  // namespace gaze
