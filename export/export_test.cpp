@@ -160,3 +160,18 @@ TEST_CASE("export errors name the problem and leave an existing kernel untouched
 }
 
 }  // namespace gaze
+
+namespace gaze {
+TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and prints one JSON object", "[export]") {
+  const Trained& t = trained();
+  const BenchReport r = bench_kernel(t.config, t.model, "", 50, 1);
+  for (const char* key : {"kernel_p50_ms", "kernel_p99_ms", "torch_fp32_p50_ms", "speedup", "macs", "weights_bytes",
+                          "arena_bytes", "input", "threads", "simd", "pi4_peak_bound_ms"}) {
+    CHECK_THAT(r.json, Contains("\"" + std::string(key) + "\""));
+  }
+  CHECK(r.json.front() == '{');
+  CHECK(r.json.back() == '}');
+  CHECK(r.json.find('\n') == std::string::npos);
+  CHECK_THAT(r.markdown, Contains("LibTorch fp32"));
+}
+}  // namespace gaze

@@ -3,6 +3,8 @@
 
 #include "tests/test_util.h"
 
+#include <filesystem>
+
 using namespace gaze::testing;
 using Catch::Contains;
 
@@ -135,4 +137,21 @@ TEST_CASE("train and run report bad input in one line", "[cli][train]") {
   const auto bad = run_gaze("run " + dir.write("p.yaml", "pipeline: {datasets: [mpiigaze]}\n"));
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.output, Contains("p.yaml:1:22: pipeline.datasets: unknown dataset 'mpiigaze'"));
+}
+
+TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
+  TempDir dir;
+  const auto missing = run_gaze("export --checkpoint " + dir.file("none.h5") + " -o " + dir.file("k") + " " +
+                                dir.file("nope"));
+  CHECK(missing.exit_code == 1);
+  CHECK(count_lines(missing.output) == 1);
+  CHECK_THAT(missing.output, Contains("none.h5"));
+  CHECK(run_gaze("export --checkpoint x.h5").exit_code == 2);  // no -o
+  const auto observer = run_gaze("export --checkpoint x.h5 -o " + dir.file("k") + " data.h5 export.observer=kl");
+  CHECK(observer.exit_code == 1);
+  CHECK_THAT(observer.output, Contains("export.observer"));
+  const auto size = run_gaze("bench --checkpoint x.h5 data.h5 'export.input_size=[100,100]'");
+  CHECK(size.exit_code == 1);
+  CHECK_THAT(size.output, Contains("multiples of 32"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("k")));
 }
