@@ -18,6 +18,7 @@
 #include "libgaze/metrics/angular_error.h"
 #include "libgaze/models/model_stats.h"
 #include "libgaze/models/param_groups.h"
+#include "export/export_job.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/pipeline.h"
@@ -211,6 +212,20 @@ PYBIND11_MODULE(_libgaze, m) {
         const auto data = open_dataset(c.data);
         return eval_json(evaluate(net, *data, c));
       }, py::arg("checkpoint"), py::arg("config"), "Evaluation as a JSON string.");
+
+  m.def("export_kernel_json", [](const std::string& checkpoint, const Config& c, const std::string& out_dir,
+                                 const std::string& merge_user, const std::vector<std::string>& users) {
+        py::gil_scoped_release release;
+        return export_kernel(c, {checkpoint, out_dir, merge_user, users}).json();
+      }, py::arg("checkpoint"), py::arg("config"), py::arg("out_dir"), py::arg("merge_user"), py::arg("users"),
+      "gaze export as a JSON string.");
+
+  m.def("bench_json", [](const std::string& checkpoint, const Config& c, const std::string& kernel_dir,
+                         int64_t frames, int64_t threads) {
+        py::gil_scoped_release release;
+        return bench_kernel(c, checkpoint, kernel_dir, frames, threads).json;
+      }, py::arg("checkpoint"), py::arg("config"), py::arg("kernel_dir"), py::arg("frames"), py::arg("threads"),
+      "gaze bench as a JSON string.");
 
   m.def("personalize", [](const std::string& checkpoint, const Config& c, const std::string& out_dir) {
         PersonalizeResult r;

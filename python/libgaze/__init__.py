@@ -18,7 +18,7 @@ from ._libgaze import Config, Dataset, Error, Model  # noqa: F401
 from . import _libgaze
 
 __all__ = ["Config", "Dataset", "Error", "Model", "config", "open_dataset", "build_model", "load_model",
-           "train", "evaluate", "personalize", "synth", "angular_error"]
+           "train", "evaluate", "personalize", "synth", "angular_error", "export_kernel", "bench"]
 
 try:  # optional torch interop
     import torch as _torch
@@ -75,6 +75,22 @@ def evaluate(checkpoint, source, cfg=None, **overrides):
 def personalize(checkpoint, source, out_dir, cfg=None, **overrides):
     """Per-user last-stage adapters; returns errors before/after and the error-vs-k curve."""
     return _libgaze.personalize(str(checkpoint), _with(cfg, dict(overrides, data__source=str(source))), str(out_dir))
+
+
+def export_kernel(checkpoint, out_dir, source, users=(), merge_user=None, cfg=None, **overrides):
+    """Quantise a student and write the fixed-point C++ kernel folder (gaze export).
+
+    `source` is the calibration data; returns sizes, MACs and the float vs fixed-point angle on
+    held-out frames of it ("float_vs_fixed_mean_deg")."""
+    c = _with(cfg, dict(overrides, data__source=str(source)))
+    return _json.loads(_libgaze.export_kernel_json(str(checkpoint), c, str(out_dir), str(merge_user or ""),
+                                                   [str(u) for u in users]))
+
+
+def bench(checkpoint, source, kernel_dir=None, frames=1000, threads=1, cfg=None, **overrides):
+    """Latency of the kernel (built with CMake) beside LibTorch fp32 on the same frames (gaze bench)."""
+    c = _with(cfg, dict(overrides, data__source=str(source)))
+    return _json.loads(_libgaze.bench_json(str(checkpoint), c, str(kernel_dir or ""), int(frames), int(threads)))
 
 
 def synth(cfg=None, **overrides):

@@ -85,6 +85,17 @@ def test_train_evaluate_personalize(tiny, tmp_path):
     with pytest.raises(libgaze.Error, match="another base model"):
         libgaze.load_model(str(base), cfg).apply_user_adapter(users["users"][0]["adapter_file"])
 
+    # The fixed-point kernel: written, measured against the float model, a user's blob beside it.
+    kernel = tmp_path / "kernel"
+    report = libgaze.export_kernel(result["model"], kernel, f"{root}/openeds", cfg=cfg, data__split="validation",
+                                   users=[users["users"][0]["adapter_file"]], export__calibration_frames=4,
+                                   export__eval_frames=2)
+    assert (kernel / "dftgaze.cpp").exists() and (kernel / "dftgaze.h").exists()
+    assert report["blobs"] == 1 and report["eval_frames"] == 2 and report["macs"] > 0
+    assert 0 <= report["float_vs_fixed_mean_deg"] < 1.0
+    with pytest.raises(libgaze.Error, match="missing.h5"):
+        libgaze.export_kernel(tmp_path / "missing.h5", kernel, f"{root}/openeds", cfg=cfg)
+
 
 def test_angular_error_numbers():
     err = libgaze.angular_error(np.array([[1.0, 0, 0], [0, 0, 2]]), np.array([[0.0, 1, 0], [0, 0, 1]]))
