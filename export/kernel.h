@@ -168,19 +168,18 @@ static inline int32_t gz_requant_lane(int32_t x, int32_t multiplier, int32_t lef
 #if defined(GZ_SIMD_AVX2)
 static inline __m256i gz_requant_avx2(__m256i x, __m256i multiplier, __m256i left, __m256i right) {
   x = _mm256_sllv_epi32(x, left);
+  /* srdhm: bits 31..62 of a*b + 2^30, from 64-bit products of the even and the odd lanes */
   const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
-  __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, multiplier), nudge);
-  __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(multiplier, 32)), nudge);
-  even = _mm256_srli_epi64(even, 31);
-  odd = _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32);
+  const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, multiplier), nudge), 31);
+  const __m256i odd = _mm256_slli_epi64(
+      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(multiplier, 32)), nudge), 1);
   const __m256i high = _mm256_blend_epi32(even, odd, 0xAA);
+  /* rounding divide by 2^right, ties away from zero: + 1 when remainder > mask/2 + (high < 0) */
   const __m256i one = _mm256_set1_epi32(1);
   const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-  const __m256i remainder = _mm256_and_si256(high, mask);
-  const __m256i negative = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), high), one);
-  const __m256i threshold = _mm256_add_epi32(_mm256_srli_epi32(mask, 1), negative);
-  return _mm256_add_epi32(_mm256_srav_epi32(high, right),
-                          _mm256_and_si256(_mm256_cmpgt_epi32(remainder, threshold), one));
+  const __m256i threshold = _mm256_add_epi32(_mm256_srli_epi32(mask, 1), _mm256_srli_epi32(high, 31));
+  const __m256i round_up = _mm256_cmpgt_epi32(_mm256_and_si256(high, mask), threshold); /* -1 or 0 */
+  return _mm256_sub_epi32(_mm256_srav_epi32(high, right), round_up);
 }
 #endif
 
