@@ -32,14 +32,19 @@ struct KernelSummary {
   size_t user_blob_bytes = 0;
   size_t macs = 0;
   uint32_t fingerprint = 0;
+  bool store_hidden = false;  // pw1/GELU outputs kept (else recomputed after GRN's statistics)
 };
 
-// Writes the kernel folder (created if needed; files replaced atomically). `provenance` is a
-// line for the generated headers (checkpoint, calibration data).
-KernelSummary write_kernel(const QuantizedNet& net, const std::string& out_dir, const std::string& provenance);
+struct KernelOptions {
+  std::string provenance;                // a line for the generated headers (checkpoint, data)
+  size_t arena_budget = size_t(1) << 20; // keep pw1/GELU outputs when the arena fits this
+};
+
+// Writes the kernel folder (created if needed; files replaced atomically).
+KernelSummary write_kernel(const QuantizedNet& net, const std::string& out_dir, const KernelOptions& options);
 
 // The kernel's numbers without writing anything.
-KernelSummary kernel_summary(const QuantizedNet& net);
+KernelSummary kernel_summary(const QuantizedNet& net, const KernelOptions& options = {});
 
 // CRC-32 over every integer parameter except the last stage's adapters: a user blob fits a
 // kernel exactly when their fingerprints agree.

@@ -112,7 +112,7 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
   std::string provenance = "checkpoint " + request.checkpoint;
   if (!request.merge_user.empty()) provenance += " + user " + request.merge_user;
   provenance += "; calibrated on " + std::to_string(calibration.size()) + " frames of " + config.data.source;
-  report.kernel = write_kernel(net, request.out_dir, provenance);
+  report.kernel = write_kernel(net, request.out_dir, {provenance, size_t(config.export_.arena_budget_kb) * 1024});
   for (const std::string& user : request.users) {
     GazeNet user_model = load_student(request.checkpoint, user);
     const QuantizedNet user_net =
@@ -131,7 +131,7 @@ std::string ExportReport::json() const {
   s << "{\"input\": [" << input_h << ", " << input_w << "], \"macs\": " << kernel.macs
     << ", \"weights_bytes\": " << kernel.weight_bytes << ", \"constant_bytes\": " << kernel.constant_bytes
     << ", \"arena_bytes\": " << kernel.arena_bytes
-    << ", \"user_blob_bytes\": " << kernel.user_blob_bytes << ", \"calibration_frames\": " << calibration_frames
+    << ", \"user_blob_bytes\": " << kernel.user_blob_bytes << ", \"store_hidden\": " << (kernel.store_hidden ? "true" : "false") << ", \"calibration_frames\": " << calibration_frames
     << ", \"eval_frames\": " << error.frames << ", \"float_vs_fixed_mean_deg\": " << error.mean_deg
     << ", \"float_vs_fixed_max_deg\": " << error.max_deg << ", \"float_vs_fixed_log_scale\": " << error.mean_log_scale
     << ", \"blobs\": " << blobs.size() << "}";
@@ -151,7 +151,8 @@ std::string ExportReport::markdown() const {
                 double(kernel.weight_bytes) / 1024, double(kernel.constant_bytes) / 1024,
                 double(kernel.arena_bytes) / 1024, kernel.user_blob_bytes);
   s << line;
-  std::snprintf(line, sizeof line, "| calibration frames | %lld |\n", (long long)calibration_frames);
+  std::snprintf(line, sizeof line, "| block hidden tensors | %s |\n| calibration frames | %lld |\n",
+                kernel.store_hidden ? "kept" : "recomputed (arena budget)", (long long)calibration_frames);
   s << line;
   if (error.frames) {
     std::snprintf(line, sizeof line,

@@ -67,14 +67,15 @@ struct Exported {
   std::string dir;
 };
 
-Exported export_test_kernel(const std::string& dir, uint64_t seed) {
+Exported export_test_kernel(const std::string& dir, uint64_t seed, size_t arena_budget = size_t(1) << 20) {
   GazeNet model = test_student(seed);
   QuantizeOptions options;
   options.input_h = kInputH;
   options.input_w = kInputW;
   const auto calibration = eye_frames(32, kInputH, kInputW, 11);
   QuantizedNet net = quantize_model(model, calibrate(model, calibration, options), options);
-  write_kernel(net, dir, "kernel_test");
+  const KernelSummary summary = write_kernel(net, dir, {"kernel_test", arena_budget});
+  CHECK(summary.store_hidden == (arena_budget >= summary.arena_bytes));
   return {std::move(net), dir};
 }
 
@@ -135,6 +136,11 @@ TEST_CASE("generated kernel equals the integer reference bit for bit (avx2 and s
     INFO("path " << simd << ": first differing value " << first_difference(got, expected) << " of " << expected.size());
     CHECK(first_difference(got, expected) == expected.size());
   }
+  // A tight arena budget: the blocks recompute pw1 + GELU instead of keeping them; same bits.
+  const Exported small = export_test_kernel(tmp.path() + "/kernel_small", 5, 1);
+  const std::string build = build_kernel(small.dir, "build", "-DDFTGAZE_WERROR=ON");
+  const std::vector<float> got = run_predict(build + "/dftgaze_tool", tmp.path() + "/frames.gzfr", tmp.path() + "/small.bin");
+  CHECK(first_difference(got, expected) == expected.size());
 }
 
 TEST_CASE("generated kernel under qemu-aarch64 (NEON) equals the x86 kernel bit for bit", "[kernel]") {

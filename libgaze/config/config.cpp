@@ -401,6 +401,7 @@ void validate_config(Config& config) {
   }
   if (!(ex.percentile > 50 && ex.percentile <= 100)) invalid(config, "export.percentile", "must be in (50, 100]");
   if (ex.eval_frames < 0) invalid(config, "export.eval_frames", "must be >= 0");
+  if (ex.arena_budget_kb < 1) invalid(config, "export.arena_budget_kb", "must be >= 1");
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
   if (config.run.name.empty()) invalid(config, "run.name", "must not be empty");
 }

@@ -260,6 +260,7 @@ struct ExportConfig {
   std::string observer = "minmax";
   double percentile = 99.99;
   int64_t eval_frames = 200;
+  int64_t arena_budget_kb = 1024;
 
   template <class V>
   void visit(V& v) {
@@ -268,6 +269,8 @@ struct ExportConfig {
     v("observer", observer, "int8 activation ranges: minmax | percentile (clips the outlier channels LayerNorm produces; minmax is far more accurate here)");
     v("percentile", percentile, "percentile observer: keep this percentage of values inside the range");
     v("eval_frames", eval_frames, "held-out frames for the float vs fixed-point comparison (0 = skip)");
+    v("arena_budget_kb", arena_budget_kb,
+      "keep each block's pw1/GELU output when the arena stays within this; else recompute it (slower, smaller)");
   }
 };
 
