@@ -335,6 +335,23 @@ static inline void gz_pw_store_avx2(const gz_pw* l, __m256i a0, __m256i a1, int3
   }
 }
 
+/* acc[p] += x[p] . w for np positions; inlined with np = GZ_PW_TILE for the full tiles, so
+ * the compiler unrolls the position loop there. */
+static inline void gz_pw_accumulate_avx2(__m256i acc[GZ_PW_TILE][2], const int16_t* x16, int32_t pairs, int32_t np,
+                                         const int8_t* wp, int32_t stride, int full) {
+  for (int32_t i = 0; i < pairs; ++i, wp += stride) {
+    const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)wp));
+    const __m256i w1 = full ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16))) : _mm256_setzero_si256();
+    for (int32_t p = 0; p < np; ++p) {
+      int32_t pair;
+      memcpy(&pair, x16 + (size_t)p * 2 * pairs + 2 * i, 4);
+      const __m256i xb = _mm256_set1_epi32(pair);
+      acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xb, w0));
+      acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xb, w1));
+    }
+  }
+}
+
 static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
   for (int32_t o0 = 0; o0 < l->out8; o0 += 16) {
     __m256i acc[GZ_PW_TILE][2];
@@ -342,29 +359,9 @@ static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t p
     const int8_t* wp = l->weight + (size_t)o0 * 2;
     const int full = o0 + 16 <= l->out8; /* else the last 8 outputs */
     if (np == GZ_PW_TILE) {
-      for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) {
-        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)wp));
-        const __m256i w1 = full ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16))) : _mm256_setzero_si256();
-        for (int32_t p = 0; p < GZ_PW_TILE; ++p) {
-          int32_t pair;
-          memcpy(&pair, x16 + (size_t)p * 2 * pairs + 2 * i, 4);
-          const __m256i xb = _mm256_set1_epi32(pair);
-          acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xb, w0));
-          acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xb, w1));
-        }
-      }
+      gz_pw_accumulate_avx2(acc, x16, pairs, GZ_PW_TILE, wp, l->out8 * 2, full);
     } else {
-      for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) {
-        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)wp));
-        const __m256i w1 = full ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16))) : _mm256_setzero_si256();
-        for (int32_t p = 0; p < np; ++p) {
-          int32_t pair;
-          memcpy(&pair, x16 + (size_t)p * 2 * pairs + 2 * i, 4);
-          const __m256i xb = _mm256_set1_epi32(pair);
-          acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xb, w0));
-          acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xb, w1));
-        }
-      }
+      gz_pw_accumulate_avx2(acc, x16, pairs, np, wp, l->out8 * 2, full);
     }
     const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
     for (int32_t p = 0; p < np; ++p) gz_pw_store_avx2(l, acc[p][0], acc[p][1], o0, count, y + (size_t)p * l->out);

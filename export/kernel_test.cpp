@@ -13,54 +13,18 @@
 #include "export/codegen.h"
 #include "export/export_job.h"
 #include "export/quantizer.h"
+#include "export/test_models.h"
 #include "tests/test_util.h"
 
 namespace gaze {
 namespace {
 
 using testing::read_file;
+using testing::eye_frames;
 using testing::TempDir;
 
 constexpr int32_t kInputH = 64, kInputW = 96;  // stage-1 map 16x24: both GRN paths run
 constexpr int32_t kFrameH = 75, kFrameW = 101; // odd eye size: the resampler is exercised
-
-GazeNet test_student(uint64_t seed) {
-  GazeNet model = make_gaze_net(default_config({}).model, seed);
-  torch::NoGradGuard no_grad;
-  at::manual_seed(int64_t(seed) + 7);
-  for (auto& p : model->named_parameters()) {
-    const std::string& name = p.key();
-    if (name.find("grn.") != std::string::npos || name.find("adapter.up") != std::string::npos ||
-        name.find("adapter.bn") != std::string::npos || name.find("norm") != std::string::npos) {
-      p.value().add_(at::randn_like(p.value()) * 0.2);
-    }
-  }
-  for (auto& b : model->named_buffers()) {
-    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
-    if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.1);
-  }
-  model->eval();
-  return model;
-}
-
-// Eye-like frames: dark pupil, mid iris, bright skin, noise; positions vary per frame.
-std::vector<Frame> eye_frames(int count, int32_t h, int32_t w, uint32_t seed) {
-  std::mt19937 rng{seed};
-  std::uniform_real_distribution<double> u(0, 1);
-  std::vector<Frame> frames;
-  for (int i = 0; i < count; ++i) {
-    const double cx = w * (0.3 + 0.4 * u(rng)), cy = h * (0.3 + 0.4 * u(rng)), r = h * (0.1 + 0.1 * u(rng));
-    Frame f(size_t(h) * w);
-    for (int32_t y = 0; y < h; ++y)
-      for (int32_t x = 0; x < w; ++x) {
-        const double d = std::hypot(x - cx, y - cy);
-        const double v = d < r ? 25 : d < 2.2 * r ? 100 + 20 * std::sin(x * 0.7) : 185;
-        f[size_t(y) * w + x] = uint8_t(std::clamp(v + 12 * (u(rng) - 0.5), 0.0, 255.0));
-      }
-    frames.push_back(std::move(f));
-  }
-  return frames;
-}
 
 struct Exported {
   QuantizedNet net;
@@ -68,7 +32,7 @@ struct Exported {
 };
 
 Exported export_test_kernel(const std::string& dir, uint64_t seed, size_t arena_budget = size_t(1) << 20) {
-  GazeNet model = test_student(seed);
+  GazeNet model = testing::perturbed_student(seed);
   QuantizeOptions options;
   options.input_h = kInputH;
   options.input_w = kInputW;
@@ -121,13 +85,26 @@ size_t first_difference(const std::vector<float>& a, const std::vector<float>& b
   return a.size();
 }
 
+// A kernel folder exported from a perturbed student, and `count` frames written for its tool.
+struct KernelCase {
+  TempDir tmp;
+  Exported k;
+  std::vector<Frame> frames;
+  std::string frames_path;
+  KernelCase(uint64_t seed, int count)
+      : k(export_test_kernel(tmp.path() + "/kernel", seed)), frames(eye_frames(count, kFrameH, kFrameW, uint32_t(seed))),
+        frames_path(tmp.path() + "/frames.gzfr") {
+    write_frames_file(frames_path, frames, kFrameH, kFrameW);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("generated kernel equals the integer reference bit for bit (avx2 and scalar, 1000 frames)", "[kernel]") {
-  TempDir tmp;
-  const Exported k = export_test_kernel(tmp.path() + "/kernel", 5);
-  const auto frames = eye_frames(1000, kFrameH, kFrameW, 3);
-  write_frames_file(tmp.path() + "/frames.gzfr", frames, kFrameH, kFrameW);
+  KernelCase c(5, 1000);
+  const Exported& k = c.k;
+  const std::vector<Frame>& frames = c.frames;
+  TempDir& tmp = c.tmp;
   const std::vector<float> expected = reference_predictions(k.net, frames);
   for (const char* simd : {"auto", "scalar"}) {
     const std::string build = build_kernel(k.dir, std::string("build-") + simd,
@@ -144,10 +121,10 @@ TEST_CASE("generated kernel equals the integer reference bit for bit (avx2 and s
 }
 
 TEST_CASE("generated kernel under qemu-aarch64 (NEON) equals the x86 kernel bit for bit", "[kernel]") {
-  TempDir tmp;
-  const Exported k = export_test_kernel(tmp.path() + "/kernel", 6);
-  const auto frames = eye_frames(1000, kFrameH, kFrameW, 4);
-  write_frames_file(tmp.path() + "/frames.gzfr", frames, kFrameH, kFrameW);
+  KernelCase c(6, 1000);
+  const Exported& k = c.k;
+  const std::vector<Frame>& frames = c.frames;
+  TempDir& tmp = c.tmp;
   REQUIRE(shell("command -v aarch64-linux-gnu-g++") == 0);  // scripts/setup installs it
   REQUIRE(shell("command -v qemu-aarch64") == 0);
   const std::string arm = build_kernel(k.dir, "build-aarch64",
@@ -164,10 +141,10 @@ TEST_CASE("generated kernel under qemu-aarch64 (NEON) equals the x86 kernel bit 
 }
 
 TEST_CASE("generated kernel is clean under ASan and UBSan and makes no heap allocation per call", "[kernel]") {
-  TempDir tmp;
-  const Exported k = export_test_kernel(tmp.path() + "/kernel", 7);
-  const auto frames = eye_frames(40, kFrameH, kFrameW, 5);
-  write_frames_file(tmp.path() + "/frames.gzfr", frames, kFrameH, kFrameW);
+  KernelCase c(7, 40);
+  const Exported& k = c.k;
+  const std::vector<Frame>& frames = c.frames;
+  TempDir& tmp = c.tmp;
   const std::string san = build_kernel(k.dir, "build-san", "-DDFTGAZE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo");
   const std::vector<float> got = run_predict(san + "/dftgaze_tool", tmp.path() + "/frames.gzfr", tmp.path() + "/san.bin");
   CHECK(first_difference(got, reference_predictions(k.net, frames)) == got.size());
