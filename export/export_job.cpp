@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "datasets/open_dataset.h"
@@ -55,6 +56,22 @@ double json_number(const std::string& json, const std::string& key) {
   const size_t at = json.find("\"" + key + "\":");
   if (at == std::string::npos) throw Error("kernel tool output lacks '" + key + "': " + json);
   return std::stod(json.substr(at + key.size() + 3));
+}
+
+// "AMD EPYC, 2 cores, 2596 MHz" and the clock in MHz (0 when /proc/cpuinfo does not say).
+std::string describe_machine(double* mhz) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  int cores = 0;
+  *mhz = 0;
+  while (std::getline(in, line)) {
+    const auto value = [&] { return line.substr(line.find(':') + 2); };
+    if (line.rfind("model name", 0) == 0) model = value(), ++cores;
+    if (line.rfind("cpu MHz", 0) == 0 && *mhz == 0) *mhz = std::atof(value().c_str());
+  }
+  char text[256];
+  std::snprintf(text, sizeof text, "%s, %d cores, %.0f MHz", model.c_str(), cores, *mhz);
+  return text;
 }
 
 double percentile_ms(std::vector<double> v, double p) {
@@ -210,6 +227,12 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   const double torch_p50 = percentile_ms(torch_ms, 0.5), torch_p99 = percentile_ms(torch_ms, 0.99);
   const double kernel_p50 = json_number(kernel_json, "kernel_p50_ms"), kernel_p99 = json_number(kernel_json, "kernel_p99_ms");
   const double macs = json_number(kernel_json, "macs");
+  // The core's int8 peak as the kernel uses it: AVX2 VPMADDWD, 16 MACs each, two per cycle.
+  double mhz = 0;
+  const std::string machine = describe_machine(&mhz);
+  const bool avx2 = kernel_json.find("\"avx2\"") != std::string::npos;
+  const double peak_gmacs = avx2 && mhz > 0 ? mhz * 1e-3 * 32 : 0;
+  const double kernel_gmacs = macs / (kernel_p50 * 1e6);
   // Raspberry Pi 4: Cortex-A72 at 1.5 GHz, 8 int8 MACs per cycle (int16-widened SMLAL, 2 pipes).
   const double pi4_floor_ms = macs / (1.5e9 * 8) * 1e3;
 
@@ -217,22 +240,27 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   std::ostringstream json;
   json << kernel_json.substr(0, kernel_json.size() - 1) << ", \"torch_fp32_p50_ms\": " << torch_p50
        << ", \"torch_fp32_p99_ms\": " << torch_p99 << ", \"speedup\": " << torch_p50 / kernel_p50
-       << ", \"threads\": " << std::max<int64_t>(1, threads) << ", \"pi4_peak_bound_ms\": " << pi4_floor_ms << "}";
+       << ", \"threads\": " << std::max<int64_t>(1, threads) << ", \"pi4_peak_bound_ms\": " << pi4_floor_ms
+       << ", \"core_peak_gmacs\": " << peak_gmacs << ", \"percent_of_peak\": "
+       << (peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0) << ", \"machine\": \"" << machine << "\"}";
   r.json = json.str();
   char text[2048];
   std::snprintf(text, sizeof text,
+                "%s\n\n"
                 "| %dx%d, batch 1, %lld thread(s), %lld frames | p50 ms | p99 ms | frames/s | GMAC/s |\n"
                 "|---|---|---|---|---|\n"
                 "| fixed-point kernel (%s) | %.3f | %.3f | %.1f | %.2f |\n"
                 "| LibTorch fp32 | %.3f | %.3f | %.1f | %.2f |\n\n"
                 "speedup %.1fx; %.1f MMAC per frame; weights %.0f bytes; arena %.0f bytes\n"
-                "Pi 4 bound at 12 GMAC/s peak (1.5 GHz x 8 int8 MACs/cycle): %.2f ms per frame\n",
-                h, w, (long long)std::max<int64_t>(1, threads), (long long)frame_count,
+                "Pi 4 bound at 12 GMAC/s peak (1.5 GHz x 8 int8 MACs/cycle): %.2f ms per frame\n"
+                "kernel at %.1f%% of this core's %.0f GMAC/s AVX2 peak (2 x 16 MACs per cycle)\n",
+                machine.c_str(), h, w, (long long)std::max<int64_t>(1, threads), (long long)frame_count,
                 kernel_json.find("avx2") != std::string::npos ? "avx2"
                 : kernel_json.find("neon") != std::string::npos ? "neon" : "scalar",
                 kernel_p50, kernel_p99, 1000.0 / kernel_p50, macs / (kernel_p50 * 1e6), torch_p50, torch_p99,
                 1000.0 / torch_p50, macs / (torch_p50 * 1e6), torch_p50 / kernel_p50, macs / 1e6,
-                json_number(kernel_json, "weights_bytes"), json_number(kernel_json, "arena_bytes"), pi4_floor_ms);
+                json_number(kernel_json, "weights_bytes"), json_number(kernel_json, "arena_bytes"), pi4_floor_ms,
+                peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0, peak_gmacs);
   r.markdown = text;
   return r;
 }
