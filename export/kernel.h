@@ -264,8 +264,12 @@ static inline void gz_gelu_row(int16_t* x, size_t n, const int16_t* table) {
   for (; i + 8 <= n; i += 8) {
     const __m256i u = _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(x + i))), offset);
     const __m256i index = _mm256_srli_epi32(u, 6), f = _mm256_and_si256(u, mask6);
-    /* one 32-bit gather at &table[i] brings table[i] (low half) and table[i + 1] (high half) */
-    const __m256i pair = _mm256_i32gather_epi32((const int*)(const void*)table, index, 2);
+    /* one 32-bit load at &table[i] brings table[i] (low half) and table[i + 1] (high half); eight
+     * scalar loads beat VPGATHERDD, which is microcoded and slow on AMD cores */
+    int32_t at[8], pair_values[8];
+    _mm256_storeu_si256((__m256i*)at, index);
+    for (int k = 0; k < 8; ++k) memcpy(&pair_values[k], table + at[k], 4);
+    const __m256i pair = _mm256_loadu_si256((const __m256i*)pair_values);
     const __m256i lo = _mm256_srai_epi32(_mm256_slli_epi32(pair, 16), 16), hi = _mm256_srai_epi32(pair, 16);
     const __m256i prod = _mm256_mullo_epi32(_mm256_sub_epi32(hi, lo), f);
     /* gz_rdivpot_s32(prod, 6): ties away from zero */
