@@ -32,7 +32,7 @@ struct KernelSummary {
   size_t user_blob_bytes = 0;
   size_t macs = 0;
   uint32_t fingerprint = 0;
-  bool store_hidden = false;  // pw1/GELU outputs kept (else recomputed after GRN's statistics)
+  int32_t keep_hidden = 0;  // bit s: stage s keeps pw1/GELU outputs (else recomputes them after GRN's statistics)
 };
 
 struct KernelOptions {

@@ -148,7 +148,7 @@ std::string ExportReport::json() const {
   s << "{\"input\": [" << input_h << ", " << input_w << "], \"macs\": " << kernel.macs
     << ", \"weights_bytes\": " << kernel.weight_bytes << ", \"constant_bytes\": " << kernel.constant_bytes
     << ", \"arena_bytes\": " << kernel.arena_bytes
-    << ", \"user_blob_bytes\": " << kernel.user_blob_bytes << ", \"store_hidden\": " << (kernel.store_hidden ? "true" : "false") << ", \"calibration_frames\": " << calibration_frames
+    << ", \"user_blob_bytes\": " << kernel.user_blob_bytes << ", \"keep_hidden_stages\": " << kernel.keep_hidden << ", \"calibration_frames\": " << calibration_frames
     << ", \"eval_frames\": " << error.frames << ", \"float_vs_fixed_mean_deg\": " << error.mean_deg
     << ", \"float_vs_fixed_max_deg\": " << error.max_deg << ", \"float_vs_fixed_log_scale\": " << error.mean_log_scale
     << ", \"blobs\": " << blobs.size() << "}";
@@ -168,8 +168,10 @@ std::string ExportReport::markdown() const {
                 double(kernel.weight_bytes) / 1024, double(kernel.constant_bytes) / 1024,
                 double(kernel.arena_bytes) / 1024, kernel.user_blob_bytes);
   s << line;
-  std::snprintf(line, sizeof line, "| block hidden tensors | %s |\n| calibration frames | %lld |\n",
-                kernel.store_hidden ? "kept" : "recomputed (arena budget)", (long long)calibration_frames);
+  std::string kept;
+  for (int s = 0; s < 4; ++s) kept += (kernel.keep_hidden >> s) & 1 ? "kept " : "recomputed ";
+  std::snprintf(line, sizeof line, "| block hidden tensors, stages 1-4 | %s|\n| calibration frames | %lld |\n",
+                kept.c_str(), (long long)calibration_frames);
   s << line;
   if (error.frames) {
     std::snprintf(line, sizeof line,

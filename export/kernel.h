@@ -19,9 +19,9 @@
  *              padded to 8 with zeros); bias [out16] int32; requantisation as multiplier /
  *              left shift / right shift [out16] (padded lanes: multiplier 0)
  *   depthwise  weight [49][C] int8 (channels contiguous), bias / multiplier / shifts [C]
- * Memory: one arena; a block keeps its whole pw1/GELU output (int16) when that fits the
- * generator's budget, otherwise it keeps the LayerNorm output and recomputes pw1 + GELU row by
- * row after GRN's statistics (the same values either way).
+ * Memory: one arena; a stage's blocks keep their whole pw1/GELU output (int16) when that fits
+ * the generator's budget, otherwise they keep the LayerNorm output and recompute pw1 + GELU row
+ * by row after GRN's statistics (the same values either way).
  */
 #ifndef LIBGAZE_EXPORT_KERNEL_H_
 #define LIBGAZE_EXPORT_KERNEL_H_
@@ -96,7 +96,7 @@ typedef struct {
 typedef struct {
   int32_t input_h, input_w;
   int32_t depths[4], dims[4];
-  int32_t store_hidden; /* 1: keep pw1/GELU outputs; 0: recompute them (smaller arena) */
+  int32_t keep_hidden;  /* bit s set: stage s keeps its pw1/GELU outputs; clear: recomputes them */
   gz_pw stem;           /* in = 16: the 4x4 patch of p - 128 */
   gz_layernorm_params stem_norm;
   gz_downsample downsample[3];
@@ -119,12 +119,12 @@ typedef struct {
 static inline size_t gz_align32(size_t n) { return (n + 31) & ~(size_t)31; }
 
 static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input_w, const int32_t dims[4],
-                                                  int32_t store_hidden) {
+                                                  int32_t keep_hidden) {
   size_t res[2] = {0, 0}, hidden = 0, row = 0, hidden_c = 0, ds_rows = 0;
   size_t gather = 16 * 2 * (size_t)(input_w / 4);
   for (int32_t s = 0; s < 4; ++s) {
     const size_t h = (size_t)(input_h / 4) >> s, w = (size_t)(input_w / 4) >> s, c = (size_t)dims[s];
-    const size_t r = h * w * c * 2, kept = h * w * (store_hidden ? 4 * c : c) * 2;
+    const size_t r = h * w * c * 2, kept = h * w * ((keep_hidden >> s) & 1 ? 4 * c : c) * 2;
     res[s % 2] = r > res[s % 2] ? r : res[s % 2];
     hidden = kept > hidden ? kept : hidden;
     row = w * 4 * c * 2 > row ? w * 4 * c * 2 : row;
@@ -539,7 +539,7 @@ static inline void gz_pw1_gelu_row(const gz_block* b, const int16_t* u, int32_t 
   gz_gelu_row(out, (size_t)w * 4 * b->dim, b->gelu);
 }
 
-static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, int32_t store_hidden,
+static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, int32_t keep,
                                 uint8_t* arena, const gz_arena_plan* plan) {
   const int32_t c = b->dim, c4 = 4 * c;
   const size_t row = (size_t)w * c, row4 = (size_t)w * c4;
@@ -552,9 +552,9 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
   /* Pass A, row by row: depthwise, LayerNorm, pw1 + GELU; GRN's sums of squares. */
   for (int32_t y = 0; y < h; ++y) {
     gz_dw_row(&b->dw, r, h, w, y, t_row);
-    int16_t* u = store_hidden ? (int16_t*)(arena + plan->row_c) : kept + (size_t)y * row;
+    int16_t* u = keep ? (int16_t*)(arena + plan->row_c) : kept + (size_t)y * row;
     for (int32_t x = 0; x < w; ++x) gz_layernorm_row(t_row + (size_t)x * c, &b->norm, u + (size_t)x * c);
-    int16_t* g = store_hidden ? kept + (size_t)y * row4 : h_row;
+    int16_t* g = keep ? kept + (size_t)y * row4 : h_row;
     gz_pw1_gelu_row(b, u, w, g);
     for (int32_t x = 0; x < w; ++x)
       for (int32_t k = 0; k < c4; ++k) {
@@ -570,8 +570,8 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
   /* Pass B, row by row: (pw1 + GELU again,) GRN, pw2, adapter, residual. */
   int16_t* f_row = (int16_t*)(arena + plan->row_a);
   for (int32_t y = 0; y < h; ++y) {
-    int16_t* g = store_hidden ? kept + (size_t)y * row4 : h_row;
-    if (!store_hidden) gz_pw1_gelu_row(b, kept + (size_t)y * row, w, g);
+    int16_t* g = keep ? kept + (size_t)y * row4 : h_row;
+    if (!keep) gz_pw1_gelu_row(b, kept + (size_t)y * row, w, g);
     for (int32_t x = 0; x < w; ++x) gz_grn_row(g + (size_t)x * c4, c4, grn_m, grn_s, b->grn.beta);
     gz_pw_run(&b->pw2, g, w, f_row);
     int16_t* r_row = r + (size_t)y * row;
@@ -593,7 +593,7 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
 
 /* Bytes of arena a network needs. */
 static inline size_t gz_net_arena_bytes(const gz_net* net) {
-  return gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->store_hidden).total;
+  return gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->keep_hidden).total;
 }
 
 /* Runs the network on an eye image of any size; out: unit gaze direction, Laplace log-scale. */
@@ -601,7 +601,7 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
                                  int32_t eye_w, float out[4]) {
   if (!net || !arena || !eye || !out) return -1;
   if (eye_h < 1 || eye_w < 1 || eye_h > 16384 || eye_w > 16384) return -2;
-  const gz_arena_plan plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->store_hidden);
+  const gz_arena_plan plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->keep_hidden);
   if (plan.total > arena_bytes) return -3;
   uint8_t* image = arena + plan.image;
   gz_resample_u8(eye, eye_h, eye_w, image, net->input_h, net->input_w);
@@ -644,7 +644,8 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
       w /= 2;
       r = next;
     }
-    for (int32_t b = 0; b < net->depths[s]; ++b) gz_block_run(&net->blocks[s][b], r, h, w, net->store_hidden, arena, &plan);
+    const int32_t keep = (net->keep_hidden >> s) & 1;
+    for (int32_t b = 0; b < net->depths[s]; ++b) gz_block_run(&net->blocks[s][b], r, h, w, keep, arena, &plan);
   }
 
   /* Head: mean pool, LayerNorm, Linear(4) in two weight planes, dequantise. */
