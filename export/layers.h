@@ -16,9 +16,10 @@
  *   gz_leaky_relu_s16()       x, or x * slope requantised
  *
  * LayerNorm in integers: with S = sum x and d_c = C*x_c - S (exact), C*sigma = sqrt(sum d^2 / C
- * + eps*C^2/s_x^2) is taken in Q4 by an exact integer square root; z_c = d_c / (C*sigma) in Q12
- * is one requantisation whose multiplier is the integer reciprocal floor(2^62 / (16 C sigma));
- * the affine part is a signed per-channel requantisation gamma_c / (s_y * 2^12) plus the
+ * + eps*C^2/s_x^2) is taken with as many fractional bits as 64 bits allow by an exact integer
+ * square root; z_c = d_c / (C*sigma) in Q16 is one requantisation whose multiplier is the exact
+ * integer reciprocal floor(2^62 / sigma); the affine part is a signed per-channel
+ * requantisation gamma_c / (s_y * 2^16) plus the
  * integer offset round(beta_c / s_y). Runtime multipliers (LayerNorm's reciprocal, GRN's a_c)
  * are derived with integer arithmetic only (gz_requant_from_product), so all targets agree.
  */
@@ -78,12 +79,28 @@ static inline gz_requant gz_requant_compute_signed(double scale) {
 }
 
 static inline int32_t gz_bit_length_u64(uint64_t v) {
+#if defined(__GNUC__)
+  return v ? 64 - __builtin_clzll(v) : 0;
+#else
   int32_t n = 0;
   while (v) {
     ++n;
     v >>= 1;
   }
   return n;
+#endif
+}
+
+/* floor(2^62 / d) for d >= 1, exactly: a floating-point estimate corrected by integer steps (a
+ * 64-bit division costs several times more on the cores this runs on). */
+static inline uint64_t gz_reciprocal_q62(uint64_t d) {
+  const uint64_t one = (uint64_t)1 << 62;
+  double estimate = 4611686018427387904.0 / (double)d;
+  if (estimate > 4611686018427387904.0) estimate = 4611686018427387904.0;
+  uint64_t q = (uint64_t)estimate;
+  while (q * d > one) --q;      /* too high (the estimate is within a few units: no overflow) */
+  while ((q + 1) * d <= one) ++q; /* too low */
+  return q;
 }
 
 /* A requantisation from an exact integer product m * 2^e (|m| < 2^63): the mantissa truncated to
@@ -104,14 +121,14 @@ static inline gz_requant gz_requant_from_product(int64_t m, int32_t e) {
 typedef struct {
   int32_t channels;
   int64_t eps;                      /* eps * C^2 / s_x^2, rounded */
-  const int32_t* gamma_multiplier;  /* [C] signed requantisation gamma_c / (s_y * 2^12) ... */
+  const int32_t* gamma_multiplier;  /* [C] signed requantisation gamma_c / (s_y * 2^16) ... */
   const int32_t* gamma_shift;       /* [C] ... and its power-of-two shift */
   const int32_t* beta;              /* [C] round(beta_c / s_y) */
 } gz_layernorm_params;
 
 #define GZ_LAYERNORM_MAX_CHANNELS 512
 
-/* The per-position part: d_c = C*x_c - S into d, and the requantisation d -> z (Q12). */
+/* The per-position part: d_c = C*x_c - S into d, and the requantisation d -> z (Q16). */
 static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, int64_t eps, int32_t* d) {
   c_count = c_count < GZ_LAYERNORM_MAX_CHANNELS ? c_count : GZ_LAYERNORM_MAX_CHANNELS; /* export checks */
   int32_t sum = 0;
@@ -122,13 +139,16 @@ static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, i
     sum_sq += (int64_t)d[c] * d[c];
   }
   const uint64_t variance = (uint64_t)(sum_sq / c_count + eps); /* (C*sigma)^2 */
-  uint64_t sigma16 = gz_isqrt_u64(variance << 8);                  /* C*sigma in Q4 */
-  if (sigma16 == 0) sigma16 = 1;
-  /* z = d * 2^16 / sigma16 (Q12) as a requantisation: floor(2^62 / sigma16) * 2^(16 - 62). */
-  return gz_requant_from_product((int64_t)((((uint64_t)1) << 62) / sigma16), 16 - 62);
+  /* C*sigma with k fractional bits, k as large as the 64-bit square allows (at least 31
+   * significant bits whatever the input's spread) */
+  const int32_t k = (62 - gz_bit_length_u64(variance)) / 2;
+  uint64_t sigma = gz_isqrt_u64(variance << (2 * k));
+  if (sigma == 0) sigma = 1;
+  /* z = d * 2^(16 + k) / sigma in Q16, as a requantisation: floor(2^62 / sigma) * 2^(16 + k - 62) */
+  return gz_requant_from_product((int64_t)gz_reciprocal_q62(sigma), 16 + k - 62);
 }
 
-/* One output channel: z = d / (C sigma) in Q12, then gamma, beta. */
+/* One output channel: z = d / (C sigma) in Q16, then gamma, beta. */
 static inline int16_t gz_layernorm_out(int32_t d, gz_requant to_z, const gz_layernorm_params* p, int32_t c) {
   const int32_t z = gz_requant_apply_s32(d, to_z);
   const gz_requant gamma = {p->gamma_multiplier[c], p->gamma_shift[c]};

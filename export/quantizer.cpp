@@ -229,7 +229,7 @@ QLayerNorm quantize_layernorm(const at::Tensor& gamma, const at::Tensor& beta, d
   const double c = n.channels;
   n.eps = int64_t(std::min(std::llround(eps * c * c / (double(x_scale) * x_scale)), 1LL << 50));
   for (size_t i = 0; i < g.size(); ++i) {
-    const gz_requant r = gz_requant_compute_signed(double(g[i]) / (double(y_scale) * 4096.0));
+    const gz_requant r = gz_requant_compute_signed(double(g[i]) / (double(y_scale) * 65536.0));  // z is Q16
     n.gamma_multiplier.push_back(r.multiplier);
     n.gamma_shift.push_back(r.shift);
     n.beta.push_back(round_to_int32(b[i] / double(y_scale), "a LayerNorm offset"));
