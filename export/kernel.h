@@ -1,8 +1,9 @@
 /* The DFT Gaze fixed-point kernel: packed layers, per-ISA inner loops and the tiled network
  * executor that `gaze export` copies, with the weights, into the generated source (SPEC §4).
  *
- * Contract: dependency-free C-style C++17, no heap, no exceptions, no floating point except the
- * final head dequantisation; every buffer comes from one caller-provided arena whose layout
+ * Contract: dependency-free C-style C++17, no heap, no exceptions; floating point only in the
+ * head's final dequantisation and as estimates that integer steps then correct exactly (square
+ * root, reciprocal); every buffer comes from one caller-provided arena whose layout
  * gz_arena_plan_compute() fixes (the generator sizes the static arena with the same function).
  * Results equal the naive integer reference (export/qnet.cpp) bit for bit: the per-position
  * arithmetic is shared (layers.h) and the matrix loops below only reorder exact int32 sums.

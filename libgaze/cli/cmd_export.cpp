@@ -17,8 +17,10 @@ void register_export(CLI::App& app) {
   command->add_option("--checkpoint", request->checkpoint, "trained student (.h5)")->required();
   command->add_option("-o,--output", request->out_dir, "kernel folder to write")->required();
   command->add_option("--merge-user", request->merge_user, "a user adapter file merged into the weights");
-  command->add_option("--users", request->users, "user adapter files exported as dftgaze_set_user blobs")
-      ->delimiter(',');
+  command->add_option("--users", request->users,
+                      "user adapter files exported as dftgaze_set_user blobs (comma-separated or repeated)")
+      ->delimiter(',')
+      ->allow_extra_args(false);  // one value per occurrence, so a positional source can follow
   command->add_option("source", *source, "calibration data (overrides data.source)");
   command->add_flag("--json", *json, "print one JSON object");
   options->add_to(*command);

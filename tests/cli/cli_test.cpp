@@ -141,7 +141,7 @@ TEST_CASE("train and run report bad input in one line", "[cli][train]") {
 
 TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
   TempDir dir;
-  const auto missing = run_gaze("export --checkpoint " + dir.file("none.h5") + " -o " + dir.file("k") + " " +
+  const auto missing = run_gaze("export --checkpoint " + dir.file("none.h5") + " -o " + dir.file("k") + " --users u.h5 " +
                                 dir.file("nope"));
   CHECK(missing.exit_code == 1);
   CHECK(count_lines(missing.output) == 1);
