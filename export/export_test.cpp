@@ -82,6 +82,13 @@ TEST_CASE("float vs fixed point stays within 0.1 degree on rendered validation f
   CHECK(r.kernel.macs > 0);
   CHECK(fs::exists(out.path() + "/kernel/dftgaze.cpp"));
   CHECK_THAT(r.json(), Contains("\"float_vs_fixed_mean_deg\""));
+
+  // A user's adapters merged before export: calibrated and compared with that user's model.
+  const ExportReport merged = export_kernel(c, {t.model, out.path() + "/merged", t.user, {}});
+  WARN("with a user merged: mean " << merged.error.mean_deg << " deg");
+  CHECK(merged.error.mean_deg <= 0.1);
+  CHECK_THAT(read_file(out.path() + "/merged/dftgaze.cpp"), Contains("+ user " + t.user));
+  CHECK(read_file(out.path() + "/merged/dftgaze.cpp") != read_file(out.path() + "/kernel/dftgaze.cpp"));
 }
 
 TEST_CASE("one kernel serves many users: set_user blobs equal the integer reference bit for bit", "[export]") {
