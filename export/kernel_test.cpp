@@ -102,55 +102,46 @@ struct KernelCase {
 
 TEST_CASE("generated kernel equals the integer reference bit for bit (avx2 and scalar, 1000 frames)", "[kernel]") {
   KernelCase c(5, 1000);
-  const Exported& k = c.k;
-  const std::vector<Frame>& frames = c.frames;
-  TempDir& tmp = c.tmp;
-  const std::vector<float> expected = reference_predictions(k.net, frames);
+  const std::vector<float> expected = reference_predictions(c.k.net, c.frames);
   for (const char* simd : {"auto", "scalar"}) {
-    const std::string build = build_kernel(k.dir, std::string("build-") + simd,
+    const std::string build = build_kernel(c.k.dir, std::string("build-") + simd,
                                            std::string("-DDFTGAZE_WERROR=ON -DDFTGAZE_SIMD=") + simd);
-    const std::vector<float> got = run_predict(build + "/dftgaze_tool", tmp.path() + "/frames.gzfr", tmp.path() + "/out.bin");
+    const std::vector<float> got = run_predict(build + "/dftgaze_tool", c.frames_path, c.tmp.path() + "/out.bin");
     INFO("path " << simd << ": first differing value " << first_difference(got, expected) << " of " << expected.size());
     CHECK(first_difference(got, expected) == expected.size());
   }
   // A tight arena budget: the blocks recompute pw1 + GELU instead of keeping them; same bits.
-  const Exported small = export_test_kernel(tmp.path() + "/kernel_small", 5, 1);
+  const Exported small = export_test_kernel(c.tmp.path() + "/kernel_small", 5, 1);
   const std::string build = build_kernel(small.dir, "build", "-DDFTGAZE_WERROR=ON");
-  const std::vector<float> got = run_predict(build + "/dftgaze_tool", tmp.path() + "/frames.gzfr", tmp.path() + "/small.bin");
+  const std::vector<float> got = run_predict(build + "/dftgaze_tool", c.frames_path, c.tmp.path() + "/small.bin");
   CHECK(first_difference(got, expected) == expected.size());
 }
 
 TEST_CASE("generated kernel under qemu-aarch64 (NEON) equals the x86 kernel bit for bit", "[kernel]") {
   KernelCase c(6, 1000);
-  const Exported& k = c.k;
-  const std::vector<Frame>& frames = c.frames;
-  TempDir& tmp = c.tmp;
   REQUIRE(shell("command -v aarch64-linux-gnu-g++") == 0);  // scripts/setup installs it
   REQUIRE(shell("command -v qemu-aarch64") == 0);
-  const std::string arm = build_kernel(k.dir, "build-aarch64",
-                                       "-DCMAKE_TOOLCHAIN_FILE=" + k.dir + "/toolchain-aarch64.cmake -DDFTGAZE_STATIC=ON "
+  const std::string arm = build_kernel(c.k.dir, "build-aarch64",
+                                       "-DCMAKE_TOOLCHAIN_FILE=" + c.k.dir + "/toolchain-aarch64.cmake -DDFTGAZE_STATIC=ON "
                                        "-DDFTGAZE_WERROR=ON");
   REQUIRE(read_file(arm + "/dftgaze_tool").substr(1, 3) == "ELF");
-  const std::vector<float> neon = run_predict("qemu-aarch64 '" + arm + "/dftgaze_tool'", tmp.path() + "/frames.gzfr",
-                                              tmp.path() + "/neon.bin");
-  const std::string x86 = build_kernel(k.dir, "build-x86", "");
-  const std::vector<float> native = run_predict(x86 + "/dftgaze_tool", tmp.path() + "/frames.gzfr", tmp.path() + "/x86.bin");
-  const std::vector<float> expected = reference_predictions(k.net, frames);
+  const std::vector<float> neon = run_predict("qemu-aarch64 '" + arm + "/dftgaze_tool'", c.frames_path,
+                                              c.tmp.path() + "/neon.bin");
+  const std::string x86 = build_kernel(c.k.dir, "build-x86", "");
+  const std::vector<float> native = run_predict(x86 + "/dftgaze_tool", c.frames_path, c.tmp.path() + "/x86.bin");
+  const std::vector<float> expected = reference_predictions(c.k.net, c.frames);
   CHECK(first_difference(neon, native) == native.size());
   CHECK(first_difference(native, expected) == expected.size());
 }
 
 TEST_CASE("generated kernel is clean under ASan and UBSan and makes no heap allocation per call", "[kernel]") {
   KernelCase c(7, 40);
-  const Exported& k = c.k;
-  const std::vector<Frame>& frames = c.frames;
-  TempDir& tmp = c.tmp;
-  const std::string san = build_kernel(k.dir, "build-san", "-DDFTGAZE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo");
-  const std::vector<float> got = run_predict(san + "/dftgaze_tool", tmp.path() + "/frames.gzfr", tmp.path() + "/san.bin");
-  CHECK(first_difference(got, reference_predictions(k.net, frames)) == got.size());
+  const std::string san = build_kernel(c.k.dir, "build-san", "-DDFTGAZE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo");
+  const std::vector<float> got = run_predict(san + "/dftgaze_tool", c.frames_path, c.tmp.path() + "/san.bin");
+  CHECK(first_difference(got, reference_predictions(c.k.net, c.frames)) == got.size());
 
-  const std::string plain = build_kernel(k.dir, "build-alloc", "");
-  const auto alloc = testing::run_command(plain + "/dftgaze_check_alloc check-alloc '" + tmp.path() + "/frames.gzfr'");
+  const std::string plain = build_kernel(c.k.dir, "build-alloc", "");
+  const auto alloc = testing::run_command(plain + "/dftgaze_check_alloc check-alloc '" + c.frames_path + "'");
   INFO(alloc.output);
   CHECK(alloc.exit_code == 0);
   CHECK(alloc.output.find("0 allocations in 40 predict calls") != std::string::npos);
