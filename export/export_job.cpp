@@ -189,8 +189,17 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   int32_t h = 0, w = 0;
   kernel_input_size(config, &h, &w);
   std::string kernel_dir = kernel_dir_in;
+  // Without --kernel: export to a temporary folder, removed when the bench ends (or fails).
+  struct TemporaryFolder {
+    std::string path;
+    ~TemporaryFolder() {
+      std::error_code ignored;
+      if (!path.empty()) fs::remove_all(path, ignored);
+    }
+  } temporary;
   if (kernel_dir.empty()) {
     kernel_dir = (fs::temp_directory_path() / ("gaze_bench_" + std::to_string(::getpid()))).string();
+    temporary.path = kernel_dir;
     Config quick = config;
     quick.export_.eval_frames = 0;
     export_kernel(quick, {checkpoint, kernel_dir, "", {}});
