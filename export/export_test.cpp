@@ -132,6 +132,12 @@ TEST_CASE("one kernel serves many users: set_user blobs equal the integer refere
   CHECK(std::memcmp(got_user.data(), want_user.data(), want_user.size() * 4) == 0);
   CHECK(std::memcmp(got_user.data(), got_base.data(), got_base.size() * 4) != 0);  // the user's adapters matter
 
+  // The C API's error codes, and set_user(NULL) restoring the base exactly.
+  const auto api = testing::run_command(dir + "/build/dftgaze_tool check-api '" + r.blobs[0] + "'");
+  INFO(api.output);
+  CHECK(api.exit_code == 0);
+  CHECK_THAT(api.output, Contains("check-api: ok"));
+
   // A flipped payload byte, a truncated blob and a blob for another base are refused.
   std::string bad = blob;
   bad[bad.size() / 2] = char(bad[bad.size() / 2] ^ 1);

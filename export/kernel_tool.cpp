@@ -2,6 +2,7 @@
 //
 //   dftgaze_tool predict FRAMES OUT [--user BLOB]   predictions of every frame, raw float32 x4
 //   dftgaze_tool bench [FRAMES] [--frames N] [--warmup N] [--json]
+//   dftgaze_tool check-api [BLOB]                    the API's error codes and set_user(NULL)
 //   dftgaze_check_alloc check-alloc FRAMES [--user BLOB]   fails if any call allocates
 // FRAMES: "GZFR", uint32 count, height, width (little-endian), then count*height*width pixels.
 // Without FRAMES, bench renders deterministic test patterns at the kernel's input size.
@@ -174,6 +175,42 @@ int bench(int argc, char** argv) {
   return 0;
 }
 
+// Bad arguments get their error codes, and set_user(NULL) brings back the base's exact outputs.
+int check_api(int argc, char** argv) {
+  const Frames frames = pattern_frames(1);
+  const uint8_t* eye = frames.frame(0);
+  const int h = int(frames.height), w = int(frames.width);
+  float base[4], again[4], out[4];
+  int failures = 0;
+  const auto expect = [&](const char* what, int got, int want) {
+    if (got != want) {
+      std::fprintf(stderr, "check-api: %s returned %d, expected %d\n", what, got, want);
+      ++failures;
+    }
+  };
+  expect("predict(valid)", dftgaze_predict(eye, h, w, base), 0);
+  expect("predict(null eye)", dftgaze_predict(nullptr, h, w, out), DFTGAZE_ERROR_NULL);
+  expect("predict(null out)", dftgaze_predict(eye, h, w, nullptr), DFTGAZE_ERROR_NULL);
+  expect("predict(h = 0)", dftgaze_predict(eye, 0, w, out), DFTGAZE_ERROR_SIZE);
+  expect("predict(w = -3)", dftgaze_predict(eye, h, -3, out), DFTGAZE_ERROR_SIZE);
+  const uint8_t junk[32] = {'G', 'Z', 'U', 'A'};
+  expect("set_user(junk)", dftgaze_set_user(junk, sizeof junk), DFTGAZE_USER_PAYLOAD_BYTES ? DFTGAZE_ERROR_BAD_BLOB
+                                                                                              : DFTGAZE_ERROR_NO_ADAPTERS);
+  if (argc > 2) {
+    const std::vector<uint8_t> blob = read_all(argv[2]);
+    expect("set_user(blob)", dftgaze_set_user(blob.data(), blob.size()), 0);
+    expect("predict(user)", dftgaze_predict(eye, h, w, out), 0);
+  }
+  expect("set_user(NULL)", dftgaze_set_user(nullptr, 0), 0);
+  expect("predict(base again)", dftgaze_predict(eye, h, w, again), 0);
+  if (std::memcmp(base, again, sizeof base) != 0) {
+    std::fprintf(stderr, "check-api: outputs after set_user(NULL) differ from the base's\n");
+    ++failures;
+  }
+  std::printf("check-api: %s\n", failures ? "FAILED" : "ok");
+  return failures ? 1 : 0;
+}
+
 #ifdef DFTGAZE_COUNT_ALLOCATIONS
 int check_alloc(int argc, char** argv) {
   if (argc < 3) fail("usage: dftgaze_check_alloc check-alloc FRAMES [--user BLOB]");
@@ -202,6 +239,7 @@ int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "predict") return predict(argc, argv);
   if (command == "bench") return bench(argc, argv);
+  if (command == "check-api") return check_api(argc, argv);
 #ifdef DFTGAZE_COUNT_ALLOCATIONS
   if (command == "check-alloc") return check_alloc(argc, argv);
 #endif
