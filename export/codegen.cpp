@@ -486,10 +486,6 @@ std::vector<uint8_t> user_blob(const QuantizedNet& base, const QuantizedNet& use
   return blob.data;
 }
 
-KernelSummary kernel_summary(const QuantizedNet& net, const KernelOptions& options) {
-  return generate(net, options).summary;
-}
-
 KernelSummary write_kernel(const QuantizedNet& net, const std::string& out_dir, const KernelOptions& options) {
   const Generated g = generate(net, options);
   const std::string& provenance = options.provenance;

@@ -43,9 +43,6 @@ struct KernelOptions {
 // Writes the kernel folder (created if needed; files replaced atomically).
 KernelSummary write_kernel(const QuantizedNet& net, const std::string& out_dir, const KernelOptions& options);
 
-// The kernel's numbers without writing anything.
-KernelSummary kernel_summary(const QuantizedNet& net, const KernelOptions& options = {});
-
 // CRC-32 over every integer parameter except the last stage's adapters: a user blob fits a
 // kernel exactly when their fingerprints agree.
 uint32_t base_fingerprint(const QuantizedNet& net);

@@ -592,11 +592,6 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
   }
 }
 
-/* Bytes of arena a network needs. */
-static inline size_t gz_net_arena_bytes(const gz_net* net) {
-  return gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->keep_hidden).total;
-}
-
 /* Runs the network on an eye image of any size; out: unit gaze direction, Laplace log-scale. */
 static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena_bytes, const uint8_t* eye, int32_t eye_h,
                                  int32_t eye_w, float out[4]) {
