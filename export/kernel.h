@@ -163,7 +163,8 @@ static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input
 /* gz_requant_apply_s32 lane by lane (srdhm is floor((a*b + 2^30) / 2^31), see fixed_point.h). */
 
 static inline int32_t gz_requant_lane(int32_t x, int32_t multiplier, int32_t left, int32_t right) {
-  return gz_rdivpot_s32(gz_srdhm_s32((int32_t)((uint32_t)x << left), multiplier), right);
+  const gz_requant r = {multiplier, left - right}; /* at most one of the two shifts is non-zero */
+  return gz_requant_apply_s32(x, r);
 }
 
 #if defined(GZ_SIMD_AVX2)
@@ -651,25 +652,19 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
   for (int32_t k = 0; k < c; ++k) {
     int64_t sum = 0;
     for (int32_t p = 0; p < positions; ++p) sum += r[(size_t)p * c + k];
-    pooled[k] = (int16_t)(sum >= 0 ? (sum + positions / 2) / positions : -((-sum + positions / 2) / positions));
+    pooled[k] = (int16_t)gz_div_round_s64(sum, positions);
   }
   gz_layernorm_row(pooled, &net->head_norm, normed);
-  float v[4];
+  int32_t acc[4], acc_lo[4];
   for (int32_t j = 0; j < 4; ++j) {
-    int32_t hi = net->head_bias[j], lo = net->head_bias_lo[j];
+    acc[j] = net->head_bias[j];
+    acc_lo[j] = net->head_bias_lo[j];
     for (int32_t k = 0; k < c; ++k) {
-      hi += (int32_t)normed[k] * net->head_weight[j * c + k];
-      lo += (int32_t)normed[k] * net->head_weight_lo[j * c + k];
+      acc[j] += (int32_t)normed[k] * net->head_weight[j * c + k];
+      acc_lo[j] += (int32_t)normed[k] * net->head_weight_lo[j * c + k];
     }
-    const float a = (float)hi * net->head_dequant[j];
-    const float b = (float)lo * net->head_dequant_lo[j];
-    v[j] = a + b;
   }
-  const float length = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-  if (length > 0) {
-    for (int32_t j = 0; j < 3; ++j) v[j] = v[j] / length;
-  }
-  for (int32_t j = 0; j < 4; ++j) out[j] = v[j];
+  gz_head_output(acc, acc_lo, net->head_dequant, net->head_dequant_lo, out);
   return 0;
 }
 

@@ -216,4 +216,27 @@ static inline int16_t gz_leaky_relu_s16(int16_t x, gz_requant slope) {
   return x >= 0 ? x : (int16_t)gz_clamp_s32(gz_requant_apply_s32(x, slope), -32768, 32767);
 }
 
+/* x / n rounded to nearest, ties away from zero (n > 0): the head's mean pool. */
+static inline int64_t gz_div_round_s64(int64_t x, int64_t n) {
+  return x >= 0 ? (x + n / 2) / n : -((-x + n / 2) / n);
+}
+
+/* The head's answer from its two weight planes' int32 accumulators: each dequantised by one
+ * multiply, summed, the direction normalised to unit length; out[3] is the Laplace log-scale.
+ * Plain float operations, to be compiled without FP contraction so every target rounds alike. */
+static inline void gz_head_output(const int32_t acc[4], const int32_t acc_lo[4], const float dequant[4],
+                                  const float dequant_lo[4], float out[4]) {
+  float v[4];
+  for (int32_t j = 0; j < 4; ++j) {
+    const float hi = (float)acc[j] * dequant[j];
+    const float lo = (float)acc_lo[j] * dequant_lo[j];
+    v[j] = hi + lo;
+  }
+  const float length = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  if (length > 0) {
+    for (int32_t j = 0; j < 3; ++j) v[j] = v[j] / length;
+  }
+  for (int32_t j = 0; j < 4; ++j) out[j] = v[j];
+}
+
 #endif /* LIBGAZE_EXPORT_LAYERS_H_ */

@@ -101,21 +101,6 @@ Tensor16 gather_patches(const int16_t* x, int32_t h, int32_t w, int32_t c, int32
 
 }  // namespace
 
-std::array<float, 4> qnet_head_output(const int32_t* acc, const int32_t* acc_lo, const QuantizedNet& net) {
-  std::array<float, 4> out;
-  // The generated kernel does exactly these float operations (compiled without FP contraction).
-  for (size_t j = 0; j < 4; ++j) {
-    const float hi = float(acc[j]) * net.head_dequant[j];
-    const float lo = float(acc_lo[j]) * net.head_dequant_lo[j];
-    out[j] = hi + lo;
-  }
-  const float length = std::sqrt(out[0] * out[0] + out[1] * out[1] + out[2] * out[2]);
-  if (length > 0) {
-    for (size_t j = 0; j < 3; ++j) out[j] = out[j] / length;
-  }
-  return out;
-}
-
 std::vector<uint8_t> qnet_resample(const QuantizedNet& net, const uint8_t* eye, int32_t h, int32_t w) {
   if (eye == nullptr || h < 1 || w < 1) throw Error("qnet_predict: empty eye image");
   std::vector<uint8_t> image(size_t(net.input_h) * net.input_w);
@@ -152,7 +137,7 @@ std::array<float, 4> qnet_predict(const QuantizedNet& net, const uint8_t* eye, i
   for (int32_t c = 0; c < c_last; ++c) {
     int64_t sum = 0;
     for (int32_t p = 0; p < positions; ++p) sum += r[size_t(p) * c_last + c];
-    pooled[size_t(c)] = int16_t(sum >= 0 ? (sum + positions / 2) / positions : -((-sum + positions / 2) / positions));
+    pooled[size_t(c)] = int16_t(gz_div_round_s64(sum, positions));
   }
   const Tensor16 normed = layernorm(net.head_norm, pooled);
   const auto acc = pointwise_acc(net.head.weight.data(), net.head.bias, net.head.in, 4, normed.data(), 1);
@@ -161,7 +146,9 @@ std::array<float, 4> qnet_predict(const QuantizedNet& net, const uint8_t* eye, i
     std::copy(acc.begin(), acc.end(), trace->head_acc.begin());
     std::copy(acc_lo.begin(), acc_lo.end(), trace->head_acc_lo.begin());
   }
-  return qnet_head_output(acc.data(), acc_lo.data(), net);
+  std::array<float, 4> out;
+  gz_head_output(acc.data(), acc_lo.data(), net.head_dequant.data(), net.head_dequant_lo.data(), out.data());
+  return out;
 }
 
 namespace {

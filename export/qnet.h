@@ -104,9 +104,6 @@ struct QuantizedNet {
   size_t macs() const;          // multiply-accumulates per frame (1-channel stem)
 };
 
-// Unit 3-D gaze direction and the Laplace log-scale from the head's int32 accumulators.
-std::array<float, 4> qnet_head_output(const int32_t* acc, const int32_t* acc_lo, const QuantizedNet& net);
-
 // Optional per-layer tensors of one qnet_predict() call, for debugging and tests.
 struct QTrace {
   std::vector<int16_t> stem_output;       // [h][w][c], residual scale of stage 0
