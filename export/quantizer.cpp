@@ -126,7 +126,9 @@ struct Observer {
   }
 };
 
-ActivationRanges observe_ranges(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
+}  // namespace
+
+ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
   if (frames.empty()) throw Error("calibration needs at least one frame");
   torch::NoGradGuard no_grad;
   model->eval();
@@ -144,6 +146,8 @@ ActivationRanges observe_ranges(GazeNet& model, const std::vector<Frame>& frames
   for (auto& [name, observer] : observers) ranges[name] = observer.range(options);
   return ranges;
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Weights.
@@ -316,13 +320,9 @@ std::vector<float> patch_major(const at::Tensor& weight) {
 
 }  // namespace
 
-ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
-  return observe_ranges(model, frames, options);
-}
-
 ActivationRanges user_adapter_ranges(GazeNet& user_model, const std::vector<Frame>& frames,
                                      const ActivationRanges& base_ranges, const QuantizeOptions& options) {
-  const ActivationRanges user = observe_ranges(user_model, frames, options);
+  const ActivationRanges user = calibrate(user_model, frames, options);
   ActivationRanges merged = base_ranges;
   const std::string last = std::to_string(user_model->config().depths.size() - 1) + ".";
   for (const auto& [name, range] : user) {
@@ -345,11 +345,11 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   net.input_w = options.input_w;
   for (int64_t d : cfg.depths) net.depths.push_back(int32_t(d));
   for (int64_t d : cfg.dims) net.dims.push_back(int32_t(d));
-  for (size_t s = 0; s < 4; ++s) net.scales.residual[s] = int16_scale(ranges, "residual." + std::to_string(s));
   for (const auto& [name, range] : ranges) net.scales.activations[name] = int16_scale(ranges, name);
+  for (size_t s = 0; s < 4; ++s) net.scales.residual[s] = int16_scale(ranges, "residual." + std::to_string(s));
 
   // Stem: 3 input channels folded into 1, with the /255 and ImageNet normalisation, so the
-  // kernel multiplies raw pixels p (as p - 128 with zero point -128, scale 1).
+  // kernel multiplies raw pixels p (fed as p - 128, see below).
   auto stem = model->downsample_layers[0]->as<torch::nn::Sequential>();
   auto conv = stem->ptr(0)->as<torch::nn::Conv2d>();
   const at::Tensor w = conv->weight;  // [d0][C][4][4]
@@ -408,11 +408,8 @@ std::array<float, 4> float_predict(GazeNet& model, const Frame& frame, int32_t h
   torch::NoGradGuard no_grad;
   model->eval();
   const at::Tensor out = model->forward(frames_to_batch({frame}, 0, 1, h, w));
-  const std::vector<float> v = to_vector(out);
-  std::array<float, 4> result{v[0], v[1], v[2], v[3]};
-  const float length = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-  for (size_t j = 0; j < 3 && length > 0; ++j) result[j] /= length;
-  return result;
+  const std::vector<float> d = to_vector(gaze_directions(out));
+  return {d[0], d[1], d[2], gaze_log_scales(out).item<float>()};
 }
 
 std::map<std::string, at::Tensor> float_activations(GazeNet& model, const Frame& frame, const QuantizeOptions& options) {
