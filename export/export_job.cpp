@@ -12,13 +12,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "datasets/open_dataset.h"
-#include "libgaze/core/atomic_file.h"
-#include "libgaze/core/error.h"
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "datasets/open_dataset.h"
 #include "datasets/preprocess.h"
+#include "libgaze/core/atomic_file.h"
+#include "libgaze/core/error.h"
 #include "trainers/personalize.h"
 #include "trainers/trainer.h"
 
@@ -88,14 +88,17 @@ void kernel_input_size(const Config& config, int32_t* h, int32_t* w) {
 }
 
 std::vector<Frame> load_frames(const Config& config, int64_t count, double offset, int32_t h, int32_t w) {
-  const auto data = open_dataset(config.data);
-  if (data->size() < 1) throw Error(data->describe() + ": no frames to calibrate on");
-  const int64_t n = std::min(count, data->size());
-  const double step = double(data->size()) / double(n);
+  return load_frames(*open_dataset(config.data), count, offset, h, w);
+}
+
+std::vector<Frame> load_frames(const Dataset& data, int64_t count, double offset, int32_t h, int32_t w) {
+  if (data.size() < 1) throw Error(data.describe() + ": no frames to calibrate on");
+  const int64_t n = std::min(count, data.size());
+  const double step = double(data.size()) / double(n);
   std::vector<Frame> frames;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t index = std::min(data->size() - 1, int64_t((double(i) + offset) * step));
-    const Sample s = data->get(index);
+    const int64_t index = std::min(data.size() - 1, int64_t((double(i) + offset) * step));
+    const Sample s = data.get(index);
     Frame f(size_t(h) * w);
     gz_resample_u8(s.image.pixels.data(), s.image.height, s.image.width, f.data(), h, w);
     frames.push_back(std::move(f));
@@ -116,14 +119,15 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
   ExportReport report;
   report.input_h = options.input_h;
   report.input_w = options.input_w;
+  const auto data = open_dataset(config.data);
   const std::vector<Frame> calibration =
-      load_frames(config, config.export_.calibration_frames, 0.0, options.input_h, options.input_w);
+      load_frames(*data, config.export_.calibration_frames, 0.0, options.input_h, options.input_w);
   report.calibration_frames = int64_t(calibration.size());
   const ActivationRanges ranges = calibrate(model, calibration, options);
   const QuantizedNet net = quantize_model(model, ranges, options);
   if (config.export_.eval_frames > 0) {
     const std::vector<Frame> held_out =
-        load_frames(config, config.export_.eval_frames, 0.5, options.input_h, options.input_w);
+        load_frames(*data, config.export_.eval_frames, 0.5, options.input_h, options.input_w);
     report.error = compare_float_fixed(model, net, held_out);
   }
   std::string provenance = "checkpoint " + request.checkpoint;

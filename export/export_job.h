@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "export/codegen.h"
+#include "datasets/dataset.h"
 #include "export/quantizer.h"
 #include "libgaze/config/config.h"
 
@@ -42,6 +43,7 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request);
 // Frames from config.data at the kernel input size: `count` evenly spaced items starting at
 // `offset` (a fraction of the spacing), resampled with gz_resample_u8.
 std::vector<Frame> load_frames(const Config& config, int64_t count, double offset, int32_t h, int32_t w);
+std::vector<Frame> load_frames(const Dataset& data, int64_t count, double offset, int32_t h, int32_t w);
 
 // Writes frames in the kernel tool's GZFR format ("GZFR", uint32 count, h, w, pixels).
 void write_frames_file(const std::string& path, const std::vector<Frame>& frames, int32_t h, int32_t w);
