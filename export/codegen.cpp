@@ -116,9 +116,8 @@ struct AdapterPlanes {
         up(pack_pw(a.up, "an adapter")) {}
 };
 
-void put_adapter_payload(Bytes& b, const QAdapter& a) {
-  const AdapterPlanes planes(a);
-  b.put32(a.slope.multiplier), b.put32(a.slope.shift);
+void put_adapter_payload(Bytes& b, gz_requant slope, const AdapterPlanes& planes) {
+  b.put32(slope.multiplier), b.put32(slope.shift);
   for (const PackedPw* p : {&planes.down_hi, &planes.down_lo, &planes.up}) {
     b.put(p->bias), b.put(p->multiplier), b.put(p->left), b.put(p->right);
   }
@@ -281,7 +280,7 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
           }
           parse << "  i32 = (const int32_t*)(const void*)i8;\n";
           Bytes bytes;
-          put_adapter_payload(bytes, a);
+          put_adapter_payload(bytes, a.slope, planes);
           payload_bytes += bytes.data.size();
         } else {
           adapter = "&" + n + "_adapter";
@@ -473,7 +472,7 @@ std::vector<uint8_t> user_blob(const QuantizedNet& base, const QuantizedNet& use
   }
   Bytes payload;
   for (const QBlock& q : user.stages.back()) {
-    if (q.has_adapter) put_adapter_payload(payload, q.adapter);
+    if (q.has_adapter) put_adapter_payload(payload, q.adapter.slope, AdapterPlanes(q.adapter));
   }
   if (payload.data.empty()) throw Error("export: the model has no last-stage adapters to personalise");
   Bytes blob;
