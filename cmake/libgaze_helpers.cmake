@@ -24,6 +24,9 @@ endfunction()
 # Test sources compile as a PIC object library so they can reuse libgaze's precompiled header
 # (an executable's -fPIE would make GCC reject it); the executable only links.
 function(libgaze_add_tests)
+  if(NOT LIBGAZE_BUILD_TESTS)
+    return()
+  endif()
   cmake_parse_arguments(ARG "TORCH" "NAME" "SOURCES;DEPS" ${ARGN})
   add_library(${ARG_NAME}_objects OBJECT ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME}_objects PRIVATE ${ARG_DEPS} Catch2::Catch2)

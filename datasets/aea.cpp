@@ -39,14 +39,18 @@ int64_t vrs_time_to_us(double seconds) {
   return static_cast<int64_t>(std::floor(seconds * 1e6 + 1e-3));
 }
 
-AeaDataset::AeaDataset(const std::string& root, const AeaOptions& options)
-    : root_(root), options_(options) {
+AeaDataset::AeaDataset(const std::string& root, const AeaOptions& options) : root_(root), options_(options) {
   std::vector<Side> sides;
-  if (options.eye == "pair") sides = {Side::kPair};
-  else if (options.eye == "left") sides = {Side::kLeft};
-  else if (options.eye == "right") sides = {Side::kRight};
-  else if (options.eye == "both") sides = {Side::kLeft, Side::kRight};
-  else throw Error("AEA: unknown eye '" + options.eye + "' (pair, left, right or both)");
+  if (options.eye == "pair")
+    sides = {Side::kPair};
+  else if (options.eye == "left")
+    sides = {Side::kLeft};
+  else if (options.eye == "right")
+    sides = {Side::kRight};
+  else if (options.eye == "both")
+    sides = {Side::kLeft, Side::kRight};
+  else
+    throw Error("AEA: unknown eye '" + options.eye + "' (pair, left, right or both)");
 
   for (const fs::path& dir : find_recordings(root)) {
     const std::string name = dir.filename().string();
@@ -85,7 +89,9 @@ AeaDataset::AeaDataset(const std::string& root, const AeaOptions& options)
         item.label.timestamp_us = t_us;
         item.label.blink = blinks.count(t_us) > 0;
         item.label.key = name + "/" + std::to_string(t_us) +
-                         (side == Side::kLeft ? "/L" : side == Side::kRight ? "/R" : "");
+                         (side == Side::kLeft    ? "/L"
+                          : side == Side::kRight ? "/R"
+                                                 : "");
         if (side == Side::kRight && options.mirror_right) item.label.gaze[0] = -item.label.gaze[0];
         items_.push_back(item);
       }

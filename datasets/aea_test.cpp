@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 const std::string kFixture = LIBGAZE_SOURCE_DIR "/../shared/fixtures/aea_sample";
 const int64_t kTimes[4] = {86435306, 86535306, 86635306, 86735306};
-const double kYawPitch[4][2] = {{-0.36566, -0.121962}, {-0.205619, -0.14999300000000002},
-                                {-0.095982, -0.147992}, {-0.003813, -0.157194}};
+const double kYawPitch[4][2] = {
+    {-0.36566, -0.121962}, {-0.205619, -0.14999300000000002}, {-0.095982, -0.147992}, {-0.003813, -0.157194}};
 
 // A copy of the fixture recording whose files a test may damage.
 std::string copy_fixture(const testing::TempDir& dir) {
@@ -117,8 +117,7 @@ TEST_CASE("damaged recordings fail with the file and byte offset", "[aea][vrs]")
   const std::string bytes = testing::read_file(vrs_path);
   // Cut inside the third eye frame's record.
   dir.write("loc1_script1_seq1_rec1/recording.vrs", bytes.substr(0, 2725891 + 5000));
-  CHECK_THROWS_WITH(AeaDataset(rec, AeaOptions{}),
-                    Contains("recording.vrs: byte 2725891: truncated VRS file"));
+  CHECK_THROWS_WITH(AeaDataset(rec, AeaOptions{}), Contains("recording.vrs: byte 2725891: truncated VRS file"));
   AeaOptions skip;
   skip.skip_bad = true;
   skip.eye = "pair";
@@ -142,27 +141,30 @@ TEST_CASE("damaged recordings fail with the file and byte offset", "[aea][vrs]")
 
 TEST_CASE("MPS CSV layouts are recognised by header and combined as the SPEC says", "[aea][csv]") {
   testing::TempDir dir;
-  const std::string legacy = dir.write("legacy.csv",
-      "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf,depth_m,yaw_low_rads_cpf,pitch_low_rads_cpf,"
-      "yaw_high_rads_cpf,pitch_high_rads_cpf\r\n20,0.1,0.2,,0,0,0,0\r\n10,-0.1,0,1.0,0,0,0,0\r\n");
+  const std::string legacy =
+      dir.write("legacy.csv",
+                "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf,depth_m,yaw_low_rads_cpf,pitch_low_rads_cpf,"
+                "yaw_high_rads_cpf,pitch_high_rads_cpf\r\n20,0.1,0.2,,0,0,0,0\r\n10,-0.1,0,1.0,0,0,0,0\r\n");
   const MpsGazeTable a = read_mps_gaze_csv(legacy);
   CHECK(a.layout == MpsGazeLayout::kLegacy);
   REQUIRE(a.rows.size() == 2);
   CHECK(a.rows[0].timestamp_us == 10);  // sorted
   CHECK(a.rows[1].direction[0] == Approx(aria_direction({0.1, 0.2}).x));
 
-  const std::string vergence = dir.write("vergence.csv",
-      "tracking_timestamp_us,left_yaw_rads_cpf,right_yaw_rads_cpf,pitch_rads_cpf,depth_m,session_uid\n"
-      "5,-0.05,0.08,0.1,,abc\n");
+  const std::string vergence =
+      dir.write("vergence.csv",
+                "tracking_timestamp_us,left_yaw_rads_cpf,right_yaw_rads_cpf,pitch_rads_cpf,depth_m,session_uid\n"
+                "5,-0.05,0.08,0.1,,abc\n");
   const MpsGazeTable v = read_mps_gaze_csv(vergence);
   CHECK(v.layout == MpsGazeLayout::kVergence);
   const Vec3 expected = aria_vergence_direction(-0.05, 0.08, 0.1);
   CHECK(v.rows[0].direction[0] == Approx(expected.x));
   CHECK(v.rows[0].direction[2] == Approx(expected.z));
 
-  const std::string gen2 = dir.write("gen2.csv",
-      "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf,left_yaw_rads_cpf,right_yaw_rads_cpf\n"
-      "1,0.2,0.0,0.1,0.3\n");
+  const std::string gen2 =
+      dir.write("gen2.csv",
+                "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf,left_yaw_rads_cpf,right_yaw_rads_cpf\n"
+                "1,0.2,0.0,0.1,0.3\n");
   const MpsGazeTable g = read_mps_gaze_csv(gen2);
   CHECK(g.layout == MpsGazeLayout::kGen2);
   CHECK(g.rows[0].direction[0] == Approx(aria_direction({0.2, 0.0}).x));
@@ -180,8 +182,10 @@ TEST_CASE("bad gaze CSVs name file:line and column", "[aea][csv]") {
   CHECK_THROWS_WITH(read_mps_gaze_csv(no_cols), Contains("a.csv:1: not an MPS eye-gaze CSV"));
   const std::string short_row = dir.write("b.csv", "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf\n1,0.1\n");
   CHECK_THROWS_WITH(read_mps_gaze_csv(short_row), dir.file("b.csv") + ":2: expected 3 fields, got 2");
-  const std::string nan = dir.write("c.csv", "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf\n1,0.1,0\n2,nan,0\n3,x,0\n");
-  CHECK_THROWS_WITH(read_mps_gaze_csv(nan), dir.file("c.csv") + ":3: column yaw_rads_cpf is not a finite number: 'nan'");
+  const std::string nan =
+      dir.write("c.csv", "tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf\n1,0.1,0\n2,nan,0\n3,x,0\n");
+  CHECK_THROWS_WITH(read_mps_gaze_csv(nan),
+                    dir.file("c.csv") + ":3: column yaw_rads_cpf is not a finite number: 'nan'");
   SkipLog skip;
   const MpsGazeTable t = read_mps_gaze_csv(nan, &skip);
   CHECK(t.rows.size() == 1);

@@ -84,13 +84,13 @@ struct TurboHandle {
 GreyImage decode_jpeg(const uint8_t* data, size_t size, const std::string& where) {
   TurboHandle tj(tjInitDecompress());
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj.handle, data, static_cast<unsigned long>(size), &width, &height,
-                          &subsampling, &colorspace) != 0) {
+  if (tjDecompressHeader3(tj.handle, data, static_cast<unsigned long>(size), &width, &height, &subsampling,
+                          &colorspace) != 0) {
     throw Error(where + ": corrupt JPEG (" + tjGetErrorStr2(tj.handle) + ")");
   }
   GreyImage image(height, width);
-  if (tjDecompress2(tj.handle, data, static_cast<unsigned long>(size), image.pixels.data(), width,
-                    0, height, TJPF_GRAY, TJFLAG_ACCURATEDCT) != 0) {
+  if (tjDecompress2(tj.handle, data, static_cast<unsigned long>(size), image.pixels.data(), width, 0, height, TJPF_GRAY,
+                    TJFLAG_ACCURATEDCT) != 0) {
     // Warnings too ("premature end of data"): a truncated frame must not pass as an image.
     throw Error(where + ": corrupt JPEG (" + tjGetErrorStr2(tj.handle) + ")");
   }
@@ -101,8 +101,8 @@ std::vector<uint8_t> encode_jpeg(const GreyImage& image, int quality) {
   TurboHandle tj(tjInitCompress());
   unsigned char* buffer = nullptr;
   unsigned long size = 0;
-  if (tjCompress2(tj.handle, image.pixels.data(), image.width, 0, image.height, TJPF_GRAY, &buffer,
-                  &size, TJSAMP_GRAY, quality, TJFLAG_ACCURATEDCT) != 0) {
+  if (tjCompress2(tj.handle, image.pixels.data(), image.width, 0, image.height, TJPF_GRAY, &buffer, &size, TJSAMP_GRAY,
+                  quality, TJFLAG_ACCURATEDCT) != 0) {
     throw Error(std::string("JPEG encode failed: ") + tjGetErrorStr2(tj.handle));
   }
   std::vector<uint8_t> out(buffer, buffer + size);

@@ -15,8 +15,8 @@ void ConcatDataset::add(std::unique_ptr<Dataset> part, uint8_t split) {
 
 std::pair<const ConcatDataset::Part*, int64_t> ConcatDataset::locate(int64_t index) const {
   if (index < 0 || index >= total_) throw Error("concat dataset: index " + std::to_string(index) + " out of range");
-  const auto it = std::upper_bound(parts_.begin(), parts_.end(), index,
-                                   [](int64_t i, const Part& p) { return i < p.start; }) - 1;
+  const auto it =
+      std::upper_bound(parts_.begin(), parts_.end(), index, [](int64_t i, const Part& p) { return i < p.start; }) - 1;
   return {&*it, index - it->start};
 }
 

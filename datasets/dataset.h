@@ -22,9 +22,9 @@ namespace gaze {
 struct SampleLabel {
   std::array<float, 3> gaze{0, 0, 1};  // unit vector, camera/CPF convention of the source
   int64_t participant = 0;
-  std::string key;                     // stable, unique within the dataset ("seq/012", ...)
-  int64_t timestamp_us = -1;           // where the source has one
-  bool blink = false;                  // known closed eye (rendered data)
+  std::string key;            // stable, unique within the dataset ("seq/012", ...)
+  int64_t timestamp_us = -1;  // where the source has one
+  bool blink = false;         // known closed eye (rendered data)
 };
 
 struct Sample {

@@ -25,7 +25,24 @@ struct GreyImage {
 // Rows [y, y+h) and columns [x, x+w); the rectangle must lie inside the image.
 GreyImage crop(const GreyImage& image, int32_t y, int32_t x, int32_t h, int32_t w);
 
-// Bilinear resize with pixel-centre alignment (align_corners = false), rounded to nearest.
+// The part of a source image an output image samples: output pixel (y, x) reads the source at
+// (y0 + (y + 0.5) * sy - 0.5, x0 + (x + 0.5) * sx - 0.5), i.e. pixel centres align
+// (align_corners = false).
+struct SourceWindow {
+  double y0, x0, sy, sx;
+};
+
+// The whole image (a plain resize).
+SourceWindow full_window(const GreyImage& image, int32_t height, int32_t width);
+// The largest centred window with the output's aspect ratio (no distortion, edges cropped).
+SourceWindow centred_window(const GreyImage& image, int32_t height, int32_t width);
+
+// The project's one float resampler: bilinear over `window`, edge-clamped, into height x width
+// floats in grey levels (0..255, not rounded). `mirror` flips the output left-right.
+void resample_bilinear(const GreyImage& image, const SourceWindow& window, int32_t height, int32_t width, bool mirror,
+                       float* out);
+
+// resample_bilinear over the whole image, rounded to nearest.
 GreyImage resize_bilinear(const GreyImage& image, int32_t height, int32_t width);
 
 GreyImage mirror_horizontal(const GreyImage& image);

@@ -37,8 +37,7 @@ Sample ImageFolderDataset::get(int64_t index) const {
   const Item& item = items_.at(index);
   const auto bytes = read_binary_file(item.path);
   const bool png = bytes.size() >= 4 && bytes[0] == 0x89 && bytes[1] == 'P';
-  return {png ? decode_png(bytes.data(), bytes.size(), item.path)
-              : decode_jpeg(bytes.data(), bytes.size(), item.path),
+  return {png ? decode_png(bytes.data(), bytes.size(), item.path) : decode_jpeg(bytes.data(), bytes.size(), item.path),
           item.label};
 }
 

@@ -2,8 +2,8 @@
 
 #include <limits>
 
-#include "datasets/synth/eye_renderer.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/random.h"
 
 namespace gaze {
 
@@ -14,7 +14,7 @@ KMeansResult kmeans(const std::vector<std::array<float, 3>>& points, int k, uint
   Eigen::MatrixXd x(n, 3);
   for (int64_t i = 0; i < n; ++i) x.row(i) << points[i][0], points[i][1], points[i][2];
 
-  SplitMix rng(seed ^ 0x6b6d65616e73ULL);
+  SplitMix rng(seed_mix(seed, stream::kKMeans));
   KMeansResult r;
   r.centroids.resize(k, 3);
   // k-means++: each next centre drawn with probability proportional to squared distance.
@@ -67,8 +67,7 @@ KMeansResult kmeans(const std::vector<std::array<float, 3>>& points, int k, uint
   return r;
 }
 
-ClusterBalancedSampler::ClusterBalancedSampler(const std::vector<int32_t>& assignment, uint64_t seed)
-    : state_(seed) {
+ClusterBalancedSampler::ClusterBalancedSampler(const std::vector<int32_t>& assignment, uint64_t seed) : state_(seed) {
   int32_t k = 0;
   for (int32_t a : assignment) k = std::max(k, a + 1);
   std::vector<std::vector<int64_t>> all(k);

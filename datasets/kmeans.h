@@ -16,9 +16,9 @@
 namespace gaze {
 
 struct KMeansResult {
-  Eigen::MatrixXd centroids;      // k x 3
+  Eigen::MatrixXd centroids;  // k x 3
   std::vector<int32_t> assignment;
-  double inertia = 0;             // sum of squared distances to the assigned centroid
+  double inertia = 0;  // sum of squared distances to the assigned centroid
   int iterations = 0;
 };
 

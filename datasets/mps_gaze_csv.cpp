@@ -12,10 +12,14 @@ namespace gaze {
 
 const char* mps_gaze_layout_name(MpsGazeLayout layout) {
   switch (layout) {
-    case MpsGazeLayout::kLegacy: return "legacy";
-    case MpsGazeLayout::kGeneralV2: return "general_v2";
-    case MpsGazeLayout::kVergence: return "vergence";
-    case MpsGazeLayout::kGen2: return "gen2";
+    case MpsGazeLayout::kLegacy:
+      return "legacy";
+    case MpsGazeLayout::kGeneralV2:
+      return "general_v2";
+    case MpsGazeLayout::kVergence:
+      return "vergence";
+    case MpsGazeLayout::kGen2:
+      return "gen2";
   }
   return "?";
 }
@@ -47,9 +51,11 @@ MpsGazeTable read_mps_gaze_csv(const std::string& path, SkipLog* skip) {
   const bool combined = has("yaw_rads_cpf") && has("pitch_rads_cpf");
   const bool per_eye = has("left_yaw_rads_cpf") && has("right_yaw_rads_cpf") && has("pitch_rads_cpf");
   if (!has("tracking_timestamp_us") || (!combined && !per_eye)) {
-    throw Error(path + ":1: not an MPS eye-gaze CSV: needs tracking_timestamp_us and either "
+    throw Error(path +
+                ":1: not an MPS eye-gaze CSV: needs tracking_timestamp_us and either "
                 "yaw_rads_cpf+pitch_rads_cpf or left_yaw_rads_cpf+right_yaw_rads_cpf+pitch_rads_cpf "
-                "(header: " + join(rows[0].fields, ",") + ")");
+                "(header: " +
+                join(rows[0].fields, ",") + ")");
   }
   if (combined && per_eye) {
     table.layout = MpsGazeLayout::kGen2;
@@ -73,8 +79,8 @@ MpsGazeTable read_mps_gaze_csv(const std::string& path, SkipLog* skip) {
       };
       MpsGazeRow out;
       out.line = row.line;
-      out.timestamp_us = parse_int64(row.fields[column.at("tracking_timestamp_us")],
-                                     where + ": column tracking_timestamp_us");
+      out.timestamp_us =
+          parse_int64(row.fields[column.at("tracking_timestamp_us")], where + ": column tracking_timestamp_us");
       Vec3 d;
       if (combined) {
         d = aria_direction({number("yaw_rads_cpf"), number("pitch_rads_cpf")});

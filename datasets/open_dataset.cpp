@@ -86,7 +86,7 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
 // The split each item goes to in a pack: the source's own (OpenEDS splits, packs), the AEA
 // protocol's 8:1:1 by recording, or train.
 std::function<uint8_t(int64_t, const SampleLabel&)> protocol_split_of(const Dataset& data, const DataConfig& config,
-                                                                    uint64_t seed) {
+                                                                      uint64_t seed) {
   if (const auto* concat = dynamic_cast<const ConcatDataset*>(&data)) {
     return [concat](int64_t i, const SampleLabel&) { return concat->split_of(i); };
   }
@@ -97,8 +97,7 @@ std::function<uint8_t(int64_t, const SampleLabel&)> protocol_split_of(const Data
   if (kind == "aea") {
     int64_t recordings = 0;
     for (int64_t i = 0; i < data.size(); ++i) recordings = std::max(recordings, data.label(i).participant + 1);
-    const auto splits = std::make_shared<std::vector<uint8_t>>(
-        split_groups(recordings, {0.8, 0.1, 0.1}, seed));
+    const auto splits = std::make_shared<std::vector<uint8_t>>(split_groups(recordings, {0.8, 0.1, 0.1}, seed));
     return [splits](int64_t, const SampleLabel& l) { return (*splits)[size_t(l.participant)]; };
   }
   if (kind == "openeds") {

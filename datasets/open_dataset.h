@@ -25,6 +25,6 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data);
 // the source's own splits (OpenEDS split folders, packs), AEA's 8:1:1 by recording (seeded),
 // or train for anything else.
 std::function<uint8_t(int64_t, const SampleLabel&)> protocol_split_of(const Dataset& data, const DataConfig& config,
-                                                                    uint64_t seed);
+                                                                      uint64_t seed);
 
 }  // namespace gaze

@@ -45,7 +45,8 @@ OpenEdsDataset::OpenEdsDataset(const std::string& root, const OpenEdsOptions& op
   const fs::path sequences_dir = split_dir / "sequences";
   const fs::path labels_dir = split_dir / "labels";
   if (!fs::is_directory(sequences_dir)) {
-    throw Error(sequences_dir.string() + ": not found (expected the OpenEDS2020 layout "
+    throw Error(sequences_dir.string() +
+                ": not found (expected the OpenEDS2020 layout "
                 "<root>/<split>/sequences/<seq>/NNN.png)");
   }
   // Participants: the given mapping, else <root>/participants.csv when present (gaze synth
@@ -134,8 +135,8 @@ Sample OpenEdsDataset::get(int64_t index) const {
   if (options_.expected_height > 0 &&
       (sample.image.height != options_.expected_height || sample.image.width != options_.expected_width)) {
     throw Error(item.path + ": image is " + std::to_string(sample.image.width) + "x" +
-                std::to_string(sample.image.height) + ", expected " +
-                std::to_string(options_.expected_width) + "x" + std::to_string(options_.expected_height));
+                std::to_string(sample.image.height) + ", expected " + std::to_string(options_.expected_width) + "x" +
+                std::to_string(options_.expected_height));
   }
   return sample;
 }

@@ -93,7 +93,8 @@ TEST_CASE("codecs round-trip and reject truncated data", "[codec]") {
   const auto jpeg = encode_jpeg(smooth, 95);
   const GreyImage back = decode_jpeg(jpeg.data(), jpeg.size(), "x.jpg");
   int max_diff = 0;
-  for (size_t i = 0; i < back.pixels.size(); ++i) max_diff = std::max(max_diff, std::abs(back.pixels[i] - smooth.pixels[i]));
+  for (size_t i = 0; i < back.pixels.size(); ++i)
+    max_diff = std::max(max_diff, std::abs(back.pixels[i] - smooth.pixels[i]));
   CHECK(max_diff <= 4);
   CHECK_THROWS_WITH(decode_jpeg(jpeg.data(), jpeg.size() / 2, "cut.jpg"), Contains("cut.jpg: corrupt JPEG"));
   CHECK_THROWS_WITH(decode_png(png.data(), png.size() / 2, "cut.png"), Contains("cut.png: corrupt PNG"));
@@ -105,7 +106,8 @@ TEST_CASE("image folders and source detection", "[image_folder]") {
   fs::create_directories(dir.file("imgs/dog"));
   write_png(dir.file("imgs/cat/a.png"), GreyImage(4, 4, 1));
   const auto jpeg = encode_jpeg(GreyImage(8, 8, 200));
-  std::ofstream(dir.file("imgs/dog/b.jpg"), std::ios::binary).write(reinterpret_cast<const char*>(jpeg.data()), jpeg.size());
+  std::ofstream(dir.file("imgs/dog/b.jpg"), std::ios::binary)
+      .write(reinterpret_cast<const char*>(jpeg.data()), jpeg.size());
   std::ofstream(dir.file("imgs/dog/notes.txt")) << "ignored";
   const ImageFolderDataset folder(dir.file("imgs"));
   REQUIRE(folder.size() == 2);

@@ -21,8 +21,8 @@ constexpr const char* kFormat = "libgaze-pack";
 constexpr int64_t kBlock = 64;  // items decoded in parallel per write
 
 // A chunked, extendible dataset with fletcher32 (+ deflate/shuffle for images).
-h5::Handle create_chunked(hid_t file, const char* name, hid_t type, std::vector<hsize_t> chunk,
-                          int compression, const std::string& where) {
+h5::Handle create_chunked(hid_t file, const char* name, hid_t type, std::vector<hsize_t> chunk, int compression,
+                          const std::string& where) {
   std::vector<hsize_t> dims = chunk, max = chunk;
   dims[0] = 0;
   max[0] = H5S_UNLIMITED;
@@ -205,7 +205,8 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
   int selected = -1;
   if (!split.empty()) {
     const auto it = std::find(kSplitNames.begin(), kSplitNames.end(), split);
-    if (it == kSplitNames.end()) throw Error(path + ": unknown split '" + split + "'" + suggest_suffix(split, kSplitNames));
+    if (it == kSplitNames.end())
+      throw Error(path + ": unknown split '" + split + "'" + suggest_suffix(split, kSplitNames));
     selected = int(it - kSplitNames.begin());
   }
   labels_.resize(size_t(n));
@@ -244,8 +245,6 @@ Sample PackDataset::get(int64_t index) const {
   return sample;
 }
 
-std::string PackDataset::describe() const {
-  return "pack " + path_ + (split_.empty() ? "" : " (" + split_ + ")");
-}
+std::string PackDataset::describe() const { return "pack " + path_ + (split_.empty() ? "" : " (" + split_ + ")"); }
 
 }  // namespace gaze

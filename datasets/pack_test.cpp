@@ -102,7 +102,8 @@ TEST_CASE("fletcher32 catches a flipped byte in the image data", "[pack]") {
     Noise() : ToyDataset(4) {}
     Sample get(int64_t i) const override {
       Sample s = ToyDataset::get(i);
-      for (size_t k = 0; k < s.image.pixels.size(); ++k) s.image.pixels[k] = uint8_t((k * 131 + i * 17) * 2654435761u >> 13);
+      for (size_t k = 0; k < s.image.pixels.size(); ++k)
+        s.image.pixels[k] = uint8_t((k * 131 + i * 17) * 2654435761u >> 13);
       return s;
     }
   };
@@ -132,7 +133,7 @@ TEST_CASE("k-means finds separated gaze clusters and the sampler balances them",
   CHECK(r.assignment[0] != r.assignment[300]);
   CHECK(r.assignment[300] != r.assignment[335]);
   CHECK(r.assignment[0] != r.assignment[335]);
-  CHECK(r.inertia < 5e-3);  // a wrong grouping would cost ~0.1 per misplaced point
+  CHECK(r.inertia < 5e-3);                                  // a wrong grouping would cost ~0.1 per misplaced point
   CHECK(kmeans(points, 3, 42).assignment == r.assignment);  // deterministic
   CHECK_THROWS_AS(kmeans(points, 400, 1), Error);
   ClusterBalancedSampler sampler(r.assignment, 7);
@@ -177,8 +178,8 @@ TEST_CASE("pre-processing resamples, normalises and mirrors the label with a fli
   std::vector<float> out(3 * 8 * 16);
   const auto g = preprocess_sample(s, o, 1, out.data());
   CHECK(g == s.label.gaze);
-  CHECK(out[0] == Approx((50 / 255.0 - 0.485) / 0.229).epsilon(1e-4));       // left, channel 0
-  CHECK(out[15] == Approx((200 / 255.0 - 0.485) / 0.229).epsilon(1e-4));     // right
+  CHECK(out[0] == Approx((50 / 255.0 - 0.485) / 0.229).epsilon(1e-4));            // left, channel 0
+  CHECK(out[15] == Approx((200 / 255.0 - 0.485) / 0.229).epsilon(1e-4));          // right
   CHECK(out[2 * 128 + 0] == Approx((50 / 255.0 - 0.406) / 0.225).epsilon(1e-4));  // channel 2
   o.augment = true;
   o.flip = true;
@@ -193,33 +194,53 @@ TEST_CASE("pre-processing resamples, normalises and mirrors the label with a fli
   }
   CHECK(flips > 3);
   CHECK(flips < 17);
-  CHECK(resample_to_input(s.image, 8, 16).at(0, 0) == 50);
+  // The one float resampler: identity at the same size, a plain resize, a centred window.
+  std::vector<float> same(40 * 80);
+  resample_bilinear(s.image, centred_window(s.image, 40, 80), 40, 80, false, same.data());
+  CHECK(std::vector<uint8_t>(same.begin(), same.end()) == s.image.pixels);
+  CHECK(resize_bilinear(s.image, 20, 40).at(0, 0) == 50);
+  CHECK(resize_bilinear(s.image, 20, 40).at(19, 39) == 200);
+  std::vector<float> square(8 * 8);  // a 1:1 window of a 2:1 image: columns 20..59 only
+  resample_bilinear(s.image, centred_window(s.image, 8, 8), 8, 8, false, square.data());
+  CHECK(square[0] == 50);
+  CHECK(square[7] == 200);
+  resample_bilinear(s.image, centred_window(s.image, 8, 8), 8, 8, true, square.data());
+  CHECK(square[0] == 200);
 }
 
 TEST_CASE("the prefetcher yields items in order, bounded, and skips or rethrows errors", "[prefetcher]") {
   std::atomic<int64_t> in_flight{0}, peak{0};
-  Prefetcher<int64_t> p(200, [&](int64_t i) {
-    const int64_t now = ++in_flight;
-    peak = std::max<int64_t>(peak, now);
-    std::this_thread::sleep_for(std::chrono::microseconds((i * 37) % 300));
-    --in_flight;
-    return i * i;
-  }, 4, 8, false);
+  Prefetcher<int64_t> p(
+      200,
+      [&](int64_t i) {
+        const int64_t now = ++in_flight;
+        peak = std::max<int64_t>(peak, now);
+        std::this_thread::sleep_for(std::chrono::microseconds((i * 37) % 300));
+        --in_flight;
+        return i * i;
+      },
+      4, 8, false);
   for (int64_t i = 0; i < 200; ++i) CHECK(*p.next() == i * i);
   CHECK_FALSE(p.next().has_value());
   CHECK(peak <= 4);
-  Prefetcher<int64_t> skipping(10, [](int64_t i) -> int64_t {
-    if (i == 3 || i == 7) throw Error("bad " + std::to_string(i));
-    return i;
-  }, 2, 4, true);
+  Prefetcher<int64_t> skipping(
+      10,
+      [](int64_t i) -> int64_t {
+        if (i == 3 || i == 7) throw Error("bad " + std::to_string(i));
+        return i;
+      },
+      2, 4, true);
   std::vector<int64_t> got;
   while (auto v = skipping.next()) got.push_back(*v);
   CHECK(got == std::vector<int64_t>{0, 1, 2, 4, 5, 6, 8, 9});
   CHECK(skipping.skipped().count == 2);
-  Prefetcher<int64_t> strict(5, [](int64_t i) -> int64_t {
-    if (i == 2) throw Error("bad 2");
-    return i;
-  }, 2, 2, false);
+  Prefetcher<int64_t> strict(
+      5,
+      [](int64_t i) -> int64_t {
+        if (i == 2) throw Error("bad 2");
+        return i;
+      },
+      2, 2, false);
   CHECK(*strict.next() == 0);
   CHECK(*strict.next() == 1);
   CHECK_THROWS_WITH(strict.next(), "bad 2");

@@ -24,7 +24,10 @@ template <class T>
 class Prefetcher {
  public:
   Prefetcher(int64_t count, std::function<T(int64_t)> produce, int64_t workers, int64_t window, bool skip_bad)
-      : count_(count), produce_(std::move(produce)), window_(std::max<int64_t>(window, 1)), skip_bad_(skip_bad),
+      : count_(count),
+        produce_(std::move(produce)),
+        window_(std::max<int64_t>(window, 1)),
+        skip_bad_(skip_bad),
         slots_(size_t(window_)) {
     for (int64_t w = 0; w < std::max<int64_t>(workers, 1); ++w) threads_.emplace_back([this] { work(); });
   }

@@ -1,7 +1,7 @@
 // From a decoded eye image to the network's input (no torch).
 //
-// Geometry: the largest centred window of the input's aspect ratio is resampled (bilinear,
-// edge-clamped) to height x width; augmentation jitters that window by up to `shift` of its
+// Geometry: the largest centred window of the input's aspect ratio is resampled
+// (resample_bilinear, datasets/image.h) to height x width; augmentation jitters that window by up to `shift` of its
 // size and may mirror it (flip), mirroring the gaze label's x with it. Photometry (augmentation
 // only): contrast, brightness, gamma, Gaussian noise. Output: 3 x H x W floats, the grey image
 // replicated to three channels and normalised with ImageNet's per-channel mean/std, so that
@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "datasets/dataset.h"
+#include "libgaze/config/config.h"
 
 namespace gaze {
 
@@ -26,20 +27,22 @@ struct PreprocessOptions {
   bool flip = false;        // random horizontal mirror (with the label)
 };
 
+// The options a config asks for: training (augmentation per train.*) or evaluation (none).
+PreprocessOptions preprocess_options(const Config& config, bool train);
+
 // ImageNet's per-channel statistics the grey image is normalised with (the exporter folds them
 // into the 1-channel stem).
 constexpr float kInputMean[3] = {0.485f, 0.456f, 0.406f};
 constexpr float kInputStd[3] = {0.229f, 0.224f, 0.225f};
 
-// The network input of an already resampled height x width grey image: 3*height*width floats.
-void normalize_grey_input(const uint8_t* image, int32_t height, int32_t width, float* out);
+// The one path from an eye image to the network input, used by training batches, evaluation,
+// Python's predict, the quantiser's calibration and the export comparison: writes
+// 3*height*width floats to `out`; returns whether the image was mirrored (augmentation only).
+// An image already at height x width passes through the resampler unchanged.
+bool preprocess_image(const GreyImage& image, const PreprocessOptions& options, uint64_t seed, float* out);
 
-// Writes 3*height*width floats to `out`; returns the (possibly mirrored) gaze label.
+// preprocess_image for a labelled sample; returns the gaze label, mirrored with the image.
 std::array<float, 3> preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed,
                                        float* out);
-
-// The single-channel resampled image (no normalisation, no photometric change): for viewing,
-// and the integer kernel's input path.
-GreyImage resample_to_input(const GreyImage& image, int32_t height, int32_t width);
 
 }  // namespace gaze

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "datasets/synth/eye_renderer.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/random.h"
 
 namespace gaze {
 namespace {
@@ -34,7 +34,7 @@ std::vector<uint8_t> split_groups(int64_t groups, std::array<double, 3> fraction
   counts[0] = groups - counts[1] - counts[2];
   std::vector<int64_t> order(groups);
   std::iota(order.begin(), order.end(), 0);
-  shuffle(order, seed ^ 0x73706c6974ULL);
+  shuffle(order, seed_mix(seed, stream::kSplit));
   std::vector<uint8_t> split(groups);
   for (int64_t i = 0; i < groups; ++i) {
     split[order[i]] = i < counts[0] ? 0 : i < counts[0] + counts[1] ? 1 : 2;
@@ -54,7 +54,7 @@ std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, i
   for (auto& [participant, items] : by_participant) {
     if (int64_t(items.size()) <= k) continue;
     std::vector<int64_t> shuffled = items;
-    shuffle(shuffled, seed * 1000003 + uint64_t(participant));
+    shuffle(shuffled, seed_mix(seed, stream::kPersonalize, uint64_t(participant)));
     CalibrationSplit split;
     split.calibration.assign(shuffled.begin(), shuffled.begin() + k);
     std::sort(split.calibration.begin(), split.calibration.end());

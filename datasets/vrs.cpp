@@ -34,9 +34,7 @@ void store(std::vector<uint8_t>& out, T v) {
   out.insert(out.end(), p, p + sizeof v);
 }
 
-std::string at_byte(const std::string& path, uint64_t offset) {
-  return path + ": byte " + std::to_string(offset);
-}
+std::string at_byte(const std::string& path, uint64_t offset) { return path + ": byte " + std::to_string(offset); }
 
 }  // namespace
 
@@ -115,13 +113,12 @@ VrsReader::~VrsReader() {
 
 std::vector<uint8_t> VrsReader::read_payload(const VrsRecord& r) const {
   std::vector<uint8_t> stored(r.payload_size());
-  if (!stored.empty() &&
-      ::pread(fd_, stored.data(), stored.size(), static_cast<off_t>(r.offset + r.header_size)) !=
-          static_cast<ssize_t>(stored.size())) {
+  if (!stored.empty() && ::pread(fd_, stored.data(), stored.size(), static_cast<off_t>(r.offset + r.header_size)) !=
+                             static_cast<ssize_t>(stored.size())) {
     throw Error(at_byte(path_, r.offset) + ": cannot read record payload");
   }
-  const std::string where = at_byte(path_, r.offset) + ": record " + std::to_string(r.type_id) +
-                            "-" + std::to_string(r.instance_id);
+  const std::string where =
+      at_byte(path_, r.offset) + ": record " + std::to_string(r.type_id) + "-" + std::to_string(r.instance_id);
   switch (static_cast<VrsCompression>(r.compression)) {
     case VrsCompression::kNone:
       return stored;
@@ -129,8 +126,8 @@ std::vector<uint8_t> VrsReader::read_payload(const VrsRecord& r) const {
       std::vector<uint8_t> out(r.uncompressed_size);
       const size_t n = ZSTD_decompress(out.data(), out.size(), stored.data(), stored.size());
       if (ZSTD_isError(n) || n != out.size()) {
-        throw Error(where + ": corrupt zstd payload (" +
-                    (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch") + ")");
+        throw Error(where + ": corrupt zstd payload (" + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch") +
+                    ")");
       }
       return out;
     }
@@ -175,9 +172,8 @@ VrsWriter::~VrsWriter() {
   }
 }
 
-void VrsWriter::add_record(int32_t type_id, uint16_t instance_id, VrsRecordType type,
-                           double timestamp, uint32_t format_version,
-                           const std::vector<uint8_t>& payload, VrsCompression compression) {
+void VrsWriter::add_record(int32_t type_id, uint16_t instance_id, VrsRecordType type, double timestamp,
+                           uint32_t format_version, const std::vector<uint8_t>& payload, VrsCompression compression) {
   std::vector<uint8_t> stored;
   uint32_t uncompressed = 0;
   if (compression == VrsCompression::kZstd) {

@@ -25,12 +25,12 @@ enum class VrsRecordType : uint8_t { kConfiguration = 1, kState = 2, kData = 3 }
 enum class VrsCompression : uint8_t { kNone = 0, kLz4 = 1, kZstd = 2 };
 
 struct VrsRecord {
-  uint64_t offset = 0;        // of the record header in the file
-  uint32_t size = 0;          // header + stored payload
-  int32_t type_id = 0;        // recordableTypeId, e.g. 211 = eye-tracking camera
-  uint16_t instance_id = 0;   // e.g. 1 for stream 211-1
+  uint64_t offset = 0;       // of the record header in the file
+  uint32_t size = 0;         // header + stored payload
+  int32_t type_id = 0;       // recordableTypeId, e.g. 211 = eye-tracking camera
+  uint16_t instance_id = 0;  // e.g. 1 for stream 211-1
   uint32_t format_version = 0;
-  double timestamp = 0;       // seconds, device time
+  double timestamp = 0;  // seconds, device time
   uint8_t record_type = 0;
   uint8_t compression = 0;
   uint32_t uncompressed_size = 0;
@@ -69,9 +69,8 @@ class VrsWriter {
  public:
   VrsWriter(const std::string& path, uint64_t creation_id);
   ~VrsWriter();  // abandons (deletes) the temp file unless finish() ran
-  void add_record(int32_t type_id, uint16_t instance_id, VrsRecordType type, double timestamp,
-                  uint32_t format_version, const std::vector<uint8_t>& payload,
-                  VrsCompression compression = VrsCompression::kNone);
+  void add_record(int32_t type_id, uint16_t instance_id, VrsRecordType type, double timestamp, uint32_t format_version,
+                  const std::vector<uint8_t>& payload, VrsCompression compression = VrsCompression::kNone);
   void finish();
 
  private:

@@ -36,8 +36,8 @@ struct KernelSummary {
 };
 
 struct KernelOptions {
-  std::string provenance;                // a line for the generated headers (checkpoint, data)
-  size_t arena_budget = size_t(1) << 20; // keep pw1/GELU outputs when the arena fits this
+  std::string provenance;                 // a line for the generated headers (checkpoint, data)
+  size_t arena_budget = size_t(1) << 20;  // keep pw1/GELU outputs when the arena fits this
 };
 
 // Writes the kernel folder (created if needed; files replaced atomically).

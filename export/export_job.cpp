@@ -19,8 +19,7 @@
 #include "datasets/preprocess.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
-#include "trainers/personalize.h"
-#include "trainers/trainer.h"
+#include "libgaze/io/model_io.h"
 
 namespace gaze {
 namespace fs = std::filesystem;
@@ -50,12 +49,6 @@ std::string run_command(const std::string& command) {
   const int status = pclose(pipe);
   if (status != 0) throw Error("command failed (" + std::to_string(status) + "): " + command + "\n" + out);
   return out;
-}
-
-double json_number(const std::string& json, const std::string& key) {
-  const size_t at = json.find("\"" + key + "\":");
-  if (at == std::string::npos) throw Error("kernel tool output lacks '" + key + "': " + json);
-  return std::stod(json.substr(at + key.size() + 3));
 }
 
 // "AMD EPYC, 2 cores, 2596 MHz" and the clock in MHz (0 when /proc/cpuinfo does not say).
@@ -108,7 +101,8 @@ std::vector<Frame> load_frames(const Dataset& data, int64_t count, double offset
 
 void write_frames_file(const std::string& path, const std::vector<Frame>& frames, int32_t h, int32_t w) {
   std::string bytes = "GZFR";
-  for (uint32_t v : {uint32_t(frames.size()), uint32_t(h), uint32_t(w)}) bytes.append(reinterpret_cast<const char*>(&v), 4);
+  for (uint32_t v : {uint32_t(frames.size()), uint32_t(h), uint32_t(w)})
+    bytes.append(reinterpret_cast<const char*>(&v), 4);
   for (const Frame& f : frames) bytes.append(reinterpret_cast<const char*>(f.data()), f.size());
   write_text_atomically(path, bytes);
 }
@@ -147,16 +141,20 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
   return report;
 }
 
-std::string ExportReport::json() const {
-  std::ostringstream s;
-  s << "{\"input\": [" << input_h << ", " << input_w << "], \"macs\": " << kernel.macs
-    << ", \"weights_bytes\": " << kernel.weight_bytes << ", \"constant_bytes\": " << kernel.constant_bytes
-    << ", \"arena_bytes\": " << kernel.arena_bytes
-    << ", \"user_blob_bytes\": " << kernel.user_blob_bytes << ", \"keep_hidden_stages\": " << kernel.keep_hidden << ", \"calibration_frames\": " << calibration_frames
-    << ", \"eval_frames\": " << error.frames << ", \"float_vs_fixed_mean_deg\": " << error.mean_deg
-    << ", \"float_vs_fixed_max_deg\": " << error.max_deg << ", \"float_vs_fixed_log_scale\": " << error.mean_log_scale
-    << ", \"blobs\": " << blobs.size() << "}";
-  return s.str();
+Json ExportReport::json() const {
+  return {{"input", {input_h, input_w}},
+          {"macs", kernel.macs},
+          {"weights_bytes", kernel.weight_bytes},
+          {"constant_bytes", kernel.constant_bytes},
+          {"arena_bytes", kernel.arena_bytes},
+          {"user_blob_bytes", kernel.user_blob_bytes},
+          {"keep_hidden_stages", kernel.keep_hidden},
+          {"calibration_frames", calibration_frames},
+          {"eval_frames", error.frames},
+          {"float_vs_fixed_mean_deg", json_number(error.mean_deg)},
+          {"float_vs_fixed_max_deg", json_number(error.max_deg)},
+          {"float_vs_fixed_log_scale", json_number(error.mean_log_scale)},
+          {"blobs", blobs}};
 }
 
 std::string ExportReport::markdown() const {
@@ -218,7 +216,15 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   run_command("cmake --build '" + build + "' -j 2");
   const std::string tool_json = run_command("'" + build + "/dftgaze_tool' bench '" + frames_path + "' --frames " +
                                             std::to_string(frame_count) + " --json");
-  const std::string kernel_json = tool_json.substr(tool_json.find('{'), tool_json.rfind('}') - tool_json.find('{') + 1);
+  const size_t open = tool_json.find('{'), close = tool_json.rfind('}');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    throw Error("dftgaze_tool bench printed no JSON object: " + tool_json);
+  }
+  Json out = parse_json(tool_json.substr(open, close - open + 1), "dftgaze_tool bench output");
+  const auto tool_number = [&](const char* key) {
+    return json_at(out, key, "dftgaze_tool bench output").get<double>();
+  };
+  const std::string simd = json_at(out, "simd", "dftgaze_tool bench output").get<std::string>();
 
   // LibTorch fp32: the same model, the same frames, batch 1, `threads` threads.
   const int previous_threads = at::get_num_threads();
@@ -226,11 +232,7 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   GazeNet model = load_student(checkpoint, "");
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> inputs;
-  for (const Frame& f : frames) {
-    at::Tensor t = at::empty({1, 3, h, w}, at::kFloat);
-    normalize_grey_input(f.data(), h, w, t.data_ptr<float>());
-    inputs.push_back(t);
-  }
+  for (size_t i = 0; i < frames.size(); ++i) inputs.push_back(frames_to_batch(frames, i, i + 1, h, w));
   for (int i = 0; i < 20; ++i) model->forward(inputs[size_t(i) % inputs.size()]);
   std::vector<double> torch_ms;
   for (int64_t i = 0; i < frame_count; ++i) {
@@ -240,25 +242,27 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   }
   at::set_num_threads(previous_threads);
   const double torch_p50 = percentile_ms(torch_ms, 0.5), torch_p99 = percentile_ms(torch_ms, 0.99);
-  const double kernel_p50 = json_number(kernel_json, "kernel_p50_ms"), kernel_p99 = json_number(kernel_json, "kernel_p99_ms");
-  const double macs = json_number(kernel_json, "macs");
+  const double kernel_p50 = tool_number("kernel_p50_ms"), kernel_p99 = tool_number("kernel_p99_ms");
+  const double macs = tool_number("macs");
   // The core's int8 peak as the kernel uses it: AVX2 VPMADDWD, 16 MACs each, two per cycle.
   double mhz = 0;
   const std::string machine = describe_machine(&mhz);
-  const bool avx2 = kernel_json.find("\"avx2\"") != std::string::npos;
+  const bool avx2 = simd == "avx2";
   const double peak_gmacs = avx2 && mhz > 0 ? mhz * 1e-3 * 32 : 0;
   const double kernel_gmacs = macs / (kernel_p50 * 1e6);
   // Raspberry Pi 4: Cortex-A72 at 1.5 GHz, 8 int8 MACs per cycle (int16-widened SMLAL, 2 pipes).
   const double pi4_floor_ms = macs / (1.5e9 * 8) * 1e3;
 
   BenchReport r;
-  std::ostringstream json;
-  json << kernel_json.substr(0, kernel_json.size() - 1) << ", \"torch_fp32_p50_ms\": " << torch_p50
-       << ", \"torch_fp32_p99_ms\": " << torch_p99 << ", \"speedup\": " << torch_p50 / kernel_p50
-       << ", \"threads\": " << std::max<int64_t>(1, threads) << ", \"pi4_peak_bound_ms\": " << pi4_floor_ms
-       << ", \"core_peak_gmacs\": " << peak_gmacs << ", \"percent_of_peak\": "
-       << (peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0) << ", \"machine\": \"" << machine << "\"}";
-  r.json = json.str();
+  out["torch_fp32_p50_ms"] = torch_p50;
+  out["torch_fp32_p99_ms"] = torch_p99;
+  out["speedup"] = torch_p50 / kernel_p50;
+  out["threads"] = std::max<int64_t>(1, threads);
+  out["pi4_peak_bound_ms"] = pi4_floor_ms;
+  out["core_peak_gmacs"] = peak_gmacs;
+  out["percent_of_peak"] = peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0;
+  out["machine"] = machine;
+  r.json = out;
   char text[2048];
   std::snprintf(text, sizeof text,
                 "%s\n\n"
@@ -269,12 +273,10 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
                 "speedup %.1fx; %.1f MMAC per frame; weights %.0f bytes; arena %.0f bytes\n"
                 "Pi 4 bound at 12 GMAC/s peak (1.5 GHz x 8 int8 MACs/cycle): %.2f ms per frame\n"
                 "kernel at %.1f%% of this core's %.0f GMAC/s AVX2 peak (2 x 16 MACs per cycle)\n",
-                machine.c_str(), h, w, (long long)std::max<int64_t>(1, threads), (long long)frame_count,
-                kernel_json.find("avx2") != std::string::npos ? "avx2"
-                : kernel_json.find("neon") != std::string::npos ? "neon" : "scalar",
+                machine.c_str(), h, w, (long long)std::max<int64_t>(1, threads), (long long)frame_count, simd.c_str(),
                 kernel_p50, kernel_p99, 1000.0 / kernel_p50, macs / (kernel_p50 * 1e6), torch_p50, torch_p99,
                 1000.0 / torch_p50, macs / (torch_p50 * 1e6), torch_p50 / kernel_p50, macs / 1e6,
-                json_number(kernel_json, "weights_bytes"), json_number(kernel_json, "arena_bytes"), pi4_floor_ms,
+                tool_number("weights_bytes"), tool_number("arena_bytes"), pi4_floor_ms,
                 peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0, peak_gmacs);
   r.markdown = text;
   return r;

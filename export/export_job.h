@@ -14,10 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "export/codegen.h"
 #include "datasets/dataset.h"
+#include "export/codegen.h"
 #include "export/quantizer.h"
 #include "libgaze/config/config.h"
+#include "libgaze/core/json.h"
 
 namespace gaze {
 
@@ -34,7 +35,7 @@ struct ExportReport {
   int64_t calibration_frames = 0;
   int32_t input_h = 0, input_w = 0;
   std::vector<std::string> blobs;
-  std::string json() const;
+  Json json() const;
   std::string markdown() const;
 };
 
@@ -52,7 +53,7 @@ void write_frames_file(const std::string& path, const std::vector<Frame>& frames
 void kernel_input_size(const Config& config, int32_t* h, int32_t* w);
 
 struct BenchReport {
-  std::string json;       // one object: the kernel tool's numbers + torch_fp32_* + speedup + threads
+  Json json;  // one object: the kernel tool's numbers + torch_fp32_* + speedup + threads
   std::string markdown;
 };
 

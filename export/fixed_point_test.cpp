@@ -6,10 +6,10 @@
 
 TEST_CASE("rounding doubling high multiply matches its definition", "[fixed_point]") {
   CHECK(gz_srdhm_s32(INT32_MIN, INT32_MIN) == INT32_MAX);  // the one overflow
-  CHECK(gz_srdhm_s32(1 << 30, 1 << 30) == 1 << 29);       // 0.5 * 0.5 in Q31
+  CHECK(gz_srdhm_s32(1 << 30, 1 << 30) == 1 << 29);        // 0.5 * 0.5 in Q31
   CHECK(gz_srdhm_s32(INT32_MAX, 2) == 2);                  // ~1.0 * 2
-  CHECK(gz_srdhm_s32(-(1 << 30), 3) == -1);               // -1.5: ties go up (gemmlowp's nudge)
-  CHECK(gz_srdhm_s32(1 << 30, 3) == 2);                   // 1.5 -> 2
+  CHECK(gz_srdhm_s32(-(1 << 30), 3) == -1);                // -1.5: ties go up (gemmlowp's nudge)
+  CHECK(gz_srdhm_s32(1 << 30, 3) == 2);                    // 1.5 -> 2
   std::mt19937 rng(1);
   std::uniform_int_distribution<int32_t> any(INT32_MIN, INT32_MAX);
   for (int i = 0; i < 100000; ++i) {
@@ -46,7 +46,7 @@ TEST_CASE("requantisation multipliers are 31-bit and within 1 of the real produc
   CHECK(zero.multiplier == 0);
   CHECK(gz_requant_apply_s32(12345, zero) == 0);
   CHECK(gz_requant_compute(1e-12).multiplier == 0);  // below 2^-31 of one unit
-  const gz_requant big = gz_requant_compute(3.0);   // > 1: left shift
+  const gz_requant big = gz_requant_compute(3.0);    // > 1: left shift
   CHECK(big.shift == 2);
   CHECK(gz_requant_apply_s32(1000, big) == 3000);
   std::mt19937 rng(2);

@@ -25,11 +25,26 @@ void* __real_calloc(size_t, size_t);
 void* __real_realloc(void*, size_t);
 void* __real_aligned_alloc(size_t, size_t);
 int __real_posix_memalign(void**, size_t, size_t);
-void* __wrap_malloc(size_t n) { ++g_allocations; return __real_malloc(n); }
-void* __wrap_calloc(size_t n, size_t m) { ++g_allocations; return __real_calloc(n, m); }
-void* __wrap_realloc(void* p, size_t n) { ++g_allocations; return __real_realloc(p, n); }
-void* __wrap_aligned_alloc(size_t a, size_t n) { ++g_allocations; return __real_aligned_alloc(a, n); }
-int __wrap_posix_memalign(void** p, size_t a, size_t n) { ++g_allocations; return __real_posix_memalign(p, a, n); }
+void* __wrap_malloc(size_t n) {
+  ++g_allocations;
+  return __real_malloc(n);
+}
+void* __wrap_calloc(size_t n, size_t m) {
+  ++g_allocations;
+  return __real_calloc(n, m);
+}
+void* __wrap_realloc(void* p, size_t n) {
+  ++g_allocations;
+  return __real_realloc(p, n);
+}
+void* __wrap_aligned_alloc(size_t a, size_t n) {
+  ++g_allocations;
+  return __real_aligned_alloc(a, n);
+}
+int __wrap_posix_memalign(void** p, size_t a, size_t n) {
+  ++g_allocations;
+  return __real_posix_memalign(p, a, n);
+}
 }
 void* operator new(size_t n) {
   ++g_allocations;
@@ -133,17 +148,23 @@ int bench(int argc, char** argv) {
   std::string frames_path;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--frames" && i + 1 < argc) count = uint32_t(std::atoi(argv[++i]));
-    else if (a == "--warmup" && i + 1 < argc) warmup = uint32_t(std::atoi(argv[++i]));
-    else if (a == "--json") json = true;
-    else if (a[0] != '-') frames_path = a;
-    else fail("unknown bench option '" + a + "'");
+    if (a == "--frames" && i + 1 < argc)
+      count = uint32_t(std::atoi(argv[++i]));
+    else if (a == "--warmup" && i + 1 < argc)
+      warmup = uint32_t(std::atoi(argv[++i]));
+    else if (a == "--json")
+      json = true;
+    else if (a[0] != '-')
+      frames_path = a;
+    else
+      fail("unknown bench option '" + a + "'");
   }
   const Frames frames = frames_path.empty() ? pattern_frames(std::max<uint32_t>(1, std::min<uint32_t>(count, 64)))
                                             : read_frames(frames_path);
   if (count < 1 || frames.count < 1) fail("bench needs at least one frame");
   float out[4];
-  for (uint32_t i = 0; i < warmup; ++i) dftgaze_predict(frames.frame(i % frames.count), int(frames.height), int(frames.width), out);
+  for (uint32_t i = 0; i < warmup; ++i)
+    dftgaze_predict(frames.frame(i % frames.count), int(frames.height), int(frames.width), out);
   std::vector<double> ms(count);
   float checksum = 0;
   for (uint32_t i = 0; i < count; ++i) {
@@ -159,11 +180,13 @@ int bench(int argc, char** argv) {
   const double p50 = ms[ms.size() / 2], p99 = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
   const double mean = total / double(count), gmacs = double(DFTGAZE_MACS) / (p50 * 1e6);
   if (json) {
-    std::printf("{\"kernel_p50_ms\": %.6f, \"kernel_p99_ms\": %.6f, \"kernel_mean_ms\": %.6f, \"fps\": %.2f, "
-                "\"macs\": %llu, \"gmacs_per_s\": %.3f, \"weights_bytes\": %d, \"constant_bytes\": %d, \"arena_bytes\": %d, "
-                "\"input\": [%d, %d], \"frames\": %u, \"simd\": \"%s\", \"checksum\": %.6f}\n",
-                p50, p99, mean, 1000.0 / mean, (unsigned long long)DFTGAZE_MACS, gmacs, DFTGAZE_WEIGHT_BYTES,
-                DFTGAZE_CONSTANT_BYTES, DFTGAZE_ARENA_BYTES, DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, count, dftgaze_simd(), double(checksum));
+    std::printf(
+        "{\"kernel_p50_ms\": %.6f, \"kernel_p99_ms\": %.6f, \"kernel_mean_ms\": %.6f, \"fps\": %.2f, "
+        "\"macs\": %llu, \"gmacs_per_s\": %.3f, \"weights_bytes\": %d, \"constant_bytes\": %d, \"arena_bytes\": %d, "
+        "\"input\": [%d, %d], \"frames\": %u, \"simd\": \"%s\", \"checksum\": %.6f}\n",
+        p50, p99, mean, 1000.0 / mean, (unsigned long long)DFTGAZE_MACS, gmacs, DFTGAZE_WEIGHT_BYTES,
+        DFTGAZE_CONSTANT_BYTES, DFTGAZE_ARENA_BYTES, DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, count, dftgaze_simd(),
+        double(checksum));
   } else {
     std::printf("dftgaze (%s), input %dx%d, %u frames of %ux%u after %u warm-up calls\n", dftgaze_simd(),
                 DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, count, frames.height, frames.width, warmup);
@@ -194,8 +217,8 @@ int check_api(int argc, char** argv) {
   expect("predict(h = 0)", dftgaze_predict(eye, 0, w, out), DFTGAZE_ERROR_SIZE);
   expect("predict(w = -3)", dftgaze_predict(eye, h, -3, out), DFTGAZE_ERROR_SIZE);
   const uint8_t junk[32] = {'G', 'Z', 'U', 'A'};
-  expect("set_user(junk)", dftgaze_set_user(junk, sizeof junk), DFTGAZE_USER_PAYLOAD_BYTES ? DFTGAZE_ERROR_BAD_BLOB
-                                                                                              : DFTGAZE_ERROR_NO_ADAPTERS);
+  expect("set_user(junk)", dftgaze_set_user(junk, sizeof junk),
+         DFTGAZE_USER_PAYLOAD_BYTES ? DFTGAZE_ERROR_BAD_BLOB : DFTGAZE_ERROR_NO_ADAPTERS);
   if (argc > 2) {
     const std::vector<uint8_t> blob = read_all(argv[2]);
     expect("set_user(blob)", dftgaze_set_user(blob.data(), blob.size()), 0);
@@ -219,7 +242,8 @@ int check_alloc(int argc, char** argv) {
   use_user(argc, argv, blob);
   float out[4];
   const long before = g_allocations;
-  for (uint32_t i = 0; i < frames.count; ++i) dftgaze_predict(frames.frame(i), int(frames.height), int(frames.width), out);
+  for (uint32_t i = 0; i < frames.count; ++i)
+    dftgaze_predict(frames.frame(i), int(frames.height), int(frames.width), out);
   const long during = g_allocations - before;
   std::printf("%ld allocations in %u predict calls\n", during, frames.count);
   // The counter itself must work: one deliberate allocation has to register (the volatile

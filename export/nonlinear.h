@@ -17,8 +17,8 @@
 static inline uint32_t gz_isqrt_u64(uint64_t v) {
   uint64_t r = (uint64_t)sqrt((double)v);
   if (r > 0xFFFFFFFFu) r = 0xFFFFFFFFu;
-  while (r * r > v) --r;                                   /* estimate too high */
-  while (r < 0xFFFFFFFFu && (r + 1) * (r + 1) <= v) ++r;   /* estimate too low */
+  while (r * r > v) --r;                                 /* estimate too high */
+  while (r < 0xFFFFFFFFu && (r + 1) * (r + 1) <= v) ++r; /* estimate too low */
   return (uint32_t)r;
 }
 

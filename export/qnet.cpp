@@ -152,7 +152,9 @@ std::array<float, 4> qnet_predict(const QuantizedNet& net, const uint8_t* eye, i
 }
 
 namespace {
-size_t linear_bytes(const QLinear& l) { return l.weight.size() + l.weight_lo.size() + 4 * (l.bias.size() + l.bias_lo.size()); }
+size_t linear_bytes(const QLinear& l) {
+  return l.weight.size() + l.weight_lo.size() + 4 * (l.bias.size() + l.bias_lo.size());
+}
 }  // namespace
 
 size_t QuantizedNet::weight_bytes() const {

@@ -30,10 +30,10 @@ namespace gaze {
 
 struct QLinear {
   int32_t in = 0, out = 0;
-  std::vector<int8_t> weight;           // [out][in]; the high plane when weight_lo is set
-  std::vector<int8_t> weight_lo;        // optional low plane: w16 = 256 * weight + weight_lo
-  std::vector<float> weight_scale;      // [out], of the 8-bit weight or of w16
-  std::vector<int32_t> bias, bias_lo;   // [out], in each plane's accumulator scale
+  std::vector<int8_t> weight;                   // [out][in]; the high plane when weight_lo is set
+  std::vector<int8_t> weight_lo;                // optional low plane: w16 = 256 * weight + weight_lo
+  std::vector<float> weight_scale;              // [out], of the 8-bit weight or of w16
+  std::vector<int32_t> bias, bias_lo;           // [out], in each plane's accumulator scale
   std::vector<gz_requant> requant, requant_lo;  // [out]; empty for the head (dequantised)
   bool two_planes() const { return !weight_lo.empty(); }
 };
@@ -56,47 +56,47 @@ struct QGrn {
 };
 
 struct QAdapter {
-  QLinear down;             // two planes, BatchNorm folded in; input: the block's pw2 output
-  gz_requant slope{0, 0};   // LeakyReLU's negative slope
-  QLinear up;               // -> residual scale
+  QLinear down;            // two planes, BatchNorm folded in; input: the block's pw2 output
+  gz_requant slope{0, 0};  // LeakyReLU's negative slope
+  QLinear up;              // -> residual scale
 };
 
 struct QBlock {
   int32_t dim = 0;
-  std::vector<int8_t> dw_weight;      // [dim][49]
-  std::vector<float> dw_weight_scale; // [dim]
+  std::vector<int8_t> dw_weight;       // [dim][49]
+  std::vector<float> dw_weight_scale;  // [dim]
   std::vector<int32_t> dw_bias;
   std::vector<gz_requant> dw_requant;
   QLayerNorm norm;
   QLinear pw1;
-  std::vector<int16_t> gelu;          // GZ_GELU_TABLE entries, pw1's scale in and out
+  std::vector<int16_t> gelu;  // GZ_GELU_TABLE entries, pw1's scale in and out
   QGrn grn;
-  QLinear pw2;                        // -> the stage's residual scale
+  QLinear pw2;  // -> the stage's residual scale
   bool has_adapter = false;
   QAdapter adapter;
 };
 
 struct QDownsample {
   QLayerNorm norm;
-  QLinear conv;     // in = 4 * C, input order (ky, kx, c)
+  QLinear conv;  // in = 4 * C, input order (ky, kx, c)
 };
 
 // Activation scales, kept for reports and for quantising user adapters against a fixed base.
 struct QScales {
-  std::array<float, 4> residual{};  // per stage
-  float stem = 0;                   // stem conv output
+  std::array<float, 4> residual{};           // per stage
+  float stem = 0;                            // stem conv output
   std::map<std::string, float> activations;  // every quantised activation, by calibration name
 };
 
 struct QuantizedNet {
   int32_t input_h = 0, input_w = 0;
   std::vector<int32_t> depths, dims;
-  QLinear stem;                 // in = 16 (4x4 patch of p - 128), out = dims[0]
-  QLayerNorm stem_norm;         // -> residual
-  std::vector<QDownsample> downsamples;   // 3
+  QLinear stem;                          // in = 16 (4x4 patch of p - 128), out = dims[0]
+  QLayerNorm stem_norm;                  // -> residual
+  std::vector<QDownsample> downsamples;  // 3
   std::vector<std::vector<QBlock>> stages;
   QLayerNorm head_norm;
-  QLinear head;                 // two planes -> int32 accumulators
+  QLinear head;                                            // two planes -> int32 accumulators
   std::array<float, 4> head_dequant{}, head_dequant_lo{};  // 256 * s_in * s_w[j], s_in * s_w[j]
   QScales scales;
 

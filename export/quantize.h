@@ -18,8 +18,8 @@
 #include "export/fixed_point.h"
 
 /* Symmetric per-output-channel int8 weights: w is [channels][per_channel] floats. */
-static inline void gz_quantize_weights_per_channel(const float* w, int32_t channels, int32_t per_channel,
-                                                   int8_t* q, float* scales) {
+static inline void gz_quantize_weights_per_channel(const float* w, int32_t channels, int32_t per_channel, int8_t* q,
+                                                   float* scales) {
   for (int32_t c = 0; c < channels; ++c) {
     float max_abs = 0.0f;
     for (int32_t i = 0; i < per_channel; ++i) {
@@ -36,8 +36,8 @@ static inline void gz_quantize_weights_per_channel(const float* w, int32_t chann
 
 /* 16-bit symmetric per-channel weights as two int8 planes: w16 = 256 * hi + lo with
  * |w16| <= 127 * 256 + 127, hi in [-127, 127], lo in [-128, 127]. scales[c] is w16's scale. */
-static inline void gz_split_weights_s16(const float* w, int32_t channels, int32_t per_channel, int8_t* hi,
-                                        int8_t* lo, float* scales) {
+static inline void gz_split_weights_s16(const float* w, int32_t channels, int32_t per_channel, int8_t* hi, int8_t* lo,
+                                        float* scales) {
   const float top = 127.0f * 256.0f + 127.0f;
   for (int32_t c = 0; c < channels; ++c) {
     float max_abs = 0.0f;
@@ -72,8 +72,8 @@ static inline void gz_pointwise_acc_s16_ref(const int16_t* x, int32_t positions,
 
 /* Depthwise 7x7 accumulators, stride 1, zero padding 3. x, acc: [h][w][c]; weights: [c][7][7];
  * bias: [c] int32. */
-static inline void gz_dwconv7x7_acc_s16_ref(const int16_t* x, int32_t h, int32_t w, int32_t c,
-                                            const int8_t* weights, const int32_t* bias, int32_t* acc) {
+static inline void gz_dwconv7x7_acc_s16_ref(const int16_t* x, int32_t h, int32_t w, int32_t c, const int8_t* weights,
+                                            const int32_t* bias, int32_t* acc) {
   for (int32_t r = 0; r < h; ++r) {
     for (int32_t col = 0; col < w; ++col) {
       for (int32_t ch = 0; ch < c; ++ch) {

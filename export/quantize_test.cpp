@@ -1,8 +1,8 @@
 // The integer reference ops against float arithmetic on the same (dequantised) values.
 #include "export/quantize.h"
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -67,7 +67,8 @@ TEST_CASE("pointwise on int16 activations equals float within one output step", 
   for (int32_t p = 0; p < positions; ++p) {
     for (int32_t o = 0; o < out; ++o) {
       double sum = layer.bias[o] * double(x_scale) * layer.w_scales[o];
-      for (int32_t i = 0; i < in; ++i) sum += xs[p * in + i] * double(x_scale) * double(layer.w[o * in + i]) * layer.w_scales[o];
+      for (int32_t i = 0; i < in; ++i)
+        sum += xs[p * in + i] * double(x_scale) * double(layer.w[o * in + i]) * layer.w_scales[o];
       const int expected = int(std::lround(sum / y_scale));
       worst = std::max(worst, std::abs(expected - ys[p * out + o]));
     }

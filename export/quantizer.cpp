@@ -74,19 +74,6 @@ at::Tensor shadow_forward(GazeNet& model, const at::Tensor& images, const Observ
   return model->head->forward(normed);
 }
 
-at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_t end, int32_t h, int32_t w) {
-  at::Tensor batch = at::empty({int64_t(end - begin), 3, h, w}, at::kFloat);
-  float* data = batch.data_ptr<float>();
-  for (size_t i = begin; i < end; ++i) {
-    if (frames[i].size() != size_t(h) * w) {
-      throw Error("calibration frame " + std::to_string(i) + " has " + std::to_string(frames[i].size()) +
-                  " pixels, expected " + std::to_string(h) + "x" + std::to_string(w));
-    }
-    normalize_grey_input(frames[i].data(), h, w, data + (i - begin) * 3 * size_t(h) * w);
-  }
-  return batch;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Observers.
 
@@ -127,6 +114,24 @@ struct Observer {
 };
 
 }  // namespace
+
+at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_t end, int32_t h, int32_t w) {
+  at::Tensor batch = at::empty({int64_t(end - begin), 3, h, w}, at::kFloat);
+  PreprocessOptions plain;
+  plain.height = h;
+  plain.width = w;
+  float* data = batch.data_ptr<float>();
+  for (size_t i = begin; i < end; ++i) {
+    if (frames[i].size() != size_t(h) * w) {
+      throw Error("calibration frame " + std::to_string(i) + " has " + std::to_string(frames[i].size()) +
+                  " pixels, expected " + std::to_string(h) + "x" + std::to_string(w));
+    }
+    GreyImage image(h, w);
+    image.pixels = frames[i];
+    preprocess_image(image, plain, 0, data + (i - begin) * 3 * size_t(h) * w);
+  }
+  return batch;
+}
 
 ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
   if (frames.empty()) throw Error("calibration needs at least one frame");
@@ -170,7 +175,8 @@ std::vector<float> to_vector(const at::Tensor& t) {
 }
 
 int32_t round_to_int32(double v, const char* what) {
-  if (!(std::fabs(v) < 2e9)) throw Error(std::string("quantize: ") + what + " does not fit int32 (" + std::to_string(v) + ")");
+  if (!(std::fabs(v) < 2e9))
+    throw Error(std::string("quantize: ") + what + " does not fit int32 (" + std::to_string(v) + ")");
   return int32_t(std::llround(v));
 }
 
@@ -276,8 +282,8 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
   const float u = int16_scale(ranges, name + ".norm"), h = int16_scale(ranges, name + ".pw1"),
               v = int16_scale(ranges, name + ".grn");
   q.norm = quantize_layernorm(block.norm->weight, block.norm->bias, ln_eps, dw_scale, u);
-  q.pw1 = quantize_linear(to_vector(block.pwconv1->weight), to_vector(block.pwconv1->bias), int32_t(4 * q.dim),
-                          q.dim, u, h, false, range_of(ranges, name + ".norm").channel_mean);
+  q.pw1 = quantize_linear(to_vector(block.pwconv1->weight), to_vector(block.pwconv1->bias), int32_t(4 * q.dim), q.dim,
+                          u, h, false, range_of(ranges, name + ".norm").channel_mean);
   q.gelu = gelu_table(h);
 
   q.grn.channels = 4 * q.dim;
@@ -314,9 +320,7 @@ std::vector<double> patch_mean(const std::vector<double>& mean) {
 }
 
 // [out][c][ky][kx] -> [out][(ky, kx, c)], the order the kernel gathers patches in.
-std::vector<float> patch_major(const at::Tensor& weight) {
-  return to_vector(weight.permute({0, 2, 3, 1}));
-}
+std::vector<float> patch_major(const at::Tensor& weight) { return to_vector(weight.permute({0, 2, 3, 1})); }
 
 }  // namespace
 
@@ -365,10 +369,11 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   // The kernel feeds p - 128 (int16, scale 1): conv(p) = conv(p - 128) + 128 * sum(w).
   bias += folded.sum({1, 2}) * 128.0f;
   net.scales.stem = int16_scale(ranges, "stem");
-  net.stem = quantize_linear(to_vector(folded), to_vector(bias), int32_t(w.size(0)), 16, 1.0f, net.scales.stem, false, {});
+  net.stem =
+      quantize_linear(to_vector(folded), to_vector(bias), int32_t(w.size(0)), 16, 1.0f, net.scales.stem, false, {});
   auto stem_norm = stem->ptr(1)->as<LayerNorm2d>();
-  net.stem_norm = quantize_layernorm(stem_norm->weight, stem_norm->bias, cfg.ln_eps, net.scales.stem,
-                                     net.scales.residual[0]);
+  net.stem_norm =
+      quantize_layernorm(stem_norm->weight, stem_norm->bias, cfg.ln_eps, net.scales.stem, net.scales.residual[0]);
 
   for (size_t s = 0; s < 4; ++s) {
     if (s > 0) {
@@ -386,17 +391,17 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
     std::vector<QBlock> blocks;
     size_t b = 0;
     for (const auto& block : *model->stages[s]->as<torch::nn::ModuleList>()) {
-      blocks.push_back(quantize_block(*block->as<Block>(), block_name(s, b++), net.scales.residual[s], ranges,
-                                      cfg.ln_eps));
+      blocks.push_back(
+          quantize_block(*block->as<Block>(), block_name(s, b++), net.scales.residual[s], ranges, cfg.ln_eps));
     }
     net.stages.push_back(std::move(blocks));
   }
 
   const float hn = int16_scale(ranges, "head.norm");
   net.head_norm = quantize_layernorm(model->norm->weight, model->norm->bias, cfg.ln_eps, net.scales.residual[3], hn);
-  net.head = quantize_linear(to_vector(model->head->weight), to_vector(model->head->bias), 4,
-                             int32_t(model->head->weight.size(1)), hn, 0, true,
-                             range_of(ranges, "head.norm").channel_mean);
+  net.head =
+      quantize_linear(to_vector(model->head->weight), to_vector(model->head->bias), 4,
+                      int32_t(model->head->weight.size(1)), hn, 0, true, range_of(ranges, "head.norm").channel_mean);
   for (size_t j = 0; j < 4; ++j) {
     net.head_dequant[j] = float(256.0 * hn * net.head.weight_scale[j]);
     net.head_dequant_lo[j] = hn * net.head.weight_scale[j];
@@ -412,7 +417,8 @@ std::array<float, 4> float_predict(GazeNet& model, const Frame& frame, int32_t h
   return {d[0], d[1], d[2], gaze_log_scales(out).item<float>()};
 }
 
-std::map<std::string, at::Tensor> float_activations(GazeNet& model, const Frame& frame, const QuantizeOptions& options) {
+std::map<std::string, at::Tensor> float_activations(GazeNet& model, const Frame& frame,
+                                                    const QuantizeOptions& options) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::map<std::string, at::Tensor> tensors;

@@ -30,8 +30,8 @@
 namespace gaze {
 
 struct ActivationRange {
-  float min = 0, max = 0;    // observed extremes
-  float low = 0, high = 0;   // what the int16 scale covers (percentile or min/max)
+  float min = 0, max = 0;            // observed extremes
+  float low = 0, high = 0;           // what the int16 scale covers (percentile or min/max)
   std::vector<double> channel_mean;  // mean of each channel (last axis): for bias correction
 };
 using ActivationRanges = std::map<std::string, ActivationRange>;
@@ -43,6 +43,10 @@ struct QuantizeOptions {
 };
 
 using Frame = std::vector<uint8_t>;  // input_h * input_w grey pixels
+
+// The float model's input for frames [begin, end): [n, 3, h, w] through preprocess_image (the
+// path training and evaluation use; frames already at h x w pass its resampler unchanged).
+at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_t end, int32_t h, int32_t w);
 
 ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options);
 

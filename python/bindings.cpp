@@ -12,13 +12,14 @@
 #include "datasets/open_dataset.h"
 #include "datasets/preprocess.h"
 #include "datasets/synth/synth_writer.h"
+#include "export/export_job.h"
 #include "libgaze/config/config.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/json.h"
 #include "libgaze/core/log.h"
 #include "libgaze/metrics/angular_error.h"
 #include "libgaze/models/model_stats.h"
 #include "libgaze/models/param_groups.h"
-#include "export/export_job.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/pipeline.h"
@@ -42,6 +43,47 @@ py::array_t<float> tensor_to_numpy(const at::Tensor& t) {
   std::vector<float> data(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
   std::vector<py::ssize_t> shape(c.sizes().begin(), c.sizes().end());
   return to_numpy(std::move(data), shape);
+}
+
+// A JSON value (reports, evaluation, bench) as the Python object json.loads would give.
+py::object to_python(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null:
+      return py::none();
+    case Json::value_t::boolean:
+      return py::bool_(j.get<bool>());
+    case Json::value_t::number_integer:
+      return py::int_(j.get<int64_t>());
+    case Json::value_t::number_unsigned:
+      return py::int_(j.get<uint64_t>());
+    case Json::value_t::number_float:
+      return py::float_(j.get<double>());
+    case Json::value_t::string:
+      return py::str(j.get<std::string>());
+    case Json::value_t::array: {
+      py::list out;
+      for (const auto& item : j) out.append(to_python(item));
+      return out;
+    }
+    case Json::value_t::object: {
+      py::dict out;
+      for (const auto& [key, value] : j.items()) out[py::str(key)] = to_python(value);
+      return out;
+    }
+    default:
+      throw Error("to_python: unsupported JSON value");
+  }
+}
+
+// Runs `f` (returning Json) without the GIL, converts its result with it.
+template <class F>
+py::object json_call(F&& f) {
+  Json result;
+  {
+    py::gil_scoped_release release;
+    result = f();
+  }
+  return to_python(result);
 }
 
 py::dict sample_dict(Sample&& s) {
@@ -90,7 +132,8 @@ py::object forward(PyModel& m, py::array_t<float, py::array::c_style | py::array
   if (x.ndim() != 4 || x.shape(1) != m.net->config().in_chans) {
     throw Error("forward: expected float N x " + std::to_string(m.net->config().in_chans) + " x H x W");
   }
-  const at::Tensor input = at::from_blob(const_cast<float*>(x.data()), {x.shape(0), x.shape(1), x.shape(2), x.shape(3)}).clone();
+  const at::Tensor input =
+      at::from_blob(const_cast<float*>(x.data()), {x.shape(0), x.shape(1), x.shape(2), x.shape(3)}).clone();
   std::vector<at::Tensor> features;
   at::Tensor out;
   {
@@ -119,18 +162,24 @@ PYBIND11_MODULE(_libgaze, m) {
       .def_static("default", &default_config, py::arg("overrides") = std::vector<std::string>{},
                   "The defaults, with key.sub=value overrides.")
       .def("dump", &dump_config, "The resolved config as YAML (every key, help as comments).")
-      .def("override", [](const Config& c, const std::vector<std::string>& o) {
+      .def(
+          "override",
+          [](const Config& c, const std::vector<std::string>& o) {
             Config copy = c;
             for (const auto& a : o) apply_override(copy, a);
             validate_config(copy);
             return copy;
-          }, py::arg("overrides"), "A copy with key.sub=value overrides applied.")
-      .def("origin", &config_origin, py::arg("key"), "Where a key's value came from (file:line:col, command line, default).")
+          },
+          py::arg("overrides"), "A copy with key.sub=value overrides applied.")
+      .def("origin", &config_origin, py::arg("key"),
+           "Where a key's value came from (file:line:col, command line, default).")
       .def_static("keys", &config_keys, "Every valid key as a dotted path.");
 
   py::class_<Dataset, std::shared_ptr<Dataset>>(m, "Dataset", "An indexed dataset of labelled grey eye images.")
       .def("__len__", &Dataset::size)
-      .def("__getitem__", [](const Dataset& d, int64_t i) {
+      .def(
+          "__getitem__",
+          [](const Dataset& d, int64_t i) {
             if (i < 0) i += d.size();
             if (i < 0 || i >= d.size()) throw py::index_error("dataset index out of range");
             Sample s;
@@ -139,8 +188,11 @@ PYBIND11_MODULE(_libgaze, m) {
               s = d.get(i);
             }
             return sample_dict(std::move(s));
-          }, "A dict: image (uint8 H x W), gaze (float32[3]), participant, key, timestamp_us, blink.")
-      .def("labels", [](const Dataset& d) {
+          },
+          "A dict: image (uint8 H x W), gaze (float32[3]), participant, key, timestamp_us, blink.")
+      .def(
+          "labels",
+          [](const Dataset& d) {
             std::vector<float> gaze(size_t(d.size()) * 3);
             std::vector<int64_t> participants(size_t(d.size()));
             std::vector<uint8_t> blink(size_t(d.size()));
@@ -158,37 +210,57 @@ PYBIND11_MODULE(_libgaze, m) {
             out["blink"] = to_numpy(std::move(blink), {d.size()}).attr("astype")("bool");
             out["key"] = keys;
             return out;
-          }, "All labels at once (no image decoding) as numpy arrays.")
+          },
+          "All labels at once (no image decoding) as numpy arrays.")
       .def("describe", &Dataset::describe)
       .def_property_readonly("skipped", [](const Dataset& d) { return d.skipped().count; });
 
-  m.def("open_dataset", [](const Config& c) { return std::shared_ptr<Dataset>(open_dataset(c.data)); },
-        py::arg("config"), "Open config.data.source (openeds:, aea:, folder:, pack: or a detected path).");
+  m.def(
+      "open_dataset", [](const Config& c) { return std::shared_ptr<Dataset>(open_dataset(c.data)); }, py::arg("config"),
+      "Open config.data.source (openeds:, aea:, folder:, pack: or a detected path).");
 
   py::class_<PyModel>(m, "Model", "A DFT Gaze student or ConvNeXt V2 teacher.")
-      .def_static("build", [](const Config& c) { return PyModel{make_gaze_net(c.model, uint64_t(c.run.seed)), c}; },
-                  py::arg("config"), "A freshly initialised model from config.model.")
-      .def_static("load", [](const std::string& path, const Config& c) {
+      .def_static(
+          "build",
+          [](const Config& c) {
+            return PyModel{make_gaze_net(c.model, uint64_t(c.run.seed)), c};
+          },
+          py::arg("config"), "A freshly initialised model from config.model.")
+      .def_static(
+          "load",
+          [](const std::string& path, const Config& c) {
             PyModel m{load_model(path), c};
             m.config.model = m.net->config();
             return m;
-          }, py::arg("path"), py::arg("config"), "A model from a libgaze checkpoint (its stored architecture).")
-      .def("apply_user_adapter", [](PyModel& m, const std::string& path) { apply_user_adapter(m.net, path); },
-           py::arg("path"), "Load a user's personalised adapters (made for this base model).")
+          },
+          py::arg("path"), py::arg("config"), "A model from a libgaze checkpoint (its stored architecture).")
+      .def(
+          "apply_user_adapter", [](PyModel& m, const std::string& path) { apply_user_adapter(m.net, path); },
+          py::arg("path"), "Load a user's personalised adapters (made for this base model).")
       .def("predict_numpy", &predict, py::arg("images"),
            "uint8 images (H x W or N x H x W) -> (unit gaze N x 3, log-scale N).")
       .def("forward_numpy", &forward, py::arg("x"), py::arg("stages") = false,
            "float N x C x H x W (already normalised) -> head output N x 4 [, list of stage feature maps].")
-      .def("param_count", [](PyModel& m, const std::string& group) { return count_parameters(*m.net, parse_param_group(group)); },
-           py::arg("group") = "all", "Parameters in a group: all, backbone, adapters, last_stage_adapters, head, stem_stage1.")
+      .def(
+          "param_count",
+          [](PyModel& m, const std::string& group) { return count_parameters(*m.net, parse_param_group(group)); },
+          py::arg("group") = "all",
+          "Parameters in a group: all, backbone, adapters, last_stage_adapters, head, stem_stage1.")
       .def("tunable_count", [](PyModel& m) { return count_tunable_parameters(*m.net); })
-      .def("macs", [](PyModel& m) {
+      .def(
+          "macs",
+          [](PyModel& m) {
             return compute_model_stats(m.net->config(), m.config.data.input_size[0], m.config.data.input_size[1]).macs;
-          }, "Multiply-accumulates per frame at config.data.input_size.")
-      .def("save", [](PyModel& m, const std::string& path) { save_model(path, m.net, m.config, "python", 0); }, py::arg("path"))
+          },
+          "Multiply-accumulates per frame at config.data.input_size.")
+      .def(
+          "save", [](PyModel& m, const std::string& path) { save_model(path, m.net, m.config, "python", 0); },
+          py::arg("path"))
       .def_property_readonly("arch", [](PyModel& m) { return m.net->config().arch; });
 
-  m.def("train", [](const std::string& stage, const Config& c, bool resume) {
+  m.def(
+      "train",
+      [](const std::string& stage, const Config& c, bool resume) {
         TrainResult r;
         {
           py::gil_scoped_release release;
@@ -203,31 +275,42 @@ PYBIND11_MODULE(_libgaze, m) {
         for (const auto& [k, v] : r.last_metrics) metrics[py::str(k)] = v;
         out["metrics"] = metrics;
         return out;
-      }, py::arg("stage"), py::arg("config"), py::arg("resume") = false,
+      },
+      py::arg("stage"), py::arg("config"), py::arg("resume") = false,
       "Run a training stage (teacher-mae, distill, adapters); progress goes to stderr.");
 
-  m.def("evaluate_json", [](const std::string& checkpoint, const Config& c) {
-        py::gil_scoped_release release;
-        GazeNet net = load_model(checkpoint);
-        const auto data = open_dataset(c.data);
-        return eval_json(evaluate(net, *data, c));
-      }, py::arg("checkpoint"), py::arg("config"), "Evaluation as a JSON string.");
+  m.def(
+      "evaluate",
+      [](const std::string& checkpoint, const Config& c) {
+        return json_call([&] {
+          GazeNet net = load_model(checkpoint);
+          const auto data = open_dataset(c.data);
+          return eval_json(evaluate(net, *data, c));
+        });
+      },
+      py::arg("checkpoint"), py::arg("config"), "Evaluation as a dict (the `gaze eval --json` object).");
 
-  m.def("export_kernel_json", [](const std::string& checkpoint, const Config& c, const std::string& out_dir,
-                                 const std::string& merge_user, const std::vector<std::string>& users) {
-        py::gil_scoped_release release;
-        return export_kernel(c, {checkpoint, out_dir, merge_user, users}).json();
-      }, py::arg("checkpoint"), py::arg("config"), py::arg("out_dir"), py::arg("merge_user"), py::arg("users"),
-      "gaze export as a JSON string.");
+  m.def(
+      "export_kernel",
+      [](const std::string& checkpoint, const Config& c, const std::string& out_dir, const std::string& merge_user,
+         const std::vector<std::string>& users) {
+        return json_call([&] { return export_kernel(c, {checkpoint, out_dir, merge_user, users}).json(); });
+      },
+      py::arg("checkpoint"), py::arg("config"), py::arg("out_dir"), py::arg("merge_user"), py::arg("users"),
+      "gaze export's report as a dict.");
 
-  m.def("bench_json", [](const std::string& checkpoint, const Config& c, const std::string& kernel_dir,
-                         int64_t frames, int64_t threads) {
-        py::gil_scoped_release release;
-        return bench_kernel(c, checkpoint, kernel_dir, frames, threads).json;
-      }, py::arg("checkpoint"), py::arg("config"), py::arg("kernel_dir"), py::arg("frames"), py::arg("threads"),
-      "gaze bench as a JSON string.");
+  m.def(
+      "bench",
+      [](const std::string& checkpoint, const Config& c, const std::string& kernel_dir, int64_t frames,
+         int64_t threads) {
+        return json_call([&] { return bench_kernel(c, checkpoint, kernel_dir, frames, threads).json; });
+      },
+      py::arg("checkpoint"), py::arg("config"), py::arg("kernel_dir"), py::arg("frames"), py::arg("threads"),
+      "gaze bench's numbers as a dict.");
 
-  m.def("personalize", [](const std::string& checkpoint, const Config& c, const std::string& out_dir) {
+  m.def(
+      "personalize",
+      [](const std::string& checkpoint, const Config& c, const std::string& out_dir) {
         PersonalizeResult r;
         {
           py::gil_scoped_release release;
@@ -253,16 +336,23 @@ PYBIND11_MODULE(_libgaze, m) {
         out["after_deg"] = r.after_deg;
         out["seconds_per_user"] = r.seconds_per_user;
         return out;
-      }, py::arg("checkpoint"), py::arg("config"), py::arg("out_dir"), "Per-user adapters; returns errors before/after and vs k.");
+      },
+      py::arg("checkpoint"), py::arg("config"), py::arg("out_dir"),
+      "Per-user adapters; returns errors before/after and vs k.");
 
-  m.def("synth", [](const Config& c) {
+  m.def(
+      "synth",
+      [](const Config& c) {
         py::gil_scoped_release release;
         const SynthReport r = write_synthetic_datasets(c.synth, uint64_t(c.run.seed), c.run.threads);
         return std::make_tuple(r.openeds_root, r.aea_root, r.seconds);
-      }, py::arg("config"), "Render the synthetic datasets; returns (openeds_root, aea_root, seconds).");
+      },
+      py::arg("config"), "Render the synthetic datasets; returns (openeds_root, aea_root, seconds).");
 
-  m.def("angular_error", [](py::array_t<double, py::array::c_style | py::array::forcecast> a,
-                            py::array_t<double, py::array::c_style | py::array::forcecast> b) {
+  m.def(
+      "angular_error",
+      [](py::array_t<double, py::array::c_style | py::array::forcecast> a,
+         py::array_t<double, py::array::c_style | py::array::forcecast> b) {
         if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != 3 || b.shape(1) != 3 || a.shape(0) != b.shape(0)) {
           throw Error("angular_error: expected two N x 3 arrays");
         }
@@ -273,5 +363,6 @@ PYBIND11_MODULE(_libgaze, m) {
           out[size_t(i)] = angular_error_deg({p[0], p[1], p[2]}, {q[0], q[1], q[2]});
         }
         return to_numpy(std::move(out), {a.shape(0)});
-      }, py::arg("a"), py::arg("b"), "Angular error in degrees (atan2 form, double) between rows of two N x 3 arrays.");
+      },
+      py::arg("a"), py::arg("b"), "Angular error in degrees (atan2 form, double) between rows of two N x 3 arrays.");
 }

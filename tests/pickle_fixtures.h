@@ -25,14 +25,15 @@ inline std::string tiny_state_dict_pickle(const std::string& name = "w") {
   p += "ccollections\nOrderedDict\nq\x02)Rq\x03";
   p += pickle_str(name) + "q\x04";
   p += "ctorch._utils\n_rebuild_tensor_v2\nq\x05(";
-  p += "(" + pickle_str("storage") + "ctorch\nFloatStorage\nq\x06" + pickle_str("0") +
-       pickle_str("cpu") + "K\x06tq\x07Q";
+  p += "(" + pickle_str("storage") + "ctorch\nFloatStorage\nq\x06" + pickle_str("0") + pickle_str("cpu") +
+       "K\x06tq\x07Q";
   p += "K\x00"s + "K\x02K\x03\x86q\x08" + "K\x03K\x01\x86q\x09" + "\x89";
   p += "ccollections\nOrderedDict\n)R";
   p += "tq\x0aRq\x0b";
-  p += "s";                       // od[name] = tensor
-  p += "}q\x0c" "b";              // BUILD: the state dict's _metadata (ignored)
-  p += "s";                       // root["model"] = od
+  p += "s";  // od[name] = tensor
+  p += "}q\x0c"
+       "b";  // BUILD: the state dict's _metadata (ignored)
+  p += "s";  // root["model"] = od
   p += pickle_str("epoch") + "K\x07s";
   p += ".";
   return p;

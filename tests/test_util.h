@@ -1,10 +1,10 @@
 // Helpers shared by the C++ tests: scratch directories and running the `gaze` binary.
 #pragma once
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
-#include <sys/wait.h>
 #include <filesystem>
 #include <fstream>
 #include <string>

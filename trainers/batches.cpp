@@ -4,15 +4,10 @@
 #include <numeric>
 
 #include "datasets/kmeans.h"
-#include "datasets/synth/eye_renderer.h"
+#include "libgaze/core/random.h"
 
 namespace gaze {
 namespace {
-
-uint64_t mix(uint64_t a, uint64_t b) {
-  SplitMix m(a * 0x9e3779b97f4a7c15ULL ^ (b + 0x632be59bd9b4e019ULL));
-  return m.next();
-}
 
 class ShuffledPlan : public IndexPlan {
  public:
@@ -27,7 +22,7 @@ class ShuffledPlan : public IndexPlan {
       if (k / n != epoch) {
         epoch = k / n;
         permutation = items_;
-        SplitMix rng(mix(seed_, uint64_t(epoch)));
+        SplitMix rng(seed_mix(seed_, uint64_t(epoch)));
         for (size_t i = permutation.size(); i > 1; --i) std::swap(permutation[i - 1], permutation[rng.next() % i]);
       }
       out.push_back(permutation[k % n]);
@@ -47,7 +42,7 @@ class BalancedPlan : public IndexPlan {
       : sampler_(assignment, seed), items_(std::move(items)), batch_(batch), seed_(seed) {}
   std::vector<int64_t> indices(int64_t step) const override {
     ClusterBalancedSampler sampler = sampler_;
-    sampler.set_state(mix(seed_, uint64_t(step)));
+    sampler.set_state(seed_mix(seed_, uint64_t(step)));
     std::vector<int64_t> out;
     for (int64_t j = 0; j < batch_; ++j) out.push_back(items_[sampler.next()]);
     return out;
@@ -83,7 +78,8 @@ std::vector<int64_t> all_or(std::vector<int64_t> items, int64_t n) {
 
 }  // namespace
 
-std::unique_ptr<IndexPlan> shuffled_plan(int64_t dataset_size, int64_t batch, uint64_t seed, std::vector<int64_t> items) {
+std::unique_ptr<IndexPlan> shuffled_plan(int64_t dataset_size, int64_t batch, uint64_t seed,
+                                         std::vector<int64_t> items) {
   items = all_or(std::move(items), dataset_size);
   if (items.empty()) throw Error("cannot draw batches from an empty dataset");
   return std::make_unique<ShuffledPlan>(std::move(items), batch, seed);
@@ -117,7 +113,8 @@ Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const
       skip->add(e.what());
       continue;
     }
-    const auto g = preprocess_sample(sample, options, mix(augment_seed, j), images.data_ptr<float>() + row * plane);
+    const auto g =
+        preprocess_sample(sample, options, seed_mix(augment_seed, j), images.data_ptr<float>() + row * plane);
     for (int k = 0; k < 3; ++k) gaze[row][k] = g[k];
     blink[row] = sample.label.blink;
     batch.indices.push_back(indices[j]);
@@ -136,7 +133,7 @@ BatchStream::BatchStream(const Dataset& data, const IndexPlan& plan, int64_t fir
   prefetcher_ = std::make_unique<Prefetcher<Batch>>(
       std::max<int64_t>(0, last - first),
       [this, &data, &plan, first, options, seed, skip_bad](int64_t b) {
-        Batch batch = make_batch(data, plan.indices(first + b), options, mix(seed, uint64_t(first + b)),
+        Batch batch = make_batch(data, plan.indices(first + b), options, seed_mix(seed, uint64_t(first + b)),
                                  skip_bad ? &skipped_ : nullptr, &mutex_);
         batch.step = first + b;
         return batch;

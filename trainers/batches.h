@@ -52,8 +52,8 @@ Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const
 // Batches for steps [first, last) on `workers` threads, `window` batches ahead.
 class BatchStream {
  public:
-  BatchStream(const Dataset& data, const IndexPlan& plan, int64_t first, int64_t last,
-              const PreprocessOptions& options, uint64_t seed, int64_t workers, int64_t window, bool skip_bad);
+  BatchStream(const Dataset& data, const IndexPlan& plan, int64_t first, int64_t last, const PreprocessOptions& options,
+              uint64_t seed, int64_t workers, int64_t window, bool skip_bad);
   std::optional<Batch> next() { return prefetcher_->next(); }
   SkipLog skipped() const;
 

@@ -24,8 +24,10 @@ double roc_auc(const std::vector<double>& scores, const std::vector<bool>& posit
     while (j < order.size() && scores[order[j]] == scores[order[i]]) ++j;
     const double rank = 0.5 * double(i + 1 + j);
     for (size_t k = i; k < j; ++k) {
-      if (positive[order[k]]) rank_sum += rank, ++pos;
-      else ++neg;
+      if (positive[order[k]])
+        rank_sum += rank, ++pos;
+      else
+        ++neg;
     }
     i = j;
   }
@@ -101,25 +103,22 @@ double mean_gaze_baseline_deg(const Dataset& train, const Dataset& test, const s
   return n ? sum / n : 0.0;
 }
 
-std::string eval_json(const EvalResult& r) {
+Json eval_json(const EvalResult& r) {
   const ErrorStats& a = r.summary.all_frames;
-  char head[512];
-  std::snprintf(head, sizeof head,
-                "{\"dataset\": \"%s\", \"frames\": %lld, \"blink_frames\": %lld, \"mean_deg\": %.6f, "
-                "\"median_deg\": %.6f, \"p95_deg\": %.6f, \"mean_over_participants_deg\": %.6f, \"blink_auc\": %s, "
-                "\"participants\": {",
-                r.dataset.c_str(), (long long)a.count, (long long)r.blink_frames, a.mean, a.median, a.p95,
-                r.summary.mean_over_participants, r.blink_auc < 0 ? "null" : std::to_string(r.blink_auc).c_str());
-  std::string out = head;
-  bool first = true;
+  Json out = {{"dataset", r.dataset},
+              {"frames", a.count},
+              {"blink_frames", r.blink_frames},
+              {"mean_deg", a.mean},
+              {"median_deg", a.median},
+              {"p95_deg", a.p95},
+              {"mean_over_participants_deg", r.summary.mean_over_participants},
+              {"blink_auc", r.blink_auc < 0 ? Json(nullptr) : Json(r.blink_auc)},
+              {"participants", Json::object()}};
   for (const auto& [id, s] : r.summary.per_participant) {
-    char row[200];
-    std::snprintf(row, sizeof row, "%s\"%lld\": {\"frames\": %lld, \"mean_deg\": %.6f, \"median_deg\": %.6f, \"p95_deg\": %.6f}",
-                  first ? "" : ", ", (long long)id, (long long)s.count, s.mean, s.median, s.p95);
-    out += row;
-    first = false;
+    out["participants"][std::to_string(id)] = {
+        {"frames", s.count}, {"mean_deg", s.mean}, {"median_deg", s.median}, {"p95_deg", s.p95}};
   }
-  return out + "}}";
+  return out;
 }
 
 std::string eval_markdown(const EvalResult& r) {

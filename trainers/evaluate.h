@@ -11,6 +11,7 @@
 
 #include "datasets/dataset.h"
 #include "libgaze/config/config.h"
+#include "libgaze/core/json.h"
 #include "libgaze/metrics/angular_error.h"
 #include "libgaze/models/gaze_net.h"
 
@@ -20,19 +21,20 @@ struct EvalResult {
   std::vector<double> errors_deg, log_scales;
   std::vector<int64_t> participants, indices;
   std::vector<bool> blinks;
-  ParticipantErrors summary;        // over open-eye frames
-  double blink_auc = -1;            // -1 when not measurable
+  ParticipantErrors summary;  // over open-eye frames
+  double blink_auc = -1;      // -1 when not measurable
   int64_t blink_frames = 0;
   std::string dataset;
 };
 
 // Predictions for `indices` (all when empty); blinks are excluded from the error statistics.
-EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config, const std::vector<int64_t>& indices = {});
+EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config,
+                    const std::vector<int64_t>& indices = {});
 
 // Mean error of always predicting the mean training gaze (the baseline the model must beat).
 double mean_gaze_baseline_deg(const Dataset& train, const Dataset& test, const std::vector<int64_t>& test_indices = {});
 
-std::string eval_json(const EvalResult& r);
+Json eval_json(const EvalResult& r);
 std::string eval_markdown(const EvalResult& r);
 
 // ROC AUC of `scores` for the positive labels (ties count half).

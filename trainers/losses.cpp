@@ -4,8 +4,8 @@
 #include <numeric>
 #include <vector>
 
-#include "datasets/synth/eye_renderer.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/random.h"
 #include "libgaze/models/gaze_net.h"
 
 namespace gaze {
@@ -27,10 +27,11 @@ at::Tensor gaze_loss(const at::Tensor& head_output, const at::Tensor& target, bo
 at::Tensor masked_patch_mse(const at::Tensor& pred, const at::Tensor& image, const at::Tensor& mask, int64_t patch,
                             bool norm_pix) {
   const int64_t n = image.size(0), c = image.size(1), h = image.size(2) / patch, w = image.size(3) / patch;
-  TORCH_CHECK(pred.size(1) == c * patch * patch && pred.size(2) == h && pred.size(3) == w,
-              "prediction ", pred.sizes(), " does not match patches of ", image.sizes());
+  TORCH_CHECK(pred.size(1) == c * patch * patch && pred.size(2) == h && pred.size(3) == w, "prediction ", pred.sizes(),
+              " does not match patches of ", image.sizes());
   // [N, C, h, p, w, p] -> [N, C, p, p, h, w] -> [N, C*p*p, h, w]
-  at::Tensor target = image.reshape({n, c, h, patch, w, patch}).permute({0, 1, 3, 5, 2, 4}).reshape({n, c * patch * patch, h, w});
+  at::Tensor target =
+      image.reshape({n, c, h, patch, w, patch}).permute({0, 1, 3, 5, 2, 4}).reshape({n, c * patch * patch, h, w});
   if (norm_pix) {
     const at::Tensor mean = target.mean(1, true);
     const at::Tensor var = target.var(1, /*unbiased=*/true, /*keepdim=*/true);
@@ -68,8 +69,8 @@ at::Tensor resize_mask(const at::Tensor& mask, int64_t height, int64_t width) {
   if (height % mask.size(2) == 0 && width % mask.size(3) == 0) {
     return mask.repeat_interleave(height / mask.size(2), 2).repeat_interleave(width / mask.size(3), 3);
   }
-  TORCH_CHECK(mask.size(2) % height == 0 && mask.size(3) % width == 0, "mask ", mask.sizes(),
-              " cannot be resized to ", height, "x", width);
+  TORCH_CHECK(mask.size(2) % height == 0 && mask.size(3) % width == 0, "mask ", mask.sizes(), " cannot be resized to ",
+              height, "x", width);
   // Coarser target: a position is hidden when any of its mask cells is.
   return at::max_pool2d(mask, {mask.size(2) / height, mask.size(3) / width});
 }

@@ -2,10 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "libgaze/core/crc32c.h"
+#include "libgaze/core/json.h"
+#include "tests/test_util.h"
 #include "trainers/metrics_log.h"
 #include "trainers/schedule.h"
-#include "tests/test_util.h"
 
 using namespace gaze;
 
@@ -47,7 +50,7 @@ TEST_CASE("feature KD MSE and patch masks", "[losses]") {
   const at::Tensor t = at::ones({1, 2, 2, 2});
   at::Tensor s = at::zeros({1, 2, 2, 2});
   const at::Tensor mask = at::tensor({1.0f, 0.0f}).reshape({1, 1, 1, 2});  // left half hidden
-  s.select(3, 1).fill_(1);  // the visible right half is already right
+  s.select(3, 1).fill_(1);                                                 // the visible right half is already right
   CHECK(masked_feature_mse(t, s, mask).item<float>() == Approx(1.0));
   const at::Tensor m = random_patch_mask(3, 4, 5, 0.6, 9);
   CHECK(m.sizes() == at::IntArrayRef({3, 1, 4, 5}));
@@ -72,13 +75,18 @@ TEST_CASE("CRC-32C and TensorBoard event records", "[metrics]") {
   testing::TempDir dir;
   {
     MetricsLog log(dir.path());
-    log.write(10, {{"loss", 0.5}, {"lr", 1e-3}});
+    log.write(10, {{"loss", 0.5}, {"lr", 1e-3}, {"nan", std::nan("")}, {"quote\"d", 2}});
   }
-  CHECK(testing::read_file(dir.file("metrics.jsonl")) == "{\"step\": 10, \"loss\": 0.5, \"lr\": 0.001}\n");
+  const std::string line = testing::read_file(dir.file("metrics.jsonl"));
+  REQUIRE(line.back() == '\n');
+  REQUIRE(line.find('\n') == line.size() - 1);  // one object per line
+  const Json m = Json::parse(line);
+  CHECK(m.dump() == R"({"step":10,"loss":0.5,"lr":0.001,"nan":null,"quote\"d":2.0})");
   // Walk the event file's records and check both CRCs of each.
   std::string events;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
-    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events = testing::read_file(e.path().string());
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      events = testing::read_file(e.path().string());
   }
   size_t pos = 0;
   int records = 0;

@@ -8,6 +8,7 @@
 
 #include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/json.h"
 
 namespace gaze {
 namespace {
@@ -36,13 +37,6 @@ void put_fixed(std::string& out, int field, T value) {
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
 }
 
 }  // namespace
@@ -97,14 +91,13 @@ void MetricsLog::write_event(const std::string& event) {
 }
 
 void MetricsLog::write(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
-  std::string line = "{\"step\": " + std::to_string(step);
+  Json line = {{"step", step}};
   const double t = now_seconds();
   for (const auto& [name, value] : values) {
-    line += ", \"" + name + "\": " + json_number(value);
+    line[name] = json_number(value);
     write_event(encode_scalar_event(t, step, name, float(value)));
   }
-  line += "}\n";
-  std::fputs(line.c_str(), jsonl_);
+  std::fputs((line.dump() + "\n").c_str(), jsonl_);
   std::fflush(jsonl_);
 }
 

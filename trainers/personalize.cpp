@@ -11,10 +11,10 @@
 #include "datasets/kmeans.h"
 #include "datasets/open_dataset.h"
 #include "datasets/splits.h"
-#include "datasets/synth/eye_renderer.h"
 #include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/progress.h"
+#include "libgaze/core/random.h"
 #include "libgaze/io/checkpoint.h"
 #include "libgaze/metrics/angular_error.h"
 #include "libgaze/models/param_groups.h"
@@ -41,7 +41,7 @@ Cached cache_features(GazeNet& model, const Dataset& data, const std::vector<int
   at::NoGradGuard no_grad;
   for (size_t start = 0; start < items.size(); start += 64) {
     const std::vector<int64_t> chunk(items.begin() + start, items.begin() + std::min(items.size(), start + 64));
-    const Batch batch = make_batch(data, chunk, options, seed + start);
+    const Batch batch = make_batch(data, chunk, options, seed_mix(seed, uint64_t(start)));
     f.push_back(model->forward_stages(batch.images, {}, 0, 2).back());
     g.push_back(batch.gaze);
     b.push_back(batch.blink);
@@ -74,16 +74,6 @@ double mean_error(GazeNet& model, const Cached& eval) {
 std::vector<ParamGroup> user_groups(const Config& config) {
   if (config.personalize.train_head) return {ParamGroup::kLastStageAdapters, ParamGroup::kHead};
   return {ParamGroup::kLastStageAdapters};
-}
-
-TensorList user_tensors(GazeNet& model, bool with_head) {
-  TensorList out;
-  for (auto& [name, t] : module_state(*model)) {
-    if (in_param_group(name, ParamGroup::kLastStageAdapters) || (with_head && in_param_group(name, ParamGroup::kHead))) {
-      out.emplace_back(name, t);
-    }
-  }
-  return out;
 }
 
 // Tunes the user tensors of `model` on calibration views + replay; returns nothing, edits model.
@@ -128,53 +118,6 @@ std::unique_ptr<Dataset> open_replay_dataset(const Config& config) {
   return open_dataset(replay);
 }
 
-uint32_t base_fingerprint(GazeNet& model, bool user_has_head) {
-  uint32_t crc = 0;
-  for (auto& [name, t] : module_state(*model)) {
-    if (in_param_group(name, ParamGroup::kLastStageAdapters) || (user_has_head && in_param_group(name, ParamGroup::kHead))) {
-      continue;
-    }
-    const at::Tensor c = t.contiguous();
-    crc = crc32c(name.data(), name.size(), crc);
-    crc = crc32c(c.data_ptr(), c.nbytes(), crc);
-  }
-  return crc;
-}
-
-void save_user_adapter(const std::string& path, GazeNet& model, bool with_head, int64_t participant,
-                       uint32_t fingerprint, const Config& config) {
-  Checkpoint c;
-  c.stage = "user-adapter";
-  c.step = participant;
-  Config stored = config;
-  stored.model = model->config();
-  c.config_yaml = dump_config(stored);
-  c.model = user_tensors(model, with_head);
-  c.state = {{"base_fingerprint", at::full({}, int64_t(fingerprint), at::kLong)},
-             {"participant", at::full({}, participant, at::kLong)},
-             {"with_head", at::full({}, int64_t(with_head), at::kLong)}};
-  save_checkpoint(path, c);
-}
-
-void apply_user_adapter(GazeNet& model, const std::string& path) {
-  const Checkpoint c = load_checkpoint(path);
-  if (c.stage != "user-adapter") throw Error(path + ": not a user adapter file (stage '" + c.stage + "')");
-  const at::Tensor fp = find_tensor(c.state, "base_fingerprint");
-  const at::Tensor with_head = find_tensor(c.state, "with_head");
-  if (!fp.defined() || !with_head.defined()) throw Error(path + ": user adapter file lacks its base fingerprint");
-  const uint32_t expected = uint32_t(fp.item<int64_t>());
-  if (base_fingerprint(model, with_head.item<int64_t>() != 0) != expected) {
-    throw Error(path + ": this user adapter was trained on another base model (fingerprint mismatch)");
-  }
-  TensorList targets = user_tensors(model, with_head.item<int64_t>() != 0);
-  at::NoGradGuard no_grad;
-  for (auto& [name, t] : targets) {
-    const at::Tensor src = find_tensor(c.model, name);
-    if (!src.defined() || src.sizes() != t.sizes()) throw Error(path + ": tensor '" + name + "' missing or misshapen");
-    t.copy_(src);
-  }
-}
-
 PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset* replay_data, const Config& config,
                               const std::string& out_dir) {
   const PersonalizeConfig& pc = config.personalize;
@@ -182,7 +125,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
   int64_t k_max = pc.k;
   for (int64_t k : pc.k_curve) k_max = std::max(k_max, k);
   const auto splits = personalisation_split(users, k_max, uint64_t(config.run.seed));
-  if (splits.empty()) throw Error(users.describe() + ": no participant has more than " + std::to_string(k_max) + " images");
+  if (splits.empty())
+    throw Error(users.describe() + ": no participant has more than " + std::to_string(k_max) + " images");
   const PreprocessOptions plain = preprocess_options(config, false);
   PreprocessOptions augmented = plain;
   augmented.augment = true;
@@ -198,7 +142,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
     std::vector<std::array<float, 3>> gaze(size_t(replay_data->size()));
     for (int64_t i = 0; i < replay_data->size(); ++i) gaze[size_t(i)] = replay_data->label(i).gaze;
     const int k = int(std::min<int64_t>(config.train.clusters, replay_data->size()));
-    ClusterBalancedSampler sampler(kmeans(gaze, k, uint64_t(config.run.seed)).assignment, uint64_t(config.run.seed) + 5);
+    ClusterBalancedSampler sampler(kmeans(gaze, k, uint64_t(config.run.seed)).assignment,
+                                   seed_mix(uint64_t(config.run.seed), stream::kReplay));
     std::vector<int64_t> items(size_t(pc.replay));
     for (auto& i : items) i = sampler.next();
     replay = cache_features(base, *replay_data, items, plain, 0);
@@ -233,7 +178,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
           b.push_back(view.blink.narrow(0, 0, k));
         }
         calibration = {at::cat(f), at::cat(g), at::cat(b)};
-        tune(model, calibration, replay, config, uint64_t(config.run.seed) * 7919 + uint64_t(participant) * 31 + uint64_t(k));
+        tune(model, calibration, replay, config,
+             seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant), uint64_t(k)));
       }
       const double error = mean_error(model, eval);
       user.k_curve[k] = error;

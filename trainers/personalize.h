@@ -10,9 +10,7 @@
 // For each participant the k_max = max(k, k_curve) calibration pool is drawn once (seeded) and
 // the evaluation set is everything else, so the error-vs-k curve compares like with like.
 //
-// User adapter files: HDF5 checkpoints (stage "user-adapter") holding only the user's tensors
-// and the CRC-32C fingerprint of the base model they were trained on; apply_user_adapter()
-// refuses a file made for another base.
+// Each user's result is a user adapter file (libgaze/io/model_io.h).
 #pragma once
 
 #include <map>
@@ -22,7 +20,7 @@
 
 #include "datasets/dataset.h"
 #include "libgaze/config/config.h"
-#include "libgaze/models/gaze_net.h"
+#include "libgaze/io/model_io.h"
 
 namespace gaze {
 
@@ -49,14 +47,5 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
 // The generalised set replayed during personalisation: personalize.replay_source (default
 // data.source) at its train split; null when personalize.replay is 0.
 std::unique_ptr<Dataset> open_replay_dataset(const Config& config);
-
-// CRC-32C over the base model's tensors that a user file does not replace (the last-stage
-// adapters always; the head too when the user file carries one).
-uint32_t base_fingerprint(GazeNet& model, bool user_has_head);
-
-void save_user_adapter(const std::string& path, GazeNet& model, bool with_head, int64_t participant,
-                       uint32_t fingerprint, const Config& config);
-// Loads a user's tensors into `model` (a copy of the base); throws gaze::Error for another base.
-void apply_user_adapter(GazeNet& model, const std::string& path);
 
 }  // namespace gaze

@@ -2,28 +2,25 @@
 //
 //   synth (unless real dataset roots are given) -> pack (one HDF5 per dataset, all splits)
 //   -> teacher FCMAE on every dataset's train split (optionally from an imported official
-//      checkpoint) -> teacher adapters per dataset -> MAE+KD distillation of the student
-//   -> student adapters per dataset -> generalised evaluation on each validation split
-//   -> personalisation on each test split (k-shot, error vs k) -> report.
+//      checkpoint) -> MAE+KD distillation of the student -> per dataset, teacher and student
+//      adapters -> generalised evaluation on each validation split -> personalisation on each
+//      test split (k-shot, error vs k) -> report (trainers/report.h).
+//
+// The pipeline is data: pipeline.stages names each stage's config file (configs/stages/*.yaml)
+// and its overrides; the pipeline file's other sections are what all stages share (see
+// PipelineStages in libgaze/config/config.h for the order they are applied in).
 //
 // Everything lives under <run.out_dir>/<run.name>/: data/, packs/, one run directory per
 // stage (each resumes when the pipeline is run again), users/, and the report: report.md,
-// table3.csv, report.json, k_curve.svg. The report puts Table 3 (teacher/student x
-// generalised/personalised, per dataset) beside the paper's numbers and the mean-gaze
-// baseline, and checks the acceptance criteria.
+// table3.csv, report.json, k_curve.svg.
 #pragma once
 
 #include <string>
 
 #include "libgaze/config/config.h"
+#include "trainers/report.h"
 
 namespace gaze {
-
-struct PipelineReport {
-  std::string markdown_path, csv_path, json_path, svg_path;
-  std::string markdown;
-  double seconds = 0;
-};
 
 PipelineReport run_pipeline(const Config& config);
 

@@ -15,7 +15,7 @@ namespace {
 constexpr int64_t kStride = 32;  // stage-4 stride: the decoder predicts one 32x32 patch per position
 
 uint64_t mask_seed(const Config& config, int64_t step) {
-  return uint64_t(config.run.seed) * 0x9e3779b97f4a7c15ULL + uint64_t(step) * 0xbf58476d1ce4e5b9ULL + 17;
+  return seed_mix(uint64_t(config.run.seed), stream::kMask, uint64_t(step));
 }
 
 // Hidden-patch mask for a batch, on the mae.patch grid.
@@ -89,7 +89,8 @@ class TeacherMaeStage : public DataStage {
     const at::Tensor features = net_->forward_stages(batch.images, mask).back();
     const at::Tensor feature_mask = resize_mask(mask, features.size(2), features.size(3));
     const at::Tensor pred = decoder_->forward(features, feature_mask);
-    const at::Tensor loss = masked_patch_mse(pred, pixel_target(batch.images), feature_mask, kStride, config_.mae.norm_pix_loss);
+    const at::Tensor loss =
+        masked_patch_mse(pred, pixel_target(batch.images), feature_mask, kStride, config_.mae.norm_pix_loss);
     metrics.emplace_back("pixel_mse", loss.item<double>());
     return loss;
   }
@@ -111,7 +112,8 @@ class DistillStage : public DataStage {
     student.model.dims.clear();
     student.model.depths.clear();
     validate_config(student);
-    student_ = config.train.init.empty() ? make_gaze_net(student.model, uint64_t(config.run.seed)) : load_model(config.train.init);
+    student_ = config.train.init.empty() ? make_gaze_net(student.model, uint64_t(config.run.seed))
+                                         : load_model(config.train.init);
     copy_stem_stage1(*teacher_, *student_);
     const auto& s = student_->config().dims;
     const auto& t = teacher_->config().dims;
@@ -165,7 +167,8 @@ class DistillStage : public DataStage {
 class AdaptersStage : public DataStage {
  public:
   explicit AdaptersStage(const Config& config) : DataStage(config) {
-    if (config.train.init.empty()) throw Error("adapters: set train.init to a pretrained teacher or student checkpoint");
+    if (config.train.init.empty())
+      throw Error("adapters: set train.init to a pretrained teacher or student checkpoint");
     net_ = load_model(config.train.init);
     if (config.train.balanced) {
       std::vector<std::array<float, 3>> gaze(size_t(data_->size()));

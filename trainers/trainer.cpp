@@ -44,40 +44,6 @@ void restore_aux(TrainingStage& stage, const TensorList& state, const std::strin
 
 }  // namespace
 
-PreprocessOptions preprocess_options(const Config& config, bool train) {
-  PreprocessOptions o;
-  o.height = int32_t(config.data.input_size[0]);
-  o.width = int32_t(config.data.input_size[1]);
-  o.augment = train && config.train.augment;
-  o.flip = train && config.train.flip;
-  return o;
-}
-
-GazeNet load_model(const std::string& path, Checkpoint* loaded) {
-  Checkpoint checkpoint = load_checkpoint(path);
-  Config stored;
-  try {
-    stored = parse_config(checkpoint.config_yaml, path + ":/config");
-  } catch (const Error& e) {
-    throw Error(path + ": the config stored in the checkpoint does not parse: " + e.what());
-  }
-  GazeNet net = make_gaze_net(stored.model, 0);
-  load_module_state(*net, checkpoint.model, true, path);
-  if (loaded) *loaded = std::move(checkpoint);
-  return net;
-}
-
-void save_model(const std::string& path, GazeNet& model, const Config& config, const std::string& stage, int64_t step) {
-  Checkpoint c;
-  c.stage = stage;
-  c.step = step;
-  Config stored = config;
-  stored.model = model->config();  // the architecture actually trained
-  c.config_yaml = dump_config(stored);
-  c.model = module_state(*model);
-  save_checkpoint(path, c);
-}
-
 TrainResult run_training(const Config& config, TrainingStage& stage, bool resume, int64_t stop_at) {
   const TrainConfig& t = config.train;
   const RunDir run = open_run_dir(config, resume);
@@ -125,8 +91,8 @@ TrainResult run_training(const Config& config, TrainingStage& stage, bool resume
   const auto start = std::chrono::steady_clock::now();
   const int64_t end_step = stop_at > 0 ? std::min(stop_at, t.steps) : t.steps;
   BatchStream stream(stage.dataset(), stage.plan(), result.first_step, end_step, preprocess_options(config, true),
-                     uint64_t(config.run.seed), config.data.workers, std::max<int64_t>(2, config.data.prefetch / t.batch_size),
-                     config.data.skip_bad);
+                     uint64_t(config.run.seed), config.data.workers,
+                     std::max<int64_t>(2, config.data.prefetch / t.batch_size), config.data.skip_bad);
   MetricsLog metrics(run.path);
   ProgressBar bar(stage.name(), std::max<int64_t>(0, end_step - result.first_step));
   stage.model()->train();
@@ -134,7 +100,8 @@ TrainResult run_training(const Config& config, TrainingStage& stage, bool resume
   int64_t loss_count = 0;
   for (int64_t step = result.first_step; step < end_step; ++step) {
     std::optional<Batch> batch = stream.next();
-    if (!batch || batch->images.size(0) == 0) throw Error(stage.name() + ": step " + std::to_string(step) + ": empty batch");
+    if (!batch || batch->images.size(0) == 0)
+      throw Error(stage.name() + ": step " + std::to_string(step) + ": empty batch");
     const double lr = cosine_lr(step, t.steps, t.warmup_steps, t.lr, t.min_lr);
     for (auto& group : optimizer.param_groups()) {
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);

@@ -27,7 +27,7 @@
 
 #include "datasets/dataset.h"
 #include "libgaze/config/config.h"
-#include "libgaze/io/checkpoint.h"
+#include "libgaze/io/model_io.h"
 #include "libgaze/models/gaze_net.h"
 #include "trainers/batches.h"
 
@@ -59,14 +59,5 @@ std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config&
 // `stop_at` > 0 ends the run early after that step, with a checkpoint and without model.h5 —
 // a pre-emptible slice of a longer run that --resume continues.
 TrainResult run_training(const Config& config, TrainingStage& stage, bool resume, int64_t stop_at = -1);
-
-// A model from a libgaze checkpoint: its own stored model config decides the architecture.
-GazeNet load_model(const std::string& checkpoint_path, Checkpoint* loaded = nullptr);
-
-// Writes a model-only checkpoint (stage, step, config) atomically.
-void save_model(const std::string& path, GazeNet& model, const Config& config, const std::string& stage, int64_t step);
-
-// Preprocessing for training (augment per train.*) or evaluation (no augmentation).
-PreprocessOptions preprocess_options(const Config& config, bool train);
 
 }  // namespace gaze

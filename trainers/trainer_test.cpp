@@ -10,9 +10,9 @@
 #include "datasets/pack.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/models/param_groups.h"
+#include "tests/test_util.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
-#include "tests/test_util.h"
 
 using namespace gaze;
 using Catch::Contains;
@@ -42,10 +42,19 @@ const std::string& tiny_pack() {
 }
 
 Config tiny_config(const std::string& out, const std::string& name, std::vector<std::string> extra = {}) {
-  std::vector<std::string> o = {"data.source=" + tiny_pack(), "data.split=train", "data.input_size=[32,64]",
-                                "train.batch_size=4", "train.steps=6", "train.warmup_steps=2", "train.log_every=2",
-                                "train.checkpoint_every=3", "mae.decoder_dim=16", "run.out_dir=" + out,
-                                "run.name=" + name, "run.threads=1", "data.workers=2"};
+  std::vector<std::string> o = {"data.source=" + tiny_pack(),
+                                "data.split=train",
+                                "data.input_size=[32,64]",
+                                "train.batch_size=4",
+                                "train.steps=6",
+                                "train.warmup_steps=2",
+                                "train.log_every=2",
+                                "train.checkpoint_every=3",
+                                "mae.decoder_dim=16",
+                                "run.out_dir=" + out,
+                                "run.name=" + name,
+                                "run.threads=1",
+                                "data.workers=2"};
   o.insert(o.end(), extra.begin(), extra.end());
   return default_config(o);
 }
@@ -120,7 +129,11 @@ TEST_CASE("resumed training ends bit-identical to an uninterrupted run", "[train
     CHECK(resumed.first_step == 4);
     CHECK(same_weights(weights(straight.model_path), weights(resumed.model_path)));
     // A different seed trains differently.
-    const Config other = tiny_config(out.path(), stage + "_seed", [&] { auto e = extra; e.push_back("run.seed=5"); return e; }());
+    const Config other = tiny_config(out.path(), stage + "_seed", [&] {
+      auto e = extra;
+      e.push_back("run.seed=5");
+      return e;
+    }());
     auto f = make_stage(stage, other);
     CHECK_FALSE(same_weights(weights(straight.model_path), weights(run_training(other, *f, false).model_path)));
   }
@@ -131,13 +144,13 @@ TEST_CASE("a run killed with SIGKILL resumes to the same weights", "[trainer][re
   const std::string teacher = teacher_checkpoint(out.path());
   const std::string args = " --log-level off train adapters data.source=" + tiny_pack() +
                            " data.split=train data.input_size=[32,64] train.batch_size=4 train.steps=40"
-                           " train.checkpoint_every=1 train.log_every=1 run.threads=1 train.init=" + teacher +
-                           " run.out_dir=" + out.path();
+                           " train.checkpoint_every=1 train.log_every=1 run.threads=1 train.init=" +
+                           teacher + " run.out_dir=" + out.path();
   REQUIRE(testing::run_gaze(args + " run.name=straight").exit_code == 0);
   // Start the same run in the background and kill it once a mid-run checkpoint exists.
   const std::string last = out.path() + "/killed/checkpoints/last.h5";
-  const auto launched = testing::run_command(std::string(LIBGAZE_GAZE_EXE) + args +
-                                             " run.name=killed > /dev/null 2>&1 & echo $!");
+  const auto launched =
+      testing::run_command(std::string(LIBGAZE_GAZE_EXE) + args + " run.name=killed > /dev/null 2>&1 & echo $!");
   const std::string pid = launched.output.substr(0, launched.output.find('\n'));
   bool killed_mid_run = false;
   for (int i = 0; i < 600 && !killed_mid_run; ++i) {
@@ -199,8 +212,9 @@ TEST_CASE("stage errors are clear", "[trainer]") {
 TEST_CASE("evaluation and personalisation produce user files bound to their base", "[trainer][personalize]") {
   testing::TempDir out;
   const std::string teacher = teacher_checkpoint(out.path());
-  const Config c = tiny_config(out.path(), "ad", {"train.init=" + teacher, "personalize.steps=5",
-                                                  "personalize.k_curve=[0,2]", "personalize.k=2", "personalize.replay=8"});
+  const Config c = tiny_config(out.path(), "ad",
+                               {"train.init=" + teacher, "personalize.steps=5", "personalize.k_curve=[0,2]",
+                                "personalize.k=2", "personalize.replay=8"});
   auto stage = make_stage("adapters", c);
   GazeNet base = load_model(run_training(c, *stage, false).model_path);
   DataConfig test = c.data;
@@ -208,7 +222,10 @@ TEST_CASE("evaluation and personalisation produce user files bound to their base
   const auto users = open_dataset(test);
   const EvalResult e = evaluate(base, *users, c);
   CHECK(e.summary.all_frames.count + e.blink_frames == users->size());
-  CHECK_THAT(eval_json(e), Contains("\"mean_deg\""));
+  const Json j = eval_json(e);
+  CHECK(j.at("frames").get<int64_t>() == e.summary.all_frames.count);
+  CHECK(j.at("mean_deg").get<double>() == e.summary.all_frames.mean);
+  CHECK(j.at("participants").size() == e.summary.per_participant.size());
   const auto replay = open_dataset(c.data);
   const PersonalizeResult r = personalize(base, *users, replay.get(), c, out.file("users"));
   REQUIRE(r.users.size() == 1);

@@ -15,14 +15,8 @@ constexpr double kLedRingRadius = 12.0;  // mm around the camera
 Vec3 add(const Vec3& a, const Vec3& b) { return {a.x + b.x, a.y + b.y, a.z + b.z}; }
 Vec3 sub(const Vec3& a, const Vec3& b) { return {a.x - b.x, a.y - b.y, a.z - b.z}; }
 
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 double hash01(uint64_t seed, int64_t x, int64_t y) {
-  const uint64_t h = mix64(seed ^ mix64(uint64_t(x) * 0x9e3779b97f4a7c15ULL + uint64_t(y) * 0xc2b2ae3d27d4eb4fULL));
+  const uint64_t h = hash64(seed ^ hash64(uint64_t(x) * 0x9e3779b97f4a7c15ULL + uint64_t(y) * 0xc2b2ae3d27d4eb4fULL));
   return (h >> 11) * 0x1.0p-53;
 }
 
@@ -43,7 +37,8 @@ double value_noise(uint64_t seed, double x, double y) {
 
 double fbm(uint64_t seed, double x, double y) {
   return (0.5 * value_noise(seed, x, y) + 0.25 * value_noise(seed + 1, 2 * x, 2 * y) +
-          0.125 * value_noise(seed + 2, 4 * x, 4 * y)) / 0.875;
+          0.125 * value_noise(seed + 2, 4 * x, 4 * y)) /
+         0.875;
 }
 
 // Nearest intersection distance of the ray t*d (from the origin) with a sphere; <0 if none.
@@ -72,35 +67,34 @@ double iris_intensity(const EyeParticipant& p, double rho_n, double theta) {
 // Image-plane (up-positive) eyelid curves around the projected eye, in eye radii.
 struct Lids {
   double upper, lower, width;
-  double upper_at(double x) const { const double q = (x / width) * (x / width); return upper * (1 - q) - 0.12 * q; }
-  double lower_at(double x) const { const double q = (x / width) * (x / width); return lower * (1 - q) - 0.12 * q; }
+  double upper_at(double x) const {
+    const double q = (x / width) * (x / width);
+    return upper * (1 - q) - 0.12 * q;
+  }
+  double lower_at(double x) const {
+    const double q = (x / width) * (x / width);
+    return lower * (1 - q) - 0.12 * q;
+  }
   bool open_at(double x, double y) const { return std::fabs(x) < width && y > lower_at(x) && y < upper_at(x); }
 };
 
 }  // namespace
 
-uint64_t SplitMix::next() { return mix64(state += 0x9e3779b97f4a7c15ULL); }
-double SplitMix::uniform() { return (next() >> 11) * 0x1.0p-53; }
-double SplitMix::uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-double SplitMix::normal() {
-  const double u1 = 1.0 - uniform(), u2 = uniform();
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * kPi * u2);
-}
-
 EyeParticipant sample_participant(uint64_t seed, int64_t id) {
-  SplitMix r(mix64(seed * 0x9e3779b97f4a7c15ULL + uint64_t(id) * 0xd1b54a32d192ed03ULL + 7));
+  SplitMix r(seed_mix(seed, stream::kParticipant, uint64_t(id)));
   EyeParticipant p;
   p.id = id;
   p.eyeball_radius = 12.0 + 0.35 * r.normal();
   p.cornea_radius = 7.8 + 0.25 * r.normal();
   p.cornea_offset = 5.3 + 0.2 * r.normal();
   // The limbus is where the cornea sphere leaves the eyeball: the iris ends just inside it.
-  const double a = (p.eyeball_radius * p.eyeball_radius - p.cornea_radius * p.cornea_radius +
-                    p.cornea_offset * p.cornea_offset) / (2 * p.cornea_offset);
+  const double a =
+      (p.eyeball_radius * p.eyeball_radius - p.cornea_radius * p.cornea_radius + p.cornea_offset * p.cornea_offset) /
+      (2 * p.cornea_offset);
   p.iris_radius = std::sqrt(std::max(1.0, p.eyeball_radius * p.eyeball_radius - a * a)) - 0.1;
   p.iris_depth = a - 0.9;
   p.pupil_radius = r.uniform(1.4, 2.4);
-  p.kappa_yaw = (-5.0 + 2.0 * r.normal()) * kPi / 180;   // nasal: toward the wearer's right
+  p.kappa_yaw = (-5.0 + 2.0 * r.normal()) * kPi / 180;  // nasal: toward the wearer's right
   p.kappa_pitch = (1.5 + 1.5 * r.normal()) * kPi / 180;
   p.eye_distance = r.uniform(29.0, 35.0);
   p.eye_offset_x = r.uniform(-2.0, 2.0);
@@ -122,8 +116,7 @@ Vec3 optical_axis(const EyeParticipant& p, const Vec3& visual_axis) {
   return aria_direction({v.yaw - p.kappa_yaw, v.pitch - p.kappa_pitch});
 }
 
-GreyImage render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height, int32_t width,
-                     bool mirror) {
+GreyImage render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height, int32_t width, bool mirror) {
   Vec3 g = normalized(s.visual_axis);
   if (mirror) g.x = -g.x;  // render the mirrored left eye, flip the image at the end
   const Vec3 o_label = optical_axis(p, g);
@@ -241,19 +234,22 @@ GreyImage render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t he
     const int32_t r = int32_t(std::ceil(2.5 * s.blur_sigma));
     std::vector<float> kernel(2 * r + 1);
     float total = 0;
-    for (int32_t i = -r; i <= r; ++i) total += kernel[i + r] = float(std::exp(-i * i / (2 * s.blur_sigma * s.blur_sigma)));
+    for (int32_t i = -r; i <= r; ++i)
+      total += kernel[i + r] = float(std::exp(-i * i / (2 * s.blur_sigma * s.blur_sigma)));
     for (auto& k : kernel) k /= total;
     std::vector<float> tmp(buffer.size());
     for (int32_t y = 0; y < height; ++y)
       for (int32_t x = 0; x < width; ++x) {
         float acc = 0;
-        for (int32_t i = -r; i <= r; ++i) acc += kernel[i + r] * buffer[size_t(y) * width + std::clamp(x + i, 0, width - 1)];
+        for (int32_t i = -r; i <= r; ++i)
+          acc += kernel[i + r] * buffer[size_t(y) * width + std::clamp(x + i, 0, width - 1)];
         tmp[size_t(y) * width + x] = acc;
       }
     for (int32_t y = 0; y < height; ++y)
       for (int32_t x = 0; x < width; ++x) {
         float acc = 0;
-        for (int32_t i = -r; i <= r; ++i) acc += kernel[i + r] * tmp[size_t(std::clamp(y + i, 0, height - 1)) * width + x];
+        for (int32_t i = -r; i <= r; ++i)
+          acc += kernel[i + r] * tmp[size_t(std::clamp(y + i, 0, height - 1)) * width + x];
         buffer[size_t(y) * width + x] = acc;
       }
   }

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "datasets/image.h"
+#include "libgaze/core/random.h"
 #include "libgaze/metrics/gaze_vector.h"
 
 namespace gaze {
@@ -26,10 +27,10 @@ namespace gaze {
 struct EyeParticipant {
   int64_t id = 0;
   double eyeball_radius = 12.0, cornea_radius = 7.8, cornea_offset = 5.3, iris_depth = 9.6;
-  double iris_radius = 5.8, pupil_radius = 1.8;       // pupil at rest, mm
-  double kappa_yaw = 0.09, kappa_pitch = 0.025;       // visual minus optical axis, radians
-  double eye_distance = 32.0;                         // camera to eyeball centre, mm
-  double eye_offset_x = 0.0, eye_offset_y = 0.0;      // how the headset sits, mm
+  double iris_radius = 5.8, pupil_radius = 1.8;   // pupil at rest, mm
+  double kappa_yaw = 0.09, kappa_pitch = 0.025;   // visual minus optical axis, radians
+  double eye_distance = 32.0;                     // camera to eyeball centre, mm
+  double eye_offset_x = 0.0, eye_offset_y = 0.0;  // how the headset sits, mm
   double lid_open = 0.62, lid_follow = 0.55, lid_width = 1.35, lower_lid = 0.42;
   double skin = 150, sclera = 200, iris_brightness = 105, lash_density = 0.6;
   uint64_t texture_seed = 1;
@@ -39,13 +40,13 @@ struct EyeParticipant {
 EyeParticipant sample_participant(uint64_t seed, int64_t id);
 
 struct EyeFrameState {
-  Vec3 visual_axis{0, 0, 1};   // unit, label frame
-  double pupil_scale = 1.0;    // dilation relative to the participant's rest radius
-  double blink = 0.0;          // 0 open .. 1 closed
+  Vec3 visual_axis{0, 0, 1};                  // unit, label frame
+  double pupil_scale = 1.0;                   // dilation relative to the participant's rest radius
+  double blink = 0.0;                         // 0 open .. 1 closed
   double slip_x = 0, slip_y = 0, slip_z = 0;  // headset slip, mm
-  double roll = 0.0;           // camera roll, radians
-  double noise_sigma = 3.0;    // sensor noise, grey levels
-  double blur_sigma = 0.0;     // optical blur, pixels at the rendered size
+  double roll = 0.0;                          // camera roll, radians
+  double noise_sigma = 3.0;                   // sensor noise, grey levels
+  double blur_sigma = 0.0;                    // optical blur, pixels at the rendered size
   double exposure = 1.0;
   uint64_t noise_seed = 0;
 };
@@ -53,20 +54,10 @@ struct EyeFrameState {
 // Renders a left eye as seen by its camera; `mirror` renders the right eye (the mirror image of
 // a left eye looking at the mirrored direction). Image size is free; the eye fills a similar
 // fraction of any size.
-GreyImage render_eye(const EyeParticipant& p, const EyeFrameState& state, int32_t height,
-                     int32_t width, bool mirror = false);
+GreyImage render_eye(const EyeParticipant& p, const EyeFrameState& state, int32_t height, int32_t width,
+                     bool mirror = false);
 
 // The optical axis for a visual axis and a participant's kappa (label frame, unit).
 Vec3 optical_axis(const EyeParticipant& p, const Vec3& visual_axis);
-
-// Small deterministic RNG (splitmix64) used by the renderer and the scene generator.
-struct SplitMix {
-  uint64_t state;
-  explicit SplitMix(uint64_t seed) : state(seed) {}
-  uint64_t next();
-  double uniform();                       // [0, 1)
-  double uniform(double lo, double hi);
-  double normal();                        // standard normal (Box-Muller)
-};
 
 }  // namespace gaze

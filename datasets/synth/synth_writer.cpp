@@ -12,6 +12,7 @@
 #include "datasets/codec.h"
 #include "datasets/vrs.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/json.h"
 #include "libgaze/core/parallel.h"
 #include "libgaze/core/progress.h"
 
@@ -81,16 +82,22 @@ std::string gaze_row(int64_t id, const Vec3& g) {
   return line;
 }
 
-void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uint64_t seed,
-                   int64_t threads, SynthReport& report) {
+void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uint64_t seed, int64_t threads,
+                   SynthReport& report) {
   StagedDir staged(fs::path(c.out_dir) / "openeds");
-  struct Job { size_t person; int64_t frame; fs::path png; EyeFrameState state; };
+  struct Job {
+    size_t person;
+    int64_t frame;
+    fs::path png;
+    EyeFrameState state;
+  };
   std::vector<Job> jobs;
   std::string participants = "";
   for (size_t i = 0; i < persons.size(); ++i) {
     const Person& person = persons[i];
-    const int64_t frames = person.split == "train" ? c.train_frames
-                           : person.split == "validation" ? c.validation_frames : c.test_frames;
+    const int64_t frames = person.split == "train"        ? c.train_frames
+                           : person.split == "validation" ? c.validation_frames
+                                                          : c.test_frames;
     const std::string seq = std::to_string(1000 + i);
     const fs::path split = staged.path() / person.split;
     fs::create_directories(split / "sequences" / seq);
@@ -98,7 +105,8 @@ void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uin
     participants += seq + "," + std::to_string(person.anatomy.id) + "\n";
     // The test split has 5 label rows more than images, as in the real release.
     const int64_t rows = person.split == "test" ? frames + 5 : frames;
-    const auto sequence = generate_sequence(person.anatomy, rows, 100.0, c, seed * 31 + i);
+    const auto sequence =
+        generate_sequence(person.anatomy, rows, 100.0, c, seed_mix(seed, stream::kOpenEDS, uint64_t(i)));
     std::string labels, blinks;
     for (int64_t f = 0; f < rows; ++f) {
       if (f < frames && sequence[f].blink) blinks += std::to_string(f) + "\n";
@@ -118,8 +126,8 @@ void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uin
   std::mutex bar_mutex;
   parallel_for(int64_t(jobs.size()), threads, [&](int64_t j) {
     const Job& job = jobs[j];
-    const GreyImage image = render_eye(persons[job.person].anatomy, job.state, int32_t(c.openeds_size[0]),
-                                       int32_t(c.openeds_size[1]));
+    const GreyImage image =
+        render_eye(persons[job.person].anatomy, job.state, int32_t(c.openeds_size[0]), int32_t(c.openeds_size[1]));
     write_bytes(job.png, encode_png(image));
     std::lock_guard<std::mutex> lock(bar_mutex);
     bar.tick();
@@ -144,8 +152,8 @@ std::vector<uint8_t> eye_record_payload(int64_t frame, double timestamp, const s
   return payload;
 }
 
-void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_t seed,
-               int64_t threads, SynthReport& report) {
+void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_t seed, int64_t threads,
+               SynthReport& report) {
   StagedDir staged(fs::path(c.out_dir) / "aea");
   const int32_t height = int32_t(c.aea_size[0]), width = int32_t(c.aea_size[1]);
   ProgressBar bar("synth aea", int64_t(persons.size()) * c.aea_frames);
@@ -156,7 +164,8 @@ void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_
     std::snprintf(name, sizeof name, "synth_p%02zu_rec1", i);
     const fs::path rec = staged.path() / name;
     fs::create_directories(rec / "mps" / "eye_gaze");
-    const auto sequence = generate_sequence(person.anatomy, c.aea_frames, 10.0, c, seed * 131 + i);
+    const auto sequence =
+        generate_sequence(person.anatomy, c.aea_frames, 10.0, c, seed_mix(seed, stream::kAEA, uint64_t(i)));
     std::vector<std::vector<uint8_t>> jpegs(sequence.size());
     parallel_for(int64_t(sequence.size()), threads, [&](int64_t f) {
       // Both eyes see the same far target; the right eye is the mirror of a left eye.
@@ -171,9 +180,9 @@ void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_
       std::lock_guard<std::mutex> lock(bar_mutex);
       bar.tick();
     });
-    VrsWriter vrs((rec / "recording.vrs").string(), seed * 1000003 + i);
-    const std::string config_json = "{\"image_width\": " + std::to_string(width) + ", \"image_height\": " +
-                                    std::to_string(height) + ", \"pixel_format\": \"GREY8\", \"codec\": \"jpg\"}";
+    VrsWriter vrs((rec / "recording.vrs").string(), seed_mix(seed, stream::kVrs, uint64_t(i)));
+    const std::string config_json =
+        Json{{"image_width", width}, {"image_height", height}, {"pixel_format", "GREY8"}, {"codec", "jpg"}}.dump();
     vrs.add_record(211, 1, VrsRecordType::kConfiguration, 0.0, 1,
                    std::vector<uint8_t>(config_json.begin(), config_json.end()));
     vrs.add_record(211, 1, VrsRecordType::kState, 0.0, 1, {});
@@ -193,16 +202,16 @@ void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_
       const int64_t t_us = int64_t(std::floor(t * 1e6 + 1e-3));
       if (sequence[f].blink) blinks += std::to_string(t_us) + "\n";
       char row[256];
-      std::snprintf(row, sizeof row, "%lld,%.9f,%.9f,,%.9f,%.9f,%.9f,%.9f,synth-%02zu\n", (long long)t_us,
-                    angles.yaw, angles.pitch, angles.yaw - 0.02, angles.pitch - 0.02, angles.yaw + 0.02,
-                    angles.pitch + 0.02, i);
+      std::snprintf(row, sizeof row, "%lld,%.9f,%.9f,,%.9f,%.9f,%.9f,%.9f,synth-%02zu\n", (long long)t_us, angles.yaw,
+                    angles.pitch, angles.yaw - 0.02, angles.pitch - 0.02, angles.yaw + 0.02, angles.pitch + 0.02, i);
       csv += row;
     }
     vrs.finish();
     write_file(rec / "mps" / "eye_gaze" / "general_eye_gaze.csv", csv);
     write_file(rec / "synth_blinks.txt", blinks);
-    write_file(rec / "metadata.json", "{\"dataset_name\": \"libgaze_synth\", \"participant\": " +
-                                          std::to_string(person.anatomy.id) + ", \"split_hint\": \"" + person.split + "\"}\n");
+    const Json metadata = {
+        {"dataset_name", "libgaze_synth"}, {"participant", person.anatomy.id}, {"split_hint", person.split}};
+    write_file(rec / "metadata.json", metadata.dump(2) + "\n");
   }
   bar.finish();
   staged.commit();
@@ -212,9 +221,9 @@ void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_
 
 }  // namespace
 
-std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frames, double fps,
-                                          const SynthConfig& c, uint64_t seed) {
-  SplitMix r(seed * 0x9e3779b97f4a7c15ULL + uint64_t(p.id) + 1);
+std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frames, double fps, const SynthConfig& c,
+                                          uint64_t seed) {
+  SplitMix r(seed_mix(seed, uint64_t(p.id)));
   std::vector<SynthFrame> out;
   double yaw = r.uniform(-0.4, 0.4), pitch = r.uniform(-0.3, 0.22);
   double pupil = r.uniform(0.8, 1.2);

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <type_traits>
@@ -15,10 +16,9 @@ namespace {
 namespace fs = std::filesystem;
 
 template <class T>
-constexpr bool is_leaf_v =
-    std::is_same_v<T, bool> || std::is_same_v<T, int64_t> || std::is_same_v<T, double> ||
-    std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<int64_t>> ||
-    std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>;
+constexpr bool is_leaf_v = std::is_same_v<T, bool> || std::is_same_v<T, int64_t> || std::is_same_v<T, double> ||
+                           std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<int64_t>> ||
+                           std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>;
 
 // Where a value came from, for messages: a file (with line:column from the YAML mark) or a
 // command-line override (the assignment itself; its marks are meaningless).
@@ -79,8 +79,7 @@ struct FieldNames {
 };
 
 template <class T>
-void read_value(const YAML::Node& node, T& value, const std::string& path, const Source& source,
-                Config& root);
+void read_value(const YAML::Node& node, T& value, const std::string& path, const Source& source, Config& root);
 
 // Reads the keys present in a YAML map into a section; absent keys keep their values.
 template <class Section>
@@ -105,13 +104,11 @@ std::vector<std::string> all_keys(Config& root, bool with_sections = false) {
 }
 
 // "; did you mean 'model.dims'?" for a mistyped dotted key (leaf or section).
-std::string key_suggestion(const std::string& key, Config& root) {
-  return suggest_suffix(key, all_keys(root, true));
-}
+std::string key_suggestion(const std::string& key, Config& root) { return suggest_suffix(key, all_keys(root, true)); }
 
 template <class Section>
-void read_section(const YAML::Node& node, Section& section, const std::string& path,
-                  const Source& source, Config& root, const std::set<std::string>& ignored = {}) {
+void read_section(const YAML::Node& node, Section& section, const std::string& path, const Source& source, Config& root,
+                  const std::set<std::string>& ignored = {}) {
   const std::string prefix = path.empty() ? "" : path + ".";
   if (!node.IsMap()) {
     throw Error(source.at(node.Mark()) + ": " + (path.empty() ? "config" : path) +
@@ -124,8 +121,7 @@ void read_section(const YAML::Node& node, Section& section, const std::string& p
     if (ignored.count(key)) continue;
     if (std::find(fields.names.begin(), fields.names.end(), key) == fields.names.end()) {
       const std::string full = prefix + key;
-      throw Error(source.at(entry.first.Mark()) + ": unknown key '" + full + "'" +
-                  key_suggestion(full, root));
+      throw Error(source.at(entry.first.Mark()) + ": unknown key '" + full + "'" + key_suggestion(full, root));
     }
   }
   SectionReader<Section> reader{node, prefix, source, root};
@@ -133,18 +129,15 @@ void read_section(const YAML::Node& node, Section& section, const std::string& p
 }
 
 template <class T>
-void read_value(const YAML::Node& node, T& value, const std::string& path, const Source& source,
-                Config& root) {
+void read_value(const YAML::Node& node, T& value, const std::string& path, const Source& source, Config& root) {
   if constexpr (!is_leaf_v<T>) {
     read_section(node, value, path, source, root);
     return;
   } else {
     const auto fail = [&]() {
-      return Error(source.at(node.Mark()) + ": " + path + ": expected " + type_name<T>() +
-                   ", got " + describe(node));
+      return Error(source.at(node.Mark()) + ": " + path + ": expected " + type_name<T>() + ", got " + describe(node));
     };
-    constexpr bool is_list = std::is_same_v<T, std::vector<int64_t>> ||
-                             std::is_same_v<T, std::vector<double>> ||
+    constexpr bool is_list = std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>> ||
                              std::is_same_v<T, std::vector<std::string>>;
     if constexpr (is_list) {
       if (!node.IsSequence()) throw fail();
@@ -154,8 +147,8 @@ void read_value(const YAML::Node& node, T& value, const std::string& path, const
         try {
           parsed.push_back(item.as<typename T::value_type>());
         } catch (const YAML::Exception&) {
-          throw Error(source.at(item.Mark()) + ": " + path + ": expected " + type_name<T>() +
-                      ", got '" + item.Scalar() + "'");
+          throw Error(source.at(item.Mark()) + ": " + path + ": expected " + type_name<T>() + ", got '" +
+                      item.Scalar() + "'");
         }
       }
       value = std::move(parsed);
@@ -178,6 +171,27 @@ YAML::Node parse_yaml(const std::string& text, const Source& source) {
     return YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw Error(source.at(e.mark) + ": invalid YAML: " + e.msg);
+  }
+}
+
+// The stage config files of `gaze run`, by key (dotted path) and field.
+std::vector<std::pair<std::string, StageRef*>> stage_refs(Config& config) {
+  PipelineStages& s = config.pipeline.stages;
+  return {{"pipeline.stages.teacher_mae", &s.teacher_mae},
+          {"pipeline.stages.teacher_adapters", &s.teacher_adapters},
+          {"pipeline.stages.distill", &s.distill},
+          {"pipeline.stages.student_adapters", &s.student_adapters},
+          {"pipeline.stages.personalize", &s.personalize}};
+}
+
+// Stage config paths a file names are relative to that file (as `extends` is); this rewrites
+// the ones `file` just set into paths that hold from the working directory.
+void resolve_stage_paths(Config& config, const fs::path& file) {
+  for (auto& [key, ref] : stage_refs(config)) {
+    const std::string origin = config_origin(config, key + ".config");
+    if (ref->config.empty() || fs::path(ref->config).is_absolute()) continue;
+    if (origin.rfind(file.string() + ":", 0) != 0) continue;
+    ref->config = (file.parent_path() / ref->config).lexically_normal().string();
   }
 }
 
@@ -212,6 +226,7 @@ void read_file_into(const fs::path& path, Config& config, std::vector<fs::path>&
     chain.pop_back();
   }
   read_section(node, config, "", source, config, {"extends"});
+  resolve_stage_paths(config, path);
 }
 
 // Emits a section as a YAML map with help comments.
@@ -222,8 +237,7 @@ struct Dumper {
   void operator()(const char* key, const T& value, const char* help) {
     out << YAML::Key << key << YAML::Value;
     if constexpr (is_leaf_v<T>) {
-      if constexpr (std::is_same_v<T, std::vector<int64_t>> ||
-                    std::is_same_v<T, std::vector<double>> ||
+      if constexpr (std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>> ||
                     std::is_same_v<T, std::vector<std::string>>) {
         out << YAML::Flow << YAML::BeginSeq;
         for (const auto& item : value) out << item;
@@ -268,12 +282,41 @@ struct OverrideSetter {
       field.visit(child);
       if (!child.found) {
         const std::string full = join(parts, ".");
-        throw Error(source.name + ": unknown key '" + full + "'" +
-                    key_suggestion(full, root));
+        throw Error(source.name + ": unknown key '" + full + "'" + key_suggestion(full, root));
       }
     }
   }
 };
+
+// A leaf field of a config and how to assign it from the same field of another config.
+struct LeafSlot {
+  void* field;
+  void (*assign)(void* dst, const void* src);
+};
+
+// Collects every leaf of a config by dotted path.
+struct LeafSlots {
+  std::string prefix;
+  std::map<std::string, LeafSlot>* out;
+
+  template <class T>
+  void operator()(const char* key, T& value, const char*) {
+    const std::string path = prefix + key;
+    if constexpr (is_leaf_v<T>) {
+      (*out)[path] = {&value, [](void* dst, const void* src) { *static_cast<T*>(dst) = *static_cast<const T*>(src); }};
+    } else {
+      LeafSlots child{path + ".", out};
+      value.visit(child);
+    }
+  }
+};
+
+std::map<std::string, LeafSlot> leaf_slots(Config& config) {
+  std::map<std::string, LeafSlot> slots;
+  LeafSlots walker{"", &slots};
+  config.visit(walker);
+  return slots;
+}
 
 // Where a failed check's value came from; used by validate_config.
 [[noreturn]] void invalid(const Config& config, const std::string& key, const std::string& what) {
@@ -302,29 +345,26 @@ void validate_config(Config& config) {
   if (m.arch == "teacher" || m.arch == "student") {
     const std::vector<int64_t> depths = {2, 2, 6, 2};
     const std::vector<int64_t> dims =
-        m.arch == "teacher" ? std::vector<int64_t>{40, 80, 160, 320}
-                            : std::vector<int64_t>{40, 20, 40, 80};
+        m.arch == "teacher" ? std::vector<int64_t>{40, 80, 160, 320} : std::vector<int64_t>{40, 20, 40, 80};
     // Presets fill what was not set explicitly — again on every validation, so overriding
     // model.arch on a resolved config switches the preset too.
     if (m.depths.empty() || !config.origin.count("model.depths")) m.depths = depths;
     if (m.dims.empty() || !config.origin.count("model.dims")) m.dims = dims;
   } else if (m.arch != "custom") {
     invalid(config, "model.arch",
-            "unknown architecture '" + m.arch + "'" +
-                suggest_suffix(m.arch, {"teacher", "student", "custom"}));
+            "unknown architecture '" + m.arch + "'" + suggest_suffix(m.arch, {"teacher", "student", "custom"}));
   }
   if (m.depths.size() != 4) invalid(config, "model.depths", "needs 4 entries (one per stage)");
   if (m.dims.size() != 4) invalid(config, "model.dims", "needs 4 entries (one per stage)");
+  if (m.adapter.reduction < 1) invalid(config, "model.adapter.reduction", "must be >= 1");
   for (size_t i = 0; i < 4; ++i) {
     if (m.depths[i] < 1) invalid(config, "model.depths", "every stage needs at least one block");
     if (m.dims[i] < 1) invalid(config, "model.dims", "every width must be positive");
     if (m.adapter.enabled && m.dims[i] % m.adapter.reduction != 0) {
-      invalid(config, "model.adapter.reduction",
-              "must divide every stage width (" + std::to_string(m.dims[i]) + ")");
+      invalid(config, "model.adapter.reduction", "must divide every stage width (" + std::to_string(m.dims[i]) + ")");
     }
   }
   if (m.in_chans != 1 && m.in_chans != 3) invalid(config, "model.in_chans", "must be 1 or 3");
-  if (m.adapter.reduction < 1) invalid(config, "model.adapter.reduction", "must be >= 1");
   if (m.drop_path < 0 || m.drop_path >= 1) invalid(config, "model.drop_path", "must be in [0, 1)");
   if (!(m.ln_eps > 0)) invalid(config, "model.ln_eps", "must be > 0");
   const DataConfig& data = config.data;
@@ -389,6 +429,18 @@ void validate_config(Config& config) {
     }
   }
   if (config.pipeline.datasets.empty()) invalid(config, "pipeline.datasets", "needs at least one dataset");
+  for (auto& [key, ref] : stage_refs(config)) {
+    Config scratch;  // a stage override must name a real key with a value of its type
+    for (const auto& assignment : ref->set) {
+      if (assignment.rfind("pipeline.", 0) == 0)
+        invalid(config, key + ".set", "'" + assignment + "': a stage cannot set pipeline.*");
+      try {
+        apply_override(scratch, assignment);
+      } catch (const Error& e) {
+        invalid(config, key + ".set", e.what());
+      }
+    }
+  }
   const ExportConfig& ex = config.export_;
   if (!ex.input_size.empty() && (ex.input_size.size() != 2 || ex.input_size[0] < 32 || ex.input_size[1] < 32 ||
                                  ex.input_size[0] % 32 || ex.input_size[1] % 32)) {
@@ -450,6 +502,20 @@ std::vector<std::string> config_keys() {
 std::string config_origin(const Config& config, const std::string& key) {
   const auto it = config.origin.find(key);
   return it == config.origin.end() ? "default" : it->second;
+}
+
+void copy_explicit_keys(const Config& from, Config& to, const std::vector<std::string>& skip_prefixes) {
+  const auto source = leaf_slots(const_cast<Config&>(from));
+  const auto target = leaf_slots(to);
+  for (const auto& [key, origin] : from.origin) {
+    const bool skipped = std::any_of(skip_prefixes.begin(), skip_prefixes.end(),
+                                     [&](const std::string& p) { return key.rfind(p, 0) == 0; });
+    const auto src = source.find(key);
+    if (skipped || src == source.end()) continue;
+    const LeafSlot& dst = target.at(key);
+    dst.assign(dst.field, src->second.field);
+    to.origin[key] = origin;
+  }
 }
 
 }  // namespace gaze

@@ -145,17 +145,40 @@ struct PersonalizeConfig {
   }
 };
 
+// One stage of `gaze run`: its config file and the overrides applied on top of it.
+struct StageRef {
+  std::string config;            // relative paths are taken from the file that names them
+  std::vector<std::string> set;  // "key.sub=value", applied last
+
+  template <class V>
+  void visit(V& v) {
+    v("config", config, "the stage's config file (configs/stages/*.yaml); empty = defaults only");
+    v("set", set, "overrides for this stage only, e.g. [train.steps=300]");
+  }
+};
+
+// The stages `gaze run` composes. Each stage's config is built as: defaults <- its config file
+// <- every key the pipeline's own file or command line set outside pipeline.* <- its `set`
+// <- the wiring (run directory, data source, init and teacher checkpoints).
+struct PipelineStages {
+  StageRef teacher_mae, teacher_adapters, distill, student_adapters, personalize;
+
+  template <class V>
+  void visit(V& v) {
+    v("teacher_mae", teacher_mae, "FCMAE pretraining of the teacher on every dataset's train split");
+    v("teacher_adapters", teacher_adapters, "the teacher's gaze adapters + head, per dataset");
+    v("distill", distill, "MAE + KD distillation of the student from the pretrained teacher");
+    v("student_adapters", student_adapters, "the student's gaze adapters + head, per dataset");
+    v("personalize", personalize, "evaluation and k-shot personalisation of both models, per dataset");
+  }
+};
+
 struct PipelineConfig {
   std::vector<std::string> datasets = {"openeds", "aea"};
   std::string openeds;
   std::string aea;
   std::string import_teacher;
-  int64_t teacher_mae_steps = 300;
-  int64_t teacher_adapter_steps = 250;
-  int64_t distill_steps = 300;
-  int64_t student_adapter_steps = 300;
-  double mae_lr = 1.5e-3;
-  double adapter_lr = 3e-3;
+  PipelineStages stages;
 
   template <class V>
   void visit(V& v) {
@@ -163,12 +186,7 @@ struct PipelineConfig {
     v("openeds", openeds, "a real OpenEDS2020 root; empty = render the synthetic one (synth.*)");
     v("aea", aea, "a real AEA root (folder of recordings); empty = the synthetic one");
     v("import_teacher", import_teacher, "official ConvNeXt V2-Atto .pt to start the teacher from");
-    v("teacher_mae_steps", teacher_mae_steps, "steps of teacher FCMAE pretraining (all datasets' train splits)");
-    v("teacher_adapter_steps", teacher_adapter_steps, "steps of teacher adapter training, per dataset");
-    v("distill_steps", distill_steps, "steps of MAE + KD student distillation");
-    v("student_adapter_steps", student_adapter_steps, "steps of student adapter training, per dataset");
-    v("mae_lr", mae_lr, "peak learning rate of the masked stages");
-    v("adapter_lr", adapter_lr, "peak learning rate of the adapter stages");
+    v("stages", stages, "the stages the run composes, each a config file + overrides");
   }
 };
 
@@ -266,7 +284,9 @@ struct ExportConfig {
   void visit(V& v) {
     v("input_size", input_size, "kernel input [H, W] (multiples of 32); empty = data.input_size");
     v("calibration_frames", calibration_frames, "frames of data.source the activation ranges are measured on");
-    v("observer", observer, "int8 activation ranges: minmax | percentile (clips the outlier channels LayerNorm produces; minmax is far more accurate here)");
+    v("observer", observer,
+      "int8 activation ranges: minmax | percentile (clips the outlier channels LayerNorm produces; minmax is far more "
+      "accurate here)");
     v("percentile", percentile, "percentile observer: keep this percentage of values inside the range");
     v("eval_frames", eval_frames, "held-out frames for the float vs fixed-point comparison (0 = skip)");
     v("arena_budget_kb", arena_budget_kb,
@@ -327,5 +347,9 @@ std::vector<std::string> config_keys();
 
 // "cfg.yaml:3:9" for a key set from a file, "default" when never set.
 std::string config_origin(const Config& config, const std::string& key);
+
+// Copies into `to` every key `from` set explicitly (from a file or the command line), with its
+// origin, except keys under one of `skip_prefixes` ("pipeline."). Does not validate `to`.
+void copy_explicit_keys(const Config& from, Config& to, const std::vector<std::string>& skip_prefixes);
 
 }  // namespace gaze

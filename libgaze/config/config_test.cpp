@@ -1,6 +1,7 @@
 #include "libgaze/config/config.h"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "libgaze/config/run_dir.h"
 #include "libgaze/core/error.h"
@@ -51,8 +52,7 @@ TEST_CASE("a file and overrides set typed values and remember where", "[config]"
 TEST_CASE("unknown keys are rejected with file:line:column and the nearest key", "[config]") {
   testing::TempDir dir;
   const std::string path = dir.write("bad.yaml", "model:\n  dimz: [1, 2, 3, 4]\n");
-  CHECK_THROWS_WITH(load_config(path),
-                    path + ":2:3: unknown key 'model.dimz'; did you mean 'model.dims'?");
+  CHECK_THROWS_WITH(load_config(path), path + ":2:3: unknown key 'model.dimz'; did you mean 'model.dims'?");
   CHECK_THROWS_WITH(parse_config("modle: {}\n", "x.yaml"),
                     Contains("x.yaml:1:1: unknown key 'modle'") && Contains("did you mean"));
   CHECK_THROWS_WITH(default_config({"model.adaptor.slope=1"}),
@@ -77,20 +77,62 @@ TEST_CASE("type errors name the key, the value and file:line:column", "[config]"
 }
 
 TEST_CASE("YAML syntax errors carry the position", "[config]") {
-  CHECK_THROWS_WITH(parse_config("model:\n  dims: [1, 2\n", "s.yaml"),
-                    Contains("s.yaml:") && Contains("invalid YAML"));
+  CHECK_THROWS_WITH(parse_config("model:\n  dims: [1, 2\n", "s.yaml"), Contains("s.yaml:") && Contains("invalid YAML"));
 }
 
 TEST_CASE("validation names the key and where its bad value came from", "[config]") {
   CHECK_THROWS_WITH(parse_config("model:\n  arch: studnet\n", "v.yaml"),
                     "v.yaml:2:9: model.arch: unknown architecture 'studnet'; did you mean "
                     "'student'?");
-  CHECK_THROWS_WITH(default_config({"model.arch=custom", "model.dims=[8,8,8]",
-                                    "model.depths=[1,1,1,1]"}),
+  CHECK_THROWS_WITH(default_config({"model.arch=custom", "model.dims=[8,8,8]", "model.depths=[1,1,1,1]"}),
                     Contains("model.dims: needs 4 entries"));
   CHECK_THROWS_WITH(default_config({"model.adapter.reduction=3"}),
                     Contains("model.adapter.reduction: must divide every stage width"));
   CHECK_THROWS_WITH(default_config({"run.threads=-1"}), Contains("run.threads: must be >= 0"));
+  // checked before it divides anything (it used to end in SIGFPE)
+  CHECK_THROWS_WITH(default_config({"model.adapter.reduction=0"}), Contains("model.adapter.reduction: must be >= 1"));
+}
+
+TEST_CASE("pipeline stages name files relative to the file that names them", "[config][pipeline]") {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("pipeline"));
+  std::filesystem::create_directories(dir.file("stages"));
+  dir.write("stages/a.yaml", "train: {steps: 7}\n");
+  dir.write("base.yaml", "pipeline:\n  stages:\n    distill: {config: stages/a.yaml}\n");
+  const std::string path = dir.write("pipeline/p.yaml",
+                                     "extends: ../base.yaml\n"
+                                     "pipeline:\n"
+                                     "  stages:\n"
+                                     "    teacher_mae: {config: ../stages/a.yaml, set: [train.steps=3, train.lr=0.5]}\n");
+  const Config c = load_config(path, {"pipeline.stages.personalize.config=rel.yaml"});
+  namespace fs = std::filesystem;
+  CHECK(fs::path(c.pipeline.stages.teacher_mae.config) == (fs::path(dir.path()) / "stages/a.yaml").lexically_normal());
+  CHECK(fs::path(c.pipeline.stages.distill.config) == (fs::path(dir.path()) / "stages/a.yaml").lexically_normal());
+  CHECK(c.pipeline.stages.personalize.config == "rel.yaml");  // command line: from the working directory
+  CHECK(c.pipeline.stages.teacher_mae.set == std::vector<std::string>{"train.steps=3", "train.lr=0.5"});
+  CHECK(load_config(c.pipeline.stages.teacher_mae.config).train.steps == 7);
+}
+
+TEST_CASE("a stage override must be a valid assignment, checked when the pipeline loads", "[config][pipeline]") {
+  CHECK_THROWS_WITH(parse_config("pipeline:\n  stages:\n    distill: {set: [train.stepz=3]}\n", "p.yaml"),
+                    Contains("p.yaml:3:20: pipeline.stages.distill.set:") && Contains("did you mean 'train.steps'?"));
+  CHECK_THROWS_WITH(parse_config("pipeline:\n  stages:\n    distill: {set: [train.steps=many]}\n", "p.yaml"),
+                    Contains("train.steps: expected an integer"));
+  CHECK_THROWS_WITH(parse_config("pipeline:\n  stages:\n    distill: {set: [pipeline.aea=x]}\n", "p.yaml"),
+                    Contains("a stage cannot set pipeline.*"));
+}
+
+TEST_CASE("copy_explicit_keys carries what a file set, not the defaults", "[config][pipeline]") {
+  const Config shared = parse_config("train: {batch_size: 8}\nrun: {seed: 5}\npipeline: {aea: /x}\n", "p.yaml");
+  Config stage = parse_config("train: {batch_size: 64, steps: 9, lr: 0.1}\n", "s.yaml");
+  copy_explicit_keys(shared, stage, {"pipeline."});
+  CHECK(stage.train.batch_size == 8);  // the pipeline's choice wins over the stage file
+  CHECK(stage.train.steps == 9);       // what the pipeline left alone stays the stage's
+  CHECK(stage.train.lr == Approx(0.1));
+  CHECK(stage.run.seed == 5);
+  CHECK(stage.pipeline.aea.empty());  // skipped prefix
+  CHECK(config_origin(stage, "train.batch_size") == "p.yaml:1:21");
+  CHECK(config_origin(stage, "train.steps") == "s.yaml:1:32");
 }
 
 TEST_CASE("extends reads the parent first, the child overrides it", "[config]") {

@@ -18,8 +18,7 @@ RunDir open_run_dir(const Config& config, bool resume) {
     const std::string existing = read_text_file(run.config_path());
     if (existing != resolved) {
       throw Error(run.config_path() + ": this run directory holds a different config; " +
-                  (resume ? "resume with the same config" : "choose another run.name") +
-                  " (or delete the folder)");
+                  (resume ? "resume with the same config" : "choose another run.name") + " (or delete the folder)");
     }
   }
   write_text_atomically(run.config_path(), resolved);

@@ -24,8 +24,7 @@ void fsync_path(const std::string& path, bool directory) {
 
 }  // namespace
 
-void write_atomically(const std::string& path,
-                      const std::function<void(const std::string&)>& write) {
+void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");

@@ -36,6 +36,5 @@ TEST_CASE("a failing writer leaves the old file untouched", "[atomic]") {
 TEST_CASE("writing into a missing folder names the folder", "[atomic]") {
   CHECK_THROWS_WITH(write_text_atomically("/nonexistent-libgaze/x.txt", "x"),
                     Catch::Contains("/nonexistent-libgaze") && Catch::Contains("does not exist"));
-  CHECK_THROWS_WITH(read_text_file("/nonexistent-libgaze/x.txt"),
-                    Catch::Contains("cannot open file"));
+  CHECK_THROWS_WITH(read_text_file("/nonexistent-libgaze/x.txt"), Catch::Contains("cannot open file"));
 }

@@ -7,8 +7,7 @@
 namespace gaze {
 namespace {
 
-double seconds_between(std::chrono::steady_clock::time_point a,
-                       std::chrono::steady_clock::time_point b) {
+double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
@@ -28,8 +27,7 @@ std::string format_duration(double seconds) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, int64_t total, Mode mode, std::FILE* out,
-                         double plain_interval_s)
+ProgressBar::ProgressBar(std::string label, int64_t total, Mode mode, std::FILE* out, double plain_interval_s)
     : label_(std::move(label)),
       total_(total),
       mode_(mode),
@@ -66,20 +64,18 @@ void ProgressBar::draw(bool final_line) {
   const double eta = rate > 0 ? (total_ - done_) / rate : NAN;
   const double fraction = total_ > 0 ? std::min(1.0, double(done_) / total_) : 0.0;
   char counts[128];
-  std::snprintf(counts, sizeof counts, "%lld/%lld %.1f it/s %s %s", (long long)done_,
-                (long long)total_, rate, final_line ? "in" : "eta",
-                format_duration(final_line ? elapsed : eta).c_str());
+  std::snprintf(counts, sizeof counts, "%lld/%lld %.1f it/s %s %s", (long long)done_, (long long)total_, rate,
+                final_line ? "in" : "eta", format_duration(final_line ? elapsed : eta).c_str());
   const std::string status = status_.empty() ? "" : " " + status_;
   if (mode_ == Mode::kTerminal) {
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(fraction * kWidth);
     std::string bar(filled, '#');
     bar.append(kWidth - filled, '.');
-    std::fprintf(out_, "\r\033[K%s [%s] %s%s%s", label_.c_str(), bar.c_str(), counts,
-                 status.c_str(), final_line ? "\n" : "");
+    std::fprintf(out_, "\r\033[K%s [%s] %s%s%s", label_.c_str(), bar.c_str(), counts, status.c_str(),
+                 final_line ? "\n" : "");
   } else {
-    std::fprintf(out_, "%s %3.0f%% %s%s\n", label_.c_str(), 100.0 * fraction, counts,
-                 status.c_str());
+    std::fprintf(out_, "%s %3.0f%% %s%s\n", label_.c_str(), 100.0 * fraction, counts, status.c_str());
   }
   std::fflush(out_);
 }

@@ -43,6 +43,4 @@ TEST_CASE("terminal mode redraws in place with a bar", "[progress]") {
   CHECK(out.find("[##############################]") != std::string::npos);
 }
 
-TEST_CASE("silent mode writes nothing", "[progress]") {
-  CHECK(run_bar(ProgressBar::Mode::kSilent, 0.0).empty());
-}
+TEST_CASE("silent mode writes nothing", "[progress]") { CHECK(run_bar(ProgressBar::Mode::kSilent, 0.0).empty()); }

@@ -18,33 +18,46 @@ constexpr int64_t kVersion = 1;
 
 h5::DType to_h5(at::ScalarType type, const std::string& name) {
   switch (type) {
-    case at::kFloat: return h5::DType::kF32;
-    case at::kDouble: return h5::DType::kF64;
-    case at::kChar: return h5::DType::kI8;
-    case at::kByte: return h5::DType::kU8;
-    case at::kShort: return h5::DType::kI16;
-    case at::kInt: return h5::DType::kI32;
-    case at::kLong: return h5::DType::kI64;
-    default: throw Error("checkpoint: tensor '" + name + "' has unsupported dtype " +
-                         std::string(c10::toString(type)));
+    case at::kFloat:
+      return h5::DType::kF32;
+    case at::kDouble:
+      return h5::DType::kF64;
+    case at::kChar:
+      return h5::DType::kI8;
+    case at::kByte:
+      return h5::DType::kU8;
+    case at::kShort:
+      return h5::DType::kI16;
+    case at::kInt:
+      return h5::DType::kI32;
+    case at::kLong:
+      return h5::DType::kI64;
+    default:
+      throw Error("checkpoint: tensor '" + name + "' has unsupported dtype " + std::string(c10::toString(type)));
   }
 }
 
 at::ScalarType to_torch(h5::DType type) {
   switch (type) {
-    case h5::DType::kF32: return at::kFloat;
-    case h5::DType::kF64: return at::kDouble;
-    case h5::DType::kI8: return at::kChar;
-    case h5::DType::kU8: return at::kByte;
-    case h5::DType::kI16: return at::kShort;
-    case h5::DType::kI32: return at::kInt;
-    case h5::DType::kI64: return at::kLong;
+    case h5::DType::kF32:
+      return at::kFloat;
+    case h5::DType::kF64:
+      return at::kDouble;
+    case h5::DType::kI8:
+      return at::kChar;
+    case h5::DType::kU8:
+      return at::kByte;
+    case h5::DType::kI16:
+      return at::kShort;
+    case h5::DType::kI32:
+      return at::kInt;
+    case h5::DType::kI64:
+      return at::kLong;
   }
   return at::kFloat;
 }
 
-void write_group(hid_t file, const char* group_name, const TensorList& tensors,
-                 const std::string& where) {
+void write_group(hid_t file, const char* group_name, const TensorList& tensors, const std::string& where) {
   const h5::Handle group = h5::create_group(file, group_name, where);
   for (const auto& [name, tensor] : tensors) {
     if (name.find('/') != std::string::npos) {

@@ -50,17 +50,16 @@ TEST_CASE("a checkpoint round-trips bit for bit", "[checkpoint]") {
 TEST_CASE("loading reports missing, unexpected and wrongly shaped tensors", "[checkpoint]") {
   GazeNet student = make_gaze_net(default_config().model);
   TensorList tensors = module_state(*student);
-  tensors.erase(tensors.begin());                     // missing: the stem conv weight
+  tensors.erase(tensors.begin());                               // missing: the stem conv weight
   tensors.emplace_back("decoder.pred.weight", at::zeros({3}));  // unexpected
   for (auto& [name, t] : tensors) {
     if (name == "head.weight") t = at::zeros({1000, 80});  // wrong shape
   }
   const auto before = student->named_parameters(true)["head.bias"].clone();
-  CHECK_THROWS_WITH(load_module_state(*student, tensors, true, "x.h5"),
-                    Contains("x.h5: checkpoint does not match the model") &&
-                        Contains("1 missing: downsample_layers.0.0.weight") &&
-                        Contains("1 unexpected: decoder.pred.weight") &&
-                        Contains("head.weight (file [1000, 80] vs model [4, 80])"));
+  CHECK_THROWS_WITH(
+      load_module_state(*student, tensors, true, "x.h5"),
+      Contains("x.h5: checkpoint does not match the model") && Contains("1 missing: downsample_layers.0.0.weight") &&
+          Contains("1 unexpected: decoder.pred.weight") && Contains("head.weight (file [1000, 80] vs model [4, 80])"));
   // Strict failure copies nothing; non-strict copies what fits and reports the rest.
   CHECK(at::equal(student->named_parameters(true)["head.bias"], before));
   const LoadReport r = load_module_state(*student, tensors, false, "x.h5");

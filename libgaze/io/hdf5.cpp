@@ -20,13 +20,20 @@ void silence_hdf5_errors() {
 
 hid_t native_type(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return H5T_NATIVE_FLOAT;
-    case DType::kF64: return H5T_NATIVE_DOUBLE;
-    case DType::kI8: return H5T_NATIVE_INT8;
-    case DType::kU8: return H5T_NATIVE_UINT8;
-    case DType::kI16: return H5T_NATIVE_INT16;
-    case DType::kI32: return H5T_NATIVE_INT32;
-    case DType::kI64: return H5T_NATIVE_INT64;
+    case DType::kF32:
+      return H5T_NATIVE_FLOAT;
+    case DType::kF64:
+      return H5T_NATIVE_DOUBLE;
+    case DType::kI8:
+      return H5T_NATIVE_INT8;
+    case DType::kU8:
+      return H5T_NATIVE_UINT8;
+    case DType::kI16:
+      return H5T_NATIVE_INT16;
+    case DType::kI32:
+      return H5T_NATIVE_INT32;
+    case DType::kI64:
+      return H5T_NATIVE_INT64;
   }
   return -1;
 }
@@ -65,26 +72,40 @@ std::mutex& library_mutex() {
 
 size_t dtype_size(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return 4;
-    case DType::kF64: return 8;
-    case DType::kI8: return 1;
-    case DType::kU8: return 1;
-    case DType::kI16: return 2;
-    case DType::kI32: return 4;
-    case DType::kI64: return 8;
+    case DType::kF32:
+      return 4;
+    case DType::kF64:
+      return 8;
+    case DType::kI8:
+      return 1;
+    case DType::kU8:
+      return 1;
+    case DType::kI16:
+      return 2;
+    case DType::kI32:
+      return 4;
+    case DType::kI64:
+      return 8;
   }
   return 0;
 }
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "float32";
-    case DType::kF64: return "float64";
-    case DType::kI8: return "int8";
-    case DType::kU8: return "uint8";
-    case DType::kI16: return "int16";
-    case DType::kI32: return "int32";
-    case DType::kI64: return "int64";
+    case DType::kF32:
+      return "float32";
+    case DType::kF64:
+      return "float64";
+    case DType::kI8:
+      return "int8";
+    case DType::kU8:
+      return "uint8";
+    case DType::kI16:
+      return "int16";
+    case DType::kI32:
+      return "int32";
+    case DType::kI64:
+      return "int64";
   }
   return "?";
 }
@@ -169,23 +190,20 @@ std::vector<std::string> list_children(hid_t group, const std::string& where) {
   return names;
 }
 
-void write_array(hid_t parent, const std::string& name, const Array& array,
-                 const std::string& where) {
+void write_array(hid_t parent, const std::string& name, const Array& array, const std::string& where) {
   if (array.bytes.size() != static_cast<size_t>(array.numel()) * dtype_size(array.dtype)) {
     fail(where, name, "array byte size does not match its shape");
   }
   std::vector<hsize_t> dims(array.shape.begin(), array.shape.end());
   Handle space(array.shape.empty() ? H5Screate(H5S_SCALAR)
-                                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
-                                                      nullptr),
+                                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                H5Sclose);
-  Handle set(H5Dcreate2(parent, name.c_str(), native_type(array.dtype), space.id(), H5P_DEFAULT,
-                        H5P_DEFAULT, H5P_DEFAULT),
-             H5Dclose);
+  Handle set(
+      H5Dcreate2(parent, name.c_str(), native_type(array.dtype), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      H5Dclose);
   if (set.id() < 0) fail(where, name, "cannot create dataset");
   if (array.numel() > 0 &&
-      H5Dwrite(set.id(), native_type(array.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-               array.bytes.data()) < 0) {
+      H5Dwrite(set.id(), native_type(array.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, array.bytes.data()) < 0) {
     fail(where, name, "cannot write dataset");
   }
 }
@@ -204,20 +222,17 @@ Array read_array(hid_t parent, const std::string& name, const std::string& where
   H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
   array.shape.assign(dims.begin(), dims.end());
   array.bytes.resize(static_cast<size_t>(array.numel()) * dtype_size(array.dtype));
-  if (array.numel() > 0 && H5Dread(set.id(), native_type(array.dtype), H5S_ALL, H5S_ALL,
-                                   H5P_DEFAULT, array.bytes.data()) < 0) {
+  if (array.numel() > 0 &&
+      H5Dread(set.id(), native_type(array.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, array.bytes.data()) < 0) {
     fail(where, name, "cannot read dataset (corrupt file?)");
   }
   return array;
 }
 
-void write_string(hid_t parent, const std::string& name, const std::string& text,
-                  const std::string& where) {
+void write_string(hid_t parent, const std::string& name, const std::string& text, const std::string& where) {
   Handle type = string_type(text.size());
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle set(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT,
-                        H5P_DEFAULT),
-             H5Dclose);
+  Handle set(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
   if (set.id() < 0) fail(where, name, "cannot create string dataset");
   std::string padded = text;
   padded.resize(std::max<size_t>(1, text.size()), '\0');
@@ -241,12 +256,9 @@ std::string read_string(hid_t parent, const std::string& name, const std::string
   return text;
 }
 
-void write_int_attr(hid_t object, const std::string& name, int64_t value,
-                    const std::string& where) {
+void write_int_attr(hid_t object, const std::string& name, int64_t value, const std::string& where) {
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle attr(H5Acreate2(object, name.c_str(), H5T_NATIVE_INT64, space.id(), H5P_DEFAULT,
-                         H5P_DEFAULT),
-              H5Aclose);
+  Handle attr(H5Acreate2(object, name.c_str(), H5T_NATIVE_INT64, space.id(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   if (attr.id() < 0 || H5Awrite(attr.id(), H5T_NATIVE_INT64, &value) < 0) {
     fail(where, "@" + name, "cannot write attribute");
   }
@@ -262,12 +274,10 @@ int64_t read_int_attr(hid_t object, const std::string& name, const std::string& 
   return value;
 }
 
-void write_string_attr(hid_t object, const std::string& name, const std::string& value,
-                       const std::string& where) {
+void write_string_attr(hid_t object, const std::string& name, const std::string& value, const std::string& where) {
   Handle type = string_type(value.size());
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle attr(H5Acreate2(object, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT),
-              H5Aclose);
+  Handle attr(H5Acreate2(object, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   std::string padded = value;
   padded.resize(std::max<size_t>(1, value.size()), '\0');
   if (attr.id() < 0 || H5Awrite(attr.id(), type.id(), padded.data()) < 0) {

@@ -68,18 +68,15 @@ Handle create_group(hid_t parent, const std::string& name, const std::string& wh
 bool exists(hid_t parent, const std::string& name);
 std::vector<std::string> list_children(hid_t group, const std::string& where);
 
-void write_array(hid_t parent, const std::string& name, const Array& array,
-                 const std::string& where);
+void write_array(hid_t parent, const std::string& name, const Array& array, const std::string& where);
 Array read_array(hid_t parent, const std::string& name, const std::string& where);
 
-void write_string(hid_t parent, const std::string& name, const std::string& text,
-                  const std::string& where);
+void write_string(hid_t parent, const std::string& name, const std::string& text, const std::string& where);
 std::string read_string(hid_t parent, const std::string& name, const std::string& where);
 
 void write_int_attr(hid_t object, const std::string& name, int64_t value, const std::string& where);
 int64_t read_int_attr(hid_t object, const std::string& name, const std::string& where);
-void write_string_attr(hid_t object, const std::string& name, const std::string& value,
-                       const std::string& where);
+void write_string_attr(hid_t object, const std::string& name, const std::string& value, const std::string& where);
 std::string read_string_attr(hid_t object, const std::string& name, const std::string& where);
 
 }  // namespace gaze::h5

@@ -59,8 +59,10 @@ TEST_CASE("missing, foreign and truncated files are reported by name", "[hdf5]")
   }
   const std::string bytes = testing::read_file(path);
   const std::string cut = dir.write("cut.h5", bytes.substr(0, bytes.size() / 2));
-  CHECK_THROWS_AS([&] {
-    h5::File f = h5::File::open(cut);
-    h5::read_array(f.id(), "x", cut);
-  }(), Error);
+  CHECK_THROWS_AS(
+      [&] {
+        h5::File f = h5::File::open(cut);
+        h5::read_array(f.id(), "x", cut);
+      }(),
+      Error);
 }

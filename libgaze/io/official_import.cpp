@@ -48,8 +48,8 @@ ImportReport import_official_weights(GazeNet& net, const TensorList& official) {
       source = source.reshape(target.sizes());
     }
     if (source.sizes() != target.sizes()) {
-      report.skipped.push_back(file_name + " (shape " + shape_string(tensor.sizes()) +
-                               " does not fit the model's " + shape_string(target.sizes()) + ")");
+      report.skipped.push_back(file_name + " (shape " + shape_string(tensor.sizes()) + " does not fit the model's " +
+                               shape_string(target.sizes()) + ")");
       continue;
     }
     target.copy_(source.to(target.dtype()));

@@ -7,9 +7,7 @@
 namespace gaze {
 namespace {
 
-std::string state_key(const at::Tensor& param) {
-  return c10::guts::to_string(param.unsafeGetTensorImpl());
-}
+std::string state_key(const at::Tensor& param) { return c10::guts::to_string(param.unsafeGetTensorImpl()); }
 
 }  // namespace
 
@@ -30,8 +28,8 @@ TensorList adamw_state_to_tensors(const torch::optim::AdamW& optimizer, const Te
   return out;
 }
 
-void adamw_state_from_tensors(torch::optim::AdamW& optimizer, const TensorList& params,
-                              const TensorList& saved, const std::string& source) {
+void adamw_state_from_tensors(torch::optim::AdamW& optimizer, const TensorList& params, const TensorList& saved,
+                              const std::string& source) {
   auto& states = optimizer.state();
   for (const auto& [name, param] : params) {
     const at::Tensor step = find_tensor(saved, name + ":step");

@@ -14,7 +14,7 @@ TensorList adamw_state_to_tensors(const torch::optim::AdamW& optimizer, const Te
 
 // Restores moments and step counts; throws gaze::Error naming `source` and the parameter when
 // the saved state lacks one or has the wrong shape.
-void adamw_state_from_tensors(torch::optim::AdamW& optimizer, const TensorList& params,
-                              const TensorList& saved, const std::string& source);
+void adamw_state_from_tensors(torch::optim::AdamW& optimizer, const TensorList& params, const TensorList& saved,
+                              const std::string& source);
 
 }  // namespace gaze

@@ -49,25 +49,49 @@ class Unpickler {
       op_pos_ = pos_;
       const uint8_t op = u8();
       switch (op) {
-        case 0x80: u8(); break;                    // PROTO
-        case 0x95: take(8); break;                 // FRAME (length is advisory)
-        case '.': return pop("STOP");              // STOP
-        case '(': marks_.push_back(stack_.size()); break;
-        case '}': push(make(Kind::kDict)); break;  // EMPTY_DICT
-        case ']': push(make(Kind::kList)); break;  // EMPTY_LIST
-        case ')': push(make(Kind::kTuple)); break; // EMPTY_TUPLE
-        case 'N': push(make(Kind::kNone)); break;
-        case 0x88: case 0x89: {                    // NEWTRUE / NEWFALSE
+        case 0x80:
+          u8();
+          break;  // PROTO
+        case 0x95:
+          take(8);
+          break;  // FRAME (length is advisory)
+        case '.':
+          return pop("STOP");  // STOP
+        case '(':
+          marks_.push_back(stack_.size());
+          break;
+        case '}':
+          push(make(Kind::kDict));
+          break;  // EMPTY_DICT
+        case ']':
+          push(make(Kind::kList));
+          break;  // EMPTY_LIST
+        case ')':
+          push(make(Kind::kTuple));
+          break;  // EMPTY_TUPLE
+        case 'N':
+          push(make(Kind::kNone));
+          break;
+        case 0x88:
+        case 0x89: {  // NEWTRUE / NEWFALSE
           auto v = make(Kind::kBool);
           v->boolean = op == 0x88;
           push(v);
           break;
         }
-        case 'K': push(make_int(u8())); break;     // BININT1
-        case 'M': push(make_int(le(2))); break;    // BININT2
-        case 'J': push(make_int(static_cast<int32_t>(le(4)))); break;  // BININT
-        case 0x8a: push(make_int(long1(u8()))); break;                 // LONG1
-        case 'G': {                                // BINFLOAT, big-endian double
+        case 'K':
+          push(make_int(u8()));
+          break;  // BININT1
+        case 'M':
+          push(make_int(le(2)));
+          break;  // BININT2
+        case 'J':
+          push(make_int(static_cast<int32_t>(le(4))));
+          break;  // BININT
+        case 0x8a:
+          push(make_int(long1(u8())));
+          break;     // LONG1
+        case 'G': {  // BINFLOAT, big-endian double
           const std::string raw = take(8);
           uint64_t bits = 0;
           for (unsigned char c : raw) bits = (bits << 8) | c;
@@ -76,69 +100,96 @@ class Unpickler {
           push(v);
           break;
         }
-        case 'X': push(make_string(Kind::kString, take(le(4)))); break;     // BINUNICODE
-        case 0x8c: push(make_string(Kind::kString, take(u8()))); break;    // SHORT_BINUNICODE
-        case 0x8d: push(make_string(Kind::kString, take(le(8)))); break;   // BINUNICODE8
-        case 'C': push(make_string(Kind::kBytes, take(u8()))); break;      // SHORT_BINBYTES
-        case 'B': push(make_string(Kind::kBytes, take(le(4)))); break;     // BINBYTES
-        case 'q': memo_[u8()] = top(); break;                              // BINPUT
-        case 'r': memo_[le(4)] = top(); break;                             // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;                     // MEMOIZE
-        case 'h': push(memo(u8())); break;                                 // BINGET
-        case 'j': push(memo(le(4))); break;                                // LONG_BINGET
-        case 'c': {                                                        // GLOBAL
+        case 'X':
+          push(make_string(Kind::kString, take(le(4))));
+          break;  // BINUNICODE
+        case 0x8c:
+          push(make_string(Kind::kString, take(u8())));
+          break;  // SHORT_BINUNICODE
+        case 0x8d:
+          push(make_string(Kind::kString, take(le(8))));
+          break;  // BINUNICODE8
+        case 'C':
+          push(make_string(Kind::kBytes, take(u8())));
+          break;  // SHORT_BINBYTES
+        case 'B':
+          push(make_string(Kind::kBytes, take(le(4))));
+          break;  // BINBYTES
+        case 'q':
+          memo_[u8()] = top();
+          break;  // BINPUT
+        case 'r':
+          memo_[le(4)] = top();
+          break;  // LONG_BINPUT
+        case 0x94:
+          memo_[memo_.size()] = top();
+          break;  // MEMOIZE
+        case 'h':
+          push(memo(u8()));
+          break;  // BINGET
+        case 'j':
+          push(memo(le(4)));
+          break;     // LONG_BINGET
+        case 'c': {  // GLOBAL
           const std::string module = line();
           push(make_string(Kind::kGlobal, module + "." + line()));
           break;
         }
-        case 0x93: {                                                       // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           const ValuePtr name = pop("STACK_GLOBAL"), module = pop("STACK_GLOBAL");
           push(make_string(Kind::kGlobal, module->text + "." + name->text));
           break;
         }
-        case 't': {                                                        // TUPLE
+        case 't': {  // TUPLE
           auto v = make(Kind::kTuple);
           v->items = pop_to_mark();
           push(v);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {                                // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           auto v = make(Kind::kTuple);
           v->items.resize(op - 0x84);
           for (size_t i = v->items.size(); i-- > 0;) v->items[i] = pop("TUPLEn");
           push(v);
           break;
         }
-        case 'a': {                                                        // APPEND
+        case 'a': {  // APPEND
           const ValuePtr item = pop("APPEND");
           expect(top(), Kind::kList, "APPEND")->items.push_back(item);
           break;
         }
-        case 'e': {                                                        // APPENDS
+        case 'e': {  // APPENDS
           auto items = pop_to_mark();
           auto& list = expect(top(), Kind::kList, "APPENDS")->items;
           list.insert(list.end(), items.begin(), items.end());
           break;
         }
-        case 's': {                                                        // SETITEM
+        case 's': {  // SETITEM
           const ValuePtr value = pop("SETITEM"), key = pop("SETITEM");
           set_item(expect(top(), Kind::kDict, "SETITEM"), key, value);
           break;
         }
-        case 'u': {                                                        // SETITEMS
+        case 'u': {  // SETITEMS
           auto items = pop_to_mark();
           if (items.size() % 2) fail("SETITEMS with an odd number of items");
           const ValuePtr dict = expect(top(), Kind::kDict, "SETITEMS");
           for (size_t i = 0; i < items.size(); i += 2) set_item(dict, items[i], items[i + 1]);
           break;
         }
-        case 'Q': push(persistent(pop("BINPERSID"))); break;               // BINPERSID
-        case 'R': case 0x81: {                                             // REDUCE / NEWOBJ
+        case 'Q':
+          push(persistent(pop("BINPERSID")));
+          break;  // BINPERSID
+        case 'R':
+        case 0x81: {  // REDUCE / NEWOBJ
           const ValuePtr args = pop("REDUCE"), callable = pop("REDUCE");
           push(reduce(callable, args));
           break;
         }
-        case 'b': pop("BUILD"); break;  // BUILD: object state (e.g. a state dict's _metadata)
+        case 'b':
+          pop("BUILD");
+          break;  // BUILD: object state (e.g. a state dict's _metadata)
         default: {
           char hex[8];
           std::snprintf(hex, sizeof hex, "0x%02x", op);
@@ -279,25 +330,36 @@ ValuePtr Value::get(const std::string& key) const {
 
 const char* Value::kind_name() const {
   switch (kind) {
-    case Kind::kNone: return "None";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kString: return "str";
-    case Kind::kBytes: return "bytes";
-    case Kind::kTuple: return "tuple";
-    case Kind::kList: return "list";
-    case Kind::kDict: return "dict";
-    case Kind::kGlobal: return "global";
-    case Kind::kStorage: return "storage";
-    case Kind::kTensor: return "tensor";
-    case Kind::kObject: return "object";
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "str";
+    case Kind::kBytes:
+      return "bytes";
+    case Kind::kTuple:
+      return "tuple";
+    case Kind::kList:
+      return "list";
+    case Kind::kDict:
+      return "dict";
+    case Kind::kGlobal:
+      return "global";
+    case Kind::kStorage:
+      return "storage";
+    case Kind::kTensor:
+      return "tensor";
+    case Kind::kObject:
+      return "object";
   }
   return "?";
 }
 
-ValuePtr unpickle(const std::string& bytes, const std::string& where) {
-  return Unpickler(bytes, where).run();
-}
+ValuePtr unpickle(const std::string& bytes, const std::string& where) { return Unpickler(bytes, where).run(); }
 
 }  // namespace gaze::pickle

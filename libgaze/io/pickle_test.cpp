@@ -6,8 +6,8 @@
 #include "tests/pickle_fixtures.h"
 
 using namespace gaze;
-using pickle::Value;
 using Catch::Contains;
+using pickle::Value;
 
 TEST_CASE("a torch.save state dict pickle decodes to tensor views", "[pickle]") {
   const auto root = pickle::unpickle(testing::tiny_state_dict_pickle(), "t.pkl");
@@ -32,7 +32,8 @@ TEST_CASE("scalars: negative LONG1, BINFLOAT, booleans, memo reuse", "[pickle]")
   // [-2, 1.5, True, None, <memo 0 again>]
   using namespace std::string_literals;
   const std::string p = "\x80\x02]q\x00(\x8a\x01\xfe"s + "G\x3f\xf8\x00\x00\x00\x00\x00\x00"s +
-                        "\x88Nh\x00" "e."s;
+                        "\x88Nh\x00"
+                        "e."s;
   const auto v = pickle::unpickle(p, "s.pkl");
   REQUIRE(v->kind == Value::Kind::kList);
   REQUIRE(v->items.size() == 5);
@@ -47,15 +48,12 @@ TEST_CASE("malformed pickles fail with the byte offset, never crash", "[pickle]"
   const std::string good = testing::tiny_state_dict_pickle();
   CHECK_THROWS_WITH(pickle::unpickle(good.substr(0, good.size() / 2), "cut.pkl"),
                     Contains("cut.pkl: byte") && Contains("truncated"));
-  CHECK_THROWS_WITH(pickle::unpickle("\x80\x02\xff", "op.pkl"),
-                    "op.pkl: byte 2: unsupported pickle opcode 0xff");
-  CHECK_THROWS_WITH(pickle::unpickle("\x80\x02h\x05.", "memo.pkl"),
-                    Contains("memo key 5 was never stored"));
+  CHECK_THROWS_WITH(pickle::unpickle("\x80\x02\xff", "op.pkl"), "op.pkl: byte 2: unsupported pickle opcode 0xff");
+  CHECK_THROWS_WITH(pickle::unpickle("\x80\x02h\x05.", "memo.pkl"), Contains("memo key 5 was never stored"));
   CHECK_THROWS_WITH(pickle::unpickle("\x80\x02s.", "empty.pkl"), Contains("empty stack"));
   CHECK_THROWS_WITH(pickle::unpickle("", "nothing.pkl"), Contains("truncated"));
   // A persistent id that is not a torch storage.
-  CHECK_THROWS_WITH(pickle::unpickle("\x80\x02K\x01Q.", "pid.pkl"),
-                    Contains("unsupported persistent id"));
+  CHECK_THROWS_WITH(pickle::unpickle("\x80\x02K\x01Q.", "pid.pkl"), Contains("unsupported persistent id"));
   // Every prefix of a valid pickle is rejected cleanly.
   for (size_t n = 0; n < good.size(); ++n) {
     CHECK_THROWS_AS(pickle::unpickle(good.substr(0, n), "prefix.pkl"), Error);

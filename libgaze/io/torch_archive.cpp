@@ -17,11 +17,10 @@ using pickle::ValuePtr;
 
 at::ScalarType storage_dtype(const std::string& type, const std::string& where) {
   static const std::map<std::string, at::ScalarType> types = {
-      {"FloatStorage", at::kFloat},   {"DoubleStorage", at::kDouble},
-      {"HalfStorage", at::kHalf},     {"BFloat16Storage", at::kBFloat16},
-      {"LongStorage", at::kLong},     {"IntStorage", at::kInt},
-      {"ShortStorage", at::kShort},   {"CharStorage", at::kChar},
-      {"ByteStorage", at::kByte},     {"BoolStorage", at::kBool},
+      {"FloatStorage", at::kFloat},       {"DoubleStorage", at::kDouble}, {"HalfStorage", at::kHalf},
+      {"BFloat16Storage", at::kBFloat16}, {"LongStorage", at::kLong},     {"IntStorage", at::kInt},
+      {"ShortStorage", at::kShort},       {"CharStorage", at::kChar},     {"ByteStorage", at::kByte},
+      {"BoolStorage", at::kBool},
   };
   const auto it = types.find(type);
   if (it == types.end()) throw Error(where + ": unsupported storage type " + type);

@@ -68,7 +68,8 @@ TEST_CASE("official weights import by name and what does not fit is reported", "
   CHECK_THAT(report.skipped[2], Contains("decoder"));
   const auto params = net->named_parameters(true);
   CHECK(at::equal(params["stages.2.5.pwconv1.weight"], find_tensor(official, "encoder.stages.2.5.pwconv1.weight")));
-  CHECK(at::equal(params["stages.0.0.grn.gamma"].flatten(), find_tensor(official, "encoder.stages.0.0.grn.gamma").flatten()));
+  CHECK(at::equal(params["stages.0.0.grn.gamma"].flatten(),
+                  find_tensor(official, "encoder.stages.0.0.grn.gamma").flatten()));
   // Adapters and the 4-output head keep their fresh initialisation.
   CHECK(std::find(report.fresh.begin(), report.fresh.end(), "head.weight") != report.fresh.end());
   CHECK(std::find(report.fresh.begin(), report.fresh.end(), "stages.3.1.adapter.up.weight") != report.fresh.end());
@@ -78,8 +79,8 @@ TEST_CASE("imported official weights reproduce the official model's outputs", "[
   // tests/python/convnextv2_official.py restates the official PyTorch model; it writes a real
   // torch.save() checkpoint and the outputs that model computes for a random input.
   testing::TempDir dir;
-  const auto made = testing::run_command("/usr/bin/python3 " LIBGAZE_SOURCE_DIR
-                                         "/scripts/reference/convnextv2_official.py " + dir.path());
+  const auto made = testing::run_command(
+      "/usr/bin/python3 " LIBGAZE_SOURCE_DIR "/scripts/reference/convnextv2_official.py " + dir.path());
   INFO(made.output);
   REQUIRE(made.exit_code == 0);  // needs Debian's python3-torch (scripts/setup installs it)
   const TensorList official = read_torch_state_dict(dir.file("official.pt"));
@@ -92,8 +93,8 @@ TEST_CASE("imported official weights reproduce the official model's outputs", "[
   const at::Tensor x = find_tensor(probe, "input");
   const at::Tensor features = net->norm->forward(net->forward_stages(x).back().mean({2, 3}));
   CHECK(at::allclose(features, find_tensor(probe, "features"), 1e-4, 1e-4));
-  const at::Tensor logits = at::linear(features, find_tensor(official, "head.weight"),
-                                       find_tensor(official, "head.bias"));
+  const at::Tensor logits =
+      at::linear(features, find_tensor(official, "head.weight"), find_tensor(official, "head.bias"));
   CHECK(at::allclose(logits, find_tensor(probe, "logits"), 1e-4, 1e-4));
   CHECK((features - find_tensor(probe, "features")).abs().max().item<float>() < 1e-4);
 }

@@ -6,9 +6,7 @@ Vec3 aria_direction(YawPitch a) { return normalized({std::tan(a.yaw), std::tan(a
 
 YawPitch aria_angles(const Vec3& d) { return {std::atan2(d.x, d.z), std::atan2(d.y, d.z)}; }
 
-Vec3 aria_point_at_depth(YawPitch angles, double depth_m) {
-  return scale(aria_direction(angles), depth_m);
-}
+Vec3 aria_point_at_depth(YawPitch angles, double depth_m) { return scale(aria_direction(angles), depth_m); }
 
 Vec3 aria_vergence_direction(double yaw_left, double yaw_right, double pitch, double ipd_m) {
   const double tl = std::tan(yaw_left);
@@ -23,8 +21,7 @@ Vec3 aria_vergence_direction(double yaw_left, double yaw_right, double pitch, do
 }
 
 Vec3 spherical_direction(YawPitch a) {
-  return {-std::cos(a.pitch) * std::sin(a.yaw), -std::sin(a.pitch),
-          -std::cos(a.pitch) * std::cos(a.yaw)};
+  return {-std::cos(a.pitch) * std::sin(a.yaw), -std::sin(a.pitch), -std::cos(a.pitch) * std::cos(a.yaw)};
 }
 
 YawPitch spherical_angles(const Vec3& direction) {

@@ -55,8 +55,7 @@ TEST_CASE("angular error uses atan2 and is exact for tiny and opposite angles", 
   CHECK(angular_error_deg({0, 0, 1}, {0, 0, -1}) == Approx(180.0));
   // 1e-7 rad: acos(dot) would round to 0 in double, atan2 keeps it.
   const double tiny = 1e-7;
-  CHECK(angular_error_deg({0, 0, 1}, {std::sin(tiny), 0, std::cos(tiny)}) ==
-        Approx(tiny * 180 / M_PI).epsilon(1e-6));
+  CHECK(angular_error_deg({0, 0, 1}, {std::sin(tiny), 0, std::cos(tiny)}) == Approx(tiny * 180 / M_PI).epsilon(1e-6));
   CHECK(std::isnan(angular_error_deg({0, 0, 0}, {0, 0, 1})));
 }
 

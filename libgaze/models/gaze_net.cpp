@@ -13,8 +13,8 @@ at::Tensor keep_mask_like(const at::Tensor& mask, const at::Tensor& features) {
   const int64_t h = features.size(2), w = features.size(3);
   at::Tensor m = mask;
   if (m.size(2) != h || m.size(3) != w) {
-    TORCH_CHECK(h % m.size(2) == 0 && w % m.size(3) == 0, "mask ", m.sizes(),
-                " does not divide feature map ", features.sizes());
+    TORCH_CHECK(h % m.size(2) == 0 && w % m.size(3) == 0, "mask ", m.sizes(), " does not divide feature map ",
+                features.sizes());
     m = m.repeat_interleave(h / m.size(2), 2).repeat_interleave(w / m.size(3), 3);
   }
   return 1.0 - m.to(features.dtype());
@@ -74,8 +74,7 @@ at::Tensor AdapterImpl::forward(const at::Tensor& x) {
 
 BlockImpl::BlockImpl(int64_t dim, double drop_path, double ln_eps, const AdapterConfig& adapter_cfg)
     : drop_path_(drop_path) {
-  dwconv = register_module(
-      "dwconv", torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)));
+  dwconv = register_module("dwconv", torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim)));
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(ln_eps)));
   pwconv1 = register_module("pwconv1", torch::nn::Linear(dim, 4 * dim));
   grn = register_module("grn", GRN(4 * dim));
@@ -101,14 +100,12 @@ GazeNetImpl::GazeNetImpl(const ModelConfig& config) : config_(config) {
   const auto& dims = config.dims;
   const double eps = config.ln_eps;
   downsample_layers = register_module("downsample_layers", torch::nn::ModuleList());
-  torch::nn::Sequential stem(
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_chans, dims[0], 4).stride(4)),
-      LayerNorm2d(dims[0], eps));
+  torch::nn::Sequential stem(torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_chans, dims[0], 4).stride(4)),
+                             LayerNorm2d(dims[0], eps));
   downsample_layers->push_back(stem);
   for (int i = 1; i < 4; ++i) {
     downsample_layers->push_back(torch::nn::Sequential(
-        LayerNorm2d(dims[i - 1], eps),
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(dims[i - 1], dims[i], 2).stride(2))));
+        LayerNorm2d(dims[i - 1], eps), torch::nn::Conv2d(torch::nn::Conv2dOptions(dims[i - 1], dims[i], 2).stride(2))));
   }
   // Stochastic depth grows linearly from 0 to drop_path over all blocks, as in the official code.
   int64_t total_blocks = 0;
@@ -118,8 +115,7 @@ GazeNetImpl::GazeNetImpl(const ModelConfig& config) : config_(config) {
   for (int i = 0; i < 4; ++i) {
     torch::nn::ModuleList stage;
     for (int64_t b = 0; b < config.depths[i]; ++b, ++block_index) {
-      const double rate =
-          total_blocks > 1 ? config.drop_path * block_index / (total_blocks - 1) : 0.0;
+      const double rate = total_blocks > 1 ? config.drop_path * block_index / (total_blocks - 1) : 0.0;
       stage->push_back(Block(dims[i], rate, eps, config.adapter));
     }
     stages->push_back(stage);
@@ -128,8 +124,8 @@ GazeNetImpl::GazeNetImpl(const ModelConfig& config) : config_(config) {
   head = register_module("head", torch::nn::Linear(dims[3], 4));
 }
 
-std::vector<at::Tensor> GazeNetImpl::forward_stages(const at::Tensor& input, const at::Tensor& mask,
-                                                    int first, int last) {
+std::vector<at::Tensor> GazeNetImpl::forward_stages(const at::Tensor& input, const at::Tensor& mask, int first,
+                                                    int last) {
   TORCH_CHECK(0 <= first && first <= last && last < 4, "bad stage range ", first, "..", last);
   std::vector<at::Tensor> outputs;
   at::Tensor x = input;
@@ -149,9 +145,7 @@ at::Tensor GazeNetImpl::forward_head(const at::Tensor& last_features) {
   return head->forward(norm->forward(last_features.mean({2, 3})));
 }
 
-at::Tensor GazeNetImpl::forward(const at::Tensor& x) {
-  return forward_head(forward_stages(x).back());
-}
+at::Tensor GazeNetImpl::forward(const at::Tensor& x) { return forward_head(forward_stages(x).back()); }
 
 GazeNet make_gaze_net(const ModelConfig& config, uint64_t seed) {
   at::manual_seed(seed);

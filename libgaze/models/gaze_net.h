@@ -84,8 +84,7 @@ class GazeNetImpl : public torch::nn::Module {
 
   // Runs stages [first, last] (0-based). For first == 0 `x` is the image batch [N,C,H,W];
   // otherwise it is the output of stage first-1. Returns each run stage's NCHW output.
-  std::vector<at::Tensor> forward_stages(const at::Tensor& x, const at::Tensor& mask = {},
-                                         int first = 0, int last = 3);
+  std::vector<at::Tensor> forward_stages(const at::Tensor& x, const at::Tensor& mask = {}, int first = 0, int last = 3);
   // Global average pool -> LayerNorm -> Linear: [N,d_last,h,w] -> [N,4].
   at::Tensor forward_head(const at::Tensor& last_features);
   // Image batch -> [N,4]: raw 3-D direction and the Laplace log-scale.

@@ -8,9 +8,7 @@
 using namespace gaze;
 
 namespace {
-ModelConfig model_config(const std::string& arch) {
-  return default_config({"model.arch=" + arch}).model;
-}
+ModelConfig model_config(const std::string& arch) { return default_config({"model.arch=" + arch}).model; }
 std::vector<std::string> param_names(const torch::nn::Module& m) {
   std::vector<std::string> names;
   for (const auto& p : m.named_parameters(true)) names.push_back(p.key());
@@ -45,10 +43,9 @@ TEST_CASE("parameter names are the official ConvNeXt V2 checkpoint keys", "[gaze
   for (const char* key :
        {"downsample_layers.0.0.weight", "downsample_layers.0.0.bias", "downsample_layers.0.1.weight",
         "downsample_layers.1.0.weight", "downsample_layers.1.1.weight", "downsample_layers.3.1.bias",
-        "stages.0.0.dwconv.weight", "stages.0.0.norm.weight", "stages.2.5.pwconv1.weight",
-        "stages.2.5.pwconv2.bias", "stages.0.0.grn.gamma", "stages.3.1.grn.beta", "norm.weight",
-        "norm.bias", "head.weight", "head.bias", "stages.3.1.adapter.down.weight",
-        "stages.3.1.adapter.bn.weight", "stages.3.1.adapter.up.bias"}) {
+        "stages.0.0.dwconv.weight", "stages.0.0.norm.weight", "stages.2.5.pwconv1.weight", "stages.2.5.pwconv2.bias",
+        "stages.0.0.grn.gamma", "stages.3.1.grn.beta", "norm.weight", "norm.bias", "head.weight", "head.bias",
+        "stages.3.1.adapter.down.weight", "stages.3.1.adapter.bn.weight", "stages.3.1.adapter.up.bias"}) {
     INFO(key);
     CHECK(has(names, key));
   }
@@ -126,7 +123,7 @@ TEST_CASE("masked forward: hidden patches never leak into visible outputs", "[ga
   mask[0][0][1][2] = 1;
   const auto x = at::randn({1, 3, 64, 96});
   auto x2 = x.clone();
-  x2.slice(2, 0, 32).slice(3, 32, 64).normal_(5.0, 3.0);  // change only hidden patch (0,1)
+  x2.slice(2, 0, 32).slice(3, 32, 64).normal_(5.0, 3.0);   // change only hidden patch (0,1)
   x2.slice(2, 32, 64).slice(3, 64, 96).normal_(5.0, 3.0);  // and hidden patch (1,2)
   const auto a = net->forward_stages(x, mask);
   const auto b = net->forward_stages(x2, mask);

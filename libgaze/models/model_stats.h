@@ -15,11 +15,11 @@
 namespace gaze {
 
 struct LayerStats {
-  std::string name;       // "stem", "stage1", ..., "head"
-  int64_t channels = 0;   // output channels
+  std::string name;               // "stem", "stage1", ..., "head"
+  int64_t channels = 0;           // output channels
   int64_t height = 0, width = 0;  // output feature-map size
   int64_t params = 0;
-  int64_t tunable = 0;    // adapters + head Linear
+  int64_t tunable = 0;  // adapters + head Linear
   int64_t macs = 0;
   int64_t elementwise = 0;  // elementwise ops (norms, GELU, GRN), for the curious
 };

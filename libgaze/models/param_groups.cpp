@@ -41,19 +41,22 @@ const char* param_group_name(ParamGroup group) {
 bool in_param_group(const std::string& name, ParamGroup group) {
   switch (group) {
     case ParamGroup::kStemStage1:
-      return (starts_with(name, "downsample_layers.0.") || starts_with(name, "stages.0.")) &&
-             !is_adapter(name);
-    case ParamGroup::kBackbone: return !is_adapter(name) && !starts_with(name, "head.");
-    case ParamGroup::kAdapters: return is_adapter(name);
-    case ParamGroup::kLastStageAdapters: return starts_with(name, "stages.3.") && is_adapter(name);
-    case ParamGroup::kHead: return starts_with(name, "head.");
-    case ParamGroup::kAll: return true;
+      return (starts_with(name, "downsample_layers.0.") || starts_with(name, "stages.0.")) && !is_adapter(name);
+    case ParamGroup::kBackbone:
+      return !is_adapter(name) && !starts_with(name, "head.");
+    case ParamGroup::kAdapters:
+      return is_adapter(name);
+    case ParamGroup::kLastStageAdapters:
+      return starts_with(name, "stages.3.") && is_adapter(name);
+    case ParamGroup::kHead:
+      return starts_with(name, "head.");
+    case ParamGroup::kAll:
+      return true;
   }
   return false;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> named_parameters_in(const torch::nn::Module& module,
-                                                                    ParamGroup group) {
+std::vector<std::pair<std::string, at::Tensor>> named_parameters_in(const torch::nn::Module& module, ParamGroup group) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
     if (in_param_group(item.key(), group)) out.emplace_back(item.key(), item.value());
@@ -92,8 +95,8 @@ void copy_stem_stage1(const torch::nn::Module& teacher, torch::nn::Module& stude
       if (!src) throw Error("copy stem+stage1: teacher has no tensor '" + item.key() + "'");
       if (src->sizes() != item.value().sizes()) {
         std::ostringstream msg;
-        msg << "copy stem+stage1: '" << item.key() << "' is " << src->sizes()
-            << " in the teacher but " << item.value().sizes() << " in the student";
+        msg << "copy stem+stage1: '" << item.key() << "' is " << src->sizes() << " in the teacher but "
+            << item.value().sizes() << " in the student";
         throw Error(msg.str());
       }
       item.value().copy_(*src);

@@ -25,8 +25,7 @@ ParamGroup parse_param_group(const std::string& name);
 const char* param_group_name(ParamGroup group);
 bool in_param_group(const std::string& param_name, ParamGroup group);
 
-std::vector<std::pair<std::string, at::Tensor>> named_parameters_in(const torch::nn::Module& module,
-                                                                    ParamGroup group);
+std::vector<std::pair<std::string, at::Tensor>> named_parameters_in(const torch::nn::Module& module, ParamGroup group);
 int64_t count_parameters(const torch::nn::Module& module, ParamGroup group = ParamGroup::kAll);
 // Paper's "tunable": adapters + head.
 int64_t count_tunable_parameters(const torch::nn::Module& module);

@@ -55,8 +55,8 @@ TEST_CASE("the student receives the teacher's stem and stage 1", "[param_groups]
   student->eval();
   const auto x = at::randn({1, 3, 64, 64});
   CHECK(at::allclose(teacher->forward_stages(x, {}, 0, 0)[0], student->forward_stages(x, {}, 0, 0)[0]));
-  GazeNet wide = make_gaze_net(default_config({"model.arch=custom", "model.depths=[2,2,6,2]",
-                                               "model.dims=[48,24,48,96]"}).model);
+  GazeNet wide =
+      make_gaze_net(default_config({"model.arch=custom", "model.depths=[2,2,6,2]", "model.dims=[48,24,48,96]"}).model);
   CHECK_THROWS_WITH(copy_stem_stage1(*teacher, *wide),
                     Contains("downsample_layers.0.0.weight") && Contains("in the teacher"));
 }

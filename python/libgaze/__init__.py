@@ -10,7 +10,6 @@
 Everything is numpy; torch tensors are accepted (and torch tensors returned) where Debian's
 python3-torch is installed. Errors raise libgaze.Error with the C++ message.
 """
-import json as _json
 
 import numpy as _np
 
@@ -69,7 +68,7 @@ def train(stage, cfg=None, resume=False, **overrides):
 
 def evaluate(checkpoint, source, cfg=None, **overrides):
     """Angular-error summary of a checkpoint on a dataset, as a dict."""
-    return _json.loads(_libgaze.evaluate_json(str(checkpoint), _with(cfg, dict(overrides, data__source=str(source)))))
+    return _libgaze.evaluate(str(checkpoint), _with(cfg, dict(overrides, data__source=str(source))))
 
 
 def personalize(checkpoint, source, out_dir, cfg=None, **overrides):
@@ -83,14 +82,14 @@ def export_kernel(checkpoint, out_dir, source, users=(), merge_user=None, cfg=No
     `source` is the calibration data; returns sizes, MACs and the float vs fixed-point angle on
     held-out frames of it ("float_vs_fixed_mean_deg")."""
     c = _with(cfg, dict(overrides, data__source=str(source)))
-    return _json.loads(_libgaze.export_kernel_json(str(checkpoint), c, str(out_dir), str(merge_user or ""),
-                                                   [str(u) for u in users]))
+    return _libgaze.export_kernel(str(checkpoint), c, str(out_dir), str(merge_user or ""),
+                                  [str(u) for u in users])
 
 
 def bench(checkpoint, source, kernel_dir=None, frames=1000, threads=1, cfg=None, **overrides):
     """Latency of the kernel (built with CMake) beside LibTorch fp32 on the same frames (gaze bench)."""
     c = _with(cfg, dict(overrides, data__source=str(source)))
-    return _json.loads(_libgaze.bench_json(str(checkpoint), c, str(kernel_dir or ""), int(frames), int(threads)))
+    return _libgaze.bench(str(checkpoint), c, str(kernel_dir or ""), int(frames), int(threads))
 
 
 def synth(cfg=None, **overrides):

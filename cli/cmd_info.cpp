@@ -2,7 +2,7 @@
 // count), MACs and per-stage output shapes for a model config and input size.
 #include <cstdio>
 
-#include "libgaze/cli/commands.h"
+#include "cli/commands.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
 #include "libgaze/models/gaze_net.h"
@@ -33,43 +33,40 @@ void print_info(const Config& config, const std::string& input, bool json) {
   }
   const auto& m = config.model;
   if (json) {
-    std::printf("{\"arch\": \"%s\", \"input\": [%lld, %lld], \"params\": %lld, \"tunable\": %lld, "
-                "\"adapters\": %lld, \"head\": %lld, \"last_stage_adapters\": %lld, "
-                "\"macs\": %lld, \"layers\": [",
-                m.arch.c_str(), (long long)height, (long long)width, (long long)total,
-                (long long)tunable, (long long)count_parameters(*net, ParamGroup::kAdapters),
-                (long long)count_parameters(*net, ParamGroup::kHead), (long long)last,
-                (long long)stats.macs);
-    for (size_t i = 0; i < stats.layers.size(); ++i) {
-      const auto& l = stats.layers[i];
-      std::printf("%s{\"name\": \"%s\", \"shape\": [%lld, %lld, %lld], \"params\": %lld, "
-                  "\"macs\": %lld}",
-                  i ? ", " : "", l.name.c_str(), (long long)l.channels, (long long)l.height,
-                  (long long)l.width, (long long)l.params, (long long)l.macs);
+    Json out = {{"arch", m.arch},
+                {"input", {height, width}},
+                {"params", total},
+                {"tunable", tunable},
+                {"adapters", count_parameters(*net, ParamGroup::kAdapters)},
+                {"head", count_parameters(*net, ParamGroup::kHead)},
+                {"last_stage_adapters", last},
+                {"macs", stats.macs},
+                {"layers", Json::array()}};
+    for (const auto& l : stats.layers) {
+      out["layers"].push_back(
+          {{"name", l.name}, {"shape", {l.channels, l.height, l.width}}, {"params", l.params}, {"macs", l.macs}});
     }
-    std::printf("]}\n");
+    std::printf("%s\n", out.dump(2).c_str());
     return;
   }
   std::vector<std::string> depths, dims;
   for (auto d : m.depths) depths.push_back(std::to_string(d));
   for (auto d : m.dims) dims.push_back(std::to_string(d));
-  std::printf("model   %s  depths [%s]  dims [%s]  input 1x%lldx%lldx%lld\n", m.arch.c_str(),
-              join(depths, ",").c_str(), join(dims, ",").c_str(), (long long)m.in_chans,
-              (long long)height, (long long)width);
+  std::printf("model   %s  depths [%s]  dims [%s]  input 1x%lldx%lldx%lld\n", m.arch.c_str(), join(depths, ",").c_str(),
+              join(dims, ",").c_str(), (long long)m.in_chans, (long long)height, (long long)width);
   std::printf("%-12s %-14s %12s %10s %14s\n", "layer", "output CxHxW", "params", "tunable", "MACs");
   for (const auto& l : stats.layers) {
-    const std::string shape = std::to_string(l.channels) + "x" + std::to_string(l.height) + "x" +
-                              std::to_string(l.width);
-    std::printf("%-12s %-14s %12s %10s %14s\n", l.name.c_str(), shape.c_str(),
-                group_thousands(l.params).c_str(), group_thousands(l.tunable).c_str(),
-                group_thousands(l.macs).c_str());
+    const std::string shape =
+        std::to_string(l.channels) + "x" + std::to_string(l.height) + "x" + std::to_string(l.width);
+    std::printf("%-12s %-14s %12s %10s %14s\n", l.name.c_str(), shape.c_str(), group_thousands(l.params).c_str(),
+                group_thousands(l.tunable).c_str(), group_thousands(l.macs).c_str());
   }
   std::printf("total        %-14s %12s %10s %14s\n", "", group_thousands(total).c_str(),
               group_thousands(tunable).c_str(), group_thousands(stats.macs).c_str());
   std::printf("tunable = adapters %s + head %s; last-stage adapters %s; %.1f MMACs per frame\n",
               group_thousands(count_parameters(*net, ParamGroup::kAdapters)).c_str(),
-              group_thousands(count_parameters(*net, ParamGroup::kHead)).c_str(),
-              group_thousands(last).c_str(), stats.macs / 1e6);
+              group_thousands(count_parameters(*net, ParamGroup::kHead)).c_str(), group_thousands(last).c_str(),
+              stats.macs / 1e6);
 }
 
 }  // namespace

@@ -6,12 +6,12 @@
 #include <map>
 #include <set>
 
+#include "cli/commands.h"
 #include "datasets/concat.h"
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
 #include "datasets/splits.h"
 #include "datasets/synth/synth_writer.h"
-#include "libgaze/cli/commands.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/progress.h"
 #include "libgaze/core/strings.h"
@@ -72,8 +72,7 @@ void print_dump(const Dataset& data, int64_t limit) {
   for (int64_t i = 0; i < n; ++i) {
     const SampleLabel& l = data.label(i);
     std::printf("%s,%lld,%s,%.7f,%.7f,%.7f\n", l.key.c_str(), (long long)l.participant,
-                l.timestamp_us >= 0 ? std::to_string(l.timestamp_us).c_str() : "", l.gaze[0], l.gaze[1],
-                l.gaze[2]);
+                l.timestamp_us >= 0 ? std::to_string(l.timestamp_us).c_str() : "", l.gaze[0], l.gaze[1], l.gaze[2]);
   }
 }
 
@@ -142,7 +141,7 @@ void register_data(CLI::App& app) {
   for (const char* name : {"info", "dump"}) {
     const bool dump = std::string(name) == "dump";
     auto* command = data->add_subcommand(name, dump ? "CSV of key, participant, timestamp, gaze per item"
-                                                     : "count, image size, participants, label statistics");
+                                                    : "count, image size, participants, label statistics");
     auto options = std::make_shared<ConfigOptions>();
     auto source = std::make_shared<std::string>();
     auto limit = std::make_shared<int64_t>(0);

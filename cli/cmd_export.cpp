@@ -2,8 +2,8 @@
 // against LibTorch fp32 on the same frames (SPEC §4).
 #include <cstdio>
 
+#include "cli/commands.h"
 #include "export/export_job.h"
-#include "libgaze/cli/commands.h"
 #include "libgaze/core/atomic_file.h"
 
 namespace gaze::cli {
@@ -17,8 +17,9 @@ void register_export(CLI::App& app) {
   command->add_option("--checkpoint", request->checkpoint, "trained student (.h5)")->required();
   command->add_option("-o,--output", request->out_dir, "kernel folder to write")->required();
   command->add_option("--merge-user", request->merge_user, "a user adapter file merged into the weights");
-  command->add_option("--users", request->users,
-                      "user adapter files exported as dftgaze_set_user blobs (comma-separated or repeated)")
+  command
+      ->add_option("--users", request->users,
+                   "user adapter files exported as dftgaze_set_user blobs (comma-separated or repeated)")
       ->delimiter(',')
       ->allow_extra_args(false);  // one value per occurrence, so a positional source can follow
   command->add_option("source", *source, "calibration data (overrides data.source)");
@@ -27,7 +28,7 @@ void register_export(CLI::App& app) {
   command->callback([options, request, source, json] {
     const Config config = options->load(*source);
     const ExportReport r = export_kernel(config, *request);
-    std::printf("%s\n", *json ? r.json().c_str() : (r.markdown() + "\nwrote " + request->out_dir).c_str());
+    std::printf("%s\n", *json ? r.json().dump(2).c_str() : (r.markdown() + "\nwrote " + request->out_dir).c_str());
   });
 }
 
@@ -52,8 +53,8 @@ void register_bench(CLI::App& app) {
   command->callback([options, checkpoint, kernel, source, frames, threads, json, output] {
     const Config config = options->load(*source);
     const BenchReport r = bench_kernel(config, *checkpoint, *kernel, *frames, *threads);
-    if (!output->empty()) write_text_atomically(*output, r.json + "\n");
-    std::printf("%s\n", *json ? r.json.c_str() : r.markdown.c_str());
+    if (!output->empty()) write_text_atomically(*output, r.json.dump(2) + "\n");
+    std::printf("%s\n", *json ? r.json.dump(2).c_str() : r.markdown.c_str());
   });
 }
 

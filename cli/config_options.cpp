@@ -1,13 +1,13 @@
-#include "libgaze/cli/commands.h"
+#include "cli/commands.h"
 
 namespace gaze::cli {
 
 void ConfigOptions::add_to(CLI::App& command) {
-  command.add_option("-c,--config", path, "YAML config file (defaults when omitted)")
-      ->check(CLI::ExistingFile);
+  command.add_option("-c,--config", path, "YAML config file (defaults when omitted)")->check(CLI::ExistingFile);
   command.add_option("overrides", overrides, "key.sub=value overrides, applied after the file");
-  command.add_flag_callback("--skip-bad", [this] { overrides.push_back("data.skip_bad=true"); },
-                            "skip, count and report bad items instead of stopping (data.skip_bad=true)");
+  command.add_flag_callback(
+      "--skip-bad", [this] { overrides.push_back("data.skip_bad=true"); },
+      "skip, count and report bad items instead of stopping (data.skip_bad=true)");
 }
 
 Config ConfigOptions::load(const std::string& source) const {

@@ -1,7 +1,7 @@
 // gaze config — print the resolved config (file + overrides, presets filled) or list keys.
 #include <cstdio>
 
-#include "libgaze/cli/commands.h"
+#include "cli/commands.h"
 
 namespace gaze::cli {
 

@@ -1,7 +1,7 @@
 // gaze — the libgaze command-line tool.
 #include <cstdio>
 
-#include "libgaze/cli/commands.h"
+#include "cli/commands.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/log.h"
 
@@ -9,8 +9,7 @@ int main(int argc, char** argv) {
   CLI::App app{"gaze — train, distil, personalise and export DFT Gaze eye-gaze models"};
   app.require_subcommand(1);
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")->capture_default_str();
   app.set_version_flag("--version", "gaze (libgaze) 0.1.0");
 
   gaze::cli::register_info(app);

@@ -101,8 +101,10 @@ TEST_CASE("synth, pack, data info and dump run end to end", "[cli][data]") {
 
 TEST_CASE("the skip-bad flag turns a bad label row into a counted skip", "[cli][data]") {
   TempDir dir;
-  REQUIRE(run_gaze("synth synth.out_dir=" + dir.path() + " synth.layouts=[openeds] synth.participants=3"
-                   " synth.train_frames=3 synth.validation_frames=2 synth.test_frames=6 synth.openeds_size=[64,96]").exit_code == 0);
+  REQUIRE(run_gaze("synth synth.out_dir=" + dir.path() +
+                   " synth.layouts=[openeds] synth.participants=3"
+                   " synth.train_frames=3 synth.validation_frames=2 synth.test_frames=6 synth.openeds_size=[64,96]")
+              .exit_code == 0);
   const std::string labels = dir.path() + "/openeds/train/labels/1000.txt";
   std::string text = read_file(labels);
   text.replace(text.find("001,"), 4, "001,nan,");
@@ -129,7 +131,8 @@ TEST_CASE("every shipped config resolves", "[cli][configs]") {
 
 TEST_CASE("train and run report bad input in one line", "[cli][train]") {
   TempDir dir;
-  const auto no_data = run_gaze("train adapters train.init=" + dir.file("none.h5") + " data.source=" + dir.file("nope"));
+  const auto no_data =
+      run_gaze("train adapters train.init=" + dir.file("none.h5") + " data.source=" + dir.file("nope"));
   CHECK(no_data.exit_code == 1);
   CHECK(count_lines(no_data.output) == 1);
   CHECK_THAT(no_data.output, Contains("nope: dataset not found"));
@@ -141,8 +144,8 @@ TEST_CASE("train and run report bad input in one line", "[cli][train]") {
 
 TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
   TempDir dir;
-  const auto missing = run_gaze("export --checkpoint " + dir.file("none.h5") + " -o " + dir.file("k") + " --users u.h5 " +
-                                dir.file("nope"));
+  const auto missing = run_gaze("export --checkpoint " + dir.file("none.h5") + " -o " + dir.file("k") +
+                                " --users u.h5 " + dir.file("nope"));
   CHECK(missing.exit_code == 1);
   CHECK(count_lines(missing.output) == 1);
   CHECK_THAT(missing.output, Contains("none.h5"));
@@ -154,4 +157,36 @@ TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
   CHECK(size.exit_code == 1);
   CHECK_THAT(size.output, Contains("multiples of 32"));
   CHECK_FALSE(std::filesystem::exists(dir.file("k")));
+}
+
+TEST_CASE("gaze run composes each stage from its file, the shared settings and its overrides", "[cli][run]") {
+  TempDir dir;
+  const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
+  const auto r = run_gaze(
+      "run " + demo + " run.out_dir=" + dir.path() +
+      " run.name=p run.threads=1 'pipeline.datasets=[openeds]'"
+      " synth.participants=5 synth.train_frames=8 synth.validation_frames=6 synth.test_frames=8"
+      " 'synth.openeds_size=[64,96]' 'data.openeds_size=[64,96]' 'data.input_size=[32,64]' train.batch_size=4 mae.decoder_dim=16"
+      " 'personalize.k_curve=[0,5]' personalize.replay=8"
+      " 'pipeline.stages.teacher_mae.set=[train.steps=2]' 'pipeline.stages.distill.set=[train.steps=3]'"
+      " 'pipeline.stages.teacher_adapters.set=[train.steps=2]' 'pipeline.stages.student_adapters.set=[train.steps=2]'"
+      " 'pipeline.stages.personalize.set=[personalize.steps=2]'");
+  REQUIRE(r.exit_code == 0);
+  // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
+  // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
+  const std::string distill = read_file(dir.file("p/distill/config.yaml"));
+  CHECK_THAT(distill, Contains("steps: 3") && Contains("warmup_steps: 20") && Contains("batch_size: 4") &&
+                          Contains("kd_weight: 0.5") && Contains("name: distill"));
+  CHECK_THAT(read_file(dir.file("p/teacher_mae/config.yaml")), Contains("steps: 2") && Contains("norm_pix_loss: true"));
+  // The report's counts come from the trained models.
+  const std::string report = read_file(dir.file("p/report.md"));
+  CHECK_THAT(report, Contains("| generalised | ConvNeXt V2-A (teacher) | 3.6M |") &&
+                         Contains("| generalised | DFT Gaze (student) | 281K |") && Contains("input 32x64"));
+  CHECK_THAT(read_file(dir.file("p/report.json")), Contains("\"student\": 281174"));
+  // A broken stage override is reported before anything runs, naming the stage key.
+  const auto bad = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
+                            " run.name=q 'pipeline.stages.distill.set=[train.stepz=3]'");
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.output, Contains("pipeline.stages.distill.set") && Contains("did you mean 'train.steps'?"));
+  CHECK(!std::filesystem::exists(dir.file("q")));
 }

@@ -9,10 +9,10 @@
 #include <fstream>
 #include <thread>
 
+#include "cli/commands.h"
 #include "datasets/open_dataset.h"
 #include "datasets/prefetcher.h"
 #include "datasets/preprocess.h"
-#include "libgaze/cli/commands.h"
 #include "libgaze/core/parallel.h"
 #include "libgaze/models/gaze_net.h"
 
@@ -21,9 +21,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 std::string cpu_name() {
   std::ifstream in("/proc/cpuinfo");
@@ -38,14 +36,17 @@ std::string cpu_name() {
 double loader_rate(const Dataset& data, int64_t frames, int64_t workers, const PreprocessOptions* pre) {
   const auto start = Clock::now();
   const size_t floats = pre ? size_t(3) * pre->height * pre->width : 0;
-  Prefetcher<int64_t> loader(frames, [&](int64_t i) {
-    const Sample s = data.get(i % data.size());
-    if (pre) {
-      std::vector<float> buffer(floats);
-      preprocess_sample(s, *pre, uint64_t(i), buffer.data());
-    }
-    return i;
-  }, workers, 4 * workers, false);
+  Prefetcher<int64_t> loader(
+      frames,
+      [&](int64_t i) {
+        const Sample s = data.get(i % data.size());
+        if (pre) {
+          std::vector<float> buffer(floats);
+          preprocess_sample(s, *pre, uint64_t(i), buffer.data());
+        }
+        return i;
+      },
+      workers, 4 * workers, false);
   while (loader.next()) {
   }
   return frames / seconds_since(start);
@@ -103,8 +104,11 @@ void register_data_bench(CLI::App& data) {
     std::printf("%-46s %12s\n", "stage", "frames/s");
     std::printf("%-46s %12.1f\n", "decode, 1 worker", decode_1);
     std::printf("%-46s %12.1f\n", ("decode, " + std::to_string(config.data.workers) + " workers").c_str(), decode_n);
-    std::printf("%-46s %12.1f\n", ("decode + augment + normalise, " + std::to_string(config.data.workers) + " workers").c_str(), full_n);
-    std::printf("%-46s %12.1f\n", ("student training step (batch " + std::to_string(*batch) + ", " + config.model.arch + ")").c_str(), train);
+    std::printf("%-46s %12.1f\n",
+                ("decode + augment + normalise, " + std::to_string(config.data.workers) + " workers").c_str(), full_n);
+    std::printf("%-46s %12.1f\n",
+                ("student training step (batch " + std::to_string(*batch) + ", " + config.model.arch + ")").c_str(),
+                train);
     std::printf("loader / training = %.1fx (%s)\n", full_n / train,
                 full_n >= train ? "the loader keeps up" : "the loader is the bottleneck");
   });

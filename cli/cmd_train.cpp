@@ -1,8 +1,8 @@
 // gaze train <stage> — run one training stage; gaze eval — angular error of a checkpoint.
 #include <cstdio>
 
+#include "cli/commands.h"
 #include "datasets/open_dataset.h"
-#include "libgaze/cli/commands.h"
 #include "libgaze/core/atomic_file.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
@@ -28,8 +28,9 @@ void register_train(CLI::App& app) {
     auto s = make_stage(*stage, config);
     const TrainResult r = run_training(config, *s, *resume, *stop_at);
     std::printf("%s: steps %lld..%lld in %.1f s; %s\n", stage->c_str(), (long long)r.first_step, (long long)r.steps,
-                r.seconds, r.model_path.empty() ? ("stopped; resume from " + r.run_dir + "/checkpoints/last.h5").c_str()
-                                                : ("model " + r.model_path).c_str());
+                r.seconds,
+                r.model_path.empty() ? ("stopped; resume from " + r.run_dir + "/checkpoints/last.h5").c_str()
+                                     : ("model " + r.model_path).c_str());
     for (const auto& [name, value] : r.last_metrics) std::printf("  %s %.6g\n", name.c_str(), value);
   });
 }
@@ -51,8 +52,8 @@ void register_eval(CLI::App& app) {
     GazeNet model = load_model(*checkpoint);
     const auto data = open_dataset(config.data);
     const EvalResult r = evaluate(model, *data, config);
-    if (!output->empty()) write_text_atomically(*output, eval_json(r) + "\n");
-    std::printf("%s\n", *json ? eval_json(r).c_str() : eval_markdown(r).c_str());
+    if (!output->empty()) write_text_atomically(*output, eval_json(r).dump(2) + "\n");
+    std::printf("%s\n", *json ? eval_json(r).dump(2).c_str() : eval_markdown(r).c_str());
   });
 }
 
@@ -96,7 +97,9 @@ void register_run(CLI::App& app) {
   auto* command = app.add_subcommand("run", "the end-to-end pipeline: data -> teacher -> student -> users -> report");
   auto pipeline = std::make_shared<std::string>();
   auto overrides = std::make_shared<std::vector<std::string>>();
-  command->add_option("pipeline", *pipeline, "pipeline YAML (e.g. configs/pipeline/demo.yaml)")->required()->check(CLI::ExistingFile);
+  command->add_option("pipeline", *pipeline, "pipeline YAML (e.g. configs/pipeline/demo.yaml)")
+      ->required()
+      ->check(CLI::ExistingFile);
   command->add_option("overrides", *overrides, "key.sub=value overrides");
   command->callback([pipeline, overrides] {
     const Config config = load_config(*pipeline, *overrides);

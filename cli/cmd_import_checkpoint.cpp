@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "libgaze/cli/commands.h"
+#include "cli/commands.h"
 #include "libgaze/core/error.h"
 #include "libgaze/io/checkpoint.h"
 #include "libgaze/io/official_import.h"
@@ -13,8 +13,8 @@
 namespace gaze::cli {
 
 void register_import_checkpoint(CLI::App& app) {
-  auto* command = app.add_subcommand(
-      "import-checkpoint", "import an official ConvNeXt V2 .pt checkpoint as a libgaze checkpoint");
+  auto* command =
+      app.add_subcommand("import-checkpoint", "import an official ConvNeXt V2 .pt checkpoint as a libgaze checkpoint");
   auto options = std::make_shared<ConfigOptions>();
   auto input = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
@@ -39,8 +39,7 @@ void register_import_checkpoint(CLI::App& app) {
     checkpoint.config_yaml = dump_config(config);
     checkpoint.model = module_state(*net);
     save_checkpoint(*output, checkpoint);
-    std::printf("imported %lld tensors from %s into %s\n", (long long)report.imported,
-                input->c_str(), output->c_str());
+    std::printf("imported %lld tensors from %s into %s\n", (long long)report.imported, input->c_str(), output->c_str());
     std::printf("skipped %zu:\n", report.skipped.size());
     for (const auto& s : report.skipped) std::printf("  %s\n", s.c_str());
     // Adapters are ours (the official model has none): count them, list anything else.

@@ -1,0 +1,228 @@
+#include "trainers/report.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "libgaze/core/atomic_file.h"
+#include "libgaze/core/json.h"
+#include "libgaze/core/strings.h"
+
+namespace gaze {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Paper Table 3 (mean angular error, degrees), SPEC §5.
+struct PaperRow {
+  const char* setting;
+  bool student;
+  double aea, openeds;
+};
+constexpr PaperRow kPaper[] = {
+    {"generalised", false, 1.94, 6.90},
+    {"generalised", true, 2.14, 7.82},
+    {"personalised", false, 2.32, 5.36},
+    {"personalised", true, 2.60, 5.80},
+};
+
+const char* dataset_title(const std::string& d) { return d == "aea" ? "AEA" : "OpenEDS2020"; }
+
+std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::string out = "| " + join(header, " | ") + " |\n|";
+  for (size_t i = 0; i < header.size(); ++i) out += "---|";
+  out += "\n";
+  for (const auto& row : rows) out += "| " + join(row, " | ") + " |\n";
+  return out;
+}
+
+std::string csv_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::string out = join(header, ",") + "\n";
+  for (const auto& row : rows) out += join(row, ",") + "\n";
+  return out;
+}
+
+std::string fmt(double v, int digits = 2) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// A small SVG line chart of error vs k, one line per (model, dataset).
+std::string k_curve_svg(const std::map<std::string, std::map<int64_t, double>>& curves) {
+  double y_max = 0;
+  int64_t k_max = 1;
+  for (const auto& [name, curve] : curves) {
+    for (const auto& [k, e] : curve) y_max = std::max(y_max, e), k_max = std::max(k_max, k);
+  }
+  y_max = std::max(1.0, y_max * 1.1);
+  const double w = 560, h = 320, left = 60, bottom = 40, top = 20, right = 150;
+  const auto px = [&](double k) { return left + (w - left - right) * k / double(k_max); };
+  const auto py = [&](double e) { return top + (h - top - bottom) * (1 - e / y_max); };
+  std::string svg =
+      "<svg xmlns='http://www.w3.org/2000/svg' width='560' height='320' font-family='sans-serif' font-size='12'>\n";
+  svg += "<rect width='100%' height='100%' fill='white'/>\n";
+  svg += "<line x1='" + fmt(left) + "' y1='" + fmt(py(0)) + "' x2='" + fmt(px(double(k_max))) + "' y2='" + fmt(py(0)) +
+         "' stroke='black'/>\n";
+  svg += "<line x1='" + fmt(left) + "' y1='" + fmt(top) + "' x2='" + fmt(left) + "' y2='" + fmt(py(0)) +
+         "' stroke='black'/>\n";
+  svg += "<text x='" + fmt((left + w - right) / 2) + "' y='" + fmt(h - 8) +
+         "' text-anchor='middle'>calibration images k</text>\n";
+  svg += "<text x='14' y='" + fmt(h / 2) + "' transform='rotate(-90 14 " + fmt(h / 2) +
+         ")' text-anchor='middle'>mean error (deg)</text>\n";
+  for (int t = 0; t <= 4; ++t) {
+    const double e = y_max * t / 4;
+    svg += "<text x='" + fmt(left - 6) + "' y='" + fmt(py(e) + 4) + "' text-anchor='end'>" + fmt(e, 1) + "</text>\n";
+  }
+  const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"};
+  int line = 0;
+  for (const auto& [name, curve] : curves) {
+    std::string points;
+    for (const auto& [k, e] : curve) {
+      points += fmt(px(double(k))) + "," + fmt(py(e)) + " ";
+      svg += "<text x='" + fmt(px(double(k))) + "' y='" + fmt(py(0) + 14) + "' text-anchor='middle'>" +
+             std::to_string(k) + "</text>\n";
+    }
+    const char* colour = colours[line % 4];
+    svg += "<polyline fill='none' stroke='" + std::string(colour) + "' stroke-width='2' points='" + points + "'/>\n";
+    svg += "<text x='" + fmt(w - right + 10) + "' y='" + fmt(top + 16 * line + 10) + "' fill='" + colour + "'>" + name +
+           "</text>\n";
+    ++line;
+  }
+  return svg + "</svg>\n";
+}
+
+// Pass/fail words of one check.
+std::string verdict(bool ok, const std::string& pass, const std::string& fail) {
+  return " (" + (ok ? pass : fail) + ")";
+}
+
+std::string table3(const PipelineResults& r, bool csv) {
+  std::vector<std::string> header = {"setting", "model", "params"};
+  for (const auto& d : r.datasets) {
+    if (csv) {
+      header.insert(header.end(), {d + "_ours", d + "_paper"});
+    } else {
+      header.insert(header.end(), {std::string(dataset_title(d)) + " (ours)", "paper"});
+    }
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const PaperRow& row : kPaper) {
+    const ModelScores& m = row.student ? r.student : r.teacher;
+    const bool personalised = std::string(row.setting) == "personalised";
+    std::vector<std::string> cells = {row.setting,
+                                      csv           ? m.name
+                                      : row.student ? "DFT Gaze (student)"
+                                                    : "ConvNeXt V2-A (teacher)",
+                                      short_count(m.params)};
+    for (const auto& d : r.datasets) {
+      const DatasetScores& s = m.datasets.at(d);
+      cells.push_back(fmt(personalised ? s.personalised : s.generalised, csv ? 4 : 2));
+      cells.push_back(fmt(d == "aea" ? row.aea : row.openeds));
+    }
+    rows.push_back(cells);
+  }
+  return csv ? csv_table(header, rows) : markdown_table(header, rows);
+}
+
+std::string checks(const PipelineResults& r) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& d : r.datasets) {
+    const DatasetScores& st = r.student.datasets.at(d);
+    const DatasetScores& te = r.teacher.datasets.at(d);
+    rows.push_back(
+        {d, fmt(st.baseline),
+         fmt(st.generalised / st.baseline, 3) + verdict(st.generalised <= 0.5 * st.baseline, "<= 0.5 ok", "> 0.5"),
+         fmt(st.generalised / te.generalised, 3) +
+             verdict(st.generalised <= 1.25 * te.generalised, "<= 1.25 ok", "> 1.25"),
+         fmt(st.before) + " -> " + fmt(st.personalised) + verdict(st.personalised < st.before, "lower ok", "not lower"),
+         st.blink_auc < 0 ? "n/a" : fmt(st.blink_auc, 3), fmt(st.seconds_per_user) + " s"});
+  }
+  return markdown_table(
+      {"dataset", "mean-gaze baseline", "student / baseline", "student / teacher",
+       "personalisation (student: before -> after)", "blink AUC (student)", "personalisation time per user"},
+      rows);
+}
+
+std::string k_table(const PipelineResults& r, const std::map<std::string, std::map<int64_t, double>>& curves) {
+  std::vector<std::string> header = {"model / dataset"};
+  for (int64_t k : r.k_curve) header.push_back("k=" + std::to_string(k));
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [name, curve] : curves) {
+    std::vector<std::string> cells = {name};
+    for (int64_t k : r.k_curve) cells.push_back(curve.count(k) ? fmt(curve.at(k)) : "-");
+    rows.push_back(cells);
+  }
+  return markdown_table(header, rows);
+}
+
+Json report_json(const PipelineResults& r) {
+  Json datasets = Json::object();
+  for (const auto& d : r.datasets) {
+    for (const ModelScores* m : {&r.teacher, &r.student}) {
+      const DatasetScores& s = m->datasets.at(d);
+      Json k_curve = Json::object();
+      for (const auto& [k, e] : s.k_curve) k_curve[std::to_string(k)] = json_number(e);
+      datasets[d][m->name] = {{"generalised_deg", json_number(s.generalised)},
+                              {"personalised_deg", json_number(s.personalised)},
+                              {"before_personalisation_deg", json_number(s.before)},
+                              {"mean_gaze_baseline_deg", json_number(s.baseline)},
+                              {"blink_auc", s.blink_auc < 0 ? Json(nullptr) : Json(s.blink_auc)},
+                              {"seconds_per_user", s.seconds_per_user},
+                              {"k_curve", k_curve}};
+    }
+  }
+  return {{"datasets", datasets},
+          {"params", {{"teacher", r.teacher.params}, {"student", r.student.params}}},
+          {"input", {r.input_h, r.input_w}},
+          {"k", r.k},
+          {"seconds", r.seconds}};
+}
+
+}  // namespace
+
+std::string short_count(int64_t n) {
+  char buf[32];
+  if (n >= 1000000) {
+    std::snprintf(buf, sizeof buf, "%.1fM", double(n) / 1e6);
+  } else if (n >= 1000) {
+    std::snprintf(buf, sizeof buf, "%lldK", (long long)((n + 500) / 1000));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld", (long long)n);
+  }
+  return buf;
+}
+
+PipelineReport write_pipeline_report(const PipelineResults& r, const std::string& folder) {
+  std::map<std::string, std::map<int64_t, double>> curves;
+  for (const auto& d : r.datasets) {
+    for (const ModelScores* m : {&r.teacher, &r.student}) curves[m->name + " " + d] = m->datasets.at(d).k_curve;
+  }
+  std::string md = "# DFT Gaze — Table 3 reproduction\n\n";
+  md += "Data: " + r.data_description + "; input " + std::to_string(r.input_h) + "x" + std::to_string(r.input_w) +
+        "; mean angular error in degrees (ours | paper).\n\n";
+  md += table3(r, false);
+  md +=
+      "\nGeneralised = validation split (people unseen in training), all open-eye frames. Personalised = test "
+      "split, k = " +
+      std::to_string(r.k) +
+      " calibration images per person, mean over people of their remaining "
+      "frames.\n\n## Checks\n\n";
+  md += checks(r);
+  md += "\n## Error vs number of calibration images k\n\n" + k_table(r, curves);
+  md += "\n![error vs k](k_curve.svg)\n\nPipeline time: " + fmt(r.seconds, 0) + " s.\n";
+
+  PipelineReport report;
+  report.seconds = r.seconds;
+  report.markdown = md;
+  report.markdown_path = (fs::path(folder) / "report.md").string();
+  report.csv_path = (fs::path(folder) / "table3.csv").string();
+  report.json_path = (fs::path(folder) / "report.json").string();
+  report.svg_path = (fs::path(folder) / "k_curve.svg").string();
+  write_text_atomically(report.markdown_path, md);
+  write_text_atomically(report.csv_path, table3(r, true));
+  write_text_atomically(report.json_path, report_json(r).dump(2) + "\n");
+  write_text_atomically(report.svg_path, k_curve_svg(curves));
+  return report;
+}
+
+}  // namespace gaze

@@ -1,0 +1,54 @@
+// The report of `gaze run`: Table 3 (teacher / student x generalised / personalised, per
+// dataset) beside the paper's numbers, the checks the demo must pass, and the error-vs-k curves.
+//
+// Written as report.md (Markdown), table3.csv, report.json and k_curve.svg (a small SVG line
+// chart) into one folder, each atomically. Every number in it comes from the run: the
+// parameter counts are counted on the trained models, not typed in.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace gaze {
+
+// What one model scored on one dataset.
+struct DatasetScores {
+  double generalised = 0;   // mean error on the validation split (people unseen in training)
+  double personalised = 0;  // after k-shot personalisation, mean over test people
+  double before = 0;        // the same test people before personalisation
+  double baseline = 0;      // always predicting the training set's mean gaze
+  double blink_auc = -1;    // -1: not measurable
+  std::map<int64_t, double> k_curve;
+  double seconds_per_user = 0;
+};
+
+struct ModelScores {
+  std::string name;                               // "teacher" or "student"
+  int64_t params = 0;                             // counted on the trained model
+  std::map<std::string, DatasetScores> datasets;  // "openeds", "aea"
+};
+
+struct PipelineResults {
+  std::vector<std::string> datasets;
+  ModelScores teacher, student;
+  std::string data_description;  // "synthetic (gaze synth)" or "as configured"
+  int64_t input_h = 0, input_w = 0, k = 0;
+  std::vector<int64_t> k_curve;
+  double seconds = 0;
+};
+
+struct PipelineReport {
+  std::string markdown_path, csv_path, json_path, svg_path;
+  std::string markdown;
+  double seconds = 0;
+};
+
+// "3.6M", "281K", "950": a parameter count as the paper's tables print it.
+std::string short_count(int64_t n);
+
+// Renders and writes the four files into `folder`.
+PipelineReport write_pipeline_report(const PipelineResults& results, const std::string& folder);
+
+}  // namespace gaze
