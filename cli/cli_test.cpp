@@ -166,7 +166,8 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
       "run " + demo + " run.out_dir=" + dir.path() +
       " run.name=p run.threads=1 'pipeline.datasets=[openeds]'"
       " synth.participants=5 synth.train_frames=8 synth.validation_frames=6 synth.test_frames=8"
-      " 'synth.openeds_size=[64,96]' 'data.openeds_size=[64,96]' 'data.input_size=[32,64]' train.batch_size=4 mae.decoder_dim=16"
+      " 'synth.openeds_size=[64,96]' 'data.openeds_size=[64,96]' 'data.input_size=[32,64]' train.batch_size=4 "
+      "mae.decoder_dim=16"
       " 'personalize.k_curve=[0,5]' personalize.replay=8"
       " 'pipeline.stages.teacher_mae.set=[train.steps=2]' 'pipeline.stages.distill.set=[train.steps=3]'"
       " 'pipeline.stages.teacher_adapters.set=[train.steps=2]' 'pipeline.stages.student_adapters.set=[train.steps=2]'"

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/json.h"
 #include "libgaze/core/strings.h"
 #include "libgaze/models/gaze_net.h"
 #include "libgaze/models/model_stats.h"

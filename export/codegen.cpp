@@ -53,7 +53,8 @@ PackedPw pack_pw(const QLinear& l, const char* what, bool lo = false) {
   p.left.assign(size_t(p.out16), 0);
   p.right.assign(size_t(p.out16), 0);
   for (int32_t o = 0; o < l.out; ++o) {
-    for (int32_t i = 0; i < l.in; ++i) p.weight[(size_t(i / 2) * p.out8 + o) * 2 + size_t(i % 2)] = weight[size_t(o) * l.in + i];
+    for (int32_t i = 0; i < l.in; ++i)
+      p.weight[(size_t(i / 2) * p.out8 + o) * 2 + size_t(i % 2)] = weight[size_t(o) * l.in + i];
     p.bias[size_t(o)] = biases[size_t(o)];
     const gz_requant r = requants[size_t(o)];
     p.multiplier[size_t(o)] = r.multiplier;
@@ -112,7 +113,8 @@ struct Bytes {
 struct AdapterPlanes {
   PackedPw down_hi, down_lo, up;
   explicit AdapterPlanes(const QAdapter& a)
-      : down_hi(pack_pw(a.down, "an adapter")), down_lo(pack_pw(a.down, "an adapter", true)),
+      : down_hi(pack_pw(a.down, "an adapter")),
+        down_lo(pack_pw(a.down, "an adapter", true)),
         up(pack_pw(a.up, "an adapter")) {}
 };
 
@@ -162,8 +164,8 @@ class Emitter {
 
   static std::string init_pw(const std::string& name, const PackedPw& p) {
     std::ostringstream s;
-    s << "{" << p.in << ", " << p.out << ", " << p.out8 << ", " << p.out16 << ", " << name << "_w, " << name << "_b, " << name << "_m, "
-      << name << "_l, " << name << "_r}";
+    s << "{" << p.in << ", " << p.out << ", " << p.out8 << ", " << p.out16 << ", " << name << "_w, " << name << "_b, "
+      << name << "_m, " << name << "_l, " << name << "_r}";
     return s.str();
   }
 
@@ -172,10 +174,10 @@ class Emitter {
     array(name + "_gamma_s", n.gamma_shift, "int32_t");
     array(name + "_beta", n.beta, "int32_t");
     std::ostringstream s;
-    s << "{" << n.channels << ", " << n.eps << "LL, " << name << "_gamma_m, " << name << "_gamma_s, " << name << "_beta}";
+    s << "{" << n.channels << ", " << n.eps << "LL, " << name << "_gamma_m, " << name << "_gamma_s, " << name
+      << "_beta}";
     return s.str();
   }
-
 };
 
 std::string hex_float(float v) {
@@ -217,7 +219,8 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
   const std::string& provenance = options.provenance;
   if (net.stages.size() != 4 || net.downsamples.size() != 3) throw Error("export: the network needs 4 stages");
   for (int32_t d : net.dims) {
-    if (4 * d > GZ_PW_MAX_IN || d > GZ_LAYERNORM_MAX_CHANNELS) throw Error("export: stage width too large for the kernel");
+    if (4 * d > GZ_PW_MAX_IN || d > GZ_LAYERNORM_MAX_CHANNELS)
+      throw Error("export: stage width too large for the kernel");
   }
   Emitter e;
   e.out << "/* ---- weights and the network table (generated) ---- */\n\n";
@@ -328,13 +331,13 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << " * Requantisation: gemmlowp SaturatingRoundingDoublingHighMul (ties up) then\n"
       << " * RoundingDivideByPOT (ties away from zero); see export/fixed_point.h below. */\n"
       << "#include \"dftgaze.h\"\n\n#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n"
-      << inline_runtime() << "\n" << e.out.str() << "\n";
+      << inline_runtime() << "\n"
+      << e.out.str() << "\n";
   src << "/* Last-stage adapters: the base's, or a user's after dftgaze_set_user(). */\n"
       << "static const gz_adapter kBaseAdapter[" << std::max<size_t>(1, user_count) << "] = {\n"
-      << (user_count ? user_adapters.str() : kEmptyAdapter)
-      << "};\nstatic gz_adapter g_user_adapter[" << std::max<size_t>(1, user_count) << "] = {\n"
-      << (user_count ? user_adapters.str() : kEmptyAdapter)
-      << "};\n\n"
+      << (user_count ? user_adapters.str() : kEmptyAdapter) << "};\nstatic gz_adapter g_user_adapter["
+      << std::max<size_t>(1, user_count) << "] = {\n"
+      << (user_count ? user_adapters.str() : kEmptyAdapter) << "};\n\n"
       << blocks.str() << "\n"
       << "static const gz_net kNet = {\n"
       << "    " << net.input_h << ", " << net.input_w << ",\n"
@@ -359,15 +362,16 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "  if (blob == 0) {\n"
       << "    memcpy(g_user_adapter, kBaseAdapter, sizeof g_user_adapter);\n    return 0;\n  }\n"
       << "  if (DFTGAZE_USER_PAYLOAD_BYTES == 0) return DFTGAZE_ERROR_NO_ADAPTERS;\n"
-      << "  if (size < 20 || memcmp(blob, \"GZUA\", 4) != 0 || read_u32(blob + 4) != 1) return DFTGAZE_ERROR_BAD_BLOB;\n"
+      << "  if (size < 20 || memcmp(blob, \"GZUA\", 4) != 0 || read_u32(blob + 4) != 1) return "
+         "DFTGAZE_ERROR_BAD_BLOB;\n"
       << "  if (read_u32(blob + 8) != DFTGAZE_FINGERPRINT) return DFTGAZE_ERROR_OTHER_BASE;\n"
       << "  if (read_u32(blob + 12) != DFTGAZE_USER_PAYLOAD_BYTES || size != 20 + (size_t)DFTGAZE_USER_PAYLOAD_BYTES)\n"
       << "    return DFTGAZE_ERROR_BAD_BLOB;\n"
-      << "  if (gz_crc32(blob + 20, DFTGAZE_USER_PAYLOAD_BYTES) != read_u32(blob + 16)) return DFTGAZE_ERROR_BAD_BLOB;\n"
+      << "  if (gz_crc32(blob + 20, DFTGAZE_USER_PAYLOAD_BYTES) != read_u32(blob + 16)) return "
+         "DFTGAZE_ERROR_BAD_BLOB;\n"
       << "  memcpy(g_user_storage, blob + 20, DFTGAZE_USER_PAYLOAD_BYTES);\n"
       << "  const int32_t* i32 = g_user_storage;\n  const int8_t* i8 = 0;\n"
-      << parse.str()
-      << "  (void)a;\n  (void)i8;\n  (void)i32;\n  return 0;\n}\n\n"
+      << parse.str() << "  (void)a;\n  (void)i8;\n  (void)i32;\n  return 0;\n}\n\n"
       << "const char* dftgaze_simd(void) { return gz_simd_name(); }\n";
 
   std::ostringstream hdr;
@@ -388,8 +392,8 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "#ifndef DFTGAZE_H_\n#define DFTGAZE_H_\n\n#include <stddef.h>\n#include <stdint.h>\n\n"
       << "#define DFTGAZE_INPUT_H " << net.input_h << "\n#define DFTGAZE_INPUT_W " << net.input_w << "\n"
       << "#define DFTGAZE_ARENA_BYTES " << plan.total << "\n#define DFTGAZE_WEIGHT_BYTES " << summary.weight_bytes
-      << "\n#define DFTGAZE_CONSTANT_BYTES " << summary.constant_bytes
-      << "\n#define DFTGAZE_MACS " << summary.macs << "ULL\n"
+      << "\n#define DFTGAZE_CONSTANT_BYTES " << summary.constant_bytes << "\n#define DFTGAZE_MACS " << summary.macs
+      << "ULL\n"
       << "#define DFTGAZE_FINGERPRINT 0x" << std::hex << summary.fingerprint << std::dec << "u\n"
       << "#define DFTGAZE_USER_PAYLOAD_BYTES " << payload_bytes << "u\n\n"
       << "#define DFTGAZE_ERROR_NULL (-1)\n#define DFTGAZE_ERROR_SIZE (-2)\n#define DFTGAZE_ERROR_ARENA (-3)\n"
@@ -467,8 +471,9 @@ uint32_t base_fingerprint(const QuantizedNet& net) {
 std::vector<uint8_t> user_blob(const QuantizedNet& base, const QuantizedNet& user) {
   const uint32_t fingerprint = base_fingerprint(base);
   if (base_fingerprint(user) != fingerprint) {
-    throw Error("export: the user model differs from the base outside the last stage's adapters "
-                "(was it personalised from this checkpoint?)");
+    throw Error(
+        "export: the user model differs from the base outside the last stage's adapters "
+        "(was it personalised from this checkpoint?)");
   }
   Bytes payload;
   for (const QBlock& q : user.stages.back()) {

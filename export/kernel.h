@@ -15,6 +15,36 @@
  * Activations are int16 (zero point 0), weights int8; the SIMD paths multiply int16 x int16
  * pairs into int32 (AVX2 VPMADDWD, NEON SMLAL), exact for every input.
  *
+ * Routine names (XNNPACK style): gz_<op>_<types>[_<tile>]_<isa>
+ *   types  s16 = int16 activations, s16s8 = int16 activations x int8 weights, s32 = int32 lanes
+ *   tile   tile4x16 = up to 4 positions x 16 outputs per register block; row = one position's
+ *          channels (LayerNorm, GRN) or one output row of all channels (depthwise); col = one
+ *          output column; s16x8 / s16x16 = 8 / 16 int16 outputs
+ *   isa    scalar (always compiled: the reference every SIMD routine is tested against,
+ *          export/kernel_ops_test.cpp; [[maybe_unused]], as a SIMD build calls none of the
+ *          dispatched ones), avx2 (under GZ_SIMD_AVX2), neon (under GZ_SIMD_NEON)
+ * The name without the ISA suffix is the dispatcher: it calls the variant compiled in, the one
+ * gz_simd_name() reports (GELU has no NEON variant: its dispatcher calls the scalar one there).
+ *
+ *   routine                               scalar       avx2         neon         dispatcher
+ *   gz_requant_s32_*                      1 lane       8 lanes      4 lanes      -
+ *   gz_requant_shift_s32_*                (*)          8 lanes      4 lanes      -
+ *   gz_store_s16x8_avx2                   -            8 lanes      -            -
+ *   gz_layernorm_s16_row_*                1 channel    8 channels   4 channels   gz_layernorm_s16_row
+ *   gz_gelu_s16_row_*                     1 value      8 values     -            gz_gelu_s16_row
+ *   gz_grn_s16_row_*                      1 channel    8 channels   4 channels   gz_grn_s16_row
+ *   gz_pw_s16s8_tile4x16_*                4 x 16       4 x 16       4 x 16       gz_pw_s16s8_tile4x16
+ *   gz_pw_accumulate_s16s8_tile4x16_avx2  -            4 x 16       -            -
+ *   gz_pw_store_s16x16_*                  16 outputs   16 outputs   -            -
+ *   gz_dw7x7_s16s8_row_*                  1 channel    8 channels   8 channels   gz_dw7x7_s16s8_row
+ *   gz_dw7x7_s16s8_col_scalar             1 channel (also the SIMD rows' channel tail)
+ *   gz_add_s16_*                          1 value      16 values    8 values     gz_add_s16
+ *   (*) gz_requant_apply_s32 (fixed_point.h), which every scalar routine uses
+ * Drivers above them: gz_pw_run (pads rows, cuts positions into tiles), gz_pw1_gelu_row,
+ * gz_block_run, gz_net_predict. Define GZ_TRACE_VARIANT() before including this header to
+ * observe which variant a dispatcher runs (every dispatched variant invokes it with __func__
+ * in scope; empty by default).
+ *
  * Packed layouts (made by export/codegen.cpp):
  *   pointwise  weight [ceil(in/2)][out8][2] int8 (input pairs interleaved per output, outputs
  *              padded to 8 with zeros); bias [out16] int32; requantisation as multiplier /
@@ -41,6 +71,10 @@
 #include <arm_neon.h>
 #endif
 
+#if !defined(GZ_TRACE_VARIANT)
+#define GZ_TRACE_VARIANT() ((void)0)
+#endif
+
 static inline const char* gz_simd_name(void) {
 #if defined(GZ_SIMD_AVX2)
   return "avx2";
@@ -56,16 +90,16 @@ static inline const char* gz_simd_name(void) {
 
 typedef struct {
   int32_t in, out, out8, out16;
-  const int8_t* weight;       /* [ceil(in/2)][out8][2] */
-  const int32_t* bias;        /* [out16] */
-  const int32_t* multiplier;  /* [out16] */
-  const int32_t* left;        /* [out16] left shift before the high multiply */
-  const int32_t* right;       /* [out16] rounding right shift after it */
+  const int8_t* weight;      /* [ceil(in/2)][out8][2] */
+  const int32_t* bias;       /* [out16] */
+  const int32_t* multiplier; /* [out16] */
+  const int32_t* left;       /* [out16] left shift before the high multiply */
+  const int32_t* right;      /* [out16] rounding right shift after it */
 } gz_pw;
 
 typedef struct {
   int32_t channels;
-  const int8_t* weight;  /* [49][C] */
+  const int8_t* weight; /* [49][C] */
   const int32_t* bias;
   const int32_t* multiplier;
   const int32_t* left;
@@ -97,8 +131,8 @@ typedef struct {
 typedef struct {
   int32_t input_h, input_w;
   int32_t depths[4], dims[4];
-  int32_t keep_hidden;  /* bit s set: stage s keeps its pw1/GELU outputs; clear: recomputes them */
-  gz_pw stem;           /* in = 16: the 4x4 patch of p - 128 */
+  int32_t keep_hidden; /* bit s set: stage s keeps its pw1/GELU outputs; clear: recomputes them */
+  gz_pw stem;          /* in = 16: the 4x4 patch of p - 128 */
   gz_layernorm_params stem_norm;
   gz_downsample downsample[3];
   const gz_block* blocks[4];
@@ -159,16 +193,20 @@ static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Requantisation of 8 / 4 lanes: (x << left) high-multiplied, rounding right shift — equal to */
-/* gz_requant_apply_s32 lane by lane (srdhm is floor((a*b + 2^30) / 2^31), see fixed_point.h). */
+/* Requantisation of 1 / 8 / 4 lanes: (x << left) high-multiplied, rounding right shift, equal
+ * to gz_requant_apply_s32 lane by lane (srdhm is floor((a*b + 2^30) / 2^31), see fixed_point.h)
+ * for left, right in [0, 31], at most one non-zero, and multiplier > INT32_MIN: what codegen
+ * emits and gz_requant_compute / gz_requant_from_product make (LayerNorm's zero-variance rows
+ * reach left = 48, with x = 0: 0 in every path). Outside that, the AVX2 lanes do not saturate
+ * x << left == multiplier == INT32_MIN (the scalar and NEON lanes give INT32_MAX). */
 
-static inline int32_t gz_requant_lane(int32_t x, int32_t multiplier, int32_t left, int32_t right) {
+static inline int32_t gz_requant_s32_scalar(int32_t x, int32_t multiplier, int32_t left, int32_t right) {
   const gz_requant r = {multiplier, left - right}; /* at most one of the two shifts is non-zero */
   return gz_requant_apply_s32(x, r);
 }
 
 #if defined(GZ_SIMD_AVX2)
-static inline __m256i gz_requant_avx2(__m256i x, __m256i multiplier, __m256i left, __m256i right) {
+static inline __m256i gz_requant_s32_avx2(__m256i x, __m256i multiplier, __m256i left, __m256i right) {
   x = _mm256_sllv_epi32(x, left);
   /* srdhm: bits 31..62 of a*b + 2^30, from 64-bit products of the even and the odd lanes */
   const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
@@ -183,10 +221,22 @@ static inline __m256i gz_requant_avx2(__m256i x, __m256i multiplier, __m256i lef
   const __m256i round_up = _mm256_cmpgt_epi32(_mm256_and_si256(high, mask), threshold); /* -1 or 0 */
   return _mm256_sub_epi32(_mm256_srav_epi32(high, right), round_up);
 }
+
+/* Same with the shift in gz_requant form (positive = left). */
+static inline __m256i gz_requant_shift_s32_avx2(__m256i x, __m256i multiplier, __m256i shift) {
+  const __m256i zero = _mm256_setzero_si256();
+  return gz_requant_s32_avx2(x, multiplier, _mm256_max_epi32(shift, zero),
+                             _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero));
+}
+
+/* 8 int32 lanes -> 8 int16, saturating (== clamp). */
+static inline void gz_store_s16x8_avx2(int16_t* y, __m256i v) {
+  _mm_storeu_si128((__m128i*)y, _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
 #endif
 
 #if defined(GZ_SIMD_NEON)
-static inline int32x4_t gz_requant_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left, int32x4_t right) {
+static inline int32x4_t gz_requant_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left, int32x4_t right) {
   x = vshlq_s32(x, left);
   const int32x4_t high = vqrdmulhq_s32(x, multiplier); /* = gz_srdhm_s32 lane by lane */
   const int32x4_t one = vdupq_n_s32(1);
@@ -197,59 +247,25 @@ static inline int32x4_t gz_requant_neon(int32x4_t x, int32x4_t multiplier, int32
   const int32x4_t shifted = vshlq_s32(high, vnegq_s32(right));
   return vsubq_s32(shifted, vreinterpretq_s32_u32(vcgtq_s32(remainder, threshold)));
 }
-#endif
 
-#if defined(GZ_SIMD_AVX2)
-/* Same with the shift in gz_requant form (positive = left). */
-static inline __m256i gz_requant_shift_avx2(__m256i x, __m256i multiplier, __m256i shift) {
-  const __m256i zero = _mm256_setzero_si256();
-  return gz_requant_avx2(x, multiplier, _mm256_max_epi32(shift, zero),
-                         _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero));
-}
-
-/* 8 int32 lanes -> 8 int16, saturating (== clamp). */
-static inline void gz_store8_s16_avx2(int16_t* y, __m256i v) {
-  _mm_storeu_si128((__m128i*)y, _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-}
-#endif
-
-#if defined(GZ_SIMD_NEON)
-static inline int32x4_t gz_requant_shift_neon(int32x4_t x, int32x4_t multiplier, int32x4_t shift) {
+static inline int32x4_t gz_requant_shift_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t shift) {
   const int32x4_t zero = vdupq_n_s32(0);
-  return gz_requant_neon(x, multiplier, vmaxq_s32(shift, zero), vmaxq_s32(vnegq_s32(shift), zero));
+  return gz_requant_s32_neon(x, multiplier, vmaxq_s32(shift, zero), vmaxq_s32(vnegq_s32(shift), zero));
 }
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
-/* Row versions of the per-position layers (layers.h), vectorised; the scalar tails use the   */
-/* same per-element functions as the reference.                                                */
+/* Row versions of the per-position layers (layers.h): the scalar routines are the reference's
+ * per-element functions in a loop; the SIMD ones end with the same scalar code for the tail.
+ * The SIMD ones add beta in int32 where the reference adds in int64: equal unless requantised
+ * value + beta leaves int32, an output 2^16 times int16's range before the clamp (calibrated
+ * output scales stay orders of magnitude below; see export/kernel_ops_test.cpp). */
 
-static inline void gz_layernorm_row(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
-  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
-  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
-  const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
-  int32_t c = 0;
-#if defined(GZ_SIMD_AVX2)
-  const __m256i zm = _mm256_set1_epi32(to_z.multiplier);
-  const __m256i zl = _mm256_set1_epi32(to_z.shift > 0 ? to_z.shift : 0);
-  const __m256i zr = _mm256_set1_epi32(to_z.shift > 0 ? 0 : -to_z.shift);
-  for (; c + 8 <= n; c += 8) {
-    const __m256i z = gz_requant_avx2(_mm256_loadu_si256((const __m256i*)(d + c)), zm, zl, zr);
-    const __m256i v = gz_requant_shift_avx2(z, _mm256_loadu_si256((const __m256i*)(p->gamma_multiplier + c)),
-                                            _mm256_loadu_si256((const __m256i*)(p->gamma_shift + c)));
-    gz_store8_s16_avx2(y + c, _mm256_add_epi32(v, _mm256_loadu_si256((const __m256i*)(p->beta + c))));
-  }
-#elif defined(GZ_SIMD_NEON)
-  const int32x4_t zm = vdupq_n_s32(to_z.multiplier);
-  const int32x4_t zl = vdupq_n_s32(to_z.shift > 0 ? to_z.shift : 0);
-  const int32x4_t zr = vdupq_n_s32(to_z.shift > 0 ? 0 : -to_z.shift);
-  for (; c + 4 <= n; c += 4) {
-    const int32x4_t z = gz_requant_neon(vld1q_s32(d + c), zm, zl, zr);
-    const int32x4_t v = gz_requant_shift_neon(z, vld1q_s32(p->gamma_multiplier + c), vld1q_s32(p->gamma_shift + c));
-    vst1_s16(y + c, vqmovn_s32(vaddq_s32(v, vld1q_s32(p->beta + c))));
-  }
-#endif
-  for (; c < n; c += 8) { /* in chunks: keeps GCC from mis-bounding a constant layer's tail */
+/* LayerNorm outputs c..n-1 from d, in chunks: keeps GCC from mis-bounding a constant layer's
+ * tail. */
+static inline void gz_layernorm_s16_tail_scalar(const int32_t* d, gz_requant to_z, const gz_layernorm_params* p,
+                                                int32_t c, int32_t n, int16_t* y) {
+  for (; c < n; c += 8) {
     int32_t chunk[8];
     const int32_t rest = n - c < 8 ? n - c : 8;
     for (int32_t k = 0; k < rest; ++k) chunk[k] = d[c + k];
@@ -257,10 +273,75 @@ static inline void gz_layernorm_row(const int16_t* x, const gz_layernorm_params*
   }
 }
 
-/* GELU over n values in place. */
-static inline void gz_gelu_row(int16_t* x, size_t n, const int16_t* table) {
-  size_t i = 0;
+[[maybe_unused]] static inline void gz_layernorm_s16_row_scalar(const int16_t* x, const gz_layernorm_params* p,
+                                                                int16_t* y) {
+  GZ_TRACE_VARIANT();
+  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
+  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
+  const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
+  gz_layernorm_s16_tail_scalar(d, to_z, p, 0, n, y);
+}
+
 #if defined(GZ_SIMD_AVX2)
+static inline void gz_layernorm_s16_row_avx2(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
+  GZ_TRACE_VARIANT();
+  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
+  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
+  const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
+  int32_t c = 0;
+  const __m256i zm = _mm256_set1_epi32(to_z.multiplier);
+  const __m256i zl = _mm256_set1_epi32(to_z.shift > 0 ? to_z.shift : 0);
+  const __m256i zr = _mm256_set1_epi32(to_z.shift > 0 ? 0 : -to_z.shift);
+  for (; c + 8 <= n; c += 8) {
+    const __m256i z = gz_requant_s32_avx2(_mm256_loadu_si256((const __m256i*)(d + c)), zm, zl, zr);
+    const __m256i v = gz_requant_shift_s32_avx2(z, _mm256_loadu_si256((const __m256i*)(p->gamma_multiplier + c)),
+                                                _mm256_loadu_si256((const __m256i*)(p->gamma_shift + c)));
+    gz_store_s16x8_avx2(y + c, _mm256_add_epi32(v, _mm256_loadu_si256((const __m256i*)(p->beta + c))));
+  }
+  gz_layernorm_s16_tail_scalar(d, to_z, p, c, n, y);
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+static inline void gz_layernorm_s16_row_neon(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
+  GZ_TRACE_VARIANT();
+  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
+  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
+  const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
+  int32_t c = 0;
+  const int32x4_t zm = vdupq_n_s32(to_z.multiplier);
+  const int32x4_t zl = vdupq_n_s32(to_z.shift > 0 ? to_z.shift : 0);
+  const int32x4_t zr = vdupq_n_s32(to_z.shift > 0 ? 0 : -to_z.shift);
+  for (; c + 4 <= n; c += 4) {
+    const int32x4_t z = gz_requant_s32_neon(vld1q_s32(d + c), zm, zl, zr);
+    const int32x4_t v = gz_requant_shift_s32_neon(z, vld1q_s32(p->gamma_multiplier + c), vld1q_s32(p->gamma_shift + c));
+    vst1_s16(y + c, vqmovn_s32(vaddq_s32(v, vld1q_s32(p->beta + c))));
+  }
+  gz_layernorm_s16_tail_scalar(d, to_z, p, c, n, y);
+}
+#endif
+
+/* LayerNorm over one position's p->channels values. */
+static inline void gz_layernorm_s16_row(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
+#if defined(GZ_SIMD_AVX2)
+  gz_layernorm_s16_row_avx2(x, p, y);
+#elif defined(GZ_SIMD_NEON)
+  gz_layernorm_s16_row_neon(x, p, y);
+#else
+  gz_layernorm_s16_row_scalar(x, p, y);
+#endif
+}
+
+/* GELU over n values in place. */
+[[maybe_unused]] static inline void gz_gelu_s16_row_scalar(int16_t* x, size_t n, const int16_t* table) {
+  GZ_TRACE_VARIANT();
+  for (size_t i = 0; i < n; ++i) x[i] = gz_gelu_s16(x[i], table);
+}
+
+#if defined(GZ_SIMD_AVX2)
+static inline void gz_gelu_s16_row_avx2(int16_t* x, size_t n, const int16_t* table) {
+  GZ_TRACE_VARIANT();
+  size_t i = 0;
   const __m256i offset = _mm256_set1_epi32(32768), mask6 = _mm256_set1_epi32(63), one = _mm256_set1_epi32(1);
   const __m256i threshold = _mm256_set1_epi32(31);
   for (; i + 8 <= n; i += 8) {
@@ -276,61 +357,122 @@ static inline void gz_gelu_row(int16_t* x, size_t n, const int16_t* table) {
     const __m256i prod = _mm256_mullo_epi32(_mm256_sub_epi32(hi, lo), f);
     /* gz_rdivpot_s32(prod, 6): ties away from zero */
     const __m256i rem = _mm256_and_si256(prod, mask6);
-    const __m256i thr = _mm256_add_epi32(threshold, _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), prod), one));
-    const __m256i step = _mm256_add_epi32(_mm256_srai_epi32(prod, 6), _mm256_and_si256(_mm256_cmpgt_epi32(rem, thr), one));
-    gz_store8_s16_avx2(x + i, _mm256_add_epi32(lo, step));
+    const __m256i thr =
+        _mm256_add_epi32(threshold, _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), prod), one));
+    const __m256i step =
+        _mm256_add_epi32(_mm256_srai_epi32(prod, 6), _mm256_and_si256(_mm256_cmpgt_epi32(rem, thr), one));
+    gz_store_s16x8_avx2(x + i, _mm256_add_epi32(lo, step));
   }
-#endif
   for (; i < n; ++i) x[i] = gz_gelu_s16(x[i], table);
+}
+#endif
+
+/* GELU over n values in place; NEON has no vector version (the scalar loop is used there). */
+static inline void gz_gelu_s16_row(int16_t* x, size_t n, const int16_t* table) {
+#if defined(GZ_SIMD_AVX2)
+  gz_gelu_s16_row_avx2(x, n, table);
+#else
+  gz_gelu_s16_row_scalar(x, n, table);
+#endif
 }
 
 /* GRN on one position's c4 values in place. */
-static inline void gz_grn_row(int16_t* v, int32_t c4, const int32_t* multiplier, const int32_t* shift,
-                              const int32_t* beta) {
-  int32_t k = 0;
+[[maybe_unused]] static inline void gz_grn_s16_row_scalar(int16_t* v, int32_t c4, const int32_t* multiplier,
+                                                          const int32_t* shift, const int32_t* beta) {
+  GZ_TRACE_VARIANT();
+  for (int32_t k = 0; k < c4; ++k) v[k] = gz_grn_apply_s16(v[k], multiplier[k], shift[k], beta[k]);
+}
+
 #if defined(GZ_SIMD_AVX2)
+static inline void gz_grn_s16_row_avx2(int16_t* v, int32_t c4, const int32_t* multiplier, const int32_t* shift,
+                                       const int32_t* beta) {
+  GZ_TRACE_VARIANT();
+  int32_t k = 0;
   for (; k + 8 <= c4; k += 8) {
     const __m256i g = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(v + k)));
-    const __m256i r = gz_requant_shift_avx2(g, _mm256_loadu_si256((const __m256i*)(multiplier + k)),
-                                            _mm256_loadu_si256((const __m256i*)(shift + k)));
-    gz_store8_s16_avx2(v + k, _mm256_add_epi32(r, _mm256_loadu_si256((const __m256i*)(beta + k))));
+    const __m256i r = gz_requant_shift_s32_avx2(g, _mm256_loadu_si256((const __m256i*)(multiplier + k)),
+                                                _mm256_loadu_si256((const __m256i*)(shift + k)));
+    gz_store_s16x8_avx2(v + k, _mm256_add_epi32(r, _mm256_loadu_si256((const __m256i*)(beta + k))));
   }
-#elif defined(GZ_SIMD_NEON)
+  for (; k < c4; ++k) v[k] = gz_grn_apply_s16(v[k], multiplier[k], shift[k], beta[k]);
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+static inline void gz_grn_s16_row_neon(int16_t* v, int32_t c4, const int32_t* multiplier, const int32_t* shift,
+                                       const int32_t* beta) {
+  GZ_TRACE_VARIANT();
+  int32_t k = 0;
   for (; k + 4 <= c4; k += 4) {
     const int32x4_t g = vmovl_s16(vld1_s16(v + k));
-    const int32x4_t r = gz_requant_shift_neon(g, vld1q_s32(multiplier + k), vld1q_s32(shift + k));
+    const int32x4_t r = gz_requant_shift_s32_neon(g, vld1q_s32(multiplier + k), vld1q_s32(shift + k));
     vst1_s16(v + k, vqmovn_s32(vaddq_s32(r, vld1q_s32(beta + k))));
   }
-#endif
   for (; k < c4; ++k) v[k] = gz_grn_apply_s16(v[k], multiplier[k], shift[k], beta[k]);
+}
+#endif
+
+static inline void gz_grn_s16_row(int16_t* v, int32_t c4, const int32_t* multiplier, const int32_t* shift,
+                                  const int32_t* beta) {
+#if defined(GZ_SIMD_AVX2)
+  gz_grn_s16_row_avx2(v, c4, multiplier, shift, beta);
+#elif defined(GZ_SIMD_NEON)
+  gz_grn_s16_row_neon(v, c4, multiplier, shift, beta);
+#else
+  gz_grn_s16_row_scalar(v, c4, multiplier, shift, beta);
+#endif
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Pointwise: y[p][o] (int16) for `positions` rows of x[p][in] (int16). The int32 sums are     */
-/* exact in every path; only their order differs.                                              */
+/* Pointwise: y[p][o] (int16) for `positions` rows of x[p][in] (int16). The tile routines take */
+/* up to GZ_PW_TILE positions of x16 (rows padded to 2 * pairs with a zero) and produce every  */
+/* output in blocks of 16. The int32 sums are exact in every path; only their order differs.  */
 
 #define GZ_PW_MAX_IN 640
 #define GZ_PW_TILE 4
 
-static inline void gz_pw_store(const gz_pw* l, const int32_t* acc, int32_t o0, int32_t count, int16_t* y) {
+/* Requantises and stores outputs o0..o0+count-1 (count <= 16) from acc[0..count-1]. */
+static inline void gz_pw_store_s16x16_scalar(const gz_pw* l, const int32_t* acc, int32_t o0, int32_t count,
+                                             int16_t* y) {
   for (int32_t k = 0; k < count; ++k) {
     const int32_t o = o0 + k;
-    y[o] = (int16_t)gz_clamp_s32(gz_requant_lane(acc[k], l->multiplier[o], l->left[o], l->right[o]), -32768, 32767);
+    y[o] =
+        (int16_t)gz_clamp_s32(gz_requant_s32_scalar(acc[k], l->multiplier[o], l->left[o], l->right[o]), -32768, 32767);
+  }
+}
+
+[[maybe_unused]] static inline void gz_pw_s16s8_tile4x16_scalar(const gz_pw* l, const int16_t* x16, int32_t pairs,
+                                                                int32_t np, int16_t* y) {
+  GZ_TRACE_VARIANT();
+  for (int32_t p = 0; p < np; ++p) {
+    const int16_t* xp = x16 + (size_t)p * 2 * pairs;
+    for (int32_t o0 = 0; o0 < l->out; o0 += 16) {
+      int32_t acc[16];
+      const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
+      for (int32_t k = 0; k < count; ++k) {
+        const int8_t* wp = l->weight + (size_t)(o0 + k) * 2;
+        int32_t a = l->bias[o0 + k];
+        for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) a += xp[2 * i] * wp[0] + xp[2 * i + 1] * wp[1];
+        acc[k] = a;
+      }
+      gz_pw_store_s16x16_scalar(l, acc, o0, count, y + (size_t)p * l->out);
+    }
   }
 }
 
 #if defined(GZ_SIMD_AVX2)
 /* Requantises and stores 16 lanes (o0..o0+15, `count` of them valid); packs saturate exactly
  * like the scalar clamp. */
-static inline void gz_pw_store_avx2(const gz_pw* l, __m256i a0, __m256i a1, int32_t o0, int32_t count, int16_t* y) {
-  a0 = gz_requant_avx2(_mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i*)(l->bias + o0))),
-                       _mm256_loadu_si256((const __m256i*)(l->multiplier + o0)),
-                       _mm256_loadu_si256((const __m256i*)(l->left + o0)),
-                       _mm256_loadu_si256((const __m256i*)(l->right + o0)));
-  a1 = gz_requant_avx2(_mm256_add_epi32(a1, _mm256_loadu_si256((const __m256i*)(l->bias + o0 + 8))),
-                       _mm256_loadu_si256((const __m256i*)(l->multiplier + o0 + 8)),
-                       _mm256_loadu_si256((const __m256i*)(l->left + o0 + 8)),
-                       _mm256_loadu_si256((const __m256i*)(l->right + o0 + 8)));
+static inline void gz_pw_store_s16x16_avx2(const gz_pw* l, __m256i a0, __m256i a1, int32_t o0, int32_t count,
+                                           int16_t* y) {
+  a0 = gz_requant_s32_avx2(_mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i*)(l->bias + o0))),
+                           _mm256_loadu_si256((const __m256i*)(l->multiplier + o0)),
+                           _mm256_loadu_si256((const __m256i*)(l->left + o0)),
+                           _mm256_loadu_si256((const __m256i*)(l->right + o0)));
+  a1 = gz_requant_s32_avx2(_mm256_add_epi32(a1, _mm256_loadu_si256((const __m256i*)(l->bias + o0 + 8))),
+                           _mm256_loadu_si256((const __m256i*)(l->multiplier + o0 + 8)),
+                           _mm256_loadu_si256((const __m256i*)(l->left + o0 + 8)),
+                           _mm256_loadu_si256((const __m256i*)(l->right + o0 + 8)));
   const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(a0, a1), 0xD8);
   if (count == 16) {
     _mm256_storeu_si256((__m256i*)(y + o0), packed);
@@ -343,8 +485,8 @@ static inline void gz_pw_store_avx2(const gz_pw* l, __m256i a0, __m256i a1, int3
 
 /* acc[p] += x[p] . w for np positions; inlined with np = GZ_PW_TILE for the full tiles, so
  * the compiler unrolls the position loop there. */
-static inline void gz_pw_accumulate_avx2(__m256i acc[GZ_PW_TILE][2], const int16_t* x16, int32_t pairs, int32_t np,
-                                         const int8_t* wp, int32_t stride, int full) {
+static inline void gz_pw_accumulate_s16s8_tile4x16_avx2(__m256i acc[GZ_PW_TILE][2], const int16_t* x16, int32_t pairs,
+                                                        int32_t np, const int8_t* wp, int32_t stride, int full) {
   for (int32_t i = 0; i < pairs; ++i, wp += stride) {
     const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)wp));
     const __m256i w1 = full ? _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wp + 16))) : _mm256_setzero_si256();
@@ -358,25 +500,30 @@ static inline void gz_pw_accumulate_avx2(__m256i acc[GZ_PW_TILE][2], const int16
   }
 }
 
-static inline void gz_pw_tile_avx2(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
+static inline void gz_pw_s16s8_tile4x16_avx2(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np,
+                                             int16_t* y) {
+  GZ_TRACE_VARIANT();
   for (int32_t o0 = 0; o0 < l->out8; o0 += 16) {
     __m256i acc[GZ_PW_TILE][2];
     for (int32_t p = 0; p < GZ_PW_TILE; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
     const int8_t* wp = l->weight + (size_t)o0 * 2;
     const int full = o0 + 16 <= l->out8; /* else the last 8 outputs */
     if (np == GZ_PW_TILE) {
-      gz_pw_accumulate_avx2(acc, x16, pairs, GZ_PW_TILE, wp, l->out8 * 2, full);
+      gz_pw_accumulate_s16s8_tile4x16_avx2(acc, x16, pairs, GZ_PW_TILE, wp, l->out8 * 2, full);
     } else {
-      gz_pw_accumulate_avx2(acc, x16, pairs, np, wp, l->out8 * 2, full);
+      gz_pw_accumulate_s16s8_tile4x16_avx2(acc, x16, pairs, np, wp, l->out8 * 2, full);
     }
     const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
-    for (int32_t p = 0; p < np; ++p) gz_pw_store_avx2(l, acc[p][0], acc[p][1], o0, count, y + (size_t)p * l->out);
+    for (int32_t p = 0; p < np; ++p)
+      gz_pw_store_s16x16_avx2(l, acc[p][0], acc[p][1], o0, count, y + (size_t)p * l->out);
   }
 }
 #endif
 
 #if defined(GZ_SIMD_NEON)
-static inline void gz_pw_tile_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
+static inline void gz_pw_s16s8_tile4x16_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np,
+                                             int16_t* y) {
+  GZ_TRACE_VARIANT();
   for (int32_t o0 = 0; o0 < l->out8; o0 += 16) {
     int32x4_t acc[GZ_PW_TILE][4];
     for (int32_t p = 0; p < GZ_PW_TILE; ++p)
@@ -410,11 +557,12 @@ static inline void gz_pw_tile_neon(const gz_pw* l, const int16_t* x16, int32_t p
       int16_t r[16];
       for (int32_t k = 0; k < 4; k += 2) {
         const int32_t o = o0 + 4 * k;
-        const int32x4_t v0 = gz_requant_neon(vaddq_s32(acc[p][k], vld1q_s32(l->bias + o)), vld1q_s32(l->multiplier + o),
-                                             vld1q_s32(l->left + o), vld1q_s32(l->right + o));
-        const int32x4_t v1 = gz_requant_neon(vaddq_s32(acc[p][k + 1], vld1q_s32(l->bias + o + 4)),
-                                             vld1q_s32(l->multiplier + o + 4), vld1q_s32(l->left + o + 4),
-                                             vld1q_s32(l->right + o + 4));
+        const int32x4_t v0 =
+            gz_requant_s32_neon(vaddq_s32(acc[p][k], vld1q_s32(l->bias + o)), vld1q_s32(l->multiplier + o),
+                                vld1q_s32(l->left + o), vld1q_s32(l->right + o));
+        const int32x4_t v1 =
+            gz_requant_s32_neon(vaddq_s32(acc[p][k + 1], vld1q_s32(l->bias + o + 4)), vld1q_s32(l->multiplier + o + 4),
+                                vld1q_s32(l->left + o + 4), vld1q_s32(l->right + o + 4));
         vst1q_s16(r + 4 * k, vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)));
       }
       memcpy(y + (size_t)p * l->out + o0, r, (size_t)count * 2);
@@ -423,21 +571,15 @@ static inline void gz_pw_tile_neon(const gz_pw* l, const int16_t* x16, int32_t p
 }
 #endif
 
-static inline void gz_pw_tile_scalar(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
-  for (int32_t p = 0; p < np; ++p) {
-    const int16_t* xp = x16 + (size_t)p * 2 * pairs;
-    for (int32_t o0 = 0; o0 < l->out; o0 += 16) {
-      int32_t acc[16];
-      const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
-      for (int32_t k = 0; k < count; ++k) {
-        const int8_t* wp = l->weight + (size_t)(o0 + k) * 2;
-        int32_t a = l->bias[o0 + k];
-        for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) a += xp[2 * i] * wp[0] + xp[2 * i + 1] * wp[1];
-        acc[k] = a;
-      }
-      gz_pw_store(l, acc, o0, count, y + (size_t)p * l->out);
-    }
-  }
+/* One tile of np <= GZ_PW_TILE positions with the routine compiled in. */
+static inline void gz_pw_s16s8_tile4x16(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
+#if defined(GZ_SIMD_AVX2)
+  gz_pw_s16s8_tile4x16_avx2(l, x16, pairs, np, y);
+#elif defined(GZ_SIMD_NEON)
+  gz_pw_s16s8_tile4x16_neon(l, x16, pairs, np, y);
+#else
+  gz_pw_s16s8_tile4x16_scalar(l, x16, pairs, np, y);
+#endif
 }
 
 static inline void gz_pw_run(const gz_pw* l, const int16_t* x, int32_t positions, int16_t* y) {
@@ -449,27 +591,49 @@ static inline void gz_pw_run(const gz_pw* l, const int16_t* x, int32_t positions
       memcpy(x16 + (size_t)p * 2 * pairs, x + (size_t)(p0 + p) * l->in, (size_t)l->in * 2);
       if (l->in % 2) x16[(size_t)p * 2 * pairs + l->in] = 0;
     }
-    int16_t* out = y + (size_t)p0 * l->out;
-#if defined(GZ_SIMD_AVX2)
-    gz_pw_tile_avx2(l, x16, pairs, np, out);
-#elif defined(GZ_SIMD_NEON)
-    gz_pw_tile_neon(l, x16, pairs, np, out);
-#else
-    gz_pw_tile_scalar(l, x16, pairs, np, out);
-#endif
+    gz_pw_s16s8_tile4x16(l, x16, pairs, np, y + (size_t)p0 * l->out);
   }
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Depthwise 7x7 of one output row y of x [h][w][C] (int16) into out [w][C] (int16).         */
+/* Depthwise 7x7 of one output row y of x [h][w][C] (int16) into out [w][C] (int16). The SIMD  */
+/* routines take 8 channels per step and finish the channels with the scalar code.            */
 
-static inline void gz_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y, int16_t* out) {
+/* Output column col, channels c..C-1; ky0..ky1 / kx0..kx1: the taps inside the image. */
+static inline void gz_dw7x7_s16s8_col_scalar(const gz_dw* l, const int16_t* x, int32_t w, int32_t y, int32_t col,
+                                             int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t c,
+                                             int16_t* out) {
+  const int32_t c_count = l->channels;
+  for (; c < c_count; ++c) {
+    int32_t acc = l->bias[c];
+    for (int32_t ky = ky0; ky < ky1; ++ky)
+      for (int32_t kx = kx0; kx < kx1; ++kx)
+        acc += x[((size_t)(y + ky - 3) * w + (size_t)(col + kx - 3)) * c_count + c] *
+               l->weight[(size_t)(ky * 7 + kx) * c_count + c];
+    out[(size_t)col * c_count + c] =
+        (int16_t)gz_clamp_s32(gz_requant_s32_scalar(acc, l->multiplier[c], l->left[c], l->right[c]), -32768, 32767);
+  }
+}
+
+[[maybe_unused]] static inline void gz_dw7x7_s16s8_row_scalar(const gz_dw* l, const int16_t* x, int32_t h, int32_t w,
+                                                              int32_t y, int16_t* out) {
+  GZ_TRACE_VARIANT();
+  const int32_t ky0 = y < 3 ? 3 - y : 0, ky1 = h - y + 3 < 7 ? h - y + 3 : 7;
+  for (int32_t col = 0; col < w; ++col) {
+    const int32_t kx0 = col < 3 ? 3 - col : 0, kx1 = w - col + 3 < 7 ? w - col + 3 : 7;
+    gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, kx0, kx1, 0, out);
+  }
+}
+
+#if defined(GZ_SIMD_AVX2)
+static inline void gz_dw7x7_s16s8_row_avx2(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y,
+                                           int16_t* out) {
+  GZ_TRACE_VARIANT();
   const int32_t c_count = l->channels;
   const int32_t ky0 = y < 3 ? 3 - y : 0, ky1 = h - y + 3 < 7 ? h - y + 3 : 7;
   for (int32_t col = 0; col < w; ++col) {
     const int32_t kx0 = col < 3 ? 3 - col : 0, kx1 = w - col + 3 < 7 ? w - col + 3 : 7;
     int32_t c = 0;
-#if defined(GZ_SIMD_AVX2)
     for (; c + 8 <= c_count; c += 8) {
       __m256i acc = _mm256_loadu_si256((const __m256i*)(l->bias + c));
       for (int32_t ky = ky0; ky < ky1; ++ky) {
@@ -481,13 +645,26 @@ static inline void gz_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_
           acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv));
         }
       }
-      acc = gz_requant_avx2(acc, _mm256_loadu_si256((const __m256i*)(l->multiplier + c)),
-                            _mm256_loadu_si256((const __m256i*)(l->left + c)),
-                            _mm256_loadu_si256((const __m256i*)(l->right + c)));
+      acc = gz_requant_s32_avx2(acc, _mm256_loadu_si256((const __m256i*)(l->multiplier + c)),
+                                _mm256_loadu_si256((const __m256i*)(l->left + c)),
+                                _mm256_loadu_si256((const __m256i*)(l->right + c)));
       const __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
       _mm_storeu_si128((__m128i*)(out + (size_t)col * c_count + c), packed);
     }
-#elif defined(GZ_SIMD_NEON)
+    gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, kx0, kx1, c, out);
+  }
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+static inline void gz_dw7x7_s16s8_row_neon(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y,
+                                           int16_t* out) {
+  GZ_TRACE_VARIANT();
+  const int32_t c_count = l->channels;
+  const int32_t ky0 = y < 3 ? 3 - y : 0, ky1 = h - y + 3 < 7 ? h - y + 3 : 7;
+  for (int32_t col = 0; col < w; ++col) {
+    const int32_t kx0 = col < 3 ? 3 - col : 0, kx1 = w - col + 3 < 7 ? w - col + 3 : 7;
+    int32_t c = 0;
     for (; c + 8 <= c_count; c += 8) {
       int32x4_t lo = vld1q_s32(l->bias + c), hi = vld1q_s32(l->bias + c + 4);
       for (int32_t ky = ky0; ky < ky1; ++ky) {
@@ -500,49 +677,77 @@ static inline void gz_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_
           hi = vmlal_s16(hi, vget_high_s16(xv), vget_high_s16(wv));
         }
       }
-      lo = gz_requant_neon(lo, vld1q_s32(l->multiplier + c), vld1q_s32(l->left + c), vld1q_s32(l->right + c));
-      hi = gz_requant_neon(hi, vld1q_s32(l->multiplier + c + 4), vld1q_s32(l->left + c + 4),
-                           vld1q_s32(l->right + c + 4));
+      lo = gz_requant_s32_neon(lo, vld1q_s32(l->multiplier + c), vld1q_s32(l->left + c), vld1q_s32(l->right + c));
+      hi = gz_requant_s32_neon(hi, vld1q_s32(l->multiplier + c + 4), vld1q_s32(l->left + c + 4),
+                               vld1q_s32(l->right + c + 4));
       vst1q_s16(out + (size_t)col * c_count + c, vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi)));
     }
-#endif
-    for (; c < c_count; ++c) {
-      int32_t acc = l->bias[c];
-      for (int32_t ky = ky0; ky < ky1; ++ky)
-        for (int32_t kx = kx0; kx < kx1; ++kx)
-          acc += x[((size_t)(y + ky - 3) * w + (size_t)(col + kx - 3)) * c_count + c] *
-                 l->weight[(size_t)(ky * 7 + kx) * c_count + c];
-      out[(size_t)col * c_count + c] =
-          (int16_t)gz_clamp_s32(gz_requant_lane(acc, l->multiplier[c], l->left[c], l->right[c]), -32768, 32767);
-    }
+    gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, kx0, kx1, c, out);
   }
+}
+#endif
+
+static inline void gz_dw7x7_s16s8_row(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y, int16_t* out) {
+#if defined(GZ_SIMD_AVX2)
+  gz_dw7x7_s16s8_row_avx2(l, x, h, w, y, out);
+#elif defined(GZ_SIMD_NEON)
+  gz_dw7x7_s16s8_row_neon(l, x, h, w, y, out);
+#else
+  gz_dw7x7_s16s8_row_scalar(l, x, h, w, y, out);
+#endif
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Residual add r += f, saturating (== clamp).                                                 */
+
+[[maybe_unused]] static inline void gz_add_s16_scalar(int16_t* r, const int16_t* f, size_t n) {
+  GZ_TRACE_VARIANT();
+  for (size_t i = 0; i < n; ++i) r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
+}
+
+#if defined(GZ_SIMD_AVX2)
+static inline void gz_add_s16_avx2(int16_t* r, const int16_t* f, size_t n) {
+  GZ_TRACE_VARIANT();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i v =
+        _mm256_adds_epi16(_mm256_loadu_si256((const __m256i*)(r + i)), _mm256_loadu_si256((const __m256i*)(f + i)));
+    _mm256_storeu_si256((__m256i*)(r + i), v);
+  }
+  for (; i < n; ++i) r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+static inline void gz_add_s16_neon(int16_t* r, const int16_t* f, size_t n) {
+  GZ_TRACE_VARIANT();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) vst1q_s16(r + i, vqaddq_s16(vld1q_s16(r + i), vld1q_s16(f + i)));
+  for (; i < n; ++i) r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
+}
+#endif
+
+static inline void gz_add_s16(int16_t* r, const int16_t* f, size_t n) {
+#if defined(GZ_SIMD_AVX2)
+  gz_add_s16_avx2(r, f, n);
+#elif defined(GZ_SIMD_NEON)
+  gz_add_s16_neon(r, f, n);
+#else
+  gz_add_s16_scalar(r, f, n);
+#endif
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* The network.                                                                                */
 
-static inline void gz_add_s16(int16_t* r, const int16_t* f, size_t n) {
-  size_t i = 0;
-#if defined(GZ_SIMD_AVX2)
-  for (; i + 16 <= n; i += 16) { /* saturating add == clamp(r + f) */
-    const __m256i v = _mm256_adds_epi16(_mm256_loadu_si256((const __m256i*)(r + i)),
-                                        _mm256_loadu_si256((const __m256i*)(f + i)));
-    _mm256_storeu_si256((__m256i*)(r + i), v);
-  }
-#elif defined(GZ_SIMD_NEON)
-  for (; i + 8 <= n; i += 8) vst1q_s16(r + i, vqaddq_s16(vld1q_s16(r + i), vld1q_s16(f + i)));
-#endif
-  for (; i < n; ++i) r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
-}
-
 /* pw1 then GELU for one row of `w` positions. */
 static inline void gz_pw1_gelu_row(const gz_block* b, const int16_t* u, int32_t w, int16_t* out) {
   gz_pw_run(&b->pw1, u, w, out);
-  gz_gelu_row(out, (size_t)w * 4 * b->dim, b->gelu);
+  gz_gelu_s16_row(out, (size_t)w * 4 * b->dim, b->gelu);
 }
 
-static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, int32_t keep,
-                                uint8_t* arena, const gz_arena_plan* plan) {
+static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, int32_t keep, uint8_t* arena,
+                                const gz_arena_plan* plan) {
   const int32_t c = b->dim, c4 = 4 * c;
   const size_t row = (size_t)w * c, row4 = (size_t)w * c4;
   int16_t* kept = (int16_t*)(arena + plan->hidden); /* pw1/GELU rows, or LayerNorm rows */
@@ -553,9 +758,9 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
 
   /* Pass A, row by row: depthwise, LayerNorm, pw1 + GELU; GRN's sums of squares. */
   for (int32_t y = 0; y < h; ++y) {
-    gz_dw_row(&b->dw, r, h, w, y, t_row);
+    gz_dw7x7_s16s8_row(&b->dw, r, h, w, y, t_row);
     int16_t* u = keep ? (int16_t*)(arena + plan->row_c) : kept + (size_t)y * row;
-    for (int32_t x = 0; x < w; ++x) gz_layernorm_row(t_row + (size_t)x * c, &b->norm, u + (size_t)x * c);
+    for (int32_t x = 0; x < w; ++x) gz_layernorm_s16_row(t_row + (size_t)x * c, &b->norm, u + (size_t)x * c);
     int16_t* g = keep ? kept + (size_t)y * row4 : h_row;
     gz_pw1_gelu_row(b, u, w, g);
     for (int32_t x = 0; x < w; ++x)
@@ -574,7 +779,7 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
   for (int32_t y = 0; y < h; ++y) {
     int16_t* g = keep ? kept + (size_t)y * row4 : h_row;
     if (!keep) gz_pw1_gelu_row(b, kept + (size_t)y * row, w, g);
-    for (int32_t x = 0; x < w; ++x) gz_grn_row(g + (size_t)x * c4, c4, grn_m, grn_s, b->grn.beta);
+    for (int32_t x = 0; x < w; ++x) gz_grn_s16_row(g + (size_t)x * c4, c4, grn_m, grn_s, b->grn.beta);
     gz_pw_run(&b->pw2, g, w, f_row);
     int16_t* r_row = r + (size_t)y * row;
     gz_add_s16(r_row, f_row, row);
@@ -594,8 +799,8 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
 }
 
 /* Runs the network on an eye image of any size; out: unit gaze direction, Laplace log-scale. */
-static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena_bytes, const uint8_t* eye, int32_t eye_h,
-                                 int32_t eye_w, float out[4]) {
+static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena_bytes, const uint8_t* eye,
+                                 int32_t eye_h, int32_t eye_w, float out[4]) {
   if (!net || !arena || !eye || !out) return -1;
   if (eye_h < 1 || eye_w < 1 || eye_h > 16384 || eye_w > 16384) return -2;
   const gz_arena_plan plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->keep_hidden);
@@ -612,10 +817,11 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
     for (int32_t x = 0; x < w; ++x)
       for (int32_t ky = 0; ky < 4; ++ky)
         for (int32_t kx = 0; kx < 4; ++kx)
-          gather[x * 16 + ky * 4 + kx] = (int16_t)((int32_t)image[(size_t)(4 * y + ky) * net->input_w + 4 * x + kx] - 128);
+          gather[x * 16 + ky * 4 + kx] =
+              (int16_t)((int32_t)image[(size_t)(4 * y + ky) * net->input_w + 4 * x + kx] - 128);
     gz_pw_run(&net->stem, gather, w, t_row);
     for (int32_t x = 0; x < w; ++x) {
-      gz_layernorm_row(t_row + (size_t)x * net->dims[0], &net->stem_norm, r + ((size_t)y * w + x) * net->dims[0]);
+      gz_layernorm_s16_row(t_row + (size_t)x * net->dims[0], &net->stem_norm, r + ((size_t)y * w + x) * net->dims[0]);
     }
   }
 
@@ -629,7 +835,7 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
       for (int32_t y = 0; y < h / 2; ++y) {
         for (int32_t ky = 0; ky < 2; ++ky)
           for (int32_t x = 0; x < w; ++x)
-            gz_layernorm_row(r + ((size_t)(2 * y + ky) * w + x) * c, &d->norm, rows + ((size_t)ky * w + x) * c);
+            gz_layernorm_s16_row(r + ((size_t)(2 * y + ky) * w + x) * c, &d->norm, rows + ((size_t)ky * w + x) * c);
         for (int32_t x = 0; x < w / 2; ++x)
           for (int32_t ky = 0; ky < 2; ++ky)
             for (int32_t kx = 0; kx < 2; ++kx)
@@ -654,7 +860,7 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
     for (int32_t p = 0; p < positions; ++p) sum += r[(size_t)p * c + k];
     pooled[k] = (int16_t)gz_div_round_s64(sum, positions);
   }
-  gz_layernorm_row(pooled, &net->head_norm, normed);
+  gz_layernorm_s16_row(pooled, &net->head_norm, normed);
   int32_t acc[4], acc_lo[4];
   for (int32_t j = 0; j < 4; ++j) {
     acc[j] = net->head_bias[j];

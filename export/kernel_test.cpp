@@ -19,12 +19,12 @@
 namespace gaze {
 namespace {
 
-using testing::read_file;
 using testing::eye_frames;
+using testing::read_file;
 using testing::TempDir;
 
-constexpr int32_t kInputH = 64, kInputW = 96;  // stage-1 map 16x24: both GRN paths run
-constexpr int32_t kFrameH = 75, kFrameW = 101; // odd eye size: the resampler is exercised
+constexpr int32_t kInputH = 64, kInputW = 96;   // stage-1 map 16x24: both GRN paths run
+constexpr int32_t kFrameH = 75, kFrameW = 101;  // odd eye size: the resampler is exercised
 
 struct Exported {
   QuantizedNet net;
@@ -92,7 +92,8 @@ struct KernelCase {
   std::vector<Frame> frames;
   std::string frames_path;
   KernelCase(uint64_t seed, int count)
-      : k(export_test_kernel(tmp.path() + "/kernel", seed)), frames(eye_frames(count, kFrameH, kFrameW, uint32_t(seed))),
+      : k(export_test_kernel(tmp.path() + "/kernel", seed)),
+        frames(eye_frames(count, kFrameH, kFrameW, uint32_t(seed))),
         frames_path(tmp.path() + "/frames.gzfr") {
     write_frames_file(frames_path, frames, kFrameH, kFrameW);
   }
@@ -104,8 +105,8 @@ TEST_CASE("generated kernel equals the integer reference bit for bit (avx2 and s
   KernelCase c(5, 1000);
   const std::vector<float> expected = reference_predictions(c.k.net, c.frames);
   for (const char* simd : {"auto", "scalar"}) {
-    const std::string build = build_kernel(c.k.dir, std::string("build-") + simd,
-                                           std::string("-DDFTGAZE_WERROR=ON -DDFTGAZE_SIMD=") + simd);
+    const std::string build =
+        build_kernel(c.k.dir, std::string("build-") + simd, std::string("-DDFTGAZE_WERROR=ON -DDFTGAZE_SIMD=") + simd);
     const std::vector<float> got = run_predict(build + "/dftgaze_tool", c.frames_path, c.tmp.path() + "/out.bin");
     INFO("path " << simd << ": first differing value " << first_difference(got, expected) << " of " << expected.size());
     CHECK(first_difference(got, expected) == expected.size());
@@ -122,11 +123,12 @@ TEST_CASE("generated kernel under qemu-aarch64 (NEON) equals the x86 kernel bit 
   REQUIRE(shell("command -v aarch64-linux-gnu-g++") == 0);  // scripts/setup installs it
   REQUIRE(shell("command -v qemu-aarch64") == 0);
   const std::string arm = build_kernel(c.k.dir, "build-aarch64",
-                                       "-DCMAKE_TOOLCHAIN_FILE=" + c.k.dir + "/toolchain-aarch64.cmake -DDFTGAZE_STATIC=ON "
-                                       "-DDFTGAZE_WERROR=ON");
+                                       "-DCMAKE_TOOLCHAIN_FILE=" + c.k.dir +
+                                           "/toolchain-aarch64.cmake -DDFTGAZE_STATIC=ON "
+                                           "-DDFTGAZE_WERROR=ON");
   REQUIRE(read_file(arm + "/dftgaze_tool").substr(1, 3) == "ELF");
-  const std::vector<float> neon = run_predict("qemu-aarch64 '" + arm + "/dftgaze_tool'", c.frames_path,
-                                              c.tmp.path() + "/neon.bin");
+  const std::vector<float> neon =
+      run_predict("qemu-aarch64 '" + arm + "/dftgaze_tool'", c.frames_path, c.tmp.path() + "/neon.bin");
   const std::string x86 = build_kernel(c.k.dir, "build-x86", "");
   const std::vector<float> native = run_predict(x86 + "/dftgaze_tool", c.frames_path, c.tmp.path() + "/x86.bin");
   const std::vector<float> expected = reference_predictions(c.k.net, c.frames);

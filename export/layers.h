@@ -38,12 +38,11 @@ static inline int64_t gz_rdivpot_s64(int64_t x, int32_t exponent) {
   return x >= 0 ? (x + half) >> exponent : -((-x + half) >> exponent);
 }
 
-static inline int32_t gz_clamp_s32(int64_t v, int32_t lo, int32_t hi) {
-  return v < lo ? lo : v > hi ? hi : (int32_t)v;
-}
+static inline int32_t gz_clamp_s32(int64_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : (int32_t)v; }
 
 /* Resample an h x w grey image to out_h x out_w (see the header comment). */
-static inline void gz_resample_u8(const uint8_t* src, int32_t h, int32_t w, uint8_t* dst, int32_t out_h, int32_t out_w) {
+static inline void gz_resample_u8(const uint8_t* src, int32_t h, int32_t w, uint8_t* dst, int32_t out_h,
+                                  int32_t out_w) {
   int64_t win_h16, win_w16; /* the centred window in Q16 source pixels */
   if ((int64_t)h * out_w >= (int64_t)w * out_h) {
     win_w16 = (int64_t)w << 16;
@@ -98,7 +97,7 @@ static inline uint64_t gz_reciprocal_q62(uint64_t d) {
   double estimate = 4611686018427387904.0 / (double)d;
   if (estimate > 4611686018427387904.0) estimate = 4611686018427387904.0;
   uint64_t q = (uint64_t)estimate;
-  while (q * d > one) --q;      /* too high (the estimate is within a few units: no overflow) */
+  while (q * d > one) --q;        /* too high (the estimate is within a few units: no overflow) */
   while ((q + 1) * d <= one) ++q; /* too low */
   return q;
 }
@@ -120,10 +119,10 @@ static inline gz_requant gz_requant_from_product(int64_t m, int32_t e) {
 /* LayerNorm parameters of one norm, computed at export time. Input and output int16 (zero point 0). */
 typedef struct {
   int32_t channels;
-  int64_t eps;                      /* eps * C^2 / s_x^2, rounded */
-  const int32_t* gamma_multiplier;  /* [C] signed requantisation gamma_c / (s_y * 2^16) ... */
-  const int32_t* gamma_shift;       /* [C] ... and its power-of-two shift */
-  const int32_t* beta;              /* [C] round(beta_c / s_y) */
+  int64_t eps;                     /* eps * C^2 / s_x^2, rounded */
+  const int32_t* gamma_multiplier; /* [C] signed requantisation gamma_c / (s_y * 2^16) ... */
+  const int32_t* gamma_shift;      /* [C] ... and its power-of-two shift */
+  const int32_t* beta;             /* [C] round(beta_c / s_y) */
 } gz_layernorm_params;
 
 #define GZ_LAYERNORM_MAX_CHANNELS 512
@@ -175,8 +174,8 @@ typedef struct {
 
 /* Per-image requantisations (multiplier[c], shift[c]) = a_c * s_g / s_y with
  * a_c = 1 + gamma_c * N_c, from sum_sq[c] = sum over positions of g^2. */
-static inline void gz_grn_requants(const int64_t* sum_sq, const gz_grn_params* p, uint32_t* norms,
-                                   int32_t* multiplier, int32_t* shift) {
+static inline void gz_grn_requants(const int64_t* sum_sq, const gz_grn_params* p, uint32_t* norms, int32_t* multiplier,
+                                   int32_t* shift) {
   int64_t total = 0;
   for (int32_t c = 0; c < p->channels; ++c) {
     norms[c] = gz_isqrt_u64((uint64_t)sum_sq[c] << 16); /* ||g_c|| in Q8 */
@@ -217,9 +216,7 @@ static inline int16_t gz_leaky_relu_s16(int16_t x, gz_requant slope) {
 }
 
 /* x / n rounded to nearest, ties away from zero (n > 0): the head's mean pool. */
-static inline int64_t gz_div_round_s64(int64_t x, int64_t n) {
-  return x >= 0 ? (x + n / 2) / n : -((-x + n / 2) / n);
-}
+static inline int64_t gz_div_round_s64(int64_t x, int64_t n) { return x >= 0 ? (x + n / 2) / n : -((-x + n / 2) / n); }
 
 /* The head's answer from its two weight planes' int32 accumulators: each dequantised by one
  * multiply, summed, the direction normalised to unit length; out[3] is the Laplace log-scale.

@@ -48,7 +48,8 @@ TEST_CASE("integer LayerNorm equals float LayerNorm within one output step", "[l
     gs[size_t(k)] = r.shift;
     beta[size_t(k)] = int32_t(std::lround(b[size_t(k)] / y_scale));
   }
-  const gz_layernorm_params p = {c, int64_t(std::llround(1e-6 * c * c / (x_scale * x_scale))), gm.data(), gs.data(), beta.data()};
+  const gz_layernorm_params p = {c, int64_t(std::llround(1e-6 * c * c / (x_scale * x_scale))), gm.data(), gs.data(),
+                                 beta.data()};
   int worst = 0;
   for (int t = 0; t < 500; ++t) {
     std::vector<int16_t> x(static_cast<size_t>(c)), y(static_cast<size_t>(c));

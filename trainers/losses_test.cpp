@@ -102,7 +102,7 @@ TEST_CASE("CRC-32C and TensorBoard event records", "[metrics]") {
     ++records;
   }
   CHECK(pos == events.size());
-  CHECK(records == 3);  // file_version + two scalars
+  CHECK(records == 5);  // file_version + four scalars
   CHECK(events.find("brain.Event:2") != std::string::npos);
   // A scalar event: wall_time (fixed64, field 1), step 10 (varint, field 2), summary (field 5).
   const std::string e = encode_scalar_event(1.0, 10, "loss", 0.5f);

@@ -12,6 +12,7 @@
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/io/model_io.h"
 #include "libgaze/io/official_import.h"
 #include "libgaze/io/torch_archive.h"

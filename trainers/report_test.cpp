@@ -32,15 +32,19 @@ TEST_CASE("the pipeline report renders the run's numbers, counts included", "[re
   r.seconds = 12;
   testing::TempDir dir;
   const PipelineReport report = write_pipeline_report(r, dir.path());
-  CHECK_THAT(report.markdown, Contains("| setting | model | params | OpenEDS2020 (ours) | paper | AEA (ours) | paper |\n"
-                                       "|---|---|---|---|---|---|---|\n"));
+  CHECK_THAT(report.markdown,
+             Contains("| setting | model | params | OpenEDS2020 (ours) | paper | AEA (ours) | paper |\n"
+                      "|---|---|---|---|---|---|---|\n"));
   CHECK_THAT(report.markdown, Contains("| generalised | DFT Gaze (student) | 123K | 4.50 | 7.82 | 4.50 | 2.14 |"));
-  CHECK_THAT(report.markdown, Contains("| personalised | ConvNeXt V2-A (teacher) | 3.6M | 3.00 | 5.36 | 3.00 | 2.32 |"));
-  CHECK_THAT(report.markdown, Contains("| openeds | 10.00 | 0.450 (<= 0.5 ok) | 1.125 (<= 1.25 ok) | 3.90 -> 3.20 (lower ok)"));
+  CHECK_THAT(report.markdown,
+             Contains("| personalised | ConvNeXt V2-A (teacher) | 3.6M | 3.00 | 5.36 | 3.00 | 2.32 |"));
+  CHECK_THAT(report.markdown,
+             Contains("| openeds | 10.00 | 0.450 (<= 0.5 ok) | 1.125 (<= 1.25 ok) | 3.90 -> 3.20 (lower ok)"));
   CHECK_THAT(report.markdown, Contains("| student openeds | 3.90 | 3.20 |"));
-  CHECK(testing::read_file(report.csv_path).rfind("setting,model,params,openeds_ours,openeds_paper,aea_ours,aea_paper\n"
-                                                  "generalised,teacher,3.6M,4.0000,6.90,4.0000,1.94\n",
-                                                  0) == 0);
+  CHECK(testing::read_file(report.csv_path)
+            .rfind("setting,model,params,openeds_ours,openeds_paper,aea_ours,aea_paper\n"
+                   "generalised,teacher,3.6M,4.0000,6.90,4.0000,1.94\n",
+                   0) == 0);
   const Json j = Json::parse(testing::read_file(report.json_path));
   CHECK(j.at("params").at("student").get<int64_t>() == 123456);
   CHECK(j.at("datasets").at("aea").at("teacher").at("blink_auc").is_null());

@@ -4,6 +4,7 @@
 #include "datasets/kmeans.h"
 #include "datasets/open_dataset.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/random.h"
 #include "libgaze/models/param_groups.h"
 #include "trainers/losses.h"
 #include "trainers/mae_heads.h"

@@ -99,11 +99,12 @@ TEST_CASE("pipeline stages name files relative to the file that names them", "[c
   std::filesystem::create_directories(dir.file("stages"));
   dir.write("stages/a.yaml", "train: {steps: 7}\n");
   dir.write("base.yaml", "pipeline:\n  stages:\n    distill: {config: stages/a.yaml}\n");
-  const std::string path = dir.write("pipeline/p.yaml",
-                                     "extends: ../base.yaml\n"
-                                     "pipeline:\n"
-                                     "  stages:\n"
-                                     "    teacher_mae: {config: ../stages/a.yaml, set: [train.steps=3, train.lr=0.5]}\n");
+  const std::string path =
+      dir.write("pipeline/p.yaml",
+                "extends: ../base.yaml\n"
+                "pipeline:\n"
+                "  stages:\n"
+                "    teacher_mae: {config: ../stages/a.yaml, set: [train.steps=3, train.lr=0.5]}\n");
   const Config c = load_config(path, {"pipeline.stages.personalize.config=rel.yaml"});
   namespace fs = std::filesystem;
   CHECK(fs::path(c.pipeline.stages.teacher_mae.config) == (fs::path(dir.path()) / "stages/a.yaml").lexically_normal());
