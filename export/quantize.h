@@ -17,16 +17,20 @@
 
 #include "export/fixed_point.h"
 
-/* Symmetric per-output-channel int8 weights: w is [channels][per_channel] floats. */
-static inline void gz_quantize_weights_per_channel(const float* w, int32_t channels, int32_t per_channel, int8_t* q,
-                                                   float* scales) {
+/* Symmetric per-output-channel int8 weights: w is [channels][per_channel] floats. scales[c] =
+ * max|w_c| / 127, raised to min_scales[c] where given (non-null): the caller's floor, so that a
+ * channel's bias still fits int32 in the accumulator's scale when its weights are near zero. */
+static inline void gz_quantize_weights_per_channel(const float* w, int32_t channels, int32_t per_channel,
+                                                   const float* min_scales, int8_t* q, float* scales) {
   for (int32_t c = 0; c < channels; ++c) {
     float max_abs = 0.0f;
     for (int32_t i = 0; i < per_channel; ++i) {
       const float a = fabsf(w[c * per_channel + i]);
       max_abs = a > max_abs ? a : max_abs;
     }
-    scales[c] = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
+    scales[c] = max_abs / 127.0f;
+    if (min_scales && min_scales[c] > scales[c]) scales[c] = min_scales[c];
+    if (!(scales[c] > 0.0f)) scales[c] = 1.0f;
     for (int32_t i = 0; i < per_channel; ++i) {
       const float v = rintf(w[c * per_channel + i] / scales[c]);
       q[c * per_channel + i] = (int8_t)(v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v);
@@ -35,9 +39,10 @@ static inline void gz_quantize_weights_per_channel(const float* w, int32_t chann
 }
 
 /* 16-bit symmetric per-channel weights as two int8 planes: w16 = 256 * hi + lo with
- * |w16| <= 127 * 256 + 127, hi in [-127, 127], lo in [-128, 127]. scales[c] is w16's scale. */
-static inline void gz_split_weights_s16(const float* w, int32_t channels, int32_t per_channel, int8_t* hi, int8_t* lo,
-                                        float* scales) {
+ * |w16| <= 127 * 256 + 127, hi in [-127, 127], lo in [-128, 127]. scales[c] is w16's scale
+ * (with the same optional floor min_scales[c]). */
+static inline void gz_split_weights_s16(const float* w, int32_t channels, int32_t per_channel, const float* min_scales,
+                                        int8_t* hi, int8_t* lo, float* scales) {
   const float top = 127.0f * 256.0f + 127.0f;
   for (int32_t c = 0; c < channels; ++c) {
     float max_abs = 0.0f;
@@ -45,7 +50,9 @@ static inline void gz_split_weights_s16(const float* w, int32_t channels, int32_
       const float a = fabsf(w[c * per_channel + i]);
       max_abs = a > max_abs ? a : max_abs;
     }
-    scales[c] = max_abs > 0.0f ? max_abs / top : 1.0f;
+    scales[c] = max_abs / top;
+    if (min_scales && min_scales[c] > scales[c]) scales[c] = min_scales[c];
+    if (!(scales[c] > 0.0f)) scales[c] = 1.0f;
     for (int32_t i = 0; i < per_channel; ++i) {
       float v = rintf(w[c * per_channel + i] / scales[c]);
       v = v < -top ? -top : v > top ? top : v;

@@ -22,7 +22,7 @@ QuantLayer quantise(const std::vector<float>& w, const std::vector<float>& b, in
   QuantLayer q;
   q.w.resize(w.size());
   q.w_scales.resize(size_t(channels));
-  gz_quantize_weights_per_channel(w.data(), channels, per_channel, q.w.data(), q.w_scales.data());
+  gz_quantize_weights_per_channel(w.data(), channels, per_channel, nullptr, q.w.data(), q.w_scales.data());
   for (int32_t c = 0; c < channels; ++c) {
     const double acc_scale = double(x_scale) * q.w_scales[c];
     q.bias.push_back(int32_t(std::lround(b[c] / acc_scale)));
@@ -40,7 +40,7 @@ TEST_CASE("two int8 planes hold 16-bit weights exactly", "[quantize]") {
   for (auto& v : w) v = n(rng);
   std::vector<int8_t> hi(w.size()), lo(w.size());
   std::vector<float> scales(3);
-  gz_split_weights_s16(w.data(), 3, 64, hi.data(), lo.data(), scales.data());
+  gz_split_weights_s16(w.data(), 3, 64, nullptr, hi.data(), lo.data(), scales.data());
   for (size_t i = 0; i < w.size(); ++i) {
     const float scale = scales[i / 64];
     CHECK(std::fabs((256.0f * hi[i] + lo[i]) * scale - w[i]) <= scale / 2 + 1e-7f);
@@ -108,4 +108,24 @@ TEST_CASE("depthwise 7x7 on the int16 stream equals float with zero padding with
         worst = std::max(worst, std::abs(expected - ys[(r * w + col) * c + ch]));
       }
   CHECK(worst <= 1);
+}
+
+TEST_CASE("a scale floor keeps a near-zero channel's bias representable", "[quantize]") {
+  const std::vector<float> w = {1e-9f, -2e-9f, 0.5f, -0.25f};  // channel 0 tiny, channel 1 normal
+  const float floors[2] = {1e-3f, 1e-3f};
+  int8_t q[4];
+  float scales[2];
+  gz_quantize_weights_per_channel(w.data(), 2, 2, floors, q, scales);
+  CHECK(scales[0] == 1e-3f);  // raised to the floor: the tiny weights round to 0
+  CHECK(q[0] == 0);
+  CHECK(q[1] == 0);
+  CHECK(scales[1] == 0.5f / 127.0f);  // the floor is below max/127: untouched
+  CHECK(q[2] == 127);
+  int8_t hi[4], lo[4];
+  gz_split_weights_s16(w.data(), 2, 2, floors, hi, lo, scales);
+  CHECK(scales[0] == 1e-3f);
+  CHECK(scales[1] == 0.5f / (127.0f * 256.0f + 127.0f));
+  const std::vector<float> zeros = {0.0f, 0.0f};
+  gz_quantize_weights_per_channel(zeros.data(), 1, 2, nullptr, q, scales);
+  CHECK(scales[0] == 1.0f);  // an all-zero channel without a floor keeps scale 1
 }

@@ -190,11 +190,19 @@ QLinear quantize_linear(const std::vector<float>& weight, const std::vector<floa
   l.out = out;
   l.weight.resize(size_t(out) * in);
   l.weight_scale.resize(size_t(out));
+  // A channel whose weights are tiny beside its bias (an adapter's zero-initialised up
+  // projection early in training) gets a coarser weight scale, so that its bias fits the int32
+  // accumulator with room for the worst-case sum; its output is then the bias' anyway.
+  const double bias_room = 0.5 * (2147483647.0 - double(in) * 32768.0 * 128.0) * (two_planes ? 256.0 : 1.0);
+  std::vector<float> min_scales(size_t(out));
+  for (int32_t o = 0; o < out; ++o)
+    min_scales[size_t(o)] = float(std::fabs(bias_in[size_t(o)]) / (x_scale * bias_room));
   if (two_planes) {
     l.weight_lo.resize(l.weight.size());
-    gz_split_weights_s16(weight.data(), out, in, l.weight.data(), l.weight_lo.data(), l.weight_scale.data());
+    gz_split_weights_s16(weight.data(), out, in, min_scales.data(), l.weight.data(), l.weight_lo.data(),
+                         l.weight_scale.data());
   } else {
-    gz_quantize_weights_per_channel(weight.data(), out, in, l.weight.data(), l.weight_scale.data());
+    gz_quantize_weights_per_channel(weight.data(), out, in, min_scales.data(), l.weight.data(), l.weight_scale.data());
   }
   std::vector<float> bias = bias_in;
   if (input_mean.size() == size_t(in)) {
@@ -266,7 +274,7 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
     const std::vector<float> w = to_vector(block.dwconv->weight), b = to_vector(block.dwconv->bias);
     q.dw_weight.resize(w.size());
     q.dw_weight_scale.resize(size_t(q.dim));
-    gz_quantize_weights_per_channel(w.data(), q.dim, 49, q.dw_weight.data(), q.dw_weight_scale.data());
+    gz_quantize_weights_per_channel(w.data(), q.dim, 49, nullptr, q.dw_weight.data(), q.dw_weight_scale.data());
     const std::vector<double>& mean = range_of(ranges, name + ".in").channel_mean;
     for (int32_t c = 0; c < q.dim; ++c) {
       const double acc_scale = double(res_scale) * q.dw_weight_scale[size_t(c)];
