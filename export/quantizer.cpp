@@ -194,7 +194,7 @@ QLinear quantize_linear(const std::vector<float>& weight, const std::vector<floa
   // projection early in training) gets a coarser weight scale, so that its bias fits the int32
   // accumulator with room for the worst-case sum; its output is then the bias' anyway.
   const double bias_room = 0.5 * (2147483647.0 - double(in) * 32768.0 * 128.0) * (two_planes ? 256.0 : 1.0);
-  std::vector<float> min_scales(size_t(out));
+  std::vector<float> min_scales(static_cast<size_t>(out));
   for (int32_t o = 0; o < out; ++o)
     min_scales[size_t(o)] = float(std::fabs(bias_in[size_t(o)]) / (x_scale * bias_room));
   if (two_planes) {
