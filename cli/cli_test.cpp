@@ -190,4 +190,11 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.output, Contains("pipeline.stages.distill.set") && Contains("did you mean 'train.steps'?"));
   CHECK(!std::filesystem::exists(dir.file("q")));
+  // So is a missing stage file, even for the last stage: nothing is rendered or trained first.
+  const auto missing = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
+                                " run.name=r pipeline.stages.personalize.config=" + dir.file("nope.yaml"));
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output,
+             Contains("pipeline.stages.personalize: " + dir.file("nope.yaml") + ": config file not found"));
+  CHECK(!std::filesystem::exists(dir.file("r")));
 }

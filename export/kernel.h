@@ -599,6 +599,12 @@ static inline void gz_pw_run(const gz_pw* l, const int16_t* x, int32_t positions
 /* Depthwise 7x7 of one output row y of x [h][w][C] (int16) into out [w][C] (int16). The SIMD  */
 /* routines take 8 channels per step and finish the channels with the scalar code.            */
 
+/* The taps [*lo, *hi) of a 7-tap window centred at pos that fall inside [0, size). */
+static inline void gz_dw7x7_taps(int32_t pos, int32_t size, int32_t* lo, int32_t* hi) {
+  *lo = pos < 3 ? 3 - pos : 0;
+  *hi = size - pos + 3 < 7 ? size - pos + 3 : 7;
+}
+
 /* Output column col, channels c..C-1; ky0..ky1 / kx0..kx1: the taps inside the image. */
 static inline void gz_dw7x7_s16s8_col_scalar(const gz_dw* l, const int16_t* x, int32_t w, int32_t y, int32_t col,
                                              int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t c,
@@ -618,9 +624,11 @@ static inline void gz_dw7x7_s16s8_col_scalar(const gz_dw* l, const int16_t* x, i
 [[maybe_unused]] static inline void gz_dw7x7_s16s8_row_scalar(const gz_dw* l, const int16_t* x, int32_t h, int32_t w,
                                                               int32_t y, int16_t* out) {
   GZ_TRACE_VARIANT();
-  const int32_t ky0 = y < 3 ? 3 - y : 0, ky1 = h - y + 3 < 7 ? h - y + 3 : 7;
+  int32_t ky0, ky1;
+  gz_dw7x7_taps(y, h, &ky0, &ky1);
   for (int32_t col = 0; col < w; ++col) {
-    const int32_t kx0 = col < 3 ? 3 - col : 0, kx1 = w - col + 3 < 7 ? w - col + 3 : 7;
+    int32_t kx0, kx1;
+    gz_dw7x7_taps(col, w, &kx0, &kx1);
     gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, kx0, kx1, 0, out);
   }
 }
@@ -630,9 +638,11 @@ static inline void gz_dw7x7_s16s8_row_avx2(const gz_dw* l, const int16_t* x, int
                                            int16_t* out) {
   GZ_TRACE_VARIANT();
   const int32_t c_count = l->channels;
-  const int32_t ky0 = y < 3 ? 3 - y : 0, ky1 = h - y + 3 < 7 ? h - y + 3 : 7;
+  int32_t ky0, ky1;
+  gz_dw7x7_taps(y, h, &ky0, &ky1);
   for (int32_t col = 0; col < w; ++col) {
-    const int32_t kx0 = col < 3 ? 3 - col : 0, kx1 = w - col + 3 < 7 ? w - col + 3 : 7;
+    int32_t kx0, kx1;
+    gz_dw7x7_taps(col, w, &kx0, &kx1);
     int32_t c = 0;
     for (; c + 8 <= c_count; c += 8) {
       __m256i acc = _mm256_loadu_si256((const __m256i*)(l->bias + c));
@@ -661,9 +671,11 @@ static inline void gz_dw7x7_s16s8_row_neon(const gz_dw* l, const int16_t* x, int
                                            int16_t* out) {
   GZ_TRACE_VARIANT();
   const int32_t c_count = l->channels;
-  const int32_t ky0 = y < 3 ? 3 - y : 0, ky1 = h - y + 3 < 7 ? h - y + 3 : 7;
+  int32_t ky0, ky1;
+  gz_dw7x7_taps(y, h, &ky0, &ky1);
   for (int32_t col = 0; col < w; ++col) {
-    const int32_t kx0 = col < 3 ? 3 - col : 0, kx1 = w - col + 3 < 7 ? w - col + 3 : 7;
+    int32_t kx0, kx1;
+    gz_dw7x7_taps(col, w, &kx0, &kx1);
     int32_t c = 0;
     for (; c + 8 <= c_count; c += 8) {
       int32x4_t lo = vld1q_s32(l->bias + c), hi = vld1q_s32(l->bias + c + 4);

@@ -31,11 +31,11 @@ bool up_to_date(const fs::path& stamp, const std::string& what) {
   return fs::exists(stamp) && read_text_file(stamp.string()) == what;
 }
 
-std::string pack_dataset(const Config& base, const std::string& kind, const std::string& root, const fs::path& packs) {
-  const fs::path out = packs / (kind + ".h5");
-  const fs::path stamp = packs / (kind + ".done");
+// Packs dataset `kind` at `root` into `out` (all splits), unless that was already done.
+void pack_dataset(const Config& base, const std::string& kind, const std::string& root, const fs::path& out) {
+  const fs::path stamp = fs::path(out).replace_extension(".done");
   const std::string what = kind + ":" + root + "\n" + dump_config(base);
-  if (up_to_date(stamp, what) && fs::exists(out)) return out.string();
+  if (up_to_date(stamp, what) && fs::exists(out)) return;
   Config c = base;
   c.data.source = kind + ":" + root;
   c.data.split = "all";
@@ -47,7 +47,6 @@ std::string pack_dataset(const Config& base, const std::string& kind, const std:
   const PackReport r = write_pack(*data, out.string(), options);
   spdlog::info("packed {} items of {} into {}", r.written, data->describe(), out.string());
   write_text_atomically(stamp.string(), what);
-  return out.string();
 }
 
 // Renders the synthetic datasets the pipeline was not given a root for; returns every root.
@@ -111,8 +110,8 @@ std::string import_teacher(const Config& config, const fs::path& root) {
 }
 
 // Generalised evaluation and personalisation of one trained model on one dataset.
-DatasetScores score(const std::string& model_path, const Config& c, const std::string& pack,
-                    const fs::path& eval_json_path, const fs::path& users_dir) {
+DatasetScores score(GazeNet& net, const Config& c, const std::string& pack, const fs::path& eval_json_path,
+                    const fs::path& users_dir) {
   DataConfig split = c.data;
   split.source = pack;
   split.split = "train";
@@ -121,7 +120,6 @@ DatasetScores score(const std::string& model_path, const Config& c, const std::s
   const auto val_set = open_dataset(split);
   split.split = "test";
   const auto test_set = open_dataset(split);
-  GazeNet net = load_model(model_path);
   DatasetScores s;
   const EvalResult val = evaluate(net, *val_set, c);
   write_text_atomically(eval_json_path.string(), eval_json(val).dump(2) + "\n");
@@ -136,34 +134,55 @@ DatasetScores score(const std::string& model_path, const Config& c, const std::s
   return s;
 }
 
+// Every stage's config, composed before any work starts, so that a bad stage file or override
+// stops the run at once rather than after hours of training.
+struct StageConfigs {
+  Config teacher_mae, distill;
+  std::map<std::string, Config> teacher_adapters, student_adapters, personalize_teacher, personalize_student;
+};
+
+StageConfigs compose_stages(const Config& config, const std::map<std::string, std::string>& packs,
+                            const std::string& all_train, const fs::path& root) {
+  const PipelineStages& s = config.pipeline.stages;
+  StageConfigs out;
+  out.teacher_mae = stage_config(config, "teacher_mae", s.teacher_mae, "teacher_mae", all_train, root);
+  out.distill = stage_config(config, "distill", s.distill, "distill", all_train, root);
+  for (const auto& [d, pack] : packs) {
+    const std::string teacher_run = "teacher_adapters_" + d, student_run = "student_adapters_" + d;
+    out.teacher_adapters[d] = stage_config(config, "teacher_adapters", s.teacher_adapters, teacher_run, pack, root);
+    out.student_adapters[d] = stage_config(config, "student_adapters", s.student_adapters, student_run, pack, root);
+    out.personalize_teacher[d] = stage_config(config, "personalize", s.personalize, teacher_run, pack, root);
+    out.personalize_student[d] = stage_config(config, "personalize", s.personalize, student_run, pack, root);
+  }
+  return out;
+}
+
 }  // namespace
 
 PipelineReport run_pipeline(const Config& config) {
   const auto start = std::chrono::steady_clock::now();
   const PipelineConfig& p = config.pipeline;
-  const PipelineStages& stages = p.stages;
   const fs::path root = fs::path(config.run.out_dir) / config.run.name;
+  std::map<std::string, std::string> packs;
+  std::vector<std::string> all_packs;
+  for (const auto& d : p.datasets) {
+    packs[d] = (root / "packs" / (d + ".h5")).string();
+    all_packs.push_back(packs[d]);
+  }
+  StageConfigs stages = compose_stages(config, packs, join(all_packs, ","), root);
   fs::create_directories(root / "packs");
   write_text_atomically((root / "pipeline.yaml").string(), dump_config(config));
 
   // 1. Data: render what is not given, pack everything.
   const std::map<std::string, std::string> roots = dataset_roots(config, root);
-  std::map<std::string, std::string> packs;
-  std::vector<std::string> all_packs;
-  for (const auto& d : p.datasets) {
-    packs[d] = pack_dataset(config, d, roots.at(d), root / "packs");
-    all_packs.push_back(packs[d]);
-  }
-  const std::string all_train = join(all_packs, ",");
+  for (const auto& d : p.datasets) pack_dataset(config, d, roots.at(d), packs[d]);
 
   // 2. Teacher FCMAE (from an imported official checkpoint if given), then the student's
   //    MAE + KD distillation from it; both on every dataset's train split.
-  Config mae = stage_config(config, "teacher_mae", stages.teacher_mae, "teacher_mae", all_train, root);
-  if (!p.import_teacher.empty()) mae.train.init = import_teacher(config, root);
-  const std::string teacher_mae = train("teacher-mae", mae);
-  Config distill = stage_config(config, "distill", stages.distill, "distill", all_train, root);
-  distill.train.teacher = teacher_mae;
-  const std::string student_mae = train("distill", distill);
+  if (!p.import_teacher.empty()) stages.teacher_mae.train.init = import_teacher(config, root);
+  const std::string teacher_mae = train("teacher-mae", stages.teacher_mae);
+  stages.distill.train.teacher = teacher_mae;
+  const std::string student_mae = train("distill", stages.distill);
 
   // 3. Per dataset and model: adapters, generalised evaluation, personalisation.
   PipelineResults results;
@@ -173,26 +192,22 @@ PipelineReport run_pipeline(const Config& config) {
   for (const auto& d : p.datasets) {
     for (ModelScores* m : {&results.teacher, &results.student}) {
       const bool teacher = m == &results.teacher;
-      const std::string run = m->name + "_adapters_" + d;
-      Config c = stage_config(config, teacher ? "teacher_adapters" : "student_adapters",
-                              teacher ? stages.teacher_adapters : stages.student_adapters, run, packs[d], root);
+      Config& c = teacher ? stages.teacher_adapters[d] : stages.student_adapters[d];
       c.train.init = teacher ? teacher_mae : student_mae;
-      const std::string model = train("adapters", c);
-      const Config pc = stage_config(config, "personalize", stages.personalize, run, packs[d], root);
-      m->datasets[d] =
-          score(model, pc, packs[d], root / run / "eval_validation.json", root / "users" / (m->name + "_" + d));
-      GazeNet net = load_model(model);
+      GazeNet net = load_model(train("adapters", c));
       m->params = count_parameters(*net);
-      if (results.k == 0) {
-        results.k = pc.personalize.k;
-        results.k_curve = pc.personalize.k_curve;
-        results.input_h = pc.data.input_size[0];
-        results.input_w = pc.data.input_size[1];
-      }
+      const Config& pc = teacher ? stages.personalize_teacher[d] : stages.personalize_student[d];
+      m->datasets[d] =
+          score(net, pc, packs[d], root / c.run.name / "eval_validation.json", root / "users" / (m->name + "_" + d));
     }
   }
 
-  // 4. Report.
+  // 4. Report (what it states of the protocol comes from the personalisation stage's config).
+  const Config& pc = stages.personalize_student.at(p.datasets.front());
+  results.k = pc.personalize.k;
+  results.k_curve = pc.personalize.k_curve;
+  results.input_h = pc.data.input_size[0];
+  results.input_w = pc.data.input_size[1];
   results.data_description = p.openeds.empty() && p.aea.empty() ? "synthetic (gaze synth)" : "as configured";
   results.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return write_pipeline_report(results, root.string());
