@@ -108,7 +108,7 @@ Sample AeaDataset::get(int64_t index) const {
   const std::vector<uint8_t> payload = reader.read_payload(item.record);
   const int64_t start = find_jpeg_start(payload);
   if (start < 0) throw Error(where + ": eye record holds no JPEG (no FF D8 FF marker)");
-  GreyImage frame = decode_jpeg(payload.data() + start, payload.size() - start, where);
+  Image frame = decode_jpeg(payload.data() + start, payload.size() - start, where);
   Sample sample;
   sample.label = item.label;
   if (item.side == Side::kPair) {

@@ -198,7 +198,7 @@ TEST_CASE("compressed eye records (zstd and lz4) read like plain ones", "[aea][v
   testing::TempDir dir;
   const std::string rec = dir.file("rec");
   fs::create_directories(rec + "/mps/eye_gaze");
-  GreyImage frame(24, 64);
+  Image frame(24, 64);
   for (int y = 0; y < 24; ++y)
     for (int x = 0; x < 64; ++x) frame.at(y, x) = uint8_t(3 * x + y);
   std::vector<uint8_t> payload(16, 0);
@@ -223,7 +223,7 @@ TEST_CASE("compressed eye records (zstd and lz4) read like plain ones", "[aea][v
   options.eye = "pair";
   AeaDataset data(rec, options);
   REQUIRE(data.size() == 3);
-  const GreyImage plain = data.get(0).image;
+  const Image plain = data.get(0).image;
   CHECK(data.get(1).image.pixels == plain.pixels);
   CHECK(data.get(2).image.pixels == plain.pixels);
   CHECK(data.label(2).gaze[0] == Approx(std::tan(0.2) / std::sqrt(1 + std::tan(0.2) * std::tan(0.2))));

@@ -23,15 +23,25 @@ std::vector<uint8_t> read_binary_file(const std::string& path) {
   return bytes;
 }
 
-GreyImage decode_png(const uint8_t* data, size_t size, const std::string& where) {
+namespace {
+
+void check_channels(int32_t channels) {
+  if (channels != 1 && channels != 3)
+    throw Error("images have 1 (grey) or 3 (RGB) channels, not " + std::to_string(channels));
+}
+
+}  // namespace
+
+Image decode_png(const uint8_t* data, size_t size, const std::string& where, int32_t channels) {
+  check_channels(channels);
   png_image png;
   std::memset(&png, 0, sizeof png);
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&png, data, size)) {
     throw Error(where + ": corrupt PNG (" + png.message + ")");
   }
-  png.format = PNG_FORMAT_GRAY;
-  GreyImage image(static_cast<int32_t>(png.height), static_cast<int32_t>(png.width));
+  png.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  Image image(static_cast<int32_t>(png.height), static_cast<int32_t>(png.width), 0, channels);
   if (!png_image_finish_read(&png, nullptr, image.pixels.data(), 0, nullptr)) {
     const std::string message = png.message;
     png_image_free(&png);
@@ -40,18 +50,19 @@ GreyImage decode_png(const uint8_t* data, size_t size, const std::string& where)
   return image;
 }
 
-GreyImage read_png(const std::string& path) {
+Image read_png(const std::string& path, int32_t channels) {
   const auto bytes = read_binary_file(path);
-  return decode_png(bytes.data(), bytes.size(), path);
+  return decode_png(bytes.data(), bytes.size(), path, channels);
 }
 
-std::vector<uint8_t> encode_png(const GreyImage& image) {
+std::vector<uint8_t> encode_png(const Image& image) {
   png_image png;
   std::memset(&png, 0, sizeof png);
   png.version = PNG_IMAGE_VERSION;
   png.width = image.width;
   png.height = image.height;
-  png.format = PNG_FORMAT_GRAY;
+  check_channels(image.channels);
+  png.format = image.channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   png_alloc_size_t size = 0;
   if (!png_image_write_to_memory(&png, nullptr, &size, 0, image.pixels.data(), 0, nullptr)) {
     throw Error(std::string("PNG encode failed: ") + png.message);
@@ -64,7 +75,7 @@ std::vector<uint8_t> encode_png(const GreyImage& image) {
   return out;
 }
 
-void write_png(const std::string& path, const GreyImage& image) {
+void write_png(const std::string& path, const Image& image) {
   const auto bytes = encode_png(image);
   write_text_atomically(path, std::string(bytes.begin(), bytes.end()));
 }
@@ -81,28 +92,31 @@ struct TurboHandle {
 
 }  // namespace
 
-GreyImage decode_jpeg(const uint8_t* data, size_t size, const std::string& where) {
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& where, int32_t channels) {
+  check_channels(channels);
   TurboHandle tj(tjInitDecompress());
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(tj.handle, data, static_cast<unsigned long>(size), &width, &height, &subsampling,
                           &colorspace) != 0) {
     throw Error(where + ": corrupt JPEG (" + tjGetErrorStr2(tj.handle) + ")");
   }
-  GreyImage image(height, width);
-  if (tjDecompress2(tj.handle, data, static_cast<unsigned long>(size), image.pixels.data(), width, 0, height, TJPF_GRAY,
-                    TJFLAG_ACCURATEDCT) != 0) {
+  Image image(height, width, 0, channels);
+  if (tjDecompress2(tj.handle, data, static_cast<unsigned long>(size), image.pixels.data(), width, 0, height,
+                    channels == 3 ? TJPF_RGB : TJPF_GRAY, TJFLAG_ACCURATEDCT) != 0) {
     // Warnings too ("premature end of data"): a truncated frame must not pass as an image.
     throw Error(where + ": corrupt JPEG (" + tjGetErrorStr2(tj.handle) + ")");
   }
   return image;
 }
 
-std::vector<uint8_t> encode_jpeg(const GreyImage& image, int quality) {
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
   TurboHandle tj(tjInitCompress());
   unsigned char* buffer = nullptr;
   unsigned long size = 0;
-  if (tjCompress2(tj.handle, image.pixels.data(), image.width, 0, image.height, TJPF_GRAY, &buffer, &size, TJSAMP_GRAY,
-                  quality, TJFLAG_ACCURATEDCT) != 0) {
+  check_channels(image.channels);
+  const bool rgb = image.channels == 3;
+  if (tjCompress2(tj.handle, image.pixels.data(), image.width, 0, image.height, rgb ? TJPF_RGB : TJPF_GRAY, &buffer,
+                  &size, rgb ? TJSAMP_420 : TJSAMP_GRAY, quality, TJFLAG_ACCURATEDCT) != 0) {
     throw Error(std::string("JPEG encode failed: ") + tjGetErrorStr2(tj.handle));
   }
   std::vector<uint8_t> out(buffer, buffer + size);

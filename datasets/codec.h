@@ -1,7 +1,9 @@
-// PNG and JPEG for grey images: libpng (simplified API) and libjpeg-turbo (TurboJPEG API).
+// PNG and JPEG: libpng (simplified API) and libjpeg-turbo (TurboJPEG API).
 //
-// Decoders convert any colour type to 8-bit grey and throw gaze::Error naming `where` (a file
-// path, or "file.vrs: record at byte N") with the library's own reason on corrupt input.
+// Decoders convert any colour type to what the caller asks for: 8-bit grey (channels = 1, eye
+// images) or RGB (channels = 3), and throw gaze::Error naming `where` (a file path, or
+// "file.vrs: record at byte N") with the library's own reason on corrupt input. Encoders take
+// grey or RGB images.
 #pragma once
 
 #include <cstdint>
@@ -12,13 +14,13 @@
 
 namespace gaze {
 
-GreyImage decode_png(const uint8_t* data, size_t size, const std::string& where);
-GreyImage read_png(const std::string& path);
-std::vector<uint8_t> encode_png(const GreyImage& image);
-void write_png(const std::string& path, const GreyImage& image);
+Image decode_png(const uint8_t* data, size_t size, const std::string& where, int32_t channels = 1);
+Image read_png(const std::string& path, int32_t channels = 1);
+std::vector<uint8_t> encode_png(const Image& image);
+void write_png(const std::string& path, const Image& image);
 
-GreyImage decode_jpeg(const uint8_t* data, size_t size, const std::string& where);
-std::vector<uint8_t> encode_jpeg(const GreyImage& image, int quality = 90);
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& where, int32_t channels = 1);
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality = 90);
 
 // Whole-file read; throws gaze::Error naming the file.
 std::vector<uint8_t> read_binary_file(const std::string& path);

@@ -28,7 +28,7 @@ struct SampleLabel {
 };
 
 struct Sample {
-  GreyImage image;
+  Image image;
   SampleLabel label;
 };
 

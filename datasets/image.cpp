@@ -7,24 +7,25 @@
 
 namespace gaze {
 
-GreyImage crop(const GreyImage& image, int32_t y, int32_t x, int32_t h, int32_t w) {
+Image crop(const Image& image, int32_t y, int32_t x, int32_t h, int32_t w) {
   if (y < 0 || x < 0 || h <= 0 || w <= 0 || y + h > image.height || x + w > image.width) {
     throw Error("crop " + std::to_string(h) + "x" + std::to_string(w) + " at (" + std::to_string(y) + "," +
                 std::to_string(x) + ") does not fit a " + std::to_string(image.height) + "x" +
                 std::to_string(image.width) + " image");
   }
-  GreyImage out(h, w);
+  const size_t c = size_t(image.channels);
+  Image out(h, w, 0, image.channels);
   for (int32_t r = 0; r < h; ++r) {
-    std::copy_n(&image.pixels[size_t(y + r) * image.width + x], w, &out.pixels[size_t(r) * w]);
+    std::copy_n(&image.pixels[(size_t(y + r) * image.width + x) * c], w * c, &out.pixels[size_t(r) * w * c]);
   }
   return out;
 }
 
-SourceWindow full_window(const GreyImage& image, int32_t height, int32_t width) {
+SourceWindow full_window(const Image& image, int32_t height, int32_t width) {
   return {0, 0, double(image.height) / height, double(image.width) / width};
 }
 
-SourceWindow centred_window(const GreyImage& image, int32_t height, int32_t width) {
+SourceWindow centred_window(const Image& image, int32_t height, int32_t width) {
   const double target = double(height) / width, source = double(image.height) / image.width;
   double wh = image.height, ww = image.width;
   if (source > target) {
@@ -35,24 +36,30 @@ SourceWindow centred_window(const GreyImage& image, int32_t height, int32_t widt
   return {(image.height - wh) / 2, (image.width - ww) / 2, wh / height, ww / width};
 }
 
-void resample_bilinear(const GreyImage& image, const SourceWindow& window, int32_t height, int32_t width, bool mirror,
-                       float* out) {
+void resample_bilinear(const Image& image, const SourceWindow& window, int32_t height, int32_t width, bool mirror,
+                       float* out, int32_t channel) {
+  if (channel < 0 || channel >= image.channels) {
+    throw Error("resample: channel " + std::to_string(channel) + " of a " + std::to_string(image.channels) +
+                "-channel image");
+  }
+  const int32_t c = image.channels;
   // Horizontal taps once per column, vertical once per row.
   std::vector<int32_t> x0(width), x1(width);
   std::vector<float> fx(width);
   for (int32_t x = 0; x < width; ++x) {
     const int32_t column = mirror ? width - 1 - x : x;
     const double src = std::clamp(window.x0 + (column + 0.5) * window.sx - 0.5, 0.0, double(image.width - 1));
-    x0[x] = int32_t(src);
-    x1[x] = std::min(x0[x] + 1, image.width - 1);
-    fx[x] = float(src - x0[x]);
+    const int32_t left = int32_t(src);
+    x0[x] = left * c + channel;
+    x1[x] = std::min(left + 1, image.width - 1) * c + channel;
+    fx[x] = float(src - left);
   }
   for (int32_t y = 0; y < height; ++y) {
     const double src = std::clamp(window.y0 + (y + 0.5) * window.sy - 0.5, 0.0, double(image.height - 1));
     const int32_t y0 = int32_t(src), y1 = std::min(y0 + 1, image.height - 1);
     const float fy = float(src - y0);
-    const uint8_t* r0 = &image.pixels[size_t(y0) * image.width];
-    const uint8_t* r1 = &image.pixels[size_t(y1) * image.width];
+    const uint8_t* r0 = &image.pixels[size_t(y0) * image.width * c];
+    const uint8_t* r1 = &image.pixels[size_t(y1) * image.width * c];
     for (int32_t x = 0; x < width; ++x) {
       const float top = r0[x0[x]] + fx[x] * (r0[x1[x]] - r0[x0[x]]);
       const float bottom = r1[x0[x]] + fx[x] * (r1[x1[x]] - r1[x0[x]]);
@@ -61,19 +68,23 @@ void resample_bilinear(const GreyImage& image, const SourceWindow& window, int32
   }
 }
 
-GreyImage resize_bilinear(const GreyImage& image, int32_t height, int32_t width) {
+Image resize_bilinear(const Image& image, int32_t height, int32_t width) {
   if (height == image.height && width == image.width) return image;
   std::vector<float> values(size_t(height) * width);
-  resample_bilinear(image, full_window(image, height, width), height, width, false, values.data());
-  GreyImage out(height, width);
-  for (size_t i = 0; i < values.size(); ++i) out.pixels[i] = uint8_t(std::lround(values[i]));
+  Image out(height, width, 0, image.channels);
+  for (int32_t c = 0; c < image.channels; ++c) {
+    resample_bilinear(image, full_window(image, height, width), height, width, false, values.data(), c);
+    for (size_t i = 0; i < values.size(); ++i) out.pixels[i * image.channels + c] = uint8_t(std::lround(values[i]));
+  }
   return out;
 }
 
-GreyImage mirror_horizontal(const GreyImage& image) {
-  GreyImage out = image;
+Image mirror_horizontal(const Image& image) {
+  Image out = image;
   for (int32_t y = 0; y < image.height; ++y) {
-    std::reverse(out.pixels.begin() + size_t(y) * image.width, out.pixels.begin() + size_t(y + 1) * image.width);
+    for (int32_t x = 0; x < image.width; ++x) {
+      for (int32_t c = 0; c < image.channels; ++c) out.at(y, x, c) = image.at(y, image.width - 1 - x, c);
+    }
   }
   return out;
 }

@@ -9,8 +9,9 @@
 
 namespace gaze {
 
-ImageFolderDataset::ImageFolderDataset(const std::string& root) : root_(root) {
+ImageFolderDataset::ImageFolderDataset(const std::string& root, int32_t channels) : root_(root), channels_(channels) {
   namespace fs = std::filesystem;
+  if (channels != 1 && channels != 3) throw Error(root + ": image folders decode to 1 or 3 channels");
   if (!fs::is_directory(root)) throw Error(root + ": image folder not found");
   std::vector<fs::path> files;
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
@@ -37,7 +38,8 @@ Sample ImageFolderDataset::get(int64_t index) const {
   const Item& item = items_.at(index);
   const auto bytes = read_binary_file(item.path);
   const bool png = bytes.size() >= 4 && bytes[0] == 0x89 && bytes[1] == 'P';
-  return {png ? decode_png(bytes.data(), bytes.size(), item.path) : decode_jpeg(bytes.data(), bytes.size(), item.path),
+  return {png ? decode_png(bytes.data(), bytes.size(), item.path, channels_)
+              : decode_jpeg(bytes.data(), bytes.size(), item.path, channels_),
           item.label};
 }
 

@@ -80,7 +80,7 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
     options.skip_bad = data.skip_bad;
     return std::make_unique<AeaDataset>(path, options);
   }
-  return std::make_unique<ImageFolderDataset>(path);
+  return std::make_unique<ImageFolderDataset>(path, data.colour ? 3 : 1);
 }
 
 // The split each item goes to in a pack: the source's own (OpenEDS splits, packs), the AEA

@@ -20,7 +20,7 @@ std::string make_tree(const testing::TempDir& dir, const std::string& labels) {
   fs::create_directories(root + "/train/sequences/7");
   fs::create_directories(root + "/train/labels");
   for (int f : {0, 1, 2, 10}) {
-    GreyImage image(8, 12, uint8_t(10 * f));
+    Image image(8, 12, uint8_t(10 * f));
     char name[16];
     std::snprintf(name, sizeof name, "%03d.png", f);
     write_png(root + "/train/sequences/7/" + name, image);
@@ -75,7 +75,7 @@ TEST_CASE("corrupt and wrongly sized images fail on read with the path", "[opene
   testing::TempDir dir;
   const std::string root = make_tree(dir, kLabels);
   std::ofstream(root + "/train/sequences/7/001.png") << "\x89PNG garbage";
-  write_png(root + "/train/sequences/7/002.png", GreyImage(9, 12));
+  write_png(root + "/train/sequences/7/002.png", Image(9, 12));
   const OpenEdsDataset data(root, small());
   CHECK_NOTHROW(data.get(0));
   CHECK_THROWS_WITH(data.get(1), Contains("sequences/7/001.png: corrupt PNG"));
@@ -83,15 +83,15 @@ TEST_CASE("corrupt and wrongly sized images fail on read with the path", "[opene
 }
 
 TEST_CASE("codecs round-trip and reject truncated data", "[codec]") {
-  GreyImage image(30, 40);
+  Image image(30, 40);
   for (size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = uint8_t(i * 7);
   const auto png = encode_png(image);
   CHECK(decode_png(png.data(), png.size(), "x.png").pixels == image.pixels);
-  GreyImage smooth(64, 64);
+  Image smooth(64, 64);
   for (int y = 0; y < 64; ++y)
     for (int x = 0; x < 64; ++x) smooth.at(y, x) = uint8_t(2 * x + y);
   const auto jpeg = encode_jpeg(smooth, 95);
-  const GreyImage back = decode_jpeg(jpeg.data(), jpeg.size(), "x.jpg");
+  const Image back = decode_jpeg(jpeg.data(), jpeg.size(), "x.jpg");
   int max_diff = 0;
   for (size_t i = 0; i < back.pixels.size(); ++i)
     max_diff = std::max(max_diff, std::abs(back.pixels[i] - smooth.pixels[i]));
@@ -104,8 +104,8 @@ TEST_CASE("image folders and source detection", "[image_folder]") {
   testing::TempDir dir;
   fs::create_directories(dir.file("imgs/cat"));
   fs::create_directories(dir.file("imgs/dog"));
-  write_png(dir.file("imgs/cat/a.png"), GreyImage(4, 4, 1));
-  const auto jpeg = encode_jpeg(GreyImage(8, 8, 200));
+  write_png(dir.file("imgs/cat/a.png"), Image(4, 4, 1));
+  const auto jpeg = encode_jpeg(Image(8, 8, 200));
   std::ofstream(dir.file("imgs/dog/b.jpg"), std::ios::binary)
       .write(reinterpret_cast<const char*>(jpeg.data()), jpeg.size());
   std::ofstream(dir.file("imgs/dog/notes.txt")) << "ignored";

@@ -121,6 +121,9 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
       parallel_for(n, options.threads, [&](int64_t j) {
         try {
           samples[j] = source.get(block + j);
+          if (samples[j].image.channels != 1) {
+            throw Error(samples[j].label.key + ": packs hold grey images; read colour folders directly");
+          }
           if (samples[j].image.height != height || samples[j].image.width != width) {
             if (options.height == 0) {
               throw Error(samples[j].label.key + ": image is " + std::to_string(samples[j].image.height) + "x" +
@@ -232,7 +235,7 @@ Sample PackDataset::get(int64_t index) const {
   const int64_t row = rows_.at(index);
   Sample sample;
   sample.label = labels_[row];
-  sample.image = GreyImage(height_, width_);
+  sample.image = Image(height_, width_);
   std::lock_guard<std::mutex> lock(h5::library_mutex());
   h5::Handle file_space(H5Dget_space(images_), H5Sclose);
   const hsize_t offset[3] = {hsize_t(row), 0, 0}, count[3] = {1, hsize_t(height_), hsize_t(width_)};

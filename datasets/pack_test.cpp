@@ -31,7 +31,7 @@ class ToyDataset : public Dataset {
   int64_t size() const override { return int64_t(labels_.size()); }
   Sample get(int64_t i) const override {
     if (i == bad_) throw Error("toy: item " + std::to_string(i) + " is corrupt");
-    GreyImage image(12, 16, uint8_t(i));
+    Image image(12, 16, uint8_t(i));
     image.at(0, 0) = 255;
     return {image, labels_[i]};
   }
@@ -168,7 +168,7 @@ TEST_CASE("group splits and the k-shot personalisation split", "[splits]") {
 
 TEST_CASE("pre-processing resamples, normalises and mirrors the label with a flip", "[preprocess]") {
   Sample s;
-  s.image = GreyImage(40, 80);
+  s.image = Image(40, 80);
   for (int y = 0; y < 40; ++y)
     for (int x = 0; x < 80; ++x) s.image.at(y, x) = uint8_t(x < 40 ? 50 : 200);
   s.label.gaze = unit_gaze(0.2, 0.1, 1, "t");

@@ -39,7 +39,7 @@ constexpr float kInputStd[3] = {0.229f, 0.224f, 0.225f};
 // Python's predict, the quantiser's calibration and the export comparison: writes
 // 3*height*width floats to `out`; returns whether the image was mirrored (augmentation only).
 // An image already at height x width passes through the resampler unchanged.
-bool preprocess_image(const GreyImage& image, const PreprocessOptions& options, uint64_t seed, float* out);
+bool preprocess_image(const Image& image, const PreprocessOptions& options, uint64_t seed, float* out);
 
 // preprocess_image for a labelled sample; returns the gaze label, mirrored with the image.
 std::array<float, 3> preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed,

@@ -126,7 +126,7 @@ at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_
       throw Error("calibration frame " + std::to_string(i) + " has " + std::to_string(frames[i].size()) +
                   " pixels, expected " + std::to_string(h) + "x" + std::to_string(w));
     }
-    GreyImage image(h, w);
+    Image image(h, w);
     image.pixels = frames[i];
     preprocess_image(image, plain, 0, data + (i - begin) * 3 * size_t(h) * w);
   }

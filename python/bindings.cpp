@@ -88,8 +88,8 @@ py::object json_call(F&& f) {
 
 py::dict sample_dict(Sample&& s) {
   py::dict d;
-  const int32_t h = s.image.height, w = s.image.width;
-  d["image"] = to_numpy(std::move(s.image.pixels), {h, w});
+  const int32_t h = s.image.height, w = s.image.width, c = s.image.channels;
+  d["image"] = c == 1 ? to_numpy(std::move(s.image.pixels), {h, w}) : to_numpy(std::move(s.image.pixels), {h, w, c});
   d["gaze"] = to_numpy(std::vector<float>(s.label.gaze.begin(), s.label.gaze.end()), {3});
   d["participant"] = s.label.participant;
   d["key"] = s.label.key;
@@ -114,7 +114,7 @@ py::tuple predict(PyModel& m, py::array_t<uint8_t, py::array::c_style | py::arra
   const size_t plane = size_t(h) * w;
   for (int64_t i = 0; i < n; ++i) {
     Sample s;
-    s.image = GreyImage(h, w);
+    s.image = Image(h, w);
     std::memcpy(s.image.pixels.data(), images.data() + i * plane, plane);
     preprocess_sample(s, options, 0, batch.data_ptr<float>() + i * 3 * options.height * options.width);
   }

@@ -77,7 +77,8 @@ EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config, c
   }
   if (open_errors.empty()) throw Error(data.describe() + ": no open-eye frames to evaluate");
   r.summary = summarize_by_participant(open_errors, open_participants);
-  r.blink_auc = roc_auc(r.log_scales, r.blinks);
+  // An untrained 4th output (model.head.uncertainty: false) is not scored as a blink detector.
+  if (model->config().head.uncertainty) r.blink_auc = roc_auc(r.log_scales, r.blinks);
   return r;
 }
 

@@ -20,8 +20,17 @@ at::Tensor laplace_nll_loss(const at::Tensor& head_output, const at::Tensor& tar
   return (r * at::exp(-s) + s).mean();
 }
 
-at::Tensor gaze_loss(const at::Tensor& head_output, const at::Tensor& target, bool uncertainty) {
-  return uncertainty ? laplace_nll_loss(head_output, target) : direction_l1_loss(head_output, target);
+at::Tensor detached_scale_nll(const at::Tensor& head_output, const at::Tensor& target) {
+  const at::Tensor r = (gaze_directions(head_output) - target).abs().sum(1).detach();
+  const at::Tensor s = gaze_log_scales(head_output).clamp(-7.0, 7.0);
+  return (r * at::exp(-s) + s).mean();
+}
+
+at::Tensor gaze_loss(const at::Tensor& head_output, const at::Tensor& target, const std::string& loss,
+                     bool uncertainty) {
+  if (loss == "laplace_nll") return laplace_nll_loss(head_output, target);
+  const at::Tensor l1 = direction_l1_loss(head_output, target);
+  return uncertainty ? l1 + detached_scale_nll(head_output, target) : l1;
 }
 
 at::Tensor masked_patch_mse(const at::Tensor& pred, const at::Tensor& image, const at::Tensor& mask, int64_t patch,

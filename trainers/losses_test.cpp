@@ -6,6 +6,7 @@
 
 #include "libgaze/core/crc32c.h"
 #include "libgaze/core/json.h"
+#include "libgaze/models/gaze_net.h"
 #include "tests/test_util.h"
 #include "trainers/metrics_log.h"
 #include "trainers/schedule.h"
@@ -20,12 +21,36 @@ TEST_CASE("L1 and Laplace NLL on hand-made outputs", "[losses]") {
   CHECK(direction_l1_loss(out, target).item<float>() == Approx(2.0 / 6));
   // NLL: row 0: 0*exp(0) + 0 = 0; row 1: 2*exp(-log 2) + log 2 = 1 + log 2.
   CHECK(laplace_nll_loss(out, target).item<float>() == Approx((1 + std::log(2.0)) / 2));
-  CHECK(gaze_loss(out, target, false).item<float>() == direction_l1_loss(out, target).item<float>());
+  CHECK(gaze_loss(out, target, "l1", false).item<float>() == direction_l1_loss(out, target).item<float>());
+  CHECK(gaze_loss(out, target, "laplace_nll", true).item<float>() == laplace_nll_loss(out, target).item<float>());
   // A confident wrong answer costs more than an unsure one.
   const at::Tensor sure = at::tensor({1.0f, 0.0f, 0.0f, -3.0f}).reshape({1, 4});
   const at::Tensor unsure = at::tensor({1.0f, 0.0f, 0.0f, 1.0f}).reshape({1, 4});
   const at::Tensor t = at::tensor({0.0f, 0.0f, 1.0f}).reshape({1, 3});
   CHECK(laplace_nll_loss(sure, t).item<float>() > laplace_nll_loss(unsure, t).item<float>());
+}
+
+TEST_CASE("with L1 the scale output learns from a detached residual and never re-weights the gaze loss", "[losses]") {
+  const at::Tensor target = at::tensor({0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 1.0f}).reshape({2, 3});
+  auto grads = [&](const std::string& loss, float log_scale) {
+    at::Tensor out = at::tensor({0.3f, 0.1f, 1.0f, log_scale, -0.2f, 0.4f, 1.0f, log_scale}).reshape({2, 4});
+    out.set_requires_grad(true);
+    gaze_loss(out, target, loss, true).backward();
+    return out.grad().clone();
+  };
+  const at::Tensor confident = grads("l1", -2.0f), unsure = grads("l1", 2.0f);
+  // Direction gradients equal plain L1's whatever the scale says ...
+  at::Tensor plain = at::tensor({0.3f, 0.1f, 1.0f, 0.0f, -0.2f, 0.4f, 1.0f, 0.0f}).reshape({2, 4});
+  plain.set_requires_grad(true);
+  direction_l1_loss(plain, target).backward();
+  CHECK(at::allclose(confident.narrow(1, 0, 3), plain.grad().narrow(1, 0, 3)));
+  CHECK(at::allclose(unsure.narrow(1, 0, 3), plain.grad().narrow(1, 0, 3)));
+  // ... while the scale does learn: d/ds (r e^-s + s) = 1 - r e^-s, per row, over the batch of 2.
+  const double r0 =
+      (gaze_directions(plain.detach()).narrow(0, 0, 1) - target.narrow(0, 0, 1)).abs().sum().item<double>();
+  CHECK(confident[0][3].item<double>() == Approx((1 - r0 * std::exp(2.0)) / 2).epsilon(1e-4));
+  // With laplace_nll the scale does re-weight the direction gradients.
+  CHECK(!at::allclose(grads("laplace_nll", -2.0f).narrow(1, 0, 3), grads("laplace_nll", 2.0f).narrow(1, 0, 3)));
 }
 
 TEST_CASE("masked patch MSE counts hidden patches only", "[losses]") {

@@ -79,6 +79,7 @@ std::vector<ParamGroup> user_groups(const Config& config) {
 // Tunes the user tensors of `model` on calibration views + replay; returns nothing, edits model.
 void tune(GazeNet& model, const Cached& calibration, const Cached& replay, const Config& config, uint64_t seed) {
   const PersonalizeConfig& pc = config.personalize;
+  const std::string& loss = config.train.gaze_loss;
   train_only(*model, user_groups(config));
   std::vector<at::Tensor> params;
   for (auto& p : model->parameters()) {
@@ -102,7 +103,7 @@ void tune(GazeNet& model, const Cached& calibration, const Cached& replay, const
       gaze = at::cat({gaze, replay.gaze.index_select(0, rep_index)});
     }
     optimizer.zero_grad();
-    gaze_loss(head_from_stage3(model, features), gaze, model->config().head.uncertainty).backward();
+    gaze_loss(head_from_stage3(model, features), gaze, loss, model->config().head.uncertainty).backward();
     optimizer.step();
   }
   train_only(*model, {});

@@ -103,7 +103,11 @@ std::string import_teacher(const Config& config, const fs::path& root) {
   if (!fs::exists(imported)) {
     const Config teacher = default_config({"model.arch=teacher"});
     GazeNet net = make_gaze_net(teacher.model, uint64_t(config.run.seed));
-    import_official_weights(net, read_torch_state_dict(config.pipeline.import_teacher));
+    const ImportReport report =
+        import_official_weights(net, read_torch_state_dict(config.pipeline.import_teacher),
+                                config.pipeline.import_teacher, config.pipeline.import_allow_partial);
+    spdlog::info("teacher from {}:", config.pipeline.import_teacher);
+    for (const auto& line : report.lines()) spdlog::info("{}", line);
     save_model(imported, net, teacher, "import", 0);
   }
   return imported;

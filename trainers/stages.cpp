@@ -167,10 +167,11 @@ class DistillStage : public DataStage {
 
 class AdaptersStage : public DataStage {
  public:
-  explicit AdaptersStage(const Config& config) : DataStage(config) {
+  explicit AdaptersStage(const Config& config) : DataStage(config), gaze_loss_(config.train.gaze_loss) {
     if (config.train.init.empty())
       throw Error("adapters: set train.init to a pretrained teacher or student checkpoint");
     net_ = load_model(config.train.init);
+    net_->set_head_uncertainty(config.model.head.uncertainty);
     if (config.train.balanced) {
       std::vector<std::array<float, 3>> gaze(size_t(data_->size()));
       for (int64_t i = 0; i < data_->size(); ++i) gaze[size_t(i)] = data_->label(i).gaze;
@@ -194,11 +195,12 @@ class AdaptersStage : public DataStage {
       at::NoGradGuard no_grad;
       metrics.emplace_back("train_error_deg", mean_angular_error_deg(out, batch.gaze).item<double>());
     }
-    return gaze_loss(out, batch.gaze, net_->config().head.uncertainty);
+    return gaze_loss(out, batch.gaze, gaze_loss_, net_->config().head.uncertainty);
   }
 
  private:
   GazeNet net_{nullptr};
+  std::string gaze_loss_;
 };
 
 }  // namespace

@@ -116,7 +116,7 @@ Vec3 optical_axis(const EyeParticipant& p, const Vec3& visual_axis) {
   return aria_direction({v.yaw - p.kappa_yaw, v.pitch - p.kappa_pitch});
 }
 
-GreyImage render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height, int32_t width, bool mirror) {
+Image render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height, int32_t width, bool mirror) {
   Vec3 g = normalized(s.visual_axis);
   if (mirror) g.x = -g.x;  // render the mirrored left eye, flip the image at the end
   const Vec3 o_label = optical_axis(p, g);
@@ -254,7 +254,7 @@ GreyImage render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t he
       }
   }
   SplitMix noise(s.noise_seed);
-  GreyImage image(height, width);
+  Image image(height, width);
   for (int32_t y = 0; y < height; ++y) {
     for (int32_t x = 0; x < width; ++x) {
       const double rx = (x + 0.5 - cx) / cx, ry = (y + 0.5 - cy) / cy;

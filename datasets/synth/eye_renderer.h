@@ -54,8 +54,8 @@ struct EyeFrameState {
 // Renders a left eye as seen by its camera; `mirror` renders the right eye (the mirror image of
 // a left eye looking at the mirrored direction). Image size is free; the eye fills a similar
 // fraction of any size.
-GreyImage render_eye(const EyeParticipant& p, const EyeFrameState& state, int32_t height, int32_t width,
-                     bool mirror = false);
+Image render_eye(const EyeParticipant& p, const EyeFrameState& state, int32_t height, int32_t width,
+                 bool mirror = false);
 
 // The optical axis for a visual axis and a participant's kappa (label frame, unit).
 Vec3 optical_axis(const EyeParticipant& p, const Vec3& visual_axis);

@@ -11,14 +11,14 @@
 using namespace gaze;
 
 namespace {
-int64_t count_below(const GreyImage& image, int level) {
+int64_t count_below(const Image& image, int level) {
   return std::count_if(image.pixels.begin(), image.pixels.end(), [&](uint8_t v) { return v < level; });
 }
-int64_t count_above(const GreyImage& image, int level) {
+int64_t count_above(const Image& image, int level) {
   return std::count_if(image.pixels.begin(), image.pixels.end(), [&](uint8_t v) { return v > level; });
 }
 // Mean x of the darkest pixels: where the pupil is.
-double pupil_column(const GreyImage& image) {
+double pupil_column(const Image& image) {
   double sum = 0;
   int64_t n = 0;
   for (int32_t y = 0; y < image.height; ++y)
@@ -63,7 +63,7 @@ TEST_CASE("the eye model responds physically", "[synth]") {
   // A closed eye shows no pupil and no glints.
   EyeFrameState closed = clean_state();
   closed.blink = 1.0;
-  const GreyImage shut = render_eye(p, closed, 200, 320);
+  const Image shut = render_eye(p, closed, 200, 320);
   CHECK(count_below(shut, 40) < 0.1 * count_below(render_eye(p, clean_state(), 200, 320), 40));
   CHECK(count_above(shut, 245) == 0);
 }
@@ -81,8 +81,8 @@ TEST_CASE("kappa separates the visual axis (label) from the optical axis", "[syn
 
 TEST_CASE("the right eye is the mirror of a left eye looking the mirrored way", "[synth]") {
   const EyeParticipant p = sample_participant(5, 1);
-  const GreyImage right = render_eye(p, clean_state(0.2, 0.1), 96, 128, true);
-  const GreyImage mirrored_left = mirror_horizontal(render_eye(p, clean_state(-0.2, 0.1), 96, 128, false));
+  const Image right = render_eye(p, clean_state(0.2, 0.1), 96, 128, true);
+  const Image mirrored_left = mirror_horizontal(render_eye(p, clean_state(-0.2, 0.1), 96, 128, false));
   CHECK(right.pixels == mirrored_left.pixels);
 }
 

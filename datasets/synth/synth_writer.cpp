@@ -126,7 +126,7 @@ void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uin
   std::mutex bar_mutex;
   parallel_for(int64_t(jobs.size()), threads, [&](int64_t j) {
     const Job& job = jobs[j];
-    const GreyImage image =
+    const Image image =
         render_eye(persons[job.person].anatomy, job.state, int32_t(c.openeds_size[0]), int32_t(c.openeds_size[1]));
     write_bytes(job.png, encode_png(image));
     std::lock_guard<std::mutex> lock(bar_mutex);
@@ -169,9 +169,9 @@ void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_
     std::vector<std::vector<uint8_t>> jpegs(sequence.size());
     parallel_for(int64_t(sequence.size()), threads, [&](int64_t f) {
       // Both eyes see the same far target; the right eye is the mirror of a left eye.
-      GreyImage frame(height, width);
-      const GreyImage left = render_eye(person.anatomy, sequence[f].state, height, width / 2, false);
-      const GreyImage right = render_eye(person.anatomy, sequence[f].state, height, width / 2, true);
+      Image frame(height, width);
+      const Image left = render_eye(person.anatomy, sequence[f].state, height, width / 2, false);
+      const Image right = render_eye(person.anatomy, sequence[f].state, height, width / 2, true);
       for (int32_t y = 0; y < height; ++y) {
         std::memcpy(&frame.at(y, 0), &left.pixels[size_t(y) * left.width], width / 2);
         std::memcpy(&frame.at(y, width / 2), &right.pixels[size_t(y) * right.width], width / 2);

@@ -409,6 +409,13 @@ void validate_config(Config& config) {
   if (t.checkpoint_every < 1) invalid(config, "train.checkpoint_every", "must be >= 1");
   if (t.log_every < 1) invalid(config, "train.log_every", "must be >= 1");
   if (t.clusters < 1) invalid(config, "train.clusters", "must be >= 1");
+  if (t.gaze_loss != "l1" && t.gaze_loss != "laplace_nll") {
+    invalid(config, "train.gaze_loss",
+            "unknown loss '" + t.gaze_loss + "'" + suggest_suffix(t.gaze_loss, {"l1", "laplace_nll"}));
+  }
+  if (t.gaze_loss == "laplace_nll" && !config.model.head.uncertainty) {
+    invalid(config, "train.gaze_loss", "laplace_nll needs the scale output (model.head.uncertainty: true)");
+  }
   const MaeConfig& mae = config.mae;
   if (!(mae.mask_ratio > 0 && mae.mask_ratio < 1)) invalid(config, "mae.mask_ratio", "must be in (0, 1)");
   if (mae.patch < 32 || mae.patch % 32) invalid(config, "mae.patch", "must be a multiple of 32");

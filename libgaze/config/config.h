@@ -39,7 +39,8 @@ struct HeadConfig {
   template <class V>
   void visit(V& v) {
     v("uncertainty", uncertainty,
-      "train the 4th output as a Laplace log-scale (NLL loss); false: plain L1 on the direction");
+      "train the 4th output as a Laplace log-scale (our addition; with train.gaze_loss=l1 by its own NLL on the "
+      "detached gaze residual); false: the 4th output is untrained and not scored");
   }
 };
 
@@ -82,6 +83,7 @@ struct TrainConfig {
   int64_t clusters = 15;
   bool augment = true;
   bool flip = false;
+  std::string gaze_loss = "l1";
 
   template <class V>
   void visit(V& v) {
@@ -100,6 +102,9 @@ struct TrainConfig {
     v("clusters", clusters, "adapters: K of the K-means balancing");
     v("augment", augment, "photometric and shift augmentation");
     v("flip", flip, "random horizontal flips (gaze x mirrored)");
+    v("gaze_loss", gaze_loss,
+      "adapters and personalisation: l1 (the paper's) | laplace_nll (the 4th output's scale re-weights each "
+      "sample's gaze loss; needs model.head.uncertainty)");
   }
 };
 
@@ -178,6 +183,7 @@ struct PipelineConfig {
   std::string openeds;
   std::string aea;
   std::string import_teacher;
+  bool import_allow_partial = false;
   PipelineStages stages;
 
   template <class V>
@@ -185,7 +191,10 @@ struct PipelineConfig {
     v("datasets", datasets, "which datasets the tables cover: openeds, aea");
     v("openeds", openeds, "a real OpenEDS2020 root; empty = render the synthetic one (synth.*)");
     v("aea", aea, "a real AEA root (folder of recordings); empty = the synthetic one");
-    v("import_teacher", import_teacher, "official ConvNeXt V2-Atto .pt to start the teacher from");
+    v("import_teacher", import_teacher,
+      "official ConvNeXt V2-Atto .pt (FCMAE or fine-tuned) to start the teacher from instead of teacher_mae");
+    v("import_allow_partial", import_allow_partial,
+      "accept an import that leaves encoder tensors (not only adapters, norm, head) at random initialisation");
     v("stages", stages, "the stages the run composes, each a config file + overrides");
   }
 };
@@ -214,6 +223,7 @@ struct DataConfig {
   bool mirror_right = true;
   int64_t tolerance_us = 0;
   bool skip_bad = false;
+  bool colour = false;
   std::vector<int64_t> input_size = {96, 128};
   int64_t workers = 2;
   int64_t prefetch = 64;
@@ -228,6 +238,8 @@ struct DataConfig {
     v("mirror_right", mirror_right, "AEA: mirror right-eye images (and their gaze x) to look like left eyes");
     v("tolerance_us", tolerance_us, "AEA: match a frame to the nearest gaze row within this many µs");
     v("skip_bad", skip_bad, "skip and count bad items instead of stopping at the first");
+    v("colour", colour,
+      "image folders: decode RGB and normalise each channel (natural images, e.g. ImageNet); false: grey like eyes");
     v("input_size", input_size, "network input [H, W]; images are resampled to it");
     v("workers", workers, "decode/augment threads");
     v("prefetch", prefetch, "items decoded ahead of the consumer");

@@ -91,6 +91,9 @@ class GazeNetImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
 
   const ModelConfig& config() const { return config_; }
+  // Whether the 4th output is trained is the adapters stage's choice (the layers are the same
+  // either way); it is recorded here so checkpoints, evaluation and export know it.
+  void set_head_uncertainty(bool trained) { config_.head.uncertainty = trained; }
 
   torch::nn::ModuleList downsample_layers{nullptr};
   torch::nn::ModuleList stages{nullptr};
