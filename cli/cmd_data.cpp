@@ -79,7 +79,8 @@ void print_dump(const Dataset& data, int64_t limit) {
 }  // namespace
 
 void register_synth(CLI::App& app) {
-  auto* command = app.add_subcommand("synth", "render synthetic eye datasets (OpenEDS2020 and AEA layouts)");
+  auto* command = app.add_subcommand(
+      "synth", "render synthetic eye datasets (OpenEDS2020 and AEA layouts) and RGB natural-image stand-ins");
   auto options = std::make_shared<ConfigOptions>();
   options->add_to(*command);
   command->callback([options] {
@@ -89,7 +90,9 @@ void register_synth(CLI::App& app) {
       std::printf("openeds  %s  %lld images\n", r.openeds_root.c_str(), (long long)r.openeds_images);
     }
     if (!r.aea_root.empty()) std::printf("aea      %s  %lld eye frames\n", r.aea_root.c_str(), (long long)r.aea_frames);
-    const int64_t frames = r.openeds_images + r.aea_frames;
+    if (!r.images_root.empty())
+      std::printf("images   %s  %lld RGB images\n", r.images_root.c_str(), (long long)r.images);
+    const int64_t frames = r.openeds_images + r.aea_frames + r.images;
     std::printf("rendered %lld frames in %.1f s (%.1f frames/s)\n", (long long)frames, r.seconds,
                 r.seconds > 0 ? frames / r.seconds : 0.0);
   });

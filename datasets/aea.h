@@ -39,6 +39,7 @@ class AeaDataset : public Dataset {
   Sample get(int64_t index) const override;
   const SampleLabel& label(int64_t index) const override { return items_[index].label; }
   std::string describe() const override;
+  std::string participant_unit() const override { return "recording"; }
 
   struct RecordingInfo {
     std::string name;

@@ -36,4 +36,14 @@ std::string ConcatDataset::describe() const {
   return s;
 }
 
+std::string ConcatDataset::participant_unit() const {
+  std::string unit;
+  for (const Part& p : parts_) {
+    const std::string u = p.data->participant_unit();
+    if (!unit.empty() && u != unit) return "mixed";
+    unit = u;
+  }
+  return unit.empty() ? "participant" : unit;
+}
+
 }  // namespace gaze

@@ -16,6 +16,8 @@ class ConcatDataset : public Dataset {
   Sample get(int64_t index) const override;
   const SampleLabel& label(int64_t index) const override;
   std::string describe() const override;
+  // The parts' common unit, "mixed" when they differ.
+  std::string participant_unit() const override;
   uint8_t split_of(int64_t index) const { return locate(index).first->split; }
 
  private:

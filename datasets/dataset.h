@@ -48,6 +48,10 @@ class Dataset {
   virtual Sample get(int64_t index) const = 0;
   virtual const SampleLabel& label(int64_t index) const = 0;
   virtual std::string describe() const = 0;  // "openeds /data/openeds (train)"
+  // What a participant id stands for: "participant" (a person), "sequence" (OpenEDS without a
+  // participants file), "recording" (AEA: the wearer is not recorded) or "class" (image
+  // folders). Personalisation and reports use it to stay honest about who is "unseen".
+  virtual std::string participant_unit() const { return "participant"; }
   const SkipLog& skipped() const { return skipped_; }
 
  protected:

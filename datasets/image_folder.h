@@ -18,6 +18,7 @@ class ImageFolderDataset : public Dataset {
   int64_t size() const override { return static_cast<int64_t>(items_.size()); }
   Sample get(int64_t index) const override;
   const SampleLabel& label(int64_t index) const override { return items_[index].label; }
+  std::string participant_unit() const override { return "class"; }
   std::string describe() const override { return "folder " + root_ + (channels_ == 3 ? " (RGB)" : " (grey)"); }
 
  private:

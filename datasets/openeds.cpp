@@ -8,6 +8,7 @@
 #include "datasets/codec.h"
 #include "datasets/csv.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 
 namespace gaze {
 namespace {
@@ -27,13 +28,58 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a < b;
 }
 
+// A field without surrounding blanks or quotes.
+std::string bare(const std::string& field) {
+  std::string s = trim(field);
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = trim(s.substr(1, s.size() - 2));
+  return s;
+}
+
+std::string lower_bare(const std::string& field) {
+  std::string s = bare(field);
+  std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+  return s;
+}
+
+// A first row naming its columns ("seq_id,participant", "sequence,subject", ...).
+bool is_header(const CsvRow& row) {
+  static const std::set<std::string> sequence_names = {"seq", "seq_id", "sequence", "sequence_id", "sequence_name"};
+  static const std::set<std::string> person_names = {"participant", "participant_id", "subject", "subject_id", "person",
+                                                     "person_id",   "user",           "user_id", "id"};
+  return row.fields.size() >= 2 &&
+         (sequence_names.count(lower_bare(row.fields[0])) || person_names.count(lower_bare(row.fields[1])));
+}
+
+// seq -> participant number. Ids that are all integers keep their value; otherwise every
+// distinct id (e.g. "p07") is numbered in sorted order.
 std::map<std::string, int64_t> read_participants(const std::string& path) {
-  std::map<std::string, int64_t> out;
-  for (const CsvRow& row : read_csv_rows(path)) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::map<std::string, int64_t> line_of;
+  const std::vector<CsvRow> rows = read_csv_rows(path);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const CsvRow& row = rows[r];
+    if (r == 0 && is_header(row)) continue;
     const std::string where = path + ":" + std::to_string(row.line);
     if (row.fields.size() < 2) throw Error(where + ": expected 'seq_id,participant'");
-    out[row.fields[0]] = parse_int64(row.fields[1], where + ": participant");
+    const std::string seq = bare(row.fields[0]), id = bare(row.fields[1]);
+    if (seq.empty() || id.empty()) throw Error(where + ": empty sequence or participant id");
+    if (line_of.count(seq)) {
+      throw Error(where + ": sequence '" + seq + "' already mapped on line " + std::to_string(line_of[seq]));
+    }
+    line_of[seq] = row.line;
+    pairs.emplace_back(seq, id);
   }
+  const bool numeric = std::all_of(pairs.begin(), pairs.end(), [](const auto& p) {
+    return p.second.find_first_not_of("0123456789") == std::string::npos && p.second.size() < 18;
+  });
+  std::map<std::string, int64_t> number_of;
+  if (!numeric) {
+    for (const auto& p : pairs) number_of.emplace(p.second, 0);
+    int64_t next = 0;
+    for (auto& [id, number] : number_of) number = next++;
+  }
+  std::map<std::string, int64_t> out;
+  for (const auto& [seq, id] : pairs) out[seq] = numeric ? std::stoll(id) : number_of[id];
   return out;
 }
 
@@ -57,6 +103,7 @@ OpenEdsDataset::OpenEdsDataset(const std::string& root, const OpenEdsOptions& op
   }
   std::map<std::string, int64_t> participants;
   if (!participants_file.empty()) participants = read_participants(participants_file);
+  by_person_ = !participants.empty();
 
   std::vector<std::string> sequences;
   for (const auto& entry : fs::directory_iterator(sequences_dir)) {

@@ -3,8 +3,10 @@
 //   <root>/<split>/labels/<seq>.txt              "NNN,x,y,z" per row, no header, CRLF ok
 // Frames are sorted numerically; each frame needs the label row with its number; extra rows
 // (the test split has 55 rows for 50 images) are allowed. Participants: `participants_file`
-// ("seq_id,participant" per line), else <root>/participants.csv when present, else each
-// sequence is one participant (numbered by its id when the id is a number).
+// ("seq_id,participant" per line; a header row such as "seq_id,participant" is recognised;
+// ids may be numbers or names such as "p07", names are numbered in sorted order), else
+// <root>/participants.csv when present, else each sequence stands in for a participant
+// (participant_unit() says "sequence", numbered by its id when the id is a number).
 #pragma once
 
 #include <string>
@@ -28,6 +30,7 @@ class OpenEdsDataset : public Dataset {
   Sample get(int64_t index) const override;
   const SampleLabel& label(int64_t index) const override { return items_[index].label; }
   std::string describe() const override;
+  std::string participant_unit() const override { return by_person_ ? "participant" : "sequence"; }
 
  private:
   struct Item {
@@ -36,6 +39,7 @@ class OpenEdsDataset : public Dataset {
   };
   std::string root_;
   OpenEdsOptions options_;
+  bool by_person_ = false;
   std::vector<Item> items_;
 };
 

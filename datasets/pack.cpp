@@ -99,6 +99,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
     h5::write_string_attr(file.id(), "format", kFormat, path);
     h5::write_int_attr(file.id(), "version", 1, path);
     h5::write_string_attr(file.id(), "source", source.describe(), path);
+    h5::write_string_attr(file.id(), "participant_unit", source.participant_unit(), path);
     h5::write_string_attr(file.id(), "split_names", join(kSplitNames, ","), path);
     h5::Handle key_type(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(key_type.id(), key_length);
@@ -182,6 +183,9 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
   h5::File probe = h5::File::open(path);  // validates and names the file on failure
   if (H5Aexists(probe.id(), "format") <= 0 || h5::read_string_attr(probe.id(), "format", path) != kFormat) {
     throw Error(path + ": not a libgaze pack (no format=" + std::string(kFormat) + " attribute)");
+  }
+  if (H5Aexists(probe.id(), "participant_unit") > 0) {
+    participant_unit_ = h5::read_string_attr(probe.id(), "participant_unit", path);
   }
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   images_ = H5Dopen2(file_, "images", H5P_DEFAULT);

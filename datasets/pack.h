@@ -59,12 +59,14 @@ class PackDataset : public Dataset {
   Sample get(int64_t index) const override;
   const SampleLabel& label(int64_t index) const override { return labels_[rows_[index]]; }
   std::string describe() const override;
+  // The source's unit, stored at packing (packs from before it was stored: "participant").
+  std::string participant_unit() const override { return participant_unit_; }
   uint8_t split_of(int64_t index) const { return splits_[rows_[index]]; }
   int32_t height() const { return height_; }
   int32_t width() const { return width_; }
 
  private:
-  std::string path_, split_;
+  std::string path_, split_, participant_unit_ = "participant";
   hid_t file_ = -1, images_ = -1;
   int32_t height_ = 0, width_ = 0;
   std::vector<SampleLabel> labels_;

@@ -43,7 +43,7 @@ std::vector<uint8_t> split_groups(int64_t groups, std::array<double, 3> fraction
 }
 
 std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, int64_t k, uint64_t seed,
-                                                          const std::vector<int64_t>& indices) {
+                                                          const std::vector<int64_t>& indices, int64_t gap_us) {
   std::map<int64_t, std::vector<int64_t>> by_participant;
   if (indices.empty()) {
     for (int64_t i = 0; i < data.size(); ++i) by_participant[data.label(i).participant].push_back(i);
@@ -53,6 +53,21 @@ std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, i
   std::map<int64_t, CalibrationSplit> out;
   for (auto& [participant, items] : by_participant) {
     if (int64_t(items.size()) <= k) continue;
+    if (gap_us >= 0) {
+      std::vector<int64_t> in_time = items;
+      auto time_of = [&](int64_t i) { return std::make_pair(data.label(i).timestamp_us, i); };
+      std::stable_sort(in_time.begin(), in_time.end(), [&](int64_t a, int64_t b) { return time_of(a) < time_of(b); });
+      CalibrationSplit split;
+      split.calibration.assign(in_time.begin(), in_time.begin() + k);
+      const int64_t last = k ? data.label(in_time[size_t(k - 1)]).timestamp_us : INT64_MIN;
+      for (size_t j = size_t(k); j < in_time.size(); ++j) {
+        const int64_t t = data.label(in_time[j]).timestamp_us;
+        const bool timed = t >= 0 && last >= 0;
+        if (!timed || k == 0 || t >= last + gap_us) split.evaluation.push_back(in_time[j]);
+      }
+      if (!split.evaluation.empty()) out[participant] = std::move(split);
+      continue;
+    }
     std::vector<int64_t> shuffled = items;
     shuffle(shuffled, seed_mix(seed, stream::kPersonalize, uint64_t(participant)));
     CalibrationSplit split;

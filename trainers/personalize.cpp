@@ -125,7 +125,11 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
   std::filesystem::create_directories(out_dir);
   int64_t k_max = pc.k;
   for (int64_t k : pc.k_curve) k_max = std::max(k_max, k);
-  const auto splits = personalisation_split(users, k_max, uint64_t(config.run.seed));
+  PersonalizeResult result;
+  result.unit = users.participant_unit();
+  result.gap_ms = result.unit == "participant" ? -1.0 : pc.gap_ms;
+  const auto splits = personalisation_split(users, k_max, uint64_t(config.run.seed), {},
+                                            result.gap_ms < 0 ? -1 : std::llround(result.gap_ms * 1000));
   if (splits.empty())
     throw Error(users.describe() + ": no participant has more than " + std::to_string(k_max) + " images");
   const PreprocessOptions plain = preprocess_options(config, false);
@@ -150,7 +154,6 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
     replay = cache_features(base, *replay_data, items, plain, 0);
   }
 
-  PersonalizeResult result;
   ProgressBar bar("personalize", int64_t(splits.size()));
   for (const auto& [participant, split] : splits) {
     const auto start = std::chrono::steady_clock::now();

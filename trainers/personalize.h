@@ -9,6 +9,8 @@
 //
 // For each participant the k_max = max(k, k_curve) calibration pool is drawn once (seeded) and
 // the evaluation set is everything else, so the error-vs-k curve compares like with like.
+// When the data has no person ids (a "participant" is a sequence or a recording), the pool is
+// the first k_max frames in time and evaluation starts personalize.gap_ms after them.
 //
 // Each user's result is a user adapter file (libgaze/io/model_io.h).
 #pragma once
@@ -38,6 +40,8 @@ struct PersonalizeResult {
   std::map<int64_t, double> k_curve;  // mean over users
   double before_deg = 0, after_deg = 0;
   double seconds_per_user = 0;
+  std::string unit = "participant";  // what a "user" is: participant, sequence, recording
+  double gap_ms = -1;                // calibration-to-evaluation gap kept (-1: random draws)
 };
 
 // `replay` may be null (no replay). Writes out_dir/user_<participant>.h5 for personalize.k.

@@ -49,16 +49,26 @@ void pack_dataset(const Config& base, const std::string& kind, const std::string
   write_text_atomically(stamp.string(), what);
 }
 
+bool uses_images(const PipelineConfig& p) {
+  return (p.import_teacher.empty() && p.teacher_source == "images") || p.distill_source == "images";
+}
+
+// The natural-image folder: given, or where dataset_roots() renders the stand-ins.
+std::string images_root(const PipelineConfig& p, const fs::path& root) {
+  return p.images.empty() ? (root / "data" / "images").string() : p.images;
+}
+
 // Renders the synthetic datasets the pipeline was not given a root for; returns every root.
 std::map<std::string, std::string> dataset_roots(const Config& config, const fs::path& root) {
   const PipelineConfig& p = config.pipeline;
-  std::map<std::string, std::string> roots = {{"openeds", p.openeds}, {"aea", p.aea}};
+  std::map<std::string, std::string> roots = {{"openeds", p.openeds}, {"aea", p.aea}, {"images", p.images}};
   Config synth_config = config;
   synth_config.synth.out_dir = (root / "data").string();
   synth_config.synth.layouts.clear();
   for (const auto& d : p.datasets) {
     if (roots[d].empty()) synth_config.synth.layouts.push_back(d);
   }
+  if (uses_images(p) && p.images.empty()) synth_config.synth.layouts.push_back("images");
   if (synth_config.synth.layouts.empty()) return roots;
   const fs::path stamp = root / "data" / "synth.done";
   const std::string what = dump_config(synth_config);
@@ -75,7 +85,7 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
 // A stage's config: its file, the pipeline's shared settings, its overrides, then the wiring
 // (what it reads, where it writes). Errors name the stage.
 Config stage_config(const Config& pipeline, const std::string& stage_key, const StageRef& stage,
-                    const std::string& run_name, const std::string& source, const fs::path& root) {
+                    const std::string& run_name, const std::string& source, const fs::path& root, bool colour = false) {
   Config c;
   try {
     c = stage.config.empty() ? default_config() : load_config(stage.config);
@@ -85,6 +95,7 @@ Config stage_config(const Config& pipeline, const std::string& stage_key, const 
     c.run.name = run_name;
     c.data.source = source;
     c.data.split = "train";
+    c.data.colour = colour;
     validate_config(c);
   } catch (const Error& e) {
     throw Error("pipeline.stages." + stage_key + ": " + e.what());
@@ -97,10 +108,15 @@ std::string train(const std::string& stage, const Config& c) {
   return run_training(c, *s, /*resume=*/true).model_path;
 }
 
-// The teacher's starting point when pipeline.import_teacher names an official checkpoint.
+// The teacher when pipeline.import_teacher names an official checkpoint; the import report is
+// logged and kept beside it (teacher_imported.txt).
 std::string import_teacher(const Config& config, const fs::path& root) {
   const std::string imported = (root / "teacher_imported.h5").string();
-  if (!fs::exists(imported)) {
+  const fs::path source = config.pipeline.import_teacher;
+  if (!fs::exists(source)) throw Error(source.string() + ": pipeline.import_teacher not found");
+  const std::string what = fs::absolute(source).string() + " " + std::to_string(fs::file_size(source)) + " " +
+                           (config.pipeline.import_allow_partial ? "partial" : "complete") + "\n";
+  if (!up_to_date(root / "teacher_imported.done", what) || !fs::exists(imported)) {
     const Config teacher = default_config({"model.arch=teacher"});
     GazeNet net = make_gaze_net(teacher.model, uint64_t(config.run.seed));
     const ImportReport report =
@@ -109,6 +125,8 @@ std::string import_teacher(const Config& config, const fs::path& root) {
     spdlog::info("teacher from {}:", config.pipeline.import_teacher);
     for (const auto& line : report.lines()) spdlog::info("{}", line);
     save_model(imported, net, teacher, "import", 0);
+    write_text_atomically((root / "teacher_imported.txt").string(), join(report.lines(), "\n") + "\n");
+    write_text_atomically((root / "teacher_imported.done").string(), what);
   }
   return imported;
 }
@@ -135,6 +153,8 @@ DatasetScores score(GazeNet& net, const Config& c, const std::string& pack, cons
   s.personalised = pr.after_deg;
   s.k_curve = pr.k_curve;
   s.seconds_per_user = pr.seconds_per_user;
+  s.unit = pr.unit;
+  s.gap_ms = pr.gap_ms;
   return s;
 }
 
@@ -148,9 +168,14 @@ struct StageConfigs {
 StageConfigs compose_stages(const Config& config, const std::map<std::string, std::string>& packs,
                             const std::string& all_train, const fs::path& root) {
   const PipelineStages& s = config.pipeline.stages;
+  const PipelineConfig& p = config.pipeline;
+  const std::string images = "folder:" + images_root(p, root);
   StageConfigs out;
-  out.teacher_mae = stage_config(config, "teacher_mae", s.teacher_mae, "teacher_mae", all_train, root);
-  out.distill = stage_config(config, "distill", s.distill, "distill", all_train, root);
+  const bool teacher_images = p.teacher_source == "images", distill_images = p.distill_source == "images";
+  out.teacher_mae = stage_config(config, "teacher_mae", s.teacher_mae, "teacher_mae",
+                                 teacher_images ? images : all_train, root, teacher_images);
+  out.distill =
+      stage_config(config, "distill", s.distill, "distill", distill_images ? images : all_train, root, distill_images);
   for (const auto& [d, pack] : packs) {
     const std::string teacher_run = "teacher_adapters_" + d, student_run = "student_adapters_" + d;
     out.teacher_adapters[d] = stage_config(config, "teacher_adapters", s.teacher_adapters, teacher_run, pack, root);
@@ -159,6 +184,72 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
     out.personalize_student[d] = stage_config(config, "personalize", s.personalize, student_run, pack, root);
   }
   return out;
+}
+
+std::string fmt_double(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// Where the run departs from the paper (SPEC §2, §5), and the values the paper leaves open.
+void describe_protocol(const Config& config, const StageConfigs& s, PipelineResults& r) {
+  const PipelineConfig& p = config.pipeline;
+  auto& dev = r.deviations;
+  const std::string images = p.images.empty() ? "rendered natural-image stand-ins (gaze synth), not ImageNet-1K"
+                                              : "natural images from " + p.images;
+  if (p.import_teacher.empty()) {
+    dev.push_back("teacher: pretrained here by FCMAE on " +
+                  (p.teacher_source == "images" ? images : std::string("eye images")) +
+                  " (paper: the official ImageNet-1K ConvNeXt V2-Atto checkpoint; set pipeline.import_teacher)");
+  }
+  if (p.distill_source == "eyes") {
+    dev.push_back("distillation data: eye images (paper: masked ImageNet-1K; set pipeline.distill_source=images)");
+  } else if (p.images.empty()) {
+    dev.push_back("distillation data: " + images + " (paper: ImageNet-1K; set pipeline.images)");
+  }
+  if (p.openeds.empty() && p.aea.empty()) {
+    dev.push_back("datasets: rendered stand-ins in the OpenEDS2020 and AEA layouts (gaze synth), not the releases");
+  }
+  for (const auto& d : p.datasets) {
+    const Config& a = s.student_adapters.at(d);
+    const Config& pz = s.personalize_student.at(d);
+    const std::string where = " (" + d + ")";
+    if (a.train.gaze_loss != "l1") dev.push_back("gaze loss: " + a.train.gaze_loss + " (paper: L1)" + where);
+    if (!a.train.balanced) dev.push_back("no K-means balancing (paper: K = 15)" + where);
+    if (a.train.balanced && a.train.clusters != 15) {
+      dev.push_back("K-means K = " + std::to_string(a.train.clusters) + " (paper: 15)" + where);
+    }
+    if (pz.personalize.k != 5) dev.push_back("k = " + std::to_string(pz.personalize.k) + " (paper: 5)" + where);
+    if (pz.personalize.train_head)
+      dev.push_back("personalisation also tunes the head (paper: last-stage adapters)" + where);
+  }
+  if (s.distill.mae.kd_weight != 0.5)
+    dev.push_back("distillation gamma = " + fmt_double(s.distill.mae.kd_weight) + " (paper: 0.5)");
+  const Config& a = s.student_adapters.at(p.datasets.front());
+  auto& ours = r.ours;
+  ours.push_back(std::string("the 4th head output (log Laplace scale, blink / glare rejection): ") +
+                 (a.model.head.uncertainty ? (a.train.gaze_loss == "l1"
+                                                  ? "trained by its own NLL on the detached gaze residual, so it never "
+                                                    "re-weights the L1 gaze loss"
+                                                  : "trained jointly by the Laplace NLL")
+                                           : "off (untrained, not scored)"));
+  ours.push_back("input " + std::to_string(a.data.input_size[0]) + "x" + std::to_string(a.data.input_size[1]) +
+                 ", grey replicated to RGB with ImageNet normalisation");
+  ours.push_back("steps: teacher_mae " + std::to_string(s.teacher_mae.train.steps) + ", distill " +
+                 std::to_string(s.distill.train.steps) + ", adapters " + std::to_string(a.train.steps) +
+                 ", personalisation " + std::to_string(s.personalize_student.at(p.datasets.front()).personalize.steps) +
+                 " per user; batch " + std::to_string(a.train.batch_size) + "; AdamW, cosine schedule");
+  ours.push_back("FCMAE: mask ratio " + fmt_double(s.distill.mae.mask_ratio) + ", patch " +
+                 std::to_string(s.distill.mae.patch) + " px, decoder width " +
+                 std::to_string(s.distill.mae.decoder_dim));
+  ours.push_back(
+      "personalisation replay: " + std::to_string(s.personalize_student.at(p.datasets.front()).personalize.replay) +
+      " K-means-balanced generalised images, fraction " +
+      fmt_double(s.personalize_student.at(p.datasets.front()).personalize.replay_fraction) + " of each batch");
+  if (std::find(p.datasets.begin(), p.datasets.end(), "aea") != p.datasets.end()) {
+    ours.push_back("AEA split 8:1:1 by recording (seeded); the wearer is not recorded");
+  }
 }
 
 }  // namespace
@@ -183,8 +274,13 @@ PipelineReport run_pipeline(const Config& config) {
 
   // 2. Teacher FCMAE (from an imported official checkpoint if given), then the student's
   //    MAE + KD distillation from it; both on every dataset's train split.
-  if (!p.import_teacher.empty()) stages.teacher_mae.train.init = import_teacher(config, root);
-  const std::string teacher_mae = train("teacher-mae", stages.teacher_mae);
+  std::string teacher_mae;
+  if (!p.import_teacher.empty()) {
+    teacher_mae = import_teacher(config, root);
+    spdlog::info("pipeline: the teacher is the imported checkpoint; teacher_mae skipped");
+  } else {
+    teacher_mae = train("teacher-mae", stages.teacher_mae);
+  }
   stages.distill.train.teacher = teacher_mae;
   const std::string student_mae = train("distill", stages.distill);
 
@@ -213,6 +309,8 @@ PipelineReport run_pipeline(const Config& config) {
   results.input_h = pc.data.input_size[0];
   results.input_w = pc.data.input_size[1];
   results.data_description = p.openeds.empty() && p.aea.empty() ? "synthetic (gaze synth)" : "as configured";
+  describe_protocol(config, stages, results);
+  for (const auto& line : results.deviations) spdlog::info("pipeline: deviation from the paper: {}", line);
   results.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return write_pipeline_report(results, root.string());
 }

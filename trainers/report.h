@@ -22,6 +22,8 @@ struct DatasetScores {
   double blink_auc = -1;    // -1: not measurable
   std::map<int64_t, double> k_curve;
   double seconds_per_user = 0;
+  std::string unit = "participant";  // what a personalised "user" is: participant, sequence, recording
+  double gap_ms = -1;                // calibration-to-evaluation gap (-1: random calibration draws)
 };
 
 struct ModelScores {
@@ -37,6 +39,8 @@ struct PipelineResults {
   int64_t input_h = 0, input_w = 0, k = 0;
   std::vector<int64_t> k_curve;
   double seconds = 0;
+  std::vector<std::string> deviations;  // where this run departs from the paper's protocol
+  std::vector<std::string> ours;        // values the paper does not state, chosen here
 };
 
 struct PipelineReport {

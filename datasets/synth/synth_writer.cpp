@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "datasets/codec.h"
+#include "datasets/synth/natural_images.h"
 #include "datasets/vrs.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/json.h"
@@ -268,6 +269,31 @@ std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frame
   return out;
 }
 
+// Natural-image stand-ins in ImageNet's layout: images/class_NN/NNNNN.jpg.
+void write_images(const SynthConfig& c, uint64_t seed, int64_t threads, SynthReport& report) {
+  StagedDir staged(fs::path(c.out_dir) / "images");
+  for (int64_t k = 0; k < c.image_classes; ++k) {
+    char name[32];
+    std::snprintf(name, sizeof name, "class_%02lld", (long long)k);
+    fs::create_directories(staged.path() / name);
+  }
+  ProgressBar bar("synth images", c.images);
+  std::mutex bar_mutex;
+  parallel_for(c.images, threads, [&](int64_t i) {
+    const int64_t label = i % c.image_classes;
+    const Image image = render_natural_image(int32_t(c.image_size[0]), int32_t(c.image_size[1]), label, i, seed);
+    char name[64];
+    std::snprintf(name, sizeof name, "class_%02lld/%05lld.jpg", (long long)label, (long long)i);
+    write_bytes(staged.path() / name, encode_jpeg(image, int(c.jpeg_quality)));
+    std::lock_guard<std::mutex> lock(bar_mutex);
+    bar.tick();
+  });
+  bar.finish();
+  staged.commit();
+  report.images = c.images;
+  report.images_root = (fs::path(c.out_dir) / "images").string();
+}
+
 SynthReport write_synthetic_datasets(const SynthConfig& c, uint64_t seed, int64_t threads) {
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
@@ -278,6 +304,7 @@ SynthReport write_synthetic_datasets(const SynthConfig& c, uint64_t seed, int64_
   for (const auto& layout : c.layouts) {
     if (layout == "openeds") write_openeds(c, persons, seed, threads, report);
     if (layout == "aea") write_aea(c, persons, seed, threads, report);
+    if (layout == "images") write_images(c, seed, threads, report);
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

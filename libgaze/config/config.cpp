@@ -380,8 +380,9 @@ void validate_config(Config& config) {
   if (data.tolerance_us < 0) invalid(config, "data.tolerance_us", "must be >= 0");
   const SynthConfig& sy = config.synth;
   for (const auto& layout : sy.layouts) {
-    if (layout != "openeds" && layout != "aea") {
-      invalid(config, "synth.layouts", "unknown layout '" + layout + "'" + suggest_suffix(layout, {"openeds", "aea"}));
+    if (layout != "openeds" && layout != "aea" && layout != "images") {
+      invalid(config, "synth.layouts",
+              "unknown layout '" + layout + "'" + suggest_suffix(layout, {"openeds", "aea", "images"}));
     }
   }
   if (sy.participants < 3) invalid(config, "synth.participants", "needs at least 3 (one per split)");
@@ -389,8 +390,20 @@ void validate_config(Config& config) {
         sy.train_participants + sy.validation_participants < 1)) {
     invalid(config, "synth.train_participants", "train and validation fractions must be > 0 and sum below 1");
   }
-  for (const char* key : {"synth.openeds_size", "synth.aea_size"}) {
-    const auto& size = std::string(key) == "synth.openeds_size" ? sy.openeds_size : sy.aea_size;
+  for (const char* key : {"pipeline.teacher_source", "pipeline.distill_source"}) {
+    const std::string& v =
+        std::string(key) == "pipeline.teacher_source" ? config.pipeline.teacher_source : config.pipeline.distill_source;
+    if (v != "eyes" && v != "images") {
+      invalid(config, key, "unknown source '" + v + "'" + suggest_suffix(v, {"eyes", "images"}));
+    }
+  }
+  if (sy.images < 1) invalid(config, "synth.images", "must be >= 1");
+  if (sy.image_classes < 1) invalid(config, "synth.image_classes", "must be >= 1");
+  for (const char* key : {"synth.openeds_size", "synth.aea_size", "synth.image_size"}) {
+    const std::string k = key;
+    const auto& size = k == "synth.openeds_size" ? sy.openeds_size
+                       : k == "synth.aea_size"   ? sy.aea_size
+                                                 : sy.image_size;
     if (size.size() != 2 || size[0] < 32 || size[1] < 32) invalid(config, key, "needs [H, W], each >= 32");
   }
   if (sy.aea_size.size() == 2 && sy.aea_size[1] % 2) invalid(config, "synth.aea_size", "width must be even (two eyes)");
@@ -427,6 +440,7 @@ void validate_config(Config& config) {
   const PersonalizeConfig& pz = config.personalize;
   if (pz.k < 0) invalid(config, "personalize.k", "must be >= 0");
   if (pz.steps < 1) invalid(config, "personalize.steps", "must be >= 1");
+  if (!(pz.gap_ms >= 0)) invalid(config, "personalize.gap_ms", "must be >= 0");
   if (!(pz.replay_fraction >= 0 && pz.replay_fraction < 1)) {
     invalid(config, "personalize.replay_fraction", "must be in [0, 1)");
   }

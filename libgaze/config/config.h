@@ -135,6 +135,7 @@ struct PersonalizeConfig {
   double replay_fraction = 0.5;
   bool train_head = false;
   std::string replay_source;
+  double gap_ms = 100;
 
   template <class V>
   void visit(V& v) {
@@ -147,6 +148,9 @@ struct PersonalizeConfig {
     v("replay_fraction", replay_fraction, "fraction of each batch drawn from the replay subset");
     v("train_head", train_head, "also tune the head Linear (default: last-stage adapters only)");
     v("replay_source", replay_source, "generalised training set for replay (empty: data.source, train split)");
+    v("gap_ms", gap_ms,
+      "when a participant is a sequence or recording (no person ids): calibrate on its first frames and evaluate "
+      "from this long after them");
   }
 };
 
@@ -184,6 +188,9 @@ struct PipelineConfig {
   std::string aea;
   std::string import_teacher;
   bool import_allow_partial = false;
+  std::string teacher_source = "eyes";
+  std::string distill_source = "eyes";
+  std::string images;
   PipelineStages stages;
 
   template <class V>
@@ -192,9 +199,15 @@ struct PipelineConfig {
     v("openeds", openeds, "a real OpenEDS2020 root; empty = render the synthetic one (synth.*)");
     v("aea", aea, "a real AEA root (folder of recordings); empty = the synthetic one");
     v("import_teacher", import_teacher,
-      "official ConvNeXt V2-Atto .pt (FCMAE or fine-tuned) to start the teacher from instead of teacher_mae");
+      "official ConvNeXt V2-Atto .pt (FCMAE or fine-tuned): the teacher is these weights, teacher_mae is skipped");
     v("import_allow_partial", import_allow_partial,
       "accept an import that leaves encoder tensors (not only adapters, norm, head) at random initialisation");
+    v("teacher_source", teacher_source,
+      "teacher_mae's data: eyes (every dataset's train split) | images (pipeline.images, RGB)");
+    v("distill_source", distill_source,
+      "distill's data: eyes | images (pipeline.images, RGB; the paper distils on ImageNet-1K)");
+    v("images", images,
+      "an ImageNet-style folder (e.g. ImageNet-1K train); empty = render natural-image stand-ins (synth.images)");
     v("stages", stages, "the stages the run composes, each a config file + overrides");
   }
 };
@@ -262,11 +275,15 @@ struct SynthConfig {
   double noise = 3.0;
   double slip_mm = 0.8;
   int64_t jpeg_quality = 92;
+  int64_t images = 240;
+  int64_t image_classes = 8;
+  std::vector<int64_t> image_size = {192, 256};
 
   template <class V>
   void visit(V& v) {
     v("out_dir", out_dir, "where the rendered datasets are written");
-    v("layouts", layouts, "which dataset layouts to write: openeds, aea");
+    v("layouts", layouts,
+      "which layouts to write: openeds, aea, images (RGB natural-image stand-ins in ImageNet's class-folder layout)");
     v("participants", participants, "number of synthetic people (anatomy, kappa, headset fit)");
     v("train_participants", train_participants, "fraction of people in the OpenEDS train split");
     v("validation_participants", validation_participants,
@@ -281,6 +298,9 @@ struct SynthConfig {
     v("noise", noise, "sensor noise standard deviation, grey levels");
     v("slip_mm", slip_mm, "headset slip standard deviation, mm");
     v("jpeg_quality", jpeg_quality, "JPEG quality of AEA eye frames");
+    v("images", images, "images layout: how many natural-image stand-ins");
+    v("image_classes", image_classes, "images layout: class folders (palette and shape statistics per class)");
+    v("image_size", image_size, "images layout: [H, W]");
   }
 };
 

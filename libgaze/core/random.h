@@ -55,6 +55,7 @@ constexpr uint64_t kMask = 0x6d61736bULL;             // "mask": MAE patch masks
 constexpr uint64_t kOpenEDS = 0x6f70656e656473ULL;    // "openeds": rendered OpenEDS sequences
 constexpr uint64_t kAEA = 0x616561ULL;                // "aea": rendered AEA recordings
 constexpr uint64_t kVrs = 0x767273ULL;                // "vrs": a written VRS file's ids
+constexpr uint64_t kImages = 0x696d61676573ULL;       // "images": rendered natural-image stand-ins
 }  // namespace stream
 
 }  // namespace gaze
