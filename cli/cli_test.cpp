@@ -1,6 +1,7 @@
 // End-to-end tests of the `gaze` binary: output, exit codes and one-line errors.
 #include <catch2/catch.hpp>
 
+#include "libgaze/core/json.h"
 #include "tests/test_util.h"
 
 #include <filesystem>
@@ -157,6 +158,47 @@ TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
   CHECK(size.exit_code == 1);
   CHECK_THAT(size.output, Contains("multiples of 32"));
   CHECK_FALSE(std::filesystem::exists(dir.file("k")));
+}
+
+TEST_CASE("gaze run on the paper's protocol: RGB pretraining and distillation, a report from the run",
+          "[cli][run][paper]") {
+  TempDir dir;
+  const std::string paper = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/paper.yaml";
+  const auto r = run_gaze(
+      "run " + paper + " run.out_dir=" + dir.path() +
+      " run.name=p run.threads=1 'pipeline.datasets=[openeds]'"
+      " synth.participants=5 synth.train_frames=8 synth.validation_frames=6 synth.test_frames=12"
+      " synth.images=12 'synth.image_size=[48,64]'"
+      " 'synth.openeds_size=[64,96]' 'data.openeds_size=[64,96]' 'data.input_size=[32,64]' train.batch_size=4"
+      " mae.decoder_dim=16 'personalize.k_curve=[0,5]' personalize.replay=8"
+      " 'pipeline.stages.teacher_mae.set=[train.steps=2]' 'pipeline.stages.distill.set=[train.steps=2]'"
+      " 'pipeline.stages.teacher_adapters.set=[train.steps=2]' 'pipeline.stages.student_adapters.set=[train.steps=2]'"
+      " 'pipeline.stages.personalize.set=[personalize.steps=2]'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // Teacher pretraining and distillation read the natural-image folder in colour.
+  for (const char* stage : {"p/teacher_mae/config.yaml", "p/distill/config.yaml"}) {
+    CHECK_THAT(read_file(dir.file(stage)),
+               Contains("source: folder:" + dir.file("p/data/images")) && Contains("colour: true"));
+  }
+  CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")),
+             Contains("gaze_loss: l1") && Contains("clusters: 15") && Contains("colour: false"));
+  CHECK(std::filesystem::exists(dir.file("p/data/images/class_00")));
+  // The report: Table 3 cells are the run's own evaluation, and every deviation is stated.
+  const gaze::Json report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
+  const gaze::Json eval =
+      gaze::parse_json(read_file(dir.file("p/student_adapters_openeds/eval_validation.json")), "eval");
+  const double generalised = report["datasets"]["openeds"]["student"]["generalised_deg"].get<double>();
+  CHECK(generalised == eval["mean_deg"].get<double>());
+  CHECK(report["datasets"]["openeds"]["student"]["personalised_per"] == "participant");
+  char cell[32];
+  std::snprintf(cell, sizeof cell, "%.4f", generalised);
+  CHECK_THAT(read_file(dir.file("p/table3.csv")), Contains(std::string("generalised,student,281K,") + cell + ",7.82"));
+  const std::string md = read_file(dir.file("p/report.md"));
+  CHECK_THAT(md, Contains("Deviations from the paper") && Contains("not ImageNet-1K") &&
+                     Contains("set pipeline.import_teacher") && Contains("(people unseen in training)") &&
+                     Contains("never re-weights the L1 gaze loss"));
+  CHECK(report["deviations"].size() == 3);  // teacher, distillation data, rendered datasets
 }
 
 TEST_CASE("gaze run composes each stage from its file, the shared settings and its overrides", "[cli][run]") {

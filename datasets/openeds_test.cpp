@@ -82,6 +82,32 @@ TEST_CASE("corrupt and wrongly sized images fail on read with the path", "[opene
   CHECK_THROWS_WITH(data.get(2), Contains("002.png: image is 12x9, expected 12x8"));
 }
 
+TEST_CASE("OpenEDS participants files: header rows, string ids, or one participant per sequence", "[openeds]") {
+  testing::TempDir dir;
+  const std::string root = make_tree(dir, kLabels);
+  fs::create_directories(root + "/train/sequences/8");
+  write_png(root + "/train/sequences/8/000.png", Image(8, 12, 5));
+  std::ofstream(root + "/train/labels/8.txt") << "000,0,0,1\n";
+  {
+    const OpenEdsDataset plain(root, small());  // no file: a "participant" is a sequence
+    CHECK(plain.participant_unit() == "sequence");
+    CHECK(plain.label(0).participant == 7);
+  }
+  OpenEdsOptions o = small();
+  o.participants_file = dir.file("people.csv");
+  std::ofstream(o.participants_file) << "seq_id,participant\r\n7,p07\r\n8, \"p03\"\r\n";
+  const OpenEdsDataset named(root, o);
+  CHECK(named.participant_unit() == "participant");
+  CHECK(named.label(0).participant == 1);  // names numbered in sorted order: p03 -> 0, p07 -> 1
+  CHECK(named.label(4).participant == 0);
+  std::ofstream(o.participants_file) << "sequence,subject\n7,12\n8,12\n";
+  CHECK(OpenEdsDataset(root, o).label(4).participant == 12);  // numbers keep their value
+  std::ofstream(o.participants_file) << "7,1\n7,2\n8,1\n";
+  CHECK_THROWS_WITH(OpenEdsDataset(root, o), Contains("people.csv:2: sequence '7' already mapped on line 1"));
+  std::ofstream(o.participants_file) << "7,1\n";
+  CHECK_THROWS_WITH(OpenEdsDataset(root, o), Contains("no participant for sequence '8'"));
+}
+
 TEST_CASE("codecs round-trip and reject truncated data", "[codec]") {
   Image image(30, 40);
   for (size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = uint8_t(i * 7);
@@ -98,6 +124,21 @@ TEST_CASE("codecs round-trip and reject truncated data", "[codec]") {
   CHECK(max_diff <= 4);
   CHECK_THROWS_WITH(decode_jpeg(jpeg.data(), jpeg.size() / 2, "cut.jpg"), Contains("cut.jpg: corrupt JPEG"));
   CHECK_THROWS_WITH(decode_png(png.data(), png.size() / 2, "cut.png"), Contains("cut.png: corrupt PNG"));
+  // Colour: RGB round-trips through PNG exactly; a grey decode of it is its luma.
+  Image rgb(6, 5, 0, 3);
+  for (int y = 0; y < 6; ++y)
+    for (int x = 0; x < 5; ++x) rgb.at(y, x, 0) = 250, rgb.at(y, x, 1) = uint8_t(40 * y), rgb.at(y, x, 2) = 10;
+  const auto rgb_png = encode_png(rgb);
+  const Image rgb_back = decode_png(rgb_png.data(), rgb_png.size(), "c.png", 3);
+  CHECK(rgb_back.channels == 3);
+  CHECK(rgb_back.pixels == rgb.pixels);
+  const Image grey = decode_png(rgb_png.data(), rgb_png.size(), "c.png", 1);
+  CHECK(grey.channels == 1);
+  CHECK(grey.at(0, 0) > 50);
+  CHECK(grey.at(0, 0) < 150);  // mostly red: luma (libpng converts in linear light) far below 250
+  const auto rgb_jpeg = encode_jpeg(rgb, 95);
+  CHECK(std::abs(decode_jpeg(rgb_jpeg.data(), rgb_jpeg.size(), "c.jpg", 3).at(3, 2, 0) - 250) <= 8);
+  CHECK_THROWS_WITH(decode_png(png.data(), png.size(), "x.png", 2), Contains("1 (grey) or 3 (RGB) channels"));
 }
 
 TEST_CASE("image folders and source detection", "[image_folder]") {
@@ -114,6 +155,10 @@ TEST_CASE("image folders and source detection", "[image_folder]") {
   CHECK(folder.label(0).participant == 0);
   CHECK(folder.label(1).participant == 1);
   CHECK(folder.get(1).image.width == 8);
+  CHECK(folder.participant_unit() == "class");
+  const ImageFolderDataset colour(dir.file("imgs"), 3);
+  CHECK(colour.get(0).image.channels == 3);
+  CHECK(colour.describe() == "folder " + dir.file("imgs") + " (RGB)");
   CHECK(parse_source(dir.file("imgs"), "train").first == "folder");
   const std::string root = make_tree(dir, kLabels);
   CHECK(parse_source(root, "train").first == "openeds");

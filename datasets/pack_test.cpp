@@ -7,6 +7,7 @@
 #include "datasets/prefetcher.h"
 #include "datasets/preprocess.h"
 #include "datasets/splits.h"
+#include "datasets/synth/natural_images.h"
 #include "libgaze/core/error.h"
 #include "tests/test_util.h"
 
@@ -164,6 +165,52 @@ TEST_CASE("group splits and the k-shot personalisation split", "[splits]") {
     for (int64_t i : split.calibration) CHECK(toy.label(i).participant == id);
   }
   CHECK(personalisation_split(toy, 10, 9).empty());  // nothing would be left to evaluate
+  // Without person ids: the first k in time calibrate, evaluation starts gap_us after them.
+  // Participant 0 holds items 0, 3, ..., 27 at 1000 us per index.
+  const auto timed = personalisation_split(toy, 2, 9, {}, 5000);
+  const CalibrationSplit& zero = timed.at(0);
+  CHECK(zero.calibration == std::vector<int64_t>{0, 3});
+  CHECK(zero.evaluation == std::vector<int64_t>{9, 12, 15, 18, 21, 24, 27});  // 6 is < 3000 + 5000 us
+  CHECK(personalisation_split(toy, 2, 9, {}, 0).at(0).evaluation.size() == 8);
+}
+
+TEST_CASE("colour images: per-channel resampling and ImageNet normalisation", "[preprocess]") {
+  Image rgb(20, 40, 0, 3);
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < 40; ++x)
+      rgb.at(y, x, 0) = 255, rgb.at(y, x, 1) = uint8_t(x < 20 ? 0 : 128), rgb.at(y, x, 2) = 64;
+  PreprocessOptions o;
+  o.height = 4;
+  o.width = 8;
+  std::vector<float> out(3 * 32);
+  preprocess_image(rgb, o, 0, out.data());
+  CHECK(out[0] == Approx((1.0 - 0.485) / 0.229).epsilon(1e-5));
+  CHECK(out[32 + 0] == Approx((0.0 - 0.456) / 0.224).epsilon(1e-5));
+  CHECK(out[32 + 7] == Approx((128 / 255.0 - 0.456) / 0.224).epsilon(1e-5));
+  CHECK(out[64 + 5] == Approx((64 / 255.0 - 0.406) / 0.225).epsilon(1e-5));
+  // Mirroring and cropping keep the channels apart.
+  CHECK(mirror_horizontal(rgb).at(0, 0, 1) == 128);
+  CHECK(mirror_horizontal(rgb).at(0, 39, 0) == 255);
+  CHECK(crop(rgb, 2, 18, 3, 4).at(0, 3, 1) == 128);
+  CHECK(resize_bilinear(rgb, 10, 20).at(5, 0, 2) == 64);
+}
+
+TEST_CASE("rendered natural images are colourful, varied and deterministic", "[synth]") {
+  const Image a = render_natural_image(48, 64, 1, 0, 7), b = render_natural_image(48, 64, 1, 0, 7);
+  CHECK(a.channels == 3);
+  CHECK(a.pixels == b.pixels);
+  CHECK(render_natural_image(48, 64, 1, 1, 7).pixels != a.pixels);
+  double chroma = 0, mean = 0, var = 0;
+  const size_t n = size_t(48) * 64;
+  for (size_t i = 0; i < n; ++i) {
+    const int r = a.pixels[3 * i], g = a.pixels[3 * i + 1], bl = a.pixels[3 * i + 2];
+    chroma += std::max({r, g, bl}) - std::min({r, g, bl});
+    mean += g;
+  }
+  mean /= double(n);
+  for (size_t i = 0; i < n; ++i) var += (a.pixels[3 * i + 1] - mean) * (a.pixels[3 * i + 1] - mean);
+  CHECK(chroma / double(n) > 10);         // not grey
+  CHECK(std::sqrt(var / double(n)) > 8);  // not flat
 }
 
 TEST_CASE("pre-processing resamples, normalises and mirrors the label with a flip", "[preprocess]") {

@@ -8,6 +8,7 @@
 
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
+#include "datasets/splits.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/models/param_groups.h"
 #include "tests/test_util.h"
@@ -200,6 +201,37 @@ TEST_CASE("distillation keeps the teacher's stem and stage 1 frozen", "[trainer]
   CHECK_THAT(metrics, Contains("kd_stage3") && Contains("kd_stage4") && Contains("pixel_mse"));
 }
 
+TEST_CASE("adapter training leaves the backbone bit-identical and lowers the error", "[trainer]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  const Config c = tiny_config(out.path(), "frozen", {"train.init=" + teacher, "train.steps=40", "train.lr=3e-3"});
+  auto stage = make_stage("adapters", c);
+  GazeNet before = load_model(teacher);
+  GazeNet after = load_model(run_training(c, *stage, false).model_path);
+  const TensorList a = module_state(*before), b = module_state(*after);
+  REQUIRE(a.size() == b.size());
+  int64_t adapters_moved = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string& name = a[i].first;
+    const bool trainable = in_param_group(name, ParamGroup::kAdapters) || in_param_group(name, ParamGroup::kHead);
+    if (!trainable) {
+      INFO(name);
+      CHECK(at::equal(a[i].second, b[i].second));
+    } else if (name.find("adapter.up.weight") != std::string::npos) {
+      adapters_moved += !at::equal(a[i].second, b[i].second);
+    }
+  }
+  CHECK(adapters_moved == 12);  // every block's adapter learned
+  // The stage lowers the error on people it never saw.
+  DataConfig validation = c.data;
+  validation.split = "validation";
+  const auto unseen = open_dataset(validation);
+  const double error_before = evaluate(before, *unseen, c).summary.all_frames.mean;
+  const double error_after = evaluate(after, *unseen, c).summary.all_frames.mean;
+  INFO(error_before << " -> " << error_after);
+  CHECK(error_after < 0.7 * error_before);
+}
+
 TEST_CASE("stage errors are clear", "[trainer]") {
   testing::TempDir out;
   CHECK_THROWS_WITH(make_stage("distill", tiny_config(out.path(), "x")), Contains("set train.teacher"));
@@ -238,11 +270,26 @@ TEST_CASE("evaluation and personalisation produce user files bound to their base
   CHECK(bytes < 4 * 104000 + 1000);  // the teacher's last-stage adapters (+ BN buffers), nothing else
   CHECK(fs::file_size(u.adapter_file) < uint64_t(bytes) + 32 * 1024);
   for (const auto& [name, t] : file.model) CHECK(in_param_group(name, ParamGroup::kLastStageAdapters));
-  // Applying the file to the base reproduces the personalised error.
+  // Applying the file to the base changes the last-stage adapters and nothing else ...
   GazeNet other_base = load_model(teacher);
   GazeNet copy = load_model(out.path() + "/ad/model.h5");
   apply_user_adapter(copy, u.adapter_file);
-  CHECK_FALSE(same_weights(module_state(*copy), module_state(*base)));
+  const TensorList base_state = module_state(*base), user_state = module_state(*copy);
+  REQUIRE(base_state.size() == user_state.size());
+  int64_t changed = 0;
+  for (size_t i = 0; i < base_state.size(); ++i) {
+    const bool same = at::equal(base_state[i].second, user_state[i].second);
+    if (!in_param_group(base_state[i].first, ParamGroup::kLastStageAdapters)) {
+      INFO(base_state[i].first);
+      CHECK(same);
+    }
+    changed += !same;
+  }
+  CHECK(changed > 0);
+  // ... and reproduces the personalised error on that user's evaluation frames.
+  const auto split = personalisation_split(*users, 2, uint64_t(c.run.seed)).at(u.participant);
+  CHECK(evaluate(copy, *users, c, split.evaluation).summary.all_frames.mean == Approx(u.after_deg).epsilon(1e-4));
+  CHECK(evaluate(base, *users, c, split.evaluation).summary.all_frames.mean == Approx(u.before_deg).epsilon(1e-4));
   // A different base is refused.
   CHECK_THROWS_WITH(apply_user_adapter(other_base, u.adapter_file), Contains("trained on another base model"));
 }
