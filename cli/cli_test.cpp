@@ -201,6 +201,23 @@ TEST_CASE("gaze run on the paper's protocol: RGB pretraining and distillation, a
   CHECK(report["deviations"].size() == 3);  // teacher, distillation data, rendered datasets
 }
 
+TEST_CASE("gaze reproduce fig8 times both models here beside the paper's Pi 4 numbers", "[cli][fig8]") {
+  TempDir dir;
+  const auto r = run_gaze("reproduce fig8 --frames 5 -o " + dir.path() + " 'export.input_size=[32,64]' run.threads=1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const std::string md = read_file(dir.file("fig8.md"));
+  CHECK_THAT(md, Contains("| ConvNeXt V2-Atto (teacher) | 3579104 | 928.84 |") &&
+                     Contains("| DFT Gaze (student) | 281174 | 426.66 |") && Contains("32x64") &&
+                     Contains("our kernel cannot lower the teacher yet"));
+  const gaze::Json j = gaze::parse_json(read_file(dir.file("fig8.json")), "fig8.json");
+  REQUIRE(j["rows"].size() == 2);
+  CHECK(j["rows"][0]["kernel_p50_ms_here"].is_null());
+  CHECK(j["rows"][0]["torch_fp32_p50_ms_here"].get<double>() > 0);
+  CHECK(j["rows"][1]["kernel_p50_ms_here"].get<double>() > 0);
+  CHECK(j["rows"][1]["torch_fp32_p50_ms_here"].get<double>() > 0);
+}
+
 TEST_CASE("gaze run composes each stage from its file, the shared settings and its overrides", "[cli][run]") {
   TempDir dir;
   const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";

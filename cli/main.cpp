@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   gaze::cli::register_run(app);
   gaze::cli::register_export(app);
   gaze::cli::register_bench(app);
+  gaze::cli::register_reproduce(app);
 
   // Subcommand callbacks run inside parse(): logging must be configured before them.
   app.parse_complete_callback([&] { gaze::log_init(log_level); });

@@ -51,7 +51,8 @@ std::string run_command(const std::string& command) {
   return out;
 }
 
-// "AMD EPYC, 2 cores, 2596 MHz" and the clock in MHz (0 when /proc/cpuinfo does not say).
+}  // namespace
+
 std::string describe_machine(double* mhz) {
   std::ifstream in("/proc/cpuinfo");
   std::string line, model = "unknown CPU";
@@ -68,11 +69,29 @@ std::string describe_machine(double* mhz) {
 }
 
 double percentile_ms(std::vector<double> v, double p) {
+  if (v.empty()) throw Error("percentile of no timings");
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, size_t(double(v.size()) * p))];
 }
 
-}  // namespace
+std::vector<double> time_torch_fp32_ms(const std::string& checkpoint, const std::vector<Frame>& frames, int32_t h,
+                                       int32_t w, int64_t count, int64_t threads) {
+  const int previous_threads = at::get_num_threads();
+  at::set_num_threads(int(std::max<int64_t>(1, threads)));
+  GazeNet model = load_student(checkpoint, "");
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> inputs;
+  for (size_t i = 0; i < frames.size(); ++i) inputs.push_back(frames_to_batch(frames, i, i + 1, h, w));
+  for (int i = 0; i < 20; ++i) model->forward(inputs[size_t(i) % inputs.size()]);
+  std::vector<double> ms;
+  for (int64_t i = 0; i < count; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    model->forward(inputs[size_t(i) % inputs.size()]);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  at::set_num_threads(previous_threads);
+  return ms;
+}
 
 void kernel_input_size(const Config& config, int32_t* h, int32_t* w) {
   const auto& size = config.export_.input_size.empty() ? config.data.input_size : config.export_.input_size;
@@ -227,20 +246,7 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   const std::string simd = json_at(out, "simd", "dftgaze_tool bench output").get<std::string>();
 
   // LibTorch fp32: the same model, the same frames, batch 1, `threads` threads.
-  const int previous_threads = at::get_num_threads();
-  at::set_num_threads(int(std::max<int64_t>(1, threads)));
-  GazeNet model = load_student(checkpoint, "");
-  torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> inputs;
-  for (size_t i = 0; i < frames.size(); ++i) inputs.push_back(frames_to_batch(frames, i, i + 1, h, w));
-  for (int i = 0; i < 20; ++i) model->forward(inputs[size_t(i) % inputs.size()]);
-  std::vector<double> torch_ms;
-  for (int64_t i = 0; i < frame_count; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    model->forward(inputs[size_t(i) % inputs.size()]);
-    torch_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  at::set_num_threads(previous_threads);
+  const std::vector<double> torch_ms = time_torch_fp32_ms(checkpoint, frames, h, w, frame_count, threads);
   const double torch_p50 = percentile_ms(torch_ms, 0.5), torch_p99 = percentile_ms(torch_ms, 0.99);
   const double kernel_p50 = tool_number("kernel_p50_ms"), kernel_p99 = tool_number("kernel_p99_ms");
   const double macs = tool_number("macs");

@@ -52,6 +52,17 @@ void write_frames_file(const std::string& path, const std::vector<Frame>& frames
 // The kernel input size: export.input_size, else data.input_size.
 void kernel_input_size(const Config& config, int32_t* h, int32_t* w);
 
+// "AMD EPYC, 2 cores, 2596 MHz" and the clock in MHz (0 when /proc/cpuinfo does not say).
+std::string describe_machine(double* mhz);
+
+// The p-th fraction of timings (0.5 = median).
+double percentile_ms(std::vector<double> timings, double p);
+
+// LibTorch fp32 latency of a checkpoint's model, batch 1: `count` timed forwards over `frames`
+// (cycled) after 20 warm-up ones, with `threads` intra-op threads.
+std::vector<double> time_torch_fp32_ms(const std::string& checkpoint, const std::vector<Frame>& frames, int32_t h,
+                                       int32_t w, int64_t count, int64_t threads);
+
 struct BenchReport {
   Json json;  // one object: the kernel tool's numbers + torch_fp32_* + speedup + threads
   std::string markdown;
