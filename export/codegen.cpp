@@ -381,8 +381,11 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << " * int dftgaze_predict(const uint8_t* eye, int h, int w, float out[4])\n"
       << " *   eye: h x w grey pixels, row-major (any size; the centred window of the network's aspect\n"
       << " *   ratio is resampled to " << net.input_h << " x " << net.input_w << "). out[0..2]: unit gaze direction\n"
-      << " *   (x, y, z; +z ahead), out[3]: log of the Laplace scale (the model's uncertainty; large on\n"
-      << " *   closed eyes or glare). Returns 0, or a negative DFTGAZE_ERROR_*.\n"
+      << (net.scale_trained
+              ? " *   (x, y, z; +z ahead), out[3]: log of the Laplace scale (the model's uncertainty; large on\n"
+                " *   closed eyes or glare). Returns 0, or a negative DFTGAZE_ERROR_*.\n"
+              : " *   (x, y, z; +z ahead), out[3]: UNTRAINED (the model was trained without its uncertainty\n"
+                " *   output); ignore it. Returns 0, or a negative DFTGAZE_ERROR_*.\n")
       << " * int dftgaze_set_user(const uint8_t* blob, size_t size)\n"
       << " *   swaps in a user's last-stage adapters (a blob written by `gaze export --users`); a null\n"
       << " *   blob restores the base. The blob is copied. Returns 0 or DFTGAZE_ERROR_*.\n"

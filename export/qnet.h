@@ -90,6 +90,7 @@ struct QScales {
 
 struct QuantizedNet {
   int32_t input_h = 0, input_w = 0;
+  bool scale_trained = true;  // whether the 4th output (log Laplace scale) was trained
   std::vector<int32_t> depths, dims;
   QLinear stem;                          // in = 16 (4x4 patch of p - 128), out = dims[0]
   QLayerNorm stem_norm;                  // -> residual

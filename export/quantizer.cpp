@@ -355,6 +355,7 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   QuantizedNet net;
   net.input_h = options.input_h;
   net.input_w = options.input_w;
+  net.scale_trained = cfg.head.uncertainty;
   for (int64_t d : cfg.depths) net.depths.push_back(int32_t(d));
   for (int64_t d : cfg.dims) net.dims.push_back(int32_t(d));
   for (const auto& [name, range] : ranges) net.scales.activations[name] = int16_scale(ranges, name);
