@@ -160,20 +160,22 @@ TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
   CHECK_FALSE(std::filesystem::exists(dir.file("k")));
 }
 
+// `gaze run` on one tiny rendered dataset with a few steps per stage (about 4 s).
+const std::string kTinyRun =
+    " run.name=p run.threads=1 'pipeline.datasets=[openeds]'"
+    " synth.participants=5 synth.train_frames=8 synth.validation_frames=6 synth.test_frames=12"
+    " 'synth.openeds_size=[64,96]' 'data.openeds_size=[64,96]' 'data.input_size=[32,64]' train.batch_size=4"
+    " mae.decoder_dim=16 'personalize.k_curve=[0,5]' personalize.replay=8"
+    " 'pipeline.stages.teacher_mae.set=[train.steps=2]' 'pipeline.stages.distill.set=[train.steps=2]'"
+    " 'pipeline.stages.teacher_adapters.set=[train.steps=2]' 'pipeline.stages.student_adapters.set=[train.steps=2]'"
+    " 'pipeline.stages.personalize.set=[personalize.steps=2]'";
+
 TEST_CASE("gaze run on the paper's protocol: RGB pretraining and distillation, a report from the run",
           "[cli][run][paper]") {
   TempDir dir;
   const std::string paper = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/paper.yaml";
-  const auto r = run_gaze(
-      "run " + paper + " run.out_dir=" + dir.path() +
-      " run.name=p run.threads=1 'pipeline.datasets=[openeds]'"
-      " synth.participants=5 synth.train_frames=8 synth.validation_frames=6 synth.test_frames=12"
-      " synth.images=12 'synth.image_size=[48,64]'"
-      " 'synth.openeds_size=[64,96]' 'data.openeds_size=[64,96]' 'data.input_size=[32,64]' train.batch_size=4"
-      " mae.decoder_dim=16 'personalize.k_curve=[0,5]' personalize.replay=8"
-      " 'pipeline.stages.teacher_mae.set=[train.steps=2]' 'pipeline.stages.distill.set=[train.steps=2]'"
-      " 'pipeline.stages.teacher_adapters.set=[train.steps=2]' 'pipeline.stages.student_adapters.set=[train.steps=2]'"
-      " 'pipeline.stages.personalize.set=[personalize.steps=2]'");
+  const auto r = run_gaze("run " + paper + " run.out_dir=" + dir.path() + kTinyRun +
+                          " synth.images=12 'synth.image_size=[48,64]'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // Teacher pretraining and distillation read the natural-image folder in colour.
@@ -221,16 +223,8 @@ TEST_CASE("gaze reproduce fig8 times both models here beside the paper's Pi 4 nu
 TEST_CASE("gaze run composes each stage from its file, the shared settings and its overrides", "[cli][run]") {
   TempDir dir;
   const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
-  const auto r = run_gaze(
-      "run " + demo + " run.out_dir=" + dir.path() +
-      " run.name=p run.threads=1 'pipeline.datasets=[openeds]'"
-      " synth.participants=5 synth.train_frames=8 synth.validation_frames=6 synth.test_frames=8"
-      " 'synth.openeds_size=[64,96]' 'data.openeds_size=[64,96]' 'data.input_size=[32,64]' train.batch_size=4 "
-      "mae.decoder_dim=16"
-      " 'personalize.k_curve=[0,5]' personalize.replay=8"
-      " 'pipeline.stages.teacher_mae.set=[train.steps=2]' 'pipeline.stages.distill.set=[train.steps=3]'"
-      " 'pipeline.stages.teacher_adapters.set=[train.steps=2]' 'pipeline.stages.student_adapters.set=[train.steps=2]'"
-      " 'pipeline.stages.personalize.set=[personalize.steps=2]'");
+  const auto r = run_gaze("run " + demo + " run.out_dir=" + dir.path() + kTinyRun +
+                          " 'pipeline.stages.distill.set=[train.steps=3]'");
   REQUIRE(r.exit_code == 0);
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
   // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
