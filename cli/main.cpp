@@ -1,5 +1,8 @@
 // gaze — the libgaze command-line tool.
+#include <c10/util/Exception.h>
+
 #include <cstdio>
+#include <new>
 
 #include "cli/commands.h"
 #include "libgaze/core/error.h"
@@ -35,6 +38,12 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const gaze::Error& e) {
     std::fprintf(stderr, "gaze: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "gaze: error: out of memory (check sizes in the config: batch, input, model)\n");
+    return 1;
+  } catch (const c10::Error& e) {  // LibTorch: its message without the 30-line backtrace
+    std::fprintf(stderr, "gaze: error: LibTorch: %s\n", e.what_without_backtrace());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gaze: internal error: %s\n", e.what());

@@ -78,6 +78,14 @@ AeaDataset::AeaDataset(const std::string& root, const AeaOptions& options) : roo
         continue;
       }
       ++info.eye_frames;
+      // A timestamp that is not a time (NaN, negative, past year 2255) is damage, not a frame to drop quietly.
+      if (!(r.timestamp >= 0 && r.timestamp < 9.2e9)) {
+        const std::string message = (dir / "recording.vrs").string() + ": byte " + std::to_string(r.offset) +
+                                    ": eye record timestamp " + std::to_string(r.timestamp) + " s is not a time";
+        if (!options.skip_bad) throw Error(message);
+        skipped_.add(message);
+        continue;
+      }
       const int64_t t_us = vrs_time_to_us(r.timestamp);
       const MpsGazeRow* row = table.match(t_us, options.tolerance_us);
       if (!row) continue;

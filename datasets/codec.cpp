@@ -25,6 +25,19 @@ std::vector<uint8_t> read_binary_file(const std::string& path) {
 
 namespace {
 
+void check_declared_size(int64_t height, int64_t width, size_t file_bytes, double max_ratio, const std::string& what,
+                         const std::string& where) {
+  if (height < 1 || width < 1 || height * width > kMaxImagePixels) {
+    throw Error(where + ": " + what + " header declares " + std::to_string(width) + "x" + std::to_string(height) +
+                " pixels (limit " + std::to_string(kMaxImagePixels) + ")");
+  }
+  // A compressed stream cannot expand beyond its format's ratio (deflate: 1032:1).
+  if (double(height) * double(width) > double(file_bytes) * max_ratio + 65536.0) {
+    throw Error(where + ": " + what + " header declares " + std::to_string(width) + "x" + std::to_string(height) +
+                " pixels, more than " + std::to_string(file_bytes) + " bytes can hold");
+  }
+}
+
 void check_channels(int32_t channels) {
   if (channels != 1 && channels != 3)
     throw Error("images have 1 (grey) or 3 (RGB) channels, not " + std::to_string(channels));
@@ -41,6 +54,12 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& where, int
     throw Error(where + ": corrupt PNG (" + png.message + ")");
   }
   png.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  try {
+    check_declared_size(png.height, png.width, size, 1032.0, "PNG", where);
+  } catch (const Error&) {
+    png_image_free(&png);
+    throw;
+  }
   Image image(static_cast<int32_t>(png.height), static_cast<int32_t>(png.width), 0, channels);
   if (!png_image_finish_read(&png, nullptr, image.pixels.data(), 0, nullptr)) {
     const std::string message = png.message;
@@ -100,6 +119,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& where, in
                           &colorspace) != 0) {
     throw Error(where + ": corrupt JPEG (" + tjGetErrorStr2(tj.handle) + ")");
   }
+  check_declared_size(height, width, size, 4096.0, "JPEG", where);
   Image image(height, width, 0, channels);
   if (tjDecompress2(tj.handle, data, static_cast<unsigned long>(size), image.pixels.data(), width, 0, height,
                     channels == 3 ? TJPF_RGB : TJPF_GRAY, TJFLAG_ACCURATEDCT) != 0) {

@@ -1,6 +1,7 @@
 #include "datasets/mps_gaze_csv.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "datasets/csv.h"
@@ -74,8 +75,13 @@ MpsGazeTable read_mps_gaze_csv(const std::string& path, SkipLog* skip) {
         throw Error(where + ": expected " + std::to_string(width) + " fields, got " +
                     std::to_string(row.fields.size()));
       }
+      // Angles in the Central Pupil Frame: |angle| < pi/2 (tan is taken), everything else is damage.
       const auto number = [&](const char* name) {
-        return parse_finite_double(row.fields[column.at(name)], where + ": column " + name);
+        const double v = parse_finite_double(row.fields[column.at(name)], where + ": column " + name);
+        if (std::fabs(v) >= M_PI / 2) {
+          throw Error(where + ": column " + name + ": " + row.fields[column.at(name)] + " rad is not a gaze angle");
+        }
+        return v;
       };
       MpsGazeRow out;
       out.line = row.line;
@@ -97,6 +103,20 @@ MpsGazeTable read_mps_gaze_csv(const std::string& path, SkipLog* skip) {
   }
   std::stable_sort(table.rows.begin(), table.rows.end(),
                    [](const MpsGazeRow& a, const MpsGazeRow& b) { return a.timestamp_us < b.timestamp_us; });
+  // Two rows for one instant: which one is the label? Refuse (or skip the later one).
+  std::vector<MpsGazeRow> unique;
+  for (const MpsGazeRow& row : table.rows) {
+    if (!unique.empty() && unique.back().timestamp_us == row.timestamp_us) {
+      const std::string message = path + ":" + std::to_string(row.line) + ": tracking_timestamp_us " +
+                                  std::to_string(row.timestamp_us) + " repeats line " +
+                                  std::to_string(unique.back().line);
+      if (!skip) throw Error(message);
+      skip->add(message);
+      continue;
+    }
+    unique.push_back(row);
+  }
+  table.rows = std::move(unique);
   return table;
 }
 

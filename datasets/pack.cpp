@@ -1,6 +1,7 @@
 #include "datasets/pack.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -59,11 +60,23 @@ void append_rows(hid_t set, hid_t type, int64_t start, int64_t rows, const void*
   }
 }
 
+// One label column of n rows (n x 3 for gaze); its shape is checked against /images first, so
+// a damaged pack is refused instead of read past the buffer.
 template <class T>
 std::vector<T> read_column(hid_t file, const char* name, hid_t type, int64_t n, const std::string& where) {
-  std::vector<T> out(size_t(n) * (std::string(name) == "gaze" ? 3 : 1));
+  const bool vectors = std::string(name) == "gaze";
+  std::vector<T> out(size_t(n) * (vectors ? 3 : 1));
   h5::Handle set(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
   if (set.id() < 0) throw Error(where + ": missing dataset /" + name);
+  h5::Handle space(H5Dget_space(set.id()), H5Sclose);
+  hsize_t dims[2] = {0, 0};
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  if (rank != (vectors ? 2 : 1) || H5Sget_simple_extent_dims(space.id(), dims, nullptr) < 0 || dims[0] != hsize_t(n) ||
+      (vectors && dims[1] != 3)) {
+    throw Error(where + ": /" + name + " has shape [" + std::to_string(dims[0]) +
+                (rank == 2 ? "," + std::to_string(dims[1]) : "") + "], expected [" + std::to_string(n) +
+                (vectors ? ",3" : "") + "] (one row per image)");
+  }
   if (n > 0 && H5Dread(set.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
     throw Error(where + ": /" + name + ": read failed (checksum mismatch: the file is corrupt)");
   }
@@ -195,6 +208,10 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
   if (H5Sget_simple_extent_ndims(space.id()) != 3) throw Error(path + ": /images is not N x H x W");
   H5Sget_simple_extent_dims(space.id(), dims, nullptr);
   const int64_t n = int64_t(dims[0]);
+  if (dims[1] < 1 || dims[2] < 1 || dims[1] > 16384 || dims[2] > 16384) {
+    throw Error(path + ": /images rows are " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
+                " pixels (expected 1..16384 per side)");
+  }
   height_ = int32_t(dims[1]);
   width_ = int32_t(dims[2]);
   const auto gaze = read_column<float>(file_, "gaze", H5T_NATIVE_FLOAT, n, path);
@@ -203,6 +220,15 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
   const auto blink = read_column<uint8_t>(file_, "blink", H5T_NATIVE_UINT8, n, path);
   splits_ = read_column<uint8_t>(file_, "split", H5T_NATIVE_UINT8, n, path);
   h5::Handle keys(H5Dopen2(file_, "keys", H5P_DEFAULT), H5Dclose);
+  if (keys.id() < 0) throw Error(path + ": missing dataset /keys");
+  {
+    h5::Handle space(H5Dget_space(keys.id()), H5Sclose);
+    hsize_t rows = 0;
+    if (H5Sget_simple_extent_ndims(space.id()) != 1 || H5Sget_simple_extent_dims(space.id(), &rows, nullptr) < 0 ||
+        rows != hsize_t(n)) {
+      throw Error(path + ": /keys does not hold one key per image (" + std::to_string(n) + ")");
+    }
+  }
   h5::Handle key_type(H5Dget_type(keys.id()), H5Tclose);
   const size_t key_length = H5Tget_size(key_type.id());
   std::string key_bytes(size_t(n) * key_length, '\0');
@@ -220,6 +246,16 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
   for (int64_t i = 0; i < n; ++i) {
     SampleLabel& l = labels_[i];
     l.gaze = {gaze[3 * i], gaze[3 * i + 1], gaze[3 * i + 2]};
+    const double norm =
+        std::sqrt(double(l.gaze[0]) * l.gaze[0] + double(l.gaze[1]) * l.gaze[1] + double(l.gaze[2]) * l.gaze[2]);
+    if (!(std::fabs(norm - 1) < 1e-3)) {  // NaN fails too
+      throw Error(path + ": /gaze row " + std::to_string(i) + " is not a unit vector (" + std::to_string(l.gaze[0]) +
+                  ", " + std::to_string(l.gaze[1]) + ", " + std::to_string(l.gaze[2]) + ")");
+    }
+    if (splits_[i] >= kSplitNames.size()) {
+      throw Error(path + ": /split row " + std::to_string(i) + " is " + std::to_string(splits_[i]) +
+                  ", not a split id (0-" + std::to_string(kSplitNames.size() - 1) + ")");
+    }
     l.participant = participant[i];
     l.timestamp_us = timestamps[i];
     l.blink = blink[i] != 0;

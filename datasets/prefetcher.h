@@ -12,6 +12,8 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -29,16 +31,17 @@ class Prefetcher {
         window_(std::max<int64_t>(window, 1)),
         skip_bad_(skip_bad),
         slots_(size_t(window_)) {
-    for (int64_t w = 0; w < std::max<int64_t>(workers, 1); ++w) threads_.emplace_back([this] { work(); });
-  }
-  ~Prefetcher() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+    for (int64_t w = 0; w < std::max<int64_t>(workers, 1); ++w) {
+      try {
+        threads_.emplace_back([this] { work(); });
+      } catch (const std::system_error& e) {  // the system refused a thread: stop the others first
+        stop_workers();
+        throw Error("data.workers=" + std::to_string(workers) + ": cannot start decode thread " + std::to_string(w) +
+                    ": " + e.what());
+      }
     }
-    changed_.notify_all();
-    for (auto& t : threads_) t.join();
   }
+  ~Prefetcher() { stop_workers(); }
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
 
@@ -74,6 +77,16 @@ class Prefetcher {
     std::optional<T> value;
     std::exception_ptr error;
   };
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
 
   void work() {
     while (true) {

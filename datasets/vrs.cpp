@@ -119,10 +119,23 @@ std::vector<uint8_t> VrsReader::read_payload(const VrsRecord& r) const {
   }
   const std::string where =
       at_byte(path_, r.offset) + ": record " + std::to_string(r.type_id) + "-" + std::to_string(r.instance_id);
+  // The declared size is checked before it is allocated: a record header must not claim 4 GB.
+  // Eye-camera records hold one JPEG of well under a megabyte; 64 MiB bounds any sensor record.
+  constexpr uint32_t kMaxRecordBytes = 64u << 20;
+  if (r.compression != 0 && r.uncompressed_size > kMaxRecordBytes) {
+    throw Error(where + ": declares " + std::to_string(r.uncompressed_size) + " uncompressed bytes (limit " +
+                std::to_string(kMaxRecordBytes) + ")");
+  }
   switch (static_cast<VrsCompression>(r.compression)) {
     case VrsCompression::kNone:
       return stored;
     case VrsCompression::kZstd: {
+      const unsigned long long declared = ZSTD_getFrameContentSize(stored.data(), stored.size());
+      if (declared == ZSTD_CONTENTSIZE_ERROR) throw Error(where + ": corrupt zstd payload (not a zstd frame)");
+      if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != r.uncompressed_size) {
+        throw Error(where + ": zstd frame holds " + std::to_string(declared) + " bytes, the record header says " +
+                    std::to_string(r.uncompressed_size));
+      }
       std::vector<uint8_t> out(r.uncompressed_size);
       const size_t n = ZSTD_decompress(out.data(), out.size(), stored.data(), stored.size());
       if (ZSTD_isError(n) || n != out.size()) {
@@ -134,7 +147,9 @@ std::vector<uint8_t> VrsReader::read_payload(const VrsRecord& r) const {
     case VrsCompression::kLz4: {
       std::vector<uint8_t> out(r.uncompressed_size);
       LZ4F_dctx* ctx = nullptr;
-      LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION);
+      if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION))) {
+        throw Error(where + ": cannot create an lz4 decompression context");
+      }
       size_t out_size = out.size(), in_size = stored.size();
       const size_t rc = LZ4F_decompress(ctx, out.data(), &out_size, stored.data(), &in_size, nullptr);
       LZ4F_freeDecompressionContext(ctx);

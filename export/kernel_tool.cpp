@@ -88,8 +88,9 @@ Frames read_frames(const std::string& path) {
   std::memcpy(&f.count, &data[4], 4);
   std::memcpy(&f.height, &data[8], 4);
   std::memcpy(&f.width, &data[12], 4);
-  const size_t need = size_t(f.count) * f.height * f.width;
-  if (f.height == 0 || f.width == 0 || data.size() - 16 != need) {
+  // frame * count cannot wrap: the check divides instead of multiplying.
+  const size_t frame = size_t(f.height) * f.width, bytes = data.size() - 16;
+  if (f.height == 0 || f.width == 0 || bytes % frame != 0 || bytes / frame != f.count) {
     fail(path + ": header says " + std::to_string(f.count) + " frames of " + std::to_string(f.height) + "x" +
          std::to_string(f.width) + " but the file holds " + std::to_string(data.size() - 16) + " pixel bytes");
   }

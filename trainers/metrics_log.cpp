@@ -5,7 +5,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <sstream>
 
+#include "libgaze/core/atomic_file.h"
 #include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/json.h"
@@ -62,8 +65,21 @@ std::string encode_file_version_event(double wall_time) {
   return event;
 }
 
-MetricsLog::MetricsLog(const std::string& run_dir) {
+MetricsLog::MetricsLog(const std::string& run_dir, int64_t first_step) {
   const std::string jsonl = run_dir + "/metrics.jsonl";
+  if (first_step > 0 && std::filesystem::exists(jsonl)) {
+    std::istringstream in(read_text_file(jsonl));
+    std::string kept;
+    for (std::string line; std::getline(in, line);) {
+      const Json entry = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+      // A torn last line (killed mid-write) or a step past the checkpoint goes.
+      if (entry.is_object() && entry.contains("step") && entry["step"].is_number_integer() &&
+          entry["step"].get<int64_t>() <= first_step) {
+        kept += line + "\n";
+      }
+    }
+    write_text_atomically(jsonl, kept);
+  }
   jsonl_ = std::fopen(jsonl.c_str(), "a");
   if (!jsonl_) throw Error(jsonl + ": cannot open for writing");
   char host[128] = "host";

@@ -17,7 +17,9 @@ namespace gaze {
 
 class MetricsLog {
  public:
-  explicit MetricsLog(const std::string& run_dir);
+  // Appends to <run_dir>/metrics.jsonl; a resumed run (first_step > 0) first drops the lines
+  // logged after its checkpoint, so no step appears twice.
+  explicit MetricsLog(const std::string& run_dir, int64_t first_step = 0);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;

@@ -10,6 +10,7 @@
 #include "datasets/pack.h"
 #include "datasets/splits.h"
 #include "datasets/synth/synth_writer.h"
+#include "libgaze/config/run_dir.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
@@ -265,6 +266,7 @@ PipelineReport run_pipeline(const Config& config) {
     all_packs.push_back(packs[d]);
   }
   StageConfigs stages = compose_stages(config, packs, join(all_packs, ","), root);
+  const auto lock = lock_directory(root.string());  // one `gaze run` per folder
   fs::create_directories(root / "packs");
   write_text_atomically((root / "pipeline.yaml").string(), dump_config(config));
 

@@ -13,6 +13,15 @@
 namespace gaze {
 namespace {
 
+// teacher-mae always trains the teacher and distill the student: a model.arch saying otherwise
+// is a mistake to report, not to override silently.
+void refuse_other_arch(const Config& config, const std::string& arch, const std::string& stage) {
+  if (config_origin(config, "model.arch") != "default" && config.model.arch != arch) {
+    throw Error(config_origin(config, "model.arch") + ": model.arch=" + config.model.arch + ", but " + stage +
+                " trains the " + arch);
+  }
+}
+
 constexpr int64_t kStride = 32;  // stage-4 stride: the decoder predicts one 32x32 patch per position
 
 uint64_t mask_seed(const Config& config, int64_t step) {
@@ -61,6 +70,7 @@ class DataStage : public TrainingStage {
 class TeacherMaeStage : public DataStage {
  public:
   explicit TeacherMaeStage(const Config& config) : DataStage(config) {
+    refuse_other_arch(config, "teacher", "teacher-mae");
     if (config.train.init.empty()) {
       Config teacher = config;
       teacher.model.arch = "teacher";
@@ -108,6 +118,7 @@ class DistillStage : public DataStage {
     teacher_ = load_model(config.train.teacher);
     teacher_->eval();
     train_only(*teacher_, {});
+    refuse_other_arch(config, "student", "distill");
     Config student = config;
     student.model.arch = "student";
     student.model.dims.clear();

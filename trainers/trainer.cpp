@@ -44,11 +44,17 @@ void restore_aux(TrainingStage& stage, const TensorList& state, const std::strin
 
 }  // namespace
 
-TrainResult run_training(const Config& config, TrainingStage& stage, bool resume, int64_t stop_at) {
+TrainResult run_training(const Config& requested, TrainingStage& stage, bool resume, int64_t stop_at) {
+  // What the run directory and checkpoints record is the architecture actually trained.
+  Config config = requested;
+  config.model = stage.model()->config();
   const TrainConfig& t = config.train;
   const RunDir run = open_run_dir(config, resume);
   log_add_file(run.log_path());
   const int threads = resolve_threads(config.run.threads);
+  if (config.run.threads > threads) {
+    spdlog::warn("run.threads={} but this machine has {} cores: using {}", config.run.threads, threads, threads);
+  }
   at::set_num_threads(threads);
   at::manual_seed(uint64_t(config.run.seed));
 
@@ -93,7 +99,7 @@ TrainResult run_training(const Config& config, TrainingStage& stage, bool resume
   BatchStream stream(stage.dataset(), stage.plan(), result.first_step, end_step, preprocess_options(config, true),
                      uint64_t(config.run.seed), config.data.workers,
                      std::max<int64_t>(2, config.data.prefetch / t.batch_size), config.data.skip_bad);
-  MetricsLog metrics(run.path);
+  MetricsLog metrics(run.path, result.first_step);
   ProgressBar bar(stage.name(), std::max<int64_t>(0, end_step - result.first_step));
   stage.model()->train();
   double loss_sum = 0;

@@ -4,12 +4,14 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
 #include "datasets/splits.h"
 #include "datasets/synth/synth_writer.h"
+#include "libgaze/core/json.h"
 #include "libgaze/models/param_groups.h"
 #include "tests/test_util.h"
 #include "trainers/evaluate.h"
@@ -94,7 +96,14 @@ TEST_CASE("a run directory holds config, log, metrics, events and checkpoints", 
     INFO(f);
     CHECK(fs::exists(r.run_dir + "/" + f));
   }
-  CHECK(testing::read_file(r.run_dir + "/config.yaml") == dump_config(c));
+  // The stored config is the one asked for, with the architecture actually trained (the teacher).
+  Config recorded = c;
+  recorded.model = stage->model()->config();
+  CHECK(recorded.model.arch == "teacher");
+  CHECK(testing::read_file(r.run_dir + "/config.yaml") == dump_config(recorded));
+  // A model.arch that contradicts the stage is refused, naming where it was set.
+  CHECK_THROWS_WITH(make_stage("teacher-mae", tiny_config(out.path(), "x", {"model.arch=student"})),
+                    Contains("model.arch=student, but teacher-mae trains the teacher"));
   const std::string metrics = testing::read_file(r.run_dir + "/metrics.jsonl");
   CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 3);
   CHECK_THAT(metrics, Contains("\"pixel_mse\""));
@@ -129,6 +138,14 @@ TEST_CASE("resumed training ends bit-identical to an uninterrupted run", "[train
     const TrainResult resumed = run_training(sliced, *d, true);
     CHECK(resumed.first_step == 4);
     CHECK(same_weights(weights(straight.model_path), weights(resumed.model_path)));
+    // The resumed run's metrics equal the uninterrupted run's steps: none logged twice.
+    const auto steps_logged = [](const std::string& run_dir) {
+      std::vector<int64_t> steps;
+      std::istringstream in(testing::read_file(run_dir + "/metrics.jsonl"));
+      for (std::string line; std::getline(in, line);) steps.push_back(Json::parse(line).at("step").get<int64_t>());
+      return steps;
+    };
+    CHECK(steps_logged(resumed.run_dir) == steps_logged(straight.run_dir));
     // A different seed trains differently.
     const Config other = tiny_config(out.path(), stage + "_seed", [&] {
       auto e = extra;

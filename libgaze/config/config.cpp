@@ -116,8 +116,13 @@ void read_section(const YAML::Node& node, Section& section, const std::string& p
   }
   FieldNames fields;
   section.visit(fields);
+  std::map<std::string, std::string> seen;  // key -> where it was first set
   for (const auto& entry : node) {
     const std::string key = entry.first.as<std::string>();
+    const std::string where = source.at(entry.first.Mark());
+    if (!seen.emplace(key, where).second) {
+      throw Error(where + ": duplicate key '" + prefix + key + "' (first set at " + seen[key] + ")");
+    }
     if (ignored.count(key)) continue;
     if (std::find(fields.names.begin(), fields.names.end(), key) == fields.names.end()) {
       const std::string full = prefix + key;
@@ -166,9 +171,17 @@ void read_value(const YAML::Node& node, T& value, const std::string& path, const
   }
 }
 
+// One YAML document; a second one ("---" then more keys) would otherwise be ignored silently.
+YAML::Node single_document(const std::vector<YAML::Node>& documents, const Source& source) {
+  if (documents.size() > 1) {
+    throw Error(source.at(documents[1].Mark()) + ": a second YAML document; a config is one document");
+  }
+  return documents.empty() ? YAML::Node() : documents.front();
+}
+
 YAML::Node parse_yaml(const std::string& text, const Source& source) {
   try {
-    return YAML::Load(text);
+    return single_document(YAML::LoadAll(text), source);
   } catch (const YAML::ParserException& e) {
     throw Error(source.at(e.mark) + ": invalid YAML: " + e.msg);
   }
@@ -203,10 +216,11 @@ void read_file_into(const fs::path& path, Config& config, std::vector<fs::path>&
     throw Error(path.string() + ": 'extends' cycle back to this file");
   }
   if (!fs::exists(path)) throw Error(path.string() + ": config file not found");
+  if (!fs::is_regular_file(path)) throw Error(path.string() + ": not a config file (a directory?)");
   YAML::Node node;
   const Source source{path.string(), true};
   try {
-    node = YAML::LoadFile(path.string());
+    node = single_document(YAML::LoadAllFromFile(path.string()), source);
   } catch (const YAML::ParserException& e) {
     throw Error(source.at(e.mark) + ": invalid YAML: " + e.msg);
   } catch (const YAML::BadFile&) {
@@ -357,12 +371,23 @@ void validate_config(Config& config) {
   if (m.depths.size() != 4) invalid(config, "model.depths", "needs 4 entries (one per stage)");
   if (m.dims.size() != 4) invalid(config, "model.dims", "needs 4 entries (one per stage)");
   if (m.adapter.reduction < 1) invalid(config, "model.adapter.reduction", "must be >= 1");
+  // Sizes are bounded before anything is allocated: a typo must not ask LibTorch for 100 GB.
+  constexpr int64_t kMaxDepth = 64, kMaxDim = 4096;
+  double weights = 0;
   for (size_t i = 0; i < 4; ++i) {
     if (m.depths[i] < 1) invalid(config, "model.depths", "every stage needs at least one block");
+    if (m.depths[i] > kMaxDepth) invalid(config, "model.depths", "at most 64 blocks per stage");
     if (m.dims[i] < 1) invalid(config, "model.dims", "every width must be positive");
+    if (m.dims[i] > kMaxDim) invalid(config, "model.dims", "at most 4096 channels per stage");
+    weights += 8.0 * double(m.depths[i]) * double(m.dims[i]) * double(m.dims[i]);
     if (m.adapter.enabled && m.dims[i] % m.adapter.reduction != 0) {
       invalid(config, "model.adapter.reduction", "must divide every stage width (" + std::to_string(m.dims[i]) + ")");
     }
+  }
+  if (weights > 5e8) {
+    invalid(config, "model.depths",
+            "with model.dims this is ~" + std::to_string(int64_t(weights * 4 / 1e9)) +
+                " GB of fp32 weights; libgaze caps a model at 5e8 parameters");
   }
   if (m.in_chans != 1 && m.in_chans != 3) invalid(config, "model.in_chans", "must be 1 or 3");
   if (m.drop_path < 0 || m.drop_path >= 1) invalid(config, "model.drop_path", "must be in [0, 1)");
@@ -375,7 +400,10 @@ void validate_config(Config& config) {
   if (data.input_size.size() != 2 || data.input_size[0] < 32 || data.input_size[1] < 32) {
     invalid(config, "data.input_size", "needs [H, W], each >= 32 (the network downsamples by 32)");
   }
+  if (data.input_size[0] > 4096 || data.input_size[1] > 4096)
+    invalid(config, "data.input_size", "at most 4096 per side");
   if (data.workers < 1) invalid(config, "data.workers", "must be >= 1");
+  if (data.workers > 256) invalid(config, "data.workers", "at most 256 decode threads");
   if (data.prefetch < 1) invalid(config, "data.prefetch", "must be >= 1");
   if (data.tolerance_us < 0) invalid(config, "data.tolerance_us", "must be >= 0");
   const SynthConfig& sy = config.synth;
@@ -476,7 +504,13 @@ void validate_config(Config& config) {
   if (ex.eval_frames < 0) invalid(config, "export.eval_frames", "must be >= 0");
   if (ex.arena_budget_kb < 1) invalid(config, "export.arena_budget_kb", "must be >= 1");
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
-  if (config.run.name.empty()) invalid(config, "run.name", "must not be empty");
+  if (config.run.threads > 1024) invalid(config, "run.threads", "at most 1024 (0 = all cores)");
+  const std::string& name = config.run.name;
+  if (name.empty()) invalid(config, "run.name", "must not be empty");
+  // The run directory is out_dir/name: a name must not climb out of out_dir or replace it.
+  if (name.find('/') != std::string::npos || name == "." || name == "..") {
+    invalid(config, "run.name", "must be one folder name inside run.out_dir (no '/', '.' or '..')");
+  }
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

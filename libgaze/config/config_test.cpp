@@ -1,5 +1,7 @@
 #include "libgaze/config/config.h"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 
@@ -93,6 +95,33 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
   CHECK_THROWS_WITH(default_config({"model.adapter.reduction=0"}), Contains("model.adapter.reduction: must be >= 1"));
 }
 
+TEST_CASE("hostile configs: sizes, names and YAML that would be read wrongly are refused", "[config]") {
+  // Sizes are bounded before anything allocates (model.depths=[1000000,...] used to try ~100 GB).
+  CHECK_THROWS_WITH(default_config({"model.arch=custom", "model.depths=[1000000,2,6,2]", "model.dims=[40,80,160,320]"}),
+                    Contains("model.depths: at most 64 blocks per stage"));
+  CHECK_THROWS_WITH(
+      default_config({"model.arch=custom", "model.depths=[64,64,64,64]", "model.dims=[4096,4096,4096,4096]"}),
+      Contains("GB of fp32 weights"));
+  CHECK_THROWS_WITH(default_config({"data.workers=1000"}), Contains("data.workers: at most 256"));
+  CHECK_THROWS_WITH(default_config({"run.threads=5000"}), Contains("run.threads: at most 1024"));
+  CHECK_THROWS_WITH(default_config({"data.input_size=[96,100000]"}), Contains("data.input_size: at most 4096"));
+  // A run name cannot climb out of run.out_dir.
+  for (const char* name : {"run.name=../../x", "run.name=/tmp/x", "run.name=..", "run.name=a/b"}) {
+    CHECK_THROWS_WITH(default_config({name}), Contains("run.name: must be one folder name inside run.out_dir"));
+  }
+  // YAML that a reader would take one way and we another.
+  testing::TempDir dir;
+  dir.write("dup.yaml", "train:\n  steps: 5\n  lr: 0.1\n  steps: 7\n");
+  CHECK_THROWS_WITH(load_config(dir.file("dup.yaml")),
+                    Contains("dup.yaml:4:3: duplicate key 'train.steps' (first set at ") && Contains("dup.yaml:2:3"));
+  dir.write("two.yaml", "train: {steps: 5}\n---\ntrain: {steps: 7}\n");
+  CHECK_THROWS_WITH(load_config(dir.file("two.yaml")), Contains("two.yaml:") && Contains("a second YAML document"));
+  std::filesystem::create_directories(dir.file("folder.yaml"));
+  dir.write("child.yaml", "extends: folder.yaml\n");
+  CHECK_THROWS_WITH(load_config(dir.file("child.yaml")), Contains("folder.yaml: not a config file (a directory?)"));
+  CHECK_THROWS_WITH(parse_config("a: 1\n---\nb: 2\n", "text"), Contains("a second YAML document"));
+}
+
 TEST_CASE("pipeline stages name files relative to the file that names them", "[config][pipeline]") {
   testing::TempDir dir;
   std::filesystem::create_directories(dir.file("pipeline"));
@@ -170,11 +199,19 @@ TEST_CASE("config_keys lists every leaf as a dotted path", "[config]") {
 TEST_CASE("the run directory holds the resolved config", "[config][run_dir]") {
   testing::TempDir dir;
   const Config c = default_config({"run.out_dir=" + dir.path(), "run.name=exp1"});
-  const RunDir run = open_run_dir(c, false);
-  CHECK(testing::read_file(run.config_path()) == dump_config(c));
-  CHECK(std::filesystem::is_directory(run.checkpoint_dir()));
+  {
+    const RunDir run = open_run_dir(c, false);
+    CHECK(testing::read_file(run.config_path()) == dump_config(c));
+    CHECK(std::filesystem::is_directory(run.checkpoint_dir()));
+    // While it is open, the folder is locked: a second run on it is refused, naming the holder.
+    CHECK_THROWS_WITH(open_run_dir(c, true),
+                      Contains("exp1: in use by another gaze process (pid ") && Contains(std::to_string(::getpid())));
+    // A killed writer's temporary file is removed by the next run that takes the lock.
+    dir.write("exp1/checkpoints/last.h5.tmp-99999", "partial");
+  }
   // Same config again is fine; a different one in the same folder is refused.
   CHECK_NOTHROW(open_run_dir(c, true));
+  CHECK_FALSE(std::filesystem::exists(dir.file("exp1/checkpoints/last.h5.tmp-99999")));
   Config other = c;
   other.run.seed = 5;
   CHECK_THROWS_WITH(open_run_dir(other, true), Contains("holds a different config"));

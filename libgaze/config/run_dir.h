@@ -3,9 +3,13 @@
 //   log.txt        the run's log lines (appended, so a resumed run keeps its history)
 //   checkpoints/, metrics.jsonl, ... written by the stage itself.
 // Starting a new run in a directory that already holds a different config is refused unless
-// resuming, so results of two experiments never mix.
+// resuming, so results of two experiments never mix. The directory is locked (flock on
+// <dir>/.lock) for as long as the RunDir lives: a second process on the same folder is refused
+// with the holder's pid, host and start time; the kernel drops the lock when the holder dies.
+// Temporary files a killed run left behind (*.tmp-<pid>) are removed once the lock is held.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "libgaze/config/config.h"
@@ -14,6 +18,7 @@ namespace gaze {
 
 struct RunDir {
   std::string path;
+  std::shared_ptr<void> lock;  // released when the last copy goes away
   std::string config_path() const { return path + "/config.yaml"; }
   std::string log_path() const { return path + "/log.txt"; }
   std::string checkpoint_dir() const { return path + "/checkpoints"; }
@@ -23,5 +28,8 @@ struct RunDir {
 // must equal the resolved one (else gaze::Error says which file differs); without it, an
 // existing different config.yaml is an error.
 RunDir open_run_dir(const Config& config, bool resume);
+
+// Locks `dir` (created if needed) for this process; throws gaze::Error naming the holder.
+std::shared_ptr<void> lock_directory(const std::string& dir);
 
 }  // namespace gaze

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -46,10 +47,13 @@ void write_atomically(const std::string& path, const std::function<void(const st
 
 void write_text_atomically(const std::string& path, const std::string& text) {
   write_atomically(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.close();
-    if (!out) throw Error(tmp + ": write failed");
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw Error(tmp + ": cannot create: " + std::strerror(errno));
+    const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0;
+    const int error = errno;
+    if (std::fclose(f) != 0 || !written) {
+      throw Error(tmp + ": write failed: " + std::strerror(written ? errno : error));
+    }
   });
 }
 

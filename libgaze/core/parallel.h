@@ -5,20 +5,24 @@
 // workers stop; remaining items are abandoned. threads <= 0 means hardware concurrency.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 namespace gaze {
 
+// Threads to use: `threads`, or all cores for <= 0; never more than the cores there are
+// (256 compute threads on 2 cores only thrash).
 inline int resolve_threads(int64_t threads) {
-  if (threads > 0) return static_cast<int>(threads);
   const unsigned hw = std::thread::hardware_concurrency();
-  return hw ? static_cast<int>(hw) : 1;
+  const int cores = hw ? static_cast<int>(hw) : 1;
+  return threads > 0 ? static_cast<int>(std::min<int64_t>(threads, cores)) : cores;
 }
 
 inline void parallel_for(int64_t n, int64_t threads, const std::function<void(int64_t)>& body) {
@@ -39,7 +43,13 @@ inline void parallel_for(int64_t n, int64_t threads, const std::function<void(in
     }
   };
   std::vector<std::thread> pool;
-  for (int w = 1; w < workers; ++w) pool.emplace_back(run);
+  for (int w = 1; w < workers; ++w) {
+    try {
+      pool.emplace_back(run);
+    } catch (const std::system_error&) {
+      break;  // fewer threads than asked: the ones running (and this one) finish the work
+    }
+  }
   run();
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);

@@ -66,3 +66,39 @@ TEST_CASE("missing, foreign and truncated files are reported by name", "[hdf5]")
       }(),
       Error);
 }
+
+TEST_CASE("a flipped bit in stored data and a dataset never written are refused", "[hdf5]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("w.h5");
+  {
+    h5::File f = h5::File::create(path);
+    h5::Array a;
+    a.shape = {256};
+    a.dtype = h5::DType::kF32;
+    a.bytes.resize(1024);
+    for (size_t i = 0; i < a.bytes.size(); ++i) a.bytes[i] = uint8_t(i * 13 + 7);
+    h5::write_array(f.id(), "weights", a, path);
+    // Declared 1 GB, never written: reading it must not allocate a gigabyte.
+    const hsize_t huge = hsize_t(1) << 28;
+    const h5::Handle space(H5Screate_simple(1, &huge, nullptr), H5Sclose);
+    const h5::Handle set(
+        H5Dcreate2(f.id(), "ghost", H5T_NATIVE_FLOAT, space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  }
+  {
+    h5::File f = h5::File::open(path);
+    CHECK(h5::read_array(f.id(), "weights", path).bytes.size() == 1024);
+    CHECK_THROWS_WITH(h5::read_array(f.id(), "ghost", path),
+                      Contains("ghost: declares 1073741824 bytes but the file stores 0"));
+  }
+  // Flip one bit inside the weights (found by their byte pattern).
+  std::string bytes = testing::read_file(path);
+  std::string pattern;
+  for (int i = 0; i < 16; ++i) pattern += char(uint8_t(i * 13 + 7));
+  const size_t at = bytes.find(pattern);
+  REQUIRE(at != std::string::npos);
+  bytes[at + 5] ^= 0x10;
+  const std::string damaged = dir.write("damaged.h5", bytes);
+  h5::File f = h5::File::open(damaged);
+  CHECK_THROWS_WITH(h5::read_array(f.id(), "weights", damaged),
+                    Contains("weights: checksum mismatch (CRC-32C): the data is damaged"));
+}

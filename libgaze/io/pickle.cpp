@@ -1,5 +1,6 @@
 #include "libgaze/io/pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -143,6 +144,7 @@ class Unpickler {
         case 't': {  // TUPLE
           auto v = make(Kind::kTuple);
           v->items = pop_to_mark();
+          for (const auto& item : v->items) adopt(v, item);
           push(v);
           break;
         }
@@ -152,18 +154,22 @@ class Unpickler {
           auto v = make(Kind::kTuple);
           v->items.resize(op - 0x84);
           for (size_t i = v->items.size(); i-- > 0;) v->items[i] = pop("TUPLEn");
+          for (const auto& item : v->items) adopt(v, item);
           push(v);
           break;
         }
         case 'a': {  // APPEND
           const ValuePtr item = pop("APPEND");
-          expect(top(), Kind::kList, "APPEND")->items.push_back(item);
+          const ValuePtr list = grow(expect(top(), Kind::kList, "APPEND"), "APPEND");
+          adopt(list, item);
+          list->items.push_back(item);
           break;
         }
         case 'e': {  // APPENDS
           auto items = pop_to_mark();
-          auto& list = expect(top(), Kind::kList, "APPENDS")->items;
-          list.insert(list.end(), items.begin(), items.end());
+          const ValuePtr list = grow(expect(top(), Kind::kList, "APPENDS"), "APPENDS");
+          for (const auto& item : items) adopt(list, item);
+          list->items.insert(list->items.end(), items.begin(), items.end());
           break;
         }
         case 's': {  // SETITEM
@@ -266,7 +272,21 @@ class Unpickler {
     if (v->kind != kind) fail(std::string(op) + " on a " + v->kind_name());
     return v;
   }
+  // `child` goes inside `parent`: bounded depth, and `child` is final from now on.
+  void adopt(const ValuePtr& parent, const ValuePtr& child) {
+    if (child.get() == parent.get()) fail("a container inside itself");
+    parent->depth = std::max(parent->depth, child->depth + 1);
+    if (parent->depth > kMaxPickleDepth) fail("nesting deeper than " + std::to_string(kMaxPickleDepth) + " levels");
+    child->nested = true;
+  }
+  const ValuePtr& grow(const ValuePtr& container, const char* op) {
+    if (container->nested) fail(std::string(op) + " into a container already nested in another (not a state dict)");
+    return container;
+  }
   void set_item(const ValuePtr& dict, const ValuePtr& key, const ValuePtr& value) {
+    grow(dict, "SETITEM");
+    adopt(dict, key);
+    adopt(dict, value);
     dict->items.push_back(key);
     dict->items.push_back(value);
   }
@@ -306,6 +326,7 @@ class Unpickler {
     }
     auto object = make_string(Kind::kObject, name);
     object->items = a;
+    for (const auto& item : a) adopt(object, item);
     return object;
   }
 

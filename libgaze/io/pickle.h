@@ -8,6 +8,10 @@
 //   torch._utils._rebuild_parameter(tensor, ...) -> that tensor
 // Any other REDUCE/NEWOBJ becomes an opaque kObject (never executed). Malformed or truncated
 // input throws gaze::Error naming `where` and the byte offset.
+//
+// Nesting is bounded (kMaxPickleDepth levels), and a container may not grow once it sits inside
+// another: Python's pickler finishes a container before nesting it, so state dicts never do,
+// while crafted pickles that do could build cycles or nest deep enough to overflow the stack.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +23,8 @@ namespace gaze::pickle {
 
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
+
+constexpr int32_t kMaxPickleDepth = 256;
 
 struct Value {
   enum class Kind {
@@ -51,6 +57,9 @@ struct Value {
   ValuePtr storage;
   int64_t storage_offset = 0;
   std::vector<int64_t> sizes, strides;
+  // Levels of containers below and including this one; set once it is inside another.
+  int32_t depth = 1;
+  bool nested = false;
 
   // kDict lookup by string key; nullptr when absent.
   ValuePtr get(const std::string& key) const;

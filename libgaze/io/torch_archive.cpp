@@ -94,16 +94,28 @@ TensorList read_torch_state_dict(const std::string& path) {
       storage = at::empty({numel}, at::TensorOptions().dtype(dtype));
       std::memcpy(storage.data_ptr(), bytes.data(), numel * c10::elementSize(dtype));
     }
-    // Bounds check the view before building it: a bad stride must not read out of range.
-    int64_t extent = t.storage_offset;
+    // Bounds check the view before building it: a bad stride must not read out of range, and
+    // the copy must not exceed the storage (a state dict holds no broadcast, stride-0 views:
+    // 533 bytes must not become a gigabyte).
+    if (t.storage_offset < 0) throw Error(path + ": " + name + ": negative storage offset");
+    int64_t extent = t.storage_offset, numel = 1;
+    bool overflow = false;
     for (size_t d = 0; d < t.sizes.size(); ++d) {
       if (t.sizes[d] < 0 || t.strides[d] < 0) throw Error(path + ": " + name + ": negative size or stride");
-      if (t.sizes[d] > 0) extent += (t.sizes[d] - 1) * t.strides[d];
+      int64_t reach = 0;
+      if (t.sizes[d] > 0) {
+        overflow |= __builtin_mul_overflow(t.sizes[d] - 1, t.strides[d], &reach);
+        overflow |= __builtin_add_overflow(extent, reach, &extent);
+      }
+      overflow |= __builtin_mul_overflow(numel, t.sizes[d], &numel);
     }
-    int64_t numel = 1;
-    for (int64_t n : t.sizes) numel *= n;
+    if (overflow) throw Error(path + ": " + name + ": view sizes overflow");
     if (numel > 0 && extent >= storage.numel()) {
       throw Error(path + ": " + name + ": view reaches past its storage");
+    }
+    if (numel > storage.numel()) {
+      throw Error(path + ": " + name + ": a " + std::to_string(numel) + "-element view of a " +
+                  std::to_string(storage.numel()) + "-element storage (repeated elements; not a state dict)");
     }
     tensors.emplace_back(name, storage.as_strided(t.sizes, t.strides, t.storage_offset).clone());
   }

@@ -1,0 +1,108 @@
+"""Damaged and hostile files, laid out the way real tools write them, end in one clear line and
+exit 1: never a signal, never gigabytes allocated from a few header bytes, never silent garbage."""
+import struct
+import zlib
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+
+def fails_with(result, text):
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert result.stderr.count("\n") == 1 and text in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def aea(tmp_path_factory, gaze_exe):
+    import subprocess
+    root = tmp_path_factory.mktemp("aea")
+    subprocess.run([gaze_exe, "synth", f"synth.out_dir={root}", "synth.layouts=[aea,images]", "synth.participants=3",
+                    "synth.aea_frames=4", "synth.aea_size=[48,128]", "synth.images=2", "synth.image_size=[32,32]"],
+                   check=True, capture_output=True)
+    subprocess.run([gaze_exe, "pack", f"aea:{root}/aea", "-o", str(root / "aea.h5")], check=True, capture_output=True)
+    return root
+
+
+def damaged_pack(aea, tmp_path, edit):
+    out = tmp_path / "damaged.h5"
+    out.write_bytes((aea / "aea.h5").read_bytes())
+    with h5py.File(out, "r+") as f:
+        edit(f)
+    return out
+
+
+def replace(f, name, data):
+    del f[name]
+    f.create_dataset(name, data=data)
+
+
+def test_pack_columns_that_disagree_with_the_images_are_refused(aea, tmp_path, run_gaze):
+    n = 3 * 4 * 2
+    short = damaged_pack(aea, tmp_path, lambda f: replace(f, "gaze", f["gaze"][: n - 4]))
+    fails_with(run_gaze("data", "dump", short, check=False), "/gaze has shape [20,3], expected [24,3]")
+    long = damaged_pack(aea, tmp_path, lambda f: replace(f, "gaze", np.tile(f["gaze"][()], (40, 1))))
+    fails_with(run_gaze("data", "dump", long, check=False), "/gaze has shape [960,3]")  # used to be SIGSEGV
+    keys = damaged_pack(aea, tmp_path, lambda f: replace(f, "keys", f["keys"][:3]))
+    fails_with(run_gaze("data", "dump", keys, check=False), "/keys does not hold one key per image")
+
+    def nan_row(f):
+        g = f["gaze"][()]
+        g[5] = np.nan
+        replace(f, "gaze", g)
+    fails_with(run_gaze("data", "dump", damaged_pack(aea, tmp_path, nan_row), check=False),
+               "/gaze row 5 is not a unit vector")
+
+
+def test_mps_csv_repeats_and_impossible_angles_are_refused_a_bom_is_not(aea, tmp_path, run_gaze):
+    rec = next((aea / "aea").iterdir())
+    csv = rec / "mps" / "eye_gaze" / "general_eye_gaze.csv"
+    original = csv.read_bytes()
+    try:
+        lines = original.decode().splitlines(keepends=True)
+        csv.write_text(lines[0] + lines[1] + lines[1] + "".join(lines[2:]))
+        fails_with(run_gaze("data", "info", f"aea:{aea}/aea", check=False), "general_eye_gaze.csv:3: tracking_timestamp_us")
+        header = lines[0].strip().split(",")
+        row = lines[1].strip().split(",")
+        row[header.index("yaw_rads_cpf")] = "1e308"
+        csv.write_text(lines[0] + ",".join(row) + "\n" + "".join(lines[2:]))
+        fails_with(run_gaze("data", "info", f"aea:{aea}/aea", check=False),
+                   "general_eye_gaze.csv:2: column yaw_rads_cpf: 1e308 rad is not a gaze angle")
+        csv.write_bytes(b"\xef\xbb\xbf" + original)  # Excel's UTF-8 byte-order mark
+        assert run_gaze("data", "info", f"aea:{aea}/aea").returncode == 0
+    finally:
+        csv.write_bytes(original)
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def test_image_headers_claiming_gigapixels_are_refused_before_decoding(aea, tmp_path, run_gaze):
+    folder = tmp_path / "imgs" / "a"
+    folder.mkdir(parents=True)
+    # A valid PNG header for 65535 x 65535 grey (4.3 GB decoded) with a tiny IDAT.
+    png = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 65535, 65535, 8, 0, 0, 0, 0)) +
+           png_chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + png_chunk(b"IEND", b""))
+    (folder / "big.png").write_bytes(png)
+    out = tmp_path / "p.h5"
+    fails_with(run_gaze("pack", f"folder:{tmp_path}/imgs", "-o", out, check=False), "PNG header declares 65535x65535")
+    (folder / "big.png").unlink()
+    # A real JPEG (rendered by gaze synth) whose SOF claims 65500 x 65500.
+    jpeg = bytearray(next((aea / "images").rglob("*.jpg")).read_bytes())
+    sof = jpeg.find(b"\xff\xc0")
+    assert sof > 0
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 65500, 65500)
+    (folder / "big.jpg").write_bytes(bytes(jpeg))
+    fails_with(run_gaze("pack", f"folder:{tmp_path}/imgs", "-o", out, check=False), "JPEG header declares 65500x65500")
+    assert not out.exists()
+
+
+def test_a_checkpoint_view_repeating_one_element_is_refused(tmp_path, run_gaze):
+    # 300 M elements viewing a 1-element storage (stride 0): a few hundred bytes on disk.
+    torch.save({"model": {"downsample_layers.0.0.bias": torch.zeros(1).expand(300_000_000)}}, tmp_path / "x.pt")
+    assert (tmp_path / "x.pt").stat().st_size < 2000
+    fails_with(run_gaze("import-checkpoint", tmp_path / "x.pt", "-o", tmp_path / "x.h5", check=False),
+               "a 300000000-element view of a 1-element storage")
+    assert not (tmp_path / "x.h5").exists()
