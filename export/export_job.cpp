@@ -146,17 +146,21 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
   std::string provenance = "checkpoint " + request.checkpoint;
   if (!request.merge_user.empty()) provenance += " + user " + request.merge_user;
   provenance += "; calibrated on " + std::to_string(calibration.size()) + " frames of " + config.data.source;
-  report.kernel = write_kernel(net, request.out_dir, {provenance, size_t(config.export_.arena_budget_kb) * 1024});
+  // The whole folder (kernel + user blobs) is built beside the old one and swapped in at the
+  // end: a failure (a full disk, a bad user file) leaves the previous export as it was.
+  StagedFolder staged(request.out_dir);
+  fs::create_directories(fs::path(staged.path()) / "users");  // replaces, never merges, old blobs
+  report.kernel = write_kernel(net, staged.path(), {provenance, size_t(config.export_.arena_budget_kb) * 1024});
   for (const std::string& user : request.users) {
     GazeNet user_model = load_student(request.checkpoint, user);
     const QuantizedNet user_net =
         quantize_model(user_model, user_adapter_ranges(user_model, calibration, ranges, options), options);
     const std::vector<uint8_t> blob = user_blob(net, user_net);
-    const fs::path path = fs::path(request.out_dir) / "users" / (fs::path(user).stem().string() + ".gzu");
-    fs::create_directories(path.parent_path());
-    write_text_atomically(path.string(), std::string(blob.begin(), blob.end()));
-    report.blobs.push_back(path.string());
+    const fs::path name = fs::path("users") / (fs::path(user).stem().string() + ".gzu");
+    write_text_atomically((fs::path(staged.path()) / name).string(), std::string(blob.begin(), blob.end()));
+    report.blobs.push_back((fs::path(request.out_dir) / name).string());
   }
+  staged.commit(/*keep_others=*/true);
   return report;
 }
 

@@ -175,6 +175,19 @@ TEST_CASE("export errors name the problem and leave an existing kernel untouched
   bad.data.source = out.path() + "/nowhere";
   CHECK_THROWS_WITH(export_kernel(bad, {t.model, dir, "", {}}), Contains("nowhere"));
   CHECK(read_file(dir + "/dftgaze.cpp") == before);
+  // A successful re-export swaps the whole folder at once; what the user put there stays, old
+  // user blobs do not, and nothing is left beside it.
+  out.write("kernel/notes.txt", "mine");
+  fs::create_directories(dir + "/users");
+  out.write("kernel/users/old.gzu", "a blob for an older base");
+  export_kernel(t.config, {t.model, dir, "", {}});
+  CHECK(read_file(dir + "/notes.txt") == "mine");
+  CHECK_FALSE(fs::exists(dir + "/users/old.gzu"));
+  CHECK(fs::exists(dir + "/dftgaze.cpp"));
+  for (const auto& entry : fs::directory_iterator(out.path())) {
+    INFO(entry.path());
+    CHECK(entry.path().filename() == "kernel");
+  }
 }
 
 }  // namespace gaze

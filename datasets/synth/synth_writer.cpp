@@ -12,6 +12,7 @@
 #include "datasets/codec.h"
 #include "datasets/synth/natural_images.h"
 #include "datasets/vrs.h"
+#include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/json.h"
 #include "libgaze/core/parallel.h"
@@ -31,33 +32,6 @@ void write_file(const fs::path& path, const std::string& text) {
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
   write_file(path, std::string(bytes.begin(), bytes.end()));
 }
-
-// Builds a layout in <final>.tmp-<pid>, then swaps it into place.
-class StagedDir {
- public:
-  explicit StagedDir(fs::path final_path)
-      : final_(std::move(final_path)), tmp_(final_.string() + ".tmp-" + std::to_string(::getpid())) {
-    fs::remove_all(tmp_);
-    fs::create_directories(tmp_);
-  }
-  ~StagedDir() {
-    std::error_code ignored;
-    if (!committed_) fs::remove_all(tmp_, ignored);
-  }
-  const fs::path& path() const { return tmp_; }
-  void commit() {
-    const fs::path old = final_.string() + ".old-" + std::to_string(::getpid());
-    if (fs::exists(final_)) fs::rename(final_, old);
-    fs::rename(tmp_, final_);
-    committed_ = true;
-    std::error_code ignored;
-    fs::remove_all(old, ignored);
-  }
-
- private:
-  fs::path final_, tmp_;
-  bool committed_ = false;
-};
 
 struct Person {
   EyeParticipant anatomy;
@@ -85,7 +59,7 @@ std::string gaze_row(int64_t id, const Vec3& g) {
 
 void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uint64_t seed, int64_t threads,
                    SynthReport& report) {
-  StagedDir staged(fs::path(c.out_dir) / "openeds");
+  StagedFolder staged((fs::path(c.out_dir) / "openeds").string());
   struct Job {
     size_t person;
     int64_t frame;
@@ -100,7 +74,7 @@ void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uin
                            : person.split == "validation" ? c.validation_frames
                                                           : c.test_frames;
     const std::string seq = std::to_string(1000 + i);
-    const fs::path split = staged.path() / person.split;
+    const fs::path split = fs::path(staged.path()) / person.split;
     fs::create_directories(split / "sequences" / seq);
     fs::create_directories(split / "labels");
     participants += seq + "," + std::to_string(person.anatomy.id) + "\n";
@@ -122,7 +96,7 @@ void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uin
     fs::create_directories(split / "blinks");
     write_file(split / "blinks" / (seq + ".txt"), blinks);
   }
-  write_file(staged.path() / "participants.csv", participants);
+  write_file(fs::path(staged.path()) / "participants.csv", participants);
   ProgressBar bar("synth openeds", int64_t(jobs.size()));
   std::mutex bar_mutex;
   parallel_for(int64_t(jobs.size()), threads, [&](int64_t j) {
@@ -155,7 +129,7 @@ std::vector<uint8_t> eye_record_payload(int64_t frame, double timestamp, const s
 
 void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_t seed, int64_t threads,
                SynthReport& report) {
-  StagedDir staged(fs::path(c.out_dir) / "aea");
+  StagedFolder staged((fs::path(c.out_dir) / "aea").string());
   const int32_t height = int32_t(c.aea_size[0]), width = int32_t(c.aea_size[1]);
   ProgressBar bar("synth aea", int64_t(persons.size()) * c.aea_frames);
   std::mutex bar_mutex;
@@ -163,7 +137,7 @@ void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_
     const Person& person = persons[i];
     char name[64];
     std::snprintf(name, sizeof name, "synth_p%02zu_rec1", i);
-    const fs::path rec = staged.path() / name;
+    const fs::path rec = fs::path(staged.path()) / name;
     fs::create_directories(rec / "mps" / "eye_gaze");
     const auto sequence =
         generate_sequence(person.anatomy, c.aea_frames, 10.0, c, seed_mix(seed, stream::kAEA, uint64_t(i)));
@@ -271,11 +245,11 @@ std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frame
 
 // Natural-image stand-ins in ImageNet's layout: images/class_NN/NNNNN.jpg.
 void write_images(const SynthConfig& c, uint64_t seed, int64_t threads, SynthReport& report) {
-  StagedDir staged(fs::path(c.out_dir) / "images");
+  StagedFolder staged((fs::path(c.out_dir) / "images").string());
   for (int64_t k = 0; k < c.image_classes; ++k) {
     char name[32];
     std::snprintf(name, sizeof name, "class_%02lld", (long long)k);
-    fs::create_directories(staged.path() / name);
+    fs::create_directories(fs::path(staged.path()) / name);
   }
   ProgressBar bar("synth images", c.images);
   std::mutex bar_mutex;
@@ -284,7 +258,7 @@ void write_images(const SynthConfig& c, uint64_t seed, int64_t threads, SynthRep
     const Image image = render_natural_image(int32_t(c.image_size[0]), int32_t(c.image_size[1]), label, i, seed);
     char name[64];
     std::snprintf(name, sizeof name, "class_%02lld/%05lld.jpg", (long long)label, (long long)i);
-    write_bytes(staged.path() / name, encode_jpeg(image, int(c.jpeg_quality)));
+    write_bytes(fs::path(staged.path()) / name, encode_jpeg(image, int(c.jpeg_quality)));
     std::lock_guard<std::mutex> lock(bar_mutex);
     bar.tick();
   });

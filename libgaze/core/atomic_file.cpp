@@ -65,4 +65,64 @@ std::string read_text_file(const std::string& path) {
   return buffer.str();
 }
 
+StagedFolder::StagedFolder(const std::string& final_path)
+    : final_(final_path), tmp_(final_path + ".tmp-" + std::to_string(::getpid())) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::remove_all(tmp_, ec);
+  fs::create_directories(tmp_, ec);
+  if (ec) throw Error(tmp_ + ": cannot create folder: " + ec.message());
+}
+
+StagedFolder::~StagedFolder() {
+  std::error_code ignored;
+  if (!committed_) std::filesystem::remove_all(tmp_, ignored);
+}
+
+void StagedFolder::commit(bool keep_others) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(final_)) {
+    if (std::rename(tmp_.c_str(), final_.c_str()) != 0) {
+      throw Error(final_ + ": cannot move the new folder into place: " + std::strerror(errno));
+    }
+    committed_ = true;
+    return;
+  }
+  // Carry the old folder's other entries across (undone if any move fails).
+  std::vector<std::string> moved;
+  if (keep_others) {
+    try {
+      for (const auto& entry : fs::directory_iterator(final_)) {
+        const fs::path target = fs::path(tmp_) / entry.path().filename();
+        if (fs::exists(target)) continue;
+        fs::rename(entry.path(), target);
+        moved.push_back(entry.path().filename().string());
+      }
+    } catch (const fs::filesystem_error& e) {
+      for (const auto& name : moved) fs::rename(fs::path(tmp_) / name, fs::path(final_) / name, ec);
+      throw Error(final_ + ": cannot carry entries into the new folder: " + e.code().message());
+    }
+  }
+  // One atomic exchange where supported: tmp_ then holds the old folder.
+  if (::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, final_.c_str(), RENAME_EXCHANGE) != 0) {
+    const std::string old = final_ + ".old-" + std::to_string(::getpid());
+    if (std::rename(final_.c_str(), old.c_str()) != 0) {
+      const std::string reason = std::strerror(errno);
+      for (const auto& name : moved) fs::rename(fs::path(tmp_) / name, fs::path(final_) / name, ec);
+      throw Error(final_ + ": cannot swap the new folder into place: " + reason);
+    }
+    if (std::rename(tmp_.c_str(), final_.c_str()) != 0) {
+      const std::string reason = std::strerror(errno);
+      std::rename(old.c_str(), final_.c_str());  // put the old folder back
+      for (const auto& name : moved) fs::rename(fs::path(tmp_) / name, fs::path(final_) / name, ec);
+      throw Error(final_ + ": cannot swap the new folder into place: " + reason);
+    }
+    fs::remove_all(old, ec);
+  } else {
+    fs::remove_all(tmp_, ec);
+  }
+  committed_ = true;
+}
+
 }  // namespace gaze
