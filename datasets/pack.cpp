@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "libgaze/core/atomic_file.h"
+#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/parallel.h"
 #include "libgaze/core/progress.h"
@@ -110,7 +111,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
     std::unique_lock<std::mutex> lock(h5::library_mutex());
     h5::File file = h5::File::create(tmp);
     h5::write_string_attr(file.id(), "format", kFormat, path);
-    h5::write_int_attr(file.id(), "version", 1, path);
+    h5::write_int_attr(file.id(), "version", 2, path);  // 2: images_crc32c
     h5::write_string_attr(file.id(), "source", source.describe(), path);
     h5::write_string_attr(file.id(), "participant_unit", source.participant_unit(), path);
     h5::write_string_attr(file.id(), "split_names", join(kSplitNames, ","), path);
@@ -125,6 +126,8 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
     auto keys = create_chunked(file.id(), "keys", key_type.id(), {1024}, 0, path);
     auto timestamps = create_chunked(file.id(), "timestamp_us", H5T_NATIVE_INT64, {1024}, 0, path);
     auto blinks = create_chunked(file.id(), "blink", H5T_NATIVE_UINT8, {1024}, 0, path);
+    // fletcher32 cannot see 0x0000 <-> 0xFFFF word swaps; a CRC-32C per image can.
+    auto image_crcs = create_chunked(file.id(), "images_crc32c", H5T_NATIVE_UINT32, {1024}, 0, path);
 
     ProgressBar bar("pack", source.size());
     for (int64_t block = 0; block < source.size(); block += kBlock) {
@@ -154,6 +157,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
       std::vector<uint8_t> pixels, split_ids, blink;
       std::vector<float> gazes;
       std::vector<int64_t> ids, times;
+      std::vector<uint32_t> crcs;
       std::string key_bytes;
       for (int64_t j = 0; j < n; ++j) {
         if (!errors[j].empty()) {
@@ -163,6 +167,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
         }
         const Sample& s = samples[j];
         pixels.insert(pixels.end(), s.image.pixels.begin(), s.image.pixels.end());
+        crcs.push_back(crc32c(s.image.pixels.data(), s.image.pixels.size()));
         gazes.insert(gazes.end(), s.label.gaze.begin(), s.label.gaze.end());
         ids.push_back(s.label.participant);
         times.push_back(s.label.timestamp_us);
@@ -180,6 +185,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
       append_rows(keys.id(), key_type.id(), report.written, rows, key_bytes.data(), path);
       append_rows(timestamps.id(), H5T_NATIVE_INT64, report.written, rows, times.data(), path);
       append_rows(blinks.id(), H5T_NATIVE_UINT8, report.written, rows, blink.data(), path);
+      append_rows(image_crcs.id(), H5T_NATIVE_UINT32, report.written, rows, crcs.data(), path);
       report.written += rows;
       bar.tick(n);
     }
@@ -219,6 +225,9 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
   const auto timestamps = read_column<int64_t>(file_, "timestamp_us", H5T_NATIVE_INT64, n, path);
   const auto blink = read_column<uint8_t>(file_, "blink", H5T_NATIVE_UINT8, n, path);
   splits_ = read_column<uint8_t>(file_, "split", H5T_NATIVE_UINT8, n, path);
+  if (H5Lexists(file_, "images_crc32c", H5P_DEFAULT) > 0) {  // packs from version 2 on
+    image_crcs_ = read_column<uint32_t>(file_, "images_crc32c", H5T_NATIVE_UINT32, n, path);
+  }
   h5::Handle keys(H5Dopen2(file_, "keys", H5P_DEFAULT), H5Dclose);
   if (keys.id() < 0) throw Error(path + ": missing dataset /keys");
   {
@@ -284,6 +293,11 @@ Sample PackDataset::get(int64_t index) const {
   if (H5Dread(images_, H5T_NATIVE_UINT8, memory.id(), file_space.id(), H5P_DEFAULT, sample.image.pixels.data()) < 0) {
     throw Error(path_ + ": image " + std::to_string(row) + " (" + sample.label.key +
                 "): read failed (checksum mismatch: the file is corrupt)");
+  }
+  if (!image_crcs_.empty() &&
+      crc32c(sample.image.pixels.data(), sample.image.pixels.size()) != image_crcs_[size_t(row)]) {
+    throw Error(path_ + ": image " + std::to_string(row) + " (" + sample.label.key +
+                "): CRC-32C mismatch: the pixels are damaged");
   }
   return sample;
 }

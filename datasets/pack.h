@@ -8,9 +8,12 @@
 //   /keys          fixed-length strings [N]
 //   /timestamp_us  int64  [N]         -1 where unknown
 //   /blink         uint8  [N]
-//   attributes: format="libgaze-pack", version=1, source, split_names="train,validation,test"
+//   /images_crc32c uint32 [N]         CRC-32C of each image's pixels (version 2)
+//   attributes: format="libgaze-pack", version=2, source, participant_unit, split_names
 // Every dataset carries HDF5's fletcher32 filter, so a flipped bit fails the read with an error
-// naming the file and item instead of returning garbage. All images must share one size (pass
+// naming the file and item instead of returning garbage; fletcher32 cannot see a 0x0000 <->
+// 0xFFFF word swap, so each image is also checked against its CRC-32C (version-1 packs, which
+// have none, still load). All images must share one size (pass
 // a size to resize). The file is written atomically.
 //
 // PackDataset reads labels into memory at open and images one chunk at a time (never the
@@ -71,7 +74,8 @@ class PackDataset : public Dataset {
   int32_t height_ = 0, width_ = 0;
   std::vector<SampleLabel> labels_;
   std::vector<uint8_t> splits_;
-  std::vector<int64_t> rows_;  // selected row numbers
+  std::vector<int64_t> rows_;         // selected row numbers
+  std::vector<uint32_t> image_crcs_;  // CRC-32C of each image (empty for version-1 packs)
 };
 
 }  // namespace gaze

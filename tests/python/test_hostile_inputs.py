@@ -10,8 +10,10 @@ import torch
 
 
 def fails_with(result, text):
+    """Exit 1 and one error line naming the problem (a progress line may precede it)."""
     assert result.returncode == 1, (result.returncode, result.stderr)
-    assert result.stderr.count("\n") == 1 and text in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gaze: error:")]
+    assert len(errors) == 1 and text in errors[0] and result.stderr.rstrip().endswith(errors[0]), result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +108,18 @@ def test_a_checkpoint_view_repeating_one_element_is_refused(tmp_path, run_gaze):
     fails_with(run_gaze("import-checkpoint", tmp_path / "x.pt", "-o", tmp_path / "x.h5", check=False),
                "a 300000000-element view of a 1-element storage")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_word_swap_fletcher32_cannot_see_is_caught_by_the_image_crc(aea, tmp_path, run_gaze):
+    # Image 3 rewritten with two bytes changed through h5py, which recomputes fletcher32 (as a
+    # 0x0000 <-> 0xFFFF swap that fletcher32 misses would look): only the CRC-32C can tell.
+    def swap(f):
+        image = f["images"][3]
+        flat = image.reshape(-1).copy()
+        flat[0:2] = 255 if flat[0] == 0 else 0
+        f["images"][3] = flat.reshape(image.shape)
+    damaged = damaged_pack(aea, tmp_path, swap)
+    with h5py.File(damaged, "r") as f:
+        assert f.attrs["version"] == 2 and f["images_crc32c"].shape == (24,)
+    fails_with(run_gaze("pack", damaged, "-o", tmp_path / "copy.h5", "data.split=all", check=False),
+               "): CRC-32C mismatch: the pixels are damaged")
