@@ -1,7 +1,5 @@
 // gaze reproduce — the paper's tables and figures from one command. Today: fig8 (latency of
 // the teacher and DFT Gaze here, beside the paper's Raspberry Pi 4 numbers).
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 
@@ -33,23 +31,15 @@ void register_reproduce(CLI::App& app) {
     Config config = options->load(*source);
     if (config.export_.input_size.empty()) config.export_.input_size = {224, 224};
     // Without frames, render a few AEA-layout recordings (the paper timed AEA eye images).
-    const std::filesystem::path rendered =
-        std::filesystem::temp_directory_path() / ("gaze_fig8_frames_" + std::to_string(::getpid()));
-    struct Cleanup {
-      std::filesystem::path path;
-      ~Cleanup() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-      }
-    } cleanup{rendered};
+    const TemporaryFolder rendered("gaze_fig8_frames");
     if (config.data.source.empty()) {
       SynthConfig synth = config.synth;
-      synth.out_dir = rendered.string();
+      synth.out_dir = rendered.path();
       synth.layouts = {"aea"};
       synth.participants = 3;
       synth.aea_frames = 30;
       write_synthetic_datasets(synth, uint64_t(config.run.seed), config.run.threads);
-      config.data.source = "aea:" + (rendered / "aea").string();
+      config.data.source = "aea:" + rendered.path() + "/aea";
     }
     const Fig8Report r = reproduce_fig8(config, *student, *teacher, *frames);
     if (!output->empty()) {

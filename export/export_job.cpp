@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -215,16 +216,9 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   kernel_input_size(config, &h, &w);
   std::string kernel_dir = kernel_dir_in;
   // Without --kernel: export to a temporary folder, removed when the bench ends (or fails).
-  struct TemporaryFolder {
-    std::string path;
-    ~TemporaryFolder() {
-      std::error_code ignored;
-      if (!path.empty()) fs::remove_all(path, ignored);
-    }
-  } temporary;
+  std::optional<TemporaryFolder> temporary;
   if (kernel_dir.empty()) {
-    kernel_dir = (fs::temp_directory_path() / ("gaze_bench_" + std::to_string(::getpid()))).string();
-    temporary.path = kernel_dir;
+    kernel_dir = temporary.emplace("gaze_bench").path() + "/kernel";
     Config quick = config;
     quick.export_.eval_frames = 0;
     export_kernel(quick, {checkpoint, kernel_dir, "", {}});

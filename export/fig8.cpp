@@ -1,13 +1,13 @@
 #include "export/fig8.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 
 #include "export/export_job.h"
+#include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/io/model_io.h"
 #include "libgaze/models/param_groups.h"
@@ -39,23 +39,13 @@ Fig8Report reproduce_fig8(const Config& config, const std::string& student, cons
   r.frames = frames;
   double mhz = 0;
   r.machine = describe_machine(&mhz);
-  const fs::path dir = fs::temp_directory_path() / ("gaze_fig8_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  struct Cleanup {
-    fs::path path;
-    ~Cleanup() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  } cleanup{dir};
-  const std::vector<Frame> timing_frames =
-      load_frames(config, std::min<int64_t>(frames, 256), 0.0, r.input_h, r.input_w);
+  const TemporaryFolder dir("gaze_fig8");
   for (const auto& [arch, given, paper] : {std::tuple{std::string("teacher"), teacher, kPaperTeacherMs},
                                            std::tuple{std::string("student"), student, kPaperStudentMs}}) {
     Fig8Row row;
     row.model = arch;
     row.paper_pi4_ms = paper;
-    const std::string checkpoint = model_file(given, arch, dir);
+    const std::string checkpoint = model_file(given, arch, dir.path());
     GazeNet net = load_model(checkpoint);
     row.params = count_parameters(*net);
     try {
@@ -67,6 +57,9 @@ Fig8Report reproduce_fig8(const Config& config, const std::string& student, cons
       row.kernel_note = "our kernel cannot lower the " + arch + " yet: " + std::string(e.what()) +
                         " (the int16 x int8 scheme keeps int32 accumulators, which bounds a layer's inputs)";
       spdlog::info("fig8: no kernel for the {}: {}", arch, row.kernel_note);
+      // LibTorch alone, on the frames bench_kernel would have used.
+      const std::vector<Frame> timing_frames =
+          load_frames(config, std::min<int64_t>(frames, 256), 0.0, r.input_h, r.input_w);
       row.torch_p50_ms =
           percentile_ms(time_torch_fp32_ms(checkpoint, timing_frames, r.input_h, r.input_w, frames, 1), 0.5);
     }

@@ -65,6 +65,18 @@ std::string read_text_file(const std::string& path) {
   return buffer.str();
 }
 
+TemporaryFolder::TemporaryFolder(const std::string& tag)
+    : path_((std::filesystem::temp_directory_path() / (tag + "_" + std::to_string(::getpid()))).string()) {
+  std::error_code ec;
+  std::filesystem::create_directories(path_, ec);
+  if (ec) throw Error(path_ + ": cannot create folder: " + ec.message());
+}
+
+TemporaryFolder::~TemporaryFolder() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
 StagedFolder::StagedFolder(const std::string& final_path)
     : final_(final_path), tmp_(final_path + ".tmp-" + std::to_string(::getpid())) {
   namespace fs = std::filesystem;

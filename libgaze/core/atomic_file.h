@@ -19,6 +19,20 @@ void write_text_atomically(const std::string& path, const std::string& text);
 // Reads a whole file; throws gaze::Error naming it when it cannot.
 std::string read_text_file(const std::string& path);
 
+// Scratch space for one job: <system temp>/<tag>_<pid>, created, and removed with everything in
+// it when this goes out of scope (also on error).
+class TemporaryFolder {
+ public:
+  explicit TemporaryFolder(const std::string& tag);
+  ~TemporaryFolder();
+  TemporaryFolder(const TemporaryFolder&) = delete;
+  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // A folder built beside its final place (<final>.tmp-<pid>) and swapped in by commit(): readers
 // see the old folder or the new one, never a mix (renameat2 RENAME_EXCHANGE where the file
 // system has it, else two renames). Destroyed without commit(), the staging folder is removed
