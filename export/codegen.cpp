@@ -237,6 +237,11 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
   std::ostringstream user_adapters, blocks;
   size_t user_count = 0, payload_bytes = 0;
   std::ostringstream parse;  // the blob walk in dftgaze_set_user
+  // Where each requantisation sits in the payload (byte offsets), so dftgaze_set_user can check
+  // every shift and multiplier before it copies anything: a blob with a valid CRC but a shift
+  // of 256 would otherwise be undefined behaviour in every requantisation of stage 4.
+  std::ostringstream requant_rows, slope_offsets;
+  size_t requant_row_count = 0, slope_count = 0;
   for (size_t s = 0; s < 4; ++s) {
     std::vector<std::string> inits;
     for (size_t b = 0; b < net.stages[s].size(); ++b) {
@@ -268,6 +273,15 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
           adapter = "&g_user_adapter[" + std::to_string(user_count) + "]";
           const AdapterPlanes planes(a);
           const size_t i = user_count++;
+          slope_offsets << (slope_count++ ? ", " : "") << payload_bytes;
+          size_t at = payload_bytes + 8;  // after the slope
+          for (const PackedPw* p : {&planes.down_hi, &planes.down_lo, &planes.up}) {
+            const size_t lanes = size_t(p->out16) * 4;  // bytes of one int32 field
+            requant_rows << "    {" << at + lanes << "u, " << at + 2 * lanes << "u, " << at + 3 * lanes << "u, "
+                         << p->out16 << "u},\n";
+            ++requant_row_count;
+            at += 4 * lanes;
+          }
           parse << "  /* " << n << " */\n"
                 << "  a[" << i << "].slope.multiplier = *i32++;\n  a[" << i << "].slope.shift = *i32++;\n";
           const std::pair<const char*, const PackedPw*> parts[] = {
@@ -357,6 +371,12 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "int dftgaze_predict(const uint8_t* eye, int h, int w, float out[4]) {\n"
       << "  return gz_net_predict(&kNet, g_arena, sizeof g_arena, eye, h, w, out);\n}\n\n"
       << "static uint32_t read_u32(const uint8_t* p) {\n  uint32_t v;\n  memcpy(&v, p, 4);\n  return v;\n}\n\n"
+      << "/* The user payload's requantisations: LeakyReLU slopes (byte offsets of {multiplier, shift}),\n"
+      << " * and per adapter plane the offsets of its multiplier, left and right arrays and their length. */\n"
+      << "static const uint32_t kUserSlope[" << std::max<size_t>(1, slope_count) << "] = {"
+      << (slope_count ? slope_offsets.str() : "0") << "};\n"
+      << "static const uint32_t kUserRequant[" << std::max<size_t>(1, requant_row_count) << "][4] = {\n"
+      << (requant_row_count ? requant_rows.str() : "    {0u, 0u, 0u, 0u},\n") << "};\n\n"
       << "int dftgaze_set_user(const uint8_t* blob, size_t size) {\n"
       << "  gz_adapter* a = g_user_adapter;\n"
       << "  if (blob == 0) {\n"
@@ -369,6 +389,18 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "    return DFTGAZE_ERROR_BAD_BLOB;\n"
       << "  if (gz_crc32(blob + 20, DFTGAZE_USER_PAYLOAD_BYTES) != read_u32(blob + 16)) return "
          "DFTGAZE_ERROR_BAD_BLOB;\n"
+      << "  /* every requantisation in range (a CRC only proves the bytes arrived as written) */\n"
+      << "  for (size_t i = 0; i < sizeof kUserSlope / sizeof kUserSlope[0]; ++i) {\n"
+      << "    const gz_requant r = {(int32_t)read_u32(blob + 20 + kUserSlope[i]), "
+         "(int32_t)read_u32(blob + 24 + kUserSlope[i])};\n"
+      << "    if (!gz_requant_valid(r)) return DFTGAZE_ERROR_BAD_BLOB;\n  }\n"
+      << "  for (size_t i = 0; i < sizeof kUserRequant / sizeof kUserRequant[0]; ++i) {\n"
+      << "    const uint8_t* p = blob + 20;\n"
+      << "    for (uint32_t o = 0; o < kUserRequant[i][3]; ++o) {\n"
+      << "      const int32_t m = (int32_t)read_u32(p + kUserRequant[i][0] + 4 * o);\n"
+      << "      const int32_t l = (int32_t)read_u32(p + kUserRequant[i][1] + 4 * o);\n"
+      << "      const int32_t r = (int32_t)read_u32(p + kUserRequant[i][2] + 4 * o);\n"
+      << "      if (!gz_requant_split_valid(m, l, r)) return DFTGAZE_ERROR_BAD_BLOB;\n    }\n  }\n"
       << "  memcpy(g_user_storage, blob + 20, DFTGAZE_USER_PAYLOAD_BYTES);\n"
       << "  const int32_t* i32 = g_user_storage;\n  const int8_t* i8 = 0;\n"
       << parse.str() << "  (void)a;\n  (void)i8;\n  (void)i32;\n  return 0;\n}\n\n"

@@ -200,6 +200,16 @@ static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input
  * reach left = 48, with x = 0: 0 in every path). Outside that, the AVX2 lanes do not saturate
  * x << left == multiplier == INT32_MIN (the scalar and NEON lanes give INT32_MAX). */
 
+/* The ranges above, checked where parameters arrive from outside the generated source (user
+ * blobs): in split form (left, right) and in gz_requant form (positive shift = left). */
+static inline int gz_requant_split_valid(int32_t multiplier, int32_t left, int32_t right) {
+  return multiplier != INT32_MIN && left >= 0 && left <= 30 && right >= 0 && right <= 31 && (left == 0 || right == 0);
+}
+
+static inline int gz_requant_valid(gz_requant r) {
+  return r.multiplier != INT32_MIN && r.shift >= -31 && r.shift <= 30;
+}
+
 static inline int32_t gz_requant_s32_scalar(int32_t x, int32_t multiplier, int32_t left, int32_t right) {
   const gz_requant r = {multiplier, left - right}; /* at most one of the two shifts is non-zero */
   return gz_requant_apply_s32(x, r);

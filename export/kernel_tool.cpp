@@ -2,7 +2,7 @@
 //
 //   dftgaze_tool predict FRAMES OUT [--user BLOB]   predictions of every frame, raw float32 x4
 //   dftgaze_tool bench [FRAMES] [--frames N] [--warmup N] [--json]
-//   dftgaze_tool check-api [BLOB]                    the API's error codes and set_user(NULL)
+//   dftgaze_tool check-api [BLOB [BAD_BLOB]]         the API's error codes and set_user(NULL)
 //   dftgaze_check_alloc check-alloc FRAMES [--user BLOB]   fails if any call allocates
 // FRAMES: "GZFR", uint32 count, height, width (little-endian), then count*height*width pixels.
 // Without FRAMES, bench renders deterministic test patterns at the kernel's input size.
@@ -224,6 +224,16 @@ int check_api(int argc, char** argv) {
     const std::vector<uint8_t> blob = read_all(argv[2]);
     expect("set_user(blob)", dftgaze_set_user(blob.data(), blob.size()), 0);
     expect("predict(user)", dftgaze_predict(eye, h, w, out), 0);
+    if (argc > 3) {  // a refused blob leaves the user's adapters exactly as they were
+      const std::vector<uint8_t> bad = read_all(argv[3]);
+      float kept[4];
+      expect("set_user(bad blob)", dftgaze_set_user(bad.data(), bad.size()), DFTGAZE_ERROR_BAD_BLOB);
+      expect("predict(user kept)", dftgaze_predict(eye, h, w, kept), 0);
+      if (std::memcmp(out, kept, sizeof out) != 0) {
+        std::fprintf(stderr, "check-api: a refused blob changed the user's outputs\n");
+        ++failures;
+      }
+    }
   }
   expect("set_user(NULL)", dftgaze_set_user(nullptr, 0), 0);
   expect("predict(base again)", dftgaze_predict(eye, h, w, again), 0);

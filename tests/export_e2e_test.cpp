@@ -1,6 +1,7 @@
 // `gaze export` end to end on a briefly trained student: float vs fixed point on rendered
 // validation frames, user blobs swapped into one kernel, and the blob's safety checks.
 #include "export/export_job.h"
+#include "export/kernel.h"  // gz_crc32
 
 #include <catch2/catch.hpp>
 #include <cstring>
@@ -158,6 +159,19 @@ TEST_CASE("one kernel serves many users: set_user blobs equal the integer refere
   std::ofstream(bad_path, std::ios::binary | std::ios::trunc) << other;
   rc = testing::run_command(tool + "'" + out.path() + "/x.bin' --user '" + bad_path + "'");
   CHECK_THAT(rc.output, Contains("-11"));
+  // A blob whose CRC is valid but whose LeakyReLU shift is 256 (undefined behaviour in every
+  // requantisation before the kernel checked ranges) is refused, and leaves the user's adapters.
+  std::string shifted = blob;
+  const int32_t wild_shift = 256;
+  std::memcpy(&shifted[24], &wild_shift, 4);  // header 20 bytes, then the first slope {multiplier, shift}
+  const uint32_t crc = gz_crc32(reinterpret_cast<const uint8_t*>(shifted.data()) + 20, shifted.size() - 20);
+  std::memcpy(&shifted[16], &crc, 4);
+  std::ofstream(bad_path, std::ios::binary | std::ios::trunc) << shifted;
+  rc = testing::run_command(tool + "'" + out.path() + "/x.bin' --user '" + bad_path + "'");
+  CHECK_THAT(rc.output, Contains("-10"));
+  rc = testing::run_command(dir + "/build/dftgaze_tool check-api '" + r.blobs[0] + "' '" + bad_path + "'");
+  INFO(rc.output);
+  CHECK_THAT(rc.output, Contains("check-api: ok"));
   // And the library refuses to make a blob from a model that is not this base + adapters.
   GazeNet stranger = make_gaze_net(t.config.model, 99);
   const QuantizedNet stranger_net = quantize_model(stranger, calibrate(stranger, calibration, options), options);
