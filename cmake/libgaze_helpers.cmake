@@ -31,16 +31,19 @@ function(libgaze_add_tests)
   add_library(${ARG_NAME}_objects OBJECT ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME}_objects PRIVATE ${ARG_DEPS} Catch2::Catch2)
   target_compile_options(${ARG_NAME}_objects PRIVATE ${LIBGAZE_WARNINGS})
-  target_compile_definitions(${ARG_NAME}_objects PRIVATE
-    LIBGAZE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    LIBGAZE_GAZE_EXE="$<TARGET_FILE:gaze>")
+  target_compile_definitions(${ARG_NAME}_objects PRIVATE LIBGAZE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  if(LIBGAZE_TORCH)  # the `gaze` command exists only in the normal build
+    target_compile_definitions(${ARG_NAME}_objects PRIVATE LIBGAZE_GAZE_EXE="$<TARGET_FILE:gaze>")
+  endif()
   if(ARG_TORCH)
     target_precompile_headers(${ARG_NAME}_objects REUSE_FROM libgaze)
   endif()
   add_executable(${ARG_NAME} $<TARGET_OBJECTS:${ARG_NAME}_objects>
                              $<TARGET_OBJECTS:libgaze_catch_main>)
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
-  add_dependencies(${ARG_NAME} gaze)
+  if(LIBGAZE_TORCH)
+    add_dependencies(${ARG_NAME} gaze)
+  endif()
   # --warn NoTests: a ctest entry whose filter matches no TEST_CASE fails instead of passing.
   catch_discover_tests(${ARG_NAME} TEST_PREFIX "${ARG_NAME}:" EXTRA_ARGS --warn NoTests
                        PROPERTIES TIMEOUT 600)

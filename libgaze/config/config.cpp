@@ -1,10 +1,13 @@
 #include "libgaze/config/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <type_traits>
 
 #include "libgaze/core/error.h"
@@ -171,17 +174,39 @@ void read_value(const YAML::Node& node, T& value, const std::string& path, const
   }
 }
 
-// One YAML document; a second one ("---" then more keys) would otherwise be ignored silently.
-YAML::Node single_document(const std::vector<YAML::Node>& documents, const Source& source) {
-  if (documents.size() > 1) {
-    throw Error(source.at(documents[1].Mark()) + ": a second YAML document; a config is one document");
-  }
-  return documents.empty() ? YAML::Node() : documents.front();
-}
+// Sees where each document starts and nothing else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
+// One YAML document: a second one ("---" then more keys) would otherwise be ignored silently.
+// We walk the documents with yaml-cpp's parser instead of YAML::LoadAll, which loops forever,
+// allocating, on a stray ',' where a node should start (yaml-cpp 0.7, jbeder/yaml-cpp#1040;
+// fixed upstream after 0.7): the parser then reports a new document at the same position again
+// and again, which is where we stop. Found by fuzz/fuzz_config.
 YAML::Node parse_yaml(const std::string& text, const Source& source) {
   try {
-    return single_document(YAML::LoadAll(text), source);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    const std::vector<YAML::Mark>& m = starts.marks;
+    while (m.size() < 3 && parser.HandleNextDocument(starts)) {
+      if (m.size() >= 2 && m[m.size() - 1].pos == m[m.size() - 2].pos) {
+        throw Error(source.at(m.back()) + ": invalid YAML: a ',' where a value or key should start");
+      }
+    }
+    if (m.size() > 1) throw Error(source.at(m[1]) + ": a second YAML document; a config is one document");
+    return YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw Error(source.at(e.mark) + ": invalid YAML: " + e.msg);
   }
@@ -217,15 +242,11 @@ void read_file_into(const fs::path& path, Config& config, std::vector<fs::path>&
   }
   if (!fs::exists(path)) throw Error(path.string() + ": config file not found");
   if (!fs::is_regular_file(path)) throw Error(path.string() + ": not a config file (a directory?)");
-  YAML::Node node;
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad() || !in.is_open()) throw Error(path.string() + ": cannot read config file");
   const Source source{path.string(), true};
-  try {
-    node = single_document(YAML::LoadAllFromFile(path.string()), source);
-  } catch (const YAML::ParserException& e) {
-    throw Error(source.at(e.mark) + ": invalid YAML: " + e.msg);
-  } catch (const YAML::BadFile&) {
-    throw Error(path.string() + ": cannot read config file");
-  }
+  const YAML::Node node = parse_yaml(text, source);
   if (node.IsNull()) return;  // an empty file means "all defaults"
   if (node.IsMap() && node["extends"]) {
     const YAML::Node extends = node["extends"];
@@ -562,14 +583,15 @@ std::string config_origin(const Config& config, const std::string& key) {
 void copy_explicit_keys(const Config& from, Config& to, const std::vector<std::string>& skip_prefixes) {
   const auto source = leaf_slots(const_cast<Config&>(from));
   const auto target = leaf_slots(to);
-  for (const auto& [key, origin] : from.origin) {
+  for (const auto& entry : from.origin) {
+    const std::string& key = entry.first;
     const bool skipped = std::any_of(skip_prefixes.begin(), skip_prefixes.end(),
                                      [&](const std::string& p) { return key.rfind(p, 0) == 0; });
     const auto src = source.find(key);
     if (skipped || src == source.end()) continue;
     const LeafSlot& dst = target.at(key);
     dst.assign(dst.field, src->second.field);
-    to.origin[key] = origin;
+    to.origin[key] = entry.second;
   }
 }
 

@@ -120,6 +120,13 @@ TEST_CASE("hostile configs: sizes, names and YAML that would be read wrongly are
   dir.write("child.yaml", "extends: folder.yaml\n");
   CHECK_THROWS_WITH(load_config(dir.file("child.yaml")), Contains("folder.yaml: not a config file (a directory?)"));
   CHECK_THROWS_WITH(parse_config("a: 1\n---\nb: 2\n", "text"), Contains("a second YAML document"));
+  // A stray ',' where a node should start made yaml-cpp 0.7's LoadAll loop forever, allocating
+  // (found by fuzz/fuzz_config; jbeder/yaml-cpp#1040); "- a\n," was read as [a] silently.
+  for (const char* text : {",", ", x", "- a\n,", "--- ,", "#c\n,"}) {
+    INFO(text);
+    CHECK_THROWS_WITH(parse_config(text, "text"),
+                      Contains("text:") && Contains("a ',' where a value or key should start"));
+  }
 }
 
 TEST_CASE("pipeline stages name files relative to the file that names them", "[config][pipeline]") {

@@ -1,0 +1,18 @@
+// HDF5 packs: open (attributes, label columns, split ids, CRCs) and read every image.
+#include <algorithm>
+
+#include "datasets/pack.h"
+#include "fuzz/fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const int quiet = gaze::fuzz::quiet_logs();
+  (void)quiet;
+  const gaze::fuzz::MemoryFile file(data, size);
+  gaze::fuzz::expect_success_or_error([&] {
+    const gaze::PackDataset pack(file.path());
+    for (int64_t i = 0; i < std::min<int64_t>(pack.size(), 16); ++i) {
+      gaze::fuzz::expect_success_or_error([&] { pack.get(i); });
+    }
+  });
+  return 0;
+}

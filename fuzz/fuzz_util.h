@@ -1,0 +1,62 @@
+// What every libFuzzer target shares (fuzz/ only; built by the LIBGAZE_SANITIZE build).
+//
+// Contract of a target: feed the bytes to one parser the way a user's file reaches it, and
+// accept exactly one outcome besides success: gaze::Error (the one-line message the CLI
+// prints). Anything else — a signal, an ASan/UBSan report, another exception type (the CLI's
+// "internal error"), a leak, more than -malloc_limit_mb / -rss_limit_mb (scripts/fuzz sets
+// 1024) or a hang (-timeout) — is a finding.
+#pragma once
+
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "libgaze/core/error.h"
+
+namespace gaze::fuzz {
+
+// The input as a file, without touching the disk: an anonymous memory file opened by path
+// (/proc/self/fd/N), so readers that take paths run their real open/read/pread code.
+class MemoryFile {
+ public:
+  MemoryFile(const uint8_t* data, size_t size) : fd_(memfd_create("fuzz-input", MFD_CLOEXEC)) {
+    if (fd_ < 0) std::abort();
+    for (size_t at = 0; at < size;) {
+      const ssize_t n = ::write(fd_, data + at, size - at);
+      if (n <= 0) std::abort();
+      at += size_t(n);
+    }
+    path_ = "/proc/self/fd/" + std::to_string(fd_);
+  }
+  ~MemoryFile() { ::close(fd_); }
+  MemoryFile(const MemoryFile&) = delete;
+  MemoryFile& operator=(const MemoryFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+// Runs `parse`; gaze::Error is the expected refusal, everything else escapes to libFuzzer.
+template <class F>
+void expect_success_or_error(F&& parse) {
+  try {
+    parse();
+  } catch (const gaze::Error&) {
+  }
+}
+
+// Once per process: loaders' warnings would drown libFuzzer's output.
+inline int quiet_logs() {
+  spdlog::set_level(spdlog::level::off);
+  return 0;
+}
+
+}  // namespace gaze::fuzz
