@@ -71,7 +71,7 @@ TEST_CASE("import-checkpoint rejects bad input without writing", "[cli]") {
   const std::string junk = dir.write("junk.pt", "not a zip");
   const auto r = run_gaze("import-checkpoint " + junk + " -o " + dir.file("out.h5"));
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Contains("junk.pt: not a torch.save() zip archive"));
+  CHECK_THAT(r.output, Contains("junk.pt: not a readable zip archive"));
   CHECK_FALSE(std::filesystem::exists(dir.file("out.h5")));
 }
 

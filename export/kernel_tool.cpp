@@ -4,7 +4,8 @@
 //   dftgaze_tool bench [FRAMES] [--frames N] [--warmup N] [--json]
 //   dftgaze_tool check-api [BLOB [BAD_BLOB]]         the API's error codes and set_user(NULL)
 //   dftgaze_check_alloc check-alloc FRAMES [--user BLOB]   fails if any call allocates
-// FRAMES: "GZFR", uint32 count, height, width (little-endian), then count*height*width pixels.
+// FRAMES: "GZFR", uint32 count, height, width (little-endian, each side 1..65535), then
+// count*height*width pixels.
 // Without FRAMES, bench renders deterministic test patterns at the kernel's input size.
 #include <algorithm>
 #include <chrono>
@@ -81,20 +82,27 @@ std::vector<uint8_t> read_all(const std::string& path) {
   return data;
 }
 
-Frames read_frames(const std::string& path) {
-  const std::vector<uint8_t> data = read_all(path);
-  Frames f;
-  if (data.size() < 16 || std::memcmp(data.data(), "GZFR", 4) != 0) fail(path + ": not a GZFR frames file");
-  std::memcpy(&f.count, &data[4], 4);
-  std::memcpy(&f.height, &data[8], 4);
-  std::memcpy(&f.width, &data[12], 4);
+// A GZFR file's bytes into frames: "" on success, else what is wrong with them.
+std::string parse_frames(const std::vector<uint8_t>& data, Frames* f) {
+  if (data.size() < 16 || std::memcmp(data.data(), "GZFR", 4) != 0) return "not a GZFR frames file";
+  std::memcpy(&f->count, &data[4], 4);
+  std::memcpy(&f->height, &data[8], 4);
+  std::memcpy(&f->width, &data[12], 4);
   // frame * count cannot wrap: the check divides instead of multiplying.
-  const size_t frame = size_t(f.height) * f.width, bytes = data.size() - 16;
-  if (f.height == 0 || f.width == 0 || bytes % frame != 0 || bytes / frame != f.count) {
-    fail(path + ": header says " + std::to_string(f.count) + " frames of " + std::to_string(f.height) + "x" +
-         std::to_string(f.width) + " but the file holds " + std::to_string(data.size() - 16) + " pixel bytes");
+  const size_t frame = size_t(f->height) * f->width, bytes = data.size() - 16;
+  if (f->height == 0 || f->width == 0 || f->height > 65535 || f->width > 65535 || bytes % frame != 0 ||
+      bytes / frame != f->count) {
+    return "header says " + std::to_string(f->count) + " frames of " + std::to_string(f->height) + "x" +
+           std::to_string(f->width) + " but the file holds " + std::to_string(bytes) + " pixel bytes";
   }
-  f.pixels.assign(data.begin() + 16, data.end());
+  f->pixels.assign(data.begin() + 16, data.end());
+  return "";
+}
+
+Frames read_frames(const std::string& path) {
+  Frames f;
+  const std::string error = parse_frames(read_all(path), &f);
+  if (!error.empty()) fail(path + ": " + error);
   return f;
 }
 

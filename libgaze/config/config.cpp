@@ -121,8 +121,12 @@ void read_section(const YAML::Node& node, Section& section, const std::string& p
   section.visit(fields);
   std::map<std::string, std::string> seen;  // key -> where it was first set
   for (const auto& entry : node) {
-    const std::string key = entry.first.as<std::string>();
     const std::string where = source.at(entry.first.Mark());
+    if (!entry.first.IsScalar()) {  // "? [a, b]: 1" is valid YAML, but not a config key
+      throw Error(where + ": " + (path.empty() ? "config" : path) + ": a key must be a name, got " +
+                  describe(entry.first));
+    }
+    const std::string key = entry.first.as<std::string>();
     if (!seen.emplace(key, where).second) {
       throw Error(where + ": duplicate key '" + prefix + key + "' (first set at " + seen[key] + ")");
     }

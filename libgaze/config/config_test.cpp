@@ -127,6 +127,9 @@ TEST_CASE("hostile configs: sizes, names and YAML that would be read wrongly are
     CHECK_THROWS_WITH(parse_config(text, "text"),
                       Contains("text:") && Contains("a ',' where a value or key should start"));
   }
+  // A complex key is valid YAML but no config key (was yaml-cpp's "bad conversion", uncaught).
+  CHECK_THROWS_WITH(parse_config("? [a, b]\n: 1\n", "text"), Contains("text:1:3: config: a key must be a name"));
+  CHECK_THROWS_WITH(parse_config("train:\n  ? {a: 1}\n  : 2\n", "text"), Contains("train: a key must be a name"));
 }
 
 TEST_CASE("pipeline stages name files relative to the file that names them", "[config][pipeline]") {

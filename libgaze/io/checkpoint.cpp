@@ -6,15 +6,11 @@
 #include <cstring>
 #include <sstream>
 
-#include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
-#include "libgaze/io/hdf5.h"
+#include "libgaze/io/checkpoint_file.h"
 
 namespace gaze {
 namespace {
-
-constexpr const char* kFormat = "libgaze-checkpoint";
-constexpr int64_t kVersion = 1;
 
 h5::DType to_h5(at::ScalarType type, const std::string& name) {
   switch (type) {
@@ -57,29 +53,23 @@ at::ScalarType to_torch(h5::DType type) {
   return at::kFloat;
 }
 
-void write_group(hid_t file, const char* group_name, const TensorList& tensors, const std::string& where) {
-  const h5::Handle group = h5::create_group(file, group_name, where);
+ArrayList to_arrays(const TensorList& tensors) {
+  ArrayList arrays;
   for (const auto& [name, tensor] : tensors) {
-    if (name.find('/') != std::string::npos) {
-      throw Error(where + ": tensor name '" + name + "' contains '/'");
-    }
     const at::Tensor t = tensor.detach().contiguous().cpu();
     h5::Array array;
     array.dtype = to_h5(t.scalar_type(), name);
     array.shape = t.sizes().vec();
     array.bytes.resize(t.nbytes());
     if (t.nbytes()) std::memcpy(array.bytes.data(), t.data_ptr(), t.nbytes());
-    h5::write_array(group.id(), name, array, where + ": /" + group_name);
+    arrays.emplace_back(name, std::move(array));
   }
+  return arrays;
 }
 
-TensorList read_group(hid_t file, const char* group_name, const std::string& where) {
+TensorList to_tensors(const ArrayList& arrays) {
   TensorList tensors;
-  if (!h5::exists(file, group_name)) return tensors;
-  const h5::Handle group(H5Gopen2(file, group_name, H5P_DEFAULT), H5Gclose);
-  const std::string group_where = where + ": /" + group_name;
-  for (const auto& name : h5::list_children(group.id(), group_where)) {
-    h5::Array array = h5::read_array(group.id(), name, group_where);
+  for (const auto& [name, array] : arrays) {
     at::Tensor t = at::empty(array.shape, at::TensorOptions().dtype(to_torch(array.dtype)));
     if (t.nbytes()) std::memcpy(t.data_ptr(), array.bytes.data(), t.nbytes());
     tensors.emplace_back(name, t);
@@ -96,40 +86,18 @@ std::string shape_string(at::IntArrayRef sizes) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
-  write_atomically(path, [&](const std::string& tmp) {
-    std::lock_guard<std::mutex> lock(h5::library_mutex());
-    h5::File file = h5::File::create(tmp);
-    h5::write_string_attr(file.id(), "format", kFormat, path);
-    h5::write_int_attr(file.id(), "version", kVersion, path);
-    h5::write_string_attr(file.id(), "stage", checkpoint.stage, path);
-    h5::write_int_attr(file.id(), "step", checkpoint.step, path);
-    h5::write_string(file.id(), "config", checkpoint.config_yaml, path);
-    write_group(file.id(), "model", checkpoint.model, path);
-    write_group(file.id(), "optimizer", checkpoint.optimizer, path);
-    write_group(file.id(), "state", checkpoint.state, path);
-    file.flush();
-  });
+  write_checkpoint_file(path, {checkpoint.stage, checkpoint.step, checkpoint.config_yaml, to_arrays(checkpoint.model),
+                               to_arrays(checkpoint.optimizer), to_arrays(checkpoint.state)});
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  std::lock_guard<std::mutex> lock(h5::library_mutex());
-  h5::File file = h5::File::open(path);
-  if (!H5Aexists(file.id(), "format") || h5::read_string_attr(file.id(), "format", path) != kFormat) {
-    throw Error(path + ": not a libgaze checkpoint (no format=" + kFormat + " attribute)");
-  }
-  const int64_t version = h5::read_int_attr(file.id(), "version", path);
-  if (version > kVersion) {
-    throw Error(path + ": checkpoint format version " + std::to_string(version) +
-                " is newer than this libgaze reads (" + std::to_string(kVersion) + ")");
-  }
-  Checkpoint checkpoint;
-  checkpoint.stage = h5::read_string_attr(file.id(), "stage", path);
-  checkpoint.step = h5::read_int_attr(file.id(), "step", path);
-  checkpoint.config_yaml = h5::read_string(file.id(), "config", path);
-  checkpoint.model = read_group(file.id(), "model", path);
-  checkpoint.optimizer = read_group(file.id(), "optimizer", path);
-  checkpoint.state = read_group(file.id(), "state", path);
-  return checkpoint;
+  const CheckpointFile file = read_checkpoint_file(path);
+  return {file.stage,
+          file.step,
+          file.config_yaml,
+          to_tensors(file.model),
+          to_tensors(file.optimizer),
+          to_tensors(file.state)};
 }
 
 TensorList module_state(const torch::nn::Module& module) {

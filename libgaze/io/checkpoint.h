@@ -1,13 +1,5 @@
-// Checkpoints: one HDF5 file per save, written atomically (temp file, fsync, rename).
-//
-// Layout (opens in h5py):
-//   /@format = "libgaze-checkpoint", /@version = 1, /@stage, /@step
-//   /config              the resolved YAML config of the run (string)
-//   /model/<name>        parameters and buffers by official name ("stages.2.5.pwconv1.weight")
-//   /optimizer/<name>    optimiser state ("<param name>:exp_avg", ...), see optimizer_state.h
-//   /state/<name>        anything else a trainer resumes from (RNG states, data position)
-// A crash during save leaves the previous file intact; loading a truncated or foreign file
-// fails with a message naming it.
+// Checkpoints of LibTorch models: tensors to and from the checkpoint file (checkpoint_file.h:
+// layout, atomic writes, checksums), and loading a state into a module.
 #pragma once
 
 #include <torch/nn/module.h>

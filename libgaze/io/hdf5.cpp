@@ -15,6 +15,8 @@ void silence_hdf5_errors() {
   (void)done;
 }
 
+constexpr size_t kMaxStringBytes = size_t(64) << 20;  // a resolved config is a few KiB
+
 [[noreturn]] void fail(const std::string& where, const std::string& name, const std::string& what) {
   throw Error(where + ": " + name + ": " + what);
 }
@@ -133,7 +135,14 @@ Handle::~Handle() {
 
 File File::create(const std::string& path) {
   silence_hdf5_errors();
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // The 1.10 file format: every metadata block (superblock, object headers, B-trees, heaps)
+  // carries a checksum, so a damaged byte is an error instead of a wild read inside libhdf5.
+  // h5py and HDF5 >= 1.10 read it.
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (H5Pset_libver_bounds(access.id(), H5F_LIBVER_V110, H5F_LIBVER_LATEST) < 0) {
+    throw Error(path + ": cannot select the HDF5 1.10 file format");
+  }
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id());
   if (id < 0) throw Error(path + ": cannot create HDF5 file");
   return File(Handle(id, H5Fclose), path);
 }
@@ -159,6 +168,18 @@ Handle create_group(hid_t parent, const std::string& name, const std::string& wh
   const hid_t id = H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, props.id(), H5P_DEFAULT);
   if (id < 0) fail(where, name, "cannot create group");
   return Handle(id, H5Gclose);
+}
+
+Handle open_group(hid_t parent, const std::string& name, const std::string& where) {
+  const hid_t id = H5Gopen2(parent, name.c_str(), H5P_DEFAULT);
+  if (id < 0) fail(where, name, "cannot open group (damaged file?)");
+  return Handle(id, H5Gclose);
+}
+
+bool has_attr(hid_t object, const std::string& name, const std::string& where) {
+  const htri_t found = H5Aexists(object, name.c_str());
+  if (found < 0) fail(where, "@" + name, "cannot read attributes (damaged file?)");
+  return found > 0;
 }
 
 bool exists(hid_t parent, const std::string& name) {
@@ -261,6 +282,8 @@ void write_string(hid_t parent, const std::string& name, const std::string& text
   if (H5Dwrite(set.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data()) < 0) {
     fail(where, name, "cannot write string dataset");
   }
+  write_int_attr(set.id(), "crc32c", crc32c(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                 where + ": " + name);
 }
 
 std::string read_string(hid_t parent, const std::string& name, const std::string& where) {
@@ -270,11 +293,22 @@ std::string read_string(hid_t parent, const std::string& name, const std::string
   if (set.id() < 0 || H5Tget_class(type.id()) != H5T_STRING || H5Tis_variable_str(type.id()) > 0) {
     fail(where, name, "not a fixed-length string dataset");
   }
-  std::string text(H5Tget_size(type.id()), '\0');
+  // The declared length must be stored in the file before it is allocated.
+  const size_t declared = H5Tget_size(type.id());
+  if (declared == 0 || declared > kMaxStringBytes || declared > H5Dget_storage_size(set.id())) {
+    fail(where, name, "string length " + std::to_string(declared) + " does not match the file");
+  }
+  std::string text(declared, '\0');
   if (H5Dread(set.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data()) < 0) {
     fail(where, name, "cannot read string dataset");
   }
   text.resize(text.find('\0') == std::string::npos ? text.size() : text.find('\0'));
+  if (has_attr(set.id(), "crc32c", where + ": " + name)) {  // written since the checksum exists
+    const int64_t stored = read_int_attr(set.id(), "crc32c", where + ": " + name);
+    if (uint32_t(stored) != crc32c(reinterpret_cast<const uint8_t*>(text.data()), text.size())) {
+      fail(where, name, "checksum mismatch (CRC-32C): the text is damaged");
+    }
+  }
   return text;
 }
 
@@ -313,6 +347,10 @@ std::string read_string_attr(hid_t object, const std::string& name, const std::s
   Handle type(H5Aget_type(attr.id()), H5Tclose);
   if (attr.id() < 0 || H5Tget_class(type.id()) != H5T_STRING || H5Tis_variable_str(type.id()) > 0) {
     fail(where, "@" + name, "not a fixed-length string attribute");
+  }
+  // Attributes live in the (checksummed) object header, at most 64 KiB.
+  if (H5Tget_size(type.id()) > 65536 || H5Aget_storage_size(attr.id()) < H5Tget_size(type.id())) {
+    fail(where, "@" + name, "attribute length does not match the file");
   }
   std::string text(H5Tget_size(type.id()), '\0');
   if (H5Aread(attr.id(), type.id(), text.data()) < 0) fail(where, "@" + name, "cannot read");

@@ -65,7 +65,9 @@ class File {
 // `where` is the file path, used only in error messages. `name` may contain '/' for nested
 // groups when reading; group names must not contain '/'.
 Handle create_group(hid_t parent, const std::string& name, const std::string& where);
+Handle open_group(hid_t parent, const std::string& name, const std::string& where);
 bool exists(hid_t parent, const std::string& name);
+bool has_attr(hid_t object, const std::string& name, const std::string& where);
 std::vector<std::string> list_children(hid_t group, const std::string& where);
 
 void write_array(hid_t parent, const std::string& name, const Array& array, const std::string& where);
