@@ -6,6 +6,13 @@
 namespace gaze::h5 {
 namespace {
 
+// No HDF5 shutdown at exit. When a write fails (a full disk), H5Fclose fails too and leaves the
+// file half-closed; the library's atexit teardown then closes it again and crashes (SIGSEGV in
+// H5F__close_cb, HDF5 1.10.8), after our error was already reported. Every file we open is
+// closed by its Handle, and a file whose close failed is a temp file write_atomically deletes,
+// so the teardown has nothing to flush. This must run before the library initialises.
+const bool kNoHdf5Teardown = H5dont_atexit() >= 0;
+
 // HDF5 prints an error stack to stderr on every failed call; we report our own messages.
 void silence_hdf5_errors() {
   static const bool done = [] {
@@ -17,8 +24,26 @@ void silence_hdf5_errors() {
 
 constexpr size_t kMaxStringBytes = size_t(64) << 20;  // a resolved config is a few KiB
 
+// The operating system's reason behind the HDF5 call that just failed, when there is one:
+// HDF5 records it as "..., errno = 28, error message = 'No space left on device', ...".
+std::string os_reason() {
+  std::string reason;
+  const auto visit = [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
+    const std::string desc = e->desc ? e->desc : "";
+    const size_t at = desc.find("error message = '");
+    if (at != std::string::npos) {
+      const size_t start = at + 17, end = desc.find('\'', start);
+      *static_cast<std::string*>(data) = desc.substr(start, end == std::string::npos ? end : end - start);
+      return 1;  // the innermost one is enough
+    }
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, visit, &reason);
+  return reason.empty() ? "" : " (" + reason + ")";
+}
+
 [[noreturn]] void fail(const std::string& where, const std::string& name, const std::string& what) {
-  throw Error(where + ": " + name + ": " + what);
+  throw Error(where + ": " + name + ": " + what + os_reason());
 }
 
 hid_t native_type(DType dtype) {

@@ -123,3 +123,30 @@ def test_a_word_swap_fletcher32_cannot_see_is_caught_by_the_image_crc(aea, tmp_p
         assert f.attrs["version"] == 2 and f["images_crc32c"].shape == (24,)
     fails_with(run_gaze("pack", damaged, "-o", tmp_path / "copy.h5", "data.split=all", check=False),
                "): CRC-32C mismatch: the pixels are damaged")
+
+
+def test_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(aea, tmp_path, gaze_exe):
+    """A write that fails part-way (here: RLIMIT_FSIZE, which fails writes like a full disk
+    without needing root to mount one) names the file and the OS reason, exits 1 and leaves the
+    previous checkpoint byte for byte. It used to end in SIGSEGV in HDF5's exit-time teardown."""
+    import hashlib
+    import resource
+    import signal
+    import subprocess
+    args = [gaze_exe, "train", "teacher-mae", f"data.source=aea:{aea}/aea", "data.input_size=[32,64]",
+            "train.batch_size=4", "train.warmup_steps=0", f"run.out_dir={tmp_path}", "run.name=full",
+            "run.threads=1", "data.workers=1", "train.checkpoint_every=2"]
+    subprocess.run(args + ["train.steps=4", "--stop-at", "2"], check=True, capture_output=True)
+    last = tmp_path / "full" / "checkpoints" / "last.h5"
+    before = hashlib.sha256(last.read_bytes()).hexdigest()
+    assert last.stat().st_size > 1 << 20
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    result = subprocess.run(args + ["train.steps=4", "--resume"], capture_output=True, text=True,
+                            preexec_fn=small_files)
+    fails_with(result, "last.h5: /")
+    assert "(File too large)" in result.stderr
+    assert hashlib.sha256(last.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.h5"]
