@@ -63,10 +63,19 @@ void append_rows(hid_t set, hid_t type, int64_t start, int64_t rows, const void*
 
 // One label column of n rows (n x 3 for gaze); its shape is checked against /images first, so
 // a damaged pack is refused instead of read past the buffer.
+// Packs from version 3 on carry a CRC-32C of each label column (fletcher32 cannot see every
+// damage: a 0x0000 <-> 0xFFFF word swap turned a participant id into -281474976710656).
+void check_column_crc(hid_t set, const char* name, const void* data, size_t bytes, const std::string& where) {
+  if (!h5::has_attr(set, "crc32c", where + ": /" + name)) return;
+  const int64_t stored = h5::read_int_attr(set, "crc32c", where + ": /" + name);
+  if (uint32_t(stored) != crc32c(data, bytes)) {
+    throw Error(where + ": /" + name + ": CRC-32C mismatch: the labels are damaged");
+  }
+}
+
 template <class T>
 std::vector<T> read_column(hid_t file, const char* name, hid_t type, int64_t n, const std::string& where) {
   const bool vectors = std::string(name) == "gaze";
-  std::vector<T> out(size_t(n) * (vectors ? 3 : 1));
   h5::Handle set(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
   if (set.id() < 0) throw Error(where + ": missing dataset /" + name);
   h5::Handle space(H5Dget_space(set.id()), H5Sclose);
@@ -78,9 +87,17 @@ std::vector<T> read_column(hid_t file, const char* name, hid_t type, int64_t n, 
                 (rank == 2 ? "," + std::to_string(dims[1]) : "") + "], expected [" + std::to_string(n) +
                 (vectors ? ",3" : "") + "] (one row per image)");
   }
+  // Label columns are stored uncompressed: rows declared but never written are refused before
+  // anything is allocated for them.
+  std::vector<T> out;
+  if (double(H5Dget_storage_size(set.id())) < double(n) * (vectors ? 3 : 1) * sizeof(T)) {
+    throw Error(where + ": /" + name + " declares " + std::to_string(n) + " rows the file does not store");
+  }
+  out.resize(size_t(n) * (vectors ? 3 : 1));
   if (n > 0 && H5Dread(set.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
     throw Error(where + ": /" + name + ": read failed (checksum mismatch: the file is corrupt)");
   }
+  check_column_crc(set.id(), name, out.data(), out.size() * sizeof(T), where);
   return out;
 }
 
@@ -111,7 +128,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
     std::unique_lock<std::mutex> lock(h5::library_mutex());
     h5::File file = h5::File::create(tmp);
     h5::write_string_attr(file.id(), "format", kFormat, path);
-    h5::write_int_attr(file.id(), "version", 2, path);  // 2: images_crc32c
+    h5::write_int_attr(file.id(), "version", 3, path);  // 2: images_crc32c, 3: a CRC-32C per label column
     h5::write_string_attr(file.id(), "source", source.describe(), path);
     h5::write_string_attr(file.id(), "participant_unit", source.participant_unit(), path);
     h5::write_string_attr(file.id(), "split_names", join(kSplitNames, ","), path);
@@ -129,6 +146,17 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
     // fletcher32 cannot see 0x0000 <-> 0xFFFF word swaps; a CRC-32C per image can.
     auto image_crcs = create_chunked(file.id(), "images_crc32c", H5T_NATIVE_UINT32, {1024}, 0, path);
 
+    // Running CRC-32C of each label column, stored as its "crc32c" attribute at the end.
+    struct Column {
+      hid_t set;
+      uint32_t crc = 0;
+    };
+    Column crc_gaze{gaze.id()}, crc_participant{participant.id()}, crc_split{split.id()}, crc_keys{keys.id()},
+        crc_timestamps{timestamps.id()}, crc_blinks{blinks.id()}, crc_images{image_crcs.id()};
+    const auto append = [&](Column& column, hid_t type, int64_t rows, const void* data, size_t bytes) {
+      append_rows(column.set, type, report.written, rows, data, path);
+      column.crc = crc32c(data, bytes, column.crc);
+    };
     ProgressBar bar("pack", source.size());
     for (int64_t block = 0; block < source.size(); block += kBlock) {
       const int64_t n = std::min(kBlock, source.size() - block);
@@ -179,17 +207,21 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
       }
       const int64_t rows = int64_t(ids.size());
       append_rows(images.id(), H5T_NATIVE_UINT8, report.written, rows, pixels.data(), path);
-      append_rows(gaze.id(), H5T_NATIVE_FLOAT, report.written, rows, gazes.data(), path);
-      append_rows(participant.id(), H5T_NATIVE_INT64, report.written, rows, ids.data(), path);
-      append_rows(split.id(), H5T_NATIVE_UINT8, report.written, rows, split_ids.data(), path);
-      append_rows(keys.id(), key_type.id(), report.written, rows, key_bytes.data(), path);
-      append_rows(timestamps.id(), H5T_NATIVE_INT64, report.written, rows, times.data(), path);
-      append_rows(blinks.id(), H5T_NATIVE_UINT8, report.written, rows, blink.data(), path);
-      append_rows(image_crcs.id(), H5T_NATIVE_UINT32, report.written, rows, crcs.data(), path);
+      append(crc_gaze, H5T_NATIVE_FLOAT, rows, gazes.data(), gazes.size() * sizeof(float));
+      append(crc_participant, H5T_NATIVE_INT64, rows, ids.data(), ids.size() * sizeof(int64_t));
+      append(crc_split, H5T_NATIVE_UINT8, rows, split_ids.data(), split_ids.size());
+      append(crc_keys, key_type.id(), rows, key_bytes.data(), key_bytes.size());
+      append(crc_timestamps, H5T_NATIVE_INT64, rows, times.data(), times.size() * sizeof(int64_t));
+      append(crc_blinks, H5T_NATIVE_UINT8, rows, blink.data(), blink.size());
+      append(crc_images, H5T_NATIVE_UINT32, rows, crcs.data(), crcs.size() * sizeof(uint32_t));
       report.written += rows;
       bar.tick(n);
     }
     bar.finish();
+    for (const Column* c :
+         {&crc_gaze, &crc_participant, &crc_split, &crc_keys, &crc_timestamps, &crc_blinks, &crc_images}) {
+      h5::write_int_attr(c->set, "crc32c", c->crc, path);
+    }
     file.flush();
   });
   report.bytes = int64_t(std::filesystem::file_size(path));
@@ -199,6 +231,21 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
 
 PackDataset::PackDataset(const std::string& path, const std::string& split) : path_(path), split_(split) {
   std::lock_guard<std::mutex> lock(h5::library_mutex());
+  try {
+    open_and_index(path, split);
+  } catch (...) {
+    close_handles();  // the destructor does not run for a constructor that throws
+    throw;
+  }
+}
+
+void PackDataset::close_handles() {
+  if (images_ >= 0) H5Dclose(images_);
+  if (file_ >= 0) H5Fclose(file_);
+  images_ = file_ = -1;
+}
+
+void PackDataset::open_and_index(const std::string& path, const std::string& split) {
   h5::File probe = h5::File::open(path);  // validates and names the file on failure
   if (H5Aexists(probe.id(), "format") <= 0 || h5::read_string_attr(probe.id(), "format", path) != kFormat) {
     throw Error(path + ": not a libgaze pack (no format=" + std::string(kFormat) + " attribute)");
@@ -207,6 +254,7 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
     participant_unit_ = h5::read_string_attr(probe.id(), "participant_unit", path);
   }
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file_ < 0) throw Error(path + ": cannot open HDF5 file");
   images_ = H5Dopen2(file_, "images", H5P_DEFAULT);
   if (images_ < 0) throw Error(path + ": missing dataset /images");
   h5::Handle space(H5Dget_space(images_), H5Sclose);
@@ -220,6 +268,11 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
   }
   height_ = int32_t(dims[1]);
   width_ = int32_t(dims[2]);
+  // One chunk per image, at least a byte each once compressed: rows the file cannot hold were
+  // declared but never written (the columns below would be allocated for all of them).
+  if (double(n) > double(H5Dget_storage_size(images_))) {
+    throw Error(path + ": /images declares " + std::to_string(n) + " images the file does not store");
+  }
   const auto gaze = read_column<float>(file_, "gaze", H5T_NATIVE_FLOAT, n, path);
   const auto participant = read_column<int64_t>(file_, "participant", H5T_NATIVE_INT64, n, path);
   const auto timestamps = read_column<int64_t>(file_, "timestamp_us", H5T_NATIVE_INT64, n, path);
@@ -240,10 +293,15 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
   }
   h5::Handle key_type(H5Dget_type(keys.id()), H5Tclose);
   const size_t key_length = H5Tget_size(key_type.id());
+  if (H5Tget_class(key_type.id()) != H5T_STRING || key_length == 0 || key_length > 4096 ||
+      double(H5Dget_storage_size(keys.id())) < double(n) * double(key_length)) {
+    throw Error(path + ": /keys: not " + std::to_string(n) + " stored strings of 1..4096 bytes");
+  }
   std::string key_bytes(size_t(n) * key_length, '\0');
   if (n > 0 && H5Dread(keys.id(), key_type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, key_bytes.data()) < 0) {
     throw Error(path + ": /keys: read failed (checksum mismatch: the file is corrupt)");
   }
+  check_column_crc(keys.id(), "keys", key_bytes.data(), key_bytes.size(), path);
   int selected = -1;
   if (!split.empty()) {
     const auto it = std::find(kSplitNames.begin(), kSplitNames.end(), split);
@@ -276,8 +334,7 @@ PackDataset::PackDataset(const std::string& path, const std::string& split) : pa
 
 PackDataset::~PackDataset() {
   std::lock_guard<std::mutex> lock(h5::library_mutex());
-  if (images_ >= 0) H5Dclose(images_);
-  if (file_ >= 0) H5Fclose(file_);
+  close_handles();
 }
 
 Sample PackDataset::get(int64_t index) const {

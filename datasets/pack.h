@@ -9,11 +9,13 @@
 //   /timestamp_us  int64  [N]         -1 where unknown
 //   /blink         uint8  [N]
 //   /images_crc32c uint32 [N]         CRC-32C of each image's pixels (version 2)
-//   attributes: format="libgaze-pack", version=2, source, participant_unit, split_names
+//   attributes: format="libgaze-pack", version=3, source, participant_unit, split_names; each
+//   label column (and /images_crc32c) has a "crc32c" attribute over all its rows (version 3)
 // Every dataset carries HDF5's fletcher32 filter, so a flipped bit fails the read with an error
 // naming the file and item instead of returning garbage; fletcher32 cannot see a 0x0000 <->
-// 0xFFFF word swap, so each image is also checked against its CRC-32C (version-1 packs, which
-// have none, still load). All images must share one size (pass
+// 0xFFFF word swap, so each image and each label column is also checked against its CRC-32C
+// (older packs, which have none, still load). Rows a file declares but does not store are
+// refused before anything is allocated for them. All images must share one size (pass
 // a size to resize). The file is written atomically.
 //
 // PackDataset reads labels into memory at open and images one chunk at a time (never the
@@ -69,6 +71,8 @@ class PackDataset : public Dataset {
   int32_t width() const { return width_; }
 
  private:
+  void open_and_index(const std::string& path, const std::string& split);  // holding the HDF5 lock
+  void close_handles();
   std::string path_, split_, participant_unit_ = "participant";
   hid_t file_ = -1, images_ = -1;
   int32_t height_ = 0, width_ = 0;

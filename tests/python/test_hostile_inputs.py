@@ -120,7 +120,7 @@ def test_a_word_swap_fletcher32_cannot_see_is_caught_by_the_image_crc(aea, tmp_p
         f["images"][3] = flat.reshape(image.shape)
     damaged = damaged_pack(aea, tmp_path, swap)
     with h5py.File(damaged, "r") as f:
-        assert f.attrs["version"] == 2 and f["images_crc32c"].shape == (24,)
+        assert f.attrs["version"] == 3 and f["images_crc32c"].shape == (24,)
     fails_with(run_gaze("pack", damaged, "-o", tmp_path / "copy.h5", "data.split=all", check=False),
                "): CRC-32C mismatch: the pixels are damaged")
 
@@ -150,3 +150,15 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(aea, tmp_pat
     assert "(File too large)" in result.stderr
     assert hashlib.sha256(last.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.h5"]
+
+
+def test_label_damage_fletcher32_cannot_see_and_undeclared_rows_are_refused(aea, tmp_path, run_gaze):
+    def swap(f):  # in place: HDF5 recomputes fletcher32 over the new bytes, the CRC attribute stays
+        f["participant"][5] = -281474976710656  # what a 0x0000 <-> 0xFFFF word swap made of an id
+    fails_with(run_gaze("data", "dump", damaged_pack(aea, tmp_path, swap), check=False),
+               "/participant: CRC-32C mismatch: the labels are damaged")
+
+    def grow(f):  # a billion rows declared, none written: refused before any column is allocated
+        f["images"].resize(10**9, axis=0)
+    fails_with(run_gaze("data", "dump", damaged_pack(aea, tmp_path, grow), check=False),
+               "/images declares 1000000000 images the file does not store")
