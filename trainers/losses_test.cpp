@@ -1,10 +1,13 @@
 #include "trainers/losses.h"
 
-#include <catch2/catch.hpp>
+#include <sys/resource.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
+#include <csignal>
 
 #include "libgaze/core/crc32c.h"
+#include "libgaze/core/error.h"
 #include "libgaze/core/json.h"
 #include "libgaze/models/gaze_net.h"
 #include "tests/test_util.h"
@@ -93,6 +96,30 @@ TEST_CASE("warm-up then cosine decay", "[schedule]") {
   CHECK(cosine_lr(10, 100, 10, 1.0, 0.0) == Approx(1.0));
   CHECK(cosine_lr(99, 100, 10, 1.0, 0.01) == Approx(0.01));
   CHECK(cosine_lr(54, 100, 10, 1.0, 0.0) == Approx(0.5).margin(0.02));
+}
+
+// A metrics write that fails (a full disk; here RLIMIT_FSIZE, which needs no root) is an error
+// naming the file and the reason, not a silently truncated log.
+TEST_CASE("a metrics write that fails names the file and the reason", "[metrics]") {
+  testing::TempDir dir;
+  MetricsLog log(dir.path());
+  log.write(1, {{"loss", 0.5}});
+  struct rlimit saved {};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG
+  struct rlimit small = saved;
+  small.rlim_cur = 64;  // both files are already longer
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::string message;
+  try {
+    log.write(2, {{"loss", 0.25}});
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  CHECK_THAT(message, Catch::Contains("cannot write: File too large"));
+  CHECK_THAT(message, Catch::Contains(dir.path()));
 }
 
 TEST_CASE("CRC-32C and TensorBoard event records", "[metrics]") {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -80,13 +81,14 @@ MetricsLog::MetricsLog(const std::string& run_dir, int64_t first_step) {
     }
     write_text_atomically(jsonl, kept);
   }
+  jsonl_path_ = jsonl;
   jsonl_ = std::fopen(jsonl.c_str(), "a");
-  if (!jsonl_) throw Error(jsonl + ": cannot open for writing");
+  if (!jsonl_) throw Error(jsonl + ": cannot open for writing: " + std::strerror(errno));
   char host[128] = "host";
   ::gethostname(host, sizeof host - 1);
   event_path_ = run_dir + "/events.out.tfevents." + std::to_string(int64_t(now_seconds())) + "." + host;
   events_ = std::fopen(event_path_.c_str(), "ab");
-  if (!events_) throw Error(event_path_ + ": cannot open for writing");
+  if (!events_) throw Error(event_path_ + ": cannot open for writing: " + std::strerror(errno));
   write_event(encode_file_version_event(now_seconds()));
 }
 
@@ -99,11 +101,10 @@ void MetricsLog::write_event(const std::string& event) {
   const uint64_t length = event.size();
   const uint32_t length_crc = masked_crc32c(&length, 8);
   const uint32_t data_crc = masked_crc32c(event.data(), event.size());
-  std::fwrite(&length, 8, 1, events_);
-  std::fwrite(&length_crc, 4, 1, events_);
-  std::fwrite(event.data(), 1, event.size(), events_);
-  std::fwrite(&data_crc, 4, 1, events_);
-  std::fflush(events_);
+  const bool ok = std::fwrite(&length, 8, 1, events_) == 1 && std::fwrite(&length_crc, 4, 1, events_) == 1 &&
+                  std::fwrite(event.data(), 1, event.size(), events_) == event.size() &&
+                  std::fwrite(&data_crc, 4, 1, events_) == 1 && std::fflush(events_) == 0;
+  if (!ok) throw Error(event_path_ + ": cannot write: " + std::strerror(errno));
 }
 
 void MetricsLog::write(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
@@ -113,8 +114,9 @@ void MetricsLog::write(int64_t step, const std::vector<std::pair<std::string, do
     line[name] = json_number(value);
     write_event(encode_scalar_event(t, step, name, float(value)));
   }
-  std::fputs((line.dump() + "\n").c_str(), jsonl_);
-  std::fflush(jsonl_);
+  if (std::fputs((line.dump() + "\n").c_str(), jsonl_) < 0 || std::fflush(jsonl_) != 0) {
+    throw Error(jsonl_path_ + ": cannot write: " + std::strerror(errno));
+  }
 }
 
 }  // namespace gaze

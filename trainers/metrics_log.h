@@ -30,7 +30,7 @@ class MetricsLog {
   void write_event(const std::string& event);
   std::FILE* jsonl_ = nullptr;
   std::FILE* events_ = nullptr;
-  std::string event_path_;
+  std::string jsonl_path_, event_path_;
 };
 
 // Protobuf-encoded Event bytes (exposed for tests).
