@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "datasets/limits.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 
@@ -27,9 +28,10 @@ namespace {
 
 void check_declared_size(int64_t height, int64_t width, size_t file_bytes, double max_ratio, const std::string& what,
                          const std::string& where) {
-  if (height < 1 || width < 1 || height * width > kMaxImagePixels) {
+  const int64_t limit = decode_limits().image_pixels;
+  if (height < 1 || width < 1 || height * width > limit) {
     throw Error(where + ": " + what + " header declares " + std::to_string(width) + "x" + std::to_string(height) +
-                " pixels (limit " + std::to_string(kMaxImagePixels) + ")");
+                " pixels (limit " + std::to_string(limit) + ", data.max_image_pixels)");
   }
   // A compressed stream cannot expand beyond its format's ratio (deflate: 1032:1).
   if (double(height) * double(width) > double(file_bytes) * max_ratio + 65536.0) {

@@ -15,8 +15,8 @@
 namespace gaze {
 
 // Decoded images are bounded before any pixel memory is allocated: a few header bytes must not
-// claim gigabytes (an eye image is well under a megapixel; ImageNet images a few).
-constexpr int64_t kMaxImagePixels = int64_t(1) << 26;  // 67 MP
+// claim gigabytes (decode_limits().image_pixels, limits.h; an eye image is well under a
+// megapixel, ImageNet images a few).
 
 Image decode_png(const uint8_t* data, size_t size, const std::string& where, int32_t channels = 1);
 Image read_png(const std::string& path, int32_t channels = 1);

@@ -6,6 +6,7 @@
 #include "datasets/aea.h"
 #include "datasets/concat.h"
 #include "datasets/image_folder.h"
+#include "datasets/limits.h"
 #include "datasets/openeds.h"
 #include "datasets/pack.h"
 #include "datasets/splits.h"
@@ -43,6 +44,7 @@ std::pair<std::string, std::string> parse_source(const std::string& source, cons
 }
 
 std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
+  set_decode_limits({data.max_image_pixels, data.max_record_mib << 20});
   if (data.source.find(',') != std::string::npos) {  // several sources, end to end
     auto all = std::make_unique<ConcatDataset>();
     for (const std::string& one : split(data.source, ',')) {

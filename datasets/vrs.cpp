@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "datasets/limits.h"
 #include "libgaze/core/error.h"
 
 namespace gaze {
@@ -120,11 +121,11 @@ std::vector<uint8_t> VrsReader::read_payload(const VrsRecord& r) const {
   const std::string where =
       at_byte(path_, r.offset) + ": record " + std::to_string(r.type_id) + "-" + std::to_string(r.instance_id);
   // The declared size is checked before it is allocated: a record header must not claim 4 GB.
-  // Eye-camera records hold one JPEG of well under a megabyte; 64 MiB bounds any sensor record.
-  constexpr uint32_t kMaxRecordBytes = 64u << 20;
-  if (r.compression != 0 && r.uncompressed_size > kMaxRecordBytes) {
+  // Eye-camera records hold one JPEG of well under a megabyte (limits.h).
+  const int64_t limit = decode_limits().record_bytes;
+  if (r.compression != 0 && int64_t(r.uncompressed_size) > limit) {
     throw Error(where + ": declares " + std::to_string(r.uncompressed_size) + " uncompressed bytes (limit " +
-                std::to_string(kMaxRecordBytes) + ")");
+                std::to_string(limit) + ", data.max_record_mib)");
   }
   switch (static_cast<VrsCompression>(r.compression)) {
     case VrsCompression::kNone:

@@ -429,6 +429,12 @@ void validate_config(Config& config) {
     invalid(config, "data.input_size", "at most 4096 per side");
   if (data.workers < 1) invalid(config, "data.workers", "must be >= 1");
   if (data.workers > 256) invalid(config, "data.workers", "at most 256 decode threads");
+  if (data.max_image_pixels < 1 || data.max_image_pixels > (int64_t(1) << 31)) {
+    invalid(config, "data.max_image_pixels", "must be in 1..2^31");
+  }
+  if (data.max_record_mib < 1 || data.max_record_mib > 4095) {
+    invalid(config, "data.max_record_mib", "must be in 1..4095 (VRS sizes are 32-bit)");
+  }
   if (data.prefetch < 1) invalid(config, "data.prefetch", "must be >= 1");
   if (data.tolerance_us < 0) invalid(config, "data.tolerance_us", "must be >= 0");
   const SynthConfig& sy = config.synth;

@@ -48,7 +48,8 @@ std::shared_ptr<void> lock_directory(const std::string& dir) {
 
 RunDir open_run_dir(const Config& config, bool resume) {
   namespace fs = std::filesystem;
-  RunDir run{(fs::path(config.run.out_dir) / config.run.name).string()};
+  RunDir run;
+  run.path = (fs::path(config.run.out_dir) / config.run.name).string();
   run.lock = lock_directory(run.path);
   std::error_code ec;
   fs::create_directories(run.checkpoint_dir(), ec);

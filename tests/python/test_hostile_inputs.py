@@ -99,6 +99,10 @@ def test_image_headers_claiming_gigapixels_are_refused_before_decoding(aea, tmp_
     (folder / "big.jpg").write_bytes(bytes(jpeg))
     fails_with(run_gaze("pack", f"folder:{tmp_path}/imgs", "-o", out, check=False), "JPEG header declares 65500x65500")
     assert not out.exists()
+    # The limits are the config's: a 32x32 image is too big for data.max_image_pixels=1000.
+    (folder / "big.jpg").write_bytes(next((aea / "images").rglob("*.jpg")).read_bytes())
+    fails_with(run_gaze("pack", f"folder:{tmp_path}/imgs", "-o", out, "data.max_image_pixels=1000", check=False),
+               "JPEG header declares 32x32 pixels (limit 1000, data.max_image_pixels)")
 
 
 def test_a_checkpoint_view_repeating_one_element_is_refused(tmp_path, run_gaze):
