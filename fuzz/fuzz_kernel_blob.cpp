@@ -1,7 +1,7 @@
 // The generated kernel's dftgaze_set_user(): every blob is either refused with an error code
 // or valid in every field, and a valid one runs predict without undefined behaviour. Half the
-// inputs (first byte even) are taken as the payload and given a correct header and CRC-32, so
-// mutations reach the checks behind the checksum.
+// inputs (first byte even) are taken as the payload, sized to fit, and given a correct header
+// and CRC-32, so mutations reach the range checks behind the checksum.
 #include <cstring>
 #include <vector>
 
@@ -26,15 +26,15 @@ void put32(std::vector<uint8_t>& b, uint32_t v) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> blob;
-  if (size > 0 && data[0] % 2 == 0) {
-    const uint8_t* payload = data + 1;
-    const size_t n = size - 1;
+  if (size > 0 && data[0] % 2 == 0) {  // the rest is the payload, cut or zero-padded to size
+    std::vector<uint8_t> payload(data + 1, data + size);
+    payload.resize(DFTGAZE_USER_PAYLOAD_BYTES);
     blob = {'G', 'Z', 'U', 'A'};
     put32(blob, 1);
     put32(blob, DFTGAZE_FINGERPRINT);
-    put32(blob, uint32_t(n));
-    put32(blob, crc32_of(payload, n));
-    blob.insert(blob.end(), payload, payload + n);
+    put32(blob, uint32_t(payload.size()));
+    put32(blob, crc32_of(payload.data(), payload.size()));
+    blob.insert(blob.end(), payload.begin(), payload.end());
   } else {
     blob.assign(data, data + size);
   }

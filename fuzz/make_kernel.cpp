@@ -3,7 +3,8 @@
 // the ranges it emits), exported by the real code generator, plus seed inputs:
 //
 //   fuzz_make_kernel OUT_DIR   ->  OUT_DIR/{dftgaze.h, dftgaze.cpp, dftgaze_tool.cpp, ...}
-//                                  OUT_DIR/seeds/fuzz_kernel_blob/user.gzu   (a valid user blob)
+//                                  OUT_DIR/seeds/fuzz_kernel_blob/*          (a valid user blob,
+//                                                                             and its payload)
 //                                  OUT_DIR/seeds/fuzz_kernel_frames/*.gzfr   (valid frame files)
 // The build runs it whenever the generator changes, so the fuzzers test today's kernel code.
 #include <cmath>
@@ -140,7 +141,11 @@ int main(int argc, char** argv) {
   QBlock& last = user.stages[3][0];
   for (auto& w : last.adapter.up.weight) w = int8_t(-w);
   last.adapter.slope = gz_requant_compute(0.2);
-  write(out / "seeds/fuzz_kernel_blob/user.gzu", user_blob(base, user));
+  const std::vector<uint8_t> blob = user_blob(base, user);
+  write(out / "seeds/fuzz_kernel_blob/user.gzu", blob);
+  std::vector<uint8_t> payload = {0};  // even first byte: the fuzzer adds header and CRC
+  payload.insert(payload.end(), blob.begin() + 20, blob.end());
+  write(out / "seeds/fuzz_kernel_blob/user_payload.bin", payload);
   write(out / "seeds/fuzz_kernel_frames/one_32x32.gzfr", frames_file(1, 32, 32));
   write(out / "seeds/fuzz_kernel_frames/two_7x19.gzfr", frames_file(2, 7, 19));
   write(out / "seeds/fuzz_kernel_frames/one_1x1.gzfr", frames_file(1, 1, 1));
