@@ -1,10 +1,12 @@
 // End-to-end tests of the `gaze` binary: output, exit codes and one-line errors.
 #include <catch2/catch.hpp>
 
-#include "libgaze/core/json.h"
-#include "tests/test_util.h"
-
+#include <cmath>
 #include <filesystem>
+
+#include "libgaze/core/json.h"
+#include "libgaze/io/checkpoint_file.h"
+#include "tests/test_util.h"
 
 using namespace gaze::testing;
 using Catch::Contains;
@@ -250,4 +252,93 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK_THAT(missing.output,
              Contains("pipeline.stages.personalize: " + dir.file("nope.yaml") + ": config file not found"));
   CHECK(!std::filesystem::exists(dir.file("r")));
+}
+
+namespace {
+
+// The largest relative difference, |u - v| / max(1, |u|), between two checkpoints' /model
+// arrays (float32), and where; both must hold the same names and shapes.
+std::pair<double, std::string> max_weight_difference(const std::string& a, const std::string& b) {
+  const gaze::CheckpointFile x = gaze::read_checkpoint_file(a), y = gaze::read_checkpoint_file(b);
+  REQUIRE(x.model.size() == y.model.size());
+  double worst = 0;
+  std::string where;
+  for (size_t i = 0; i < x.model.size(); ++i) {
+    const auto& [name, u] = x.model[i];
+    const auto& v = y.model[i].second;
+    INFO(name);
+    REQUIRE(y.model[i].first == name);
+    REQUIRE(u.shape == v.shape);
+    if (u.dtype != gaze::h5::DType::kF32) continue;  // BatchNorm's step counter
+    const float* p = reinterpret_cast<const float*>(u.bytes.data());
+    const float* q = reinterpret_cast<const float*>(v.bytes.data());
+    for (int64_t k = 0; k < u.numel(); ++k) {
+      const double d = std::fabs(double(p[k]) - q[k]) / std::max(1.0, std::fabs(double(p[k])));
+      if (d > worst) worst = d, where = name + "[" + std::to_string(k) + "]";
+    }
+  }
+  return {worst, where};
+}
+
+}  // namespace
+
+// Two workers on loopback, each on half of every global batch, end with the weights one process
+// reaches on the whole batch: MAE pretraining, MAE + KD distillation, and the adapters (whose
+// BatchNorm is synchronised across the workers).
+TEST_CASE("data-parallel: 2 workers equal 1 process with the same global batch", "[cli][distributed]") {
+  TempDir dir;
+  REQUIRE(run_gaze("synth synth.out_dir=" + dir.file("data") +
+                   " synth.layouts=[openeds] synth.participants=3 synth.train_frames=8 synth.validation_frames=2 "
+                   "synth.test_frames=6 synth.openeds_size=[64,96]")
+              .exit_code == 0);
+  const std::string common = " data.source=openeds:" + dir.file("data/openeds") +
+                             " data.openeds_size=[64,96] data.input_size=[64,96] train.batch_size=8 train.steps=3"
+                             " train.warmup_steps=0 train.log_every=1 run.threads=1 data.workers=1 run.out_dir=" +
+                             dir.path();
+  for (const char* stage : {"teacher-mae", "distill", "adapters"}) {
+    INFO(stage);
+    std::string args = std::string("train ") + stage + common;
+    if (std::string(stage) == "distill") args += " train.teacher=" + dir.file("teacher-1/model.h5");
+    if (std::string(stage) == "adapters") args += " train.init=" + dir.file("distill-1/model.h5");
+    const auto one = run_gaze(args + " run.name=" + stage + "-1");
+    INFO(one.output);
+    REQUIRE(one.exit_code == 0);
+    const auto two = run_gaze(args + " run.name=" + stage + "-2 --nproc 2");
+    INFO(two.output);
+    REQUIRE(two.exit_code == 0);
+    const auto [difference, where] = max_weight_difference(dir.file(std::string(stage) + "-1/model.h5"),
+                                                           dir.file(std::string(stage) + "-2/model.h5"));
+    INFO("largest difference at " << where);
+    CHECK(difference <= 1e-5);
+    // Rank 0 alone wrote the run directory: one metrics line per step, the global loss.
+    const std::string metrics = read_file(dir.file(std::string(stage) + "-2/metrics.jsonl"));
+    CHECK(count_lines(metrics) == 3);
+    if (std::string(stage) == "teacher-mae") std::filesystem::rename(dir.file("teacher-mae-1"), dir.file("teacher-1"));
+  }
+}
+
+// A worker that dies mid-run ends the others within seconds with one line naming the failure
+// and the checkpoint to resume from, and that checkpoint loads.
+TEST_CASE("data-parallel: a killed worker stops the others, and the last checkpoint loads", "[cli][distributed]") {
+  TempDir dir;
+  REQUIRE(run_gaze("synth synth.out_dir=" + dir.file("data") +
+                   " synth.layouts=[openeds] synth.participants=3 synth.train_frames=8 synth.validation_frames=2 "
+                   "synth.test_frames=6 synth.openeds_size=[64,96]")
+              .exit_code == 0);
+  const std::string args = "train teacher-mae data.source=openeds:" + dir.file("data/openeds") +
+                           " data.openeds_size=[64,96] data.input_size=[64,96] train.batch_size=8 train.steps=100000"
+                           " train.checkpoint_every=2 run.threads=1 data.workers=1 run.dist_timeout_s=60 run.out_dir=" +
+                           dir.path() + " run.name=killed";
+  // Rank 1 is SIGKILLed after 15 s (well after the first checkpoint); rank 0 must notice.
+  const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(29500 + getpid() % 500);
+  const auto r = run_command("(RANK=1 " + env + " timeout -s KILL 15 " LIBGAZE_GAZE_EXE " " + args +
+                             " > /dev/null 2>&1 &); RANK=0 " + env + " " LIBGAZE_GAZE_EXE " " + args);
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("gaze: error: teacher-mae: step ") &&
+                           Contains("distributed: rank 0 of 2: all-reduce failed (another worker died") &&
+                           Contains("the last checkpoint is " + dir.file("killed/checkpoints/last.h5")));
+  const gaze::CheckpointFile last = gaze::read_checkpoint_file(dir.file("killed/checkpoints/last.h5"));
+  CHECK(last.step >= 2);
+  CHECK(last.step % 2 == 0);
 }

@@ -1,15 +1,108 @@
-// gaze train <stage> — run one training stage; gaze eval — angular error of a checkpoint.
+// gaze train <stage> — run one training stage (--nproc N: data-parallel on this machine);
+// gaze eval — angular error of a checkpoint.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
 
 #include "cli/commands.h"
 #include "datasets/open_dataset.h"
 #include "libgaze/core/atomic_file.h"
+#include "libgaze/core/error.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/pipeline.h"
 #include "trainers/trainer.h"
 
 namespace gaze::cli {
+namespace {
+
+// A TCP port nobody listens on right now, for the local workers' rendezvous.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw Error(std::string("--nproc: cannot find a free local port: ") + std::strerror(errno));
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// torchrun on one machine: starts `nproc` copies of this command line (without --nproc) as
+// ranks 0..nproc-1 with the torchrun variables set, waits for all, and stops the others as soon
+// as one fails. Each worker gets its share of the cores unless run.threads says otherwise.
+void launch_local_workers(int64_t nproc, const Config& config) {
+  std::vector<std::string> args;
+  const std::vector<std::string>& line = command_line();
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == "--nproc") {
+      ++i;
+    } else if (line[i].rfind("--nproc=", 0) != 0) {
+      args.push_back(line[i]);
+    }
+  }
+  if (config.run.threads == 0) {
+    const int64_t cores = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
+    args.push_back("run.threads=" + std::to_string(std::max<int64_t>(1, cores / nproc)));
+  }
+  const std::string port = std::to_string(free_port());
+  std::vector<pid_t> workers;
+  for (int64_t rank = 0; rank < nproc; ++rank) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error(std::string("--nproc: cannot start a worker: ") + std::strerror(errno));
+    if (pid == 0) {
+      ::setenv("RANK", std::to_string(rank).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", port.c_str(), 1);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv("/proc/self/exe", argv.data());
+      std::fprintf(stderr, "gaze: error: --nproc: cannot run /proc/self/exe: %s\n", std::strerror(errno));
+      ::_exit(127);
+    }
+    workers.push_back(pid);
+  }
+  std::string failure;
+  for (size_t left = workers.size(); left > 0; --left) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) break;
+    const auto rank = std::find(workers.begin(), workers.end(), pid) - workers.begin();
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok && failure.empty()) {
+      failure = "worker rank " + std::to_string(rank) + " of " + std::to_string(nproc) +
+                (WIFSIGNALED(status) ? " was killed by signal " + std::to_string(WTERMSIG(status))
+                                     : " exited with code " + std::to_string(WEXITSTATUS(status)));
+      for (pid_t other : workers) {
+        if (other != pid) ::kill(other, SIGTERM);
+      }
+    }
+  }
+  if (!failure.empty()) throw Error("--nproc: " + failure + "; the other workers were stopped");
+}
+
+}  // namespace
+
+static std::vector<std::string> g_command_line;
+void set_command_line(int argc, char** argv) { g_command_line.assign(argv, argv + argc); }
+const std::vector<std::string>& command_line() { return g_command_line; }
 
 void register_train(CLI::App& app) {
   auto* command = app.add_subcommand("train", "run a training stage: teacher-mae, distill or adapters");
@@ -17,16 +110,24 @@ void register_train(CLI::App& app) {
   auto stage = std::make_shared<std::string>();
   auto resume = std::make_shared<bool>(false);
   auto stop_at = std::make_shared<int64_t>(-1);
+  auto nproc = std::make_shared<int64_t>(1);
   command->add_option("stage", *stage, "teacher-mae | distill | adapters")
       ->required()
       ->check(CLI::IsMember({"teacher-mae", "distill", "adapters"}));
   command->add_flag("--resume", *resume, "continue from <run>/checkpoints/last.h5 if it exists");
   command->add_option("--stop-at", *stop_at, "stop after this step with a checkpoint (a slice; --resume continues)");
+  command
+      ->add_option("--nproc", *nproc,
+                   "data-parallel: start N local workers (torchrun-style), each on batch_size/N of every batch")
+      ->check(CLI::Range(1, 256));
   options->add_to(*command);
-  command->callback([options, stage, resume, stop_at] {
+  command->callback([options, stage, resume, stop_at, nproc] {
     const Config config = options->load();
+    if (*nproc > 1 && !std::getenv("WORLD_SIZE")) return launch_local_workers(*nproc, config);
+    const Distributed dist = Distributed::from_environment(std::chrono::milliseconds(config.run.dist_timeout_s * 1000));
     auto s = make_stage(*stage, config);
-    const TrainResult r = run_training(config, *s, *resume, *stop_at);
+    const TrainResult r = run_training(config, *s, *resume, *stop_at, dist);
+    if (!dist.is_root()) return;
     std::printf("%s: steps %lld..%lld in %.1f s; %s\n", stage->c_str(), (long long)r.first_step, (long long)r.steps,
                 r.seconds,
                 r.model_path.empty() ? ("stopped; resume from " + r.run_dir + "/checkpoints/last.h5").c_str()

@@ -22,6 +22,11 @@ struct ConfigOptions {
   Config load(const std::string& source = "") const;
 };
 
+// The process's own command line, kept by main() so a command can start copies of itself
+// (gaze train --nproc).
+void set_command_line(int argc, char** argv);
+const std::vector<std::string>& command_line();
+
 void register_info(CLI::App& app);
 void register_import_checkpoint(CLI::App& app);
 void register_config(CLI::App& app);

@@ -9,6 +9,7 @@
 #include "libgaze/core/log.h"
 
 int main(int argc, char** argv) {
+  gaze::cli::set_command_line(argc, argv);
   CLI::App app{"gaze — train, distil, personalise and export DFT Gaze eye-gaze models"};
   app.require_subcommand(1);
   std::string log_level = "info";

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "datasets/kmeans.h"
+#include "libgaze/core/error.h"
 #include "libgaze/core/random.h"
 
 namespace gaze {
@@ -96,7 +97,7 @@ std::unique_ptr<IndexPlan> sequential_plan(std::vector<int64_t> items, int64_t b
 }
 
 Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const PreprocessOptions& options,
-                 uint64_t augment_seed, SkipLog* skip, std::mutex* skip_mutex) {
+                 uint64_t augment_seed, SkipLog* skip, std::mutex* skip_mutex, int64_t offset) {
   const int64_t plane = int64_t(3) * options.height * options.width;
   at::Tensor images = at::empty({int64_t(indices.size()), 3, options.height, options.width});
   at::Tensor gaze = at::empty({int64_t(indices.size()), 3});
@@ -113,14 +114,16 @@ Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const
       skip->add(e.what());
       continue;
     }
-    const auto g =
-        preprocess_sample(sample, options, seed_mix(augment_seed, j), images.data_ptr<float>() + row * plane);
+    const auto g = preprocess_sample(sample, options, seed_mix(augment_seed, uint64_t(offset) + j),
+                                     images.data_ptr<float>() + row * plane);
     for (int k = 0; k < 3; ++k) gaze[row][k] = g[k];
     blink[row] = sample.label.blink;
     batch.indices.push_back(indices[j]);
     batch.participants.push_back(sample.label.participant);
     ++row;
   }
+  batch.offset = offset;
+  batch.global_size = offset + int64_t(indices.size());
   batch.images = images.narrow(0, 0, row);
   batch.gaze = gaze.narrow(0, 0, row);
   batch.blink = blink.narrow(0, 0, row);
@@ -129,12 +132,20 @@ Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const
 
 BatchStream::BatchStream(const Dataset& data, const IndexPlan& plan, int64_t first, int64_t last,
                          const PreprocessOptions& options, uint64_t seed, int64_t workers, int64_t window,
-                         bool skip_bad) {
+                         bool skip_bad, Shard shard) {
   prefetcher_ = std::make_unique<Prefetcher<Batch>>(
       std::max<int64_t>(0, last - first),
-      [this, &data, &plan, first, options, seed, skip_bad](int64_t b) {
-        Batch batch = make_batch(data, plan.indices(first + b), options, seed_mix(seed, uint64_t(first + b)),
-                                 skip_bad ? &skipped_ : nullptr, &mutex_);
+      [this, &data, &plan, first, options, seed, skip_bad, shard](int64_t b) {
+        std::vector<int64_t> indices = plan.indices(first + b);
+        const int64_t global = int64_t(indices.size()), per = global / shard.count;
+        if (global % shard.count != 0) {
+          throw Error("a global batch of " + std::to_string(global) + " items does not split into " +
+                      std::to_string(shard.count) + " equal shards (train.batch_size must divide by the world size)");
+        }
+        indices = std::vector<int64_t>(indices.begin() + shard.index * per, indices.begin() + (shard.index + 1) * per);
+        Batch batch = make_batch(data, indices, options, seed_mix(seed, uint64_t(first + b)),
+                                 skip_bad ? &skipped_ : nullptr, &mutex_, shard.index * per);
+        batch.global_size = global;
         batch.step = first + b;
         return batch;
       },

@@ -26,6 +26,15 @@ struct Batch {
   at::Tensor blink;   // [B] bool
   std::vector<int64_t> indices, participants;
   int64_t step = 0;
+  // Where these items sit in their step's global batch (data-parallel shards; 0 and the batch
+  // size otherwise): per-item randomness (augmentation, MAE masks) is drawn by global position,
+  // so N shards see exactly what one process would.
+  int64_t offset = 0, global_size = 0;
+};
+
+// Which slice of every global batch this process trains on (distributed.h).
+struct Shard {
+  int64_t index = 0, count = 1;
 };
 
 // Dataset indices for each step.
@@ -47,13 +56,14 @@ std::unique_ptr<IndexPlan> sequential_plan(std::vector<int64_t> items, int64_t b
 // Decodes and pre-processes the given items into a batch. With `skip`, a bad item is dropped
 // from the batch and recorded; otherwise its gaze::Error propagates.
 Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const PreprocessOptions& options,
-                 uint64_t augment_seed, SkipLog* skip = nullptr, std::mutex* skip_mutex = nullptr);
+                 uint64_t augment_seed, SkipLog* skip = nullptr, std::mutex* skip_mutex = nullptr, int64_t offset = 0);
 
-// Batches for steps [first, last) on `workers` threads, `window` batches ahead.
+// Batches for steps [first, last) on `workers` threads, `window` batches ahead; with a shard,
+// each batch is that shard's equal slice of the plan's global batch.
 class BatchStream {
  public:
   BatchStream(const Dataset& data, const IndexPlan& plan, int64_t first, int64_t last, const PreprocessOptions& options,
-              uint64_t seed, int64_t workers, int64_t window, bool skip_bad);
+              uint64_t seed, int64_t workers, int64_t window, bool skip_bad, Shard shard = {});
   std::optional<Batch> next() { return prefetcher_->next(); }
   SkipLog skipped() const;
 

@@ -28,11 +28,14 @@ uint64_t mask_seed(const Config& config, int64_t step) {
   return seed_mix(uint64_t(config.run.seed), stream::kMask, uint64_t(step));
 }
 
-// Hidden-patch mask for a batch, on the mae.patch grid.
+// Hidden-patch mask for a batch, on the mae.patch grid: the global batch's masks, this shard's
+// rows of them (so data-parallel shards hide exactly what one process would).
 at::Tensor batch_mask(const Config& config, const Batch& batch, int64_t step) {
-  const int64_t p = config.mae.patch;
-  return random_patch_mask(batch.images.size(0), batch.images.size(2) / p, batch.images.size(3) / p,
-                           config.mae.mask_ratio, mask_seed(config, step));
+  const int64_t p = config.mae.patch, rows = batch.images.size(0);
+  const int64_t global = std::max(batch.global_size, batch.offset + rows);
+  return random_patch_mask(global, batch.images.size(2) / p, batch.images.size(3) / p, config.mae.mask_ratio,
+                           mask_seed(config, step))
+      .narrow(0, batch.offset, rows);
 }
 
 // The single-channel pixel target (the three input channels are one grey image).

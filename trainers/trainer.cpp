@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "libgaze/config/run_dir.h"
 #include "libgaze/core/error.h"
@@ -42,15 +43,32 @@ void restore_aux(TrainingStage& stage, const TensorList& state, const std::strin
   }
 }
 
+// The model's and the auxiliary modules' parameters and buffers, for broadcasts.
+std::vector<at::Tensor> all_state(TrainingStage& stage) {
+  std::vector<at::Tensor> out;
+  for (auto& [name, t] : module_state(*stage.model())) out.push_back(t);
+  for (auto& [name, t] : aux_state(stage)) out.push_back(t);
+  return out;
+}
+
 }  // namespace
 
-TrainResult run_training(const Config& requested, TrainingStage& stage, bool resume, int64_t stop_at) {
+TrainResult run_training(const Config& requested, TrainingStage& stage, bool resume, int64_t stop_at,
+                         const Distributed& dist) {
   // What the run directory and checkpoints record is the architecture actually trained.
   Config config = requested;
   config.model = stage.model()->config();
   const TrainConfig& t = config.train;
-  const RunDir run = open_run_dir(config, resume);
-  log_add_file(run.log_path());
+  // Rank 0 owns the run directory (lock, config.yaml, logs, metrics, checkpoints); the others
+  // wait until it is open, then read the same checkpoint.
+  RunDir run;
+  if (dist.is_root()) {
+    run = open_run_dir(config, resume);
+    log_add_file(run.log_path());
+  } else {
+    run.path = run_dir_path(config);
+  }
+  dist.barrier();
   const int threads = resolve_threads(config.run.threads);
   if (config.run.threads > threads) {
     spdlog::warn("run.threads={} but this machine has {} cores: using {}", config.run.threads, threads, threads);
@@ -82,7 +100,14 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     spdlog::info("{}: nothing to resume, starting {} from step 0", run.path, stage.name());
   }
 
+  if (dist.active()) {  // every rank starts from rank 0's weights, however it got them
+    at::NoGradGuard no_grad;
+    dist.broadcast(all_state(stage));
+    stage.model()->set_all_reduce(dist.differentiable_sum());  // adapters' BatchNorm: global batch
+  }
+
   const auto save = [&](int64_t step) {
+    if (!dist.is_root()) return;
     Checkpoint c;
     c.stage = stage.name();
     c.step = step;
@@ -98,9 +123,23 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   const int64_t end_step = stop_at > 0 ? std::min(stop_at, t.steps) : t.steps;
   BatchStream stream(stage.dataset(), stage.plan(), result.first_step, end_step, preprocess_options(config, true),
                      uint64_t(config.run.seed), config.data.workers,
-                     std::max<int64_t>(2, config.data.prefetch / t.batch_size), config.data.skip_bad);
-  MetricsLog metrics(run.path, result.first_step);
-  ProgressBar bar(stage.name(), std::max<int64_t>(0, end_step - result.first_step));
+                     std::max<int64_t>(2, config.data.prefetch / t.batch_size), config.data.skip_bad,
+                     Shard{dist.rank(), dist.world_size()});
+  std::optional<MetricsLog> metrics;
+  if (dist.is_root()) metrics.emplace(run.path, result.first_step);
+  ProgressBar bar(stage.name(), std::max<int64_t>(0, end_step - result.first_step),
+                  dist.is_root() ? ProgressBar::Mode::kAuto : ProgressBar::Mode::kSilent);
+  // A collective that fails names the step and the checkpoint to resume from.
+  const auto across_ranks = [&](int64_t step, const auto& run_collective) {
+    try {
+      run_collective();
+    } catch (const std::exception& e) {  // also LibTorch's autograd engine rethrowing ours
+      if (!dist.active()) throw;
+      std::string reason = e.what();
+      reason = reason.substr(0, reason.find('\n'));
+      throw Error(stage.name() + ": step " + std::to_string(step) + ": " + reason + "; the last checkpoint is " + last);
+    }
+  };
   stage.model()->train();
   double loss_sum = 0;
   int64_t loss_count = 0;
@@ -114,13 +153,25 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     }
     optimizer.zero_grad();
     MetricList values;
-    const at::Tensor loss = stage.loss(*batch, step, values);
-    const double loss_value = loss.item<double>();
+    at::Tensor loss;
+    across_ranks(step, [&] { loss = stage.loss(*batch, step, values); });  // synchronised BatchNorm
+    double loss_value = loss.item<double>();
+    if (dist.active()) {  // the global batch's loss and metrics: the mean of the equal shards'
+      at::Tensor reported = at::empty({int64_t(values.size()) + 1}, at::kDouble);
+      reported[0] = loss_value;
+      for (size_t i = 0; i < values.size(); ++i) reported[int64_t(i) + 1] = values[i].second;
+      across_ranks(step, [&] { dist.average({reported}); });
+      loss_value = reported[0].item<double>();
+      for (size_t i = 0; i < values.size(); ++i) values[i].second = reported[int64_t(i) + 1].item<double>();
+    }
     if (!std::isfinite(loss_value)) {
       throw Error(stage.name() + ": loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
                   " (lower train.lr?); the last good checkpoint is " + last);
     }
-    loss.backward();
+    across_ranks(step, [&] {
+      loss.backward();  // synchronised BatchNorm's backward all-reduces too
+      average_gradients(dist, raw);
+    });
     double grad_norm = 0;
     if (t.clip_grad > 0) grad_norm = torch::nn::utils::clip_grad_norm_(raw, t.clip_grad);
     optimizer.step();
@@ -133,7 +184,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
       values.insert(values.begin(), {"loss", loss_sum / loss_count});
       values.emplace_back("lr", lr);
       if (t.clip_grad > 0) values.emplace_back("grad_norm", grad_norm);
-      metrics.write(step + 1, values);
+      if (metrics) metrics->write(step + 1, values);
       result.last_metrics = values;
       loss_sum = 0;
       loss_count = 0;
@@ -141,9 +192,11 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     if ((step + 1) % t.checkpoint_every == 0 || step + 1 == end_step) save(step + 1);
   }
   bar.finish();
+  across_ranks(end_step, [&] { dist.barrier(); });
+  stage.model()->set_all_reduce(nullptr);
   result.steps = std::max(end_step, result.first_step);
   result.skipped = stream.skipped();
-  if (result.steps == t.steps) {
+  if (result.steps == t.steps && dist.is_root()) {
     result.model_path = run.path + "/model.h5";
     save_model(result.model_path, stage.model(), config, stage.name(), t.steps);
   }

@@ -3,8 +3,8 @@
 // A TrainingStage says what is trained (its model, auxiliary modules and trainable tensors),
 // on which data (dataset + index plan) and how the loss is computed. run_training() owns the
 // rest: the run directory (resolved config.yaml, log.txt, metrics.jsonl, TensorBoard events,
-// checkpoints/), AdamW with linear warm-up + cosine decay, gradient clipping, seeding, progress,
-// metrics every train.log_every steps, and an atomic resumable checkpoint every
+// checkpoints/), data parallelism over processes (distributed.h), AdamW with linear warm-up + cosine decay, gradient
+// clipping, seeding, progress, metrics every train.log_every steps, and an atomic resumable checkpoint every
 // train.checkpoint_every steps and at the end (checkpoints/last.h5: model, auxiliary modules,
 // optimiser moments, torch RNG, step). With `resume`, a run continues from last.h5 and ends
 // with bit-identical weights to an uninterrupted run: batches and masks are pure functions of
@@ -30,6 +30,7 @@
 #include "libgaze/io/model_io.h"
 #include "libgaze/models/gaze_net.h"
 #include "trainers/batches.h"
+#include "trainers/distributed.h"
 
 namespace gaze {
 
@@ -57,7 +58,10 @@ struct TrainResult {
 
 std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config& config);
 // `stop_at` > 0 ends the run early after that step, with a checkpoint and without model.h5 —
-// a pre-emptible slice of a longer run that --resume continues.
-TrainResult run_training(const Config& config, TrainingStage& stage, bool resume, int64_t stop_at = -1);
+// a pre-emptible slice of a longer run that --resume continues. With an active `dist`, this
+// process trains its shard of every global batch (distributed.h); rank 0 alone writes the run
+// directory, the others read its checkpoint to resume (so it must be on a filesystem they share).
+TrainResult run_training(const Config& config, TrainingStage& stage, bool resume, int64_t stop_at = -1,
+                         const Distributed& dist = Distributed());
 
 }  // namespace gaze

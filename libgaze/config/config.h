@@ -217,13 +217,16 @@ struct RunConfig {
   std::string out_dir = "runs";
   int64_t seed = 0;
   int64_t threads = 0;
+  int64_t dist_timeout_s = 300;
 
   template <class V>
   void visit(V& v) {
     v("name", name, "run name; the run directory is out_dir/name");
     v("out_dir", out_dir, "parent folder of run directories");
     v("seed", seed, "seed for every random number generator");
-    v("threads", threads, "intra-op threads; 0 = all cores");
+    v("threads", threads, "intra-op threads per process; 0 = all cores (divided among --nproc workers)");
+    v("dist_timeout_s", dist_timeout_s,
+      "data-parallel runs: seconds to wait for the other workers (rendezvous, each all-reduce) before failing");
   }
 };
 

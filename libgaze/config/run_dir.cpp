@@ -46,10 +46,14 @@ std::shared_ptr<void> lock_directory(const std::string& dir) {
   return std::shared_ptr<void>(nullptr, [fd](void*) { ::close(fd); });
 }
 
+std::string run_dir_path(const Config& config) {
+  return (std::filesystem::path(config.run.out_dir) / config.run.name).string();
+}
+
 RunDir open_run_dir(const Config& config, bool resume) {
   namespace fs = std::filesystem;
   RunDir run;
-  run.path = (fs::path(config.run.out_dir) / config.run.name).string();
+  run.path = run_dir_path(config);
   run.lock = lock_directory(run.path);
   std::error_code ec;
   fs::create_directories(run.checkpoint_dir(), ec);

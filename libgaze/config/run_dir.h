@@ -24,6 +24,9 @@ struct RunDir {
   std::string checkpoint_dir() const { return path + "/checkpoints"; }
 };
 
+// <run.out_dir>/<run.name>
+std::string run_dir_path(const Config& config);
+
 // Creates the directory, writes config.yaml atomically. With `resume`, an existing config.yaml
 // must equal the resolved one (else gaze::Error says which file differs); without it, an
 // existing different config.yaml is an error.

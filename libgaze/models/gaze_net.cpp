@@ -64,10 +64,36 @@ AdapterImpl::AdapterImpl(int64_t dim, int64_t reduction, double slope) : slope_(
   up = register_module("up", torch::nn::Linear(hidden, dim));
 }
 
+// Training-mode BatchNorm of down(x), written out. Its statistics come from x W^T without the
+// bias, which BatchNorm cancels anyway: the bias then gets no gradient at all, instead of the
+// rounding noise that AdamW would blow up into full-size steps (and that differs between one
+// process and N). With an all-reduce set, the count and sums cover every worker's rows. They are
+// accumulated in double; the running estimates include the bias, so evaluation (bn->forward on
+// down(x)) is the usual BatchNorm1d.
+at::Tensor AdapterImpl::training_batch_norm(const at::Tensor& x) {
+  const at::Tensor h = at::linear(x, down->weight);
+  const at::Tensor hd = h.to(at::kDouble);
+  at::Tensor sums = at::cat({at::full({1}, double(h.size(0)), hd.options()), hd.sum(0), (hd * hd).sum(0)});
+  if (all_reduce_) sums = all_reduce_(sums);
+  const int64_t c = h.size(1);
+  const at::Tensor n = sums.narrow(0, 0, 1);
+  const at::Tensor mean = sums.narrow(0, 1, c) / n;
+  const at::Tensor var = (sums.narrow(0, 1 + c, c) / n - mean * mean).clamp_min(0);
+  {
+    at::NoGradGuard no_grad;
+    const double momentum = bn->options.momentum().value_or(0.1), count = n.item<double>();
+    bn->running_mean.mul_(1 - momentum).add_((mean.to(at::kFloat) + down->bias) * momentum);
+    bn->running_var.mul_(1 - momentum).add_(var.to(at::kFloat) * (momentum * count / std::max(1.0, count - 1)));
+    bn->num_batches_tracked.add_(1);
+  }
+  const at::Tensor inv_std = at::rsqrt(var + bn->options.eps()).to(at::kFloat);
+  return (h - mean.to(at::kFloat)) * inv_std * bn->weight + bn->bias;
+}
+
 at::Tensor AdapterImpl::forward(const at::Tensor& x) {
   const auto shape = x.sizes().vec();
-  auto h = down->forward(x.reshape({-1, shape.back()}));
-  h = bn->forward(h);
+  const at::Tensor flat = x.reshape({-1, shape.back()});
+  at::Tensor h = is_training() ? training_batch_norm(flat) : bn->forward(down->forward(flat));
   h = at::leaky_relu(h, slope_);
   return x + up->forward(h).reshape(shape);
 }
@@ -122,6 +148,14 @@ GazeNetImpl::GazeNetImpl(const ModelConfig& config) : config_(config) {
   }
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dims[3]}).eps(eps)));
   head = register_module("head", torch::nn::Linear(dims[3], 4));
+}
+
+void GazeNetImpl::set_all_reduce(const AllReduceSum& sum) {
+  for (const auto& stage : *stages) {
+    for (const auto& block : *stage->as<torch::nn::ModuleList>()) {
+      if (auto adapter = block->as<BlockImpl>()->adapter) adapter->set_all_reduce(sum);
+    }
+  }
 }
 
 std::vector<at::Tensor> GazeNetImpl::forward_stages(const at::Tensor& input, const at::Tensor& mask, int first,

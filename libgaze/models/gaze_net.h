@@ -13,6 +13,8 @@
 // only) and on each block output, so hidden regions never leak into visible ones.
 #pragma once
 
+#include <functional>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -49,16 +51,25 @@ class GRNImpl : public torch::nn::Module {
 TORCH_MODULE(GRN);
 
 // f' = f + Up(LeakyReLU(BN(Down(f)))) on channels-last input; Up is zero-initialised.
+// Sums a tensor over data-parallel workers, differentiably (its backward sums the gradients
+// too); set by the trainer (trainers/distributed.h) so BatchNorm sees the global batch.
+using AllReduceSum = std::function<at::Tensor(const at::Tensor&)>;
+
 class AdapterImpl : public torch::nn::Module {
  public:
   AdapterImpl(int64_t dim, int64_t reduction, double slope);
   at::Tensor forward(const at::Tensor& x);
   double slope() const { return slope_; }
+  // Training-mode BatchNorm statistics over every worker's rows (synchronised BatchNorm), so
+  // N workers normalise as one process with the whole batch; null: this process only.
+  void set_all_reduce(AllReduceSum sum) { all_reduce_ = std::move(sum); }
   torch::nn::Linear down{nullptr}, up{nullptr};
   torch::nn::BatchNorm1d bn{nullptr};
 
  private:
+  at::Tensor training_batch_norm(const at::Tensor& x);
   double slope_;
+  AllReduceSum all_reduce_;
 };
 TORCH_MODULE(Adapter);
 
@@ -94,6 +105,8 @@ class GazeNetImpl : public torch::nn::Module {
   // Whether the 4th output is trained is the adapters stage's choice (the layers are the same
   // either way); it is recorded here so checkpoints, evaluation and export know it.
   void set_head_uncertainty(bool trained) { config_.head.uncertainty = trained; }
+  // Every adapter's BatchNorm synchronised over data-parallel workers (AdapterImpl).
+  void set_all_reduce(const AllReduceSum& sum);
 
   torch::nn::ModuleList downsample_layers{nullptr};
   torch::nn::ModuleList stages{nullptr};
