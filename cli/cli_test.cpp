@@ -284,7 +284,7 @@ std::pair<double, std::string> max_weight_difference(const std::string& a, const
 
 // Two workers on loopback, each on half of every global batch, end with the weights one process
 // reaches on the whole batch: MAE pretraining, MAE + KD distillation, and the adapters (whose
-// BatchNorm is synchronised across the workers).
+// BatchNorm is synchronised across the workers); also when a 1-process run is resumed by two.
 TEST_CASE("data-parallel: 2 workers equal 1 process with the same global batch", "[cli][distributed]") {
   TempDir dir;
   REQUIRE(run_gaze("synth synth.out_dir=" + dir.file("data") +
@@ -315,6 +315,14 @@ TEST_CASE("data-parallel: 2 workers equal 1 process with the same global batch",
     CHECK(count_lines(metrics) == 3);
     if (std::string(stage) == "teacher-mae") std::filesystem::rename(dir.file("teacher-mae-1"), dir.file("teacher-1"));
   }
+  // --resume with another world size: one process to step 2, two workers from there.
+  const std::string args =
+      "train adapters" + common + " train.init=" + dir.file("distill-1/model.h5") + " run.name=adapters-resumed";
+  REQUIRE(run_gaze(args + " --stop-at 2").exit_code == 0);
+  const auto resumed = run_gaze(args + " --resume --nproc 2");
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(max_weight_difference(dir.file("adapters-1/model.h5"), dir.file("adapters-resumed/model.h5")).first <= 1e-5);
 }
 
 // A worker that dies mid-run ends the others within seconds with one line naming the failure
