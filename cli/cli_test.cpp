@@ -280,6 +280,15 @@ std::pair<double, std::string> max_weight_difference(const std::string& a, const
   return {worst, where};
 }
 
+// Three rendered people in the OpenEDS layout at 64x96, for the data-parallel runs; returns the root.
+std::string small_openeds(const TempDir& dir) {
+  REQUIRE(run_gaze("synth synth.out_dir=" + dir.file("data") +
+                   " synth.layouts=[openeds] synth.participants=3 synth.train_frames=8 synth.validation_frames=2 "
+                   "synth.test_frames=6 synth.openeds_size=[64,96]")
+              .exit_code == 0);
+  return dir.file("data/openeds");
+}
+
 }  // namespace
 
 // Two workers on loopback, each on half of every global batch, end with the weights one process
@@ -287,11 +296,8 @@ std::pair<double, std::string> max_weight_difference(const std::string& a, const
 // BatchNorm is synchronised across the workers); also when a 1-process run is resumed by two.
 TEST_CASE("data-parallel: 2 workers equal 1 process with the same global batch", "[cli][distributed]") {
   TempDir dir;
-  REQUIRE(run_gaze("synth synth.out_dir=" + dir.file("data") +
-                   " synth.layouts=[openeds] synth.participants=3 synth.train_frames=8 synth.validation_frames=2 "
-                   "synth.test_frames=6 synth.openeds_size=[64,96]")
-              .exit_code == 0);
-  const std::string common = " data.source=openeds:" + dir.file("data/openeds") +
+  const std::string openeds = small_openeds(dir);
+  const std::string common = " data.source=openeds:" + openeds +
                              " data.openeds_size=[64,96] data.input_size=[64,96] train.batch_size=8 train.steps=3"
                              " train.warmup_steps=0 train.log_every=1 run.threads=1 data.workers=1 run.out_dir=" +
                              dir.path();
@@ -329,11 +335,8 @@ TEST_CASE("data-parallel: 2 workers equal 1 process with the same global batch",
 // and the checkpoint to resume from, and that checkpoint loads.
 TEST_CASE("data-parallel: a killed worker stops the others, and the last checkpoint loads", "[cli][distributed]") {
   TempDir dir;
-  REQUIRE(run_gaze("synth synth.out_dir=" + dir.file("data") +
-                   " synth.layouts=[openeds] synth.participants=3 synth.train_frames=8 synth.validation_frames=2 "
-                   "synth.test_frames=6 synth.openeds_size=[64,96]")
-              .exit_code == 0);
-  const std::string args = "train teacher-mae data.source=openeds:" + dir.file("data/openeds") +
+  const std::string openeds = small_openeds(dir);
+  const std::string args = "train teacher-mae data.source=openeds:" + openeds +
                            " data.openeds_size=[64,96] data.input_size=[64,96] train.batch_size=8 train.steps=100000"
                            " train.checkpoint_every=2 run.threads=1 data.workers=1 run.dist_timeout_s=60 run.out_dir=" +
                            dir.path() + " run.name=killed";
