@@ -39,6 +39,7 @@ void register_personalize(CLI::App& app);
 void register_run(CLI::App& app);
 void register_export(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_bench_train(CLI::App& app);
 void register_reproduce(CLI::App& app);
 // `gaze data bench`, attached under the `data` command.
 void register_data_bench(CLI::App& data);

@@ -5,10 +5,12 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "libgaze/core/allocator.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/log.h"
 
 int main(int argc, char** argv) {
+  gaze::keep_freed_memory();  // before any thread starts (allocator.h)
   gaze::cli::set_command_line(argc, argv);
   CLI::App app{"gaze — train, distil, personalise and export DFT Gaze eye-gaze models"};
   app.require_subcommand(1);
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
   gaze::cli::register_run(app);
   gaze::cli::register_export(app);
   gaze::cli::register_bench(app);
+  gaze::cli::register_bench_train(app);
   gaze::cli::register_reproduce(app);
 
   // Subcommand callbacks run inside parse(): logging must be configured before them.

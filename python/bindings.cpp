@@ -14,6 +14,7 @@
 #include "datasets/synth/synth_writer.h"
 #include "export/export_job.h"
 #include "libgaze/config/config.h"
+#include "libgaze/core/allocator.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/json.h"
 #include "libgaze/core/log.h"
@@ -155,6 +156,7 @@ PYBIND11_MODULE(_libgaze, m) {
   m.doc() = "libgaze native core (use the `libgaze` package)";
   py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
   log_init("warn");
+  keep_freed_memory();  // training steps reuse their buffers instead of faulting them in again
 
   py::class_<Config>(m, "Config", "A resolved libgaze configuration (YAML with typed defaults).")
       .def_static("load", &load_config, py::arg("path"), py::arg("overrides") = std::vector<std::string>{},

@@ -53,6 +53,64 @@ std::vector<at::Tensor> all_state(TrainingStage& stage) {
 
 }  // namespace
 
+TrainingStep::TrainingStep(TrainingStage& stage, const TrainConfig& train, const Distributed& dist,
+                           std::string checkpoint)
+    : stage_(stage), train_(train), dist_(dist), checkpoint_(std::move(checkpoint)), params_(stage.trainable()) {
+  if (params_.empty()) throw Error(stage.name() + ": nothing to train");
+  for (auto& [name, p] : params_) raw_.push_back(p);
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      raw_, torch::optim::AdamWOptions(train.lr).weight_decay(train.weight_decay));
+}
+
+// A collective that fails names the step and the checkpoint to resume from.
+template <typename F>
+void TrainingStep::across_ranks(int64_t step, const F& collective) {
+  try {
+    collective();
+  } catch (const std::exception& e) {  // also LibTorch's autograd engine rethrowing ours
+    if (!dist_.active()) throw;
+    std::string reason = e.what();
+    reason = reason.substr(0, reason.find('\n'));
+    throw Error(stage_.name() + ": step " + std::to_string(step) + ": " + reason + "; the last checkpoint is " +
+                checkpoint_);
+  }
+}
+
+void TrainingStep::barrier(int64_t step) {
+  across_ranks(step, [&] { dist_.barrier(); });
+}
+
+TrainingStep::Outcome TrainingStep::run(const Batch& batch, int64_t step, MetricList& values) {
+  Outcome out;
+  out.lr = cosine_lr(step, train_.steps, train_.warmup_steps, train_.lr, train_.min_lr);
+  for (auto& group : optimizer_->param_groups()) {
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(out.lr);
+  }
+  optimizer_->zero_grad();
+  at::Tensor loss;
+  across_ranks(step, [&] { loss = stage_.loss(batch, step, values); });  // synchronised BatchNorm
+  out.loss = loss.item<double>();
+  if (dist_.active()) {  // the global batch's loss and metrics: the mean of the equal shards'
+    at::Tensor reported = at::empty({int64_t(values.size()) + 1}, at::kDouble);
+    reported[0] = out.loss;
+    for (size_t i = 0; i < values.size(); ++i) reported[int64_t(i) + 1] = values[i].second;
+    across_ranks(step, [&] { dist_.average({reported}); });
+    out.loss = reported[0].item<double>();
+    for (size_t i = 0; i < values.size(); ++i) values[i].second = reported[int64_t(i) + 1].item<double>();
+  }
+  if (!std::isfinite(out.loss)) {
+    throw Error(stage_.name() + ": loss is " + std::to_string(out.loss) + " at step " + std::to_string(step) +
+                " (lower train.lr?); the last good checkpoint is " + checkpoint_);
+  }
+  across_ranks(step, [&] {
+    loss.backward();  // synchronised BatchNorm's backward all-reduces too
+    average_gradients(dist_, raw_);
+  });
+  if (train_.clip_grad > 0) out.grad_norm = torch::nn::utils::clip_grad_norm_(raw_, train_.clip_grad);
+  optimizer_->step();
+  return out;
+}
+
 TrainResult run_training(const Config& requested, TrainingStage& stage, bool resume, int64_t stop_at,
                          const Distributed& dist) {
   // What the run directory and checkpoints record is the architecture actually trained.
@@ -76,15 +134,12 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   at::set_num_threads(threads);
   at::manual_seed(uint64_t(config.run.seed));
 
-  TensorList params = stage.trainable();
-  if (params.empty()) throw Error(stage.name() + ": nothing to train");
-  std::vector<at::Tensor> raw;
-  for (auto& [name, p] : params) raw.push_back(p);
-  torch::optim::AdamW optimizer(raw, torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
-
   TrainResult result;
   result.run_dir = run.path;
   const std::string last = run.checkpoint_dir() + "/last.h5";
+  TrainingStep training_step(stage, t, dist, last);
+  const TensorList& params = training_step.params();
+  torch::optim::AdamW& optimizer = training_step.optimizer();
   if (resume && std::filesystem::exists(last)) {
     Checkpoint c = load_checkpoint(last);
     if (c.stage != stage.name()) throw Error(last + ": holds stage '" + c.stage + "', not '" + stage.name() + "'");
@@ -129,17 +184,6 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   if (dist.is_root()) metrics.emplace(run.path, result.first_step);
   ProgressBar bar(stage.name(), std::max<int64_t>(0, end_step - result.first_step),
                   dist.is_root() ? ProgressBar::Mode::kAuto : ProgressBar::Mode::kSilent);
-  // A collective that fails names the step and the checkpoint to resume from.
-  const auto across_ranks = [&](int64_t step, const auto& run_collective) {
-    try {
-      run_collective();
-    } catch (const std::exception& e) {  // also LibTorch's autograd engine rethrowing ours
-      if (!dist.active()) throw;
-      std::string reason = e.what();
-      reason = reason.substr(0, reason.find('\n'));
-      throw Error(stage.name() + ": step " + std::to_string(step) + ": " + reason + "; the last checkpoint is " + last);
-    }
-  };
   stage.model()->train();
   double loss_sum = 0;
   int64_t loss_count = 0;
@@ -147,43 +191,17 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     std::optional<Batch> batch = stream.next();
     if (!batch || batch->images.size(0) == 0)
       throw Error(stage.name() + ": step " + std::to_string(step) + ": empty batch");
-    const double lr = cosine_lr(step, t.steps, t.warmup_steps, t.lr, t.min_lr);
-    for (auto& group : optimizer.param_groups()) {
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    }
-    optimizer.zero_grad();
     MetricList values;
-    at::Tensor loss;
-    across_ranks(step, [&] { loss = stage.loss(*batch, step, values); });  // synchronised BatchNorm
-    double loss_value = loss.item<double>();
-    if (dist.active()) {  // the global batch's loss and metrics: the mean of the equal shards'
-      at::Tensor reported = at::empty({int64_t(values.size()) + 1}, at::kDouble);
-      reported[0] = loss_value;
-      for (size_t i = 0; i < values.size(); ++i) reported[int64_t(i) + 1] = values[i].second;
-      across_ranks(step, [&] { dist.average({reported}); });
-      loss_value = reported[0].item<double>();
-      for (size_t i = 0; i < values.size(); ++i) values[i].second = reported[int64_t(i) + 1].item<double>();
-    }
-    if (!std::isfinite(loss_value)) {
-      throw Error(stage.name() + ": loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
-                  " (lower train.lr?); the last good checkpoint is " + last);
-    }
-    across_ranks(step, [&] {
-      loss.backward();  // synchronised BatchNorm's backward all-reduces too
-      average_gradients(dist, raw);
-    });
-    double grad_norm = 0;
-    if (t.clip_grad > 0) grad_norm = torch::nn::utils::clip_grad_norm_(raw, t.clip_grad);
-    optimizer.step();
-    loss_sum += loss_value;
+    const TrainingStep::Outcome outcome = training_step.run(*batch, step, values);
+    loss_sum += outcome.loss;
     ++loss_count;
     char status[64];
-    std::snprintf(status, sizeof status, "loss %.4f", loss_value);
+    std::snprintf(status, sizeof status, "loss %.4f", outcome.loss);
     bar.tick(1, status);
     if ((step + 1) % t.log_every == 0 || step + 1 == t.steps) {
       values.insert(values.begin(), {"loss", loss_sum / loss_count});
-      values.emplace_back("lr", lr);
-      if (t.clip_grad > 0) values.emplace_back("grad_norm", grad_norm);
+      values.emplace_back("lr", outcome.lr);
+      if (t.clip_grad > 0) values.emplace_back("grad_norm", outcome.grad_norm);
       if (metrics) metrics->write(step + 1, values);
       result.last_metrics = values;
       loss_sum = 0;
@@ -192,7 +210,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     if ((step + 1) % t.checkpoint_every == 0 || step + 1 == end_step) save(step + 1);
   }
   bar.finish();
-  across_ranks(end_step, [&] { dist.barrier(); });
+  training_step.barrier(end_step);
   stage.model()->set_all_reduce(nullptr);
   result.steps = std::max(end_step, result.first_step);
   result.skipped = stream.skipped();

@@ -20,6 +20,8 @@
 //                balanced batches
 #pragma once
 
+#include <torch/optim/adamw.h>
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -57,6 +59,35 @@ struct TrainResult {
 };
 
 std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config& config);
+
+// One optimisation step as run_training takes it, for it and for callers that bring their own
+// batches (the training benchmark): learning rate of the step (warm-up + cosine), zero_grad,
+// stage.loss, backward, gradient average over ranks, clipping, AdamW. With an active `dist`, a
+// failed collective becomes an Error naming the step and `checkpoint` (where to resume from).
+class TrainingStep {
+ public:
+  TrainingStep(TrainingStage& stage, const TrainConfig& train, const Distributed& dist = Distributed(),
+               std::string checkpoint = "");
+  struct Outcome {
+    double loss = 0, lr = 0, grad_norm = 0;  // loss: the global batch's (mean over ranks)
+  };
+  // `metrics` receives the stage's own values (averaged over ranks).
+  Outcome run(const Batch& batch, int64_t step, MetricList& metrics);
+  void barrier(int64_t step);  // waits for every rank (errors as above)
+  const TensorList& params() const { return params_; }
+  torch::optim::AdamW& optimizer() { return *optimizer_; }
+
+ private:
+  template <typename F>
+  void across_ranks(int64_t step, const F& collective);
+  TrainingStage& stage_;
+  TrainConfig train_;
+  Distributed dist_;  // a handle (shared group): copies are cheap
+  std::string checkpoint_;
+  TensorList params_;
+  std::vector<at::Tensor> raw_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+};
 // `stop_at` > 0 ends the run early after that step, with a checkpoint and without model.h5 —
 // a pre-emptible slice of a longer run that --resume continues. With an active `dist`, this
 // process trains its shard of every global batch (distributed.h); rank 0 alone writes the run

@@ -4,6 +4,8 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/init.h>
 
+#include "libgaze/models/fused_grn.h"
+
 namespace gaze {
 namespace {
 
@@ -51,11 +53,7 @@ GRNImpl::GRNImpl(int64_t dim) {
   beta = register_parameter("beta", at::zeros({1, 1, 1, dim}));
 }
 
-at::Tensor GRNImpl::forward(const at::Tensor& x) {
-  const auto gx = at::norm(x, 2, {1, 2}, /*keepdim=*/true);
-  const auto nx = gx / (gx.mean(-1, /*keepdim=*/true) + 1e-6);
-  return gamma * (x * nx) + beta + x;
-}
+at::Tensor GRNImpl::forward(const at::Tensor& x) { return fused_grn(x, gamma, beta); }
 
 AdapterImpl::AdapterImpl(int64_t dim, int64_t reduction, double slope) : slope_(slope) {
   const int64_t hidden = dim / reduction;
