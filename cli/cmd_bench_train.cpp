@@ -66,6 +66,7 @@ void register_bench_train(CLI::App& app) {
   command->add_option("--trace", *trace, "also write a Chrome trace of the timed steps (LibTorch's profiler) here");
   options->add_to(*command);
   command->callback([options, stage_name, steps, warmup, trace] {
+    check_stage_name(*stage_name);
     if (*steps < 1) throw Error("--steps must be at least 1");
     Config config = options->load();
     const auto& size = config.data.input_size;

@@ -186,7 +186,8 @@ void register_personalize(CLI::App& app) {
     }
     std::printf("| **mean** | | %.3f | %.3f | |\n\nerror vs k:", r.before_deg, r.after_deg);
     for (const auto& [k, e] : r.k_curve) std::printf(" k=%lld: %.3f", (long long)k, e);
-    std::printf("\n%.2f s per user\n", r.seconds_per_user);
+    std::printf("\n%.2f s per user to calibrate at k=%lld (%.2f s with the k curve and evaluation)\n",
+                r.calibrate_seconds_per_user, (long long)config.personalize.k, r.seconds_per_user);
   });
 }
 

@@ -330,6 +330,7 @@ PYBIND11_MODULE(_libgaze, m) {
           d["after_deg"] = u.after_deg;
           d["adapter_file"] = u.adapter_file;
           d["k_curve"] = u.k_curve;
+          d["calibrate_seconds"] = u.calibrate_seconds;
           users.append(d);
         }
         out["users"] = users;
@@ -337,6 +338,7 @@ PYBIND11_MODULE(_libgaze, m) {
         out["before_deg"] = r.before_deg;
         out["after_deg"] = r.after_deg;
         out["seconds_per_user"] = r.seconds_per_user;
+        out["calibrate_seconds_per_user"] = r.calibrate_seconds_per_user;
         return out;
       },
       py::arg("checkpoint"), py::arg("config"), py::arg("out_dir"),

@@ -162,17 +162,21 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
     const Cached eval = cache_features(base, users, split.evaluation, plain, 0);
     user.eval_frames = eval.size();
     user.before_deg = mean_error(base, eval);
-    // Calibration pool in views: view 0 plain, the rest augmented.
+    // Calibration pool in views: view 0 plain, the rest augmented. Timed as part of one
+    // calibration (it holds the k_max >= k images, so the time is an upper bound for k).
+    const auto views_start = std::chrono::steady_clock::now();
     std::vector<Cached> views;
     views.push_back(cache_features(base, users, split.calibration, plain, 0));
     for (int v = 1; v < kCalibrationViews; ++v) {
       views.push_back(cache_features(base, users, split.calibration, augmented, uint64_t(participant) * 100 + v));
     }
+    const double views_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - views_start).count();
     std::vector<int64_t> ks = pc.k_curve;
     if (std::find(ks.begin(), ks.end(), pc.k) == ks.end()) ks.push_back(pc.k);
     for (int64_t k : ks) {
       GazeNet model = make_gaze_net(base->config(), 0);
       load_module_state(*model, base_state, true, "base model");
+      const auto tune_start = std::chrono::steady_clock::now();
       if (k > 0) {
         Cached calibration;
         std::vector<at::Tensor> f, g, b;
@@ -185,9 +189,11 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
         tune(model, calibration, replay, config,
              seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant), uint64_t(k)));
       }
+      const double tune_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_start).count();
       const double error = mean_error(model, eval);
       user.k_curve[k] = error;
       if (k == pc.k) {
+        user.calibrate_seconds = views_seconds + tune_seconds;
         user.after_deg = error;
         user.adapter_file = out_dir + "/user_" + std::to_string(participant) + ".h5";
         save_user_adapter(user.adapter_file, model, with_head, participant, fingerprint, config);
@@ -202,6 +208,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
     result.before_deg += u.before_deg / double(result.users.size());
     result.after_deg += u.after_deg / double(result.users.size());
     result.seconds_per_user += u.seconds / double(result.users.size());
+    result.calibrate_seconds_per_user += u.calibrate_seconds / double(result.users.size());
     for (const auto& [k, e] : u.k_curve) result.k_curve[k] += e / double(result.users.size());
   }
   return result;

@@ -32,7 +32,8 @@ struct UserResult {
   double before_deg = 0, after_deg = 0;  // mean error on the evaluation frames
   std::map<int64_t, double> k_curve;     // k -> mean error
   std::string adapter_file;
-  double seconds = 0;
+  double seconds = 0;            // everything for this user: evaluation features, every k of the curve
+  double calibrate_seconds = 0;  // one calibration at k: its images' stage-3 features (all views) + tuning
 };
 
 struct PersonalizeResult {
@@ -40,8 +41,9 @@ struct PersonalizeResult {
   std::map<int64_t, double> k_curve;  // mean over users
   double before_deg = 0, after_deg = 0;
   double seconds_per_user = 0;
-  std::string unit = "participant";  // what a "user" is: participant, sequence, recording
-  double gap_ms = -1;                // calibration-to-evaluation gap kept (-1: random draws)
+  double calibrate_seconds_per_user = 0;  // mean of UserResult::calibrate_seconds
+  std::string unit = "participant";       // what a "user" is: participant, sequence, recording
+  double gap_ms = -1;                     // calibration-to-evaluation gap kept (-1: random draws)
 };
 
 // `replay` may be null (no replay). Writes out_dir/user_<participant>.h5 for personalize.k.

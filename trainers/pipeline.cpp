@@ -154,6 +154,7 @@ DatasetScores score(GazeNet& net, const Config& c, const std::string& pack, cons
   s.personalised = pr.after_deg;
   s.k_curve = pr.k_curve;
   s.seconds_per_user = pr.seconds_per_user;
+  s.calibrate_seconds_per_user = pr.calibrate_seconds_per_user;
   s.unit = pr.unit;
   s.gap_ms = pr.gap_ms;
   return s;

@@ -22,8 +22,9 @@ struct DatasetScores {
   double blink_auc = -1;    // -1: not measurable
   std::map<int64_t, double> k_curve;
   double seconds_per_user = 0;
-  std::string unit = "participant";  // what a personalised "user" is: participant, sequence, recording
-  double gap_ms = -1;                // calibration-to-evaluation gap (-1: random calibration draws)
+  double calibrate_seconds_per_user = 0;  // one calibration at k (personalize.h)
+  std::string unit = "participant";       // what a personalised "user" is: participant, sequence, recording
+  double gap_ms = -1;                     // calibration-to-evaluation gap (-1: random calibration draws)
 };
 
 struct ModelScores {

@@ -219,11 +219,16 @@ class AdaptersStage : public DataStage {
 
 }  // namespace
 
+void check_stage_name(const std::string& name) {
+  if (name != "teacher-mae" && name != "distill" && name != "adapters")
+    throw Error("unknown training stage '" + name + "'; valid: teacher-mae, distill, adapters");
+}
+
 std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config& config) {
+  check_stage_name(name);
   if (name == "teacher-mae") return std::make_unique<TeacherMaeStage>(config);
   if (name == "distill") return std::make_unique<DistillStage>(config);
-  if (name == "adapters") return std::make_unique<AdaptersStage>(config);
-  throw Error("unknown training stage '" + name + "'; valid: teacher-mae, distill, adapters");
+  return std::make_unique<AdaptersStage>(config);
 }
 
 }  // namespace gaze

@@ -59,6 +59,7 @@ struct TrainResult {
 };
 
 std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config& config);
+void check_stage_name(const std::string& name);  // throws Error listing the valid names
 
 // One optimisation step as run_training takes it, for it and for callers that bring their own
 // batches (the training benchmark): learning rate of the step (warm-up + cosine), zero_grad,
