@@ -18,7 +18,6 @@
 #include <optional>
 
 #include "cli/commands.h"
-#include "datasets/open_dataset.h"
 #include "datasets/preprocess.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/core/atomic_file.h"

@@ -109,8 +109,7 @@ class GazeNet(nn.Module):
             x = self.downsample_layers[i](x)
             keep = None
             if mask is not None:
-                r = x.shape[2] // mask.shape[2]
-                keep = 1.0 - mask.repeat_interleave(r, 2).repeat_interleave(r, 3)
+                keep = 1.0 - upsample_mask(mask, x.shape[2])
                 x = x * keep
             for block in self.stages[i]:
                 x = block(x, keep)
@@ -145,6 +144,12 @@ class KdProjector(nn.Module):
         return self.fc(self.block(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+def upsample_mask(mask, height):
+    """Nearest-neighbour [N, 1, h, w] patch mask at a feature map `height` rows high (a multiple of h)."""
+    r = height // mask.shape[2]
+    return mask.repeat_interleave(r, 2).repeat_interleave(r, 3)
+
+
 def random_patch_mask(batch, grid_h, grid_w, ratio=0.6):
     hidden = round(ratio * grid_h * grid_w)
     order = torch.rand(batch, grid_h * grid_w).argsort(1)
@@ -164,10 +169,8 @@ def masked_patch_mse(pred, image, mask):
 
 
 def masked_feature_mse(target, pred, mask):
-    r = target.shape[2] // mask.shape[2] if target.shape[2] >= mask.shape[2] else 1
-    m = mask.repeat_interleave(r, 2).repeat_interleave(r, 3) if r > 1 else mask
     per_position = (pred - target).pow(2).mean(1)
-    m = m.squeeze(1)
+    m = upsample_mask(mask, target.shape[2]).squeeze(1)
     return (per_position * m).sum() / m.sum().clamp_min(1.0)
 
 
