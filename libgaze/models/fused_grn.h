@@ -11,6 +11,11 @@
 // widest tensor of every block (4C channels), so this is a large share of a training step
 // (scripts/bench-train). Sums are accumulated in double.
 //
+// fused_grn_rows is the same op on the visible rows of a masked batch (an FCMAE forward that
+// computes the block MLP only where the mask shows the image): rows [R, C], image n owning rows
+// [offsets[n], offsets[n+1]). Its norms are those of the dense [N, H, W, C] tensor whose hidden
+// positions are zero; its output is y on the given rows (the hidden positions' y would be beta).
+//
 // Float and double inputs; any other dtype throws. The backward is not itself differentiable
 // (no double backward). Where gx is 0 (a hidden position's channel under an FCMAE mask) the
 // gradient through the norm is 0, as in ATen's norm backward.
@@ -21,5 +26,7 @@
 namespace gaze {
 
 at::Tensor fused_grn(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta);
+at::Tensor fused_grn_rows(const at::Tensor& rows, at::IntArrayRef offsets, const at::Tensor& gamma,
+                          const at::Tensor& beta);
 
 }  // namespace gaze

@@ -60,9 +60,35 @@ TEST_CASE("fused_grn takes a permuted (non-contiguous) input, as a block's NHWC 
   CHECK(max_relative(fused_grn(x, gamma, beta), reference_grn(x, gamma, beta)) < 1e-12);
 }
 
+TEST_CASE("fused_grn_rows on an image's visible rows equals fused_grn with the hidden rows zero", "[fused_grn]") {
+  at::manual_seed(9);
+  at::Tensor x = at::randn({3, 4, 5, 8}, at::kDouble);
+  const at::Tensor keep = at::rand({3, 4, 5}, at::kDouble) < 0.4;
+  keep[1].fill_(false);  // one image with no visible position
+  x.mul_(keep.unsqueeze(-1));
+  const at::Tensor rows = keep.reshape({-1}).nonzero().reshape({-1});
+  const at::Tensor per_image = keep.reshape({3, -1}).sum(1).cumsum(0);
+  const std::vector<int64_t> offsets{0, per_image[0].item<int64_t>(), per_image[1].item<int64_t>(),
+                                     per_image[2].item<int64_t>()};
+  const at::Tensor gamma = at::randn({1, 1, 1, 8}, at::kDouble), beta = at::randn({1, 1, 1, 8}, at::kDouble);
+  const at::Tensor dy = at::randn(x.sizes(), at::kDouble) * keep.unsqueeze(-1);
+  const Grads dense = run(fused_grn, x, gamma, beta, dy);
+  const auto on_rows = [&](const at::Tensor& xd, const at::Tensor& g, const at::Tensor& b) {
+    return fused_grn_rows(xd.reshape({-1, 8}).index_select(0, rows), offsets, g, b);
+  };
+  const Grads sparse = run(on_rows, x, gamma, beta, dy.reshape({-1, 8}).index_select(0, rows));
+  CHECK(max_relative(sparse.y, dense.y.reshape({-1, 8}).index_select(0, rows)) < 1e-12);
+  CHECK(max_relative(sparse.dx, dense.dx) < 1e-12);
+  CHECK(max_relative(sparse.dgamma, dense.dgamma) < 1e-12);
+  CHECK(max_relative(sparse.dbeta, dense.dbeta) < 1e-12);
+}
+
 TEST_CASE("fused_grn refuses what it does not compute", "[fused_grn]") {
   const at::Tensor g = at::zeros({1, 1, 1, 4});
   CHECK_THROWS_WITH(fused_grn(at::zeros({2, 4}), g, g), Catch::Contains("[N, H, W, C]"));
   CHECK_THROWS_WITH(fused_grn(at::zeros({1, 2, 2, 4}, at::kInt), g, g), Catch::Contains("float or double"));
   CHECK_THROWS_WITH(fused_grn(at::zeros({1, 2, 2, 5}), g, g), Catch::Contains("5 channels"));
+  CHECK_THROWS_WITH(fused_grn_rows(at::zeros({6, 4}), {0, 2, 5}, g, g), Catch::Contains("row count 6"));
+  CHECK_THROWS_WITH(fused_grn_rows(at::zeros({6, 4}), {0, 4, 2, 6}, g, g), Catch::Contains("not decrease"));
+  CHECK_THROWS_WITH(fused_grn_rows(at::zeros({2, 2, 4}), {0, 2}, g, g), Catch::Contains("[R, C]"));
 }

@@ -9,19 +9,6 @@
 namespace gaze {
 namespace {
 
-// Nearest-neighbour resize of a [N,1,h,w] hidden-patch mask to a feature map, as keep = 1-mask.
-at::Tensor keep_mask_like(const at::Tensor& mask, const at::Tensor& features) {
-  if (!mask.defined()) return {};
-  const int64_t h = features.size(2), w = features.size(3);
-  at::Tensor m = mask;
-  if (m.size(2) != h || m.size(3) != w) {
-    TORCH_CHECK(h % m.size(2) == 0 && w % m.size(3) == 0, "mask ", m.sizes(), " does not divide feature map ",
-                features.sizes());
-    m = m.repeat_interleave(h / m.size(2), 2).repeat_interleave(w / m.size(3), 3);
-  }
-  return 1.0 - m.to(features.dtype());
-}
-
 // Truncated normal init by inverse CDF (LibTorch 1.13 has no trunc_normal_): the same method,
 // bounds and arguments as PyTorch's nn.init.trunc_normal_ used by the official code.
 void trunc_normal(at::Tensor t, double stddev, double lo = -2.0, double hi = 2.0) {
@@ -37,6 +24,25 @@ at::Tensor drop_path(const at::Tensor& x, double p, bool training) {
 }
 
 }  // namespace
+
+VisiblePositions visible_positions(const at::Tensor& mask, const at::Tensor& features) {
+  if (!mask.defined()) return {};
+  const int64_t h = features.size(2), w = features.size(3);
+  at::Tensor m = mask;
+  if (m.size(2) != h || m.size(3) != w) {
+    TORCH_CHECK(h % m.size(2) == 0 && w % m.size(3) == 0, "mask ", m.sizes(), " does not divide feature map ",
+                features.sizes());
+    m = m.repeat_interleave(h / m.size(2), 2).repeat_interleave(w / m.size(3), 3);
+  }
+  VisiblePositions visible;
+  visible.keep = 1.0 - m.to(features.dtype());
+  const at::Tensor shown = visible.keep.reshape({-1}) > 0.5;
+  visible.rows = shown.nonzero().reshape({-1});
+  const at::Tensor per_image = shown.reshape({m.size(0), -1}).sum(1).cumsum(0);
+  visible.offsets.push_back(0);
+  for (int64_t n = 0; n < m.size(0); ++n) visible.offsets.push_back(per_image[n].item<int64_t>());
+  return visible;
+}
 
 LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : eps_(eps) {
   weight = register_parameter("weight", at::ones({channels}));
@@ -108,16 +114,31 @@ BlockImpl::BlockImpl(int64_t dim, double drop_path, double ln_eps, const Adapter
   }
 }
 
-at::Tensor BlockImpl::forward(const at::Tensor& input, const at::Tensor& keep) {
-  auto x = dwconv->forward(input);
-  if (keep.defined()) x = x * keep;
-  x = x.permute({0, 2, 3, 1});  // NHWC for the per-position layers
-  x = at::gelu(pwconv1->forward(norm->forward(x)));
-  if (keep.defined()) x = x * keep.permute({0, 2, 3, 1});
-  x = pwconv2->forward(grn->forward(x));
+at::Tensor BlockImpl::mlp(const at::Tensor& x) {
+  return pwconv2->forward(grn->forward(at::gelu(pwconv1->forward(norm->forward(x)))));
+}
+
+// Hidden positions enter the dense MLP as zeros (the mask follows the depthwise conv) and
+// leave GELU as zeros again (the mask before GRN), so GRN gives them exactly grn.beta and the
+// block pwconv2(grn.beta). Gathering the visible rows skips ~mask_ratio of the MLP's work in
+// both directions; the hidden rows' constant keeps its gradient path to grn.beta and pwconv2.
+at::Tensor BlockImpl::visible_mlp(const at::Tensor& x, const VisiblePositions& visible) {
+  const auto shape = x.sizes().vec();
+  const int64_t channels = shape.back();
+  const at::Tensor rows = x.reshape({-1, channels}).index_select(0, visible.rows);
+  at::Tensor h = at::gelu(pwconv1->forward(norm->forward(rows)));
+  h = pwconv2->forward(fused_grn_rows(h, visible.offsets, grn->gamma, grn->beta));
+  const at::Tensor hidden_value = pwconv2->forward(grn->beta.reshape({1, -1}));
+  at::Tensor all = hidden_value.expand({x.numel() / channels, channels}).contiguous();
+  return all.index_copy_(0, visible.rows, h).view(shape);
+}
+
+at::Tensor BlockImpl::forward(const at::Tensor& input, const VisiblePositions& visible) {
+  const at::Tensor nhwc = dwconv->forward(input).permute({0, 2, 3, 1});  // the per-position layers' layout
+  at::Tensor x = visible.keep.defined() ? visible_mlp(nhwc, visible) : mlp(nhwc);
   if (adapter) x = adapter->forward(x);
   x = input + drop_path(x.permute({0, 3, 1, 2}), drop_path_, is_training());
-  return keep.defined() ? x * keep : x;
+  return visible.keep.defined() ? x * visible.keep : x;
 }
 
 GazeNetImpl::GazeNetImpl(const ModelConfig& config) : config_(config) {
@@ -163,10 +184,10 @@ std::vector<at::Tensor> GazeNetImpl::forward_stages(const at::Tensor& input, con
   at::Tensor x = input;
   for (int i = first; i <= last; ++i) {
     x = downsample_layers[i]->as<torch::nn::Sequential>()->forward(x);
-    const at::Tensor keep = keep_mask_like(mask, x);
-    if (keep.defined()) x = x * keep;
+    const VisiblePositions visible = visible_positions(mask, x);
+    if (visible.keep.defined()) x = x * visible.keep;
     for (const auto& block : *stages[i]->as<torch::nn::ModuleList>()) {
-      x = block->as<Block>()->forward(x, keep);
+      x = block->as<Block>()->forward(x, visible);
     }
     outputs.push_back(x);
   }

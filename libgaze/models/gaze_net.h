@@ -11,6 +11,11 @@
 // resolution that divides the stem output. It is re-applied after the stem, after every
 // downsample, after every depthwise conv, before GRN (so its statistics see visible positions
 // only) and on each block output, so hidden regions never leak into visible ones.
+// That is the dense statement (the official code's non-sparse path). A block computes it
+// sparsely, as the official sparse encoder does: its per-position MLP (LayerNorm, pwconv1,
+// GELU, GRN, pwconv2) runs on the visible positions only, and every hidden position gets the
+// MLP's value for a zero input there, pwconv2(grn.beta), so the adapter's BatchNorm statistics,
+// the outputs and every gradient are the dense statement's (gaze_net_test checks them).
 #pragma once
 
 #include <functional>
@@ -73,11 +78,21 @@ class AdapterImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Adapter);
 
+// The visible positions of an FCMAE mask at one feature resolution, found once per stage.
+struct VisiblePositions {
+  at::Tensor keep;               // [N,1,h,w], 1 = visible; undefined: no mask, all visible
+  at::Tensor rows;               // [R] int64, visible positions as NHWC row numbers n*h*w + y*w + x
+  std::vector<int64_t> offsets;  // N+1: image n's visible rows are rows[offsets[n] .. offsets[n+1])
+};
+
+// `mask` [N,1,h',w'] (1 = hidden) resized to `features`' resolution; an undefined mask gives
+// an undefined keep (no masking).
+VisiblePositions visible_positions(const at::Tensor& mask, const at::Tensor& features);
+
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(int64_t dim, double drop_path, double ln_eps, const AdapterConfig& adapter);
-  // `keep` is the visible-position mask (1 = visible) at this resolution, or undefined.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& keep = {});
+  at::Tensor forward(const at::Tensor& x, const VisiblePositions& visible = {});
   torch::nn::Conv2d dwconv{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Linear pwconv1{nullptr}, pwconv2{nullptr};
@@ -85,6 +100,10 @@ class BlockImpl : public torch::nn::Module {
   Adapter adapter{nullptr};  // null when adapters are disabled
 
  private:
+  // LayerNorm -> pwconv1 -> GELU -> GRN -> pwconv2 on NHWC input.
+  at::Tensor mlp(const at::Tensor& x);
+  // The same on the visible rows only, hidden rows filled with pwconv2(grn.beta).
+  at::Tensor visible_mlp(const at::Tensor& x, const VisiblePositions& visible);
   double drop_path_;
 };
 TORCH_MODULE(Block);

@@ -136,6 +136,64 @@ TEST_CASE("masked forward: hidden patches never leak into visible outputs", "[ga
   CHECK_FALSE(at::allclose(net->forward_stages(x).back(), net->forward_stages(x2).back()));
 }
 
+TEST_CASE("a masked block's visible-rows MLP equals the dense masked statement, values and gradients", "[gaze_net]") {
+  at::manual_seed(11);
+  AdapterConfig adapter;
+  adapter.enabled = true;
+  Block block(16, /*drop_path=*/0.0, 1e-6, adapter);
+  block->train();  // the adapter's BatchNorm on batch statistics, over hidden rows too
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : block->named_parameters(true)) {
+      if (p.key().find("bn") == std::string::npos) p.value().uniform_(-0.5, 0.5);
+    }
+  }
+  // Four images on a 6x8 map: a partial mask, another, all visible, all hidden.
+  at::Tensor mask = (at::rand({4, 1, 3, 4}) < 0.6).to(at::kFloat);
+  mask[2].zero_();
+  mask[3].fill_(1);
+  const at::Tensor input0 = at::randn({4, 16, 6, 8});
+  const VisiblePositions visible = visible_positions(mask, input0);
+  REQUIRE(visible.offsets.size() == 5);
+  CHECK(visible.offsets[3] - visible.offsets[2] == 48);
+  CHECK(visible.offsets[4] == visible.offsets[3]);
+  CHECK(visible.rows.numel() == visible.keep.sum().item<int64_t>());
+
+  // The dense statement: mask after the depthwise conv and before GRN, MLP on every position.
+  const auto dense = [&](const at::Tensor& input) {
+    const at::Tensor keep = visible.keep;
+    at::Tensor x = (block->dwconv->forward(input) * keep).permute({0, 2, 3, 1});
+    x = at::gelu(block->pwconv1->forward(block->norm->forward(x))) * keep.permute({0, 2, 3, 1});
+    x = block->adapter->forward(block->pwconv2->forward(block->grn->forward(x)));
+    return (input + x.permute({0, 3, 1, 2})) * keep;
+  };
+  const auto sparse = [&](const at::Tensor& input) { return block->forward(input, visible); };
+  const at::Tensor weights = at::randn({4, 16, 6, 8});
+  const auto run = [&](const auto& forward) {
+    block->zero_grad();
+    block->adapter->bn->reset_running_stats();
+    at::Tensor input = input0.clone().requires_grad_(true);
+    const at::Tensor y = forward(input);
+    (y * weights).sum().backward();
+    std::vector<std::pair<std::string, at::Tensor>> out{{"output", y.detach()}, {"input grad", input.grad()}};
+    for (const auto& p : block->named_parameters(true)) {
+      if (p.key() == "adapter.down.bias") continue;  // BatchNorm cancels it: no gradient by design
+      out.emplace_back(p.key() + " grad", p.value().grad().clone());
+    }
+    out.emplace_back("bn running_var", block->adapter->bn->running_var.clone());
+    return out;
+  };
+  const auto want = run(dense);
+  const auto got = run(sparse);
+  REQUIRE(want.size() == got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO(want[i].first);
+    const double scale = want[i].second.abs().max().item<double>();
+    CHECK(scale > 0);
+    CHECK((got[i].second - want[i].second).abs().max().item<double>() <= 2e-5 * scale);
+  }
+}
+
 TEST_CASE("the same seed gives the same weights, another seed different ones", "[gaze_net]") {
   const auto m = model_config("student");
   GazeNet a = make_gaze_net(m, 42), b = make_gaze_net(m, 42), c = make_gaze_net(m, 43);
