@@ -161,11 +161,15 @@ at::Tensor fused_grn_rows(const at::Tensor& rows, at::IntArrayRef offsets, const
   return FusedGrn::apply(rows, offsets, gamma, beta);
 }
 
+std::vector<int64_t> grn_image_offsets(int64_t images, int64_t positions) {
+  std::vector<int64_t> offsets(size_t(images) + 1);
+  for (size_t n = 0; n < offsets.size(); ++n) offsets[n] = int64_t(n) * positions;
+  return offsets;
+}
+
 at::Tensor fused_grn(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta) {
   TORCH_CHECK(x.dim() == 4, "fused_grn: x must be [N, H, W, C], got ", x.sizes());
-  const int64_t positions = x.size(1) * x.size(2);
-  std::vector<int64_t> offsets(size_t(x.size(0)) + 1);
-  for (size_t n = 0; n < offsets.size(); ++n) offsets[n] = int64_t(n) * positions;
+  const std::vector<int64_t> offsets = grn_image_offsets(x.size(0), x.size(1) * x.size(2));
   return fused_grn_rows(x.reshape({-1, x.size(3)}), offsets, gamma, beta).view(x.sizes());
 }
 

@@ -23,10 +23,14 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
+
 namespace gaze {
 
 at::Tensor fused_grn(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta);
 at::Tensor fused_grn_rows(const at::Tensor& rows, at::IntArrayRef offsets, const at::Tensor& gamma,
                           const at::Tensor& beta);
+// Offsets of `images` images of `positions` rows each: 0, positions, 2 * positions, ...
+std::vector<int64_t> grn_image_offsets(int64_t images, int64_t positions);
 
 }  // namespace gaze

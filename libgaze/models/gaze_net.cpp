@@ -5,6 +5,7 @@
 #include <torch/nn/init.h>
 
 #include "libgaze/models/fused_grn.h"
+#include "libgaze/models/rows_linear.h"
 
 namespace gaze {
 namespace {
@@ -114,28 +115,31 @@ BlockImpl::BlockImpl(int64_t dim, double drop_path, double ln_eps, const Adapter
   }
 }
 
-at::Tensor BlockImpl::mlp(const at::Tensor& x) {
-  return pwconv2->forward(grn->forward(at::gelu(pwconv1->forward(norm->forward(x)))));
+// On rows [R, C] (a free view of a channels-last map), with the Linears as rows_linear: see
+// rows_linear.h for why not torch::nn::Linear's BLAS path.
+at::Tensor BlockImpl::mlp(const at::Tensor& rows, at::IntArrayRef offsets) {
+  const at::Tensor h = at::gelu(rows_linear(norm->forward(rows), pwconv1->weight, pwconv1->bias));
+  return rows_linear(fused_grn_rows(h, offsets, grn->gamma, grn->beta), pwconv2->weight, pwconv2->bias);
 }
 
-// Hidden positions enter the dense MLP as zeros (the mask follows the depthwise conv) and
-// leave GELU as zeros again (the mask before GRN), so GRN gives them exactly grn.beta and the
-// block pwconv2(grn.beta). Gathering the visible rows skips ~mask_ratio of the MLP's work in
-// both directions; the hidden rows' constant keeps its gradient path to grn.beta and pwconv2.
-at::Tensor BlockImpl::visible_mlp(const at::Tensor& x, const VisiblePositions& visible) {
-  const auto shape = x.sizes().vec();
-  const int64_t channels = shape.back();
-  const at::Tensor rows = x.reshape({-1, channels}).index_select(0, visible.rows);
-  at::Tensor h = at::gelu(pwconv1->forward(norm->forward(rows)));
-  h = pwconv2->forward(fused_grn_rows(h, visible.offsets, grn->gamma, grn->beta));
-  const at::Tensor hidden_value = pwconv2->forward(grn->beta.reshape({1, -1}));
-  at::Tensor all = hidden_value.expand({x.numel() / channels, channels}).contiguous();
-  return all.index_copy_(0, visible.rows, h).view(shape);
-}
-
+// Masked, hidden positions enter the dense MLP as zeros (the mask follows the depthwise conv)
+// and leave GELU as zeros again (the mask before GRN), so GRN gives them exactly grn.beta and
+// the block pwconv2(grn.beta). Running the MLP on the visible rows skips ~mask_ratio of its work
+// in both directions; the hidden rows' constant keeps its gradient path to grn.beta and pwconv2.
 at::Tensor BlockImpl::forward(const at::Tensor& input, const VisiblePositions& visible) {
   const at::Tensor nhwc = dwconv->forward(input).permute({0, 2, 3, 1});  // the per-position layers' layout
-  at::Tensor x = visible.keep.defined() ? visible_mlp(nhwc, visible) : mlp(nhwc);
+  const auto shape = nhwc.sizes().vec();
+  const int64_t channels = shape.back();
+  const at::Tensor rows = nhwc.reshape({-1, channels});
+  at::Tensor x;
+  if (visible.keep.defined()) {
+    const at::Tensor shown = mlp(rows.index_select(0, visible.rows), visible.offsets);
+    const at::Tensor hidden_value = pwconv2->forward(grn->beta.reshape({1, -1}));
+    x = hidden_value.expand({rows.size(0), channels}).contiguous().index_copy_(0, visible.rows, shown);
+  } else {
+    x = mlp(rows, grn_image_offsets(shape[0], shape[1] * shape[2]));
+  }
+  x = x.view(shape);
   if (adapter) x = adapter->forward(x);
   x = input + drop_path(x.permute({0, 3, 1, 2}), drop_path_, is_training());
   return visible.keep.defined() ? x * visible.keep : x;

@@ -100,10 +100,9 @@ class BlockImpl : public torch::nn::Module {
   Adapter adapter{nullptr};  // null when adapters are disabled
 
  private:
-  // LayerNorm -> pwconv1 -> GELU -> GRN -> pwconv2 on NHWC input.
-  at::Tensor mlp(const at::Tensor& x);
-  // The same on the visible rows only, hidden rows filled with pwconv2(grn.beta).
-  at::Tensor visible_mlp(const at::Tensor& x, const VisiblePositions& visible);
+  // LayerNorm -> pwconv1 -> GELU -> GRN -> pwconv2 on rows [R, C] of images whose rows start
+  // at `offsets` (fused_grn_rows).
+  at::Tensor mlp(const at::Tensor& rows, at::IntArrayRef offsets);
   double drop_path_;
 };
 TORCH_MODULE(Block);
