@@ -160,6 +160,16 @@ TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
   CHECK(size.exit_code == 1);
   CHECK_THAT(size.output, Contains("multiples of 32"));
   CHECK_FALSE(std::filesystem::exists(dir.file("k")));
+  // ONNX: the missing checkpoint named, an unknown format refused by the parser, --users refused.
+  const auto onnx = run_gaze("export --format onnx --checkpoint " + dir.file("none.h5") + " -o " + dir.file("m.onnx"));
+  CHECK(onnx.exit_code == 1);
+  CHECK(count_lines(onnx.output) == 1);
+  CHECK_THAT(onnx.output, Contains("none.h5"));
+  CHECK(run_gaze("export --format tflite --checkpoint x.h5 -o " + dir.file("m")).exit_code == 2);
+  const auto users = run_gaze("export --format onnx --checkpoint x.h5 -o " + dir.file("m.onnx") + " --users u.h5");
+  CHECK(users.exit_code == 1);
+  CHECK_THAT(users.output, Contains("--merge-user"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("m.onnx")));
 }
 
 // `gaze run` on one tiny rendered dataset with a few steps per stage (about 4 s).

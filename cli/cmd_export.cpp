@@ -4,18 +4,28 @@
 
 #include "cli/commands.h"
 #include "export/export_job.h"
+#include "export/onnx_export.h"
 #include "libgaze/core/atomic_file.h"
+#include "libgaze/core/error.h"
 
 namespace gaze::cli {
 
 void register_export(CLI::App& app) {
-  auto* command = app.add_subcommand("export", "quantise a student and write the fixed-point C++ kernel folder");
+  auto* command = app.add_subcommand(
+      "export", "quantise a student and write the fixed-point C++ kernel folder (or the float model as ONNX)");
   auto options = std::make_shared<ConfigOptions>();
   auto request = std::make_shared<ExportRequest>();
   auto source = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto format = std::make_shared<std::string>("kernel");
   command->add_option("--checkpoint", request->checkpoint, "trained student (.h5)")->required();
-  command->add_option("-o,--output", request->out_dir, "kernel folder to write")->required();
+  command->add_option("-o,--output", request->out_dir, "kernel folder to write (the .onnx file with --format onnx)")
+      ->required();
+  command
+      ->add_option("--format", *format,
+                   "kernel: the fixed-point C++ kernel (default); onnx: the float model as ONNX (opset 17), any "
+                   "checkpoint, teacher too")
+      ->check(CLI::IsMember({"kernel", "onnx"}));
   command->add_option("--merge-user", request->merge_user, "a user adapter file merged into the weights");
   command
       ->add_option("--users", request->users,
@@ -25,7 +35,13 @@ void register_export(CLI::App& app) {
   command->add_option("source", *source, "calibration data (overrides data.source)");
   command->add_flag("--json", *json, "print one JSON object");
   options->add_to(*command);
-  command->callback([options, request, source, json] {
+  command->callback([options, request, source, json, format] {
+    if (*format == "onnx") {
+      if (!request->users.empty()) throw Error("--users makes kernel blobs; with --format onnx use --merge-user");
+      export_onnx_checkpoint(request->checkpoint, request->merge_user, request->out_dir);
+      std::printf("wrote %s\n", request->out_dir.c_str());
+      return;
+    }
     const Config config = options->load(*source);
     const ExportReport r = export_kernel(config, *request);
     std::printf("%s\n", *json ? r.json().dump(2).c_str() : (r.markdown() + "\nwrote " + request->out_dir).c_str());

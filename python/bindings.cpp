@@ -13,6 +13,7 @@
 #include "datasets/preprocess.h"
 #include "datasets/synth/synth_writer.h"
 #include "export/export_job.h"
+#include "export/onnx_export.h"
 #include "libgaze/config/config.h"
 #include "libgaze/core/allocator.h"
 #include "libgaze/core/error.h"
@@ -258,6 +259,11 @@ PYBIND11_MODULE(_libgaze, m) {
       .def(
           "save", [](PyModel& m, const std::string& path) { save_model(path, m.net, m.config, "python", 0); },
           py::arg("path"))
+      .def(
+          "export_onnx", [](PyModel& m, const std::string& path) { export_onnx(m.net, path, "python"); },
+          py::arg("path"),
+          "The float model as ONNX (opset 17; input 'image' N x C x H x W normalised, output 'output' N x 4), "
+          "checked by ONNX; gaze export --format onnx.")
       .def_property_readonly("arch", [](PyModel& m) { return m.net->config().arch; });
 
   m.def(

@@ -11,6 +11,7 @@
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
 #include "datasets/synth/synth_writer.h"
+#include "libgaze/io/model_io.h"
 #include "tests/test_util.h"
 #include "trainers/personalize.h"
 #include "trainers/trainer.h"
@@ -207,6 +208,42 @@ TEST_CASE("export errors name the problem and leave an existing kernel untouched
 }  // namespace gaze
 
 namespace gaze {
+// `gaze export --format onnx` with a user merged in, run by ONNX Runtime (scripts/ort/ort_run.js)
+// against LibTorch on the same model: the file a user takes to another runtime computes the same.
+TEST_CASE("gaze export --format onnx: the personalised student in ONNX Runtime equals LibTorch", "[export][onnx]") {
+  const Trained& t = trained();
+  TempDir out;
+  const auto exported = testing::run_gaze("export --format onnx --checkpoint " + t.model + " --merge-user " + t.user +
+                                          " -o " + out.file("user.onnx"));
+  INFO(exported.output);
+  REQUIRE(exported.exit_code == 0);
+  GazeNet model = load_model(t.model);
+  apply_user_adapter(model, t.user);
+  model->eval();
+  at::manual_seed(2);
+  const at::Tensor x = at::randn({4, 3, 64, 96});
+  at::Tensor want;
+  {
+    at::NoGradGuard no_grad;
+    want = model->forward(x);
+  }
+  std::ofstream(out.file("x.f32"), std::ios::binary)
+      .write(reinterpret_cast<const char*>(x.data_ptr<float>()), x.numel() * 4);
+  const auto ran = testing::run_command("node " LIBGAZE_SOURCE_DIR "/scripts/ort/ort_run.js " + out.file("user.onnx") +
+                                        " " + out.file("x.f32") + " 4,3,64,96 " + out.file("y.f32"));
+  INFO(ran.output);
+  REQUIRE(ran.exit_code == 0);
+  const std::vector<float> got = read_floats(out.file("y.f32"));
+  REQUIRE(got.size() == 16);
+  const at::Tensor diff = at::from_blob(const_cast<float*>(got.data()), {4, 4}, at::kFloat) - want;
+  CHECK(diff.abs().max().item<double>() <= 1e-4 * std::max(1.0, want.abs().max().item<double>()));
+  // Without the user the output differs: the merge reached the file.
+  GazeNet base = load_model(t.model);
+  base->eval();
+  at::NoGradGuard no_grad;
+  CHECK((base->forward(x) - want).abs().max().item<double>() > 1e-3);
+}
+
 TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and prints one JSON object", "[export]") {
   const Trained& t = trained();
   const BenchReport r = bench_kernel(t.config, t.model, "", 50, 1);

@@ -1,4 +1,7 @@
 """The Python API: configs, datasets as numpy, models, stage runners, metrics, errors."""
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -54,6 +57,27 @@ def test_models_predict_and_forward(tiny):
     assert out.shape == (2, 4) and [s.shape[1] for s in stages] == [40, 20, 40, 80]
     with pytest.raises(libgaze.Error, match="expected float N x 3"):
         student.forward(np.zeros((2, 1, 32, 64), np.float32))
+
+
+def test_export_onnx_checked_by_onnx_and_run_by_onnxruntime(tiny, tmp_path):
+    import onnx  # Debian python3-onnx, installed by scripts/setup
+    _, cfg = tiny
+    model = libgaze.build_model(cfg)
+    path = tmp_path / "student.onnx"
+    model.export_onnx(str(path))
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [i.name for i in proto.graph.input] == ["image"] and [o.name for o in proto.graph.output] == ["output"]
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 64)).astype(np.float32)
+    x.tofile(tmp_path / "input.f32")
+    script = Path(__file__).resolve().parents[3] / "scripts" / "ort" / "ort_run.js"
+    run = subprocess.run(["node", str(script), str(path), str(tmp_path / "input.f32"), "2,3,32,64",
+                          str(tmp_path / "output.f32")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    got = np.fromfile(tmp_path / "output.f32", np.float32).reshape(2, 4)
+    np.testing.assert_allclose(got, model.forward(x), atol=1e-4)
+    with pytest.raises(libgaze.Error, match="no-such-dir"):
+        model.export_onnx(str(tmp_path / "no-such-dir" / "m.onnx"))
 
 
 def test_torch_interop(tiny):
