@@ -4,7 +4,6 @@
 
 #include "cli/commands.h"
 #include "export/export_job.h"
-#include "export/onnx_export.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 
@@ -38,7 +37,7 @@ void register_export(CLI::App& app) {
   command->callback([options, request, source, json, format] {
     if (*format == "onnx") {
       if (!request->users.empty()) throw Error("--users makes kernel blobs; with --format onnx use --merge-user");
-      export_onnx_checkpoint(request->checkpoint, request->merge_user, request->out_dir);
+      export_onnx_model(*request);
       std::printf("wrote %s\n", request->out_dir.c_str());
       return;
     }

@@ -186,20 +186,13 @@ std::string hex_float(float v) {
   return buffer;
 }
 
-std::string read_runtime(const std::string& name) {
-  for (const RuntimeSource& s : runtime_sources()) {
-    if (s.name == name) return s.text;
-  }
-  throw Error("export: runtime source '" + name + "' is not embedded");
-}
-
 // Headers inlined into the generated source, their project includes removed.
 std::string inline_runtime() {
   // The runtime headers hold more helpers than one network uses; inlined into a .cpp, clang
   // (unlike GCC) calls the unused static inline ones unused, which -Werror builds would reject.
   std::string all = "\n#if defined(__GNUC__)\n#pragma GCC diagnostic ignored \"-Wunused-function\"\n#endif\n";
   for (const char* name : {"fixed_point.h", "quantize.h", "nonlinear.h", "layers.h", "kernel.h"}) {
-    std::istringstream in(read_runtime(name));
+    std::istringstream in(runtime_source(name));
     all += "\n/* ==== export/" + std::string(name) + " ==== */\n";
     for (std::string line; std::getline(in, line);) {
       if (line.rfind("#include \"export/", 0) == 0) continue;
@@ -536,9 +529,9 @@ KernelSummary write_kernel(const QuantizedNet& net, const std::string& out_dir, 
   const fs::path dir(out_dir);
   write_text_atomically((dir / "dftgaze.h").string(), g.header);
   write_text_atomically((dir / "dftgaze.cpp").string(), g.source);
-  write_text_atomically((dir / "dftgaze_tool.cpp").string(), read_runtime("kernel_tool.cpp"));
-  write_text_atomically((dir / "CMakeLists.txt").string(), read_runtime("kernel_CMakeLists.txt"));
-  write_text_atomically((dir / "toolchain-aarch64.cmake").string(), read_runtime("aarch64-linux-gnu.cmake"));
+  write_text_atomically((dir / "dftgaze_tool.cpp").string(), runtime_source("kernel_tool.cpp"));
+  write_text_atomically((dir / "CMakeLists.txt").string(), runtime_source("kernel_CMakeLists.txt"));
+  write_text_atomically((dir / "toolchain-aarch64.cmake").string(), runtime_source("aarch64-linux-gnu.cmake"));
   write_text_atomically((dir / "README.md").string(), readme(net, g.summary, provenance));
   return g.summary;
 }

@@ -1,5 +1,8 @@
 #include "export/export_job.h"
 
+#include "export/onnx_export.h"
+#include "export/onnxruntime_peer.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
@@ -34,6 +37,8 @@ QuantizeOptions quantize_options(const Config& config) {
   return o;
 }
 
+}  // namespace
+
 GazeNet load_student(const std::string& checkpoint, const std::string& user) {
   GazeNet model = load_model(checkpoint);
   if (!user.empty()) apply_user_adapter(model, user);
@@ -52,7 +57,11 @@ std::string run_command(const std::string& command) {
   return out;
 }
 
-}  // namespace
+void export_onnx_model(const ExportRequest& request) {
+  GazeNet model = load_student(request.checkpoint, request.merge_user);
+  export_onnx(model, request.out_dir,
+              request.checkpoint + (request.merge_user.empty() ? "" : " + " + request.merge_user));
+}
 
 std::string describe_machine(double* mhz) {
   std::ifstream in("/proc/cpuinfo");
@@ -248,6 +257,10 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   const double torch_p50 = percentile_ms(torch_ms, 0.5), torch_p99 = percentile_ms(torch_ms, 0.99);
   const double kernel_p50 = tool_number("kernel_p50_ms"), kernel_p99 = tool_number("kernel_p99_ms");
   const double macs = tool_number("macs");
+  // ONNX Runtime fp32 on the same model and frames, when this machine has it.
+  const TemporaryFolder ort_work("gaze_bench_ort");
+  GazeNet model = load_student(checkpoint, "");
+  const PeerTiming ort = time_onnxruntime(model, frames, h, w, frame_count, threads, ort_work.path());
   // The core's int8 peak as the kernel uses it: AVX2 VPMADDWD, 16 MACs each, two per cycle.
   double mhz = 0;
   const std::string machine = describe_machine(&mhz);
@@ -266,23 +279,41 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   out["core_peak_gmacs"] = peak_gmacs;
   out["percent_of_peak"] = peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0;
   out["machine"] = machine;
+  if (ort.ran) {
+    out["onnxruntime_version"] = ort.version;
+    out["onnxruntime_fp32_p50_ms"] = ort.p50_ms;
+    out["onnxruntime_fp32_p99_ms"] = ort.p99_ms;
+    out["onnxruntime_max_abs_error"] = ort.max_abs_error;
+    out["speedup_vs_onnxruntime"] = ort.p50_ms / kernel_p50;
+  } else {
+    out["onnxruntime"] = "not run: " + ort.reason;
+  }
   r.json = out;
-  char text[2048];
-  std::snprintf(text, sizeof text,
-                "%s\n\n"
+  // One table: a row per runtime on the same frames, then the kernel's summary.
+  const auto row = [&](const std::string& name, double p50, double p99) {
+    char line[256];
+    std::snprintf(line, sizeof line, "| %s | %.3f | %.3f | %.1f | %.2f |\n", name.c_str(), p50, p99, 1000.0 / p50,
+                  macs / (p50 * 1e6));
+    return std::string(line);
+  };
+  char head[256], tail[1024], versus[64] = "";
+  if (ort.ran) std::snprintf(versus, sizeof versus, ", %.2fx vs ONNX Runtime", ort.p50_ms / kernel_p50);
+  std::snprintf(head, sizeof head,
                 "| %dx%d, batch 1, %lld thread(s), %lld frames | p50 ms | p99 ms | frames/s | GMAC/s |\n"
-                "|---|---|---|---|---|\n"
-                "| fixed-point kernel (%s) | %.3f | %.3f | %.1f | %.2f |\n"
-                "| LibTorch fp32 | %.3f | %.3f | %.1f | %.2f |\n\n"
-                "speedup %.1fx; %.1f MMAC per frame; weights %.0f bytes; arena %.0f bytes\n"
+                "|---|---|---|---|---|\n",
+                h, w, (long long)std::max<int64_t>(1, threads), (long long)frame_count);
+  std::snprintf(tail, sizeof tail,
+                "\nspeedup %.1fx vs LibTorch fp32%s; %.1f MMAC per frame; weights %.0f bytes; arena %.0f bytes\n"
                 "Pi 4 bound at 12 GMAC/s peak (1.5 GHz x 8 int8 MACs/cycle): %.2f ms per frame\n"
                 "kernel at %.1f%% of this core's %.0f GMAC/s AVX2 peak (2 x 16 MACs per cycle)\n",
-                machine.c_str(), h, w, (long long)std::max<int64_t>(1, threads), (long long)frame_count, simd.c_str(),
-                kernel_p50, kernel_p99, 1000.0 / kernel_p50, macs / (kernel_p50 * 1e6), torch_p50, torch_p99,
-                1000.0 / torch_p50, macs / (torch_p50 * 1e6), torch_p50 / kernel_p50, macs / 1e6,
-                tool_number("weights_bytes"), tool_number("arena_bytes"), pi4_floor_ms,
-                peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0, peak_gmacs);
-  r.markdown = text;
+                torch_p50 / kernel_p50, versus, macs / 1e6, tool_number("weights_bytes"), tool_number("arena_bytes"),
+                pi4_floor_ms, peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0, peak_gmacs);
+  r.markdown =
+      machine + "\n\n" + head + row("fixed-point kernel (" + simd + ")", kernel_p50, kernel_p99) +
+      row("LibTorch fp32", torch_p50, torch_p99) +
+      (ort.ran ? row("ONNX Runtime " + ort.version + " fp32 (npm onnxruntime-node, CPU)", ort.p50_ms, ort.p99_ms)
+               : "| ONNX Runtime fp32 | not run: " + ort.reason + " | | | |\n") +
+      tail;
   return r;
 }
 

@@ -41,6 +41,10 @@ struct ExportReport {
 
 ExportReport export_kernel(const Config& config, const ExportRequest& request);
 
+// `gaze export --format onnx`: the float model of request.checkpoint, with request.merge_user's
+// adapters merged in if set, as the ONNX file request.out_dir (export/onnx_export.h).
+void export_onnx_model(const ExportRequest& request);
+
 // Frames from config.data at the kernel input size: `count` evenly spaced items starting at
 // `offset` (a fraction of the spacing), resampled with gz_resample_u8.
 std::vector<Frame> load_frames(const Config& config, int64_t count, double offset, int32_t h, int32_t w);
@@ -58,13 +62,20 @@ std::string describe_machine(double* mhz);
 // The p-th fraction of timings (0.5 = median).
 double percentile_ms(std::vector<double> timings, double p);
 
+// Runs a shell command and returns what it printed (stdout and stderr); throws gaze::Error with
+// the command and its output when it exits non-zero.
+std::string run_command(const std::string& command);
+
+// The student of a checkpoint in eval mode, with a user's adapters merged in if `user` is set.
+GazeNet load_student(const std::string& checkpoint, const std::string& user);
+
 // LibTorch fp32 latency of a checkpoint's model, batch 1: `count` timed forwards over `frames`
 // (cycled) after 20 warm-up ones, with `threads` intra-op threads.
 std::vector<double> time_torch_fp32_ms(const std::string& checkpoint, const std::vector<Frame>& frames, int32_t h,
                                        int32_t w, int64_t count, int64_t threads);
 
 struct BenchReport {
-  Json json;  // one object: the kernel tool's numbers + torch_fp32_* + speedup + threads
+  Json json;  // one object: the kernel tool's numbers + torch_fp32_* + speedup + threads + onnxruntime_*
   std::string markdown;
 };
 

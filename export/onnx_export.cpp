@@ -10,7 +10,6 @@
 
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
-#include "libgaze/io/model_io.h"
 
 namespace gaze {
 namespace {
@@ -244,13 +243,6 @@ std::string onnx_model_bytes(GazeNet& model, const std::string& source) {
 
 void export_onnx(GazeNet& model, const std::string& path, const std::string& source) {
   write_text_atomically(path, onnx_model_bytes(model, source));
-}
-
-void export_onnx_checkpoint(const std::string& checkpoint, const std::string& merge_user, const std::string& path) {
-  GazeNet model = load_model(checkpoint);
-  if (!merge_user.empty()) apply_user_adapter(model, merge_user);
-  model->eval();
-  export_onnx(model, path, checkpoint + (merge_user.empty() ? "" : " + " + merge_user));
 }
 
 }  // namespace gaze

@@ -27,8 +27,4 @@ std::string onnx_model_bytes(GazeNet& model, const std::string& source = "");
 
 void export_onnx(GazeNet& model, const std::string& path, const std::string& source = "");
 
-// `gaze export --format onnx`: a checkpoint (with one user's adapters merged if `merge_user` is
-// set) to an ONNX file.
-void export_onnx_checkpoint(const std::string& checkpoint, const std::string& merge_user, const std::string& path);
-
 }  // namespace gaze

@@ -7,9 +7,12 @@
 #include <onnx/onnx_pb.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 
+#include "export/export_job.h"
+#include "export/onnxruntime_peer.h"
 #include "export/test_models.h"
 #include "libgaze/core/error.h"
 #include "libgaze/models/param_groups.h"
@@ -106,9 +109,28 @@ TEST_CASE("ONNX Runtime runs the exported student and teacher as LibTorch does (
   }
 }
 
+TEST_CASE("the bench's ONNX Runtime peer: timed and checked against LibTorch, or says why not", "[onnx]") {
+  testing::TempDir dir("onnx");
+  GazeNet student = testing::perturbed_student(3);
+  const std::vector<Frame> frames = testing::eye_frames(4, 64, 96, 1);
+  const PeerTiming t = time_onnxruntime(student, frames, 64, 96, 10, 1, dir.path());
+  REQUIRE(t.ran);
+  CHECK(t.version == "1.30.0");
+  CHECK(t.p50_ms > 0);
+  CHECK(t.p99_ms >= t.p50_ms);
+  CHECK(t.max_abs_error < 1e-4);
+  // Without the package: not run, and the reason names where it looked.
+  const std::string saved = std::getenv("LIBGAZE_ORT_DIR") ? std::getenv("LIBGAZE_ORT_DIR") : "";
+  ::setenv("LIBGAZE_ORT_DIR", dir.file("empty").c_str(), 1);
+  const PeerTiming missing = time_onnxruntime(student, frames, 64, 96, 10, 1, dir.path());
+  saved.empty() ? ::unsetenv("LIBGAZE_ORT_DIR") : ::setenv("LIBGAZE_ORT_DIR", saved.c_str(), 1);
+  CHECK_FALSE(missing.ran);
+  CHECK_THAT(missing.reason, Catch::Contains(dir.file("empty")) && Catch::Contains("scripts/setup"));
+}
+
 TEST_CASE("ONNX export of a missing checkpoint names it and writes nothing", "[onnx]") {
   testing::TempDir dir("onnx");
-  CHECK_THROWS_WITH(export_onnx_checkpoint(dir.file("absent.h5"), "", dir.file("m.onnx")),
+  CHECK_THROWS_WITH(export_onnx_model({dir.file("absent.h5"), dir.file("m.onnx"), "", {}}),
                     Catch::Contains("absent.h5"));
   CHECK_FALSE(std::ifstream(dir.file("m.onnx")).good());
 }

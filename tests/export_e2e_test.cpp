@@ -254,5 +254,12 @@ TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and print
   CHECK(r.json.at("kernel_p50_ms").get<double>() > 0);
   CHECK(r.json.at("threads").get<int64_t>() == 1);
   CHECK_THAT(r.markdown, Contains("LibTorch fp32"));
+  // ONNX Runtime (installed by scripts/setup) on the same model and frames, checked against LibTorch.
+  INFO(r.markdown);
+  REQUIRE(r.json.contains("onnxruntime_fp32_p50_ms"));
+  CHECK(r.json.at("onnxruntime_fp32_p50_ms").get<double>() > 0);
+  CHECK(r.json.at("onnxruntime_max_abs_error").get<double>() < 1e-4);
+  CHECK(r.json.at("speedup_vs_onnxruntime").get<double>() > 0);
+  CHECK_THAT(r.markdown, Contains("| ONNX Runtime 1.30.0 fp32"));
 }
 }  // namespace gaze

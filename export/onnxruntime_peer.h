@@ -1,0 +1,35 @@
+// ONNX Runtime as `gaze bench`'s peer: the runtime a user would pick instead of our kernel,
+// timed on the same model and frames.
+//
+// time_onnxruntime() exports `model` to ONNX (export/onnx_export.h) in `work_dir`, writes the
+// frames as the normalised float batch LibTorch sees, and runs the embedded ort_run.js in Node
+// with npm's onnxruntime-node (CPU; $LIBGAZE_ORT_DIR, default ~/.cache/libgaze/onnxruntime-node,
+// where scripts/setup installs it): one batch run whose output must equal LibTorch's (1e-4, else
+// gaze::Error: a bench must not time a model that computes something else), then `count` timed
+// single-frame runs after 20 warm-up ones, `threads` intra-op threads.
+//
+// Without Node or the package the result says why (ran = false) and the bench reports it as
+// not run; any other failure throws gaze::Error with ONNX Runtime's message.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "export/quantizer.h"  // Frame
+#include "libgaze/models/gaze_net.h"
+
+namespace gaze {
+
+struct PeerTiming {
+  bool ran = false;
+  std::string reason;   // why not, when !ran
+  std::string version;  // e.g. "1.30.0"
+  double p50_ms = 0, p99_ms = 0;
+  double max_abs_error = 0;  // vs LibTorch on the batch
+};
+
+PeerTiming time_onnxruntime(GazeNet& model, const std::vector<Frame>& frames, int32_t h, int32_t w, int64_t count,
+                            int64_t threads, const std::string& work_dir);
+
+}  // namespace gaze
