@@ -115,8 +115,8 @@ BlockImpl::BlockImpl(int64_t dim, double drop_path, double ln_eps, const Adapter
   }
 }
 
-// On rows [R, C] (a free view of a channels-last map), with the Linears as rows_linear: see
-// rows_linear.h for why not torch::nn::Linear's BLAS path.
+// On rows [R, C] (positions x channels), with the Linears as rows_linear: see rows_linear.h for
+// why not torch::nn::Linear's BLAS path.
 at::Tensor BlockImpl::mlp(const at::Tensor& rows, at::IntArrayRef offsets) {
   const at::Tensor h = at::gelu(rows_linear(norm->forward(rows), pwconv1->weight, pwconv1->bias));
   return rows_linear(fused_grn_rows(h, offsets, grn->gamma, grn->beta), pwconv2->weight, pwconv2->bias);
