@@ -57,6 +57,14 @@ std::string run_command(const std::string& command) {
   return out;
 }
 
+Json json_printed_by(const std::string& output, const std::string& program) {
+  const size_t open = output.find('{'), close = output.rfind('}');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    throw Error(program + " printed no JSON object: " + output);
+  }
+  return parse_json(output.substr(open, close - open + 1), program + " output");
+}
+
 void export_onnx_model(const ExportRequest& request) {
   GazeNet model = load_student(request.checkpoint, request.merge_user);
   export_onnx(model, request.out_dir,
@@ -242,11 +250,7 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   run_command("cmake --build '" + build + "' -j 2");
   const std::string tool_json = run_command("'" + build + "/dftgaze_tool' bench '" + frames_path + "' --frames " +
                                             std::to_string(frame_count) + " --json");
-  const size_t open = tool_json.find('{'), close = tool_json.rfind('}');
-  if (open == std::string::npos || close == std::string::npos || close < open) {
-    throw Error("dftgaze_tool bench printed no JSON object: " + tool_json);
-  }
-  Json out = parse_json(tool_json.substr(open, close - open + 1), "dftgaze_tool bench output");
+  Json out = json_printed_by(tool_json, "dftgaze_tool bench");
   const auto tool_number = [&](const char* key) {
     return json_at(out, key, "dftgaze_tool bench output").get<double>();
   };

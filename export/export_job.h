@@ -66,6 +66,10 @@ double percentile_ms(std::vector<double> timings, double p);
 // the command and its output when it exits non-zero.
 std::string run_command(const std::string& command);
 
+// The JSON object in a tool's printed output (from its first '{' to its last '}', so log lines
+// around it are skipped); throws gaze::Error naming `program` when there is none.
+Json json_printed_by(const std::string& output, const std::string& program);
+
 // The student of a checkpoint in eval mode, with a user's adapters merged in if `user` is set.
 GazeNet load_student(const std::string& checkpoint, const std::string& user);
 

@@ -8,7 +8,6 @@
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 
 #include "export/export_job.h"
@@ -25,25 +24,6 @@ std::map<std::string, int> op_counts(const onnx::ModelProto& model) {
   std::map<std::string, int> counts;
   for (const auto& node : model.graph().node()) ++counts[node.op_type()];
   return counts;
-}
-
-void write_floats(const std::string& path, const at::Tensor& t) {
-  const at::Tensor c = t.contiguous();
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(c.data_ptr<float>()), c.numel() * 4);
-}
-
-// The model's output for `x` as ONNX Runtime computes it from `onnx_path`.
-at::Tensor run_in_onnxruntime(const std::string& onnx_path, const at::Tensor& x, const testing::TempDir& dir) {
-  write_floats(dir.file("input.f32"), x);
-  const std::string shape = std::to_string(x.size(0)) + "," + std::to_string(x.size(1)) + "," +
-                            std::to_string(x.size(2)) + "," + std::to_string(x.size(3));
-  const auto run = testing::run_command("node " LIBGAZE_SOURCE_DIR "/scripts/ort/ort_run.js '" + onnx_path + "' '" +
-                                        dir.file("input.f32") + "' " + shape + " '" + dir.file("output.f32") + "'");
-  INFO(run.output);
-  REQUIRE(run.exit_code == 0);
-  const std::string bytes = testing::read_file(dir.file("output.f32"));
-  REQUIRE(bytes.size() == size_t(x.size(0)) * 4 * sizeof(float));
-  return at::from_blob(const_cast<char*>(bytes.data()), {x.size(0), 4}, at::kFloat).clone();
 }
 
 }  // namespace
@@ -101,7 +81,7 @@ TEST_CASE("ONNX Runtime runs the exported student and teacher as LibTorch does (
         at::NoGradGuard no_grad;
         want = model->forward(x);
       }
-      const at::Tensor got = run_in_onnxruntime(dir.file(arch + ".onnx"), x, dir);
+      const at::Tensor got = testing::run_in_onnxruntime(dir.file(arch + ".onnx"), x, dir);
       const double error = (got - want).abs().max().item<double>();
       INFO(size.first << "x" << size.second << ": max |ORT - LibTorch| " << error);
       CHECK(error <= 1e-4 * std::max(1.0, want.abs().max().item<double>()));

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "export/export_job.h"  // run_command
+#include "export/export_job.h"  // run_command, json_printed_by
 #include "export/onnx_export.h"
 #include "export/runtime_sources.h"
 #include "libgaze/core/atomic_file.h"
@@ -74,11 +74,7 @@ PeerTiming time_onnxruntime(GazeNet& model, const std::vector<Frame>& frames, in
                 onnx_path);
   }
 
-  const size_t open = output.rfind('{'), close = output.rfind('}');
-  if (open == std::string::npos || close == std::string::npos || close < open) {
-    throw Error("ort_run.js printed no JSON object: " + output);
-  }
-  const Json timing = parse_json(output.substr(open, close - open + 1), "ort_run.js output");
+  const Json timing = json_printed_by(output, "ort_run.js");
   t.ran = true;
   t.version = json_at(timing, "version", "ort_run.js output").get<std::string>();
   t.p50_ms = json_at(timing, "median_ms", "ort_run.js output").get<double>();

@@ -1,17 +1,20 @@
-// Test helpers for export/: a student with every quantised parameter non-trivial, and eye-like
-// frames. Header-only, test code only.
+// Test helpers for export/: a student with every quantised parameter non-trivial, eye-like
+// frames, and a model's output as ONNX Runtime computes it. Header-only, test code only.
 #pragma once
 
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
 #include <random>
 #include <vector>
 
 #include "export/quantizer.h"
 #include "libgaze/models/gaze_net.h"
+#include "tests/test_util.h"
 
 namespace gaze::testing {
 
@@ -53,6 +56,26 @@ inline std::vector<Frame> eye_frames(int count, int32_t h, int32_t w, uint32_t s
     frames.push_back(std::move(f));
   }
   return frames;
+}
+
+inline void write_floats(const std::string& path, const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(c.data_ptr<float>()), c.numel() * 4);
+}
+
+// The model's output for `x` [N, C, H, W] as ONNX Runtime computes it from `onnx_path`
+// (scripts/ort/ort_run.js, the package scripts/setup installs); `dir` holds the float files.
+inline at::Tensor run_in_onnxruntime(const std::string& onnx_path, const at::Tensor& x, const TempDir& dir) {
+  write_floats(dir.file("input.f32"), x);
+  const std::string shape = std::to_string(x.size(0)) + "," + std::to_string(x.size(1)) + "," +
+                            std::to_string(x.size(2)) + "," + std::to_string(x.size(3));
+  const auto run = run_command("node " LIBGAZE_SOURCE_DIR "/scripts/ort/ort_run.js '" + onnx_path + "' '" +
+                               dir.file("input.f32") + "' " + shape + " '" + dir.file("output.f32") + "'");
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const std::string bytes = read_file(dir.file("output.f32"));
+  REQUIRE(bytes.size() == size_t(x.size(0)) * 4 * sizeof(float));
+  return at::from_blob(const_cast<char*>(bytes.data()), {x.size(0), 4}, at::kFloat).clone();
 }
 
 }  // namespace gaze::testing

@@ -11,6 +11,7 @@
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
 #include "datasets/synth/synth_writer.h"
+#include "export/test_models.h"
 #include "libgaze/io/model_io.h"
 #include "tests/test_util.h"
 #include "trainers/personalize.h"
@@ -227,15 +228,7 @@ TEST_CASE("gaze export --format onnx: the personalised student in ONNX Runtime e
     at::NoGradGuard no_grad;
     want = model->forward(x);
   }
-  std::ofstream(out.file("x.f32"), std::ios::binary)
-      .write(reinterpret_cast<const char*>(x.data_ptr<float>()), x.numel() * 4);
-  const auto ran = testing::run_command("node " LIBGAZE_SOURCE_DIR "/scripts/ort/ort_run.js " + out.file("user.onnx") +
-                                        " " + out.file("x.f32") + " 4,3,64,96 " + out.file("y.f32"));
-  INFO(ran.output);
-  REQUIRE(ran.exit_code == 0);
-  const std::vector<float> got = read_floats(out.file("y.f32"));
-  REQUIRE(got.size() == 16);
-  const at::Tensor diff = at::from_blob(const_cast<float*>(got.data()), {4, 4}, at::kFloat) - want;
+  const at::Tensor diff = testing::run_in_onnxruntime(out.file("user.onnx"), x, out) - want;
   CHECK(diff.abs().max().item<double>() <= 1e-4 * std::max(1.0, want.abs().max().item<double>()));
   // Without the user the output differs: the merge reached the file.
   GazeNet base = load_model(t.model);
