@@ -31,24 +31,26 @@ bool preprocess_image(const Image& image, const PreprocessOptions& o, uint64_t s
     gamma = std::exp(rng.uniform(-o.gamma, o.gamma));
     noise = rng.uniform(0, o.noise);
   }
-  // Grey levels of each channel (a grey image into channel 0, replicated below), then the same
-  // photometric draw on every channel, then ImageNet's per-channel normalisation.
+  // Grey levels of each channel (a grey image into channel 0), then the same photometric draw on
+  // every channel, then ImageNet's per-channel normalisation. A grey image's level is computed
+  // once and replicated: the gamma's pow is the loader's costliest per-pixel call.
   const size_t plane = size_t(o.height) * o.width;
   const int32_t channels = image.channels == 3 ? 3 : 1;
   for (int32_t c = 0; c < channels; ++c) resample_bilinear(image, w, o.height, o.width, flip, out + c * plane, c);
   for (size_t i = 0; i < plane; ++i) {
     const double noise_draw = o.augment ? noise * rng.normal() : 0.0;
     float level[3];
-    for (int32_t c = 0; c < 3; ++c) level[c] = out[(channels == 3 ? c : 0) * plane + i];
-    for (int32_t c = 0; c < 3; ++c) {
-      float v = level[c];
+    for (int32_t c = 0; c < channels; ++c) {
+      float v = out[c * plane + i];
       if (o.augment) {
         v = float(255.0 * std::pow(std::clamp(v / 255.0, 0.0, 1.0), gamma));
         v = float((v - 128.0) * contrast + 128.0 + brightness + noise_draw);
         v = std::clamp(v, 0.0f, 255.0f);
       }
-      out[c * plane + i] = (v / 255.0f - kInputMean[c]) / kInputStd[c];
+      level[c] = v;
     }
+    for (int32_t c = 0; c < 3; ++c)
+      out[c * plane + i] = (level[channels == 3 ? c : 0] / 255.0f - kInputMean[c]) / kInputStd[c];
   }
   return flip;
 }

@@ -1,6 +1,7 @@
 // The three training stages of SPEC §2 as TrainingStage implementations.
 #include <spdlog/spdlog.h>
 
+#include "datasets/cached.h"
 #include "datasets/kmeans.h"
 #include "datasets/open_dataset.h"
 #include "libgaze/core/error.h"
@@ -57,7 +58,8 @@ void append_params(TensorList& out, const std::string& prefix, torch::nn::Module
 
 class DataStage : public TrainingStage {
  public:
-  explicit DataStage(const Config& config) : config_(config), data_(open_dataset(config.data)) {
+  explicit DataStage(const Config& config)
+      : config_(config), data_(cache_decoded(open_dataset(config.data), config.data.cache_mib)) {
     if (data_->size() == 0) throw Error(data_->describe() + ": no training items");
     plan_ = shuffled_plan(data_->size(), config.train.batch_size, uint64_t(config.run.seed));
   }

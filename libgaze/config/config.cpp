@@ -429,6 +429,8 @@ void validate_config(Config& config) {
     invalid(config, "data.input_size", "at most 4096 per side");
   if (data.workers < 1) invalid(config, "data.workers", "must be >= 1");
   if (data.workers > 256) invalid(config, "data.workers", "at most 256 decode threads");
+  if (data.cache_mib < 0 || data.cache_mib > (int64_t(1) << 30))
+    invalid(config, "data.cache_mib", "must be in [0, 2^30]");
   if (config.run.dist_timeout_s < 1) invalid(config, "run.dist_timeout_s", "must be >= 1");
   if (data.max_image_pixels < 1 || data.max_image_pixels > (int64_t(1) << 31)) {
     invalid(config, "data.max_image_pixels", "must be in 1..2^31");

@@ -243,6 +243,7 @@ struct DataConfig {
   std::vector<int64_t> input_size = {96, 128};
   int64_t workers = 2;
   int64_t prefetch = 64;
+  int64_t cache_mib = 1024;
   int64_t max_image_pixels = int64_t(1) << 26;
   int64_t max_record_mib = 64;
 
@@ -261,6 +262,8 @@ struct DataConfig {
     v("input_size", input_size, "network input [H, W]; images are resampled to it");
     v("workers", workers, "decode/augment threads");
     v("prefetch", prefetch, "items decoded ahead of the consumer");
+    v("cache_mib", cache_mib,
+      "training: keep up to this many MiB of decoded images in memory, so later epochs skip decoding (0: off)");
     v("max_image_pixels", max_image_pixels,
       "refuse images whose header declares more pixels, before decoding (PNG, JPEG, VRS frames)");
     v("max_record_mib", max_record_mib, "refuse VRS records that declare more uncompressed MiB, before decompressing");
