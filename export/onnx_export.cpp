@@ -1,12 +1,8 @@
 #include "export/onnx_export.h"
 
-#include <onnx/checker.h>
-#include <onnx/onnx_pb.h>
-#include <onnx/shape_inference/implementation.h>
-
-#include <cctype>
 #include <cmath>
-#include <map>
+
+#include "export/onnx_graph.h"
 
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
@@ -14,68 +10,11 @@
 namespace gaze {
 namespace {
 
-constexpr int64_t kOpset = 17;  // the first with LayerNormalization
-
-// Appends nodes and float initialisers to a GraphProto under unique names.
-class GraphBuilder {
- public:
-  explicit GraphBuilder(onnx::GraphProto* graph) : graph_(graph) {}
-
-  // A float initialiser holding `t` (any shape; copied as contiguous float32).
-  std::string constant(const std::string& name, const at::Tensor& t) {
-    const at::Tensor values = t.detach().to(at::kFloat).contiguous();
-    onnx::TensorProto* tensor = graph_->add_initializer();
-    tensor->set_name(unique(name));
-    tensor->set_data_type(onnx::TensorProto::FLOAT);
-    for (const int64_t d : values.sizes()) tensor->add_dims(d);
-    tensor->set_raw_data(values.data_ptr<float>(), size_t(values.numel()) * sizeof(float));
-    return tensor->name();
-  }
-  std::string scalar(const std::string& name, double value) { return constant(name, at::full({}, value)); }
-
-  // One node with one output; returns the output's name.
-  std::string node(const std::string& op, const std::vector<std::string>& inputs, const std::string& name,
-                   const std::vector<onnx::AttributeProto>& attributes = {}) {
-    onnx::NodeProto* n = graph_->add_node();
-    n->set_op_type(op);
-    n->set_name(unique(name));
-    for (const auto& input : inputs) n->add_input(input);
-    n->add_output(n->name());
-    for (const auto& a : attributes) *n->add_attribute() = a;
-    return n->name();
-  }
-
- private:
-  std::string unique(const std::string& name) {
-    const int count = used_[name]++;
-    return count == 0 ? name : name + "_" + std::to_string(count);
-  }
-  onnx::GraphProto* graph_;
-  std::map<std::string, int> used_;
-};
-
-onnx::AttributeProto ints(const std::string& name, const std::vector<int64_t>& values) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::INTS);
-  for (const int64_t v : values) a.add_ints(v);
-  return a;
-}
-
-onnx::AttributeProto integer(const std::string& name, int64_t value) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::INT);
-  a.set_i(value);
-  return a;
-}
-
-onnx::AttributeProto real(const std::string& name, double value) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::FLOAT);
-  a.set_f(float(value));
-  return a;
+// A float initialiser holding `t` (any shape; copied as contiguous float32).
+std::string tensor_constant(GraphBuilder& g, const std::string& name, const at::Tensor& t) {
+  const at::Tensor values = t.detach().to(at::kFloat).contiguous();
+  return g.constant(name, onnx::TensorProto::FLOAT, values.sizes().vec(), values.data_ptr<float>(),
+                    size_t(values.numel()) * sizeof(float));
 }
 
 // Emits the network into a graph, reading weights from the modules.
@@ -102,35 +41,39 @@ class GazeNetWriter {
     }
     // Head: global average pool -> LayerNorm -> Linear.
     x = g_.node("GlobalAveragePool", {x}, "head.pool");
-    x = g_.node("Flatten", {x}, "head.flatten", {integer("axis", 1)});
+    x = g_.node("Flatten", {x}, "head.flatten", {onnx_int("axis", 1)});
     x = g_.node("LayerNormalization",
-                {x, g_.constant("norm.weight", model_->norm->weight), g_.constant("norm.bias", model_->norm->bias)},
-                "norm", {integer("axis", -1), real("epsilon", model_->norm->options.eps())});
+                {x, tensor_constant(g_, "norm.weight", model_->norm->weight),
+                 tensor_constant(g_, "norm.bias", model_->norm->bias)},
+                "norm", {onnx_int("axis", -1), onnx_float("epsilon", model_->norm->options.eps())});
     return g_.node("Gemm",
-                   {x, g_.constant("head.weight", model_->head->weight), g_.constant("head.bias", model_->head->bias)},
-                   "head", {integer("transB", 1)});
+                   {x, tensor_constant(g_, "head.weight", model_->head->weight),
+                    tensor_constant(g_, "head.bias", model_->head->bias)},
+                   "head", {onnx_int("transB", 1)});
   }
 
  private:
   std::string conv(const std::string& x, torch::nn::Conv2dImpl& c, const std::string& name, int64_t stride, int64_t pad,
                    int64_t groups) {
     const int64_t k = c.weight.size(2);
-    return g_.node("Conv", {x, g_.constant(name + ".weight", c.weight), g_.constant(name + ".bias", c.bias)}, name,
-                   {ints("kernel_shape", {k, k}), ints("strides", {stride, stride}), ints("pads", {pad, pad, pad, pad}),
-                    integer("group", groups)});
+    return g_.node(
+        "Conv", {x, tensor_constant(g_, name + ".weight", c.weight), tensor_constant(g_, name + ".bias", c.bias)}, name,
+        {onnx_ints("kernel_shape", {k, k}), onnx_ints("strides", {stride, stride}),
+         onnx_ints("pads", {pad, pad, pad, pad}), onnx_int("group", groups)});
   }
 
   std::string layer_norm(const std::string& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
                          const std::string& name) {
-    return g_.node("LayerNormalization", {x, g_.constant(name + ".weight", weight), g_.constant(name + ".bias", bias)},
-                   name, {integer("axis", -1), real("epsilon", eps)});
+    return g_.node("LayerNormalization",
+                   {x, tensor_constant(g_, name + ".weight", weight), tensor_constant(g_, name + ".bias", bias)}, name,
+                   {onnx_int("axis", -1), onnx_float("epsilon", eps)});
   }
 
   std::string to_nhwc(const std::string& x, const std::string& name) {
-    return g_.node("Transpose", {x}, name + ".to_nhwc", {ints("perm", {0, 2, 3, 1})});
+    return g_.node("Transpose", {x}, name + ".to_nhwc", {onnx_ints("perm", {0, 2, 3, 1})});
   }
   std::string to_nchw(const std::string& x, const std::string& name) {
-    return g_.node("Transpose", {x}, name + ".to_nchw", {ints("perm", {0, 3, 1, 2})});
+    return g_.node("Transpose", {x}, name + ".to_nchw", {onnx_ints("perm", {0, 3, 1, 2})});
   }
 
   std::string layer_norm_nchw(const std::string& x, LayerNorm2dImpl& ln, const std::string& name) {
@@ -139,8 +82,8 @@ class GazeNetWriter {
 
   // y = x W^T + b on the last axis.
   std::string linear(const std::string& x, const at::Tensor& weight, const at::Tensor& bias, const std::string& name) {
-    const std::string y = g_.node("MatMul", {x, g_.constant(name + ".weight_t", weight.t())}, name + ".matmul");
-    return g_.node("Add", {y, g_.constant(name + ".bias", bias)}, name);
+    const std::string y = g_.node("MatMul", {x, tensor_constant(g_, name + ".weight_t", weight.t())}, name + ".matmul");
+    return g_.node("Add", {y, tensor_constant(g_, name + ".bias", bias)}, name);
   }
 
   // Exact (erf) GELU: x * 0.5 * (1 + erf(x / sqrt(2))).
@@ -153,13 +96,16 @@ class GazeNetWriter {
 
   // gamma * (x * nx) + beta + x with gx = L2 over H, W and nx = gx / (mean_c gx + 1e-6); NHWC.
   std::string grn(const std::string& x, GRNImpl& grn, const std::string& name) {
-    const std::string gx = g_.node("ReduceL2", {x}, name + ".gx", {ints("axes", {1, 2}), integer("keepdims", 1)});
-    const std::string mean = g_.node("ReduceMean", {gx}, name + ".mean", {ints("axes", {-1}), integer("keepdims", 1)});
+    const std::string gx = g_.node("ReduceL2", {x}, name + ".gx", {onnx_ints("axes", {1, 2}), onnx_int("keepdims", 1)});
+    const std::string mean =
+        g_.node("ReduceMean", {gx}, name + ".mean", {onnx_ints("axes", {-1}), onnx_int("keepdims", 1)});
     const std::string denom = g_.node("Add", {mean, g_.scalar(name + ".eps", 1e-6)}, name + ".denom");
     const std::string nx = g_.node("Div", {gx, denom}, name + ".nx");
-    const std::string scaled = g_.node(
-        "Mul", {g_.constant(name + ".gamma", grn.gamma), g_.node("Mul", {x, nx}, name + ".x_nx")}, name + ".scaled");
-    const std::string shifted = g_.node("Add", {scaled, g_.constant(name + ".beta", grn.beta)}, name + ".shifted");
+    const std::string scaled =
+        g_.node("Mul", {tensor_constant(g_, name + ".gamma", grn.gamma), g_.node("Mul", {x, nx}, name + ".x_nx")},
+                name + ".scaled");
+    const std::string shifted =
+        g_.node("Add", {scaled, tensor_constant(g_, name + ".beta", grn.beta)}, name + ".shifted");
     return g_.node("Add", {shifted, x}, name);
   }
 
@@ -170,7 +116,7 @@ class GazeNetWriter {
     const at::Tensor weight = a.down->weight * scale.unsqueeze(1);
     const at::Tensor bias = (a.down->bias - bn.running_mean) * scale + bn.bias;
     std::string h = linear(x, weight, bias, name + ".down_bn");
-    h = g_.node("LeakyRelu", {h}, name + ".act", {real("alpha", a.slope())});
+    h = g_.node("LeakyRelu", {h}, name + ".act", {onnx_float("alpha", a.slope())});
     return g_.node("Add", {x, linear(h, a.up->weight, a.up->bias, name + ".up")}, name);
   }
 
@@ -189,19 +135,6 @@ class GazeNetWriter {
   double eps_;
 };
 
-void set_float_tensor_type(onnx::ValueInfoProto* value, const std::vector<std::string>& dims) {
-  auto* type = value->mutable_type()->mutable_tensor_type();
-  type->set_elem_type(onnx::TensorProto::FLOAT);
-  for (const auto& d : dims) {
-    auto* dim = type->mutable_shape()->add_dim();
-    if (!d.empty() && std::isdigit(static_cast<unsigned char>(d[0]))) {
-      dim->set_dim_value(std::stoll(d));
-    } else {
-      dim->set_dim_param(d);
-    }
-  }
-}
-
 }  // namespace
 
 std::string onnx_model_bytes(GazeNet& model, const std::string& source) {
@@ -218,7 +151,7 @@ std::string onnx_model_bytes(GazeNet& model, const std::string& source) {
                        "): output[:, :3] raw gaze direction, output[:, 3] Laplace log-scale");
   auto* opset = proto.add_opset_import();
   opset->set_domain("");
-  opset->set_version(kOpset);
+  opset->set_version(kOnnxOpset);
   onnx::GraphProto* graph = proto.mutable_graph();
   graph->set_name("gaze_net");
   set_float_tensor_type(graph->add_input(), {"batch", std::to_string(model->config().in_chans), "height", "width"});
@@ -231,13 +164,7 @@ std::string onnx_model_bytes(GazeNet& model, const std::string& source) {
   set_float_tensor_type(graph->add_output(), {"batch", "4"});
   graph->mutable_output(0)->set_name("output");
 
-  try {
-    onnx::checker::check_model(proto);
-    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
-                                       onnx::ShapeInferenceOptions(/*check_type=*/true, /*error_mode=*/1));
-  } catch (const std::exception& e) {
-    throw Error(std::string("ONNX export: the model fails ONNX's checks: ") + e.what());
-  }
+  check_onnx_model(proto, "ONNX export");
   return proto.SerializeAsString();
 }
 
