@@ -92,7 +92,12 @@ void register_synth(CLI::App& app) {
     if (!r.aea_root.empty()) std::printf("aea      %s  %lld eye frames\n", r.aea_root.c_str(), (long long)r.aea_frames);
     if (!r.images_root.empty())
       std::printf("images   %s  %lld RGB images\n", r.images_root.c_str(), (long long)r.images);
-    const int64_t frames = r.openeds_images + r.aea_frames + r.images;
+    if (!r.mpiigaze_root.empty())
+      std::printf("mpiigaze %s  %lld images (two eyes each)\n", r.mpiigaze_root.c_str(), (long long)r.mpiigaze_images);
+    if (!r.mpiifacegaze_root.empty())
+      std::printf("mpiifacegaze %s  %lld webcam frames\n", r.mpiifacegaze_root.c_str(),
+                  (long long)r.mpiifacegaze_images);
+    const int64_t frames = r.openeds_images + r.aea_frames + r.images + r.mpiigaze_images + r.mpiifacegaze_images;
     std::printf("rendered %lld frames in %.1f s (%.1f frames/s)\n", (long long)frames, r.seconds,
                 r.seconds > 0 ? frames / r.seconds : 0.0);
   });

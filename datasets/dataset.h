@@ -25,6 +25,10 @@ struct SampleLabel {
   std::string key;            // stable, unique within the dataset ("seq/012", ...)
   int64_t timestamp_us = -1;  // where the source has one
   bool blink = false;         // known closed eye (rendered data)
+  // Head pose (pitch, yaw) in radians in the image's camera frame, for the baselines that take
+  // it (GazeNet, RT-Gene). Zero where the source has none: a near-eye camera moves with the
+  // head, so its images carry no head pose.
+  std::array<float, 2> head{0, 0};
 };
 
 struct Sample {

@@ -1,6 +1,7 @@
 #include "datasets/image.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "libgaze/core/error.h"
@@ -86,6 +87,29 @@ Image mirror_horizontal(const Image& image) {
       for (int32_t c = 0; c < image.channels; ++c) out.at(y, x, c) = image.at(y, image.width - 1 - x, c);
     }
   }
+  return out;
+}
+
+Image equalize_histogram(const Image& image) {
+  if (image.channels != 1) throw Error("equalize_histogram: expects a grey image");
+  std::array<int64_t, 256> histogram{};
+  for (const uint8_t v : image.pixels) ++histogram[v];
+  std::array<uint8_t, 256> lut{};
+  int64_t cdf = 0, cdf_min = 0;
+  for (const int64_t count : histogram) {
+    if (count) {
+      cdf_min = count;
+      break;
+    }
+  }
+  const int64_t total = int64_t(image.pixels.size());
+  for (int v = 0; v < 256; ++v) {
+    cdf += histogram[size_t(v)];
+    lut[size_t(v)] =
+        total > cdf_min ? uint8_t(std::nearbyint(255.0 * double(cdf - cdf_min) / double(total - cdf_min))) : uint8_t(v);
+  }
+  Image out = image;
+  for (auto& v : out.pixels) v = lut[v];
   return out;
 }
 

@@ -51,4 +51,9 @@ Image resize_bilinear(const Image& image, int32_t height, int32_t width);
 
 Image mirror_horizontal(const Image& image);
 
+// Histogram equalisation of a grey image, OpenCV's equalizeHist mapping (the MPII datasets'
+// normalised eye patches are equalised so): v -> round(255 (cdf(v) - cdf_min) / (N - cdf_min)),
+// a constant image unchanged.
+Image equalize_histogram(const Image& image);
+
 }  // namespace gaze

@@ -7,6 +7,8 @@
 #include "datasets/concat.h"
 #include "datasets/image_folder.h"
 #include "datasets/limits.h"
+#include "datasets/mpiifacegaze.h"
+#include "datasets/mpiigaze.h"
 #include "datasets/openeds.h"
 #include "datasets/pack.h"
 #include "datasets/splits.h"
@@ -17,7 +19,7 @@ namespace gaze {
 
 std::pair<std::string, std::string> parse_source(const std::string& source, const std::string& split) {
   namespace fs = std::filesystem;
-  const std::vector<std::string> kinds = {"openeds", "aea", "folder", "pack"};
+  const std::vector<std::string> kinds = {"openeds", "aea", "mpiigaze", "mpiifacegaze", "folder", "pack"};
   const auto colon = source.find(':');
   if (colon != std::string::npos && colon > 1) {  // "C:" style paths do not occur on Linux
     const std::string kind = source.substr(0, colon);
@@ -34,13 +36,19 @@ std::pair<std::string, std::string> parse_source(const std::string& source, cons
     return {"openeds", source};
   }
   if (fs::is_regular_file(path / "recording.vrs")) return {"aea", source};
+  if (fs::is_directory(path / "Data" / "Normalized")) return {"mpiigaze", source};
+  if (fs::is_regular_file(path / "p00" / "p00.txt") || fs::is_regular_file(path / "p00" / "Calibration" / "Camera.mat"))
+    return {"mpiifacegaze", source};
   if (fs::is_directory(path)) {
     for (const auto& entry : fs::directory_iterator(path)) {
       if (fs::is_regular_file(entry.path() / "recording.vrs")) return {"aea", source};
     }
     return {"folder", source};
   }
-  throw Error(source + ": cannot tell what kind of dataset this is; prefix it with openeds:, aea:, folder: or pack:");
+  throw Error(
+      source +
+      ": cannot tell what kind of dataset this is; prefix it with openeds:, aea:, mpiigaze:, mpiifacegaze:, folder: "
+      "or pack:");
 }
 
 std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
@@ -73,6 +81,24 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
     options.expected_height = int32_t(data.openeds_size.at(0));
     options.expected_width = int32_t(data.openeds_size.at(1));
     return std::make_unique<OpenEdsDataset>(path, options);
+  }
+  if (kind == "mpiigaze") {
+    MpiiGazeOptions options;
+    options.split = data.split;
+    options.hold_out = data.hold_out;
+    options.subset = data.mpii_subset;
+    options.eye = data.eye;
+    options.mirror_right = data.mirror_right;
+    options.skip_bad = data.skip_bad;
+    return std::make_unique<MpiiGazeDataset>(path, options);
+  }
+  if (kind == "mpiifacegaze") {
+    MpiiFaceGazeOptions options;
+    options.split = data.split;
+    options.hold_out = data.hold_out;
+    options.colour = data.colour;
+    options.skip_bad = data.skip_bad;
+    return std::make_unique<MpiiFaceGazeDataset>(path, options);
   }
   if (kind == "aea") {
     AeaOptions options;

@@ -1,10 +1,11 @@
 // Opens any supported source as a Dataset from `data.*` config values.
 //
-// data.source is "kind:path" — openeds:<root>, aea:<root>, folder:<root>, pack:<file> — or a
-// bare path whose kind is detected: a .h5 file is a pack, a folder with <split>/sequences is
-// OpenEDS2020, a folder holding recording.vrs (itself or one level down) is AEA, any other
-// folder an image folder. data.split=all opens OpenEDS's three splits as one ConcatDataset
-// (and every item of a pack). Several sources separated by commas are read end to end.
+// data.source is "kind:path" — openeds:<root>, aea:<root>, mpiigaze:<root>, mpiifacegaze:<root>,
+// folder:<root>, pack:<file> — or a bare path whose kind is detected: a .h5 file is a pack, a
+// folder with <split>/sequences is OpenEDS2020, a folder holding recording.vrs (itself or one
+// level down) is AEA, a folder with Data/Normalized is MPIIGaze, one with p00/p00.txt or
+// p00/Calibration/Camera.mat MPIIFaceGaze, any other folder an image folder. data.split=all opens OpenEDS's three
+// splits as one ConcatDataset (and every item of a pack). Several sources separated by commas are read end to end.
 #pragma once
 
 #include <functional>

@@ -97,6 +97,7 @@ py::dict sample_dict(Sample&& s) {
   d["key"] = s.label.key;
   d["timestamp_us"] = s.label.timestamp_us;
   d["blink"] = s.label.blink;
+  d["head"] = to_numpy(std::vector<float>(s.label.head.begin(), s.label.head.end()), {2});
   return d;
 }
 
@@ -192,7 +193,8 @@ PYBIND11_MODULE(_libgaze, m) {
             }
             return sample_dict(std::move(s));
           },
-          "A dict: image (uint8 H x W), gaze (float32[3]), participant, key, timestamp_us, blink.")
+          "A dict: image (uint8 H x W), gaze (float32[3]), participant, key, timestamp_us, blink, head (float32[2]: "
+          "pitch, yaw in radians; zero where the source has none).")
       .def(
           "labels",
           [](const Dataset& d) {
@@ -220,7 +222,7 @@ PYBIND11_MODULE(_libgaze, m) {
 
   m.def(
       "open_dataset", [](const Config& c) { return std::shared_ptr<Dataset>(open_dataset(c.data)); }, py::arg("config"),
-      "Open config.data.source (openeds:, aea:, folder:, pack: or a detected path).");
+      "Open config.data.source (openeds:, aea:, mpiigaze:, folder:, pack: or a detected path).");
 
   py::class_<PyModel>(m, "Model", "A DFT Gaze student or ConvNeXt V2 teacher.")
       .def_static(

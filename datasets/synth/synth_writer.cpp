@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "datasets/codec.h"
+#include "datasets/synth/mpii_writer.h"
 #include "datasets/synth/natural_images.h"
 #include "datasets/vrs.h"
 #include "libgaze/core/atomic_file.h"
@@ -279,6 +280,10 @@ SynthReport write_synthetic_datasets(const SynthConfig& c, uint64_t seed, int64_
     if (layout == "openeds") write_openeds(c, persons, seed, threads, report);
     if (layout == "aea") write_aea(c, persons, seed, threads, report);
     if (layout == "images") write_images(c, seed, threads, report);
+    if (layout == "mpiigaze")
+      report.mpiigaze_root = write_synthetic_mpiigaze(c, seed, threads, &report.mpiigaze_images);
+    if (layout == "mpiifacegaze")
+      report.mpiifacegaze_root = write_synthetic_mpiifacegaze(c, seed, threads, &report.mpiifacegaze_images);
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -8,6 +8,7 @@
 //   <out_dir>/aea/synth_pNN_rec1/mps/eye_gaze/general_eye_gaze.csv   (general_v2 columns)
 //   <out_dir>/aea/synth_pNN_rec1/metadata.json
 //   <out_dir>/images/class_NN/NNNNN.jpg         RGB natural-image stand-ins (natural_images.h)
+//   <out_dir>/mpiigaze/..., mpiifacegaze/...    the MPII datasets' layouts (mpii_writer.h)
 // Rendered blinks are listed beside the labels (openeds/<split>/blinks/<seq>.txt: frame ids;
 // aea/<rec>/synth_blinks.txt: timestamps in µs); the loaders set SampleLabel::blink from them.
 // People are split into train / validation / test by synth.*_participants, so validation and
@@ -35,9 +36,9 @@ std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frame
                                           const SynthConfig& config, uint64_t seed);
 
 struct SynthReport {
-  int64_t openeds_images = 0, aea_frames = 0, images = 0;
+  int64_t openeds_images = 0, aea_frames = 0, images = 0, mpiigaze_images = 0, mpiifacegaze_images = 0;
   double seconds = 0;
-  std::string openeds_root, aea_root, images_root;
+  std::string openeds_root, aea_root, images_root, mpiigaze_root, mpiifacegaze_root;
 };
 
 SynthReport write_synthetic_datasets(const SynthConfig& config, uint64_t seed, int64_t threads);

@@ -439,14 +439,22 @@ void validate_config(Config& config) {
     invalid(config, "data.max_record_mib", "must be in 1..4095 (VRS sizes are 32-bit)");
   }
   if (data.prefetch < 1) invalid(config, "data.prefetch", "must be >= 1");
+  if (data.hold_out < -1) invalid(config, "data.hold_out", "must be a pXX number, or -1 for none");
+  if (data.mpii_subset != "evaluation" && data.mpii_subset != "all")
+    invalid(config, "data.mpii_subset", "must be evaluation or all");
   if (data.tolerance_us < 0) invalid(config, "data.tolerance_us", "must be >= 0");
   const SynthConfig& sy = config.synth;
+  const std::vector<std::string> layouts = {"openeds", "aea", "mpiigaze", "mpiifacegaze", "images"};
   for (const auto& layout : sy.layouts) {
-    if (layout != "openeds" && layout != "aea" && layout != "images") {
-      invalid(config, "synth.layouts",
-              "unknown layout '" + layout + "'" + suggest_suffix(layout, {"openeds", "aea", "images"}));
-    }
+    if (std::find(layouts.begin(), layouts.end(), layout) == layouts.end())
+      invalid(config, "synth.layouts", "unknown layout '" + layout + "'" + suggest_suffix(layout, layouts));
   }
+  if (sy.mpii_images < 2) invalid(config, "synth.mpii_images", "needs at least 2 (a day file and a one-image day)");
+  if (sy.mpii_evaluation < 2 || sy.mpii_evaluation > sy.mpii_images)
+    invalid(config, "synth.mpii_evaluation", "must be in [2, synth.mpii_images]");
+  if (sy.mpii_frame.size() != 2 || sy.mpii_frame[0] < 120 || sy.mpii_frame[1] < 160 || sy.mpii_frame[0] > 4096 ||
+      sy.mpii_frame[1] > 4096)
+    invalid(config, "synth.mpii_frame", "needs [H, W] with H in [120, 4096] and W in [160, 4096]");
   if (sy.participants < 3) invalid(config, "synth.participants", "needs at least 3 (one per split)");
   if (!(sy.train_participants > 0 && sy.validation_participants > 0 &&
         sy.train_participants + sy.validation_participants < 1)) {

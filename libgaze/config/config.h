@@ -240,6 +240,8 @@ struct DataConfig {
   int64_t tolerance_us = 0;
   bool skip_bad = false;
   bool colour = false;
+  int64_t hold_out = -1;
+  std::string mpii_subset = "evaluation";
   std::vector<int64_t> input_size = {96, 128};
   int64_t workers = 2;
   int64_t prefetch = 64;
@@ -249,16 +251,24 @@ struct DataConfig {
 
   template <class V>
   void visit(V& v) {
-    v("source", source, "kind:path (openeds:, aea:, folder:, pack:) or a path whose kind is detected");
+    v("source", source,
+      "kind:path (openeds:, aea:, mpiigaze:, mpiifacegaze:, folder:, pack:) or a path whose kind is detected");
     v("split", split, "OpenEDS split or pack split: train, validation, test (all: every split)");
     v("participants_file", participants_file, "OpenEDS: 'seq,participant' CSV (default: one per sequence)");
     v("openeds_size", openeds_size, "OpenEDS: every image must be [H, W]; [0, 0] accepts any size");
-    v("eye", eye, "AEA: pair (whole frame), left, right or both (two samples per frame)");
-    v("mirror_right", mirror_right, "AEA: mirror right-eye images (and their gaze x) to look like left eyes");
+    v("eye", eye,
+      "AEA: pair (whole frame), left, right or both (two samples per frame); MPIIGaze: left, right or both");
+    v("mirror_right", mirror_right, "AEA, MPIIGaze: mirror right-eye images (and their gaze x) to look like left eyes");
     v("tolerance_us", tolerance_us, "AEA: match a frame to the nearest gaze row within this many µs");
     v("skip_bad", skip_bad, "skip and count bad items instead of stopping at the first");
+    v("hold_out", hold_out,
+      "MPII (leave-one-person-out): the pXX number held out; split train = everyone else, validation/test = that "
+      "person; -1 with split all");
+    v("mpii_subset", mpii_subset,
+      "MPIIGaze: evaluation (the standard 3,000 listed samples per person) or all (every normalised sample)");
     v("colour", colour,
-      "image folders: decode RGB and normalise each channel (natural images, e.g. ImageNet); false: grey like eyes");
+      "image folders, MPIIFaceGaze: decode RGB and normalise each channel (natural images, faces); false: grey like "
+      "eyes");
     v("input_size", input_size, "network input [H, W]; images are resampled to it");
     v("workers", workers, "decode/augment threads");
     v("prefetch", prefetch, "items decoded ahead of the consumer");
@@ -289,12 +299,17 @@ struct SynthConfig {
   int64_t images = 240;
   int64_t image_classes = 8;
   std::vector<int64_t> image_size = {192, 256};
+  int64_t mpii_images = 60;
+  int64_t mpii_evaluation = 40;
+  std::vector<int64_t> mpii_frame = {360, 640};
 
   template <class V>
   void visit(V& v) {
     v("out_dir", out_dir, "where the rendered datasets are written");
     v("layouts", layouts,
-      "which layouts to write: openeds, aea, images (RGB natural-image stand-ins in ImageNet's class-folder layout)");
+      "which layouts to write: openeds, aea, mpiigaze, mpiifacegaze, images (RGB natural-image stand-ins in ImageNet's "
+      "class-folder "
+      "layout)");
     v("participants", participants, "number of synthetic people (anatomy, kappa, headset fit)");
     v("train_participants", train_participants, "fraction of people in the OpenEDS train split");
     v("validation_participants", validation_participants,
@@ -310,6 +325,10 @@ struct SynthConfig {
     v("slip_mm", slip_mm, "headset slip standard deviation, mm");
     v("jpeg_quality", jpeg_quality, "JPEG quality of AEA eye frames");
     v("images", images, "images layout: how many natural-image stand-ins");
+    v("mpii_images", mpii_images, "MPII layouts: images per person (one pXX per rendered person)");
+    v("mpii_frame", mpii_frame, "MPIIFaceGaze webcam frame [H, W] (the real one is 720x1280)");
+    v("mpii_evaluation", mpii_evaluation,
+      "MPIIGaze: samples per person in the evaluation list (half left, half right eyes)");
     v("image_classes", image_classes, "images layout: class folders (palette and shape statistics per class)");
     v("image_size", image_size, "images layout: [H, W]");
   }

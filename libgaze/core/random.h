@@ -56,6 +56,8 @@ constexpr uint64_t kOpenEDS = 0x6f70656e656473ULL;    // "openeds": rendered Ope
 constexpr uint64_t kAEA = 0x616561ULL;                // "aea": rendered AEA recordings
 constexpr uint64_t kVrs = 0x767273ULL;                // "vrs": a written VRS file's ids
 constexpr uint64_t kImages = 0x696d61676573ULL;       // "images": rendered natural-image stand-ins
+constexpr uint64_t kMpiiGaze = 0x6d70696967ULL;       // "mpiig": rendered MPIIGaze eyes
+constexpr uint64_t kMpiiFaceGaze = 0x6d70696966ULL;   // "mpiif": rendered MPIIFaceGaze frames
 }  // namespace stream
 
 }  // namespace gaze

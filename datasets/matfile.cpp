@@ -1,0 +1,355 @@
+#include "datasets/matfile.h"
+
+#include <filesystem>
+#include <mutex>
+
+#include "libgaze/core/error.h"
+#include "libgaze/io/hdf5.h"
+
+namespace gaze {
+namespace {
+
+// matio reports problems through a log function; keep the last message for our error instead
+// of letting it print to stderr.
+thread_local std::string last_matio_message;
+void record_matio_message(int, char* message) { last_matio_message = message ? message : ""; }
+void route_matio_log() {
+  static std::once_flag once;
+  std::call_once(once, [] { Mat_LogInitFunc("libgaze", record_matio_message); });
+}
+std::string matio_detail() {
+  std::string m = std::move(last_matio_message);
+  last_matio_message.clear();
+  return m.empty() ? "" : " (" + m + ")";
+}
+
+const char* class_name(matio_classes c) {
+  switch (c) {
+    case MAT_C_EMPTY:
+      return "empty";
+    case MAT_C_CELL:
+      return "cell";
+    case MAT_C_STRUCT:
+      return "struct";
+    case MAT_C_CHAR:
+      return "char";
+    case MAT_C_DOUBLE:
+      return "double";
+    case MAT_C_SINGLE:
+      return "single";
+    case MAT_C_INT8:
+      return "int8";
+    case MAT_C_UINT8:
+      return "uint8";
+    case MAT_C_INT16:
+      return "int16";
+    case MAT_C_UINT16:
+      return "uint16";
+    case MAT_C_INT32:
+      return "int32";
+    case MAT_C_UINT32:
+      return "uint32";
+    case MAT_C_INT64:
+      return "int64";
+    case MAT_C_UINT64:
+      return "uint64";
+    default:
+      return "another class";
+  }
+}
+
+template <class T>
+void append_converted(const void* data, size_t count, std::vector<double>& out) {
+  const T* values = static_cast<const T*>(data);
+  for (size_t i = 0; i < count; ++i) out.push_back(double(values[i]));
+}
+
+}  // namespace
+
+MatVar::MatVar(std::shared_ptr<matvar_t> root, matvar_t* var, std::string where)
+    : root_(std::move(root)), var_(var), where_(std::move(where)) {
+  if (var_->rank < 0 || var_->rank > 32) throw Error(where_ + ": bad rank " + std::to_string(var_->rank));
+  dims_.assign(var_->dims, var_->dims + var_->rank);
+}
+
+size_t MatVar::numel() const {
+  size_t n = 1;
+  for (const size_t d : dims_) n *= d;
+  return n;
+}
+
+std::string MatVar::describe() const {
+  std::string s = std::string(class_name(var_->class_type)) + " [";
+  for (size_t i = 0; i < dims_.size(); ++i) s += (i ? " " : "") + std::to_string(dims_[i]);
+  return s + "]";
+}
+
+bool MatVar::has_field(const std::string& name) const {
+  return var_->class_type == MAT_C_STRUCT && numel() >= 1 &&
+         Mat_VarGetStructFieldByName(var_, name.c_str(), 0) != nullptr;
+}
+
+MatVar MatVar::field(const std::string& name) const {
+  if (var_->class_type != MAT_C_STRUCT || numel() != 1)
+    throw Error(where_ + ": expected a 1x1 struct, found " + describe());
+  matvar_t* f = Mat_VarGetStructFieldByName(var_, name.c_str(), 0);
+  if (!f) throw Error(where_ + ": no field '" + name + "'");
+  return MatVar(root_, f, where_ + "." + name);
+}
+
+MatVar MatVar::cell(size_t index) const {
+  if (var_->class_type != MAT_C_CELL) throw Error(where_ + ": expected a cell array, found " + describe());
+  if (index >= numel()) throw Error(where_ + ": cell " + std::to_string(index) + " of " + std::to_string(numel()));
+  matvar_t* c = Mat_VarGetCell(var_, int(index));
+  if (!c) throw Error(where_ + "{" + std::to_string(index + 1) + "}: missing");
+  return MatVar(root_, c, where_ + "{" + std::to_string(index + 1) + "}");
+}
+
+std::vector<double> MatVar::doubles() const {
+  if (var_->isComplex) throw Error(where_ + ": expected real numbers, found complex " + describe());
+  const size_t n = numel();
+  std::vector<double> out;
+  out.reserve(n);
+  if (n == 0) return out;
+  if (!var_->data) throw Error(where_ + ": no data");
+  switch (var_->class_type) {
+    case MAT_C_DOUBLE:
+      append_converted<double>(var_->data, n, out);
+      break;
+    case MAT_C_SINGLE:
+      append_converted<float>(var_->data, n, out);
+      break;
+    case MAT_C_INT8:
+      append_converted<int8_t>(var_->data, n, out);
+      break;
+    case MAT_C_UINT8:
+      append_converted<uint8_t>(var_->data, n, out);
+      break;
+    case MAT_C_INT16:
+      append_converted<int16_t>(var_->data, n, out);
+      break;
+    case MAT_C_UINT16:
+      append_converted<uint16_t>(var_->data, n, out);
+      break;
+    case MAT_C_INT32:
+      append_converted<int32_t>(var_->data, n, out);
+      break;
+    case MAT_C_UINT32:
+      append_converted<uint32_t>(var_->data, n, out);
+      break;
+    case MAT_C_INT64:
+      append_converted<int64_t>(var_->data, n, out);
+      break;
+    case MAT_C_UINT64:
+      append_converted<uint64_t>(var_->data, n, out);
+      break;
+    default:
+      throw Error(where_ + ": expected numbers, found " + describe());
+  }
+  return out;
+}
+
+std::vector<uint8_t> MatVar::uint8s() const {
+  if (var_->class_type != MAT_C_UINT8 || var_->isComplex) throw Error(where_ + ": expected uint8, found " + describe());
+  const uint8_t* data = static_cast<const uint8_t*>(var_->data);
+  if (numel() > 0 && !data) throw Error(where_ + ": no data");
+  return std::vector<uint8_t>(data, data + numel());
+}
+
+std::string MatVar::text() const {
+  if (var_->class_type != MAT_C_CHAR) throw Error(where_ + ": expected text (char), found " + describe());
+  if (dims_.size() != 2 || (dims_[0] > 1 && dims_[1] > 1))
+    throw Error(where_ + ": expected one row of text, found " + describe());
+  const size_t n = numel();
+  std::string s;
+  if (n > 0 && !var_->data) throw Error(where_ + ": no data");
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t code = 0;
+    switch (var_->data_type) {  // MATLAB stores UTF-16 code units; other writers bytes
+      case MAT_T_UINT16:
+      case MAT_T_UTF16:
+        code = static_cast<const uint16_t*>(var_->data)[i];
+        break;
+      case MAT_T_UINT8:
+      case MAT_T_INT8:
+      case MAT_T_UTF8:
+        code = static_cast<const uint8_t*>(var_->data)[i];
+        break;
+      default:
+        throw Error(where_ + ": unsupported character encoding " + std::to_string(int(var_->data_type)));
+    }
+    if (code == 0 || code > 0x7f) throw Error(where_ + ": non-ASCII character " + std::to_string(code));
+    s.push_back(char(code));
+  }
+  return s;
+}
+
+std::vector<std::string> MatVar::strings() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < (var_->class_type == MAT_C_CELL ? numel() : 0); ++i) out.push_back(cell(i).text());
+  if (var_->class_type != MAT_C_CELL) throw Error(where_ + ": expected a cell array of text, found " + describe());
+  return out;
+}
+
+void MatVar::expect_numel(size_t count) const {
+  if (numel() != count) throw Error(where_ + ": expected " + std::to_string(count) + " elements, found " + describe());
+}
+
+void MatVar::expect_dims(const std::vector<size_t>& want) const {
+  bool ok = want.size() == dims_.size();
+  for (size_t i = 0; ok && i < want.size(); ++i) ok = want[i] == 0 || want[i] == dims_[i];
+  if (!ok) {
+    std::string w;
+    for (size_t i = 0; i < want.size(); ++i) w += (i ? " " : "") + (want[i] ? std::to_string(want[i]) : "N");
+    throw Error(where_ + ": expected [" + w + "], found " + describe());
+  }
+}
+
+// matio reads v7.3 files through HDF5, which is built here without thread safety: every matio
+// call that may reach it takes the process-wide HDF5 lock the packs take.
+MatFile::MatFile(const std::string& path) : path_(path) {
+  route_matio_log();
+  if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such MATLAB file");
+  std::lock_guard<std::mutex> lock(h5::library_mutex());
+  mat_ = Mat_Open(path.c_str(), MAT_ACC_RDONLY);
+  if (!mat_) throw Error(path + ": not a MATLAB .mat file matio can read" + matio_detail());
+}
+
+MatFile::~MatFile() {
+  std::lock_guard<std::mutex> lock(h5::library_mutex());
+  if (mat_) Mat_Close(mat_);
+}
+
+bool MatFile::has(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(h5::library_mutex());
+  matvar_t* info = Mat_VarReadInfo(mat_, name.c_str());
+  matio_detail();
+  if (info) Mat_VarFree(info);
+  return info != nullptr;
+}
+
+MatVar MatFile::read(const std::string& name) const {
+  std::unique_lock<std::mutex> lock(h5::library_mutex());
+  matvar_t* var = Mat_VarRead(mat_, name.c_str());
+  if (!var) throw Error(path_ + ": no readable variable '" + name + "'" + matio_detail());
+  lock.unlock();
+  std::shared_ptr<matvar_t> root(var, Mat_VarFree);
+  return MatVar(root, var, path_ + ": " + name);
+}
+
+MatValue MatValue::matrix(std::vector<size_t> dims, std::vector<double> values) {
+  MatValue v;
+  v.kind = Kind::kDouble;
+  v.dims = std::move(dims);
+  v.doubles = std::move(values);
+  return v;
+}
+
+MatValue MatValue::uint8_array(std::vector<size_t> dims, std::vector<uint8_t> values) {
+  MatValue v;
+  v.kind = Kind::kUint8;
+  v.dims = std::move(dims);
+  v.bytes = std::move(values);
+  return v;
+}
+
+MatValue MatValue::string(std::string text) {
+  MatValue v;
+  v.kind = Kind::kText;
+  v.dims = {1, text.size()};
+  v.text = std::move(text);
+  return v;
+}
+
+MatValue MatValue::cell_column(std::vector<MatValue> cells) {
+  MatValue v;
+  v.kind = Kind::kCell;
+  v.dims = {cells.size(), 1};
+  v.cells = std::move(cells);
+  return v;
+}
+
+MatValue MatValue::structure(std::vector<std::pair<std::string, MatValue>> fields) {
+  MatValue v;
+  v.kind = Kind::kStruct;
+  v.dims = {1, 1};
+  v.fields = std::move(fields);
+  return v;
+}
+
+namespace {
+
+size_t product(const std::vector<size_t>& dims) {
+  size_t n = 1;
+  for (const size_t d : dims) n *= d;
+  return n;
+}
+
+// A matio variable for `value` (the caller owns it; struct fields and cells are owned by it).
+matvar_t* make_matvar(const char* name, const MatValue& value, const std::string& where) {
+  std::vector<size_t> dims = value.dims;
+  const int rank = int(dims.size());
+  matvar_t* var = nullptr;
+  switch (value.kind) {
+    case MatValue::Kind::kDouble:
+      if (value.doubles.size() != product(dims))
+        throw Error(where + ": " + std::to_string(value.doubles.size()) + " values for its dims");
+      var = Mat_VarCreate(name, MAT_C_DOUBLE, MAT_T_DOUBLE, rank, dims.data(),
+                          const_cast<double*>(value.doubles.data()), 0);
+      break;
+    case MatValue::Kind::kUint8:
+      if (value.bytes.size() != product(dims))
+        throw Error(where + ": " + std::to_string(value.bytes.size()) + " values for its dims");
+      var =
+          Mat_VarCreate(name, MAT_C_UINT8, MAT_T_UINT8, rank, dims.data(), const_cast<uint8_t*>(value.bytes.data()), 0);
+      break;
+    case MatValue::Kind::kText: {
+      std::vector<uint16_t> units(value.text.begin(), value.text.end());
+      var = Mat_VarCreate(name, MAT_C_CHAR, MAT_T_UINT16, rank, dims.data(), units.data(), 0);
+      break;
+    }
+    case MatValue::Kind::kCell: {
+      var = Mat_VarCreate(name, MAT_C_CELL, MAT_T_CELL, rank, dims.data(), nullptr, 0);
+      for (size_t i = 0; var && i < value.cells.size(); ++i)
+        Mat_VarSetCell(var, int(i), make_matvar(nullptr, value.cells[i], where + "{" + std::to_string(i + 1) + "}"));
+      break;
+    }
+    case MatValue::Kind::kStruct: {
+      std::vector<const char*> names;
+      for (const auto& f : value.fields) names.push_back(f.first.c_str());
+      names.push_back(nullptr);  // the list's end
+      var = Mat_VarCreateStruct2(name, rank, dims.data(), names.data());
+      for (const auto& [field, v] : value.fields)
+        if (var) Mat_VarSetStructFieldByName(var, field.c_str(), 0, make_matvar(nullptr, v, where + "." + field));
+      break;
+    }
+  }
+  if (!var) throw Error(where + ": matio cannot create it" + matio_detail());
+  return var;
+}
+
+}  // namespace
+
+void write_mat_file(const std::string& path, const std::vector<std::pair<std::string, MatValue>>& variables) {
+  route_matio_log();
+  std::lock_guard<std::mutex> lock(h5::library_mutex());
+  const std::string temp = path + ".tmp";
+  mat_t* mat = Mat_CreateVer(temp.c_str(), "MATLAB 5.0 MAT-file, written by libgaze", MAT_FT_MAT5);
+  if (!mat) throw Error(path + ": cannot create the MATLAB file" + matio_detail());
+  try {
+    for (const auto& [name, value] : variables) {
+      std::unique_ptr<matvar_t, void (*)(matvar_t*)> var(make_matvar(name.c_str(), value, path + ": " + name),
+                                                         Mat_VarFree);
+      if (Mat_VarWrite(mat, var.get(), MAT_COMPRESSION_ZLIB) != 0)
+        throw Error(path + ": cannot write variable '" + name + "'" + matio_detail());
+    }
+  } catch (...) {
+    Mat_Close(mat);
+    std::filesystem::remove(temp);
+    throw;
+  }
+  Mat_Close(mat);
+  std::filesystem::rename(temp, path);
+}
+
+}  // namespace gaze

@@ -1,0 +1,218 @@
+#include "datasets/mpiigaze.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "datasets/face_normalization.h"
+#include "datasets/matfile.h"
+#include "libgaze/core/atomic_file.h"
+#include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
+
+namespace gaze {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr size_t kPatch = size_t(MpiiGazeDataset::kHeight) * MpiiGazeDataset::kWidth;
+
+// One eye of one day file: N samples, images row-major per sample.
+struct EyeData {
+  std::vector<std::array<double, 3>> gaze, pose;
+  std::vector<uint8_t> images;  // N x 36 x 60, row-major
+};
+
+struct DayFile {
+  std::map<std::string, size_t> index_of;  // file name -> sample index
+  EyeData left, right;
+};
+
+// N x 3 doubles (MATLAB [N 3], column-major) as rows.
+std::vector<std::array<double, 3>> rows3(const MatVar& var, size_t n) {
+  var.expect_dims({n, 3});
+  const std::vector<double> v = var.doubles();
+  std::vector<std::array<double, 3>> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = {v[i], v[i + n], v[i + 2 * n]};
+  return out;
+}
+
+EyeData read_eye(const MatVar& eye, size_t n) {
+  EyeData d;
+  d.gaze = rows3(eye.field("gaze"), n);
+  d.pose = rows3(eye.field("pose"), n);
+  const MatVar image = eye.field("image");
+  // [N 36 60]; a one-sample day may be stored as [36 60].
+  const size_t h = size_t(MpiiGazeDataset::kHeight), w = size_t(MpiiGazeDataset::kWidth);
+  if (n == 1 && image.dims().size() == 2) {
+    image.expect_dims({h, w});
+  } else {
+    image.expect_dims({n, h, w});
+  }
+  const std::vector<uint8_t> column_major = image.uint8s();
+  d.images.resize(n * kPatch);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t r = 0; r < h; ++r)
+      for (size_t c = 0; c < w; ++c) d.images[(i * h + r) * w + c] = column_major[i + n * (r + h * c)];
+  return d;
+}
+
+DayFile read_day(const std::string& path) {
+  const MatFile file(path);
+  const std::vector<std::string> names = file.read("filenames").strings();
+  const MatVar data = file.read("data");
+  DayFile day;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!day.index_of.emplace(names[i], i).second) throw Error(path + ": filenames lists '" + names[i] + "' twice");
+  }
+  day.left = read_eye(data.field("left"), names.size());
+  day.right = read_eye(data.field("right"), names.size());
+  return day;
+}
+
+}  // namespace
+
+int64_t mpii_person_number(const std::string& name) {
+  if (name.size() < 2 || name.size() > 10 || name[0] != 'p' ||
+      name.find_first_not_of("0123456789", 1) != std::string::npos)
+    return -1;
+  return std::stoll(name.substr(1));
+}
+
+std::vector<std::string> mpii_people(const std::string& folder, const std::string& split, int64_t hold_out,
+                                     const std::string& dataset) {
+  const bool everyone = split == "all";
+  if (!everyone && split != "train" && split != "validation" && split != "test")
+    throw Error(dataset + ": split '" + split + "': expected train, validation, test or all");
+  if (!everyone && hold_out < 0)
+    throw Error(dataset + " is evaluated leave-one-person-out: split '" + split +
+                "' needs data.hold_out, the pXX number of the person held out");
+  std::vector<std::string> people;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    const int64_t number = mpii_person_number(entry.path().filename().string());
+    if (!entry.is_directory() || number < 0) continue;
+    if (everyone || (split == "train" ? number != hold_out : number == hold_out))
+      people.push_back(entry.path().filename().string());
+  }
+  std::sort(people.begin(), people.end());
+  if (people.empty())
+    throw Error(folder + ": no pXX folders" +
+                (everyone ? std::string() : " for split " + split + " with hold_out " + std::to_string(hold_out)));
+  return people;
+}
+
+std::string mpii_people_description(const std::string& split, int64_t hold_out) {
+  if (split == "all") return "everyone";
+  return (split == "train" ? "all but p" : "p") + std::to_string(hold_out);
+}
+
+MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions& options)
+    : root_(root), options_(options) {
+  if (options.subset != "evaluation" && options.subset != "all")
+    throw Error("MPIIGaze: subset '" + options.subset + "': expected evaluation or all");
+  if (options.eye != "left" && options.eye != "right" && options.eye != "both")
+    throw Error("MPIIGaze: eye '" + options.eye + "': expected left, right or both");
+  const fs::path normalized = fs::path(root) / "Data" / "Normalized";
+  if (!fs::is_directory(normalized)) throw Error(root + ": not MPIIGaze (no Data/Normalized folder)");
+  const std::vector<std::string> people = mpii_people(normalized.string(), options.split, options.hold_out, "MPIIGaze");
+
+  const auto add = [&](const std::string& person, const std::string& day, const std::string& file,
+                       const std::string& side, const EyeData& eye, size_t i) {
+    const bool mirror = side == "right" && options.mirror_right;
+    SampleLabel label;
+    const auto& g = eye.gaze[i];
+    label.gaze = unit_gaze(mirror ? -g[0] : g[0], g[1], g[2], person + "/" + day + ".mat: data." + side + ".gaze");
+    label.head = head_pitch_yaw(rotation_from_rodrigues({eye.pose[i][0], eye.pose[i][1], eye.pose[i][2]}));
+    if (mirror) label.head[1] = -label.head[1];
+    label.participant = mpii_person_number(person);
+    label.key = person + "/" + day + "/" + file + "/" + side;
+    labels_.push_back(label);
+    const uint8_t* patch = eye.images.data() + i * kPatch;
+    for (int32_t r = 0; r < kHeight; ++r)
+      for (int32_t c = 0; c < kWidth; ++c)
+        pixels_.push_back(patch[size_t(r) * kWidth + size_t(mirror ? kWidth - 1 - c : c)]);
+  };
+  const auto wanted = [&](const std::string& side) { return options.eye == "both" || options.eye == side; };
+
+  for (const std::string& person : people) {
+    std::map<std::string, DayFile> days;
+    std::map<std::string, std::string> bad_days;  // read once, refused once per sample
+    const auto day_file = [&](const std::string& day) -> const DayFile& {
+      if (const auto bad = bad_days.find(day); bad != bad_days.end()) throw Error(bad->second);
+      auto it = days.find(day);
+      if (it != days.end()) return it->second;
+      try {
+        return days.emplace(day, read_day((normalized / person / (day + ".mat")).string())).first->second;
+      } catch (const Error& e) {
+        bad_days[day] = e.what();
+        throw;
+      }
+    };
+    if (options.subset == "all") {
+      std::vector<std::string> names;
+      for (const auto& entry : fs::directory_iterator(normalized / person))
+        if (entry.path().extension() == ".mat") names.push_back(entry.path().stem().string());
+      std::sort(names.begin(), names.end());
+      for (const std::string& day : names) {
+        try {
+          const DayFile& d = day_file(day);
+          std::vector<std::pair<size_t, std::string>> by_index;
+          for (const auto& [file, i] : d.index_of) by_index.emplace_back(i, file);
+          std::sort(by_index.begin(), by_index.end());
+          for (const auto& [i, file] : by_index) {
+            if (wanted("left")) add(person, day, file, "left", d.left, i);
+            if (wanted("right")) add(person, day, file, "right", d.right, i);
+          }
+        } catch (const Error& e) {
+          if (!options.skip_bad) throw;
+          skipped_.add(e.what());
+        }
+      }
+      continue;
+    }
+    const fs::path list = fs::path(root) / "Evaluation Subset" / "sample list for eye image" / (person + ".txt");
+    std::istringstream lines(read_text_file(list.string()));
+    std::string line;
+    for (int64_t number = 1; std::getline(lines, line); ++number) {
+      const std::string where = list.string() + ":" + std::to_string(number);
+      try {
+        const std::string text = trim(line);
+        if (text.empty()) continue;
+        const auto space = text.find(' ');
+        const std::string path = text.substr(0, space),
+                          side = space == std::string::npos ? "" : trim(text.substr(space));
+        const auto slash = path.find('/');
+        if (slash == std::string::npos || (side != "left" && side != "right"))
+          throw Error("expected 'dayYY/NNNN.jpg left|right', got '" + text + "'");
+        if (!wanted(side)) continue;
+        const std::string day = path.substr(0, slash), file = path.substr(slash + 1);
+        const DayFile& d = day_file(day);
+        const auto it = d.index_of.find(file);
+        if (it == d.index_of.end())
+          throw Error((normalized / person / (day + ".mat")).string() + " has no sample '" + file + "'");
+        add(person, day, file, side, side == "left" ? d.left : d.right, it->second);
+      } catch (const Error& e) {
+        const std::string message = where + ": " + e.what();
+        if (!options.skip_bad) throw Error(message);
+        skipped_.add(message);
+      }
+    }
+  }
+  if (labels_.empty() && skipped_.count == 0) throw Error(root + ": no MPIIGaze samples for eye=" + options.eye);
+}
+
+Sample MpiiGazeDataset::get(int64_t index) const {
+  Sample s;
+  s.label = labels_.at(size_t(index));
+  s.image = Image(kHeight, kWidth);
+  std::copy_n(pixels_.begin() + std::ptrdiff_t(size_t(index) * kPatch), kPatch, s.image.pixels.begin());
+  return s;
+}
+
+std::string MpiiGazeDataset::describe() const {
+  return "mpiigaze " + root_ + " (" + mpii_people_description(options_.split, options_.hold_out) + ", " +
+         options_.subset + " subset, " + options_.eye + " eyes)";
+}
+
+}  // namespace gaze
