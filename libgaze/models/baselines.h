@@ -1,0 +1,96 @@
+// The baselines of the paper's Tables 1 and 2, from their published architectures.
+//
+// The paper re-implemented three appearance-based gaze networks; the public code that gives its
+// parameter counts exactly is yihuacheng's GazeHub (the GazeTR authors' own repository among
+// them), so these follow it layer for layer (docs/research/baselines.md has the derivation):
+//
+//   GazeNet (Zhang et al., TPAMI 2019)       one normalised eye 36x60, 2-D head pose
+//     VGG-16's 13 convolutions (3x3, bias, ReLU) with pool1 and pool2 at stride 1 for the small
+//     input (36x60 -> 4x7x512), fc6 14336->4096, [fc6 | head pose] -> fc7 4098->4096, out 4096->2;
+//     dropout 0.5 after fc6 and fc7.                                  90,236,738 parameters (RGB)
+//   RT-Gene (Fischer et al., ECCV 2018)      left and right eyes 36x60, 2-D head pose
+//     a VGG-16 trunk per eye (five stride-2 pools, global average pool -> 512), per eye
+//     Linear 512->1024 + BatchNorm + ReLU, both -> Linear 2048->512 + BN + ReLU, [. | head pose]
+//     -> Linear 514->256 + BN + ReLU -> Linear 256->2; BatchNorm momentum 0.99, eps 1e-3 as the
+//     Keras original (its momentum means "weight of the new batch" in PyTorch's terms).
+//                                                                       31,667,074 parameters
+//   GazeTR-Hybrid (Cheng & Lu, ICPR 2022)    a normalised face 224x224
+//     ResNet-18 (no pool/fc) -> 512x7x7, Conv 1x1 512->32 + BN + ReLU -> 49 tokens, a class
+//     token, 6 post-norm encoder layers (d 32, 8 heads, feed-forward 512, ReLU, dropout 0.1) whose
+//     learned position embedding (50 x 32) is added to queries and keys in every layer (not to
+//     values), a final LayerNorm, Linear 32->2 on the class token.       11,420,738 parameters
+//
+// Counts are parameters (BatchNorm running statistics excluded), as the paper's "#param". Every
+// network outputs 2-D gaze angles (yaw, pitch) in radians, GazeHub's order and convention:
+// direction = (-cos(pitch) sin(yaw), -sin(pitch), -cos(pitch) cos(yaw)), MPII's normalised camera
+// frame (baseline_direction() below). Inputs are float [B, C, H, W] images as the loaders
+// normalise them; head pose [B, 2] (pitch, yaw) as SampleLabel::head (zero where a dataset has none).
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <string>
+#include <vector>
+
+namespace gaze {
+
+// VGG-16's convolutional trunk (13 convolutions with ReLU, 5 max-pools); `stride1_pools` lists
+// the pools (0-based) that run at stride 1.
+torch::nn::Sequential vgg16_trunk(int64_t in_channels, const std::vector<int>& stride1_pools);
+
+struct GazeNetBaselineImpl : torch::nn::Module {
+  explicit GazeNetBaselineImpl(int64_t in_channels = 3);
+  at::Tensor forward(const at::Tensor& eye, const at::Tensor& head);  // eye [B, C, 36, 60], head [B, 2]
+  torch::nn::Sequential trunk{nullptr};
+  torch::nn::Linear fc6{nullptr}, fc7{nullptr}, out{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(GazeNetBaseline);
+
+struct RtGeneBaselineImpl : torch::nn::Module {
+  RtGeneBaselineImpl();
+  // left, right [B, 3, 36, 60], head [B, 2]
+  at::Tensor forward(const at::Tensor& left, const at::Tensor& right, const at::Tensor& head);
+  torch::nn::Sequential left_trunk{nullptr}, right_trunk{nullptr};
+  torch::nn::Sequential left_fc{nullptr}, right_fc{nullptr}, fused_fc{nullptr}, head_fc{nullptr};
+  torch::nn::Linear out{nullptr};
+};
+TORCH_MODULE(RtGeneBaseline);
+
+// A post-norm transformer encoder layer whose position embedding is added to queries and keys
+// (DETR's, as GazeTR uses it). Sequence-first: src, pos [L, B, D].
+struct PositionalEncoderLayerImpl : torch::nn::Module {
+  PositionalEncoderLayerImpl(int64_t dim, int64_t heads, int64_t feed_forward, double dropout);
+  at::Tensor forward(const at::Tensor& src, const at::Tensor& pos);
+  torch::nn::MultiheadAttention attention{nullptr};
+  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::Dropout dropout{nullptr}, dropout1{nullptr}, dropout2{nullptr};
+};
+TORCH_MODULE(PositionalEncoderLayer);
+
+struct GazeTrHybridImpl : torch::nn::Module {
+  GazeTrHybridImpl();
+  at::Tensor forward(const at::Tensor& face);  // [B, 3, 224, 224]
+  torch::nn::Sequential backbone{nullptr};     // ResNet-18 trunk + 1x1 conv to 32 channels
+  at::Tensor cls_token;
+  torch::nn::Embedding pos_embedding{nullptr};
+  torch::nn::ModuleList encoder{nullptr};
+  torch::nn::LayerNorm encoder_norm{nullptr};
+  torch::nn::Linear feed{nullptr};
+};
+TORCH_MODULE(GazeTrHybrid);
+
+// Unit gaze directions [B, 3] of (yaw, pitch) predictions [B, 2], GazeHub's gazeto3d.
+at::Tensor baseline_direction(const at::Tensor& yaw_pitch);
+
+}  // namespace gaze
