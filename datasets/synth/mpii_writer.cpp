@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include "datasets/codec.h"
 #include "datasets/face_normalization.h"
@@ -166,18 +167,40 @@ std::string number_text(double v) {
   return text;
 }
 
+// Writes <out_dir>/<layout> in a staged folder: `write_person(person, staged root)` for every
+// rendered person in parallel, with a progress bar; returns the final root.
+std::string write_people(const SynthConfig& c, const std::string& layout, int64_t threads, int64_t per_person,
+                         int64_t* images, const std::function<void(int64_t, const fs::path&)>& write_person) {
+  const std::string root = (fs::path(c.out_dir) / layout).string();
+  StagedFolder staged(root);
+  ProgressBar bar("synth " + layout, c.participants);
+  std::mutex bar_mutex;
+  parallel_for(c.participants, threads, [&](int64_t person) {
+    write_person(person, fs::path(staged.path()));
+    std::lock_guard<std::mutex> lock(bar_mutex);
+    bar.tick();
+  });
+  bar.finish();
+  staged.commit();
+  if (images) *images = c.participants * per_person;
+  return root;
+}
+
+// "p07"
+std::string person_name(int64_t person) {
+  char name[32];
+  std::snprintf(name, sizeof name, "p%02lld", (long long)person);
+  return name;
+}
+
 }  // namespace
 
 std::string write_synthetic_mpiigaze(const SynthConfig& c, uint64_t seed, int64_t threads, int64_t* images) {
-  const std::string root = (fs::path(c.out_dir) / "mpiigaze").string();
-  StagedFolder staged(root);
-  const fs::path normalized = fs::path(staged.path()) / "Data" / "Normalized";
-  const fs::path lists = fs::path(staged.path()) / "Evaluation Subset" / "sample list for eye image";
-  fs::create_directories(lists);
   const int64_t per_person = std::max<int64_t>(2, c.mpii_images);
-  ProgressBar bar("synth mpiigaze", c.participants);
-  std::mutex bar_mutex;
-  parallel_for(c.participants, threads, [&](int64_t person) {
+  return write_people(c, "mpiigaze", threads, per_person, images, [&](int64_t person, const fs::path& staged) {
+    const fs::path normalized = staged / "Data" / "Normalized";
+    const fs::path lists = staged / "Evaluation Subset" / "sample list for eye image";
+    fs::create_directories(lists);
     const EyeParticipant anatomy = sample_participant(seed, person);
     SplitMix r(seed_mix(seed, stream::kMpiiGaze, uint64_t(person)));
     std::vector<MpiiShot> shots;
@@ -189,8 +212,7 @@ std::string write_synthetic_mpiigaze(const SynthConfig& c, uint64_t seed, int64_
     }
     // Days: three of about equal size, then a one-image day.
     char name[32];
-    std::snprintf(name, sizeof name, "p%02lld", (long long)person);
-    const std::string id = name;
+    const std::string id = person_name(person);
     fs::create_directories(normalized / id);
     std::vector<std::pair<std::string, std::string>> listed;  // day/file, for the evaluation list
     const int64_t main_days = 3, before_last = per_person - 1;
@@ -225,30 +247,19 @@ std::string write_synthetic_mpiigaze(const SynthConfig& c, uint64_t seed, int64_
     for (size_t i = 0; i < count; ++i)
       text += listed[i].first + "/" + listed[i].second + (i % 2 ? " right" : " left") + "\n";
     write_text_atomically((lists / (id + ".txt")).string(), text);
-    std::lock_guard<std::mutex> lock(bar_mutex);
-    bar.tick();
   });
-  bar.finish();
-  staged.commit();
-  if (images) *images = c.participants * per_person;
-  return root;
 }
 
 std::string write_synthetic_mpiifacegaze(const SynthConfig& c, uint64_t seed, int64_t threads, int64_t* images) {
-  const std::string root = (fs::path(c.out_dir) / "mpiifacegaze").string();
-  StagedFolder staged(root);
   const int32_t height = int32_t(c.mpii_frame.at(0)), width = int32_t(c.mpii_frame.at(1));
   const int64_t per_person = std::max<int64_t>(1, c.mpii_images);
   const ScreenSetup screen;
-  ProgressBar bar("synth mpiifacegaze", c.participants);
-  std::mutex bar_mutex;
-  parallel_for(c.participants, threads, [&](int64_t person) {
+  return write_people(c, "mpiifacegaze", threads, per_person, images, [&](int64_t person, const fs::path& staged) {
     const EyeParticipant anatomy = sample_participant(seed, person);
     SplitMix r(seed_mix(seed, stream::kMpiiFaceGaze, uint64_t(person)));
     char name[64];
-    std::snprintf(name, sizeof name, "p%02lld", (long long)person);
-    const std::string id = name;
-    const fs::path folder = fs::path(staged.path()) / id;
+    const std::string id = person_name(person);
+    const fs::path folder = staged / id;
     fs::create_directories(folder / "Calibration");
     // A webcam at this resolution: real MPIIFaceGaze cameras have f ~ 995 px at 1280 wide.
     PinholeCamera camera;
@@ -306,13 +317,7 @@ std::string write_synthetic_mpiifacegaze(const SynthConfig& c, uint64_t seed, in
       annotations += line + (i % 2 ? " right\n" : " left\n");
     }
     write_text_atomically((folder / (id + ".txt")).string(), annotations);
-    std::lock_guard<std::mutex> lock(bar_mutex);
-    bar.tick();
   });
-  bar.finish();
-  staged.commit();
-  if (images) *images = c.participants * per_person;
-  return root;
 }
 
 }  // namespace gaze
