@@ -54,8 +54,11 @@ Fig8Report reproduce_fig8(const Config& config, const std::string& student, cons
       row.torch_p50_ms = b.json.at("torch_fp32_p50_ms").get<double>();
       row.pi4_bound_ms = b.json.at("pi4_peak_bound_ms").get<double>();
     } catch (const Error& e) {
-      row.kernel_note = "our kernel cannot lower the " + arch + " yet: " + std::string(e.what()) +
-                        " (the int16 x int8 scheme keeps int32 accumulators, which bounds a layer's inputs)";
+      const std::string what = e.what();
+      row.kernel_note = what.find("overflow int32") != std::string::npos
+                            ? "our kernel cannot lower the " + arch + " yet: " + what +
+                                  " (the int16 x int8 scheme keeps int32 accumulators, which bounds a layer's inputs)"
+                            : "the kernel bench failed for the " + arch + ": " + what;
       spdlog::info("fig8: no kernel for the {}: {}", arch, row.kernel_note);
       // LibTorch alone, on the frames bench_kernel would have used.
       const std::vector<Frame> timing_frames =

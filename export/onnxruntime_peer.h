@@ -8,8 +8,9 @@
 //   - fp32: the exported model; its batch output must equal LibTorch's (1e-4, else gaze::Error:
 //     a bench must not time a model that computes something else);
 //   - int8: the same model statically quantised in ONNX Runtime's QDQ format
-//     (export/onnx_quantize.h), calibrated on these frames; its gaze must stay within 5 degrees
-//     of LibTorch's on every frame (the mean difference is reported).
+//     (export/onnx_quantize.h), calibrated on these frames; how far its gaze is from LibTorch's
+//     is reported (mean and max degrees), not bounded: a barely trained model can have
+//     near-zero outputs whose direction int8 flips (onnx_export_test bounds it on a real one).
 // Then `count` timed single-frame runs of each after 20 warm-up ones, the two alternated frame
 // by frame, `threads` intra-op threads.
 //
