@@ -106,7 +106,9 @@ Image equalize_histogram(const Image& image) {
   for (int v = 0; v < 256; ++v) {
     cdf += histogram[size_t(v)];
     lut[size_t(v)] =
-        total > cdf_min ? uint8_t(std::nearbyint(255.0 * double(cdf - cdf_min) / double(total - cdf_min))) : uint8_t(v);
+        total > cdf_min
+            ? uint8_t(std::nearbyint(255.0 * double(std::max<int64_t>(0, cdf - cdf_min)) / double(total - cdf_min)))
+            : uint8_t(v);
   }
   Image out = image;
   for (auto& v : out.pixels) v = lut[v];

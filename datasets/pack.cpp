@@ -75,25 +75,26 @@ void check_column_crc(hid_t set, const char* name, const void* data, size_t byte
 
 template <class T>
 std::vector<T> read_column(hid_t file, const char* name, hid_t type, int64_t n, const std::string& where) {
-  const bool vectors = std::string(name) == "gaze";
+  const std::string column = name;
+  const hsize_t width = column == "gaze" ? 3 : column == "head" ? 2 : 1;  // values per row
   h5::Handle set(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
   if (set.id() < 0) throw Error(where + ": missing dataset /" + name);
   h5::Handle space(H5Dget_space(set.id()), H5Sclose);
   hsize_t dims[2] = {0, 0};
   const int rank = H5Sget_simple_extent_ndims(space.id());
-  if (rank != (vectors ? 2 : 1) || H5Sget_simple_extent_dims(space.id(), dims, nullptr) < 0 || dims[0] != hsize_t(n) ||
-      (vectors && dims[1] != 3)) {
+  if (rank != (width > 1 ? 2 : 1) || H5Sget_simple_extent_dims(space.id(), dims, nullptr) < 0 ||
+      dims[0] != hsize_t(n) || (width > 1 && dims[1] != width)) {
     throw Error(where + ": /" + name + " has shape [" + std::to_string(dims[0]) +
                 (rank == 2 ? "," + std::to_string(dims[1]) : "") + "], expected [" + std::to_string(n) +
-                (vectors ? ",3" : "") + "] (one row per image)");
+                (width > 1 ? "," + std::to_string(width) : "") + "] (one row per image)");
   }
   // Label columns are stored uncompressed: rows declared but never written are refused before
   // anything is allocated for them.
   std::vector<T> out;
-  if (double(H5Dget_storage_size(set.id())) < double(n) * (vectors ? 3 : 1) * sizeof(T)) {
+  if (double(H5Dget_storage_size(set.id())) < double(n) * double(width) * sizeof(T)) {
     throw Error(where + ": /" + name + " declares " + std::to_string(n) + " rows the file does not store");
   }
-  out.resize(size_t(n) * (vectors ? 3 : 1));
+  out.resize(size_t(n) * width);
   if (n > 0 && H5Dread(set.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
     throw Error(where + ": /" + name + ": read failed (checksum mismatch: the file is corrupt)");
   }
@@ -128,7 +129,8 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
     std::unique_lock<std::mutex> lock(h5::library_mutex());
     h5::File file = h5::File::create(tmp);
     h5::write_string_attr(file.id(), "format", kFormat, path);
-    h5::write_int_attr(file.id(), "version", 3, path);  // 2: images_crc32c, 3: a CRC-32C per label column
+    // 2: images_crc32c, 3: a CRC-32C per label column, 4: /head
+    h5::write_int_attr(file.id(), "version", 4, path);
     h5::write_string_attr(file.id(), "source", source.describe(), path);
     h5::write_string_attr(file.id(), "participant_unit", source.participant_unit(), path);
     h5::write_string_attr(file.id(), "split_names", join(kSplitNames, ","), path);
@@ -138,6 +140,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
     auto images = create_chunked(file.id(), "images", H5T_NATIVE_UINT8, {1, hsize_t(height), hsize_t(width)},
                                  options.compression, path);
     auto gaze = create_chunked(file.id(), "gaze", H5T_NATIVE_FLOAT, {1024, 3}, 0, path);
+    auto head = create_chunked(file.id(), "head", H5T_NATIVE_FLOAT, {1024, 2}, 0, path);
     auto participant = create_chunked(file.id(), "participant", H5T_NATIVE_INT64, {1024}, 0, path);
     auto split = create_chunked(file.id(), "split", H5T_NATIVE_UINT8, {1024}, 0, path);
     auto keys = create_chunked(file.id(), "keys", key_type.id(), {1024}, 0, path);
@@ -151,8 +154,8 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
       hid_t set;
       uint32_t crc = 0;
     };
-    Column crc_gaze{gaze.id()}, crc_participant{participant.id()}, crc_split{split.id()}, crc_keys{keys.id()},
-        crc_timestamps{timestamps.id()}, crc_blinks{blinks.id()}, crc_images{image_crcs.id()};
+    Column crc_gaze{gaze.id()}, crc_head{head.id()}, crc_participant{participant.id()}, crc_split{split.id()},
+        crc_keys{keys.id()}, crc_timestamps{timestamps.id()}, crc_blinks{blinks.id()}, crc_images{image_crcs.id()};
     const auto append = [&](Column& column, hid_t type, int64_t rows, const void* data, size_t bytes) {
       append_rows(column.set, type, report.written, rows, data, path);
       column.crc = crc32c(data, bytes, column.crc);
@@ -183,7 +186,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
       });
       lock.lock();
       std::vector<uint8_t> pixels, split_ids, blink;
-      std::vector<float> gazes;
+      std::vector<float> gazes, heads;
       std::vector<int64_t> ids, times;
       std::vector<uint32_t> crcs;
       std::string key_bytes;
@@ -197,6 +200,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
         pixels.insert(pixels.end(), s.image.pixels.begin(), s.image.pixels.end());
         crcs.push_back(crc32c(s.image.pixels.data(), s.image.pixels.size()));
         gazes.insert(gazes.end(), s.label.gaze.begin(), s.label.gaze.end());
+        heads.insert(heads.end(), s.label.head.begin(), s.label.head.end());
         ids.push_back(s.label.participant);
         times.push_back(s.label.timestamp_us);
         blink.push_back(s.label.blink);
@@ -208,6 +212,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
       const int64_t rows = int64_t(ids.size());
       append_rows(images.id(), H5T_NATIVE_UINT8, report.written, rows, pixels.data(), path);
       append(crc_gaze, H5T_NATIVE_FLOAT, rows, gazes.data(), gazes.size() * sizeof(float));
+      append(crc_head, H5T_NATIVE_FLOAT, rows, heads.data(), heads.size() * sizeof(float));
       append(crc_participant, H5T_NATIVE_INT64, rows, ids.data(), ids.size() * sizeof(int64_t));
       append(crc_split, H5T_NATIVE_UINT8, rows, split_ids.data(), split_ids.size());
       append(crc_keys, key_type.id(), rows, key_bytes.data(), key_bytes.size());
@@ -219,7 +224,7 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
     }
     bar.finish();
     for (const Column* c :
-         {&crc_gaze, &crc_participant, &crc_split, &crc_keys, &crc_timestamps, &crc_blinks, &crc_images}) {
+         {&crc_gaze, &crc_head, &crc_participant, &crc_split, &crc_keys, &crc_timestamps, &crc_blinks, &crc_images}) {
       h5::write_int_attr(c->set, "crc32c", c->crc, path);
     }
     file.flush();
@@ -274,6 +279,10 @@ void PackDataset::open_and_index(const std::string& path, const std::string& spl
     throw Error(path + ": /images declares " + std::to_string(n) + " images the file does not store");
   }
   const auto gaze = read_column<float>(file_, "gaze", H5T_NATIVE_FLOAT, n, path);
+  // Head pose from version 4 on; older packs hold near-eye data, which has none.
+  const auto head = H5Lexists(file_, "head", H5P_DEFAULT) > 0
+                        ? read_column<float>(file_, "head", H5T_NATIVE_FLOAT, n, path)
+                        : std::vector<float>(size_t(n) * 2, 0.0f);
   const auto participant = read_column<int64_t>(file_, "participant", H5T_NATIVE_INT64, n, path);
   const auto timestamps = read_column<int64_t>(file_, "timestamp_us", H5T_NATIVE_INT64, n, path);
   const auto blink = read_column<uint8_t>(file_, "blink", H5T_NATIVE_UINT8, n, path);
@@ -323,6 +332,9 @@ void PackDataset::open_and_index(const std::string& path, const std::string& spl
       throw Error(path + ": /split row " + std::to_string(i) + " is " + std::to_string(splits_[i]) +
                   ", not a split id (0-" + std::to_string(kSplitNames.size() - 1) + ")");
     }
+    l.head = {head[2 * i], head[2 * i + 1]};
+    if (!std::isfinite(l.head[0]) || !std::isfinite(l.head[1]))
+      throw Error(path + ": /head row " + std::to_string(i) + " is not finite");
     l.participant = participant[i];
     l.timestamp_us = timestamps[i];
     l.blink = blink[i] != 0;

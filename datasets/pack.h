@@ -3,13 +3,14 @@
 // Layout (opens in h5py):
 //   /images        uint8  [N, H, W]   chunks of one image, deflate + shuffle, fletcher32
 //   /gaze          float32 [N, 3]     unit vectors
+//   /head          float32 [N, 2]     head pose (pitch, yaw) radians, zero where unknown (version 4)
 //   /participant   int64  [N]
 //   /split         uint8  [N]         index into the `split_names` attribute
 //   /keys          fixed-length strings [N]
 //   /timestamp_us  int64  [N]         -1 where unknown
 //   /blink         uint8  [N]
 //   /images_crc32c uint32 [N]         CRC-32C of each image's pixels (version 2)
-//   attributes: format="libgaze-pack", version=3, source, participant_unit, split_names; each
+//   attributes: format="libgaze-pack", version=4, source, participant_unit, split_names; each
 //   label column (and /images_crc32c) has a "crc32c" attribute over all its rows (version 3)
 // Every dataset carries HDF5's fletcher32 filter, so a flipped bit fails the read with an error
 // naming the file and item instead of returning garbage; fletcher32 cannot see a 0x0000 <->

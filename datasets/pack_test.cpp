@@ -9,6 +9,7 @@
 #include "datasets/splits.h"
 #include "datasets/synth/natural_images.h"
 #include "libgaze/core/error.h"
+#include "libgaze/io/hdf5.h"
 #include "tests/test_util.h"
 
 using namespace gaze;
@@ -26,6 +27,7 @@ class ToyDataset : public Dataset {
       l.key = "item/" + std::to_string(i);
       l.timestamp_us = 1000 * i;
       l.blink = i % 5 == 0;
+      l.head = {0.01f * float(i), -0.02f * float(i)};
       labels_.push_back(l);
     }
   }
@@ -44,6 +46,27 @@ class ToyDataset : public Dataset {
   int64_t bad_;
 };
 }  // namespace
+
+TEST_CASE("a pack keeps head pose; packs from before version 4 read it as zero", "[pack]") {
+  testing::TempDir dir;
+  const ToyDataset toy(30);
+  write_pack(toy, dir.file("p.h5"), {});
+  {
+    const PackDataset pack(dir.file("p.h5"));
+    for (int64_t i : {0, 7, 29}) CHECK(pack.label(i).head == toy.label(i).head);
+  }
+  {  // a version-3 pack: no /head
+    std::lock_guard<std::mutex> lock(h5::library_mutex());
+    const hid_t file = H5Fopen(dir.file("p.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    REQUIRE(H5Ldelete(file, "head", H5P_DEFAULT) >= 0);
+    H5Fclose(file);
+  }
+  const PackDataset old(dir.file("p.h5"));
+  CHECK(old.size() == 30);
+  CHECK(old.label(7).head == std::array<float, 2>{0, 0});
+  CHECK(old.label(7).key == "item/7");
+}
 
 TEST_CASE("a pack round-trips images and labels, with splits", "[pack]") {
   testing::TempDir dir;

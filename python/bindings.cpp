@@ -198,19 +198,21 @@ PYBIND11_MODULE(_libgaze, m) {
       .def(
           "labels",
           [](const Dataset& d) {
-            std::vector<float> gaze(size_t(d.size()) * 3);
+            std::vector<float> gaze(size_t(d.size()) * 3), head(size_t(d.size()) * 2);
             std::vector<int64_t> participants(size_t(d.size()));
             std::vector<uint8_t> blink(size_t(d.size()));
             py::list keys;
             for (int64_t i = 0; i < d.size(); ++i) {
               const SampleLabel& l = d.label(i);
               std::copy(l.gaze.begin(), l.gaze.end(), gaze.begin() + 3 * i);
+              std::copy(l.head.begin(), l.head.end(), head.begin() + 2 * i);
               participants[size_t(i)] = l.participant;
               blink[size_t(i)] = l.blink;
               keys.append(l.key);
             }
             py::dict out;
             out["gaze"] = to_numpy(std::move(gaze), {d.size(), 3});
+            out["head"] = to_numpy(std::move(head), {d.size(), 2});
             out["participant"] = to_numpy(std::move(participants), {d.size()});
             out["blink"] = to_numpy(std::move(blink), {d.size()}).attr("astype")("bool");
             out["key"] = keys;

@@ -124,7 +124,7 @@ def test_a_word_swap_fletcher32_cannot_see_is_caught_by_the_image_crc(aea, tmp_p
         f["images"][3] = flat.reshape(image.shape)
     damaged = damaged_pack(aea, tmp_path, swap)
     with h5py.File(damaged, "r") as f:
-        assert f.attrs["version"] == 3 and f["images_crc32c"].shape == (24,)
+        assert f.attrs["version"] == 4 and f["images_crc32c"].shape == (24,) and f["head"].shape == (24, 2)
     fails_with(run_gaze("pack", damaged, "-o", tmp_path / "copy.h5", "data.split=all", check=False),
                "): CRC-32C mismatch: the pixels are damaged")
 

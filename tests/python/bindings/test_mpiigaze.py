@@ -57,6 +57,7 @@ def test_scipy_written_days_load_through_the_loader(tmp_path):
     np.testing.assert_allclose(right["gaze"], want, atol=1e-6)
     np.testing.assert_allclose(right["head"], hysts_pose(days["p00"]["right"]["pose"][4]) * [1, -1], atol=1e-5)
     assert data[3]["participant"] == 1
+    np.testing.assert_allclose(data.labels()["head"][1], right["head"])
 
 
 def test_synth_days_read_as_public_code_reads_them(tmp_path):
