@@ -47,7 +47,7 @@ class ToyDataset : public Dataset {
 };
 }  // namespace
 
-TEST_CASE("a pack keeps head pose; packs from before version 4 read it as zero", "[pack]") {
+TEST_CASE("a pack keeps head pose, and packs from before version 4 read it as zero", "[pack]") {
   testing::TempDir dir;
   const ToyDataset toy(30);
   write_pack(toy, dir.file("p.h5"), {});
