@@ -150,6 +150,18 @@ TEST_CASE("MPIIGaze: gaze synth's layout through the loader, evaluation list and
   CHECK(MpiiGazeDataset(root, left_only).size() == 9);
 }
 
+TEST_CASE("MPIIGaze: gaze synth with the fewest images still writes readable days", "[mpiigaze]") {
+  testing::TempDir dir;
+  SynthConfig c = small_mpii(dir.path());
+  c.mpii_images = 2;
+  c.mpii_evaluation = 2;
+  const std::string root = write_synthetic_mpiigaze(c, 3, 1, nullptr);
+  MpiiGazeOptions all;
+  all.subset = "all";
+  CHECK(MpiiGazeDataset(root, all).size() == 3 * 2 * 2);
+  CHECK(MpiiGazeDataset(root, {}).size() == 3 * 2);
+}
+
 TEST_CASE("MPIIGaze: leave-one-person-out splits", "[mpiigaze]") {
   testing::TempDir dir;
   const std::string root = write_synthetic_mpiigaze(small_mpii(dir.path()), 5, 1, nullptr);

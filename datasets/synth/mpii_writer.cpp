@@ -219,6 +219,7 @@ std::string write_synthetic_mpiigaze(const SynthConfig& c, uint64_t seed, int64_
     int64_t next = 0;
     for (int64_t d = 0; d <= main_days; ++d) {
       const int64_t end = d < main_days ? before_last * (d + 1) / main_days : per_person;
+      if (end == next) continue;  // few images: fewer days
       std::vector<const MpiiShot*> day_shots;
       std::vector<Image> day_left, day_right;
       std::vector<MatValue> files;
