@@ -51,8 +51,8 @@ Image warp_normalized(const Image& source, const PinholeCamera& camera, const No
       const Eigen::Vector2d p = camera.distort_pixel({h.x() / h.z(), h.y() / h.z()});
       const double sx = p.x(), sy = p.y();
       if (!(sx >= 0 && sy >= 0 && sx <= source.width - 1 && sy <= source.height - 1)) continue;
-      const int32_t x0 = std::min(int32_t(sx), source.width - 2 < 0 ? 0 : source.width - 2);
-      const int32_t y0 = std::min(int32_t(sy), source.height - 2 < 0 ? 0 : source.height - 2);
+      const int32_t x0 = std::min(int32_t(sx), std::max(0, source.width - 2));
+      const int32_t y0 = std::min(int32_t(sy), std::max(0, source.height - 2));
       const int32_t x1 = std::min(x0 + 1, source.width - 1), y1 = std::min(y0 + 1, source.height - 1);
       const double fx = sx - x0, fy = sy - y0;
       for (int32_t c = 0; c < source.channels; ++c) {

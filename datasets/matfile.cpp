@@ -84,11 +84,6 @@ std::string MatVar::describe() const {
   return s + "]";
 }
 
-bool MatVar::has_field(const std::string& name) const {
-  return var_->class_type == MAT_C_STRUCT && numel() >= 1 &&
-         Mat_VarGetStructFieldByName(var_, name.c_str(), 0) != nullptr;
-}
-
 MatVar MatVar::field(const std::string& name) const {
   if (var_->class_type != MAT_C_STRUCT || numel() != 1)
     throw Error(where_ + ": expected a 1x1 struct, found " + describe());
@@ -185,9 +180,9 @@ std::string MatVar::text() const {
 }
 
 std::vector<std::string> MatVar::strings() const {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < (var_->class_type == MAT_C_CELL ? numel() : 0); ++i) out.push_back(cell(i).text());
   if (var_->class_type != MAT_C_CELL) throw Error(where_ + ": expected a cell array of text, found " + describe());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < numel(); ++i) out.push_back(cell(i).text());
   return out;
 }
 

@@ -28,7 +28,6 @@ class MatVar {
   MatVar(std::shared_ptr<matvar_t> root, matvar_t* var, std::string where);
   MatVar field(const std::string& name) const;  // of a 1x1 struct
   MatVar cell(size_t index) const;              // of a cell array (column-major index)
-  bool has_field(const std::string& name) const;
   const std::vector<size_t>& dims() const { return dims_; }
   size_t numel() const;
   std::vector<double> doubles() const;       // any real numeric class, converted
@@ -38,7 +37,6 @@ class MatVar {
   // Checks the number of elements (and the dims when given; 0 in `want` matches any size).
   void expect_numel(size_t count) const;
   void expect_dims(const std::vector<size_t>& want) const;
-  const std::string& where() const { return where_; }
 
  private:
   std::string describe() const;  // "double [3 5]"

@@ -1,10 +1,10 @@
 #include "datasets/mpiifacegaze.h"
 
-#include <cmath>
 #include <filesystem>
 #include <sstream>
 
 #include "datasets/codec.h"
+#include "datasets/csv.h"
 #include "datasets/matfile.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
@@ -31,16 +31,6 @@ PinholeCamera read_camera(const std::string& path) {
   return camera;
 }
 
-// Grey as the luma of an RGB frame (ITU-R BT.601), rounded.
-Image to_grey(const Image& rgb) {
-  Image grey(rgb.height, rgb.width);
-  for (size_t i = 0; i < grey.pixels.size(); ++i) {
-    const uint8_t* p = &rgb.pixels[i * 3];
-    grey.pixels[i] = uint8_t(std::lround(0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]));
-  }
-  return grey;
-}
-
 }  // namespace
 
 MpiiFaceGazeDataset::Annotation MpiiFaceGazeDataset::parse_annotation(const std::string& line,
@@ -54,13 +44,8 @@ MpiiFaceGazeDataset::Annotation MpiiFaceGazeDataset::parse_annotation(const std:
                 "found " +
                 std::to_string(fields.size()));
   std::vector<double> v;
-  for (size_t i = 1; i < 27; ++i) {
-    char* end = nullptr;
-    const double x = std::strtod(fields[i].c_str(), &end);
-    if (end == fields[i].c_str() || *end != '\0' || !std::isfinite(x))
-      throw Error(where + ": field " + std::to_string(i + 1) + " is not a number: '" + fields[i] + "'");
-    v.push_back(x);
-  }
+  for (size_t i = 1; i < 27; ++i)
+    v.push_back(parse_finite_double(fields[i], where + ": field " + std::to_string(i + 1)));
   Annotation a;
   a.image = fields[0];
   a.screen = {v[0], v[1]};
@@ -120,11 +105,10 @@ MpiiFaceGazeDataset::MpiiFaceGazeDataset(const std::string& root, const MpiiFace
 Sample MpiiFaceGazeDataset::get(int64_t index) const {
   const Item& item = items_.at(size_t(index));
   const std::vector<uint8_t> bytes = read_binary_file(item.path);
-  const Image frame = decode_jpeg(bytes.data(), bytes.size(), item.path, 3);
+  const Image frame = decode_jpeg(bytes.data(), bytes.size(), item.path, options_.colour ? 3 : 1);
   Sample s;
   s.label = item.label;
-  const Image face = warp_normalized(frame, cameras_[item.camera], item.face, options_.normalization);
-  s.image = options_.colour ? face : to_grey(face);
+  s.image = warp_normalized(frame, cameras_[item.camera], item.face, options_.normalization);
   return s;
 }
 

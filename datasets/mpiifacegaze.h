@@ -12,7 +12,7 @@
 // is normalise(R (target - centre)) in the normalised camera frame (x right, y down, z forward,
 // from the face to the target), label.head the (pitch, yaw) of R hR. Faces are not mirrored for
 // the "right" tag (a face shows both eyes); the tag is checked and kept in the key. Images are
-// grey (luma) unless `colour`. Participant = XX; leave-one-person-out splits as MPIIGaze
+// grey (the JPEG's luma) unless `colour`. Participant = XX; leave-one-person-out splits as MPIIGaze
 // (split + hold_out). Bad input: gaze::Error naming the file and line or MATLAB field.
 #pragma once
 

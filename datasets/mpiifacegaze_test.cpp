@@ -139,7 +139,7 @@ TEST_CASE("MPIIFaceGaze: bad annotations and calibration files are named", "[mpi
     std::string bad = text.substr(0, text.find('\n'));
     bad.replace(bad.find(' '), 1, " x");
     write_text_atomically(list, bad + "\n");
-    CHECK_THROWS_WITH(MpiiFaceGazeDataset(root, {}), Contains("p02.txt:1: field 2 is not a number"));
+    CHECK_THROWS_WITH(MpiiFaceGazeDataset(root, {}), Contains("p02.txt:1: field 2 is not a finite number: '"));
   }
   SECTION("a calibration without its camera matrix") {
     write_mat_file(root + "/p02/Calibration/Camera.mat", {{"distCoeffs", MatValue::matrix({1, 5}, {0, 0, 0, 0, 0})}});

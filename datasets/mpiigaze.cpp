@@ -25,6 +25,7 @@ struct EyeData {
 };
 
 struct DayFile {
+  std::vector<std::string> names;          // file name of each sample, in file order
   std::map<std::string, size_t> index_of;  // file name -> sample index
   EyeData left, right;
 };
@@ -60,14 +61,15 @@ EyeData read_eye(const MatVar& eye, size_t n) {
 
 DayFile read_day(const std::string& path) {
   const MatFile file(path);
-  const std::vector<std::string> names = file.read("filenames").strings();
-  const MatVar data = file.read("data");
   DayFile day;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (!day.index_of.emplace(names[i], i).second) throw Error(path + ": filenames lists '" + names[i] + "' twice");
+  day.names = file.read("filenames").strings();
+  const MatVar data = file.read("data");
+  for (size_t i = 0; i < day.names.size(); ++i) {
+    if (!day.index_of.emplace(day.names[i], i).second)
+      throw Error(path + ": filenames lists '" + day.names[i] + "' twice");
   }
-  day.left = read_eye(data.field("left"), names.size());
-  day.right = read_eye(data.field("right"), names.size());
+  day.left = read_eye(data.field("left"), day.names.size());
+  day.right = read_eye(data.field("right"), day.names.size());
   return day;
 }
 
@@ -128,10 +130,10 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
     label.participant = mpii_person_number(person);
     label.key = person + "/" + day + "/" + file + "/" + side;
     labels_.push_back(label);
-    const uint8_t* patch = eye.images.data() + i * kPatch;
-    for (int32_t r = 0; r < kHeight; ++r)
-      for (int32_t c = 0; c < kWidth; ++c)
-        pixels_.push_back(patch[size_t(r) * kWidth + size_t(mirror ? kWidth - 1 - c : c)]);
+    Image patch(kHeight, kWidth);
+    std::copy_n(eye.images.begin() + std::ptrdiff_t(i * kPatch), kPatch, patch.pixels.begin());
+    if (mirror) patch = mirror_horizontal(patch);
+    pixels_.insert(pixels_.end(), patch.pixels.begin(), patch.pixels.end());
   };
   const auto wanted = [&](const std::string& side) { return options.eye == "both" || options.eye == side; };
 
@@ -157,12 +159,9 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
       for (const std::string& day : names) {
         try {
           const DayFile& d = day_file(day);
-          std::vector<std::pair<size_t, std::string>> by_index;
-          for (const auto& [file, i] : d.index_of) by_index.emplace_back(i, file);
-          std::sort(by_index.begin(), by_index.end());
-          for (const auto& [i, file] : by_index) {
-            if (wanted("left")) add(person, day, file, "left", d.left, i);
-            if (wanted("right")) add(person, day, file, "right", d.right, i);
+          for (size_t i = 0; i < d.names.size(); ++i) {
+            if (wanted("left")) add(person, day, d.names[i], "left", d.left, i);
+            if (wanted("right")) add(person, day, d.names[i], "right", d.right, i);
           }
         } catch (const Error& e) {
           if (!options.skip_bad) throw;

@@ -137,22 +137,30 @@ class QdqWriter {
 
 }  // namespace
 
-std::vector<std::string> onnx_quantized_activations(const std::string& model_bytes) {
-  const onnx::ModelProto model = parse_model(model_bytes);
+namespace {
+
+// Inputs and outputs of the graph's quantised products, in graph order, each once.
+std::vector<std::string> quantized_activations(const onnx::GraphProto& graph) {
   std::vector<std::string> names;
   std::set<std::string> seen;
-  for (const auto& node : model.graph().node()) {
-    if (!quantized_node(node, model.graph())) continue;
+  for (const auto& node : graph.node()) {
+    if (!quantized_node(node, graph)) continue;
     for (const std::string& t : {node.input(0), node.output(0)}) {
-      if (!is_graph_output(model.graph(), t) && seen.insert(t).second) names.push_back(t);
+      if (!is_graph_output(graph, t) && seen.insert(t).second) names.push_back(t);
     }
   }
   return names;
 }
 
+}  // namespace
+
+std::vector<std::string> onnx_quantized_activations(const std::string& model_bytes) {
+  return quantized_activations(parse_model(model_bytes).graph());
+}
+
 std::string onnx_calibration_model(const std::string& model_bytes) {
   onnx::ModelProto model = parse_model(model_bytes);
-  for (const std::string& name : onnx_quantized_activations(model_bytes)) {
+  for (const std::string& name : quantized_activations(model.graph())) {
     onnx::ValueInfoProto* output = model.mutable_graph()->add_output();
     output->set_name(name);
     output->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
