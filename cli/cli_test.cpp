@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "libgaze/core/json.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/io/checkpoint_file.h"
 #include "tests/test_util.h"
 
@@ -140,9 +141,10 @@ TEST_CASE("train and run report bad input in one line", "[cli][train]") {
   CHECK(count_lines(no_data.output) == 1);
   CHECK_THAT(no_data.output, Contains("nope: dataset not found"));
   CHECK(run_gaze("train finetune").exit_code == 2);
-  const auto bad = run_gaze("run " + dir.write("p.yaml", "pipeline: {datasets: [mpiigaze]}\n"));
+  const auto bad = run_gaze("run " + dir.write("p.yaml", "pipeline: {datasets: [mpigaze]}\n"));
   CHECK(bad.exit_code == 1);
-  CHECK_THAT(bad.output, Contains("p.yaml:1:22: pipeline.datasets: unknown dataset 'mpiigaze'"));
+  CHECK_THAT(bad.output,
+             Contains("p.yaml:1:22: pipeline.datasets: unknown dataset 'mpigaze'; did you mean 'mpiigaze'?"));
 }
 
 TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
@@ -213,6 +215,61 @@ TEST_CASE("gaze run on the paper's protocol: RGB pretraining and distillation, a
                      Contains("set pipeline.import_teacher") && Contains("(people unseen in training)") &&
                      Contains("never re-weights the L1 gaze loss"));
   CHECK(report["deviations"].size() == 3);  // teacher, distillation data, rendered datasets
+}
+
+TEST_CASE("gaze reproduce table1/table2: every paper row, ours beside it or why not, from the run's own files",
+          "[cli][reproduce][baselines]") {
+  TempDir dir;
+  // The MPII stand-ins and one baseline (GazeTR-Hybrid: faces only, so not on MPIIGaze).
+  const std::string args = " -o " + dir.path() + kTinyRun +
+                           " 'pipeline.datasets=[mpiigaze,mpiifacegaze]' 'pipeline.baselines=[gazetr_hybrid]'"
+                           " synth.mpii_images=16 synth.mpii_evaluation=12 'synth.mpii_frame=[120,200]'"
+                           " 'pipeline.stages.baseline.set=[train.steps=2,train.batch_size=4,personalize.steps=1]'";
+  const auto r = run_gaze("reproduce table1" + args);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("# Table 1") && Contains("table2.csv"));
+  const auto csv = [&](const char* name) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& line : gaze::split(read_file(dir.file(std::string("p/") + name)), '\n')) {
+      if (line.empty()) continue;
+      std::vector<std::string> cells;  // no quoted commas in the cells checked below
+      for (const auto& cell : gaze::split(line, ',')) cells.push_back(cell);
+      rows.push_back(cells);
+    }
+    return rows;
+  };
+  const auto t1 = csv("table1.csv"), t2 = csv("table2.csv");
+  REQUIRE(t1.size() == 1 + 5);  // header + the paper's five rows
+  REQUIRE(t2.size() == 1 + 8);  // + the three quoted source-free rows
+  CHECK(t1[0][0] == "model");
+  CHECK(t1[0][5] == "mpiigaze_ours");
+  CHECK(t1[0][12] == "openeds_paper");
+  // GazeTR-Hybrid: MPIIFaceGaze from the run's own evaluation; MPIIGaze not run, as in the paper.
+  const gaze::Json eval =
+      gaze::parse_json(read_file(dir.file("p/baseline_gazetr_hybrid_mpiifacegaze/eval_validation.json")), "eval");
+  char cell[32];
+  std::snprintf(cell, sizeof cell, "%.4f", eval["mean_deg"].get<double>());
+  CHECK(t1[3][0] == "GazeTR-Hybrid (Cheng & Lu 2022)");
+  CHECK(t1[3][1] == "11.42M");
+  CHECK_THAT(t1[3][5], Contains("not run: GazeTR-Hybrid takes a face"));
+  CHECK(t1[3][7] == cell);
+  CHECK(t1[3][8] == "4.00");
+  CHECK_THAT(t1[1][5], Contains("not run: not in pipeline.baselines"));  // GazeNet
+  CHECK_THAT(t1[5][9], Contains("not run: AEA is not in pipeline.datasets"));
+  CHECK(t1[5][3] == "14.43K");  // DFT Gaze's tunable adapters + head, counted
+  CHECK(t1[5][6] == "6.13");
+  CHECK_THAT(t2[4][7], Contains("not run: source-free"));  // PNP-GA, quoted by the paper
+  CHECK(t2[4][8] == "6.91");
+  const std::string md = read_file(dir.file("p/table2.md"));
+  CHECK_THAT(md, Contains("# Table 2") && Contains("[1] ") && Contains("config ") && Contains("libgaze "));
+  const gaze::Json report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
+  CHECK(report["not_run"]["gazetr_hybrid"]["mpiigaze"].is_string());
+  CHECK(report["datasets"]["mpiifacegaze"]["gazetr_hybrid"]["personalised_deg"].is_number());
+  // table2 re-reports the same run without training anything again.
+  const auto again = run_gaze("reproduce table2" + args);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.output, Contains("# Table 2") && !Contains("starting baseline from step 0"));
 }
 
 TEST_CASE("gaze reproduce fig8 times both models here beside the paper's Pi 4 numbers", "[cli][fig8]") {

@@ -46,7 +46,9 @@ int64_t count(const TensorList& params) {
 // The checkpoint a stage starts from, made by the stage that produces it in a real run.
 std::string stage_model(const std::string& producer, const Config& config, const std::string& path) {
   auto stage = make_stage(producer, config);
-  save_model(path, stage->model(), config, producer, 0);
+  Config stored = config;
+  stored.model = stage->architecture();
+  save_module(path, stage->module(), stored, producer, 0);
   return path;
 }
 
@@ -94,7 +96,7 @@ void register_bench_train(CLI::App& app) {
     auto stage = make_stage(*stage_name, config);
     TrainingStep step(*stage, config.train);
     const Batch batch = make_batch(stage->dataset(), stage->plan().indices(0), preprocess_options(config, true), 1);
-    stage->model()->train();
+    stage->module().train();
     std::vector<double> ms;
     std::optional<torch::autograd::profiler::RecordProfile> profile;
     for (int64_t s = 0; s < *warmup + *steps; ++s) {

@@ -1,5 +1,7 @@
-// gaze reproduce — the paper's tables and figures from one command. Today: fig8 (latency of
-// the teacher and DFT Gaze here, beside the paper's Raspberry Pi 4 numbers).
+// gaze reproduce — the paper's tables and figures from one command:
+//   table1, table2, table3  the pipeline of experiments/<table>.yaml (gaze run) on the datasets
+//                           given, rendered stand-ins for the rest; the table beside the paper's
+//   fig8                    latency of the teacher and DFT Gaze here, beside the paper's Pi 4
 #include <cstdio>
 #include <filesystem>
 
@@ -7,12 +9,76 @@
 #include "datasets/synth/synth_writer.h"
 #include "export/fig8.h"
 #include "libgaze/core/atomic_file.h"
+#include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
+#include "trainers/pipeline.h"
 
 namespace gaze::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// experiments/<table>.yaml from the working directory, else from the source tree this binary
+// was built from.
+std::string experiment_file(const std::string& table) {
+  const std::string name = "experiments/" + table + ".yaml";
+  if (fs::exists(name)) return name;
+  const std::string built = std::string(LIBGAZE_SOURCE_DIR) + "/" + name;
+  if (fs::exists(built)) return built;
+  throw Error(name + " not found (run from the libgaze checkout, or pass -c with the experiment file)");
+}
+
+void register_table(CLI::App& reproduce, const std::string& table, const std::string& what) {
+  auto* command = reproduce.add_subcommand(table, what);
+  struct Options {
+    std::string config, output = "runs", openeds, aea, mpiigaze, mpiifacegaze;
+    std::vector<std::string> overrides;
+  };
+  auto o = std::make_shared<Options>();
+  command->add_option("-c,--config", o->config, "the experiment (default: experiments/" + table + ".yaml)")
+      ->check(CLI::ExistingFile);
+  command->add_option("-o,--output", o->output, "where the run folder goes (run.out_dir; default runs)");
+  command->add_option("--openeds2020", o->openeds, "OpenEDS2020 root (default: a rendered stand-in)");
+  command->add_option("--aea", o->aea, "AEA root, a folder of recordings (default: a rendered stand-in)");
+  command->add_option("--mpiigaze", o->mpiigaze, "MPIIGaze root, holding Data/Normalized (default: a stand-in)");
+  command->add_option("--mpiifacegaze", o->mpiifacegaze, "MPIIFaceGaze root, holding pXX/ (default: a stand-in)");
+  command->add_option("overrides", o->overrides, "key.sub=value overrides, applied after the file");
+  command->callback([o, table] {
+    std::vector<std::string> overrides = {"run.out_dir=" + o->output};
+    const std::pair<const char*, const std::string*> roots[] = {{"pipeline.openeds", &o->openeds},
+                                                                {"pipeline.aea", &o->aea},
+                                                                {"pipeline.mpiigaze", &o->mpiigaze},
+                                                                {"pipeline.mpiifacegaze", &o->mpiifacegaze}};
+    for (const auto& [key, root] : roots) {
+      if (root->empty()) continue;
+      if (!fs::exists(*root)) throw Error(*root + ": " + key + " not found");
+      overrides.push_back(std::string(key) + "=" + fs::absolute(*root).string());
+    }
+    overrides.insert(overrides.end(), o->overrides.begin(), o->overrides.end());
+    const Config config = load_config(o->config.empty() ? experiment_file(table) : o->config, overrides);
+    const PipelineReport r = run_pipeline(config);
+    if (table == "table3") {
+      std::printf("%s\nreport: %s (also %s)\n", r.markdown.c_str(), r.markdown_path.c_str(), r.csv_path.c_str());
+      return;
+    }
+    if (r.table_paths.empty()) {
+      throw Error("the experiment has neither pipeline.baselines nor an MPII dataset, so it has no " + table +
+                  "; its report is " + r.markdown_path);
+    }
+    const fs::path md = fs::path(r.markdown_path).parent_path() / (table + ".md");
+    std::printf("%s\ntables: %s\n", read_text_file(md.string()).c_str(), join(r.table_paths, ", ").c_str());
+  });
+}
+
+}  // namespace
 
 void register_reproduce(CLI::App& app) {
-  auto* command = app.add_subcommand("reproduce", "the paper's tables and figures: fig8");
+  auto* command = app.add_subcommand("reproduce", "the paper's tables and figures: table1, table2, table3, fig8");
   command->require_subcommand(1);
+  register_table(*command, "table1",
+                 "Table 1 (generalised): DFT Gaze, its teacher and three published baselines on four datasets");
+  register_table(*command, "table2", "Table 2 (personalised, k = 5): the same run as table1, personalised");
+  register_table(*command, "table3", "Table 3: teacher vs DFT Gaze, generalised and personalised (the demo's run)");
   auto* fig8 = command->add_subcommand(
       "fig8", "latency of the teacher and DFT Gaze here (LibTorch fp32, our kernel) beside the paper's Pi 4 numbers");
   auto options = std::make_shared<ConfigOptions>();

@@ -105,15 +105,15 @@ void set_command_line(int argc, char** argv) { g_command_line.assign(argv, argv 
 const std::vector<std::string>& command_line() { return g_command_line; }
 
 void register_train(CLI::App& app) {
-  auto* command = app.add_subcommand("train", "run a training stage: teacher-mae, distill or adapters");
+  auto* command = app.add_subcommand("train", "run a training stage: teacher-mae, distill, adapters or baseline");
   auto options = std::make_shared<ConfigOptions>();
   auto stage = std::make_shared<std::string>();
   auto resume = std::make_shared<bool>(false);
   auto stop_at = std::make_shared<int64_t>(-1);
   auto nproc = std::make_shared<int64_t>(1);
-  command->add_option("stage", *stage, "teacher-mae | distill | adapters")
+  command->add_option("stage", *stage, "teacher-mae | distill | adapters | baseline (model.arch: gazenet, ...)")
       ->required()
-      ->check(CLI::IsMember({"teacher-mae", "distill", "adapters"}));
+      ->check(CLI::IsMember({"teacher-mae", "distill", "adapters", "baseline"}));
   command->add_flag("--resume", *resume, "continue from <run>/checkpoints/last.h5 if it exists");
   command->add_option("--stop-at", *stop_at, "stop after this step with a checkpoint (a slice; --resume continues)");
   command

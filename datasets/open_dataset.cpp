@@ -111,8 +111,9 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
   return std::make_unique<ImageFolderDataset>(path, data.colour ? 3 : 1);
 }
 
-// The split each item goes to in a pack: the source's own (OpenEDS splits, packs), the AEA
-// protocol's 8:1:1 by recording, or train.
+// The split each item goes to in a pack: the source's own (OpenEDS splits, packs), 8:1:1 by
+// group for the rest of the gaze datasets (AEA recordings, MPIIGaze / MPIIFaceGaze people: one
+// leave-people-out fold), or train.
 std::function<uint8_t(int64_t, const SampleLabel&)> protocol_split_of(const Dataset& data, const DataConfig& config,
                                                                       uint64_t seed) {
   if (const auto* concat = dynamic_cast<const ConcatDataset*>(&data)) {
@@ -122,10 +123,10 @@ std::function<uint8_t(int64_t, const SampleLabel&)> protocol_split_of(const Data
     return [pack](int64_t i, const SampleLabel&) { return pack->split_of(i); };
   }
   const std::string kind = parse_source(config.source, config.split == "all" ? "train" : config.split).first;
-  if (kind == "aea") {
-    int64_t recordings = 0;
-    for (int64_t i = 0; i < data.size(); ++i) recordings = std::max(recordings, data.label(i).participant + 1);
-    const auto splits = std::make_shared<std::vector<uint8_t>>(split_groups(recordings, {0.8, 0.1, 0.1}, seed));
+  if (kind == "aea" || kind == "mpiigaze" || kind == "mpiifacegaze") {
+    int64_t groups = 0;
+    for (int64_t i = 0; i < data.size(); ++i) groups = std::max(groups, data.label(i).participant + 1);
+    const auto splits = std::make_shared<std::vector<uint8_t>>(split_groups(groups, {0.8, 0.1, 0.1}, seed));
     return [splits](int64_t, const SampleLabel& l) { return (*splits)[size_t(l.participant)]; };
   }
   if (kind == "openeds") {

@@ -246,8 +246,10 @@ TEST_CASE("pre-processing resamples, normalises and mirrors the label with a fli
   o.height = 8;
   o.width = 16;
   std::vector<float> out(3 * 8 * 16);
-  const auto g = preprocess_sample(s, o, 1, out.data());
-  CHECK(g == s.label.gaze);
+  s.label.head = {0.05f, 0.3f};
+  const SampleLabel g = preprocess_sample(s, o, 1, out.data());
+  CHECK(g.gaze == s.label.gaze);
+  CHECK(g.head == s.label.head);
   CHECK(out[0] == Approx((50 / 255.0 - 0.485) / 0.229).epsilon(1e-4));            // left, channel 0
   CHECK(out[15] == Approx((200 / 255.0 - 0.485) / 0.229).epsilon(1e-4));          // right
   CHECK(out[2 * 128 + 0] == Approx((50 / 255.0 - 0.406) / 0.225).epsilon(1e-4));  // channel 2
@@ -256,8 +258,10 @@ TEST_CASE("pre-processing resamples, normalises and mirrors the label with a fli
   o.shift = o.brightness = o.contrast = o.gamma = o.noise = 0;
   int flips = 0;
   for (uint64_t seed = 0; seed < 20; ++seed) {
-    const auto gf = preprocess_sample(s, o, seed, out.data());
-    if (gf[0] < 0) {
+    const SampleLabel gf = preprocess_sample(s, o, seed, out.data());
+    CHECK((gf.gaze[0] < 0) == (gf.head[1] < 0));  // gaze x and head yaw mirror together
+    CHECK(gf.head[0] == s.label.head[0]);
+    if (gf.gaze[0] < 0) {
       ++flips;
       CHECK(out[0] == Approx((200 / 255.0 - 0.485) / 0.229).epsilon(1e-4));  // mirrored image
     }

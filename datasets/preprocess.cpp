@@ -55,11 +55,13 @@ bool preprocess_image(const Image& image, const PreprocessOptions& o, uint64_t s
   return flip;
 }
 
-std::array<float, 3> preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed,
-                                       float* out) {
-  std::array<float, 3> gaze = sample.label.gaze;
-  if (preprocess_image(sample.image, options, seed, out)) gaze[0] = -gaze[0];
-  return gaze;
+SampleLabel preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed, float* out) {
+  SampleLabel label = sample.label;
+  if (preprocess_image(sample.image, options, seed, out)) {
+    label.gaze[0] = -label.gaze[0];
+    label.head[1] = -label.head[1];  // (pitch, yaw): a mirror turns the head the other way
+  }
+  return label;
 }
 
 }  // namespace gaze

@@ -41,8 +41,8 @@ constexpr float kInputStd[3] = {0.229f, 0.224f, 0.225f};
 // An image already at height x width passes through the resampler unchanged.
 bool preprocess_image(const Image& image, const PreprocessOptions& options, uint64_t seed, float* out);
 
-// preprocess_image for a labelled sample; returns the gaze label, mirrored with the image.
-std::array<float, 3> preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed,
-                                       float* out);
+// preprocess_image for a labelled sample; returns its label as the image now shows it (gaze x
+// and head yaw mirrored with the image).
+SampleLabel preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed, float* out);
 
 }  // namespace gaze

@@ -68,10 +68,11 @@ int main(int argc, char** argv) {
   }
 
   // A tiny synthetic world in the real layouts.
-  Config config = default_config({"synth.participants=3", "synth.openeds_size=[32,48]", "synth.aea_size=[32,64]",
-                                  "synth.train_frames=3", "synth.validation_frames=2", "synth.test_frames=6",
-                                  "synth.aea_frames=3", "synth.images=2", "synth.image_classes=1",
-                                  "synth.image_size=[32,32]", "synth.layouts=[openeds,aea,images]"});
+  Config config = default_config(
+      {"synth.participants=3", "synth.openeds_size=[32,48]", "synth.aea_size=[32,64]", "synth.train_frames=3",
+       "synth.validation_frames=2", "synth.test_frames=6", "synth.aea_frames=3", "synth.images=2",
+       "synth.image_classes=1", "synth.image_size=[32,32]", "synth.mpii_images=4", "synth.mpii_evaluation=2",
+       "synth.mpii_frame=[60,100]", "synth.layouts=[openeds,aea,images,mpiigaze,mpiifacegaze]"});
   config.synth.out_dir = (work / "synth").string();
   const SynthReport synth = write_synthetic_datasets(config.synth, 7, 1);
 
@@ -98,6 +99,14 @@ int main(int argc, char** argv) {
     if (entry.path().extension() == ".vrs") copy("fuzz_vrs", name, entry.path());
     if (entry.path().extension() == ".csv") copy("fuzz_mps_csv", name, entry.path());
   }
+
+  for (const auto& entry : fs::directory_iterator(synth.mpiigaze_root / fs::path("Data/Normalized/p00"))) {
+    copy("fuzz_mpiigaze", entry.path().filename().string(), entry.path());
+  }
+  const fs::path face = fs::path(synth.mpiifacegaze_root) / "p00";
+  put("fuzz_mpiifacegaze", "p00.txt", read_all(face / "p00.txt"));
+  put("fuzz_mpiifacegaze", "p00_camera.txt",
+      read_all(face / "p00.txt") + '\0' + read_all(face / "Calibration/Camera.mat"));
 
   // A pack of the OpenEDS train split, and a checkpoint.
   DataConfig data = config.data;

@@ -101,6 +101,7 @@ Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const
   const int64_t plane = int64_t(3) * options.height * options.width;
   at::Tensor images = at::empty({int64_t(indices.size()), 3, options.height, options.width});
   at::Tensor gaze = at::empty({int64_t(indices.size()), 3});
+  at::Tensor head = at::empty({int64_t(indices.size()), 2});
   at::Tensor blink = at::zeros({int64_t(indices.size())}, at::kBool);
   Batch batch;
   int64_t row = 0;
@@ -114,9 +115,10 @@ Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const
       skip->add(e.what());
       continue;
     }
-    const auto g = preprocess_sample(sample, options, seed_mix(augment_seed, uint64_t(offset) + j),
-                                     images.data_ptr<float>() + row * plane);
-    for (int k = 0; k < 3; ++k) gaze[row][k] = g[k];
+    const SampleLabel label = preprocess_sample(sample, options, seed_mix(augment_seed, uint64_t(offset) + j),
+                                                images.data_ptr<float>() + row * plane);
+    for (int k = 0; k < 3; ++k) gaze.data_ptr<float>()[row * 3 + k] = label.gaze[size_t(k)];
+    for (int k = 0; k < 2; ++k) head.data_ptr<float>()[row * 2 + k] = label.head[size_t(k)];
     blink[row] = sample.label.blink;
     batch.indices.push_back(indices[j]);
     batch.participants.push_back(sample.label.participant);
@@ -126,6 +128,7 @@ Batch make_batch(const Dataset& data, const std::vector<int64_t>& indices, const
   batch.global_size = offset + int64_t(indices.size());
   batch.images = images.narrow(0, 0, row);
   batch.gaze = gaze.narrow(0, 0, row);
+  batch.head = head.narrow(0, 0, row);
   batch.blink = blink.narrow(0, 0, row);
   return batch;
 }

@@ -23,6 +23,7 @@ namespace gaze {
 struct Batch {
   at::Tensor images;  // [B, 3, H, W] float, normalised
   at::Tensor gaze;    // [B, 3] unit vectors (mirrored with flipped images)
+  at::Tensor head;    // [B, 2] head pose (pitch, yaw), yaw mirrored with flipped images
   at::Tensor blink;   // [B] bool
   std::vector<int64_t> indices, participants;
   int64_t step = 0;

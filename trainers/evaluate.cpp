@@ -35,7 +35,8 @@ double roc_auc(const std::vector<double>& scores, const std::vector<bool>& posit
   return (rank_sum - double(pos) * (pos + 1) / 2) / (double(pos) * neg);
 }
 
-EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config, const std::vector<int64_t>& indices) {
+EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, const Dataset& data,
+                              const Config& config, const std::vector<int64_t>& indices) {
   std::vector<int64_t> items = indices;
   if (items.empty()) {
     items.resize(size_t(data.size()));
@@ -48,12 +49,12 @@ EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config, c
   const int64_t steps = (int64_t(items.size()) + batch - 1) / batch;
   BatchStream stream(data, *plan, 0, steps, preprocess_options(config, false), 0, config.data.workers, 2,
                      config.data.skip_bad);
-  model->eval();
   at::NoGradGuard no_grad;
   while (auto b = stream.next()) {
-    const at::Tensor out = model->forward(b->images);
+    const at::Tensor out = predict(*b);
     const at::Tensor d = gaze_directions(out).to(at::kDouble).contiguous();
-    const at::Tensor s = gaze_log_scales(out).to(at::kDouble).contiguous();
+    const at::Tensor s =
+        (out.size(1) > 3 ? gaze_log_scales(out) : at::zeros({out.size(0)})).to(at::kDouble).contiguous();
     const at::Tensor g = b->gaze.to(at::kDouble).contiguous();
     for (int64_t i = 0; i < d.size(0); ++i) {
       const double* p = d.data_ptr<double>() + 3 * i;
@@ -78,8 +79,20 @@ EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config, c
   if (open_errors.empty()) throw Error(data.describe() + ": no open-eye frames to evaluate");
   r.summary = summarize_by_participant(open_errors, open_participants);
   // An untrained 4th output (model.head.uncertainty: false) is not scored as a blink detector.
-  if (model->config().head.uncertainty) r.blink_auc = roc_auc(r.log_scales, r.blinks);
+  if (score_blinks) r.blink_auc = roc_auc(r.log_scales, r.blinks);
   return r;
+}
+
+EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config, const std::vector<int64_t>& indices) {
+  model->eval();
+  return evaluate_predictor([&](const Batch& b) { return model->forward(b.images); }, model->config().head.uncertainty,
+                            data, config, indices);
+}
+
+EvalResult evaluate(Baseline& model, const Dataset& data, const Config& config, const std::vector<int64_t>& indices) {
+  model->eval();
+  return evaluate_predictor([&](const Batch& b) { return model->forward(b.images, b.head); }, false, data, config,
+                            indices);
 }
 
 double mean_gaze_baseline_deg(const Dataset& train, const Dataset& test, const std::vector<int64_t>& test_indices) {

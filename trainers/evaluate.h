@@ -6,6 +6,7 @@
 // when the data has both blinks and open eyes.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,9 @@
 #include "libgaze/config/config.h"
 #include "libgaze/core/json.h"
 #include "libgaze/metrics/angular_error.h"
+#include "libgaze/models/baselines.h"
 #include "libgaze/models/gaze_net.h"
+#include "trainers/batches.h"
 
 namespace gaze {
 
@@ -27,8 +30,18 @@ struct EvalResult {
   std::string dataset;
 };
 
-// Predictions for `indices` (all when empty); blinks are excluded from the error statistics.
+// What evaluation runs on each batch: unit gaze directions [B, 3], or a gaze head's output
+// [B, 4] whose 4th column is the log-scale scored as a blink detector when `score_blinks`.
+using GazePredictor = std::function<at::Tensor(const Batch&)>;
+
+// Predictions for `indices` (all when empty), batches as config.data prepares them; blinks are
+// excluded from the error statistics.
+EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, const Dataset& data,
+                              const Config& config, const std::vector<int64_t>& indices = {});
+// The same for a model, in eval mode.
 EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config,
+                    const std::vector<int64_t>& indices = {});
+EvalResult evaluate(Baseline& model, const Dataset& data, const Config& config,
                     const std::vector<int64_t>& indices = {});
 
 // Mean error of always predicting the mean training gaze (the baseline the model must beat).

@@ -19,6 +19,7 @@
 #include "libgaze/metrics/angular_error.h"
 #include "libgaze/models/param_groups.h"
 #include "trainers/batches.h"
+#include "trainers/evaluate.h"
 #include "trainers/losses.h"
 #include "trainers/trainer.h"
 
@@ -107,6 +108,18 @@ void tune(GazeNet& model, const Cached& calibration, const Cached& replay, const
     optimizer.step();
   }
   train_only(*model, {});
+}
+
+// The means over users of what each user's result holds.
+void average_over_users(PersonalizeResult& result) {
+  const double n = double(result.users.size());
+  for (const auto& u : result.users) {
+    result.before_deg += u.before_deg / n;
+    result.after_deg += u.after_deg / n;
+    result.seconds_per_user += u.seconds / n;
+    result.calibrate_seconds_per_user += u.calibrate_seconds / n;
+    for (const auto& [k, e] : u.k_curve) result.k_curve[k] += e / n;
+  }
 }
 
 }  // namespace
@@ -204,13 +217,54 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
     bar.tick();
   }
   bar.finish();
-  for (const auto& u : result.users) {
-    result.before_deg += u.before_deg / double(result.users.size());
-    result.after_deg += u.after_deg / double(result.users.size());
-    result.seconds_per_user += u.seconds / double(result.users.size());
-    result.calibrate_seconds_per_user += u.calibrate_seconds / double(result.users.size());
-    for (const auto& [k, e] : u.k_curve) result.k_curve[k] += e / double(result.users.size());
+  average_over_users(result);
+  return result;
+}
+
+PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, const Config& config) {
+  const PersonalizeConfig& pc = config.personalize;
+  PersonalizeResult result;
+  result.unit = users.participant_unit();
+  result.gap_ms = result.unit == "participant" ? -1.0 : pc.gap_ms;
+  const auto splits = personalisation_split(users, pc.k, uint64_t(config.run.seed), {},
+                                            result.gap_ms < 0 ? -1 : std::llround(result.gap_ms * 1000));
+  if (splits.empty())
+    throw Error(users.describe() + ": no participant has more than " + std::to_string(pc.k) + " images");
+  PreprocessOptions augmented = preprocess_options(config, false);
+  augmented.augment = true;
+  TensorList base_state;
+  for (auto& [name, t] : module_state(*base)) base_state.emplace_back(name, t.clone());
+  const auto mean_of = [](const EvalResult& r) { return r.summary.all_frames.mean; };
+
+  ProgressBar bar("personalize " + base->arch, int64_t(splits.size()));
+  for (const auto& [participant, split] : splits) {
+    const auto start = std::chrono::steady_clock::now();
+    UserResult user;
+    user.participant = participant;
+    const EvalResult before = evaluate(base, users, config, split.evaluation);
+    user.eval_frames = int64_t(before.errors_deg.size());
+    user.before_deg = mean_of(before);
+    Baseline model(base->arch);
+    load_module_state(*model, base_state, true, "base model");
+    const auto tune_start = std::chrono::steady_clock::now();
+    torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(pc.lr).weight_decay(0.0));
+    model->eval();  // frozen BatchNorm statistics and no dropout on k images; every weight learns
+    const uint64_t seed = seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant));
+    for (int64_t step = 0; step < pc.steps; ++step) {
+      const Batch batch = make_batch(users, split.calibration, augmented, seed_mix(seed, uint64_t(step)));
+      optimizer.zero_grad();
+      direction_l1_loss(model->forward(batch.images, batch.head), batch.gaze).backward();
+      optimizer.step();
+    }
+    user.calibrate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_start).count();
+    user.after_deg = mean_of(evaluate(model, users, config, split.evaluation));
+    user.k_curve = {{0, user.before_deg}, {pc.k, user.after_deg}};
+    user.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.users.push_back(user);
+    bar.tick();
   }
+  bar.finish();
+  average_over_users(result);
   return result;
 }
 

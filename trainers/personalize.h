@@ -13,6 +13,8 @@
 // the first k_max frames in time and evaluation starts personalize.gap_ms after them.
 //
 // Each user's result is a user adapter file (libgaze/io/model_io.h).
+//
+// Baselines (Table 2) are personalised by fine-tuning every weight: personalize_baseline().
 #pragma once
 
 #include <map>
@@ -49,6 +51,12 @@ struct PersonalizeResult {
 // `replay` may be null (no replay). Writes out_dir/user_<participant>.h5 for personalize.k.
 PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset* replay, const Config& config,
                               const std::string& out_dir);
+
+// A baseline's personalisation (Table 2): per participant, every weight fine-tuned on the k
+// calibration images alone (augmented anew each step), personalize.steps AdamW steps at
+// personalize.lr, then evaluated on the participant's other images. No user files: a
+// fine-tuned baseline is a whole new model. The curve holds k = 0 and k.
+PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, const Config& config);
 
 // The generalised set replayed during personalisation: personalize.replay_source (default
 // data.source) at its train split; null when personalize.replay is 0.

@@ -1,7 +1,10 @@
 #include "trainers/report.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/json.h"
@@ -24,8 +27,6 @@ constexpr PaperRow kPaper[] = {
     {true, true, 2.60, 5.80},
 };
 
-const char* dataset_title(const std::string& d) { return d == "aea" ? "AEA" : "OpenEDS2020"; }
-
 std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::string out = "| " + join(header, " | ") + " |\n|";
   for (size_t i = 0; i < header.size(); ++i) out += "---|";
@@ -38,6 +39,14 @@ std::string csv_table(const std::vector<std::string>& header, const std::vector<
   std::string out = join(header, ",") + "\n";
   for (const auto& row : rows) out += join(row, ",") + "\n";
   return out;
+}
+
+// A CSV field, quoted (RFC 4180) when it holds a comma, quote or line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
 }
 
 std::string fmt(double v, int digits = 2) {
@@ -90,6 +99,119 @@ std::string k_curve_svg(const std::map<std::string, std::map<int64_t, double>>& 
   return svg + "</svg>\n";
 }
 
+// Paper Tables 1 and 2 (SPEC §5). Errors in kTableDatasets order; NaN is the paper's "–".
+constexpr double kDash = std::numeric_limits<double>::quiet_NaN();
+const std::vector<std::string> kTableDatasets = {"mpiigaze", "mpiifacegaze", "aea", "openeds"};
+struct PaperModelRow {
+  const char* model;  // ModelScores::name, or a method we do not run
+  const char* title;
+  const char* params;
+  const char* tunable;
+  double errors[4];
+  const char* quoted;  // non-null: the paper quotes this row; why we do not run it
+};
+constexpr const char* kSourceFree =
+    "source-free unsupervised domain adaptation: the paper quotes its published number and did not run it; not "
+    "implemented here";
+const PaperModelRow kTable1[] = {
+    {"gazenet", "GazeNet (Zhang et al. 2019)", "90.24M", "90.24M", {5.70, 5.76, 3.01, 7.51}, nullptr},
+    {"rtgene", "RT-Gene (Fischer et al. 2018)", "31.67M", "31.67M", {4.61, 4.66, 2.03, 6.02}, nullptr},
+    {"gazetr_hybrid", "GazeTR-Hybrid (Cheng & Lu 2022)", "11.42M", "11.42M", {kDash, 4.00, 1.71, 5.44}, nullptr},
+    {"teacher", "ConvNeXt V2-A (teacher)", "3.6M", "191.7K", {5.30, 4.29, 1.94, 6.90}, nullptr},
+    {"student", "DFT Gaze", "281K", "14.43K", {6.13, 5.17, 2.14, 7.82}, nullptr},
+};
+const PaperModelRow kTable2[] = {
+    {"gazenet", "GazeNet", "90.24M", "90.24M", {5.39, kDash, 4.16, 6.57}, nullptr},
+    {"rtgene", "RT-Gene", "31.67M", "31.67M", {kDash, 3.27, 2.38, 4.80}, nullptr},
+    {"gazetr_hybrid", "GazeTR-Hybrid", "11.42M", "11.42M", {kDash, 3.04, 2.05, 3.43}, nullptr},
+    {"pnp_ga", "†PNP-GA", "119.5M", "116.9M", {kDash, 6.91, kDash, kDash}, kSourceFree},
+    {"ruda", "†RUDA", "12.20M", "12.20M", {kDash, 6.86, kDash, kDash}, kSourceFree},
+    {"tpgaze", "†TPGaze", "11.82M", "125K", {kDash, 6.30, kDash, kDash}, kSourceFree},
+    {"teacher", "ConvNeXt V2-A (teacher)", "3.6M", "191.7K", {5.49, 4.60, 2.32, 5.36}, nullptr},
+    {"student", "DFT Gaze", "281K", "14.43K", {6.61, 5.35, 2.60, 5.80}, nullptr},
+};
+
+// "90.24M", "191.7K", "14.43K": four significant digits, as Tables 1 and 2 print counts.
+std::string table_count(int64_t n) {
+  char buf[32];
+  if (n >= 1000000) {
+    std::snprintf(buf, sizeof buf, "%.4gM", double(n) / 1e6);
+  } else if (n >= 1000) {
+    std::snprintf(buf, sizeof buf, "%.4gK", double(n) / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld", (long long)n);
+  }
+  return buf;
+}
+
+const ModelScores* find_model(const PipelineResults& r, const std::string& name) {
+  if (name == "teacher") return &r.teacher;
+  if (name == "student") return &r.student;
+  for (const auto& b : r.baselines)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+// Table 1 (generalised) or 2 (personalised): every paper row, ours beside the paper's value; a
+// cell we have no value for says why (Markdown: a numbered note; CSV: the reason itself).
+std::string table12(const PipelineResults& r, bool personalised, bool csv) {
+  std::vector<std::string> header = {"model", "params", "paper params", "tunable", "paper tunable"};
+  for (const auto& d : kTableDatasets) {
+    header.push_back(csv ? d + "_ours" : dataset_title(d) + " (ours)");
+    header.push_back(csv ? d + "_paper" : "paper");
+  }
+  header.push_back(csv ? "how_run_here" : "how run here");
+  std::vector<std::string> reasons;
+  const auto why = [&](const std::string& reason) -> std::string {
+    if (csv) return "not run: " + reason;
+    auto it = std::find(reasons.begin(), reasons.end(), reason);
+    if (it == reasons.end()) it = reasons.insert(reasons.end(), reason);
+    return "not run [" + std::to_string(it - reasons.begin() + 1) + "]";
+  };
+  std::vector<std::vector<std::string>> rows;
+  for (const PaperModelRow& row : personalised ? std::vector<PaperModelRow>(std::begin(kTable2), std::end(kTable2))
+                                               : std::vector<PaperModelRow>(std::begin(kTable1), std::end(kTable1))) {
+    const ModelScores* m = row.quoted ? nullptr : find_model(r, row.model);
+    const bool ran = m && !m->datasets.empty();
+    std::vector<std::string> cells = {row.title, ran ? table_count(m->params) : "", row.params,
+                                      ran ? table_count(m->tunable) : "", row.tunable};
+    for (size_t i = 0; i < kTableDatasets.size(); ++i) {
+      const std::string& d = kTableDatasets[i];
+      std::string ours;
+      if (row.quoted) {
+        ours = why(row.quoted);
+      } else if (!m) {
+        ours = why("not in pipeline.baselines");
+      } else if (m->not_run.count(d)) {
+        ours = why(m->not_run.at(d));
+      } else if (!m->datasets.count(d)) {
+        ours = why(dataset_title(d) + " is not in pipeline.datasets (gaze reproduce --" +
+                   (d == "openeds" ? std::string("openeds2020") : d) + " PATH adds it)");
+      } else {
+        const DatasetScores& s = m->datasets.at(d);
+        ours = fmt(personalised ? s.personalised : s.generalised, csv ? 4 : 2);
+      }
+      cells.push_back(ours);
+      cells.push_back(std::isnan(row.errors[i]) ? (csv ? "" : "–") : fmt(row.errors[i]));
+    }
+    cells.push_back(ran ? m->note : "");
+    if (csv) {
+      for (auto& c : cells) c = csv_field(c);
+    }
+    rows.push_back(cells);
+  }
+  if (csv) return csv_table(header, rows);
+  std::string md = markdown_table(header, rows);
+  if (!reasons.empty()) md += "\n";
+  for (size_t i = 0; i < reasons.size(); ++i) md += "[" + std::to_string(i + 1) + "] " + reasons[i] + "  \n";
+  return md;
+}
+
+// "# Title" -> "## Title": a table file's heading as a section of report.md.
+std::string replace_first_heading(const std::string& markdown) {
+  return markdown.rfind("# ", 0) == 0 ? "#" + markdown : markdown;
+}
+
 // Pass/fail words of one check.
 std::string verdict(bool ok, const std::string& pass, const std::string& fail) {
   return " (" + (ok ? pass : fail) + ")";
@@ -101,7 +223,7 @@ std::string table3(const PipelineResults& r, bool csv) {
     if (csv) {
       header.insert(header.end(), {d + "_ours", d + "_paper"});
     } else {
-      header.insert(header.end(), {std::string(dataset_title(d)) + " (ours)", "paper"});
+      header.insert(header.end(), {dataset_title(d) + " (ours)", "paper"});
     }
   }
   std::vector<std::vector<std::string>> rows;
@@ -115,7 +237,7 @@ std::string table3(const PipelineResults& r, bool csv) {
     for (const auto& d : r.datasets) {
       const DatasetScores& s = m.datasets.at(d);
       cells.push_back(fmt(row.personalised ? s.personalised : s.generalised, csv ? 4 : 2));
-      cells.push_back(fmt(d == "aea" ? row.aea : row.openeds));
+      cells.push_back(d == "aea" ? fmt(row.aea) : d == "openeds" ? fmt(row.openeds) : "–");
     }
     rows.push_back(cells);
   }
@@ -144,7 +266,7 @@ std::string checks(const PipelineResults& r) {
 
 // How one dataset's cells were measured, in words that say who is unseen.
 std::string protocol_sentence(const std::string& d, const DatasetScores& s, int64_t k) {
-  std::string out = std::string(dataset_title(d)) + ": generalised = ";
+  std::string out = dataset_title(d) + ": generalised = ";
   if (s.unit == "recording") {
     out +=
         "held-out recordings (recordings unseen; the wearer is not recorded, so a person may also appear in "
@@ -179,8 +301,16 @@ std::string k_table(const PipelineResults& r, const std::map<std::string, std::m
 
 Json report_json(const PipelineResults& r) {
   Json datasets = Json::object();
+  std::vector<const ModelScores*> models = {&r.teacher, &r.student};
+  for (const auto& b : r.baselines) models.push_back(&b);
+  Json params = Json::object(), not_run = Json::object();
+  for (const ModelScores* m : models) {
+    params[m->name] = m->params;
+    for (const auto& [d, reason] : m->not_run) not_run[m->name][d] = reason;
+  }
   for (const auto& d : r.datasets) {
-    for (const ModelScores* m : {&r.teacher, &r.student}) {
+    for (const ModelScores* m : models) {
+      if (!m->datasets.count(d)) continue;
       const DatasetScores& s = m->datasets.at(d);
       Json k_curve = Json::object();
       for (const auto& [k, e] : s.k_curve) k_curve[std::to_string(k)] = json_number(e);
@@ -199,13 +329,24 @@ Json report_json(const PipelineResults& r) {
   return {{"datasets", datasets},
           {"deviations", r.deviations},
           {"ours", r.ours},
-          {"params", {{"teacher", r.teacher.params}, {"student", r.student.params}}},
+          {"params", params},
+          {"not_run", not_run},
+          {"commit", r.commit},
+          {"config_hash", r.config_hash},
           {"input", {r.input_h, r.input_w}},
           {"k", r.k},
           {"seconds", r.seconds}};
 }
 
 }  // namespace
+
+std::string dataset_title(const std::string& d) {
+  if (d == "aea") return "AEA";
+  if (d == "openeds") return "OpenEDS2020";
+  if (d == "mpiigaze") return "MPIIGaze";
+  if (d == "mpiifacegaze") return "MPIIFaceGaze";
+  return d;
+}
 
 std::string short_count(int64_t n) {
   char buf[32];
@@ -238,6 +379,24 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
   md += checks(r);
   md += "\n## Error vs number of calibration images k\n\n" + k_table(r, curves);
   md += "\n![error vs k](k_curve.svg)\n\nPipeline time: " + fmt(r.seconds, 0) + " s.\n";
+  const bool tables12 = !r.baselines.empty() || std::any_of(r.datasets.begin(), r.datasets.end(), [](const auto& d) {
+    return d == "mpiigaze" || d == "mpiifacegaze";
+  });
+  std::vector<std::pair<std::string, std::string>> table_files;
+  if (tables12) {
+    const std::string provenance = "Data: " + r.data_description + ". Mean angular error in degrees. Wall time " +
+                                   fmt(r.seconds, 0) + " s on this machine; libgaze " + r.commit + ", config " +
+                                   r.config_hash + " (pipeline.yaml beside this file).\n\n";
+    for (const bool personalised : {false, true}) {
+      const std::string name = personalised ? "table2" : "table1";
+      const std::string title = personalised ? "# Table 2 — personalised (k = " + std::to_string(r.k) + ")\n\n"
+                                             : "# Table 1 — generalised, within-dataset\n\n";
+      const std::string table = title + provenance + table12(r, personalised, false);
+      md += "\n" + replace_first_heading(table);
+      table_files.emplace_back(name + ".md", table);
+      table_files.emplace_back(name + ".csv", table12(r, personalised, true));
+    }
+  }
 
   PipelineReport report;
   report.seconds = r.seconds;
@@ -250,6 +409,10 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
   write_text_atomically(report.csv_path, table3(r, true));
   write_text_atomically(report.json_path, report_json(r).dump(2) + "\n");
   write_text_atomically(report.svg_path, k_curve_svg(curves));
+  for (const auto& [file, text] : table_files) {
+    report.table_paths.push_back((fs::path(folder) / file).string());
+    write_text_atomically(report.table_paths.back(), text);
+  }
   return report;
 }
 

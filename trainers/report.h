@@ -2,8 +2,10 @@
 // dataset) beside the paper's numbers, the checks the demo must pass, and the error-vs-k curves.
 //
 // Written as report.md (Markdown), table3.csv, report.json and k_curve.svg (a small SVG line
-// chart) into one folder, each atomically. Every number in it comes from the run: the
-// parameter counts are counted on the trained models, not typed in.
+// chart) into one folder, each atomically. A run with baselines or MPII datasets also writes
+// Tables 1 (generalised) and 2 (personalised) as table1.md/.csv and table2.md/.csv: every row
+// of the paper's table, our value beside the paper's, "not run" with the reason where we have none. Every number in it
+// comes from the run: the parameter counts are counted on the trained models, not typed in.
 #pragma once
 
 #include <cstdint>
@@ -28,27 +30,38 @@ struct DatasetScores {
 };
 
 struct ModelScores {
-  std::string name;                               // "teacher" or "student"
+  std::string name;                               // "teacher", "student", or a baseline's arch ("gazenet")
+  std::string title;                              // "ConvNeXt V2-A (teacher)", "GazeNet"
   int64_t params = 0;                             // counted on the trained model
-  std::map<std::string, DatasetScores> datasets;  // "openeds", "aea"
+  int64_t tunable = 0;                            // of which trained on the gaze task
+  std::map<std::string, DatasetScores> datasets;  // "openeds", "aea", "mpiigaze", "mpiifacegaze"
+  std::map<std::string, std::string> not_run;     // dataset -> why this model was not run on it
+  std::string note;                               // how it was run here (input, budget), for the tables
 };
 
 struct PipelineResults {
   std::vector<std::string> datasets;
   ModelScores teacher, student;
-  std::string data_description;  // "synthetic (gaze synth)" or "as configured"
+  std::vector<ModelScores> baselines;  // pipeline.baselines, in their order
+  std::string data_description;        // "synthetic (gaze synth)" or "as configured"
   int64_t input_h = 0, input_w = 0, k = 0;
   std::vector<int64_t> k_curve;
   double seconds = 0;
+  std::string commit;                   // the libgaze source the binary was built from
+  std::string config_hash;              // CRC-32C of the resolved pipeline config
   std::vector<std::string> deviations;  // where this run departs from the paper's protocol
   std::vector<std::string> ours;        // values the paper does not state, chosen here
 };
 
 struct PipelineReport {
   std::string markdown_path, csv_path, json_path, svg_path;
+  std::vector<std::string> table_paths;  // table1/table2 .md and .csv, when the run has baselines or MPII data
   std::string markdown;
   double seconds = 0;
 };
+
+// "OpenEDS2020", "AEA", "MPIIGaze", "MPIIFaceGaze" for pipeline.datasets' names.
+std::string dataset_title(const std::string& dataset);
 
 // "3.6M", "281K", "950": a parameter count as the paper's tables print it.
 std::string short_count(int64_t n);

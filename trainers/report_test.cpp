@@ -18,8 +18,10 @@ TEST_CASE("parameter counts print the way the paper's tables do", "[report]") {
 TEST_CASE("the pipeline report renders the run's numbers, counts included", "[report]") {
   PipelineResults r;
   r.datasets = {"openeds", "aea"};
-  r.teacher = {"teacher", 3579104, {}};
-  r.student = {"student", 123456, {}};  // not the paper's count: the report must show this one
+  r.teacher.name = "teacher";
+  r.teacher.params = 3579104;
+  r.student.name = "student";
+  r.student.params = 123456;  // not the paper's count: the report must show this one
   for (const std::string d : {"openeds", "aea"}) {
     r.teacher.datasets[d] = {4.0, 3.0, 3.5, 10.0, -1, {{0, 3.5}, {5, 3.0}}, 0.2};
     r.student.datasets[d] = {4.5, 3.2, 3.9, 10.0, 0.9, {{0, 3.9}, {5, 3.2}}, 0.1};
@@ -50,4 +52,42 @@ TEST_CASE("the pipeline report renders the run's numbers, counts included", "[re
   CHECK(j.at("datasets").at("aea").at("teacher").at("blink_auc").is_null());
   CHECK(j.at("datasets").at("aea").at("student").at("k_curve").at("5").get<double>() == 3.2);
   CHECK_THAT(testing::read_file(report.svg_path), Contains("<svg") && Contains("student aea"));
+  CHECK(report.table_paths.empty());  // no baselines, no MPII data: Table 3 only
+}
+
+TEST_CASE("Tables 1 and 2: the paper's rows and columns, counts to four digits, reasons for empty cells", "[report]") {
+  PipelineResults r;
+  r.datasets = {"openeds"};
+  for (ModelScores* m : {&r.teacher, &r.student}) {
+    m->name = m == &r.teacher ? "teacher" : "student";
+    m->params = m == &r.teacher ? 3579104 : 281174;
+    m->tunable = m == &r.teacher ? 191700 : 14434;
+    m->datasets["openeds"] = {6.5, 5.5, 6.0, 12.0, -1, {{0, 6.0}, {5, 5.5}}, 0.2};
+  }
+  ModelScores rtgene;
+  rtgene.name = "rtgene";
+  rtgene.params = rtgene.tunable = 31667074;
+  rtgene.datasets["openeds"] = {8.25, 7.125, 8.0, 12.0, -1, {{0, 8.0}, {5, 7.125}}, 1.0};
+  rtgene.note = "two eyes, here: 30 steps";  // a comma: quoted in the CSV
+  r.baselines = {rtgene};
+  r.k = 5;
+  r.commit = "abc123";
+  r.config_hash = "0badf00d";
+  testing::TempDir dir;
+  const PipelineReport report = write_pipeline_report(r, dir.path());
+  REQUIRE(report.table_paths.size() == 4);
+  const std::string t1 = testing::read_file(dir.file("table1.csv"));
+  CHECK(t1.rfind("model,params,paper params,tunable,paper tunable,mpiigaze_ours,mpiigaze_paper,", 0) == 0);
+  CHECK_THAT(t1, Contains("RT-Gene (Fischer et al. 2018),31.67M,31.67M,31.67M,31.67M,not run: MPIIGaze is not in "
+                          "pipeline.datasets (gaze reproduce --mpiigaze PATH adds it),4.61,") &&
+                     Contains(",8.2500,6.02,\"two eyes, here: 30 steps\"\n"));
+  CHECK_THAT(t1, Contains("GazeNet (Zhang et al. 2019),,90.24M,,90.24M,not run: not in pipeline.baselines,5.70,"));
+  CHECK_THAT(t1, Contains("ConvNeXt V2-A (teacher),3.579M,3.6M,191.7K,191.7K,"));
+  CHECK_THAT(t1, Contains("DFT Gaze,281.2K,281K,14.43K,14.43K,"));
+  const std::string t2 = testing::read_file(dir.file("table2.md"));
+  CHECK_THAT(t2, Contains("# Table 2 — personalised (k = 5)") && Contains("libgaze abc123, config 0badf00d") &&
+                     Contains("| RT-Gene | 31.67M | 31.67M | 31.67M | 31.67M | not run [2] | – |") &&
+                     Contains("| 7.12 | 4.80 |") && Contains("[2] MPIIGaze is not in pipeline.datasets"));
+  // report.md carries both tables as sections.
+  CHECK_THAT(report.markdown, Contains("## Table 1 — generalised") && Contains("## Table 2 — personalised"));
 }

@@ -1,4 +1,4 @@
-// The three training stages of SPEC §2 as TrainingStage implementations.
+// The training stages of SPEC §2, and the baselines' (Tables 1 and 2), as TrainingStage implementations.
 #include <spdlog/spdlog.h>
 
 #include "datasets/cached.h"
@@ -6,6 +6,7 @@
 #include "datasets/open_dataset.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/random.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/models/param_groups.h"
 #include "trainers/losses.h"
 #include "trainers/mae_heads.h"
@@ -67,14 +68,36 @@ class DataStage : public TrainingStage {
   const IndexPlan& plan() const override { return *plan_; }
 
  protected:
+  // K-means-balanced batches over the gaze labels (SPEC §2 stage 3) instead of shuffled ones.
+  void balance_by_gaze(const std::string& stage) {
+    std::vector<std::array<float, 3>> gaze(size_t(data_->size()));
+    for (int64_t i = 0; i < data_->size(); ++i) gaze[size_t(i)] = data_->label(i).gaze;
+    const int k = int(std::min<int64_t>(config_.train.clusters, data_->size()));
+    const KMeansResult clusters = kmeans(gaze, k, uint64_t(config_.run.seed));
+    spdlog::info("{}: K-means balancing over {} gaze clusters (inertia {:.4f})", stage, k, clusters.inertia);
+    plan_ = balanced_plan(clusters.assignment, config_.train.batch_size, uint64_t(config_.run.seed));
+  }
+
   Config config_;
   std::unique_ptr<Dataset> data_;
   std::unique_ptr<IndexPlan> plan_;
 };
 
-class TeacherMaeStage : public DataStage {
+// A stage that trains a GazeNet (teacher or student).
+class GazeNetStage : public DataStage {
  public:
-  explicit TeacherMaeStage(const Config& config) : DataStage(config) {
+  using DataStage::DataStage;
+  torch::nn::Module& module() override { return *net(); }
+  ModelConfig architecture() override { return net()->config(); }
+  void set_all_reduce(const AllReduceSum& sum) override { net()->set_all_reduce(sum); }
+
+ protected:
+  virtual GazeNet& net() = 0;
+};
+
+class TeacherMaeStage : public GazeNetStage {
+ public:
+  explicit TeacherMaeStage(const Config& config) : GazeNetStage(config) {
     refuse_other_arch(config, "teacher", "teacher-mae");
     if (config.train.init.empty()) {
       Config teacher = config;
@@ -89,7 +112,7 @@ class TeacherMaeStage : public DataStage {
     decoder_ = FcmaeDecoder(net_->config().dims[3], config.mae.decoder_dim, kStride * kStride);
   }
   std::string name() const override { return "teacher-mae"; }
-  GazeNet& model() override { return net_; }
+  GazeNet& net() override { return net_; }
   std::vector<std::pair<std::string, torch::nn::Module*>> aux_modules() override {
     return {{"decoder", decoder_.get()}};
   }
@@ -116,9 +139,9 @@ class TeacherMaeStage : public DataStage {
   FcmaeDecoder decoder_{nullptr};
 };
 
-class DistillStage : public DataStage {
+class DistillStage : public GazeNetStage {
  public:
-  explicit DistillStage(const Config& config) : DataStage(config) {
+  explicit DistillStage(const Config& config) : GazeNetStage(config) {
     if (config.train.teacher.empty()) throw Error("distill: set train.teacher to the trained teacher checkpoint");
     teacher_ = load_model(config.train.teacher);
     teacher_->eval();
@@ -139,7 +162,7 @@ class DistillStage : public DataStage {
     psi4_ = KdProjector(s[3], t[3]);
   }
   std::string name() const override { return "distill"; }
-  GazeNet& model() override { return student_; }
+  GazeNet& net() override { return student_; }
   std::vector<std::pair<std::string, torch::nn::Module*>> aux_modules() override {
     return {{"decoder", decoder_.get()}, {"psi3", psi3_.get()}, {"psi4", psi4_.get()}};
   }
@@ -181,24 +204,17 @@ class DistillStage : public DataStage {
   KdProjector psi3_{nullptr}, psi4_{nullptr};
 };
 
-class AdaptersStage : public DataStage {
+class AdaptersStage : public GazeNetStage {
  public:
-  explicit AdaptersStage(const Config& config) : DataStage(config), gaze_loss_(config.train.gaze_loss) {
+  explicit AdaptersStage(const Config& config) : GazeNetStage(config), gaze_loss_(config.train.gaze_loss) {
     if (config.train.init.empty())
       throw Error("adapters: set train.init to a pretrained teacher or student checkpoint");
     net_ = load_model(config.train.init);
     net_->set_head_uncertainty(config.model.head.uncertainty);
-    if (config.train.balanced) {
-      std::vector<std::array<float, 3>> gaze(size_t(data_->size()));
-      for (int64_t i = 0; i < data_->size(); ++i) gaze[size_t(i)] = data_->label(i).gaze;
-      const int k = int(std::min<int64_t>(config.train.clusters, data_->size()));
-      const KMeansResult clusters = kmeans(gaze, k, uint64_t(config.run.seed));
-      spdlog::info("adapters: K-means balancing over {} gaze clusters (inertia {:.4f})", k, clusters.inertia);
-      plan_ = balanced_plan(clusters.assignment, config.train.batch_size, uint64_t(config.run.seed));
-    }
+    if (config.train.balanced) balance_by_gaze("adapters");
   }
   std::string name() const override { return "adapters"; }
-  GazeNet& model() override { return net_; }
+  GazeNet& net() override { return net_; }
   TensorList trainable() override {
     train_only(*net_, {ParamGroup::kAdapters, ParamGroup::kHead});
     TensorList params = named_parameters_in(*net_, ParamGroup::kAdapters);
@@ -219,17 +235,77 @@ class AdaptersStage : public DataStage {
   std::string gaze_loss_;
 };
 
+// A published baseline, every weight trained (Table 1: "tunable = #param"), by L1 on the gaze
+// direction its (yaw, pitch) output stands for. GazeHub's L1 is on the angles; on the direction
+// it is the same fit without the wrap at yaw = +-pi, which near-eye data (gaze pointing away
+// from the camera) sits on.
+class BaselineStage : public DataStage {
+ public:
+  explicit BaselineStage(const Config& config) : DataStage(config) {
+    if (!is_baseline_arch(config.model.arch)) {
+      throw Error(config_origin(config, "model.arch") + ": model.arch=" + config.model.arch +
+                  ", but the baseline stage trains one of " + join(baseline_archs(), ", "));
+    }
+    const BaselineInput& input = baseline_input(config.model.arch);
+    if (config.data.input_size != std::vector<int64_t>{input.height, input.width}) {
+      throw Error(config_origin(config, "data.input_size") + ": data.input_size must be [" +
+                  std::to_string(input.height) + ", " + std::to_string(input.width) + "] for " + input.arch + " (" +
+                  input.input + ")");
+    }
+    at::manual_seed(uint64_t(config.run.seed));  // LibTorch's own initialisers draw from it
+    net_ = config.train.init.empty() ? Baseline(config.model.arch) : load_baseline(config.train.init);
+    if (net_->arch != config.model.arch) {
+      throw Error(config.train.init + ": holds " + net_->arch + ", but model.arch=" + config.model.arch);
+    }
+    if (config.train.balanced) balance_by_gaze("baseline");
+    if (config.train.init.empty()) {
+      double z = 0;
+      for (int64_t i = 0; i < data_->size(); ++i) z += data_->label(i).gaze[2];
+      net_->set_facing_camera(z <= 0);
+      spdlog::info("baseline: the training gaze points {} the camera (mean z {:+.3f}): angles in that frame",
+                   z <= 0 ? "towards" : "away from", z / double(data_->size()));
+    }
+  }
+  std::string name() const override { return "baseline"; }
+  torch::nn::Module& module() override { return *net_; }
+  ModelConfig architecture() override {
+    ModelConfig m;
+    m.arch = net_->arch;
+    return m;
+  }
+  TensorList trainable() override {
+    TensorList params;
+    for (auto& item : net_->named_parameters(true)) {
+      item.value().requires_grad_(true);
+      params.emplace_back(item.key(), item.value());
+    }
+    return params;
+  }
+  at::Tensor loss(const Batch& batch, int64_t, MetricList& metrics) override {
+    const at::Tensor out = net_->forward(batch.images, batch.head);
+    {
+      at::NoGradGuard no_grad;
+      metrics.emplace_back("train_error_deg", mean_angular_error_deg(out, batch.gaze).item<double>());
+    }
+    return direction_l1_loss(out, batch.gaze);
+  }
+
+ private:
+  Baseline net_{nullptr};
+};
+
 }  // namespace
 
 void check_stage_name(const std::string& name) {
-  if (name != "teacher-mae" && name != "distill" && name != "adapters")
-    throw Error("unknown training stage '" + name + "'; valid: teacher-mae, distill, adapters");
+  if (name != "teacher-mae" && name != "distill" && name != "adapters" && name != "baseline")
+    throw Error("unknown training stage '" + name + "'; valid: teacher-mae, distill, adapters, baseline");
 }
 
 std::unique_ptr<TrainingStage> make_stage(const std::string& name, const Config& config) {
   check_stage_name(name);
   if (name == "teacher-mae") return std::make_unique<TeacherMaeStage>(config);
   if (name == "distill") return std::make_unique<DistillStage>(config);
+  if (name == "baseline") return std::make_unique<BaselineStage>(config);
   return std::make_unique<AdaptersStage>(config);
 }
 

@@ -46,7 +46,7 @@ void restore_aux(TrainingStage& stage, const TensorList& state, const std::strin
 // The model's and the auxiliary modules' parameters and buffers, for broadcasts.
 std::vector<at::Tensor> all_state(TrainingStage& stage) {
   std::vector<at::Tensor> out;
-  for (auto& [name, t] : module_state(*stage.model())) out.push_back(t);
+  for (auto& [name, t] : module_state(stage.module())) out.push_back(t);
   for (auto& [name, t] : aux_state(stage)) out.push_back(t);
   return out;
 }
@@ -115,7 +115,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
                          const Distributed& dist) {
   // What the run directory and checkpoints record is the architecture actually trained.
   Config config = requested;
-  config.model = stage.model()->config();
+  config.model = stage.architecture();
   const TrainConfig& t = config.train;
   // Rank 0 owns the run directory (lock, config.yaml, logs, metrics, checkpoints); the others
   // wait until it is open, then read the same checkpoint.
@@ -143,7 +143,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   if (resume && std::filesystem::exists(last)) {
     Checkpoint c = load_checkpoint(last);
     if (c.stage != stage.name()) throw Error(last + ": holds stage '" + c.stage + "', not '" + stage.name() + "'");
-    load_module_state(*stage.model(), c.model, true, last);
+    load_module_state(stage.module(), c.model, true, last);
     restore_aux(stage, c.state, last);
     adamw_state_from_tensors(optimizer, params, c.optimizer, last);
     const at::Tensor rng = find_tensor(c.state, "rng.torch_cpu");
@@ -158,7 +158,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   if (dist.active()) {  // every rank starts from rank 0's weights, however it got them
     at::NoGradGuard no_grad;
     dist.broadcast(all_state(stage));
-    stage.model()->set_all_reduce(dist.differentiable_sum());  // adapters' BatchNorm: global batch
+    stage.set_all_reduce(dist.differentiable_sum());  // adapters' BatchNorm: global batch
   }
 
   const auto save = [&](int64_t step) {
@@ -167,7 +167,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     c.stage = stage.name();
     c.step = step;
     c.config_yaml = dump_config(config);
-    c.model = module_state(*stage.model());
+    c.model = module_state(stage.module());
     c.optimizer = adamw_state_to_tensors(optimizer, params);
     c.state = aux_state(stage);
     c.state.emplace_back("rng.torch_cpu", cpu_rng_state());
@@ -184,7 +184,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   if (dist.is_root()) metrics.emplace(run.path, result.first_step);
   ProgressBar bar(stage.name(), std::max<int64_t>(0, end_step - result.first_step),
                   dist.is_root() ? ProgressBar::Mode::kAuto : ProgressBar::Mode::kSilent);
-  stage.model()->train();
+  stage.module().train();
   double loss_sum = 0;
   int64_t loss_count = 0;
   for (int64_t step = result.first_step; step < end_step; ++step) {
@@ -211,12 +211,12 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   }
   bar.finish();
   training_step.barrier(end_step);
-  stage.model()->set_all_reduce(nullptr);
+  stage.set_all_reduce(nullptr);
   result.steps = std::max(end_step, result.first_step);
   result.skipped = stream.skipped();
   if (result.steps == t.steps && dist.is_root()) {
     result.model_path = run.path + "/model.h5";
-    save_model(result.model_path, stage.model(), config, stage.name(), t.steps);
+    save_module(result.model_path, stage.module(), config, stage.name(), t.steps);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (result.skipped.count) spdlog::warn("{}", result.skipped.summary());

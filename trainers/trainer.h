@@ -18,6 +18,9 @@
 //                stage 1 copied from the teacher and frozen
 //   adapters     frozen backbone (train.init), all adapters + head, L1 or Laplace NLL, K-means
 //                balanced batches
+//   baseline     a published network (model.arch gazenet | rtgene | gazetr_hybrid), every
+//                weight trained from scratch (or train.init) by L1 on the gaze direction,
+//                K-means balanced batches (the paper's Table 1 protocol)
 #pragma once
 
 #include <torch/optim/adamw.h>
@@ -42,7 +45,12 @@ class TrainingStage {
  public:
   virtual ~TrainingStage() = default;
   virtual std::string name() const = 0;
-  virtual GazeNet& model() = 0;
+  // The model trained: checkpointed, broadcast to every rank, put in training mode.
+  virtual torch::nn::Module& module() = 0;
+  // What the run's config and checkpoints record as model (the architecture actually trained).
+  virtual ModelConfig architecture() = 0;
+  // Data parallelism: BatchNorm statistics over the global batch, where the model supports it.
+  virtual void set_all_reduce(const AllReduceSum&) {}
   virtual std::vector<std::pair<std::string, torch::nn::Module*>> aux_modules() { return {}; }
   virtual TensorList trainable() = 0;
   virtual const Dataset& dataset() const = 0;

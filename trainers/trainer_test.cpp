@@ -98,7 +98,7 @@ TEST_CASE("a run directory holds config, log, metrics, events and checkpoints", 
   }
   // The stored config is the one asked for, with the architecture actually trained (the teacher).
   Config recorded = c;
-  recorded.model = stage->model()->config();
+  recorded.model = stage->architecture();
   CHECK(recorded.model.arch == "teacher");
   CHECK(testing::read_file(r.run_dir + "/config.yaml") == dump_config(recorded));
   // A model.arch that contradicts the stage is refused, naming where it was set.
@@ -309,4 +309,54 @@ TEST_CASE("evaluation and personalisation produce user files bound to their base
   CHECK(evaluate(base, *users, c, split.evaluation).summary.all_frames.mean == Approx(u.before_deg).epsilon(1e-4));
   // A different base is refused.
   CHECK_THROWS_WITH(apply_user_adapter(other_base, u.adapter_file), Contains("trained on another base model"));
+}
+
+TEST_CASE("a baseline trains every weight, resumes bit-identically, evaluates and is fine-tuned per person",
+          "[trainer][baselines]") {
+  testing::TempDir out;
+  const std::vector<std::string> extra = {
+      "model.arch=gazetr_hybrid", "data.input_size=[224,224]", "train.steps=4",           "train.lr=5e-4",
+      "personalize.k=2",          "personalize.steps=2",       "train.checkpoint_every=2"};
+  const Config c = tiny_config(out.path(), "whole", extra);
+  auto stage = make_stage("baseline", c);
+  const TrainResult whole = run_training(c, *stage, false);
+  at::manual_seed(uint64_t(c.run.seed));
+  Baseline initial("gazetr_hybrid");
+  Baseline trained = load_baseline(whole.model_path);
+  // Near-eye gaze points away from the camera: the stage turned the output frame for it.
+  CHECK_FALSE(trained->facing_camera());
+  int64_t moved = 0, total = 0;
+  for (const auto& p : trained->named_parameters(true)) {
+    ++total;
+    moved += !at::equal(p.value(), initial->named_parameters(true)[p.key()]);
+  }
+  CHECK(moved == total);  // full training: every tensor learned
+  // Two slices (stop at step 2, resume) end where the uninterrupted run did.
+  const Config sliced = tiny_config(out.path(), "sliced", extra);
+  auto first = make_stage("baseline", sliced);
+  run_training(sliced, *first, false, 2);
+  auto second = make_stage("baseline", sliced);
+  CHECK(same_weights(weights(run_training(sliced, *second, true).model_path), weights(whole.model_path)));
+  // Evaluation and per-person fine-tuning of every weight on the k shots.
+  DataConfig test = c.data;
+  test.split = "test";
+  const auto users = open_dataset(test);
+  const EvalResult e = evaluate(trained, *users, c);
+  CHECK(e.summary.all_frames.count + e.blink_frames == users->size());
+  CHECK(e.blink_auc == -1);  // a baseline has no uncertainty output to score
+  const PersonalizeResult r = personalize_baseline(trained, *users, c);
+  REQUIRE(r.users.size() == 1);
+  CHECK(r.users[0].k_curve.size() == 2);
+  CHECK(r.users[0].k_curve.at(0) == r.users[0].before_deg);
+  CHECK(r.users[0].after_deg != r.users[0].before_deg);
+  const auto split = personalisation_split(*users, 2, uint64_t(c.run.seed)).at(r.users[0].participant);
+  CHECK(evaluate(trained, *users, c, split.evaluation).summary.all_frames.mean == Approx(r.users[0].before_deg));
+}
+
+TEST_CASE("baseline stage errors name the key", "[trainer][baselines]") {
+  testing::TempDir out;
+  CHECK_THROWS_WITH(make_stage("baseline", tiny_config(out.path(), "x", {"model.arch=gazenet"})),
+                    Contains("data.input_size must be [36, 60] for gazenet"));
+  CHECK_THROWS_WITH(make_stage("baseline", tiny_config(out.path(), "x")),
+                    Contains("model.arch=student, but the baseline stage trains one of gazenet, rtgene"));
 }

@@ -4,12 +4,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <type_traits>
 
+#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
 
@@ -219,11 +221,9 @@ YAML::Node parse_yaml(const std::string& text, const Source& source) {
 // The stage config files of `gaze run`, by key (dotted path) and field.
 std::vector<std::pair<std::string, StageRef*>> stage_refs(Config& config) {
   PipelineStages& s = config.pipeline.stages;
-  return {{"pipeline.stages.teacher_mae", &s.teacher_mae},
-          {"pipeline.stages.teacher_adapters", &s.teacher_adapters},
-          {"pipeline.stages.distill", &s.distill},
-          {"pipeline.stages.student_adapters", &s.student_adapters},
-          {"pipeline.stages.personalize", &s.personalize}};
+  return {{"pipeline.stages.teacher_mae", &s.teacher_mae}, {"pipeline.stages.teacher_adapters", &s.teacher_adapters},
+          {"pipeline.stages.distill", &s.distill},         {"pipeline.stages.student_adapters", &s.student_adapters},
+          {"pipeline.stages.personalize", &s.personalize}, {"pipeline.stages.baseline", &s.baseline}};
 }
 
 // Stage config paths a file names are relative to that file (as `extends` is); this rewrites
@@ -379,20 +379,21 @@ void apply_override(Config& config, const std::string& assignment) {
   }
 }
 
-void validate_config(Config& config) {
+const std::vector<std::string>& baseline_archs() {
+  static const std::vector<std::string> archs = {"gazenet", "rtgene", "gazetr_hybrid"};
+  return archs;
+}
+
+bool is_baseline_arch(const std::string& arch) {
+  const auto& a = baseline_archs();
+  return std::find(a.begin(), a.end(), arch) != a.end();
+}
+
+namespace {
+
+// The depths and widths of a ConvNeXt V2 gaze network: sized before anything is allocated.
+void validate_gaze_net_shape(Config& config) {
   ModelConfig& m = config.model;
-  if (m.arch == "teacher" || m.arch == "student") {
-    const std::vector<int64_t> depths = {2, 2, 6, 2};
-    const std::vector<int64_t> dims =
-        m.arch == "teacher" ? std::vector<int64_t>{40, 80, 160, 320} : std::vector<int64_t>{40, 20, 40, 80};
-    // Presets fill what was not set explicitly — again on every validation, so overriding
-    // model.arch on a resolved config switches the preset too.
-    if (m.depths.empty() || !config.origin.count("model.depths")) m.depths = depths;
-    if (m.dims.empty() || !config.origin.count("model.dims")) m.dims = dims;
-  } else if (m.arch != "custom") {
-    invalid(config, "model.arch",
-            "unknown architecture '" + m.arch + "'" + suggest_suffix(m.arch, {"teacher", "student", "custom"}));
-  }
   if (m.depths.size() != 4) invalid(config, "model.depths", "needs 4 entries (one per stage)");
   if (m.dims.size() != 4) invalid(config, "model.dims", "needs 4 entries (one per stage)");
   if (m.adapter.reduction < 1) invalid(config, "model.adapter.reduction", "must be >= 1");
@@ -414,6 +415,29 @@ void validate_config(Config& config) {
             "with model.dims this is ~" + std::to_string(int64_t(weights * 4 / 1e9)) +
                 " GB of fp32 weights; libgaze caps a model at 5e8 parameters");
   }
+}
+
+}  // namespace
+
+void validate_config(Config& config) {
+  ModelConfig& m = config.model;
+  if (m.arch == "teacher" || m.arch == "student") {
+    const std::vector<int64_t> depths = {2, 2, 6, 2};
+    const std::vector<int64_t> dims =
+        m.arch == "teacher" ? std::vector<int64_t>{40, 80, 160, 320} : std::vector<int64_t>{40, 20, 40, 80};
+    // Presets fill what was not set explicitly — again on every validation, so overriding
+    // model.arch on a resolved config switches the preset too.
+    if (m.depths.empty() || !config.origin.count("model.depths")) m.depths = depths;
+    if (m.dims.empty() || !config.origin.count("model.dims")) m.dims = dims;
+  } else if (is_baseline_arch(m.arch)) {
+    m.depths.clear();  // a published architecture: nothing to configure
+    m.dims.clear();
+  } else if (m.arch != "custom") {
+    std::vector<std::string> archs = {"teacher", "student", "custom"};
+    for (const auto& b : baseline_archs()) archs.push_back(b);
+    invalid(config, "model.arch", "unknown architecture '" + m.arch + "'" + suggest_suffix(m.arch, archs));
+  }
+  if (!is_baseline_arch(m.arch)) validate_gaze_net_shape(config);
   if (m.in_chans != 1 && m.in_chans != 3) invalid(config, "model.in_chans", "must be 1 or 3");
   if (m.drop_path < 0 || m.drop_path >= 1) invalid(config, "model.drop_path", "must be in [0, 1)");
   if (!(m.ln_eps > 0)) invalid(config, "model.ln_eps", "must be > 0");
@@ -502,7 +526,9 @@ void validate_config(Config& config) {
   const MaeConfig& mae = config.mae;
   if (!(mae.mask_ratio > 0 && mae.mask_ratio < 1)) invalid(config, "mae.mask_ratio", "must be in (0, 1)");
   if (mae.patch < 32 || mae.patch % 32) invalid(config, "mae.patch", "must be a multiple of 32");
-  if (data.input_size.size() == 2 && (data.input_size[0] % mae.patch || data.input_size[1] % mae.patch)) {
+  // The ConvNeXt networks downsample by 32 and mask mae.patch squares; a baseline takes its own size.
+  if (!is_baseline_arch(config.model.arch) && data.input_size.size() == 2 &&
+      (data.input_size[0] % mae.patch || data.input_size[1] % mae.patch)) {
     invalid(config, "data.input_size", "must be a multiple of mae.patch (" + std::to_string(mae.patch) + ")");
   }
   if (mae.decoder_dim < 8) invalid(config, "mae.decoder_dim", "must be >= 8");
@@ -514,9 +540,15 @@ void validate_config(Config& config) {
   if (!(pz.replay_fraction >= 0 && pz.replay_fraction < 1)) {
     invalid(config, "personalize.replay_fraction", "must be in [0, 1)");
   }
+  const std::vector<std::string> datasets = {"openeds", "aea", "mpiigaze", "mpiifacegaze"};
   for (const auto& d : config.pipeline.datasets) {
-    if (d != "openeds" && d != "aea") {
-      invalid(config, "pipeline.datasets", "unknown dataset '" + d + "'" + suggest_suffix(d, {"openeds", "aea"}));
+    if (std::find(datasets.begin(), datasets.end(), d) == datasets.end()) {
+      invalid(config, "pipeline.datasets", "unknown dataset '" + d + "'" + suggest_suffix(d, datasets));
+    }
+  }
+  for (const auto& b : config.pipeline.baselines) {
+    if (!is_baseline_arch(b)) {
+      invalid(config, "pipeline.baselines", "unknown baseline '" + b + "'" + suggest_suffix(b, baseline_archs()));
     }
   }
   if (config.pipeline.datasets.empty()) invalid(config, "pipeline.datasets", "needs at least one dataset");
@@ -580,6 +612,13 @@ Config default_config(const std::vector<std::string>& overrides) {
   for (const auto& o : overrides) apply_override(config, o);
   validate_config(config);
   return config;
+}
+
+std::string config_hash(const Config& config) {
+  const std::string text = dump_config(config);
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", crc32c(text.data(), text.size()));
+  return hex;
 }
 
 std::string dump_config(const Config& config) {

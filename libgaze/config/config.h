@@ -56,7 +56,7 @@ struct ModelConfig {
 
   template <class V>
   void visit(V& v) {
-    v("arch", arch, "teacher (ConvNeXt V2-Atto) | student (DFT Gaze) | custom");
+    v("arch", arch, "teacher (ConvNeXt V2-Atto) | student (DFT Gaze) | custom | gazenet | rtgene | gazetr_hybrid");
     v("depths", depths, "blocks per stage; empty = the arch preset");
     v("dims", dims, "channels per stage; empty = the arch preset");
     v("in_chans", in_chans, "input channels (grey eye images are replicated to 3)");
@@ -170,7 +170,7 @@ struct StageRef {
 // <- every key the pipeline's own file or command line set outside pipeline.* <- its `set`
 // <- the wiring (run directory, data source, init and teacher checkpoints).
 struct PipelineStages {
-  StageRef teacher_mae, teacher_adapters, distill, student_adapters, personalize;
+  StageRef teacher_mae, teacher_adapters, distill, student_adapters, personalize, baseline;
 
   template <class V>
   void visit(V& v) {
@@ -179,13 +179,18 @@ struct PipelineStages {
     v("distill", distill, "MAE + KD distillation of the student from the pretrained teacher");
     v("student_adapters", student_adapters, "the student's gaze adapters + head, per dataset");
     v("personalize", personalize, "evaluation and k-shot personalisation of both models, per dataset");
+    v("baseline", baseline,
+      "each of pipeline.baselines per dataset: training, evaluation and k-shot fine-tuning (personalize.*)");
   }
 };
 
 struct PipelineConfig {
   std::vector<std::string> datasets = {"openeds", "aea"};
+  std::vector<std::string> baselines;
   std::string openeds;
   std::string aea;
+  std::string mpiigaze;
+  std::string mpiifacegaze;
   std::string import_teacher;
   bool import_allow_partial = false;
   std::string teacher_source = "eyes";
@@ -195,9 +200,13 @@ struct PipelineConfig {
 
   template <class V>
   void visit(V& v) {
-    v("datasets", datasets, "which datasets the tables cover: openeds, aea");
+    v("datasets", datasets, "which datasets the tables cover: openeds, aea, mpiigaze, mpiifacegaze");
+    v("baselines", baselines,
+      "published networks trained beside DFT Gaze (Tables 1, 2): gazenet, rtgene, gazetr_hybrid");
     v("openeds", openeds, "a real OpenEDS2020 root; empty = render the synthetic one (synth.*)");
     v("aea", aea, "a real AEA root (folder of recordings); empty = the synthetic one");
+    v("mpiigaze", mpiigaze, "a real MPIIGaze root (holding Data/Normalized); empty = the synthetic one");
+    v("mpiifacegaze", mpiifacegaze, "a real MPIIFaceGaze root (pXX folders); empty = the synthetic one");
     v("import_teacher", import_teacher,
       "official ConvNeXt V2-Atto .pt (FCMAE or fine-tuned): the teacher is these weights, teacher_mae is skipped");
     v("import_allow_partial", import_allow_partial,
@@ -399,10 +408,18 @@ Config default_config(const std::vector<std::string>& overrides = {});
 void apply_override(Config& config, const std::string& assignment);
 
 // Fills presets and checks invariants; errors name the key and where its value came from.
+// The published gaze networks libgaze trains as baselines (libgaze/models/baselines.h):
+// gazenet, rtgene, gazetr_hybrid. model.arch takes them beside teacher / student / custom.
+const std::vector<std::string>& baseline_archs();
+bool is_baseline_arch(const std::string& arch);
+
 void validate_config(Config& config);
 
 // The resolved config as YAML, every key present, help text as comments.
 std::string dump_config(const Config& config);
+
+// 8 hex digits (CRC-32C) of dump_config: which settings produced a result, for reports.
+std::string config_hash(const Config& config);
 
 // All leaf keys as dotted paths ("model.adapter.slope", ...).
 std::vector<std::string> config_keys();

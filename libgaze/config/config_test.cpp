@@ -32,6 +32,30 @@ TEST_CASE("overriding the arch of a resolved config switches the preset", "[conf
   CHECK(custom.model.dims == std::vector<int64_t>{8, 8, 8, 8});  // explicit values stay
 }
 
+TEST_CASE("the published baselines are architectures too, with nothing to size", "[config]") {
+  for (const auto& arch : baseline_archs()) {
+    INFO(arch);
+    const Config c = default_config({"model.arch=" + arch, "data.input_size=[36,60]"});
+    CHECK(c.model.dims.empty());  // no ConvNeXt preset, and the mae.patch grid does not apply
+    CHECK(is_baseline_arch(arch));
+  }
+  CHECK_FALSE(is_baseline_arch("student"));
+  CHECK_THROWS_WITH(default_config({"model.arch=rtgen"}),
+                    Contains("unknown architecture 'rtgen'; did you mean 'rtgene'"));
+  // Pipelines: the four datasets and the three baselines by name, typos named.
+  const Config p =
+      default_config({"pipeline.datasets=[mpiigaze,mpiifacegaze,aea,openeds]", "pipeline.baselines=[gazenet]"});
+  CHECK(p.pipeline.datasets.size() == 4);
+  CHECK_THROWS_WITH(default_config({"pipeline.baselines=[gazetr]"}),
+                    Contains("pipeline.baselines: unknown baseline 'gazetr'"));
+  CHECK_THROWS_WITH(default_config({"pipeline.datasets=[mpigaze]"}),
+                    Contains("unknown dataset 'mpigaze'; did you mean 'mpiigaze'"));
+  CHECK(config_hash(p).size() == 8);
+  CHECK(config_hash(p) != config_hash(default_config()));
+  CHECK(config_hash(p) == config_hash(default_config({"pipeline.datasets=[mpiigaze,mpiifacegaze,aea,openeds]",
+                                                      "pipeline.baselines=[gazenet]"})));
+}
+
 TEST_CASE("a file and overrides set typed values and remember where", "[config]") {
   testing::TempDir dir;
   const std::string path = dir.write("m.yaml",

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "libgaze/core/error.h"
+#include "libgaze/io/model_io.h"
 #include "libgaze/io/optimizer_state.h"
 #include "libgaze/models/gaze_net.h"
 #include "libgaze/models/param_groups.h"
@@ -152,4 +153,25 @@ TEST_CASE("AdamW state and the RNG restore exactly: resumed steps are bit-identi
   torch::optim::AdamW opt_c(raw_b, torch::optim::AdamWOptions(1e-2));
   CHECK_THROWS_WITH(adamw_state_from_tensors(opt_c, pb, broken, "ck.h5"),
                     Contains("ck.h5: optimizer state") && Contains(":exp_avg' is missing"));
+}
+
+TEST_CASE("a baseline round-trips through a checkpoint, and each loader refuses the other's files",
+          "[checkpoint][baselines]") {
+  testing::TempDir dir;
+  Config config = default_config({"model.arch=gazetr_hybrid", "data.input_size=[224,224]"});
+  Baseline net("gazetr_hybrid");
+  net->set_facing_camera(false);
+  save_module(dir.file("b.h5"), *net, config, "baseline", 3);
+  Baseline loaded = load_baseline(dir.file("b.h5"));
+  CHECK(loaded->arch == "gazetr_hybrid");
+  CHECK_FALSE(loaded->facing_camera());  // the frame travels with the weights
+  const auto a = module_state(*net), b = module_state(*loaded);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(at::equal(a[i].second, b[i].second));
+  CHECK_THROWS_WITH(load_model(dir.file("b.h5")),
+                    Catch::Contains("b.h5") && Catch::Contains("holds the gazetr_hybrid baseline"));
+  GazeNet student = make_gaze_net(default_config().model, 0);
+  save_model(dir.file("s.h5"), student, default_config(), "distill", 1);
+  CHECK_THROWS_WITH(load_baseline(dir.file("s.h5")),
+                    Catch::Contains("s.h5") && Catch::Contains("model.arch student, not a baseline"));
 }

@@ -2,17 +2,28 @@
 
 #include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/models/param_groups.h"
 
 namespace gaze {
 
-GazeNet load_model(const std::string& path, Checkpoint* loaded) {
-  Checkpoint checkpoint = load_checkpoint(path);
-  Config stored;
+namespace {
+
+Config stored_config(const Checkpoint& checkpoint, const std::string& path) {
   try {
-    stored = parse_config(checkpoint.config_yaml, path + ":/config");
+    return parse_config(checkpoint.config_yaml, path + ":/config");
   } catch (const Error& e) {
     throw Error(path + ": the config stored in the checkpoint does not parse: " + e.what());
+  }
+}
+
+}  // namespace
+
+GazeNet load_model(const std::string& path, Checkpoint* loaded) {
+  Checkpoint checkpoint = load_checkpoint(path);
+  const Config stored = stored_config(checkpoint, path);
+  if (is_baseline_arch(stored.model.arch)) {
+    throw Error(path + ": holds the " + stored.model.arch + " baseline, not a DFT Gaze or ConvNeXt V2 gaze network");
   }
   GazeNet net = make_gaze_net(stored.model, 0);
   load_module_state(*net, checkpoint.model, true, path);
@@ -20,15 +31,32 @@ GazeNet load_model(const std::string& path, Checkpoint* loaded) {
   return net;
 }
 
-void save_model(const std::string& path, GazeNet& model, const Config& config, const std::string& stage, int64_t step) {
+Baseline load_baseline(const std::string& path) {
+  const Checkpoint checkpoint = load_checkpoint(path);
+  const Config stored = stored_config(checkpoint, path);
+  if (!is_baseline_arch(stored.model.arch)) {
+    throw Error(path + ": holds model.arch " + stored.model.arch + ", not a baseline (" + join(baseline_archs(), ", ") +
+                ")");
+  }
+  Baseline net(stored.model.arch);
+  load_module_state(*net, checkpoint.model, true, path);
+  return net;
+}
+
+void save_module(const std::string& path, torch::nn::Module& model, const Config& config, const std::string& stage,
+                 int64_t step) {
   Checkpoint c;
   c.stage = stage;
   c.step = step;
+  c.config_yaml = dump_config(config);
+  c.model = module_state(model);
+  save_checkpoint(path, c);
+}
+
+void save_model(const std::string& path, GazeNet& model, const Config& config, const std::string& stage, int64_t step) {
   Config stored = config;
   stored.model = model->config();  // the architecture actually trained
-  c.config_yaml = dump_config(stored);
-  c.model = module_state(*model);
-  save_checkpoint(path, c);
+  save_module(path, *model, stored, stage, step);
 }
 
 TensorList user_tensors(GazeNet& model, bool with_head) {

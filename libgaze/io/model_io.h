@@ -1,4 +1,4 @@
-// Models on disk: a trained GazeNet as a checkpoint, and a user's adapters on top of a base.
+// Models on disk: a trained GazeNet (or baseline) as a checkpoint, and a user's adapters on top of a base.
 //
 // load_model() builds the architecture the checkpoint's own stored config describes, so a
 // caller never has to know which model a file holds. save_model() writes a model-only
@@ -16,6 +16,7 @@
 
 #include "libgaze/config/config.h"
 #include "libgaze/io/checkpoint.h"
+#include "libgaze/models/baselines.h"
 #include "libgaze/models/gaze_net.h"
 
 namespace gaze {
@@ -25,6 +26,13 @@ GazeNet load_model(const std::string& checkpoint_path, Checkpoint* loaded = null
 
 // Writes a model-only checkpoint atomically.
 void save_model(const std::string& path, GazeNet& model, const Config& config, const std::string& stage, int64_t step);
+
+// Any module's model-only checkpoint, `config` stored as given (its model.arch says what it is).
+void save_module(const std::string& path, torch::nn::Module& model, const Config& config, const std::string& stage,
+                 int64_t step);
+
+// A baseline (libgaze/models/baselines.h) from a checkpoint whose model.arch names one.
+Baseline load_baseline(const std::string& path);
 
 // The tensors a user file carries: last-stage adapters (+ the head Linear with `with_head`),
 // sharing storage with `model`.

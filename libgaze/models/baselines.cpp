@@ -1,10 +1,13 @@
 #include "libgaze/models/baselines.h"
 
 #include <ATen/ATen.h>
-
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/pooling.h>
+
 #include <algorithm>
+
+#include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 
 namespace gaze {
 namespace {
@@ -152,6 +155,51 @@ at::Tensor GazeTrHybridImpl::forward(const at::Tensor& face) {
 at::Tensor baseline_direction(const at::Tensor& yaw_pitch) {
   const at::Tensor yaw = yaw_pitch.select(1, 0), pitch = yaw_pitch.select(1, 1);
   return at::stack({-at::cos(pitch) * at::sin(yaw), -at::sin(pitch), -at::cos(pitch) * at::cos(yaw)}, 1);
+}
+
+const std::vector<BaselineInput>& baseline_inputs() {
+  static const std::vector<BaselineInput> inputs = {
+      {"gazenet", "GazeNet", 36, 60, "one eye 36x60 + head pose", 1e-5,
+       "Adam (0.9, 0.95) lr 1e-5, batch 256, 60 epochs, lr x0.1 every 5000 iterations, MSE on (yaw, pitch), "
+       "ImageNet VGG-16 weights"},
+      {"rtgene", "RT-Gene", 36, 60, "the eye 36x60 in both eye trunks + head pose", 1e-4,
+       "Adam (0.9, 0.95) lr 1e-4, batch 64, 40 epochs, MSE on (yaw, pitch), two ImageNet VGG-16s"},
+      {"gazetr_hybrid", "GazeTR-Hybrid", 224, 224, "the image 224x224 as the face", 5e-4,
+       "Adam lr 5e-4, batch 512, 80 epochs, 5 warm-up, lr x0.5 at epoch 60, L1 on (yaw, pitch), pre-trained on "
+       "ETH-XGaze"},
+  };
+  return inputs;
+}
+
+const BaselineInput& baseline_input(const std::string& arch) {
+  std::vector<std::string> names;
+  for (const auto& b : baseline_inputs()) {
+    if (b.arch == arch) return b;
+    names.push_back(b.arch);
+  }
+  throw Error("unknown baseline '" + arch + "'; valid: " + join(names, ", "));
+}
+
+BaselineImpl::BaselineImpl(const std::string& name) : arch(baseline_input(name).arch) {
+  // One registered submodule, named after the architecture, so checkpoints say what they hold.
+  if (arch == "gazenet") gazenet = register_module("gazenet", GazeNetBaseline(3));
+  if (arch == "rtgene") rtgene = register_module("rtgene", RtGeneBaseline());
+  if (arch == "gazetr_hybrid") gazetr_hybrid = register_module("gazetr_hybrid", GazeTrHybrid());
+  facing = register_buffer("facing", at::ones({3}));
+}
+
+void BaselineImpl::set_facing_camera(bool toward) {
+  const float s = toward ? 1.0f : -1.0f;
+  facing.copy_(at::tensor({s, 1.0f, s}));
+}
+
+bool BaselineImpl::facing_camera() const { return facing[0].item<float>() > 0; }
+
+at::Tensor BaselineImpl::forward(const at::Tensor& images, const at::Tensor& head) {
+  const at::Tensor yaw_pitch = gazenet  ? gazenet(images, head)
+                               : rtgene ? rtgene(images, images, head)
+                                        : gazetr_hybrid(images);
+  return baseline_direction(yaw_pitch) * facing;
 }
 
 }  // namespace gaze

@@ -93,4 +93,39 @@ TORCH_MODULE(GazeTrHybrid);
 // Unit gaze directions [B, 3] of (yaw, pitch) predictions [B, 2], GazeHub's gazeto3d.
 at::Tensor baseline_direction(const at::Tensor& yaw_pitch);
 
+// The three behind one interface, as the trainers drive them (model.arch names them; the
+// names are libgaze/config's baseline_archs()):
+//   gazenet        the sample's image resized to 36x60 as the eye, plus its head pose
+//   rtgene         the sample's image resized to 36x60 in both eye trunks, plus its head pose
+//                  (our loaders yield one eye per sample; pairing a frame's two eyes is not built)
+//   gazetr_hybrid  the sample's image resized to 224x224 as the face
+// forward() returns unit gaze directions [B, 3]: baseline_direction of the (yaw, pitch) output
+// in GazeHub's frame, where (0, 0) looks into the camera (MPII's normalised data). Near-eye
+// cameras see the eye from the front, so the gaze points away from them (+z): `facing` (a
+// buffer, saved with the weights; not a parameter) turns the frame by 180 degrees about y for
+// such data, so that (0, 0) is again the typical gaze and angles never wrap at yaw = +-pi.
+// The baseline stage sets it from the training labels.
+struct BaselineInput {
+  std::string arch, title;  // "gazenet", "GazeNet"
+  int64_t height = 0, width = 0;
+  std::string input;   // what the published model sees, for reports
+  double lr = 0;       // the published learning rate: train.lr when a config leaves it unset
+  std::string recipe;  // the published training recipe (docs/research/baselines.md), for reports
+};
+const std::vector<BaselineInput>& baseline_inputs();
+const BaselineInput& baseline_input(const std::string& arch);  // throws gaze::Error listing the names
+
+struct BaselineImpl : torch::nn::Module {
+  explicit BaselineImpl(const std::string& arch);
+  at::Tensor forward(const at::Tensor& images, const at::Tensor& head);  // images [B, 3, H, W], head [B, 2]
+  void set_facing_camera(bool toward);  // true: gaze towards the camera (MPII); false: away (near-eye)
+  bool facing_camera() const;
+  std::string arch;
+  at::Tensor facing;  // [3]: (1, 1, 1) towards the camera, (-1, 1, -1) away from it
+  GazeNetBaseline gazenet{nullptr};
+  RtGeneBaseline rtgene{nullptr};
+  GazeTrHybrid gazetr_hybrid{nullptr};
+};
+TORCH_MODULE(Baseline);
+
 }  // namespace gaze

@@ -80,3 +80,33 @@ TEST_CASE("baseline_direction: GazeHub's (yaw, pitch) in MPII's normalised camer
   CHECK(std::asin(-d[2][1].item<double>()) == Approx(0.3));
   CHECK(std::atan2(-d[2][0].item<double>(), -d[2][2].item<double>()) == Approx(0).margin(1e-12));
 }
+
+TEST_CASE("Baseline: one interface over the three, counts unchanged, the frame turned for near-eye data",
+          "[baselines]") {
+  for (const BaselineInput& input : baseline_inputs()) {
+    INFO(input.arch);
+    Baseline net(input.arch);
+    net->eval();
+    // The wrapper adds no parameters (facing is a buffer): the count is the published one.
+    const int64_t expected = input.arch == "gazenet" ? 90236738 : input.arch == "rtgene" ? 31667074 : 11420738;
+    CHECK(parameter_count(*net) == expected);
+    CHECK(net->named_buffers(true).contains("facing"));
+    const at::Tensor images = at::randn({2, 3, input.height, input.width});
+    const at::Tensor head = at::randn({2, 2}) * 0.1;
+    at::NoGradGuard no_grad;
+    const at::Tensor towards = net->forward(images, head);
+    REQUIRE(towards.sizes() == at::IntArrayRef({2, 3}));
+    CHECK(at::allclose(towards.norm(2, 1), at::ones({2}), 1e-5, 1e-5));
+    CHECK(net->facing_camera());
+    net->set_facing_camera(false);
+    CHECK_FALSE(net->facing_camera());
+    const at::Tensor away = net->forward(images, head);
+    // Turned 180 degrees about y: x and z flip, y stays.
+    CHECK(at::allclose(away.select(1, 0), -towards.select(1, 0)));
+    CHECK(at::allclose(away.select(1, 1), towards.select(1, 1)));
+    CHECK(at::allclose(away.select(1, 2), -towards.select(1, 2)));
+  }
+  CHECK_THROWS_WITH(Baseline("vgg"), Catch::Contains("unknown baseline 'vgg'") && Catch::Contains("gazetr_hybrid"));
+  CHECK(baseline_input("gazetr_hybrid").height == 224);
+  CHECK(baseline_input("gazenet").width == 60);
+}

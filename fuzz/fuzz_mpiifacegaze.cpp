@@ -1,0 +1,66 @@
+// MPIIFaceGaze: a person's annotation file p00/p00.txt (the input up to the first NUL byte) and
+// its Calibration/Camera.mat (the rest, when there is a NUL; a valid one otherwise), read by the
+// real loader; the first samples are normalised from the small frames day01/0001.jpg .. 0003.jpg.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "datasets/codec.h"
+#include "datasets/matfile.h"
+#include "datasets/mpiifacegaze.h"
+#include "fuzz/fuzz_util.h"
+
+namespace {
+
+std::string make_tree() {
+  char pattern[] = "/tmp/fuzz-mpiifacegaze-XXXXXX";
+  if (!mkdtemp(pattern)) std::abort();
+  const std::string root = pattern;
+  std::filesystem::create_directories(root + "/p00/day01");
+  std::filesystem::create_directories(root + "/p00/Calibration");
+  gaze::Image frame(60, 100, 90);
+  for (size_t i = 0; i < frame.pixels.size(); ++i) frame.pixels[i] = uint8_t(i * 7);
+  const std::vector<uint8_t> jpeg = gaze::encode_jpeg(frame, 80);
+  for (const char* name : {"0001.jpg", "0002.jpg", "0003.jpg"}) {
+    std::ofstream(root + "/p00/day01/" + name, std::ios::binary)
+        .write(reinterpret_cast<const char*>(jpeg.data()), std::streamsize(jpeg.size()));
+  }
+  using gaze::MatValue;
+  gaze::write_mat_file(root + "/camera.mat",
+                       {{"cameraMatrix", MatValue::matrix({3, 3}, {500, 0, 0, 0, 500, 0, 50, 30, 1})},
+                        {"distCoeffs", MatValue::matrix({1, 5}, {0, 0, 0, 0, 0})}});
+  return root;
+}
+
+void write(const std::string& path, const uint8_t* data, size_t size) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(data), std::streamsize(size));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const int quiet = gaze::fuzz::quiet_logs();
+  static const std::string root = make_tree();
+  (void)quiet;
+  const uint8_t* split = static_cast<const uint8_t*>(std::memchr(data, 0, size));
+  const size_t text_size = split ? size_t(split - data) : size;
+  write(root + "/p00/p00.txt", data, text_size);
+  const std::string camera = root + "/p00/Calibration/Camera.mat";
+  if (split) {
+    write(camera, split + 1, size - text_size - 1);
+  } else {
+    std::filesystem::copy_file(root + "/camera.mat", camera, std::filesystem::copy_options::overwrite_existing);
+  }
+  gaze::MpiiFaceGazeOptions options;
+  options.normalization.height = options.normalization.width = 32;  // the warp's cost grows with it, not the path
+  for (bool skip_bad : {false, true}) {
+    options.skip_bad = skip_bad;
+    gaze::fuzz::expect_success_or_error([&] {
+      const gaze::MpiiFaceGazeDataset dataset(root, options);
+      for (int64_t i = 0; i < std::min<int64_t>(dataset.size(), 3); ++i) dataset.get(i);
+    });
+  }
+  return 0;
+}

@@ -1,0 +1,38 @@
+// MPIIGaze: one normalised day file (MATLAB level 5 or v7.3, read through matio) as the real
+// loader reaches it, Data/Normalized/p00/day01.mat, with every sample decoded.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "datasets/mpiigaze.h"
+#include "fuzz/fuzz_util.h"
+
+namespace {
+
+std::string make_tree() {
+  char pattern[] = "/tmp/fuzz-mpiigaze-XXXXXX";
+  if (!mkdtemp(pattern)) std::abort();
+  const std::string root = pattern;
+  std::filesystem::create_directories(root + "/Data/Normalized/p00");
+  return root;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const int quiet = gaze::fuzz::quiet_logs();
+  static const std::string root = make_tree();
+  (void)quiet;
+  std::ofstream(root + "/Data/Normalized/p00/day01.mat", std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(data), std::streamsize(size));
+  gaze::MpiiGazeOptions options;
+  options.subset = "all";
+  for (bool skip_bad : {false, true}) {
+    options.skip_bad = skip_bad;
+    gaze::fuzz::expect_success_or_error([&] {
+      const gaze::MpiiGazeDataset dataset(root, options);
+      for (int64_t i = 0; i < dataset.size(); ++i) dataset.get(i);
+    });
+  }
+  return 0;
+}
