@@ -1,6 +1,13 @@
 #include "datasets/matfile.h"
 
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 
 #include "libgaze/core/error.h"
@@ -21,6 +28,208 @@ std::string matio_detail() {
   std::string m = std::move(last_matio_message);
   last_matio_message.clear();
   return m.empty() ? "" : " (" + m + ")";
+}
+
+uint64_t saturating_multiply(uint64_t a, uint64_t b) { return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b; }
+
+// Level-5 MAT files are checked before matio reads them. matio allocates what a header
+// declares (cell and struct element counts, numeric element counts) before it reads the data
+// behind it, so a damaged header can ask for terabytes. This walks the file's data elements the
+// way the format nests them (compressed variables inflated, within a size cap) and refuses any
+// count that the bytes behind it cannot hold: every cell or struct field is at least an 8-byte
+// tag, every numeric or character element at least one byte.
+class Mat5Check {
+ public:
+  Mat5Check(std::string path, bool swap) : path_(std::move(path)), swap_(swap) {}
+
+  // Top level: [compressed] miMATRIX elements, one per variable.
+  void variables(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const Tag t = tag(p, n, "a variable");
+      if (t.type == kCompressed) {
+        const std::vector<uint8_t> inflated = inflate(p + 8, t.size);
+        size_t m = inflated.size();
+        const uint8_t* q = inflated.data();
+        while (m > 0) {
+          const Tag inner = tag(q, m, "a compressed variable");
+          if (inner.type == kMatrix) matrix(q + inner.header, inner.size, 0);
+          q += inner.total;
+          m -= inner.total;
+        }
+      } else if (t.type == kMatrix) {
+        matrix(p + t.header, t.size, 0);
+      }
+      p += t.total;
+      n -= t.total;
+    }
+  }
+
+ private:
+  static constexpr uint32_t kInt8 = 1, kInt32 = 5, kUint32 = 6, kMatrix = 14, kCompressed = 15;
+  static constexpr int kMaxDepth = 64;
+  struct Tag {
+    uint32_t type = 0;
+    uint64_t size = 0;
+    size_t header = 8, total = 0;  // bytes before the data; the whole element, padding included
+  };
+
+  [[noreturn]] void damaged(const std::string& what) const { throw Error(path_ + ": damaged MATLAB file: " + what); }
+
+  uint32_t u32(const uint8_t* p) const {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return swap_ ? __builtin_bswap32(v) : v;
+  }
+
+  Tag tag(const uint8_t* p, size_t n, const char* what) const {
+    if (n < 8) damaged(std::string("a data element of ") + what + " is cut short");
+    Tag t;
+    const uint32_t first = u32(p);
+    if (first >> 16) {  // the small element format: size and type in 4 bytes, data in the next 4
+      t.type = first & 0xffff;
+      t.size = first >> 16;
+      t.header = 4;
+      t.total = 8;
+      if (t.size > 4) damaged(std::string("a small data element of ") + what + " declares more than 4 bytes");
+      return t;
+    }
+    t.type = first;
+    t.size = u32(p + 4);
+    const uint64_t padded = t.type == kCompressed ? t.size : (t.size + 7) / 8 * 8;
+    if (padded > n - 8) {
+      damaged(std::string("a data element of ") + what + " declares " + std::to_string(t.size) + " bytes where " +
+              std::to_string(n - 8) + " remain");
+    }
+    t.total = size_t(8 + padded);
+    return t;
+  }
+
+  std::vector<uint8_t> inflate(const uint8_t* p, uint64_t n) const {
+    // Deflate expands at most ~1032:1; and no variable of a gaze dataset comes near 1 GiB.
+    const uint64_t cap = std::min<uint64_t>(1032 * n + 1024, uint64_t(1) << 30);
+    std::vector<uint8_t> out;
+    z_stream z{};
+    if (inflateInit(&z) != Z_OK) damaged("zlib cannot start");
+    z.next_in = const_cast<uint8_t*>(p);
+    z.avail_in = uInt(n);
+    int status = Z_OK;
+    while (status == Z_OK) {
+      const size_t used = out.size();
+      if (used >= cap) break;
+      out.resize(size_t(std::min<uint64_t>(cap, std::max<uint64_t>(4096, used * 2))));
+      z.next_out = out.data() + used;
+      z.avail_out = uInt(out.size() - used);
+      status = ::inflate(&z, Z_NO_FLUSH);
+      out.resize(out.size() - z.avail_out);
+      if (status == Z_BUF_ERROR && z.avail_in == 0) break;  // the stream ends early: matio will say so
+    }
+    inflateEnd(&z);
+    if (status == Z_NEED_DICT || status == Z_DATA_ERROR || status == Z_MEM_ERROR) {
+      damaged("a compressed variable does not inflate");
+    }
+    return out;
+  }
+
+  // The data of one miMATRIX element (array flags, dimensions, name, then the class's data).
+  void matrix(const uint8_t* p, size_t n, int depth) const {
+    if (n == 0) return;  // an empty array
+    if (depth > kMaxDepth) damaged("cells or structs nested more than 64 deep");
+    const Tag flags = tag(p, n, "an array");
+    if (flags.type != kUint32 || flags.size != 8) damaged("an array's flags are malformed");
+    const auto array_class = matio_classes(u32(p + flags.header) & 0xff);
+    p += flags.total, n -= flags.total;
+    const Tag dims = tag(p, n, "an array");
+    if (dims.type != kInt32 || dims.size < 8 || dims.size % 4) damaged("an array's dimensions are malformed");
+    uint64_t elements = 1;
+    for (uint64_t i = 0; i < dims.size; i += 4) {
+      elements = saturating_multiply(elements, u32(p + dims.header + i) & 0x7fffffffu);
+    }
+    p += dims.total, n -= dims.total;
+    const Tag name = tag(p, n, "an array");
+    if (name.type != kInt8) damaged("an array's name is malformed");
+    p += name.total, n -= name.total;
+    if (array_class == MAT_C_CELL || array_class == MAT_C_STRUCT) {
+      uint64_t fields = 1;
+      if (array_class == MAT_C_STRUCT) {
+        const Tag length = tag(p, n, "a struct");
+        const uint32_t field_length = length.size == 4 ? u32(p + length.header) : 0;
+        if (length.type != kInt32 || field_length == 0) damaged("a struct's field name length is malformed");
+        p += length.total, n -= length.total;
+        const Tag names = tag(p, n, "a struct");
+        if (names.type != kInt8) damaged("a struct's field names are malformed");
+        fields = names.size / field_length;
+        p += names.total, n -= names.total;
+      }
+      const uint64_t children = saturating_multiply(elements, fields);
+      if (children > n / 8) {
+        damaged("an array declares " + std::to_string(children) + " cells or fields in " + std::to_string(n) +
+                " bytes");
+      }
+      for (uint64_t i = 0; i < children; ++i) {
+        const Tag child = tag(p, n, "a cell or field");
+        if (child.type != kMatrix) damaged("a cell or field is not an array");
+        matrix(p + child.header, child.size, depth + 1);
+        p += child.total, n -= child.total;
+      }
+      return;
+    }
+    if (array_class == MAT_C_OBJECT || array_class == MAT_C_SPARSE || array_class == MAT_C_FUNCTION ||
+        array_class > MAT_C_UINT64) {
+      return;  // not the data we read; matio reports these as classes we refuse
+    }
+    if (elements > 0) {
+      const Tag real = tag(p, n, "an array's data");
+      if (real.size < elements) {
+        damaged("an array declares " + std::to_string(elements) + " elements in " + std::to_string(real.size) +
+                " bytes of data");
+      }
+    }
+  }
+
+  std::string path_;
+  bool swap_;
+};
+
+// Level-5 files (a 128-byte header ending in version 0x0100 and "IM"/"MI") are walked by
+// Mat5Check; v7.3 files are HDF5 files and go through HDF5; anything else is refused.
+void check_mat_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.eof() && in.fail()) throw Error(path + ": cannot read");
+  if (bytes.size() < 128) throw Error(path + ": not a MATLAB .mat file (shorter than the 128-byte header)");
+  const bool little = bytes[126] == 'I' && bytes[127] == 'M', big = bytes[126] == 'M' && bytes[127] == 'I';
+  if (!little && !big) throw Error(path + ": not a level-5 or v7.3 MATLAB .mat file (no endian mark)");
+  const uint16_t version = little ? uint16_t(bytes[124] | bytes[125] << 8) : uint16_t(bytes[125] | bytes[124] << 8);
+  if (version == 0x0200) return;  // v7.3: an HDF5 file behind the header
+  if (version != 0x0100) throw Error(path + ": unknown MATLAB file version " + std::to_string(version));
+  Mat5Check(path, big).variables(bytes.data() + 128, bytes.size() - 128);
+}
+
+// The bytes a variable's header says its data takes, summed over struct fields and cells (as
+// Mat_VarReadInfo describes them, before any data is read), saturating.
+uint64_t declared_bytes(matvar_t* info) {
+  uint64_t elements = 1;
+  for (int i = 0; i < info->rank; ++i) elements = saturating_multiply(elements, uint64_t(info->dims[i]));
+  if (info->class_type == MAT_C_STRUCT) {
+    const unsigned fields = Mat_VarGetNumberOfFields(info);
+    uint64_t total = 0;
+    for (size_t e = 0; e < elements && info->data; ++e) {
+      for (unsigned f = 0; f < fields; ++f) {
+        matvar_t* field = Mat_VarGetStructFieldByIndex(info, f, e);
+        if (field) total = std::min<uint64_t>(UINT64_MAX - 1, total) + declared_bytes(field);
+      }
+    }
+    return total;
+  }
+  if (info->class_type == MAT_C_CELL) {
+    uint64_t total = 0;
+    for (size_t e = 0; e < elements && info->data; ++e) {
+      matvar_t* cell = Mat_VarGetCell(info, int(e));
+      if (cell) total = std::min<uint64_t>(UINT64_MAX - 1, total) + declared_bytes(cell);
+    }
+    return total;
+  }
+  return saturating_multiply(elements, std::max<uint64_t>(1, Mat_SizeOfClass(info->class_type)));
 }
 
 const char* class_name(matio_classes c) {
@@ -205,6 +414,7 @@ void MatVar::expect_dims(const std::vector<size_t>& want) const {
 MatFile::MatFile(const std::string& path) : path_(path) {
   route_matio_log();
   if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such MATLAB file");
+  check_mat_file(path);
   std::lock_guard<std::mutex> lock(h5::library_mutex());
   mat_ = Mat_Open(path.c_str(), MAT_ACC_RDONLY);
   if (!mat_) throw Error(path + ": not a MATLAB .mat file matio can read" + matio_detail());
@@ -225,6 +435,19 @@ bool MatFile::has(const std::string& name) const {
 
 MatVar MatFile::read(const std::string& name) const {
   std::unique_lock<std::mutex> lock(h5::library_mutex());
+  // matio allocates what a header declares before reading the data: a damaged header must not
+  // ask for gigabytes. Deflate expands at most ~1032:1, so a variable cannot hold more than
+  // that times the file's size.
+  matvar_t* info = Mat_VarReadInfo(mat_, name.c_str());
+  if (!info) throw Error(path_ + ": no readable variable '" + name + "'" + matio_detail());
+  const uint64_t declared = declared_bytes(info);
+  Mat_VarFree(info);
+  const uint64_t file_bytes = std::filesystem::file_size(path_);
+  if (declared > 1032 * file_bytes + 65536) {
+    throw Error(path_ + ": " + name + ": its header declares " + std::to_string(declared) +
+                " bytes of data, more than a " + std::to_string(file_bytes) +
+                "-byte file can hold; the file is damaged");
+  }
   matvar_t* var = Mat_VarRead(mat_, name.c_str());
   if (!var) throw Error(path_ + ": no readable variable '" + name + "'" + matio_detail());
   lock.unlock();

@@ -20,6 +20,16 @@ using namespace gaze;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
+TEST_CASE("a MATLAB file whose header declares more than its bytes hold is refused before matio allocates", "[mat]") {
+  // Found by fuzz_mpiigaze: a 4 KB day file whose cell count asked matio for 114 GB.
+  const std::string found = std::string(LIBGAZE_SOURCE_DIR) + "/fuzz/regressions/fuzz_mpiigaze/huge_declared_size.mat";
+  CHECK_THROWS_WITH(MatFile(found), Contains("huge_declared_size.mat: damaged MATLAB file"));
+  testing::TempDir dir;
+  CHECK_THROWS_WITH(MatFile(dir.write("short.mat", "MATLAB 5.0")), Contains("shorter than the 128-byte header"));
+  std::string v4(200, '\0');  // no endian mark: a v4 file or something else, refused by name
+  CHECK_THROWS_WITH(MatFile(dir.write("v4.mat", v4)), Contains("v4.mat: not a level-5 or v7.3"));
+}
+
 TEST_CASE("a MATLAB file round-trips structs, cells, text and column-major arrays through matio", "[mat]") {
   testing::TempDir dir;
   const std::string path = dir.file("x.mat");

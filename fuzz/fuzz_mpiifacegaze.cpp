@@ -19,7 +19,7 @@ std::string make_tree() {
   const std::string root = pattern;
   std::filesystem::create_directories(root + "/p00/day01");
   std::filesystem::create_directories(root + "/p00/Calibration");
-  gaze::Image frame(60, 100, 90);
+  gaze::Image frame(120, 160, 90);
   for (size_t i = 0; i < frame.pixels.size(); ++i) frame.pixels[i] = uint8_t(i * 7);
   const std::vector<uint8_t> jpeg = gaze::encode_jpeg(frame, 80);
   for (const char* name : {"0001.jpg", "0002.jpg", "0003.jpg"}) {

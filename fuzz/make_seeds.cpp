@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
       {"synth.participants=3", "synth.openeds_size=[32,48]", "synth.aea_size=[32,64]", "synth.train_frames=3",
        "synth.validation_frames=2", "synth.test_frames=6", "synth.aea_frames=3", "synth.images=2",
        "synth.image_classes=1", "synth.image_size=[32,32]", "synth.mpii_images=4", "synth.mpii_evaluation=2",
-       "synth.mpii_frame=[60,100]", "synth.layouts=[openeds,aea,images,mpiigaze,mpiifacegaze]"});
+       "synth.mpii_frame=[120,160]", "synth.layouts=[openeds,aea,images,mpiigaze,mpiifacegaze]"});
   config.synth.out_dir = (work / "synth").string();
   const SynthReport synth = write_synthetic_datasets(config.synth, 7, 1);
 
