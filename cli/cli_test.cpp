@@ -261,8 +261,14 @@ TEST_CASE("gaze reproduce table1/table2: every paper row, ours beside it or why 
   CHECK(t1[5][6] == "6.13");
   CHECK_THAT(t2[4][7], Contains("not run: source-free"));  // PNP-GA, quoted by the paper
   CHECK(t2[4][8] == "6.91");
+  for (const char* chart : {"p/table1_cdf_mpiigaze.png", "p/table1_cdf_mpiifacegaze.png", "p/table2_k_mpiigaze.png",
+                            "p/table2_k_mpiifacegaze.png"}) {
+    INFO(chart);
+    CHECK(std::filesystem::file_size(dir.file(chart)) > 2000);
+  }
   const std::string md = read_file(dir.file("p/table2.md"));
-  CHECK_THAT(md, Contains("# Table 2") && Contains("[1] ") && Contains("config ") && Contains("libgaze "));
+  CHECK_THAT(md, Contains("# Table 2") && Contains("[1] ") && Contains("config ") && Contains("libgaze ") &&
+                     Contains("(table2_k_mpiifacegaze.png)") && Contains("MPIIGaze (ours, stand-in)"));
   const gaze::Json report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
   CHECK(report["not_run"]["gazetr_hybrid"]["mpiigaze"].is_string());
   CHECK(report["datasets"]["mpiifacegaze"]["gazetr_hybrid"]["personalised_deg"].is_number());
@@ -283,6 +289,7 @@ TEST_CASE("gaze reproduce fig8 times both models here beside the paper's Pi 4 nu
                      Contains("our kernel cannot lower the teacher yet"));
   const gaze::Json j = gaze::parse_json(read_file(dir.file("fig8.json")), "fig8.json");
   REQUIRE(j["rows"].size() == 2);
+  CHECK(std::filesystem::file_size(dir.file("fig8.png")) > 2000);  // the latency bars, by device
   CHECK(j["rows"][0]["kernel_p50_ms_here"].is_null());
   CHECK(j["rows"][0]["torch_fp32_p50_ms_here"].get<double>() > 0);
   CHECK(j["rows"][1]["kernel_p50_ms_here"].get<double>() > 0);

@@ -11,6 +11,7 @@
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
+#include "trainers/charts.h"
 #include "trainers/pipeline.h"
 
 namespace gaze::cli {
@@ -70,6 +71,19 @@ void register_table(CLI::App& reproduce, const std::string& table, const std::st
   });
 }
 
+// Latency bars, one colour per device and runtime: the paper's Pi 4 beside this machine.
+BarChart fig8_chart(const Fig8Report& r) {
+  BarChart chart;
+  chart.title = "Fig. 8: latency per frame, " + std::to_string(r.input_h) + "x" + std::to_string(r.input_w);
+  chart.y_label = "ms per frame";
+  for (const Fig8Row& row : r.rows) {
+    chart.bars.push_back({row.model, "Raspberry Pi 4 (paper)", row.paper_pi4_ms});
+    chart.bars.push_back({row.model, "LibTorch fp32, " + r.machine, row.torch_p50_ms});
+    if (row.kernel_p50_ms >= 0) chart.bars.push_back({row.model, "our kernel, " + r.machine, row.kernel_p50_ms});
+  }
+  return chart;
+}
+
 }  // namespace
 
 void register_reproduce(CLI::App& app) {
@@ -112,6 +126,7 @@ void register_reproduce(CLI::App& app) {
       std::filesystem::create_directories(*output);
       write_text_atomically(*output + "/fig8.md", r.markdown());
       write_text_atomically(*output + "/fig8.json", r.json().dump(2) + "\n");
+      write_chart_png(fig8_chart(r), *output + "/fig8.png");
     }
     std::printf("%s", r.markdown().c_str());
   });

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "datasets/codec.h"
 #include "datasets/matfile.h"
@@ -14,28 +13,20 @@
 namespace {
 
 std::string make_tree() {
-  char pattern[] = "/tmp/fuzz-mpiifacegaze-XXXXXX";
-  if (!mkdtemp(pattern)) std::abort();
-  const std::string root = pattern;
+  const std::string root = gaze::fuzz::make_temp_folder("fuzz-mpiifacegaze");
   std::filesystem::create_directories(root + "/p00/day01");
   std::filesystem::create_directories(root + "/p00/Calibration");
   gaze::Image frame(120, 160, 90);
   for (size_t i = 0; i < frame.pixels.size(); ++i) frame.pixels[i] = uint8_t(i * 7);
   const std::vector<uint8_t> jpeg = gaze::encode_jpeg(frame, 80);
   for (const char* name : {"0001.jpg", "0002.jpg", "0003.jpg"}) {
-    std::ofstream(root + "/p00/day01/" + name, std::ios::binary)
-        .write(reinterpret_cast<const char*>(jpeg.data()), std::streamsize(jpeg.size()));
+    gaze::fuzz::write_file(root + "/p00/day01/" + name, jpeg.data(), jpeg.size());
   }
   using gaze::MatValue;
   gaze::write_mat_file(root + "/camera.mat",
                        {{"cameraMatrix", MatValue::matrix({3, 3}, {500, 0, 0, 0, 500, 0, 50, 30, 1})},
                         {"distCoeffs", MatValue::matrix({1, 5}, {0, 0, 0, 0, 0})}});
   return root;
-}
-
-void write(const std::string& path, const uint8_t* data, size_t size) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc)
-      .write(reinterpret_cast<const char*>(data), std::streamsize(size));
 }
 
 }  // namespace
@@ -46,10 +37,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)quiet;
   const uint8_t* split = static_cast<const uint8_t*>(std::memchr(data, 0, size));
   const size_t text_size = split ? size_t(split - data) : size;
-  write(root + "/p00/p00.txt", data, text_size);
+  gaze::fuzz::write_file(root + "/p00/p00.txt", data, text_size);
   const std::string camera = root + "/p00/Calibration/Camera.mat";
   if (split) {
-    write(camera, split + 1, size - text_size - 1);
+    gaze::fuzz::write_file(camera, split + 1, size - text_size - 1);
   } else {
     std::filesystem::copy_file(root + "/camera.mat", camera, std::filesystem::copy_options::overwrite_existing);
   }

@@ -2,7 +2,6 @@
 // loader reaches it, Data/Normalized/p00/day01.mat, with every sample decoded.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "datasets/mpiigaze.h"
 #include "fuzz/fuzz_util.h"
@@ -10,9 +9,7 @@
 namespace {
 
 std::string make_tree() {
-  char pattern[] = "/tmp/fuzz-mpiigaze-XXXXXX";
-  if (!mkdtemp(pattern)) std::abort();
-  const std::string root = pattern;
+  const std::string root = gaze::fuzz::make_temp_folder("fuzz-mpiigaze");
   std::filesystem::create_directories(root + "/Data/Normalized/p00");
   return root;
 }
@@ -23,8 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const int quiet = gaze::fuzz::quiet_logs();
   static const std::string root = make_tree();
   (void)quiet;
-  std::ofstream(root + "/Data/Normalized/p00/day01.mat", std::ios::binary | std::ios::trunc)
-      .write(reinterpret_cast<const char*>(data), std::streamsize(size));
+  gaze::fuzz::write_file(root + "/Data/Normalized/p00/day01.mat", data, size);
   gaze::MpiiGazeOptions options;
   options.subset = "all";
   for (bool skip_bad : {false, true}) {

@@ -3,7 +3,6 @@
 // the participants file.
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "datasets/codec.h"
 #include "datasets/openeds.h"
@@ -12,19 +11,12 @@
 namespace {
 
 std::string make_tree() {
-  char pattern[] = "/tmp/fuzz-openeds-XXXXXX";
-  if (!mkdtemp(pattern)) std::abort();
-  const std::string root = pattern;
+  const std::string root = gaze::fuzz::make_temp_folder("fuzz-openeds");
   std::filesystem::create_directories(root + "/train/sequences/0");
   std::filesystem::create_directories(root + "/train/labels");
   const gaze::Image image(8, 8, 100);
   for (const char* frame : {"000", "001", "002"}) gaze::write_png(root + "/train/sequences/0/" + frame + ".png", image);
   return root;
-}
-
-void write(const std::string& path, const uint8_t* data, size_t size) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc)
-      .write(reinterpret_cast<const char*>(data), std::streamsize(size));
 }
 
 }  // namespace
@@ -35,12 +27,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)quiet;
   const uint8_t* split = static_cast<const uint8_t*>(std::memchr(data, 0, size));
   const size_t labels_size = split ? size_t(split - data) : size;
-  write(root + "/train/labels/0.txt", data, labels_size);
+  gaze::fuzz::write_file(root + "/train/labels/0.txt", data, labels_size);
   gaze::OpenEdsOptions options;
   options.expected_height = options.expected_width = 0;
   if (split) {
     options.participants_file = root + "/participants.txt";
-    write(options.participants_file, split + 1, size - labels_size - 1);
+    gaze::fuzz::write_file(options.participants_file, split + 1, size - labels_size - 1);
   }
   for (bool skip_bad : {false, true}) {
     options.skip_bad = skip_bad;

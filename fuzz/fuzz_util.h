@@ -15,11 +15,25 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "libgaze/core/error.h"
 
 namespace gaze::fuzz {
+
+// A fresh folder /tmp/<prefix>-XXXXXX for a target's tree of files (it lives as long as the
+// process: libFuzzer runs end by exiting).
+inline std::string make_temp_folder(const std::string& prefix) {
+  std::string pattern = "/tmp/" + prefix + "-XXXXXX";
+  if (!mkdtemp(pattern.data())) std::abort();
+  return pattern;
+}
+
+// Writes `size` bytes to `path`, replacing it: how an input becomes a file a loader opens.
+inline void write_file(const std::string& path, const void* data, size_t size) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(static_cast<const char*>(data), std::streamsize(size));
+}
 
 // The input as a file, without touching the disk: an anonymous memory file opened by path
 // (/proc/self/fd/N), so readers that take paths run their real open/read/pread code.

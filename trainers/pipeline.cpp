@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "datasets/open_dataset.h"
@@ -60,14 +62,20 @@ std::string images_root(const PipelineConfig& p, const fs::path& root) {
   return p.images.empty() ? (root / "data" / "images").string() : p.images;
 }
 
+// The root pipeline.<dataset> gives for a dataset ("" = render a stand-in).
+const std::string& given_root(const PipelineConfig& p, const std::string& dataset) {
+  if (dataset == "openeds") return p.openeds;
+  if (dataset == "aea") return p.aea;
+  if (dataset == "mpiigaze") return p.mpiigaze;
+  if (dataset == "mpiifacegaze") return p.mpiifacegaze;
+  return p.images;
+}
+
 // Renders the synthetic datasets the pipeline was not given a root for; returns every root.
 std::map<std::string, std::string> dataset_roots(const Config& config, const fs::path& root) {
   const PipelineConfig& p = config.pipeline;
-  std::map<std::string, std::string> roots = {{"openeds", p.openeds},
-                                              {"aea", p.aea},
-                                              {"mpiigaze", p.mpiigaze},
-                                              {"mpiifacegaze", p.mpiifacegaze},
-                                              {"images", p.images}};
+  std::map<std::string, std::string> roots;
+  for (const char* d : {"openeds", "aea", "mpiigaze", "mpiifacegaze", "images"}) roots[d] = given_root(p, d);
   Config synth_config = config;
   synth_config.synth.out_dir = (root / "data").string();
   synth_config.synth.layouts.clear();
@@ -137,9 +145,11 @@ std::string import_teacher(const Config& config, const fs::path& root) {
   return imported;
 }
 
-// Generalised evaluation and personalisation of one trained model on one dataset.
-DatasetScores score(GazeNet& net, const Config& c, const std::string& pack, const fs::path& eval_json_path,
-                    const fs::path& users_dir) {
+// Generalised evaluation (validation split) and personalisation (test split) of one trained
+// model on one dataset; `evaluate_on` and `personalise` run the model's kind of each.
+DatasetScores score(const Config& c, const std::string& pack, const fs::path& eval_json_path,
+                    const std::function<EvalResult(const Dataset& data)>& evaluate_on,
+                    const std::function<PersonalizeResult(const Dataset& test, const Dataset& train)>& personalise) {
   DataConfig split = c.data;
   split.source = pack;
   split.split = "train";
@@ -149,38 +159,15 @@ DatasetScores score(GazeNet& net, const Config& c, const std::string& pack, cons
   split.split = "test";
   const auto test_set = open_dataset(split);
   DatasetScores s;
-  const EvalResult val = evaluate(net, *val_set, c);
+  const EvalResult val = evaluate_on(*val_set);
   write_text_atomically(eval_json_path.string(), eval_json(val).dump(2) + "\n");
   s.generalised = val.summary.all_frames.mean;
   s.blink_auc = val.blink_auc;
+  for (size_t i = 0; i < val.errors_deg.size(); ++i) {
+    if (!val.blinks[i]) s.errors.push_back(val.errors_deg[i]);
+  }
   s.baseline = mean_gaze_baseline_deg(*train_set, *val_set);
-  const PersonalizeResult pr = personalize(net, *test_set, train_set.get(), c, users_dir.string());
-  s.before = pr.before_deg;
-  s.personalised = pr.after_deg;
-  s.k_curve = pr.k_curve;
-  s.seconds_per_user = pr.seconds_per_user;
-  s.calibrate_seconds_per_user = pr.calibrate_seconds_per_user;
-  s.unit = pr.unit;
-  s.gap_ms = pr.gap_ms;
-  return s;
-}
-
-// The same for a baseline: generalised on validation, fine-tuned per test person.
-DatasetScores score_baseline(Baseline& net, const Config& c, const std::string& pack, const fs::path& eval_json_path) {
-  DataConfig split = c.data;
-  split.source = pack;
-  split.split = "train";
-  const auto train_set = open_dataset(split);
-  split.split = "validation";
-  const auto val_set = open_dataset(split);
-  split.split = "test";
-  const auto test_set = open_dataset(split);
-  DatasetScores s;
-  const EvalResult val = evaluate(net, *val_set, c);
-  write_text_atomically(eval_json_path.string(), eval_json(val).dump(2) + "\n");
-  s.generalised = val.summary.all_frames.mean;
-  s.baseline = mean_gaze_baseline_deg(*train_set, *val_set);
-  const PersonalizeResult pr = personalize_baseline(net, *test_set, c);
+  const PersonalizeResult pr = personalise(*test_set, *train_set);
   s.before = pr.before_deg;
   s.personalised = pr.after_deg;
   s.k_curve = pr.k_curve;
@@ -267,10 +254,8 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
     dev.push_back("distillation data: " + images + " (paper: ImageNet-1K; set pipeline.images)");
   }
   std::vector<std::string> rendered;
-  const std::map<std::string, std::string> given = {
-      {"openeds", p.openeds}, {"aea", p.aea}, {"mpiigaze", p.mpiigaze}, {"mpiifacegaze", p.mpiifacegaze}};
   for (const auto& d : p.datasets) {
-    if (given.at(d).empty()) rendered.push_back(dataset_title(d));
+    if (given_root(p, d).empty()) rendered.push_back(dataset_title(d));
   }
   if (!rendered.empty()) {
     dev.push_back("datasets: rendered stand-ins in the " + join(rendered, ", ") +
@@ -278,7 +263,7 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
   }
   for (const auto& d : p.datasets) {
     if (d == "mpiigaze" || d == "mpiifacegaze") {
-      dev.push_back(std::string(dataset_title(d)) +
+      dev.push_back(dataset_title(d) +
                     ": one leave-people-out fold (people split 8:1:1, seeded; validation people for generalised, test "
                     "people for personalised), not the paper's 15-fold leave-one-person-out mean");
     }
@@ -389,8 +374,11 @@ PipelineReport run_pipeline(const Config& config) {
       m->tunable = count_tunable_parameters(*net);
       m->note = "frozen backbone; adapters + head";
       const Config& pc = teacher ? stages.personalize_teacher[d] : stages.personalize_student[d];
-      m->datasets[d] =
-          score(net, pc, packs[d], root / c.run.name / "eval_validation.json", root / "users" / (m->name + "_" + d));
+      const std::string users = (root / "users" / (m->name + "_" + d)).string();
+      m->datasets[d] = score(
+          pc, packs[d], root / c.run.name / "eval_validation.json",
+          [&](const Dataset& data) { return evaluate(net, data, pc); },
+          [&](const Dataset& test, const Dataset& train) { return personalize(net, test, &train, pc, users); });
     }
   }
 
@@ -412,7 +400,10 @@ PipelineReport run_pipeline(const Config& config) {
       m.note = baseline_input(arch).input + "; " + std::to_string(c.train.steps) + " steps x " +
                std::to_string(c.train.batch_size) + " at lr " + fmt_double(c.train.lr) +
                (c.train.init.empty() ? ", random init" : ", from " + c.train.init);
-      m.datasets[d] = score_baseline(net, c, packs[d], root / c.run.name / "eval_validation.json");
+      m.datasets[d] = score(
+          c, packs[d], root / c.run.name / "eval_validation.json",
+          [&](const Dataset& data) { return evaluate(net, data, c); },
+          [&](const Dataset& test, const Dataset&) { return personalize_baseline(net, test, c); });
     }
     results.baselines.push_back(m);
   }
@@ -423,8 +414,14 @@ PipelineReport run_pipeline(const Config& config) {
   results.k_curve = pc.personalize.k_curve;
   results.input_h = pc.data.input_size[0];
   results.input_w = pc.data.input_size[1];
-  const bool rendered = p.openeds.empty() && p.aea.empty() && p.mpiigaze.empty() && p.mpiifacegaze.empty();
-  results.data_description = rendered ? "synthetic (gaze synth)" : "as configured";
+  std::vector<std::string> described;
+  for (const auto& d : p.datasets) {
+    results.stand_in[d] = given_root(p, d).empty();
+    described.push_back(dataset_title(d) + (results.stand_in[d] ? " rendered by gaze synth" : " from " + roots.at(d)));
+  }
+  const bool rendered =
+      std::all_of(p.datasets.begin(), p.datasets.end(), [&](const auto& d) { return results.stand_in[d]; });
+  results.data_description = rendered ? "synthetic (gaze synth)" : join(described, "; ");
   results.commit = libgaze_commit();
   results.config_hash = config_hash(config);
   describe_protocol(config, stages, results);

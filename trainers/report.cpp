@@ -9,6 +9,7 @@
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/json.h"
 #include "libgaze/core/strings.h"
+#include "trainers/charts.h"
 
 namespace gaze {
 namespace {
@@ -157,7 +158,8 @@ const ModelScores* find_model(const PipelineResults& r, const std::string& name)
 std::string table12(const PipelineResults& r, bool personalised, bool csv) {
   std::vector<std::string> header = {"model", "params", "paper params", "tunable", "paper tunable"};
   for (const auto& d : kTableDatasets) {
-    header.push_back(csv ? d + "_ours" : dataset_title(d) + " (ours)");
+    const bool stand_in = r.stand_in.count(d) && r.stand_in.at(d);
+    header.push_back(csv ? d + "_ours" : dataset_title(d) + (stand_in ? " (ours, stand-in)" : " (ours)"));
     header.push_back(csv ? d + "_paper" : "paper");
   }
   header.push_back(csv ? "how_run_here" : "how run here");
@@ -338,6 +340,41 @@ Json report_json(const PipelineResults& r) {
           {"seconds", r.seconds}};
 }
 
+// Per dataset: every model's generalised error CDF, and its error vs calibration shots k.
+std::vector<std::string> write_table_charts(const PipelineResults& r, const std::string& folder) {
+  std::vector<const ModelScores*> models = {&r.teacher, &r.student};
+  for (const auto& b : r.baselines) models.push_back(&b);
+  std::vector<std::string> paths;
+  for (const auto& d : r.datasets) {
+    LineChart cdf, k_curve;
+    cdf.title = dataset_title(d) + ": generalised error, cumulative";
+    cdf.x_label = "angular error (deg)";
+    cdf.y_label = "fraction of frames";
+    cdf.markers = false;
+    k_curve.title = dataset_title(d) + ": error vs calibration images";
+    k_curve.x_label = "calibration images k";
+    k_curve.y_label = "mean error (deg)";
+    for (const ModelScores* m : models) {
+      if (!m->datasets.count(d)) continue;
+      const DatasetScores& s = m->datasets.at(d);
+      const std::string name = m->title.empty() ? m->name : m->title;
+      if (!s.errors.empty()) cdf.series.push_back({name, cdf_points(s.errors)});
+      ChartSeries curve{name, {}};
+      for (const auto& [k, e] : s.k_curve) curve.points.emplace_back(double(k), e);
+      if (!curve.points.empty()) k_curve.series.push_back(curve);
+    }
+    if (!cdf.series.empty()) {
+      paths.push_back((fs::path(folder) / ("table1_cdf_" + d + ".png")).string());
+      write_chart_png(cdf, paths.back());
+    }
+    if (!k_curve.series.empty()) {
+      paths.push_back((fs::path(folder) / ("table2_k_" + d + ".png")).string());
+      write_chart_png(k_curve, paths.back());
+    }
+  }
+  return paths;
+}
+
 }  // namespace
 
 std::string dataset_title(const std::string& d) {
@@ -391,7 +428,12 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
       const std::string name = personalised ? "table2" : "table1";
       const std::string title = personalised ? "# Table 2 — personalised (k = " + std::to_string(r.k) + ")\n\n"
                                              : "# Table 1 — generalised, within-dataset\n\n";
-      const std::string table = title + provenance + table12(r, personalised, false);
+      std::string charts;
+      for (const auto& d : r.datasets) {
+        charts += personalised ? "![" + dataset_title(d) + " error vs k](table2_k_" + d + ".png)\n"
+                               : "![" + dataset_title(d) + " error CDF](table1_cdf_" + d + ".png)\n";
+      }
+      const std::string table = title + provenance + table12(r, personalised, false) + "\n" + charts;
       md += "\n" + replace_first_heading(table);
       table_files.emplace_back(name + ".md", table);
       table_files.emplace_back(name + ".csv", table12(r, personalised, true));
@@ -413,6 +455,7 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
     report.table_paths.push_back((fs::path(folder) / file).string());
     write_text_atomically(report.table_paths.back(), text);
   }
+  if (tables12) report.chart_paths = write_table_charts(r, folder);
   return report;
 }
 

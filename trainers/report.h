@@ -4,7 +4,9 @@
 // Written as report.md (Markdown), table3.csv, report.json and k_curve.svg (a small SVG line
 // chart) into one folder, each atomically. A run with baselines or MPII datasets also writes
 // Tables 1 (generalised) and 2 (personalised) as table1.md/.csv and table2.md/.csv: every row
-// of the paper's table, our value beside the paper's, "not run" with the reason where we have none. Every number in it
+// of the paper's table, our value beside the paper's, "not run" with the reason where we have none;
+// and PNG charts per dataset: every model's error CDF (table1_cdf_<dataset>.png) and error vs
+// calibration shots k (table2_k_<dataset>.png). Every number in it
 // comes from the run: the parameter counts are counted on the trained models, not typed in.
 #pragma once
 
@@ -27,6 +29,7 @@ struct DatasetScores {
   double calibrate_seconds_per_user = 0;  // one calibration at k (personalize.h)
   std::string unit = "participant";       // what a personalised "user" is: participant, sequence, recording
   double gap_ms = -1;                     // calibration-to-evaluation gap (-1: random calibration draws)
+  std::vector<double> errors = {};        // generalised: each open-eye validation frame's error (CDFs)
 };
 
 struct ModelScores {
@@ -42,8 +45,9 @@ struct ModelScores {
 struct PipelineResults {
   std::vector<std::string> datasets;
   ModelScores teacher, student;
-  std::vector<ModelScores> baselines;  // pipeline.baselines, in their order
-  std::string data_description;        // "synthetic (gaze synth)" or "as configured"
+  std::vector<ModelScores> baselines;    // pipeline.baselines, in their order
+  std::string data_description;          // "synthetic (gaze synth)", or each dataset's source
+  std::map<std::string, bool> stand_in;  // dataset -> rendered by gaze synth (not a release)
   int64_t input_h = 0, input_w = 0, k = 0;
   std::vector<int64_t> k_curve;
   double seconds = 0;
@@ -56,6 +60,7 @@ struct PipelineResults {
 struct PipelineReport {
   std::string markdown_path, csv_path, json_path, svg_path;
   std::vector<std::string> table_paths;  // table1/table2 .md and .csv, when the run has baselines or MPII data
+  std::vector<std::string> chart_paths;  // with them: error CDF (Table 1) and error vs k (Table 2) per dataset, PNG
   std::string markdown;
   double seconds = 0;
 };
