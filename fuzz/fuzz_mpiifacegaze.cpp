@@ -2,7 +2,6 @@
 // its Calibration/Camera.mat (the rest, when there is a NUL; a valid one otherwise), read by the
 // real loader; the first samples are normalised from the small frames day01/0001.jpg .. 0003.jpg.
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
 
 #include "datasets/codec.h"
@@ -35,12 +34,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const int quiet = gaze::fuzz::quiet_logs();
   static const std::string root = make_tree();
   (void)quiet;
-  const uint8_t* split = static_cast<const uint8_t*>(std::memchr(data, 0, size));
-  const size_t text_size = split ? size_t(split - data) : size;
-  gaze::fuzz::write_file(root + "/p00/p00.txt", data, text_size);
+  const gaze::fuzz::TwoParts input = gaze::fuzz::split_at_nul(data, size);
+  gaze::fuzz::write_file(root + "/p00/p00.txt", input.first, input.first_size);
   const std::string camera = root + "/p00/Calibration/Camera.mat";
-  if (split) {
-    gaze::fuzz::write_file(camera, split + 1, size - text_size - 1);
+  if (input.second) {
+    gaze::fuzz::write_file(camera, input.second, input.second_size);
   } else {
     std::filesystem::copy_file(root + "/camera.mat", camera, std::filesystem::copy_options::overwrite_existing);
   }

@@ -1,7 +1,6 @@
 // OpenEDS2020: a sequence's label file and the participants file, read by the real loader on
 // a small tree (three 8x8 frames). The input is the label file, up to the first NUL byte, then
 // the participants file.
-#include <cstring>
 #include <filesystem>
 
 #include "datasets/codec.h"
@@ -25,14 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const int quiet = gaze::fuzz::quiet_logs();
   static const std::string root = make_tree();
   (void)quiet;
-  const uint8_t* split = static_cast<const uint8_t*>(std::memchr(data, 0, size));
-  const size_t labels_size = split ? size_t(split - data) : size;
-  gaze::fuzz::write_file(root + "/train/labels/0.txt", data, labels_size);
+  const gaze::fuzz::TwoParts input = gaze::fuzz::split_at_nul(data, size);
+  gaze::fuzz::write_file(root + "/train/labels/0.txt", input.first, input.first_size);
   gaze::OpenEdsOptions options;
   options.expected_height = options.expected_width = 0;
-  if (split) {
+  if (input.second) {
     options.participants_file = root + "/participants.txt";
-    gaze::fuzz::write_file(options.participants_file, split + 1, size - labels_size - 1);
+    gaze::fuzz::write_file(options.participants_file, input.second, input.second_size);
   }
   for (bool skip_bad : {false, true}) {
     options.skip_bad = skip_bad;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -28,6 +29,21 @@ inline std::string make_temp_folder(const std::string& prefix) {
   std::string pattern = "/tmp/" + prefix + "-XXXXXX";
   if (!mkdtemp(pattern.data())) std::abort();
   return pattern;
+}
+
+// An input that carries two files: the bytes before its first NUL, and those after it (`second`
+// null when there is no NUL, so a target can tell "absent" from "empty").
+struct TwoParts {
+  const uint8_t* first;
+  size_t first_size;
+  const uint8_t* second;
+  size_t second_size;
+};
+inline TwoParts split_at_nul(const uint8_t* data, size_t size) {
+  const auto* nul = static_cast<const uint8_t*>(std::memchr(data, 0, size));
+  if (!nul) return {data, size, nullptr, 0};
+  const size_t first = size_t(nul - data);
+  return {data, first, nul + 1, size - first - 1};
 }
 
 // Writes `size` bytes to `path`, replacing it: how an input becomes a file a loader opens.
