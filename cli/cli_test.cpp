@@ -220,9 +220,10 @@ TEST_CASE("gaze run on the paper's protocol: RGB pretraining and distillation, a
 TEST_CASE("gaze reproduce table1/table2: every paper row, ours beside it or why not, from the run's own files",
           "[cli][reproduce][baselines]") {
   TempDir dir;
-  // The MPII stand-ins and one baseline (GazeTR-Hybrid: faces only, so not on MPIIGaze).
+  // The MPII stand-ins and two baselines (GazeTR-Hybrid: faces only, so not on MPIIGaze; RT-Gene
+  // on eye pairs).
   const std::string args = " -o " + dir.path() + kTinyRun +
-                           " 'pipeline.datasets=[mpiigaze,mpiifacegaze]' 'pipeline.baselines=[gazetr_hybrid]'"
+                           " 'pipeline.datasets=[mpiigaze,mpiifacegaze]' 'pipeline.baselines=[gazetr_hybrid,rtgene]'"
                            " synth.mpii_images=16 synth.mpii_evaluation=12 'synth.mpii_frame=[120,200]'"
                            " 'pipeline.stages.baseline.set=[train.steps=2,train.batch_size=4,personalize.steps=1]'";
   const auto r = run_gaze("reproduce table1" + args);
@@ -256,6 +257,18 @@ TEST_CASE("gaze reproduce table1/table2: every paper row, ours beside it or why 
   CHECK(t1[3][7] == cell);
   CHECK(t1[3][8] == "4.00");
   CHECK_THAT(t1[1][5], Contains("not run: not in pipeline.baselines"));  // GazeNet
+  // RT-Gene sees a frame's two eyes side by side (36x120) from packs of eye pairs, on both datasets.
+  for (const char* d : {"mpiigaze", "mpiifacegaze"}) {
+    INFO(d);
+    const std::string run = std::string("p/baseline_rtgene_") + d;
+    CHECK_THAT(read_file(dir.file(run + "/config.yaml")), Contains("input_size: [36, 120]") && Contains("_pairs.h5"));
+    std::snprintf(
+        cell, sizeof cell, "%.4f",
+        gaze::parse_json(read_file(dir.file(run + "/eval_validation.json")), "eval")["mean_deg"].get<double>());
+    CHECK(t1[2][d == std::string("mpiigaze") ? 5 : 7] == cell);
+  }
+  CHECK(t1[2][0] == "RT-Gene (Fischer et al. 2018)");
+  CHECK(std::filesystem::exists(dir.file("p/packs/mpiigaze_pairs.h5")));
   CHECK_THAT(t1[5][9], Contains("not run: AEA is not in pipeline.datasets"));
   CHECK(t1[5][3] == "14.43K");  // DFT Gaze's tunable adapters + head, counted
   CHECK(t1[5][6] == "6.13");
@@ -269,6 +282,7 @@ TEST_CASE("gaze reproduce table1/table2: every paper row, ours beside it or why 
   const std::string md = read_file(dir.file("p/table2.md"));
   CHECK_THAT(md, Contains("# Table 2") && Contains("[1] ") && Contains("config ") && Contains("libgaze ") &&
                      Contains("(table2_k_mpiifacegaze.png)") && Contains("MPIIGaze (ours, stand-in)"));
+  CHECK_THAT(read_file(dir.file("p/report.md")), Contains("RT-Gene on MPIIGaze: one sample per listed frame"));
   const gaze::Json report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
   CHECK(report["not_run"]["gazetr_hybrid"]["mpiigaze"].is_string());
   CHECK(report["datasets"]["mpiifacegaze"]["gazetr_hybrid"]["personalised_deg"].is_number());

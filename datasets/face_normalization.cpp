@@ -3,6 +3,7 @@
 #include <Eigen/Geometry>
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace gaze {
 
@@ -14,6 +15,12 @@ Eigen::Vector2d PinholeCamera::distort_pixel(const Eigen::Vector2d& pixel) const
   const double xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x);
   const double yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y;
   return {fx * xd + cx, fy * yd + cy};
+}
+
+Eigen::Vector2d PinholeCamera::undistort_pixel(const Eigen::Vector2d& pixel) const {
+  Eigen::Vector2d guess = pixel;
+  for (int i = 0; i < 20; ++i) guess -= distort_pixel(guess) - pixel;
+  return guess;
 }
 
 Eigen::Vector2d PinholeCamera::project(const Eigen::Vector3d& point) const {
@@ -61,6 +68,32 @@ Image warp_normalized(const Image& source, const PinholeCamera& camera, const No
         out.at(v, u, c) = uint8_t(std::clamp(std::lround(top * (1 - fy) + bottom * fy), 0L, 255L));
       }
     }
+  }
+  return out;
+}
+
+Eigen::Vector2d normalized_pixel(const PinholeCamera& camera, const NormalizedFace& face,
+                                 const Eigen::Vector2d& pixel) {
+  const Eigen::Vector2d u = camera.undistort_pixel(pixel);
+  const Eigen::Vector3d h = face.warp * Eigen::Vector3d(u.x(), u.y(), 1);
+  return {h.x() / h.z(), h.y() / h.z()};
+}
+
+Image crop_eye_pair(const Image& face, const std::array<Eigen::Vector2d, 4>& corners, int32_t height, int32_t width,
+                    double margin) {
+  Image out(height, 2 * width);
+  std::vector<float> patch(size_t(height) * size_t(width));
+  for (int eye = 0; eye < 2; ++eye) {
+    const Eigen::Vector2d a = corners[size_t(2 * eye)], b = corners[size_t(2 * eye + 1)];
+    const Eigen::Vector2d centre = (a + b) / 2;
+    const double crop_width = std::max(margin * (b - a).norm(), 1.0), crop_height = crop_width * height / width;
+    const double step = crop_width / width;
+    // SourceWindow counts from pixel edges, landmarks from pixel centres: +0.5.
+    const SourceWindow window{centre.y() + 0.5 - crop_height / 2, centre.x() + 0.5 - crop_width / 2, step, step};
+    resample_bilinear(face, window, height, width, /*mirror=*/false, patch.data());
+    for (int32_t y = 0; y < height; ++y)
+      for (int32_t x = 0; x < width; ++x)
+        out.at(y, eye * width + x) = uint8_t(std::clamp(std::lround(patch[size_t(y * width + x)]), 0L, 255L));
   }
   return out;
 }

@@ -27,6 +27,9 @@ struct PinholeCamera {
   Eigen::Vector2d project(const Eigen::Vector3d& point) const;
   // Pixel of an undistorted image point given in pixels (applies the lens distortion).
   Eigen::Vector2d distort_pixel(const Eigen::Vector2d& pixel) const;
+  // Its inverse, by fixed-point iteration as OpenCV's undistortPoints does (exact to well
+  // under a hundredth of a pixel for webcam lenses).
+  Eigen::Vector2d undistort_pixel(const Eigen::Vector2d& pixel) const;
 };
 
 struct FaceNormalizationOptions {
@@ -48,6 +51,18 @@ NormalizedFace normalize_face(const PinholeCamera& camera, const Eigen::Vector3d
 // distortion) sampled bilinearly, every channel; outside the source: 0.
 Image warp_normalized(const Image& source, const PinholeCamera& camera, const NormalizedFace& face,
                       const FaceNormalizationOptions& options);
+
+// Where a source pixel (as the real, distorted camera saw it: a landmark) lands in the
+// normalised image.
+Eigen::Vector2d normalized_pixel(const PinholeCamera& camera, const NormalizedFace& face, const Eigen::Vector2d& pixel);
+
+// RT-Gene's input from a normalised face: each eye cropped around its two corners (normalised
+// pixels) and resampled to height x width, the two side by side as the face shows them
+// (height x 2 width; `corners` = image-left eye's two corners, then the image-right eye's).
+// The crop is `margin` times the corner distance wide, centred on the corners' midpoint, with
+// the output's aspect ratio. Grey faces only.
+Image crop_eye_pair(const Image& face, const std::array<Eigen::Vector2d, 4>& corners, int32_t height, int32_t width,
+                    double margin = 1.6);
 
 // A Rodrigues rotation vector <-> rotation matrix (OpenCV's cv::Rodrigues).
 Eigen::Matrix3d rotation_from_rodrigues(const Eigen::Vector3d& v);

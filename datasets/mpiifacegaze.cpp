@@ -65,6 +65,7 @@ MpiiFaceGazeDataset::Annotation MpiiFaceGazeDataset::parse_annotation(const std:
 MpiiFaceGazeDataset::MpiiFaceGazeDataset(const std::string& root, const MpiiFaceGazeOptions& options)
     : root_(root), options_(options) {
   if (!fs::is_directory(root)) throw Error(root + ": MPIIFaceGaze folder not found");
+  if (options.eye_pair && options.colour) throw Error("MPIIFaceGaze: eye pairs are grey; colour must be off");
   for (const std::string& person : mpii_people(root, options.split, options.hold_out, "MPIIFaceGaze")) {
     const fs::path folder = fs::path(root) / person;
     const std::string list = (folder / (person + ".txt")).string();
@@ -87,6 +88,8 @@ MpiiFaceGazeDataset::MpiiFaceGazeDataset(const std::string& root, const MpiiFace
         item.path = (folder / a.image).string();
         item.camera = cameras_.size() - 1;
         item.face = normalize_face(cameras_.back(), a.face_centre, head, options.normalization);
+        for (size_t k = 0; k < 4; ++k)
+          item.eye_corners[k] = normalized_pixel(cameras_.back(), item.face, a.landmarks[k]);
         const Eigen::Vector3d g = (item.face.rotation * (a.gaze_target - a.face_centre)).normalized();
         item.label.gaze = unit_gaze(g.x(), g.y(), g.z(), where);
         item.label.head = head_pitch_yaw(item.face.rotation * head);
@@ -109,11 +112,14 @@ Sample MpiiFaceGazeDataset::get(int64_t index) const {
   Sample s;
   s.label = item.label;
   s.image = warp_normalized(frame, cameras_[item.camera], item.face, options_.normalization);
+  if (options_.eye_pair)
+    s.image = crop_eye_pair(s.image, item.eye_corners, MpiiGazeDataset::kHeight, MpiiGazeDataset::kWidth);
   return s;
 }
 
 std::string MpiiFaceGazeDataset::describe() const {
-  return "mpiifacegaze " + root_ + " (" + mpii_people_description(options_.split, options_.hold_out) + ")";
+  return "mpiifacegaze " + root_ + " (" + mpii_people_description(options_.split, options_.hold_out) +
+         (options_.eye_pair ? ", eye pairs" : "") + ")";
 }
 
 }  // namespace gaze

@@ -13,7 +13,9 @@
 // from the face to the target), label.head the (pitch, yaw) of R hR. Faces are not mirrored for
 // the "right" tag (a face shows both eyes); the tag is checked and kept in the key. Images are
 // grey (the JPEG's luma) unless `colour`. Participant = XX; leave-one-person-out splits as MPIIGaze
-// (split + hold_out). Bad input: gaze::Error naming the file and line or MATLAB field.
+// (split + hold_out). With `eye_pair` a sample is the two eyes cropped from that face at their
+// landmarks (36x120, crop_eye_pair), labelled like the face. Bad input: gaze::Error naming the file and line or MATLAB
+// field.
 #pragma once
 
 #include <string>
@@ -30,6 +32,9 @@ struct MpiiFaceGazeOptions {
   int64_t hold_out = -1;
   bool colour = false;
   bool skip_bad = false;
+  // The two eyes cropped from the normalised face at their landmarks, side by side
+  // (crop_eye_pair: 36x120), instead of the face: RT-Gene's input. Grey only.
+  bool eye_pair = false;
   FaceNormalizationOptions normalization;
 };
 
@@ -56,6 +61,7 @@ class MpiiFaceGazeDataset : public Dataset {
     std::string path;
     size_t camera = 0;
     NormalizedFace face;
+    std::array<Eigen::Vector2d, 4> eye_corners;  // in the normalised face (image-left eye first)
     SampleLabel label;
   };
   std::string root_;

@@ -78,6 +78,44 @@ TEST_CASE("face normalisation: a point of the distorted frame appears where the 
   CHECK(std::abs(y / sum - want.y() / want.z()) < 1.0);
 }
 
+TEST_CASE("face normalisation: a landmark maps to where the normalised camera sees its point", "[mpiifacegaze]") {
+  const PinholeCamera camera = webcam();
+  const Eigen::Vector3d centre(25, 30, 580), point = centre + Eigen::Vector3d(-32, -35, 12);
+  const NormalizedFace face = normalize_face(camera, centre, rotation_from_rodrigues({0.1, -0.25, 0}), {});
+  Eigen::Matrix3d cn;
+  cn << 960, 0, 112, 0, 960, 112, 0, 0, 1;
+  Eigen::Matrix3d s = Eigen::Matrix3d::Identity();
+  s(2, 2) = face.scale;
+  const Eigen::Vector3d want = cn * s * face.rotation * point;
+  const Eigen::Vector2d got = normalized_pixel(camera, face, camera.project(point));  // undistorts first
+  CHECK(got.x() == Approx(want.x() / want.z()).margin(1e-6));
+  CHECK(got.y() == Approx(want.y() / want.z()).margin(1e-6));
+  const Eigen::Vector2d pixel(600, 20);  // far from the centre, where distortion is largest
+  CHECK((camera.undistort_pixel(camera.distort_pixel(pixel)) - pixel).norm() < 1e-6);
+}
+
+TEST_CASE("eye pairs: each eye is cropped around its corners, image-left eye first", "[mpiifacegaze]") {
+  Image face(224, 224, 10);
+  // Corners 40 px apart; a bright 5x5 mark between the left eye's corners, a mid-grey one
+  // between the right eye's.
+  const std::array<Eigen::Vector2d, 4> corners = {Eigen::Vector2d(50, 90), Eigen::Vector2d(90, 90),
+                                                  Eigen::Vector2d(134, 94), Eigen::Vector2d(174, 94)};
+  for (int dy = -2; dy <= 2; ++dy)
+    for (int dx = -2; dx <= 2; ++dx) {
+      face.at(90 + dy, 70 + dx) = 250;
+      face.at(94 + dy, 154 + dx) = 120;
+    }
+  const Image pair = crop_eye_pair(face, corners, 36, 60);
+  REQUIRE(pair.height == 36);
+  REQUIRE(pair.width == 120);
+  CHECK(pair.at(18, 30) > 200);  // the mark lands in the middle of the left half
+  CHECK(pair.at(18, 90) > 100);  // and the other in the middle of the right half
+  CHECK(pair.at(18, 90) < 140);
+  CHECK(pair.at(2, 2) == 10);  // crops are 1.6 x 40 = 64 px wide: the background around
+  // A 5 px mark in a 64 px crop resampled to 60 px stays about 5 px wide.
+  CHECK(pair.at(18, 36) == 10);
+}
+
 TEST_CASE("MPIIFaceGaze: gaze synth's layout through the loader", "[mpiifacegaze]") {
   testing::TempDir dir;
   SynthConfig c;
@@ -111,6 +149,28 @@ TEST_CASE("MPIIFaceGaze: gaze synth's layout through the loader", "[mpiifacegaze
   MpiiFaceGazeOptions colour;
   colour.colour = true;
   CHECK(MpiiFaceGazeDataset(root, colour).get(0).image.channels == 3);
+  // Eye pairs: the two eyes cropped at their landmarks, labelled as the face.
+  MpiiFaceGazeOptions pairs;
+  pairs.eye_pair = true;
+  const MpiiFaceGazeDataset eyes(root, pairs);
+  REQUIRE(eyes.size() == data.size());
+  const Image pair = eyes.get(4).image;
+  CHECK(pair.height == 36);
+  CHECK(pair.width == 120);
+  CHECK(eyes.label(4).gaze == data.label(4).gaze);
+  CHECK(eyes.describe().find("eye pairs") != std::string::npos);
+  // Each half shows an eye (gaze synth draws them at the landmarks): a dark iris and pupil
+  // in the middle third, on skin and sclera brighter than it.
+  for (int32_t half = 0; half < 2; ++half) {
+    int32_t darkest = 255, brightest = 0;
+    for (int32_t r = 12; r < 24; ++r)
+      for (int32_t c = 20; c < 40; ++c) darkest = std::min<int32_t>(darkest, pair.at(r, half * 60 + c));
+    for (int32_t r = 0; r < 36; ++r)
+      for (int32_t c = 0; c < 60; ++c) brightest = std::max<int32_t>(brightest, pair.at(r, half * 60 + c));
+    CHECK(brightest - darkest > 40);
+  }
+  pairs.colour = true;
+  CHECK_THROWS_WITH(MpiiFaceGazeDataset(root, pairs), Contains("eye pairs are grey"));
   MpiiFaceGazeOptions held;
   held.split = "test";
   held.hold_out = 2;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "datasets/face_normalization.h"
@@ -113,8 +114,10 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
     : root_(root), options_(options) {
   if (options.subset != "evaluation" && options.subset != "all")
     throw Error("MPIIGaze: subset '" + options.subset + "': expected evaluation or all");
-  if (options.eye != "left" && options.eye != "right" && options.eye != "both")
-    throw Error("MPIIGaze: eye '" + options.eye + "': expected left, right or both");
+  if (options.eye != "left" && options.eye != "right" && options.eye != "both" && options.eye != "pair")
+    throw Error("MPIIGaze: eye '" + options.eye + "': expected left, right, both or pair");
+  const bool pair = options.eye == "pair";
+  width_ = pair ? 2 * kWidth : kWidth;
   const fs::path normalized = fs::path(root) / "Data" / "Normalized";
   if (!fs::is_directory(normalized)) throw Error(root + ": not MPIIGaze (no Data/Normalized folder)");
   const std::vector<std::string> people = mpii_people(normalized.string(), options.split, options.hold_out, "MPIIGaze");
@@ -134,6 +137,35 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
     std::copy_n(eye.images.begin() + std::ptrdiff_t(i * kPatch), kPatch, patch.pixels.begin());
     if (mirror) patch = mirror_horizontal(patch);
     pixels_.insert(pixels_.end(), patch.pixels.begin(), patch.pixels.end());
+  };
+  // A frame's two eyes side by side as the camera sees them (the participant's right eye on the
+  // image's left), each in its own normalised frame. The label is the mean of the two eyes'
+  // gaze and head pose: the frame's gaze from between the eyes, to within the few degrees by
+  // which the two eyes' normalised frames differ.
+  std::set<std::string> paired;  // person/day/file already added
+  const auto add_pair = [&](const std::string& person, const std::string& day, const std::string& file,
+                            const DayFile& d, size_t i) {
+    if (!paired.insert(person + "/" + day + "/" + file).second) return;
+    const auto& l = d.left.gaze[i];
+    const auto& r = d.right.gaze[i];
+    const std::string where = person + "/" + day + ".mat: data.left.gaze + data.right.gaze";
+    SampleLabel label;
+    const std::array<float, 3> gl = unit_gaze(l[0], l[1], l[2], where), gr = unit_gaze(r[0], r[1], r[2], where);
+    label.gaze = unit_gaze(double(gl[0]) + gr[0], double(gl[1]) + gr[1], double(gl[2]) + gr[2], where);
+    const auto head = [](const EyeData& eye, size_t k) {
+      return head_pitch_yaw(rotation_from_rodrigues({eye.pose[k][0], eye.pose[k][1], eye.pose[k][2]}));
+    };
+    const std::array<float, 2> hl = head(d.left, i), hr = head(d.right, i);
+    label.head = {(hl[0] + hr[0]) / 2, (hl[1] + hr[1]) / 2};
+    label.participant = mpii_person_number(person);
+    label.key = person + "/" + day + "/" + file + "/pair";
+    labels_.push_back(label);
+    const size_t w = size_t(kWidth);
+    for (size_t row = 0; row < size_t(kHeight); ++row) {
+      const auto start = [&](const EyeData& eye) { return eye.images.begin() + std::ptrdiff_t(i * kPatch + row * w); };
+      pixels_.insert(pixels_.end(), start(d.right), start(d.right) + std::ptrdiff_t(w));
+      pixels_.insert(pixels_.end(), start(d.left), start(d.left) + std::ptrdiff_t(w));
+    }
   };
   const auto wanted = [&](const std::string& side) { return options.eye == "both" || options.eye == side; };
 
@@ -160,6 +192,7 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
         try {
           const DayFile& d = day_file(day);
           for (size_t i = 0; i < d.names.size(); ++i) {
+            if (pair) add_pair(person, day, d.names[i], d, i);
             if (wanted("left")) add(person, day, d.names[i], "left", d.left, i);
             if (wanted("right")) add(person, day, d.names[i], "right", d.right, i);
           }
@@ -184,13 +217,17 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
         const auto slash = path.find('/');
         if (slash == std::string::npos || (side != "left" && side != "right"))
           throw Error("expected 'dayYY/NNNN.jpg left|right', got '" + text + "'");
-        if (!wanted(side)) continue;
+        if (!pair && !wanted(side)) continue;
         const std::string day = path.substr(0, slash), file = path.substr(slash + 1);
         const DayFile& d = day_file(day);
         const auto it = d.index_of.find(file);
         if (it == d.index_of.end())
           throw Error((normalized / person / (day + ".mat")).string() + " has no sample '" + file + "'");
-        add(person, day, file, side, side == "left" ? d.left : d.right, it->second);
+        if (pair) {
+          add_pair(person, day, file, d, it->second);
+        } else {
+          add(person, day, file, side, side == "left" ? d.left : d.right, it->second);
+        }
       } catch (const Error& e) {
         const std::string message = where + ": " + e.what();
         if (!options.skip_bad) throw Error(message);
@@ -204,14 +241,16 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
 Sample MpiiGazeDataset::get(int64_t index) const {
   Sample s;
   s.label = labels_.at(size_t(index));
-  s.image = Image(kHeight, kWidth);
-  std::copy_n(pixels_.begin() + std::ptrdiff_t(size_t(index) * kPatch), kPatch, s.image.pixels.begin());
+  s.image = Image(kHeight, width_);
+  const size_t bytes = size_t(kHeight) * size_t(width_);
+  std::copy_n(pixels_.begin() + std::ptrdiff_t(size_t(index) * bytes), bytes, s.image.pixels.begin());
   return s;
 }
 
 std::string MpiiGazeDataset::describe() const {
   return "mpiigaze " + root_ + " (" + mpii_people_description(options_.split, options_.hold_out) + ", " +
-         options_.subset + " subset, " + options_.eye + " eyes)";
+         options_.subset + " subset, " + (options_.eye == "pair" ? std::string("eye pairs") : options_.eye + " eyes") +
+         ")";
 }
 
 }  // namespace gaze

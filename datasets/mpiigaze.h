@@ -16,8 +16,11 @@
 // "test" hold that person only, "all" everyone (the only split allowed without a hold_out).
 // subset "evaluation" reads the sample lists (a listed sample must exist in its day file,
 // found by file name, never by position); "all" reads every normalised sample of both eyes.
-// eye = left | right | both. Right eyes are mirrored (image flipped left-right, gaze x and head
+// eye = left | right | both | pair. Right eyes are mirrored (image flipped left-right, gaze x and head
 // yaw negated) when mirror_right, as the standard protocol does, so one model sees left eyes.
+// eye = pair: one sample per frame (listed frames once, whichever eye listed them), the two
+// patches side by side as the camera sees them (36x120: the participant's right eye on the
+// left), labelled with the mean of the two eyes' gaze and head pose: RT-Gene's input.
 // Participant = XX of pXX. Labels: gaze as stored (unit vector), head = (pitch, yaw) of the
 // head pose, pitch = asin(M[1][2]), yaw = atan2(M[0][2], M[2][2]) with M = Rodrigues(pose).
 // Images are decoded at open (36x60 bytes each: 97 MB for the evaluation subset), so get()
@@ -35,7 +38,7 @@ struct MpiiGazeOptions {
   std::string split = "all";          // train | validation | test | all
   int64_t hold_out = -1;              // the person left out (pXX number)
   std::string subset = "evaluation";  // evaluation | all
-  std::string eye = "both";           // left | right | both
+  std::string eye = "both";           // left | right | both | pair
   bool mirror_right = true;
   bool skip_bad = false;
 };
@@ -54,7 +57,8 @@ class MpiiGazeDataset : public Dataset {
   std::string root_;
   MpiiGazeOptions options_;
   std::vector<SampleLabel> labels_;
-  std::vector<uint8_t> pixels_;  // kHeight * kWidth per item, row-major, already mirrored
+  int32_t width_ = kWidth;       // 2 * kWidth for eye pairs
+  std::vector<uint8_t> pixels_;  // kHeight * width_ per item, row-major, already mirrored
 };
 
 // The people a leave-one-person-out split selects (shared by the MPII loaders): the pXX

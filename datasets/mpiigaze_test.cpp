@@ -160,6 +160,63 @@ TEST_CASE("MPIIGaze: gaze synth's layout through the loader, evaluation list and
   CHECK(MpiiGazeDataset(root, left_only).size() == 9);
 }
 
+TEST_CASE("MPIIGaze: eye pairs put a frame's two patches side by side, labelled with their mean", "[mpiigaze]") {
+  testing::TempDir dir;
+  const std::string root = write_synthetic_mpiigaze(small_mpii(dir.path()), 5, 2, nullptr);
+  MpiiGazeOptions o;
+  o.eye = "pair";
+  o.subset = "all";
+  const MpiiGazeDataset pairs(root, o);
+  o.eye = "both";
+  o.mirror_right = false;
+  const MpiiGazeDataset eyes(root, o);  // left then right of each frame
+  REQUIRE(pairs.size() == 3 * 9);
+  REQUIRE(eyes.size() == 2 * pairs.size());
+  CHECK(pairs.label(0).key == "p00/day01/0001.jpg/pair");
+  for (const int64_t i : {int64_t(0), int64_t(13)}) {
+    const Image pair = pairs.get(i).image, left = eyes.get(2 * i).image, right = eyes.get(2 * i + 1).image;
+    REQUIRE(pair.height == 36);
+    REQUIRE(pair.width == 120);
+    // As the camera sees them: the participant's right eye on the image's left.
+    for (int32_t r = 0; r < 36; ++r)
+      for (int32_t c = 0; c < 60; ++c) {
+        REQUIRE(pair.at(r, c) == right.at(r, c));
+        REQUIRE(pair.at(r, 60 + c) == left.at(r, c));
+      }
+    const SampleLabel &p = pairs.label(i), &l = eyes.label(2 * i), &q = eyes.label(2 * i + 1);
+    std::array<double, 3> mean{};
+    for (size_t k = 0; k < 3; ++k) mean[k] = double(l.gaze[k]) + q.gaze[k];
+    const double norm = std::hypot(mean[0], mean[1], mean[2]);
+    for (size_t k = 0; k < 3; ++k) CHECK(p.gaze[k] == Approx(mean[k] / norm).margin(1e-6));
+    CHECK(p.head[0] == Approx((l.head[0] + q.head[0]) / 2));
+    CHECK(p.head[1] == Approx((l.head[1] + q.head[1]) / 2));
+    CHECK(p.participant == l.participant);
+  }
+  // The evaluation list names frames by eye; a pair is each listed frame once.
+  MpiiGazeOptions listed;
+  listed.eye = "pair";
+  const MpiiGazeDataset listed_pairs(root, listed);
+  const MpiiGazeDataset listed_eyes(root, {});
+  std::set<std::string> frames;
+  for (int64_t i = 0; i < listed_eyes.size(); ++i) {
+    const std::string& key = listed_eyes.label(i).key;
+    frames.insert(key.substr(0, key.rfind('/')));
+  }
+  CHECK(listed_pairs.size() == int64_t(frames.size()));
+  // A frame listed for both eyes is still one pair.
+  const std::string list = root + "/Evaluation Subset/sample list for eye image/p00.txt";
+  const std::string text = read_text_file(list), first = text.substr(0, text.find('\n'));
+  const std::string path = first.substr(0, first.find(' '));
+  const bool left_first = first.substr(first.find(' ') + 1) == "left";
+  write_text_atomically(list, text + path + (left_first ? " right" : " left") + "\n");
+  CHECK(MpiiGazeDataset(root, {}).size() == listed_eyes.size() + 1);
+  CHECK(MpiiGazeDataset(root, listed).size() == listed_pairs.size());
+  CHECK(listed_pairs.describe().find("eye pairs") != std::string::npos);
+  MpiiGazeOptions bad;
+  bad.eye = "three";
+  CHECK_THROWS_WITH(MpiiGazeDataset(root, bad), Contains("expected left, right, both or pair"));
+}
+
 TEST_CASE("MPIIGaze: gaze synth with the fewest images still writes readable days", "[mpiigaze]") {
   testing::TempDir dir;
   SynthConfig c = small_mpii(dir.path());

@@ -51,6 +51,8 @@ std::pair<std::string, std::string> parse_source(const std::string& source, cons
       "or pack:");
 }
 
+bool has_eye_pairs(const std::string& kind) { return kind == "aea" || kind == "mpiigaze" || kind == "mpiifacegaze"; }
+
 std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
   set_decode_limits({data.max_image_pixels, data.max_record_mib << 20});
   if (data.source.find(',') != std::string::npos) {  // several sources, end to end
@@ -73,6 +75,9 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
     }
     return all;
   }
+  if (data.eye == "pair" && !has_eye_pairs(kind))
+    throw Error(data.source +
+                ": data.eye=pair needs a source that shows both eyes (aea, mpiigaze, mpiifacegaze), not " + kind);
   if (kind == "openeds") {
     OpenEdsOptions options;
     options.split = data.split;
@@ -98,6 +103,7 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
     options.hold_out = data.hold_out;
     options.colour = data.colour;
     options.skip_bad = data.skip_bad;
+    options.eye_pair = data.eye == "pair";
     return std::make_unique<MpiiFaceGazeDataset>(path, options);
   }
   if (kind == "aea") {

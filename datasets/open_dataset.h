@@ -22,6 +22,11 @@ std::pair<std::string, std::string> parse_source(const std::string& source, cons
 
 std::unique_ptr<Dataset> open_dataset(const DataConfig& data);
 
+// Whether a source kind can yield both eyes of a frame side by side (data.eye = pair): AEA (the
+// eye camera's frame), MPIIGaze (both normalised patches), MPIIFaceGaze (both eyes cropped from
+// the face). OpenEDS2020 shows one eye.
+bool has_eye_pairs(const std::string& kind);
+
 // The evaluation protocol's split of each item of `data` (opened from `config`), for packing:
 // the source's own splits (OpenEDS split folders, packs), AEA's 8:1:1 by recording (seeded),
 // or train for anything else.

@@ -35,14 +35,17 @@ bool up_to_date(const fs::path& stamp, const std::string& what) {
   return fs::exists(stamp) && read_text_file(stamp.string()) == what;
 }
 
-// Packs dataset `kind` at `root` into `out` (all splits), unless that was already done.
-void pack_dataset(const Config& base, const std::string& kind, const std::string& root, const fs::path& out) {
-  const fs::path stamp = fs::path(out).replace_extension(".done");
-  const std::string what = kind + ":" + root + "\n" + dump_config(base);
-  if (up_to_date(stamp, what) && fs::exists(out)) return;
+// Packs dataset `kind` at `root` into `out` (all splits), unless that was already done;
+// `eye_pairs`: a frame's two eyes side by side per sample (data.eye = pair, RT-Gene's input).
+void pack_dataset(const Config& base, const std::string& kind, const std::string& root, const fs::path& out,
+                  bool eye_pairs = false) {
   Config c = base;
   c.data.source = kind + ":" + root;
   c.data.split = "all";
+  if (eye_pairs) c.data.eye = "pair";
+  const fs::path stamp = fs::path(out).replace_extension(".done");
+  const std::string what = kind + ":" + root + "\n" + dump_config(c);
+  if (up_to_date(stamp, what) && fs::exists(out)) return;
   const auto data = open_dataset(c.data);
   PackOptions options;
   options.threads = c.run.threads;
@@ -196,7 +199,8 @@ struct StageConfigs {
 };
 
 StageConfigs compose_stages(const Config& config, const std::map<std::string, std::string>& packs,
-                            const std::string& all_train, const fs::path& root) {
+                            const std::map<std::string, std::string>& pair_packs, const std::string& all_train,
+                            const fs::path& root) {
   const PipelineStages& s = config.pipeline.stages;
   const PipelineConfig& p = config.pipeline;
   const std::string images = "folder:" + images_root(p, root);
@@ -215,9 +219,11 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
     for (const auto& arch : p.baselines) {
       if (!baseline_not_run(arch, d).empty()) continue;
       const BaselineInput& input = baseline_input(arch);
-      Config c = stage_config(config, "baseline", s.baseline, "baseline_" + arch + "_" + d, pack, root);
+      const bool pairs = input.eye_pair && pair_packs.count(d);
+      Config c = stage_config(config, "baseline", s.baseline, "baseline_" + arch + "_" + d,
+                              pairs ? pair_packs.at(d) : pack, root);
       c.model.arch = arch;  // the published network at its published input size and learning rate
-      c.data.input_size = {input.height, input.width};
+      c.data.input_size = baseline_input_size(input, pairs);
       c.origin["model.arch"] = c.origin["data.input_size"] = "pipeline.baselines";
       if (config_origin(c, "train.lr") == "default") {
         c.train.lr = input.lr;
@@ -270,7 +276,14 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
   }
   for (const auto& arch : p.baselines) {
     const BaselineInput& input = baseline_input(arch);
-    if (arch == "rtgene") dev.push_back("RT-Gene: " + input.input + " (paper: a frame's left and right eyes)");
+    if (arch == "rtgene" && std::find(p.datasets.begin(), p.datasets.end(), "openeds") != p.datasets.end()) {
+      dev.push_back("RT-Gene on OpenEDS2020: the one eye the dataset shows, in both eye trunks");
+    }
+    if (arch == "rtgene" && std::find(p.datasets.begin(), p.datasets.end(), "mpiigaze") != p.datasets.end()) {
+      dev.push_back(
+          "RT-Gene on MPIIGaze: one sample per listed frame, both normalised patches side by side, labelled with "
+          "the mean of the two eyes' gaze (the standard protocol scores single eyes)");
+    }
     dev.push_back(input.title + ": AdamW, L1 on the gaze direction, from random weights (published: " + input.recipe +
                   ")");
     for (const auto& d : p.datasets) {
@@ -330,13 +343,16 @@ PipelineReport run_pipeline(const Config& config) {
   const auto start = std::chrono::steady_clock::now();
   const PipelineConfig& p = config.pipeline;
   const fs::path root = fs::path(config.run.out_dir) / config.run.name;
-  std::map<std::string, std::string> packs;
+  std::map<std::string, std::string> packs, pair_packs;  // pair packs: RT-Gene's eye pairs, where the data has them
   std::vector<std::string> all_packs;
+  const bool pairs_wanted = std::any_of(p.baselines.begin(), p.baselines.end(),
+                                        [](const std::string& arch) { return baseline_input(arch).eye_pair; });
   for (const auto& d : p.datasets) {
     packs[d] = (root / "packs" / (d + ".h5")).string();
     all_packs.push_back(packs[d]);
+    if (pairs_wanted && has_eye_pairs(d)) pair_packs[d] = (root / "packs" / (d + "_pairs.h5")).string();
   }
-  StageConfigs stages = compose_stages(config, packs, join(all_packs, ","), root);
+  StageConfigs stages = compose_stages(config, packs, pair_packs, join(all_packs, ","), root);
   const auto lock = lock_directory(root.string());  // one `gaze run` per folder
   fs::create_directories(root / "packs");
   write_text_atomically((root / "pipeline.yaml").string(), dump_config(config));
@@ -344,6 +360,7 @@ PipelineReport run_pipeline(const Config& config) {
   // 1. Data: render what is not given, pack everything.
   const std::map<std::string, std::string> roots = dataset_roots(config, root);
   for (const auto& d : p.datasets) pack_dataset(config, d, roots.at(d), packs[d]);
+  for (const auto& [d, pack] : pair_packs) pack_dataset(config, d, roots.at(d), pack, /*eye_pairs=*/true);
 
   // 2. Teacher FCMAE (from an imported official checkpoint if given), then the student's
   //    MAE + KD distillation from it; both on every dataset's train split.
@@ -401,7 +418,7 @@ PipelineReport run_pipeline(const Config& config) {
                std::to_string(c.train.batch_size) + " at lr " + fmt_double(c.train.lr) +
                (c.train.init.empty() ? ", random init" : ", from " + c.train.init);
       m.datasets[d] = score(
-          c, packs[d], root / c.run.name / "eval_validation.json",
+          c, c.data.source, root / c.run.name / "eval_validation.json",
           [&](const Dataset& data) { return evaluate(net, data, c); },
           [&](const Dataset& test, const Dataset&) { return personalize_baseline(net, test, c); });
     }

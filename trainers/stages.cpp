@@ -247,10 +247,15 @@ class BaselineStage : public DataStage {
                   ", but the baseline stage trains one of " + join(baseline_archs(), ", "));
     }
     const BaselineInput& input = baseline_input(config.model.arch);
-    if (config.data.input_size != std::vector<int64_t>{input.height, input.width}) {
-      throw Error(config_origin(config, "data.input_size") + ": data.input_size must be [" +
-                  std::to_string(input.height) + ", " + std::to_string(input.width) + "] for " + input.arch + " (" +
-                  input.input + ")");
+    const std::vector<int64_t>& size = config.data.input_size;
+    if (size != baseline_input_size(input, false) && size != baseline_input_size(input, true)) {
+      const auto text = [](const std::vector<int64_t>& v) {
+        return "[" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + "]";
+      };
+      throw Error(config_origin(config, "data.input_size") + ": data.input_size must be " +
+                  text(baseline_input_size(input, false)) +
+                  (input.eye_pair ? " (one eye) or " + text(baseline_input_size(input, true)) + " (eye pairs)" : "") +
+                  " for " + input.arch + " (" + input.input + ")");
     }
     at::manual_seed(uint64_t(config.run.seed));  // LibTorch's own initialisers draw from it
     net_ = config.train.init.empty() ? Baseline(config.model.arch) : load_baseline(config.train.init);

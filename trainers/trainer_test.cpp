@@ -357,6 +357,9 @@ TEST_CASE("baseline stage errors name the key", "[trainer][baselines]") {
   testing::TempDir out;
   CHECK_THROWS_WITH(make_stage("baseline", tiny_config(out.path(), "x", {"model.arch=gazenet"})),
                     Contains("data.input_size must be [36, 60] for gazenet"));
+  CHECK_THROWS_WITH(
+      make_stage("baseline", tiny_config(out.path(), "x", {"model.arch=rtgene", "data.input_size=[36,90]"})),
+      Contains("data.input_size must be [36, 60] (one eye) or [36, 120] (eye pairs) for rtgene"));
   CHECK_THROWS_WITH(make_stage("baseline", tiny_config(out.path(), "x")),
                     Contains("model.arch=student, but the baseline stage trains one of gazenet, rtgene"));
 }

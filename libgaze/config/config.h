@@ -266,7 +266,8 @@ struct DataConfig {
     v("participants_file", participants_file, "OpenEDS: 'seq,participant' CSV (default: one per sequence)");
     v("openeds_size", openeds_size, "OpenEDS: every image must be [H, W]; [0, 0] accepts any size");
     v("eye", eye,
-      "AEA: pair (whole frame), left, right or both (two samples per frame); MPIIGaze: left, right or both");
+      "AEA: pair (whole frame), left, right or both (two samples per frame); MPIIGaze: the same (pair: both "
+      "patches side by side); MPIIFaceGaze: pair = the two eyes cropped from the face (else the face)");
     v("mirror_right", mirror_right, "AEA, MPIIGaze: mirror right-eye images (and their gaze x) to look like left eyes");
     v("tolerance_us", tolerance_us, "AEA: match a frame to the nearest gaze row within this many µs");
     v("skip_bad", skip_bad, "skip and count bad items instead of stopping at the first");

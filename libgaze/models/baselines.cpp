@@ -159,12 +159,13 @@ at::Tensor baseline_direction(const at::Tensor& yaw_pitch) {
 
 const std::vector<BaselineInput>& baseline_inputs() {
   static const std::vector<BaselineInput> inputs = {
-      {"gazenet", "GazeNet", 36, 60, "one eye 36x60 + head pose", 1e-5,
+      {"gazenet", "GazeNet", 36, 60, false, "one eye 36x60 + head pose", 1e-5,
        "Adam (0.9, 0.95) lr 1e-5, batch 256, 60 epochs, lr x0.1 every 5000 iterations, MSE on (yaw, pitch), "
        "ImageNet VGG-16 weights"},
-      {"rtgene", "RT-Gene", 36, 60, "the eye 36x60 in both eye trunks + head pose", 1e-4,
+      {"rtgene", "RT-Gene", 36, 60, true,
+       "a frame's two eyes 36x60 side by side (one eye in both trunks where the data shows one) + head pose", 1e-4,
        "Adam (0.9, 0.95) lr 1e-4, batch 64, 40 epochs, MSE on (yaw, pitch), two ImageNet VGG-16s"},
-      {"gazetr_hybrid", "GazeTR-Hybrid", 224, 224, "the image 224x224 as the face", 5e-4,
+      {"gazetr_hybrid", "GazeTR-Hybrid", 224, 224, false, "the image 224x224 as the face", 5e-4,
        "Adam lr 5e-4, batch 512, 80 epochs, 5 warm-up, lr x0.5 at epoch 60, L1 on (yaw, pitch), pre-trained on "
        "ETH-XGaze"},
   };
@@ -178,6 +179,10 @@ const BaselineInput& baseline_input(const std::string& arch) {
     names.push_back(b.arch);
   }
   throw Error("unknown baseline '" + arch + "'; valid: " + join(names, ", "));
+}
+
+std::vector<int64_t> baseline_input_size(const BaselineInput& input, bool eye_pairs) {
+  return {input.height, input.eye_pair && eye_pairs ? 2 * input.width : input.width};
 }
 
 BaselineImpl::BaselineImpl(const std::string& name) : arch(baseline_input(name).arch) {
@@ -196,9 +201,15 @@ void BaselineImpl::set_facing_camera(bool toward) {
 bool BaselineImpl::facing_camera() const { return facing[0].item<float>() > 0; }
 
 at::Tensor BaselineImpl::forward(const at::Tensor& images, const at::Tensor& head) {
-  const at::Tensor yaw_pitch = gazenet  ? gazenet(images, head)
-                               : rtgene ? rtgene(images, images, head)
-                                        : gazetr_hybrid(images);
+  at::Tensor yaw_pitch;
+  if (rtgene) {
+    // A pair image is twice as wide as one eye (baseline_input_size): one half per trunk.
+    const int64_t width = images.size(3), eye = baseline_input("rtgene").width;
+    yaw_pitch = width == 2 * eye ? rtgene(images.narrow(3, 0, eye), images.narrow(3, eye, eye), head)
+                                 : rtgene(images, images, head);
+  } else {
+    yaw_pitch = gazenet ? gazenet(images, head) : gazetr_hybrid(images);
+  }
   return baseline_direction(yaw_pitch) * facing;
 }
 

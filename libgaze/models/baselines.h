@@ -96,8 +96,10 @@ at::Tensor baseline_direction(const at::Tensor& yaw_pitch);
 // The three behind one interface, as the trainers drive them (model.arch names them; the
 // names are libgaze/config's baseline_archs()):
 //   gazenet        the sample's image resized to 36x60 as the eye, plus its head pose
-//   rtgene         the sample's image resized to 36x60 in both eye trunks, plus its head pose
-//                  (our loaders yield one eye per sample; pairing a frame's two eyes is not built)
+//   rtgene         a frame's two eyes side by side (data.eye = pair) resized to 36x120, the
+//                  left half into the left trunk and the right half into the right; where the
+//                  data shows one eye (OpenEDS2020), that eye resized to 36x60 in both trunks;
+//                  plus the head pose
 //   gazetr_hybrid  the sample's image resized to 224x224 as the face
 // forward() returns unit gaze directions [B, 3]: baseline_direction of the (yaw, pitch) output
 // in GazeHub's frame, where (0, 0) looks into the camera (MPII's normalised data). Near-eye
@@ -106,14 +108,17 @@ at::Tensor baseline_direction(const at::Tensor& yaw_pitch);
 // such data, so that (0, 0) is again the typical gaze and angles never wrap at yaw = +-pi.
 // The baseline stage sets it from the training labels.
 struct BaselineInput {
-  std::string arch, title;  // "gazenet", "GazeNet"
-  int64_t height = 0, width = 0;
-  std::string input;   // what the published model sees, for reports
-  double lr = 0;       // the published learning rate: train.lr when a config leaves it unset
-  std::string recipe;  // the published training recipe (docs/research/baselines.md), for reports
+  std::string arch, title;        // "gazenet", "GazeNet"
+  int64_t height = 0, width = 0;  // one eye's (or the face's) size
+  bool eye_pair = false;          // takes a frame's two eyes side by side: [height, 2 width]
+  std::string input;              // what the published model sees, for reports
+  double lr = 0;                  // the published learning rate: train.lr when a config leaves it unset
+  std::string recipe;             // the published training recipe (docs/research/baselines.md), for reports
 };
 const std::vector<BaselineInput>& baseline_inputs();
 const BaselineInput& baseline_input(const std::string& arch);  // throws gaze::Error listing the names
+// The input [H, W] a baseline takes from data that does (eye_pairs) or does not show both eyes.
+std::vector<int64_t> baseline_input_size(const BaselineInput& input, bool eye_pairs);
 
 struct BaselineImpl : torch::nn::Module {
   explicit BaselineImpl(const std::string& arch);

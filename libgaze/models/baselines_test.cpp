@@ -110,3 +110,25 @@ TEST_CASE("Baseline: one interface over the three, counts unchanged, the frame t
   CHECK(baseline_input("gazetr_hybrid").height == 224);
   CHECK(baseline_input("gazenet").width == 60);
 }
+
+TEST_CASE("Baseline: RT-Gene sends each half of an eye pair to its own trunk, one eye to both", "[baselines]") {
+  Baseline net("rtgene");
+  net->eval();
+  const BaselineInput& input = baseline_input("rtgene");
+  CHECK(baseline_input_size(input, true) == std::vector<int64_t>{36, 120});
+  CHECK(baseline_input_size(input, false) == std::vector<int64_t>{36, 60});
+  CHECK(baseline_input_size(baseline_input("gazenet"), true) == std::vector<int64_t>{36, 60});
+  at::NoGradGuard no_grad;
+  // At initialisation VGG's biases swamp its inputs; without them the trunks are homogeneous,
+  // so scaled inputs reach the output and the eyes' order shows.
+  for (auto& p : net->named_parameters())
+    if (p.key().find("trunk") != std::string::npos && p.key().find("bias") != std::string::npos) p.value().zero_();
+  const at::Tensor left = at::randn({2, 3, 36, 60}) * 1e6, right = at::randn({2, 3, 36, 60}) * 1e6;
+  const at::Tensor head = at::zeros({2, 2});
+  const at::Tensor pair = net->forward(at::cat({left, right}, 3), head);
+  CHECK(at::allclose(pair, baseline_direction(net->rtgene(left, right, head)), 1e-5, 1e-6));
+  // Swapping the eyes changes the answer (the trunks are different networks).
+  const at::Tensor swapped = net->forward(at::cat({right, left}, 3), head);
+  CHECK((pair - swapped).abs().max().item<double>() > 1e-2);
+  CHECK(at::allclose(net->forward(left, head), baseline_direction(net->rtgene(left, left, head)), 1e-5, 1e-6));
+}
