@@ -1,5 +1,6 @@
 #include "datasets/mpiifacegaze.h"
 
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -88,8 +89,17 @@ MpiiFaceGazeDataset::MpiiFaceGazeDataset(const std::string& root, const MpiiFace
         item.path = (folder / a.image).string();
         item.camera = cameras_.size() - 1;
         item.face = normalize_face(cameras_.back(), a.face_centre, head, options.normalization);
-        for (size_t k = 0; k < 4; ++k)
-          item.eye_corners[k] = normalized_pixel(cameras_.back(), item.face, a.landmarks[k]);
+        if (options.eye_pair) {
+          const FaceNormalizationOptions& n = options.normalization;
+          for (size_t k = 0; k < 4; ++k) {
+            const Eigen::Vector2d p = normalized_pixel(cameras_.back(), item.face, a.landmarks[k]);
+            // Eyes far outside the face crop mean the landmarks and the face centre disagree.
+            if (!(std::abs(p.x() - n.width / 2.0) <= n.width && std::abs(p.y() - n.height / 2.0) <= n.height))
+              throw Error(where + ": eye corner " + std::to_string(k + 1) + " (fields " + std::to_string(4 + 2 * k) +
+                          "-" + std::to_string(5 + 2 * k) + ") falls outside the normalised face");
+            item.eye_corners[k] = p;
+          }
+        }
         const Eigen::Vector3d g = (item.face.rotation * (a.gaze_target - a.face_centre)).normalized();
         item.label.gaze = unit_gaze(g.x(), g.y(), g.z(), where);
         item.label.head = head_pitch_yaw(item.face.rotation * head);

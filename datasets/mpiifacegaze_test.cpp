@@ -10,6 +10,7 @@
 #include "datasets/synth/mpii_writer.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 #include "tests/test_util.h"
 
 using namespace gaze;
@@ -200,6 +201,16 @@ TEST_CASE("MPIIFaceGaze: bad annotations and calibration files are named", "[mpi
     bad.replace(bad.find(' '), 1, " x");
     write_text_atomically(list, bad + "\n");
     CHECK_THROWS_WITH(MpiiFaceGazeDataset(root, {}), Contains("p02.txt:1: field 2 is not a finite number: '"));
+  }
+  SECTION("eye corners far from the face, when cropping eye pairs") {
+    std::vector<std::string> fields = split(text.substr(0, text.find('\n')), ' ');
+    fields[7] = "90000";  // the third landmark's x: an eye corner 90,000 px away
+    write_text_atomically(list, join(fields, " ") + "\n");
+    MpiiFaceGazeOptions pairs;
+    pairs.eye_pair = true;
+    CHECK_THROWS_WITH(MpiiFaceGazeDataset(root, pairs),
+                      Contains("p02.txt:1: eye corner 3 (fields 8-9) falls outside the normalised face"));
+    CHECK(MpiiFaceGazeDataset(root, {}).size() == 5);  // the face itself is still there
   }
   SECTION("a calibration without its camera matrix") {
     write_mat_file(root + "/p02/Calibration/Camera.mat", {{"distCoeffs", MatValue::matrix({1, 5}, {0, 0, 0, 0, 0})}});

@@ -44,12 +44,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   gaze::MpiiFaceGazeOptions options;
   options.normalization.height = options.normalization.width = 32;  // the warp's cost grows with it, not the path
-  for (bool skip_bad : {false, true}) {
-    options.skip_bad = skip_bad;
-    gaze::fuzz::expect_success_or_error([&] {
-      const gaze::MpiiFaceGazeDataset dataset(root, options);
-      for (int64_t i = 0; i < std::min<int64_t>(dataset.size(), 3); ++i) dataset.get(i);
-    });
+  for (bool eye_pair : {false, true}) {                             // the face, then the two eyes cropped from it
+    options.eye_pair = eye_pair;
+    for (bool skip_bad : {false, true}) {
+      options.skip_bad = skip_bad;
+      gaze::fuzz::expect_success_or_error([&] {
+        const gaze::MpiiFaceGazeDataset dataset(root, options);
+        for (int64_t i = 0; i < std::min<int64_t>(dataset.size(), 3); ++i) dataset.get(i);
+      });
+    }
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 // MPIIGaze: one normalised day file (MATLAB level 5 or v7.3, read through matio) as the real
-// loader reaches it, Data/Normalized/p00/day01.mat, with every sample decoded.
+// loader reaches it, Data/Normalized/p00/day01.mat, with every sample decoded, as single eyes
+// and as eye pairs.
 #include <cstdio>
 #include <filesystem>
 
@@ -23,12 +24,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   gaze::fuzz::write_file(root + "/Data/Normalized/p00/day01.mat", data, size);
   gaze::MpiiGazeOptions options;
   options.subset = "all";
-  for (bool skip_bad : {false, true}) {
-    options.skip_bad = skip_bad;
-    gaze::fuzz::expect_success_or_error([&] {
-      const gaze::MpiiGazeDataset dataset(root, options);
-      for (int64_t i = 0; i < dataset.size(); ++i) dataset.get(i);
-    });
+  for (const char* eye : {"both", "pair"}) {  // single patches, then both eyes side by side
+    options.eye = eye;
+    for (bool skip_bad : {false, true}) {
+      options.skip_bad = skip_bad;
+      gaze::fuzz::expect_success_or_error([&] {
+        const gaze::MpiiGazeDataset dataset(root, options);
+        for (int64_t i = 0; i < dataset.size(); ++i) dataset.get(i);
+      });
+    }
   }
   return 0;
 }
