@@ -1,6 +1,9 @@
 // The training stages of SPEC §2, and the baselines' (Tables 1 and 2), as TrainingStage implementations.
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <cmath>
+
 #include "datasets/cached.h"
 #include "datasets/kmeans.h"
 #include "datasets/open_dataset.h"
@@ -209,9 +212,11 @@ class AdaptersStage : public GazeNetStage {
   explicit AdaptersStage(const Config& config) : GazeNetStage(config), gaze_loss_(config.train.gaze_loss) {
     if (config.train.init.empty())
       throw Error("adapters: set train.init to a pretrained teacher or student checkpoint");
-    net_ = load_model(config.train.init);
+    Checkpoint loaded;
+    net_ = load_model(config.train.init, &loaded);
     net_->set_head_uncertainty(config.model.head.uncertainty);
     if (config.train.balanced) balance_by_gaze("adapters");
+    if (loaded.stage != "adapters" && config.train.head_init == "mean_gaze") start_head_at_mean_gaze();
   }
   std::string name() const override { return "adapters"; }
   GazeNet& net() override { return net_; }
@@ -231,6 +236,24 @@ class AdaptersStage : public GazeNetStage {
   }
 
  private:
+  // A head that never saw gaze predicts an arbitrary direction, possibly the antipode of the
+  // data's (near-eye gaze points away from the camera, MPII's towards it), where a unit-vector
+  // loss has almost no gradient: the student then stalled near 140 degrees on MPIIGaze. Zero
+  // gaze weights and the mean training gaze as bias start it at the mean-gaze baseline instead;
+  // the weights still get their gradient (residual x features) from the first step.
+  void start_head_at_mean_gaze() {
+    std::array<double, 3> sum{0, 0, 0};
+    for (int64_t i = 0; i < data_->size(); ++i)
+      for (size_t k = 0; k < 3; ++k) sum[k] += data_->label(i).gaze[k];
+    const double norm = std::hypot(sum[0], sum[1], sum[2]);
+    if (!(norm > 0)) return;  // gaze spread evenly over the sphere: no mean direction to start from
+    at::NoGradGuard no_grad;
+    net_->head->weight.narrow(0, 0, 3).zero_();
+    for (int64_t k = 0; k < 3; ++k) net_->head->bias[k].fill_(sum[size_t(k)] / norm);
+    spdlog::info("adapters: the head starts at the mean training gaze ({:+.3f}, {:+.3f}, {:+.3f})", sum[0] / norm,
+                 sum[1] / norm, sum[2] / norm);
+  }
+
   GazeNet net_{nullptr};
   std::string gaze_loss_;
 };

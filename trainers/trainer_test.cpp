@@ -249,6 +249,38 @@ TEST_CASE("adapter training leaves the backbone bit-identical and lowers the err
   CHECK(error_after < 0.7 * error_before);
 }
 
+TEST_CASE("adapters start a head that never saw gaze at the mean training gaze, and keep a trained one", "[trainer]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  DataConfig train = tiny_config(out.path(), "x").data;
+  const auto data = open_dataset(train);
+  at::Tensor mean = at::zeros({3}, at::kDouble);
+  for (int64_t i = 0; i < data->size(); ++i)
+    for (int64_t k = 0; k < 3; ++k) mean[k] += data->label(i).gaze[size_t(k)];
+  mean = (mean / mean.norm()).to(at::kFloat);
+  const at::Tensor images = at::randn({3, 3, 32, 64});
+  const auto predict = [&](const std::string& init, const std::string& head_init) {
+    auto stage =
+        make_stage("adapters", tiny_config(out.path(), "x", {"train.init=" + init, "train.head_init=" + head_init}));
+    auto& net = dynamic_cast<GazeNetImpl&>(stage->module());
+    net.eval();
+    at::NoGradGuard no_grad;
+    return gaze_directions(net.forward(images));
+  };
+  const at::Tensor started = predict(teacher, "mean_gaze");
+  CHECK(at::allclose(started, mean.expand({3, 3}), 1e-5, 1e-6));  // every image: the mean direction
+  CHECK_FALSE(at::allclose(predict(teacher, "random"), mean.expand({3, 3}), 1e-3, 1e-3));
+  // A head trained on gaze (an adapters checkpoint) is kept as it is.
+  GazeNet trained = load_model(teacher);
+  const std::string adapters = out.file("adapters.h5");
+  save_model(adapters, trained, tiny_config(out.path(), "x"), "adapters", 0);
+  trained->eval();
+  at::NoGradGuard no_grad;
+  CHECK(at::allclose(predict(adapters, "mean_gaze"), gaze_directions(trained->forward(images))));
+  CHECK_THROWS_WITH(tiny_config(out.path(), "x", {"train.head_init=mean"}),
+                    Contains("train.head_init") && Contains("mean_gaze"));
+}
+
 TEST_CASE("stage errors are clear", "[trainer]") {
   testing::TempDir out;
   CHECK_THROWS_WITH(make_stage("distill", tiny_config(out.path(), "x")), Contains("set train.teacher"));

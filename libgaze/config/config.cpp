@@ -520,6 +520,10 @@ void validate_config(Config& config) {
     invalid(config, "train.gaze_loss",
             "unknown loss '" + t.gaze_loss + "'" + suggest_suffix(t.gaze_loss, {"l1", "laplace_nll"}));
   }
+  if (t.head_init != "mean_gaze" && t.head_init != "random") {
+    invalid(config, "train.head_init",
+            "unknown '" + t.head_init + "'" + suggest_suffix(t.head_init, {"mean_gaze", "random"}));
+  }
   if (t.gaze_loss == "laplace_nll" && !config.model.head.uncertainty) {
     invalid(config, "train.gaze_loss", "laplace_nll needs the scale output (model.head.uncertainty: true)");
   }

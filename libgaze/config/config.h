@@ -84,6 +84,7 @@ struct TrainConfig {
   bool augment = true;
   bool flip = false;
   std::string gaze_loss = "l1";
+  std::string head_init = "mean_gaze";
 
   template <class V>
   void visit(V& v) {
@@ -105,6 +106,10 @@ struct TrainConfig {
     v("gaze_loss", gaze_loss,
       "adapters and personalisation: l1 (the paper's) | laplace_nll (the 4th output's scale re-weights each "
       "sample's gaze loss; needs model.head.uncertainty)");
+    v("head_init", head_init,
+      "adapters from a checkpoint whose head never saw gaze (teacher-mae, distill, imported): mean_gaze (the "
+      "head starts by predicting the training set's mean gaze: zero weights, that direction as bias) | random "
+      "(as built)");
   }
 };
 
