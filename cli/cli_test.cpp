@@ -292,6 +292,34 @@ TEST_CASE("gaze reproduce table1/table2: every paper row, ours beside it or why 
   CHECK_THAT(again.output, Contains("# Table 2") && !Contains("starting baseline from step 0"));
 }
 
+TEST_CASE("mpii_protocol=leave_one_out holds every person out once and averages their scores",
+          "[cli][reproduce][lopo]") {
+  TempDir dir;
+  const auto r = run_gaze("reproduce table1 -o " + dir.path() + kTinyRun +
+                          " 'pipeline.datasets=[mpiifacegaze]' 'pipeline.baselines=[gazetr_hybrid]'"
+                          " pipeline.mpii_protocol=leave_one_out synth.participants=3 synth.mpii_images=12"
+                          " synth.mpii_evaluation=12 'synth.mpii_frame=[120,200]'"
+                          " 'pipeline.stages.baseline.set=[train.steps=2,train.batch_size=4,personalize.steps=1]'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const gaze::Json report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
+  for (const std::string run : {"student_adapters", "teacher_adapters", "baseline_gazetr_hybrid"}) {
+    INFO(run);
+    double sum = 0;
+    for (int person = 0; person < 3; ++person) {
+      const std::string folder = "p/" + run + "_mpiifacegaze_p0" + std::to_string(person);
+      CHECK_THAT(read_file(dir.file(folder + "/config.yaml")), Contains("hold_out: " + std::to_string(person)));
+      sum += gaze::parse_json(read_file(dir.file(folder + "/eval_validation.json")), "eval")["mean_deg"].get<double>();
+    }
+    const std::string model = run == "student_adapters"   ? "student"
+                              : run == "teacher_adapters" ? "teacher"
+                                                          : "gazetr_hybrid";
+    CHECK(report["datasets"]["mpiifacegaze"][model]["generalised_deg"].get<double>() == Approx(sum / 3).epsilon(1e-9));
+  }
+  const std::string md = read_file(dir.file("p/report.md"));
+  CHECK_THAT(md, Contains("leave-one-person-out as the paper") && !Contains("one leave-people-out fold"));
+}
+
 TEST_CASE("gaze reproduce fig8 times both models here beside the paper's Pi 4 numbers", "[cli][fig8]") {
   TempDir dir;
   const auto r = run_gaze("reproduce fig8 --frames 5 -o " + dir.path() + " 'export.input_size=[32,64]' run.threads=1");

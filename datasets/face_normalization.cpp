@@ -3,7 +3,10 @@
 #include <Eigen/Geometry>
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
+
+#include "libgaze/core/error.h"
 
 namespace gaze {
 
@@ -81,6 +84,10 @@ Eigen::Vector2d normalized_pixel(const PinholeCamera& camera, const NormalizedFa
 
 Image crop_eye_pair(const Image& face, const std::array<Eigen::Vector2d, 4>& corners, int32_t height, int32_t width,
                     double margin) {
+  if (face.channels != 1)
+    throw Error("crop_eye_pair: expected a grey face, got " + std::to_string(face.channels) + " channels");
+  for (const Eigen::Vector2d& corner : corners)
+    if (!corner.allFinite()) throw Error("crop_eye_pair: an eye corner is not finite");
   Image out(height, 2 * width);
   std::vector<float> patch(size_t(height) * size_t(width));
   for (int eye = 0; eye < 2; ++eye) {

@@ -27,8 +27,9 @@ struct PinholeCamera {
   Eigen::Vector2d project(const Eigen::Vector3d& point) const;
   // Pixel of an undistorted image point given in pixels (applies the lens distortion).
   Eigen::Vector2d distort_pixel(const Eigen::Vector2d& pixel) const;
-  // Its inverse, by fixed-point iteration as OpenCV's undistortPoints does (exact to well
-  // under a hundredth of a pixel for webcam lenses).
+  // Its inverse, by fixed-point iteration on the pixel (OpenCV's undistortPoints iterates the
+  // same way in normalised coordinates); exact to well under a hundredth of a pixel for webcam
+  // lenses.
   Eigen::Vector2d undistort_pixel(const Eigen::Vector2d& pixel) const;
 };
 
@@ -60,7 +61,7 @@ Eigen::Vector2d normalized_pixel(const PinholeCamera& camera, const NormalizedFa
 // pixels) and resampled to height x width, the two side by side as the face shows them
 // (height x 2 width; `corners` = image-left eye's two corners, then the image-right eye's).
 // The crop is `margin` times the corner distance wide, centred on the corners' midpoint, with
-// the output's aspect ratio. Grey faces only.
+// the output's aspect ratio. Grey faces only; non-finite corners throw gaze::Error.
 Image crop_eye_pair(const Image& face, const std::array<Eigen::Vector2d, 4>& corners, int32_t height, int32_t width,
                     double margin = 1.6);
 

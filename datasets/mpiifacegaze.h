@@ -14,8 +14,8 @@
 // the "right" tag (a face shows both eyes); the tag is checked and kept in the key. Images are
 // grey (the JPEG's luma) unless `colour`. Participant = XX; leave-one-person-out splits as MPIIGaze
 // (split + hold_out). With `eye_pair` a sample is the two eyes cropped from that face at their
-// landmarks (36x120, crop_eye_pair), labelled like the face. Bad input: gaze::Error naming the file and line or MATLAB
-// field.
+// landmarks (36x120, crop_eye_pair), labelled like the face.
+// Bad input: gaze::Error naming the file and line or MATLAB field.
 #pragma once
 
 #include <string>

@@ -115,6 +115,19 @@ TEST_CASE("eye pairs: each eye is cropped around its corners, image-left eye fir
   CHECK(pair.at(2, 2) == 10);  // crops are 1.6 x 40 = 64 px wide: the background around
   // A 5 px mark in a 64 px crop resampled to 60 px stays about 5 px wide.
   CHECK(pair.at(18, 36) == 10);
+  // Centred to the sub-pixel: a one-pixel mark at the corners' midpoint lands symmetrically on
+  // the middle four output pixels (a half-pixel shift would favour one side).
+  Image dot(224, 224, 10);
+  dot.at(90, 70) = 250;
+  const Image centred = crop_eye_pair(dot, corners, 36, 60);
+  CHECK(centred.at(17, 29) > 40);
+  CHECK(centred.at(17, 29) == centred.at(17, 30));
+  CHECK(centred.at(17, 29) == centred.at(18, 29));
+  CHECK(centred.at(17, 29) == centred.at(18, 30));
+  CHECK_THROWS_WITH(crop_eye_pair(Image(224, 224, 0, 3), corners, 36, 60), Contains("expected a grey face"));
+  auto bad = corners;
+  bad[1].x() = std::nan("");
+  CHECK_THROWS_WITH(crop_eye_pair(face, bad, 36, 60), Contains("not finite"));
 }
 
 TEST_CASE("MPIIFaceGaze: gaze synth's layout through the loader", "[mpiifacegaze]") {

@@ -60,6 +60,11 @@ EyeData read_eye(const MatVar& eye, size_t n) {
   return d;
 }
 
+// MPII's (pitch, yaw) of sample i's head pose.
+std::array<float, 2> head_of(const EyeData& eye, size_t i) {
+  return head_pitch_yaw(rotation_from_rodrigues({eye.pose[i][0], eye.pose[i][1], eye.pose[i][2]}));
+}
+
 DayFile read_day(const std::string& path) {
   const MatFile file(path);
   DayFile day;
@@ -128,7 +133,7 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
     SampleLabel label;
     const auto& g = eye.gaze[i];
     label.gaze = unit_gaze(mirror ? -g[0] : g[0], g[1], g[2], person + "/" + day + ".mat: data." + side + ".gaze");
-    label.head = head_pitch_yaw(rotation_from_rodrigues({eye.pose[i][0], eye.pose[i][1], eye.pose[i][2]}));
+    label.head = head_of(eye, i);
     if (mirror) label.head[1] = -label.head[1];
     label.participant = mpii_person_number(person);
     label.key = person + "/" + day + "/" + file + "/" + side;
@@ -145,21 +150,19 @@ MpiiGazeDataset::MpiiGazeDataset(const std::string& root, const MpiiGazeOptions&
   std::set<std::string> paired;  // person/day/file already added
   const auto add_pair = [&](const std::string& person, const std::string& day, const std::string& file,
                             const DayFile& d, size_t i) {
-    if (!paired.insert(person + "/" + day + "/" + file).second) return;
+    if (paired.count(person + "/" + day + "/" + file)) return;
     const auto& l = d.left.gaze[i];
     const auto& r = d.right.gaze[i];
     const std::string where = person + "/" + day + ".mat: data.left.gaze + data.right.gaze";
     SampleLabel label;
     const std::array<float, 3> gl = unit_gaze(l[0], l[1], l[2], where), gr = unit_gaze(r[0], r[1], r[2], where);
     label.gaze = unit_gaze(double(gl[0]) + gr[0], double(gl[1]) + gr[1], double(gl[2]) + gr[2], where);
-    const auto head = [](const EyeData& eye, size_t k) {
-      return head_pitch_yaw(rotation_from_rodrigues({eye.pose[k][0], eye.pose[k][1], eye.pose[k][2]}));
-    };
-    const std::array<float, 2> hl = head(d.left, i), hr = head(d.right, i);
+    const std::array<float, 2> hl = head_of(d.left, i), hr = head_of(d.right, i);
     label.head = {(hl[0] + hr[0]) / 2, (hl[1] + hr[1]) / 2};
     label.participant = mpii_person_number(person);
     label.key = person + "/" + day + "/" + file + "/pair";
     labels_.push_back(label);
+    paired.insert(person + "/" + day + "/" + file);  // only once it is added: a bad frame is refused each time
     const size_t w = size_t(kWidth);
     for (size_t row = 0; row < size_t(kHeight); ++row) {
       const auto start = [&](const EyeData& eye) { return eye.images.begin() + std::ptrdiff_t(i * kPatch + row * w); };

@@ -65,7 +65,10 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
     return all;
   }
   const auto [kind, path] = parse_source(data.source, data.split == "all" ? "train" : data.split);
-  if (kind == "pack") return std::make_unique<PackDataset>(path, data.split == "all" ? "" : data.split);
+  if (data.eye == "pair" && kind != "pack" && !has_eye_pairs(kind))  // a pack holds what it was packed from
+    throw Error(data.source +
+                ": data.eye=pair needs a source that shows both eyes (aea, mpiigaze, mpiifacegaze), not " + kind);
+  if (kind == "pack") return std::make_unique<PackDataset>(path, data.split == "all" ? "" : data.split, data.hold_out);
   if (kind == "openeds" && data.split == "all") {
     auto all = std::make_unique<ConcatDataset>();
     for (size_t s = 0; s < kSplitNames.size(); ++s) {
@@ -75,9 +78,6 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
     }
     return all;
   }
-  if (data.eye == "pair" && !has_eye_pairs(kind))
-    throw Error(data.source +
-                ": data.eye=pair needs a source that shows both eyes (aea, mpiigaze, mpiifacegaze), not " + kind);
   if (kind == "openeds") {
     OpenEdsOptions options;
     options.split = data.split;

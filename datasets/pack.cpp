@@ -234,7 +234,8 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
   return report;
 }
 
-PackDataset::PackDataset(const std::string& path, const std::string& split) : path_(path), split_(split) {
+PackDataset::PackDataset(const std::string& path, const std::string& split, int64_t hold_out)
+    : path_(path), split_(split), hold_out_(hold_out) {
   std::lock_guard<std::mutex> lock(h5::library_mutex());
   try {
     open_and_index(path, split);
@@ -340,7 +341,13 @@ void PackDataset::open_and_index(const std::string& path, const std::string& spl
     l.blink = blink[i] != 0;
     l.key = key_bytes.substr(size_t(i) * key_length, key_length);
     l.key.resize(std::strlen(l.key.c_str()));
-    if (selected < 0 || splits_[i] == selected) rows_.push_back(i);
+    const bool keep = hold_out_ < 0 ? selected < 0 || splits_[i] == selected
+                                    : selected < 0 || (selected == 0) == (l.participant != hold_out_);
+    if (keep) rows_.push_back(i);
+  }
+  if (hold_out_ >= 0 &&
+      std::none_of(labels_.begin(), labels_.end(), [&](const SampleLabel& l) { return l.participant == hold_out_; })) {
+    throw Error(path + ": no " + participant_unit_ + " " + std::to_string(hold_out_) + " to hold out");
   }
 }
 
@@ -371,6 +378,12 @@ Sample PackDataset::get(int64_t index) const {
   return sample;
 }
 
-std::string PackDataset::describe() const { return "pack " + path_ + (split_.empty() ? "" : " (" + split_ + ")"); }
+std::string PackDataset::describe() const {
+  if (hold_out_ >= 0) {
+    return "pack " + path_ + " (" + (split_.empty() ? "all" : split_) + ", " + participant_unit_ + " " +
+           std::to_string(hold_out_) + " held out)";
+  }
+  return "pack " + path_ + (split_.empty() ? "" : " (" + split_ + ")");
+}
 
 }  // namespace gaze

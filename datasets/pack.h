@@ -58,8 +58,10 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
 
 class PackDataset : public Dataset {
  public:
-  // `split` selects items of one split ("" = all).
-  explicit PackDataset(const std::string& path, const std::string& split = "");
+  // `split` selects items of one split ("" = all). With `hold_out` >= 0 the pack's split column
+  // is ignored for a leave-one-person-out fold instead: "train" is everyone but participant
+  // `hold_out`, "validation" and "test" that participant only (a pack without them is refused).
+  explicit PackDataset(const std::string& path, const std::string& split = "", int64_t hold_out = -1);
   ~PackDataset() override;
   int64_t size() const override { return static_cast<int64_t>(rows_.size()); }
   Sample get(int64_t index) const override;
@@ -67,7 +69,11 @@ class PackDataset : public Dataset {
   std::string describe() const override;
   // The source's unit, stored at packing (packs from before it was stored: "participant").
   std::string participant_unit() const override { return participant_unit_; }
-  uint8_t split_of(int64_t index) const { return splits_[rows_[index]]; }
+  // The item's split: the pack's own, or under hold_out the fold's (0 train, 1 validation).
+  uint8_t split_of(int64_t index) const {
+    if (hold_out_ >= 0) return labels_[rows_[index]].participant == hold_out_ ? 1 : 0;
+    return splits_[rows_[index]];
+  }
   int32_t height() const { return height_; }
   int32_t width() const { return width_; }
 
@@ -75,6 +81,7 @@ class PackDataset : public Dataset {
   void open_and_index(const std::string& path, const std::string& split);  // holding the HDF5 lock
   void close_handles();
   std::string path_, split_, participant_unit_ = "participant";
+  int64_t hold_out_ = -1;
   hid_t file_ = -1, images_ = -1;
   int32_t height_ = 0, width_ = 0;
   std::vector<SampleLabel> labels_;

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "datasets/kmeans.h"
+#include "datasets/open_dataset.h"
 #include "datasets/prefetcher.h"
 #include "datasets/preprocess.h"
 #include "datasets/splits.h"
@@ -90,6 +91,29 @@ TEST_CASE("a pack round-trips images and labels, with splits", "[pack]") {
   CHECK(test.size() == 50);
   CHECK(test.label(0).key == "item/2");
   CHECK_THROWS_WITH(PackDataset(dir.file("p.h5"), "tset"), Contains("did you mean 'test'"));
+}
+
+TEST_CASE("a pack holds one participant out for a leave-one-person-out fold, its own splits ignored", "[pack]") {
+  testing::TempDir dir;
+  const ToyDataset toy(30);  // participants 0, 1, 2
+  PackOptions options;
+  options.split_of = [](int64_t i, const SampleLabel&) { return uint8_t(i % 3 == 2 ? 2 : 0); };
+  write_pack(toy, dir.file("p.h5"), options);
+  const PackDataset train(dir.file("p.h5"), "train", 1), held(dir.file("p.h5"), "validation", 1);
+  CHECK(train.size() == 20);
+  CHECK(held.size() == 10);
+  for (int64_t i = 0; i < train.size(); ++i) CHECK(train.label(i).participant != 1);
+  for (int64_t i = 0; i < held.size(); ++i) CHECK(held.label(i).participant == 1);
+  CHECK(PackDataset(dir.file("p.h5"), "test", 1).size() == 10);
+  CHECK(PackDataset(dir.file("p.h5"), "", 1).size() == 30);
+  CHECK(held.describe() == "pack " + dir.file("p.h5") + " (validation, participant 1 held out)");
+  CHECK_THROWS_WITH(PackDataset(dir.file("p.h5"), "train", 7), Contains("p.h5: no participant 7 to hold out"));
+  // Through the config, as the pipeline's folds open it.
+  DataConfig data;
+  data.source = dir.file("p.h5");
+  data.split = "test";
+  data.hold_out = 2;
+  CHECK(open_dataset(data)->size() == 10);
 }
 
 TEST_CASE("packing resizes on request and otherwise rejects mixed sizes", "[pack]") {

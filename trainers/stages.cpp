@@ -7,10 +7,12 @@
 #include "datasets/cached.h"
 #include "datasets/kmeans.h"
 #include "datasets/open_dataset.h"
+#include "datasets/preprocess.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/random.h"
 #include "libgaze/core/strings.h"
 #include "libgaze/models/param_groups.h"
+#include "trainers/batches.h"
 #include "trainers/losses.h"
 #include "trainers/mae_heads.h"
 #include "trainers/trainer.h"
@@ -216,7 +218,10 @@ class AdaptersStage : public GazeNetStage {
     net_ = load_model(config.train.init, &loaded);
     net_->set_head_uncertainty(config.model.head.uncertainty);
     if (config.train.balanced) balance_by_gaze("adapters");
-    if (loaded.stage != "adapters" && config.train.head_init == "mean_gaze") start_head_at_mean_gaze();
+    // Stages that never train the head on gaze (Python's Model.save and user files may hold a
+    // trained one, so they are not in this list).
+    const bool fresh_head = loaded.stage == "teacher-mae" || loaded.stage == "distill" || loaded.stage == "import";
+    if (fresh_head) start_head(config.train.head_init);
   }
   std::string name() const override { return "adapters"; }
   GazeNet& net() override { return net_; }
@@ -238,20 +243,55 @@ class AdaptersStage : public GazeNetStage {
  private:
   // A head that never saw gaze predicts an arbitrary direction, possibly the antipode of the
   // data's (near-eye gaze points away from the camera, MPII's towards it), where a unit-vector
-  // loss has almost no gradient: the student then stalled near 140 degrees on MPIIGaze. Zero
-  // gaze weights and the mean training gaze as bias start it at the mean-gaze baseline instead;
-  // the weights still get their gradient (residual x features) from the first step.
-  void start_head_at_mean_gaze() {
-    std::array<double, 3> sum{0, 0, 0};
-    for (int64_t i = 0; i < data_->size(); ++i)
-      for (size_t k = 0; k < 3; ++k) sum[k] += data_->label(i).gaze[k];
-    const double norm = std::hypot(sum[0], sum[1], sum[2]);
-    if (!(norm > 0)) return;  // gaze spread evenly over the sphere: no mean direction to start from
+  // loss has almost no gradient: from such a start the student stalled near 140 degrees on
+  // MPIIGaze. Two cures, measured on the demo's and the MPIIGaze stand-in's student (validation
+  // error, random -> cure): face_data 139.0 -> 16.0 on MPIIGaze and unchanged on OpenEDS (7.47)
+  // and AEA (14.44), where the random head already faced the data; mean_gaze 139.0 -> 16.1, but
+  // OpenEDS 7.47 -> 8.09 and AEA 14.44 -> 16.91: a head pinned to one direction learns slower
+  // than a random one.
+  //
+  // face_data: if the head's mean prediction over training images points away from the mean
+  // training gaze, negate its gaze rows (every prediction p becomes -p; nothing else changes).
+  void face_head_to_data(const std::array<double, 3>& mean) {
+    const int64_t n = std::min<int64_t>(data_->size(), 64);
+    std::vector<int64_t> items;
+    for (int64_t i = 0; i < n; ++i) items.push_back(i * data_->size() / n);
+    const Batch batch = make_batch(*data_, items, preprocess_options(config_, false), 0);
     at::NoGradGuard no_grad;
-    net_->head->weight.narrow(0, 0, 3).zero_();
-    for (int64_t k = 0; k < 3; ++k) net_->head->bias[k].fill_(sum[size_t(k)] / norm);
-    spdlog::info("adapters: the head starts at the mean training gaze ({:+.3f}, {:+.3f}, {:+.3f})", sum[0] / norm,
-                 sum[1] / norm, sum[2] / norm);
+    const bool training = net_->is_training();
+    net_->eval();  // the probe must not move the adapters' BatchNorm statistics
+    const at::Tensor predicted = gaze_directions(net_->forward(batch.images)).mean(0).to(at::kDouble);
+    net_->train(training);
+    const double dot = predicted[0].item<double>() * mean[0] + predicted[1].item<double>() * mean[1] +
+                       predicted[2].item<double>() * mean[2];
+    if (dot >= 0) return;
+    net_->head->weight.narrow(0, 0, 3).neg_();
+    net_->head->bias.narrow(0, 0, 3).neg_();
+    spdlog::info("adapters: the untrained head faced away from the training gaze (cosine {:+.3f}): turned round", dot);
+  }
+
+  // mean_gaze: bias the head towards the mean training gaze. The head reads LayerNorm'd
+  // features (unit variance per channel), so its random term W f has a typical length |W|_F;
+  // a bias three times that keeps every first prediction near the mean while W still passes
+  // gradient to the adapters.
+  void bias_head_to_mean(const std::array<double, 3>& mean) {
+    at::NoGradGuard no_grad;
+    const double scale = 3 * std::max(net_->head->weight.narrow(0, 0, 3).norm().item<double>(), 1e-3);
+    for (int64_t k = 0; k < 3; ++k) net_->head->bias[k].fill_(scale * mean[size_t(k)]);
+    spdlog::info("adapters: the head starts biased to the mean training gaze ({:+.3f}, {:+.3f}, {:+.3f})", mean[0],
+                 mean[1], mean[2]);
+  }
+
+  void start_head(const std::string& how) {
+    if (how == "random") return;
+    std::array<double, 3> mean{0, 0, 0};
+    for (int64_t i = 0; i < data_->size(); ++i)
+      for (size_t k = 0; k < 3; ++k) mean[k] += data_->label(i).gaze[k];
+    const double norm = std::hypot(mean[0], mean[1], mean[2]);
+    if (!(norm > 0)) return;  // gaze spread evenly over the sphere: no direction to face
+    for (double& v : mean) v /= norm;
+    if (how == "face_data") face_head_to_data(mean);
+    if (how == "mean_gaze") bias_head_to_mean(mean);
   }
 
   GazeNet net_{nullptr};

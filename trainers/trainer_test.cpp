@@ -2,6 +2,7 @@
 #include "trainers/trainer.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <sstream>
@@ -9,11 +10,13 @@
 
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
+#include "datasets/preprocess.h"
 #include "datasets/splits.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/core/json.h"
 #include "libgaze/models/param_groups.h"
 #include "tests/test_util.h"
+#include "trainers/batches.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 
@@ -249,16 +252,18 @@ TEST_CASE("adapter training leaves the backbone bit-identical and lowers the err
   CHECK(error_after < 0.7 * error_before);
 }
 
-TEST_CASE("adapters start a head that never saw gaze at the mean training gaze, and keep a trained one", "[trainer]") {
+TEST_CASE("adapters turn an untrained head that faces away from the data round, and keep a trained one", "[trainer]") {
   testing::TempDir out;
   const std::string teacher = teacher_checkpoint(out.path());
-  DataConfig train = tiny_config(out.path(), "x").data;
-  const auto data = open_dataset(train);
+  const Config base = tiny_config(out.path(), "x");
+  const auto data = open_dataset(base.data);
   at::Tensor mean = at::zeros({3}, at::kDouble);
   for (int64_t i = 0; i < data->size(); ++i)
     for (int64_t k = 0; k < 3; ++k) mean[k] += data->label(i).gaze[size_t(k)];
   mean = (mean / mean.norm()).to(at::kFloat);
-  const at::Tensor images = at::randn({3, 3, 32, 64});
+  std::vector<int64_t> items;
+  for (int64_t i = 0; i < data->size(); i += 2) items.push_back(i);
+  const at::Tensor images = make_batch(*data, items, preprocess_options(base, false), 0).images;
   const auto predict = [&](const std::string& init, const std::string& head_init) {
     auto stage =
         make_stage("adapters", tiny_config(out.path(), "x", {"train.init=" + init, "train.head_init=" + head_init}));
@@ -267,16 +272,27 @@ TEST_CASE("adapters start a head that never saw gaze at the mean training gaze, 
     at::NoGradGuard no_grad;
     return gaze_directions(net.forward(images));
   };
-  const at::Tensor started = predict(teacher, "mean_gaze");
-  CHECK(at::allclose(started, mean.expand({3, 3}), 1e-5, 1e-6));  // every image: the mean direction
-  CHECK_FALSE(at::allclose(predict(teacher, "random"), mean.expand({3, 3}), 1e-3, 1e-3));
+  // The same untrained head saved as it is and turned round (every prediction negated): one of
+  // the two faces away from the training gaze, and face_data turns that one, so both agree.
+  GazeNet turned = load_model(teacher);
+  {
+    at::NoGradGuard no_grad;
+    turned->head->weight.narrow(0, 0, 3).neg_();
+    turned->head->bias.narrow(0, 0, 3).neg_();
+  }
+  save_model(out.file("turned.h5"), turned, base, "distill", 0);
+  const at::Tensor as_built = predict(teacher, "random");
+  CHECK(at::allclose(predict(out.file("turned.h5"), "random"), -as_built, 1e-5, 1e-6));
+  const at::Tensor faced = predict(teacher, "face_data");
+  CHECK(at::allclose(predict(out.file("turned.h5"), "face_data"), faced, 1e-5, 1e-6));
+  CHECK((faced.mean(0) * mean).sum().item<float>() > 0);
+  CHECK((at::allclose(faced, as_built) || at::allclose(faced, -as_built)));
+  // mean_gaze: every first prediction near the mean training gaze.
+  const at::Tensor biased = predict(teacher, "mean_gaze");
+  CHECK((biased * mean).sum(1).min().item<float>() > std::cos(50 * M_PI / 180));
   // A head trained on gaze (an adapters checkpoint) is kept as it is.
-  GazeNet trained = load_model(teacher);
-  const std::string adapters = out.file("adapters.h5");
-  save_model(adapters, trained, tiny_config(out.path(), "x"), "adapters", 0);
-  trained->eval();
-  at::NoGradGuard no_grad;
-  CHECK(at::allclose(predict(adapters, "mean_gaze"), gaze_directions(trained->forward(images))));
+  save_model(out.file("adapters.h5"), turned, base, "adapters", 0);
+  CHECK(at::allclose(predict(out.file("adapters.h5"), "face_data"), -as_built, 1e-5, 1e-6));
   CHECK_THROWS_WITH(tiny_config(out.path(), "x", {"train.head_init=mean"}),
                     Contains("train.head_init") && Contains("mean_gaze"));
 }

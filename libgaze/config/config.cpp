@@ -484,6 +484,11 @@ void validate_config(Config& config) {
         sy.train_participants + sy.validation_participants < 1)) {
     invalid(config, "synth.train_participants", "train and validation fractions must be > 0 and sum below 1");
   }
+  if (config.pipeline.mpii_protocol != "fold" && config.pipeline.mpii_protocol != "leave_one_out") {
+    invalid(config, "pipeline.mpii_protocol",
+            "unknown protocol '" + config.pipeline.mpii_protocol + "'" +
+                suggest_suffix(config.pipeline.mpii_protocol, {"fold", "leave_one_out"}));
+  }
   for (const char* key : {"pipeline.teacher_source", "pipeline.distill_source"}) {
     const std::string& v =
         std::string(key) == "pipeline.teacher_source" ? config.pipeline.teacher_source : config.pipeline.distill_source;
@@ -520,9 +525,9 @@ void validate_config(Config& config) {
     invalid(config, "train.gaze_loss",
             "unknown loss '" + t.gaze_loss + "'" + suggest_suffix(t.gaze_loss, {"l1", "laplace_nll"}));
   }
-  if (t.head_init != "mean_gaze" && t.head_init != "random") {
+  if (t.head_init != "face_data" && t.head_init != "mean_gaze" && t.head_init != "random") {
     invalid(config, "train.head_init",
-            "unknown '" + t.head_init + "'" + suggest_suffix(t.head_init, {"mean_gaze", "random"}));
+            "unknown '" + t.head_init + "'" + suggest_suffix(t.head_init, {"face_data", "mean_gaze", "random"}));
   }
   if (t.gaze_loss == "laplace_nll" && !config.model.head.uncertainty) {
     invalid(config, "train.gaze_loss", "laplace_nll needs the scale output (model.head.uncertainty: true)");

@@ -84,7 +84,7 @@ struct TrainConfig {
   bool augment = true;
   bool flip = false;
   std::string gaze_loss = "l1";
-  std::string head_init = "mean_gaze";
+  std::string head_init = "face_data";
 
   template <class V>
   void visit(V& v) {
@@ -107,9 +107,9 @@ struct TrainConfig {
       "adapters and personalisation: l1 (the paper's) | laplace_nll (the 4th output's scale re-weights each "
       "sample's gaze loss; needs model.head.uncertainty)");
     v("head_init", head_init,
-      "adapters from a checkpoint whose head never saw gaze (teacher-mae, distill, imported): mean_gaze (the "
-      "head starts by predicting the training set's mean gaze: zero weights, that direction as bias) | random "
-      "(as built)");
+      "adapters from a checkpoint whose head never saw gaze (teacher-mae, distill, imported): face_data (turn the "
+      "random head round if its mean prediction points away from the mean training gaze) | mean_gaze (bias it "
+      "towards that direction) | random (as built)");
   }
 };
 
@@ -201,6 +201,7 @@ struct PipelineConfig {
   std::string teacher_source = "eyes";
   std::string distill_source = "eyes";
   std::string images;
+  std::string mpii_protocol = "fold";
   PipelineStages stages;
 
   template <class V>
@@ -222,6 +223,9 @@ struct PipelineConfig {
       "distill's data: eyes | images (pipeline.images, RGB; the paper distils on ImageNet-1K)");
     v("images", images,
       "an ImageNet-style folder (e.g. ImageNet-1K train); empty = render natural-image stand-ins (synth.images)");
+    v("mpii_protocol", mpii_protocol,
+      "MPIIGaze / MPIIFaceGaze: fold (one leave-people-out fold, people split 8:1:1) | leave_one_out (the "
+      "paper's: every person held out once, adapters and baselines trained per fold, scores averaged over people)");
     v("stages", stages, "the stages the run composes, each a config file + overrides");
   }
 };
@@ -277,8 +281,8 @@ struct DataConfig {
     v("tolerance_us", tolerance_us, "AEA: match a frame to the nearest gaze row within this many µs");
     v("skip_bad", skip_bad, "skip and count bad items instead of stopping at the first");
     v("hold_out", hold_out,
-      "MPII (leave-one-person-out): the pXX number held out; split train = everyone else, validation/test = that "
-      "person; -1 with split all");
+      "leave-one-person-out (MPII sources: the pXX number; packs: the participant id, the pack's own splits "
+      "ignored): split train = everyone else, validation/test = that person; -1: none");
     v("mpii_subset", mpii_subset,
       "MPIIGaze: evaluation (the standard 3,000 listed samples per person) or all (every normalised sample)");
     v("colour", colour,
