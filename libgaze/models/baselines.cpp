@@ -18,9 +18,11 @@ nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias));
 }
 
-// Keras's BatchNormalization as RT-Gene's port states it.
+// Keras's BatchNormalization as RT-Gene's port states it (momentum 0.99, epsilon 1e-3). Keras
+// keeps `momentum` of the old running statistics per step, PyTorch replaces that fraction, so
+// Keras's 0.99 is PyTorch's 0.01 (0.99 here made the running statistics the last batch's).
 nn::BatchNorm1d keras_batch_norm(int64_t features) {
-  return nn::BatchNorm1d(nn::BatchNormOptions(features).momentum(0.99).eps(1e-3));
+  return nn::BatchNorm1d(nn::BatchNormOptions(features).momentum(0.01).eps(1e-3));
 }
 
 // Linear -> BatchNorm -> ReLU.

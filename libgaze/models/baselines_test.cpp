@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
+#include <torch/nn/modules/batchnorm.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -109,6 +110,17 @@ TEST_CASE("Baseline: one interface over the three, counts unchanged, the frame t
   CHECK_THROWS_WITH(Baseline("vgg"), Catch::Contains("unknown baseline 'vgg'") && Catch::Contains("gazetr_hybrid"));
   CHECK(baseline_input("gazetr_hybrid").height == 224);
   CHECK(baseline_input("gazenet").width == 60);
+}
+
+TEST_CASE("RT-Gene's BatchNorm keeps Keras's running statistics: 0.99 of the old per step", "[baselines]") {
+  RtGeneBaseline net;
+  auto norm = net->left_fc[1]->as<torch::nn::BatchNorm1d>();
+  REQUIRE(norm);
+  norm->train();
+  at::NoGradGuard no_grad;
+  norm->forward(at::ones({4, 1024}) * 2 + at::arange(4).unsqueeze(1));  // batch mean 3.5 per feature
+  CHECK(norm->running_mean.mean().item<double>() == Approx(0.01 * 3.5));
+  CHECK(norm->options.eps() == 1e-3);
 }
 
 TEST_CASE("Baseline: RT-Gene sends each half of an eye pair to its own trunk, one eye to both", "[baselines]") {
