@@ -370,6 +370,47 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK(!std::filesystem::exists(dir.file("r")));
 }
 
+TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and spread over seeds",
+          "[cli][run][seeds]") {
+  TempDir dir;
+  const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
+  const auto r = run_gaze("run " + demo + " run.out_dir=" + dir.path() + kTinyRun + " 'pipeline.seeds=[0,3]'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // run.seed (0) keeps the plain names; seed 3 trains its own of every stage, seeded 3.
+  for (const std::string run : {"teacher_mae", "distill", "teacher_adapters_openeds", "student_adapters_openeds"}) {
+    INFO(run);
+    CHECK_THAT(read_file(dir.file("p/" + run + "/config.yaml")), Contains("seed: 0"));
+    CHECK_THAT(read_file(dir.file("p/" + run + "_s3/config.yaml")), Contains("seed: 3"));
+  }
+  CHECK(std::filesystem::exists(dir.file("p/users/student_openeds_s3")));
+  CHECK_THAT(read_file(dir.file("p/distill_s3/config.yaml")), Contains("teacher_mae_s3/model.h5"));
+  // Each cell is the mean of the seeds' own evaluations, with their sample standard deviation.
+  const gaze::Json report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
+  CHECK(report["seeds"] == gaze::Json({0, 3}));
+  for (const std::string model : {"teacher", "student"}) {
+    INFO(model);
+    std::vector<double> e;
+    for (const std::string suffix : {"", "_s3"}) {
+      const std::string eval = "p/" + model + "_adapters_openeds" + suffix + "/eval_validation.json";
+      e.push_back(gaze::parse_json(read_file(dir.file(eval)), "eval")["mean_deg"].get<double>());
+    }
+    const gaze::Json& cell = report["datasets"]["openeds"][model];
+    CHECK(cell["generalised_deg"].get<double>() == Approx((e[0] + e[1]) / 2).epsilon(1e-9));
+    CHECK(cell["generalised_sd_deg"].get<double>() == Approx(std::fabs(e[0] - e[1]) / std::sqrt(2.0)).epsilon(1e-9));
+    REQUIRE(cell["seeds"].size() == 2);
+    CHECK(cell["seeds"][1]["seed"].get<int64_t>() == 3);
+    CHECK(cell["seeds"][1]["generalised_deg"].get<double>() == Approx(e[1]).epsilon(1e-9));
+  }
+  CHECK(report["checks"].size() == 3);
+  CHECK_THAT(read_file(dir.file("p/report.md")), Contains("mean over training seeds 0, 3") && Contains(" ± "));
+  // A seed listed twice is refused before anything runs.
+  const auto twice = run_gaze("run " + demo + " run.out_dir=" + dir.path() + " run.name=q 'pipeline.seeds=[1,1]'");
+  CHECK(twice.exit_code == 1);
+  CHECK_THAT(twice.output, Contains("pipeline.seeds") && Contains("seed 1 is listed twice"));
+  CHECK(!std::filesystem::exists(dir.file("q")));
+}
+
 namespace {
 
 // The largest relative difference, |u - v| / max(1, |u|), between two checkpoints' /model

@@ -61,13 +61,17 @@ void register_bench_train(CLI::App& app) {
   auto steps = std::make_shared<int64_t>(10);
   auto warmup = std::make_shared<int64_t>(2);
   auto trace = std::make_shared<std::string>();
-  command->add_option("stage", *stage_name, "teacher-mae, distill or adapters")->required();
+  command->add_option("stage", *stage_name, "teacher-mae, distill, adapters (the student's) or teacher-adapters")
+      ->required();
   command->add_option("--steps", *steps, "timed steps")->capture_default_str();
   command->add_option("--warmup", *warmup, "untimed steps first")->capture_default_str();
   command->add_option("--trace", *trace, "also write a Chrome trace of the timed steps (LibTorch's profiler) here");
   options->add_to(*command);
   command->callback([options, stage_name, steps, warmup, trace] {
-    check_stage_name(*stage_name);
+    // teacher-adapters: the adapters stage from a teacher, as the pipeline's teacher_adapters runs it.
+    const bool teacher_adapters = *stage_name == "teacher-adapters";
+    const std::string stage_kind = teacher_adapters ? "adapters" : *stage_name;
+    check_stage_name(stage_kind);
     if (*steps < 1) throw Error("--steps must be at least 1");
     Config config = options->load();
     const auto& size = config.data.input_size;
@@ -89,11 +93,14 @@ void register_bench_train(CLI::App& app) {
 
     const int threads = resolve_threads(config.run.threads);
     at::set_num_threads(threads);
-    if (*stage_name != "teacher-mae") {
+    if (stage_kind != "teacher-mae") {
       config.train.teacher = stage_model("teacher-mae", config, work.path() + "/teacher.h5");
     }
-    if (*stage_name == "adapters") config.train.init = stage_model("distill", config, work.path() + "/student.h5");
-    auto stage = make_stage(*stage_name, config);
+    if (stage_kind == "adapters") {
+      config.train.init =
+          teacher_adapters ? config.train.teacher : stage_model("distill", config, work.path() + "/student.h5");
+    }
+    auto stage = make_stage(stage_kind, config);
     TrainingStep step(*stage, config.train);
     const Batch batch = make_batch(stage->dataset(), stage->plan().indices(0), preprocess_options(config, true), 1);
     stage->module().train();

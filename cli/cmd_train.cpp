@@ -1,5 +1,6 @@
 // gaze train <stage> — run one training stage (--nproc N: data-parallel on this machine);
 // gaze eval — angular error of a checkpoint.
+#include <ATen/Parallel.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include "datasets/open_dataset.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/parallel.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/pipeline.h"
@@ -150,6 +152,7 @@ void register_eval(CLI::App& app) {
   options->add_to(*command);
   command->callback([options, checkpoint, source, json, output] {
     Config config = options->load(*source);
+    at::set_num_threads(resolve_threads(config.run.threads));
     GazeNet model = load_model(*checkpoint);
     const auto data = open_dataset(config.data);
     const EvalResult r = evaluate(model, *data, config);
@@ -174,6 +177,7 @@ void register_personalize(CLI::App& app) {
   options->add_to(*command);
   command->callback([options, checkpoint, source, output] {
     Config config = options->load(*source);
+    at::set_num_threads(resolve_threads(config.run.threads));  // as training does
     GazeNet base = load_model(*checkpoint);
     const auto users = open_dataset(config.data);
     const auto replay = open_replay_dataset(config);

@@ -110,6 +110,46 @@ void tune(GazeNet& model, const Cached& calibration, const Cached& replay, const
   train_only(*model, {});
 }
 
+// The tensors a user tunes, saved from the base model so that each calibration can tune the base
+// in place and put them back: cheaper than a fresh copy of the model per user and k (the
+// teacher holds 3.7M parameters, a baseline up to 90M). The destructor restores them and every
+// parameter's requires_grad, so the caller's model comes back as it was, also when a
+// calibration throws. Buffers are not saved: personalisation runs in eval mode, which leaves
+// BatchNorm statistics alone.
+class SavedTensors {
+ public:
+  SavedTensors(torch::nn::Module& model, const std::vector<at::Tensor>& tensors) : model_(model) {
+    at::NoGradGuard no_grad;
+    for (auto& p : model.parameters()) trainable_.push_back(p.requires_grad());
+    for (const auto& t : tensors) saved_.emplace_back(t, t.clone());
+  }
+  SavedTensors(const SavedTensors&) = delete;
+  SavedTensors& operator=(const SavedTensors&) = delete;
+  ~SavedTensors() {
+    restore();
+    size_t i = 0;
+    for (auto& p : model_.parameters()) p.requires_grad_(trainable_[i++]);
+  }
+
+  void restore() {
+    at::NoGradGuard no_grad;
+    for (auto& [live, copy] : saved_) live.copy_(copy);
+  }
+
+ private:
+  torch::nn::Module& model_;
+  std::vector<bool> trainable_;
+  std::vector<std::pair<at::Tensor, at::Tensor>> saved_;  // (the model's tensor, its base value)
+};
+
+std::vector<at::Tensor> user_tensors(GazeNet& model, const Config& config) {
+  std::vector<at::Tensor> out;
+  for (const ParamGroup group : user_groups(config)) {
+    for (auto& [name, p] : named_parameters_in(*model, group)) out.push_back(p);
+  }
+  return out;
+}
+
 // The means over users of what each user's result holds.
 void average_over_users(PersonalizeResult& result) {
   const double n = double(result.users.size());
@@ -151,8 +191,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
   base->eval();
   const bool with_head = pc.train_head;
   const uint32_t fingerprint = base_fingerprint(base, with_head);
-  TensorList base_state;
-  for (auto& [name, t] : module_state(*base)) base_state.emplace_back(name, t.clone());
+  SavedTensors base_user(*base, user_tensors(base, config));
 
   // The replay subset: K-means-balanced draws from the generalised training set, cached once.
   Cached replay;
@@ -174,6 +213,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
     user.participant = participant;
     const Cached eval = cache_features(base, users, split.evaluation, plain, 0);
     user.eval_frames = eval.size();
+    base_user.restore();  // the previous user's tuning is still in the base model
     user.before_deg = mean_error(base, eval);
     // Calibration pool in views: view 0 plain, the rest augmented. Timed as part of one
     // calibration (it holds the k_max >= k images, so the time is an upper bound for k).
@@ -187,8 +227,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
     std::vector<int64_t> ks = pc.k_curve;
     if (std::find(ks.begin(), ks.end(), pc.k) == ks.end()) ks.push_back(pc.k);
     for (int64_t k : ks) {
-      GazeNet model = make_gaze_net(base->config(), 0);
-      load_module_state(*model, base_state, true, "base model");
+      base_user.restore();  // every k starts from the base model's user tensors
       const auto tune_start = std::chrono::steady_clock::now();
       if (k > 0) {
         Cached calibration;
@@ -199,17 +238,17 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
           b.push_back(view.blink.narrow(0, 0, k));
         }
         calibration = {at::cat(f), at::cat(g), at::cat(b)};
-        tune(model, calibration, replay, config,
+        tune(base, calibration, replay, config,
              seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant), uint64_t(k)));
       }
       const double tune_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_start).count();
-      const double error = mean_error(model, eval);
+      const double error = mean_error(base, eval);
       user.k_curve[k] = error;
       if (k == pc.k) {
         user.calibrate_seconds = views_seconds + tune_seconds;
         user.after_deg = error;
         user.adapter_file = out_dir + "/user_" + std::to_string(participant) + ".h5";
-        save_user_adapter(user.adapter_file, model, with_head, participant, fingerprint, config);
+        save_user_adapter(user.adapter_file, base, with_head, participant, fingerprint, config);
       }
     }
     user.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -232,8 +271,7 @@ PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, con
     throw Error(users.describe() + ": no participant has more than " + std::to_string(pc.k) + " images");
   PreprocessOptions augmented = preprocess_options(config, false);
   augmented.augment = true;
-  TensorList base_state;
-  for (auto& [name, t] : module_state(*base)) base_state.emplace_back(name, t.clone());
+  SavedTensors base_weights(*base, base->parameters());
   const auto mean_of = [](const EvalResult& r) { return r.summary.all_frames.mean; };
 
   ProgressBar bar("personalize " + base->arch, int64_t(splits.size()));
@@ -241,23 +279,23 @@ PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, con
     const auto start = std::chrono::steady_clock::now();
     UserResult user;
     user.participant = participant;
+    base_weights.restore();  // the previous user's fine-tuning is still in the base model
     const EvalResult before = evaluate(base, users, config, split.evaluation);
     user.eval_frames = int64_t(before.errors_deg.size());
     user.before_deg = mean_of(before);
-    Baseline model(base->arch);
-    load_module_state(*model, base_state, true, "base model");
     const auto tune_start = std::chrono::steady_clock::now();
-    torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(pc.lr).weight_decay(0.0));
-    model->eval();  // frozen BatchNorm statistics and no dropout on k images; every weight learns
+    for (auto& p : base->parameters()) p.requires_grad_(true);
+    torch::optim::AdamW optimizer(base->parameters(), torch::optim::AdamWOptions(pc.lr).weight_decay(0.0));
+    base->eval();  // frozen BatchNorm statistics and no dropout on k images; every weight learns
     const uint64_t seed = seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant));
     for (int64_t step = 0; step < pc.steps; ++step) {
       const Batch batch = make_batch(users, split.calibration, augmented, seed_mix(seed, uint64_t(step)));
       optimizer.zero_grad();
-      direction_l1_loss(model->forward(batch.images, batch.head), batch.gaze).backward();
+      direction_l1_loss(base->forward(batch.images, batch.head), batch.gaze).backward();
       optimizer.step();
     }
     user.calibrate_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tune_start).count();
-    user.after_deg = mean_of(evaluate(model, users, config, split.evaluation));
+    user.after_deg = mean_of(evaluate(base, users, config, split.evaluation));
     user.k_curve = {{0, user.before_deg}, {pc.k, user.after_deg}};
     user.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.users.push_back(user);

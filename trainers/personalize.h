@@ -12,7 +12,9 @@
 // When the data has no person ids (a "participant" is a sequence or a recording), the pool is
 // the first k_max frames in time and evaluation starts personalize.gap_ms after them.
 //
-// Each user's result is a user adapter file (libgaze/io/model_io.h).
+// Each user's result is a user adapter file (libgaze/io/model_io.h). The user tensors are tuned
+// inside `base` itself (no copy of the model per user and k) and restored afterwards: the
+// caller's model comes back bit for bit as it was, requires_grad flags included.
 //
 // Baselines (Table 2) are personalised by fine-tuning every weight: personalize_baseline().
 #pragma once
@@ -54,7 +56,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
 
 // A baseline's personalisation (Table 2): per participant, every weight fine-tuned on the k
 // calibration images alone (augmented anew each step), personalize.steps AdamW steps at
-// personalize.lr, then evaluated on the participant's other images. No user files: a
+// personalize.lr, then evaluated on the participant's other images; `base` is fine-tuned in
+// place and restored, as above. No user files: a
 // fine-tuned baseline is a whole new model. The curve holds k = 0 and k.
 PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, const Config& config);
 

@@ -214,11 +214,16 @@ Config for_fold(Config c, int64_t person) {
   return c;
 }
 
-// One dataset's scores over leave-one-person-out folds: each fold's person-level means
-// averaged (the paper's mean over people), every frame's error kept for the CDFs.
-DatasetScores mean_over_folds(const std::vector<DatasetScores>& folds) {
+// "_s3" for training seed 3 (pipeline.seeds); "" for run.seed, whose runs keep their plain
+// names, so a single-seed run and the run.seed part of a multi-seed run share their folders.
+std::string seed_suffix(int64_t seed, int64_t run_seed) { return seed == run_seed ? "" : "_s" + std::to_string(seed); }
+
+// One dataset's scores over several runs as one: over leave-one-person-out folds (each fold's
+// person-level means averaged, the paper's mean over people) or over training seeds. Every
+// frame's error is kept for the CDFs.
+DatasetScores mean_scores(const std::vector<DatasetScores>& folds) {
   if (folds.size() == 1) return folds.front();
-  DatasetScores m = folds.front();  // unit and calibration gap are the protocol's, not per fold
+  DatasetScores m = folds.front();  // unit and calibration gap are the protocol's, not per run
   m.generalised = m.personalised = m.before = m.baseline = 0;
   m.seconds_per_user = m.calibrate_seconds_per_user = 0;
   m.k_curve.clear();
@@ -303,6 +308,46 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
     }
   }
   return out;
+}
+
+// Every stage's config under training seed `seed`: run.seed set, runs named with its suffix.
+StageConfigs for_seed(StageConfigs s, int64_t seed, const std::string& suffix) {
+  const auto apply = [&](Config& c) {
+    c.run.seed = seed;
+    c.run.name += suffix;
+  };
+  apply(s.teacher_mae);
+  apply(s.distill);
+  for (auto* per_dataset : {&s.teacher_adapters, &s.student_adapters, &s.personalize_teacher, &s.personalize_student}) {
+    for (auto& [d, c] : *per_dataset) apply(c);
+  }
+  for (auto& [d, archs] : s.baselines) {
+    for (auto& [arch, c] : archs) apply(c);
+  }
+  return s;
+}
+
+// What one training seed's stages 2-4 scored.
+struct SeedResults {
+  ModelScores teacher, student;
+  std::vector<ModelScores> baselines;  // pipeline.baselines, in their order
+};
+
+// Several seeds' scores of one model as one: every number averaged (mean_scores), and with more
+// than one seed each seed's headline numbers kept for the spread and the per-seed checks.
+ModelScores mean_over_seeds(const std::vector<const ModelScores*>& runs, const std::vector<int64_t>& seeds) {
+  ModelScores m = *runs.front();
+  for (auto& [d, scores] : m.datasets) {
+    std::vector<DatasetScores> per_seed;
+    for (const ModelScores* run : runs) per_seed.push_back(run->datasets.at(d));
+    scores = mean_scores(per_seed);
+    if (seeds.size() < 2) continue;
+    for (size_t i = 0; i < per_seed.size(); ++i) {
+      const DatasetScores& s = per_seed[i];
+      scores.seeds.push_back({seeds[i], s.generalised, s.personalised, s.before, s.baseline});
+    }
+  }
+  return m;
 }
 
 std::string fmt_double(double v) {
@@ -413,36 +458,18 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
   }
 }
 
-}  // namespace
-
-PipelineReport run_pipeline(const Config& config) {
-  const auto start = std::chrono::steady_clock::now();
-  const PipelineConfig& p = config.pipeline;
-  const fs::path root = fs::path(config.run.out_dir) / config.run.name;
-  std::map<std::string, std::string> packs, pair_packs;  // pair packs: RT-Gene's eye pairs, where the data has them
-  std::vector<std::string> all_packs;
-  const bool pairs_wanted = std::any_of(p.baselines.begin(), p.baselines.end(),
-                                        [](const std::string& arch) { return baseline_input(arch).eye_pair; });
-  for (const auto& d : p.datasets) {
-    packs[d] = (root / "packs" / (d + ".h5")).string();
-    all_packs.push_back(packs[d]);
-    if (pairs_wanted && has_eye_pairs(d)) pair_packs[d] = (root / "packs" / (d + "_pairs.h5")).string();
-  }
-  StageConfigs stages = compose_stages(config, packs, pair_packs, join(all_packs, ","), root);
-  const auto lock = lock_directory(root.string());  // one `gaze run` per folder
-  fs::create_directories(root / "packs");
-  write_text_atomically((root / "pipeline.yaml").string(), dump_config(config));
-
-  // 1. Data: render what is not given, pack everything.
-  const std::map<std::string, std::string> roots = dataset_roots(config, root);
-  for (const auto& d : p.datasets) pack_dataset(config, d, roots.at(d), packs[d]);
-  for (const auto& [d, pack] : pair_packs) pack_dataset(config, d, roots.at(d), pack, /*eye_pairs=*/true);
-
+// Stages 2-4 under one training seed (`stages` already for_seed'ed; `suffix`, its seed_suffix,
+// names its user folders): the teacher's FCMAE (or the imported teacher), the student's MAE + KD
+// distillation, then per dataset and model the adapters or the baseline's training, generalised
+// evaluation and personalisation, over the dataset's folds.
+SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const std::string& imported_teacher,
+                            const std::map<std::string, std::string>& packs,
+                            const std::map<std::string, std::vector<int64_t>>& folds, const fs::path& root,
+                            const std::string& suffix) {
   // 2. Teacher FCMAE (from an imported official checkpoint if given), then the student's
   //    MAE + KD distillation from it; both on every dataset's train split.
-  std::string teacher_mae;
-  if (!p.import_teacher.empty()) {
-    teacher_mae = import_teacher(config, root);
+  std::string teacher_mae = imported_teacher;
+  if (!teacher_mae.empty()) {
     spdlog::info("pipeline: the teacher is the imported checkpoint; teacher_mae skipped");
   } else {
     teacher_mae = train("teacher-mae", stages.teacher_mae);
@@ -451,19 +478,16 @@ PipelineReport run_pipeline(const Config& config) {
   const std::string student_mae = train("distill", stages.distill);
 
   // 3. Per dataset and model: adapters, generalised evaluation, personalisation.
-  PipelineResults results;
-  results.datasets = p.datasets;
+  SeedResults results;
   results.teacher.name = "teacher";
   results.teacher.title = "ConvNeXt V2-A (teacher)";
   results.student.name = "student";
   results.student.title = "DFT Gaze (student)";
-  std::map<std::string, std::vector<int64_t>> folds;
-  for (const auto& d : p.datasets) folds[d] = folds_of(p, d, packs[d]);
   for (const auto& d : p.datasets) {
     for (ModelScores* m : {&results.teacher, &results.student}) {
       const bool teacher = m == &results.teacher;
       std::vector<DatasetScores> scores;
-      for (const int64_t person : folds[d]) {
+      for (const int64_t person : folds.at(d)) {
         Config c = for_fold(teacher ? stages.teacher_adapters[d] : stages.student_adapters[d], person);
         c.train.init = teacher ? teacher_mae : student_mae;
         GazeNet net = load_model(train("adapters", c));
@@ -471,13 +495,13 @@ PipelineReport run_pipeline(const Config& config) {
         m->tunable = count_tunable_parameters(*net);
         m->note = "frozen backbone; adapters + head";
         const Config pc = for_fold(teacher ? stages.personalize_teacher[d] : stages.personalize_student[d], person);
-        const std::string users = (root / "users" / (m->name + "_" + d + fold_suffix(person))).string();
+        const std::string users = (root / "users" / (m->name + "_" + d + fold_suffix(person) + suffix)).string();
         scores.push_back(score(
-            pc, packs[d], root / c.run.name / "eval_validation.json",
+            pc, packs.at(d), root / c.run.name / "eval_validation.json",
             [&](const Dataset& data) { return evaluate(net, data, pc); },
             [&](const Dataset& test, const Dataset& train) { return personalize(net, test, &train, pc, users); }));
       }
-      m->datasets[d] = mean_over_folds(scores);
+      m->datasets[d] = mean_scores(scores);
     }
   }
 
@@ -494,7 +518,7 @@ PipelineReport run_pipeline(const Config& config) {
         continue;
       }
       std::vector<DatasetScores> scores;
-      for (const int64_t person : folds[d]) {
+      for (const int64_t person : folds.at(d)) {
         const Config c = for_fold(stages.baselines.at(d).at(arch), person);
         Baseline net = load_baseline(train("baseline", c));
         m.params = m.tunable = count_parameters(*net);
@@ -506,9 +530,63 @@ PipelineReport run_pipeline(const Config& config) {
             [&](const Dataset& data) { return evaluate(net, data, c); },
             [&](const Dataset& test, const Dataset&) { return personalize_baseline(net, test, c); }));
       }
-      m.datasets[d] = mean_over_folds(scores);
+      m.datasets[d] = mean_scores(scores);
     }
     results.baselines.push_back(m);
+  }
+  return results;
+}
+
+}  // namespace
+
+PipelineReport run_pipeline(const Config& config) {
+  const auto start = std::chrono::steady_clock::now();
+  const PipelineConfig& p = config.pipeline;
+  const fs::path root = fs::path(config.run.out_dir) / config.run.name;
+  std::map<std::string, std::string> packs, pair_packs;  // pair packs: RT-Gene's eye pairs, where the data has them
+  std::vector<std::string> all_packs;
+  const bool pairs_wanted = std::any_of(p.baselines.begin(), p.baselines.end(),
+                                        [](const std::string& arch) { return baseline_input(arch).eye_pair; });
+  for (const auto& d : p.datasets) {
+    packs[d] = (root / "packs" / (d + ".h5")).string();
+    all_packs.push_back(packs[d]);
+    if (pairs_wanted && has_eye_pairs(d)) pair_packs[d] = (root / "packs" / (d + "_pairs.h5")).string();
+  }
+  const StageConfigs stages = compose_stages(config, packs, pair_packs, join(all_packs, ","), root);
+  const auto lock = lock_directory(root.string());  // one `gaze run` per folder
+  fs::create_directories(root / "packs");
+  write_text_atomically((root / "pipeline.yaml").string(), dump_config(config));
+
+  // 1. Data: render what is not given, pack everything.
+  const std::map<std::string, std::string> roots = dataset_roots(config, root);
+  for (const auto& d : p.datasets) pack_dataset(config, d, roots.at(d), packs[d]);
+  for (const auto& [d, pack] : pair_packs) pack_dataset(config, d, roots.at(d), pack, /*eye_pairs=*/true);
+
+  // 2-4 per training seed (pipeline.seeds; run.seed alone by default), then averaged.
+  const std::string imported_teacher = p.import_teacher.empty() ? "" : import_teacher(config, root);
+  std::map<std::string, std::vector<int64_t>> folds;
+  for (const auto& d : p.datasets) folds[d] = folds_of(p, d, packs[d]);
+  const std::vector<int64_t> seeds = p.seeds.empty() ? std::vector<int64_t>{config.run.seed} : p.seeds;
+  std::vector<SeedResults> per_seed;
+  for (const int64_t seed : seeds) {
+    const std::string suffix = seed_suffix(seed, config.run.seed);
+    if (seeds.size() > 1)
+      spdlog::info("pipeline: training seed {} ({} of {})", seed, per_seed.size() + 1, seeds.size());
+    per_seed.push_back(
+        train_and_score(p, for_seed(stages, seed, suffix), imported_teacher, packs, folds, root, suffix));
+  }
+  PipelineResults results;
+  results.datasets = p.datasets;
+  results.seeds = seeds;
+  const auto over_seeds = [&](const std::function<const ModelScores&(const SeedResults&)>& model) {
+    std::vector<const ModelScores*> runs;
+    for (const SeedResults& r : per_seed) runs.push_back(&model(r));
+    return mean_over_seeds(runs, seeds);
+  };
+  results.teacher = over_seeds([](const SeedResults& r) -> const ModelScores& { return r.teacher; });
+  results.student = over_seeds([](const SeedResults& r) -> const ModelScores& { return r.student; });
+  for (size_t i = 0; i < p.baselines.size(); ++i) {
+    results.baselines.push_back(over_seeds([i](const SeedResults& r) -> const ModelScores& { return r.baselines[i]; }));
   }
 
   // 5. Report (what it states of the protocol comes from the personalisation stage's config).

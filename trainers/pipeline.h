@@ -13,6 +13,12 @@
 // Everything lives under <run.out_dir>/<run.name>/: data/, packs/, one run directory per
 // stage (each resumes when the pipeline is run again), users/, and the report: report.md,
 // table3.csv, report.json, k_curve.svg.
+//
+// Repeats: the MPII datasets' leave-one-person-out folds (pipeline.mpii_protocol) train their
+// adapters, baselines and users per held-out person (runs named _pNN), and pipeline.seeds trains
+// every stage after packing once per seed (runs and user folders named _sN, except run.seed's
+// own, which keep their plain names). The data is rendered, packed and split once, with run.seed.
+// The report averages over folds and seeds and shows the seeds' spread (trainers/report.h).
 #pragma once
 
 #include <string>

@@ -56,6 +56,29 @@ std::string fmt(double v, int digits = 2) {
   return buf;
 }
 
+// The sample standard deviation over seeds of one of a cell's numbers (0 below two seeds).
+double seed_sd(const DatasetScores& s, double SeedScores::*field) {
+  const size_t n = s.seeds.size();
+  if (n < 2) return 0;
+  double mean = 0, squares = 0;
+  for (const SeedScores& seed : s.seeds) mean += seed.*field / double(n);
+  for (const SeedScores& seed : s.seeds) squares += (seed.*field - mean) * (seed.*field - mean);
+  return std::sqrt(squares / double(n - 1));
+}
+
+// An error cell: the mean, and with several seeds "± standard deviation" (Markdown only; the
+// CSV tables carry the deviation in a column of its own, error_sd_cell()).
+std::string error_cell(const DatasetScores& s, bool personalised, bool csv) {
+  const double mean = personalised ? s.personalised : s.generalised;
+  if (csv) return fmt(mean, 4);
+  double SeedScores::*field = personalised ? &SeedScores::personalised : &SeedScores::generalised;
+  return fmt(mean) + (s.seeds.size() > 1 ? " ± " + fmt(seed_sd(s, field)) : "");
+}
+
+std::string error_sd_cell(const DatasetScores& s, bool personalised) {
+  return fmt(seed_sd(s, personalised ? &SeedScores::personalised : &SeedScores::generalised), 4);
+}
+
 // A small SVG line chart of error vs k, one line per (model, dataset).
 std::string k_curve_svg(const std::map<std::string, std::map<int64_t, double>>& curves) {
   double y_max = 0;
@@ -156,10 +179,12 @@ const ModelScores* find_model(const PipelineResults& r, const std::string& name)
 // Table 1 (generalised) or 2 (personalised): every paper row, ours beside the paper's value; a
 // cell we have no value for says why (Markdown: a numbered note; CSV: the reason itself).
 std::string table12(const PipelineResults& r, bool personalised, bool csv) {
+  const bool seeds = r.seeds.size() > 1;
   std::vector<std::string> header = {"model", "params", "paper params", "tunable", "paper tunable"};
   for (const auto& d : kTableDatasets) {
     const bool stand_in = r.stand_in.count(d) && r.stand_in.at(d);
     header.push_back(csv ? d + "_ours" : dataset_title(d) + (stand_in ? " (ours, stand-in)" : " (ours)"));
+    if (csv && seeds) header.push_back(d + "_ours_sd");
     header.push_back(csv ? d + "_paper" : "paper");
   }
   header.push_back(csv ? "how_run_here" : "how run here");
@@ -179,7 +204,7 @@ std::string table12(const PipelineResults& r, bool personalised, bool csv) {
                                       ran ? table_count(m->tunable) : "", row.tunable};
     for (size_t i = 0; i < kTableDatasets.size(); ++i) {
       const std::string& d = kTableDatasets[i];
-      std::string ours;
+      std::string ours, sd;
       if (row.quoted) {
         ours = why(row.quoted);
       } else if (!m) {
@@ -191,9 +216,11 @@ std::string table12(const PipelineResults& r, bool personalised, bool csv) {
                    (d == "openeds" ? std::string("openeds2020") : d) + " PATH adds it)");
       } else {
         const DatasetScores& s = m->datasets.at(d);
-        ours = fmt(personalised ? s.personalised : s.generalised, csv ? 4 : 2);
+        ours = error_cell(s, personalised, csv);
+        sd = error_sd_cell(s, personalised);
       }
       cells.push_back(ours);
+      if (csv && seeds) cells.push_back(sd);
       cells.push_back(std::isnan(row.errors[i]) ? (csv ? "" : "–") : fmt(row.errors[i]));
     }
     cells.push_back(ran ? m->note : "");
@@ -214,16 +241,55 @@ std::string replace_first_heading(const std::string& markdown) {
   return markdown.rfind("# ", 0) == 0 ? "#" + markdown : markdown;
 }
 
-// Pass/fail words of one check.
-std::string verdict(bool ok, const std::string& pass, const std::string& fail) {
-  return " (" + (ok ? pass : fail) + ")";
+// The demo's checks, per dataset, on the student's and teacher's numbers: the means, or one
+// seed's. Names as report.json lists them.
+const char* const kChecks[] = {"student_vs_baseline", "student_vs_teacher", "personalisation_lowers"};
+
+bool check_passes(const std::string& check, const SeedScores& student, const SeedScores& teacher) {
+  if (check == "student_vs_baseline") return student.generalised <= 0.5 * student.baseline;
+  if (check == "student_vs_teacher") return student.generalised <= 1.25 * teacher.generalised;
+  return student.personalised < student.before;  // personalisation_lowers
+}
+
+SeedScores means_of(const DatasetScores& s) { return {-1, s.generalised, s.personalised, s.before, s.baseline}; }
+
+struct CheckResult {
+  bool passes = false;                 // on the means over seeds
+  size_t seeds = 0;                    // seeds checked one by one (0: a single-seed run)
+  std::vector<int64_t> failing_seeds;  // of those, the ones it fails on
+  // Passes on some seeds and fails on others: the flag the report raises.
+  bool mixed() const { return !failing_seeds.empty() && failing_seeds.size() < seeds; }
+};
+
+CheckResult run_check(const std::string& check, const DatasetScores& student, const DatasetScores& teacher) {
+  CheckResult c;
+  c.passes = check_passes(check, means_of(student), means_of(teacher));
+  c.seeds = std::min(student.seeds.size(), teacher.seeds.size());
+  for (size_t i = 0; i < c.seeds; ++i) {
+    if (!check_passes(check, student.seeds[i], teacher.seeds[i])) c.failing_seeds.push_back(student.seeds[i].seed);
+  }
+  return c;
+}
+
+// Pass/fail words of one check, and "mixed" naming the seeds it fails on when it passes on others.
+std::string verdict(const CheckResult& c, const std::string& pass, const std::string& fail) {
+  std::string out = " (" + (c.passes ? pass : fail);
+  if (c.mixed()) {
+    std::vector<std::string> seeds;
+    for (int64_t seed : c.failing_seeds) seeds.push_back(std::to_string(seed));
+    out += "; **mixed**: fails on seed" + std::string(seeds.size() > 1 ? "s " : " ") + join(seeds, ", ");
+  }
+  return out + ")";
 }
 
 std::string table3(const PipelineResults& r, bool csv) {
+  const bool seeds = r.seeds.size() > 1;
   std::vector<std::string> header = {"setting", "model", "params"};
   for (const auto& d : r.datasets) {
     if (csv) {
-      header.insert(header.end(), {d + "_ours", d + "_paper"});
+      header.push_back(d + "_ours");
+      if (seeds) header.push_back(d + "_ours_sd");
+      header.push_back(d + "_paper");
     } else {
       header.insert(header.end(), {dataset_title(d) + " (ours)", "paper"});
     }
@@ -238,7 +304,8 @@ std::string table3(const PipelineResults& r, bool csv) {
                                       short_count(m.params)};
     for (const auto& d : r.datasets) {
       const DatasetScores& s = m.datasets.at(d);
-      cells.push_back(fmt(row.personalised ? s.personalised : s.generalised, csv ? 4 : 2));
+      cells.push_back(error_cell(s, row.personalised, csv));
+      if (csv && seeds) cells.push_back(error_sd_cell(s, row.personalised));
       cells.push_back(d == "aea" ? fmt(row.aea) : d == "openeds" ? fmt(row.openeds) : "–");
     }
     rows.push_back(cells);
@@ -251,12 +318,13 @@ std::string checks(const PipelineResults& r) {
   for (const auto& d : r.datasets) {
     const DatasetScores& st = r.student.datasets.at(d);
     const DatasetScores& te = r.teacher.datasets.at(d);
+    const auto check = [&](const char* name) { return run_check(name, st, te); };
     rows.push_back(
         {d, fmt(st.baseline),
-         fmt(st.generalised / st.baseline, 3) + verdict(st.generalised <= 0.5 * st.baseline, "<= 0.5 ok", "> 0.5"),
-         fmt(st.generalised / te.generalised, 3) +
-             verdict(st.generalised <= 1.25 * te.generalised, "<= 1.25 ok", "> 1.25"),
-         fmt(st.before) + " -> " + fmt(st.personalised) + verdict(st.personalised < st.before, "lower ok", "not lower"),
+         fmt(st.generalised / st.baseline, 3) + verdict(check("student_vs_baseline"), "<= 0.5 ok", "> 0.5"),
+         fmt(st.generalised / te.generalised, 3) + verdict(check("student_vs_teacher"), "<= 1.25 ok", "> 1.25"),
+         fmt(st.before) + " -> " + fmt(st.personalised) +
+             verdict(check("personalisation_lowers"), "lower ok", "not lower"),
          st.blink_auc < 0 ? "n/a" : fmt(st.blink_auc, 3),
          fmt(st.calibrate_seconds_per_user) + " s (" + fmt(st.seconds_per_user) + " s with the k curve)"});
   }
@@ -264,6 +332,15 @@ std::string checks(const PipelineResults& r) {
       {"dataset", "mean-gaze baseline", "student / baseline", "student / teacher",
        "personalisation (student: before -> after)", "blink AUC (student)", "calibrating one user at k (student)"},
       rows);
+}
+
+// With several seeds: what the cells are ("" for one seed).
+std::string seeds_sentence(const PipelineResults& r) {
+  if (r.seeds.size() < 2) return "";
+  std::vector<std::string> seeds;
+  for (int64_t seed : r.seeds) seeds.push_back(std::to_string(seed));
+  return "Every error is the mean over training seeds " + join(seeds, ", ") +
+         " ± the standard deviation across them (pipeline.seeds; the data is the same for every seed).\n\n";
 }
 
 // How one dataset's cells were measured, in words that say who is unseen.
@@ -316,16 +393,41 @@ Json report_json(const PipelineResults& r) {
       const DatasetScores& s = m->datasets.at(d);
       Json k_curve = Json::object();
       for (const auto& [k, e] : s.k_curve) k_curve[std::to_string(k)] = json_number(e);
-      datasets[d][m->name] = {{"generalised_deg", json_number(s.generalised)},
-                              {"personalised_deg", json_number(s.personalised)},
-                              {"before_personalisation_deg", json_number(s.before)},
-                              {"mean_gaze_baseline_deg", json_number(s.baseline)},
-                              {"blink_auc", s.blink_auc < 0 ? Json(nullptr) : Json(s.blink_auc)},
-                              {"seconds_per_user", s.seconds_per_user},
-                              {"calibrate_seconds_per_user", s.calibrate_seconds_per_user},
-                              {"personalised_per", s.unit},
-                              {"gap_ms", s.gap_ms < 0 ? Json(nullptr) : Json(s.gap_ms)},
-                              {"k_curve", k_curve}};
+      Json cell = {{"generalised_deg", json_number(s.generalised)},
+                   {"personalised_deg", json_number(s.personalised)},
+                   {"before_personalisation_deg", json_number(s.before)},
+                   {"mean_gaze_baseline_deg", json_number(s.baseline)},
+                   {"blink_auc", s.blink_auc < 0 ? Json(nullptr) : Json(s.blink_auc)},
+                   {"seconds_per_user", s.seconds_per_user},
+                   {"calibrate_seconds_per_user", s.calibrate_seconds_per_user},
+                   {"personalised_per", s.unit},
+                   {"gap_ms", s.gap_ms < 0 ? Json(nullptr) : Json(s.gap_ms)},
+                   {"k_curve", k_curve}};
+      if (s.seeds.size() > 1) {
+        Json seeds = Json::array();
+        for (const SeedScores& seed : s.seeds) {
+          seeds.push_back({{"seed", seed.seed},
+                           {"generalised_deg", json_number(seed.generalised)},
+                           {"personalised_deg", json_number(seed.personalised)},
+                           {"before_personalisation_deg", json_number(seed.before)},
+                           {"mean_gaze_baseline_deg", json_number(seed.baseline)}});
+        }
+        cell["seeds"] = seeds;
+        cell["generalised_sd_deg"] = json_number(seed_sd(s, &SeedScores::generalised));
+        cell["personalised_sd_deg"] = json_number(seed_sd(s, &SeedScores::personalised));
+      }
+      datasets[d][m->name] = cell;
+    }
+  }
+  Json checks = Json::array();
+  for (const auto& d : r.datasets) {
+    for (const char* name : kChecks) {
+      const CheckResult c = run_check(name, r.student.datasets.at(d), r.teacher.datasets.at(d));
+      checks.push_back({{"dataset", d},
+                        {"check", name},
+                        {"passes", c.passes},
+                        {"mixed", c.mixed()},
+                        {"failing_seeds", c.failing_seeds}});
     }
   }
   return {{"datasets", datasets},
@@ -337,6 +439,8 @@ Json report_json(const PipelineResults& r) {
           {"config_hash", r.config_hash},
           {"input", {r.input_h, r.input_w}},
           {"k", r.k},
+          {"seeds", r.seeds},
+          {"checks", checks},
           {"seconds", r.seconds}};
 }
 
@@ -405,6 +509,7 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
   std::string md = "# DFT Gaze — Table 3 reproduction\n\n";
   md += "Data: " + r.data_description + "; input " + std::to_string(r.input_h) + "x" + std::to_string(r.input_w) +
         "; mean angular error in degrees (ours | paper).\n\n";
+  md += seeds_sentence(r);
   md += table3(r, false) + "\n";
   for (const auto& d : r.datasets) md += "- " + protocol_sentence(d, r.student.datasets.at(d), r.k) + "\n";
   md += "\n## Protocol\n\nDeviations from the paper:\n\n";
@@ -423,7 +528,7 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
   if (tables12) {
     const std::string provenance = "Data: " + r.data_description + ". Mean angular error in degrees. Wall time " +
                                    fmt(r.seconds, 0) + " s on this machine; libgaze " + r.commit + ", config " +
-                                   r.config_hash + " (pipeline.yaml beside this file).\n\n";
+                                   r.config_hash + " (pipeline.yaml beside this file).\n\n" + seeds_sentence(r);
     for (const bool personalised : {false, true}) {
       const std::string name = personalised ? "table2" : "table1";
       const std::string title = personalised ? "# Table 2 — personalised (k = " + std::to_string(r.k) + ")\n\n"

@@ -6,8 +6,13 @@
 // Tables 1 (generalised) and 2 (personalised) as table1.md/.csv and table2.md/.csv: every row
 // of the paper's table, our value beside the paper's, "not run" with the reason where we have none;
 // and PNG charts per dataset: every model's error CDF (table1_cdf_<dataset>.png) and error vs
-// calibration shots k (table2_k_<dataset>.png). Every number in it
-// comes from the run: the parameter counts are counted on the trained models, not typed in.
+// calibration shots k (table2_k_<dataset>.png). Every number in it comes from the run: the
+// parameter counts are counted on the trained models, not typed in.
+//
+// With several training seeds (pipeline.seeds) every error cell reads "mean ± standard
+// deviation over seeds" (CSV: the mean, and the deviation in a _sd column beside it), report.json
+// holds each seed's numbers, and a check that passes on some seeds and fails on others is
+// flagged "mixed" with the seeds that fail.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +21,12 @@
 #include <vector>
 
 namespace gaze {
+
+// One seed's headline numbers of a model on a dataset (pipeline.seeds), what the checks need.
+struct SeedScores {
+  int64_t seed = 0;
+  double generalised = 0, personalised = 0, before = 0, baseline = 0;
+};
 
 // What one model scored on one dataset.
 struct DatasetScores {
@@ -30,6 +41,9 @@ struct DatasetScores {
   std::string unit = "participant";       // what a personalised "user" is: participant, sequence, recording
   double gap_ms = -1;                     // calibration-to-evaluation gap (-1: random calibration draws)
   std::vector<double> errors = {};        // generalised: each open-eye validation frame's error (CDFs)
+  // With several pipeline.seeds the fields above are means over seeds (errors: every seed's
+  // frames) and `seeds` holds each seed's own numbers; empty for a single seed.
+  std::vector<SeedScores> seeds = {};
 };
 
 struct ModelScores {
@@ -50,6 +64,7 @@ struct PipelineResults {
   std::map<std::string, bool> stand_in;  // dataset -> rendered by gaze synth (not a release)
   int64_t input_h = 0, input_w = 0, k = 0;
   std::vector<int64_t> k_curve;
+  std::vector<int64_t> seeds;  // the training seeds the cells average over (one: no spread shown)
   double seconds = 0;
   std::string commit;                   // the libgaze source the binary was built from
   std::string config_hash;              // CRC-32C of the resolved pipeline config

@@ -1,6 +1,7 @@
 #include "trainers/report.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "libgaze/core/json.h"
 #include "tests/test_util.h"
@@ -90,4 +91,60 @@ TEST_CASE("Tables 1 and 2: the paper's rows and columns, counts to four digits, 
                      Contains("| 7.12 | 4.80 |") && Contains("[2] MPIIGaze is not in pipeline.datasets"));
   // report.md carries both tables as sections.
   CHECK_THAT(report.markdown, Contains("## Table 1 — generalised") && Contains("## Table 2 — personalised"));
+}
+
+TEST_CASE("several seeds: cells read mean ± spread, a check that passes on some seeds only is flagged", "[report]") {
+  PipelineResults r;
+  r.datasets = {"openeds"};
+  r.seeds = {0, 1};
+  r.teacher.name = "teacher";
+  r.student.name = "student";
+  // Per seed (generalised, personalised, before, baseline): the student passes "<= 0.5x the
+  // baseline" on seed 0 (4 <= 5) and fails it on seed 1 (6 > 5); the means pass (5 <= 5).
+  DatasetScores teacher = {4.0, 3.0, 3.5, 10.0, -1, {{0, 3.5}, {5, 3.0}}, 0.2};
+  teacher.seeds = {{0, 4.0, 3.0, 3.5, 10.0}, {1, 4.0, 3.0, 3.5, 10.0}};
+  DatasetScores student = {5.0, 3.5, 4.5, 10.0, -1, {{0, 4.5}, {5, 3.5}}, 0.2};
+  student.seeds = {{0, 4.0, 3.0, 4.0, 10.0}, {1, 6.0, 4.0, 5.0, 10.0}};
+  r.teacher.datasets["openeds"] = teacher;
+  r.student.datasets["openeds"] = student;
+  r.k = 5;
+  r.k_curve = {0, 5};
+  testing::TempDir dir;
+  const PipelineReport report = write_pipeline_report(r, dir.path());
+  // Sample standard deviation over the two seeds: |6 - 4| / sqrt(2) = 1.41.
+  CHECK_THAT(report.markdown, Contains("| generalised | DFT Gaze (student) | 0 | 5.00 ± 1.41 | 7.82 |"));
+  CHECK_THAT(report.markdown, Contains("| generalised | ConvNeXt V2-A (teacher) | 0 | 4.00 ± 0.00 | 6.90 |"));
+  CHECK_THAT(report.markdown, Contains("mean over training seeds 0, 1 ± the standard deviation"));
+  CHECK_THAT(report.markdown, Contains("0.500 (<= 0.5 ok; **mixed**: fails on seed 1)"));
+  // student / teacher: 1.0 and 1.5 per seed: also mixed; personalisation lowers on both.
+  CHECK_THAT(report.markdown, Contains("1.250 (<= 1.25 ok; **mixed**: fails on seed 1)"));
+  CHECK_THAT(report.markdown, Contains("4.50 -> 3.50 (lower ok)"));
+  CHECK(testing::read_file(report.csv_path)
+            .rfind("setting,model,params,openeds_ours,openeds_ours_sd,openeds_paper\n"
+                   "generalised,teacher,0,4.0000,0.0000,6.90\n"
+                   "generalised,student,0,5.0000,1.4142,7.82\n",
+                   0) == 0);
+  const Json j = Json::parse(testing::read_file(report.json_path));
+  CHECK(j.at("seeds") == Json({0, 1}));
+  const Json& cell = j.at("datasets").at("openeds").at("student");
+  CHECK(cell.at("generalised_sd_deg").get<double>() == Approx(std::sqrt(2.0)));
+  REQUIRE(cell.at("seeds").size() == 2);
+  CHECK(cell.at("seeds")[1].at("seed").get<int64_t>() == 1);
+  CHECK(cell.at("seeds")[1].at("generalised_deg").get<double>() == 6.0);
+  const Json& checks = j.at("checks");
+  REQUIRE(checks.size() == 3);
+  CHECK(checks[0].at("check") == "student_vs_baseline");
+  CHECK(checks[0].at("passes").get<bool>());
+  CHECK(checks[0].at("mixed").get<bool>());
+  CHECK(checks[0].at("failing_seeds") == Json({1}));
+  CHECK(checks[2].at("check") == "personalisation_lowers");
+  CHECK_FALSE(checks[2].at("mixed").get<bool>());
+  CHECK(checks[2].at("failing_seeds").empty());
+  // One seed: no spread, no flag.
+  r.seeds = {0};
+  r.teacher.datasets["openeds"].seeds.clear();
+  r.student.datasets["openeds"].seeds.clear();
+  const PipelineReport single = write_pipeline_report(r, dir.path());
+  CHECK_THAT(single.markdown, !Contains("±") && !Contains("mixed") && Contains("0.500 (<= 0.5 ok)"));
+  CHECK(testing::read_file(single.csv_path).rfind("setting,model,params,openeds_ours,openeds_paper\n", 0) == 0);
 }

@@ -324,7 +324,25 @@ TEST_CASE("evaluation and personalisation produce user files bound to their base
   CHECK(j.at("mean_deg").get<double>() == e.summary.all_frames.mean);
   CHECK(j.at("participants").size() == e.summary.per_participant.size());
   const auto replay = open_dataset(c.data);
+  TensorList before_state;
+  for (const auto& [name, t] : module_state(*base)) before_state.emplace_back(name, t.clone());
+  std::vector<bool> trainable;
+  for (const auto& p : base->parameters()) trainable.push_back(p.requires_grad());
   const PersonalizeResult r = personalize(base, *users, replay.get(), c, out.file("users"));
+  // Every user and k is tuned inside the base model, which comes back bit for bit as it was.
+  CHECK(same_weights(module_state(*base), before_state));
+  std::vector<bool> trainable_after;
+  for (const auto& p : base->parameters()) trainable_after.push_back(p.requires_grad());
+  CHECK(trainable_after == trainable);
+  // Several users in a row: each starts from the base, not from the previous user's tuning.
+  const PersonalizeResult many = personalize(base, *replay, nullptr, c, out.file("users_train"));
+  REQUIRE(many.users.size() > 1);
+  const auto train_splits = personalisation_split(*replay, 2, uint64_t(c.run.seed));
+  for (const UserResult& user : many.users) {
+    INFO("participant " << user.participant);
+    CHECK(evaluate(base, *replay, c, train_splits.at(user.participant).evaluation).summary.all_frames.mean ==
+          Approx(user.before_deg).epsilon(1e-4));
+  }
   REQUIRE(r.users.size() == 1);
   const UserResult& u = r.users[0];
   CHECK(u.k_curve.at(0) == Approx(u.before_deg));
@@ -392,7 +410,10 @@ TEST_CASE("a baseline trains every weight, resumes bit-identically, evaluates an
   const EvalResult e = evaluate(trained, *users, c);
   CHECK(e.summary.all_frames.count + e.blink_frames == users->size());
   CHECK(e.blink_auc == -1);  // a baseline has no uncertainty output to score
+  TensorList before_state;
+  for (const auto& [name, t] : module_state(*trained)) before_state.emplace_back(name, t.clone());
   const PersonalizeResult r = personalize_baseline(trained, *users, c);
+  CHECK(same_weights(module_state(*trained), before_state));  // fine-tuned in place, then restored
   REQUIRE(r.users.size() == 1);
   CHECK(r.users[0].k_curve.size() == 2);
   CHECK(r.users[0].k_curve.at(0) == r.users[0].before_deg);

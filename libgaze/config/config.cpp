@@ -489,6 +489,12 @@ void validate_config(Config& config) {
             "unknown protocol '" + config.pipeline.mpii_protocol + "'" +
                 suggest_suffix(config.pipeline.mpii_protocol, {"fold", "leave_one_out"}));
   }
+  const auto& seeds = config.pipeline.seeds;
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    if (seeds[i] < 0) invalid(config, "pipeline.seeds", "seeds must be >= 0, got " + std::to_string(seeds[i]));
+    if (std::find(seeds.begin(), seeds.begin() + long(i), seeds[i]) != seeds.begin() + long(i))
+      invalid(config, "pipeline.seeds", "seed " + std::to_string(seeds[i]) + " is listed twice");
+  }
   for (const char* key : {"pipeline.teacher_source", "pipeline.distill_source"}) {
     const std::string& v =
         std::string(key) == "pipeline.teacher_source" ? config.pipeline.teacher_source : config.pipeline.distill_source;

@@ -202,6 +202,7 @@ struct PipelineConfig {
   std::string distill_source = "eyes";
   std::string images;
   std::string mpii_protocol = "fold";
+  std::vector<int64_t> seeds;
   PipelineStages stages;
 
   template <class V>
@@ -226,6 +227,10 @@ struct PipelineConfig {
     v("mpii_protocol", mpii_protocol,
       "MPIIGaze / MPIIFaceGaze: fold (one leave-people-out fold, people split 8:1:1) | leave_one_out (the "
       "paper's: every person held out once, adapters and baselines trained per fold, scores averaged over people)");
+    v("seeds", seeds,
+      "train and score every stage once per seed (data rendered and split with run.seed); each cell becomes the "
+      "mean over seeds +- their standard deviation, and a check that passes on some seeds only is flagged; empty "
+      "= run.seed alone");
     v("stages", stages, "the stages the run composes, each a config file + overrides");
   }
 };

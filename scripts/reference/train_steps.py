@@ -4,7 +4,8 @@ scripts/bench-train times our C++ steps against.
 
     python3 train_steps.py STAGE --batch 32 --input 96x128 --steps 10 --warmup 2 --threads 2
 
-STAGE is teacher-mae, distill or adapters. Prints one JSON object like `gaze bench-train`.
+STAGE is teacher-mae, distill, adapters (the student's) or teacher-adapters. Prints one JSON
+object like `gaze bench-train`.
 
 Everything mirrors libgaze's defaults (SPEC §2, configs/stages): the ConvNeXt V2 block with a
 bottleneck adapter (Linear -> BatchNorm1d -> LeakyReLU -> Linear, residual) in every block; the
@@ -236,8 +237,8 @@ def build(stage, batch, height, width):
         for m in (decoder, psi3, psi4):
             params += list(m.parameters())
         return params, loss
-    if stage == "adapters":
-        net = GazeNet(**STUDENT)
+    if stage in ("adapters", "teacher-adapters"):
+        net = GazeNet(**(STUDENT if stage == "adapters" else TEACHER))
         set_trainable(net, False)
         for name, p in net.named_parameters():
             p.requires_grad_(".adapter." in name or name.startswith("head."))

@@ -12,9 +12,10 @@ REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "refe
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "stages")
 
 
-@pytest.mark.parametrize("stage", ["teacher-mae", "distill", "adapters"])
+@pytest.mark.parametrize("stage", ["teacher-mae", "distill", "adapters", "teacher-adapters"])
 def test_both_sides_train_the_same_parameters(stage, run_gaze, tmp_path):
-    ours = run_gaze("--log-level", "warn", "bench-train", stage, "-c", f"{CONFIGS}/{stage.replace('-', '_')}.yaml",
+    config = "adapters" if stage == "teacher-adapters" else stage.replace("-", "_")
+    ours = run_gaze("--log-level", "warn", "bench-train", stage, "-c", f"{CONFIGS}/{config}.yaml",
                     "--steps", "1", "--warmup", "0", "train.batch_size=2", "data.input_size=[64,64]",
                     "run.threads=1", f"run.out_dir={tmp_path}")
     cpp = json.loads(ours.stdout)
@@ -23,7 +24,7 @@ def test_both_sides_train_the_same_parameters(stage, run_gaze, tmp_path):
     py = json.loads(peer.stdout)
     assert cpp["impl"] == "libgaze" and py["impl"] == "pytorch"
     assert cpp["trainable_params"] == py["trainable_params"]
-    expected = {"teacher-mae": 3_699_464, "distill": 620_004, "adapters": 14_434}[stage]
+    expected = {"teacher-mae": 3_699_464, "distill": 620_004, "adapters": 14_434, "teacher-adapters": 191_704}[stage]
     assert cpp["trainable_params"] == expected
     for r in (cpp, py):
         assert r["batch"] == 2 and r["input"] == [64, 64] and r["images_per_s"] > 0 and r["peak_rss_mib"] > 0
