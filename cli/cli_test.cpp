@@ -184,12 +184,16 @@ const std::string kTinyRun =
     " 'pipeline.stages.teacher_adapters.set=[train.steps=2]' 'pipeline.stages.student_adapters.set=[train.steps=2]'"
     " 'pipeline.stages.personalize.set=[personalize.steps=2]'";
 
+// `gaze run configs/pipeline/<file>` at the tiny size into `dir` (run name p), plus `extra`.
+auto run_tiny_pipeline(const TempDir& dir, const std::string& file, const std::string& extra = "") {
+  const std::string pipeline = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/" + file;
+  return run_gaze("run " + pipeline + " run.out_dir=" + dir.path() + kTinyRun + " " + extra);
+}
+
 TEST_CASE("gaze run on the paper's protocol: RGB pretraining and distillation, a report from the run",
           "[cli][run][paper]") {
   TempDir dir;
-  const std::string paper = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/paper.yaml";
-  const auto r = run_gaze("run " + paper + " run.out_dir=" + dir.path() + kTinyRun +
-                          " synth.images=12 'synth.image_size=[48,64]'");
+  const auto r = run_tiny_pipeline(dir, "paper.yaml", "synth.images=12 'synth.image_size=[48,64]'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // Teacher pretraining and distillation read the natural-image folder in colour.
@@ -241,8 +245,10 @@ TEST_CASE("gaze reproduce table1/table2: every paper row, ours beside it or why 
     return rows;
   };
   const auto t1 = csv("table1.csv"), t2 = csv("table2.csv");
-  REQUIRE(t1.size() == 1 + 5);  // header + the paper's five rows
-  REQUIRE(t2.size() == 1 + 8);  // + the three quoted source-free rows
+  REQUIRE(t1.size() == 1 + 5 + 1);  // header + the paper's five rows + ours (full fine-tuning)
+  REQUIRE(t2.size() == 1 + 8 + 1);  // + the three quoted source-free rows
+  CHECK(t1[6][0] == "\"DFT Gaze");  // "DFT Gaze, every weight fine-tuned (ours)", split at its comma
+  CHECK(t1[6].back() == "every weight fine-tuned from the distilled student (train.tune=all)");
   CHECK(t1[0][0] == "model");
   CHECK(t1[0][5] == "mpiigaze_ours");
   CHECK(t1[0][12] == "openeds_paper");
@@ -341,8 +347,7 @@ TEST_CASE("gaze reproduce fig8 times both models here beside the paper's Pi 4 nu
 TEST_CASE("gaze run composes each stage from its file, the shared settings and its overrides", "[cli][run]") {
   TempDir dir;
   const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
-  const auto r = run_gaze("run " + demo + " run.out_dir=" + dir.path() + kTinyRun +
-                          " 'pipeline.stages.distill.set=[train.steps=3]'");
+  const auto r = run_tiny_pipeline(dir, "demo.yaml", "'pipeline.stages.distill.set=[train.steps=3]'");
   REQUIRE(r.exit_code == 0);
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
   // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
@@ -373,8 +378,7 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
 TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and spread over seeds",
           "[cli][run][seeds]") {
   TempDir dir;
-  const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
-  const auto r = run_gaze("run " + demo + " run.out_dir=" + dir.path() + kTinyRun + " 'pipeline.seeds=[0,3]'");
+  const auto r = run_tiny_pipeline(dir, "demo.yaml", "'pipeline.seeds=[0,3]'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // run.seed (0) keeps the plain names; seed 3 trains its own of every stage, seeded 3.
@@ -405,10 +409,33 @@ TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and s
   CHECK(report["checks"].size() == 3);
   CHECK_THAT(read_file(dir.file("p/report.md")), Contains("mean over training seeds 0, 3") && Contains(" ± "));
   // A seed listed twice is refused before anything runs.
-  const auto twice = run_gaze("run " + demo + " run.out_dir=" + dir.path() + " run.name=q 'pipeline.seeds=[1,1]'");
+  const auto twice =
+      run_gaze("run " + std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml run.out_dir=" + dir.path() +
+               " run.name=q 'pipeline.seeds=[1,1]'");
   CHECK(twice.exit_code == 1);
   CHECK_THAT(twice.output, Contains("pipeline.seeds") && Contains("seed 1 is listed twice"));
   CHECK(!std::filesystem::exists(dir.file("q")));
+}
+
+TEST_CASE("pipeline.full_finetune adds the student with every weight trained as our own row", "[cli][run]") {
+  TempDir dir;
+  const auto r = run_tiny_pipeline(
+      dir, "demo.yaml", "pipeline.full_finetune=true 'pipeline.stages.student_full.set=[train.lr=0.0009765625]'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // student_adapters' file and set (steps 2), then tune=all, then student_full's own set.
+  const std::string config = read_file(dir.file("p/student_full_openeds/config.yaml"));
+  CHECK_THAT(config, Contains("tune: all") && Contains("lr: 0.0009765625") && Contains("steps: 2") &&
+                         Contains("distill/model.h5"));
+  CHECK(std::filesystem::exists(dir.file("p/users/student_full_openeds")));
+  const gaze::Json report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
+  const double eval =
+      gaze::parse_json(read_file(dir.file("p/student_full_openeds/eval_validation.json")), "eval")["mean_deg"]
+          .get<double>();
+  CHECK(report["datasets"]["openeds"]["student_full"]["generalised_deg"].get<double>() == eval);
+  CHECK_THAT(read_file(dir.file("p/report.md")),
+             Contains("| generalised | DFT Gaze, every weight fine-tuned (ours) |") &&
+                 Contains("our row \"DFT Gaze, every weight fine-tuned\""));
 }
 
 namespace {

@@ -31,4 +31,13 @@ std::array<float, 3> unit_gaze(double x, double y, double z, const std::string& 
   return {float(x / n), float(y / n), float(z / n)};
 }
 
+std::array<double, 3> gaze_label_sum(const Dataset& data) {
+  std::array<double, 3> sum{0, 0, 0};
+  for (int64_t i = 0; i < data.size(); ++i) {
+    const auto& g = data.label(i).gaze;
+    for (size_t k = 0; k < 3; ++k) sum[k] += g[k];
+  }
+  return sum;
+}
+
 }  // namespace gaze

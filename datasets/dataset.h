@@ -65,4 +65,7 @@ class Dataset {
 // Normalises (x,y,z) into a unit vector; throws gaze::Error with `where` for zero/non-finite.
 std::array<float, 3> unit_gaze(double x, double y, double z, const std::string& where);
 
+// The sum of every item's gaze label (blinks included): its direction is the data's mean gaze.
+std::array<double, 3> gaze_label_sum(const Dataset& data);
+
 }  // namespace gaze

@@ -1,5 +1,6 @@
 #include "export/export_job.h"
 
+#include "export/cycle_model.h"
 #include "export/onnx_export.h"
 #include "export/onnxruntime_peer.h"
 
@@ -226,9 +227,63 @@ std::string ExportReport::markdown() const {
   return s.str();
 }
 
+namespace {
+
+// `gaze bench --model pi4`: the cycle model's table (Markdown) and its numbers into `json`.
+std::string describe_pi4_model(const std::string& kernel_dir, double macs, Json& json) {
+  const TemporaryFolder work("gaze_pi4_model");
+  const CycleModel m = model_pi4_cycles(kernel_dir, work.path());
+  // The A72 multiplies integers on one NEON pipe: SMLAL on 4 int16 lanes is 4 MACs per cycle
+  // (the kernel's 16x8 scheme); int8 x int8 products with pairwise widening reach 8.
+  const double smlal16_ms = macs / (m.clock_ghz * 1e9 * 4) * 1e3, int8_ms = macs / (m.clock_ghz * 1e9 * 8) * 1e3;
+  Json regions = Json::array();
+  std::string rows;
+  for (const CycleRegion& r : m.regions) {
+    regions.push_back({{"region", r.name},
+                       {"passes_per_frame", r.passes},
+                       {"cycles_per_pass", r.cycles_per_pass},
+                       {"instructions_per_pass", r.instructions_per_pass},
+                       {"copies_in_assembly", r.copies},
+                       {"untimed", r.untimed}});
+    if (r.passes == 0) continue;
+    char line[192];
+    if (r.untimed) {
+      std::snprintf(line, sizeof line, "| %s | %llu | untimed (laid out around its loop's back edge) | | | |\n",
+                    r.name.c_str(), (unsigned long long)r.passes);
+      rows += line;
+      continue;
+    }
+    std::snprintf(line, sizeof line, "| %s | %llu | %.2f | %.2f | %.3f | %.1f%% |\n", r.name.c_str(),
+                  (unsigned long long)r.passes, r.instructions_per_pass, r.cycles_per_pass, r.cycles() / 1e6,
+                  100 * r.cycles() / m.cycles_per_frame);
+    rows += line;
+  }
+  json["pi4_model"] = {{"ms_per_frame", m.ms_per_frame()}, {"cycles_per_frame", m.cycles_per_frame},
+                       {"clock_ghz", m.clock_ghz},         {"smlal16_bound_ms", smlal16_ms},
+                       {"int8_bound_ms", int8_ms},         {"compiler", m.compiler},
+                       {"llvm_mca", m.llvm_mca},           {"regions", regions}};
+  char summary[512];
+  std::snprintf(summary, sizeof summary,
+                "\nmodelled: %.2f Mcycles = **%.2f ms per frame on a Pi 4** (1.5 GHz); bounds at this MAC count: "
+                "%.2f ms with the kernel's int16 x int8 SMLAL (4 MACs/cycle, one integer NEON pipe), %.2f ms with "
+                "int8 x int8 products (8 MACs/cycle)\n",
+                m.cycles_per_frame / 1e6, m.ms_per_frame(), smlal16_ms, int8_ms);
+  return "\n### Raspberry Pi 4 cycle model (`llvm-mca -mcpu=cortex-a72`, " + m.llvm_mca + "; " + m.compiler +
+         ")\n\nEach hot NEON loop body of the kernel timed by llvm-mca, times its passes in one frame "
+         "(counted under qemu-aarch64). Not modelled: code outside those bodies (memcpy row copies and gathers, "
+         "per-position LayerNorm reciprocals, GRN factors, resampling, the head), cache misses, branch "
+         "mispredictions: a lower bound.\n\n| region | passes / frame | instructions / pass | cycles / pass | "
+         "Mcycles / frame | share |\n|---|---|---|---|---|---|\n" +
+         rows + summary;
+}
+
+}  // namespace
+
 BenchReport bench_kernel(const Config& config, const std::string& checkpoint, const std::string& kernel_dir_in,
-                         int64_t frame_count, int64_t threads) {
+                         int64_t frame_count, int64_t threads, const std::string& cycle_model) {
   if (frame_count < 1) throw Error("bench: --frames must be >= 1");
+  if (!cycle_model.empty() && cycle_model != "pi4")
+    throw Error("bench: --model '" + cycle_model + "': the one cycle model is pi4");
   int32_t h = 0, w = 0;
   kernel_input_size(config, &h, &w);
   std::string kernel_dir = kernel_dir_in;
@@ -298,7 +353,6 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   } else {
     out["onnxruntime"] = "not run: " + ort.reason;
   }
-  r.json = out;
   // One table: a row per runtime on the same frames, then the kernel's summary.
   const auto row = [&](const std::string& name, double p50, double p99) {
     char line[256];
@@ -318,6 +372,8 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
                 "kernel at %.1f%% of this core's %.0f GMAC/s AVX2 peak (2 x 16 MACs per cycle)\n",
                 torch_p50 / kernel_p50, versus, macs / 1e6, tool_number("weights_bytes"), tool_number("arena_bytes"),
                 pi4_floor_ms, peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0, peak_gmacs);
+  std::string pi4_model;
+  if (cycle_model == "pi4") pi4_model = describe_pi4_model(kernel_dir, macs, out);
   r.markdown =
       machine + "\n\n" + head + row("fixed-point kernel (" + simd + ")", kernel_p50, kernel_p99) +
       row("LibTorch fp32", torch_p50, torch_p99) +
@@ -325,7 +381,8 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
                      row("ONNX Runtime " + ort.version + " int8 QDQ, calibrated on these frames", ort.int8_p50_ms,
                          ort.int8_p99_ms)
                : "| ONNX Runtime | not run: " + ort.reason + " | | | |\n") +
-      tail;
+      tail + pi4_model;
+  r.json = out;
   return r;
 }
 

@@ -83,7 +83,8 @@ struct BenchReport {
   std::string markdown;
 };
 
+// `cycle_model` "pi4" adds the Raspberry Pi 4 cycle model of the kernel (export/cycle_model.h).
 BenchReport bench_kernel(const Config& config, const std::string& checkpoint, const std::string& kernel_dir,
-                         int64_t frames, int64_t threads);
+                         int64_t frames, int64_t threads, const std::string& cycle_model = "");
 
 }  // namespace gaze

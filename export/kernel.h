@@ -279,7 +279,11 @@ static inline void gz_layernorm_s16_tail_scalar(const int32_t* d, gz_requant to_
     int32_t chunk[8];
     const int32_t rest = n - c < 8 ? n - c : 8;
     for (int32_t k = 0; k < rest; ++k) chunk[k] = d[c + k];
-    for (int32_t k = 0; k < rest; ++k) y[c + k] = gz_layernorm_out(chunk[k], to_z, p, c + k);
+    for (int32_t k = 0; k < rest; ++k) {
+      GZ_MCA_BEGIN(ln_tail);
+      y[c + k] = gz_layernorm_out(chunk[k], to_z, p, c + k);
+      GZ_MCA_END(ln_tail);
+    }
   }
 }
 
@@ -323,9 +327,11 @@ static inline void gz_layernorm_s16_row_neon(const int16_t* x, const gz_layernor
   const int32x4_t zl = vdupq_n_s32(to_z.shift > 0 ? to_z.shift : 0);
   const int32x4_t zr = vdupq_n_s32(to_z.shift > 0 ? 0 : -to_z.shift);
   for (; c + 4 <= n; c += 4) {
+    GZ_MCA_BEGIN(ln_out);
     const int32x4_t z = gz_requant_s32_neon(vld1q_s32(d + c), zm, zl, zr);
     const int32x4_t v = gz_requant_shift_s32_neon(z, vld1q_s32(p->gamma_multiplier + c), vld1q_s32(p->gamma_shift + c));
     vst1_s16(y + c, vqmovn_s32(vaddq_s32(v, vld1q_s32(p->beta + c))));
+    GZ_MCA_END(ln_out);
   }
   gz_layernorm_s16_tail_scalar(d, to_z, p, c, n, y);
 }
@@ -345,7 +351,11 @@ static inline void gz_layernorm_s16_row(const int16_t* x, const gz_layernorm_par
 /* GELU over n values in place. */
 [[maybe_unused]] static inline void gz_gelu_s16_row_scalar(int16_t* x, size_t n, const int16_t* table) {
   GZ_TRACE_VARIANT();
-  for (size_t i = 0; i < n; ++i) x[i] = gz_gelu_s16(x[i], table);
+  for (size_t i = 0; i < n; ++i) {
+    GZ_MCA_BEGIN(gelu);
+    x[i] = gz_gelu_s16(x[i], table);
+    GZ_MCA_END(gelu);
+  }
 }
 
 #if defined(GZ_SIMD_AVX2)
@@ -414,11 +424,17 @@ static inline void gz_grn_s16_row_neon(int16_t* v, int32_t c4, const int32_t* mu
   GZ_TRACE_VARIANT();
   int32_t k = 0;
   for (; k + 4 <= c4; k += 4) {
+    GZ_MCA_BEGIN(grn_apply);
     const int32x4_t g = vmovl_s16(vld1_s16(v + k));
     const int32x4_t r = gz_requant_shift_s32_neon(g, vld1q_s32(multiplier + k), vld1q_s32(shift + k));
     vst1_s16(v + k, vqmovn_s32(vaddq_s32(r, vld1q_s32(beta + k))));
+    GZ_MCA_END(grn_apply);
   }
-  for (; k < c4; ++k) v[k] = gz_grn_apply_s16(v[k], multiplier[k], shift[k], beta[k]);
+  for (; k < c4; ++k) {
+    GZ_MCA_BEGIN(grn_tail);
+    v[k] = gz_grn_apply_s16(v[k], multiplier[k], shift[k], beta[k]);
+    GZ_MCA_END(grn_tail);
+  }
 }
 #endif
 
@@ -531,41 +547,70 @@ static inline void gz_pw_s16s8_tile4x16_avx2(const gz_pw* l, const int16_t* x16,
 #endif
 
 #if defined(GZ_SIMD_NEON)
-static inline void gz_pw_s16s8_tile4x16_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np,
-                                             int16_t* y) {
-  GZ_TRACE_VARIANT();
+/* A cycle-model region per tile height NP (the markers' names must be literals). */
+#define GZ_MCA_NP(marker, prefix, NP) \
+  do {                                \
+    if constexpr (NP == 4)            \
+      marker(prefix##4);              \
+    else if constexpr (NP == 3)       \
+      marker(prefix##3);              \
+    else if constexpr (NP == 2)       \
+      marker(prefix##2);              \
+    else                              \
+      marker(prefix##1);              \
+  } while (0)
+#define GZ_MCA_BEGIN_NP(prefix, NP) GZ_MCA_NP(GZ_MCA_BEGIN, prefix, NP)
+#define GZ_MCA_END_NP(prefix, NP) GZ_MCA_NP(GZ_MCA_END, prefix, NP)
+
+/* Loops over positions and accumulators unrolled before GCC decides where arrays live. */
+#define GZ_UNROLL _Pragma("GCC unroll 4")
+
+/* NP positions: a compile-time count, with its loops unrolled, so the NP x 4 accumulators stay in
+ * registers. With a run-time count GCC kept them on the stack: llvm-mca's A72 model (gaze bench
+ * --model pi4) showed a 32-byte load and store beside every two SMLAL, 53 cycles per input pair
+ * of a 4-position tile against 33 now (32 SMLAL on the A72's one integer multiply pipe). Per
+ * input pair: the weights of 16 outputs (or the last 8) widened once, then multiplied into every
+ * position's accumulators. */
+template <int NP>
+static inline void gz_pw_s16s8_tile_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int16_t* y) {
   for (int32_t o0 = 0; o0 < l->out8; o0 += 16) {
-    int32x4_t acc[GZ_PW_TILE][4];
-    for (int32_t p = 0; p < GZ_PW_TILE; ++p)
-      for (int32_t k = 0; k < 4; ++k) acc[p][k] = vdupq_n_s32(0);
+    int32x4_t acc[NP][4];
+    GZ_UNROLL for (int p = 0; p < NP; ++p) GZ_UNROLL for (int k = 0; k < 4; ++k) acc[p][k] = vdupq_n_s32(0);
     const int8_t* wp = l->weight + (size_t)o0 * 2;
-    const int full = o0 + 16 <= l->out8; /* else the last 8 outputs */
-    for (int32_t i = 0; i < pairs; ++i, wp += (size_t)l->out8 * 2) {
-      int16x8_t a_lo, a_hi, b_lo, b_hi; /* a: input 2i, b: input 2i+1; lo/hi: outputs o0..7, o0+8..15 */
-      if (full) {
-        const int8x16x2_t w = vld2q_s8(wp);
-        a_lo = vmovl_s8(vget_low_s8(w.val[0]));
-        a_hi = vmovl_s8(vget_high_s8(w.val[0]));
-        b_lo = vmovl_s8(vget_low_s8(w.val[1]));
-        b_hi = vmovl_s8(vget_high_s8(w.val[1]));
-      } else {
-        const int8x8x2_t w = vld2_s8(wp);
-        a_lo = vmovl_s8(w.val[0]);
-        b_lo = vmovl_s8(w.val[1]);
-        a_hi = b_hi = vdupq_n_s16(0);
+    const size_t step = (size_t)l->out8 * 2;
+    if (o0 + 16 <= l->out8) {
+      for (int32_t i = 0; i < pairs; ++i, wp += step) {
+        GZ_MCA_BEGIN_NP(pw_step, NP);
+        const int8x16x2_t w = vld2q_s8(wp); /* val[0]: input 2i, val[1]: input 2i+1 */
+        const int16x8_t a_lo = vmovl_s8(vget_low_s8(w.val[0])), a_hi = vmovl_s8(vget_high_s8(w.val[0]));
+        const int16x8_t b_lo = vmovl_s8(vget_low_s8(w.val[1])), b_hi = vmovl_s8(vget_high_s8(w.val[1]));
+        GZ_UNROLL for (int p = 0; p < NP; ++p) {
+          const int16_t xa = x16[(size_t)p * 2 * pairs + 2 * i], xb = x16[(size_t)p * 2 * pairs + 2 * i + 1];
+          acc[p][0] = vmlal_n_s16(vmlal_n_s16(acc[p][0], vget_low_s16(a_lo), xa), vget_low_s16(b_lo), xb);
+          acc[p][1] = vmlal_n_s16(vmlal_n_s16(acc[p][1], vget_high_s16(a_lo), xa), vget_high_s16(b_lo), xb);
+          acc[p][2] = vmlal_n_s16(vmlal_n_s16(acc[p][2], vget_low_s16(a_hi), xa), vget_low_s16(b_hi), xb);
+          acc[p][3] = vmlal_n_s16(vmlal_n_s16(acc[p][3], vget_high_s16(a_hi), xa), vget_high_s16(b_hi), xb);
+        }
+        GZ_MCA_END_NP(pw_step, NP);
       }
-      for (int32_t p = 0; p < np; ++p) {
-        const int16_t xa = x16[(size_t)p * 2 * pairs + 2 * i], xb = x16[(size_t)p * 2 * pairs + 2 * i + 1];
-        acc[p][0] = vmlal_n_s16(vmlal_n_s16(acc[p][0], vget_low_s16(a_lo), xa), vget_low_s16(b_lo), xb);
-        acc[p][1] = vmlal_n_s16(vmlal_n_s16(acc[p][1], vget_high_s16(a_lo), xa), vget_high_s16(b_lo), xb);
-        acc[p][2] = vmlal_n_s16(vmlal_n_s16(acc[p][2], vget_low_s16(a_hi), xa), vget_low_s16(b_hi), xb);
-        acc[p][3] = vmlal_n_s16(vmlal_n_s16(acc[p][3], vget_high_s16(a_hi), xa), vget_high_s16(b_hi), xb);
+    } else { /* the last 8 outputs: the upper accumulators stay zero */
+      for (int32_t i = 0; i < pairs; ++i, wp += step) {
+        GZ_MCA_BEGIN_NP(pw_half, NP);
+        const int8x8x2_t w = vld2_s8(wp);
+        const int16x8_t a = vmovl_s8(w.val[0]), b = vmovl_s8(w.val[1]);
+        GZ_UNROLL for (int p = 0; p < NP; ++p) {
+          const int16_t xa = x16[(size_t)p * 2 * pairs + 2 * i], xb = x16[(size_t)p * 2 * pairs + 2 * i + 1];
+          acc[p][0] = vmlal_n_s16(vmlal_n_s16(acc[p][0], vget_low_s16(a), xa), vget_low_s16(b), xb);
+          acc[p][1] = vmlal_n_s16(vmlal_n_s16(acc[p][1], vget_high_s16(a), xa), vget_high_s16(b), xb);
+        }
+        GZ_MCA_END_NP(pw_half, NP);
       }
     }
     const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
-    for (int32_t p = 0; p < np; ++p) {
+    GZ_UNROLL for (int p = 0; p < NP; ++p) {
       int16_t r[16];
-      for (int32_t k = 0; k < 4; k += 2) {
+      GZ_MCA_BEGIN(pw_store);
+      GZ_UNROLL for (int32_t k = 0; k < 4; k += 2) {
         const int32_t o = o0 + 4 * k;
         const int32x4_t v0 =
             gz_requant_s32_neon(vaddq_s32(acc[p][k], vld1q_s32(l->bias + o)), vld1q_s32(l->multiplier + o),
@@ -575,8 +620,28 @@ static inline void gz_pw_s16s8_tile4x16_neon(const gz_pw* l, const int16_t* x16,
                                 vld1q_s32(l->left + o + 4), vld1q_s32(l->right + o + 4));
         vst1q_s16(r + 4 * k, vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)));
       }
+      GZ_MCA_END(pw_store);
       memcpy(y + (size_t)p * l->out + o0, r, (size_t)count * 2);
     }
+  }
+}
+
+static inline void gz_pw_s16s8_tile4x16_neon(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np,
+                                             int16_t* y) {
+  GZ_TRACE_VARIANT();
+  switch (np) {
+    case 4:
+      gz_pw_s16s8_tile_neon<4>(l, x16, pairs, y);
+      break;
+    case 3:
+      gz_pw_s16s8_tile_neon<3>(l, x16, pairs, y);
+      break;
+    case 2:
+      gz_pw_s16s8_tile_neon<2>(l, x16, pairs, y);
+      break;
+    default:
+      gz_pw_s16s8_tile_neon<1>(l, x16, pairs, y);
+      break;
   }
 }
 #endif
@@ -623,9 +688,12 @@ static inline void gz_dw7x7_s16s8_col_scalar(const gz_dw* l, const int16_t* x, i
   for (; c < c_count; ++c) {
     int32_t acc = l->bias[c];
     for (int32_t ky = ky0; ky < ky1; ++ky)
-      for (int32_t kx = kx0; kx < kx1; ++kx)
+      for (int32_t kx = kx0; kx < kx1; ++kx) {
+        GZ_MCA_BEGIN(dw_tail);
         acc += x[((size_t)(y + ky - 3) * w + (size_t)(col + kx - 3)) * c_count + c] *
                l->weight[(size_t)(ky * 7 + kx) * c_count + c];
+        GZ_MCA_END(dw_tail);
+      }
     out[(size_t)col * c_count + c] =
         (int16_t)gz_clamp_s32(gz_requant_s32_scalar(acc, l->multiplier[c], l->left[c], l->right[c]), -32768, 32767);
   }
@@ -693,16 +761,20 @@ static inline void gz_dw7x7_s16s8_row_neon(const gz_dw* l, const int16_t* x, int
         const int16_t* xr = x + ((size_t)(y + ky - 3) * w + (size_t)(col + kx0 - 3)) * c_count + c;
         const int8_t* wr = l->weight + (size_t)(ky * 7 + kx0) * c_count + c;
         for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+          GZ_MCA_BEGIN(dw_mac);
           const int16x8_t xv = vld1q_s16(xr + (size_t)kx * c_count);
           const int16x8_t wv = vmovl_s8(vld1_s8(wr + (size_t)kx * c_count));
           lo = vmlal_s16(lo, vget_low_s16(xv), vget_low_s16(wv));
           hi = vmlal_s16(hi, vget_high_s16(xv), vget_high_s16(wv));
+          GZ_MCA_END(dw_mac);
         }
       }
+      GZ_MCA_BEGIN(dw_store);
       lo = gz_requant_s32_neon(lo, vld1q_s32(l->multiplier + c), vld1q_s32(l->left + c), vld1q_s32(l->right + c));
       hi = gz_requant_s32_neon(hi, vld1q_s32(l->multiplier + c + 4), vld1q_s32(l->left + c + 4),
                                vld1q_s32(l->right + c + 4));
       vst1q_s16(out + (size_t)col * c_count + c, vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi)));
+      GZ_MCA_END(dw_store);
     }
     gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, kx0, kx1, c, out);
   }
@@ -744,8 +816,16 @@ static inline void gz_add_s16_avx2(int16_t* r, const int16_t* f, size_t n) {
 static inline void gz_add_s16_neon(int16_t* r, const int16_t* f, size_t n) {
   GZ_TRACE_VARIANT();
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) vst1q_s16(r + i, vqaddq_s16(vld1q_s16(r + i), vld1q_s16(f + i)));
-  for (; i < n; ++i) r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
+  for (; i + 8 <= n; i += 8) {
+    GZ_MCA_BEGIN(add);
+    vst1q_s16(r + i, vqaddq_s16(vld1q_s16(r + i), vld1q_s16(f + i)));
+    GZ_MCA_END(add);
+  }
+  for (; i < n; ++i) {
+    GZ_MCA_BEGIN(add_tail);
+    r[i] = (int16_t)gz_clamp_s32((int64_t)r[i] + f[i], -32768, 32767);
+    GZ_MCA_END(add_tail);
+  }
 }
 #endif
 
@@ -787,8 +867,10 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
     gz_pw1_gelu_row(b, u, w, g);
     for (int32_t x = 0; x < w; ++x)
       for (int32_t k = 0; k < c4; ++k) {
+        GZ_MCA_BEGIN(grn_sum_sq);
         const int64_t v = g[(size_t)x * c4 + k];
         sum_sq[k] += v * v;
+        GZ_MCA_END(grn_sum_sq);
       }
   }
   uint32_t* norms = (uint32_t*)(arena + plan->norms);
@@ -813,7 +895,11 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
       gz_pw_run(&a->down_hi, f_row, w, d_row);
       gz_pw_run(&a->down_lo, f_row, w, lo_row);
       gz_add_s16(d_row, lo_row, bottleneck);
-      for (size_t i = 0; i < bottleneck; ++i) d_row[i] = gz_leaky_relu_s16(d_row[i], a->slope);
+      for (size_t i = 0; i < bottleneck; ++i) {
+        GZ_MCA_BEGIN(leaky_relu);
+        d_row[i] = gz_leaky_relu_s16(d_row[i], a->slope);
+        GZ_MCA_END(leaky_relu);
+      }
       gz_pw_run(&a->up, d_row, w, lo_row);
       gz_add_s16(r_row, lo_row, row);
     }

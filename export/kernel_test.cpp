@@ -8,9 +8,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "export/codegen.h"
+#include "export/cycle_model.h"
 #include "export/export_job.h"
 #include "export/quantizer.h"
 #include "export/test_models.h"
@@ -155,6 +157,66 @@ TEST_CASE("generated kernel is clean under ASan and UBSan and makes no heap allo
   for (const char* forbidden : {"malloc", "calloc", "realloc", "_Znwm", "_Znam", "__cxa_throw", "__cxa_allocate"}) {
     CHECK(undefined.find(forbidden) == std::string::npos);
   }
+}
+
+// llvm-mca's report as llvm-mca itself writes it, from a two-region file: "a" one independent
+// add per pass, "b" a chain of dependent multiplies (the A72's MUL latency per pass).
+TEST_CASE("the cycle model reads llvm-mca's per-region report", "[kernel][pi4]") {
+  REQUIRE(shell("command -v llvm-mca") == 0);  // scripts/setup installs llvm
+  TempDir tmp;
+  std::ofstream(tmp.file("two.s")) << "\t# LLVM-MCA-BEGIN a\n\tadd x0, x0, x1\n\t# LLVM-MCA-END\n"
+                                      "\t# LLVM-MCA-BEGIN b\n\tmul x2, x2, x3\n\t# LLVM-MCA-END\n";
+  const auto r = testing::run_command("llvm-mca -mtriple=aarch64-linux-gnu -mcpu=cortex-a72 -iterations=100 '" +
+                                      tmp.file("two.s") + "'");
+  REQUIRE(r.exit_code == 0);
+  const std::vector<McaRegion> regions = parse_mca_report(r.output);
+  REQUIRE(regions.size() == 2);
+  CHECK(regions[0].name == "a");
+  CHECK(regions[1].name == "b");
+  CHECK(regions[0].iterations == 100);
+  CHECK(regions[0].instructions == 100);
+  CHECK(double(regions[0].cycles) / 100 < 1.5);                   // independent adds: about one per cycle
+  CHECK(double(regions[1].cycles) / 100 == Approx(5).margin(1));  // each waits for the last multiply
+  CHECK_THROWS_WITH(parse_mca_report("Iterations: 100\nTotal Cycles: 10\n"), Catch::Contains("no code regions"));
+  CHECK_THROWS_WITH(parse_mca_report("[0] Code Region - x\nIterations: lots\n"),
+                    Catch::Contains("'Iterations: lots' is not 'Iterations: <number>'"));
+}
+
+// The whole model on a generated kernel: llvm-mca's cycles for the NEON bodies, passes counted
+// under qemu. The passes must be the network's own loop counts: GELU (scalar on NEON) runs once
+// per element of every block's 4C-wide hidden tensor, GRN's sums of squares too.
+TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their passes per frame", "[kernel][pi4]") {
+  TempDir tmp;
+  const Exported k = export_test_kernel(tmp.path() + "/kernel", 8);
+  const CycleModel m = model_pi4_cycles(k.dir, tmp.path() + "/mca");
+  std::map<std::string, CycleRegion> by_name;
+  for (const CycleRegion& r : m.regions) by_name[r.name] = r;
+  uint64_t hidden = 0, hidden_by_4 = 0;
+  for (size_t s = 0; s < 4; ++s) {
+    const uint64_t positions = uint64_t(kInputH / (4 << s)) * uint64_t(kInputW / (4 << s));
+    hidden += uint64_t(k.net.depths[s]) * positions * 4 * uint64_t(k.net.dims[s]);
+    hidden_by_4 += uint64_t(k.net.depths[s]) * positions * uint64_t(k.net.dims[s]);
+  }
+  CHECK(by_name.at("gelu").passes == hidden);
+  CHECK(by_name.at("grn_sum_sq").passes == hidden);
+  CHECK(by_name.at("grn_apply").passes == hidden_by_4);  // four channels per NEON pass
+  for (const char* region : {"pw_step4", "pw_step3", "pw_half4", "pw_store", "dw_mac", "dw_store", "ln_out", "add"}) {
+    INFO(region);
+    CHECK(by_name.at(region).passes > 0);
+    CHECK(by_name.at(region).cycles_per_pass > 0);
+    CHECK_FALSE(by_name.at(region).untimed);
+  }
+  // A pass of pw_step4 is 32 SMLAL (128 MACs): at least 32 cycles, the A72 multiplying integers
+  // on one NEON pipe; and not far above (the accumulators stay in registers).
+  CHECK(by_name.at("pw_step4").cycles_per_pass >= 32);
+  CHECK(by_name.at("pw_step4").cycles_per_pass < 40);
+  // GRN's 22 instructions per 4 values store through a post-incremented pointer, which llvm-mca
+  // alone would serialise on the store data (39 cycles per pass); split, they overlap.
+  CHECK(by_name.at("grn_apply").cycles_per_pass < 20);
+  CHECK(m.cycles_per_frame > 0);
+  CHECK(m.ms_per_frame() == Approx(m.cycles_per_frame / 1.5e6));
+  CHECK_THAT(m.llvm_mca, Catch::Contains("LLVM version"));
+  CHECK_THROWS_WITH(model_pi4_cycles(tmp.path(), tmp.path() + "/x"), Catch::Contains("not a kernel folder"));
 }
 
 }  // namespace gaze

@@ -4,6 +4,7 @@
 //   dftgaze_tool bench [FRAMES] [--frames N] [--warmup N] [--json]
 //   dftgaze_tool check-api [BLOB [BAD_BLOB]]         the API's error codes and set_user(NULL)
 //   dftgaze_check_alloc check-alloc FRAMES [--user BLOB]   fails if any call allocates
+//   (built with -DGZ_MCA_COUNT) mca-counts             passes per cycle-model region, one frame
 // FRAMES: "GZFR", uint32 count, height, width (little-endian, each side 1..65535), then
 // count*height*width pixels.
 // Without FRAMES, bench renders deterministic test patterns at the kernel's input size.
@@ -276,6 +277,25 @@ int check_alloc(int argc, char** argv) {
 }
 #endif
 
+#ifdef GZ_MCA_COUNT
+extern "C" int dftgaze_mca_region(int i, const char** name, unsigned long long* passes);
+extern "C" void dftgaze_mca_reset(void);
+
+// Passes through each cycle-model region in one predict call (`gaze bench --model pi4`,
+// export/cycle_model.h). The input's shape alone decides them, so a mid-grey frame serves.
+int mca_counts() {
+  std::vector<uint8_t> frame(size_t(DFTGAZE_INPUT_H) * DFTGAZE_INPUT_W, 128);
+  float out[4];
+  dftgaze_mca_reset();
+  const int rc = dftgaze_predict(frame.data(), DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, out);
+  if (rc != 0) fail("mca-counts: dftgaze_predict returned " + std::to_string(rc));
+  const char* name = nullptr;
+  unsigned long long passes = 0;
+  for (int i = 0; dftgaze_mca_region(i, &name, &passes) == 0; ++i) std::printf("region %s %llu\n", name, passes);
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -285,6 +305,9 @@ int main(int argc, char** argv) {
   if (command == "check-api") return check_api(argc, argv);
 #ifdef DFTGAZE_COUNT_ALLOCATIONS
   if (command == "check-alloc") return check_alloc(argc, argv);
+#endif
+#ifdef GZ_MCA_COUNT
+  if (command == "mca-counts") return mca_counts();
 #endif
   std::fprintf(stderr, "usage: dftgaze_tool predict FRAMES OUT [--user BLOB] | bench [FRAMES] [--frames N] [--json]\n");
   return 2;

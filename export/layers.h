@@ -31,6 +31,33 @@
 #include "export/fixed_point.h"
 #include "export/nonlinear.h"
 
+/* Cycle-model regions (export/cycle_model.h, `gaze bench --model pi4`): the body of each hot
+ * innermost loop is fenced by GZ_MCA_BEGIN(name) / GZ_MCA_END(name). Compiled to assembly with
+ * GZ_MCA_REGIONS they become llvm-mca's region comments, so llvm-mca times each body on the
+ * target core; compiled with GZ_MCA_COUNT every pass through a body is counted, so a frame's
+ * passes per region are known. Otherwise they are nothing. A region must be straight-line code
+ * without calls (llvm-mca runs it as one block). */
+#define GZ_MCA_REGION_LIST(X)                                                                                          \
+  X(pw_step4)                                                                                                          \
+  X(pw_step3)                                                                                                          \
+  X(pw_step2) X(pw_step1) X(pw_half4) X(pw_half3) X(pw_half2) X(pw_half1) X(pw_store) X(dw_mac) X(dw_store) X(dw_tail) \
+      X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu) X(grn_sum_sq) X(grn_apply) X(grn_tail) X(add) X(add_tail)    \
+          X(leaky_relu)
+#define GZ_MCA_ID(name) GZ_MCA_##name,
+enum { GZ_MCA_REGION_LIST(GZ_MCA_ID) GZ_MCA_REGION_COUNT };
+#undef GZ_MCA_ID
+#if defined(GZ_MCA_REGIONS)
+#define GZ_MCA_BEGIN(name) __asm__ volatile("# LLVM-MCA-BEGIN " #name)
+#define GZ_MCA_END(name) __asm__ volatile("# LLVM-MCA-END " #name)
+#elif defined(GZ_MCA_COUNT)
+static uint64_t gz_mca_passes[GZ_MCA_REGION_COUNT];
+#define GZ_MCA_BEGIN(name) (++gz_mca_passes[GZ_MCA_##name])
+#define GZ_MCA_END(name) ((void)0)
+#else
+#define GZ_MCA_BEGIN(name) ((void)0)
+#define GZ_MCA_END(name) ((void)0)
+#endif
+
 /* x / 2^e for int64, rounded to nearest with ties away from zero (0 <= e <= 62). */
 static inline int64_t gz_rdivpot_s64(int64_t x, int32_t exponent) {
   if (exponent == 0) return x;
@@ -131,11 +158,17 @@ typedef struct {
 static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, int64_t eps, int32_t* d) {
   c_count = c_count < GZ_LAYERNORM_MAX_CHANNELS ? c_count : GZ_LAYERNORM_MAX_CHANNELS; /* export checks */
   int32_t sum = 0;
-  for (int32_t c = 0; c < c_count; ++c) sum += x[c];
+  for (int32_t c = 0; c < c_count; ++c) {
+    GZ_MCA_BEGIN(ln_sum);
+    sum += x[c];
+    GZ_MCA_END(ln_sum);
+  }
   int64_t sum_sq = 0;
   for (int32_t c = 0; c < c_count; ++c) {
+    GZ_MCA_BEGIN(ln_center);
     d[c] = c_count * (int32_t)x[c] - sum;
     sum_sq += (int64_t)d[c] * d[c];
+    GZ_MCA_END(ln_center);
   }
   const uint64_t variance = (uint64_t)(sum_sq / c_count + eps); /* (C*sigma)^2 */
   /* C*sigma with k fractional bits, k as large as the 64-bit square allows (at least 31

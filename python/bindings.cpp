@@ -313,12 +313,12 @@ PYBIND11_MODULE(_libgaze, m) {
 
   m.def(
       "bench",
-      [](const std::string& checkpoint, const Config& c, const std::string& kernel_dir, int64_t frames,
-         int64_t threads) {
-        return json_call([&] { return bench_kernel(c, checkpoint, kernel_dir, frames, threads).json; });
+      [](const std::string& checkpoint, const Config& c, const std::string& kernel_dir, int64_t frames, int64_t threads,
+         const std::string& model) {
+        return json_call([&] { return bench_kernel(c, checkpoint, kernel_dir, frames, threads, model).json; });
       },
       py::arg("checkpoint"), py::arg("config"), py::arg("kernel_dir"), py::arg("frames"), py::arg("threads"),
-      "gaze bench's numbers as a dict.");
+      py::arg("model"), "gaze bench's numbers as a dict (model \"pi4\": with the Pi 4 cycle model).");
 
   m.def(
       "personalize",

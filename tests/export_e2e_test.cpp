@@ -239,7 +239,7 @@ TEST_CASE("gaze export --format onnx: the personalised student in ONNX Runtime e
 
 TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and prints one JSON object", "[export]") {
   const Trained& t = trained();
-  const BenchReport r = bench_kernel(t.config, t.model, "", 50, 1);
+  const BenchReport r = bench_kernel(t.config, t.model, "", 50, 1, "pi4");
   for (const char* key : {"kernel_p50_ms", "kernel_p99_ms", "torch_fp32_p50_ms", "speedup", "macs", "weights_bytes",
                           "arena_bytes", "input", "threads", "simd", "pi4_peak_bound_ms"}) {
     CHECK(r.json.contains(key));
@@ -254,5 +254,13 @@ TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and print
   CHECK(r.json.at("onnxruntime_max_abs_error").get<double>() < 1e-4);
   CHECK(r.json.at("speedup_vs_onnxruntime").get<double>() > 0);
   CHECK_THAT(r.markdown, Contains("| ONNX Runtime 1.30.0 fp32"));
+  // --model pi4: the Cortex-A72 cycle model of the same kernel, beside its MAC bounds.
+  const Json& pi4 = r.json.at("pi4_model");
+  CHECK(pi4.at("ms_per_frame").get<double>() > 0);
+  CHECK(pi4.at("smlal16_bound_ms").get<double>() == Approx(2 * pi4.at("int8_bound_ms").get<double>()));
+  CHECK(pi4.at("regions").size() > 10);
+  CHECK_THAT(r.markdown, Contains("### Raspberry Pi 4 cycle model") && Contains("| pw_step4 |") &&
+                             Contains("ms per frame on a Pi 4"));
+  CHECK_THROWS_WITH(bench_kernel(t.config, t.model, "", 5, 1, "pi5"), Contains("the one cycle model is pi4"));
 }
 }  // namespace gaze

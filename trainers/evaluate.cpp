@@ -96,11 +96,8 @@ EvalResult evaluate(Baseline& model, const Dataset& data, const Config& config, 
 }
 
 double mean_gaze_baseline_deg(const Dataset& train, const Dataset& test, const std::vector<int64_t>& test_indices) {
-  Vec3 mean;
-  for (int64_t i = 0; i < train.size(); ++i) {
-    const auto& g = train.label(i).gaze;
-    mean = {mean.x + g[0], mean.y + g[1], mean.z + g[2]};
-  }
+  const std::array<double, 3> total = gaze_label_sum(train);
+  const Vec3 mean{total[0], total[1], total[2]};
   double sum = 0;
   int64_t n = 0;
   const auto add = [&](int64_t i) {

@@ -268,7 +268,8 @@ std::string baseline_not_run(const std::string& arch, const std::string& dataset
 struct StageConfigs {
   Config teacher_mae, distill;
   std::map<std::string, Config> teacher_adapters, student_adapters, personalize_teacher, personalize_student;
-  std::map<std::string, std::map<std::string, Config>> baselines;  // dataset -> arch -> config
+  std::map<std::string, Config> student_full, personalize_student_full;  // with pipeline.full_finetune
+  std::map<std::string, std::map<std::string, Config>> baselines;        // dataset -> arch -> config
 };
 
 StageConfigs compose_stages(const Config& config, const std::map<std::string, std::string>& packs,
@@ -289,6 +290,16 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
     out.student_adapters[d] = stage_config(config, "student_adapters", s.student_adapters, student_run, pack, root);
     out.personalize_teacher[d] = stage_config(config, "personalize", s.personalize, teacher_run, pack, root);
     out.personalize_student[d] = stage_config(config, "personalize", s.personalize, student_run, pack, root);
+    if (p.full_finetune) {
+      // student_full: student_adapters' file and set unless it names its own file, then its set.
+      StageRef full{s.student_full.config, {}};
+      if (full.config.empty()) full = s.student_adapters;
+      full.set.push_back("train.tune=all");
+      full.set.insert(full.set.end(), s.student_full.set.begin(), s.student_full.set.end());
+      const std::string full_run = "student_full_" + d;
+      out.student_full[d] = stage_config(config, "student_full", full, full_run, pack, root);
+      out.personalize_student_full[d] = stage_config(config, "personalize", s.personalize, full_run, pack, root);
+    }
     for (const auto& arch : p.baselines) {
       if (!baseline_not_run(arch, d).empty()) continue;
       const BaselineInput& input = baseline_input(arch);
@@ -318,7 +329,8 @@ StageConfigs for_seed(StageConfigs s, int64_t seed, const std::string& suffix) {
   };
   apply(s.teacher_mae);
   apply(s.distill);
-  for (auto* per_dataset : {&s.teacher_adapters, &s.student_adapters, &s.personalize_teacher, &s.personalize_student}) {
+  for (auto* per_dataset : {&s.teacher_adapters, &s.student_adapters, &s.personalize_teacher, &s.personalize_student,
+                            &s.student_full, &s.personalize_student_full}) {
     for (auto& [d, c] : *per_dataset) apply(c);
   }
   for (auto& [d, archs] : s.baselines) {
@@ -329,7 +341,7 @@ StageConfigs for_seed(StageConfigs s, int64_t seed, const std::string& suffix) {
 
 // What one training seed's stages 2-4 scored.
 struct SeedResults {
-  ModelScores teacher, student;
+  ModelScores teacher, student, student_full;
   std::vector<ModelScores> baselines;  // pipeline.baselines, in their order
 };
 
@@ -456,6 +468,14 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
   if (std::find(p.datasets.begin(), p.datasets.end(), "aea") != p.datasets.end()) {
     ours.push_back("AEA split 8:1:1 by recording (seeded); the wearer is not recorded");
   }
+  if (p.full_finetune) {
+    const Config& f = s.student_full.at(p.datasets.front());
+    ours.push_back(
+        "our row \"DFT Gaze, every weight fine-tuned\" (not in the paper): the distilled student with "
+        "backbone, adapters and head trained, " +
+        std::to_string(f.train.steps) + " steps at lr " + fmt_double(f.train.lr) +
+        ", personalised like DFT Gaze (last-stage adapters): the ceiling the frozen backbone leaves");
+  }
 }
 
 // Stages 2-4 under one training seed (`stages` already for_seed'ed; `suffix`, its seed_suffix,
@@ -483,18 +503,32 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
   results.teacher.title = "ConvNeXt V2-A (teacher)";
   results.student.name = "student";
   results.student.title = "DFT Gaze (student)";
+  results.student_full.name = "student_full";
+  results.student_full.title = "DFT Gaze, every weight fine-tuned (ours)";
+  struct GazeRow {  // a model trained by the adapters stage: its scores, its stage configs, its start
+    ModelScores* scores;
+    std::map<std::string, Config>& adapters;
+    std::map<std::string, Config>& personalize;
+    std::string init;
+  };
+  std::vector<GazeRow> rows = {{&results.teacher, stages.teacher_adapters, stages.personalize_teacher, teacher_mae},
+                               {&results.student, stages.student_adapters, stages.personalize_student, student_mae}};
+  if (p.full_finetune)
+    rows.push_back({&results.student_full, stages.student_full, stages.personalize_student_full, student_mae});
   for (const auto& d : p.datasets) {
-    for (ModelScores* m : {&results.teacher, &results.student}) {
-      const bool teacher = m == &results.teacher;
+    for (const GazeRow& row : rows) {
+      ModelScores* m = row.scores;
       std::vector<DatasetScores> scores;
       for (const int64_t person : folds.at(d)) {
-        Config c = for_fold(teacher ? stages.teacher_adapters[d] : stages.student_adapters[d], person);
-        c.train.init = teacher ? teacher_mae : student_mae;
+        Config c = for_fold(row.adapters.at(d), person);
+        c.train.init = row.init;
         GazeNet net = load_model(train("adapters", c));
         m->params = count_parameters(*net);
-        m->tunable = count_tunable_parameters(*net);
-        m->note = "frozen backbone; adapters + head";
-        const Config pc = for_fold(teacher ? stages.personalize_teacher[d] : stages.personalize_student[d], person);
+        const bool everything = c.train.tune == "all";
+        m->tunable = everything ? m->params : count_tunable_parameters(*net);
+        m->note = everything ? "every weight fine-tuned from the distilled student (train.tune=all)"
+                             : "frozen backbone; adapters + head";
+        const Config pc = for_fold(row.personalize.at(d), person);
         const std::string users = (root / "users" / (m->name + "_" + d + fold_suffix(person) + suffix)).string();
         scores.push_back(score(
             pc, packs.at(d), root / c.run.name / "eval_validation.json",
@@ -585,6 +619,8 @@ PipelineReport run_pipeline(const Config& config) {
   };
   results.teacher = over_seeds([](const SeedResults& r) -> const ModelScores& { return r.teacher; });
   results.student = over_seeds([](const SeedResults& r) -> const ModelScores& { return r.student; });
+  if (p.full_finetune)
+    results.student_full = over_seeds([](const SeedResults& r) -> const ModelScores& { return r.student_full; });
   for (size_t i = 0; i < p.baselines.size(); ++i) {
     results.baselines.push_back(over_seeds([i](const SeedResults& r) -> const ModelScores& { return r.baselines[i]; }));
   }

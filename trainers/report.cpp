@@ -168,6 +168,14 @@ std::string table_count(int64_t n) {
   return buf;
 }
 
+// Every model the run trained: teacher, student, the fully fine-tuned student if run, baselines.
+std::vector<const ModelScores*> every_model(const PipelineResults& r) {
+  std::vector<const ModelScores*> models = {&r.teacher, &r.student};
+  if (!r.student_full.datasets.empty()) models.push_back(&r.student_full);
+  for (const auto& b : r.baselines) models.push_back(&b);
+  return models;
+}
+
 const ModelScores* find_model(const PipelineResults& r, const std::string& name) {
   if (name == "teacher") return &r.teacher;
   if (name == "student") return &r.student;
@@ -224,6 +232,25 @@ std::string table12(const PipelineResults& r, bool personalised, bool csv) {
       cells.push_back(std::isnan(row.errors[i]) ? (csv ? "" : "–") : fmt(row.errors[i]));
     }
     cells.push_back(ran ? m->note : "");
+    if (csv) {
+      for (auto& c : cells) c = csv_field(c);
+    }
+    rows.push_back(cells);
+  }
+  if (!r.student_full.datasets.empty()) {  // ours, beside the paper's rows: the full fine-tuning ceiling
+    const ModelScores& m = r.student_full;
+    std::vector<std::string> cells = {m.title, table_count(m.params), "", table_count(m.tunable), ""};
+    for (const std::string& d : kTableDatasets) {
+      if (!m.datasets.count(d)) {
+        cells.push_back(why(dataset_title(d) + " is not in pipeline.datasets"));
+        if (csv && seeds) cells.push_back("");
+      } else {
+        cells.push_back(error_cell(m.datasets.at(d), personalised, csv));
+        if (csv && seeds) cells.push_back(error_sd_cell(m.datasets.at(d), personalised));
+      }
+      cells.push_back(csv ? "" : "–");
+    }
+    cells.push_back(m.note);
     if (csv) {
       for (auto& c : cells) c = csv_field(c);
     }
@@ -310,6 +337,18 @@ std::string table3(const PipelineResults& r, bool csv) {
     }
     rows.push_back(cells);
   }
+  const ModelScores& full = r.student_full;  // ours, not the paper's: the full fine-tuning ceiling
+  for (const bool personalised : {false, true}) {
+    if (full.datasets.empty()) break;
+    std::vector<std::string> cells = {personalised ? "personalised" : "generalised", csv ? full.name : full.title,
+                                      short_count(full.params)};
+    for (const auto& d : r.datasets) {
+      cells.push_back(error_cell(full.datasets.at(d), personalised, csv));
+      if (csv && seeds) cells.push_back(error_sd_cell(full.datasets.at(d), personalised));
+      cells.push_back("–");
+    }
+    rows.push_back(cells);
+  }
   return csv ? csv_table(header, rows) : markdown_table(header, rows);
 }
 
@@ -380,8 +419,7 @@ std::string k_table(const PipelineResults& r, const std::map<std::string, std::m
 
 Json report_json(const PipelineResults& r) {
   Json datasets = Json::object();
-  std::vector<const ModelScores*> models = {&r.teacher, &r.student};
-  for (const auto& b : r.baselines) models.push_back(&b);
+  const std::vector<const ModelScores*> models = every_model(r);
   Json params = Json::object(), not_run = Json::object();
   for (const ModelScores* m : models) {
     params[m->name] = m->params;
@@ -446,8 +484,7 @@ Json report_json(const PipelineResults& r) {
 
 // Per dataset: every model's generalised error CDF, and its error vs calibration shots k.
 std::vector<std::string> write_table_charts(const PipelineResults& r, const std::string& folder) {
-  std::vector<const ModelScores*> models = {&r.teacher, &r.student};
-  for (const auto& b : r.baselines) models.push_back(&b);
+  const std::vector<const ModelScores*> models = every_model(r);
   std::vector<std::string> paths;
   for (const auto& d : r.datasets) {
     LineChart cdf, k_curve;

@@ -59,6 +59,7 @@ struct ModelScores {
 struct PipelineResults {
   std::vector<std::string> datasets;
   ModelScores teacher, student;
+  ModelScores student_full;              // pipeline.full_finetune: every weight trained (no datasets: not run)
   std::vector<ModelScores> baselines;    // pipeline.baselines, in their order
   std::string data_description;          // "synthetic (gaze synth)", or each dataset's source
   std::map<std::string, bool> stand_in;  // dataset -> rendered by gaze synth (not a release)

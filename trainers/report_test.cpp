@@ -148,3 +148,36 @@ TEST_CASE("several seeds: cells read mean ± spread, a check that passes on some
   CHECK_THAT(single.markdown, !Contains("±") && !Contains("mixed") && Contains("0.500 (<= 0.5 ok)"));
   CHECK(testing::read_file(single.csv_path).rfind("setting,model,params,openeds_ours,openeds_paper\n", 0) == 0);
 }
+
+TEST_CASE("the fully fine-tuned student is our own row beside the paper's, in every table", "[report]") {
+  PipelineResults r;
+  r.datasets = {"openeds"};
+  for (ModelScores* m : {&r.teacher, &r.student, &r.student_full}) {
+    m->name = m == &r.teacher ? "teacher" : m == &r.student ? "student" : "student_full";
+    m->title = m == &r.student_full ? "DFT Gaze, every weight fine-tuned (ours)" : "";
+    m->params = m == &r.teacher ? 3579104 : 281174;
+    m->tunable = m == &r.student ? 14434 : m->params;
+    m->datasets["openeds"] = {6.5, 5.5, 6.0, 12.0, -1, {{0, 6.0}, {5, 5.5}}, 0.2};
+  }
+  r.student_full.datasets["openeds"].generalised = 4.25;
+  r.student_full.note = "every weight";
+  ModelScores gazenet;  // a baseline: what makes the run write Tables 1 and 2
+  gazenet.name = "gazenet";
+  gazenet.params = gazenet.tunable = 90000000;
+  gazenet.datasets["openeds"] = {9.0, 8.0, 9.0, 12.0, -1, {{0, 9.0}, {5, 8.0}}, 1.0};
+  r.baselines = {gazenet};
+  r.k = 5;
+  testing::TempDir dir;
+  const PipelineReport report = write_pipeline_report(r, dir.path());
+  CHECK_THAT(report.markdown,
+             Contains("| generalised | DFT Gaze, every weight fine-tuned (ours) | 281K | 4.25 | – |") &&
+                 Contains("| personalised | DFT Gaze, every weight fine-tuned (ours) | 281K | 5.50 | – |"));
+  CHECK_THAT(testing::read_file(report.csv_path), Contains("generalised,student_full,281K,4.2500,–\n"));
+  // Tables 1 and 2: the row after the paper's, no paper values.
+  REQUIRE(report.table_paths.size() == 4);
+  const std::string t1 = testing::read_file(dir.file("table1.csv"));
+  CHECK_THAT(t1, Contains("\n\"DFT Gaze, every weight fine-tuned (ours)\",281.2K,,281.2K,,"));  // a comma: quoted
+  CHECK_THAT(t1, Contains(",4.2500,,every weight\n"));
+  const Json j = Json::parse(testing::read_file(report.json_path));
+  CHECK(j.at("datasets").at("openeds").at("student_full").at("generalised_deg").get<double>() == 4.25);
+}

@@ -226,6 +226,10 @@ class AdaptersStage : public GazeNetStage {
   std::string name() const override { return "adapters"; }
   GazeNet& net() override { return net_; }
   TensorList trainable() override {
+    if (config_.train.tune == "all") {  // the full fine-tuning ceiling: every weight learns
+      train_only(*net_, {ParamGroup::kAll});
+      return named_parameters_in(*net_, ParamGroup::kAll);
+    }
     train_only(*net_, {ParamGroup::kAdapters, ParamGroup::kHead});
     TensorList params = named_parameters_in(*net_, ParamGroup::kAdapters);
     for (auto& item : named_parameters_in(*net_, ParamGroup::kHead)) params.push_back(item);
@@ -284,9 +288,7 @@ class AdaptersStage : public GazeNetStage {
 
   void start_head(const std::string& how) {
     if (how == "random") return;
-    std::array<double, 3> mean{0, 0, 0};
-    for (int64_t i = 0; i < data_->size(); ++i)
-      for (size_t k = 0; k < 3; ++k) mean[k] += data_->label(i).gaze[k];
+    std::array<double, 3> mean = gaze_label_sum(*data_);
     const double norm = std::hypot(mean[0], mean[1], mean[2]);
     if (!(norm > 0)) return;  // gaze spread evenly over the sphere: no direction to face
     for (double& v : mean) v /= norm;
@@ -327,8 +329,7 @@ class BaselineStage : public DataStage {
     }
     if (config.train.balanced) balance_by_gaze("baseline");
     if (config.train.init.empty()) {
-      double z = 0;
-      for (int64_t i = 0; i < data_->size(); ++i) z += data_->label(i).gaze[2];
+      const double z = gaze_label_sum(*data_)[2];
       net_->set_facing_camera(z <= 0);
       spdlog::info("baseline: the training gaze points {} the camera (mean z {:+.3f}): angles in that frame",
                    z <= 0 ? "towards" : "away from", z / double(data_->size()));

@@ -252,6 +252,37 @@ TEST_CASE("adapter training leaves the backbone bit-identical and lowers the err
   CHECK(error_after < 0.7 * error_before);
 }
 
+TEST_CASE("train.tune=all fine-tunes every weight of the adapters stage", "[trainer]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  const Config c = tiny_config(out.path(), "full", {"train.init=" + teacher, "train.steps=2", "train.tune=all"});
+  auto stage = make_stage("adapters", c);
+  TrainingStep step(*stage, c.train);
+  GazeNet before = load_model(teacher);
+  CHECK(int64_t(step.params().size()) == int64_t(before->parameters().size()));
+  GazeNet after = load_model(run_training(c, *stage, false).model_path);
+  int64_t moved = 0, total = 0;
+  const auto a = before->named_parameters(true), b = after->named_parameters(true);
+  // Backbone, adapters and head all learned, but for the adapters' pre-BatchNorm biases: training
+  // mode's BatchNorm subtracts the batch mean, so their gradient is exactly zero (and they start
+  // at zero, leaving weight decay nothing to shrink).
+  int64_t pre_norm_biases = 0;
+  std::string unchanged;
+  for (const auto& p : a) {
+    ++total;
+    const bool pre_norm_bias = p.key().find("adapter.down.bias") != std::string::npos;
+    pre_norm_biases += pre_norm_bias;
+    const bool changed = !at::equal(p.value(), b[p.key()]);
+    moved += changed;
+    if (!changed && !pre_norm_bias) unchanged += p.key() + " ";
+  }
+  INFO("unchanged: " << unchanged);
+  CHECK(pre_norm_biases == 12);  // one per block
+  CHECK(moved == total - pre_norm_biases);
+  CHECK_THROWS_WITH(tiny_config(out.path(), "x", {"train.tune=everything"}),
+                    Contains("train.tune") && Contains("adapters") && Contains("all"));
+}
+
 TEST_CASE("adapters turn an untrained head that faces away from the data round, and keep a trained one", "[trainer]") {
   testing::TempDir out;
   const std::string teacher = teacher_checkpoint(out.path());

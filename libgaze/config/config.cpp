@@ -221,9 +221,10 @@ YAML::Node parse_yaml(const std::string& text, const Source& source) {
 // The stage config files of `gaze run`, by key (dotted path) and field.
 std::vector<std::pair<std::string, StageRef*>> stage_refs(Config& config) {
   PipelineStages& s = config.pipeline.stages;
-  return {{"pipeline.stages.teacher_mae", &s.teacher_mae}, {"pipeline.stages.teacher_adapters", &s.teacher_adapters},
-          {"pipeline.stages.distill", &s.distill},         {"pipeline.stages.student_adapters", &s.student_adapters},
-          {"pipeline.stages.personalize", &s.personalize}, {"pipeline.stages.baseline", &s.baseline}};
+  return {{"pipeline.stages.teacher_mae", &s.teacher_mae},  {"pipeline.stages.teacher_adapters", &s.teacher_adapters},
+          {"pipeline.stages.distill", &s.distill},          {"pipeline.stages.student_adapters", &s.student_adapters},
+          {"pipeline.stages.personalize", &s.personalize},  {"pipeline.stages.baseline", &s.baseline},
+          {"pipeline.stages.student_full", &s.student_full}};
 }
 
 // Stage config paths a file names are relative to that file (as `extends` is); this rewrites
@@ -530,6 +531,9 @@ void validate_config(Config& config) {
   if (t.gaze_loss != "l1" && t.gaze_loss != "laplace_nll") {
     invalid(config, "train.gaze_loss",
             "unknown loss '" + t.gaze_loss + "'" + suggest_suffix(t.gaze_loss, {"l1", "laplace_nll"}));
+  }
+  if (t.tune != "adapters" && t.tune != "all") {
+    invalid(config, "train.tune", "unknown '" + t.tune + "'" + suggest_suffix(t.tune, {"adapters", "all"}));
   }
   if (t.head_init != "face_data" && t.head_init != "mean_gaze" && t.head_init != "random") {
     invalid(config, "train.head_init",

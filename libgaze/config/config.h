@@ -85,6 +85,7 @@ struct TrainConfig {
   bool flip = false;
   std::string gaze_loss = "l1";
   std::string head_init = "face_data";
+  std::string tune = "adapters";
 
   template <class V>
   void visit(V& v) {
@@ -110,6 +111,9 @@ struct TrainConfig {
       "adapters from a checkpoint whose head never saw gaze (teacher-mae, distill, imported): face_data (turn the "
       "random head round if its mean prediction points away from the mean training gaze) | mean_gaze (bias it "
       "towards that direction) | random (as built)");
+    v("tune", tune,
+      "adapters stage, what learns: adapters (all adapters + head, the backbone frozen: the paper's protocol) | all "
+      "(every weight: the full fine-tuning ceiling)");
   }
 };
 
@@ -175,7 +179,7 @@ struct StageRef {
 // <- every key the pipeline's own file or command line set outside pipeline.* <- its `set`
 // <- the wiring (run directory, data source, init and teacher checkpoints).
 struct PipelineStages {
-  StageRef teacher_mae, teacher_adapters, distill, student_adapters, personalize, baseline;
+  StageRef teacher_mae, teacher_adapters, distill, student_adapters, personalize, baseline, student_full;
 
   template <class V>
   void visit(V& v) {
@@ -186,6 +190,9 @@ struct PipelineStages {
     v("personalize", personalize, "evaluation and k-shot personalisation of both models, per dataset");
     v("baseline", baseline,
       "each of pipeline.baselines per dataset: training, evaluation and k-shot fine-tuning (personalize.*)");
+    v("student_full", student_full,
+      "with pipeline.full_finetune: the student with every weight trained (train.tune=all), per dataset; empty "
+      "config = student_adapters' file and set, then this set");
   }
 };
 
@@ -203,6 +210,7 @@ struct PipelineConfig {
   std::string images;
   std::string mpii_protocol = "fold";
   std::vector<int64_t> seeds;
+  bool full_finetune = false;
   PipelineStages stages;
 
   template <class V>
@@ -231,6 +239,9 @@ struct PipelineConfig {
       "train and score every stage once per seed (data rendered and split with run.seed); each cell becomes the "
       "mean over seeds +- their standard deviation, and a check that passes on some seeds only is flagged; empty "
       "= run.seed alone");
+    v("full_finetune", full_finetune,
+      "also train the distilled student with every weight trainable (pipeline.stages.student_full) and report it "
+      "beside the paper's rows: the ceiling the frozen-backbone protocol leaves");
     v("stages", stages, "the stages the run composes, each a config file + overrides");
   }
 };

@@ -86,10 +86,11 @@ def export_kernel(checkpoint, out_dir, source, users=(), merge_user=None, cfg=No
                                   [str(u) for u in users])
 
 
-def bench(checkpoint, source, kernel_dir=None, frames=1000, threads=1, cfg=None, **overrides):
-    """Latency of the kernel (built with CMake) beside LibTorch fp32 on the same frames (gaze bench)."""
+def bench(checkpoint, source, kernel_dir=None, frames=1000, threads=1, model=None, cfg=None, **overrides):
+    """Latency of the kernel (built with CMake) beside LibTorch fp32 on the same frames (gaze bench);
+    model="pi4" adds the Raspberry Pi 4 cycle model (the dict's "pi4_model")."""
     c = _with(cfg, dict(overrides, data__source=str(source)))
-    return _libgaze.bench(str(checkpoint), c, str(kernel_dir or ""), int(frames), int(threads))
+    return _libgaze.bench(str(checkpoint), c, str(kernel_dir or ""), int(frames), int(threads), str(model or ""))
 
 
 def synth(cfg=None, **overrides):

@@ -121,6 +121,9 @@ def test_train_evaluate_personalize(tiny, tmp_path):
     assert 0 <= report["float_vs_fixed_mean_deg"] < 1.0
     with pytest.raises(libgaze.Error, match="missing.h5"):
         libgaze.export_kernel(tmp_path / "missing.h5", kernel, f"{root}/openeds", cfg=cfg)
+    # The bench's cycle model is named through to C++ (and refused before any work when unknown).
+    with pytest.raises(libgaze.Error, match="the one cycle model is pi4"):
+        libgaze.bench(result["model"], f"{root}/openeds", kernel_dir=kernel, frames=2, model="pi5", cfg=cfg)
 
 
 def test_angular_error_numbers():
