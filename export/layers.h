@@ -37,12 +37,12 @@
  * target core; compiled with GZ_MCA_COUNT every pass through a body is counted, so a frame's
  * passes per region are known. Otherwise they are nothing. A region must be straight-line code
  * without calls (llvm-mca runs it as one block). */
-#define GZ_MCA_REGION_LIST(X)                                                                                          \
-  X(pw_step4)                                                                                                          \
-  X(pw_step3)                                                                                                          \
-  X(pw_step2) X(pw_step1) X(pw_half4) X(pw_half3) X(pw_half2) X(pw_half1) X(pw_store) X(dw_mac) X(dw_store) X(dw_tail) \
-      X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu) X(grn_sum_sq) X(grn_apply) X(grn_tail) X(add) X(add_tail)    \
-          X(leaky_relu)
+/* clang-format off */
+#define GZ_MCA_REGION_LIST(X)                                                                       \
+  X(pw_step4) X(pw_step3) X(pw_step2) X(pw_step1) X(pw_half4) X(pw_half3) X(pw_half2) X(pw_half1)   \
+  X(pw_store) X(dw_mac) X(dw_store) X(dw_tail) X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu)  \
+  X(grn_sum_sq) X(grn_apply) X(grn_tail) X(add) X(add_tail) X(leaky_relu)
+/* clang-format on */
 #define GZ_MCA_ID(name) GZ_MCA_##name,
 enum { GZ_MCA_REGION_LIST(GZ_MCA_ID) GZ_MCA_REGION_COUNT };
 #undef GZ_MCA_ID

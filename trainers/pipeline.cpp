@@ -221,18 +221,18 @@ std::string seed_suffix(int64_t seed, int64_t run_seed) { return seed == run_see
 // One dataset's scores over several runs as one: over leave-one-person-out folds (each fold's
 // person-level means averaged, the paper's mean over people) or over training seeds. Every
 // frame's error is kept for the CDFs.
-DatasetScores mean_scores(const std::vector<DatasetScores>& folds) {
-  if (folds.size() == 1) return folds.front();
-  DatasetScores m = folds.front();  // unit and calibration gap are the protocol's, not per run
+DatasetScores mean_scores(const std::vector<DatasetScores>& runs) {
+  if (runs.size() == 1) return runs.front();
+  DatasetScores m = runs.front();  // unit and calibration gap are the protocol's, not per run
   m.generalised = m.personalised = m.before = m.baseline = 0;
   m.seconds_per_user = m.calibrate_seconds_per_user = 0;
   m.k_curve.clear();
   m.errors.clear();
-  std::map<int64_t, int64_t> k_folds;  // a person with too few frames for some k has no point there
-  const double n = double(folds.size());
+  std::map<int64_t, int64_t> k_runs;  // a person with too few frames for some k has no point there
+  const double n = double(runs.size());
   double auc = 0;
   int64_t aucs = 0;
-  for (const DatasetScores& f : folds) {
+  for (const DatasetScores& f : runs) {
     m.generalised += f.generalised / n;
     m.personalised += f.personalised / n;
     m.before += f.before / n;
@@ -241,7 +241,7 @@ DatasetScores mean_scores(const std::vector<DatasetScores>& folds) {
     m.calibrate_seconds_per_user += f.calibrate_seconds_per_user / n;
     for (const auto& [k, error] : f.k_curve) {
       m.k_curve[k] += error;
-      ++k_folds[k];
+      ++k_runs[k];
     }
     m.errors.insert(m.errors.end(), f.errors.begin(), f.errors.end());
     if (f.blink_auc >= 0) {
@@ -249,7 +249,7 @@ DatasetScores mean_scores(const std::vector<DatasetScores>& folds) {
       ++aucs;
     }
   }
-  for (auto& [k, error] : m.k_curve) error /= double(k_folds[k]);
+  for (auto& [k, error] : m.k_curve) error /= double(k_runs[k]);
   m.blink_auc = aucs ? auc / double(aucs) : -1;
   return m;
 }
@@ -529,7 +529,7 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
         m->note = everything ? "every weight fine-tuned from the distilled student (train.tune=all)"
                              : "frozen backbone; adapters + head";
         const Config pc = for_fold(row.personalize.at(d), person);
-        const std::string users = (root / "users" / (m->name + "_" + d + fold_suffix(person) + suffix)).string();
+        const std::string users = (root / "users" / (m->name + "_" + d + suffix + fold_suffix(person))).string();
         scores.push_back(score(
             pc, packs.at(d), root / c.run.name / "eval_validation.json",
             [&](const Dataset& data) { return evaluate(net, data, pc); },
