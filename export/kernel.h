@@ -31,7 +31,7 @@
  *   gz_requant_shift_s32_*                (*)          8 lanes      4 lanes      -
  *   gz_store_s16x8_avx2                   -            8 lanes      -            -
  *   gz_layernorm_s16_row_*                1 channel    8 channels   4 channels   gz_layernorm_s16_row
- *   gz_gelu_s16_row_*                     1 value      8 values     -            gz_gelu_s16_row
+ *   gz_gelu_s16_row_*                     1 value      8 values     8 values     gz_gelu_s16_row
  *   gz_grn_s16_row_*                      1 channel    8 channels   4 channels   gz_grn_s16_row
  *   gz_pw_s16s8_tile4x16_*                4 x 16       4 x 16       4 x 16       gz_pw_s16s8_tile4x16
  *   gz_pw_accumulate_s16s8_tile4x16_avx2  -            4 x 16       -            -
@@ -387,10 +387,50 @@ static inline void gz_gelu_s16_row_avx2(int16_t* x, size_t n, const int16_t* tab
 }
 #endif
 
-/* GELU over n values in place; NEON has no vector version (the scalar loop is used there). */
+#if defined(GZ_SIMD_NEON)
+/* As the AVX2 routine: the table has no vector gather, so one 32-bit load per value brings
+ * table[i] and table[i + 1]; the rest is vector arithmetic (it was a quarter of the Pi 4 cycle
+ * model's time as a scalar loop: 10 cycles per value). */
+static inline void gz_gelu_s16_row_neon(int16_t* x, size_t n, const int16_t* table) {
+  GZ_TRACE_VARIANT();
+  size_t i = 0;
+  const int32x4_t mask6 = vdupq_n_s32(63), threshold = vdupq_n_s32(31);
+  for (; i + 8 <= n; i += 8) {
+    GZ_MCA_BEGIN(gelu8);
+    /* u = x + 32768 in [0, 65535]: the int16 bits with the sign bit flipped */
+    const uint16x8_t u = veorq_u16(vreinterpretq_u16_s16(vld1q_s16(x + i)), vdupq_n_u16(0x8000));
+    uint16_t at[8];
+    vst1q_u16(at, vshrq_n_u16(u, 6));
+    int32_t pair_values[8];
+    for (int k = 0; k < 8; ++k) memcpy(&pair_values[k], table + at[k], 4);
+    int16x4_t out[2];
+    for (int half = 0; half < 2; ++half) {
+      const int32x4_t pair = vld1q_s32(pair_values + 4 * half);
+      const int32x4_t lo = vshrq_n_s32(vshlq_n_s32(pair, 16), 16), hi = vshrq_n_s32(pair, 16);
+      const int32x4_t f = vandq_s32(vreinterpretq_s32_u32(vmovl_u16(half ? vget_high_u16(u) : vget_low_u16(u))), mask6);
+      const int32x4_t prod = vmulq_s32(vsubq_s32(hi, lo), f);
+      /* gz_rdivpot_s32(prod, 6): ties away from zero */
+      const int32x4_t thr = vaddq_s32(threshold, vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(prod), 31)));
+      const int32x4_t round = vreinterpretq_s32_u32(vshrq_n_u32(vcgtq_s32(vandq_s32(prod, mask6), thr), 31));
+      out[half] = vqmovn_s32(vaddq_s32(lo, vaddq_s32(vshrq_n_s32(prod, 6), round)));
+    }
+    vst1q_s16(x + i, vcombine_s16(out[0], out[1]));
+    GZ_MCA_END(gelu8);
+  }
+  for (; i < n; ++i) {
+    GZ_MCA_BEGIN(gelu);
+    x[i] = gz_gelu_s16(x[i], table);
+    GZ_MCA_END(gelu);
+  }
+}
+#endif
+
+/* GELU over n values in place. */
 static inline void gz_gelu_s16_row(int16_t* x, size_t n, const int16_t* table) {
 #if defined(GZ_SIMD_AVX2)
   gz_gelu_s16_row_avx2(x, n, table);
+#elif defined(GZ_SIMD_NEON)
+  gz_gelu_s16_row_neon(x, n, table);
 #else
   gz_gelu_s16_row_scalar(x, n, table);
 #endif
