@@ -249,13 +249,12 @@ static inline void gz_store_s16x8_avx2(int16_t* y, __m256i v) {
 static inline int32x4_t gz_requant_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left, int32x4_t right) {
   x = vshlq_s32(x, left);
   const int32x4_t high = vqrdmulhq_s32(x, multiplier); /* = gz_srdhm_s32 lane by lane */
-  const int32x4_t one = vdupq_n_s32(1);
-  const int32x4_t mask = vsubq_s32(vshlq_s32(one, right), one);
-  const int32x4_t remainder = vandq_s32(high, mask);
-  const int32x4_t negative = vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(high), 31));
-  const int32x4_t threshold = vaddq_s32(vshrq_n_s32(mask, 1), negative);
-  const int32x4_t shifted = vshlq_s32(high, vnegq_s32(right));
-  return vsubq_s32(shifted, vreinterpretq_s32_u32(vcgtq_s32(remainder, threshold)));
+  /* RoundingDivideByPOT as gemmlowp's NEON code does it: VRSHL rounds ties up, so a negative
+   * value (when there is a shift) first steps down by one, which makes its ties go away from
+   * zero. Four instructions where the remainder-and-threshold form took seven. */
+  const int32x4_t neg_right = vnegq_s32(right);
+  const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, neg_right), 31);
+  return vrshlq_s32(vqaddq_s32(high, fixup), neg_right);
 }
 
 static inline int32x4_t gz_requant_shift_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t shift) {
