@@ -1,6 +1,5 @@
 #include "export/cycle_model.h"
 
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <regex>

@@ -79,6 +79,13 @@ std::string error_sd_cell(const DatasetScores& s, bool personalised) {
   return fmt(seed_sd(s, personalised ? &SeedScores::personalised : &SeedScores::generalised), 4);
 }
 
+// Appends a model's error on one dataset to a table row: its cell, and in a CSV of a
+// several-seed run the deviation's column after it.
+void add_error_cells(std::vector<std::string>& cells, const DatasetScores& s, bool personalised, bool csv, bool seeds) {
+  cells.push_back(error_cell(s, personalised, csv));
+  if (csv && seeds) cells.push_back(error_sd_cell(s, personalised));
+}
+
 // A small SVG line chart of error vs k, one line per (model, dataset).
 std::string k_curve_svg(const std::map<std::string, std::map<int64_t, double>>& curves) {
   double y_max = 0;
@@ -245,8 +252,7 @@ std::string table12(const PipelineResults& r, bool personalised, bool csv) {
         cells.push_back(why(dataset_title(d) + " is not in pipeline.datasets"));
         if (csv && seeds) cells.push_back("");
       } else {
-        cells.push_back(error_cell(m.datasets.at(d), personalised, csv));
-        if (csv && seeds) cells.push_back(error_sd_cell(m.datasets.at(d), personalised));
+        add_error_cells(cells, m.datasets.at(d), personalised, csv, seeds);
       }
       cells.push_back(csv ? "" : "–");
     }
@@ -330,9 +336,7 @@ std::string table3(const PipelineResults& r, bool csv) {
                                                     : "ConvNeXt V2-A (teacher)",
                                       short_count(m.params)};
     for (const auto& d : r.datasets) {
-      const DatasetScores& s = m.datasets.at(d);
-      cells.push_back(error_cell(s, row.personalised, csv));
-      if (csv && seeds) cells.push_back(error_sd_cell(s, row.personalised));
+      add_error_cells(cells, m.datasets.at(d), row.personalised, csv, seeds);
       cells.push_back(d == "aea" ? fmt(row.aea) : d == "openeds" ? fmt(row.openeds) : "–");
     }
     rows.push_back(cells);
@@ -343,8 +347,7 @@ std::string table3(const PipelineResults& r, bool csv) {
     std::vector<std::string> cells = {personalised ? "personalised" : "generalised", csv ? full.name : full.title,
                                       short_count(full.params)};
     for (const auto& d : r.datasets) {
-      cells.push_back(error_cell(full.datasets.at(d), personalised, csv));
-      if (csv && seeds) cells.push_back(error_sd_cell(full.datasets.at(d), personalised));
+      add_error_cells(cells, full.datasets.at(d), personalised, csv, seeds);
       cells.push_back("–");
     }
     rows.push_back(cells);
