@@ -2,16 +2,22 @@
 //   table1, table2, table3  the pipeline of experiments/<table>.yaml (gaze run) on the datasets
 //                           given, rendered stand-ins for the rest; the table beside the paper's
 //   fig8                    latency of the teacher and DFT Gaze here, beside the paper's Pi 4
+//   conditions              ours: the demo's recipe on held-out renderer conditions
+//                           (experiments/conditions/*.yaml), one summary table
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "cli/commands.h"
 #include "datasets/synth/synth_writer.h"
 #include "export/fig8.h"
+#include "libgaze/config/run_dir.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
 #include "trainers/charts.h"
+#include "trainers/conditions_report.h"
 #include "trainers/pipeline.h"
 
 namespace gaze::cli {
@@ -19,14 +25,74 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// experiments/<table>.yaml from the working directory, else from the source tree this binary
-// was built from.
-std::string experiment_file(const std::string& table) {
-  const std::string name = "experiments/" + table + ".yaml";
-  if (fs::exists(name)) return name;
-  const std::string built = std::string(LIBGAZE_SOURCE_DIR) + "/" + name;
+// experiments/<name> from the working directory, else from the source tree this binary was
+// built from.
+std::string experiment_file(const std::string& name) {
+  const std::string path = "experiments/" + name;
+  if (fs::exists(path)) return path;
+  const std::string built = std::string(LIBGAZE_SOURCE_DIR) + "/" + path;
   if (fs::exists(built)) return built;
-  throw Error(name + " not found (run from the libgaze checkout, or pass -c with the experiment file)");
+  throw Error(path + " not found (run from the libgaze checkout, or give the experiment's path)");
+}
+
+// The condition files of a folder, by name; "demo" (the recipe's own data) first.
+std::vector<std::pair<std::string, std::string>> condition_files(const std::string& folder,
+                                                                 const std::vector<std::string>& only) {
+  std::map<std::string, std::string> found;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    if (entry.path().extension() == ".yaml") found[entry.path().stem().string()] = entry.path().string();
+  }
+  for (const auto& name : only) {
+    if (!found.count(name)) throw Error(folder + ": no condition '" + name + "' (--only)");
+  }
+  const auto wanted = [&](const std::string& name) {
+    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+  };
+  std::vector<std::pair<std::string, std::string>> out;
+  if (found.count("demo") && wanted("demo")) out.push_back({"demo", found["demo"]});
+  for (const auto& [name, path] : found) {
+    if (name != "demo" && wanted(name)) out.push_back({name, path});
+  }
+  if (out.empty()) throw Error(folder + ": no condition files (*.yaml)");
+  return out;
+}
+
+void register_conditions(CLI::App& reproduce) {
+  auto* command = reproduce.add_subcommand(
+      "conditions",
+      "ours: the demo's recipe on held-out renderer conditions (camera pose, resolution, illumination, anatomy, "
+      "people), each over its seeds, in one table");
+  struct Options {
+    std::string folder, output = "runs";
+    std::vector<std::string> only, overrides;
+    bool report_only = false;
+  };
+  auto o = std::make_shared<Options>();
+  command->add_option("--conditions", o->folder, "folder of condition files (default: experiments/conditions)")
+      ->check(CLI::ExistingDirectory);
+  command->add_option("--only", o->only, "run only these conditions (file names without .yaml)")->delimiter(',');
+  command->add_option("-o,--output", o->output, "run.out_dir: each condition runs in <output>/conditions_<name>");
+  command->add_flag("--report-only", o->report_only, "summarise finished runs, train nothing");
+  command->add_option("overrides", o->overrides, "key.sub=value overrides applied to every condition");
+  command->callback([o] {
+    const std::string folder = o->folder.empty() ? experiment_file("conditions") : o->folder;
+    std::vector<ConditionRun> runs;
+    for (const auto& [name, path] : condition_files(folder, o->only)) {
+      std::vector<std::string> overrides = {"run.out_dir=" + o->output};
+      overrides.insert(overrides.end(), o->overrides.begin(), o->overrides.end());
+      overrides.push_back("run.name=conditions_" + name);  // last: each condition has its own run
+      const Config config = load_config(path, overrides);
+      std::string report = (fs::path(run_dir_path(config)) / "report.json").string();
+      if (!o->report_only) {
+        std::printf("== condition %s (%s)\n", name.c_str(), path.c_str());
+        std::fflush(stdout);
+        report = run_pipeline(config).json_path;
+      }
+      runs.push_back({name, experiment_description(path), path, report});
+    }
+    const ConditionsReport r = write_conditions_report(runs, o->output);
+    std::printf("%s\nreport: %s (also %s)\n", r.markdown.c_str(), r.markdown_path.c_str(), r.json_path.c_str());
+  });
 }
 
 void register_table(CLI::App& reproduce, const std::string& table, const std::string& what) {
@@ -56,7 +122,7 @@ void register_table(CLI::App& reproduce, const std::string& table, const std::st
       overrides.push_back(std::string(key) + "=" + fs::absolute(*root).string());
     }
     overrides.insert(overrides.end(), o->overrides.begin(), o->overrides.end());
-    const Config config = load_config(o->config.empty() ? experiment_file(table) : o->config, overrides);
+    const Config config = load_config(o->config.empty() ? experiment_file(table + ".yaml") : o->config, overrides);
     const PipelineReport r = run_pipeline(config);
     if (table == "table3") {
       std::printf("%s\nreport: %s (also %s)\n", r.markdown.c_str(), r.markdown_path.c_str(), r.csv_path.c_str());
@@ -87,12 +153,14 @@ BarChart fig8_chart(const Fig8Report& r) {
 }  // namespace
 
 void register_reproduce(CLI::App& app) {
-  auto* command = app.add_subcommand("reproduce", "the paper's tables and figures: table1, table2, table3, fig8");
+  auto* command = app.add_subcommand(
+      "reproduce", "the paper's tables and figures (table1, table2, table3, fig8), and our held-out conditions");
   command->require_subcommand(1);
   register_table(*command, "table1",
                  "Table 1 (generalised): DFT Gaze, its teacher and three published baselines on four datasets");
   register_table(*command, "table2", "Table 2 (personalised, k = 5): the same run as table1, personalised");
   register_table(*command, "table3", "Table 3: teacher vs DFT Gaze, generalised and personalised (the demo's run)");
+  register_conditions(*command);
   auto* fig8 = command->add_subcommand(
       "fig8", "latency of the teacher and DFT Gaze here (LibTorch fp32, our kernel) beside the paper's Pi 4 numbers");
   auto options = std::make_shared<ConfigOptions>();

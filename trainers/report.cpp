@@ -10,6 +10,7 @@
 #include "libgaze/core/json.h"
 #include "libgaze/core/strings.h"
 #include "trainers/charts.h"
+#include "trainers/tables.h"
 
 namespace gaze {
 namespace {
@@ -27,34 +28,6 @@ constexpr PaperRow kPaper[] = {
     {true, false, 2.32, 5.36},
     {true, true, 2.60, 5.80},
 };
-
-std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::string out = "| " + join(header, " | ") + " |\n|";
-  for (size_t i = 0; i < header.size(); ++i) out += "---|";
-  out += "\n";
-  for (const auto& row : rows) out += "| " + join(row, " | ") + " |\n";
-  return out;
-}
-
-std::string csv_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::string out = join(header, ",") + "\n";
-  for (const auto& row : rows) out += join(row, ",") + "\n";
-  return out;
-}
-
-// A CSV field, quoted (RFC 4180) when it holds a comma, quote or line break.
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string fmt(double v, int digits = 2) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 // The sample standard deviation over seeds of one of a cell's numbers (0 below two seeds).
 double seed_sd(const DatasetScores& s, double SeedScores::*field) {

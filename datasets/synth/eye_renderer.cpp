@@ -9,7 +9,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kCorneaIndex = 1.376;
-constexpr int kLeds = 8;
 constexpr double kLedRingRadius = 12.0;  // mm around the camera
 
 Vec3 add(const Vec3& a, const Vec3& b) { return {a.x + b.x, a.y + b.y, a.z + b.z}; }
@@ -78,36 +77,61 @@ struct Lids {
   bool open_at(double x, double y) const { return std::fabs(x) < width && y > lower_at(x) && y < upper_at(x); }
 };
 
+// A direction in the untilted camera frame as the tilted camera sees it: pitch about x (the eye's
+// straight ahead turns up in the image when the camera looks up from below), then yaw about y.
+Vec3 camera_direction(const EyeParticipant& p, const Vec3& d) {
+  if (p.camera_yaw == 0 && p.camera_pitch == 0) return d;
+  const double cp = std::cos(p.camera_pitch), sp = std::sin(p.camera_pitch);
+  const Vec3 pitched{d.x, d.y * cp - d.z * sp, d.y * sp + d.z * cp};
+  const double cy = std::cos(p.camera_yaw), sy = std::sin(p.camera_yaw);
+  return {pitched.x * cy - pitched.z * sy, pitched.y, pitched.x * sy + pitched.z * cy};
+}
+
 }  // namespace
 
-EyeParticipant sample_participant(uint64_t seed, int64_t id) {
+EyeParticipant sample_participant(uint64_t seed, int64_t id, const EyePopulation& population) {
   SplitMix r(seed_mix(seed, stream::kParticipant, uint64_t(id)));
+  // Each draw is a deviation from its mean, scaled by the population's spread; the draws are
+  // taken in the same order whatever the population, so person i of a held-out condition is
+  // person i of the demo, only further from (or nearer to) the mean.
+  const double spread = population.anatomy_spread;
+  const auto normal = [&](double mean, double sd) { return mean + spread * sd * r.normal(); };
+  const auto uniform = [&](double lo, double hi) {
+    const double x = r.uniform(lo, hi);
+    return spread == 1.0 ? x : (lo + hi) / 2 + spread * (x - (lo + hi) / 2);
+  };
   EyeParticipant p;
   p.id = id;
-  p.eyeball_radius = 12.0 + 0.35 * r.normal();
-  p.cornea_radius = 7.8 + 0.25 * r.normal();
-  p.cornea_offset = 5.3 + 0.2 * r.normal();
-  // The limbus is where the cornea sphere leaves the eyeball: the iris ends just inside it.
-  const double a =
-      (p.eyeball_radius * p.eyeball_radius - p.cornea_radius * p.cornea_radius + p.cornea_offset * p.cornea_offset) /
-      (2 * p.cornea_offset);
-  p.iris_radius = std::sqrt(std::max(1.0, p.eyeball_radius * p.eyeball_radius - a * a)) - 0.1;
+  // Clamped so that a wide spread still draws an eye the renderer can draw.
+  p.eyeball_radius = std::clamp(normal(12.0, 0.35), 10.5, 13.5);
+  p.cornea_radius = std::clamp(normal(7.8, 0.25), 6.8, 8.8);
+  // The limbus, where the cornea sphere leaves the eyeball, is drawn (about 11.7 mm across in
+  // adults) and the cornea placed so that the two spheres meet there. Drawing the cornea's
+  // offset instead let a small cornea sink into the eyeball: some people had a 1.5 mm iris,
+  // smaller than their pupil.
+  const double limbus = std::clamp(normal(5.85, 0.2), 5.0, 6.4);                      // < the smallest cornea radius
+  const double a = std::sqrt(p.eyeball_radius * p.eyeball_radius - limbus * limbus);  // centre to limbus plane
+  p.cornea_offset = a - std::sqrt(p.cornea_radius * p.cornea_radius - limbus * limbus);
+  p.iris_radius = limbus - 0.1;  // the iris ends just inside the limbus
   p.iris_depth = a - 0.9;
-  p.pupil_radius = r.uniform(1.4, 2.4);
-  p.kappa_yaw = (-5.0 + 2.0 * r.normal()) * kPi / 180;  // nasal: toward the wearer's right
-  p.kappa_pitch = (1.5 + 1.5 * r.normal()) * kPi / 180;
-  p.eye_distance = r.uniform(29.0, 35.0);
-  p.eye_offset_x = r.uniform(-2.0, 2.0);
-  p.eye_offset_y = r.uniform(-2.0, 2.0);
-  p.lid_open = r.uniform(0.48, 0.75);
-  p.lid_follow = r.uniform(0.4, 0.7);
-  p.lid_width = r.uniform(1.25, 1.5);
-  p.lower_lid = r.uniform(0.35, 0.5);
-  p.skin = r.uniform(120, 175);
-  p.sclera = r.uniform(175, 215);
-  p.iris_brightness = r.uniform(70, 140);
-  p.lash_density = r.uniform(0.3, 0.9);
+  p.pupil_radius = std::clamp(uniform(1.4, 2.4), 1.0, 0.6 * p.iris_radius);
+  p.kappa_yaw = normal(-5.0, 2.0) * kPi / 180;  // nasal: toward the wearer's right
+  p.kappa_pitch = normal(1.5, 1.5) * kPi / 180;
+  p.eye_distance = r.uniform(population.eye_distance_min, population.eye_distance_max);
+  p.eye_offset_x = r.uniform(-population.eye_offset, population.eye_offset);
+  p.eye_offset_y = r.uniform(-population.eye_offset, population.eye_offset);
+  p.lid_open = std::clamp(uniform(0.48, 0.75), 0.3, 0.95);
+  p.lid_follow = std::max(0.1, uniform(0.4, 0.7));
+  p.lid_width = std::clamp(uniform(1.25, 1.5), 1.1, 1.8);
+  p.lower_lid = std::clamp(uniform(0.35, 0.5), 0.2, 0.65);
+  p.skin = std::clamp(uniform(120, 175), 60.0, 235.0);
+  p.sclera = std::clamp(uniform(175, 215), 120.0, 250.0);
+  p.iris_brightness = r.uniform(population.iris_brightness_min, population.iris_brightness_max);
+  p.lash_density = std::clamp(uniform(0.3, 0.9), 0.0, 1.0);
   p.texture_seed = r.next();
+  p.camera_yaw = population.camera_yaw_deg * kPi / 180;
+  p.camera_pitch = population.camera_pitch_deg * kPi / 180;
+  p.leds = population.leds;
   return p;
 }
 
@@ -120,7 +144,7 @@ Image render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height
   Vec3 g = normalized(s.visual_axis);
   if (mirror) g.x = -g.x;  // render the mirrored left eye, flip the image at the end
   const Vec3 o_label = optical_axis(p, g);
-  const Vec3 o{o_label.x, o_label.y, -o_label.z};  // label frame -> camera frame
+  const Vec3 o = camera_direction(p, {o_label.x, o_label.y, -o_label.z});  // label frame -> camera frame
   const Vec3 eye{p.eye_offset_x + s.slip_x, p.eye_offset_y + s.slip_y, p.eye_distance + s.slip_z};
   const Vec3 cornea = add(eye, scale(o, p.cornea_offset));
   const Vec3 iris_centre = add(eye, scale(o, p.iris_depth));
@@ -204,8 +228,8 @@ Image render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height
 
   // Corneal glints: mirror points of the LED ring (camera at the origin) on the cornea sphere.
   const double glint_sigma = 0.9 * width / 320.0;
-  for (int k = 0; k < kLeds; ++k) {
-    const double angle = 2 * kPi * k / kLeds + 0.3;
+  for (int k = 0; k < p.leds; ++k) {
+    const double angle = 2 * kPi * k / p.leds + 0.3;
     const Vec3 led{kLedRingRadius * std::cos(angle), kLedRingRadius * std::sin(angle), 0};
     Vec3 n = normalized(add(normalized(sub(led, cornea)), normalized(scale(cornea, -1))));
     Vec3 point = add(cornea, scale(n, p.cornea_radius));
@@ -254,11 +278,14 @@ Image render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height
       }
   }
   SplitMix noise(s.noise_seed);
+  const double light_x = s.light_gradient * std::cos(s.light_angle),
+               light_y = s.light_gradient * std::sin(s.light_angle);
   Image image(height, width);
   for (int32_t y = 0; y < height; ++y) {
     for (int32_t x = 0; x < width; ++x) {
       const double rx = (x + 0.5 - cx) / cx, ry = (y + 0.5 - cy) / cy;
-      double v = buffer[size_t(y) * width + x] * s.exposure * (1.0 - 0.22 * (rx * rx + ry * ry) / 2);
+      const double light = 1.0 + light_x * rx + light_y * ry;
+      double v = buffer[size_t(y) * width + x] * s.exposure * light * (1.0 - 0.22 * (rx * rx + ry * ry) / 2);
       v += s.noise_sigma * noise.normal();
       image.at(y, x) = uint8_t(std::clamp(std::lround(v), 0L, 255L));
     }

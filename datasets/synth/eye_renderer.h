@@ -9,6 +9,9 @@
 // a ring of IR LEDs around the camera, found by solving for the mirror point on the cornea.
 // Eyelids (image-space curves around the projected eye centre) follow vertical gaze and blink;
 // lashes hang from the upper lid; skin, sensor noise, blur, vignetting and camera slip finish it.
+// The camera may be tilted against the wearer's straight ahead (a camera below or beside the
+// eye, as on real headsets): the eye is then seen rotated by the tilt, while the lids, being
+// drawn in image space, stay level.
 //
 // The label is the visual axis; the optical axis is offset from it by the participant's kappa
 // angle, so a model trained across participants has a per-person bias left to personalise.
@@ -33,11 +36,24 @@ struct EyeParticipant {
   double eye_offset_x = 0.0, eye_offset_y = 0.0;  // how the headset sits, mm
   double lid_open = 0.62, lid_follow = 0.55, lid_width = 1.35, lower_lid = 0.42;
   double skin = 150, sclera = 200, iris_brightness = 105, lash_density = 0.6;
+  double camera_yaw = 0, camera_pitch = 0;  // the camera's tilt (EyePopulation), radians
+  int32_t leds = 8;                         // IR LEDs in the ring around the camera
   uint64_t texture_seed = 1;
 };
 
+// The population people are drawn from: the renderer's defaults, or a held-out condition
+// (synth.camera_tilt_deg, eye_distance_mm, eye_offset_mm, leds, anatomy_spread, iris_brightness).
+struct EyePopulation {
+  double camera_yaw_deg = 0, camera_pitch_deg = 0;
+  double eye_distance_min = 29.0, eye_distance_max = 35.0;  // mm
+  double eye_offset = 2.0;                                  // mm, either way on x and y
+  int32_t leds = 8;
+  double anatomy_spread = 1.0;  // scales each anatomy draw's deviation from its mean
+  double iris_brightness_min = 70, iris_brightness_max = 140;
+};
+
 // Participant `id`'s anatomy and headset fit, drawn deterministically from (seed, id).
-EyeParticipant sample_participant(uint64_t seed, int64_t id);
+EyeParticipant sample_participant(uint64_t seed, int64_t id, const EyePopulation& population = {});
 
 struct EyeFrameState {
   Vec3 visual_axis{0, 0, 1};                  // unit, label frame
@@ -48,6 +64,8 @@ struct EyeFrameState {
   double noise_sigma = 3.0;                   // sensor noise, grey levels
   double blur_sigma = 0.0;                    // optical blur, pixels at the rendered size
   double exposure = 1.0;
+  double light_gradient = 0.0;  // ambient light: relative change from the centre to the edge
+  double light_angle = 0.0;     // the direction it grows toward, radians in the image (0: right, pi/2: down)
   uint64_t noise_seed = 0;
 };
 

@@ -9,6 +9,7 @@
 #include "datasets/codec.h"
 #include "datasets/face_normalization.h"
 #include "datasets/matfile.h"
+#include "datasets/synth/synth_writer.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/parallel.h"
@@ -201,7 +202,7 @@ std::string write_synthetic_mpiigaze(const SynthConfig& c, uint64_t seed, int64_
     const fs::path normalized = staged / "Data" / "Normalized";
     const fs::path lists = staged / "Evaluation Subset" / "sample list for eye image";
     fs::create_directories(lists);
-    const EyeParticipant anatomy = sample_participant(seed, person);
+    const EyeParticipant anatomy = sample_participant(seed, person, eye_population(c));
     SplitMix r(seed_mix(seed, stream::kMpiiGaze, uint64_t(person)));
     std::vector<MpiiShot> shots;
     for (int64_t i = 0; i < per_person; ++i) shots.push_back(sample_shot(r, c));
@@ -256,7 +257,7 @@ std::string write_synthetic_mpiifacegaze(const SynthConfig& c, uint64_t seed, in
   const int64_t per_person = std::max<int64_t>(1, c.mpii_images);
   const ScreenSetup screen;
   return write_people(c, "mpiifacegaze", threads, per_person, images, [&](int64_t person, const fs::path& staged) {
-    const EyeParticipant anatomy = sample_participant(seed, person);
+    const EyeParticipant anatomy = sample_participant(seed, person, eye_population(c));
     SplitMix r(seed_mix(seed, stream::kMpiiFaceGaze, uint64_t(person)));
     char name[64];
     const std::string id = person_name(person);

@@ -132,3 +132,104 @@ TEST_CASE("gaze synth writes OpenEDS and AEA trees that the real loaders read", 
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) (void)e, ++entries;
   CHECK(entries == 2);
 }
+
+namespace {
+// Mean y of the darkest pixels: how high the pupil sits (image rows grow downward).
+double pupil_row(const Image& image) {
+  double sum = 0;
+  int64_t n = 0;
+  for (int32_t y = 0; y < image.height; ++y)
+    for (int32_t x = 0; x < image.width; ++x)
+      if (image.at(y, x) < 40) sum += y, ++n;
+  return n ? sum / n : -1;
+}
+double mean_of_columns(const Image& image, int32_t from, int32_t to) {
+  double sum = 0;
+  for (int32_t y = 0; y < image.height; ++y)
+    for (int32_t x = from; x < to; ++x) sum += image.at(y, x);
+  return sum / double(image.height * (to - from));
+}
+}  // namespace
+
+TEST_CASE("held-out populations: anatomy spread scales each person's deviations from the mean", "[synth][conditions]") {
+  EyePopulation narrow, usual, wide;
+  narrow.anatomy_spread = 0;
+  wide.anatomy_spread = 2;
+  for (int64_t id = 0; id < 6; ++id) {
+    const EyeParticipant n = sample_participant(4, id, narrow), u = sample_participant(4, id, usual),
+                         w = sample_participant(4, id, wide);
+    CHECK(n.kappa_yaw == Approx(-5.0 * M_PI / 180));  // every person at the mean
+    CHECK(n.eyeball_radius == Approx(12.0));
+    CHECK(n.lid_open == Approx((0.48 + 0.75) / 2));
+    // The same draws, twice as far from the mean (kappa is never clamped).
+    CHECK(w.kappa_yaw - n.kappa_yaw == Approx(2 * (u.kappa_yaw - n.kappa_yaw)));
+    CHECK(w.kappa_pitch - n.kappa_pitch == Approx(2 * (u.kappa_pitch - n.kappa_pitch)));
+    // What a population does not change stays the person's own.
+    CHECK(w.texture_seed == u.texture_seed);
+    CHECK(w.eye_distance == u.eye_distance);
+  }
+  // Whatever the spread, every eye is drawable: an iris of adult size around a pupil that fits
+  // inside it even fully dilated (x1.5), a cornea that bulges out of the eyeball.
+  EyePopulation widest;
+  widest.anatomy_spread = 2.5;
+  for (const EyePopulation& population : {usual, widest}) {
+    for (int64_t id = 0; id < 300; ++id) {
+      const EyeParticipant p = sample_participant(9, id, population);
+      INFO("person " << id << " iris " << p.iris_radius << " pupil " << p.pupil_radius);
+      CHECK((p.iris_radius > 4.89 && p.iris_radius < 6.31));
+      CHECK(1.5 * p.pupil_radius < p.iris_radius);
+      CHECK(p.cornea_offset + p.cornea_radius > p.eyeball_radius + 0.2);
+    }
+  }
+  EyePopulation far;
+  far.eye_distance_min = far.eye_distance_max = 40;
+  far.iris_brightness_min = far.iris_brightness_max = 50;
+  CHECK(sample_participant(4, 1, far).eye_distance == 40);
+  CHECK(sample_participant(4, 1, far).iris_brightness == 50);
+}
+
+TEST_CASE("held-out populations: a camera below the eye sees it looking up, LEDs make the glints",
+          "[synth][conditions]") {
+  EyePopulation below;
+  below.camera_pitch_deg = 20;
+  const EyeParticipant level = sample_participant(3, 2), tilted = sample_participant(3, 2, below);
+  // The same eye looking straight ahead: its pupil sits higher in the tilted camera's image.
+  CHECK(pupil_row(render_eye(tilted, clean_state(), 200, 320)) <
+        pupil_row(render_eye(level, clean_state(), 200, 320)) - 10);
+  EyePopulation beside;
+  beside.camera_yaw_deg = 15;  // straight ahead appears to the image's right
+  CHECK(pupil_column(render_eye(sample_participant(3, 2, beside), clean_state(), 200, 320)) >
+        pupil_column(render_eye(level, clean_state(), 200, 320)) + 10);
+  EyePopulation dark;
+  dark.leds = 0;
+  CHECK(count_above(render_eye(level, clean_state(), 200, 320), 245) > 0);
+  CHECK(count_above(render_eye(sample_participant(3, 2, dark), clean_state(), 200, 320), 245) == 0);
+}
+
+TEST_CASE("held-out conditions change how sequences look, never where they look", "[synth][conditions]") {
+  const Config usual = default_config();
+  const Config lit = default_config({"synth.light_gradient=0.6", "synth.exposure=[0.5,1.5]", "synth.noise=6"});
+  const EyeParticipant p = sample_participant(2, 3);
+  const auto a = generate_sequence(p, 40, 100.0, usual.synth, 17);
+  const auto b = generate_sequence(p, 40, 100.0, lit.synth, 17);
+  REQUIRE(a.size() == b.size());
+  bool exposure_differs = false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].state.visual_axis.x == b[i].state.visual_axis.x);
+    CHECK(a[i].state.visual_axis.y == b[i].state.visual_axis.y);
+    CHECK(a[i].blink == b[i].blink);
+    CHECK(a[i].state.light_gradient == 0);
+    CHECK(b[i].state.light_gradient == Approx(b[0].state.light_gradient));  // one light per sequence
+    CHECK((b[i].state.exposure >= 0.5 && b[i].state.exposure <= 1.5));
+    exposure_differs = exposure_differs || a[i].state.exposure != b[i].state.exposure;
+  }
+  CHECK(exposure_differs);
+  CHECK(b[0].state.light_gradient >= 0.3 * 0.6);
+  // Light growing toward the image's left (angle pi) brightens the left half, darkens the right.
+  EyeFrameState even = clean_state(), slanted = clean_state();
+  slanted.light_gradient = 0.5;
+  slanted.light_angle = M_PI;
+  const Image e = render_eye(p, even, 120, 160), s = render_eye(p, slanted, 120, 160);
+  CHECK(mean_of_columns(s, 0, 40) > 1.3 * mean_of_columns(e, 0, 40));
+  CHECK(mean_of_columns(s, 120, 160) < 0.8 * mean_of_columns(e, 120, 160));
+}

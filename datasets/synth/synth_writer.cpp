@@ -47,7 +47,9 @@ std::vector<Person> people(const SynthConfig& c, uint64_t seed) {
   if (train < 1 || n - train - validation < 1) throw Error("synth: too few participants for three splits");
   std::vector<Person> out;
   for (int64_t i = 0; i < n; ++i) {
-    out.push_back({sample_participant(seed, i), i < train ? "train" : i < train + validation ? "validation" : "test"});
+    out.push_back({sample_participant(seed, i, eye_population(c)), i < train                ? "train"
+                                                                   : i < train + validation ? "validation"
+                                                                                            : "test"});
   }
   return out;
 }
@@ -197,6 +199,20 @@ void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_
 
 }  // namespace
 
+EyePopulation eye_population(const SynthConfig& c) {
+  EyePopulation population;
+  population.camera_yaw_deg = c.camera_tilt_deg.at(0);
+  population.camera_pitch_deg = c.camera_tilt_deg.at(1);
+  population.eye_distance_min = c.eye_distance_mm.at(0);
+  population.eye_distance_max = c.eye_distance_mm.at(1);
+  population.eye_offset = c.eye_offset_mm;
+  population.leds = int32_t(c.leds);
+  population.anatomy_spread = c.anatomy_spread;
+  population.iris_brightness_min = c.iris_brightness.at(0);
+  population.iris_brightness_max = c.iris_brightness.at(1);
+  return population;
+}
+
 std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frames, double fps, const SynthConfig& c,
                                           uint64_t seed) {
   SplitMix r(seed_mix(seed, uint64_t(p.id)));
@@ -205,6 +221,10 @@ std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frame
   double pupil = r.uniform(0.8, 1.2);
   double slip_x = c.slip_mm * r.normal(), slip_y = c.slip_mm * r.normal(), slip_z = 0.5 * c.slip_mm * r.normal();
   const double roll = 0.03 * r.normal();
+  // The light has a stream of its own, so that a sequence's gaze is the same under any light.
+  SplitMix light(seed_mix(seed, uint64_t(p.id), stream::kLight));
+  const double light_gradient = light.uniform(0.3, 1.0) * c.light_gradient;
+  const double light_angle = light.uniform(0, 2 * 3.14159265358979);
   const double blink_frames = std::max(1.0, 0.15 * fps);
   double blink_left = 0;
   for (int64_t f = 0; f < frames; ++f) {
@@ -236,7 +256,9 @@ std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frame
     frame.state.roll = roll;
     frame.state.noise_sigma = c.noise * r.uniform(0.7, 1.3);
     frame.state.blur_sigma = r.uniform(0.0, 0.8);
-    frame.state.exposure = r.uniform(0.9, 1.1);
+    frame.state.exposure = r.uniform(c.exposure.at(0), c.exposure.at(1));
+    frame.state.light_gradient = light_gradient;
+    frame.state.light_angle = light_angle;
     frame.state.noise_seed = r.next();
     frame.blink = blink > 0.5;
     out.push_back(frame);

@@ -31,7 +31,11 @@ struct SynthFrame {
   bool blink = false;  // lids more than half closed
 };
 
-// A gaze sequence at `fps`: fixations with drift, saccades, blinks, pupil changes, slip.
+// The population synth.* describes (camera tilt, fit, LEDs, anatomy spread, iris brightness).
+EyePopulation eye_population(const SynthConfig& config);
+
+// A gaze sequence at `fps`: fixations with drift, saccades, blinks, pupil changes, slip, and
+// the sequence's light (synth.exposure per frame, synth.light_gradient per sequence).
 std::vector<SynthFrame> generate_sequence(const EyeParticipant& p, int64_t frames, double fps,
                                           const SynthConfig& config, uint64_t seed);
 

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -518,6 +519,21 @@ void validate_config(Config& config) {
     invalid(config, "synth.train_frames", "frame counts must be positive");
   }
   if (sy.jpeg_quality < 1 || sy.jpeg_quality > 100) invalid(config, "synth.jpeg_quality", "must be in 1..100");
+  if (sy.camera_tilt_deg.size() != 2 || std::fabs(sy.camera_tilt_deg[0]) > 45 || std::fabs(sy.camera_tilt_deg[1]) > 45)
+    invalid(config, "synth.camera_tilt_deg", "needs [yaw, pitch], each within +-45 degrees");
+  const auto valid_range = [](const std::vector<double>& r, double lo, double hi) {
+    return r.size() == 2 && r[0] >= lo && r[0] <= r[1] && r[1] <= hi;
+  };
+  if (!valid_range(sy.eye_distance_mm, 18, 60))
+    invalid(config, "synth.eye_distance_mm", "needs [min, max] within 18..60 mm");
+  if (!(sy.eye_offset_mm >= 0 && sy.eye_offset_mm <= 8)) invalid(config, "synth.eye_offset_mm", "must be in 0..8 mm");
+  if (sy.leds < 0 || sy.leds > 16) invalid(config, "synth.leds", "must be in 0..16");
+  if (!valid_range(sy.exposure, 0.1, 4)) invalid(config, "synth.exposure", "needs [min, max] within 0.1..4");
+  if (!(sy.light_gradient >= 0 && sy.light_gradient < 1)) invalid(config, "synth.light_gradient", "must be in [0, 1)");
+  if (!(sy.anatomy_spread >= 0 && sy.anatomy_spread <= 2.5))
+    invalid(config, "synth.anatomy_spread", "must be in 0..2.5 (wider would draw impossible eyes)");
+  if (!valid_range(sy.iris_brightness, 10, 250))
+    invalid(config, "synth.iris_brightness", "needs [min, max] within 10..250");
   const TrainConfig& t = config.train;
   if (t.steps < 1) invalid(config, "train.steps", "must be >= 1");
   if (t.batch_size < 1) invalid(config, "train.batch_size", "must be >= 1");

@@ -330,6 +330,15 @@ struct SynthConfig {
   double blink_rate = 0.3;
   double noise = 3.0;
   double slip_mm = 0.8;
+  // Renderer variation beyond the demo's (issue 18's held-out conditions, experiments/conditions/).
+  std::vector<double> camera_tilt_deg = {0, 0};
+  std::vector<double> eye_distance_mm = {29, 35};
+  double eye_offset_mm = 2.0;
+  int64_t leds = 8;
+  std::vector<double> exposure = {0.9, 1.1};
+  double light_gradient = 0.0;
+  double anatomy_spread = 1.0;
+  std::vector<double> iris_brightness = {70, 140};
   int64_t jpeg_quality = 92;
   int64_t images = 240;
   int64_t image_classes = 8;
@@ -358,6 +367,19 @@ struct SynthConfig {
     v("blink_rate", blink_rate, "blinks per second");
     v("noise", noise, "sensor noise standard deviation, grey levels");
     v("slip_mm", slip_mm, "headset slip standard deviation, mm");
+    v("camera_tilt_deg", camera_tilt_deg,
+      "[yaw, pitch] of the eye camera's axis against the wearer's straight ahead, degrees (pitch > 0: the camera "
+      "sits below the eye looking up; yaw > 0: beside it, straight ahead appearing to the image's right)");
+    v("eye_distance_mm", eye_distance_mm, "[min, max] camera-to-eyeball-centre distance, drawn per person, mm");
+    v("eye_offset_mm", eye_offset_mm, "headset fit: the eye sits up to this far off the camera axis, per person, mm");
+    v("leds", leds, "infrared LEDs in the ring around the camera (one corneal glint each)");
+    v("exposure", exposure, "[min, max] exposure gain, drawn per frame");
+    v("light_gradient", light_gradient,
+      "ambient light falling off across the frame: up to this relative change edge to centre, direction and strength "
+      "drawn per sequence (0 = even light)");
+    v("anatomy_spread", anatomy_spread,
+      "scales every anatomy draw's spread around its mean (eyeball, cornea, kappa, pupil, lids, skin, sclera)");
+    v("iris_brightness", iris_brightness, "[min, max] iris grey level under IR, drawn per person");
     v("jpeg_quality", jpeg_quality, "JPEG quality of AEA eye frames");
     v("images", images, "images layout: how many natural-image stand-ins");
     v("mpii_images", mpii_images, "MPII layouts: images per person (one pXX per rendered person)");

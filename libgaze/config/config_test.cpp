@@ -117,6 +117,15 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
   CHECK_THROWS_WITH(default_config({"run.threads=-1"}), Contains("run.threads: must be >= 0"));
   // checked before it divides anything (it used to end in SIGFPE)
   CHECK_THROWS_WITH(default_config({"model.adapter.reduction=0"}), Contains("model.adapter.reduction: must be >= 1"));
+  // The renderer's held-out condition knobs (ranges ordered, within what draws a drawable eye).
+  CHECK_THROWS_WITH(default_config({"synth.eye_distance_mm=[35,29]"}),
+                    Contains("synth.eye_distance_mm: needs [min, max] within 18..60 mm"));
+  CHECK_THROWS_WITH(default_config({"synth.camera_tilt_deg=[0,60]"}),
+                    Contains("synth.camera_tilt_deg: needs [yaw, pitch]"));
+  CHECK_THROWS_WITH(default_config({"synth.anatomy_spread=3"}), Contains("synth.anatomy_spread: must be in 0..2.5"));
+  CHECK_THROWS_WITH(default_config({"synth.light_gradient=1"}), Contains("synth.light_gradient: must be in [0, 1)"));
+  CHECK_THROWS_WITH(default_config({"synth.exposure=[0.5]"}), Contains("synth.exposure: needs [min, max]"));
+  CHECK_NOTHROW(default_config({"synth.leds=0", "synth.anatomy_spread=0", "synth.iris_brightness=[40,40]"}));
 }
 
 TEST_CASE("hostile configs: sizes, names and YAML that would be read wrongly are refused", "[config]") {

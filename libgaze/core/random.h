@@ -58,6 +58,7 @@ constexpr uint64_t kVrs = 0x767273ULL;                // "vrs": a written VRS fi
 constexpr uint64_t kImages = 0x696d61676573ULL;       // "images": rendered natural-image stand-ins
 constexpr uint64_t kMpiiGaze = 0x6d70696967ULL;       // "mpiig": rendered MPIIGaze eyes
 constexpr uint64_t kMpiiFaceGaze = 0x6d70696966ULL;   // "mpiif": rendered MPIIFaceGaze frames
+constexpr uint64_t kLight = 0x6c69676874ULL;          // "light": a rendered sequence's ambient light
 }  // namespace stream
 
 }  // namespace gaze
