@@ -23,6 +23,7 @@
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/pipeline.h"
+#include "trainers/probe.h"
 #include "trainers/trainer.h"
 
 namespace gaze::cli {
@@ -158,6 +159,40 @@ void register_eval(CLI::App& app) {
     const EvalResult r = evaluate(model, *data, config);
     if (!output->empty()) write_text_atomically(*output, eval_json(r).dump(2) + "\n");
     std::printf("%s\n", *json ? eval_json(r).dump(2).c_str() : eval_markdown(r).c_str());
+  });
+}
+
+void register_probe(CLI::App& app) {
+  auto* command = app.add_subcommand(
+      "probe",
+      "linear probes: how much gaze each stage's features hold (ridge fitted on data.split, scored on "
+      "--heldout-split)");
+  auto options = std::make_shared<ConfigOptions>();
+  auto checkpoint = std::make_shared<std::string>();
+  auto source = std::make_shared<std::string>();
+  auto heldout = std::make_shared<std::string>("validation");
+  auto grid = std::make_shared<int64_t>(4);
+  auto json = std::make_shared<bool>(false);
+  auto output = std::make_shared<std::string>();
+  command->add_option("--checkpoint", *checkpoint, "model checkpoint (.h5)")->required();
+  command->add_option("source", *source, "dataset (overrides data.source); fitted on its data.split");
+  command->add_option("--heldout-split", *heldout, "the split the probes are scored on (default validation)");
+  command->add_option("--grid", *grid, "grid pooling: GxG averages per stage (default 4)")->check(CLI::Range(1, 16));
+  command->add_flag("--json", *json, "print one JSON object");
+  command->add_option("-o,--output", *output, "also write the JSON here");
+  options->add_to(*command);
+  command->callback([options, checkpoint, source, heldout, grid, json, output] {
+    const Config config = options->load(*source);
+    Config scored = config;
+    scored.data.split = *heldout;
+    if (scored.data.split == config.data.split) throw Error("probe: --heldout-split must differ from data.split");
+    at::set_num_threads(resolve_threads(config.run.threads));
+    GazeNet model = load_model(*checkpoint);
+    const auto train = open_dataset(config.data), test = open_dataset(scored.data);
+    ProbeReport r = linear_probe(model, *train, *test, config, *grid);
+    r.checkpoint = *checkpoint;
+    if (!output->empty()) write_text_atomically(*output, r.json().dump(2) + "\n");
+    std::printf("%s\n", *json ? r.json().dump(2).c_str() : r.markdown().c_str());
   });
 }
 

@@ -35,6 +35,7 @@ void register_data(CLI::App& app);
 void register_pack(CLI::App& app);
 void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_probe(CLI::App& app);
 void register_personalize(CLI::App& app);
 void register_run(CLI::App& app);
 void register_export(CLI::App& app);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   gaze::cli::register_pack(app);
   gaze::cli::register_train(app);
   gaze::cli::register_eval(app);
+  gaze::cli::register_probe(app);
   gaze::cli::register_personalize(app);
   gaze::cli::register_run(app);
   gaze::cli::register_export(app);

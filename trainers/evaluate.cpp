@@ -35,37 +35,42 @@ double roc_auc(const std::vector<double>& scores, const std::vector<bool>& posit
   return (rank_sum - double(pos) * (pos + 1) / 2) / (double(pos) * neg);
 }
 
-EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, const Dataset& data,
-                              const Config& config, const std::vector<int64_t>& indices) {
+void for_each_eval_batch(const Dataset& data, const Config& config, const std::vector<int64_t>& indices,
+                         const std::function<void(const Batch&)>& visit) {
   std::vector<int64_t> items = indices;
   if (items.empty()) {
     items.resize(size_t(data.size()));
     std::iota(items.begin(), items.end(), 0);
   }
-  EvalResult r;
-  r.dataset = data.describe();
   const int64_t batch = 64;
   const auto plan = sequential_plan(items, batch);
   const int64_t steps = (int64_t(items.size()) + batch - 1) / batch;
   BatchStream stream(data, *plan, 0, steps, preprocess_options(config, false), 0, config.data.workers, 2,
                      config.data.skip_bad);
   at::NoGradGuard no_grad;
-  while (auto b = stream.next()) {
-    const at::Tensor out = predict(*b);
+  while (auto b = stream.next()) visit(*b);
+}
+
+EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, const Dataset& data,
+                              const Config& config, const std::vector<int64_t>& indices) {
+  EvalResult r;
+  r.dataset = data.describe();
+  for_each_eval_batch(data, config, indices, [&](const Batch& b) {
+    const at::Tensor out = predict(b);
     const at::Tensor d = gaze_directions(out).to(at::kDouble).contiguous();
     const at::Tensor s =
         (out.size(1) > 3 ? gaze_log_scales(out) : at::zeros({out.size(0)})).to(at::kDouble).contiguous();
-    const at::Tensor g = b->gaze.to(at::kDouble).contiguous();
+    const at::Tensor g = b.gaze.to(at::kDouble).contiguous();
     for (int64_t i = 0; i < d.size(0); ++i) {
       const double* p = d.data_ptr<double>() + 3 * i;
       const double* t = g.data_ptr<double>() + 3 * i;
       r.errors_deg.push_back(angular_error_deg({p[0], p[1], p[2]}, {t[0], t[1], t[2]}));
       r.log_scales.push_back(s.data_ptr<double>()[i]);
-      r.blinks.push_back(b->blink[i].item<bool>());
-      r.participants.push_back(b->participants[size_t(i)]);
-      r.indices.push_back(b->indices[size_t(i)]);
+      r.blinks.push_back(b.blink[i].item<bool>());
+      r.participants.push_back(b.participants[size_t(i)]);
+      r.indices.push_back(b.indices[size_t(i)]);
     }
-  }
+  });
   std::vector<double> open_errors;
   std::vector<int64_t> open_participants;
   for (size_t i = 0; i < r.errors_deg.size(); ++i) {

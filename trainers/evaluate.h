@@ -34,6 +34,11 @@ struct EvalResult {
 // [B, 4] whose 4th column is the log-scale scored as a blink detector when `score_blinks`.
 using GazePredictor = std::function<at::Tensor(const Batch&)>;
 
+// Runs `visit` on the batches of `indices` (all when empty) in order, pre-processed as
+// config.data says without augmentation, 64 images each, under no_grad.
+void for_each_eval_batch(const Dataset& data, const Config& config, const std::vector<int64_t>& indices,
+                         const std::function<void(const Batch&)>& visit);
+
 // Predictions for `indices` (all when empty), batches as config.data prepares them; blinks are
 // excluded from the error statistics.
 EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, const Dataset& data,
