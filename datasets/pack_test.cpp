@@ -306,6 +306,36 @@ TEST_CASE("pre-processing resamples, normalises and mirrors the label with a fli
   CHECK(square[0] == 200);
 }
 
+TEST_CASE("zoom augmentation scales the window about its centre, and only draws when asked for", "[preprocess]") {
+  // A bright 20x20 square in the middle of a dark 60x60 image.
+  Image image(60, 60);
+  for (int y = 20; y < 40; ++y)
+    for (int x = 20; x < 40; ++x) image.at(y, x) = 250;
+  PreprocessOptions o;
+  o.height = o.width = 30;
+  o.augment = true;
+  o.shift = o.brightness = o.contrast = o.gamma = o.noise = 0;
+  const auto bright_pixels = [&](uint64_t seed) {
+    std::vector<float> out(3 * 30 * 30);
+    preprocess_image(image, o, seed, out.data());
+    int n = 0;
+    for (int i = 0; i < 900; ++i) n += out[i] > 0;  // normalised: above the mean grey
+    return n;
+  };
+  const int plain = bright_pixels(3);
+  CHECK(plain == 100);  // 10x10 after halving
+  o.scale = 0.3;
+  int smaller = 0, larger = 0;
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    const int n = bright_pixels(seed);
+    CHECK((n >= 100 / (1.3 * 1.3) - 12 && n <= 100 / (0.7 * 0.7) + 12));  // zoom within 1 +- 0.3
+    smaller += n < plain - 5;
+    larger += n > plain + 5;
+  }
+  CHECK(smaller > 5);
+  CHECK(larger > 5);
+}
+
 TEST_CASE("the prefetcher yields items in order, bounded, and skips or rethrows errors", "[prefetcher]") {
   std::atomic<int64_t> in_flight{0}, peak{0};
   Prefetcher<int64_t> p(

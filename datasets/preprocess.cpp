@@ -14,6 +14,13 @@ PreprocessOptions preprocess_options(const Config& config, bool train) {
   o.width = int32_t(config.data.input_size[1]);
   o.augment = train && config.train.augment;
   o.flip = train && config.train.flip;
+  const AugmentConfig& a = config.train.augmentation;
+  o.shift = a.shift;
+  o.scale = a.scale;
+  o.brightness = a.brightness;
+  o.contrast = a.contrast;
+  o.gamma = a.gamma;
+  o.noise = a.noise;
   return o;
 }
 
@@ -30,6 +37,14 @@ bool preprocess_image(const Image& image, const PreprocessOptions& o, uint64_t s
     brightness = 255 * rng.uniform(-o.brightness, o.brightness);
     gamma = std::exp(rng.uniform(-o.gamma, o.gamma));
     noise = rng.uniform(0, o.noise);
+    // Drawn last and only when asked for, so the other draws are those of runs without zoom.
+    if (o.scale > 0) {
+      const double zoom = 1 + rng.uniform(-o.scale, o.scale);
+      w.y0 += (1 - zoom) * w.sy * o.height / 2;
+      w.x0 += (1 - zoom) * w.sx * o.width / 2;
+      w.sy *= zoom;
+      w.sx *= zoom;
+    }
   }
   // Grey levels of each channel (a grey image into channel 0), then the same photometric draw on
   // every channel, then ImageNet's per-channel normalisation. A grey image's level is computed

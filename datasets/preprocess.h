@@ -2,7 +2,8 @@
 //
 // Geometry: the largest centred window of the input's aspect ratio is resampled
 // (resample_bilinear, datasets/image.h) to height x width; augmentation jitters that window by up to `shift` of its
-// size and may mirror it (flip), mirroring the gaze label's x with it. Photometry (augmentation
+// size, scales it about its centre by 1 +- `scale` (when set) and may mirror it (flip), mirroring
+// the gaze label's x with it. Photometry (augmentation
 // only): contrast, brightness, gamma, Gaussian noise. Output: 3 x H x W floats, the grey image
 // replicated to three channels and normalised with ImageNet's per-channel mean/std, so that
 // imported ImageNet weights see the statistics they were trained on. Deterministic per seed.
@@ -24,10 +25,12 @@ struct PreprocessOptions {
   double gamma = 0.15;      // +/- in log space
   double noise = 2.0;       // grey levels, standard deviation (upper bound when augmenting)
   double shift = 0.04;      // +/- fraction of the window
+  double scale = 0.0;       // +/- relative window size (0: no zoom, and no draw for it)
   bool flip = false;        // random horizontal mirror (with the label)
 };
 
-// The options a config asks for: training (augmentation per train.*) or evaluation (none).
+// The options a config asks for: training (augmentation per train.augment, train.augmentation)
+// or evaluation (none).
 PreprocessOptions preprocess_options(const Config& config, bool train);
 
 // ImageNet's per-channel statistics the grey image is normalised with (the exporter folds them

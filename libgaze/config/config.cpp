@@ -544,6 +544,13 @@ void validate_config(Config& config) {
   if (t.checkpoint_every < 1) invalid(config, "train.checkpoint_every", "must be >= 1");
   if (t.log_every < 1) invalid(config, "train.log_every", "must be >= 1");
   if (t.clusters < 1) invalid(config, "train.clusters", "must be >= 1");
+  const AugmentConfig& a = t.augmentation;
+  if (!(a.shift >= 0 && a.shift <= 0.5)) invalid(config, "train.augmentation.shift", "must be in 0..0.5");
+  if (!(a.scale >= 0 && a.scale <= 0.5)) invalid(config, "train.augmentation.scale", "must be in 0..0.5");
+  if (!(a.brightness >= 0 && a.brightness <= 1)) invalid(config, "train.augmentation.brightness", "must be in 0..1");
+  if (!(a.contrast >= 0 && a.contrast < 1)) invalid(config, "train.augmentation.contrast", "must be in [0, 1)");
+  if (!(a.gamma >= 0 && a.gamma <= 2)) invalid(config, "train.augmentation.gamma", "must be in 0..2");
+  if (!(a.noise >= 0 && a.noise <= 64)) invalid(config, "train.augmentation.noise", "must be in 0..64 grey levels");
   if (t.gaze_loss != "l1" && t.gaze_loss != "laplace_nll") {
     invalid(config, "train.gaze_loss",
             "unknown loss '" + t.gaze_loss + "'" + suggest_suffix(t.gaze_loss, {"l1", "laplace_nll"}));

@@ -67,6 +67,27 @@ struct ModelConfig {
   }
 };
 
+// How strongly training images are augmented (train.augment turns it on); each image draws its
+// own values uniformly within +-these bounds (datasets/preprocess.h).
+struct AugmentConfig {
+  double shift = 0.04;
+  double scale = 0.0;
+  double brightness = 0.1;
+  double contrast = 0.15;
+  double gamma = 0.15;
+  double noise = 2.0;
+
+  template <class V>
+  void visit(V& v) {
+    v("shift", shift, "move the crop window by up to this fraction of its size, each axis");
+    v("scale", scale, "zoom: scale the crop window about its centre by 1 +- this (the eye nearer or farther; 0 = off)");
+    v("brightness", brightness, "add up to +- this fraction of full scale");
+    v("contrast", contrast, "scale contrast by 1 +- this");
+    v("gamma", gamma, "gamma exp(+- this)");
+    v("noise", noise, "Gaussian noise, standard deviation drawn up to this (grey levels)");
+  }
+};
+
 struct TrainConfig {
   int64_t steps = 300;
   int64_t batch_size = 32;
@@ -82,6 +103,7 @@ struct TrainConfig {
   bool balanced = true;
   int64_t clusters = 15;
   bool augment = true;
+  AugmentConfig augmentation;
   bool flip = false;
   std::string gaze_loss = "l1";
   std::string head_init = "face_data";
@@ -102,7 +124,8 @@ struct TrainConfig {
     v("teacher", teacher, "distill: the trained teacher checkpoint");
     v("balanced", balanced, "adapters: sample K-means gaze clusters uniformly");
     v("clusters", clusters, "adapters: K of the K-means balancing");
-    v("augment", augment, "photometric and shift augmentation");
+    v("augment", augment, "photometric and geometric augmentation (train.augmentation says how much)");
+    v("augmentation", augmentation, "augmentation strengths");
     v("flip", flip, "random horizontal flips (gaze x mirrored)");
     v("gaze_loss", gaze_loss,
       "adapters and personalisation: l1 (the paper's) | laplace_nll (the 4th output's scale re-weights each "

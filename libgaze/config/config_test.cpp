@@ -126,6 +126,9 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
   CHECK_THROWS_WITH(default_config({"synth.light_gradient=1"}), Contains("synth.light_gradient: must be in [0, 1)"));
   CHECK_THROWS_WITH(default_config({"synth.exposure=[0.5]"}), Contains("synth.exposure: needs [min, max]"));
   CHECK_NOTHROW(default_config({"synth.leds=0", "synth.anatomy_spread=0", "synth.iris_brightness=[40,40]"}));
+  CHECK_THROWS_WITH(default_config({"train.augmentation.scale=-0.1"}),
+                    Contains("train.augmentation.scale: must be in 0..0.5"));
+  CHECK(default_config({"train.augmentation.scale=0.2"}).train.augmentation.scale == 0.2);
 }
 
 TEST_CASE("hostile configs: sizes, names and YAML that would be read wrongly are refused", "[config]") {
