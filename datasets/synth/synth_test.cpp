@@ -17,15 +17,20 @@ int64_t count_below(const Image& image, int level) {
 int64_t count_above(const Image& image, int level) {
   return std::count_if(image.pixels.begin(), image.pixels.end(), [&](uint8_t v) { return v > level; });
 }
-// Mean x of the darkest pixels: where the pupil is.
-double pupil_column(const Image& image) {
-  double sum = 0;
+// Mean position of the darkest pixels: where the pupil is (x: column, y: row, rows grow down).
+struct Centre {
+  double x = -1, y = -1;
+};
+Centre pupil_centre(const Image& image) {
+  double sx = 0, sy = 0;
   int64_t n = 0;
   for (int32_t y = 0; y < image.height; ++y)
     for (int32_t x = 0; x < image.width; ++x)
-      if (image.at(y, x) < 40) sum += x, ++n;
-  return n ? sum / n : -1;
+      if (image.at(y, x) < 40) sx += x, sy += y, ++n;
+  return n ? Centre{sx / double(n), sy / double(n)} : Centre{};
 }
+double pupil_column(const Image& image) { return pupil_centre(image).x; }
+double pupil_row(const Image& image) { return pupil_centre(image).y; }
 EyeFrameState clean_state(double yaw = 0, double pitch = 0) {
   EyeFrameState s;
   s.visual_axis = aria_direction({yaw, pitch});
@@ -134,15 +139,6 @@ TEST_CASE("gaze synth writes OpenEDS and AEA trees that the real loaders read", 
 }
 
 namespace {
-// Mean y of the darkest pixels: how high the pupil sits (image rows grow downward).
-double pupil_row(const Image& image) {
-  double sum = 0;
-  int64_t n = 0;
-  for (int32_t y = 0; y < image.height; ++y)
-    for (int32_t x = 0; x < image.width; ++x)
-      if (image.at(y, x) < 40) sum += y, ++n;
-  return n ? sum / n : -1;
-}
 double mean_of_columns(const Image& image, int32_t from, int32_t to) {
   double sum = 0;
   for (int32_t y = 0; y < image.height; ++y)

@@ -118,7 +118,9 @@ def test_train_evaluate_personalize(tiny, tmp_path):
                                    export__eval_frames=2)
     assert (kernel / "dftgaze.cpp").exists() and (kernel / "dftgaze.h").exists()
     assert len(report["blobs"]) == 1 and report["eval_frames"] == 2 and report["macs"] > 0
-    assert 0 <= report["float_vs_fixed_mean_deg"] < 1.0
+    # A 4-step model calibrated on 4 frames: about a degree (1.41 on the renderer since its limbus
+    # fix); a broken quantiser costs tens. The kernel's accuracy is measured in the C++ e2e tests.
+    assert 0 <= report["float_vs_fixed_mean_deg"] < 5.0
     with pytest.raises(libgaze.Error, match="missing.h5"):
         libgaze.export_kernel(tmp_path / "missing.h5", kernel, f"{root}/openeds", cfg=cfg)
     # The bench's cycle model is named through to C++ (and refused before any work when unknown).
