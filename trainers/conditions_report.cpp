@@ -9,6 +9,7 @@
 #include "libgaze/core/error.h"
 #include "libgaze/core/json.h"
 #include "libgaze/core/strings.h"
+#include "trainers/report.h"
 #include "trainers/tables.h"
 
 namespace gaze {
@@ -45,18 +46,17 @@ std::string spread_cell(const SeedSpread& s) { return fmt(s.mean) + (s.per_seed.
 std::string check_word(const Json& check, const std::string& source) {
   std::string out = json_at(check, "passes", source).get<bool>() ? "ok" : "FAIL";
   if (json_at(check, "mixed", source).get<bool>()) {
-    std::vector<std::string> seeds;
-    for (const Json& seed : json_at(check, "failing_seeds", source))
-      seeds.push_back(std::to_string(seed.get<int64_t>()));
-    out += ", **mixed**: fails on seed" + std::string(seeds.size() > 1 ? "s " : " ") + join(seeds, ", ");
+    out += ", " + mixed_seeds_flag(json_at(check, "failing_seeds", source).get<std::vector<int64_t>>());
   }
   return out;
 }
 
 std::string read_report(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read the run's report (did its pipeline finish?)");
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  try {
+    return read_text_file(path);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (the run's report: did its pipeline finish?)");
+  }
 }
 
 }  // namespace
@@ -103,7 +103,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionRun>& runs, 
         checks[name].erase("dataset");
         checks[name].erase("check");
       }
-      for (const char* name : {"student_vs_baseline", "student_vs_teacher", "personalisation_lowers"}) {
+      for (const std::string& name : pipeline_check_names()) {
         if (!words.count(name)) throw Error(run.report_json + ": checks lack " + name + " for " + d);
       }
       ++report.cells;

@@ -249,7 +249,6 @@ std::string replace_first_heading(const std::string& markdown) {
 
 // The demo's checks, per dataset, on the student's and teacher's numbers: the means, or one
 // seed's. Names as report.json lists them.
-const char* const kChecks[] = {"student_vs_baseline", "student_vs_teacher", "personalisation_lowers"};
 
 bool check_passes(const std::string& check, const SeedScores& student, const SeedScores& teacher) {
   if (check == "student_vs_baseline") return student.generalised <= 0.5 * student.baseline;
@@ -280,11 +279,7 @@ CheckResult run_check(const std::string& check, const DatasetScores& student, co
 // Pass/fail words of one check, and "mixed" naming the seeds it fails on when it passes on others.
 std::string verdict(const CheckResult& c, const std::string& pass, const std::string& fail) {
   std::string out = " (" + (c.passes ? pass : fail);
-  if (c.mixed()) {
-    std::vector<std::string> seeds;
-    for (int64_t seed : c.failing_seeds) seeds.push_back(std::to_string(seed));
-    out += "; **mixed**: fails on seed" + std::string(seeds.size() > 1 ? "s " : " ") + join(seeds, ", ");
-  }
+  if (c.mixed()) out += "; " + mixed_seeds_flag(c.failing_seeds);
   return out + ")";
 }
 
@@ -435,7 +430,7 @@ Json report_json(const PipelineResults& r) {
   }
   Json checks = Json::array();
   for (const auto& d : r.datasets) {
-    for (const char* name : kChecks) {
+    for (const std::string& name : pipeline_check_names()) {
       const CheckResult c = run_check(name, r.student.datasets.at(d), r.teacher.datasets.at(d));
       checks.push_back({{"dataset", d},
                         {"check", name},
@@ -512,6 +507,17 @@ std::string short_count(int64_t n) {
     std::snprintf(buf, sizeof buf, "%lld", (long long)n);
   }
   return buf;
+}
+
+const std::vector<std::string>& pipeline_check_names() {
+  static const std::vector<std::string> names = {"student_vs_baseline", "student_vs_teacher", "personalisation_lowers"};
+  return names;
+}
+
+std::string mixed_seeds_flag(const std::vector<int64_t>& failing_seeds) {
+  std::vector<std::string> seeds;
+  for (int64_t seed : failing_seeds) seeds.push_back(std::to_string(seed));
+  return "**mixed**: fails on seed" + std::string(seeds.size() > 1 ? "s " : " ") + join(seeds, ", ");
 }
 
 PipelineReport write_pipeline_report(const PipelineResults& r, const std::string& folder) {

@@ -87,6 +87,13 @@ std::string dataset_title(const std::string& dataset);
 // "3.6M", "281K", "950": a parameter count as the paper's tables print it.
 std::string short_count(int64_t n);
 
+// The demo's checks per dataset, by the names report.json's `checks` list gives them.
+const std::vector<std::string>& pipeline_check_names();
+
+// "**mixed**: fails on seed 1" / "... seeds 1, 2": how a check that passes on some seeds only is
+// flagged, in report.md and the held-out conditions' summary.
+std::string mixed_seeds_flag(const std::vector<int64_t>& failing_seeds);
+
 // Renders and writes the four files into `folder`.
 PipelineReport write_pipeline_report(const PipelineResults& results, const std::string& folder);
 
