@@ -31,6 +31,7 @@ struct KernelSummary {
   size_t arena_bytes = 0;
   size_t user_blob_bytes = 0;
   size_t macs = 0;
+  size_t int8_macs = 0;  // of which int8 x int8 (layers with int8 inputs)
   uint32_t fingerprint = 0;
   int32_t keep_hidden = 0;  // bit s: stage s keeps pw1/GELU outputs (else recomputes them after GRN's statistics)
 };

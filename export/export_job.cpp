@@ -146,7 +146,7 @@ void write_frames_file(const std::string& path, const std::vector<Frame>& frames
 }
 
 ExportReport export_kernel(const Config& config, const ExportRequest& request) {
-  const QuantizeOptions options = quantize_options(config);
+  QuantizeOptions options = quantize_options(config);
   GazeNet model = load_student(request.checkpoint, request.merge_user);
   ExportReport report;
   report.input_h = options.input_h;
@@ -156,7 +156,17 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
       load_frames(*data, config.export_.calibration_frames, 0.0, options.input_h, options.input_w);
   report.calibration_frames = int64_t(calibration.size());
   const ActivationRanges ranges = calibrate(model, calibration, options);
+  report.int8_mode = config.export_.int8;
+  if (config.export_.int8 == "auto") {
+    const std::vector<Frame> probe =
+        load_frames(*data, config.export_.int8_frames, 0.25, options.input_h, options.input_w);
+    report.int8 = choose_int8_layers(model, ranges, options, probe, config.export_.int8_max_deg);
+  } else if (config.export_.int8 == "all") {
+    report.int8.layers = quantize_model(model, ranges, options).int8_candidates();
+  }
+  options.int8_layers = std::set<std::string>(report.int8.layers.begin(), report.int8.layers.end());
   const QuantizedNet net = quantize_model(model, ranges, options);
+  report.int8_macs = net.int8_macs();
   if (config.export_.eval_frames > 0) {
     const std::vector<Frame> held_out =
         load_frames(*data, config.export_.eval_frames, 0.5, options.input_h, options.input_w);
@@ -196,7 +206,22 @@ Json ExportReport::json() const {
           {"float_vs_fixed_mean_deg", json_number(error.mean_deg)},
           {"float_vs_fixed_max_deg", json_number(error.max_deg)},
           {"float_vs_fixed_log_scale", json_number(error.mean_log_scale)},
+          {"int8", int8_json()},
           {"blobs", blobs}};
+}
+
+Json ExportReport::int8_json() const {
+  Json ranking = Json::array();
+  for (const auto& [name, cost] : int8.ranking) ranking.push_back({{"layer", name}, {"cost_deg", json_number(cost)}});
+  Json j = {{"mode", int8_mode}, {"layers", int8.layers}, {"macs", int8_macs}};
+  if (int8_mode == "auto") {
+    j["pass_frames"] = int8.frames;
+    j["pass_int16_deg"] = json_number(int8.base_deg);
+    j["pass_chosen_deg"] = json_number(int8.chosen_deg);
+    j["max_deg"] = int8.max_deg;
+    j["ranking"] = ranking;
+  }
+  return j;
 }
 
 std::string ExportReport::markdown() const {
@@ -223,6 +248,17 @@ std::string ExportReport::markdown() const {
                   error.frames, error.mean_deg, error.max_deg, error.mean_log_scale);
     s << line;
   }
+  std::snprintf(line, sizeof line,
+                "| int8 x int8 products (export.int8=%s) | %zu of %zu layers, %.0f%% of the MACs |\n",
+                int8_mode.c_str(), int8.layers.size(), int8.ranking.empty() ? int8.layers.size() : int8.ranking.size(),
+                kernel.macs ? 100.0 * double(int8_macs) / double(kernel.macs) : 0.0);
+  s << line;
+  if (int8_mode == "auto") {
+    std::snprintf(line, sizeof line,
+                  "| sensitivity pass, %zu frames | all 16-bit %.4f deg, chosen %.4f deg (bound %.3f) |\n", int8.frames,
+                  int8.base_deg, int8.chosen_deg, int8.max_deg);
+    s << line;
+  }
   for (const auto& b : blobs) s << "| user blob | " << b << " |\n";
   return s.str();
 }
@@ -235,10 +271,11 @@ namespace {
 double pi4_bound_ms(double macs, double per_cycle) { return macs / (1.5e9 * per_cycle) * 1e3; }
 
 // `gaze bench --model pi4`: the cycle model's table (Markdown) and its numbers into `json`.
-std::string describe_pi4_model(const std::string& kernel_dir, double macs, Json& json) {
+std::string describe_pi4_model(const std::string& kernel_dir, double macs, double int8_macs, Json& json) {
   const TemporaryFolder work("gaze_pi4_model");
   const CycleModel m = model_pi4_cycles(kernel_dir, work.path());
   const double smlal16_ms = pi4_bound_ms(macs, 4), int8_ms = pi4_bound_ms(macs, 8);
+  const double mix_ms = pi4_bound_ms(macs - int8_macs, 4) + pi4_bound_ms(int8_macs, 8);
   Json regions = Json::array();
   std::string rows;
   for (const CycleRegion& r : m.regions) {
@@ -263,14 +300,17 @@ std::string describe_pi4_model(const std::string& kernel_dir, double macs, Json&
   }
   json["pi4_model"] = {{"ms_per_frame", m.ms_per_frame()}, {"cycles_per_frame", m.cycles_per_frame},
                        {"clock_ghz", m.clock_ghz},         {"smlal16_bound_ms", smlal16_ms},
-                       {"int8_bound_ms", int8_ms},         {"compiler", m.compiler},
+                       {"int8_bound_ms", int8_ms},         {"kernel_mix_bound_ms", mix_ms},
+                       {"int8_macs", int8_macs},           {"compiler", m.compiler},
                        {"llvm_mca", m.llvm_mca},           {"regions", regions}};
   char summary[512];
   std::snprintf(summary, sizeof summary,
-                "\nmodelled: %.2f Mcycles = **%.2f ms per frame on a Pi 4** (1.5 GHz); bounds at this MAC count: "
-                "%.2f ms with the kernel's int16 x int8 SMLAL (4 MACs/cycle, one integer NEON pipe), %.2f ms with "
-                "int8 x int8 products (8 MACs/cycle)\n",
-                m.cycles_per_frame / 1e6, m.ms_per_frame(), smlal16_ms, int8_ms);
+                "\nmodelled: %.2f Mcycles = **%.2f ms per frame on a Pi 4** (1.5 GHz); multiply bounds at this MAC "
+                "count: %.2f ms with every product int16 x int8 (SMLAL, 4 MACs/cycle, one integer NEON pipe), "
+                "%.2f ms with every product int8 x int8 (8 MACs/cycle), %.2f ms for this kernel's mix (%.0f%% of "
+                "the MACs int8 x int8)\n",
+                m.cycles_per_frame / 1e6, m.ms_per_frame(), smlal16_ms, int8_ms, mix_ms,
+                macs > 0 ? 100 * int8_macs / macs : 0.0);
   return "\n### Raspberry Pi 4 cycle model (`llvm-mca -mcpu=cortex-a72`, " + m.llvm_mca + "; " + m.compiler +
          ")\n\nEach hot NEON loop body of the kernel timed by llvm-mca, times its passes in one frame "
          "(counted under qemu-aarch64). Not modelled: code outside those bodies (memcpy row copies and gathers, "
@@ -376,7 +416,7 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
                 torch_p50 / kernel_p50, versus, macs / 1e6, tool_number("weights_bytes"), tool_number("arena_bytes"),
                 pi4_floor_ms, peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0, peak_gmacs);
   std::string pi4_model;
-  if (cycle_model == "pi4") pi4_model = describe_pi4_model(kernel_dir, macs, out);
+  if (cycle_model == "pi4") pi4_model = describe_pi4_model(kernel_dir, macs, tool_number("int8_macs"), out);
   r.markdown =
       machine + "\n\n" + head + row("fixed-point kernel (" + simd + ")", kernel_p50, kernel_p99) +
       row("LibTorch fp32", torch_p50, torch_p99) +

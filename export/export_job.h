@@ -2,9 +2,10 @@
 //
 // export_kernel(): load a trained student (optionally with one user's adapters merged), take
 // calibration frames from config.data (evenly spaced, resampled with the kernel's own integer
-// resampler), quantise, measure float vs fixed point on held-out frames of the same data (the
-// midpoints between calibration frames), write the kernel folder, and one set_user blob per
-// file in `users` (users/<name>.gzu) quantised against the base.
+// resampler), choose the int8-input layers (export.int8; auto: the sensitivity pass on frames a
+// quarter of the spacing past the calibration ones), quantise, measure float vs fixed point on
+// held-out frames of the same data (the midpoints between calibration frames), write the kernel
+// folder, and one set_user blob per file in `users` (users/<name>.gzu) quantised against the base.
 //
 // bench_kernel(): build a kernel folder with CMake (Release, this machine's best path), time
 // it with its own tool over `frames` frames, and time LibTorch fp32 on the same frames, batch 1,
@@ -32,10 +33,14 @@ struct ExportRequest {
 struct ExportReport {
   KernelSummary kernel;
   QuantizationError error;  // float vs fixed point on held-out frames
+  std::string int8_mode;    // export.int8
+  Int8Choice int8;          // the layers fed int8 (auto: with the sensitivity pass's numbers)
+  size_t int8_macs = 0;
   int64_t calibration_frames = 0;
   int32_t input_h = 0, input_w = 0;
   std::vector<std::string> blobs;
   Json json() const;
+  Json int8_json() const;
   std::string markdown() const;
 };
 

@@ -61,10 +61,12 @@ static inline int32_t gz_requant_apply_s32(int32_t x, gz_requant r) {
   return gz_rdivpot_s32(gz_srdhm_s32((int32_t)((int64_t)x * ((int64_t)1 << left)), r.multiplier), right);
 }
 
-/* Requantise an int32 accumulator to int8 with an output zero point, saturating. */
-static inline int8_t gz_requant_s32_to_s8(int32_t acc, gz_requant r, int32_t zero_point) {
-  int32_t v = gz_requant_apply_s32(acc, r) + zero_point;
-  v = v < -128 ? -128 : v;
+/* Requantise to int8, symmetric (zero point 0) and saturating to [-127, 127]: -128 never occurs,
+ * so with int8 weights in [-127, 127] two products sum within int16 (the NEON int8 x int8 loop
+ * accumulates pairs of products in 16-bit lanes before widening). */
+static inline int8_t gz_requant_s32_to_s8(int32_t x, gz_requant r) {
+  int32_t v = gz_requant_apply_s32(x, r);
+  v = v < -127 ? -127 : v;
   v = v > 127 ? 127 : v;
   return (int8_t)v;
 }

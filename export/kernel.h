@@ -13,10 +13,17 @@
  * multiplied with SMLAL), else portable scalar. Define GZ_FORCE_SCALAR to force the latter.
  *
  * Activations are int16 (zero point 0), weights int8; the SIMD paths multiply int16 x int16
- * pairs into int32 (AVX2 VPMADDWD, NEON SMLAL), exact for every input.
+ * pairs into int32 (AVX2 VPMADDWD, NEON SMLAL), exact for every input. A pointwise layer may take
+ * int8 inputs (gz_pw.to_s8, export.int8): its input rows are requantised to [-127, 127] as they
+ * are packed into a tile, and NEON then multiplies int8 x int8 (SMULL + SMLAL of two input pairs
+ * into 16-bit lanes, |sum| <= 2 * 127 * 127, widened pairwise by SADALP): 8 MACs per multiply
+ * instruction where SMLAL on int16 does 4, the A72's one integer multiply pipe being the limit.
+ * AVX2 has no such gain without VNNI (VPMADDUBSW needs an unsigned operand), so its int8 tiles
+ * are widened and run through the int16 loop.
  *
  * Routine names (XNNPACK style): gz_<op>_<types>[_<tile>]_<isa>
- *   types  s16 = int16 activations, s16s8 = int16 activations x int8 weights, s32 = int32 lanes
+ *   types  s16 = int16 activations, s16s8 = int16 activations x int8 weights, s8s8 = int8
+ *          activations x int8 weights, s16_s8 = int16 in, int8 out, s32 = int32 lanes
  *   tile   tile4x16 = up to 4 positions x 16 outputs per register block; row = one position's
  *          channels (LayerNorm, GRN) or one output row of all channels (depthwise); col = one
  *          output column; s16x8 / s16x16 = 8 / 16 int16 outputs
@@ -34,13 +41,16 @@
  *   gz_gelu_s16_row_*                     1 value      8 values     8 values     gz_gelu_s16_row
  *   gz_grn_s16_row_*                      1 channel    8 channels   4 channels   gz_grn_s16_row
  *   gz_pw_s16s8_tile4x16_*                4 x 16       4 x 16       4 x 16       gz_pw_s16s8_tile4x16
+ *   gz_pw_s8s8_tile4x16_*                 (widened)    (widened)    4 x 16       gz_pw_s8s8_tile4x16
+ *   gz_cvt_s16_s8_row_*                   1 value      8 values     8 values     gz_cvt_s16_s8_row
  *   gz_pw_accumulate_s16s8_tile4x16_avx2  -            4 x 16       -            -
  *   gz_pw_store_s16x16_*                  16 outputs   16 outputs   -            -
  *   gz_dw7x7_s16s8_row_*                  1 channel    8 channels   8 channels   gz_dw7x7_s16s8_row
  *   gz_dw7x7_s16s8_col_scalar             1 channel (also the SIMD rows' channel tail)
  *   gz_add_s16_*                          1 value      16 values    8 values     gz_add_s16
  *   (*) gz_requant_apply_s32 (fixed_point.h), which every scalar routine uses
- * Drivers above them: gz_pw_run (pads rows, cuts positions into tiles), gz_pw1_gelu_row,
+ * Drivers above them: gz_pw_run (pads rows, int8 layers' requantisation, cuts positions into
+ * tiles), gz_pw1_gelu_row,
  * gz_block_run, gz_net_predict. Define GZ_TRACE_VARIANT() before including this header to
  * observe which variant a dispatcher runs (every dispatched variant invokes it with __func__
  * in scope; empty by default).
@@ -95,6 +105,7 @@ typedef struct {
   const int32_t* multiplier; /* [out16] */
   const int32_t* left;       /* [out16] left shift before the high multiply */
   const int32_t* right;      /* [out16] rounding right shift after it */
+  gz_requant to_s8;          /* multiplier != 0: int8 inputs, x requantised to [-127, 127] by it */
 } gz_pw;
 
 typedef struct {
@@ -604,6 +615,29 @@ static inline void gz_pw_s16s8_tile4x16_avx2(const gz_pw* l, const int16_t* x16,
 /* Loops over positions and accumulators unrolled before GCC decides where arrays live. */
 #define GZ_UNROLL _Pragma("GCC unroll 4")
 
+/* Requantises and stores outputs o0..o0+15 (those below l->out) of NP positions from acc[p][k]
+ * (outputs o0 + 4k .. o0 + 4k + 3). */
+template <int NP>
+static inline void gz_pw_store_tile_neon(const gz_pw* l, const int32x4_t acc[NP][4], int32_t o0, int16_t* y) {
+  const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
+  GZ_UNROLL for (int p = 0; p < NP; ++p) {
+    int16_t r[16];
+    GZ_MCA_BEGIN(pw_store);
+    GZ_UNROLL for (int32_t k = 0; k < 4; k += 2) {
+      const int32_t o = o0 + 4 * k;
+      const int32x4_t v0 =
+          gz_requant_s32_neon(vaddq_s32(acc[p][k], vld1q_s32(l->bias + o)), vld1q_s32(l->multiplier + o),
+                              vld1q_s32(l->left + o), vld1q_s32(l->right + o));
+      const int32x4_t v1 =
+          gz_requant_s32_neon(vaddq_s32(acc[p][k + 1], vld1q_s32(l->bias + o + 4)), vld1q_s32(l->multiplier + o + 4),
+                              vld1q_s32(l->left + o + 4), vld1q_s32(l->right + o + 4));
+      vst1q_s16(r + 4 * k, vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)));
+    }
+    GZ_MCA_END(pw_store);
+    memcpy(y + (size_t)p * l->out + o0, r, (size_t)count * 2);
+  }
+}
+
 /* NP positions: a compile-time count, with its loops unrolled, so the NP x 4 accumulators stay in
  * registers. With a run-time count GCC kept them on the stack: llvm-mca's A72 model (gaze bench
  * --model pi4) showed a 32-byte load and store beside every two SMLAL, 53 cycles per input pair
@@ -645,23 +679,7 @@ static inline void gz_pw_s16s8_tile_neon(const gz_pw* l, const int16_t* x16, int
         GZ_MCA_END_NP(pw_half, NP);
       }
     }
-    const int32_t count = l->out - o0 < 16 ? l->out - o0 : 16;
-    GZ_UNROLL for (int p = 0; p < NP; ++p) {
-      int16_t r[16];
-      GZ_MCA_BEGIN(pw_store);
-      GZ_UNROLL for (int32_t k = 0; k < 4; k += 2) {
-        const int32_t o = o0 + 4 * k;
-        const int32x4_t v0 =
-            gz_requant_s32_neon(vaddq_s32(acc[p][k], vld1q_s32(l->bias + o)), vld1q_s32(l->multiplier + o),
-                                vld1q_s32(l->left + o), vld1q_s32(l->right + o));
-        const int32x4_t v1 =
-            gz_requant_s32_neon(vaddq_s32(acc[p][k + 1], vld1q_s32(l->bias + o + 4)), vld1q_s32(l->multiplier + o + 4),
-                                vld1q_s32(l->left + o + 4), vld1q_s32(l->right + o + 4));
-        vst1q_s16(r + 4 * k, vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)));
-      }
-      GZ_MCA_END(pw_store);
-      memcpy(y + (size_t)p * l->out + o0, r, (size_t)count * 2);
-    }
+    gz_pw_store_tile_neon<NP>(l, acc, o0, y);
   }
 }
 
@@ -696,12 +714,196 @@ static inline void gz_pw_s16s8_tile4x16(const gz_pw* l, const int16_t* x16, int3
 #endif
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* int8 inputs: a layer's int16 input rows requantised to [-127, 127] (gz_requant_s32_to_s8),   */
+/* then int8 x int8 tiles over the same packed weights ([pairs][out8][2]).                      */
+
+[[maybe_unused]] static inline void gz_cvt_s16_s8_row_scalar(const int16_t* x, int32_t n, gz_requant r, int8_t* y) {
+  GZ_TRACE_VARIANT();
+  for (int32_t i = 0; i < n; ++i) y[i] = gz_requant_s32_to_s8(x[i], r);
+}
+
+#if defined(GZ_SIMD_AVX2)
+static inline void gz_cvt_s16_s8_row_avx2(const int16_t* x, int32_t n, gz_requant r, int8_t* y) {
+  GZ_TRACE_VARIANT();
+  const __m256i m = _mm256_set1_epi32(r.multiplier), sh = _mm256_set1_epi32(r.shift);
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i v = gz_requant_shift_s32_avx2(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(x + i))), m, sh);
+    v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+    const __m128i v16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64((__m128i*)(y + i), _mm_packs_epi16(v16, v16));
+  }
+  for (; i < n; ++i) y[i] = gz_requant_s32_to_s8(x[i], r);
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+static inline void gz_cvt_s16_s8_row_neon(const int16_t* x, int32_t n, gz_requant r, int8_t* y) {
+  GZ_TRACE_VARIANT();
+  const int32x4_t m = vdupq_n_s32(r.multiplier), sh = vdupq_n_s32(r.shift);
+  const int16x8_t lo = vdupq_n_s16(-127), hi = vdupq_n_s16(127);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    GZ_MCA_BEGIN(cvt_s8);
+    const int16x8_t v = vld1q_s16(x + i);
+    const int32x4_t a = gz_requant_shift_s32_neon(vmovl_s16(vget_low_s16(v)), m, sh);
+    const int32x4_t b = gz_requant_shift_s32_neon(vmovl_s16(vget_high_s16(v)), m, sh);
+    const int16x8_t c = vminq_s16(vmaxq_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b)), lo), hi);
+    vst1_s8(y + i, vmovn_s16(c));
+    GZ_MCA_END(cvt_s8);
+  }
+  for (; i < n; ++i) y[i] = gz_requant_s32_to_s8(x[i], r);
+}
+#endif
+
+static inline void gz_cvt_s16_s8_row(const int16_t* x, int32_t n, gz_requant r, int8_t* y) {
+#if defined(GZ_SIMD_AVX2)
+  gz_cvt_s16_s8_row_avx2(x, n, r, y);
+#elif defined(GZ_SIMD_NEON)
+  gz_cvt_s16_s8_row_neon(x, n, r, y);
+#else
+  gz_cvt_s16_s8_row_scalar(x, n, r, y);
+#endif
+}
+
+/* Scalar and AVX2: the int8 tile widened, then the int16 tile routine (same sums). */
+[[maybe_unused]] static inline void gz_pw_s8s8_tile4x16_scalar(const gz_pw* l, const int8_t* x8, int32_t pairs,
+                                                               int32_t np, int16_t* y) {
+  int16_t x16[GZ_PW_TILE * GZ_PW_MAX_IN];
+  for (int32_t i = 0; i < np * 2 * pairs; ++i) x16[i] = x8[i];
+  gz_pw_s16s8_tile4x16_scalar(l, x16, pairs, np, y);
+  GZ_TRACE_VARIANT();
+}
+
+#if defined(GZ_SIMD_AVX2)
+static inline void gz_pw_s8s8_tile4x16_avx2(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
+  int16_t x16[GZ_PW_TILE * GZ_PW_MAX_IN];
+  const int32_t n = np * 2 * pairs;
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256((__m256i*)(x16 + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(x8 + i))));
+  for (; i < n; ++i) x16[i] = x8[i];
+  gz_pw_s16s8_tile4x16_avx2(l, x16, pairs, np, y);
+  GZ_TRACE_VARIANT();
+}
+#endif
+
+#if defined(GZ_SIMD_NEON)
+/* The input pair at x (two int8) in every 16-bit lane: lanes 2k, 2k+1 meet output k's two weights. */
+static inline int8x16_t gz_dup_pair_s8(const int8_t* x) {
+  int16_t pair;
+  memcpy(&pair, x, 2);
+  return vreinterpretq_s8_s16(vdupq_n_s16(pair));
+}
+
+/* NP positions x 16 outputs (or the last 8), two input pairs per step: SMULL multiplies pair i
+ * into 16-bit lanes (output k's two products in lanes 2k, 2k+1), SMLAL adds pair i+1's, SADALP
+ * widens and adds lane pairs into output k's int32 accumulator. An odd last pair goes alone. */
+template <int NP>
+static inline void gz_pw_s8s8_tile_neon(const gz_pw* l, const int8_t* x8, int32_t pairs, int16_t* y) {
+  const size_t step = (size_t)l->out8 * 2;
+  for (int32_t o0 = 0; o0 < l->out8; o0 += 16) {
+    int32x4_t acc[NP][4];
+    GZ_UNROLL for (int p = 0; p < NP; ++p) GZ_UNROLL for (int k = 0; k < 4; ++k) acc[p][k] = vdupq_n_s32(0);
+    const int8_t* wp = l->weight + (size_t)o0 * 2;
+    const int full = o0 + 16 <= l->out8; /* else the last 8 outputs: acc[p][2..3] stay zero */
+    int32_t i = 0;
+    if (full) {
+      for (; i + 2 <= pairs; i += 2, wp += 2 * step) {
+        GZ_MCA_BEGIN_NP(pw8_step, NP);
+        const int8x16_t a0 = vld1q_s8(wp), a1 = vld1q_s8(wp + 16);               /* pair i: outputs 0-7, 8-15 */
+        const int8x16_t b0 = vld1q_s8(wp + step), b1 = vld1q_s8(wp + step + 16); /* pair i + 1 */
+        GZ_UNROLL for (int p = 0; p < NP; ++p) {
+          const int8x16_t xa = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i);
+          const int8x16_t xb = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i + 2);
+          const int8x8_t xa_lo = vget_low_s8(xa), xb_lo = vget_low_s8(xb);
+          acc[p][0] = vpadalq_s16(acc[p][0], vmlal_s8(vmull_s8(vget_low_s8(a0), xa_lo), vget_low_s8(b0), xb_lo));
+          acc[p][1] = vpadalq_s16(acc[p][1], vmlal_high_s8(vmull_high_s8(a0, xa), b0, xb));
+          acc[p][2] = vpadalq_s16(acc[p][2], vmlal_s8(vmull_s8(vget_low_s8(a1), xa_lo), vget_low_s8(b1), xb_lo));
+          acc[p][3] = vpadalq_s16(acc[p][3], vmlal_high_s8(vmull_high_s8(a1, xa), b1, xb));
+        }
+        GZ_MCA_END_NP(pw8_step, NP);
+      }
+    } else {
+      for (; i + 2 <= pairs; i += 2, wp += 2 * step) {
+        GZ_MCA_BEGIN_NP(pw8_half, NP);
+        const int8x16_t a = vld1q_s8(wp), b = vld1q_s8(wp + step);
+        GZ_UNROLL for (int p = 0; p < NP; ++p) {
+          const int8x16_t xa = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i);
+          const int8x16_t xb = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i + 2);
+          acc[p][0] = vpadalq_s16(acc[p][0],
+                                  vmlal_s8(vmull_s8(vget_low_s8(a), vget_low_s8(xa)), vget_low_s8(b), vget_low_s8(xb)));
+          acc[p][1] = vpadalq_s16(acc[p][1], vmlal_high_s8(vmull_high_s8(a, xa), b, xb));
+        }
+        GZ_MCA_END_NP(pw8_half, NP);
+      }
+    }
+    if (i < pairs) { /* the odd last pair */
+      const int8x16_t a0 = vld1q_s8(wp), a1 = full ? vld1q_s8(wp + 16) : vdupq_n_s8(0);
+      GZ_UNROLL for (int p = 0; p < NP; ++p) {
+        const int8x16_t xa = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i);
+        acc[p][0] = vpadalq_s16(acc[p][0], vmull_s8(vget_low_s8(a0), vget_low_s8(xa)));
+        acc[p][1] = vpadalq_s16(acc[p][1], vmull_high_s8(a0, xa));
+        acc[p][2] = vpadalq_s16(acc[p][2], vmull_s8(vget_low_s8(a1), vget_low_s8(xa)));
+        acc[p][3] = vpadalq_s16(acc[p][3], vmull_high_s8(a1, xa));
+      }
+    }
+    gz_pw_store_tile_neon<NP>(l, acc, o0, y);
+  }
+}
+
+static inline void gz_pw_s8s8_tile4x16_neon(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
+  GZ_TRACE_VARIANT();
+  switch (np) {
+    case 4:
+      gz_pw_s8s8_tile_neon<4>(l, x8, pairs, y);
+      break;
+    case 3:
+      gz_pw_s8s8_tile_neon<3>(l, x8, pairs, y);
+      break;
+    case 2:
+      gz_pw_s8s8_tile_neon<2>(l, x8, pairs, y);
+      break;
+    default:
+      gz_pw_s8s8_tile_neon<1>(l, x8, pairs, y);
+      break;
+  }
+}
+#endif
+
+/* One int8 tile of np <= GZ_PW_TILE positions (rows of 2 * pairs, |x| <= 127). */
+static inline void gz_pw_s8s8_tile4x16(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
+#if defined(GZ_SIMD_AVX2)
+  gz_pw_s8s8_tile4x16_avx2(l, x8, pairs, np, y);
+#elif defined(GZ_SIMD_NEON)
+  gz_pw_s8s8_tile4x16_neon(l, x8, pairs, np, y);
+#else
+  gz_pw_s8s8_tile4x16_scalar(l, x8, pairs, np, y);
+#endif
+}
+
+/* y[p] = l(x[p]) for `positions` rows: rows copied into tiles of GZ_PW_TILE, padded to an even
+ * length for the pair loads, requantised to int8 on the way for an int8-input layer. */
 static inline void gz_pw_run(const gz_pw* l, const int16_t* x, int32_t positions, int16_t* y) {
   const int32_t pairs = (l->in + 1) / 2;
+  if (l->to_s8.multiplier != 0) {
+    int8_t x8[GZ_PW_TILE * GZ_PW_MAX_IN];
+    for (int32_t p0 = 0; p0 < positions; p0 += GZ_PW_TILE) {
+      const int32_t np = positions - p0 < GZ_PW_TILE ? positions - p0 : GZ_PW_TILE;
+      for (int32_t p = 0; p < np; ++p) {
+        gz_cvt_s16_s8_row(x + (size_t)(p0 + p) * l->in, l->in, l->to_s8, x8 + (size_t)p * 2 * pairs);
+        if (l->in % 2) x8[(size_t)p * 2 * pairs + l->in] = 0;
+      }
+      gz_pw_s8s8_tile4x16(l, x8, pairs, np, y + (size_t)p0 * l->out);
+    }
+    return;
+  }
   int16_t x16[GZ_PW_TILE * GZ_PW_MAX_IN];
   for (int32_t p0 = 0; p0 < positions; p0 += GZ_PW_TILE) {
     const int32_t np = positions - p0 < GZ_PW_TILE ? positions - p0 : GZ_PW_TILE;
-    for (int32_t p = 0; p < np; ++p) { /* rows padded to an even length for the pair loads */
+    for (int32_t p = 0; p < np; ++p) {
       memcpy(x16 + (size_t)p * 2 * pairs, x + (size_t)(p0 + p) * l->in, (size_t)l->in * 2);
       if (l->in % 2) x16[(size_t)p * 2 * pairs + l->in] = 0;
     }

@@ -101,6 +101,23 @@ void random_requant(Rng& rng, int32_t* multiplier, int32_t* left, int32_t* right
   *right = r.shift > 0 ? 0 : -r.shift;
 }
 
+// An int16 -> int8 input requantisation as the quantiser makes it: s16 / s8 <= 1 (scale 1 for
+// the stem's pixels; else the int16 grid is 2^-1 .. 2^-12 of the int8 one).
+gz_requant random_to_s8(Rng& rng) {
+  if (rng.uniform(0, 7) == 0) return gz_requant_compute(1.0);
+  return gz_requant_compute(std::ldexp(1.0 + rng.uniform(0, 1 << 20) / double(1 << 20), -rng.uniform(1, 12)));
+}
+
+// int8 inputs: 0 random in [-127, 127], 1 the extremes +-127 only, 2 a mix.
+std::vector<int8_t> random_s8_inputs(Rng& rng, size_t n, int mode) {
+  std::vector<int8_t> v(n);
+  for (auto& x : v) {
+    const int m = mode == 2 ? rng.uniform(0, 1) : mode;
+    x = m == 0 ? int8_t(rng.uniform(-127, 127)) : rng.coin() ? int8_t(127) : int8_t(-127);
+  }
+  return v;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The SIMD variant of each routine under one name (nothing when only scalar is compiled in).
 
@@ -117,6 +134,10 @@ void simd_requant_shift(const int32_t* x, const int32_t* m, const int32_t* s, in
 void simd_pw_tile(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
   gz_pw_s16s8_tile4x16_avx2(l, x16, pairs, np, y);
 }
+void simd_pw8_tile(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
+  gz_pw_s8s8_tile4x16_avx2(l, x8, pairs, np, y);
+}
+void simd_cvt_s8(const int16_t* x, int32_t n, gz_requant r, int8_t* y) { gz_cvt_s16_s8_row_avx2(x, n, r, y); }
 void simd_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y, int16_t* out) {
   gz_dw7x7_s16s8_row_avx2(l, x, h, w, y, out);
 }
@@ -142,6 +163,10 @@ void simd_requant_shift(const int32_t* x, const int32_t* m, const int32_t* s, in
 void simd_pw_tile(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
   gz_pw_s16s8_tile4x16_neon(l, x16, pairs, np, y);
 }
+void simd_pw8_tile(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
+  gz_pw_s8s8_tile4x16_neon(l, x8, pairs, np, y);
+}
+void simd_cvt_s8(const int16_t* x, int32_t n, gz_requant r, int8_t* y) { gz_cvt_s16_s8_row_neon(x, n, r, y); }
 void simd_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y, int16_t* out) {
   gz_dw7x7_s16s8_row_neon(l, x, h, w, y, out);
 }
@@ -169,13 +194,15 @@ struct Pointwise {
   gz_pw layer{};
 };
 
-Pointwise make_pointwise(Rng& rng, int32_t in, int32_t out, bool extreme_weights) {
+// int8_input: a layer fed int8 (its weights are single-plane, in [-127, 127]; gz_pw.to_s8 set).
+Pointwise make_pointwise(Rng& rng, int32_t in, int32_t out, bool extreme_weights, bool int8_input = false) {
   Pointwise p;
   p.in = in;
   p.out = out;
   const int32_t out8 = (out + 7) / 8 * 8, out16 = (out + 15) / 16 * 16, pairs = (in + 1) / 2;
   p.w.resize(size_t(in) * size_t(out));
-  for (auto& v : p.w) v = extreme_weights ? (rng.coin() ? int8_t(-128) : int8_t(127)) : random_s8(rng);
+  const int8_t lowest = int8_input ? -127 : -128;
+  for (auto& v : p.w) v = extreme_weights ? (rng.coin() ? lowest : int8_t(127)) : std::max(lowest, random_s8(rng));
   p.bias.resize(size_t(out));
   for (auto& b : p.bias) b = rng.uniform(-(1 << 20), 1 << 20);
   p.packed.assign(size_t(pairs) * size_t(out8) * 2, 0);
@@ -192,12 +219,18 @@ Pointwise make_pointwise(Rng& rng, int32_t in, int32_t out, bool extreme_weights
     random_requant(rng, &p.multiplier[size_t(o)], &p.left[size_t(o)], &p.right[size_t(o)]);
     p.requant.push_back({p.multiplier[size_t(o)], p.left[size_t(o)] - p.right[size_t(o)]});
   }
-  p.layer = {in, out, out8, out16, p.packed.data(), p.pbias.data(), p.multiplier.data(), p.left.data(), p.right.data()};
+  p.layer = {
+      in,    out, out8, out16, p.packed.data(), p.pbias.data(), p.multiplier.data(), p.left.data(), p.right.data(),
+      {0, 0}};
+  if (int8_input) p.layer.to_s8 = random_to_s8(rng);
   return p;
 }
 
-// export/qnet.cpp's pointwise: naive accumulators, then gz_requant_s32_to_s16.
-Vec16 pointwise_reference(const Pointwise& p, const Vec16& x, int32_t positions) {
+// export/qnet.cpp's pointwise: naive accumulators (of the int8-requantised input when the layer
+// takes int8), then gz_requant_s32_to_s16.
+Vec16 pointwise_reference(const Pointwise& p, Vec16 x, int32_t positions) {
+  if (p.layer.to_s8.multiplier != 0)
+    for (auto& v : x) v = gz_requant_s32_to_s8(v, p.layer.to_s8);
   Vec32 acc(size_t(positions) * size_t(p.out));
   gz_pointwise_acc_s16_ref(x.data(), positions, p.in, p.w.data(), p.bias.data(), p.out, acc.data());
   Vec16 y(acc.size());
@@ -342,6 +375,17 @@ TEST_CASE("kernel ops: each dispatcher runs the variant gz_simd_name() reports",
   g_variant.clear();
   gz_pw_run(&pw.layer, x.data(), 5, y.data());
   CHECK(g_variant == "gz_pw_s16s8_tile4x16_" + isa);
+  Pointwise pw8 = make_pointwise(rng, 9, 17, false, true);
+  std::vector<int8_t> x8(10 * 5);
+  g_variant.clear();
+  gz_cvt_s16_s8_row(x.data(), 9, pw8.layer.to_s8, x8.data());
+  CHECK(g_variant == "gz_cvt_s16_s8_row_" + isa);
+  g_variant.clear();
+  gz_pw_s8s8_tile4x16(&pw8.layer, x8.data(), 5, 1, y.data());
+  CHECK(g_variant == "gz_pw_s8s8_tile4x16_" + isa);
+  g_variant.clear();
+  gz_pw_run(&pw8.layer, x.data(), 5, y.data());
+  CHECK(g_variant == "gz_pw_s8s8_tile4x16_" + isa);
 
   Depthwise dw = make_depthwise(rng, 9);
   const Vec16 map = random_s16s(rng, 3 * 4 * 9, 3);
@@ -471,6 +515,85 @@ TEST_CASE("kernel ops: pointwise rows (gz_pw_run) over 1, 5, 13 positions", "[ke
   for (int32_t in : {1, 3, 9, 17, 33, 80, 160}) {
     for (int32_t out : {1, 7, 9, 17, 33, 80, 160}) {
       Pointwise p = make_pointwise(rng, in, out, false);
+      for (int32_t positions : {1, 5, 13}) {
+        const Vec16 x = random_s16s(rng, size_t(positions) * size_t(in), 3);
+        Vec16 y(size_t(positions) * size_t(out) + kSlack, kCanary16);
+        gz_pw_run(&p.layer, x.data(), positions, y.data());
+        Vec16 want = pointwise_reference(p, x, positions);
+        want.resize(want.size() + kSlack, kCanary16);
+        INFO(gz_simd_name() << ": in " << in << " out " << out << " positions " << positions);
+        REQUIRE(difference(y, want) == "");
+      }
+    }
+  }
+}
+
+TEST_CASE("kernel ops: int16 -> int8 input rows equal gz_requant_s32_to_s8", "[kernel-ops]") {
+  Rng rng(11);
+  for (int32_t n : {1, 7, 8, 9, 15, 16, 17, 33, GZ_PW_MAX_IN}) {
+    for (int t = 0; t < 40; ++t) {
+      const gz_requant r = random_to_s8(rng);
+      const Vec16 x = random_s16s(rng, size_t(n), t % 4);
+      std::vector<int8_t> scalar(size_t(n) + kSlack, 0x5A);
+      gz_cvt_s16_s8_row_scalar(x.data(), n, r, scalar.data());
+      std::vector<int8_t> want(scalar.size(), 0x5A);
+      for (int32_t i = 0; i < n; ++i) {
+        const int32_t v = gz_requant_apply_s32(x[size_t(i)], r);
+        want[size_t(i)] = int8_t(std::clamp(v, -127, 127));  // symmetric: -128 never occurs
+      }
+      INFO("n " << n << " multiplier " << r.multiplier << " shift " << r.shift << " input mode " << t % 4);
+      REQUIRE(difference(scalar, want) == "");
+#if defined(KOPS_SIMD)
+      std::vector<int8_t> simd(scalar.size(), 0x5A);
+      simd_cvt_s8(x.data(), n, r, simd.data());
+      INFO(kSimd);
+      REQUIRE(difference(simd, scalar) == "");
+#endif
+    }
+  }
+}
+
+// The int8 x int8 tiles: NEON sums two products in a 16-bit lane before widening, so the
+// extremes (+-127 inputs x +-127 weights: 2 * 16129 = 32258) are the case that must not wrap.
+TEST_CASE("kernel ops: int8 x int8 pointwise tiles over odd shapes, extremes included", "[kernel-ops]") {
+  Rng rng(12);
+  const int32_t ins[] = {1, 2, 3, 4, 5, 7, 9, 16, 17, 33, 80, 160, GZ_PW_MAX_IN};
+  const int32_t outs[] = {1, 3, 7, 8, 9, 15, 16, 17, 24, 33, 80, 160};
+  for (int32_t in : ins) {
+    for (int32_t out : outs) {
+      for (int variant = 0; variant < 3; ++variant) {  // random / extreme weights x random / extreme / mixed inputs
+        const bool extreme = variant == 1;
+        Pointwise p = make_pointwise(rng, in, out, extreme, true);
+        const int32_t pairs = (in + 1) / 2;
+        for (int32_t np = 1; np <= GZ_PW_TILE; ++np) {
+          const std::vector<int8_t> x = random_s8_inputs(rng, size_t(np) * size_t(in), variant);
+          std::vector<int8_t> x8(size_t(np) * 2 * size_t(pairs), 0);  // rows padded to 2 * pairs
+          for (int32_t q = 0; q < np; ++q) std::copy_n(x.begin() + q * in, in, x8.begin() + ptrdiff_t(q) * 2 * pairs);
+          Vec16 scalar(size_t(np) * size_t(out) + kSlack, kCanary16);
+          gz_pw_s8s8_tile4x16_scalar(&p.layer, x8.data(), pairs, np, scalar.data());
+          INFO("in " << in << " out " << out << " positions " << np << " variant " << variant);
+          Pointwise plain = p;  // the reference on the int8 values themselves (no requantisation)
+          plain.layer.to_s8 = {0, 0};
+          Vec16 want = pointwise_reference(plain, Vec16(x.begin(), x.end()), np);
+          want.resize(want.size() + kSlack, kCanary16);
+          REQUIRE(difference(scalar, want) == "");
+#if defined(KOPS_SIMD)
+          Vec16 simd(scalar.size(), kCanary16);
+          simd_pw8_tile(&p.layer, x8.data(), pairs, np, simd.data());
+          INFO(kSimd);
+          REQUIRE(difference(simd, scalar) == "");
+#endif
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("kernel ops: int8-input pointwise rows (gz_pw_run) equal the reference", "[kernel-ops]") {
+  Rng rng(13);
+  for (int32_t in : {1, 3, 6, 9, 17, 33, 80, 160}) {
+    for (int32_t out : {1, 7, 9, 17, 33, 80, 160}) {
+      Pointwise p = make_pointwise(rng, in, out, false, true);
       for (int32_t positions : {1, 5, 13}) {
         const Vec16 x = random_s16s(rng, size_t(positions) * size_t(in), 3);
         Vec16 y(size_t(positions) * size_t(out) + kSlack, kCanary16);

@@ -33,13 +33,20 @@ struct Exported {
   std::string dir;
 };
 
+// Every other pointwise layer takes int8 inputs, so both product paths (int16 x int8 and
+// int8 x int8) run in one kernel.
 Exported export_test_kernel(const std::string& dir, uint64_t seed, size_t arena_budget = size_t(1) << 20) {
   GazeNet model = testing::perturbed_student(seed);
   QuantizeOptions options;
   options.input_h = kInputH;
   options.input_w = kInputW;
   const auto calibration = eye_frames(32, kInputH, kInputW, 11);
-  QuantizedNet net = quantize_model(model, calibrate(model, calibration, options), options);
+  const ActivationRanges ranges = calibrate(model, calibration, options);
+  const std::vector<std::string> candidates = quantize_model(model, ranges, options).int8_candidates();
+  for (size_t i = 0; i < candidates.size(); i += 2) options.int8_layers.insert(candidates[i]);
+  QuantizedNet net = quantize_model(model, ranges, options);
+  REQUIRE(net.int8_macs() > 0);
+  REQUIRE(net.int8_macs() < net.macs());
   const KernelSummary summary = write_kernel(net, dir, {"kernel_test", arena_budget});
   CHECK(summary.keep_hidden == (arena_budget >= (size_t(1) << 20) ? 15 : 0));  // all stages, or none
   return {std::move(net), dir};
@@ -225,8 +232,8 @@ TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their pass
   CHECK(8 * by_name.at("gelu8").passes + by_name.at("gelu").passes == hidden);  // 8 values per NEON pass
   CHECK(by_name.at("grn_sum_sq").passes == hidden);
   CHECK(by_name.at("grn_apply").passes == hidden_by_4);  // four channels per NEON pass
-  for (const char* region :
-       {"pw_step4", "pw_step3", "pw_half4", "pw_store", "dw_mac", "dw_store", "ln_out", "add", "gelu8"}) {
+  for (const char* region : {"pw_step4", "pw_step3", "pw_half4", "pw8_step4", "pw8_step3", "cvt_s8", "pw_store",
+                             "dw_mac", "dw_store", "ln_out", "add", "gelu8"}) {
     INFO(region);
     CHECK(by_name.at(region).passes > 0);
     CHECK(by_name.at(region).cycles_per_pass > 0);
@@ -236,6 +243,10 @@ TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their pass
   // on one NEON pipe; and not far above (the accumulators stay in registers).
   CHECK(by_name.at("pw_step4").cycles_per_pass >= 32);
   CHECK(by_name.at("pw_step4").cycles_per_pass < 40);
+  // A pass of pw8_step4 is 16 SMULL + 16 SMLAL on 8-bit lanes (256 MACs, twice as many per
+  // multiply): at least 32 cycles, and below twice pw_step4's for twice its MACs.
+  CHECK(by_name.at("pw8_step4").cycles_per_pass >= 32);
+  CHECK(by_name.at("pw8_step4").cycles_per_pass < 2 * by_name.at("pw_step4").cycles_per_pass);
   // GRN's 22 instructions per 4 values store through a post-incremented pointer, which llvm-mca
   // alone would serialise on the store data (39 cycles per pass); split, they overlap.
   CHECK(by_name.at("grn_apply").cycles_per_pass < 20);

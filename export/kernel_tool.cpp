@@ -192,16 +192,18 @@ int bench(int argc, char** argv) {
   if (json) {
     std::printf(
         "{\"kernel_p50_ms\": %.6f, \"kernel_p99_ms\": %.6f, \"kernel_mean_ms\": %.6f, \"fps\": %.2f, "
-        "\"macs\": %llu, \"gmacs_per_s\": %.3f, \"weights_bytes\": %d, \"constant_bytes\": %d, \"arena_bytes\": %d, "
+        "\"macs\": %llu, \"int8_macs\": %llu, \"gmacs_per_s\": %.3f, \"weights_bytes\": %d, \"constant_bytes\": %d, "
+        "\"arena_bytes\": %d, "
         "\"input\": [%d, %d], \"frames\": %u, \"simd\": \"%s\", \"checksum\": %.6f}\n",
-        p50, p99, mean, 1000.0 / mean, (unsigned long long)DFTGAZE_MACS, gmacs, DFTGAZE_WEIGHT_BYTES,
-        DFTGAZE_CONSTANT_BYTES, DFTGAZE_ARENA_BYTES, DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, count, dftgaze_simd(),
-        double(checksum));
+        p50, p99, mean, 1000.0 / mean, (unsigned long long)DFTGAZE_MACS, (unsigned long long)DFTGAZE_INT8_MACS, gmacs,
+        DFTGAZE_WEIGHT_BYTES, DFTGAZE_CONSTANT_BYTES, DFTGAZE_ARENA_BYTES, DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, count,
+        dftgaze_simd(), double(checksum));
   } else {
     std::printf("dftgaze (%s), input %dx%d, %u frames of %ux%u after %u warm-up calls\n", dftgaze_simd(),
                 DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, count, frames.height, frames.width, warmup);
     std::printf("  latency p50 %.3f ms  p99 %.3f ms  mean %.3f ms  (%.1f frames/s)\n", p50, p99, mean, 1000.0 / mean);
-    std::printf("  %.1f MMAC per frame, %.2f GMAC/s at p50\n", double(DFTGAZE_MACS) / 1e6, gmacs);
+    std::printf("  %.1f MMAC per frame (%.1f int8 x int8), %.2f GMAC/s at p50\n", double(DFTGAZE_MACS) / 1e6,
+                double(DFTGAZE_INT8_MACS) / 1e6, gmacs);
     std::printf("  weights %d bytes (all constant data %d), arena %d bytes\n", DFTGAZE_WEIGHT_BYTES,
                 DFTGAZE_CONSTANT_BYTES, DFTGAZE_ARENA_BYTES);
   }

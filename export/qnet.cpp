@@ -24,8 +24,15 @@ Tensor16 requantise(const std::vector<int32_t>& acc, const std::vector<gz_requan
   return y;
 }
 
-// One plane, or the saturating sum of the two planes' int16 outputs.
-Tensor16 pointwise(const QLinear& l, const Tensor16& x, int32_t positions) {
+// One plane, or the saturating sum of the two planes' int16 outputs; an int8-input layer first
+// requantises its input to [-127, 127].
+Tensor16 pointwise(const QLinear& l, const Tensor16& x16, int32_t positions) {
+  Tensor16 x8;
+  if (l.int8_input()) {
+    x8.resize(x16.size());
+    for (size_t i = 0; i < x16.size(); ++i) x8[i] = gz_requant_s32_to_s8(x16[i], l.to_s8);
+  }
+  const Tensor16& x = l.int8_input() ? x8 : x16;
   Tensor16 y = requantise(pointwise_acc(l.weight.data(), l.bias, l.in, l.out, x.data(), positions), l.requant);
   if (l.two_planes()) {
     const Tensor16 lo =
@@ -155,6 +162,28 @@ namespace {
 size_t linear_bytes(const QLinear& l) {
   return l.weight.size() + l.weight_lo.size() + 4 * (l.bias.size() + l.bias_lo.size());
 }
+
+// Multiply-accumulates per frame, all or only the int8 x int8 ones.
+size_t count_macs(const QuantizedNet& net, bool int8_only) {
+  const auto linear = [&](const QLinear& l, size_t positions) {
+    return int8_only && !l.int8_input() ? 0 : positions * size_t(l.in) * size_t(l.out);
+  };
+  const size_t dw_taps = int8_only ? 0 : 49;
+  size_t h = size_t(net.input_h) / 4, w = size_t(net.input_w) / 4;
+  size_t total = linear(net.stem, h * w);
+  for (size_t s = 0; s < net.stages.size(); ++s) {
+    if (s > 0) {
+      h /= 2;
+      w /= 2;
+      total += linear(net.downsamples[s - 1].conv, h * w);
+    }
+    for (const QBlock& b : net.stages[s]) {
+      total += h * w * dw_taps * size_t(b.dim) + linear(b.pw1, h * w) + linear(b.pw2, h * w);
+      if (b.has_adapter) total += linear(b.adapter.down, h * w) + linear(b.adapter.up, h * w);
+    }
+  }
+  return total + linear(net.head, 1);
+}
 }  // namespace
 
 size_t QuantizedNet::weight_bytes() const {
@@ -168,22 +197,34 @@ size_t QuantizedNet::weight_bytes() const {
   return bytes;
 }
 
-size_t QuantizedNet::macs() const {
-  auto linear = [](const QLinear& l, size_t positions) { return positions * size_t(l.in) * size_t(l.out); };
-  size_t h = size_t(input_h) / 4, w = size_t(input_w) / 4;
-  size_t total = linear(stem, h * w);
+size_t QuantizedNet::macs() const { return count_macs(*this, false); }
+
+size_t QuantizedNet::int8_macs() const { return count_macs(*this, true); }
+
+std::vector<std::string> QuantizedNet::int8_candidates() const {
+  std::vector<std::string> names = {"stem"};
   for (size_t s = 0; s < stages.size(); ++s) {
-    if (s > 0) {
-      h /= 2;
-      w /= 2;
-      total += linear(downsamples[s - 1].conv, h * w);
-    }
-    for (const QBlock& b : stages[s]) {
-      total += h * w * 49 * size_t(b.dim) + linear(b.pw1, h * w) + linear(b.pw2, h * w);
-      if (b.has_adapter) total += linear(b.adapter.down, h * w) + linear(b.adapter.up, h * w);
+    if (s > 0) names.push_back("ds." + std::to_string(s));
+    for (size_t b = 0; b < stages[s].size(); ++b) {
+      const std::string block = std::to_string(s) + "." + std::to_string(b);
+      names.push_back(block + ".pw1");
+      names.push_back(block + ".pw2");
     }
   }
-  return total + linear(head, 1);
+  return names;
+}
+
+const QLinear* QuantizedNet::layer(const std::string& name) const {
+  if (name == "stem") return &stem;
+  for (size_t s = 1; s <= downsamples.size(); ++s)
+    if (name == "ds." + std::to_string(s)) return &downsamples[s - 1].conv;
+  for (size_t s = 0; s < stages.size(); ++s)
+    for (size_t b = 0; b < stages[s].size(); ++b) {
+      const std::string block = std::to_string(s) + "." + std::to_string(b);
+      if (name == block + ".pw1") return &stages[s][b].pw1;
+      if (name == block + ".pw2") return &stages[s][b].pw2;
+    }
+  return nullptr;
 }
 
 }  // namespace gaze

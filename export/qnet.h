@@ -7,7 +7,9 @@
 // implementation of exactly the arithmetic the generated kernel performs, written for clarity.
 // The generated kernel (tiled, packed, SIMD) must equal it bit for bit.
 //
-// Dataflow (every activation int16, zero point 0; weights int8 per output channel):
+// Dataflow (every activation int16, zero point 0; weights int8 per output channel; a pointwise
+// layer may take int8 inputs: it first requantises its int16 input to [-127, 127], the choice of
+// export.int8, so that the Pi 4 multiplies int8 x int8):
 //   eye u8 --resample--> u8 HxW --(p - 128)--> stem 4x4/s4 (1 channel, folded normalisation)
 //   --> LN --> residual (one scale per stage)
 //   block: dw7x7, LN, pw1, GELU (table), GRN (per-image channel requantisations), pw2 at the
@@ -35,7 +37,9 @@ struct QLinear {
   std::vector<float> weight_scale;              // [out], of the 8-bit weight or of w16
   std::vector<int32_t> bias, bias_lo;           // [out], in each plane's accumulator scale
   std::vector<gz_requant> requant, requant_lo;  // [out]; empty for the head (dequantised)
+  gz_requant to_s8{0, 0};                       // multiplier != 0: int8 input, the int16 input requantised by it first
   bool two_planes() const { return !weight_lo.empty(); }
+  bool int8_input() const { return to_s8.multiplier != 0; }
 };
 
 struct QLayerNorm {
@@ -103,6 +107,12 @@ struct QuantizedNet {
 
   size_t weight_bytes() const;  // int8 weight planes + int32 biases
   size_t macs() const;          // multiply-accumulates per frame (1-channel stem)
+  size_t int8_macs() const;     // of which int8 x int8 (pointwise layers with int8 inputs)
+  // The pointwise layers that can take int8 inputs, by name ("stem", "ds.1".."ds.3",
+  // "<stage>.<block>.pw1" / ".pw2"; the adapters and the head keep 16-bit products), and the
+  // layer of a name (null when there is none).
+  std::vector<std::string> int8_candidates() const;
+  const QLinear* layer(const std::string& name) const;
 };
 
 // Optional per-layer tensors of one qnet_predict() call, for debugging and tests.

@@ -1,6 +1,7 @@
 #include "export/quantizer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/utils.h>
 
@@ -169,6 +170,23 @@ float int16_scale(const ActivationRanges& ranges, const std::string& name) {
   return absmax > 0 ? absmax * kInt16Headroom / 32767.0f : 1.0f;
 }
 
+// The scale a pointwise layer's input is quantised at: the int16 activation's (x16_scale), or,
+// for a layer in options.int8_layers, the int8 scale of the activation's calibrated extremes (no
+// headroom: rare outliers saturate at +-127), reached from the int16 tensor by to_s8.
+struct LinearInput {
+  float scale = 1;
+  gz_requant to_s8{0, 0};
+};
+
+LinearInput linear_input(const ActivationRanges& ranges, const std::string& activation, float x16_scale,
+                         const std::string& layer, const QuantizeOptions& options) {
+  if (!options.int8_layers.count(layer)) return {x16_scale, {0, 0}};
+  const ActivationRange& r = range_of(ranges, activation);
+  const float absmax = std::max(std::fabs(r.low), std::fabs(r.high));
+  const float s8 = std::max(absmax / 127.0f, x16_scale);  // never finer than the int16 grid it comes from
+  return {s8, gz_requant_compute(double(x16_scale) / s8)};
+}
+
 std::vector<float> to_vector(const at::Tensor& t) {
   const at::Tensor c = t.detach().to(at::kFloat).contiguous();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
@@ -184,10 +202,12 @@ int32_t round_to_int32(double v, const char* what) {
 // hold 16-bit weights where int8 costs accuracy (the adapters' down projections, the head).
 // `input_mean` (per input channel, or empty) drives bias correction.
 QLinear quantize_linear(const std::vector<float>& weight, const std::vector<float>& bias_in, int32_t out, int32_t in,
-                        float x_scale, double y_scale, bool two_planes, const std::vector<double>& input_mean) {
+                        LinearInput input, double y_scale, bool two_planes, const std::vector<double>& input_mean) {
+  const float x_scale = input.scale;
   QLinear l;
   l.in = in;
   l.out = out;
+  l.to_s8 = input.to_s8;
   l.weight.resize(size_t(out) * in);
   l.weight_scale.resize(size_t(out));
   // A channel whose weights are tiny beside its bias (an adapter's zero-initialised up
@@ -266,7 +286,7 @@ std::vector<int16_t> gelu_table(float s) {
 }
 
 QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale, const ActivationRanges& ranges,
-                      double ln_eps) {
+                      double ln_eps, const QuantizeOptions& options) {
   QBlock q;
   q.dim = int32_t(block.dwconv->options.in_channels());
   const float dw_scale = int16_scale(ranges, name + ".dw");
@@ -291,7 +311,8 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
               v = int16_scale(ranges, name + ".grn");
   q.norm = quantize_layernorm(block.norm->weight, block.norm->bias, ln_eps, dw_scale, u);
   q.pw1 = quantize_linear(to_vector(block.pwconv1->weight), to_vector(block.pwconv1->bias), int32_t(4 * q.dim), q.dim,
-                          u, h, false, range_of(ranges, name + ".norm").channel_mean);
+                          linear_input(ranges, name + ".norm", u, name + ".pw1", options), h, false,
+                          range_of(ranges, name + ".norm").channel_mean);
   q.gelu = gelu_table(h);
 
   q.grn.channels = 4 * q.dim;
@@ -300,8 +321,9 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
   for (float beta : to_vector(block.grn->beta)) q.grn.beta.push_back(round_to_int32(beta / double(v), "a GRN beta"));
   q.grn.scale = gz_requant_compute(double(h) / (double(v) * 4096.0));
 
-  q.pw2 = quantize_linear(to_vector(block.pwconv2->weight), to_vector(block.pwconv2->bias), q.dim, 4 * q.dim, v,
-                          res_scale, false, range_of(ranges, name + ".grn").channel_mean);
+  q.pw2 = quantize_linear(to_vector(block.pwconv2->weight), to_vector(block.pwconv2->bias), q.dim, 4 * q.dim,
+                          linear_input(ranges, name + ".grn", v, name + ".pw2", options), res_scale, false,
+                          range_of(ranges, name + ".grn").channel_mean);
   if (block.adapter) {
     AdapterImpl& a = *block.adapter;
     q.has_adapter = true;
@@ -311,11 +333,11 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
     const at::Tensor w = a.down->weight * k.unsqueeze(1);
     const at::Tensor bias = (a.down->bias - a.bn->running_mean) * k + a.bn->bias;
     const int32_t hidden = int32_t(a.down->options.out_features());
-    q.adapter.down = quantize_linear(to_vector(w), to_vector(bias), hidden, q.dim, res_scale, d, true,
+    q.adapter.down = quantize_linear(to_vector(w), to_vector(bias), hidden, q.dim, {res_scale, {0, 0}}, d, true,
                                      range_of(ranges, name + ".pw2").channel_mean);
     q.adapter.slope = gz_requant_compute_signed(a.slope());
-    q.adapter.up = quantize_linear(to_vector(a.up->weight), to_vector(a.up->bias), q.dim, hidden, d, res_scale, false,
-                                   range_of(ranges, name + ".lrelu").channel_mean);
+    q.adapter.up = quantize_linear(to_vector(a.up->weight), to_vector(a.up->bias), q.dim, hidden, {d, {0, 0}},
+                                   res_scale, false, range_of(ranges, name + ".lrelu").channel_mean);
   }
   return q;
 }
@@ -378,8 +400,11 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   // The kernel feeds p - 128 (int16, scale 1): conv(p) = conv(p - 128) + 128 * sum(w).
   bias += folded.sum({1, 2}) * 128.0f;
   net.scales.stem = int16_scale(ranges, "stem");
+  // int8 input: p - 128 is already an 8-bit integer (scale 1; pixel 0 saturates to -127).
+  const LinearInput pixels =
+      options.int8_layers.count("stem") ? LinearInput{1.0f, gz_requant_compute(1.0)} : LinearInput{1.0f, {0, 0}};
   net.stem =
-      quantize_linear(to_vector(folded), to_vector(bias), int32_t(w.size(0)), 16, 1.0f, net.scales.stem, false, {});
+      quantize_linear(to_vector(folded), to_vector(bias), int32_t(w.size(0)), 16, pixels, net.scales.stem, false, {});
   auto stem_norm = stem->ptr(1)->as<LayerNorm2d>();
   net.stem_norm =
       quantize_layernorm(stem_norm->weight, stem_norm->bias, cfg.ln_eps, net.scales.stem, net.scales.residual[0]);
@@ -392,28 +417,34 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
       const float u = int16_scale(ranges, "ds." + std::to_string(s) + ".norm");
       QDownsample d;
       d.norm = quantize_layernorm(norm->weight, norm->bias, cfg.ln_eps, net.scales.residual[s - 1], u);
-      d.conv = quantize_linear(patch_major(dconv->weight), to_vector(dconv->bias), int32_t(dconv->weight.size(0)),
-                               int32_t(4 * dconv->weight.size(1)), u, net.scales.residual[s], false,
-                               patch_mean(range_of(ranges, "ds." + std::to_string(s) + ".norm").channel_mean));
+      const std::string name = "ds." + std::to_string(s);
+      d.conv =
+          quantize_linear(patch_major(dconv->weight), to_vector(dconv->bias), int32_t(dconv->weight.size(0)),
+                          int32_t(4 * dconv->weight.size(1)), linear_input(ranges, name + ".norm", u, name, options),
+                          net.scales.residual[s], false, patch_mean(range_of(ranges, name + ".norm").channel_mean));
       net.downsamples.push_back(std::move(d));
     }
     std::vector<QBlock> blocks;
     size_t b = 0;
     for (const auto& block : *model->stages[s]->as<torch::nn::ModuleList>()) {
       blocks.push_back(
-          quantize_block(*block->as<Block>(), block_name(s, b++), net.scales.residual[s], ranges, cfg.ln_eps));
+          quantize_block(*block->as<Block>(), block_name(s, b++), net.scales.residual[s], ranges, cfg.ln_eps, options));
     }
     net.stages.push_back(std::move(blocks));
   }
 
   const float hn = int16_scale(ranges, "head.norm");
   net.head_norm = quantize_layernorm(model->norm->weight, model->norm->bias, cfg.ln_eps, net.scales.residual[3], hn);
-  net.head =
-      quantize_linear(to_vector(model->head->weight), to_vector(model->head->bias), 4,
-                      int32_t(model->head->weight.size(1)), hn, 0, true, range_of(ranges, "head.norm").channel_mean);
+  net.head = quantize_linear(to_vector(model->head->weight), to_vector(model->head->bias), 4,
+                             int32_t(model->head->weight.size(1)), {hn, {0, 0}}, 0, true,
+                             range_of(ranges, "head.norm").channel_mean);
   for (size_t j = 0; j < 4; ++j) {
     net.head_dequant[j] = float(256.0 * hn * net.head.weight_scale[j]);
     net.head_dequant_lo[j] = hn * net.head.weight_scale[j];
+  }
+  for (const std::string& name : options.int8_layers) {
+    const QLinear* l = net.layer(name);
+    if (!l || !l->int8_input()) throw Error("quantize: no pointwise layer '" + name + "' to feed int8 inputs");
   }
   return net;
 }
@@ -439,11 +470,40 @@ std::map<std::string, at::Tensor> float_activations(GazeNet& model, const Frame&
   return tensors;
 }
 
-QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, const std::vector<Frame>& frames) {
+namespace {
+
+// The float model's predictions for `frames`, in batches (as float_predict, one frame each).
+std::vector<std::array<float, 4>> float_predictions(GazeNet& model, const std::vector<Frame>& frames, int32_t h,
+                                                    int32_t w) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<std::array<float, 4>> out;
+  constexpr size_t kBatch = 32;
+  for (size_t begin = 0; begin < frames.size(); begin += kBatch) {
+    const size_t end = std::min(frames.size(), begin + kBatch);
+    const at::Tensor y = model->forward(frames_to_batch(frames, begin, end, h, w));
+    const at::Tensor d = gaze_directions(y).contiguous(), s = gaze_log_scales(y).reshape({-1}).contiguous();
+    for (size_t i = 0; i < end - begin; ++i) {
+      const float* di = d.data_ptr<float>() + 3 * i;
+      out.push_back({di[0], di[1], di[2], s.data_ptr<float>()[i]});
+    }
+  }
+  return out;
+}
+
+// Float vs fixed point given the float predictions; the integer reference runs on the frames in
+// parallel (it is plain C++), the sums are taken in frame order.
+QuantizationError compare_with(const std::vector<std::array<float, 4>>& floats, const QuantizedNet& net,
+                               const std::vector<Frame>& frames) {
+  std::vector<std::array<float, 4>> fixed(frames.size());
+  at::parallel_for(0, int64_t(frames.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      fixed[size_t(i)] = qnet_predict(net, frames[size_t(i)].data(), net.input_h, net.input_w);
+  });
   QuantizationError e;
-  for (const Frame& frame : frames) {
-    const auto f = float_predict(model, frame, net.input_h, net.input_w);
-    const auto q = qnet_predict(net, frame.data(), net.input_h, net.input_w);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const auto& f = floats[i];
+    const auto& q = fixed[i];
     const double deg = angular_error_deg({f[0], f[1], f[2]}, {q[0], q[1], q[2]});
     e.mean_deg += deg;
     e.max_deg = std::max(e.max_deg, deg);
@@ -455,6 +515,70 @@ QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, c
     e.mean_log_scale /= double(e.frames);
   }
   return e;
+}
+
+}  // namespace
+
+QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, const std::vector<Frame>& frames) {
+  return compare_with(float_predictions(model, frames, net.input_h, net.input_w), net, frames);
+}
+
+Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options,
+                              const std::vector<Frame>& frames, double max_deg) {
+  if (frames.empty()) throw Error("export.int8=auto: no frames for the sensitivity pass");
+  Int8Choice choice;
+  choice.frames = frames.size();
+  choice.max_deg = max_deg;
+  const auto floats = float_predictions(model, frames, options.input_h, options.input_w);
+  size_t int8_macs = 0;  // of the last network measured
+  const auto angle_with = [&](const std::vector<std::string>& layers) {
+    QuantizeOptions o = options;
+    o.int8_layers = std::set<std::string>(layers.begin(), layers.end());
+    const QuantizedNet net = quantize_model(model, ranges, o);
+    ++choice.evaluations;
+    int8_macs = net.int8_macs();
+    return compare_with(floats, net, frames).mean_deg;
+  };
+  choice.base_deg = choice.chosen_deg = angle_with({});
+  if (choice.base_deg > max_deg) return choice;  // 16 bits everywhere already misses the bound
+  QuantizeOptions none = options;
+  none.int8_layers.clear();
+  const std::vector<std::string> candidates = quantize_model(model, ranges, none).int8_candidates();
+
+  struct Ranked {
+    std::string name;
+    double cost, per_mac;
+  };
+  std::vector<Ranked> ranked;
+  for (const std::string& name : candidates) {
+    const double cost = angle_with({name}) - choice.base_deg;
+    ranked.push_back({name, cost, std::max(cost, 0.0) / double(std::max<size_t>(1, int8_macs))});
+  }
+  // Cheapest degrees per multiply-accumulate first; stable, so ties keep the network's order.
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const Ranked& a, const Ranked& b) { return a.per_mac < b.per_mac; });
+  for (const Ranked& r : ranked) choice.ranking.emplace_back(r.name, r.cost);
+  const auto prefix = [&](size_t n) {
+    std::vector<std::string> names;
+    for (size_t i = 0; i < n; ++i) names.push_back(ranked[i].name);
+    return names;
+  };
+  // Bisection for the longest prefix within max_deg; `good` is always a measured prefix.
+  size_t good = 0, bad = ranked.size() + 1;
+  double good_deg = choice.base_deg;
+  while (bad - good > 1) {
+    const size_t mid = (good + bad) / 2;
+    const double deg = angle_with(prefix(mid));
+    if (deg <= max_deg) {
+      good = mid;
+      good_deg = deg;
+    } else {
+      bad = mid;
+    }
+  }
+  choice.layers = prefix(good);
+  choice.chosen_deg = good_deg;
+  return choice;
 }
 
 }  // namespace gaze

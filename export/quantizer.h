@@ -7,7 +7,9 @@
 //   - int8 symmetric per-output-channel weights, int32 biases in the accumulator's scale; 16-bit
 //     weights (two int8 planes) for the adapters' down projections and the head, where int8
 //     weights cost ~0.1 degree each (their outputs are amplified by BatchNorm / are the answer);
-//   - int16 symmetric activations everywhere, the observed range x 1.25 of headroom;
+//   - int16 symmetric activations everywhere, the observed range x 1.25 of headroom; pointwise
+//     layers named in options.int8_layers take int8 inputs instead (symmetric, [-127, 127], the
+//     observed range without headroom), chosen per layer by choose_int8_layers();
 //   - bias correction (Nagel et al., "Data-Free Quantization", 2019): each layer's bias absorbs
 //     the mean output shift its weight rounding causes, E[x] . (W - W_q), with E[x] measured per
 //     input channel during calibration (halves the float vs fixed-point gap of DFT Gaze);
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +43,7 @@ struct QuantizeOptions {
   int32_t input_h = 96, input_w = 128;
   std::string observer = "minmax";  // minmax | percentile
   double percentile = 99.99;
+  std::set<std::string> int8_layers;  // QuantizedNet::int8_candidates() names fed int8 inputs
 };
 
 using Frame = std::vector<uint8_t>;  // input_h * input_w grey pixels
@@ -73,5 +77,19 @@ struct QuantizationError {
   size_t frames = 0;
 };
 QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, const std::vector<Frame>& frames);
+
+// The sensitivity pass behind export.int8=auto. Every candidate layer is made int8 alone and
+// the float vs fixed-point mean angle measured on `frames` (cost: that angle minus the all-16-bit
+// one); candidates are ranked by cost per int8 multiply-accumulate, and the longest prefix of
+// the ranking whose combined angle stays within max_deg is chosen (found by bisection, every
+// accepted prefix measured). Choose on frames other than the ones the export reports on.
+struct Int8Choice {
+  std::vector<std::string> layers;                      // chosen, best ranked first
+  std::vector<std::pair<std::string, double>> ranking;  // every candidate and its cost (degrees)
+  double base_deg = 0, chosen_deg = 0, max_deg = 0;     // all 16-bit / chosen, on `frames`; the bound
+  size_t frames = 0, evaluations = 0;                   // integer networks measured
+};
+Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options,
+                              const std::vector<Frame>& frames, double max_deg);
 
 }  // namespace gaze

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <numeric>
 #include <random>
 
 #include "datasets/preprocess.h"
@@ -69,6 +70,83 @@ TEST_CASE("integer reference stage outputs track the float model", "[quantizer]"
       CHECK(rel < 0.02);
     }
   }
+}
+
+// int8 inputs: the named layers requantise their input to [-127, 127] (and only they); the
+// reference stays close to the float model with every candidate int8, and closer with none.
+TEST_CASE("int8-input layers: only the named ones, and the reference still tracks the float model", "[quantizer]") {
+  GazeNet model = perturbed_student(3);
+  QuantizeOptions options;
+  options.input_h = 64;
+  options.input_w = 96;
+  const auto frames = eye_frames(24, options.input_h, options.input_w, 1);
+  const ActivationRanges ranges = calibrate(model, frames, options);
+  const QuantizedNet none = quantize_model(model, ranges, options);
+  const std::vector<std::string> candidates = none.int8_candidates();
+  CHECK(candidates.size() == 1 + 3 + 2 * size_t(std::accumulate(none.depths.begin(), none.depths.end(), 0)));
+  CHECK(none.int8_macs() == 0);
+  for (const std::string& name : candidates) CHECK(none.layer(name) != nullptr);
+  CHECK(none.layer("0.0.down") == nullptr);  // adapters keep 16-bit products (the user blob format)
+
+  options.int8_layers = {"stem", "ds.2", "1.0.pw1"};
+  const QuantizedNet some = quantize_model(model, ranges, options);
+  for (const std::string& name : candidates)
+    CHECK(some.layer(name)->int8_input() == (options.int8_layers.count(name) > 0));
+  CHECK(some.int8_macs() > 0);
+
+  options.int8_layers = std::set<std::string>(candidates.begin(), candidates.end());
+  const QuantizedNet all = quantize_model(model, ranges, options);
+  const auto held_out = eye_frames(8, options.input_h, options.input_w, 9);
+  const QuantizationError e16 = compare_float_fixed(model, none, held_out),
+                          e8 = compare_float_fixed(model, all, held_out);
+  INFO("float vs fixed: all 16-bit " << e16.mean_deg << " deg, every candidate int8 " << e8.mean_deg << " deg");
+  CHECK(e8.mean_deg > e16.mean_deg);
+  CHECK(e8.mean_deg < 10 * e16.mean_deg + 1.0);  // coarser, not broken
+  CHECK(double(all.int8_macs()) / double(all.macs()) > 0.7);
+
+  options.int8_layers = {"0.0.pw3"};
+  CHECK_THROWS_WITH(quantize_model(model, ranges, options), Catch::Contains("no pointwise layer '0.0.pw3'"));
+}
+
+TEST_CASE("the int8 sensitivity pass stays within its bound and measures what it chose", "[quantizer]") {
+  GazeNet model = perturbed_student(5);
+  QuantizeOptions options;
+  options.input_h = 64;
+  options.input_w = 96;
+  const ActivationRanges ranges = calibrate(model, eye_frames(32, options.input_h, options.input_w, 2), options);
+  const auto frames = eye_frames(12, options.input_h, options.input_w, 3);
+  const std::vector<std::string> candidates = quantize_model(model, ranges, options).int8_candidates();
+  QuantizeOptions all = options;
+  all.int8_layers = std::set<std::string>(candidates.begin(), candidates.end());
+  const double base = compare_float_fixed(model, quantize_model(model, ranges, options), frames).mean_deg;
+  const double every = compare_float_fixed(model, quantize_model(model, ranges, all), frames).mean_deg;
+  REQUIRE(every > base);
+  const double bound = (base + every) / 2;  // room for some layers, not all
+
+  const Int8Choice choice = choose_int8_layers(model, ranges, options, frames, bound);
+  INFO("all 16-bit " << base << " deg, all int8 " << every << " deg, bound " << bound << ", chose "
+                     << choice.layers.size() << " layers at " << choice.chosen_deg << " deg");
+  CHECK(choice.base_deg == Approx(base).epsilon(1e-9));
+  CHECK(choice.ranking.size() == candidates.size());
+  CHECK(choice.frames == frames.size());
+  CHECK(!choice.layers.empty());
+  CHECK(choice.layers.size() < candidates.size());
+  CHECK(choice.chosen_deg <= bound);
+  // the chosen set, quantised afresh, measures what the pass reported, and its layers are the
+  // ranking's first ones
+  QuantizeOptions chosen = options;
+  chosen.int8_layers = std::set<std::string>(choice.layers.begin(), choice.layers.end());
+  CHECK(compare_float_fixed(model, quantize_model(model, ranges, chosen), frames).mean_deg ==
+        Approx(choice.chosen_deg).epsilon(1e-9));
+  for (size_t i = 0; i < choice.layers.size(); ++i) CHECK(choice.layers[i] == choice.ranking[i].first);
+  // one evaluation for all 16-bit, one per candidate, then a bisection
+  CHECK(choice.evaluations <= 1 + candidates.size() + 6);
+
+  // a bound the 16-bit network already misses: nothing int8, no ranking spent
+  const Int8Choice strict = choose_int8_layers(model, ranges, options, frames, base / 2);
+  CHECK(strict.layers.empty());
+  CHECK(strict.evaluations == 1);
+  CHECK_THROWS_WITH(choose_int8_layers(model, ranges, options, {}, 1.0), Catch::Contains("no frames"));
 }
 
 }  // namespace gaze

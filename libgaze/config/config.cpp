@@ -619,6 +619,12 @@ void validate_config(Config& config) {
   if (!(ex.percentile > 50 && ex.percentile <= 100)) invalid(config, "export.percentile", "must be in (50, 100]");
   if (ex.eval_frames < 0) invalid(config, "export.eval_frames", "must be >= 0");
   if (ex.arena_budget_kb < 1) invalid(config, "export.arena_budget_kb", "must be >= 1");
+  if (ex.int8 != "auto" && ex.int8 != "none" && ex.int8 != "all") {
+    invalid(config, "export.int8",
+            "unknown choice '" + ex.int8 + "'" + suggest_suffix(ex.int8, {"auto", "none", "all"}));
+  }
+  if (!(ex.int8_max_deg > 0 && ex.int8_max_deg <= 10)) invalid(config, "export.int8_max_deg", "must be in (0, 10]");
+  if (ex.int8_frames < 1) invalid(config, "export.int8_frames", "must be >= 1");
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
   if (config.run.threads > 1024) invalid(config, "run.threads", "at most 1024 (0 = all cores)");
   const std::string& name = config.run.name;

@@ -421,18 +421,29 @@ struct ExportConfig {
   double percentile = 99.99;
   int64_t eval_frames = 200;
   int64_t arena_budget_kb = 1024;
+  std::string int8 = "auto";
+  double int8_max_deg = 0.08;
+  int64_t int8_frames = 32;
 
   template <class V>
   void visit(V& v) {
     v("input_size", input_size, "kernel input [H, W] (multiples of 32); empty = data.input_size");
     v("calibration_frames", calibration_frames, "frames of data.source the activation ranges are measured on");
     v("observer", observer,
-      "int8 activation ranges: minmax | percentile (clips the outlier channels LayerNorm produces; minmax is far more "
+      "activation ranges: minmax | percentile (clips the outlier channels LayerNorm produces; minmax is far more "
       "accurate here)");
     v("percentile", percentile, "percentile observer: keep this percentage of values inside the range");
     v("eval_frames", eval_frames, "held-out frames for the float vs fixed-point comparison (0 = skip)");
     v("arena_budget_kb", arena_budget_kb,
       "keep each block's pw1/GELU output when the arena stays within this; else recompute it (slower, smaller)");
+    v("int8", int8,
+      "pointwise layers fed int8 activations (int8 x int8 products: twice the Pi 4's multiply rate): auto (chosen by "
+      "a sensitivity pass within int8_max_deg) | none (16x8 everywhere) | all");
+    v("int8_max_deg", int8_max_deg,
+      "auto: the float vs fixed-point mean angle the int8 layers may reach on the pass's frames (degrees; below the "
+      "0.1 deg target on held-out frames, for margin)");
+    v("int8_frames", int8_frames,
+      "auto: frames of data.source the sensitivity pass measures on (not the held-out ones)");
   }
 };
 
