@@ -170,9 +170,8 @@ class Emitter {
   static std::string init_pw(const std::string& name, const PackedPw& p) {
     std::ostringstream s;
     s << "{" << p.in << ", " << p.out << ", " << p.out8 << ", " << p.out16 << ", " << name << "_w, " << name << "_b, "
-      << name << "_m, " << name << "_l, " << name << "_r";
-    if (p.to_s8.multiplier != 0) s << ", {" << p.to_s8.multiplier << ", " << p.to_s8.shift << "}";  // int8 inputs
-    s << "}";
+      << name << "_m, " << name << "_l, " << name << "_r, {" << p.to_s8.multiplier << ", " << p.to_s8.shift
+      << "}}";
     return s.str();
   }
 
@@ -210,7 +209,8 @@ std::string inline_runtime() {
 }
 
 constexpr const char* kEmptyAdapter =
-    "    {{0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0}},\n";
+    "    {{0, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0}}, {0, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0}}, {0, 0}, "
+    "{0, 0, 0, 0, 0, 0, 0, 0, 0, {0, 0}}},\n";
 
 struct Generated {
   std::string header, source;
