@@ -170,8 +170,7 @@ class Emitter {
   static std::string init_pw(const std::string& name, const PackedPw& p) {
     std::ostringstream s;
     s << "{" << p.in << ", " << p.out << ", " << p.out8 << ", " << p.out16 << ", " << name << "_w, " << name << "_b, "
-      << name << "_m, " << name << "_l, " << name << "_r, {" << p.to_s8.multiplier << ", " << p.to_s8.shift
-      << "}}";
+      << name << "_m, " << name << "_l, " << name << "_r, {" << p.to_s8.multiplier << ", " << p.to_s8.shift << "}}";
     return s.str();
   }
 

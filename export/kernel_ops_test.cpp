@@ -607,6 +607,23 @@ TEST_CASE("kernel ops: int8-input pointwise rows (gz_pw_run) equal the reference
   }
 }
 
+// GRN's sums of squares: the dispatched variant (NEON's widening sums; the scalar loop elsewhere)
+// against a naive int64 sum, over odd widths and the extremes (-32768^2 = 2^30 per element).
+TEST_CASE("kernel ops: GRN sums of squares over rows", "[kernel-ops]") {
+  Rng rng(14);
+  for (int32_t c : {1, 7, 8, 9, 16, 17, 33, 160, 4 * GZ_LAYERNORM_MAX_CHANNELS}) {
+    for (int32_t rows : {1, 3, 24}) {
+      const Vec16 x = random_s16s(rng, size_t(rows) * size_t(c), (c + rows) % 4);
+      std::vector<int64_t> got(size_t(c) + kSlack, 7), want(size_t(c) + kSlack, 7);  // sums start anywhere
+      for (int32_t p = 0; p < rows; ++p)
+        for (int32_t k = 0; k < c; ++k) want[size_t(k)] += int64_t(x[size_t(p * c + k)]) * x[size_t(p * c + k)];
+      gz_sum_sq_s16_rows(x.data(), rows, c, got.data());
+      INFO(gz_simd_name() << ": channels " << c << " rows " << rows);
+      REQUIRE(difference(got, want) == "");
+    }
+  }
+}
+
 TEST_CASE("kernel ops: depthwise 7x7 rows with the window clamped at every border", "[kernel-ops]") {
   Rng rng(5);
   for (int32_t c : {1, 3, 7, 8, 9, 16, 17, 33, 80}) {

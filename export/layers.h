@@ -6,7 +6,9 @@
  *   gz_resample_u8()          centred window of the output's aspect ratio, bilinear in Q16,
  *                             edge-clamped: any eye image -> the network's input size
  * Every activation is int16 with zero point 0 (TFLite's "16x8" scheme: int16 activations, int8
- * weights); int8 activations cost DFT Gaze about half a degree of gaze, int16 about 0.01 degree.
+ * weights); int8 activations everywhere cost DFT Gaze about half a degree of gaze, int16 about
+ * 0.01 degree, so only the pointwise layers a sensitivity pass picks take int8 inputs
+ * (export/quantizer.h, choose_int8_layers), requantised from the int16 tensor.
  *
  *   gz_layernorm_s16()        LayerNorm over the C channels of one position; statistics in int64,
  *                             exact integer square root, one integer reciprocal per position
@@ -41,10 +43,9 @@
 #define GZ_MCA_REGION_LIST(X)                                                                       \
   X(pw_step4) X(pw_step3) X(pw_step2) X(pw_step1) X(pw_half4) X(pw_half3) X(pw_half2) X(pw_half1)   \
   X(pw8_step4) X(pw8_step3) X(pw8_step2) X(pw8_step1) X(pw8_half4) X(pw8_half3) X(pw8_half2)         \
-  X(pw8_half1) X(cvt_s8)                                                                            \
-  X(pw_store) X(dw_mac) X(dw_store) X(dw_tail) X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu)  \
-  X(gelu8)                                                                                          \
-  X(grn_sum_sq) X(grn_apply) X(grn_tail) X(add) X(add_tail) X(leaky_relu)
+  X(pw8_half1) X(cvt_s8) X(pw_store4) X(pw_store3) X(pw_store2) X(pw_store1)                       \
+  X(dw_mac) X(dw_store) X(dw_tail) X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
+  X(grn_sum_sq) X(grn_sum_sq8) X(grn_apply) X(grn_tail) X(add) X(add_tail) X(leaky_relu)
 /* clang-format on */
 #define GZ_MCA_ID(name) GZ_MCA_##name,
 enum { GZ_MCA_REGION_LIST(GZ_MCA_ID) GZ_MCA_REGION_COUNT };

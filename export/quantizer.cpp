@@ -524,11 +524,11 @@ QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, c
 }
 
 Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options,
-                              const std::vector<Frame>& frames, double max_deg) {
+                              const std::vector<Frame>& frames, double budget_deg) {
   if (frames.empty()) throw Error("export.int8=auto: no frames for the sensitivity pass");
   Int8Choice choice;
   choice.frames = frames.size();
-  choice.max_deg = max_deg;
+  choice.budget_deg = budget_deg;
   const auto floats = float_predictions(model, frames, options.input_h, options.input_w);
   size_t int8_macs = 0;  // of the last network measured
   const auto angle_with = [&](const std::vector<std::string>& layers) {
@@ -540,7 +540,7 @@ Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, co
     return compare_with(floats, net, frames).mean_deg;
   };
   choice.base_deg = choice.chosen_deg = angle_with({});
-  if (choice.base_deg > max_deg) return choice;  // 16 bits everywhere already misses the bound
+  const double max_deg = choice.base_deg + budget_deg;
   QuantizeOptions none = options;
   none.int8_layers.clear();
   const std::vector<std::string> candidates = quantize_model(model, ranges, none).int8_candidates();

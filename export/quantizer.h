@@ -81,15 +81,16 @@ QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, c
 // The sensitivity pass behind export.int8=auto. Every candidate layer is made int8 alone and
 // the float vs fixed-point mean angle measured on `frames` (cost: that angle minus the all-16-bit
 // one); candidates are ranked by cost per int8 multiply-accumulate, and the longest prefix of
-// the ranking whose combined angle stays within max_deg is chosen (found by bisection, every
-// accepted prefix measured). Choose on frames other than the ones the export reports on.
+// the ranking whose combined angle stays within the all-16-bit angle + budget_deg is chosen
+// (found by bisection, every accepted prefix measured). Choose on frames other than the ones
+// the export reports on.
 struct Int8Choice {
   std::vector<std::string> layers;                      // chosen, best ranked first
   std::vector<std::pair<std::string, double>> ranking;  // every candidate and its cost (degrees)
-  double base_deg = 0, chosen_deg = 0, max_deg = 0;     // all 16-bit / chosen, on `frames`; the bound
+  double base_deg = 0, chosen_deg = 0, budget_deg = 0;  // all 16-bit / chosen, on `frames`; the budget
   size_t frames = 0, evaluations = 0;                   // integer networks measured
 };
 Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options,
-                              const std::vector<Frame>& frames, double max_deg);
+                              const std::vector<Frame>& frames, double budget_deg);
 
 }  // namespace gaze

@@ -623,7 +623,8 @@ void validate_config(Config& config) {
     invalid(config, "export.int8",
             "unknown choice '" + ex.int8 + "'" + suggest_suffix(ex.int8, {"auto", "none", "all"}));
   }
-  if (!(ex.int8_max_deg > 0 && ex.int8_max_deg <= 10)) invalid(config, "export.int8_max_deg", "must be in (0, 10]");
+  if (!(ex.int8_budget_deg > 0 && ex.int8_budget_deg <= 10))
+    invalid(config, "export.int8_budget_deg", "must be in (0, 10]");
   if (ex.int8_frames < 1) invalid(config, "export.int8_frames", "must be >= 1");
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
   if (config.run.threads > 1024) invalid(config, "run.threads", "at most 1024 (0 = all cores)");

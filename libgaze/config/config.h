@@ -422,7 +422,7 @@ struct ExportConfig {
   int64_t eval_frames = 200;
   int64_t arena_budget_kb = 1024;
   std::string int8 = "auto";
-  double int8_max_deg = 0.08;
+  double int8_budget_deg = 0.05;
   int64_t int8_frames = 32;
 
   template <class V>
@@ -438,10 +438,10 @@ struct ExportConfig {
       "keep each block's pw1/GELU output when the arena stays within this; else recompute it (slower, smaller)");
     v("int8", int8,
       "pointwise layers fed int8 activations (int8 x int8 products: twice the Pi 4's multiply rate): auto (chosen by "
-      "a sensitivity pass within int8_max_deg) | none (16x8 everywhere) | all");
-    v("int8_max_deg", int8_max_deg,
-      "auto: the float vs fixed-point mean angle the int8 layers may reach on the pass's frames (degrees; below the "
-      "0.1 deg target on held-out frames, for margin)");
+      "a sensitivity pass within int8_budget_deg) | none (16x8 everywhere) | all");
+    v("int8_budget_deg", int8_budget_deg,
+      "auto: how much the int8 layers may add to the all-16-bit network's float vs fixed-point mean angle on the "
+      "pass's frames (degrees)");
     v("int8_frames", int8_frames,
       "auto: frames of data.source the sensitivity pass measures on (not the held-out ones)");
   }
