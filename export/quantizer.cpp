@@ -251,8 +251,9 @@ QLinear quantize_linear(const std::vector<float>& weight, const std::vector<floa
       l.bias.push_back(round_to_int32(b, "a bias"));
       if (y_scale > 0) l.requant.push_back(gz_requant_compute(acc_scale / y_scale));
     }
-    // int32 accumulators must not overflow for any int16 input.
-    const double worst = double(in) * 32768.0 * 128.0 + std::fabs(double(l.bias.back()));
+    // int32 accumulators must not overflow for any input (int16, or int8 in [-127, 127]).
+    const double x_max = l.int8_input() ? 127.0 : 32768.0;
+    const double worst = double(in) * x_max * 128.0 + std::fabs(double(l.bias.back()));
     if (worst >= 2147483647.0) throw Error("quantize: a " + std::to_string(in) + "-input layer could overflow int32");
   }
   return l;

@@ -85,6 +85,7 @@ QBlock block(int32_t dim, bool adapter) {
   }
   q.grn.scale = gz_requant_compute(1.0 / 4096.0);
   q.pw2 = linear(dim, 4 * dim, false);
+  q.pw2.to_s8 = gz_requant_compute(1.0 / 256.0);  // int8 inputs: the fuzzers run both product paths
   q.has_adapter = adapter;
   if (adapter) {
     q.adapter.down = linear(dim / 4, dim, true);

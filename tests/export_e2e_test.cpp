@@ -89,6 +89,16 @@ TEST_CASE("float vs fixed point stays within 0.2 degree on rendered validation f
   CHECK(r.kernel.macs > 0);
   CHECK(fs::exists(out.path() + "/kernel/dftgaze.cpp"));
   CHECK(r.json().at("float_vs_fixed_mean_deg").get<double>() == r.error.mean_deg);
+  // export.int8=auto (the default): the sensitivity pass ranked every candidate layer and kept
+  // the chosen ones within its budget on its own frames.
+  const Json& int8 = r.json().at("int8");
+  WARN("int8 pass: " << r.int8.layers.size() << " of " << r.int8.ranking.size() << " layers, " << r.int8.base_deg
+                     << " -> " << r.int8.chosen_deg << " deg on " << r.int8.frames << " frames");
+  CHECK(int8.at("mode") == "auto");
+  CHECK(r.int8.ranking.size() == 1 + 3 + 2 * 12);  // stem, 3 downsamples, pw1 + pw2 of 12 blocks
+  CHECK(r.int8.chosen_deg <= r.int8.base_deg + c.export_.int8_budget_deg);
+  CHECK(int8.at("macs").get<size_t>() == r.int8_macs);
+  CHECK(r.int8_macs <= r.kernel.macs);
 
   // A user's adapters merged before export: calibrated and compared with that user's model.
   const ExportReport merged = export_kernel(c, {t.model, out.path() + "/merged", t.user, {}});
@@ -259,8 +269,10 @@ TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and print
   const Json& pi4 = r.json.at("pi4_model");
   CHECK(pi4.at("ms_per_frame").get<double>() > 0);
   CHECK(pi4.at("smlal16_bound_ms").get<double>() == Approx(2 * pi4.at("int8_bound_ms").get<double>()));
+  CHECK(pi4.at("kernel_mix_bound_ms").get<double>() >= pi4.at("int8_bound_ms").get<double>());
+  CHECK(pi4.at("kernel_mix_bound_ms").get<double>() <= pi4.at("smlal16_bound_ms").get<double>());
   CHECK(pi4.at("regions").size() > 10);
-  CHECK_THAT(r.markdown, Contains("### Raspberry Pi 4 cycle model") && Contains("| pw_step4 |") &&
+  CHECK_THAT(r.markdown, Contains("### Raspberry Pi 4 cycle model") && Contains("| pw_store4 |") &&
                              Contains("ms per frame on a Pi 4"));
   CHECK_THROWS_WITH(bench_kernel(t.config, t.model, "", 5, 1, "pi5"), Contains("the one cycle model is pi4"));
 }
