@@ -91,7 +91,8 @@ TEST_CASE("float vs fixed point stays within 0.2 degree on rendered validation f
   CHECK(r.json().at("float_vs_fixed_mean_deg").get<double>() == r.error.mean_deg);
   // export.int8=auto (the default): the sensitivity pass ranked every candidate layer and kept
   // the chosen ones within its budget on its own frames.
-  const Json& int8 = r.json().at("int8");
+  const Json report = r.json();
+  const Json& int8 = report.at("int8");
   WARN("int8 pass: " << r.int8.layers.size() << " of " << r.int8.ranking.size() << " layers, " << r.int8.base_deg
                      << " -> " << r.int8.chosen_deg << " deg on " << r.int8.frames << " frames");
   CHECK(int8.at("mode") == "auto");
@@ -117,9 +118,10 @@ TEST_CASE("one kernel serves many users: set_user blobs equal the integer refere
   const std::string blob = read_file(r.blobs[0]);
   CHECK(blob.size() == r.kernel.user_blob_bytes);
 
-  // The reference for the user: the same quantisation export_kernel ran.
+  // The reference for the user: the same quantisation export_kernel ran (its int8 layers too).
   QuantizeOptions options;
   kernel_input_size(t.config, &options.input_h, &options.input_w);
+  options.int8_layers = std::set<std::string>(r.int8.layers.begin(), r.int8.layers.end());
   const auto calibration =
       load_frames(t.config, t.config.export_.calibration_frames, 0.0, options.input_h, options.input_w);
   GazeNet base = load_model(t.model);
