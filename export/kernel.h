@@ -401,29 +401,7 @@ static inline void gz_gelu_s16_row_avx2(int16_t* x, size_t n, const int16_t* tab
 #if defined(GZ_SIMD_NEON)
 /* As the AVX2 routine: the table has no vector gather, so one 32-bit load per value brings
  * table[i] and table[i + 1]; the rest is vector arithmetic (it was a quarter of the Pi 4 cycle
- * model's time as a scalar loop: 10 cycles per value). The indices leave the vector by UMOV and
- * the pairs enter it by INS: going through the stack instead (indices stored and reloaded, pairs
- * stored and reloaded) put 26 memory operations per 8 values on the A72's one load and one store
- * pipe, 31 cycles in the model. */
-/* The (table[at[k]], table[at[k] + 1]) pairs of lanes k = 4 * half .. 4 * half + 3 (lane numbers
- * must be constants, hence the two spelled-out halves). */
-static inline int32x4_t gz_gelu_pairs_neon(const int16_t* table, uint16x8_t at, int half) {
-  int32x4_t pairs = vdupq_n_s32(0);
-  int32_t v;
-  if (half) {
-    memcpy(&v, table + vgetq_lane_u16(at, 4), 4), pairs = vsetq_lane_s32(v, pairs, 0);
-    memcpy(&v, table + vgetq_lane_u16(at, 5), 4), pairs = vsetq_lane_s32(v, pairs, 1);
-    memcpy(&v, table + vgetq_lane_u16(at, 6), 4), pairs = vsetq_lane_s32(v, pairs, 2);
-    memcpy(&v, table + vgetq_lane_u16(at, 7), 4), pairs = vsetq_lane_s32(v, pairs, 3);
-  } else {
-    memcpy(&v, table + vgetq_lane_u16(at, 0), 4), pairs = vsetq_lane_s32(v, pairs, 0);
-    memcpy(&v, table + vgetq_lane_u16(at, 1), 4), pairs = vsetq_lane_s32(v, pairs, 1);
-    memcpy(&v, table + vgetq_lane_u16(at, 2), 4), pairs = vsetq_lane_s32(v, pairs, 2);
-    memcpy(&v, table + vgetq_lane_u16(at, 3), 4), pairs = vsetq_lane_s32(v, pairs, 3);
-  }
-  return pairs;
-}
-
+ * model's time as a scalar loop: 10 cycles per value). */
 static inline void gz_gelu_s16_row_neon(int16_t* x, size_t n, const int16_t* table) {
   GZ_TRACE_VARIANT();
   size_t i = 0;
@@ -432,10 +410,13 @@ static inline void gz_gelu_s16_row_neon(int16_t* x, size_t n, const int16_t* tab
     GZ_MCA_BEGIN(gelu8);
     /* u = x + 32768 in [0, 65535]: the int16 bits with the sign bit flipped */
     const uint16x8_t u = veorq_u16(vreinterpretq_u16_s16(vld1q_s16(x + i)), vdupq_n_u16(0x8000));
-    const uint16x8_t at = vshrq_n_u16(u, 6);
+    uint16_t at[8];
+    vst1q_u16(at, vshrq_n_u16(u, 6));
+    int32_t pair_values[8];
+    for (int k = 0; k < 8; ++k) memcpy(&pair_values[k], table + at[k], 4);
     int16x4_t out[2];
     for (int half = 0; half < 2; ++half) {
-      const int32x4_t pair = gz_gelu_pairs_neon(table, at, half);
+      const int32x4_t pair = vld1q_s32(pair_values + 4 * half);
       const int32x4_t lo = vshrq_n_s32(vshlq_n_s32(pair, 16), 16), hi = vshrq_n_s32(pair, 16);
       const int32x4_t f = vandq_s32(vreinterpretq_s32_u32(vmovl_u16(half ? vget_high_u16(u) : vget_low_u16(u))), mask6);
       const int32x4_t prod = vmulq_s32(vsubq_s32(hi, lo), f);
