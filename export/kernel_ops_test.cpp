@@ -510,19 +510,23 @@ TEST_CASE("kernel ops: pointwise tile4x16 over odd shapes", "[kernel-ops]") {
   }
 }
 
-TEST_CASE("kernel ops: pointwise rows (gz_pw_run) over 1, 5, 13 positions", "[kernel-ops]") {
+// Both input kinds: int16, and int8 (the rows requantised by gz_pw.to_s8 as they are packed).
+TEST_CASE("kernel ops: pointwise rows (gz_pw_run) over 1, 5, 13 positions, int16 and int8 inputs", "[kernel-ops]") {
   Rng rng(4);
-  for (int32_t in : {1, 3, 9, 17, 33, 80, 160}) {
-    for (int32_t out : {1, 7, 9, 17, 33, 80, 160}) {
-      Pointwise p = make_pointwise(rng, in, out, false);
-      for (int32_t positions : {1, 5, 13}) {
-        const Vec16 x = random_s16s(rng, size_t(positions) * size_t(in), 3);
-        Vec16 y(size_t(positions) * size_t(out) + kSlack, kCanary16);
-        gz_pw_run(&p.layer, x.data(), positions, y.data());
-        Vec16 want = pointwise_reference(p, x, positions);
-        want.resize(want.size() + kSlack, kCanary16);
-        INFO(gz_simd_name() << ": in " << in << " out " << out << " positions " << positions);
-        REQUIRE(difference(y, want) == "");
+  for (const bool int8_input : {false, true}) {
+    for (int32_t in : {1, 3, 6, 9, 17, 33, 80, 160}) {
+      for (int32_t out : {1, 7, 9, 17, 33, 80, 160}) {
+        Pointwise p = make_pointwise(rng, in, out, false, int8_input);
+        for (int32_t positions : {1, 5, 13}) {
+          const Vec16 x = random_s16s(rng, size_t(positions) * size_t(in), 3);
+          Vec16 y(size_t(positions) * size_t(out) + kSlack, kCanary16);
+          gz_pw_run(&p.layer, x.data(), positions, y.data());
+          Vec16 want = pointwise_reference(p, x, positions);
+          want.resize(want.size() + kSlack, kCanary16);
+          INFO(gz_simd_name() << ": in " << in << " out " << out << " positions " << positions << " int8 inputs "
+                              << int8_input);
+          REQUIRE(difference(y, want) == "");
+        }
       }
     }
   }
@@ -584,24 +588,6 @@ TEST_CASE("kernel ops: int8 x int8 pointwise tiles over odd shapes, extremes inc
           REQUIRE(difference(simd, scalar) == "");
 #endif
         }
-      }
-    }
-  }
-}
-
-TEST_CASE("kernel ops: int8-input pointwise rows (gz_pw_run) equal the reference", "[kernel-ops]") {
-  Rng rng(13);
-  for (int32_t in : {1, 3, 6, 9, 17, 33, 80, 160}) {
-    for (int32_t out : {1, 7, 9, 17, 33, 80, 160}) {
-      Pointwise p = make_pointwise(rng, in, out, false, true);
-      for (int32_t positions : {1, 5, 13}) {
-        const Vec16 x = random_s16s(rng, size_t(positions) * size_t(in), 3);
-        Vec16 y(size_t(positions) * size_t(out) + kSlack, kCanary16);
-        gz_pw_run(&p.layer, x.data(), positions, y.data());
-        Vec16 want = pointwise_reference(p, x, positions);
-        want.resize(want.size() + kSlack, kCanary16);
-        INFO(gz_simd_name() << ": in " << in << " out " << out << " positions " << positions);
-        REQUIRE(difference(y, want) == "");
       }
     }
   }
