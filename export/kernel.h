@@ -47,6 +47,7 @@
  *   gz_pw_accumulate_s16s8_tile4x16_avx2  -            4 x 16       -            -
  *   gz_pw_store_s16x16_*                  16 outputs   16 outputs   -            -
  *   gz_dw7x7_s16s8_row_*                  1 channel    8 channels   8 channels   gz_dw7x7_s16s8_row
+ *                                         (NEON: two interior columns per weight load)
  *   gz_dw7x7_s16s8_col_scalar             1 channel (also the SIMD rows' channel tail)
  *   gz_add_s16_*                          1 value      16 values    8 values     gz_add_s16
  *   (*) gz_requant_apply_s32 (fixed_point.h), which every scalar routine uses
@@ -1041,13 +1042,61 @@ static inline void gz_dw7x7_s16s8_row_avx2(const gz_dw* l, const int16_t* x, int
 #endif
 
 #if defined(GZ_SIMD_NEON)
+/* Requantises and stores 8 channels of one output column. */
+static inline void gz_dw7x7_store_s32x8_neon(const gz_dw* l, int32x4_t lo, int32x4_t hi, int32_t c, int16_t* out) {
+  GZ_MCA_BEGIN(dw_store);
+  lo = gz_requant_s32_neon(lo, vld1q_s32(l->multiplier + c), vld1q_s32(l->left + c), vld1q_s32(l->right + c));
+  hi = gz_requant_s32_neon(hi, vld1q_s32(l->multiplier + c + 4), vld1q_s32(l->left + c + 4),
+                           vld1q_s32(l->right + c + 4));
+  vst1q_s16(out + c, vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi)));
+  GZ_MCA_END(dw_store);
+}
+
+/* Two neighbouring output columns whose 7x7 windows lie inside the row (3 <= col, col + 4 < w):
+ * per kernel row, the 8 input columns col-3 .. col+4 are loaded once and each of the 7 weights
+ * once, and serve both outputs (one column at a time loaded 14 inputs and 14 weights per 7 taps:
+ * the Pi 4 model had the one-column loop at 4 cycles per 8 multiply-accumulates, load-bound). */
+static inline void gz_dw7x7_s16s8_pair_neon(const gz_dw* l, const int16_t* x, int32_t w, int32_t y, int32_t ky0,
+                                            int32_t ky1, int32_t col, int16_t* out) {
+  const int32_t c_count = l->channels;
+  int32_t c = 0;
+  for (; c + 8 <= c_count; c += 8) {
+    int32x4_t a_lo = vld1q_s32(l->bias + c), a_hi = vld1q_s32(l->bias + c + 4);
+    int32x4_t b_lo = a_lo, b_hi = a_hi;
+    for (int32_t ky = ky0; ky < ky1; ++ky) {
+      const int16_t* xr = x + ((size_t)(y + ky - 3) * w + (size_t)(col - 3)) * c_count + c;
+      const int8_t* wr = l->weight + (size_t)(ky * 7) * c_count + c;
+      GZ_MCA_BEGIN(dw_pair_row);
+      int16x8_t xv[8];
+      _Pragma("GCC unroll 8") for (int32_t k = 0; k < 8; ++k) xv[k] = vld1q_s16(xr + (size_t)k * c_count);
+      _Pragma("GCC unroll 8") for (int32_t kx = 0; kx < 7; ++kx) {
+        const int16x8_t wv = vmovl_s8(vld1_s8(wr + (size_t)kx * c_count));
+        a_lo = vmlal_s16(a_lo, vget_low_s16(xv[kx]), vget_low_s16(wv));
+        a_hi = vmlal_high_s16(a_hi, xv[kx], wv);
+        b_lo = vmlal_s16(b_lo, vget_low_s16(xv[kx + 1]), vget_low_s16(wv));
+        b_hi = vmlal_high_s16(b_hi, xv[kx + 1], wv);
+      }
+      GZ_MCA_END(dw_pair_row);
+    }
+    gz_dw7x7_store_s32x8_neon(l, a_lo, a_hi, c, out + (size_t)col * c_count);
+    gz_dw7x7_store_s32x8_neon(l, b_lo, b_hi, c, out + (size_t)(col + 1) * c_count);
+  }
+  gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, 0, 7, c, out);
+  gz_dw7x7_s16s8_col_scalar(l, x, w, y, col + 1, ky0, ky1, 0, 7, c, out);
+}
+
 static inline void gz_dw7x7_s16s8_row_neon(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y,
                                            int16_t* out) {
   GZ_TRACE_VARIANT();
   const int32_t c_count = l->channels;
   int32_t ky0, ky1;
   gz_dw7x7_taps(y, h, &ky0, &ky1);
-  for (int32_t col = 0; col < w; ++col) {
+  for (int32_t col = 0; col < w;) {
+    if (col >= 3 && col + 4 < w) { /* two interior columns */
+      gz_dw7x7_s16s8_pair_neon(l, x, w, y, ky0, ky1, col, out);
+      col += 2;
+      continue;
+    }
     int32_t kx0, kx1;
     gz_dw7x7_taps(col, w, &kx0, &kx1);
     int32_t c = 0;
@@ -1065,14 +1114,10 @@ static inline void gz_dw7x7_s16s8_row_neon(const gz_dw* l, const int16_t* x, int
           GZ_MCA_END(dw_mac);
         }
       }
-      GZ_MCA_BEGIN(dw_store);
-      lo = gz_requant_s32_neon(lo, vld1q_s32(l->multiplier + c), vld1q_s32(l->left + c), vld1q_s32(l->right + c));
-      hi = gz_requant_s32_neon(hi, vld1q_s32(l->multiplier + c + 4), vld1q_s32(l->left + c + 4),
-                               vld1q_s32(l->right + c + 4));
-      vst1q_s16(out + (size_t)col * c_count + c, vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi)));
-      GZ_MCA_END(dw_store);
+      gz_dw7x7_store_s32x8_neon(l, lo, hi, c, out + (size_t)col * c_count);
     }
     gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, kx0, kx1, c, out);
+    ++col;
   }
 }
 #endif

@@ -233,7 +233,7 @@ TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their pass
   CHECK(8 * by_name.at("grn_sum_sq8").passes + by_name.at("grn_sum_sq").passes == hidden);  // 8 channels a pass
   CHECK(by_name.at("grn_apply").passes == hidden_by_4);  // four channels per NEON pass
   for (const char* region : {"pw_step4", "pw_step3", "pw_half4", "pw8_step4", "pw8_step3", "cvt_s8", "pw_store4",
-                             "dw_mac", "dw_store", "ln_out", "add", "gelu8"}) {
+                             "dw_mac", "dw_pair_row", "dw_store", "ln_out", "add", "gelu8"}) {
     INFO(region);
     CHECK(by_name.at(region).passes > 0);
     CHECK(by_name.at(region).cycles_per_pass > 0);
@@ -247,6 +247,9 @@ TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their pass
   // multiply): at least 32 cycles, and below twice pw_step4's for twice its MACs.
   CHECK(by_name.at("pw8_step4").cycles_per_pass >= 32);
   CHECK(by_name.at("pw8_step4").cycles_per_pass < 2 * by_name.at("pw_step4").cycles_per_pass);
+  // A depthwise pass over one kernel row for two columns is 28 SMLAL: at least 28 cycles.
+  CHECK(by_name.at("dw_pair_row").cycles_per_pass >= 28);
+  CHECK(by_name.at("dw_pair_row").cycles_per_pass < 40);
   // GRN's 22 instructions per 4 values store through a post-incremented pointer, which llvm-mca
   // alone would serialise on the store data (39 cycles per pass); split, they overlap.
   CHECK(by_name.at("grn_apply").cycles_per_pass < 20);

@@ -44,7 +44,7 @@
   X(pw_step4) X(pw_step3) X(pw_step2) X(pw_step1) X(pw_half4) X(pw_half3) X(pw_half2) X(pw_half1)   \
   X(pw8_step4) X(pw8_step3) X(pw8_step2) X(pw8_step1) X(pw8_half4) X(pw8_half3) X(pw8_half2)         \
   X(pw8_half1) X(cvt_s8) X(pw_store4) X(pw_store3) X(pw_store2) X(pw_store1)                       \
-  X(dw_mac) X(dw_store) X(dw_tail) X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
+  X(dw_mac) X(dw_pair_row) X(dw_store) X(dw_tail) X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
   X(grn_sum_sq) X(grn_sum_sq8) X(grn_apply) X(grn_tail) X(add) X(add_tail) X(leaky_relu)
 /* clang-format on */
 #define GZ_MCA_ID(name) GZ_MCA_##name,
