@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "datasets/open_dataset.h"
+#include "export/export_job.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/parallel.h"
@@ -206,12 +207,24 @@ void register_personalize(CLI::App& app) {
   auto checkpoint = std::make_shared<std::string>();
   auto source = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
-  command->add_option("--checkpoint", *checkpoint, "generalised base model (.h5)")->required();
+  auto kernel = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  command->add_option("--checkpoint", *checkpoint, "generalised base model (.h5)");
+  command->add_option("--kernel", *kernel,
+                      "calibrate inside this exported kernel folder instead (dftgaze_personalize, the device's code): "
+                      "user_<id>.gzu blobs, the kernel's error before and after");
   command->add_option("source", *source, "the users' images (overrides data.source; e.g. the test split)");
-  command->add_option("-o,--output", *output, "folder for user_<id>.h5 files")->required();
+  command->add_option("-o,--output", *output, "folder for user_<id>.h5 (or .gzu with --kernel) files")->required();
+  command->add_flag("--json", *json, "with --kernel: print one JSON object");
   options->add_to(*command);
-  command->callback([options, checkpoint, source, output] {
+  command->callback([options, checkpoint, source, output, kernel, json] {
     Config config = options->load(*source);
+    if (!kernel->empty()) {
+      const KernelUsersReport r = personalize_users_in_kernel(config, *kernel, *output);
+      std::printf("%s\n", *json ? r.json().dump(2).c_str() : r.markdown().c_str());
+      return;
+    }
+    if (checkpoint->empty()) throw Error("gaze personalize: --checkpoint is required (or --kernel)");
     at::set_num_threads(resolve_threads(config.run.threads));  // as training does
     GazeNet base = load_model(*checkpoint);
     const auto users = open_dataset(config.data);

@@ -8,6 +8,7 @@
 
 #include "export/kernel.h"
 #include "export/runtime_sources.h"
+#include "export/tune_run.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 
@@ -37,11 +38,8 @@ void split_requant(const gz_requant& r, int32_t* left, int32_t* right, const cha
   if (*left > 30 || *right > 31) throw Error(std::string("export: requantisation shift out of range in ") + what);
 }
 
-// One weight plane of a layer (lo = the low plane of a two-plane layer).
+// One weight plane of a layer (lo = the low plane of a two-plane layer), by gz_pack_pw_plane.
 PackedPw pack_pw(const QLinear& l, const char* what, bool lo = false) {
-  const std::vector<int8_t>& weight = lo ? l.weight_lo : l.weight;
-  const std::vector<int32_t>& biases = lo ? l.bias_lo : l.bias;
-  const std::vector<gz_requant>& requants = lo ? l.requant_lo : l.requant;
   PackedPw p;
   p.in = l.in;
   p.out = l.out;
@@ -50,20 +48,15 @@ PackedPw pack_pw(const QLinear& l, const char* what, bool lo = false) {
     throw Error(std::string("export: bad int8 input requantisation in ") + what);
   p.out8 = (l.out + 7) / 8 * 8;
   p.out16 = (l.out + 15) / 16 * 16;
-  const int32_t pairs = (l.in + 1) / 2;
-  p.weight.assign(size_t(pairs) * p.out8 * 2, 0);
-  p.bias.assign(size_t(p.out16), 0);
-  p.multiplier.assign(size_t(p.out16), 0);
-  p.left.assign(size_t(p.out16), 0);
-  p.right.assign(size_t(p.out16), 0);
-  for (int32_t o = 0; o < l.out; ++o) {
-    for (int32_t i = 0; i < l.in; ++i)
-      p.weight[(size_t(i / 2) * p.out8 + o) * 2 + size_t(i % 2)] = weight[size_t(o) * l.in + i];
-    p.bias[size_t(o)] = biases[size_t(o)];
-    const gz_requant r = requants[size_t(o)];
-    p.multiplier[size_t(o)] = r.multiplier;
-    split_requant(r, &p.left[size_t(o)], &p.right[size_t(o)], what);
-  }
+  p.weight.resize(size_t((l.in + 1) / 2) * p.out8 * 2);
+  p.bias.resize(size_t(p.out16));
+  p.multiplier.resize(size_t(p.out16));
+  p.left.resize(size_t(p.out16));
+  p.right.resize(size_t(p.out16));
+  if (gz_pack_pw_plane((lo ? l.weight_lo : l.weight).data(), (lo ? l.bias_lo : l.bias).data(),
+                       (lo ? l.requant_lo : l.requant).data(), l.in, l.out, p.weight.data(), p.bias.data(),
+                       p.multiplier.data(), p.left.data(), p.right.data()))
+    throw Error(std::string("export: requantisation shift out of range in ") + what);
   return p;
 }
 
@@ -156,6 +149,20 @@ class Emitter {
     return name;
   }
 
+  std::string float_array(const std::string& name, const std::vector<float>& v) {
+    const_bytes += v.size() * sizeof(float);
+    out << "alignas(32) static const float " << name << "[" << std::max<size_t>(1, v.size()) << "] = {";
+    char buffer[64];
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i % 8 == 0) out << "\n   ";
+      std::snprintf(buffer, sizeof buffer, " %af,", double(v[i]));
+      out << buffer;
+    }
+    if (v.empty()) out << "0";
+    out << "\n};\n";
+    return name;
+  }
+
   // Returns the C initialiser of a gz_pw whose arrays were emitted under `name`.
   std::string pw(const std::string& name, const QLinear& l, bool lo = false) {
     const PackedPw p = pack_pw(l, name.c_str(), lo);
@@ -196,7 +203,8 @@ std::string inline_runtime() {
   // The runtime headers hold more helpers than one network uses; inlined into a .cpp, clang
   // (unlike GCC) calls the unused static inline ones unused, which -Werror builds would reject.
   std::string all = "\n#if defined(__GNUC__)\n#pragma GCC diagnostic ignored \"-Wunused-function\"\n#endif\n";
-  for (const char* name : {"fixed_point.h", "quantize.h", "nonlinear.h", "layers.h", "kernel.h"}) {
+  for (const char* name :
+       {"fixed_point.h", "quantize.h", "nonlinear.h", "layers.h", "kernel.h", "tune.h", "tune_run.h"}) {
     std::istringstream in(runtime_source(name));
     all += "\n/* ==== export/" + std::string(name) + " ==== */\n";
     for (std::string line; std::getline(in, line);) {
@@ -215,6 +223,95 @@ struct Generated {
   std::string header, source;
   KernelSummary summary;
 };
+
+// On-device personalisation (export/tune_run.h): the float side and replay pack as constant
+// arrays, gz_tune_model filled by a function (its graph holds pointers), and the public entry
+// points. Without tune data (no last-stage adapters, export.replay_frames 0) the entry points
+// remain and report DFTGAZE_ERROR_NO_ADAPTERS.
+std::string tune_source(const QuantizedNet& net, Emitter& e) {
+  std::ostringstream s;
+  const TuneData& t = net.tune;
+  s << "/* On-device personalisation (export/tune_run.h). */\n";
+  if (t.empty()) {
+    s << "size_t dftgaze_personalize_work_bytes(int k, int views) {\n  (void)k;\n  (void)views;\n  return 0;\n}\n"
+      << "void dftgaze_personalize_defaults(dftgaze_personalize_options* o) { memset(o, 0, sizeof *o); }\n"
+      << "int dftgaze_personalize(const uint8_t* const* eyes, int h, int w, const float* gazes, int k,\n"
+      << "                        const dftgaze_personalize_options* options, void* work, size_t work_bytes,\n"
+      << "                        uint8_t* blob, size_t blob_bytes) {\n"
+      << "  (void)eyes, (void)h, (void)w, (void)gazes, (void)k, (void)options, (void)work, (void)work_bytes, "
+         "(void)blob,\n"
+      << "      (void)blob_bytes;\n  return DFTGAZE_ERROR_NO_ADAPTERS;\n}\n";
+    return s.str();
+  }
+  const size_t last = net.stages.size() - 1;
+  std::ostringstream init;  // the body of tune_model()
+  init << "  m.graph.height = " << t.height << ";\n  m.graph.width = " << t.width
+       << ";\n  m.graph.channels = " << t.channels << ";\n  m.graph.hidden = " << t.hidden
+       << ";\n  m.graph.blocks = " << t.blocks.size() << ";\n  m.graph.norm_eps = " << hex_float(t.norm_eps)
+       << ";\n  m.graph.bn_eps = " << hex_float(t.bn_eps) << ";\n  m.graph.slope = " << hex_float(t.slope) << ";\n";
+  for (size_t b = 0; b < t.blocks.size(); ++b) {
+    const TuneBlockData& d = t.blocks[b];
+    const std::string n = "tune_b" + std::to_string(b);
+    init << "  m.graph.bn_mean[" << b << "] = " << e.float_array(n + "_bn_mean", d.bn_mean) << ";\n"
+         << "  m.graph.bn_var[" << b << "] = " << e.float_array(n + "_bn_var", d.bn_var) << ";\n";
+    if (b == 0) continue;
+    const QBlock& q = net.stages[last][b];
+    const std::string body = "  m.graph.body[" + std::to_string(b) + "].";
+    init << body << "dw_bias = " << e.float_array(n + "_dw_bias", d.dw_bias) << ";\n"
+         << body << "norm_weight = " << e.float_array(n + "_norm_weight", d.norm_weight) << ";\n"
+         << body << "norm_bias = " << e.float_array(n + "_norm_bias", d.norm_bias) << ";\n"
+         << body << "pw1_bias = " << e.float_array(n + "_pw1_bias", d.pw1_bias) << ";\n"
+         << body << "grn_gamma = " << e.float_array(n + "_grn_gamma", d.grn_gamma) << ";\n"
+         << body << "grn_beta = " << e.float_array(n + "_grn_beta", d.grn_beta) << ";\n"
+         << body << "pw2_bias = " << e.float_array(n + "_pw2_bias", d.pw2_bias) << ";\n"
+         << "  m.scales[" << b << "].dw = " << e.float_array(n + "_dw_scale", q.dw_weight_scale) << ";\n"
+         << "  m.scales[" << b << "].pw1 = " << e.float_array(n + "_pw1_scale", q.pw1.weight_scale) << ";\n"
+         << "  m.scales[" << b << "].pw2 = " << e.float_array(n + "_pw2_scale", q.pw2.weight_scale) << ";\n";
+  }
+  const gz_requant slope = net.stages[last][0].adapter.slope;
+  const size_t replay = t.replay_gaze.size() / 3;
+  init << "  m.graph.head_norm_weight = " << e.float_array("tune_head_norm_weight", t.head_norm_weight) << ";\n"
+       << "  m.graph.head_norm_bias = " << e.float_array("tune_head_norm_bias", t.head_norm_bias) << ";\n"
+       << "  m.graph.head_weight = " << e.float_array("tune_head_weight", t.head_weight) << ";\n"
+       << "  m.graph.head_bias = " << e.float_array("tune_head_bias", t.head_bias) << ";\n"
+       << "  m.graph.laplace_nll = " << int(t.defaults.laplace_nll) << ";\n"
+       << "  m.graph.scale_trained = " << int(t.scale_trained) << ";\n"
+       << "  m.blocks = kStage" << last << ";\n"
+       << "  m.base_params = " << e.float_array("tune_base_params", t.adapters) << ";\n"
+       << "  m.residual_scale = " << hex_float(net.scales.residual[last]) << ";\n"
+       << "  m.slope.multiplier = " << slope.multiplier << ";\n  m.slope.shift = " << slope.shift << ";\n"
+       << "  m.replay_count = " << replay << ";\n"
+       << "  m.replay_c = " << e.array("tune_replay_c", t.replay_c, "int16_t") << ";\n"
+       << "  m.replay_f = " << e.array("tune_replay_f", t.replay_f, "int16_t") << ";\n"
+       << "  m.replay_gaze = " << e.float_array("tune_replay_gaze", t.replay_gaze) << ";\n"
+       << "  m.fingerprint = DFTGAZE_FINGERPRINT;\n";
+  const TuneDefaults& o = t.defaults;
+  s << "static gz_tune_model tune_model(void) {\n  gz_tune_model m;\n  memset(&m, 0, sizeof m);\n"
+    << init.str() << "  return m;\n}\n\n"
+    << "static gz_tune_options tune_options(const dftgaze_personalize_options* o) {\n"
+    << "  gz_tune_options t;\n  t.steps = o->steps;\n  t.batch_size = o->batch_size;\n  t.views = o->views;\n"
+    << "  t.lr = o->lr;\n  t.replay_fraction = o->replay_fraction;\n  t.seed = o->seed;\n  t.shift = o->shift;\n"
+    << "  t.brightness = o->brightness;\n  t.contrast = o->contrast;\n  t.gamma = o->gamma;\n  t.noise = o->noise;\n"
+    << "  return t;\n}\n\n"
+    << "void dftgaze_personalize_defaults(dftgaze_personalize_options* o) {\n"
+    << "  o->steps = " << o.steps << ";\n  o->batch_size = " << o.batch_size << ";\n  o->views = " << o.views
+    << ";\n  o->lr = " << hex_float(o.lr) << ";\n  o->replay_fraction = " << hex_float(o.replay_fraction)
+    << ";\n  o->seed = 0;\n  o->shift = " << hex_float(o.shift) << ";\n  o->brightness = " << hex_float(o.brightness)
+    << ";\n  o->contrast = " << hex_float(o.contrast) << ";\n  o->gamma = " << hex_float(o.gamma)
+    << ";\n  o->noise = " << hex_float(o.noise) << ";\n}\n\n"
+    << "size_t dftgaze_personalize_work_bytes(int k, int views) {\n"
+    << "  if (k < 1 || views < 1) return 0;\n  const gz_tune_model m = tune_model();\n"
+    << "  return gz_tune_work_bytes(kNet.input_h, kNet.input_w, &m, k, views);\n}\n\n"
+    << "int dftgaze_personalize(const uint8_t* const* eyes, int h, int w, const float* gazes, int k,\n"
+    << "                        const dftgaze_personalize_options* options, void* work, size_t work_bytes,\n"
+    << "                        uint8_t* blob, size_t blob_bytes) {\n"
+    << "  dftgaze_personalize_options defaults;\n"
+    << "  if (!options) dftgaze_personalize_defaults(&defaults), options = &defaults;\n"
+    << "  const gz_tune_model m = tune_model();\n  const gz_tune_options o = tune_options(options);\n"
+    << "  return gz_tune_run(&kNet, &m, g_arena, sizeof g_arena, eyes, h, w, gazes, k, &o, work, work_bytes, blob,\n"
+    << "                     blob_bytes);\n}\n";
+  return s.str();
+}
 
 Generated generate(const QuantizedNet& net, const KernelOptions& options) {
   const std::string& provenance = options.provenance;
@@ -331,7 +428,16 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
     }
   }
   const gz_arena_plan plan = gz_arena_plan_compute(net.input_h, net.input_w, net.dims.data(), keep_hidden);
+  const size_t before_tune = e.const_bytes;
+  const std::string tune = tune_source(net, e);
   KernelSummary summary;
+  summary.personalize_bytes = e.const_bytes - before_tune;
+  summary.replay_frames = net.tune.replay_gaze.size() / 3;
+  if (!net.tune.empty()) {
+    gz_tune_model m{};
+    m.graph = net.tune.graph(false, false);
+    summary.personalize_work_bytes = gz_tune_work_bytes(net.input_h, net.input_w, &m, 5, net.tune.defaults.views);
+  }
   summary.weight_bytes = e.weight_bytes;
   summary.constant_bytes = e.const_bytes;
   summary.arena_bytes = plan.total;
@@ -406,6 +512,7 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "  memcpy(g_user_storage, blob + 20, DFTGAZE_USER_PAYLOAD_BYTES);\n"
       << "  const int32_t* i32 = g_user_storage;\n  const int8_t* i8 = 0;\n"
       << parse.str() << "  (void)a;\n  (void)i8;\n  (void)i32;\n  return 0;\n}\n\n"
+      << tune << "\n"
       << "const char* dftgaze_simd(void) { return gz_simd_name(); }\n\n"
       << "#if defined(GZ_MCA_COUNT)\n"
       << "/* The Pi 4 cycle model's pass counts (GZ_MCA_* above; `gaze bench --model pi4`): region i's\n"
@@ -433,6 +540,12 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << " * int dftgaze_set_user(const uint8_t* blob, size_t size)\n"
       << " *   swaps in a user's last-stage adapters (a blob written by `gaze export --users`); a null\n"
       << " *   blob restores the base. The blob is copied. Returns 0 or DFTGAZE_ERROR_*.\n"
+      << " * int dftgaze_personalize(eyes, h, w, gazes, k, options, work, work_bytes, blob_out, blob_bytes)\n"
+      << " *   calibrates a wearer on the device: k eye images (h x w each) with their unit gaze vectors\n"
+      << " *   (gazes[3 * i ..]) train the last-stage adapters (AdamW in float, mixed with the replay pack,\n"
+      << " *   as `gaze personalize`); the result is a user blob (DFTGAZE_USER_BLOB_BYTES) for\n"
+      << " *   dftgaze_set_user(). options null = the defaults. work: at least\n"
+      << " *   dftgaze_personalize_work_bytes(k, views) bytes, 16-byte aligned. Returns 0 or DFTGAZE_ERROR_*.\n"
       << " * Not thread-safe: one static arena serves all calls. No heap, no exceptions.\n"
       << " * Requantisation: gemmlowp rounding-doubling high multiply, then rounding right shift.\n"
       << " */\n"
@@ -445,10 +558,29 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "#define DFTGAZE_USER_PAYLOAD_BYTES " << payload_bytes << "u\n\n"
       << "#define DFTGAZE_ERROR_NULL (-1)\n#define DFTGAZE_ERROR_SIZE (-2)\n#define DFTGAZE_ERROR_ARENA (-3)\n"
       << "#define DFTGAZE_ERROR_BAD_BLOB (-10)\n#define DFTGAZE_ERROR_OTHER_BASE (-11)\n"
-      << "#define DFTGAZE_ERROR_NO_ADAPTERS (-12)\n\n"
+      << "#define DFTGAZE_ERROR_NO_ADAPTERS (-12)\n"
+      << "#define DFTGAZE_ERROR_ARGUMENT (-1)  /* = DFTGAZE_ERROR_NULL: a null pointer or a bad option */\n"
+      << "#define DFTGAZE_ERROR_WORK (-4)      /* dftgaze_personalize: work buffer too small */\n"
+      << "#define DFTGAZE_ERROR_BLOB_SIZE (-5) /* dftgaze_personalize: blob_out too small */\n"
+      << "#define DFTGAZE_ERROR_QUANTIZE (-6)  /* dftgaze_personalize: adapters do not fit the format */\n"
+      << "#define DFTGAZE_ERROR_DIVERGED (-7)  /* dftgaze_personalize: training diverged (lower lr) */\n\n"
+      << "#define DFTGAZE_USER_BLOB_BYTES (20u + DFTGAZE_USER_PAYLOAD_BYTES)\n"
+      << "#define DFTGAZE_REPLAY_FRAMES " << summary.replay_frames << "u /* replay pack of dftgaze_personalize */\n\n"
+      << "/* dftgaze_personalize's options; dftgaze_personalize_defaults() fills `gaze personalize`'s. */\n"
+      << "typedef struct {\n  int steps, batch_size, views; /* AdamW steps, frames per step, views per calibration "
+         "frame */\n"
+      << "  float lr, replay_fraction;     /* learning rate; share of each batch drawn from the replay pack */\n"
+      << "  unsigned long long seed;       /* batch draws and augmentation */\n"
+      << "  float shift, brightness, contrast, gamma, noise; /* augmentation of views 1.. */\n"
+      << "} dftgaze_personalize_options;\n\n"
       << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
       << "int dftgaze_predict(const uint8_t* eye, int h, int w, float out[4]);\n"
       << "int dftgaze_set_user(const uint8_t* blob, size_t size);\n"
+      << "void dftgaze_personalize_defaults(dftgaze_personalize_options* options);\n"
+      << "size_t dftgaze_personalize_work_bytes(int k, int views);\n"
+      << "int dftgaze_personalize(const uint8_t* const* eyes, int h, int w, const float* gazes, int k,\n"
+      << "                        const dftgaze_personalize_options* options, void* work, size_t work_bytes,\n"
+      << "                        uint8_t* blob_out, size_t blob_bytes);\n"
       << "const char* dftgaze_simd(void); /* \"scalar\", \"avx2\" or \"neon\": the path compiled in */\n\n"
       << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* DFTGAZE_H_ */\n";
   return {hdr.str(), src.str(), summary};
@@ -463,7 +595,9 @@ std::string readme(const QuantizedNet& net, const KernelSummary& s, const std::s
     << "| weights | " << s.weight_bytes << " bytes (int8 weight planes and int32 biases, packed) |\n"
     << "| all constant data | " << s.constant_bytes << " bytes (+ requantisation, norms, GELU tables) |\n"
     << "| static arena | " << s.arena_bytes << " bytes |\n"
-    << "| user adapter blob | " << s.user_blob_bytes << " bytes |\n\n"
+    << "| user adapter blob | " << s.user_blob_bytes << " bytes |\n"
+    << "| on-device personalisation | " << s.replay_frames << " replay frames, " << s.personalize_bytes
+    << " bytes of constants, work buffer " << s.personalize_work_bytes << " bytes for k = 5 |\n\n"
     << "Dependency-free C++17: no heap, no exceptions, no LibTorch. Weights are int8 symmetric per output\n"
     << "channel (16-bit as two int8 planes for the adapters' down projections and the head), activations\n"
     << "int16 symmetric (the pointwise layers `gaze export` chose by `export.int8` requantise their\n"
@@ -472,6 +606,15 @@ std::string readme(const QuantizedNet& net, const KernelSummary& s, const std::s
     << "## API\n\n```c\n#include \"dftgaze.h\"\n\nfloat out[4];\n"
     << "int rc = dftgaze_predict(eye, h, w, out);   // out[0..2] unit gaze, out[3] log Laplace scale\n"
     << "rc = dftgaze_set_user(blob, blob_size);      // a user's last-stage adapters; NULL = base\n```\n\n"
+    << "On-device calibration (`dftgaze_personalize`): the wearer looks at k targets; their eye images and\n"
+    << "unit gazes train the last-stage adapters inside this code (float AdamW, the replay pack compiled in,\n"
+    << "as `gaze personalize` trains them), and the result is a user blob for `dftgaze_set_user`:\n\n"
+    << "```c\nstatic float work[...];                        // dftgaze_personalize_work_bytes(k, views) bytes\n"
+    << "uint8_t blob[DFTGAZE_USER_BLOB_BYTES];\n"
+    << "rc = dftgaze_personalize(eyes, h, w, gazes, k, NULL, work, sizeof work, blob, sizeof blob);\n"
+    << "rc = dftgaze_set_user(blob, sizeof blob);\n```\n\n"
+    << "`./build/dftgaze_tool personalize FRAMES GAZES OUT --json` runs it on files (GZFR frames, float32 x 3\n"
+    << "gazes per frame) and times it.\n\n"
     << "Errors are negative `DFTGAZE_ERROR_*` codes (null pointers, sizes, a blob for another base).\n"
     << "Calls share one static arena: use one thread, or guard the calls.\n\n"
     << "## Build\n\n```sh\ncmake -S . -B build -DCMAKE_BUILD_TYPE=Release   # -DDFTGAZE_SIMD=auto|avx2|neon|scalar\n"

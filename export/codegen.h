@@ -34,6 +34,12 @@ struct KernelSummary {
   size_t int8_macs = 0;  // of which int8 x int8 (layers with int8 inputs)
   uint32_t fingerprint = 0;
   int32_t keep_hidden = 0;  // bit s: stage s keeps pw1/GELU outputs (else recomputes them after GRN's statistics)
+  // On-device personalisation (dftgaze_personalize; 0 when the kernel has none): the constant
+  // data it adds (float side + replay pack), the replay pack's frames, and the work buffer it
+  // needs for 5 calibration frames in the default views.
+  size_t personalize_bytes = 0;
+  size_t replay_frames = 0;
+  size_t personalize_work_bytes = 0;
 };
 
 struct KernelOptions {

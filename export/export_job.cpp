@@ -22,9 +22,12 @@
 
 #include "datasets/open_dataset.h"
 #include "datasets/preprocess.h"
+#include "datasets/splits.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/io/model_io.h"
+#include "libgaze/metrics/angular_error.h"
+#include "trainers/personalize.h"
 
 namespace gaze {
 namespace fs = std::filesystem;
@@ -145,6 +148,67 @@ void write_frames_file(const std::string& path, const std::vector<Frame>& frames
   write_text_atomically(path, bytes);
 }
 
+namespace {
+
+// On-device personalisation's replay pack and defaults (export/tune_run.h): export.replay_frames
+// K-means-balanced frames of the training split (the items `gaze personalize` replays) through
+// the integer reference, captured where the device's training starts. Without a training split
+// the kernel personalises on the wearer's frames alone (logged).
+void add_tune_pack(QuantizedNet& net, const Config& config) {
+  TuneData& t = net.tune;
+  if (t.empty()) return;
+  if (config.export_.replay_frames <= 0) {
+    t = {};
+    return;
+  }
+  const PersonalizeConfig& pc = config.personalize;
+  const AugmentConfig& a = config.train.augmentation;
+  t.defaults = {int32_t(pc.steps),
+                int32_t(pc.batch_size),
+                4,
+                float(pc.lr),
+                float(pc.replay_fraction),
+                float(a.shift),
+                float(a.brightness),
+                float(a.contrast),
+                float(a.gamma),
+                float(a.noise),
+                config.train.gaze_loss == "laplace_nll"};
+  std::unique_ptr<Dataset> replay;
+  try {
+    replay = open_replay_dataset(config);
+  } catch (const Error& e) {
+    spdlog::warn("export: no replay pack for on-device personalisation ({})", e.what());
+  }
+  if (!replay || replay->size() == 0) return;
+  const std::vector<int64_t> items =
+      replay_items(*replay, config, std::min(config.export_.replay_frames, std::max<int64_t>(pc.replay, 1)));
+  std::vector<Sample> samples;
+  for (int64_t i : items) samples.push_back(replay->get(i));
+  set_replay_pack(net, samples);
+}
+
+}  // namespace
+
+void set_replay_pack(QuantizedNet& net, const std::vector<Sample>& samples) {
+  TuneData& t = net.tune;
+  if (t.empty()) return;
+  const size_t n = size_t(t.height) * t.width * t.channels;
+  t.replay_c.assign(samples.size() * n, 0);
+  t.replay_f.assign(samples.size() * n, 0);
+  t.replay_gaze.assign(samples.size() * 3, 0.0f);
+  at::parallel_for(0, int64_t(samples.size()), 1, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      const Sample& s = samples[size_t(i)];
+      QTrace trace;
+      qnet_predict(net, s.image.pixels.data(), s.image.height, s.image.width, &trace);
+      std::copy(trace.tune_c.begin(), trace.tune_c.end(), t.replay_c.begin() + i * int64_t(n));
+      std::copy(trace.tune_f.begin(), trace.tune_f.end(), t.replay_f.begin() + i * int64_t(n));
+      for (size_t k = 0; k < 3; ++k) t.replay_gaze[size_t(i) * 3 + k] = s.label.gaze[k];
+    }
+  });
+}
+
 ExportReport export_kernel(const Config& config, const ExportRequest& request) {
   QuantizeOptions options = quantize_options(config);
   GazeNet model = load_student(request.checkpoint, request.merge_user);
@@ -165,7 +229,8 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
     report.int8.layers = quantize_model(model, ranges, options).int8_candidates();
   }
   options.int8_layers = std::set<std::string>(report.int8.layers.begin(), report.int8.layers.end());
-  const QuantizedNet net = quantize_model(model, ranges, options);
+  QuantizedNet net = quantize_model(model, ranges, options);
+  add_tune_pack(net, config);
   report.int8_macs = net.int8_macs();
   if (config.export_.eval_frames > 0) {
     const std::vector<Frame> held_out =
@@ -207,6 +272,10 @@ Json ExportReport::json() const {
           {"float_vs_fixed_max_deg", json_number(error.max_deg)},
           {"float_vs_fixed_log_scale", json_number(error.mean_log_scale)},
           {"int8", int8_json()},
+          {"personalize",
+           {{"replay_frames", kernel.replay_frames},
+            {"constant_bytes", kernel.personalize_bytes},
+            {"work_bytes_k5", kernel.personalize_work_bytes}}},
           {"blobs", blobs}};
 }
 
@@ -237,6 +306,14 @@ std::string ExportReport::markdown() const {
                 double(kernel.weight_bytes) / 1024, double(kernel.constant_bytes) / 1024,
                 double(kernel.arena_bytes) / 1024, kernel.user_blob_bytes);
   s << line;
+  if (kernel.personalize_bytes) {
+    std::snprintf(line, sizeof line,
+                  "| on-device personalisation | replay pack %zu frames, %.1f KB of constants, %.1f KB work buffer "
+                  "for k = 5 |\n",
+                  kernel.replay_frames, double(kernel.personalize_bytes) / 1024,
+                  double(kernel.personalize_work_bytes) / 1024);
+    s << line;
+  }
   std::string kept;
   for (int s = 0; s < 4; ++s) kept += (kernel.keep_hidden >> s) & 1 ? "kept " : "recomputed ";
   std::snprintf(line, sizeof line, "| block hidden tensors, stages 1-4 | %s|\n| calibration frames | %lld |\n",
@@ -322,6 +399,162 @@ std::string describe_pi4_model(const std::string& kernel_dir, double macs, doubl
 
 }  // namespace
 
+std::string build_kernel_tool(const std::string& kernel_dir) {
+  if (!fs::exists(fs::path(kernel_dir) / "dftgaze.cpp"))
+    throw Error("'" + kernel_dir + "' is not a kernel folder (no dftgaze.cpp; gaze export writes one)");
+  const std::string build = (fs::path(kernel_dir) / "build").string();
+  spdlog::info("building the kernel in {}", build);
+  run_command("cmake -S '" + kernel_dir + "' -B '" + build + "' -DCMAKE_BUILD_TYPE=Release");
+  run_command("cmake --build '" + build + "' -j 2");
+  return build;
+}
+
+Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Frame>& eyes, int32_t h, int32_t w,
+                           const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path, int64_t steps,
+                           int64_t seed) {
+  if (eyes.empty() || eyes.size() != gazes.size())
+    throw Error("personalize in the kernel: " + std::to_string(eyes.size()) + " eye images but " +
+                std::to_string(gazes.size()) + " gaze vectors (need the same number, at least one)");
+  for (const Frame& e : eyes)
+    if (e.size() != size_t(h) * size_t(w)) throw Error("personalize in the kernel: eye images must all be h x w");
+  for (const auto& g : gazes) {
+    const double n = std::sqrt(double(g[0]) * g[0] + double(g[1]) * g[1] + double(g[2]) * g[2]);
+    if (!(std::fabs(n - 1.0) < 1e-3)) throw Error("personalize in the kernel: gaze vectors must be unit length");
+  }
+  const std::string build = build_kernel_tool(kernel_dir);
+  TemporaryFolder tmp("gaze_personalize");
+  const std::string frames_path = tmp.path() + "/eyes.gzfr", gazes_path = tmp.path() + "/eyes.gaze";
+  write_frames_file(frames_path, eyes, h, w);
+  std::string bytes;
+  for (const auto& g : gazes) bytes.append(reinterpret_cast<const char*>(g.data()), 12);
+  write_text_atomically(gazes_path, bytes);
+  std::string command =
+      "'" + build + "/dftgaze_tool' personalize '" + frames_path + "' '" + gazes_path + "' '" + blob_path + "' --json";
+  if (steps >= 0) command += " --steps " + std::to_string(steps);
+  if (seed >= 0) command += " --seed " + std::to_string(seed);
+  return json_printed_by(run_command(command), "dftgaze_tool personalize");
+}
+
+namespace {
+
+// An image's pixels at its own size, and whether a list of items shares one size.
+std::vector<Frame> item_images(const Dataset& data, const std::vector<int64_t>& items, int32_t* h, int32_t* w) {
+  std::vector<Frame> frames;
+  for (int64_t i : items) {
+    const Sample s = data.get(i);
+    if (!frames.empty() && (s.image.height != *h || s.image.width != *w))
+      throw Error(data.describe() + ": item " + std::to_string(i) + " is " + std::to_string(s.image.height) + "x" +
+                  std::to_string(s.image.width) + ", the participant's others " + std::to_string(*h) + "x" +
+                  std::to_string(*w) + " (the kernel tool takes one size per call)");
+    *h = s.image.height, *w = s.image.width;
+    frames.push_back(s.image.pixels);
+  }
+  return frames;
+}
+
+// The kernel tool's mean angle on frames against their labels, with a user blob or the base.
+double kernel_error_deg(const std::string& build, const std::string& frames_path, const std::string& blob,
+                        const Dataset& data, const std::vector<int64_t>& items, const std::string& out_path) {
+  run_command("'" + build + "/dftgaze_tool' predict '" + frames_path + "' '" + out_path + "'" +
+              (blob.empty() ? "" : " --user '" + blob + "'"));
+  std::ifstream in(out_path, std::ios::binary);
+  std::vector<float> p(items.size() * 4);
+  in.read(reinterpret_cast<char*>(p.data()), std::streamsize(p.size() * 4));
+  if (!in) throw Error("dftgaze_tool predict: short output '" + out_path + "'");
+  double sum = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& g = data.label(items[i]).gaze;
+    sum += angular_error_deg({p[4 * i], p[4 * i + 1], p[4 * i + 2]}, {g[0], g[1], g[2]});
+  }
+  return items.empty() ? 0.0 : sum / double(items.size());
+}
+
+}  // namespace
+
+KernelUsersReport personalize_users_in_kernel(const Config& config, const std::string& kernel_dir,
+                                              const std::string& out_dir) {
+  const PersonalizeConfig& pc = config.personalize;
+  const auto users = open_dataset(config.data);
+  int64_t k_max = pc.k;  // the pool personalize() draws, so the k shots are the same ones
+  for (int64_t k : pc.k_curve) k_max = std::max(k_max, k);
+  const bool by_person = users->participant_unit() == "participant";
+  const auto splits = personalisation_split(*users, k_max, uint64_t(config.run.seed), {},
+                                            by_person ? -1 : std::llround(pc.gap_ms * 1000));
+  if (splits.empty())
+    throw Error(users->describe() + ": no participant has more than " + std::to_string(k_max) + " images");
+  const std::string build = build_kernel_tool(kernel_dir);
+  fs::create_directories(out_dir);
+  TemporaryFolder tmp("gaze_kernel_users");
+  KernelUsersReport report;
+  for (const auto& [participant, split] : splits) {
+    KernelUser u;
+    u.participant = participant;
+    const std::vector<int64_t> shots(split.calibration.begin(), split.calibration.begin() + pc.k);
+    int32_t h = 0, w = 0;
+    const std::vector<Frame> eyes = item_images(*users, shots, &h, &w);
+    std::vector<std::array<float, 3>> gazes;
+    for (int64_t i : shots) gazes.push_back(users->label(i).gaze);
+    u.blob = (fs::path(out_dir) / ("user_" + std::to_string(participant) + ".gzu")).string();
+    report.tool = personalize_in_kernel(kernel_dir, eyes, h, w, gazes, u.blob, -1, int64_t(config.run.seed));
+    u.personalize_ms = report.tool.at("personalize_ms").get<double>();
+    int32_t eh = 0, ew = 0;
+    const std::string frames_path = tmp.path() + "/evaluation.gzfr";
+    write_frames_file(frames_path, item_images(*users, split.evaluation, &eh, &ew), eh, ew);
+    u.eval_frames = int64_t(split.evaluation.size());
+    const std::string out = tmp.path() + "/predictions.bin";
+    u.before_deg = kernel_error_deg(build, frames_path, "", *users, split.evaluation, out);
+    u.after_deg = kernel_error_deg(build, frames_path, u.blob, *users, split.evaluation, out);
+    report.users.push_back(u);
+  }
+  for (const KernelUser& u : report.users) {
+    const double n = double(report.users.size());
+    report.before_deg += u.before_deg / n;
+    report.after_deg += u.after_deg / n;
+    report.personalize_ms += u.personalize_ms / n;
+  }
+  return report;
+}
+
+Json KernelUsersReport::json() const {
+  Json list = Json::array();
+  for (const KernelUser& u : users)
+    list.push_back({{"participant", u.participant},
+                    {"eval_frames", u.eval_frames},
+                    {"before_deg", json_number(u.before_deg)},
+                    {"after_deg", json_number(u.after_deg)},
+                    {"personalize_ms", u.personalize_ms},
+                    {"blob", u.blob}});
+  return {{"users", list},
+          {"before_deg", json_number(before_deg)},
+          {"after_deg", json_number(after_deg)},
+          {"personalize_ms", personalize_ms},
+          {"tool", tool}};
+}
+
+std::string KernelUsersReport::markdown() const {
+  std::ostringstream s;
+  char line[512];
+  s << "| participant | eval frames | kernel before (deg) | kernel after (deg) | dftgaze_personalize (ms) | blob |\n"
+       "|---|---|---|---|---|---|\n";
+  for (const KernelUser& u : users) {
+    std::snprintf(line, sizeof line, "| %lld | %lld | %.3f | %.3f | %.1f | %s |\n", (long long)u.participant,
+                  (long long)u.eval_frames, u.before_deg, u.after_deg, u.personalize_ms, u.blob.c_str());
+    s << line;
+  }
+  std::snprintf(line, sizeof line, "| **mean** | | %.3f | %.3f | %.1f | |\n", before_deg, after_deg, personalize_ms);
+  s << line;
+  if (!tool.is_null()) {
+    std::snprintf(line, sizeof line,
+                  "\nOn the device's code path (%s here, one thread): k = %d frames x %d views, %d AdamW steps of "
+                  "%d, replay pack %d frames, work buffer %.1f KB, blob %d bytes.\n",
+                  tool.at("simd").get<std::string>().c_str(), tool.at("k").get<int>(), tool.at("views").get<int>(),
+                  tool.at("steps").get<int>(), tool.at("batch_size").get<int>(), tool.at("replay_frames").get<int>(),
+                  tool.at("work_bytes").get<double>() / 1024, tool.at("blob_bytes").get<int>());
+    s << line;
+  }
+  return s.str();
+}
+
 BenchReport bench_kernel(const Config& config, const std::string& checkpoint, const std::string& kernel_dir_in,
                          int64_t frame_count, int64_t threads, const std::string& cycle_model) {
   if (frame_count < 1) throw Error("bench: --frames must be >= 1");
@@ -342,10 +575,7 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   const std::vector<Frame> frames = load_frames(config, std::min<int64_t>(frame_count, 256), 0.0, h, w);
   const std::string frames_path = (fs::path(kernel_dir) / "bench_frames.gzfr").string();
   write_frames_file(frames_path, frames, h, w);
-  const std::string build = (fs::path(kernel_dir) / "build").string();
-  spdlog::info("bench: building the kernel in {}", build);
-  run_command("cmake -S '" + kernel_dir + "' -B '" + build + "' -DCMAKE_BUILD_TYPE=Release");
-  run_command("cmake --build '" + build + "' -j 2");
+  const std::string build = build_kernel_tool(kernel_dir);
   const std::string tool_json = run_command("'" + build + "/dftgaze_tool' bench '" + frames_path + "' --frames " +
                                             std::to_string(frame_count) + " --json");
   Json out = json_printed_by(tool_json, "dftgaze_tool bench");

@@ -12,6 +12,7 @@
 // the same thread count, in the same run.
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -46,9 +47,46 @@ struct ExportReport {
 
 ExportReport export_kernel(const Config& config, const ExportRequest& request);
 
+// On-device personalisation's replay pack (export/tune_run.h): every sample's eye image through
+// the integer reference, captured where the device's training starts (QTrace::tune_c/f), with
+// its gaze label; replaces net.tune's pack (nothing when the net has no tune data). The export
+// fills it with export.replay_frames K-means-balanced samples of the training split.
+void set_replay_pack(QuantizedNet& net, const std::vector<Sample>& samples);
+
 // `gaze export --format onnx`: the float model of request.checkpoint, with request.merge_user's
 // adapters merged in if set, as the ONNX file request.out_dir (export/onnx_export.h).
 void export_onnx_model(const ExportRequest& request);
+
+// Builds a kernel folder's library and tool with its own CMakeLists.txt (Release, this machine's
+// best path) into <kernel_dir>/build; returns that directory.
+std::string build_kernel_tool(const std::string& kernel_dir);
+
+// On-device personalisation as a device runs it: dftgaze_personalize through the kernel folder's
+// own tool (built by build_kernel_tool) on a wearer's eye images (each h x w) and unit gazes;
+// the user blob goes to blob_path (atomically), the tool's JSON report (personalize_ms,
+// work_bytes, blob_bytes, ...) comes back. steps, seed < 0: the kernel's defaults.
+Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Frame>& eyes, int32_t h, int32_t w,
+                           const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path,
+                           int64_t steps = -1, int64_t seed = -1);
+
+// `gaze personalize --kernel`: every participant of config.data calibrated inside the kernel as
+// `gaze personalize` calibrates them on a workstation (the same k shots, drawn with run.seed),
+// by dftgaze_personalize; each blob written to out_dir/user_<id>.gzu, and the kernel's error on
+// the participant's other images before and after.
+struct KernelUser {
+  int64_t participant = 0, eval_frames = 0;
+  double before_deg = 0, after_deg = 0, personalize_ms = 0;
+  std::string blob;
+};
+struct KernelUsersReport {
+  std::vector<KernelUser> users;
+  double before_deg = 0, after_deg = 0, personalize_ms = 0;  // means over users
+  Json tool;                                                 // the last tool report (sizes, path)
+  Json json() const;
+  std::string markdown() const;
+};
+KernelUsersReport personalize_users_in_kernel(const Config& config, const std::string& kernel_dir,
+                                              const std::string& out_dir);
 
 // Frames from config.data at the kernel input size: `count` evenly spaced items starting at
 // `offset` (a fraction of the spacing), resampled with gz_resample_u8.

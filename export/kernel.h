@@ -110,6 +110,31 @@ typedef struct {
   gz_requant to_s8;          /* multiplier != 0: int8 inputs, x requantised to [-127, 127] by it */
 } gz_pw;
 
+/* Packs one weight plane of a pointwise layer into the layout above: w [out][in] int8 ->
+ * [ceil(in/2)][out8][2]; bias and requantisation [out] -> [out16] arrays (a requantisation split
+ * into multiplier, left and right shift); padding zero. The exporter (export/codegen.cpp) and
+ * personalisation on the device (export/tune.h) both pack with it. Returns 0, or -1 when a shift
+ * is outside what gz_requant_split_valid accepts. */
+static inline int gz_pack_pw_plane(const int8_t* w, const int32_t* bias, const gz_requant* requant, int32_t in,
+                                   int32_t out, int8_t* weight, int32_t* bias16, int32_t* multiplier, int32_t* left,
+                                   int32_t* right) {
+  const int32_t out8 = (out + 7) / 8 * 8, out16 = (out + 15) / 16 * 16;
+  memset(weight, 0, (size_t)((in + 1) / 2) * (size_t)out8 * 2);
+  for (int32_t o = 0; o < out16; ++o) bias16[o] = multiplier[o] = left[o] = right[o] = 0;
+  for (int32_t o = 0; o < out; ++o) {
+    for (int32_t i = 0; i < in; ++i)
+      weight[((size_t)(i / 2) * (size_t)out8 + (size_t)o) * 2 + (size_t)(i % 2)] =
+          w[(size_t)o * (size_t)in + (size_t)i];
+    bias16[o] = bias[o];
+    const gz_requant r = requant[o];
+    multiplier[o] = r.multiplier;
+    left[o] = r.shift > 0 ? r.shift : 0;
+    right[o] = r.shift > 0 ? 0 : -r.shift;
+    if (left[o] > 30 || right[o] > 31) return -1;
+  }
+  return 0;
+}
+
 typedef struct {
   int32_t channels;
   const int8_t* weight; /* [49][C] */
@@ -1189,8 +1214,10 @@ static inline void gz_pw1_gelu_row(const gz_block* b, const int16_t* u, int32_t 
   gz_gelu_s16_row(out, (size_t)w * 4 * b->dim, b->gelu);
 }
 
+/* One block on the residual r (h x w x C) in place. With `f_out` (personalisation), the block's
+ * pw2 output is also written there and its adapter is skipped: r ends as r + f. */
 static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, int32_t keep, uint8_t* arena,
-                                const gz_arena_plan* plan) {
+                                const gz_arena_plan* plan, int16_t* f_out) {
   const int32_t c = b->dim, c4 = 4 * c;
   const size_t row = (size_t)w * c, row4 = (size_t)w * c4;
   int16_t* kept = (int16_t*)(arena + plan->hidden); /* pw1/GELU rows, or LayerNorm rows */
@@ -1222,7 +1249,8 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
     gz_pw_run(&b->pw2, g, w, f_row);
     int16_t* r_row = r + (size_t)y * row;
     gz_add_s16(r_row, f_row, row);
-    if (b->adapter) {
+    if (f_out) memcpy(f_out + (size_t)y * row, f_row, row * sizeof(int16_t));
+    if (b->adapter && !f_out) {
       const gz_adapter* a = b->adapter;
       int16_t* d_row = (int16_t*)(arena + plan->row_c);
       int16_t* lo_row = (int16_t*)(arena + plan->row_d);
@@ -1241,21 +1269,17 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
   }
 }
 
-/* Runs the network on an eye image of any size; out: unit gaze direction, Laplace log-scale. */
-static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena_bytes, const uint8_t* eye,
-                                 int32_t eye_h, int32_t eye_w, float out[4]) {
-  if (!net || !arena || !eye || !out) return -1;
-  if (eye_h < 1 || eye_w < 1 || eye_h > 16384 || eye_w > 16384) return -2;
-  const gz_arena_plan plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->keep_hidden);
-  if (plan.total > arena_bytes) return -3;
-  uint8_t* image = arena + plan.image;
-  gz_resample_u8(eye, eye_h, eye_w, image, net->input_h, net->input_w);
-
+/* The stem and the stages on the resampled image in the arena; returns the last stage's residual
+ * (h x w x dims[3]). With `tune_f` (personalisation, export/tune_run.h) it stops inside the last
+ * stage's first block: the residual holds r_0 + f_0 (saturated, as the kernel adds them) and
+ * tune_f that block's pw2 output f_0; neither its adapter nor the blocks after it run. */
+static inline int16_t* gz_net_stages(const gz_net* net, uint8_t* arena, const gz_arena_plan* plan, int16_t* tune_f) {
+  const uint8_t* image = arena + plan->image;
   /* Stem: 4x4/s4 patches of p - 128 -> LayerNorm -> residual (row by row). */
   int32_t h = net->input_h / 4, w = net->input_w / 4;
-  int16_t* r = (int16_t*)(arena + plan.res_a);
-  int16_t* gather = (int16_t*)(arena + plan.gather);
-  int16_t* t_row = (int16_t*)(arena + plan.row_a);
+  int16_t* r = (int16_t*)(arena + plan->res_a);
+  int16_t* gather = (int16_t*)(arena + plan->gather);
+  int16_t* t_row = (int16_t*)(arena + plan->row_a);
   for (int32_t y = 0; y < h; ++y) {
     for (int32_t x = 0; x < w; ++x)
       for (int32_t ky = 0; ky < 4; ++ky)
@@ -1273,8 +1297,8 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
       /* Downsample: LayerNorm on two input rows, gather 2x2 patches, pointwise -> new residual. */
       const gz_downsample* d = &net->downsample[s - 1];
       const int32_t c = net->dims[s - 1];
-      int16_t* next = (int16_t*)(arena + (s % 2 ? plan.res_b : plan.res_a));
-      int16_t* rows = (int16_t*)(arena + plan.ds_rows);
+      int16_t* next = (int16_t*)(arena + (s % 2 ? plan->res_b : plan->res_a));
+      int16_t* rows = (int16_t*)(arena + plan->ds_rows);
       for (int32_t y = 0; y < h / 2; ++y) {
         for (int32_t ky = 0; ky < 2; ++ky)
           for (int32_t x = 0; x < w; ++x)
@@ -1291,8 +1315,38 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
       r = next;
     }
     const int32_t keep = (net->keep_hidden >> s) & 1;
-    for (int32_t b = 0; b < net->depths[s]; ++b) gz_block_run(&net->blocks[s][b], r, h, w, keep, arena, &plan);
+    for (int32_t b = 0; b < net->depths[s]; ++b) {
+      if (s == 3 && tune_f) {
+        gz_block_run(&net->blocks[s][b], r, h, w, keep, arena, plan, tune_f);
+        return r;
+      }
+      gz_block_run(&net->blocks[s][b], r, h, w, keep, arena, plan, 0);
+    }
   }
+  return r;
+}
+
+/* Checks the arguments of a call with an eye image and resamples it into the arena; returns 0
+ * or the negative error of gz_net_predict. */
+static inline int gz_net_input(const gz_net* net, uint8_t* arena, size_t arena_bytes, const uint8_t* eye, int32_t eye_h,
+                               int32_t eye_w, gz_arena_plan* plan) {
+  if (!net || !arena || !eye) return -1;
+  if (eye_h < 1 || eye_w < 1 || eye_h > 16384 || eye_w > 16384) return -2;
+  *plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->keep_hidden);
+  if (plan->total > arena_bytes) return -3;
+  gz_resample_u8(eye, eye_h, eye_w, arena + plan->image, net->input_h, net->input_w);
+  return 0;
+}
+
+/* Runs the network on an eye image of any size; out: unit gaze direction, Laplace log-scale. */
+static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena_bytes, const uint8_t* eye,
+                                 int32_t eye_h, int32_t eye_w, float out[4]) {
+  if (!out) return -1;
+  gz_arena_plan plan;
+  const int rc = gz_net_input(net, arena, arena_bytes, eye, eye_h, eye_w, &plan);
+  if (rc) return rc;
+  const int16_t* r = gz_net_stages(net, arena, &plan, 0);
+  const int32_t h = net->input_h / 32, w = net->input_w / 32;
 
   /* Head: mean pool, LayerNorm, Linear(4) in two weight planes, dequantise. */
   const int32_t c = net->dims[3], positions = h * w;

@@ -2,14 +2,18 @@
 //
 //   dftgaze_tool predict FRAMES OUT [--user BLOB]   predictions of every frame, raw float32 x4
 //   dftgaze_tool bench [FRAMES] [--frames N] [--warmup N] [--json]
+//   dftgaze_tool personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] [--replay-fraction X]
+//   [--json]
+//                                                    a wearer's blob from their calibration frames
 //   dftgaze_tool check-api [BLOB [BAD_BLOB]]         the API's error codes and set_user(NULL)
 //   dftgaze_check_alloc check-alloc FRAMES [--user BLOB]   fails if any call allocates
 //   (built with -DGZ_MCA_COUNT) mca-counts             passes per cycle-model region, one frame
 // FRAMES: "GZFR", uint32 count, height, width (little-endian, each side 1..65535), then
-// count*height*width pixels.
+// count*height*width pixels. GAZES: count x 3 float32 unit gaze vectors (x, y, z), one per frame.
 // Without FRAMES, bench renders deterministic test patterns at the kernel's input size.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +24,10 @@
 #include "dftgaze.h"
 
 #ifdef DFTGAZE_COUNT_ALLOCATIONS
+// operator new below is malloc, so free is its delete; GCC cannot see that through inlining.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 static long g_allocations = 0;
 extern "C" {
 void* __real_malloc(size_t);
@@ -210,6 +218,86 @@ int bench(int argc, char** argv) {
   return 0;
 }
 
+// Writes `bytes` to `path` through a temporary file and a rename, so a failure leaves no half file.
+void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0 ||
+      std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail("cannot write '" + path + "'");
+  }
+}
+
+// dftgaze_personalize on every frame of FRAMES with its gaze in GAZES; the blob goes to OUT.
+int personalize(int argc, char** argv) {
+  if (argc < 5)
+    fail(
+        "usage: dftgaze_tool personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] "
+        "[--replay-fraction X] [--json]");
+  const Frames frames = read_frames(argv[2]);
+  const std::vector<uint8_t> gaze_bytes = read_all(argv[3]);
+  if (gaze_bytes.size() != size_t(frames.count) * 12) {
+    fail(std::string(argv[3]) + ": " + std::to_string(gaze_bytes.size()) + " bytes, expected " +
+         std::to_string(frames.count) + " gaze vectors of 3 float32");
+  }
+  std::vector<float> gazes(size_t(frames.count) * 3);
+  std::memcpy(gazes.data(), gaze_bytes.data(), gaze_bytes.size());
+  dftgaze_personalize_options options;
+  dftgaze_personalize_defaults(&options);
+  bool json = false;
+  for (int i = 5; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--steps" && i + 1 < argc)
+      options.steps = std::atoi(argv[++i]);
+    else if (a == "--seed" && i + 1 < argc)
+      options.seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--views" && i + 1 < argc)
+      options.views = std::atoi(argv[++i]);
+    else if (a == "--replay-fraction" && i + 1 < argc)
+      options.replay_fraction = float(std::atof(argv[++i]));
+    else if (a == "--lr" && i + 1 < argc)
+      options.lr = float(std::atof(argv[++i]));
+    else if (a == "--json")
+      json = true;
+    else
+      fail("unknown personalize option '" + a + "'");
+  }
+  const int k = int(frames.count);
+  std::vector<const uint8_t*> eyes(frames.count);
+  for (uint32_t i = 0; i < frames.count; ++i) eyes[i] = frames.frame(i);
+  const size_t work_bytes = dftgaze_personalize_work_bytes(k, options.views);
+  std::vector<float> work((work_bytes + 15) / 4 + 4);  // vector<float> storage: 16-byte aligned by malloc
+  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(work.data()) + 15) & ~uintptr_t(15));
+  std::vector<uint8_t> blob(DFTGAZE_USER_BLOB_BYTES);
+#ifdef DFTGAZE_COUNT_ALLOCATIONS
+  const long before = g_allocations;
+#endif
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = dftgaze_personalize(eyes.data(), int(frames.height), int(frames.width), gazes.data(), k, &options,
+                                     aligned, work_bytes, blob.data(), blob.size());
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+#ifdef DFTGAZE_COUNT_ALLOCATIONS
+  std::printf("%ld allocations in one personalize call\n", g_allocations - before);
+  if (g_allocations != before) return 1;
+#endif
+  if (rc != 0) fail("dftgaze_personalize failed with " + std::to_string(rc));
+  write_file_atomically(argv[4], blob);
+  if (json) {
+    std::printf(
+        "{\"personalize_ms\": %.3f, \"k\": %d, \"views\": %d, \"steps\": %d, \"batch_size\": %d, "
+        "\"replay_frames\": %u, \"work_bytes\": %zu, \"blob_bytes\": %zu, \"simd\": \"%s\"}\n",
+        ms, k, options.views, options.steps, options.batch_size, unsigned(DFTGAZE_REPLAY_FRAMES), work_bytes,
+        blob.size(), dftgaze_simd());
+  } else {
+    std::printf("dftgaze_personalize (%s): %d frames x %d views, %d steps of %d, replay pack %u frames: %.1f ms\n",
+                dftgaze_simd(), k, options.views, options.steps, options.batch_size, unsigned(DFTGAZE_REPLAY_FRAMES),
+                ms);
+    std::printf("  work buffer %zu bytes, blob %zu bytes -> %s\n", work_bytes, blob.size(), argv[4]);
+  }
+  return 0;
+}
+
 // Bad arguments get their error codes, and set_user(NULL) brings back the base's exact outputs.
 int check_api(int argc, char** argv) {
   const Frames frames = pattern_frames(1);
@@ -245,6 +333,34 @@ int check_api(int argc, char** argv) {
         ++failures;
       }
     }
+  }
+  // Personalisation's argument checks (the success path: `dftgaze_tool personalize`).
+  if (DFTGAZE_USER_PAYLOAD_BYTES && dftgaze_personalize_work_bytes(1, 1) > 0) {
+    dftgaze_personalize_options o;
+    dftgaze_personalize_defaults(&o);
+    o.views = 1;
+    o.steps = 1;
+    const size_t bytes = dftgaze_personalize_work_bytes(1, 1);
+    std::vector<float> work(bytes / 4 + 8);
+    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(work.data()) + 15) & ~uintptr_t(15));
+    std::vector<uint8_t> blob(DFTGAZE_USER_BLOB_BYTES);
+    const float gaze[3] = {0, 0, 1};
+    const uint8_t* eyes[1] = {eye};
+    expect("personalize(k = 0)", dftgaze_personalize(eyes, h, w, gaze, 0, &o, aligned, bytes, blob.data(), blob.size()),
+           DFTGAZE_ERROR_ARGUMENT);
+    expect("personalize(null gazes)",
+           dftgaze_personalize(eyes, h, w, nullptr, 1, &o, aligned, bytes, blob.data(), blob.size()),
+           DFTGAZE_ERROR_ARGUMENT);
+    expect("personalize(small work)",
+           dftgaze_personalize(eyes, h, w, gaze, 1, &o, aligned, bytes - 1, blob.data(), blob.size()),
+           DFTGAZE_ERROR_WORK);
+    expect("personalize(small blob)",
+           dftgaze_personalize(eyes, h, w, gaze, 1, &o, aligned, bytes, blob.data(), blob.size() - 1),
+           DFTGAZE_ERROR_BLOB_SIZE);
+    o.lr = -1;
+    expect("personalize(lr < 0)",
+           dftgaze_personalize(eyes, h, w, gaze, 1, &o, aligned, bytes, blob.data(), blob.size()),
+           DFTGAZE_ERROR_ARGUMENT);
   }
   expect("set_user(NULL)", dftgaze_set_user(nullptr, 0), 0);
   expect("predict(base again)", dftgaze_predict(eye, h, w, again), 0);
@@ -305,12 +421,16 @@ int main(int argc, char** argv) {
   if (command == "predict") return predict(argc, argv);
   if (command == "bench") return bench(argc, argv);
   if (command == "check-api") return check_api(argc, argv);
+  if (command == "personalize") return personalize(argc, argv);
 #ifdef DFTGAZE_COUNT_ALLOCATIONS
   if (command == "check-alloc") return check_alloc(argc, argv);
 #endif
 #ifdef GZ_MCA_COUNT
   if (command == "mca-counts") return mca_counts();
 #endif
-  std::fprintf(stderr, "usage: dftgaze_tool predict FRAMES OUT [--user BLOB] | bench [FRAMES] [--frames N] [--json]\n");
+  std::fprintf(stderr,
+               "usage: dftgaze_tool predict FRAMES OUT [--user BLOB] | bench [FRAMES] [--frames N] [--json] |\n"
+               "       personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] [--replay-fraction X] "
+               "[--json] | check-api\n");
   return 2;
 }

@@ -67,7 +67,9 @@ void add_saturating(Tensor16& r, const Tensor16& f) {
   for (size_t i = 0; i < r.size(); ++i) r[i] = int16_t(gz_clamp_s32(int64_t(r[i]) + f[i], -32768, 32767));
 }
 
-void block_forward(const QBlock& b, Tensor16& r, int32_t h, int32_t w, const std::string& name, QTrace* trace) {
+// `tune_f` (optional) receives the pw2 output f, and `tune_c` (optional) r + f before the adapter.
+void block_forward(const QBlock& b, Tensor16& r, int32_t h, int32_t w, const std::string& name, QTrace* trace,
+                   Tensor16* tune_c = nullptr, Tensor16* tune_f = nullptr) {
   const auto record = [&](const char* what, const Tensor16& t) {
     if (trace && trace->record_blocks) trace->blocks[name + what] = t;
   };
@@ -86,6 +88,8 @@ void block_forward(const QBlock& b, Tensor16& r, int32_t h, int32_t w, const std
   const Tensor16 f = pointwise(b.pw2, hidden, positions);
   record(".pw2", f);
   add_saturating(r, f);
+  if (tune_c) *tune_c = r;
+  if (tune_f) *tune_f = f;
   if (b.has_adapter) {
     Tensor16 bottleneck = pointwise(b.adapter.down, f, positions);
     record(".down", bottleneck);
@@ -134,7 +138,9 @@ std::array<float, 4> qnet_predict(const QuantizedNet& net, const uint8_t* eye, i
       r = pointwise(d.conv, gathered, height * width);
     }
     for (size_t b = 0; b < net.stages[s].size(); ++b) {
-      block_forward(net.stages[s][b], r, height, width, std::to_string(s) + "." + std::to_string(b), trace);
+      const bool tune_point = trace && b == 0 && s + 1 == net.stages.size();
+      block_forward(net.stages[s][b], r, height, width, std::to_string(s) + "." + std::to_string(b), trace,
+                    tune_point ? &trace->tune_c : nullptr, tune_point ? &trace->tune_f : nullptr);
     }
     if (trace) trace->stage_outputs[s] = r;
   }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "export/layers.h"
+#include "export/tune_data.h"
 
 namespace gaze {
 
@@ -104,6 +105,7 @@ struct QuantizedNet {
   QLinear head;                                            // two planes -> int32 accumulators
   std::array<float, 4> head_dequant{}, head_dequant_lo{};  // 256 * s_in * s_w[j], s_in * s_w[j]
   QScales scales;
+  TuneData tune;  // on-device personalisation's float side and replay pack (empty: none)
 
   size_t weight_bytes() const;  // int8 weight planes + int32 biases
   size_t macs() const;          // multiply-accumulates per frame (1-channel stem)
@@ -124,6 +126,9 @@ struct QTrace {
   bool record_blocks = false;
   std::map<std::string, std::vector<int16_t>> blocks;
   std::array<int32_t, 4> head_acc{}, head_acc_lo{};
+  // Where personalisation on the device starts (export/tune.h): the last stage's first block's
+  // r + f before its adapter (saturated) and its pw2 output f, [h][w][c] at the residual scale.
+  std::vector<int16_t> tune_c, tune_f;
 };
 
 // Runs the integer reference on one grey eye image of any size (>= 1 x 1).

@@ -64,6 +64,69 @@ static inline void gz_split_weights_s16(const float* w, int32_t channels, int32_
   }
 }
 
+/* Error codes of gz_quantize_linear_f32. */
+#define GZ_QUANTIZE_BIAS_RANGE (-1) /* a bias does not fit int32 in the accumulator's scale */
+#define GZ_QUANTIZE_OVERFLOW (-2)   /* some input could overflow the int32 accumulator */
+
+/* A Linear layer w [out][in] + bias [out] quantised for an input of scale x_scale (int16, or
+ * int8 in [-127, 127] when x_int8) and an output of scale y_scale (0: no requantisation, the
+ * head's accumulators are dequantised instead): per-channel int8 weights, or 16-bit weights as
+ * two planes (w_lo non-null), int32 biases in each plane's accumulator scale, requantisations.
+ * `input_mean` (per input channel, or null) drives bias correction: the mean input times the
+ * weights' rounding error moves into the bias. `min_scales` is [out] floats of scratch. The one
+ * definition of this arithmetic: the exporter (export/quantizer.cpp) and personalisation on the
+ * device (export/tune.h) both call it, so a user's adapters quantise alike in both places.
+ * Returns 0 or a GZ_QUANTIZE_* error. */
+static inline int gz_quantize_linear_f32(const float* weight, const float* bias_in, int32_t out, int32_t in,
+                                         float x_scale, int x_int8, double y_scale, const double* input_mean,
+                                         float* min_scales, int8_t* w8, int8_t* w_lo, float* w_scale, int32_t* bias,
+                                         int32_t* bias_lo, gz_requant* requant, gz_requant* requant_lo) {
+  const int two_planes = w_lo != 0;
+  /* A channel whose weights are tiny beside its bias (an adapter's zero-initialised up
+   * projection early in training) gets a coarser weight scale, so that its bias fits the int32
+   * accumulator with room for the worst-case sum; its output is then the bias' anyway. */
+  const double bias_room = 0.5 * (2147483647.0 - (double)in * 32768.0 * 128.0) * (two_planes ? 256.0 : 1.0);
+  for (int32_t o = 0; o < out; ++o) min_scales[o] = (float)(fabsf(bias_in[o]) / (x_scale * bias_room));
+  if (two_planes) {
+    gz_split_weights_s16(weight, out, in, min_scales, w8, w_lo, w_scale);
+  } else {
+    gz_quantize_weights_per_channel(weight, out, in, min_scales, w8, w_scale);
+  }
+  for (int32_t o = 0; o < out; ++o) {
+    float b_o = bias_in[o];
+    if (input_mean) {
+      double shift = 0;
+      for (int32_t i = 0; i < in; ++i) {
+        const size_t k = (size_t)o * (size_t)in + (size_t)i;
+        const double q = two_planes ? 256.0 * w8[k] + w_lo[k] : (double)w8[k];
+        shift += ((double)weight[k] - q * w_scale[o]) * input_mean[i];
+      }
+      b_o += (float)shift;
+    }
+    const double acc_scale = (double)x_scale * w_scale[o]; /* of w16 with two planes */
+    const double b = b_o / acc_scale;
+    if (two_planes) {
+      if (!(fabs(b / 256.0) < 2e9)) return GZ_QUANTIZE_BIAS_RANGE;
+      const int32_t hi = (int32_t)llround(b / 256.0);
+      if (!(fabs(b - 256.0 * hi) < 2e9)) return GZ_QUANTIZE_BIAS_RANGE;
+      bias[o] = hi;
+      bias_lo[o] = (int32_t)llround(b - 256.0 * hi);
+      if (y_scale > 0) {
+        requant[o] = gz_requant_compute(256.0 * acc_scale / y_scale);
+        requant_lo[o] = gz_requant_compute(acc_scale / y_scale);
+      }
+    } else {
+      if (!(fabs(b) < 2e9)) return GZ_QUANTIZE_BIAS_RANGE;
+      bias[o] = (int32_t)llround(b);
+      if (y_scale > 0) requant[o] = gz_requant_compute(acc_scale / y_scale);
+    }
+    /* int32 accumulators must not overflow for any input (int16, or int8 in [-127, 127]). */
+    const double x_max = x_int8 ? 127.0 : 32768.0;
+    if ((double)in * x_max * 128.0 + fabs((double)bias[o]) >= 2147483647.0) return GZ_QUANTIZE_OVERFLOW;
+  }
+  return 0;
+}
+
 /* Pointwise accumulators: acc[p][o] = bias[o] + sum_i x[p][i] * w[o][i].
  * x: [positions][in] int16, w: [out][in] int8, bias: [out] int32 (or null). */
 static inline void gz_pointwise_acc_s16_ref(const int16_t* x, int32_t positions, int32_t in, const int8_t* w,

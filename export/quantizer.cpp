@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/utils.h>
 
@@ -11,6 +12,7 @@
 
 #include "datasets/preprocess.h"
 #include "export/quantize.h"
+#include "export/tune_data.h"
 #include "libgaze/core/error.h"
 #include "libgaze/metrics/angular_error.h"
 
@@ -200,62 +202,32 @@ int32_t round_to_int32(double v, const char* what) {
 
 // weight [out][in] floats, bias [out]; y_scale 0 = no requantisation (the head). Two planes
 // hold 16-bit weights where int8 costs accuracy (the adapters' down projections, the head).
-// `input_mean` (per input channel, or empty) drives bias correction.
-QLinear quantize_linear(const std::vector<float>& weight, const std::vector<float>& bias_in, int32_t out, int32_t in,
+// `input_mean` (per input channel, or empty) drives bias correction. The arithmetic is
+// gz_quantize_linear_f32 (export/quantize.h), shared with personalisation on the device.
+QLinear quantize_linear(const std::vector<float>& weight, const std::vector<float>& bias, int32_t out, int32_t in,
                         LinearInput input, double y_scale, bool two_planes, const std::vector<double>& input_mean) {
-  const float x_scale = input.scale;
   QLinear l;
   l.in = in;
   l.out = out;
   l.to_s8 = input.to_s8;
   l.weight.resize(size_t(out) * in);
   l.weight_scale.resize(size_t(out));
-  // A channel whose weights are tiny beside its bias (an adapter's zero-initialised up
-  // projection early in training) gets a coarser weight scale, so that its bias fits the int32
-  // accumulator with room for the worst-case sum; its output is then the bias' anyway.
-  const double bias_room = 0.5 * (2147483647.0 - double(in) * 32768.0 * 128.0) * (two_planes ? 256.0 : 1.0);
+  l.bias.resize(size_t(out));
+  if (two_planes) l.weight_lo.resize(l.weight.size()), l.bias_lo.resize(size_t(out));
+  if (y_scale > 0) {
+    l.requant.resize(size_t(out));
+    if (two_planes) l.requant_lo.resize(size_t(out));
+  }
   std::vector<float> min_scales(static_cast<size_t>(out));
-  for (int32_t o = 0; o < out; ++o)
-    min_scales[size_t(o)] = float(std::fabs(bias_in[size_t(o)]) / (x_scale * bias_room));
-  if (two_planes) {
-    l.weight_lo.resize(l.weight.size());
-    gz_split_weights_s16(weight.data(), out, in, min_scales.data(), l.weight.data(), l.weight_lo.data(),
-                         l.weight_scale.data());
-  } else {
-    gz_quantize_weights_per_channel(weight.data(), out, in, min_scales.data(), l.weight.data(), l.weight_scale.data());
-  }
-  std::vector<float> bias = bias_in;
-  if (input_mean.size() == size_t(in)) {
-    for (int32_t o = 0; o < out; ++o) {
-      double shift = 0;
-      for (int32_t i = 0; i < in; ++i) {
-        const size_t k = size_t(o) * in + i;
-        const double q = two_planes ? 256.0 * l.weight[k] + l.weight_lo[k] : double(l.weight[k]);
-        shift += (double(weight[k]) - q * l.weight_scale[size_t(o)]) * input_mean[size_t(i)];
-      }
-      bias[size_t(o)] += float(shift);
-    }
-  }
-  for (int32_t o = 0; o < out; ++o) {
-    const double acc_scale = double(x_scale) * l.weight_scale[size_t(o)];  // of w16 with two planes
-    const double b = bias[size_t(o)] / acc_scale;
-    if (two_planes) {
-      const int32_t hi = round_to_int32(b / 256.0, "a bias");
-      l.bias.push_back(hi);
-      l.bias_lo.push_back(round_to_int32(b - 256.0 * hi, "a bias"));
-      if (y_scale > 0) {
-        l.requant.push_back(gz_requant_compute(256.0 * acc_scale / y_scale));
-        l.requant_lo.push_back(gz_requant_compute(acc_scale / y_scale));
-      }
-    } else {
-      l.bias.push_back(round_to_int32(b, "a bias"));
-      if (y_scale > 0) l.requant.push_back(gz_requant_compute(acc_scale / y_scale));
-    }
-    // int32 accumulators must not overflow for any input (int16, or int8 in [-127, 127]).
-    const double x_max = l.int8_input() ? 127.0 : 32768.0;
-    const double worst = double(in) * x_max * 128.0 + std::fabs(double(l.bias.back()));
-    if (worst >= 2147483647.0) throw Error("quantize: a " + std::to_string(in) + "-input layer could overflow int32");
-  }
+  const int rc = gz_quantize_linear_f32(weight.data(), bias.data(), out, in, input.scale, l.int8_input(), y_scale,
+                                        input_mean.size() == size_t(in) ? input_mean.data() : nullptr,
+                                        min_scales.data(), l.weight.data(), two_planes ? l.weight_lo.data() : nullptr,
+                                        l.weight_scale.data(), l.bias.data(), two_planes ? l.bias_lo.data() : nullptr,
+                                        y_scale > 0 ? l.requant.data() : nullptr,
+                                        two_planes && y_scale > 0 ? l.requant_lo.data() : nullptr);
+  if (rc == GZ_QUANTIZE_BIAS_RANGE) throw Error("quantize: a bias does not fit int32");
+  if (rc == GZ_QUANTIZE_OVERFLOW)
+    throw Error("quantize: a " + std::to_string(in) + "-input layer could overflow int32");
   return l;
 }
 
@@ -447,6 +419,7 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
     const QLinear* l = net.layer(name);
     if (!l || !l->int8_input()) throw Error("quantize: no pointwise layer '" + name + "' to feed int8 inputs");
   }
+  net.tune = tune_data(*model, options.input_h, options.input_w);
   return net;
 }
 
@@ -580,6 +553,52 @@ Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, co
   choice.layers = prefix(good);
   choice.chosen_deg = good_deg;
   return choice;
+}
+
+TuneData tune_data(GazeNetImpl& model, int32_t input_h, int32_t input_w) {
+  const ModelConfig& cfg = model.config();
+  TuneData t;
+  t.height = input_h / 32, t.width = input_w / 32;
+  t.channels = int32_t(cfg.dims.back());
+  t.norm_eps = float(cfg.ln_eps);
+  t.slope = float(cfg.adapter.slope);
+  t.scale_trained = cfg.head.uncertainty;
+  const auto& stage = *model.stages[model.stages->size() - 1]->as<torch::nn::ModuleList>();
+  if (stage.size() > GZ_TUNE_MAX_BLOCKS)
+    throw Error("personalisation on the device: the last stage has more than " + std::to_string(GZ_TUNE_MAX_BLOCKS) +
+                " blocks");
+  for (size_t b = 0; b < stage.size(); ++b) {
+    BlockImpl& block = *stage[b]->as<Block>();
+    if (!block.adapter) return {};
+    AdapterImpl& a = *block.adapter;
+    t.hidden = int32_t(a.down->options.out_features());
+    t.bn_eps = float(a.bn->options.eps());
+    TuneBlockData d;
+    d.bn_mean = to_vector(a.bn->running_mean);
+    d.bn_var = to_vector(a.bn->running_var);
+    for (const at::Tensor& p : {a.down->weight, a.down->bias, a.bn->weight, a.bn->bias, a.up->weight, a.up->bias}) {
+      const std::vector<float> v = to_vector(p);
+      t.adapters.insert(t.adapters.end(), v.begin(), v.end());
+    }
+    if (b > 0) {
+      d.dw_weight = to_vector(block.dwconv->weight.reshape({t.channels, 49}).t());  // [49][C]
+      d.dw_bias = to_vector(block.dwconv->bias);
+      d.norm_weight = to_vector(block.norm->weight);
+      d.norm_bias = to_vector(block.norm->bias);
+      d.pw1_weight = to_vector(block.pwconv1->weight.t());  // [in][out]
+      d.pw1_bias = to_vector(block.pwconv1->bias);
+      d.grn_gamma = to_vector(block.grn->gamma);
+      d.grn_beta = to_vector(block.grn->beta);
+      d.pw2_weight = to_vector(block.pwconv2->weight.t());
+      d.pw2_bias = to_vector(block.pwconv2->bias);
+    }
+    t.blocks.push_back(std::move(d));
+  }
+  t.head_norm_weight = to_vector(model.norm->weight);
+  t.head_norm_bias = to_vector(model.norm->bias);
+  t.head_weight = to_vector(model.head->weight);
+  t.head_bias = to_vector(model.head->bias);
+  return t;
 }
 
 }  // namespace gaze

@@ -44,11 +44,11 @@
 
 #define GZ_TUNE_MAX_BLOCKS 4
 
-typedef struct { /* a frozen block body, dequantised to float */
+typedef struct {          /* a frozen block body, dequantised to float */
   const float* dw_weight; /* [49][C] */
   const float* dw_bias;   /* [C] */
   const float* norm_weight;
-  const float* norm_bias; /* [C] */
+  const float* norm_bias;  /* [C] */
   const float* pw1_weight; /* [C][4C] */
   const float* pw1_bias;   /* [4C] */
   const float* grn_gamma;
@@ -59,18 +59,18 @@ typedef struct { /* a frozen block body, dequantised to float */
 
 typedef struct {
   int32_t height, width, channels, hidden, blocks; /* the last stage's map; hidden = C / reduction */
-  float norm_eps;                              /* the blocks' and the head's LayerNorm */
-  gz_tune_body body[GZ_TUNE_MAX_BLOCKS];       /* body[0] is unused: block 0's body is frozen */
-  const float* bn_mean[GZ_TUNE_MAX_BLOCKS];    /* the adapters' BatchNorm statistics [H] */
+  float norm_eps;                                  /* the blocks' and the head's LayerNorm */
+  gz_tune_body body[GZ_TUNE_MAX_BLOCKS];           /* body[0] is unused: block 0's body is frozen */
+  const float* bn_mean[GZ_TUNE_MAX_BLOCKS];        /* the adapters' BatchNorm statistics [H] */
   const float* bn_var[GZ_TUNE_MAX_BLOCKS];
-  float bn_eps, slope;                         /* BatchNorm eps, LeakyReLU negative slope */
+  float bn_eps, slope; /* BatchNorm eps, LeakyReLU negative slope */
   const float* head_norm_weight;
-  const float* head_norm_bias;                 /* [C] */
-  const float* head_weight;                    /* [4][C], used when !train_head */
-  const float* head_bias;                      /* [4] */
+  const float* head_norm_bias; /* [C] */
+  const float* head_weight;    /* [4][C], used when !train_head */
+  const float* head_bias;      /* [4] */
   int32_t train_head;
-  int32_t laplace_nll;     /* 1: loss laplace_nll; 0: l1 */
-  int32_t scale_trained;   /* with l1: add the detached-residual NLL for the 4th output */
+  int32_t laplace_nll;   /* 1: loss laplace_nll; 0: l1 */
+  int32_t scale_trained; /* with l1: add the detached-residual NLL for the 4th output */
 } gz_tune_graph;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -283,9 +283,9 @@ static inline void gz_tune_grn_dx_f32(const float* dy, const float* x, const flo
 /* The adapter: forward keeps what its backward needs.                                         */
 
 typedef struct {
-  float* n;   /* [P][H] BatchNorm-normalised down projection (before gamma, beta) */
-  float* s;   /* [P][H] BatchNorm output (LeakyReLU's input) */
-  float* a;   /* [P][H] LeakyReLU output */
+  float* n; /* [P][H] BatchNorm-normalised down projection (before gamma, beta) */
+  float* s; /* [P][H] BatchNorm output (LeakyReLU's input) */
+  float* a; /* [P][H] LeakyReLU output */
 } gz_tune_adapter_state;
 
 /* out[p][:] (+)= A(f)[p][:] - f: the adapter's up projection added onto `out`. */

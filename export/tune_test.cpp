@@ -1,10 +1,11 @@
 // On-device personalisation's hand-written forward and backward (export/tune.h) against LibTorch
 // autograd on the same float last stage: losses, every parameter's gradient, AdamW steps.
 #include "export/tune.h"
+#include "export/tune_run.h"
 
 #include <ATen/ATen.h>
-#include <torch/nn/modules/container/modulelist.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/nn/modules/container/modulelist.h>
 #include <torch/optim/adamw.h>
 
 #include <catch2/catch.hpp>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "export/codegen.h"
 #include "export/test_models.h"
 #include "export/tune_data.h"
 #include "trainers/losses.h"
@@ -94,9 +96,8 @@ float tune_batch(const gz_tune_graph& g, std::vector<float>& params, std::vector
   const int64_t n = b.f.size(1) * b.f.size(2);
   float loss = 0;
   for (int64_t i = 0; i < kFrames; ++i) {
-    loss += gz_tune_frame(&g, params.data(), grad.data(), b.c.data_ptr<float>() + i * n,
-                          b.f.data_ptr<float>() + i * n, b.target.data_ptr<float>() + i * 3, 1.0f / kFrames,
-                          work.data()) /
+    loss += gz_tune_frame(&g, params.data(), grad.data(), b.c.data_ptr<float>() + i * n, b.f.data_ptr<float>() + i * n,
+                          b.target.data_ptr<float>() + i * 3, 1.0f / kFrames, work.data()) /
             kFrames;
   }
   return loss;
@@ -159,6 +160,74 @@ TEST_CASE("gz_tune's AdamW steps follow LibTorch's AdamW", "[tune]") {
   }
   at::NoGradGuard no_grad;
   CHECK(relative_difference(params, flat(tensors)) < 1e-4);
+}
+
+}  // namespace gaze
+
+namespace gaze {
+
+// The device's quantisation of adapters (gz_tune_quantize_adapter, export/tune_run.h) against
+// the exporter's user blob of the same adapters and statistics: byte for byte.
+TEST_CASE("the device quantises adapters into exactly the exporter's user blob", "[tune]") {
+  GazeNet model = testing::perturbed_student(13);
+  QuantizeOptions options;
+  const auto frames = testing::eye_frames(8, options.input_h, options.input_w, 3);
+  const ActivationRanges ranges = calibrate(model, frames, options);
+  const QuantizedNet net = quantize_model(model, ranges, options);
+  const std::vector<uint8_t> blob = user_blob(net, net);  // the base's own adapters as a user's
+  gz_tune_model m{};
+  m.graph = net.tune.graph(false, false);
+  m.residual_scale = net.scales.residual[3];
+  m.slope = net.stages[3][0].adapter.slope;
+  std::vector<float> params = net.tune.params(false);
+  std::vector<float> scratch(gz_tune_quant_floats(&m.graph));
+  std::vector<uint8_t> payload(blob.size(), 0);
+  REQUIRE(blob.size() == gz_tune_blob_bytes(&m));
+  size_t at = 20;
+  for (int32_t b = 0; b < m.graph.blocks; ++b) {
+    // The statistics the exporter used: pw2 and LeakyReLU channel means, the down output's range.
+    const std::string name = "3." + std::to_string(b);
+    std::vector<double> stats = ranges.at(name + ".pw2").channel_mean;
+    const std::vector<double>& lrelu = ranges.at(name + ".lrelu").channel_mean;
+    stats.insert(stats.end(), lrelu.begin(), lrelu.end());
+    const ActivationRange& down = ranges.at(name + ".down");
+    stats.push_back(std::max(std::fabs(down.low), std::fabs(down.high)));
+    REQUIRE(stats.size() == size_t(m.graph.channels + m.graph.hidden + 1));
+    const long bytes =
+        gz_tune_quantize_adapter(&m, params.data(), b, stats.data(), scratch.data(), payload.data() + at);
+    REQUIRE(bytes == long(gz_tune_adapter_payload_bytes(m.graph.channels, m.graph.hidden)));
+    at += size_t(bytes);
+  }
+  CHECK(at == blob.size());
+  CHECK(std::equal(payload.begin() + 20, payload.end(), blob.begin() + 20));
+}
+
+}  // namespace gaze
+
+namespace gaze {
+
+// Where the device starts: the integer network's (c, f) for a frame, dequantised, through the
+// float last stage (export/tune.h) gives the prediction the integer network itself makes.
+TEST_CASE("the float last stage on the integer network's features predicts what the kernel predicts", "[tune]") {
+  GazeNet model = testing::perturbed_student(14);
+  QuantizeOptions options;
+  const auto frames = testing::eye_frames(6, options.input_h, options.input_w, 5);
+  const QuantizedNet net = quantize_model(model, calibrate(model, frames, options), options);
+  const gz_tune_graph g = net.tune.graph(false, false);
+  std::vector<float> params = net.tune.params(false), work(gz_tune_work_floats(&g));
+  for (const Frame& frame : frames) {
+    QTrace trace;
+    const auto want = qnet_predict(net, frame.data(), options.input_h, options.input_w, &trace);
+    REQUIRE(trace.tune_c.size() == size_t(g.height) * g.width * g.channels);
+    std::vector<float> c(trace.tune_c.size()), f(trace.tune_f.size());
+    for (size_t i = 0; i < c.size(); ++i)
+      c[i] = trace.tune_c[i] * net.scales.residual[3], f[i] = trace.tune_f[i] * net.scales.residual[3];
+    float out[4];
+    gz_tune_predict(&g, params.data(), c.data(), f.data(), work.data(), out);
+    const double n = std::sqrt(double(out[0]) * out[0] + double(out[1]) * out[1] + double(out[2]) * out[2]);
+    const double cosine = (out[0] * want[0] + out[1] * want[1] + out[2] * want[2]) / n;
+    CHECK(std::acos(std::min(1.0, cosine)) * 180 / M_PI < 0.5);
+  }
 }
 
 }  // namespace gaze

@@ -312,6 +312,27 @@ PYBIND11_MODULE(_libgaze, m) {
       "gaze export's report as a dict.");
 
   m.def(
+      "kernel_personalize",
+      [](const std::string& kernel_dir, py::array_t<uint8_t, py::array::c_style | py::array::forcecast> eyes,
+         py::array_t<float, py::array::c_style | py::array::forcecast> gazes, const std::string& blob_path,
+         int64_t steps, int64_t seed) {
+        if (eyes.ndim() != 3) throw Error("kernel_personalize: expected uint8 eye images N x H x W");
+        if (gazes.ndim() != 2 || gazes.shape(1) != 3 || gazes.shape(0) != eyes.shape(0))
+          throw Error("kernel_personalize: expected gaze vectors N x 3, one per eye image");
+        const int32_t h = int32_t(eyes.shape(1)), w = int32_t(eyes.shape(2));
+        const size_t plane = size_t(h) * size_t(w);
+        std::vector<Frame> frames;
+        std::vector<std::array<float, 3>> g;
+        for (py::ssize_t i = 0; i < eyes.shape(0); ++i) {
+          frames.emplace_back(eyes.data() + size_t(i) * plane, eyes.data() + size_t(i + 1) * plane);
+          g.push_back({gazes.at(i, 0), gazes.at(i, 1), gazes.at(i, 2)});
+        }
+        return json_call([&] { return personalize_in_kernel(kernel_dir, frames, h, w, g, blob_path, steps, seed); });
+      },
+      py::arg("kernel_dir"), py::arg("eyes"), py::arg("gazes"), py::arg("blob_path"), py::arg("steps"), py::arg("seed"),
+      "dftgaze_personalize in the kernel folder's own tool; the tool's report as a dict.");
+
+  m.def(
       "bench",
       [](const std::string& checkpoint, const Config& c, const std::string& kernel_dir, int64_t frames, int64_t threads,
          const std::string& model) {

@@ -10,9 +10,11 @@
 
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
+#include "datasets/splits.h"
 #include "datasets/synth/synth_writer.h"
 #include "export/test_models.h"
 #include "libgaze/io/model_io.h"
+#include "libgaze/metrics/angular_error.h"
 #include "tests/test_util.h"
 #include "trainers/personalize.h"
 #include "trainers/trainer.h"
@@ -30,6 +32,7 @@ struct Trained {
   TempDir dir{"libgaze-export"};
   Config config;
   std::string model, user;
+  UserResult user_result;  // `gaze personalize`'s result for `user` (test split)
 };
 
 const Trained& trained() {
@@ -55,7 +58,8 @@ const Trained& trained() {
     test.split = "test";
     const auto users = open_dataset(test);
     const auto replay = open_replay_dataset(t.config);
-    t.user = personalize(base, *users, replay.get(), t.config, t.dir.path() + "/users").users.at(0).adapter_file;
+    t.user_result = personalize(base, *users, replay.get(), t.config, t.dir.path() + "/users").users.at(0);
+    t.user = t.user_result.adapter_file;
     return true;
   }();
   (void)ready;
@@ -278,4 +282,92 @@ TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and print
                              Contains("ms per frame on a Pi 4"));
   CHECK_THROWS_WITH(bench_kernel(t.config, t.model, "", 5, 1, "pi5"), Contains("the one cycle model is pi4"));
 }
+
+// On-device personalisation against `gaze personalize` on the same person and the same shots:
+// the workstation's user file exported as a blob, and the blob dftgaze_personalize makes in the
+// kernel from the same k calibration images, both evaluated by the kernel on that person's
+// other images.
+TEST_CASE("dftgaze_personalize in the kernel matches gaze personalize within 0.2 degree", "[export][personalize]") {
+  const Trained& t = trained();
+  TempDir out;
+  const std::string dir = out.path() + "/kernel";
+  const ExportReport r = export_kernel(t.config, {t.model, dir, "", {t.user}});
+  REQUIRE(r.blobs.size() == 1);
+  CHECK(r.kernel.replay_frames == size_t(t.config.personalize.replay));  // 16 < export.replay_frames
+  CHECK(r.json().at("personalize").at("replay_frames").get<size_t>() == r.kernel.replay_frames);
+
+  // The person's split, drawn as personalize() drew it.
+  DataConfig test = t.config.data;
+  test.split = "test";
+  const auto users = open_dataset(test);
+  const int64_t k = t.config.personalize.k;
+  const auto splits = personalisation_split(*users, k, uint64_t(t.config.run.seed));
+  const CalibrationSplit& split = splits.at(t.user_result.participant);
+  const auto write = [&](const std::vector<int64_t>& items, const std::string& name, bool gazes) {
+    std::vector<Frame> frames;
+    std::string bytes;
+    int32_t h = 0, w = 0;
+    for (int64_t i : items) {
+      const Sample s = users->get(i);
+      h = s.image.height, w = s.image.width;
+      frames.push_back(s.image.pixels);
+      for (float g : s.label.gaze) bytes.append(reinterpret_cast<const char*>(&g), 4);
+    }
+    write_frames_file(out.file(name + ".gzfr"), frames, h, w);
+    if (gazes) std::ofstream(out.file(name + ".gaze"), std::ios::binary) << bytes;
+  };
+  write(split.calibration, "calibration", true);
+  write(split.evaluation, "evaluation", false);
+
+  const auto build = testing::run_command("cmake -S '" + dir + "' -B '" + dir +
+                                          "/build' -DDFTGAZE_WERROR=ON && cmake --build '" + dir + "/build' -j 2");
+  INFO(build.output);
+  REQUIRE(build.exit_code == 0);
+  const std::string tool = dir + "/build/dftgaze_tool";
+  const auto device = testing::run_command(tool + " personalize '" + out.file("calibration.gzfr") + "' '" +
+                                           out.file("calibration.gaze") + "' '" + out.file("device.gzu") +
+                                           "' --json --seed " + std::to_string(t.config.run.seed));
+  INFO(device.output);
+  REQUIRE(device.exit_code == 0);
+  const auto error_with = [&](const std::string& blob) {
+    const std::string args = blob.empty() ? "" : " --user '" + blob + "'";
+    REQUIRE(
+        testing::run_command(tool + " predict '" + out.file("evaluation.gzfr") + "' '" + out.file("p.bin") + "'" + args)
+            .exit_code == 0);
+    const std::vector<float> p = read_floats(out.file("p.bin"));
+    REQUIRE(p.size() == 4 * split.evaluation.size());
+    double sum = 0;
+    for (size_t i = 0; i < split.evaluation.size(); ++i) {
+      const auto& g = users->label(split.evaluation[i]).gaze;
+      sum += angular_error_deg({p[4 * i], p[4 * i + 1], p[4 * i + 2]}, {g[0], g[1], g[2]});
+    }
+    return sum / double(split.evaluation.size());
+  };
+  const double base = error_with(""), workstation = error_with(r.blobs[0]),
+               on_device = error_with(out.file("device.gzu"));
+  WARN("participant " << t.user_result.participant << ", k = " << k << ", " << split.evaluation.size()
+                      << " evaluation images in the kernel: base " << base << " deg, gaze personalize " << workstation
+                      << " deg, dftgaze_personalize " << on_device << " deg (float: " << t.user_result.before_deg
+                      << " -> " << t.user_result.after_deg << ")");
+  CHECK(std::fabs(on_device - workstation) <= 0.2);
+  CHECK(on_device < base);
+
+  // `gaze personalize --kernel`: every test participant the same way, this one with the same result.
+  Config c = t.config;
+  c.data.split = "test";
+  const KernelUsersReport all = personalize_users_in_kernel(c, dir, out.file("kernel_users"));
+  INFO(all.markdown());
+  bool found = false;
+  for (const KernelUser& u : all.users) {
+    if (u.participant != t.user_result.participant) continue;
+    found = true;
+    CHECK(u.before_deg == Approx(base).epsilon(1e-9));
+    CHECK(u.after_deg == Approx(on_device).epsilon(1e-9));
+    CHECK(read_file(u.blob) == read_file(out.file("device.gzu")));
+  }
+  CHECK(found);
+  CHECK(all.after_deg < all.before_deg);
+  CHECK_THAT(all.markdown(), Contains("dftgaze_personalize (ms)"));
+}
+
 }  // namespace gaze

@@ -172,6 +172,17 @@ std::unique_ptr<Dataset> open_replay_dataset(const Config& config) {
   return open_dataset(replay);
 }
 
+std::vector<int64_t> replay_items(const Dataset& replay, const Config& config, int64_t count) {
+  std::vector<std::array<float, 3>> gaze(size_t(replay.size()));
+  for (int64_t i = 0; i < replay.size(); ++i) gaze[size_t(i)] = replay.label(i).gaze;
+  const int k = int(std::min<int64_t>(config.train.clusters, replay.size()));
+  ClusterBalancedSampler sampler(kmeans(gaze, k, uint64_t(config.run.seed)).assignment,
+                                 seed_mix(uint64_t(config.run.seed), stream::kReplay));
+  std::vector<int64_t> items(size_t(std::max<int64_t>(count, 0)));
+  for (auto& i : items) i = sampler.next();
+  return items;
+}
+
 PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset* replay_data, const Config& config,
                               const std::string& out_dir) {
   const PersonalizeConfig& pc = config.personalize;
@@ -195,16 +206,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
 
   // The replay subset: K-means-balanced draws from the generalised training set, cached once.
   Cached replay;
-  if (replay_data && pc.replay > 0 && pc.replay_fraction > 0) {
-    std::vector<std::array<float, 3>> gaze(size_t(replay_data->size()));
-    for (int64_t i = 0; i < replay_data->size(); ++i) gaze[size_t(i)] = replay_data->label(i).gaze;
-    const int k = int(std::min<int64_t>(config.train.clusters, replay_data->size()));
-    ClusterBalancedSampler sampler(kmeans(gaze, k, uint64_t(config.run.seed)).assignment,
-                                   seed_mix(uint64_t(config.run.seed), stream::kReplay));
-    std::vector<int64_t> items(size_t(pc.replay));
-    for (auto& i : items) i = sampler.next();
-    replay = cache_features(base, *replay_data, items, plain, 0);
-  }
+  if (replay_data && pc.replay > 0 && pc.replay_fraction > 0)
+    replay = cache_features(base, *replay_data, replay_items(*replay_data, config, pc.replay), plain, 0);
 
   ProgressBar bar("personalize", int64_t(splits.size()));
   for (const auto& [participant, split] : splits) {

@@ -65,4 +65,9 @@ PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, con
 // data.source) at its train split; null when personalize.replay is 0.
 std::unique_ptr<Dataset> open_replay_dataset(const Config& config);
 
+// The replay subset: `count` K-means-balanced draws (K = train.clusters over the gaze labels,
+// seeded by run.seed) from `replay`. Personalisation here and the exporter's replay pack for
+// on-device personalisation draw the same items.
+std::vector<int64_t> replay_items(const Dataset& replay, const Config& config, int64_t count);
+
 }  // namespace gaze

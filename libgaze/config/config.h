@@ -424,6 +424,7 @@ struct ExportConfig {
   std::string int8 = "auto";
   double int8_budget_deg = 0.05;
   int64_t int8_frames = 32;
+  int64_t replay_frames = 128;
 
   template <class V>
   void visit(V& v) {
@@ -444,6 +445,9 @@ struct ExportConfig {
       "pass's frames (degrees)");
     v("int8_frames", int8_frames,
       "auto: frames of data.source the sensitivity pass measures on (not the held-out ones)");
+    v("replay_frames", replay_frames,
+      "on-device personalisation (dftgaze_personalize): K-means-balanced frames of the training split packed into "
+      "the kernel for replay (at most personalize.replay; 0 = no on-device personalisation)");
   }
 };
 

@@ -17,7 +17,8 @@ from ._libgaze import Config, Dataset, Error, Model  # noqa: F401
 from . import _libgaze
 
 __all__ = ["Config", "Dataset", "Error", "Model", "config", "open_dataset", "build_model", "load_model",
-           "train", "evaluate", "personalize", "synth", "angular_error", "export_kernel", "bench"]
+           "train", "evaluate", "personalize", "synth", "angular_error", "export_kernel", "kernel_personalize",
+           "bench"]
 
 try:  # optional torch interop
     import torch as _torch
@@ -84,6 +85,18 @@ def export_kernel(checkpoint, out_dir, source, users=(), merge_user=None, cfg=No
     c = _with(cfg, dict(overrides, data__source=str(source)))
     return _libgaze.export_kernel(str(checkpoint), c, str(out_dir), str(merge_user or ""),
                                   [str(u) for u in users])
+
+
+def kernel_personalize(kernel_dir, eyes, gazes, blob_path, steps=None, seed=None):
+    """Calibrate a wearer inside an exported kernel, as the device would (dftgaze_personalize):
+    uint8 eye images N x H x W and their unit gazes N x 3 (numpy or torch) train the last-stage
+    adapters in the kernel's own code; the user blob (for dftgaze_set_user, or the kernel tool's
+    --user) is written to blob_path. Returns the tool's report (personalize_ms, work_bytes, ...).
+    steps / seed: None for the kernel's defaults (gaze personalize's)."""
+    (e, _), (g, _) = _as_numpy(eyes), _as_numpy(gazes)
+    return _libgaze.kernel_personalize(str(kernel_dir), e[None] if e.ndim == 2 else e,
+                                       _np.asarray(g, dtype=_np.float32).reshape(-1, 3), str(blob_path),
+                                       -1 if steps is None else int(steps), -1 if seed is None else int(seed))
 
 
 def bench(checkpoint, source, kernel_dir=None, frames=1000, threads=1, model=None, cfg=None, **overrides):

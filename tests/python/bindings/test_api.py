@@ -123,6 +123,17 @@ def test_train_evaluate_personalize(tiny, tmp_path):
     assert 0 <= report["float_vs_fixed_mean_deg"] < 5.0
     with pytest.raises(libgaze.Error, match="missing.h5"):
         libgaze.export_kernel(tmp_path / "missing.h5", kernel, f"{root}/openeds", cfg=cfg)
+    # A wearer calibrated inside the kernel, as a device would (dftgaze_personalize): the blob has
+    # the kernel's user-blob size; bad gazes are refused before anything is built or written.
+    test = libgaze.open_dataset(f"{root}/openeds", cfg, data__split="test")
+    eyes = np.stack([test[i]["image"] for i in range(5)])
+    gazes = np.stack([test[i]["gaze"] for i in range(5)]).astype(np.float32)
+    device = libgaze.kernel_personalize(kernel, eyes, gazes, tmp_path / "device.gzu", steps=5, seed=1)
+    assert device["k"] == 5 and device["steps"] == 5 and device["personalize_ms"] > 0
+    assert device["blob_bytes"] == report["user_blob_bytes"] == (tmp_path / "device.gzu").stat().st_size
+    with pytest.raises(libgaze.Error, match="unit length"):
+        libgaze.kernel_personalize(kernel, eyes, gazes * 2, tmp_path / "bad.gzu")
+    assert not (tmp_path / "bad.gzu").exists()
     # The bench's cycle model is named through to C++ (and refused before any work when unknown).
     with pytest.raises(libgaze.Error, match="the one cycle model is pi4"):
         libgaze.bench(result["model"], f"{root}/openeds", kernel_dir=kernel, frames=2, model="pi5", cfg=cfg)

@@ -1,0 +1,390 @@
+/* Personalisation on the device (issue 17): a wearer's k calibration frames through the frozen
+ * integer network, AdamW on the last stage's adapters in float (export/tune.h) with the replay
+ * mixing of `gaze personalize`, then the adapters quantised and packed into the user blob that
+ * dftgaze_set_user() takes. Same rules as kernel.h: no heap beyond the caller's work buffer, no
+ * exceptions; copied into the generated source.
+ *
+ * The procedure, as trainers/personalize.cpp runs it on a workstation:
+ *   1. each calibration frame in `views` copies (view 0 plain, the others augmented like
+ *      train.augmentation: window shift, contrast, brightness, gamma, noise) through the integer
+ *      network up to the last stage's first adapter: (c, f) per view, int16 (gz_net_stages)
+ *   2. `steps` AdamW steps on batches of `batch_size`: round(batch_size * replay_fraction) drawn
+ *      from the replay pack (the export's K-means-balanced (c, f) of the generalised training
+ *      set, made by the same integer network), the rest from the calibration views; draws with
+ *      replacement from one SplitMix64 stream, own frames first, as the workstation draws them
+ *   3. the trained adapters quantised like the exporter quantises a user's (gz_quantize_linear_f32,
+ *      BatchNorm folded into the down projection): the down projection's output scale and the
+ *      bias-correction means are measured on the frames the device holds (calibration views and
+ *      replay pack), the residual scale and the LeakyReLU's requantisation are the base's
+ *   4. the blob: "GZUA", version 1, the base's fingerprint, payload size, CRC-32, payload (the
+ *      layout export/codegen.cpp writes for `gaze export --users`).
+ * The head stays the base's: the blob format carries last-stage adapters only.
+ *
+ * The bodies of the blocks after the first run in float with the kernel's own int8 weights,
+ * dequantised once per call into the work buffer (gz_tune_model.scales). Everything is
+ * deterministic: the same frames, options and build give the same blob, bit for bit.
+ */
+#ifndef LIBGAZE_EXPORT_TUNE_RUN_H_
+#define LIBGAZE_EXPORT_TUNE_RUN_H_
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "export/kernel.h"
+#include "export/quantize.h"
+#include "export/tune.h"
+
+#define GZ_TUNE_ERROR_ARGUMENT (-1) /* null pointer, k < 1, bad option */
+#define GZ_TUNE_ERROR_ARENA (-3)    /* the kernel's arena is too small */
+#define GZ_TUNE_ERROR_WORK (-4)     /* the work buffer is smaller than gz_tune_work_bytes() */
+#define GZ_TUNE_ERROR_BLOB (-5)     /* blob_out is smaller than gz_tune_blob_bytes() */
+#define GZ_TUNE_ERROR_QUANTIZE (-6) /* the trained adapters do not fit the integer format */
+#define GZ_TUNE_ERROR_DIVERGED (-7) /* a parameter became NaN or infinite */
+
+typedef struct { /* per-output-channel scales of a body's int8 weights */
+  const float *dw, *pw1, *pw2;
+} gz_tune_body_scales;
+
+typedef struct {
+  gz_tune_graph graph;                            /* float constants; body weights come from `blocks` */
+  const gz_block* blocks;                         /* the kernel's last stage */
+  gz_tune_body_scales scales[GZ_TUNE_MAX_BLOCKS]; /* [0] unused */
+  const float* base_params;                       /* the base's adapters, gz_tune order */
+  float residual_scale;                           /* of the last stage's int16 residual */
+  gz_requant slope;                               /* the adapters' LeakyReLU, as the base quantised it */
+  int32_t replay_count;
+  const int16_t* replay_c; /* [count][P][C] */
+  const int16_t* replay_f;
+  const float* replay_gaze; /* [count][3] */
+  uint32_t fingerprint;     /* the base's, for the blob header */
+} gz_tune_model;
+
+typedef struct {
+  int32_t steps, batch_size, views;
+  float lr, replay_fraction;
+  uint64_t seed;
+  float shift, brightness, contrast, gamma, noise; /* augmentation of views 1.. */
+} gz_tune_options;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sizes.                                                                                      */
+
+static inline size_t gz_tune_align16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* Bytes of one adapter's blob payload (the layout of put_adapter_payload in export/codegen.cpp). */
+static inline size_t gz_tune_adapter_payload_bytes(int32_t c, int32_t h) {
+  const size_t c16 = (size_t)(c + 15) / 16 * 16, h16 = (size_t)(h + 15) / 16 * 16;
+  const size_t c8 = (size_t)(c + 7) / 8 * 8, h8 = (size_t)(h + 7) / 8 * 8;
+  return 8 + 16 * (2 * h16 + c16) + 2 * ((size_t)(c + 1) / 2 * h8 * 2) + (size_t)(h + 1) / 2 * c8 * 2;
+}
+
+static inline size_t gz_tune_blob_bytes(const gz_tune_model* m) {
+  return 20 + (size_t)m->graph.blocks * gz_tune_adapter_payload_bytes(m->graph.channels, m->graph.hidden);
+}
+
+typedef struct { /* the work buffer, carved */
+  float* body;   /* dequantised body weights */
+  float *params, *grad, *m, *v;
+  int16_t* views; /* [k * views][2][P][C]: c then f */
+  float* frame;   /* gz_tune_work_floats */
+  float *c, *f;   /* the current frame in float */
+  uint8_t* image; /* input_h x input_w: augmentation's copy */
+  double* stats;  /* per block: C means of f, H means of a, |s| max */
+  float* quant;   /* quantisation scratch */
+} gz_tune_buffers;
+
+static inline size_t gz_tune_body_floats(const gz_tune_graph* g) {
+  const size_t c = (size_t)g->channels;
+  return 49 * c + 8 * c * c;
+}
+
+static inline size_t gz_tune_quant_floats(const gz_tune_graph* g) {
+  const size_t c = (size_t)g->channels, h = (size_t)g->hidden;
+  /* gz_tune_quantize_adapter's carve-up: folded weight [H][C], five [C] float / int32 arrays,
+   * two [C] requantisations (two words each), the payload, two unpacked int8 planes [H][C] */
+  return h * c + 9 * c + (gz_tune_adapter_payload_bytes((int32_t)c, (int32_t)h) + 2 * h * c + 3) / 4;
+}
+
+/* Carves `work` (null: sizes only); returns the bytes needed. */
+static inline size_t gz_tune_carve(int32_t input_h, int32_t input_w, const gz_tune_model* m, int32_t k, int32_t views,
+                                   uint8_t* work, gz_tune_buffers* b) {
+  const gz_tune_graph* g = &m->graph;
+  const size_t pc = (size_t)g->height * (size_t)g->width * (size_t)g->channels;
+  const size_t n = gz_tune_param_count(g);
+  size_t at = 0;
+#define GZ_TUNE_SECTION(field, type, count) \
+  (b->field = work ? (type*)(void*)(work + at) : 0, at += gz_tune_align16((count) * sizeof(type)))
+  memset(b, 0, sizeof *b);
+  GZ_TUNE_SECTION(body, float, (size_t)(g->blocks - 1) * gz_tune_body_floats(g));
+  GZ_TUNE_SECTION(params, float, n);
+  GZ_TUNE_SECTION(grad, float, n);
+  GZ_TUNE_SECTION(m, float, n);
+  GZ_TUNE_SECTION(v, float, n);
+  GZ_TUNE_SECTION(views, int16_t, (size_t)k * (size_t)views * 2 * pc);
+  GZ_TUNE_SECTION(frame, float, gz_tune_work_floats(g));
+  GZ_TUNE_SECTION(c, float, pc);
+  GZ_TUNE_SECTION(f, float, pc);
+  GZ_TUNE_SECTION(image, uint8_t, (size_t)input_h * (size_t)input_w);
+  GZ_TUNE_SECTION(stats, double, (size_t)g->blocks*(size_t)(g->channels + g->hidden + 1));
+  GZ_TUNE_SECTION(quant, float, gz_tune_quant_floats(g));
+#undef GZ_TUNE_SECTION
+  return at;
+}
+
+/* Bytes of work buffer gz_tune_run() needs for k calibration frames in `views` views, for a
+ * network input of input_h x input_w. */
+static inline size_t gz_tune_work_bytes(int32_t input_h, int32_t input_w, const gz_tune_model* m, int32_t k,
+                                        int32_t views) {
+  gz_tune_buffers b;
+  return gz_tune_carve(input_h, input_w, m, k, views, 0, &b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pieces.                                                                                     */
+
+static inline uint64_t gz_tune_next(uint64_t* state) { /* splitmix64, as libgaze/core/random.h */
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static inline double gz_tune_uniform(uint64_t* state, double lo, double hi) {
+  return lo + (hi - lo) * ((double)(gz_tune_next(state) >> 11) * 0x1.0p-53);
+}
+
+/* The bodies' float weights from the kernel's int8 ones: depthwise [49][C], pw1 [C][4C], pw2 [4C][C]. */
+static inline void gz_tune_dequantise_bodies(const gz_tune_model* m, float* out, gz_tune_graph* g) {
+  const int32_t c = g->channels, c4 = 4 * c;
+  for (int32_t b = 1; b < g->blocks; ++b) {
+    const gz_block* q = &m->blocks[b];
+    const gz_tune_body_scales* s = &m->scales[b];
+    float* dw = out;
+    float* pw1 = dw + 49 * (size_t)c;
+    float* pw2 = pw1 + (size_t)c * c4;
+    out = pw2 + (size_t)c4 * c;
+    for (int32_t k = 0; k < 49; ++k)
+      for (int32_t ch = 0; ch < c; ++ch) dw[(size_t)k * c + ch] = q->dw.weight[(size_t)k * c + ch] * s->dw[ch];
+    /* packed [ceil(in/2)][out8][2]: input i, output o at ((i/2) * out8 + o) * 2 + i % 2 */
+    for (int32_t i = 0; i < c; ++i)
+      for (int32_t o = 0; o < c4; ++o)
+        pw1[(size_t)i * c4 + o] = q->pw1.weight[((size_t)(i / 2) * q->pw1.out8 + o) * 2 + i % 2] * s->pw1[o];
+    for (int32_t i = 0; i < c4; ++i)
+      for (int32_t o = 0; o < c; ++o)
+        pw2[(size_t)i * c + o] = q->pw2.weight[((size_t)(i / 2) * q->pw2.out8 + o) * 2 + i % 2] * s->pw2[o];
+    g->body[b].dw_weight = dw;
+    g->body[b].pw1_weight = pw1;
+    g->body[b].pw2_weight = pw2;
+  }
+}
+
+/* Augments the network's input image in place, like datasets/preprocess.cpp's training path on
+ * a grey image: the window shifted by up to `shift` of its size (edges clamped), then gamma,
+ * contrast, brightness and Gaussian noise on the grey levels. */
+static inline void gz_tune_augment(uint8_t* image, int32_t h, int32_t w, const gz_tune_options* o, uint64_t* rng,
+                                   uint8_t* copy) {
+  const int32_t dy = (int32_t)lrint(gz_tune_uniform(rng, -o->shift, o->shift) * h);
+  const int32_t dx = (int32_t)lrint(gz_tune_uniform(rng, -o->shift, o->shift) * w);
+  const double contrast = 1 + gz_tune_uniform(rng, -o->contrast, o->contrast);
+  const double brightness = 255 * gz_tune_uniform(rng, -o->brightness, o->brightness);
+  const double gamma = exp(gz_tune_uniform(rng, -o->gamma, o->gamma));
+  const double noise = gz_tune_uniform(rng, 0, o->noise);
+  memcpy(copy, image, (size_t)h * (size_t)w);
+  float level[256]; /* gamma, contrast and brightness of every grey level */
+  for (int32_t v = 0; v < 256; ++v)
+    level[v] = (float)((255.0 * pow(v / 255.0, gamma) - 128.0) * contrast + 128.0 + brightness);
+  for (int32_t y = 0; y < h; ++y) {
+    const int32_t sy = y + dy < 0 ? 0 : y + dy >= h ? h - 1 : y + dy;
+    for (int32_t x = 0; x < w; ++x) {
+      const int32_t sx = x + dx < 0 ? 0 : x + dx >= w ? w - 1 : x + dx;
+      const double u1 = 1.0 - gz_tune_uniform(rng, 0, 1), u2 = gz_tune_uniform(rng, 0, 1);
+      const double normal = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+      const double v = level[copy[(size_t)sy * w + sx]] + noise * normal;
+      image[(size_t)y * w + x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lrint(v));
+    }
+  }
+}
+
+static inline void gz_tune_dequantise_frame(const int16_t* c16, const int16_t* f16, size_t n, float scale, float* c,
+                                            float* f) {
+  for (size_t i = 0; i < n; ++i) c[i] = c16[i] * scale, f[i] = f16[i] * scale;
+}
+
+/* The frames the device holds, calibration views then replay: index i's int16 (c, f) and target. */
+static inline void gz_tune_frame_at(const gz_tune_model* m, const gz_tune_buffers* b, const float* gazes, int32_t own,
+                                    int32_t views_k, int32_t i, const int16_t** c, const int16_t** f,
+                                    const float** target) {
+  const size_t pc = (size_t)m->graph.height * (size_t)m->graph.width * (size_t)m->graph.channels;
+  if (i < own) {
+    *c = b->views + (size_t)i * 2 * pc;
+    *f = *c + pc;
+    *target = gazes + (size_t)(i % views_k) * 3;
+  } else {
+    const size_t r = (size_t)(i - own);
+    *c = m->replay_c + r * pc;
+    *f = m->replay_f + r * pc;
+    *target = m->replay_gaze + r * 3;
+  }
+}
+
+/* Quantises block `blk`'s trained adapter (params) into the blob payload at `out` (any
+ * alignment); returns the bytes written or a negative GZ_TUNE_ERROR_*. stats: C means of its
+ * input f, H means of its LeakyReLU output, max |BatchNorm output|. `scratch`:
+ * gz_tune_quant_floats() floats. */
+static inline long gz_tune_quantize_adapter(const gz_tune_model* m, float* params, int32_t blk, const double* stats,
+                                            float* scratch, uint8_t* out) {
+  const gz_tune_graph* g = &m->graph;
+  const int32_t c = g->channels, h = g->hidden;
+  const int32_t c16 = (c + 15) / 16 * 16, h16 = (h + 15) / 16 * 16;
+  const size_t down_w_bytes = (size_t)(c + 1) / 2 * (size_t)((h + 7) / 8 * 8) * 2;
+  const size_t up_w_bytes = (size_t)(h + 1) / 2 * (size_t)((c + 7) / 8 * 8) * 2;
+  const gz_tune_adapter_view a = gz_tune_adapter_at(g, params, blk);
+  /* scratch, every piece 4-byte aligned */
+  float* w = scratch;                             /* [H][C] BatchNorm folded into the down projection */
+  float* bias = w + (size_t)h * c;                /* [C] (H used) */
+  float* min_scales = bias + c;                   /* [C] */
+  float* w_scale = min_scales + c;                /* [C] */
+  int32_t* b_hi = (int32_t*)(void*)(w_scale + c); /* [C] */
+  int32_t* b_lo = b_hi + c;
+  gz_requant* r_hi = (gz_requant*)(void*)(b_lo + c); /* [C] */
+  gz_requant* r_lo = r_hi + c;
+  int32_t* fields = (int32_t*)(void*)(r_lo + c);                 /* 2 + 4 * (2 * h16 + c16): the payload's int32 part */
+  int8_t* weights = (int8_t*)(fields + 2 + 4 * (2 * h16 + c16)); /* its int8 part */
+  int8_t* q8 = weights + 2 * down_w_bytes + up_w_bytes;          /* [H][C] x 2: unpacked planes */
+  double means[GZ_LAYERNORM_MAX_CHANNELS];
+  for (int32_t j = 0; j < h; ++j) { /* as quantize_block: k = gamma / sqrt(var + eps), in float */
+    const float k = a.bn_w[j] / sqrtf(g->bn_var[blk][j] + g->bn_eps);
+    for (int32_t i = 0; i < c; ++i) w[(size_t)j * c + i] = a.down_w[(size_t)j * c + i] * k;
+    bias[j] = (a.down_b[j] - g->bn_mean[blk][j]) * k + a.bn_b[j];
+  }
+  const double absmax = stats[c + h];
+  const float d = absmax > 0 ? (float)absmax * 1.25f / 32767.0f : 1.0f; /* int16_scale's headroom */
+  int32_t* hi_f = fields + 2;
+  int32_t* lo_f = hi_f + 4 * h16;
+  int32_t* up_f = lo_f + 4 * h16;
+  fields[0] = m->slope.multiplier;
+  fields[1] = m->slope.shift;
+  for (int32_t i = 0; i < c; ++i) means[i] = stats[i];
+  if (gz_quantize_linear_f32(w, bias, h, c, m->residual_scale, 0, d, means, min_scales, q8, q8 + (size_t)h * c, w_scale,
+                             b_hi, b_lo, r_hi, r_lo) ||
+      gz_pack_pw_plane(q8, b_hi, r_hi, c, h, weights, hi_f, hi_f + h16, hi_f + 2 * h16, hi_f + 3 * h16) ||
+      gz_pack_pw_plane(q8 + (size_t)h * c, b_lo, r_lo, c, h, weights + down_w_bytes, lo_f, lo_f + h16, lo_f + 2 * h16,
+                       lo_f + 3 * h16))
+    return GZ_TUNE_ERROR_QUANTIZE;
+  /* the up projection: input the LeakyReLU output at scale d, output the residual scale */
+  for (int32_t j = 0; j < h; ++j) means[j] = stats[c + j];
+  if (gz_quantize_linear_f32(a.up_w, a.up_b, c, h, d, 0, m->residual_scale, means, min_scales, q8, 0, w_scale, b_hi, 0,
+                             r_hi, 0) ||
+      gz_pack_pw_plane(q8, b_hi, r_hi, h, c, weights + 2 * down_w_bytes, up_f, up_f + c16, up_f + 2 * c16,
+                       up_f + 3 * c16))
+    return GZ_TUNE_ERROR_QUANTIZE;
+  const size_t field_bytes = (size_t)(2 + 4 * (2 * h16 + c16)) * 4;
+  memcpy(out, fields, field_bytes);
+  memcpy(out + field_bytes, weights, 2 * down_w_bytes + up_w_bytes);
+  return (long)(field_bytes + 2 * down_w_bytes + up_w_bytes);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The procedure.                                                                              */
+
+static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t* arena, size_t arena_bytes,
+                              const uint8_t* const* eyes, int32_t eye_h, int32_t eye_w, const float* gazes, int32_t k,
+                              const gz_tune_options* o, void* work, size_t work_bytes, uint8_t* blob,
+                              size_t blob_bytes) {
+  if (!net || !m || !arena || !eyes || !gazes || !o || !work || !blob || k < 1 || (uintptr_t)work % 16)
+    return GZ_TUNE_ERROR_ARGUMENT;
+  if (o->views < 1 || o->steps < 0 || o->batch_size < 1 || !(o->lr >= 0) || !(o->replay_fraction >= 0) ||
+      !(o->replay_fraction <= 1) || k > (1 << 20) / o->views)
+    return GZ_TUNE_ERROR_ARGUMENT;
+  for (int32_t i = 0; i < k; ++i)
+    if (!eyes[i]) return GZ_TUNE_ERROR_ARGUMENT;
+  gz_tune_buffers b;
+  if (gz_tune_carve(net->input_h, net->input_w, m, k, o->views, 0, &b) > work_bytes) return GZ_TUNE_ERROR_WORK;
+  if (blob_bytes < gz_tune_blob_bytes(m)) return GZ_TUNE_ERROR_BLOB;
+  gz_tune_carve(net->input_h, net->input_w, m, k, o->views, (uint8_t*)work, &b);
+  gz_tune_graph g = m->graph;
+  gz_tune_dequantise_bodies(m, b.body, &g);
+  const size_t n = gz_tune_param_count(&g);
+  const size_t pc = (size_t)g.height * (size_t)g.width * (size_t)g.channels;
+  memcpy(b.params, m->base_params, n * sizeof(float));
+  memset(b.m, 0, n * sizeof(float));
+  memset(b.v, 0, n * sizeof(float));
+
+  /* 1. Calibration views through the integer network (view-major, as the workstation concatenates them). */
+  const int32_t own = k * o->views;
+  for (int32_t v = 0; v < o->views; ++v)
+    for (int32_t i = 0; i < k; ++i) {
+      gz_arena_plan plan;
+      const int rc = gz_net_input(net, arena, arena_bytes, eyes[i], eye_h, eye_w, &plan);
+      if (rc) return rc == -3 ? GZ_TUNE_ERROR_ARENA : GZ_TUNE_ERROR_ARGUMENT;
+      if (v > 0) {
+        uint64_t rng = o->seed ^ (0x7669657773ULL + (uint64_t)(v * k + i) * 0x9e3779b97f4a7c15ULL); /* "views" */
+        gz_tune_augment(arena + plan.image, net->input_h, net->input_w, o, &rng, b.image);
+      }
+      int16_t* cf = b.views + (size_t)(v * k + i) * 2 * pc;
+      const int16_t* r = gz_net_stages(net, arena, &plan, cf + pc);
+      memcpy(cf, r, pc * sizeof(int16_t));
+    }
+
+  /* 2. AdamW steps on calibration + replay batches. */
+  const int32_t replay_n = m->replay_count > 0 ? (int32_t)lround(o->batch_size * (double)o->replay_fraction) : 0;
+  const int32_t own_n = o->batch_size - replay_n;
+  uint64_t rng = o->seed;
+  for (int32_t step = 1; step <= o->steps; ++step) {
+    memset(b.grad, 0, n * sizeof(float));
+    for (int32_t j = 0; j < o->batch_size; ++j) {
+      const int32_t i = j < own_n ? (int32_t)(gz_tune_next(&rng) % (uint64_t)own)
+                                  : own + (int32_t)(gz_tune_next(&rng) % (uint64_t)m->replay_count);
+      const int16_t *c16, *f16;
+      const float* target;
+      gz_tune_frame_at(m, &b, gazes, own, k, i, &c16, &f16, &target);
+      gz_tune_dequantise_frame(c16, f16, pc, m->residual_scale, b.c, b.f);
+      gz_tune_frame(&g, b.params, b.grad, b.c, b.f, target, 1.0f / (float)o->batch_size, b.frame);
+    }
+    gz_tune_adamw_step(b.params, b.grad, b.m, b.v, n, o->lr, step);
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (!isfinite(b.params[i])) return GZ_TUNE_ERROR_DIVERGED;
+
+  /* 3. Statistics of the trained adapters over every frame the device holds. */
+  const int32_t c = g.channels, h = g.hidden, per = c + h + 1;
+  const int32_t p = g.height * g.width, total = own + m->replay_count;
+  memset(b.stats, 0, (size_t)g.blocks * (size_t)per * sizeof(double));
+  gz_tune_work w;
+  gz_tune_work_carve(&g, b.frame, &w);
+  for (int32_t i = 0; i < total; ++i) {
+    const int16_t *c16, *f16;
+    const float* target;
+    float out[4];
+    gz_tune_frame_at(m, &b, gazes, own, k, i, &c16, &f16, &target);
+    gz_tune_dequantise_frame(c16, f16, pc, m->residual_scale, b.c, b.f);
+    gz_tune_forward_work(&g, b.params, b.c, b.f, &w, out);
+    for (int32_t blk = 0; blk < g.blocks; ++blk) {
+      double* s = b.stats + (size_t)blk * per;
+      for (size_t q = 0; q < pc; ++q) s[q % (size_t)c] += w.f[blk][q];
+      for (size_t q = 0; q < (size_t)p * h; ++q) {
+        s[c + q % (size_t)h] += w.adapter[blk].a[q];
+        const double mag = fabs(w.adapter[blk].s[q]);
+        if (mag > s[c + h]) s[c + h] = mag;
+      }
+    }
+  }
+  for (int32_t blk = 0; blk < g.blocks; ++blk)
+    for (int32_t q = 0; q < c + h; ++q) b.stats[(size_t)blk * per + q] /= (double)total * p;
+
+  /* 4. Quantised adapters into the blob. */
+  size_t at = 20;
+  for (int32_t blk = 0; blk < g.blocks; ++blk) {
+    const long bytes = gz_tune_quantize_adapter(m, b.params, blk, b.stats + (size_t)blk * per, b.quant, blob + at);
+    if (bytes < 0) return (int)bytes;
+    at += (size_t)bytes;
+  }
+  const uint32_t header[5] = {0x41555a47u /* "GZUA" */, 1u, m->fingerprint, (uint32_t)(at - 20),
+                              gz_crc32(blob + 20, at - 20)};
+  memcpy(blob, header, sizeof header);
+  return 0;
+}
+
+#endif /* LIBGAZE_EXPORT_TUNE_RUN_H_ */
