@@ -25,6 +25,7 @@
 #include "datasets/splits.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/random.h"
 #include "libgaze/io/model_io.h"
 #include "libgaze/metrics/angular_error.h"
 #include "trainers/personalize.h"
@@ -410,8 +411,8 @@ std::string build_kernel_tool(const std::string& kernel_dir) {
 }
 
 Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Frame>& eyes, int32_t h, int32_t w,
-                           const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path, int64_t steps,
-                           int64_t seed) {
+                           const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path,
+                           const KernelTuneOptions& options) {
   if (eyes.empty() || eyes.size() != gazes.size())
     throw Error("personalize in the kernel: " + std::to_string(eyes.size()) + " eye images but " +
                 std::to_string(gazes.size()) + " gaze vectors (need the same number, at least one)");
@@ -430,8 +431,15 @@ Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Fram
   write_text_atomically(gazes_path, bytes);
   std::string command =
       "'" + build + "/dftgaze_tool' personalize '" + frames_path + "' '" + gazes_path + "' '" + blob_path + "' --json";
-  if (steps >= 0) command += " --steps " + std::to_string(steps);
-  if (seed >= 0) command += " --seed " + std::to_string(seed);
+  if (options.steps) command += " --steps " + std::to_string(*options.steps);
+  if (options.batch_size) command += " --batch-size " + std::to_string(*options.batch_size);
+  char number[32];
+  if (options.lr) std::snprintf(number, sizeof number, "%.9g", *options.lr), command += std::string(" --lr ") + number;
+  if (options.replay_fraction) {
+    std::snprintf(number, sizeof number, "%.9g", *options.replay_fraction);
+    command += std::string(" --replay-fraction ") + number;
+  }
+  if (options.seed) command += " --seed " + std::to_string(*options.seed);
   return json_printed_by(run_command(command), "dftgaze_tool personalize");
 }
 
@@ -495,11 +503,17 @@ KernelUsersReport personalize_users_in_kernel(const Config& config, const std::s
     std::vector<std::array<float, 3>> gazes;
     for (int64_t i : shots) gazes.push_back(users->label(i).gaze);
     u.blob = (fs::path(out_dir) / ("user_" + std::to_string(participant) + ".gzu")).string();
-    report.tool = personalize_in_kernel(kernel_dir, eyes, h, w, gazes, u.blob, -1, int64_t(config.run.seed));
+    // The batch draws of personalize() for this person and k: the same stream, drawn the same way.
+    const uint64_t seed =
+        seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant), uint64_t(pc.k));
+    report.tool =
+        personalize_in_kernel(kernel_dir, eyes, h, w, gazes, u.blob,
+                              {pc.steps, pc.batch_size, pc.lr, pc.replay > 0 ? pc.replay_fraction : 0.0, seed});
     u.personalize_ms = report.tool.at("personalize_ms").get<double>();
     int32_t eh = 0, ew = 0;
     const std::string frames_path = tmp.path() + "/evaluation.gzfr";
-    write_frames_file(frames_path, item_images(*users, split.evaluation, &eh, &ew), eh, ew);
+    const std::vector<Frame> evaluation = item_images(*users, split.evaluation, &eh, &ew);
+    write_frames_file(frames_path, evaluation, eh, ew);
     u.eval_frames = int64_t(split.evaluation.size());
     const std::string out = tmp.path() + "/predictions.bin";
     u.before_deg = kernel_error_deg(build, frames_path, "", *users, split.evaluation, out);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,14 +65,21 @@ std::string build_kernel_tool(const std::string& kernel_dir);
 // On-device personalisation as a device runs it: dftgaze_personalize through the kernel folder's
 // own tool (built by build_kernel_tool) on a wearer's eye images (each h x w) and unit gazes;
 // the user blob goes to blob_path (atomically), the tool's JSON report (personalize_ms,
-// work_bytes, blob_bytes, ...) comes back. steps, seed < 0: the kernel's defaults.
+// work_bytes, blob_bytes, ...) comes back. Unset options: the kernel's defaults (the export's
+// personalize.*).
+struct KernelTuneOptions {
+  std::optional<int64_t> steps, batch_size;
+  std::optional<double> lr, replay_fraction;
+  std::optional<uint64_t> seed;
+};
 Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Frame>& eyes, int32_t h, int32_t w,
                            const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path,
-                           int64_t steps = -1, int64_t seed = -1);
+                           const KernelTuneOptions& options = {});
 
 // `gaze personalize --kernel`: every participant of config.data calibrated inside the kernel as
-// `gaze personalize` calibrates them on a workstation (the same k shots, drawn with run.seed),
-// by dftgaze_personalize; each blob written to out_dir/user_<id>.gzu, and the kernel's error on
+// `gaze personalize` calibrates them on a workstation (the same k shots, the same batch draws
+// from the same seed stream, config.personalize's steps, batch, lr and replay share), by
+// dftgaze_personalize; each blob written to out_dir/user_<id>.gzu, and the kernel's error on
 // the participant's other images before and after.
 struct KernelUser {
   int64_t participant = 0, eval_frames = 0;

@@ -2,9 +2,8 @@
 //
 //   dftgaze_tool predict FRAMES OUT [--user BLOB]   predictions of every frame, raw float32 x4
 //   dftgaze_tool bench [FRAMES] [--frames N] [--warmup N] [--json]
-//   dftgaze_tool personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] [--replay-fraction X]
-//   [--json]
-//                                                    a wearer's blob from their calibration frames
+//   dftgaze_tool personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] [--batch-size N]
+//                            [--replay-fraction X] [--json]   a wearer's blob from calibration frames
 //   dftgaze_tool check-api [BLOB [BAD_BLOB]]         the API's error codes and set_user(NULL)
 //   dftgaze_check_alloc check-alloc FRAMES [--user BLOB]   fails if any call allocates
 //   (built with -DGZ_MCA_COUNT) mca-counts             passes per cycle-model region, one frame
@@ -234,7 +233,7 @@ int personalize(int argc, char** argv) {
   if (argc < 5)
     fail(
         "usage: dftgaze_tool personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] "
-        "[--replay-fraction X] [--json]");
+        "[--batch-size N] [--replay-fraction X] [--json]");
   const Frames frames = read_frames(argv[2]);
   const std::vector<uint8_t> gaze_bytes = read_all(argv[3]);
   if (gaze_bytes.size() != size_t(frames.count) * 12) {
@@ -258,6 +257,8 @@ int personalize(int argc, char** argv) {
       options.replay_fraction = float(std::atof(argv[++i]));
     else if (a == "--lr" && i + 1 < argc)
       options.lr = float(std::atof(argv[++i]));
+    else if (a == "--batch-size" && i + 1 < argc)
+      options.batch_size = std::atoi(argv[++i]);
     else if (a == "--json")
       json = true;
     else

@@ -142,24 +142,27 @@ TEST_CASE("gz_tune's gradients equal LibTorch autograd on the same last stage", 
 }
 
 TEST_CASE("gz_tune's AdamW steps follow LibTorch's AdamW", "[tune]") {
+  const Case k = GENERATE(Case{"l1", true, false}, Case{"laplace_nll", true, false});
+  INFO("loss " << k.loss);
   GazeNet model = testing::perturbed_student(12);
   const TuneData data = tune_data(*model, kInputH, kInputW);
-  const gz_tune_graph g = data.graph(false, false);
-  const Batch batch = random_batch(int64_t(g.height) * g.width, g.channels, 4);
+  const gz_tune_graph g = data.graph(false, k.loss == "laplace_nll");
   const std::vector<at::Tensor> tensors = user_tensors(model, false);
   for (const at::Tensor& t : tensors) t.requires_grad_(true);
   torch::optim::AdamW optimizer(tensors, torch::optim::AdamWOptions(3e-3).weight_decay(0.0));
   std::vector<float> params = data.params(false), m(params.size()), v(params.size()), grad(params.size());
-  for (int32_t step = 1; step <= 5; ++step) {
+  // 60 steps (personalize's default) on a new batch each step, as personalisation runs them.
+  for (int32_t step = 1; step <= 60; ++step) {
+    const Batch batch = random_batch(int64_t(g.height) * g.width, g.channels, 100 + uint64_t(step % 7));
     optimizer.zero_grad();
-    torch_loss(model, batch, {"l1", true, false}, g.height, g.width).backward();
+    torch_loss(model, batch, k, g.height, g.width).backward();
     optimizer.step();
     std::fill(grad.begin(), grad.end(), 0.0f);
     tune_batch(g, params, grad, batch);
     gz_tune_adamw_step(params.data(), grad.data(), m.data(), v.data(), params.size(), 3e-3f, step);
   }
   at::NoGradGuard no_grad;
-  CHECK(relative_difference(params, flat(tensors)) < 1e-4);
+  CHECK(relative_difference(params, flat(tensors)) < 1e-3);
 }
 
 }  // namespace gaze

@@ -327,7 +327,10 @@ PYBIND11_MODULE(_libgaze, m) {
           frames.emplace_back(eyes.data() + size_t(i) * plane, eyes.data() + size_t(i + 1) * plane);
           g.push_back({gazes.at(i, 0), gazes.at(i, 1), gazes.at(i, 2)});
         }
-        return json_call([&] { return personalize_in_kernel(kernel_dir, frames, h, w, g, blob_path, steps, seed); });
+        KernelTuneOptions options;
+        if (steps >= 0) options.steps = steps;
+        if (seed >= 0) options.seed = uint64_t(seed);
+        return json_call([&] { return personalize_in_kernel(kernel_dir, frames, h, w, g, blob_path, options); });
       },
       py::arg("kernel_dir"), py::arg("eyes"), py::arg("gazes"), py::arg("blob_path"), py::arg("steps"), py::arg("seed"),
       "dftgaze_personalize in the kernel folder's own tool; the tool's report as a dict.");
