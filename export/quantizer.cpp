@@ -564,6 +564,8 @@ TuneData tune_data(GazeNetImpl& model, int32_t input_h, int32_t input_w) {
   t.slope = float(cfg.adapter.slope);
   t.scale_trained = cfg.head.uncertainty;
   const auto& stage = *model.stages[model.stages->size() - 1]->as<torch::nn::ModuleList>();
+  if (4 * t.channels > GZ_TUNE_MAX_GRN)
+    throw Error("personalisation on the device: the last stage is wider than GZ_TUNE_MAX_GRN / 4 channels");
   if (stage.size() > GZ_TUNE_MAX_BLOCKS)
     throw Error("personalisation on the device: the last stage has more than " + std::to_string(GZ_TUNE_MAX_BLOCKS) +
                 " blocks");

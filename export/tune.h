@@ -43,6 +43,7 @@
 #include <string.h>
 
 #define GZ_TUNE_MAX_BLOCKS 4
+#define GZ_TUNE_MAX_GRN 2048 /* GRN channels (4C) */
 
 typedef struct {          /* a frozen block body, dequantised to float */
   const float* dw_weight; /* [49][C] */
@@ -120,25 +121,24 @@ static inline void gz_tune_linear_f32(const float* x, int32_t rows, int32_t in, 
   }
 }
 
+/* sum_i a[i] b[i] in eight independent lanes (one AVX register, two NEON ones: compilers
+ * vectorise it without reassociating anything), added pairwise at the end. */
+static inline float gz_tune_dot_f32(const float* a, const float* b, int32_t n) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int32_t l = 0; l < 8; ++l) lane[l] += a[i + l] * b[i + l];
+  float s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
 /* dx[p][i] = sum_o dy[p][o] W[i][o] for W [in][out]: the input gradient of the layer above. */
 static inline void gz_tune_linear_dx_f32(const float* dy, int32_t rows, int32_t out, const float* w, int32_t in,
                                          float* dx) {
-  for (int32_t p = 0; p < rows; ++p) {
-    const float* dr = dy + (size_t)p * out;
-    for (int32_t i = 0; i < in; ++i) {
-      const float* wr = w + (size_t)i * out;
-      float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      int32_t o = 0;
-      for (; o + 4 <= out; o += 4) {
-        s0 += dr[o] * wr[o];
-        s1 += dr[o + 1] * wr[o + 1];
-        s2 += dr[o + 2] * wr[o + 2];
-        s3 += dr[o + 3] * wr[o + 3];
-      }
-      for (; o < out; ++o) s0 += dr[o] * wr[o];
-      dx[(size_t)p * in + i] = (s0 + s1) + (s2 + s3);
-    }
-  }
+  for (int32_t p = 0; p < rows; ++p)
+    for (int32_t i = 0; i < in; ++i)
+      dx[(size_t)p * in + i] = gz_tune_dot_f32(dy + (size_t)p * out, w + (size_t)i * out, out);
 }
 
 /* Depthwise 7x7 (pad 3) over an h x w map: t = b + conv(r). */
@@ -219,17 +219,14 @@ static inline void gz_tune_layernorm_dx_f32(const float* dy, const float* xhat, 
   }
 }
 
-/* GELU (erf) in place of h -> g, and its backward dh = dg * GELU'(h). */
-static inline void gz_tune_gelu_f32(const float* h, size_t n, float* g) {
-  for (size_t i = 0; i < n; ++i) g[i] = 0.5f * h[i] * (1.0f + erff(h[i] * 0.70710678118654752f));
-}
-
-static inline void gz_tune_gelu_dx_f32(const float* dg, const float* h, size_t n, float* dh) {
+/* GELU (erf) of h -> g, keeping its derivative GELU'(h) = Phi(h) + h phi(h) for the backward
+ * (dh = dg * GELU'(h)): one erf per value and step instead of two. */
+static inline void gz_tune_gelu_f32(const float* h, size_t n, float* g, float* slope) {
   for (size_t i = 0; i < n; ++i) {
     const float x = h[i];
     const float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
-    const float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
-    dh[i] = dg[i] * (cdf + x * pdf);
+    g[i] = x * cdf;
+    slope[i] = cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
   }
 }
 
@@ -237,18 +234,19 @@ static inline void gz_tune_gelu_dx_f32(const float* dg, const float* h, size_t n
  * keeps the per-channel norms |x|_c for the backward. */
 static inline void gz_tune_grn_f32(const float* x, int32_t rows, int32_t c, const float* gamma, const float* beta,
                                    float* norms, float* y) {
+  for (int32_t k = 0; k < c; ++k) norms[k] = 0;
+  for (int32_t p = 0; p < rows; ++p) /* sums of squares, position by position (contiguous) */
+    for (int32_t k = 0; k < c; ++k) norms[k] += x[(size_t)p * c + k] * x[(size_t)p * c + k];
   double mean = 0;
   for (int32_t k = 0; k < c; ++k) {
-    double s = 0;
-    for (int32_t p = 0; p < rows; ++p) s += (double)x[(size_t)p * c + k] * x[(size_t)p * c + k];
-    norms[k] = (float)sqrt(s);
-    mean += sqrt(s);
+    norms[k] = sqrtf(norms[k]);
+    mean += norms[k];
   }
   const double denom = mean / c + 1e-6;
-  for (int32_t k = 0; k < c; ++k) {
-    const float a = (float)(gamma[k] * (norms[k] / denom) + 1.0);
-    for (int32_t p = 0; p < rows; ++p) y[(size_t)p * c + k] = x[(size_t)p * c + k] * a + beta[k];
-  }
+  float factor[GZ_TUNE_MAX_GRN]; /* gamma * N + 1 */
+  for (int32_t k = 0; k < c; ++k) factor[k] = (float)(gamma[k] * (norms[k] / denom) + 1.0);
+  for (int32_t p = 0; p < rows; ++p)
+    for (int32_t k = 0; k < c; ++k) y[(size_t)p * c + k] = x[(size_t)p * c + k] * factor[k] + beta[k];
 }
 
 /* dx of GRN for output gradient dy (gamma, beta frozen); `scratch` holds 2c floats. */
@@ -257,13 +255,11 @@ static inline void gz_tune_grn_dx_f32(const float* dy, const float* x, const flo
   double mean = 0;
   for (int32_t k = 0; k < c; ++k) mean += norms[k];
   const double denom = mean / c + 1e-6;
+  for (int32_t k = 0; k < c; ++k) scratch[k] = 0;
+  for (int32_t p = 0; p < rows; ++p) /* sum_p dy x per channel, position by position */
+    for (int32_t k = 0; k < c; ++k) scratch[k] += dy[(size_t)p * c + k] * x[(size_t)p * c + k];
   double cross = 0;
-  for (int32_t k = 0; k < c; ++k) {
-    double dot = 0;
-    for (int32_t p = 0; p < rows; ++p) dot += (double)dy[(size_t)p * c + k] * x[(size_t)p * c + k];
-    scratch[k] = (float)dot;
-    cross += gamma[k] * dot * norms[k];
-  }
+  for (int32_t k = 0; k < c; ++k) cross += gamma[k] * (double)scratch[k] * norms[k];
   cross /= (double)c * denom * denom;
   float* b = scratch + c;
   for (int32_t k = 0; k < c; ++k) {
@@ -298,9 +294,7 @@ static inline void gz_tune_adapter_forward(const gz_tune_graph* g, int32_t block
     const float k = 1.0f / sqrtf(var[j] + g->bn_eps);
     const float* wr = a->down_w + (size_t)j * c;
     for (int32_t p = 0; p < rows; ++p) {
-      const float* fr = f + (size_t)p * c;
-      float z = a->down_b[j];
-      for (int32_t i = 0; i < c; ++i) z += wr[i] * fr[i];
+      const float z = a->down_b[j] + gz_tune_dot_f32(wr, f + (size_t)p * c, c);
       const float n = (z - mean[j]) * k;
       const float s = n * a->bn_w[j] + a->bn_b[j];
       st->n[(size_t)p * hd + j] = n;
@@ -312,10 +306,7 @@ static inline void gz_tune_adapter_forward(const gz_tune_graph* g, int32_t block
     const float* ar = st->a + (size_t)p * hd;
     float* orow = out + (size_t)p * c;
     for (int32_t o = 0; o < c; ++o) {
-      const float* wr = a->up_w + (size_t)o * hd;
-      float y = a->up_b[o];
-      for (int32_t j = 0; j < hd; ++j) y += wr[j] * ar[j];
-      orow[o] += y;
+      orow[o] += a->up_b[o] + gz_tune_dot_f32(a->up_w + (size_t)o * hd, ar, hd);
     }
   }
 }
@@ -375,8 +366,8 @@ static inline void gz_tune_adapter_backward(const gz_tune_graph* g, int32_t bloc
 /* ------------------------------------------------------------------------------------------ */
 /* One frame.                                                                                  */
 
-typedef struct { /* a body's saved activations */
-  float *xhat, *rstd, *h, *gl, *norms;
+typedef struct {                           /* a body's saved activations */
+  float *xhat, *rstd, *slope, *gl, *norms; /* slope: GELU'(pw1 output) */
 } gz_tune_body_state;
 
 typedef struct {
@@ -402,7 +393,7 @@ static inline size_t gz_tune_work_carve(const gz_tune_graph* g, float* base, gz_
     if (b == 0) continue; /* block 0's body is frozen: nothing of it is kept */
     GZ_TUNE_TAKE(body[b].xhat, p * c);
     GZ_TUNE_TAKE(body[b].rstd, p);
-    GZ_TUNE_TAKE(body[b].h, p * c4);
+    GZ_TUNE_TAKE(body[b].slope, p * c4);
     GZ_TUNE_TAKE(body[b].gl, p * c4);
     GZ_TUNE_TAKE(body[b].norms, c4);
   }
@@ -449,8 +440,8 @@ static inline void gz_tune_forward_work(const gz_tune_graph* g, float* params, c
       gz_tune_body_state* s = &w->body[b];
       gz_tune_dw7x7_f32(w->r, g->height, g->width, c, body->dw_weight, body->dw_bias, w->t);
       gz_tune_layernorm_f32(w->t, p, c, body->norm_weight, body->norm_bias, g->norm_eps, s->xhat, s->rstd, w->u);
-      gz_tune_linear_f32(w->u, p, c, body->pw1_weight, body->pw1_bias, c4, s->h);
-      gz_tune_gelu_f32(s->h, (size_t)p * c4, s->gl);
+      gz_tune_linear_f32(w->u, p, c, body->pw1_weight, body->pw1_bias, c4, w->dh); /* dh: scratch here */
+      gz_tune_gelu_f32(w->dh, (size_t)p * c4, s->gl, s->slope);
       gz_tune_grn_f32(s->gl, p, c4, body->grn_gamma, body->grn_beta, s->norms, w->q);
       gz_tune_linear_f32(w->q, p, c4, body->pw2_weight, body->pw2_bias, c, w->f[b]);
       for (size_t i = 0; i < n; ++i) w->r[i] += w->f[b][i];
@@ -551,7 +542,7 @@ static inline float gz_tune_frame(const gz_tune_graph* g, float* params, float* 
     const gz_tune_body_state* s = &w.body[b];
     gz_tune_linear_dx_f32(df, p, c, body->pw2_weight, c4, w.q);
     gz_tune_grn_dx_f32(w.q, s->gl, s->norms, p, c4, body->grn_gamma, w.scratch, w.dh);
-    gz_tune_gelu_dx_f32(w.dh, s->h, (size_t)p * c4, w.dh);
+    for (size_t i = 0; i < (size_t)p * c4; ++i) w.dh[i] *= s->slope[i]; /* GELU */
     gz_tune_linear_dx_f32(w.dh, p, c4, body->pw1_weight, c, w.t);
     gz_tune_layernorm_dx_f32(w.t, s->xhat, s->rstd, p, c, body->norm_weight, w.u);
     gz_tune_dw7x7_dx_f32(w.u, g->height, g->width, c, body->dw_weight, w.dr);

@@ -300,6 +300,9 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
     return GZ_TUNE_ERROR_ARGUMENT;
   for (int32_t i = 0; i < k; ++i)
     if (!eyes[i]) return GZ_TUNE_ERROR_ARGUMENT;
+  if (m->graph.blocks < 1 || m->graph.blocks > GZ_TUNE_MAX_BLOCKS || 4 * m->graph.channels > GZ_TUNE_MAX_GRN ||
+      m->graph.channels > GZ_LAYERNORM_MAX_CHANNELS)
+    return GZ_TUNE_ERROR_ARGUMENT;
   gz_tune_buffers b;
   if (gz_tune_carve(net->input_h, net->input_w, m, k, o->views, 0, &b) > work_bytes) return GZ_TUNE_ERROR_WORK;
   if (blob_bytes < gz_tune_blob_bytes(m)) return GZ_TUNE_ERROR_BLOB;
