@@ -141,44 +141,26 @@ static inline void gz_tune_linear_dx_f32(const float* dy, int32_t rows, int32_t 
       dx[(size_t)p * in + i] = gz_tune_dot_f32(dy + (size_t)p * out, w + (size_t)i * out, out);
 }
 
-/* Depthwise 7x7 (pad 3) over an h x w map: t = b + conv(r). */
-static inline void gz_tune_dw7x7_f32(const float* r, int32_t h, int32_t w, int32_t c, const float* k, const float* b,
-                                     float* t) {
+/* The depthwise 7x7's (pad 3) tap pairs over an h x w map: with transpose 0 the convolution,
+ * dst[y][x] += k[tap] src[y + ky - 3][x + kx - 3]; with transpose 1 its input gradient,
+ * dst[y + ky - 3][x + kx - 3] += k[tap] src[y][x]. */
+static inline void gz_tune_dw7x7_taps_f32(const float* src, int32_t h, int32_t w, int32_t c, const float* k, float* dst,
+                                          int transpose) {
   for (int32_t y = 0; y < h; ++y)
-    for (int32_t x = 0; x < w; ++x) {
-      float* tr = t + ((size_t)y * w + x) * c;
-      for (int32_t ch = 0; ch < c; ++ch) tr[ch] = b[ch];
+    for (int32_t x = 0; x < w; ++x)
       for (int32_t ky = 0; ky < 7; ++ky) {
         const int32_t sy = y + ky - 3;
         if (sy < 0 || sy >= h) continue;
         for (int32_t kx = 0; kx < 7; ++kx) {
           const int32_t sx = x + kx - 3;
           if (sx < 0 || sx >= w) continue;
-          const float* rr = r + ((size_t)sy * w + sx) * c;
+          const size_t at = ((size_t)y * w + x) * c, tap = ((size_t)sy * w + sx) * c;
+          const float* in = src + (transpose ? at : tap);
+          float* out = dst + (transpose ? tap : at);
           const float* kr = k + (size_t)(ky * 7 + kx) * c;
-          for (int32_t ch = 0; ch < c; ++ch) tr[ch] += kr[ch] * rr[ch];
+          for (int32_t ch = 0; ch < c; ++ch) out[ch] += kr[ch] * in[ch];
         }
       }
-    }
-}
-
-/* dr += the input gradient of the depthwise conv for output gradient dt. */
-static inline void gz_tune_dw7x7_dx_f32(const float* dt, int32_t h, int32_t w, int32_t c, const float* k, float* dr) {
-  for (int32_t y = 0; y < h; ++y)
-    for (int32_t x = 0; x < w; ++x) {
-      const float* dtr = dt + ((size_t)y * w + x) * c;
-      for (int32_t ky = 0; ky < 7; ++ky) {
-        const int32_t sy = y + ky - 3;
-        if (sy < 0 || sy >= h) continue;
-        for (int32_t kx = 0; kx < 7; ++kx) {
-          const int32_t sx = x + kx - 3;
-          if (sx < 0 || sx >= w) continue;
-          float* drr = dr + ((size_t)sy * w + sx) * c;
-          const float* kr = k + (size_t)(ky * 7 + kx) * c;
-          for (int32_t ch = 0; ch < c; ++ch) drr[ch] += kr[ch] * dtr[ch];
-        }
-      }
-    }
 }
 
 /* LayerNorm over the c channels of each row; keeps xhat and 1/sigma per row for the backward. */
@@ -438,7 +420,8 @@ static inline void gz_tune_forward_work(const gz_tune_graph* g, float* params, c
     if (b > 0) { /* the frozen body: f_b from r_b, then r += f_b */
       const gz_tune_body* body = &g->body[b];
       gz_tune_body_state* s = &w->body[b];
-      gz_tune_dw7x7_f32(w->r, g->height, g->width, c, body->dw_weight, body->dw_bias, w->t);
+      for (int32_t q = 0; q < p; ++q) memcpy(w->t + (size_t)q * c, body->dw_bias, (size_t)c * sizeof(float));
+      gz_tune_dw7x7_taps_f32(w->r, g->height, g->width, c, body->dw_weight, w->t, 0);
       gz_tune_layernorm_f32(w->t, p, c, body->norm_weight, body->norm_bias, g->norm_eps, s->xhat, s->rstd, w->u);
       gz_tune_linear_f32(w->u, p, c, body->pw1_weight, body->pw1_bias, c4, w->dh); /* dh: scratch here */
       gz_tune_gelu_f32(w->dh, (size_t)p * c4, s->gl, s->slope);
@@ -545,7 +528,7 @@ static inline float gz_tune_frame(const gz_tune_graph* g, float* params, float* 
     for (size_t i = 0; i < (size_t)p * c4; ++i) w.dh[i] *= s->slope[i]; /* GELU */
     gz_tune_linear_dx_f32(w.dh, p, c4, body->pw1_weight, c, w.t);
     gz_tune_layernorm_dx_f32(w.t, s->xhat, s->rstd, p, c, body->norm_weight, w.u);
-    gz_tune_dw7x7_dx_f32(w.u, g->height, g->width, c, body->dw_weight, w.dr);
+    gz_tune_dw7x7_taps_f32(w.u, g->height, g->width, c, body->dw_weight, w.dr, 1);
   }
   return loss;
 }

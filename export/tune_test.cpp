@@ -1,5 +1,8 @@
-// On-device personalisation's hand-written forward and backward (export/tune.h) against LibTorch
-// autograd on the same float last stage: losses, every parameter's gradient, AdamW steps.
+// On-device personalisation (export/tune.h, export/tune_run.h) against LibTorch and the exporter:
+// the hand-written backward against autograd on the same float last stage (losses, every
+// parameter's gradient), AdamW against torch::optim::AdamW over 60 steps, the float last stage on
+// the integer network's features against the integer network, and the device's quantiser
+// against the exporter's user blob, byte for byte.
 #include "export/tune.h"
 #include "export/tune_run.h"
 
@@ -103,6 +106,20 @@ float tune_batch(const gz_tune_graph& g, std::vector<float>& params, std::vector
   return loss;
 }
 
+// A perturbed student calibrated on eye frames at the default 96x128 and quantised.
+struct Quantized {
+  GazeNet model;
+  QuantizeOptions options;
+  std::vector<Frame> frames;
+  ActivationRanges ranges;
+  QuantizedNet net;
+  explicit Quantized(uint64_t seed)
+      : model(testing::perturbed_student(seed)),
+        frames(testing::eye_frames(8, options.input_h, options.input_w, uint32_t(seed))),
+        ranges(calibrate(model, frames, options)),
+        net(quantize_model(model, ranges, options)) {}
+};
+
 }  // namespace
 
 TEST_CASE("gz_tune's gradients equal LibTorch autograd on the same last stage", "[tune]") {
@@ -165,18 +182,12 @@ TEST_CASE("gz_tune's AdamW steps follow LibTorch's AdamW", "[tune]") {
   CHECK(relative_difference(params, flat(tensors)) < 1e-3);
 }
 
-}  // namespace gaze
-
-namespace gaze {
-
 // The device's quantisation of adapters (gz_tune_quantize_adapter, export/tune_run.h) against
 // the exporter's user blob of the same adapters and statistics: byte for byte.
 TEST_CASE("the device quantises adapters into exactly the exporter's user blob", "[tune]") {
-  GazeNet model = testing::perturbed_student(13);
-  QuantizeOptions options;
-  const auto frames = testing::eye_frames(8, options.input_h, options.input_w, 3);
-  const ActivationRanges ranges = calibrate(model, frames, options);
-  const QuantizedNet net = quantize_model(model, ranges, options);
+  const Quantized q(13);
+  const ActivationRanges& ranges = q.ranges;
+  const QuantizedNet& net = q.net;
   const std::vector<uint8_t> blob = user_blob(net, net);  // the base's own adapters as a user's
   gz_tune_model m{};
   m.graph = net.tune.graph(false, false);
@@ -205,17 +216,13 @@ TEST_CASE("the device quantises adapters into exactly the exporter's user blob",
   CHECK(std::equal(payload.begin() + 20, payload.end(), blob.begin() + 20));
 }
 
-}  // namespace gaze
-
-namespace gaze {
-
 // Where the device starts: the integer network's (c, f) for a frame, dequantised, through the
 // float last stage (export/tune.h) gives the prediction the integer network itself makes.
 TEST_CASE("the float last stage on the integer network's features predicts what the kernel predicts", "[tune]") {
-  GazeNet model = testing::perturbed_student(14);
-  QuantizeOptions options;
-  const auto frames = testing::eye_frames(6, options.input_h, options.input_w, 5);
-  const QuantizedNet net = quantize_model(model, calibrate(model, frames, options), options);
+  const Quantized q(14);
+  const QuantizedNet& net = q.net;
+  const QuantizeOptions& options = q.options;
+  const std::vector<Frame>& frames = q.frames;
   const gz_tune_graph g = net.tune.graph(false, false);
   std::vector<float> params = net.tune.params(false), work(gz_tune_work_floats(&g));
   for (const Frame& frame : frames) {
