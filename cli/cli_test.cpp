@@ -172,6 +172,15 @@ TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
   CHECK(users.exit_code == 1);
   CHECK_THAT(users.output, Contains("--merge-user"));
   CHECK_FALSE(std::filesystem::exists(dir.file("m.onnx")));
+  // personalize: a base model or a kernel folder (--kernel); a folder that is not a kernel is named.
+  const auto neither = run_gaze("personalize -o " + dir.file("u") + " data.h5");
+  CHECK(neither.exit_code == 1);
+  CHECK_THAT(neither.output, Contains("--checkpoint is required (or --kernel)"));
+  const auto not_kernel = run_gaze("personalize --kernel " + dir.path() + " -o " + dir.file("u") + " data.h5");
+  CHECK(not_kernel.exit_code == 1);
+  CHECK(count_lines(not_kernel.output) == 1);
+  CHECK_THAT(not_kernel.output, Contains("is not a kernel folder"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("u")));
 }
 
 // `gaze run` on one tiny rendered dataset with a few steps per stage (about 4 s).

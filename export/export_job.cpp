@@ -400,9 +400,17 @@ std::string describe_pi4_model(const std::string& kernel_dir, double macs, doubl
 
 }  // namespace
 
-std::string build_kernel_tool(const std::string& kernel_dir) {
+namespace {
+
+void require_kernel_folder(const std::string& kernel_dir) {
   if (!fs::exists(fs::path(kernel_dir) / "dftgaze.cpp"))
     throw Error("'" + kernel_dir + "' is not a kernel folder (no dftgaze.cpp; gaze export writes one)");
+}
+
+}  // namespace
+
+std::string build_kernel_tool(const std::string& kernel_dir) {
+  require_kernel_folder(kernel_dir);
   const std::string build = (fs::path(kernel_dir) / "build").string();
   spdlog::info("building the kernel in {}", build);
   run_command("cmake -S '" + kernel_dir + "' -B '" + build + "' -DCMAKE_BUILD_TYPE=Release");
@@ -481,6 +489,7 @@ double kernel_error_deg(const std::string& build, const std::string& frames_path
 
 KernelUsersReport personalize_users_in_kernel(const Config& config, const std::string& kernel_dir,
                                               const std::string& out_dir) {
+  require_kernel_folder(kernel_dir);
   const PersonalizeConfig& pc = config.personalize;
   const auto users = open_dataset(config.data);
   int64_t k_max = pc.k;  // the pool personalize() draws, so the k shots are the same ones

@@ -52,8 +52,9 @@
  *   gz_add_s16_*                          1 value      16 values    8 values     gz_add_s16
  *   (*) gz_requant_apply_s32 (fixed_point.h), which every scalar routine uses
  * Drivers above them: gz_pw_run (pads rows, int8 layers' requantisation, cuts positions into
- * tiles), gz_pw1_gelu_row,
- * gz_block_run, gz_net_predict. Define GZ_TRACE_VARIANT() before including this header to
+ * tiles), gz_pw1_gelu_row, gz_block_run, gz_net_stages (stem and stages; personalisation stops
+ * it where its training starts, export/tune_run.h), gz_net_input (checks, resampling),
+ * gz_net_predict. Define GZ_TRACE_VARIANT() before including this header to
  * observe which variant a dispatcher runs (every dispatched variant invokes it with __func__
  * in scope; empty by default).
  *
