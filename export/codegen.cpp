@@ -129,6 +129,12 @@ bool is_user_block(const QuantizedNet& net, size_t stage) { return stage + 1 == 
 // ---------------------------------------------------------------------------------------------
 // C++ emission.
 
+std::string hex_float(float v) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%af", double(v));
+  return buffer;
+}
+
 class Emitter {
  public:
   std::ostringstream out;
@@ -152,12 +158,7 @@ class Emitter {
   std::string float_array(const std::string& name, const std::vector<float>& v) {
     const_bytes += v.size() * sizeof(float);
     out << "alignas(32) static const float " << name << "[" << std::max<size_t>(1, v.size()) << "] = {";
-    char buffer[64];
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (i % 8 == 0) out << "\n   ";
-      std::snprintf(buffer, sizeof buffer, " %af,", double(v[i]));
-      out << buffer;
-    }
+    for (size_t i = 0; i < v.size(); ++i) out << (i % 8 == 0 ? "\n    " : " ") << hex_float(v[i]) << ",";
     if (v.empty()) out << "0";
     out << "\n};\n";
     return name;
@@ -191,12 +192,6 @@ class Emitter {
     return s.str();
   }
 };
-
-std::string hex_float(float v) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%af", double(v));
-  return buffer;
-}
 
 // Headers inlined into the generated source, their project includes removed.
 std::string inline_runtime() {

@@ -418,9 +418,12 @@ std::string build_kernel_tool(const std::string& kernel_dir) {
   return build;
 }
 
-Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Frame>& eyes, int32_t h, int32_t w,
-                           const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path,
-                           const KernelTuneOptions& options) {
+namespace {
+
+// personalize_in_kernel() with the kernel's tool already built in `build`.
+Json run_tool_personalize(const std::string& build, const std::vector<Frame>& eyes, int32_t h, int32_t w,
+                          const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path,
+                          const KernelTuneOptions& options) {
   if (eyes.empty() || eyes.size() != gazes.size())
     throw Error("personalize in the kernel: " + std::to_string(eyes.size()) + " eye images but " +
                 std::to_string(gazes.size()) + " gaze vectors (need the same number, at least one)");
@@ -430,7 +433,6 @@ Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Fram
     const double n = std::sqrt(double(g[0]) * g[0] + double(g[1]) * g[1] + double(g[2]) * g[2]);
     if (!(std::fabs(n - 1.0) < 1e-3)) throw Error("personalize in the kernel: gaze vectors must be unit length");
   }
-  const std::string build = build_kernel_tool(kernel_dir);
   TemporaryFolder tmp("gaze_personalize");
   const std::string frames_path = tmp.path() + "/eyes.gzfr", gazes_path = tmp.path() + "/eyes.gaze";
   write_frames_file(frames_path, eyes, h, w);
@@ -449,6 +451,14 @@ Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Fram
   }
   if (options.seed) command += " --seed " + std::to_string(*options.seed);
   return json_printed_by(run_command(command), "dftgaze_tool personalize");
+}
+
+}  // namespace
+
+Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Frame>& eyes, int32_t h, int32_t w,
+                           const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path,
+                           const KernelTuneOptions& options) {
+  return run_tool_personalize(build_kernel_tool(kernel_dir), eyes, h, w, gazes, blob_path, options);
 }
 
 namespace {
@@ -516,8 +526,8 @@ KernelUsersReport personalize_users_in_kernel(const Config& config, const std::s
     const uint64_t seed =
         seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant), uint64_t(pc.k));
     report.tool =
-        personalize_in_kernel(kernel_dir, eyes, h, w, gazes, u.blob,
-                              {pc.steps, pc.batch_size, pc.lr, pc.replay > 0 ? pc.replay_fraction : 0.0, seed});
+        run_tool_personalize(build, eyes, h, w, gazes, u.blob,
+                             {pc.steps, pc.batch_size, pc.lr, pc.replay > 0 ? pc.replay_fraction : 0.0, seed});
     u.personalize_ms = report.tool.at("personalize_ms").get<double>();
     int32_t eh = 0, ew = 0;
     const std::string frames_path = tmp.path() + "/evaluation.gzfr";

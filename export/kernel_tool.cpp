@@ -217,6 +217,15 @@ int bench(int argc, char** argv) {
   return 0;
 }
 
+// A work buffer for dftgaze_personalize: `bytes` bytes, 16-byte aligned as it requires.
+struct AlignedWork {
+  std::vector<uint8_t> storage;
+  void* data;
+  explicit AlignedWork(size_t bytes) : storage(bytes + 16) {
+    data = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 15) & ~uintptr_t(15));
+  }
+};
+
 // Writes `bytes` to `path` through a temporary file and a rename, so a failure leaves no half file.
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
   const std::string tmp = path + ".tmp";
@@ -268,8 +277,8 @@ int personalize(int argc, char** argv) {
   std::vector<const uint8_t*> eyes(frames.count);
   for (uint32_t i = 0; i < frames.count; ++i) eyes[i] = frames.frame(i);
   const size_t work_bytes = dftgaze_personalize_work_bytes(k, options.views);
-  std::vector<float> work((work_bytes + 15) / 4 + 4);  // vector<float> storage: 16-byte aligned by malloc
-  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(work.data()) + 15) & ~uintptr_t(15));
+  const AlignedWork work(work_bytes);
+  void* aligned = work.data;
   std::vector<uint8_t> blob(DFTGAZE_USER_BLOB_BYTES);
 #ifdef DFTGAZE_COUNT_ALLOCATIONS
   const long before = g_allocations;
@@ -342,8 +351,8 @@ int check_api(int argc, char** argv) {
     o.views = 1;
     o.steps = 1;
     const size_t bytes = dftgaze_personalize_work_bytes(1, 1);
-    std::vector<float> work(bytes / 4 + 8);
-    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(work.data()) + 15) & ~uintptr_t(15));
+    const AlignedWork work(bytes);
+    void* aligned = work.data;
     std::vector<uint8_t> blob(DFTGAZE_USER_BLOB_BYTES);
     const float gaze[3] = {0, 0, 1};
     const uint8_t* eyes[1] = {eye};

@@ -73,11 +73,29 @@ typedef struct {
 
 static inline size_t gz_tune_align16(size_t n) { return (n + 15) / 16 * 16; }
 
-/* Bytes of one adapter's blob payload (the layout of put_adapter_payload in export/codegen.cpp). */
+/* One adapter's blob payload (the layout of put_adapter_payload in export/codegen.cpp): the
+ * LeakyReLU's {multiplier, shift}, {bias, multiplier, left, right}[out16] of the down projection's
+ * two planes (out = H) and of the up projection (out = C), then their packed weights. */
+typedef struct {
+  int32_t h16, c16;    /* padded output counts of the down and up projections */
+  size_t field_bytes;  /* the int32 part */
+  size_t down_w_bytes; /* one packed down plane, [ceil(C/2)][H8][2] */
+  size_t up_w_bytes;   /* the packed up projection, [ceil(H/2)][C8][2] */
+} gz_tune_payload_layout;
+
+static inline gz_tune_payload_layout gz_tune_payload_layout_of(int32_t c, int32_t h) {
+  gz_tune_payload_layout l;
+  l.h16 = (h + 15) / 16 * 16;
+  l.c16 = (c + 15) / 16 * 16;
+  l.field_bytes = (size_t)(2 + 4 * (2 * l.h16 + l.c16)) * 4;
+  l.down_w_bytes = (size_t)(c + 1) / 2 * (size_t)((h + 7) / 8 * 8) * 2;
+  l.up_w_bytes = (size_t)(h + 1) / 2 * (size_t)((c + 7) / 8 * 8) * 2;
+  return l;
+}
+
 static inline size_t gz_tune_adapter_payload_bytes(int32_t c, int32_t h) {
-  const size_t c16 = (size_t)(c + 15) / 16 * 16, h16 = (size_t)(h + 15) / 16 * 16;
-  const size_t c8 = (size_t)(c + 7) / 8 * 8, h8 = (size_t)(h + 7) / 8 * 8;
-  return 8 + 16 * (2 * h16 + c16) + 2 * ((size_t)(c + 1) / 2 * h8 * 2) + (size_t)(h + 1) / 2 * c8 * 2;
+  const gz_tune_payload_layout l = gz_tune_payload_layout_of(c, h);
+  return l.field_bytes + 2 * l.down_w_bytes + l.up_w_bytes;
 }
 
 static inline size_t gz_tune_blob_bytes(const gz_tune_model* m) {
@@ -237,9 +255,9 @@ static inline long gz_tune_quantize_adapter(const gz_tune_model* m, float* param
                                             float* scratch, uint8_t* out) {
   const gz_tune_graph* g = &m->graph;
   const int32_t c = g->channels, h = g->hidden;
-  const int32_t c16 = (c + 15) / 16 * 16, h16 = (h + 15) / 16 * 16;
-  const size_t down_w_bytes = (size_t)(c + 1) / 2 * (size_t)((h + 7) / 8 * 8) * 2;
-  const size_t up_w_bytes = (size_t)(h + 1) / 2 * (size_t)((c + 7) / 8 * 8) * 2;
+  const gz_tune_payload_layout l = gz_tune_payload_layout_of(c, h);
+  const int32_t c16 = l.c16, h16 = l.h16;
+  const size_t down_w_bytes = l.down_w_bytes, up_w_bytes = l.up_w_bytes;
   const gz_tune_adapter_view a = gz_tune_adapter_at(g, params, blk);
   /* scratch, every piece 4-byte aligned */
   float* w = scratch;                             /* [H][C] BatchNorm folded into the down projection */
@@ -250,9 +268,9 @@ static inline long gz_tune_quantize_adapter(const gz_tune_model* m, float* param
   int32_t* b_lo = b_hi + c;
   gz_requant* r_hi = (gz_requant*)(void*)(b_lo + c); /* [C] */
   gz_requant* r_lo = r_hi + c;
-  int32_t* fields = (int32_t*)(void*)(r_lo + c);                 /* 2 + 4 * (2 * h16 + c16): the payload's int32 part */
-  int8_t* weights = (int8_t*)(fields + 2 + 4 * (2 * h16 + c16)); /* its int8 part */
-  int8_t* q8 = weights + 2 * down_w_bytes + up_w_bytes;          /* [H][C] x 2: unpacked planes */
+  int32_t* fields = (int32_t*)(void*)(r_lo + c);        /* the payload's int32 part */
+  int8_t* weights = (int8_t*)fields + l.field_bytes;    /* its int8 part */
+  int8_t* q8 = weights + 2 * down_w_bytes + up_w_bytes; /* [H][C] x 2: unpacked planes */
   double means[GZ_LAYERNORM_MAX_CHANNELS];
   for (int32_t j = 0; j < h; ++j) { /* as quantize_block: k = gamma / sqrt(var + eps), in float */
     const float k = a.bn_w[j] / sqrtf(g->bn_var[blk][j] + g->bn_eps);
@@ -280,10 +298,8 @@ static inline long gz_tune_quantize_adapter(const gz_tune_model* m, float* param
       gz_pack_pw_plane(q8, b_hi, r_hi, h, c, weights + 2 * down_w_bytes, up_f, up_f + c16, up_f + 2 * c16,
                        up_f + 3 * c16))
     return GZ_TUNE_ERROR_QUANTIZE;
-  const size_t field_bytes = (size_t)(2 + 4 * (2 * h16 + c16)) * 4;
-  memcpy(out, fields, field_bytes);
-  memcpy(out + field_bytes, weights, 2 * down_w_bytes + up_w_bytes);
-  return (long)(field_bytes + 2 * down_w_bytes + up_w_bytes);
+  memcpy(out, fields, l.field_bytes + 2 * down_w_bytes + up_w_bytes); /* fields and weights are contiguous */
+  return (long)(l.field_bytes + 2 * down_w_bytes + up_w_bytes);
 }
 
 /* ------------------------------------------------------------------------------------------ */
