@@ -113,6 +113,42 @@ std::string keep_well_formed_regions(const std::string& assembly, std::vector<st
   return out;
 }
 
+// Step 3 for one call (`dftgaze_tool mca-counts CALL`, "region <name> <passes>" lines), then
+// step 4: a body inlined at several call sites is in the assembly once per site, each copy
+// scheduled in its own context: its cycles per pass is the mean over the copies. A region the
+// call passes through must have been timed; the compiler may drop a body it proves dead (its
+// count is then 0).
+CycleCount count_passes(const std::string& counter, const std::string& call, const std::vector<McaRegion>& timed) {
+  const std::string counts = run_command("qemu-aarch64 " + quoted(counter) + " mca-counts " + call);
+  std::map<std::string, uint64_t> passes;
+  std::istringstream in(counts);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string word, name;
+    unsigned long long n = 0;
+    if (fields >> word >> name >> n && word == "region") passes[name] = n;
+  }
+  std::map<std::string, std::vector<const McaRegion*>> by_name;
+  for (const McaRegion& r : timed) by_name[r.name].push_back(&r);
+  CycleCount count;
+  for (const auto& [name, n] : passes) {
+    CycleRegion region{name, n, 0, 0};
+    if (by_name.count(name)) {
+      const auto& copies = by_name.at(name);
+      region.copies = int64_t(copies.size());
+      for (const McaRegion* r : copies) {
+        region.cycles_per_pass += double(r->cycles) / double(r->iterations) / double(copies.size());
+        region.instructions_per_pass += double(r->instructions) / double(r->iterations) / double(copies.size());
+      }
+    } else if (n > 0) {
+      region.untimed = true;  // laid out around its loop's back edge, or not found
+    }
+    count.cycles += region.cycles();
+    count.regions.push_back(region);
+  }
+  return count;
+}
+
 }  // namespace
 
 std::vector<McaRegion> parse_mca_report(const std::string& text) {
@@ -163,41 +199,12 @@ CycleModel model_pi4_cycles(const std::string& kernel_dir, const std::string& wo
   write_text_atomically(regions, keep_well_formed_regions(read_text_file(assembly), untimed));
   const std::vector<McaRegion> timed = parse_mca_report(
       run_command("llvm-mca -mtriple=aarch64-linux-gnu -mcpu=cortex-a72 -iterations=200 " + quoted(regions)));
-  // 3: passes per frame.
+  // 3-4: passes per call, cycles per call.
   run_command(std::string(kCompiler) + " " + kFlags + " -static -DGZ_MCA_COUNT -I" + quoted(kernel_dir) + " " + source +
               " " + quoted((fs::path(kernel_dir) / "dftgaze_tool.cpp").string()) + " -o " + quoted(counter));
-  const std::string counts = run_command("qemu-aarch64 " + quoted(counter) + " mca-counts");
-  std::map<std::string, uint64_t> passes;
-  std::istringstream in(counts);
-  for (std::string line; std::getline(in, line);) {  // "region <name> <passes>"
-    std::istringstream fields(line);
-    std::string word, name;
-    unsigned long long n = 0;
-    if (fields >> word >> name >> n && word == "region") passes[name] = n;
-  }
-  if (passes.empty()) throw Error("dftgaze_tool mca-counts printed no region counts:\n" + counts);
-
-  // 4: a body inlined at several call sites is in the assembly once per site, each copy
-  // scheduled in its own context: its cycles per pass is the mean over the copies. A region the
-  // frame passes through must have been timed; the compiler may drop a body it proves dead
-  // (its count is then 0).
-  std::map<std::string, std::vector<const McaRegion*>> by_name;
-  for (const McaRegion& r : timed) by_name[r.name].push_back(&r);
-  for (const auto& [name, n] : passes) {
-    CycleRegion region{name, n, 0, 0};
-    if (by_name.count(name)) {
-      const auto& copies = by_name.at(name);
-      region.copies = int64_t(copies.size());
-      for (const McaRegion* r : copies) {
-        region.cycles_per_pass += double(r->cycles) / double(r->iterations) / double(copies.size());
-        region.instructions_per_pass += double(r->instructions) / double(r->iterations) / double(copies.size());
-      }
-    } else if (n > 0) {
-      region.untimed = true;  // laid out around its loop's back edge, or not found
-    }
-    model.cycles_per_frame += region.cycles();
-    model.regions.push_back(region);
-  }
+  model.predict = count_passes(counter, "predict", timed);
+  model.personalize = count_passes(counter, "personalize", timed);
+  if (model.predict.regions.empty()) throw Error("dftgaze_tool mca-counts predict printed no region counts");
   return model;
 }
 

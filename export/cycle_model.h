@@ -8,15 +8,18 @@
 //   2. `llvm-mca -mcpu=cortex-a72` runs every region as a loop body: cycles per pass (a body
 //      inlined at several call sites is there once per site: the mean over its copies).
 //   3. The same source built with GZ_MCA_COUNT (a static AArch64 dftgaze_tool, run under
-//      qemu-aarch64) counts each region's passes over one frame (shapes alone decide them).
-//   4. Cycles per frame = sum over regions of passes x cycles per pass; at 1.5 GHz (the Pi 4's
+//      qemu-aarch64) counts each region's passes over one call: one frame of dftgaze_predict, and
+//      one dftgaze_personalize of 5 calibration frames at the export's defaults (shapes, steps,
+//      batch size and views decide them).
+//   4. Cycles per call = sum over regions of passes x cycles per pass; at 1.5 GHz (the Pi 4's
 //      clock) that is a latency. A body the compiler laid out around its loop's back edge (END
 //      above BEGIN) cannot be a region; it is listed as untimed and adds nothing.
 //
 // What it leaves out, so the figure is a lower bound of a real Pi's: code outside the fenced
 // bodies (row copies and gathers through memcpy, per-position LayerNorm reciprocals, GRN's
-// per-image factors, resampling, the head, loop control between bodies), cache misses (llvm-mca
-// assumes every load hits L1) and branch mispredictions. Needs Debian's g++-aarch64-linux-gnu,
+// per-image factors, resampling, the head, loop control between bodies; in personalisation the
+// float LayerNorms, GRN, BatchNorm and LeakyReLU loops, the batch draw and AdamW), cache misses
+// (llvm-mca assumes every load hits L1) and branch mispredictions. Needs Debian's g++-aarch64-linux-gnu,
 // qemu-user and llvm; a missing tool is named with its package.
 #pragma once
 
@@ -45,11 +48,18 @@ struct CycleRegion {
   double cycles() const { return double(passes) * cycles_per_pass; }
 };
 
+// One call's regions and their sum.
+struct CycleCount {
+  std::vector<CycleRegion> regions;  // every fenced region, passes from one call
+  double cycles = 0;
+};
+
 struct CycleModel {
-  std::vector<CycleRegion> regions;  // every fenced region, passes from one frame
-  double cycles_per_frame = 0;
+  CycleCount predict;      // one frame
+  CycleCount personalize;  // one 5-frame calibration (no regions: the kernel has no on-device personalisation)
   double clock_ghz = 1.5;
-  double ms_per_frame() const { return cycles_per_frame / (clock_ghz * 1e6); }
+  double ms(const CycleCount& call) const { return call.cycles / (clock_ghz * 1e6); }
+  double ms_per_frame() const { return ms(predict); }
   std::string compiler, llvm_mca;  // the tools' first version lines
 };
 

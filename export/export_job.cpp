@@ -348,17 +348,13 @@ namespace {
 // kernel's 16x8 scheme); int8 x int8 products with pairwise widening reach 8.
 double pi4_bound_ms(double macs, double per_cycle) { return macs / (1.5e9 * per_cycle) * 1e3; }
 
-// `gaze bench --model pi4`: the cycle model's table (Markdown) and its numbers into `json`.
-std::string describe_pi4_model(const std::string& kernel_dir, double macs, double int8_macs, Json& json) {
-  const TemporaryFolder work("gaze_pi4_model");
-  const CycleModel m = model_pi4_cycles(kernel_dir, work.path());
-  const double smlal16_ms = pi4_bound_ms(macs, 4), int8_ms = pi4_bound_ms(macs, 8);
-  const double mix_ms = pi4_bound_ms(macs - int8_macs, 4) + pi4_bound_ms(int8_macs, 8);
-  Json regions = Json::array();
+// One call's regions as Markdown rows (passes, instructions and cycles per pass, share) and JSON.
+std::string describe_cycle_regions(const CycleCount& call, Json& regions) {
+  regions = Json::array();
   std::string rows;
-  for (const CycleRegion& r : m.regions) {
+  for (const CycleRegion& r : call.regions) {
     regions.push_back({{"region", r.name},
-                       {"passes_per_frame", r.passes},
+                       {"passes", r.passes},
                        {"cycles_per_pass", r.cycles_per_pass},
                        {"instructions_per_pass", r.instructions_per_pass},
                        {"copies_in_assembly", r.copies},
@@ -368,15 +364,26 @@ std::string describe_pi4_model(const std::string& kernel_dir, double macs, doubl
     if (r.untimed) {
       std::snprintf(line, sizeof line, "| %s | %llu | untimed (laid out around its loop's back edge) | | | |\n",
                     r.name.c_str(), (unsigned long long)r.passes);
-      rows += line;
-      continue;
+    } else {
+      std::snprintf(line, sizeof line, "| %s | %llu | %.2f | %.2f | %.3f | %.1f%% |\n", r.name.c_str(),
+                    (unsigned long long)r.passes, r.instructions_per_pass, r.cycles_per_pass, r.cycles() / 1e6,
+                    100 * r.cycles() / call.cycles);
     }
-    std::snprintf(line, sizeof line, "| %s | %llu | %.2f | %.2f | %.3f | %.1f%% |\n", r.name.c_str(),
-                  (unsigned long long)r.passes, r.instructions_per_pass, r.cycles_per_pass, r.cycles() / 1e6,
-                  100 * r.cycles() / m.cycles_per_frame);
     rows += line;
   }
-  json["pi4_model"] = {{"ms_per_frame", m.ms_per_frame()}, {"cycles_per_frame", m.cycles_per_frame},
+  return "| region | passes | instructions / pass | cycles / pass | Mcycles | share |\n|---|---|---|---|---|---|\n" +
+         rows;
+}
+
+// `gaze bench --model pi4`: the cycle model's tables (Markdown) and its numbers into `json`.
+std::string describe_pi4_model(const std::string& kernel_dir, double macs, double int8_macs, Json& json) {
+  const TemporaryFolder work("gaze_pi4_model");
+  const CycleModel m = model_pi4_cycles(kernel_dir, work.path());
+  const double smlal16_ms = pi4_bound_ms(macs, 4), int8_ms = pi4_bound_ms(macs, 8);
+  const double mix_ms = pi4_bound_ms(macs - int8_macs, 4) + pi4_bound_ms(int8_macs, 8);
+  Json regions, tune_regions;
+  const std::string rows = describe_cycle_regions(m.predict, regions);
+  json["pi4_model"] = {{"ms_per_frame", m.ms_per_frame()}, {"cycles_per_frame", m.predict.cycles},
                        {"clock_ghz", m.clock_ghz},         {"smlal16_bound_ms", smlal16_ms},
                        {"int8_bound_ms", int8_ms},         {"kernel_mix_bound_ms", mix_ms},
                        {"int8_macs", int8_macs},           {"compiler", m.compiler},
@@ -387,15 +394,29 @@ std::string describe_pi4_model(const std::string& kernel_dir, double macs, doubl
                 "count: %.2f ms with every product int16 x int8 (SMLAL, 4 MACs/cycle, one integer NEON pipe), "
                 "%.2f ms with every product int8 x int8 (8 MACs/cycle), %.2f ms for this kernel's mix (%.0f%% of "
                 "the MACs int8 x int8)\n",
-                m.cycles_per_frame / 1e6, m.ms_per_frame(), smlal16_ms, int8_ms, mix_ms,
+                m.predict.cycles / 1e6, m.ms_per_frame(), smlal16_ms, int8_ms, mix_ms,
                 macs > 0 ? 100 * int8_macs / macs : 0.0);
-  return "\n### Raspberry Pi 4 cycle model (`llvm-mca -mcpu=cortex-a72`, " + m.llvm_mca + "; " + m.compiler +
-         ")\n\nEach hot NEON loop body of the kernel timed by llvm-mca, times its passes in one frame "
-         "(counted under qemu-aarch64). Not modelled: code outside those bodies (memcpy row copies and gathers, "
-         "per-position LayerNorm reciprocals, GRN factors, resampling, the head), cache misses, branch "
-         "mispredictions: a lower bound.\n\n| region | passes / frame | instructions / pass | cycles / pass | "
-         "Mcycles / frame | share |\n|---|---|---|---|---|---|\n" +
-         rows + summary;
+  std::string text = "\n### Raspberry Pi 4 cycle model (`llvm-mca -mcpu=cortex-a72`, " + m.llvm_mca + "; " +
+                     m.compiler +
+                     ")\n\nEach hot NEON loop body of the kernel timed by llvm-mca, times its passes in one frame "
+                     "(counted under qemu-aarch64). Not modelled: code outside those bodies (memcpy row copies and "
+                     "gathers, per-position LayerNorm reciprocals, GRN factors, resampling, the head), cache misses, "
+                     "branch mispredictions: a lower bound.\n\n" +
+                     rows + summary;
+  if (m.personalize.regions.empty()) return text + "\nNo on-device personalisation in this kernel: not modelled.\n";
+  const std::string tune_rows = describe_cycle_regions(m.personalize, tune_regions);
+  json["pi4_model"]["personalize"] = {
+      {"ms", m.ms(m.personalize)}, {"cycles", m.personalize.cycles}, {"k", 5}, {"regions", tune_regions}};
+  std::snprintf(summary, sizeof summary,
+                "\nmodelled: %.1f Mcycles = **%.0f ms per calibration on a Pi 4** (1.5 GHz, one core)\n",
+                m.personalize.cycles / 1e6, m.ms(m.personalize));
+  return text +
+         "\n#### dftgaze_personalize, one wearer (5 calibration frames, the export's personalize.* defaults)\n\n"
+         "The integer network's regions (every view of every calibration frame) and the float training loops' "
+         "NEON tiles (`tune_*`: the pointwise layers' products and input gradients, the adapters' products and "
+         "weight gradients, depthwise taps, GELU). Not modelled besides the above: the float LayerNorms, GRN, "
+         "BatchNorm/LeakyReLU and AdamW loops, the batch draw, augmentation.\n\n" +
+         tune_rows + summary;
 }
 
 }  // namespace

@@ -353,7 +353,7 @@ TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their pass
   const Exported k = export_test_kernel(tmp.path() + "/kernel", 8);
   const CycleModel m = model_pi4_cycles(k.dir, tmp.path() + "/mca");
   std::map<std::string, CycleRegion> by_name;
-  for (const CycleRegion& r : m.regions) by_name[r.name] = r;
+  for (const CycleRegion& r : m.predict.regions) by_name[r.name] = r;
   uint64_t hidden = 0, hidden_by_4 = 0;
   for (size_t s = 0; s < 4; ++s) {
     const uint64_t positions = uint64_t(kInputH / (4 << s)) * uint64_t(kInputW / (4 << s));
@@ -384,8 +384,31 @@ TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their pass
   // GRN's 22 instructions per 4 values store through a post-incremented pointer, which llvm-mca
   // alone would serialise on the store data (39 cycles per pass); split, they overlap.
   CHECK(by_name.at("grn_apply").cycles_per_pass < 20);
-  CHECK(m.cycles_per_frame > 0);
-  CHECK(m.ms_per_frame() == Approx(m.cycles_per_frame / 1.5e6));
+  CHECK(m.predict.cycles > 0);
+  CHECK(m.ms_per_frame() == Approx(m.predict.cycles / 1.5e6));
+
+  // One calibration (5 frames, the export's defaults): the float training loops' NEON tiles ran
+  // and were timed. The weight-gradient tile (4 gradient rows x 16 columns) passes once per
+  // position for every such tile of both adapter matrices, in every frame of every step.
+  std::map<std::string, CycleRegion> tune;
+  for (const CycleRegion& r : m.personalize.regions) tune[r.name] = r;
+  REQUIRE(tune.count("tune_tn16"));
+  for (const char* region : {"tune_nn16", "tune_nn4", "tune_nt", "tune_nt_sum", "tune_tn16", "tune_tn4", "tune_dw4",
+                             "tune_gelu4", "pw_step4", "gelu8"}) {
+    INFO(region);
+    CHECK(tune.at(region).passes > 0);
+    CHECK(tune.at(region).cycles_per_pass > 0);
+    CHECK_FALSE(tune.at(region).untimed);
+  }
+  const TuneData& t = k.net.tune;
+  const uint64_t positions = uint64_t(t.height) * uint64_t(t.width), c = uint64_t(t.channels), h = uint64_t(t.hidden),
+                 frames = uint64_t(t.defaults.steps) * uint64_t(t.defaults.batch_size);
+  const uint64_t per_adapter = (c / 4) * (h / 16) + (h / 4) * (c / 16);  // tiles of d up.weight, d down.weight
+  CHECK(tune.at("tune_tn16").passes == frames * uint64_t(t.blocks.size()) * per_adapter * positions);
+  // A pass of tune_nn16 is 64 FMLA on 4 float lanes: the A72 issues one a cycle (both FP pipes).
+  CHECK(tune.at("tune_nn16").cycles_per_pass >= 64);
+  CHECK(tune.at("tune_nn16").cycles_per_pass < 80);
+  CHECK(m.personalize.cycles > 10 * m.predict.cycles);  // 20 views through the network, then 1920 frames of training
   CHECK_THAT(m.llvm_mca, Catch::Contains("LLVM version"));
   CHECK_THROWS_WITH(model_pi4_cycles(tmp.path(), tmp.path() + "/x"), Catch::Contains("not a kernel folder"));
 }

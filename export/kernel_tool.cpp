@@ -6,12 +6,13 @@
 //                            [--replay-fraction X] [--json]   a wearer's blob from calibration frames
 //   dftgaze_tool check-api [BLOB [BAD_BLOB]]         the API's error codes and set_user(NULL)
 //   dftgaze_check_alloc check-alloc FRAMES [--user BLOB]   fails if any call allocates
-//   (built with -DGZ_MCA_COUNT) mca-counts             passes per cycle-model region, one frame
+//   (built with -DGZ_MCA_COUNT) mca-counts [predict|personalize]  passes per cycle-model region in one call
 // FRAMES: "GZFR", uint32 count, height, width (little-endian, each side 1..65535), then
 // count*height*width pixels. GAZES: count x 3 float32 unit gaze vectors (x, y, z), one per frame.
 // Without FRAMES, bench renders deterministic test patterns at the kernel's input size.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -409,14 +410,44 @@ int check_alloc(int argc, char** argv) {
 extern "C" int dftgaze_mca_region(int i, const char** name, unsigned long long* passes);
 extern "C" void dftgaze_mca_reset(void);
 
-// Passes through each cycle-model region in one predict call (`gaze bench --model pi4`,
-// export/cycle_model.h). The input's shape alone decides them, so a mid-grey frame serves.
-int mca_counts() {
-  std::vector<uint8_t> frame(size_t(DFTGAZE_INPUT_H) * DFTGAZE_INPUT_W, 128);
-  float out[4];
+// Passes through each cycle-model region in one call (`gaze bench --model pi4`,
+// export/cycle_model.h): `predict`, one frame (its shape alone decides them, so a mid-grey frame
+// serves), or `personalize`, one calibration of k = 5 test-pattern frames at the export's
+// defaults (shapes, steps, batch size and views decide them, not pixels or gazes). A kernel
+// without on-device personalisation prints "personalize: none" and no regions.
+int mca_counts(int argc, char** argv) {
+  const std::string what = argc > 2 ? argv[2] : "predict";
   dftgaze_mca_reset();
-  const int rc = dftgaze_predict(frame.data(), DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, out);
-  if (rc != 0) fail("mca-counts: dftgaze_predict returned " + std::to_string(rc));
+  if (what == "predict") {
+    std::vector<uint8_t> frame(size_t(DFTGAZE_INPUT_H) * DFTGAZE_INPUT_W, 128);
+    float out[4];
+    const int rc = dftgaze_predict(frame.data(), DFTGAZE_INPUT_H, DFTGAZE_INPUT_W, out);
+    if (rc != 0) fail("mca-counts: dftgaze_predict returned " + std::to_string(rc));
+  } else if (what == "personalize") {
+    const int k = 5;
+    const Frames frames = pattern_frames(k);
+    std::vector<const uint8_t*> eyes;
+    std::vector<float> gazes;
+    for (int i = 0; i < k; ++i) {
+      eyes.push_back(frames.frame(uint32_t(i)));
+      const float x = 0.1f * float(i - 2), y = 0.05f * float(i - 2);
+      gazes.insert(gazes.end(), {x, y, -std::sqrt(1 - x * x - y * y)});
+    }
+    dftgaze_personalize_options options;
+    dftgaze_personalize_defaults(&options);
+    const size_t work_bytes = dftgaze_personalize_work_bytes(k, options.views);
+    const AlignedWork work(work_bytes);
+    std::vector<uint8_t> blob(DFTGAZE_USER_BLOB_BYTES);
+    const int rc = dftgaze_personalize(eyes.data(), int(frames.height), int(frames.width), gazes.data(), k, &options,
+                                       work.data, work_bytes, blob.data(), blob.size());
+    if (rc == DFTGAZE_ERROR_NO_ADAPTERS) {
+      std::printf("personalize: none\n");
+      return 0;
+    }
+    if (rc != 0) fail("mca-counts: dftgaze_personalize returned " + std::to_string(rc));
+  } else {
+    fail("mca-counts: unknown call '" + what + "' (predict or personalize)");
+  }
   const char* name = nullptr;
   unsigned long long passes = 0;
   for (int i = 0; dftgaze_mca_region(i, &name, &passes) == 0; ++i) std::printf("region %s %llu\n", name, passes);
@@ -436,7 +467,7 @@ int main(int argc, char** argv) {
   if (command == "check-alloc") return check_alloc(argc, argv);
 #endif
 #ifdef GZ_MCA_COUNT
-  if (command == "mca-counts") return mca_counts();
+  if (command == "mca-counts") return mca_counts(argc, argv);
 #endif
   std::fprintf(stderr,
                "usage: dftgaze_tool predict FRAMES OUT [--user BLOB] | bench [FRAMES] [--frames N] [--json] |\n"

@@ -42,6 +42,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "export/kernel.h" /* GZ_SIMD_NEON, GZ_TRACE_VARIANT, the cycle-model fences */
+
 #define GZ_TUNE_MAX_BLOCKS 4
 #define GZ_TUNE_MAX_GRN 2048 /* GRN channels (4C) */
 
@@ -104,25 +106,22 @@ static inline gz_tune_adapter_view gz_tune_adapter_at(const gz_tune_graph* g, fl
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Dense pieces. Rows are positions.                                                           */
+/* Dense products. Rows are positions; every matrix is row-major.                              */
+/*                                                                                             */
+/*   gz_tune_gemm_nn_f32  y[rows][out] += x[rows][in] w[in][out]        (w as the kernel keeps it) */
+/*   gz_tune_gemm_nt_f32  y[rows][n] = acc y + bias + x[rows][k] w[n][k]^T  (dot products)     */
+/*   gz_tune_gemm_tn_f32  g[n][k] += d[rows][n]^T x[rows][k]               (weight gradients)  */
+/*                                                                                             */
+/* Each has a generic loop (the reference; x86 compilers vectorise it) and, on AArch64, a NEON */
+/* tile of fused multiply-adds whose body is a cycle-model region (layers.h), so the Pi 4 model */
+/* times personalisation as it times predict. The NEON tiles need every size a multiple of 4    */
+/* (the student's C, 4C and C/4 are); other shapes take the generic loop, which the cycle model */
+/* does not see. A tile past the last row repeats the last row: its duplicate lanes compute and */
+/* store the same values, so no tail loop is needed. The two paths round differently (fused    */
+/* products, other lane orders): NEON and x86 results agree to float precision, not bit for bit. */
 
-/* y[p][:] = b + x[p][:] W for W [in][out]. */
-static inline void gz_tune_linear_f32(const float* x, int32_t rows, int32_t in, const float* w, const float* b,
-                                      int32_t out, float* y) {
-  for (int32_t p = 0; p < rows; ++p) {
-    float* yr = y + (size_t)p * out;
-    const float* xr = x + (size_t)p * in;
-    for (int32_t o = 0; o < out; ++o) yr[o] = b[o];
-    for (int32_t i = 0; i < in; ++i) {
-      const float xi = xr[i];
-      const float* wr = w + (size_t)i * out;
-      for (int32_t o = 0; o < out; ++o) yr[o] += xi * wr[o];
-    }
-  }
-}
-
-/* sum_i a[i] b[i] in eight independent lanes (one AVX register, two NEON ones: compilers
- * vectorise it without reassociating anything), added pairwise at the end. */
+/* sum_i a[i] b[i] in eight independent lanes (one AVX register: compilers vectorise it without
+ * reassociating anything), added pairwise at the end. */
 static inline float gz_tune_dot_f32(const float* a, const float* b, int32_t n) {
   float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int32_t i = 0;
@@ -133,12 +132,241 @@ static inline float gz_tune_dot_f32(const float* a, const float* b, int32_t n) {
   return s;
 }
 
-/* dx[p][i] = sum_o dy[p][o] W[i][o] for W [in][out]: the input gradient of the layer above. */
-static inline void gz_tune_linear_dx_f32(const float* dy, int32_t rows, int32_t out, const float* w, int32_t in,
-                                         float* dx) {
+static inline void gz_tune_gemm_nn_f32_generic(const float* x, int32_t rows, int32_t in, const float* w, int32_t out,
+                                               float* y) {
+  for (int32_t p = 0; p < rows; ++p) {
+    float* yr = y + (size_t)p * out;
+    const float* xr = x + (size_t)p * in;
+    for (int32_t i = 0; i < in; ++i) {
+      const float xi = xr[i];
+      const float* wr = w + (size_t)i * out;
+      for (int32_t o = 0; o < out; ++o) yr[o] += xi * wr[o];
+    }
+  }
+}
+
+static inline void gz_tune_gemm_nt_f32_generic(const float* x, int32_t rows, int32_t k, const float* w, int32_t n,
+                                               const float* bias, float* y, int accumulate) {
   for (int32_t p = 0; p < rows; ++p)
-    for (int32_t i = 0; i < in; ++i)
-      dx[(size_t)p * in + i] = gz_tune_dot_f32(dy + (size_t)p * out, w + (size_t)i * out, out);
+    for (int32_t j = 0; j < n; ++j) {
+      float* yj = y + (size_t)p * n + j;
+      const float v = (bias ? bias[j] : 0.0f) + gz_tune_dot_f32(x + (size_t)p * k, w + (size_t)j * k, k);
+      *yj = accumulate ? *yj + v : v;
+    }
+}
+
+static inline void gz_tune_gemm_tn_f32_generic(const float* d, int32_t rows, int32_t n, const float* x, int32_t k,
+                                               float* g) {
+  for (int32_t j = 0; j < n; ++j) {
+    float* gr = g + (size_t)j * k;
+    for (int32_t p = 0; p < rows; ++p) {
+      const float dj = d[(size_t)p * n + j];
+      const float* xr = x + (size_t)p * k;
+      for (int32_t i = 0; i < k; ++i) gr[i] += dj * xr[i];
+    }
+  }
+}
+
+#if defined(GZ_SIMD_NEON)
+/* Rows p0..p0+3 of a [rows][stride] matrix, the last row repeated past the end. */
+static inline void gz_tune_rows4(const float* m, int32_t rows, int32_t stride, int32_t p0, const float* r[4]) {
+  for (int32_t t = 0; t < 4; ++t) r[t] = m + (size_t)(p0 + t < rows ? p0 + t : rows - 1) * stride;
+}
+
+/* acc[r][q] += w_q * x_r[lane], for the 4 rows r and the 4 vectors q of one weight row. */
+#define GZ_TUNE_NN_LANE(l, wrow)                                                                \
+  {                                                                                             \
+    const float32x4_t w0 = vld1q_f32(wrow), w1 = vld1q_f32(wrow + 4), w2 = vld1q_f32(wrow + 8), \
+                      w3 = vld1q_f32(wrow + 12);                                                \
+    for (int32_t r = 0; r < 4; ++r) {                                                           \
+      acc[r][0] = vfmaq_laneq_f32(acc[r][0], w0, xv[r], l);                                     \
+      acc[r][1] = vfmaq_laneq_f32(acc[r][1], w1, xv[r], l);                                     \
+      acc[r][2] = vfmaq_laneq_f32(acc[r][2], w2, xv[r], l);                                     \
+      acc[r][3] = vfmaq_laneq_f32(acc[r][3], w3, xv[r], l);                                     \
+    }                                                                                           \
+  }
+#define GZ_TUNE_NN4_LANE(l, wrow)                                                   \
+  {                                                                                 \
+    const float32x4_t w0 = vld1q_f32(wrow);                                         \
+    for (int32_t r = 0; r < 4; ++r) acc[r] = vfmaq_laneq_f32(acc[r], w0, xv[r], l); \
+  }
+
+/* Tiles of 4 rows x 16 outputs (64 FMLA per 4 inputs), then 4 rows x 4 outputs. */
+static inline void gz_tune_gemm_nn_f32_neon(const float* x, int32_t rows, int32_t in, const float* w, int32_t out,
+                                            float* y) {
+  GZ_TRACE_VARIANT();
+  for (int32_t p0 = 0; p0 < rows; p0 += 4) {
+    const float *xr[4], *yr_c[4];
+    gz_tune_rows4(x, rows, in, p0, xr);
+    gz_tune_rows4(y, rows, out, p0, yr_c);
+    float* yr[4] = {(float*)yr_c[0], (float*)yr_c[1], (float*)yr_c[2], (float*)yr_c[3]};
+    int32_t o = 0;
+    for (; o + 16 <= out; o += 16) {
+      float32x4_t acc[4][4];
+      for (int32_t r = 0; r < 4; ++r)
+        for (int32_t q = 0; q < 4; ++q) acc[r][q] = vld1q_f32(yr[r] + o + 4 * q);
+      for (int32_t i = 0; i < in; i += 4) {
+        GZ_MCA_BEGIN(tune_nn16);
+        float32x4_t xv[4];
+        for (int32_t r = 0; r < 4; ++r) xv[r] = vld1q_f32(xr[r] + i);
+        const float* wr = w + (size_t)i * out + o;
+        GZ_TUNE_NN_LANE(0, wr);
+        GZ_TUNE_NN_LANE(1, wr + out);
+        GZ_TUNE_NN_LANE(2, wr + 2 * out);
+        GZ_TUNE_NN_LANE(3, wr + 3 * out);
+        GZ_MCA_END(tune_nn16);
+      }
+      for (int32_t r = 0; r < 4; ++r)
+        for (int32_t q = 0; q < 4; ++q) vst1q_f32(yr[r] + o + 4 * q, acc[r][q]);
+    }
+    for (; o < out; o += 4) {
+      float32x4_t acc[4];
+      for (int32_t r = 0; r < 4; ++r) acc[r] = vld1q_f32(yr[r] + o);
+      for (int32_t i = 0; i < in; i += 4) {
+        GZ_MCA_BEGIN(tune_nn4);
+        float32x4_t xv[4];
+        for (int32_t r = 0; r < 4; ++r) xv[r] = vld1q_f32(xr[r] + i);
+        const float* wr = w + (size_t)i * out + o;
+        GZ_TUNE_NN4_LANE(0, wr);
+        GZ_TUNE_NN4_LANE(1, wr + out);
+        GZ_TUNE_NN4_LANE(2, wr + 2 * out);
+        GZ_TUNE_NN4_LANE(3, wr + 3 * out);
+        GZ_MCA_END(tune_nn4);
+      }
+      for (int32_t r = 0; r < 4; ++r) vst1q_f32(yr[r] + o, acc[r]);
+    }
+  }
+}
+#undef GZ_TUNE_NN_LANE
+#undef GZ_TUNE_NN4_LANE
+
+/* Tiles of 4 rows x 4 dot products, four lanes each (16 FMLA per 4 of k); the lanes are summed
+ * pairwise (FADDP) into one vector of 4 results per row. */
+static inline void gz_tune_gemm_nt_f32_neon(const float* x, int32_t rows, int32_t k, const float* w, int32_t n,
+                                            const float* bias, float* y, int accumulate) {
+  GZ_TRACE_VARIANT();
+  for (int32_t p0 = 0; p0 < rows; p0 += 4) {
+    const float *xr[4], *yr_c[4];
+    gz_tune_rows4(x, rows, k, p0, xr);
+    gz_tune_rows4(y, rows, n, p0, yr_c);
+    for (int32_t j = 0; j < n; j += 4) {
+      const float* wr = w + (size_t)j * k;
+      float32x4_t acc[4][4];
+      for (int32_t r = 0; r < 4; ++r)
+        for (int32_t q = 0; q < 4; ++q) acc[r][q] = vdupq_n_f32(0.0f);
+      for (int32_t i = 0; i < k; i += 4) {
+        GZ_MCA_BEGIN(tune_nt);
+        const float32x4_t w0 = vld1q_f32(wr + i), w1 = vld1q_f32(wr + k + i), w2 = vld1q_f32(wr + 2 * k + i),
+                          w3 = vld1q_f32(wr + 3 * k + i);
+        for (int32_t r = 0; r < 4; ++r) {
+          const float32x4_t xv = vld1q_f32(xr[r] + i);
+          acc[r][0] = vfmaq_f32(acc[r][0], xv, w0);
+          acc[r][1] = vfmaq_f32(acc[r][1], xv, w1);
+          acc[r][2] = vfmaq_f32(acc[r][2], xv, w2);
+          acc[r][3] = vfmaq_f32(acc[r][3], xv, w3);
+        }
+        GZ_MCA_END(tune_nt);
+      }
+      GZ_MCA_BEGIN(tune_nt_sum);
+      const float32x4_t b = bias ? vld1q_f32(bias + j) : vdupq_n_f32(0.0f);
+      float32x4_t v[4];
+      for (int32_t r = 0; r < 4; ++r) { /* every duplicate row reads y before any is written */
+        v[r] = vaddq_f32(b, vpaddq_f32(vpaddq_f32(acc[r][0], acc[r][1]), vpaddq_f32(acc[r][2], acc[r][3])));
+        if (accumulate) v[r] = vaddq_f32(vld1q_f32(yr_c[r] + j), v[r]);
+      }
+      for (int32_t r = 0; r < 4; ++r) vst1q_f32((float*)yr_c[r] + j, v[r]);
+      GZ_MCA_END(tune_nt_sum);
+    }
+  }
+}
+
+/* acc[t][q] += x_q * d[lane t], for the 4 gradient rows t and the 4 vectors q of x's row. */
+#define GZ_TUNE_TN_ROW(t)                              \
+  acc[t][0] = vfmaq_laneq_f32(acc[t][0], x0, dv, t);   \
+  if (wide) {                                          \
+    acc[t][1] = vfmaq_laneq_f32(acc[t][1], x1, dv, t); \
+    acc[t][2] = vfmaq_laneq_f32(acc[t][2], x2, dv, t); \
+    acc[t][3] = vfmaq_laneq_f32(acc[t][3], x3, dv, t); \
+  }
+
+/* One tile of gradient rows j..j+3 and columns i..i+15 (wide) or i..i+3. */
+static inline void gz_tune_gemm_tn_f32_tile(const float* d, int32_t rows, int32_t n, const float* x, int32_t k,
+                                            float* g, int32_t j, int32_t i, int wide) {
+  float32x4_t acc[4][4];
+  for (int32_t t = 0; t < 4; ++t)
+    for (int32_t q = 0; q < (wide ? 4 : 1); ++q) acc[t][q] = vld1q_f32(g + (size_t)(j + t) * k + i + 4 * q);
+  for (int32_t p = 0; p < rows; ++p) {
+    const float32x4_t dv = vld1q_f32(d + (size_t)p * n + j);
+    const float* xr = x + (size_t)p * k + i;
+    if (wide) {
+      GZ_MCA_BEGIN(tune_tn16);
+      const float32x4_t x0 = vld1q_f32(xr), x1 = vld1q_f32(xr + 4), x2 = vld1q_f32(xr + 8), x3 = vld1q_f32(xr + 12);
+      GZ_TUNE_TN_ROW(0) GZ_TUNE_TN_ROW(1) GZ_TUNE_TN_ROW(2) GZ_TUNE_TN_ROW(3) GZ_MCA_END(tune_tn16);
+    } else {
+      GZ_MCA_BEGIN(tune_tn4);
+      const float32x4_t x0 = vld1q_f32(xr), x1 = x0, x2 = x0, x3 = x0;
+      GZ_TUNE_TN_ROW(0) GZ_TUNE_TN_ROW(1) GZ_TUNE_TN_ROW(2) GZ_TUNE_TN_ROW(3) GZ_MCA_END(tune_tn4);
+    }
+  }
+  for (int32_t t = 0; t < 4; ++t)
+    for (int32_t q = 0; q < (wide ? 4 : 1); ++q) vst1q_f32(g + (size_t)(j + t) * k + i + 4 * q, acc[t][q]);
+}
+#undef GZ_TUNE_TN_ROW
+
+static inline void gz_tune_gemm_tn_f32_neon(const float* d, int32_t rows, int32_t n, const float* x, int32_t k,
+                                            float* g) {
+  GZ_TRACE_VARIANT();
+  for (int32_t j = 0; j < n; j += 4) {
+    int32_t i = 0;
+    for (; i + 16 <= k; i += 16) gz_tune_gemm_tn_f32_tile(d, rows, n, x, k, g, j, i, 1);
+    for (; i < k; i += 4) gz_tune_gemm_tn_f32_tile(d, rows, n, x, k, g, j, i, 0);
+  }
+}
+#endif /* GZ_SIMD_NEON */
+
+static inline void gz_tune_gemm_nn_f32(const float* x, int32_t rows, int32_t in, const float* w, int32_t out,
+                                       float* y) {
+#if defined(GZ_SIMD_NEON)
+  if (in % 4 == 0 && out % 4 == 0) {
+    gz_tune_gemm_nn_f32_neon(x, rows, in, w, out, y);
+    return;
+  }
+#endif
+  gz_tune_gemm_nn_f32_generic(x, rows, in, w, out, y);
+}
+
+static inline void gz_tune_gemm_nt_f32(const float* x, int32_t rows, int32_t k, const float* w, int32_t n,
+                                       const float* bias, float* y, int accumulate) {
+#if defined(GZ_SIMD_NEON)
+  if (k % 4 == 0 && n % 4 == 0) {
+    gz_tune_gemm_nt_f32_neon(x, rows, k, w, n, bias, y, accumulate);
+    return;
+  }
+#endif
+  gz_tune_gemm_nt_f32_generic(x, rows, k, w, n, bias, y, accumulate);
+}
+
+static inline void gz_tune_gemm_tn_f32(const float* d, int32_t rows, int32_t n, const float* x, int32_t k, float* g) {
+#if defined(GZ_SIMD_NEON)
+  if (k % 4 == 0 && n % 4 == 0) {
+    gz_tune_gemm_tn_f32_neon(d, rows, n, x, k, g);
+    return;
+  }
+#endif
+  gz_tune_gemm_tn_f32_generic(d, rows, n, x, k, g);
+}
+
+/* out[i] += a[i] b[i]: one depthwise tap over the channels (NEON: four a pass). */
+static inline void gz_tune_mac_row_f32(float* out, const float* a, const float* b, int32_t n) {
+  int32_t i = 0;
+#if defined(GZ_SIMD_NEON)
+  for (; i + 4 <= n; i += 4) {
+    GZ_MCA_BEGIN(tune_dw4);
+    vst1q_f32(out + i, vfmaq_f32(vld1q_f32(out + i), vld1q_f32(a + i), vld1q_f32(b + i)));
+    GZ_MCA_END(tune_dw4);
+  }
+#endif
+  for (; i < n; ++i) out[i] += a[i] * b[i];
 }
 
 /* The depthwise 7x7's (pad 3) tap pairs over an h x w map: with transpose 0 the convolution,
@@ -157,8 +385,7 @@ static inline void gz_tune_dw7x7_taps_f32(const float* src, int32_t h, int32_t w
           const size_t at = ((size_t)y * w + x) * c, tap = ((size_t)sy * w + sx) * c;
           const float* in = src + (transpose ? at : tap);
           float* out = dst + (transpose ? tap : at);
-          const float* kr = k + (size_t)(ky * 7 + kx) * c;
-          for (int32_t ch = 0; ch < c; ++ch) out[ch] += kr[ch] * in[ch];
+          gz_tune_mac_row_f32(out, k + (size_t)(ky * 7 + kx) * c, in, c);
         }
       }
 }
@@ -201,14 +428,72 @@ static inline void gz_tune_layernorm_dx_f32(const float* dy, const float* xhat, 
   }
 }
 
-/* GELU (erf) of h -> g, keeping its derivative GELU'(h) = Phi(h) + h phi(h) for the backward
- * (dh = dg * GELU'(h)): one erf per value and step instead of two. */
+/* GELU (erf form) without libm, so that it vectorises (and the cycle model can time it): erf by
+ * Abramowitz & Stegun 7.1.26 (|error| <= 1.4e-7), whose exp(-z^2) at z = x / sqrt(2) is also the
+ * normal density's exp(-x^2 / 2); exp by reduction to r in [-ln2/2, ln2/2] (n = round(y / ln2)),
+ * a degree-6 Taylor polynomial (relative error < 2e-7) and 2^n written into the exponent bits. */
+static inline float gz_tune_exp_neg_f32(float y) { /* y <= 0 */
+  /* y = max(y, -87), so that 2^n stays normal. As integers, negative floats order by magnitude; an
+   * integer select, unlike a float one (it might trap), lets compilers vectorise the loop. */
+  int32_t y_bits;
+  memcpy(&y_bits, &y, sizeof y);
+  const int32_t minus_87 = (int32_t)0xC2AE0000u; /* -87.0f */
+  y_bits = y_bits > minus_87 ? minus_87 : y_bits;
+  memcpy(&y, &y_bits, sizeof y);
+  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+  const float n = (y * 1.44269504f + magic) - magic;
+  const float r = (y - n * 0.693359375f) - n * -2.12194440e-4f; /* ln 2 in two parts (Cody-Waite) */
+  const float p =
+      1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+  const int32_t bits = ((int32_t)n + 127) * (1 << 23);
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+/* GELU of h -> g, keeping its derivative GELU'(h) = Phi(h) + h phi(h) for the backward
+ * (dh = dg * GELU'(h)). */
 static inline void gz_tune_gelu_f32(const float* h, size_t n, float* g, float* slope) {
-  for (size_t i = 0; i < n; ++i) {
+  size_t i = 0;
+#if defined(GZ_SIMD_NEON)
+  for (; i + 4 <= n; i += 4) { /* the steps below, four values at a time */
+    GZ_MCA_BEGIN(tune_gelu4);
+    const float32x4_t x = vld1q_f32(h + i), one = vdupq_n_f32(1.0f);
+    const float32x4_t t = vdivq_f32(one, vfmaq_n_f32(one, vabsq_f32(x), 0.231641888f));
+    const float32x4_t y = vmaxq_f32(vmulq_f32(vmulq_n_f32(x, -0.5f), x), vdupq_n_f32(-87.0f));
+    const float32x4_t nf = vrndnq_f32(vmulq_n_f32(y, 1.44269504f));
+    const float32x4_t r = vfmsq_f32(vfmsq_f32(y, nf, vdupq_n_f32(0.693359375f)), nf, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vfmaq_n_f32(vdupq_n_f32(1.0f / 120), r, 1.0f / 720);
+    p = vfmaq_f32(vdupq_n_f32(1.0f / 24), r, p);
+    p = vfmaq_f32(vdupq_n_f32(1.0f / 6), r, p);
+    p = vfmaq_f32(vdupq_n_f32(0.5f), r, p);
+    p = vfmaq_f32(one, r, p);
+    p = vfmaq_f32(one, r, p);
+    const int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(nf), vdupq_n_s32(127)), 23);
+    const float32x4_t e = vmulq_f32(p, vreinterpretq_f32_s32(bits));
+    float32x4_t poly = vfmaq_n_f32(vdupq_n_f32(-1.453152027f), t, 1.061405429f);
+    poly = vfmaq_f32(vdupq_n_f32(1.421413741f), t, poly);
+    poly = vfmaq_f32(vdupq_n_f32(-0.284496736f), t, poly);
+    poly = vfmaq_f32(vdupq_n_f32(0.254829592f), t, poly);
+    const float32x4_t tail = vmulq_f32(vmulq_n_f32(vmulq_f32(t, poly), 0.5f), e); /* P(N > |x|) */
+    const float32x4_t half = vdupq_n_f32(0.5f),
+                      signed_half = vbslq_f32(vdupq_n_u32(0x80000000u), x, vsubq_f32(half, tail));
+    const float32x4_t cdf = vaddq_f32(half, signed_half);
+    vst1q_f32(g + i, vmulq_f32(x, cdf));
+    vst1q_f32(slope + i, vfmaq_f32(cdf, vmulq_n_f32(x, 0.39894228f), e));
+    GZ_MCA_END(tune_gelu4);
+  }
+#endif
+  for (; i < n; ++i) {
     const float x = h[i];
-    const float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+    const float t = 1.0f / (1.0f + 0.231641888f * fabsf(x)); /* 0.3275911 / sqrt(2) */
+    const float e = gz_tune_exp_neg_f32(-0.5f * x * x);
+    const float poly =
+        t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    const float tail = 0.5f * poly * e;                 /* P(N > |x|) */
+    const float cdf = 0.5f + copysignf(0.5f - tail, x); /* 1 - tail for x >= 0, else tail */
     g[i] = x * cdf;
-    slope[i] = cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
+    slope[i] = cdf + x * 0.39894228f * e; /* 1 / sqrt(2 pi) */
   }
 }
 
@@ -272,25 +557,19 @@ static inline void gz_tune_adapter_forward(const gz_tune_graph* g, int32_t block
   const int32_t c = g->channels, hd = g->hidden, rows = g->height * g->width;
   const float* mean = g->bn_mean[block];
   const float* var = g->bn_var[block];
+  gz_tune_gemm_nt_f32(f, rows, c, a->down_w, hd, a->down_b, st->n, 0); /* z, normalised in place */
   for (int32_t j = 0; j < hd; ++j) {
     const float k = 1.0f / sqrtf(var[j] + g->bn_eps);
-    const float* wr = a->down_w + (size_t)j * c;
     for (int32_t p = 0; p < rows; ++p) {
-      const float z = a->down_b[j] + gz_tune_dot_f32(wr, f + (size_t)p * c, c);
-      const float n = (z - mean[j]) * k;
+      const size_t i = (size_t)p * hd + j;
+      const float n = (st->n[i] - mean[j]) * k;
       const float s = n * a->bn_w[j] + a->bn_b[j];
-      st->n[(size_t)p * hd + j] = n;
-      st->s[(size_t)p * hd + j] = s;
-      st->a[(size_t)p * hd + j] = s > 0 ? s : s * g->slope;
+      st->n[i] = n;
+      st->s[i] = s;
+      st->a[i] = s > 0 ? s : s * g->slope;
     }
   }
-  for (int32_t p = 0; p < rows; ++p) {
-    const float* ar = st->a + (size_t)p * hd;
-    float* orow = out + (size_t)p * c;
-    for (int32_t o = 0; o < c; ++o) {
-      orow[o] += a->up_b[o] + gz_tune_dot_f32(a->up_w + (size_t)o * hd, ar, hd);
-    }
-  }
+  gz_tune_gemm_nt_f32(st->a, rows, hd, a->up_w, c, a->up_b, out, 1);
 }
 
 /* Backward of out += A(f) - f for output gradient dy: adds the parameter gradients into `grad`,
@@ -301,48 +580,24 @@ static inline void gz_tune_adapter_backward(const gz_tune_graph* g, int32_t bloc
                                             const float* dy, float* dz, float* df) {
   const int32_t c = g->channels, hd = g->hidden, rows = g->height * g->width;
   const float* var = g->bn_var[block];
-  for (int32_t p = 0; p < rows; ++p) {
-    const float* dr = dy + (size_t)p * c;
-    const float* ar = st->a + (size_t)p * hd;
-    float* dzr = dz + (size_t)p * hd;
-    for (int32_t j = 0; j < hd; ++j) dzr[j] = 0;
-    for (int32_t o = 0; o < c; ++o) {
-      const float d = dr[o];
-      const float* wr = a->up_w + (size_t)o * hd;
-      float* gw = grad->up_w + (size_t)o * hd;
-      grad->up_b[o] += d;
-      for (int32_t j = 0; j < hd; ++j) {
-        gw[j] += d * ar[j];
-        dzr[j] += d * wr[j]; /* d(LeakyReLU output) */
-      }
-    }
-    for (int32_t j = 0; j < hd; ++j) {
+  gz_tune_gemm_tn_f32(dy, rows, c, st->a, hd, grad->up_w); /* d up.weight = dy^T a */
+  for (int32_t p = 0; p < rows; ++p)
+    for (int32_t o = 0; o < c; ++o) grad->up_b[o] += dy[(size_t)p * c + o];
+  memset(dz, 0, (size_t)rows * hd * sizeof(float));
+  gz_tune_gemm_nn_f32(dy, rows, c, a->up_w, hd, dz); /* d(LeakyReLU output) = dy up.weight */
+  for (int32_t j = 0; j < hd; ++j) {
+    const float k = a->bn_w[j] / sqrtf(var[j] + g->bn_eps);
+    for (int32_t p = 0; p < rows; ++p) {
       const size_t i = (size_t)p * hd + j;
-      const float ds = st->s[i] > 0 ? dzr[j] : dzr[j] * g->slope;
+      const float ds = st->s[i] > 0 ? dz[i] : dz[i] * g->slope;
       grad->bn_w[j] += ds * st->n[i];
       grad->bn_b[j] += ds;
-      dzr[j] = ds * a->bn_w[j] / sqrtf(var[j] + g->bn_eps); /* d(down projection) */
+      grad->down_b[j] += ds * k;
+      dz[i] = ds * k; /* d(down projection) */
     }
   }
-  for (int32_t j = 0; j < hd; ++j) {
-    float* gw = grad->down_w + (size_t)j * c;
-    for (int32_t p = 0; p < rows; ++p) {
-      const float d = dz[(size_t)p * hd + j];
-      const float* fr = f + (size_t)p * c;
-      grad->down_b[j] += d;
-      for (int32_t i = 0; i < c; ++i) gw[i] += d * fr[i];
-    }
-  }
-  if (df) {
-    for (int32_t p = 0; p < rows; ++p) {
-      float* dfr = df + (size_t)p * c;
-      for (int32_t j = 0; j < hd; ++j) {
-        const float d = dz[(size_t)p * hd + j];
-        const float* wr = a->down_w + (size_t)j * c;
-        for (int32_t i = 0; i < c; ++i) dfr[i] += d * wr[i];
-      }
-    }
-  }
+  gz_tune_gemm_tn_f32(dz, rows, hd, f, c, grad->down_w); /* d down.weight = dz^T f */
+  if (df) gz_tune_gemm_nn_f32(dz, rows, hd, a->down_w, c, df);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -423,10 +678,12 @@ static inline void gz_tune_forward_work(const gz_tune_graph* g, float* params, c
       for (int32_t q = 0; q < p; ++q) memcpy(w->t + (size_t)q * c, body->dw_bias, (size_t)c * sizeof(float));
       gz_tune_dw7x7_taps_f32(w->r, g->height, g->width, c, body->dw_weight, w->t, 0);
       gz_tune_layernorm_f32(w->t, p, c, body->norm_weight, body->norm_bias, g->norm_eps, s->xhat, s->rstd, w->u);
-      gz_tune_linear_f32(w->u, p, c, body->pw1_weight, body->pw1_bias, c4, w->dh); /* dh: scratch here */
+      for (int32_t q = 0; q < p; ++q) memcpy(w->dh + (size_t)q * c4, body->pw1_bias, (size_t)c4 * sizeof(float));
+      gz_tune_gemm_nn_f32(w->u, p, c, body->pw1_weight, c4, w->dh); /* dh: scratch here */
       gz_tune_gelu_f32(w->dh, (size_t)p * c4, s->gl, s->slope);
       gz_tune_grn_f32(s->gl, p, c4, body->grn_gamma, body->grn_beta, s->norms, w->q);
-      gz_tune_linear_f32(w->q, p, c4, body->pw2_weight, body->pw2_bias, c, w->f[b]);
+      for (int32_t q = 0; q < p; ++q) memcpy(w->f[b] + (size_t)q * c, body->pw2_bias, (size_t)c * sizeof(float));
+      gz_tune_gemm_nn_f32(w->q, p, c4, body->pw2_weight, c, w->f[b]);
       for (size_t i = 0; i < n; ++i) w->r[i] += w->f[b][i];
     }
     const gz_tune_adapter_view a = gz_tune_adapter_at(g, params, b);
@@ -523,10 +780,10 @@ static inline float gz_tune_frame(const gz_tune_graph* g, float* params, float* 
     if (b == 0) break;
     const gz_tune_body* body = &g->body[b];
     const gz_tune_body_state* s = &w.body[b];
-    gz_tune_linear_dx_f32(df, p, c, body->pw2_weight, c4, w.q);
+    gz_tune_gemm_nt_f32(df, p, c, body->pw2_weight, c4, 0, w.q, 0);
     gz_tune_grn_dx_f32(w.q, s->gl, s->norms, p, c4, body->grn_gamma, w.scratch, w.dh);
     for (size_t i = 0; i < (size_t)p * c4; ++i) w.dh[i] *= s->slope[i]; /* GELU */
-    gz_tune_linear_dx_f32(w.dh, p, c4, body->pw1_weight, c, w.t);
+    gz_tune_gemm_nt_f32(w.dh, p, c4, body->pw1_weight, c, 0, w.t, 0);
     gz_tune_layernorm_dx_f32(w.t, s->xhat, s->rstd, p, c, body->norm_weight, w.u);
     gz_tune_dw7x7_taps_f32(w.u, g->height, g->width, c, body->dw_weight, w.dr, 1);
   }
