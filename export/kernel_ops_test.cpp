@@ -24,6 +24,7 @@ static std::string g_variant;
 
 #include "export/kernel.h"
 #include "export/quantize.h"
+#include "export/tune.h"
 
 #include <catch2/catch.hpp>
 
@@ -766,6 +767,126 @@ TEST_CASE("kernel ops: saturating residual add", "[kernel-ops]") {
 
 // The edges of the input contract kernel.h states (requantisation shifts in [0, 31], multiplier
 // > INT32_MIN, requantised value + beta within int32): exact right up to them.
+// The float kernels of on-device personalisation (export/tune.h). Their NEON tiles fuse products
+// and sum in other lane orders, so no two paths agree bit for bit: each dispatcher is held to a
+// double-precision reference, within a few float roundings of the terms' magnitude.
+std::vector<float> random_floats(Rng& rng, size_t n) {
+  std::vector<float> v(n);
+  for (float& x : v) x = float(rng.normal());
+  return v;
+}
+
+// |got - want| <= 1e-5 * scale (scale: |initial value| + sum of the products' magnitudes).
+std::string float_difference(const std::vector<float>& got, const std::vector<double>& want,
+                             const std::vector<double>& scale) {
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!(std::fabs(double(got[i]) - want[i]) <= 1e-5 * scale[i])) {
+      std::ostringstream s;
+      s << "element " << i << ": got " << got[i] << ", want " << want[i] << " (scale " << scale[i] << ")";
+      return s.str();
+    }
+  }
+  return "";
+}
+
+TEST_CASE("kernel ops: personalisation products (nn, nt, tn) against a double reference", "[kernel-ops]") {
+  const std::string tile = std::string(gz_simd_name()) == "neon" ? "_neon" : "_generic";
+  Rng rng(17);
+  for (const int32_t rows : {1, 3, 4, 6, 12, 13})
+    for (const int32_t a : {4, 20, 80, 7})
+      for (const int32_t b : {4, 20, 36, 320, 6}) {
+        INFO("rows " << rows << ", " << a << " x " << b);
+        const bool tiled = a % 4 == 0 && b % 4 == 0;
+        const std::string expected = tiled ? tile : "_generic";
+        const std::vector<float> x = random_floats(rng, size_t(rows) * a), w = random_floats(rng, size_t(a) * b);
+        const std::vector<float> y0 = random_floats(rng, size_t(rows) * b), bias = random_floats(rng, size_t(b));
+        std::vector<double> want(size_t(rows) * b), scale(want.size());
+        // nn: y[rows][b] += x[rows][a] w[a][b]
+        for (int32_t p = 0; p < rows; ++p)
+          for (int32_t o = 0; o < b; ++o) {
+            double sum = y0[size_t(p) * b + o], mag = std::fabs(sum);
+            for (int32_t i = 0; i < a; ++i) {
+              sum += double(x[size_t(p) * a + i]) * w[size_t(i) * b + o];
+              mag += std::fabs(double(x[size_t(p) * a + i]) * w[size_t(i) * b + o]);
+            }
+            want[size_t(p) * b + o] = sum, scale[size_t(p) * b + o] = mag;
+          }
+        std::vector<float> y = y0;
+        g_variant.clear();
+        gz_tune_gemm_nn_f32(x.data(), rows, a, w.data(), b, y.data());
+        CHECK(g_variant == "gz_tune_gemm_nn_f32" + expected);
+        CHECK(float_difference(y, want, scale) == "");
+        // nt: y[rows][b] = y + bias + x[rows][a] wt[b][a]^T, with and without accumulation
+        for (const int accumulate : {0, 1}) {
+          for (int32_t p = 0; p < rows; ++p)
+            for (int32_t j = 0; j < b; ++j) {
+              double sum = double(bias[size_t(j)]) + (accumulate ? y0[size_t(p) * b + j] : 0.0);
+              double mag = std::fabs(double(bias[size_t(j)])) + (accumulate ? std::fabs(y0[size_t(p) * b + j]) : 0.0);
+              for (int32_t i = 0; i < a; ++i) {
+                const double t = double(x[size_t(p) * a + i]) * w[size_t(j) * a + i];  // w read as [b][a]
+                sum += t, mag += std::fabs(t);
+              }
+              want[size_t(p) * b + j] = sum, scale[size_t(p) * b + j] = mag;
+            }
+          y = y0;
+          g_variant.clear();
+          gz_tune_gemm_nt_f32(x.data(), rows, a, w.data(), b, bias.data(), y.data(), accumulate);
+          CHECK(g_variant == "gz_tune_gemm_nt_f32" + expected);
+          CHECK(float_difference(y, want, scale) == "");
+        }
+        // tn: g[a][b] += d[rows][a]^T v[rows][b]
+        const std::vector<float> v = random_floats(rng, size_t(rows) * b), g0 = random_floats(rng, size_t(a) * b);
+        std::vector<double> gwant(size_t(a) * b), gscale(gwant.size());
+        for (int32_t j = 0; j < a; ++j)
+          for (int32_t i = 0; i < b; ++i) {
+            double sum = g0[size_t(j) * b + i], mag = std::fabs(sum);
+            for (int32_t p = 0; p < rows; ++p) {
+              const double t = double(x[size_t(p) * a + j]) * v[size_t(p) * b + i];
+              sum += t, mag += std::fabs(t);
+            }
+            gwant[size_t(j) * b + i] = sum, gscale[size_t(j) * b + i] = mag;
+          }
+        std::vector<float> g = g0;
+        g_variant.clear();
+        gz_tune_gemm_tn_f32(x.data(), rows, a, v.data(), b, g.data());
+        CHECK(g_variant == "gz_tune_gemm_tn_f32" + expected);
+        CHECK(float_difference(g, gwant, gscale) == "");
+      }
+}
+
+TEST_CASE("kernel ops: personalisation GELU and its slope against erf, extremes included", "[kernel-ops]") {
+  std::vector<float> h;
+  for (int32_t i = -16000; i <= 16000; ++i) h.push_back(float(i) * 7.5e-4f);  // +-12
+  for (const float e : {-1e30f, -1e4f, -87.0f, -13.2f, -0.0f, 0.0f, 13.2f, 1e4f, 1e30f}) h.push_back(e);
+  h.push_back(0.5f);  // n % 4 == 2: the scalar tail after the NEON passes
+  h.push_back(-0.5f);
+  std::vector<float> slope = h, g(h.size());
+  gz_tune_gelu_f32(slope.data(), slope.size(), g.data());
+  for (size_t i = 0; i < h.size(); ++i) {
+    const double x = h[i], cdf = 0.5 * std::erfc(-x / std::sqrt(2.0));
+    const double pdf = std::fabs(x) < 40 ? std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI) : 0.0;
+    INFO("x = " << x);
+    CHECK(std::fabs(g[i] - x * cdf) <= 1e-6 * std::max(1.0, std::fabs(x)));
+    CHECK(std::fabs(slope[i] - (cdf + x * pdf)) <= 1e-6);
+  }
+}
+
+TEST_CASE("kernel ops: personalisation depthwise tap rows", "[kernel-ops]") {
+  Rng rng(5);
+  for (const int32_t n : {1, 4, 7, 80, 83}) {
+    const std::vector<float> a = random_floats(rng, size_t(n)), b = random_floats(rng, size_t(n));
+    std::vector<float> out = random_floats(rng, size_t(n));
+    std::vector<double> want(static_cast<size_t>(n)), scale(static_cast<size_t>(n));
+    for (int32_t i = 0; i < n; ++i) {
+      want[size_t(i)] = out[size_t(i)] + double(a[size_t(i)]) * b[size_t(i)];
+      scale[size_t(i)] = std::fabs(out[size_t(i)]) + std::fabs(double(a[size_t(i)]) * b[size_t(i)]);
+    }
+    gz_tune_mac_row_f32(out.data(), a.data(), b.data(), n);
+    INFO("n = " << n);
+    CHECK(float_difference(out, want, scale) == "");
+  }
+}
+
 TEST_CASE("kernel ops: exact at the edges of the input contract", "[kernel-ops]") {
 #if defined(KOPS_SIMD)
   // requantisation: x << left == INT32_MIN with the largest multipliers of either sign

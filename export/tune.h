@@ -134,6 +134,7 @@ static inline float gz_tune_dot_f32(const float* a, const float* b, int32_t n) {
 
 static inline void gz_tune_gemm_nn_f32_generic(const float* x, int32_t rows, int32_t in, const float* w, int32_t out,
                                                float* y) {
+  GZ_TRACE_VARIANT();
   for (int32_t p = 0; p < rows; ++p) {
     float* yr = y + (size_t)p * out;
     const float* xr = x + (size_t)p * in;
@@ -147,6 +148,7 @@ static inline void gz_tune_gemm_nn_f32_generic(const float* x, int32_t rows, int
 
 static inline void gz_tune_gemm_nt_f32_generic(const float* x, int32_t rows, int32_t k, const float* w, int32_t n,
                                                const float* bias, float* y, int accumulate) {
+  GZ_TRACE_VARIANT();
   for (int32_t p = 0; p < rows; ++p)
     for (int32_t j = 0; j < n; ++j) {
       float* yj = y + (size_t)p * n + j;
@@ -157,6 +159,7 @@ static inline void gz_tune_gemm_nt_f32_generic(const float* x, int32_t rows, int
 
 static inline void gz_tune_gemm_tn_f32_generic(const float* d, int32_t rows, int32_t n, const float* x, int32_t k,
                                                float* g) {
+  GZ_TRACE_VARIANT();
   for (int32_t j = 0; j < n; ++j) {
     float* gr = g + (size_t)j * k;
     for (int32_t p = 0; p < rows; ++p) {
@@ -451,9 +454,10 @@ static inline float gz_tune_exp_neg_f32(float y) { /* y <= 0 */
   return p * scale;
 }
 
-/* GELU of h -> g, keeping its derivative GELU'(h) = Phi(h) + h phi(h) for the backward
- * (dh = dg * GELU'(h)). */
-static inline void gz_tune_gelu_f32(const float* h, size_t n, float* g, float* slope) {
+/* GELU of h -> g; h is replaced by the derivative GELU'(h) = Phi(h) + h phi(h), kept for the
+ * backward (dh = dg * GELU'(h)). In place, so the work buffer holds one [P][4C] tensor less. */
+static inline void gz_tune_gelu_f32(float* h, size_t n, float* g) {
+  float* slope = h;
   size_t i = 0;
 #if defined(GZ_SIMD_NEON)
   for (; i + 4 <= n; i += 4) { /* the steps below, four values at a time */
@@ -516,9 +520,10 @@ static inline void gz_tune_grn_f32(const float* x, int32_t rows, int32_t c, cons
     for (int32_t k = 0; k < c; ++k) y[(size_t)p * c + k] = x[(size_t)p * c + k] * factor[k] + beta[k];
 }
 
-/* dx of GRN for output gradient dy (gamma, beta frozen); `scratch` holds 2c floats. */
-static inline void gz_tune_grn_dx_f32(const float* dy, const float* x, const float* norms, int32_t rows, int32_t c,
-                                      const float* gamma, float* scratch, float* dx) {
+/* dy is replaced by the GRN's input gradient dx (gamma, beta frozen); `scratch` holds 2c floats. */
+static inline void gz_tune_grn_dx_f32(float* dy, const float* x, const float* norms, int32_t rows, int32_t c,
+                                      const float* gamma, float* scratch) {
+  float* dx = dy;
   double mean = 0;
   for (int32_t k = 0; k < c; ++k) mean += norms[k];
   const double denom = mean / c + 1e-6;
@@ -611,7 +616,7 @@ typedef struct {
   gz_tune_adapter_state adapter[GZ_TUNE_MAX_BLOCKS];
   gz_tune_body_state body[GZ_TUNE_MAX_BLOCKS];
   float* f[GZ_TUNE_MAX_BLOCKS]; /* each adapter's input (block 0: a copy of the frame's f) */
-  float *r, *t, *u, *dr, *q, *dh, *scratch, *dz, *pooled, *zhat, *z;
+  float *r, *t, *u, *dr, *q, *scratch, *dz, *pooled, *zhat, *z;
   float head_rstd;
 } gz_tune_work;
 
@@ -639,7 +644,6 @@ static inline size_t gz_tune_work_carve(const gz_tune_graph* g, float* base, gz_
   GZ_TUNE_TAKE(u, p * c);
   GZ_TUNE_TAKE(dr, p * c);
   GZ_TUNE_TAKE(q, p * c4);
-  GZ_TUNE_TAKE(dh, p * c4);
   GZ_TUNE_TAKE(scratch, 2 * c4);
   GZ_TUNE_TAKE(dz, p * h);
   GZ_TUNE_TAKE(pooled, c);
@@ -678,9 +682,9 @@ static inline void gz_tune_forward_work(const gz_tune_graph* g, float* params, c
       for (int32_t q = 0; q < p; ++q) memcpy(w->t + (size_t)q * c, body->dw_bias, (size_t)c * sizeof(float));
       gz_tune_dw7x7_taps_f32(w->r, g->height, g->width, c, body->dw_weight, w->t, 0);
       gz_tune_layernorm_f32(w->t, p, c, body->norm_weight, body->norm_bias, g->norm_eps, s->xhat, s->rstd, w->u);
-      for (int32_t q = 0; q < p; ++q) memcpy(w->dh + (size_t)q * c4, body->pw1_bias, (size_t)c4 * sizeof(float));
-      gz_tune_gemm_nn_f32(w->u, p, c, body->pw1_weight, c4, w->dh); /* dh: scratch here */
-      gz_tune_gelu_f32(w->dh, (size_t)p * c4, s->gl, s->slope);
+      for (int32_t q = 0; q < p; ++q) memcpy(s->slope + (size_t)q * c4, body->pw1_bias, (size_t)c4 * sizeof(float));
+      gz_tune_gemm_nn_f32(w->u, p, c, body->pw1_weight, c4, s->slope); /* pw1's output ... */
+      gz_tune_gelu_f32(s->slope, (size_t)p * c4, s->gl);               /* ... becomes GELU's slope */
       gz_tune_grn_f32(s->gl, p, c4, body->grn_gamma, body->grn_beta, s->norms, w->q);
       for (int32_t q = 0; q < p; ++q) memcpy(w->f[b] + (size_t)q * c, body->pw2_bias, (size_t)c * sizeof(float));
       gz_tune_gemm_nn_f32(w->q, p, c4, body->pw2_weight, c, w->f[b]);
@@ -781,9 +785,9 @@ static inline float gz_tune_frame(const gz_tune_graph* g, float* params, float* 
     const gz_tune_body* body = &g->body[b];
     const gz_tune_body_state* s = &w.body[b];
     gz_tune_gemm_nt_f32(df, p, c, body->pw2_weight, c4, 0, w.q, 0);
-    gz_tune_grn_dx_f32(w.q, s->gl, s->norms, p, c4, body->grn_gamma, w.scratch, w.dh);
-    for (size_t i = 0; i < (size_t)p * c4; ++i) w.dh[i] *= s->slope[i]; /* GELU */
-    gz_tune_gemm_nt_f32(w.dh, p, c4, body->pw1_weight, c, 0, w.t, 0);
+    gz_tune_grn_dx_f32(w.q, s->gl, s->norms, p, c4, body->grn_gamma, w.scratch);
+    for (size_t i = 0; i < (size_t)p * c4; ++i) w.q[i] *= s->slope[i]; /* GELU */
+    gz_tune_gemm_nt_f32(w.q, p, c4, body->pw1_weight, c, 0, w.t, 0);
     gz_tune_layernorm_dx_f32(w.t, s->xhat, s->rstd, p, c, body->norm_weight, w.u);
     gz_tune_dw7x7_taps_f32(w.u, g->height, g->width, c, body->dw_weight, w.dr, 1);
   }

@@ -125,7 +125,10 @@ static inline size_t gz_tune_quant_floats(const gz_tune_graph* g) {
   return h * c + 9 * c + (gz_tune_adapter_payload_bytes((int32_t)c, (int32_t)h) + 2 * h * c + 3) / 4;
 }
 
-/* Carves `work` (null: sizes only); returns the bytes needed. */
+/* Carves `work` (null: sizes only); returns the bytes needed. The body weights, parameters,
+ * statistics and calibration views live throughout; after them, what each phase alone needs
+ * shares one region: the augmentation's image (views), the gradient, AdamW's moments and one
+ * frame's activations (training and statistics), the quantisation scratch (the blob). */
 static inline size_t gz_tune_carve(int32_t input_h, int32_t input_w, const gz_tune_model* m, int32_t k, int32_t views,
                                    uint8_t* work, gz_tune_buffers* b) {
   const gz_tune_graph* g = &m->graph;
@@ -137,18 +140,23 @@ static inline size_t gz_tune_carve(int32_t input_h, int32_t input_w, const gz_tu
   memset(b, 0, sizeof *b);
   GZ_TUNE_SECTION(body, float, (size_t)(g->blocks - 1) * gz_tune_body_floats(g));
   GZ_TUNE_SECTION(params, float, n);
-  GZ_TUNE_SECTION(grad, float, n);
+  GZ_TUNE_SECTION(stats, double, (size_t)g->blocks*(size_t)(g->channels + g->hidden + 1));
+  GZ_TUNE_SECTION(views, int16_t, (size_t)k * (size_t)views * 2 * pc);
+  const size_t shared = at;
+  GZ_TUNE_SECTION(image, uint8_t, (size_t)input_h * (size_t)input_w); /* 1. views */
+  size_t end = at;
+  at = shared;
+  GZ_TUNE_SECTION(grad, float, n); /* 2-3. training, statistics */
   GZ_TUNE_SECTION(m, float, n);
   GZ_TUNE_SECTION(v, float, n);
-  GZ_TUNE_SECTION(views, int16_t, (size_t)k * (size_t)views * 2 * pc);
   GZ_TUNE_SECTION(frame, float, gz_tune_work_floats(g));
   GZ_TUNE_SECTION(c, float, pc);
   GZ_TUNE_SECTION(f, float, pc);
-  GZ_TUNE_SECTION(image, uint8_t, (size_t)input_h * (size_t)input_w);
-  GZ_TUNE_SECTION(stats, double, (size_t)g->blocks*(size_t)(g->channels + g->hidden + 1));
-  GZ_TUNE_SECTION(quant, float, gz_tune_quant_floats(g));
+  end = at > end ? at : end;
+  at = shared;
+  GZ_TUNE_SECTION(quant, float, gz_tune_quant_floats(g)); /* 4. the blob */
 #undef GZ_TUNE_SECTION
-  return at;
+  return at > end ? at : end;
 }
 
 /* Bytes of work buffer gz_tune_run() needs for k calibration frames in `views` views, for a
@@ -328,8 +336,6 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
   const size_t n = gz_tune_param_count(&g);
   const size_t pc = (size_t)g.height * (size_t)g.width * (size_t)g.channels;
   memcpy(b.params, m->base_params, n * sizeof(float));
-  memset(b.m, 0, n * sizeof(float));
-  memset(b.v, 0, n * sizeof(float));
 
   /* 1. Calibration views through the integer network (view-major, as the workstation concatenates them). */
   const int32_t own = k * o->views;
@@ -348,6 +354,8 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
     }
 
   /* 2. AdamW steps on calibration + replay batches. */
+  memset(b.m, 0, n * sizeof(float)); /* (the image of step 1 shared their bytes) */
+  memset(b.v, 0, n * sizeof(float));
   const int32_t replay_n = m->replay_count > 0 ? (int32_t)lround(o->batch_size * (double)o->replay_fraction) : 0;
   const int32_t own_n = o->batch_size - replay_n;
   uint64_t rng = o->seed;
