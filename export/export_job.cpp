@@ -428,6 +428,21 @@ void require_kernel_folder(const std::string& kernel_dir) {
     throw Error("'" + kernel_dir + "' is not a kernel folder (no dftgaze.cpp; gaze export writes one)");
 }
 
+// The input size a kernel folder was generated for (DFTGAZE_INPUT_H / _W in its dftgaze.h).
+void kernel_folder_input_size(const std::string& kernel_dir, int32_t* h, int32_t* w) {
+  const std::string path = (fs::path(kernel_dir) / "dftgaze.h").string();
+  const std::string header = read_text_file(path);
+  const auto define = [&](const std::string& name) {
+    const std::string key = "#define " + name + " ";
+    const size_t at = header.find(key);
+    const int value = at == std::string::npos ? 0 : std::atoi(header.c_str() + at + key.size());
+    if (value < 1) throw Error(path + ": no positive " + name + " (not a header gaze export wrote)");
+    return int32_t(value);
+  };
+  *h = define("DFTGAZE_INPUT_H");
+  *w = define("DFTGAZE_INPUT_W");
+}
+
 }  // namespace
 
 std::string build_kernel_tool(const std::string& kernel_dir) {
@@ -617,6 +632,16 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
   int32_t h = 0, w = 0;
   kernel_input_size(config, &h, &w);
   std::string kernel_dir = kernel_dir_in;
+  if (!kernel_dir.empty()) {  // every side runs at the size the kernel was exported for
+    require_kernel_folder(kernel_dir);
+    int32_t kh = 0, kw = 0;
+    kernel_folder_input_size(kernel_dir, &kh, &kw);
+    if (kh != h || kw != w) {
+      spdlog::info("bench: {} takes {}x{} input (the config says {}x{}): LibTorch and ONNX Runtime run at {}x{} too",
+                   kernel_dir, kh, kw, h, w, kh, kw);
+      h = kh, w = kw;
+    }
+  }
   // Without --kernel: export to a temporary folder, removed when the bench ends (or fails).
   std::optional<TemporaryFolder> temporary;
   if (kernel_dir.empty()) {

@@ -281,7 +281,21 @@ TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and print
   CHECK(pi4.at("regions").size() > 10);
   CHECK_THAT(r.markdown, Contains("### Raspberry Pi 4 cycle model") && Contains("| pw_store4 |") &&
                              Contains("ms per frame on a Pi 4"));
+  // The wearer's calibration on the same model: its integer views and float training loops.
+  CHECK(pi4.at("personalize").at("ms").get<double>() > 10 * pi4.at("ms_per_frame").get<double>());
+  CHECK_THAT(r.markdown, Contains("| tune_nn16 |") && Contains("ms per calibration on a Pi 4"));
   CHECK_THROWS_WITH(bench_kernel(t.config, t.model, "", 5, 1, "pi5"), Contains("the one cycle model is pi4"));
+
+  // --kernel exported at another size than the config's: every side runs at the kernel's.
+  TempDir out;
+  Config c = t.config;
+  c.export_.eval_frames = 0;
+  c.export_.input_size = {32, 64};
+  export_kernel(c, {t.model, out.path() + "/kernel", "", {}});
+  const BenchReport other = bench_kernel(t.config, t.model, out.path() + "/kernel", 5, 1, "");
+  CHECK(other.json.at("input") == Json::array({32, 64}));
+  CHECK_THAT(other.markdown, Contains("| 32x64, batch 1"));
+  CHECK_THROWS_WITH(bench_kernel(t.config, t.model, out.path(), 5, 1, ""), Contains("is not a kernel folder"));
 }
 
 // On-device personalisation against `gaze personalize` on the same person and the same shots:
