@@ -58,19 +58,23 @@ void register_bench(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto output = std::make_shared<std::string>();
   auto model = std::make_shared<std::string>();
+  auto personalize = std::make_shared<int64_t>(0);
   command->add_option("--checkpoint", *checkpoint, "trained student (.h5); also the LibTorch baseline")->required();
   command->add_option("--model", *model,
                       "pi4: also the Raspberry Pi 4 cycle model (llvm-mca over the kernel's NEON loops x passes)");
   command->add_option("--kernel", *kernel, "an exported kernel folder (default: export one to a temp folder)");
+  command->add_option("--personalize", *personalize,
+                      "also time one wearer's calibration, gaze personalize (LibTorch) against dftgaze_personalize "
+                      "(the kernel), on the test split's people: this many rounds, alternated");
   command->add_option("--frames", *frames, "timed frames per side, after warm-up (default 1000)");
   command->add_option("--threads", *threads, "LibTorch threads (the kernel runs on one; default 1)");
   command->add_option("source", *source, "frames to time on (overrides data.source)");
   command->add_flag("--json", *json, "print one JSON object");
   command->add_option("-o,--output", *output, "also write the JSON here");
   options->add_to(*command);
-  command->callback([options, checkpoint, kernel, source, frames, threads, json, output, model] {
+  command->callback([options, checkpoint, kernel, source, frames, threads, json, output, model, personalize] {
     const Config config = options->load(*source);
-    const BenchReport r = bench_kernel(config, *checkpoint, *kernel, *frames, *threads, *model);
+    const BenchReport r = bench_kernel(config, *checkpoint, *kernel, *frames, *threads, *model, *personalize);
     if (!output->empty()) write_text_atomically(*output, r.json.dump(2) + "\n");
     std::printf("%s\n", *json ? r.json.dump(2).c_str() : r.markdown.c_str());
   });

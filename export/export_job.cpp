@@ -34,6 +34,13 @@ namespace gaze {
 namespace fs = std::filesystem;
 namespace {
 
+// Sets LibTorch's thread count for a scope.
+struct TorchThreads {
+  int previous = at::get_num_threads();
+  explicit TorchThreads(int64_t threads) { at::set_num_threads(int(std::max<int64_t>(1, threads))); }
+  ~TorchThreads() { at::set_num_threads(previous); }
+};
+
 QuantizeOptions quantize_options(const Config& config) {
   QuantizeOptions o;
   kernel_input_size(config, &o.input_h, &o.input_w);
@@ -99,8 +106,7 @@ double percentile_ms(std::vector<double> v, double p) {
 
 std::vector<double> time_torch_fp32_ms(const std::string& checkpoint, const std::vector<Frame>& frames, int32_t h,
                                        int32_t w, int64_t count, int64_t threads) {
-  const int previous_threads = at::get_num_threads();
-  at::set_num_threads(int(std::max<int64_t>(1, threads)));
+  const TorchThreads torch_threads(threads);
   GazeNet model = load_student(checkpoint, "");
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> inputs;
@@ -112,7 +118,6 @@ std::vector<double> time_torch_fp32_ms(const std::string& checkpoint, const std:
     model->forward(inputs[size_t(i) % inputs.size()]);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  at::set_num_threads(previous_threads);
   return ms;
 }
 
@@ -624,9 +629,70 @@ std::string KernelUsersReport::markdown() const {
   return s.str();
 }
 
+namespace {
+
+// `gaze bench --personalize N`: one wearer's calibration both ways, on the same people (the data's
+// test split) and the same shots and batches: gaze personalize in LibTorch (`threads` threads;
+// per person its calibrate time: the k images' stage-3 features in every view, then the AdamW
+// steps) and dftgaze_personalize in the kernel (one thread; the tool's timer around the call),
+// N rounds alternated A B A B. Medians over every person and round.
+std::string bench_personalize(const Config& config, const std::string& checkpoint, const std::string& kernel_dir,
+                              int64_t threads, int64_t rounds, Json& json) {
+  Config c = config;
+  c.data.split = "test";
+  c.personalize.k_curve = {c.personalize.k};  // one calibration per person: the timed one
+  const TorchThreads torch_threads(threads);
+  GazeNet model = load_model(checkpoint);
+  const auto users = open_dataset(c.data);
+  const auto replay = open_replay_dataset(c);
+  const TemporaryFolder work("gaze_bench_personalize");
+  std::vector<double> torch_ms, kernel_ms;
+  PersonalizeResult ws;
+  KernelUsersReport device;
+  for (int64_t r = 0; r < rounds; ++r) {
+    ws = personalize(model, *users, replay.get(), c, work.path() + "/torch_" + std::to_string(r));
+    for (const UserResult& u : ws.users) torch_ms.push_back(1e3 * u.calibrate_seconds);
+    device = personalize_users_in_kernel(c, kernel_dir, work.path() + "/kernel_" + std::to_string(r));
+    for (const KernelUser& u : device.users) kernel_ms.push_back(u.personalize_ms);
+  }
+  const double torch_p50 = percentile_ms(torch_ms, 0.5), kernel_p50 = percentile_ms(kernel_ms, 0.5);
+  const std::string simd = device.tool.at("simd").get<std::string>();
+  json["personalize"] = {{"people", ws.users.size()},
+                         {"rounds", rounds},
+                         {"k", c.personalize.k},
+                         {"steps", c.personalize.steps},
+                         {"batch_size", c.personalize.batch_size},
+                         {"torch_fp32_p50_ms", torch_p50},
+                         {"kernel_p50_ms", kernel_p50},
+                         {"speedup", kernel_p50 > 0 ? torch_p50 / kernel_p50 : 0.0},
+                         {"torch_before_deg", ws.before_deg},
+                         {"torch_after_deg", ws.after_deg},
+                         {"kernel_before_deg", device.before_deg},
+                         {"kernel_after_deg", device.after_deg},
+                         {"simd", simd}};
+  char text[1536];
+  std::snprintf(text, sizeof text,
+                "\n### One wearer's calibration (`--personalize`)\n\n"
+                "k = %lld, %lld AdamW steps of %lld; %zu test people x %lld rounds, LibTorch and the kernel "
+                "alternated; the same shots and batches on both sides\n\n"
+                "| | p50 ms per person | error before -> after (deg) |\n|---|---|---|\n"
+                "| gaze personalize, LibTorch fp32 (%lld thread(s); float model) | %.1f | %.2f -> %.2f |\n"
+                "| dftgaze_personalize in the kernel (%s, one thread; kernel's predictions) | %.1f | %.2f -> %.2f |\n"
+                "\ncalibration %.2fx faster in the kernel than in LibTorch\n",
+                (long long)c.personalize.k, (long long)c.personalize.steps, (long long)c.personalize.batch_size,
+                ws.users.size(), (long long)rounds, (long long)std::max<int64_t>(1, threads), torch_p50, ws.before_deg,
+                ws.after_deg, simd.c_str(), kernel_p50, device.before_deg, device.after_deg,
+                kernel_p50 > 0 ? torch_p50 / kernel_p50 : 0.0);
+  return text;
+}
+
+}  // namespace
+
 BenchReport bench_kernel(const Config& config, const std::string& checkpoint, const std::string& kernel_dir_in,
-                         int64_t frame_count, int64_t threads, const std::string& cycle_model) {
+                         int64_t frame_count, int64_t threads, const std::string& cycle_model,
+                         int64_t personalize_rounds) {
   if (frame_count < 1) throw Error("bench: --frames must be >= 1");
+  if (personalize_rounds < 0) throw Error("bench: --personalize must be >= 1 round");
   if (!cycle_model.empty() && cycle_model != "pi4")
     throw Error("bench: --model '" + cycle_model + "': the one cycle model is pi4");
   int32_t h = 0, w = 0;
@@ -724,8 +790,10 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
                 "kernel at %.1f%% of this core's %.0f GMAC/s AVX2 peak (2 x 16 MACs per cycle)\n",
                 torch_p50 / kernel_p50, versus, macs / 1e6, tool_number("weights_bytes"), tool_number("arena_bytes"),
                 pi4_floor_ms, peak_gmacs > 0 ? 100 * kernel_gmacs / peak_gmacs : 0.0, peak_gmacs);
-  std::string pi4_model;
+  std::string pi4_model, calibration;
   if (cycle_model == "pi4") pi4_model = describe_pi4_model(kernel_dir, macs, tool_number("int8_macs"), out);
+  if (personalize_rounds > 0)
+    calibration = bench_personalize(config, checkpoint, kernel_dir, threads, personalize_rounds, out);
   r.markdown =
       machine + "\n\n" + head + row("fixed-point kernel (" + simd + ")", kernel_p50, kernel_p99) +
       row("LibTorch fp32", torch_p50, torch_p99) +
@@ -733,7 +801,7 @@ BenchReport bench_kernel(const Config& config, const std::string& checkpoint, co
                      row("ONNX Runtime " + ort.version + " int8 QDQ, calibrated on these frames", ort.int8_p50_ms,
                          ort.int8_p99_ms)
                : "| ONNX Runtime | not run: " + ort.reason + " | | | |\n") +
-      tail + pi4_model;
+      tail + pi4_model + calibration;
   r.json = out;
   return r;
 }

@@ -135,7 +135,11 @@ struct BenchReport {
 };
 
 // `cycle_model` "pi4" adds the Raspberry Pi 4 cycle model of the kernel (export/cycle_model.h).
+// `personalize_rounds` > 0 adds one wearer's calibration timed both ways on the data's test
+// split (gaze personalize in LibTorch with `threads` threads, dftgaze_personalize in the kernel),
+// that many rounds alternated: JSON "personalize".
 BenchReport bench_kernel(const Config& config, const std::string& checkpoint, const std::string& kernel_dir,
-                         int64_t frames, int64_t threads, const std::string& cycle_model = "");
+                         int64_t frames, int64_t threads, const std::string& cycle_model = "",
+                         int64_t personalize_rounds = 0);
 
 }  // namespace gaze

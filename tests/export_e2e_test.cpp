@@ -257,7 +257,7 @@ TEST_CASE("gaze export --format onnx: the personalised student in ONNX Runtime e
 
 TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and prints one JSON object", "[export]") {
   const Trained& t = trained();
-  const BenchReport r = bench_kernel(t.config, t.model, "", 50, 1, "pi4");
+  const BenchReport r = bench_kernel(t.config, t.model, "", 50, 1, "pi4", 1);
   for (const char* key : {"kernel_p50_ms", "kernel_p99_ms", "torch_fp32_p50_ms", "speedup", "macs", "weights_bytes",
                           "arena_bytes", "input", "threads", "simd", "pi4_peak_bound_ms"}) {
     CHECK(r.json.contains(key));
@@ -281,6 +281,15 @@ TEST_CASE("bench times the kernel and LibTorch fp32 on the same frames and print
   CHECK(pi4.at("regions").size() > 10);
   CHECK_THAT(r.markdown, Contains("### Raspberry Pi 4 cycle model") && Contains("| pw_store4 |") &&
                              Contains("ms per frame on a Pi 4"));
+  // --personalize: one calibration per test person both ways, LibTorch and the kernel.
+  const Json& cal = r.json.at("personalize");
+  CHECK(cal.at("people").get<int64_t>() >= 1);
+  CHECK(cal.at("torch_fp32_p50_ms").get<double>() > 0);
+  CHECK(cal.at("kernel_p50_ms").get<double>() > 0);
+  CHECK(cal.at("kernel_after_deg").get<double>() < cal.at("kernel_before_deg").get<double>());
+  CHECK(cal.at("torch_after_deg").get<double>() < cal.at("torch_before_deg").get<double>());
+  CHECK_THAT(r.markdown, Contains("| dftgaze_personalize in the kernel ("));
+  CHECK_THROWS_WITH(bench_kernel(t.config, t.model, "", 5, 1, "", -1), Contains("--personalize"));
   // The wearer's calibration on the same model: its integer views and float training loops.
   CHECK(pi4.at("personalize").at("ms").get<double>() > 10 * pi4.at("ms_per_frame").get<double>());
   CHECK_THAT(r.markdown, Contains("| tune_nn16 |") && Contains("ms per calibration on a Pi 4"));
