@@ -887,6 +887,89 @@ TEST_CASE("kernel ops: personalisation depthwise tap rows", "[kernel-ops]") {
   }
 }
 
+// LayerNorm, GRN and their input gradients over one image, against double-precision
+// references of the same formulas (tune.h's header): rows of 80 and 320 channels (NEON), 7 (generic).
+TEST_CASE("kernel ops: personalisation LayerNorm, GRN, their gradients and AdamW", "[kernel-ops]") {
+  Rng rng(23);
+  for (const int32_t c : {80, 320, 7}) {
+    const int32_t rows = 6;
+    const size_t n = size_t(rows) * size_t(c);
+    INFO(c << " channels");
+    const std::vector<float> x = random_floats(rng, n), dy = random_floats(rng, n);
+    const std::vector<float> gamma = random_floats(rng, size_t(c)), beta = random_floats(rng, size_t(c));
+    // LayerNorm forward and input gradient.
+    std::vector<float> xhat(n), y(n), rstd(static_cast<size_t>(rows)), dx(n);
+    gz_tune_layernorm_f32(x.data(), rows, c, gamma.data(), beta.data(), 1e-6f, xhat.data(), rstd.data(), y.data());
+    gz_tune_layernorm_dx_f32(dy.data(), xhat.data(), rstd.data(), rows, c, gamma.data(), dx.data());
+    for (int32_t p = 0; p < rows; ++p) {
+      double mean = 0, var = 0, m1 = 0, m2 = 0;
+      for (int32_t i = 0; i < c; ++i) mean += x[size_t(p * c + i)] / double(c);
+      for (int32_t i = 0; i < c; ++i) var += std::pow(x[size_t(p * c + i)] - mean, 2) / double(c);
+      const double s = 1 / std::sqrt(var + 1e-6);
+      for (int32_t i = 0; i < c; ++i) {
+        const double d = double(dy[size_t(p * c + i)]) * gamma[size_t(i)], nh = (x[size_t(p * c + i)] - mean) * s;
+        m1 += d / c, m2 += d * nh / c;
+      }
+      CHECK(rstd[size_t(p)] == Approx(s).epsilon(1e-5));
+      for (int32_t i = 0; i < c; ++i) {
+        const size_t at = size_t(p * c + i);
+        const double nh = (x[at] - mean) * s, d = double(dy[at]) * gamma[size_t(i)];
+        CHECK(std::fabs(xhat[at] - nh) <= 1e-5);
+        CHECK(std::fabs(y[at] - (nh * gamma[size_t(i)] + beta[size_t(i)])) <= 1e-5 * (1 + std::fabs(gamma[size_t(i)])));
+        CHECK(std::fabs(dx[at] - s * (d - m1 - nh * m2)) <=
+              1e-5 * s * (1 + std::fabs(d) + std::fabs(m1) + std::fabs(m2)));
+      }
+    }
+    // GRN forward and input gradient (in place).
+    std::vector<float> norms(static_cast<size_t>(c)), g(n), scratch(2 * static_cast<size_t>(c));
+    gz_tune_grn_f32(x.data(), rows, c, gamma.data(), beta.data(), norms.data(), g.data());
+    std::vector<double> nd(static_cast<size_t>(c));
+    double mean = 0;
+    for (int32_t k = 0; k < c; ++k) {
+      for (int32_t p = 0; p < rows; ++p) nd[size_t(k)] += double(x[size_t(p * c + k)]) * x[size_t(p * c + k)];
+      nd[size_t(k)] = std::sqrt(nd[size_t(k)]);
+      mean += nd[size_t(k)] / c;
+      CHECK(norms[size_t(k)] == Approx(nd[size_t(k)]).epsilon(1e-5));
+    }
+    const double denom = mean + 1e-6;
+    for (int32_t p = 0; p < rows; ++p)
+      for (int32_t k = 0; k < c; ++k) {
+        const size_t at = size_t(p * c + k);
+        const double factor = gamma[size_t(k)] * nd[size_t(k)] / denom + 1;
+        CHECK(std::fabs(g[at] - (x[at] * factor + beta[size_t(k)])) <= 1e-5 * (1 + std::fabs(x[at] * factor)));
+      }
+    std::vector<float> gdx = dy;
+    gz_tune_grn_dx_f32(gdx.data(), x.data(), norms.data(), rows, c, gamma.data(), scratch.data());
+    std::vector<double> dot(static_cast<size_t>(c));
+    double cross = 0;
+    for (int32_t k = 0; k < c; ++k) {
+      for (int32_t p = 0; p < rows; ++p) dot[size_t(k)] += double(dy[size_t(p * c + k)]) * x[size_t(p * c + k)];
+      cross += gamma[size_t(k)] * dot[size_t(k)] * nd[size_t(k)] / (double(c) * denom * denom);
+    }
+    for (int32_t p = 0; p < rows; ++p)
+      for (int32_t k = 0; k < c; ++k) {
+        const size_t at = size_t(p * c + k);
+        const double dnorm = gamma[size_t(k)] * dot[size_t(k)] / denom - cross;
+        const double want = dy[at] * (gamma[size_t(k)] * nd[size_t(k)] / denom + 1) + x[at] * dnorm / nd[size_t(k)];
+        CHECK(std::fabs(gdx[at] - want) <= 1e-4 * (1 + std::fabs(want)));
+      }
+  }
+  // AdamW: three steps from zero moments, against the update in double.
+  const size_t count = 23;
+  std::vector<float> params = random_floats(rng, count), m(count), v(count);
+  std::vector<double> pd(params.begin(), params.end()), md(count), vd(count);
+  for (int32_t step = 1; step <= 3; ++step) {
+    const std::vector<float> grad = random_floats(rng, count);
+    gz_tune_adamw_step(params.data(), grad.data(), m.data(), v.data(), count, 1e-2f, step);
+    for (size_t i = 0; i < count; ++i) {
+      md[i] = 0.9 * md[i] + 0.1 * grad[i];
+      vd[i] = 0.999 * vd[i] + 0.001 * double(grad[i]) * grad[i];
+      pd[i] -= 1e-2 / (1 - std::pow(0.9, step)) * md[i] / (std::sqrt(vd[i] / (1 - std::pow(0.999, step))) + 1e-8);
+    }
+  }
+  for (size_t i = 0; i < count; ++i) CHECK(std::fabs(params[i] - pd[i]) <= 1e-6 * (1 + std::fabs(pd[i])));
+}
+
 TEST_CASE("kernel ops: exact at the edges of the input contract", "[kernel-ops]") {
 #if defined(KOPS_SIMD)
   // requantisation: x << left == INT32_MIN with the largest multipliers of either sign

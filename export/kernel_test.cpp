@@ -393,8 +393,9 @@ TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their pass
   std::map<std::string, CycleRegion> tune;
   for (const CycleRegion& r : m.personalize.regions) tune[r.name] = r;
   REQUIRE(tune.count("tune_tn16"));
-  for (const char* region : {"tune_nn16", "tune_nn4", "tune_nt", "tune_nt_sum", "tune_tn16", "tune_tn4", "tune_dw4",
-                             "tune_gelu4", "pw_step4", "gelu8"}) {
+  for (const char* region : {"tune_nn16", "tune_nn4", "tune_nt", "tune_nt_sum", "tune_tn16", "tune_tn4", "tune_mac4",
+                             "tune_ln_out", "tune_lndx_out", "tune_grn_dx", "tune_scale4", "tune_update4",
+                             "tune_adamw4", "tune_gelu4", "pw_step4", "gelu8"}) {
     INFO(region);
     CHECK(tune.at(region).passes > 0);
     CHECK(tune.at(region).cycles_per_pass > 0);

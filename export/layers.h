@@ -46,7 +46,9 @@
   X(pw8_half1) X(cvt_s8) X(pw_store4) X(pw_store3) X(pw_store2) X(pw_store1)                       \
   X(dw_mac) X(dw_pair_row) X(dw_store) X(dw_tail) X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
   X(grn_sum_sq) X(grn_sum_sq8) X(grn_apply) X(grn_tail) X(add) X(add_tail) X(leaky_relu)                  \
-  X(tune_nn16) X(tune_nn4) X(tune_nt) X(tune_nt_sum) X(tune_tn16) X(tune_tn4) X(tune_dw4) X(tune_gelu4)
+  X(tune_nn16) X(tune_nn4) X(tune_nt) X(tune_nt_sum) X(tune_tn16) X(tune_tn4) X(tune_mac4) X(tune_gelu4)         \
+  X(tune_ln_sum) X(tune_ln_var) X(tune_ln_out) X(tune_lndx_sum) X(tune_lndx_out) X(tune_grn_dx) X(tune_scale4)      \
+  X(tune_update4) X(tune_adamw4)
 /* clang-format on */
 #define GZ_MCA_ID(name) GZ_MCA_##name,
 enum { GZ_MCA_REGION_LIST(GZ_MCA_ID) GZ_MCA_REGION_COUNT };

@@ -359,17 +359,45 @@ static inline void gz_tune_gemm_tn_f32(const float* d, int32_t rows, int32_t n, 
   gz_tune_gemm_tn_f32_generic(d, rows, n, x, k, g);
 }
 
-/* out[i] += a[i] b[i]: one depthwise tap over the channels (NEON: four a pass). */
+/* out[i] += a[i] b[i]: a depthwise tap over the channels, GRN's per-channel sums (NEON: four a pass). */
 static inline void gz_tune_mac_row_f32(float* out, const float* a, const float* b, int32_t n) {
   int32_t i = 0;
 #if defined(GZ_SIMD_NEON)
   for (; i + 4 <= n; i += 4) {
-    GZ_MCA_BEGIN(tune_dw4);
+    GZ_MCA_BEGIN(tune_mac4);
     vst1q_f32(out + i, vfmaq_f32(vld1q_f32(out + i), vld1q_f32(a + i), vld1q_f32(b + i)));
-    GZ_MCA_END(tune_dw4);
+    GZ_MCA_END(tune_mac4);
   }
 #endif
   for (; i < n; ++i) out[i] += a[i] * b[i];
+}
+
+/* y[i] = x[i] * scale[i] + shift[i] (GRN's output). */
+static inline void gz_tune_scale_shift_row_f32(float* y, const float* x, const float* scale, const float* shift,
+                                               int32_t n) {
+  int32_t i = 0;
+#if defined(GZ_SIMD_NEON)
+  for (; i + 4 <= n; i += 4) {
+    GZ_MCA_BEGIN(tune_scale4);
+    vst1q_f32(y + i, vfmaq_f32(vld1q_f32(shift + i), vld1q_f32(x + i), vld1q_f32(scale + i)));
+    GZ_MCA_END(tune_scale4);
+  }
+#endif
+  for (; i < n; ++i) y[i] = x[i] * scale[i] + shift[i];
+}
+
+/* y[i] += x[i] (residual adds), or y[i] *= x[i] with multiply (GELU's slope in the backward). */
+static inline void gz_tune_update_row_f32(float* y, const float* x, size_t n, int multiply) {
+  size_t i = 0;
+#if defined(GZ_SIMD_NEON)
+  for (; i + 4 <= n; i += 4) {
+    GZ_MCA_BEGIN(tune_update4);
+    const float32x4_t a = vld1q_f32(y + i), b = vld1q_f32(x + i);
+    vst1q_f32(y + i, multiply ? vmulq_f32(a, b) : vaddq_f32(a, b));
+    GZ_MCA_END(tune_update4);
+  }
+#endif
+  for (; i < n; ++i) y[i] = multiply ? y[i] * x[i] : y[i] + x[i];
 }
 
 /* The depthwise 7x7's (pad 3) tap pairs over an h x w map: with transpose 0 the convolution,
@@ -396,6 +424,37 @@ static inline void gz_tune_dw7x7_taps_f32(const float* src, int32_t h, int32_t w
 /* LayerNorm over the c channels of each row; keeps xhat and 1/sigma per row for the backward. */
 static inline void gz_tune_layernorm_f32(const float* x, int32_t rows, int32_t c, const float* gamma, const float* beta,
                                          float eps, float* xhat, float* rstd, float* y) {
+#if defined(GZ_SIMD_NEON)
+  if (c % 4 == 0) { /* four channels a pass, float partial sums (the generic loop sums in double) */
+    for (int32_t p = 0; p < rows; ++p) {
+      const float* xr = x + (size_t)p * c;
+      float32x4_t sum = vdupq_n_f32(0.0f);
+      for (int32_t i = 0; i < c; i += 4) {
+        GZ_MCA_BEGIN(tune_ln_sum);
+        sum = vaddq_f32(sum, vld1q_f32(xr + i));
+        GZ_MCA_END(tune_ln_sum);
+      }
+      const float32x4_t mean = vdupq_n_f32(vaddvq_f32(sum) / (float)c);
+      float32x4_t var = vdupq_n_f32(0.0f);
+      for (int32_t i = 0; i < c; i += 4) {
+        GZ_MCA_BEGIN(tune_ln_var);
+        const float32x4_t d = vsubq_f32(vld1q_f32(xr + i), mean);
+        var = vfmaq_f32(var, d, d);
+        GZ_MCA_END(tune_ln_var);
+      }
+      const float s = 1.0f / sqrtf(vaddvq_f32(var) / (float)c + eps);
+      rstd[p] = s;
+      for (int32_t i = 0; i < c; i += 4) {
+        GZ_MCA_BEGIN(tune_ln_out);
+        const float32x4_t n = vmulq_n_f32(vsubq_f32(vld1q_f32(xr + i), mean), s);
+        vst1q_f32(xhat + (size_t)p * c + i, n);
+        vst1q_f32(y + (size_t)p * c + i, vfmaq_f32(vld1q_f32(beta + i), n, vld1q_f32(gamma + i)));
+        GZ_MCA_END(tune_ln_out);
+      }
+    }
+    return;
+  }
+#endif
   for (int32_t p = 0; p < rows; ++p) {
     const float* xr = x + (size_t)p * c;
     double mean = 0, var = 0;
@@ -415,6 +474,31 @@ static inline void gz_tune_layernorm_f32(const float* x, int32_t rows, int32_t c
 /* dx = the LayerNorm's input gradient (gamma, beta frozen) for output gradient dy. */
 static inline void gz_tune_layernorm_dx_f32(const float* dy, const float* xhat, const float* rstd, int32_t rows,
                                             int32_t c, const float* gamma, float* dx) {
+#if defined(GZ_SIMD_NEON)
+  if (c % 4 == 0) {
+    for (int32_t p = 0; p < rows; ++p) {
+      const float* dr = dy + (size_t)p * c;
+      const float* nr = xhat + (size_t)p * c;
+      float32x4_t s1 = vdupq_n_f32(0.0f), s2 = vdupq_n_f32(0.0f);
+      for (int32_t i = 0; i < c; i += 4) {
+        GZ_MCA_BEGIN(tune_lndx_sum);
+        const float32x4_t d = vmulq_f32(vld1q_f32(dr + i), vld1q_f32(gamma + i));
+        s1 = vaddq_f32(s1, d);
+        s2 = vfmaq_f32(s2, d, vld1q_f32(nr + i));
+        GZ_MCA_END(tune_lndx_sum);
+      }
+      const float32x4_t m1 = vdupq_n_f32(vaddvq_f32(s1) / (float)c), m2 = vdupq_n_f32(vaddvq_f32(s2) / (float)c);
+      for (int32_t i = 0; i < c; i += 4) {
+        GZ_MCA_BEGIN(tune_lndx_out);
+        const float32x4_t d = vmulq_f32(vld1q_f32(dr + i), vld1q_f32(gamma + i));
+        const float32x4_t t = vfmsq_f32(vsubq_f32(d, m1), vld1q_f32(nr + i), m2);
+        vst1q_f32(dx + (size_t)p * c + i, vmulq_n_f32(t, rstd[p]));
+        GZ_MCA_END(tune_lndx_out);
+      }
+    }
+    return;
+  }
+#endif
   for (int32_t p = 0; p < rows; ++p) {
     const float* dr = dy + (size_t)p * c;
     const float* nr = xhat + (size_t)p * c;
@@ -507,7 +591,7 @@ static inline void gz_tune_grn_f32(const float* x, int32_t rows, int32_t c, cons
                                    float* norms, float* y) {
   for (int32_t k = 0; k < c; ++k) norms[k] = 0;
   for (int32_t p = 0; p < rows; ++p) /* sums of squares, position by position (contiguous) */
-    for (int32_t k = 0; k < c; ++k) norms[k] += x[(size_t)p * c + k] * x[(size_t)p * c + k];
+    gz_tune_mac_row_f32(norms, x + (size_t)p * c, x + (size_t)p * c, c);
   double mean = 0;
   for (int32_t k = 0; k < c; ++k) {
     norms[k] = sqrtf(norms[k]);
@@ -516,8 +600,7 @@ static inline void gz_tune_grn_f32(const float* x, int32_t rows, int32_t c, cons
   const double denom = mean / c + 1e-6;
   float factor[GZ_TUNE_MAX_GRN]; /* gamma * N + 1 */
   for (int32_t k = 0; k < c; ++k) factor[k] = (float)(gamma[k] * (norms[k] / denom) + 1.0);
-  for (int32_t p = 0; p < rows; ++p)
-    for (int32_t k = 0; k < c; ++k) y[(size_t)p * c + k] = x[(size_t)p * c + k] * factor[k] + beta[k];
+  for (int32_t p = 0; p < rows; ++p) gz_tune_scale_shift_row_f32(y + (size_t)p * c, x + (size_t)p * c, factor, beta, c);
 }
 
 /* dy is replaced by the GRN's input gradient dx (gamma, beta frozen); `scratch` holds 2c floats. */
@@ -529,7 +612,7 @@ static inline void gz_tune_grn_dx_f32(float* dy, const float* x, const float* no
   const double denom = mean / c + 1e-6;
   for (int32_t k = 0; k < c; ++k) scratch[k] = 0;
   for (int32_t p = 0; p < rows; ++p) /* sum_p dy x per channel, position by position */
-    for (int32_t k = 0; k < c; ++k) scratch[k] += dy[(size_t)p * c + k] * x[(size_t)p * c + k];
+    gz_tune_mac_row_f32(scratch, dy + (size_t)p * c, x + (size_t)p * c, c);
   double cross = 0;
   for (int32_t k = 0; k < c; ++k) cross += gamma[k] * (double)scratch[k] * norms[k];
   cross /= (double)c * denom * denom;
@@ -540,11 +623,19 @@ static inline void gz_tune_grn_dx_f32(float* dy, const float* x, const float* no
     b[k] = norms[k] > 0 ? (float)(dnorm / norms[k]) : 0.0f;
     scratch[k] = (float)(gamma[k] * (norms[k] / denom) + 1.0);
   }
-  for (int32_t p = 0; p < rows; ++p)
-    for (int32_t k = 0; k < c; ++k) {
-      const size_t i = (size_t)p * c + k;
-      dx[i] = dy[i] * scratch[k] + x[i] * b[k];
+  for (int32_t p = 0; p < rows; ++p) {
+    const size_t at = (size_t)p * c;
+    int32_t k = 0;
+#if defined(GZ_SIMD_NEON)
+    for (; k + 4 <= c; k += 4) {
+      GZ_MCA_BEGIN(tune_grn_dx);
+      const float32x4_t d = vmulq_f32(vld1q_f32(dy + at + k), vld1q_f32(scratch + k));
+      vst1q_f32(dx + at + k, vfmaq_f32(d, vld1q_f32(x + at + k), vld1q_f32(b + k)));
+      GZ_MCA_END(tune_grn_dx);
     }
+#endif
+    for (; k < c; ++k) dx[at + k] = dy[at + k] * scratch[k] + x[at + k] * b[k];
+  }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -688,7 +779,7 @@ static inline void gz_tune_forward_work(const gz_tune_graph* g, float* params, c
       gz_tune_grn_f32(s->gl, p, c4, body->grn_gamma, body->grn_beta, s->norms, w->q);
       for (int32_t q = 0; q < p; ++q) memcpy(w->f[b] + (size_t)q * c, body->pw2_bias, (size_t)c * sizeof(float));
       gz_tune_gemm_nn_f32(w->q, p, c4, body->pw2_weight, c, w->f[b]);
-      for (size_t i = 0; i < n; ++i) w->r[i] += w->f[b][i];
+      gz_tune_update_row_f32(w->r, w->f[b], n, 0);
     }
     const gz_tune_adapter_view a = gz_tune_adapter_at(g, params, b);
     gz_tune_adapter_forward(g, b, &a, w->f[b], &w->adapter[b], w->r);
@@ -786,7 +877,7 @@ static inline float gz_tune_frame(const gz_tune_graph* g, float* params, float* 
     const gz_tune_body_state* s = &w.body[b];
     gz_tune_gemm_nt_f32(df, p, c, body->pw2_weight, c4, 0, w.q, 0);
     gz_tune_grn_dx_f32(w.q, s->gl, s->norms, p, c4, body->grn_gamma, w.scratch);
-    for (size_t i = 0; i < (size_t)p * c4; ++i) w.q[i] *= s->slope[i]; /* GELU */
+    gz_tune_update_row_f32(w.q, s->slope, (size_t)p * c4, 1); /* GELU */
     gz_tune_gemm_nt_f32(w.q, p, c4, body->pw1_weight, c, 0, w.t, 0);
     gz_tune_layernorm_dx_f32(w.t, s->xhat, s->rstd, p, c, body->norm_weight, w.u);
     gz_tune_dw7x7_taps_f32(w.u, g->height, g->width, c, body->dw_weight, w.dr, 1);
@@ -808,7 +899,21 @@ static inline void gz_tune_adamw_step(float* params, const float* grad, float* m
                                       int32_t step) {
   const double bias1 = 1.0 - pow(0.9, step), bias2 = 1.0 - pow(0.999, step);
   const float step_size = (float)(lr / bias1), root2 = (float)sqrt(bias2);
-  for (size_t i = 0; i < count; ++i) {
+  size_t i = 0;
+#if defined(GZ_SIMD_NEON)
+  for (; i + 4 <= count; i += 4) {
+    GZ_MCA_BEGIN(tune_adamw4);
+    const float32x4_t g = vld1q_f32(grad + i);
+    const float32x4_t mi = vfmaq_n_f32(vmulq_n_f32(vld1q_f32(m + i), 0.9f), g, 0.1f);
+    const float32x4_t vi = vfmaq_f32(vmulq_n_f32(vld1q_f32(v + i), 0.999f), vmulq_n_f32(g, 0.001f), g);
+    const float32x4_t denom = vaddq_f32(vdivq_f32(vsqrtq_f32(vi), vdupq_n_f32(root2)), vdupq_n_f32(1e-8f));
+    vst1q_f32(m + i, mi);
+    vst1q_f32(v + i, vi);
+    vst1q_f32(params + i, vsubq_f32(vld1q_f32(params + i), vdivq_f32(vmulq_n_f32(mi, step_size), denom)));
+    GZ_MCA_END(tune_adamw4);
+  }
+#endif
+  for (; i < count; ++i) {
     m[i] = 0.9f * m[i] + 0.1f * grad[i];
     v[i] = 0.999f * v[i] + 0.001f * grad[i] * grad[i];
     params[i] -= step_size * m[i] / (sqrtf(v[i]) / root2 + 1e-8f);
