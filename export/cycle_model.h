@@ -18,8 +18,8 @@
 // What it leaves out, so the figure is a lower bound of a real Pi's: code outside the fenced
 // bodies (row copies and gathers through memcpy, per-position LayerNorm reciprocals, GRN's
 // per-image factors, resampling, the head, loop control between bodies; in personalisation the
-// float LayerNorms, GRN, BatchNorm and LeakyReLU loops, the batch draw and AdamW), cache misses
-// (llvm-mca assumes every load hits L1) and branch mispredictions. Needs Debian's g++-aarch64-linux-gnu,
+// adapters' BatchNorm and LeakyReLU, pooling, head and loss, the batch draw, augmentation),
+// cache misses (llvm-mca assumes every load hits L1) and branch mispredictions. Needs Debian's g++-aarch64-linux-gnu,
 // qemu-user and llvm; a missing tool is named with its package.
 #pragma once
 

@@ -418,9 +418,10 @@ std::string describe_pi4_model(const std::string& kernel_dir, double macs, doubl
   return text +
          "\n#### dftgaze_personalize, one wearer (5 calibration frames, the export's personalize.* defaults)\n\n"
          "The integer network's regions (every view of every calibration frame) and the float training loops' "
-         "NEON tiles (`tune_*`: the pointwise layers' products and input gradients, the adapters' products and "
-         "weight gradients, depthwise taps, GELU). Not modelled besides the above: the float LayerNorms, GRN, "
-         "BatchNorm/LeakyReLU and AdamW loops, the batch draw, augmentation.\n\n" +
+         "NEON loops (`tune_*`: the pointwise layers' products and input gradients, the adapters' products and "
+         "weight gradients, depthwise taps, GELU, LayerNorm, GRN, residual adds, AdamW). Not modelled besides the "
+         "above: the adapters' BatchNorm and LeakyReLU, pooling, the head and the loss, the batch draw, "
+         "augmentation, each frame's int16 features to float.\n\n" +
          tune_rows + summary;
 }
 

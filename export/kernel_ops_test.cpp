@@ -789,6 +789,23 @@ std::string float_difference(const std::vector<float>& got, const std::vector<do
   return "";
 }
 
+// want[i][j] = init(i, j) + sum_k lhs(i, k) rhs(k, j) in double; scale: the terms' magnitudes.
+template <class Init, class Lhs, class Rhs>
+void reference_product(int32_t ni, int32_t nj, int32_t nk, Init init, Lhs lhs, Rhs rhs, std::vector<double>& want,
+                       std::vector<double>& scale) {
+  want.assign(size_t(ni) * size_t(nj), 0.0);
+  scale.assign(want.size(), 0.0);
+  for (int32_t i = 0; i < ni; ++i)
+    for (int32_t j = 0; j < nj; ++j) {
+      double sum = init(i, j), mag = std::fabs(sum);
+      for (int32_t k = 0; k < nk; ++k) {
+        const double t = double(lhs(i, k)) * rhs(k, j);
+        sum += t, mag += std::fabs(t);
+      }
+      want[size_t(i) * size_t(nj) + size_t(j)] = sum, scale[size_t(i) * size_t(nj) + size_t(j)] = mag;
+    }
+}
+
 TEST_CASE("kernel ops: personalisation products (nn, nt, tn) against a double reference", "[kernel-ops]") {
   const std::string tile = std::string(gz_simd_name()) == "neon" ? "_neon" : "_generic";
   Rng rng(17);
@@ -796,61 +813,45 @@ TEST_CASE("kernel ops: personalisation products (nn, nt, tn) against a double re
     for (const int32_t a : {4, 20, 80, 7})
       for (const int32_t b : {4, 20, 36, 320, 6}) {
         INFO("rows " << rows << ", " << a << " x " << b);
-        const bool tiled = a % 4 == 0 && b % 4 == 0;
-        const std::string expected = tiled ? tile : "_generic";
+        const std::string expected = a % 4 == 0 && b % 4 == 0 ? tile : "_generic";
         const std::vector<float> x = random_floats(rng, size_t(rows) * a), w = random_floats(rng, size_t(a) * b);
         const std::vector<float> y0 = random_floats(rng, size_t(rows) * b), bias = random_floats(rng, size_t(b));
-        std::vector<double> want(size_t(rows) * b), scale(want.size());
+        const auto x_at = [&](int32_t p, int32_t i) { return x[size_t(p) * a + i]; };
+        std::vector<double> want, scale;
         // nn: y[rows][b] += x[rows][a] w[a][b]
-        for (int32_t p = 0; p < rows; ++p)
-          for (int32_t o = 0; o < b; ++o) {
-            double sum = y0[size_t(p) * b + o], mag = std::fabs(sum);
-            for (int32_t i = 0; i < a; ++i) {
-              sum += double(x[size_t(p) * a + i]) * w[size_t(i) * b + o];
-              mag += std::fabs(double(x[size_t(p) * a + i]) * w[size_t(i) * b + o]);
-            }
-            want[size_t(p) * b + o] = sum, scale[size_t(p) * b + o] = mag;
-          }
+        reference_product(
+            rows, b, a, [&](int32_t p, int32_t o) { return double(y0[size_t(p) * b + o]); }, x_at,
+            [&](int32_t i, int32_t o) { return w[size_t(i) * b + o]; }, want, scale);
         std::vector<float> y = y0;
         g_variant.clear();
         gz_tune_gemm_nn_f32(x.data(), rows, a, w.data(), b, y.data());
         CHECK(g_variant == "gz_tune_gemm_nn_f32" + expected);
         CHECK(float_difference(y, want, scale) == "");
-        // nt: y[rows][b] = y + bias + x[rows][a] wt[b][a]^T, with and without accumulation
+        // nt: y[rows][b] = (y) + bias + x[rows][a] w^T, w read as [b][a]
         for (const int accumulate : {0, 1}) {
-          for (int32_t p = 0; p < rows; ++p)
-            for (int32_t j = 0; j < b; ++j) {
-              double sum = double(bias[size_t(j)]) + (accumulate ? y0[size_t(p) * b + j] : 0.0);
-              double mag = std::fabs(double(bias[size_t(j)])) + (accumulate ? std::fabs(y0[size_t(p) * b + j]) : 0.0);
-              for (int32_t i = 0; i < a; ++i) {
-                const double t = double(x[size_t(p) * a + i]) * w[size_t(j) * a + i];  // w read as [b][a]
-                sum += t, mag += std::fabs(t);
-              }
-              want[size_t(p) * b + j] = sum, scale[size_t(p) * b + j] = mag;
-            }
+          reference_product(
+              rows, b, a,
+              [&](int32_t p, int32_t j) {
+                return double(bias[size_t(j)]) + (accumulate ? y0[size_t(p) * b + j] : 0.0);
+              },
+              x_at, [&](int32_t i, int32_t j) { return w[size_t(j) * a + i]; }, want, scale);
           y = y0;
           g_variant.clear();
           gz_tune_gemm_nt_f32(x.data(), rows, a, w.data(), b, bias.data(), y.data(), accumulate);
           CHECK(g_variant == "gz_tune_gemm_nt_f32" + expected);
           CHECK(float_difference(y, want, scale) == "");
         }
-        // tn: g[a][b] += d[rows][a]^T v[rows][b]
+        // tn: g[a][b] += x[rows][a]^T v[rows][b]
         const std::vector<float> v = random_floats(rng, size_t(rows) * b), g0 = random_floats(rng, size_t(a) * b);
-        std::vector<double> gwant(size_t(a) * b), gscale(gwant.size());
-        for (int32_t j = 0; j < a; ++j)
-          for (int32_t i = 0; i < b; ++i) {
-            double sum = g0[size_t(j) * b + i], mag = std::fabs(sum);
-            for (int32_t p = 0; p < rows; ++p) {
-              const double t = double(x[size_t(p) * a + j]) * v[size_t(p) * b + i];
-              sum += t, mag += std::fabs(t);
-            }
-            gwant[size_t(j) * b + i] = sum, gscale[size_t(j) * b + i] = mag;
-          }
+        reference_product(
+            a, b, rows, [&](int32_t j, int32_t i) { return double(g0[size_t(j) * b + i]); },
+            [&](int32_t j, int32_t p) { return x[size_t(p) * a + j]; },
+            [&](int32_t p, int32_t i) { return v[size_t(p) * b + i]; }, want, scale);
         std::vector<float> g = g0;
         g_variant.clear();
         gz_tune_gemm_tn_f32(x.data(), rows, a, v.data(), b, g.data());
         CHECK(g_variant == "gz_tune_gemm_tn_f32" + expected);
-        CHECK(float_difference(g, gwant, gscale) == "");
+        CHECK(float_difference(g, want, scale) == "");
       }
 }
 

@@ -33,6 +33,13 @@
  * pointwise weights [in][out] (row i holds input i's weight for every output), depthwise
  * weights [49][C]. Results are a pure function of the inputs: fixed summation orders, no
  * threads, so a run repeats bit for bit on one build.
+ *
+ * Paths: every loop has a generic form (the reference; x86 compilers vectorise it, so it is the
+ * AVX2 path too) and, on AArch64, NEON loops whose bodies are cycle-model regions (layers.h's
+ * GZ_MCA fences, `gaze bench --model pi4`): the products as register tiles of fused multiply-adds
+ * at the A72's one FMLA a cycle, GELU with a polynomial erf and exp instead of libm calls. NEON
+ * fuses products and sums in other orders, so the two agree to float rounding, not bit for bit
+ * (kernel_ops_test holds each to a double reference).
  */
 #ifndef LIBGAZE_EXPORT_TUNE_H_
 #define LIBGAZE_EXPORT_TUNE_H_
@@ -194,7 +201,9 @@ static inline void gz_tune_rows4(const float* m, int32_t rows, int32_t stride, i
     for (int32_t r = 0; r < 4; ++r) acc[r] = vfmaq_laneq_f32(acc[r], w0, xv[r], l); \
   }
 
-/* Tiles of 4 rows x 16 outputs (64 FMLA per 4 inputs), then 4 rows x 4 outputs. */
+/* Tiles of 4 rows x 16 outputs (64 FMLA per 4 inputs), then 4 rows x 4 outputs. The two loops
+ * stay written out: one tile function with a width flag (as the tn tiles below) made GCC hoist
+ * all 16 weight loads beside the 16 accumulators and spill (68 cycles per pass against 64). */
 static inline void gz_tune_gemm_nn_f32_neon(const float* x, int32_t rows, int32_t in, const float* w, int32_t out,
                                             float* y) {
   GZ_TRACE_VARIANT();
