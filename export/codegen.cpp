@@ -296,7 +296,7 @@ std::string tune_source(const QuantizedNet& net, Emitter& e) {
     << ";\n  o->noise = " << hex_float(o.noise) << ";\n}\n\n"
     << "size_t dftgaze_personalize_work_bytes(int k, int views) {\n"
     << "  if (k < 1 || views < 1) return 0;\n  const gz_tune_model m = tune_model();\n"
-    << "  return gz_tune_work_bytes(kNet.input_h, kNet.input_w, &m, k, views);\n}\n\n"
+    << "  return gz_tune_work_bytes(&m, k, views);\n}\n\n"
     << "int dftgaze_personalize(const uint8_t* const* eyes, int h, int w, const float* gazes, int k,\n"
     << "                        const dftgaze_personalize_options* options, void* work, size_t work_bytes,\n"
     << "                        uint8_t* blob, size_t blob_bytes) {\n"
@@ -431,7 +431,7 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
   if (!net.tune.empty()) {
     gz_tune_model m{};
     m.graph = net.tune.graph(false, false);
-    summary.personalize_work_bytes = gz_tune_work_bytes(net.input_h, net.input_w, &m, 5, net.tune.defaults.views);
+    summary.personalize_work_bytes = gz_tune_work_bytes(&m, 5, net.tune.defaults.views);
   }
   summary.weight_bytes = e.weight_bytes;
   summary.constant_bytes = e.const_bytes;

@@ -74,9 +74,11 @@ static inline int64_t gz_rdivpot_s64(int64_t x, int32_t exponent) {
 
 static inline int32_t gz_clamp_s32(int64_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : (int32_t)v; }
 
-/* Resample an h x w grey image to out_h x out_w (see the header comment). */
-static inline void gz_resample_u8(const uint8_t* src, int32_t h, int32_t w, uint8_t* dst, int32_t out_h,
-                                  int32_t out_w) {
+/* As gz_resample_u8, with the window moved by (shift_y, shift_x) Q16 fractions of its own height
+ * and width (on-device personalisation's augmented views shift it as the loaders' augmentation
+ * does); samples past the image's edge take the edge. */
+static inline void gz_resample_shifted_u8(const uint8_t* src, int32_t h, int32_t w, uint8_t* dst, int32_t out_h,
+                                          int32_t out_w, int32_t shift_y, int32_t shift_x) {
   int64_t win_h16, win_w16; /* the centred window in Q16 source pixels */
   if ((int64_t)h * out_w >= (int64_t)w * out_h) {
     win_w16 = (int64_t)w << 16;
@@ -85,7 +87,8 @@ static inline void gz_resample_u8(const uint8_t* src, int32_t h, int32_t w, uint
     win_h16 = (int64_t)h << 16;
     win_w16 = ((int64_t)h * out_w << 16) / out_h;
   }
-  const int64_t y0 = (((int64_t)h << 16) - win_h16) / 2, x0 = (((int64_t)w << 16) - win_w16) / 2;
+  const int64_t y0 = (((int64_t)h << 16) - win_h16) / 2 + win_h16 * shift_y / 65536;
+  const int64_t x0 = (((int64_t)w << 16) - win_w16) / 2 + win_w16 * shift_x / 65536;
   const int64_t max_y = (int64_t)(h - 1) << 16, max_x = (int64_t)(w - 1) << 16;
   for (int32_t y = 0; y < out_h; ++y) {
     int64_t sy = y0 + win_h16 * (2 * y + 1) / (2 * out_h) - 32768;
@@ -102,6 +105,12 @@ static inline void gz_resample_u8(const uint8_t* src, int32_t h, int32_t w, uint
       dst[y * out_w + x] = (uint8_t)((top * (65536 - fy) + bottom * fy + ((int64_t)1 << 31)) >> 32);
     }
   }
+}
+
+/* Resample an h x w grey image to out_h x out_w (see the header comment). */
+static inline void gz_resample_u8(const uint8_t* src, int32_t h, int32_t w, uint8_t* dst, int32_t out_h,
+                                  int32_t out_w) {
+  gz_resample_shifted_u8(src, h, w, dst, out_h, out_w, 0, 0);
 }
 
 /* Signed requantisation parameters: |scale| as usual, the sign carried by the multiplier. */

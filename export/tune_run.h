@@ -108,7 +108,6 @@ typedef struct { /* the work buffer, carved */
   int16_t* views; /* [k * views][2][P][C]: c then f */
   float* frame;   /* gz_tune_work_floats */
   float *c, *f;   /* the current frame in float */
-  uint8_t* image; /* input_h x input_w: augmentation's copy */
   double* stats;  /* per block: C means of f, H means of a, |s| max */
   float* quant;   /* quantisation scratch */
 } gz_tune_buffers;
@@ -126,11 +125,11 @@ static inline size_t gz_tune_quant_floats(const gz_tune_graph* g) {
 }
 
 /* Carves `work` (null: sizes only); returns the bytes needed. The body weights, parameters,
- * statistics and calibration views live throughout; after them, what each phase alone needs
- * shares one region: the augmentation's image (views), the gradient, AdamW's moments and one
- * frame's activations (training and statistics), the quantisation scratch (the blob). */
-static inline size_t gz_tune_carve(int32_t input_h, int32_t input_w, const gz_tune_model* m, int32_t k, int32_t views,
-                                   uint8_t* work, gz_tune_buffers* b) {
+ * statistics and calibration views live throughout; after them the quantisation scratch (the
+ * blob) shares the bytes of the gradient, AdamW's moments and one frame's activations (training
+ * and statistics). */
+static inline size_t gz_tune_carve(const gz_tune_model* m, int32_t k, int32_t views, uint8_t* work,
+                                   gz_tune_buffers* b) {
   const gz_tune_graph* g = &m->graph;
   const size_t pc = (size_t)g->height * (size_t)g->width * (size_t)g->channels;
   const size_t n = gz_tune_param_count(g);
@@ -143,28 +142,23 @@ static inline size_t gz_tune_carve(int32_t input_h, int32_t input_w, const gz_tu
   GZ_TUNE_SECTION(stats, double, (size_t)g->blocks*(size_t)(g->channels + g->hidden + 1));
   GZ_TUNE_SECTION(views, int16_t, (size_t)k * (size_t)views * 2 * pc);
   const size_t shared = at;
-  GZ_TUNE_SECTION(image, uint8_t, (size_t)input_h * (size_t)input_w); /* 1. views */
-  size_t end = at;
-  at = shared;
   GZ_TUNE_SECTION(grad, float, n); /* 2-3. training, statistics */
   GZ_TUNE_SECTION(m, float, n);
   GZ_TUNE_SECTION(v, float, n);
   GZ_TUNE_SECTION(frame, float, gz_tune_work_floats(g));
   GZ_TUNE_SECTION(c, float, pc);
   GZ_TUNE_SECTION(f, float, pc);
-  end = at > end ? at : end;
+  const size_t end = at;
   at = shared;
   GZ_TUNE_SECTION(quant, float, gz_tune_quant_floats(g)); /* 4. the blob */
 #undef GZ_TUNE_SECTION
   return at > end ? at : end;
 }
 
-/* Bytes of work buffer gz_tune_run() needs for k calibration frames in `views` views, for a
- * network input of input_h x input_w. */
-static inline size_t gz_tune_work_bytes(int32_t input_h, int32_t input_w, const gz_tune_model* m, int32_t k,
-                                        int32_t views) {
+/* Bytes of work buffer gz_tune_run() needs for k calibration frames in `views` views. */
+static inline size_t gz_tune_work_bytes(const gz_tune_model* m, int32_t k, int32_t views) {
   gz_tune_buffers b;
-  return gz_tune_carve(input_h, input_w, m, k, views, 0, &b);
+  return gz_tune_carve(m, k, views, 0, &b);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -206,30 +200,28 @@ static inline void gz_tune_dequantise_bodies(const gz_tune_model* m, float* out,
   }
 }
 
-/* Augments the network's input image in place, like datasets/preprocess.cpp's training path on
- * a grey image: the window shifted by up to `shift` of its size (edges clamped), then gamma,
- * contrast, brightness and Gaussian noise on the grey levels. */
-static inline void gz_tune_augment(uint8_t* image, int32_t h, int32_t w, const gz_tune_options* o, uint64_t* rng,
-                                   uint8_t* copy) {
-  const int32_t dy = (int32_t)lrint(gz_tune_uniform(rng, -o->shift, o->shift) * h);
-  const int32_t dx = (int32_t)lrint(gz_tune_uniform(rng, -o->shift, o->shift) * w);
+/* An augmented view of calibration frame `eye` (eye_h x eye_w) as the network's input `image`
+ * (h x w), like datasets/preprocess.cpp's training path on a grey image: the resampling window
+ * shifted by up to `shift` of its size (bilinear from the frame itself, so the shifted-in border
+ * is the frame's own content), then gamma, contrast, brightness and Gaussian noise on the grey
+ * levels. */
+static inline void gz_tune_augment(const uint8_t* eye, int32_t eye_h, int32_t eye_w, uint8_t* image, int32_t h,
+                                   int32_t w, const gz_tune_options* o, uint64_t* rng) {
+  const int32_t shift_y = (int32_t)lrint(gz_tune_uniform(rng, -o->shift, o->shift) * 65536);
+  const int32_t shift_x = (int32_t)lrint(gz_tune_uniform(rng, -o->shift, o->shift) * 65536);
   const double contrast = 1 + gz_tune_uniform(rng, -o->contrast, o->contrast);
   const double brightness = 255 * gz_tune_uniform(rng, -o->brightness, o->brightness);
   const double gamma = exp(gz_tune_uniform(rng, -o->gamma, o->gamma));
   const double noise = gz_tune_uniform(rng, 0, o->noise);
-  memcpy(copy, image, (size_t)h * (size_t)w);
+  gz_resample_shifted_u8(eye, eye_h, eye_w, image, h, w, shift_y, shift_x);
   float level[256]; /* gamma, contrast and brightness of every grey level */
   for (int32_t v = 0; v < 256; ++v)
     level[v] = (float)((255.0 * pow(v / 255.0, gamma) - 128.0) * contrast + 128.0 + brightness);
-  for (int32_t y = 0; y < h; ++y) {
-    const int32_t sy = y + dy < 0 ? 0 : y + dy >= h ? h - 1 : y + dy;
-    for (int32_t x = 0; x < w; ++x) {
-      const int32_t sx = x + dx < 0 ? 0 : x + dx >= w ? w - 1 : x + dx;
-      const double u1 = 1.0 - gz_tune_uniform(rng, 0, 1), u2 = gz_tune_uniform(rng, 0, 1);
-      const double normal = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-      const double v = level[copy[(size_t)sy * w + sx]] + noise * normal;
-      image[(size_t)y * w + x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lrint(v));
-    }
+  for (size_t i = 0; i < (size_t)h * (size_t)w; ++i) {
+    const double u1 = 1.0 - gz_tune_uniform(rng, 0, 1), u2 = gz_tune_uniform(rng, 0, 1);
+    const double normal = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    const double v = level[image[i]] + noise * normal;
+    image[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lrint(v));
   }
 }
 
@@ -320,7 +312,7 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
   if (!net || !m || !arena || !eyes || !gazes || !o || !work || !blob || k < 1 || (uintptr_t)work % 16)
     return GZ_TUNE_ERROR_ARGUMENT;
   if (o->views < 1 || o->steps < 0 || o->batch_size < 1 || !(o->lr >= 0) || !(o->replay_fraction >= 0) ||
-      !(o->replay_fraction <= 1) || k > (1 << 20) / o->views)
+      !(o->shift >= 0 && o->shift <= 1) || !(o->replay_fraction <= 1) || k > (1 << 20) / o->views)
     return GZ_TUNE_ERROR_ARGUMENT;
   for (int32_t i = 0; i < k; ++i)
     if (!eyes[i]) return GZ_TUNE_ERROR_ARGUMENT;
@@ -328,9 +320,9 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
       m->graph.channels > GZ_LAYERNORM_MAX_CHANNELS)
     return GZ_TUNE_ERROR_ARGUMENT;
   gz_tune_buffers b;
-  if (gz_tune_carve(net->input_h, net->input_w, m, k, o->views, 0, &b) > work_bytes) return GZ_TUNE_ERROR_WORK;
+  if (gz_tune_carve(m, k, o->views, 0, &b) > work_bytes) return GZ_TUNE_ERROR_WORK;
   if (blob_bytes < gz_tune_blob_bytes(m)) return GZ_TUNE_ERROR_BLOB;
-  gz_tune_carve(net->input_h, net->input_w, m, k, o->views, (uint8_t*)work, &b);
+  gz_tune_carve(m, k, o->views, (uint8_t*)work, &b);
   gz_tune_graph g = m->graph;
   gz_tune_dequantise_bodies(m, b.body, &g);
   const size_t n = gz_tune_param_count(&g);
@@ -346,7 +338,7 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
       if (rc) return rc == -3 ? GZ_TUNE_ERROR_ARENA : GZ_TUNE_ERROR_ARGUMENT;
       if (v > 0) {
         uint64_t rng = o->seed ^ (0x7669657773ULL + (uint64_t)(v * k + i) * 0x9e3779b97f4a7c15ULL); /* "views" */
-        gz_tune_augment(arena + plan.image, net->input_h, net->input_w, o, &rng, b.image);
+        gz_tune_augment(eyes[i], eye_h, eye_w, arena + plan.image, net->input_h, net->input_w, o, &rng);
       }
       int16_t* cf = b.views + (size_t)(v * k + i) * 2 * pc;
       const int16_t* r = gz_net_stages(net, arena, &plan, cf + pc);
@@ -354,7 +346,7 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
     }
 
   /* 2. AdamW steps on calibration + replay batches. */
-  memset(b.m, 0, n * sizeof(float)); /* (the image of step 1 shared their bytes) */
+  memset(b.m, 0, n * sizeof(float));
   memset(b.v, 0, n * sizeof(float));
   const int32_t replay_n = m->replay_count > 0 ? (int32_t)lround(o->batch_size * (double)o->replay_fraction) : 0;
   const int32_t own_n = o->batch_size - replay_n;

@@ -396,13 +396,14 @@ TEST_CASE("dftgaze_personalize in the kernel against gaze personalize on the sam
 
   // The two against each other, over seeds (each draws its own shots and batches, the same ones on
   // both sides) at personalize's default 60 steps: one calibration alone is chaotic here (a random
-  // backbone whose adapters make large corrections; 5 shots, Adam at lr 3e-3), and the two sides
-  // differ in their inputs (the integer network's features and u8 augmentation on the device,
-  // float ones on the workstation) while their arithmetic agrees (export/tune_test.cpp). Measured:
-  // per seed 2.70 / 3.34 / 2.57 / 1.76 deg on the workstation, 3.30 / 4.88 / 4.09 / 3.25 on the
-  // device, from ~26 deg; on the demo's trained student the two are level (README).
+  // backbone whose adapters make large corrections; 5 shots, Adam at lr 3e-3), so the issue's
+  // "within 0.2 deg of gaze personalize on the same shots" is held on the mean over 8 seeds.
+  // Measured: workstation 2.70 3.34 2.57 1.76 2.93 1.69 3.13 3.58 (mean 2.71), device 3.42 2.00
+  // 3.52 2.13 5.07 1.33 1.97 2.90 (2.79), from ~26 deg. Before the device's augmented views
+  // shifted the source window as the loaders do (they shifted the resampled image by whole pixels
+  // with clamped borders) the device's mean over the first 4 seeds was 3.88 against 2.59.
   double workstation_mean = 0, device_mean = 0;
-  const int seeds = 4;
+  const int seeds = 8;
   for (int seed = 0; seed < seeds; ++seed) {
     Config s = c;
     s.run.seed = seed;
@@ -421,7 +422,7 @@ TEST_CASE("dftgaze_personalize in the kernel against gaze personalize on the sam
   }
   WARN("mean over " << seeds << " seeds: gaze personalize " << workstation_mean << " deg, dftgaze_personalize "
                     << device_mean << " deg");
-  CHECK(device_mean <= workstation_mean + 1.5);
+  CHECK(device_mean <= workstation_mean + 0.2);
 }
 
 }  // namespace gaze
