@@ -768,6 +768,11 @@ static inline const float* gz_tune_head_bias(const gz_tune_graph* g, float* para
                        : g->head_bias;
 }
 
+/* Every one of `rows` rows of y (n wide) set to `bias`: a layer's output before its products. */
+static inline void gz_tune_fill_rows_f32(float* y, int32_t rows, const float* bias, int32_t n) {
+  for (int32_t q = 0; q < rows; ++q) memcpy(y + (size_t)q * n, bias, (size_t)n * sizeof(float));
+}
+
 /* The forward pass from (c, f) to the head's 4 outputs, keeping what the backward needs. */
 static inline void gz_tune_forward_work(const gz_tune_graph* g, float* params, const float* c_in, const float* f_in,
                                         gz_tune_work* w, float out[4]) {
@@ -779,14 +784,14 @@ static inline void gz_tune_forward_work(const gz_tune_graph* g, float* params, c
     if (b > 0) { /* the frozen body: f_b from r_b, then r += f_b */
       const gz_tune_body* body = &g->body[b];
       gz_tune_body_state* s = &w->body[b];
-      for (int32_t q = 0; q < p; ++q) memcpy(w->t + (size_t)q * c, body->dw_bias, (size_t)c * sizeof(float));
+      gz_tune_fill_rows_f32(w->t, p, body->dw_bias, c);
       gz_tune_dw7x7_taps_f32(w->r, g->height, g->width, c, body->dw_weight, w->t, 0);
       gz_tune_layernorm_f32(w->t, p, c, body->norm_weight, body->norm_bias, g->norm_eps, s->xhat, s->rstd, w->u);
-      for (int32_t q = 0; q < p; ++q) memcpy(s->slope + (size_t)q * c4, body->pw1_bias, (size_t)c4 * sizeof(float));
+      gz_tune_fill_rows_f32(s->slope, p, body->pw1_bias, c4);
       gz_tune_gemm_nn_f32(w->u, p, c, body->pw1_weight, c4, s->slope); /* pw1's output ... */
       gz_tune_gelu_f32(s->slope, (size_t)p * c4, s->gl);               /* ... becomes GELU's slope */
       gz_tune_grn_f32(s->gl, p, c4, body->grn_gamma, body->grn_beta, s->norms, w->q);
-      for (int32_t q = 0; q < p; ++q) memcpy(w->f[b] + (size_t)q * c, body->pw2_bias, (size_t)c * sizeof(float));
+      gz_tune_fill_rows_f32(w->f[b], p, body->pw2_bias, c);
       gz_tune_gemm_nn_f32(w->q, p, c4, body->pw2_weight, c, w->f[b]);
       gz_tune_update_row_f32(w->r, w->f[b], n, 0);
     }
