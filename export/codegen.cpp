@@ -124,6 +124,17 @@ void put_adapter_payload(Bytes& b, gz_requant slope, const AdapterPlanes& planes
   for (const PackedPw* p : {&planes.down_hi, &planes.down_lo, &planes.up}) b.put(p->weight);
 }
 
+// The head's part of the payload (gz_head_write_payload's layout, export/kernel.h).
+void put_head_payload(Bytes& b, const QuantizedNet& net) {
+  const QLinear& l = net.head;
+  gz_head head{l.weight.data(), l.weight_lo.data(), l.bias.data(), l.bias_lo.data(), {}, {}};
+  std::copy(net.head_dequant.begin(), net.head_dequant.end(), head.dequant);
+  std::copy(net.head_dequant_lo.begin(), net.head_dequant_lo.end(), head.dequant_lo);
+  const size_t at = b.data.size();
+  b.data.resize(at + gz_head_payload_bytes(l.in));
+  gz_head_write_payload(&head, l.in, b.data.data() + at);
+}
+
 bool is_user_block(const QuantizedNet& net, size_t stage) { return stage + 1 == net.stages.size(); }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,7 +239,8 @@ std::string tune_source(const QuantizedNet& net, Emitter& e) {
   const TuneData& t = net.tune;
   s << "/* On-device personalisation (export/tune_run.h). */\n";
   if (t.empty()) {
-    s << "size_t dftgaze_personalize_work_bytes(int k, int views) {\n  (void)k;\n  (void)views;\n  return 0;\n}\n"
+    s << "size_t dftgaze_personalize_work_bytes(int k, const dftgaze_personalize_options* options) {\n"
+      << "  (void)k;\n  (void)options;\n  return 0;\n}\n"
       << "void dftgaze_personalize_defaults(dftgaze_personalize_options* o) { memset(o, 0, sizeof *o); }\n"
       << "int dftgaze_personalize(const uint8_t* const* eyes, int h, int w, const float* gazes, int k,\n"
       << "                        const dftgaze_personalize_options* options, void* work, size_t work_bytes,\n"
@@ -274,6 +286,7 @@ std::string tune_source(const QuantizedNet& net, Emitter& e) {
        << "  m.blocks = kStage" << last << ";\n"
        << "  m.base_params = " << e.float_array("tune_base_params", t.adapters) << ";\n"
        << "  m.residual_scale = " << hex_float(net.scales.residual[last]) << ";\n"
+       << "  m.head_norm_scale = " << hex_float(t.head_norm_scale) << ";\n"
        << "  m.slope.multiplier = " << slope.multiplier << ";\n  m.slope.shift = " << slope.shift << ";\n"
        << "  m.replay_count = " << replay << ";\n"
        << "  m.replay_c = " << e.array("tune_replay_c", t.replay_c, "int16_t") << ";\n"
@@ -287,16 +300,18 @@ std::string tune_source(const QuantizedNet& net, Emitter& e) {
     << "  gz_tune_options t;\n  t.steps = o->steps;\n  t.batch_size = o->batch_size;\n  t.views = o->views;\n"
     << "  t.lr = o->lr;\n  t.replay_fraction = o->replay_fraction;\n  t.seed = o->seed;\n  t.shift = o->shift;\n"
     << "  t.brightness = o->brightness;\n  t.contrast = o->contrast;\n  t.gamma = o->gamma;\n  t.noise = o->noise;\n"
-    << "  return t;\n}\n\n"
+    << "  t.train_head = o->train_head;\n  return t;\n}\n\n"
     << "void dftgaze_personalize_defaults(dftgaze_personalize_options* o) {\n"
     << "  o->steps = " << o.steps << ";\n  o->batch_size = " << o.batch_size << ";\n  o->views = " << o.views
     << ";\n  o->lr = " << hex_float(o.lr) << ";\n  o->replay_fraction = " << hex_float(o.replay_fraction)
     << ";\n  o->seed = 0;\n  o->shift = " << hex_float(o.shift) << ";\n  o->brightness = " << hex_float(o.brightness)
     << ";\n  o->contrast = " << hex_float(o.contrast) << ";\n  o->gamma = " << hex_float(o.gamma)
-    << ";\n  o->noise = " << hex_float(o.noise) << ";\n}\n\n"
-    << "size_t dftgaze_personalize_work_bytes(int k, int views) {\n"
-    << "  if (k < 1 || views < 1) return 0;\n  const gz_tune_model m = tune_model();\n"
-    << "  return gz_tune_work_bytes(&m, k, views);\n}\n\n"
+    << ";\n  o->noise = " << hex_float(o.noise) << ";\n  o->train_head = " << int(o.train_head) << ";\n}\n\n"
+    << "size_t dftgaze_personalize_work_bytes(int k, const dftgaze_personalize_options* options) {\n"
+    << "  dftgaze_personalize_options defaults;\n"
+    << "  if (!options) dftgaze_personalize_defaults(&defaults), options = &defaults;\n"
+    << "  if (k < 1 || options->views < 1) return 0;\n  const gz_tune_model m = tune_model();\n"
+    << "  const gz_tune_options o = tune_options(options);\n  return gz_tune_work_bytes(&m, k, &o);\n}\n\n"
     << "int dftgaze_personalize(const uint8_t* const* eyes, int h, int w, const float* gazes, int k,\n"
     << "                        const dftgaze_personalize_options* options, void* work, size_t work_bytes,\n"
     << "                        uint8_t* blob, size_t blob_bytes) {\n"
@@ -412,6 +427,8 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
   e.array("head_w_lo", net.head.weight_lo, "int8_t", true);
   e.array("head_b", net.head.bias, "int32_t", true);
   e.array("head_b_lo", net.head.bias_lo, "int32_t", true);
+  const size_t head_at = payload_bytes;  // the head follows the adapters in a user's payload
+  if (user_count) payload_bytes += gz_head_payload_bytes(net.head.in);
 
   // Stages keep their blocks' pw1/GELU outputs while the arena stays within budget, the
   // smallest maps first; the others recompute them.
@@ -431,7 +448,9 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
   if (!net.tune.empty()) {
     gz_tune_model m{};
     m.graph = net.tune.graph(false, false);
-    summary.personalize_work_bytes = gz_tune_work_bytes(&m, 5, net.tune.defaults.views);
+    gz_tune_options o{};
+    o.views = net.tune.defaults.views, o.train_head = net.tune.defaults.train_head;
+    summary.personalize_work_bytes = gz_tune_work_bytes(&m, 5, &o);
   }
   summary.weight_bytes = e.weight_bytes;
   summary.constant_bytes = e.const_bytes;
@@ -456,6 +475,13 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << std::max<size_t>(1, user_count) << "] = {\n"
       << (user_count ? user_adapters.str() : kEmptyAdapter) << "};\n\n"
       << blocks.str() << "\n"
+      << "/* The head's Linear: the base's, or a user's after dftgaze_set_user(). */\n"
+      << "static const gz_head kBaseHead = {head_w, head_w_lo, head_b, head_b_lo,\n"
+      << "    {" << hex_float(net.head_dequant[0]) << ", " << hex_float(net.head_dequant[1]) << ", "
+      << hex_float(net.head_dequant[2]) << ", " << hex_float(net.head_dequant[3]) << "},\n"
+      << "    {" << hex_float(net.head_dequant_lo[0]) << ", " << hex_float(net.head_dequant_lo[1]) << ", "
+      << hex_float(net.head_dequant_lo[2]) << ", " << hex_float(net.head_dequant_lo[3]) << "}};\n"
+      << "static gz_head g_user_head = kBaseHead;\n\n"
       << "static const gz_net kNet = {\n"
       << "    " << net.input_h << ", " << net.input_w << ",\n"
       << "    {" << net.depths[0] << ", " << net.depths[1] << ", " << net.depths[2] << ", " << net.depths[3] << "},\n"
@@ -464,11 +490,7 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "    " << stem << ",\n    " << stem_norm << ",\n"
       << "    {" << downsample[0] << ",\n     " << downsample[1] << ",\n     " << downsample[2] << "},\n"
       << "    {kStage0, kStage1, kStage2, kStage3},\n"
-      << "    " << head_norm << ",\n    head_w, head_w_lo, head_b, head_b_lo,\n"
-      << "    {" << hex_float(net.head_dequant[0]) << ", " << hex_float(net.head_dequant[1]) << ", "
-      << hex_float(net.head_dequant[2]) << ", " << hex_float(net.head_dequant[3]) << "},\n"
-      << "    {" << hex_float(net.head_dequant_lo[0]) << ", " << hex_float(net.head_dequant_lo[1]) << ", "
-      << hex_float(net.head_dequant_lo[2]) << ", " << hex_float(net.head_dequant_lo[3]) << "},\n};\n\n";
+      << "    " << head_norm << ",\n    &g_user_head,\n};\n\n";
   src << "alignas(64) static uint8_t g_arena[DFTGAZE_ARENA_BYTES];\n"
       << "alignas(16) static int32_t g_user_storage[(DFTGAZE_USER_PAYLOAD_BYTES + 3) / 4 + 1];\n\n"
       << "int dftgaze_predict(const uint8_t* eye, int h, int w, float out[4]) {\n"
@@ -479,13 +501,15 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "static const uint32_t kUserSlope[" << std::max<size_t>(1, slope_count) << "] = {"
       << (slope_count ? slope_offsets.str() : "0") << "};\n"
       << "static const uint32_t kUserRequant[" << std::max<size_t>(1, requant_row_count) << "][4] = {\n"
-      << (requant_row_count ? requant_rows.str() : "    {0u, 0u, 0u, 0u},\n") << "};\n\n"
+      << (requant_row_count ? requant_rows.str() : "    {0u, 0u, 0u, 0u},\n") << "};\n"
+      << "static const uint32_t kUserHeadAt = " << head_at << "u; /* the head's offset in the payload */\n\n"
       << "int dftgaze_set_user(const uint8_t* blob, size_t size) {\n"
       << "  gz_adapter* a = g_user_adapter;\n"
       << "  if (blob == 0) {\n"
-      << "    memcpy(g_user_adapter, kBaseAdapter, sizeof g_user_adapter);\n    return 0;\n  }\n"
+      << "    memcpy(g_user_adapter, kBaseAdapter, sizeof g_user_adapter);\n"
+      << "    g_user_head = kBaseHead;\n    return 0;\n  }\n"
       << "  if (DFTGAZE_USER_PAYLOAD_BYTES == 0) return DFTGAZE_ERROR_NO_ADAPTERS;\n"
-      << "  if (size < 20 || memcmp(blob, \"GZUA\", 4) != 0 || read_u32(blob + 4) != 1) return "
+      << "  if (size < 20 || memcmp(blob, \"GZUA\", 4) != 0 || read_u32(blob + 4) != GZ_USER_BLOB_VERSION) return "
          "DFTGAZE_ERROR_BAD_BLOB;\n"
       << "  if (read_u32(blob + 8) != DFTGAZE_FINGERPRINT) return DFTGAZE_ERROR_OTHER_BASE;\n"
       << "  if (read_u32(blob + 12) != DFTGAZE_USER_PAYLOAD_BYTES || size != 20 + (size_t)DFTGAZE_USER_PAYLOAD_BYTES)\n"
@@ -504,9 +528,13 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "      const int32_t l = (int32_t)read_u32(p + kUserRequant[i][1] + 4 * o);\n"
       << "      const int32_t r = (int32_t)read_u32(p + kUserRequant[i][2] + 4 * o);\n"
       << "      if (!gz_requant_split_valid(m, l, r)) return DFTGAZE_ERROR_BAD_BLOB;\n    }\n  }\n"
+      << "  if (!gz_head_payload_valid(blob + 20 + kUserHeadAt, " << net.head.in
+      << ")) return DFTGAZE_ERROR_BAD_BLOB;\n"
       << "  memcpy(g_user_storage, blob + 20, DFTGAZE_USER_PAYLOAD_BYTES);\n"
       << "  const int32_t* i32 = g_user_storage;\n  const int8_t* i8 = 0;\n"
-      << parse.str() << "  (void)a;\n  (void)i8;\n  (void)i32;\n  return 0;\n}\n\n"
+      << parse.str() << "  (void)a;\n  (void)i8;\n  (void)i32;\n"
+      << "  gz_head_read_payload((const uint8_t*)g_user_storage + kUserHeadAt, " << net.head.in << ", &g_user_head);\n"
+      << "  return 0;\n}\n\n"
       << tune << "\n"
       << "const char* dftgaze_simd(void) { return gz_simd_name(); }\n\n"
       << "#if defined(GZ_MCA_COUNT)\n"
@@ -533,14 +561,16 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
               : " *   (x, y, z; +z ahead), out[3]: UNTRAINED (the model was trained without its uncertainty\n"
                 " *   output); ignore it. Returns 0, or a negative DFTGAZE_ERROR_*.\n")
       << " * int dftgaze_set_user(const uint8_t* blob, size_t size)\n"
-      << " *   swaps in a user's last-stage adapters (a blob written by `gaze export --users`); a null\n"
-      << " *   blob restores the base. The blob is copied. Returns 0 or DFTGAZE_ERROR_*.\n"
+      << " *   swaps in a user's last-stage adapters and head (a blob written by `gaze export --users` or\n"
+      << " *   dftgaze_personalize); a null blob restores the base. The blob is copied. Returns 0 or\n"
+      << " *   DFTGAZE_ERROR_*.\n"
       << " * int dftgaze_personalize(eyes, h, w, gazes, k, options, work, work_bytes, blob_out, blob_bytes)\n"
       << " *   calibrates a wearer on the device: k eye images (h x w each) with their unit gaze vectors\n"
-      << " *   (gazes[3 * i ..]) train the last-stage adapters (AdamW in float, mixed with the replay pack,\n"
-      << " *   as `gaze personalize`); the result is a user blob (DFTGAZE_USER_BLOB_BYTES) for\n"
-      << " *   dftgaze_set_user(). options null = the defaults. work: at least\n"
-      << " *   dftgaze_personalize_work_bytes(k, views) bytes, 16-byte aligned. Returns 0 or DFTGAZE_ERROR_*.\n"
+      << " *   (gazes[3 * i ..]) train the last-stage adapters, and with options->train_head the head's\n"
+      << " *   Linear (AdamW in float, mixed with the replay pack, as `gaze personalize`); the result is a\n"
+      << " *   user blob (DFTGAZE_USER_BLOB_BYTES) for dftgaze_set_user(). options null = the defaults.\n"
+      << " *   work: at least dftgaze_personalize_work_bytes(k, options) bytes, 16-byte aligned. Returns 0\n"
+      << " *   or DFTGAZE_ERROR_*.\n"
       << " * Not thread-safe: one static arena serves all calls. No heap, no exceptions.\n"
       << " * Requantisation: gemmlowp rounding-doubling high multiply, then rounding right shift.\n"
       << " */\n"
@@ -567,12 +597,13 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "  float lr, replay_fraction;     /* learning rate; share of each batch drawn from the replay pack */\n"
       << "  unsigned long long seed;       /* batch draws and augmentation */\n"
       << "  float shift, brightness, contrast, gamma, noise; /* augmentation of views 1.. */\n"
+      << "  int train_head;                /* 1: train the head's Linear as well as the adapters */\n"
       << "} dftgaze_personalize_options;\n\n"
       << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
       << "int dftgaze_predict(const uint8_t* eye, int h, int w, float out[4]);\n"
       << "int dftgaze_set_user(const uint8_t* blob, size_t size);\n"
       << "void dftgaze_personalize_defaults(dftgaze_personalize_options* options);\n"
-      << "size_t dftgaze_personalize_work_bytes(int k, int views);\n"
+      << "size_t dftgaze_personalize_work_bytes(int k, const dftgaze_personalize_options* options);\n"
       << "int dftgaze_personalize(const uint8_t* const* eyes, int h, int w, const float* gazes, int k,\n"
       << "                        const dftgaze_personalize_options* options, void* work, size_t work_bytes,\n"
       << "                        uint8_t* blob_out, size_t blob_bytes);\n"
@@ -600,11 +631,12 @@ std::string readme(const QuantizedNet& net, const KernelSummary& s, const std::s
     << "then rounding right shift).\n\n"
     << "## API\n\n```c\n#include \"dftgaze.h\"\n\nfloat out[4];\n"
     << "int rc = dftgaze_predict(eye, h, w, out);   // out[0..2] unit gaze, out[3] log Laplace scale\n"
-    << "rc = dftgaze_set_user(blob, blob_size);      // a user's last-stage adapters; NULL = base\n```\n\n"
+    << "rc = dftgaze_set_user(blob, blob_size);      // a user's last-stage adapters and head; NULL = base\n```\n\n"
     << "On-device calibration (`dftgaze_personalize`): the wearer looks at k targets; their eye images and\n"
-    << "unit gazes train the last-stage adapters inside this code (float AdamW, the replay pack compiled in,\n"
-    << "as `gaze personalize` trains them), and the result is a user blob for `dftgaze_set_user`:\n\n"
-    << "```c\nstatic float work[...];                        // dftgaze_personalize_work_bytes(k, views) bytes\n"
+    << "unit gazes train the last-stage adapters (and, with `options.train_head`, the head's Linear) inside\n"
+    << "this code (float AdamW, the replay pack compiled in, as `gaze personalize` trains them), and the\n"
+    << "result is a user blob for `dftgaze_set_user`:\n\n"
+    << "```c\nstatic float work[...];                        // dftgaze_personalize_work_bytes(k, NULL) bytes\n"
     << "uint8_t blob[DFTGAZE_USER_BLOB_BYTES];\n"
     << "rc = dftgaze_personalize(eyes, h, w, gazes, k, NULL, work, sizeof work, blob, sizeof blob);\n"
     << "rc = dftgaze_set_user(blob, sizeof blob);\n```\n\n"
@@ -650,9 +682,7 @@ uint32_t base_fingerprint(const QuantizedNet& net) {
         b.put_linear(q.adapter.down), b.put_linear(q.adapter.up);
       }
     }
-  b.put_norm(net.head_norm), b.put_linear(net.head);
-  b.put(std::vector<float>(net.head_dequant.begin(), net.head_dequant.end()));
-  b.put(std::vector<float>(net.head_dequant_lo.begin(), net.head_dequant_lo.end()));
+  b.put_norm(net.head_norm);  // not the head's Linear: a user blob carries its own
   return gz_crc32(b.data.data(), b.data.size());
 }
 
@@ -660,7 +690,7 @@ std::vector<uint8_t> user_blob(const QuantizedNet& base, const QuantizedNet& use
   const uint32_t fingerprint = base_fingerprint(base);
   if (base_fingerprint(user) != fingerprint) {
     throw Error(
-        "export: the user model differs from the base outside the last stage's adapters "
+        "export: the user model differs from the base outside the last stage's adapters and the head "
         "(was it personalised from this checkpoint?)");
   }
   Bytes payload;
@@ -668,9 +698,10 @@ std::vector<uint8_t> user_blob(const QuantizedNet& base, const QuantizedNet& use
     if (q.has_adapter) put_adapter_payload(payload, q.adapter.slope, AdapterPlanes(q.adapter));
   }
   if (payload.data.empty()) throw Error("export: the model has no last-stage adapters to personalise");
+  put_head_payload(payload, user);
   Bytes blob;
   blob.data = {'G', 'Z', 'U', 'A'};
-  blob.put32(1);
+  blob.put32(GZ_USER_BLOB_VERSION);
   blob.put32(int64_t(fingerprint));
   blob.put32(int64_t(payload.data.size()));
   blob.put32(int64_t(gz_crc32(payload.data.data(), payload.data.size())));

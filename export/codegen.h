@@ -11,10 +11,11 @@
 //   toolchain-aarch64.cmake, README.md
 // API:
 //   int dftgaze_predict(const uint8_t* eye, int h, int w, float out[4]);
-//   int dftgaze_set_user(const uint8_t* blob, size_t size);   // null: back to the base adapters
+//   int dftgaze_set_user(const uint8_t* blob, size_t size);   // null: back to the base
 //
-// User blobs carry the last stage's quantised adapters (what personalisation changes), a
-// CRC-32 of the payload and the fingerprint of the base kernel they were quantised against.
+// User blobs (version GZ_USER_BLOB_VERSION, export/kernel.h) carry the last stage's quantised
+// adapters and the head's Linear (what personalisation changes), a CRC-32 of the payload and the
+// fingerprint of the base kernel they were quantised against.
 #pragma once
 
 #include <cstdint>
@@ -50,12 +51,12 @@ struct KernelOptions {
 // Writes the kernel folder (created if needed; files replaced atomically).
 KernelSummary write_kernel(const QuantizedNet& net, const std::string& out_dir, const KernelOptions& options);
 
-// CRC-32 over every integer parameter except the last stage's adapters: a user blob fits a
-// kernel exactly when their fingerprints agree.
+// CRC-32 over every integer parameter except the last stage's adapters and the head's Linear: a
+// user blob fits a kernel exactly when their fingerprints agree.
 uint32_t base_fingerprint(const QuantizedNet& net);
 
-// The blob dftgaze_set_user() takes: `user`'s last-stage adapters, stamped with the base's
-// fingerprint. Throws if `user` differs from `base` anywhere else.
+// The blob dftgaze_set_user() takes: `user`'s last-stage adapters and head, stamped with the
+// base's fingerprint. Throws if `user` differs from `base` anywhere else.
 std::vector<uint8_t> user_blob(const QuantizedNet& base, const QuantizedNet& user);
 
 }  // namespace gaze

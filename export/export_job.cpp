@@ -179,7 +179,8 @@ void add_tune_pack(QuantizedNet& net, const Config& config) {
                 float(a.contrast),
                 float(a.gamma),
                 float(a.noise),
-                config.train.gaze_loss == "laplace_nll"};
+                config.train.gaze_loss == "laplace_nll",
+                pc.train_head};
   std::unique_ptr<Dataset> replay;
   try {
     replay = open_replay_dataset(config);
@@ -492,6 +493,7 @@ Json run_tool_personalize(const std::string& build, const std::vector<Frame>& ey
     command += std::string(" --replay-fraction ") + number;
   }
   if (options.seed) command += " --seed " + std::to_string(*options.seed);
+  if (options.train_head) command += std::string(" --train-head ") + (*options.train_head ? "1" : "0");
   return json_printed_by(run_command(command), "dftgaze_tool personalize");
 }
 
@@ -567,9 +569,9 @@ KernelUsersReport personalize_users_in_kernel(const Config& config, const std::s
     // The batch draws of personalize() for this person and k: the same stream, drawn the same way.
     const uint64_t seed =
         seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant), uint64_t(pc.k));
-    report.tool =
-        run_tool_personalize(build, eyes, h, w, gazes, u.blob,
-                             {pc.steps, pc.batch_size, pc.lr, pc.replay > 0 ? pc.replay_fraction : 0.0, seed});
+    report.tool = run_tool_personalize(
+        build, eyes, h, w, gazes, u.blob,
+        {pc.steps, pc.batch_size, pc.lr, pc.replay > 0 ? pc.replay_fraction : 0.0, seed, pc.train_head});
     u.personalize_ms = report.tool.at("personalize_ms").get<double>();
     int32_t eh = 0, ew = 0;
     const std::string frames_path = tmp.path() + "/evaluation.gzfr";

@@ -71,6 +71,7 @@ struct KernelTuneOptions {
   std::optional<int64_t> steps, batch_size;
   std::optional<double> lr, replay_fraction;
   std::optional<uint64_t> seed;
+  std::optional<bool> train_head;
 };
 Json personalize_in_kernel(const std::string& kernel_dir, const std::vector<Frame>& eyes, int32_t h, int32_t w,
                            const std::vector<std::array<float, 3>>& gazes, const std::string& blob_path,

@@ -167,6 +167,62 @@ typedef struct {
   gz_pw conv; /* in = 4 * C, input order (ky, kx, c) */
 } gz_downsample;
 
+/* The head's Linear(C -> 4): 16-bit weights as two int8 planes (w = 256 hi + lo) with a bias
+ * per plane in its accumulator's scale, and the two planes' dequantisation multipliers. */
+typedef struct {
+  const int8_t* weight;    /* [4][C], high plane */
+  const int8_t* weight_lo; /* [4][C], low plane */
+  const int32_t* bias;     /* [4] */
+  const int32_t* bias_lo;  /* [4] */
+  float dequant[4], dequant_lo[4];
+} gz_head;
+
+/* User blobs (dftgaze_set_user): "GZUA", this version, the base's fingerprint, the payload's
+ * size and CRC-32 (gz_crc32), the payload: the last stage's adapters, then the head. Version 1
+ * blobs held adapters only. */
+#define GZ_USER_BLOB_VERSION 2u
+
+/* A head in a user blob's payload (export/codegen.cpp writes it for `gaze export --users`,
+ * export/tune_run.h on the device, dftgaze_set_user reads it): bias [4] and bias_lo [4] int32,
+ * dequant [4] and dequant_lo [4] float, weight [4][C] and weight_lo [4][C] int8. */
+static inline size_t gz_head_payload_bytes(int32_t c) { return 64 + 8 * (size_t)c; }
+
+static inline void gz_head_write_payload(const gz_head* head, int32_t c, uint8_t* out) {
+  memcpy(out, head->bias, 16);
+  memcpy(out + 16, head->bias_lo, 16);
+  memcpy(out + 32, head->dequant, 16);
+  memcpy(out + 48, head->dequant_lo, 16);
+  memcpy(out + 64, head->weight, 4 * (size_t)c);
+  memcpy(out + 64 + 4 * (size_t)c, head->weight_lo, 4 * (size_t)c);
+}
+
+/* Whether a payload's head (any alignment) is safe to run: every dequantisation finite and not
+ * negative, and no bias with which some int16 input could overflow an int32 accumulator (the
+ * exporter's own bound, quantize.h). Returns 1 or 0. */
+static inline int gz_head_payload_valid(const uint8_t* p, int32_t c) {
+  int32_t bias[8];
+  float dequant[8];
+  memcpy(bias, p, sizeof bias);
+  memcpy(dequant, p + 32, sizeof dequant);
+  const int64_t reach = (int64_t)c * 32768 * 128;
+  for (int32_t j = 0; j < 8; ++j) {
+    const int64_t b = bias[j];
+    if (reach + (b < 0 ? -b : b) >= INT32_MAX) return 0;
+    if (!(dequant[j] >= 0 && dequant[j] <= 3.4e38f)) return 0; /* also false for NaN */
+  }
+  return 1;
+}
+
+/* The head a payload holds; `p` 4-byte aligned, and the weights and biases stay in it. */
+static inline void gz_head_read_payload(const uint8_t* p, int32_t c, gz_head* head) {
+  head->bias = (const int32_t*)(const void*)p;
+  head->bias_lo = head->bias + 4;
+  memcpy(head->dequant, p + 32, 16);
+  memcpy(head->dequant_lo, p + 48, 16);
+  head->weight = (const int8_t*)(p + 64);
+  head->weight_lo = head->weight + 4 * (size_t)c;
+}
+
 typedef struct {
   int32_t input_h, input_w;
   int32_t depths[4], dims[4];
@@ -176,11 +232,7 @@ typedef struct {
   gz_downsample downsample[3];
   const gz_block* blocks[4];
   gz_layernorm_params head_norm;
-  const int8_t* head_weight;    /* [4][dims[3]], high plane */
-  const int8_t* head_weight_lo; /* [4][dims[3]], low plane */
-  const int32_t* head_bias;     /* [4] */
-  const int32_t* head_bias_lo;  /* [4] */
-  float head_dequant[4], head_dequant_lo[4];
+  const gz_head* head; /* after head_norm; a user blob may replace it */
 } gz_net;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1359,16 +1411,17 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
     pooled[k] = (int16_t)gz_div_round_s64(sum, positions);
   }
   gz_layernorm_s16_row(pooled, &net->head_norm, normed);
+  const gz_head* head = net->head;
   int32_t acc[4], acc_lo[4];
   for (int32_t j = 0; j < 4; ++j) {
-    acc[j] = net->head_bias[j];
-    acc_lo[j] = net->head_bias_lo[j];
+    acc[j] = head->bias[j];
+    acc_lo[j] = head->bias_lo[j];
     for (int32_t k = 0; k < c; ++k) {
-      acc[j] += (int32_t)normed[k] * net->head_weight[j * c + k];
-      acc_lo[j] += (int32_t)normed[k] * net->head_weight_lo[j * c + k];
+      acc[j] += (int32_t)normed[k] * head->weight[j * c + k];
+      acc_lo[j] += (int32_t)normed[k] * head->weight_lo[j * c + k];
     }
   }
-  gz_head_output(acc, acc_lo, net->head_dequant, net->head_dequant_lo, out);
+  gz_head_output(acc, acc_lo, head->dequant, head->dequant_lo, out);
   return 0;
 }
 

@@ -3,7 +3,8 @@
 //   dftgaze_tool predict FRAMES OUT [--user BLOB]   predictions of every frame, raw float32 x4
 //   dftgaze_tool bench [FRAMES] [--frames N] [--warmup N] [--json]
 //   dftgaze_tool personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] [--batch-size N]
-//                            [--replay-fraction X] [--json]   a wearer's blob from calibration frames
+//                            [--replay-fraction X] [--train-head 0|1] [--json]   a wearer's blob from
+//                            calibration frames
 //   dftgaze_tool check-api [BLOB [BAD_BLOB]]         the API's error codes and set_user(NULL)
 //   dftgaze_check_alloc check-alloc FRAMES [--user BLOB]   fails if any call allocates
 //   (built with -DGZ_MCA_COUNT) mca-counts [predict|personalize]  passes per cycle-model region in one call
@@ -243,7 +244,7 @@ int personalize(int argc, char** argv) {
   if (argc < 5)
     fail(
         "usage: dftgaze_tool personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] "
-        "[--batch-size N] [--replay-fraction X] [--json]");
+        "[--batch-size N] [--replay-fraction X] [--train-head 0|1] [--json]");
   const Frames frames = read_frames(argv[2]);
   const std::vector<uint8_t> gaze_bytes = read_all(argv[3]);
   if (gaze_bytes.size() != size_t(frames.count) * 12) {
@@ -269,6 +270,8 @@ int personalize(int argc, char** argv) {
       options.lr = float(std::atof(argv[++i]));
     else if (a == "--batch-size" && i + 1 < argc)
       options.batch_size = std::atoi(argv[++i]);
+    else if (a == "--train-head" && i + 1 < argc)
+      options.train_head = std::atoi(argv[++i]);
     else if (a == "--json")
       json = true;
     else
@@ -277,7 +280,7 @@ int personalize(int argc, char** argv) {
   const int k = int(frames.count);
   std::vector<const uint8_t*> eyes(frames.count);
   for (uint32_t i = 0; i < frames.count; ++i) eyes[i] = frames.frame(i);
-  const size_t work_bytes = dftgaze_personalize_work_bytes(k, options.views);
+  const size_t work_bytes = dftgaze_personalize_work_bytes(k, &options);
   const AlignedWork work(work_bytes);
   void* aligned = work.data;
   std::vector<uint8_t> blob(DFTGAZE_USER_BLOB_BYTES);
@@ -297,13 +300,13 @@ int personalize(int argc, char** argv) {
   if (json) {
     std::printf(
         "{\"personalize_ms\": %.3f, \"k\": %d, \"views\": %d, \"steps\": %d, \"batch_size\": %d, "
-        "\"replay_frames\": %u, \"work_bytes\": %zu, \"blob_bytes\": %zu, \"simd\": \"%s\"}\n",
-        ms, k, options.views, options.steps, options.batch_size, unsigned(DFTGAZE_REPLAY_FRAMES), work_bytes,
-        blob.size(), dftgaze_simd());
+        "\"train_head\": %d, \"replay_frames\": %u, \"work_bytes\": %zu, \"blob_bytes\": %zu, \"simd\": \"%s\"}\n",
+        ms, k, options.views, options.steps, options.batch_size, options.train_head, unsigned(DFTGAZE_REPLAY_FRAMES),
+        work_bytes, blob.size(), dftgaze_simd());
   } else {
-    std::printf("dftgaze_personalize (%s): %d frames x %d views, %d steps of %d, replay pack %u frames: %.1f ms\n",
-                dftgaze_simd(), k, options.views, options.steps, options.batch_size, unsigned(DFTGAZE_REPLAY_FRAMES),
-                ms);
+    std::printf("dftgaze_personalize (%s): %d frames x %d views, %d steps of %d%s, replay pack %u frames: %.1f ms\n",
+                dftgaze_simd(), k, options.views, options.steps, options.batch_size,
+                options.train_head ? " (adapters and head)" : "", unsigned(DFTGAZE_REPLAY_FRAMES), ms);
     std::printf("  work buffer %zu bytes, blob %zu bytes -> %s\n", work_bytes, blob.size(), argv[4]);
   }
   return 0;
@@ -346,12 +349,12 @@ int check_api(int argc, char** argv) {
     }
   }
   // Personalisation's argument checks (the success path: `dftgaze_tool personalize`).
-  if (DFTGAZE_USER_PAYLOAD_BYTES && dftgaze_personalize_work_bytes(1, 1) > 0) {
-    dftgaze_personalize_options o;
-    dftgaze_personalize_defaults(&o);
-    o.views = 1;
-    o.steps = 1;
-    const size_t bytes = dftgaze_personalize_work_bytes(1, 1);
+  dftgaze_personalize_options o;
+  dftgaze_personalize_defaults(&o);
+  o.views = 1;
+  o.steps = 1;
+  if (DFTGAZE_USER_PAYLOAD_BYTES && dftgaze_personalize_work_bytes(1, &o) > 0) {
+    const size_t bytes = dftgaze_personalize_work_bytes(1, &o);
     const AlignedWork work(bytes);
     void* aligned = work.data;
     std::vector<uint8_t> blob(DFTGAZE_USER_BLOB_BYTES);
@@ -368,6 +371,11 @@ int check_api(int argc, char** argv) {
     expect("personalize(small blob)",
            dftgaze_personalize(eyes, h, w, gaze, 1, &o, aligned, bytes, blob.data(), blob.size() - 1),
            DFTGAZE_ERROR_BLOB_SIZE);
+    o.train_head = 2;
+    expect("personalize(train_head = 2)",
+           dftgaze_personalize(eyes, h, w, gaze, 1, &o, aligned, bytes, blob.data(), blob.size()),
+           DFTGAZE_ERROR_ARGUMENT);
+    o.train_head = 0;
     o.lr = -1;
     expect("personalize(lr < 0)",
            dftgaze_personalize(eyes, h, w, gaze, 1, &o, aligned, bytes, blob.data(), blob.size()),
@@ -435,7 +443,7 @@ int mca_counts(int argc, char** argv) {
     }
     dftgaze_personalize_options options;
     dftgaze_personalize_defaults(&options);
-    const size_t work_bytes = dftgaze_personalize_work_bytes(k, options.views);
+    const size_t work_bytes = dftgaze_personalize_work_bytes(k, &options);
     const AlignedWork work(work_bytes);
     std::vector<uint8_t> blob(DFTGAZE_USER_BLOB_BYTES);
     const int rc = dftgaze_personalize(eyes.data(), int(frames.height), int(frames.width), gazes.data(), k, &options,
@@ -472,6 +480,6 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: dftgaze_tool predict FRAMES OUT [--user BLOB] | bench [FRAMES] [--frames N] [--json] |\n"
                "       personalize FRAMES GAZES OUT [--steps N] [--seed S] [--views N] [--lr X] [--replay-fraction X] "
-               "[--json] | check-api\n");
+               "[--train-head 0|1] [--json] | check-api\n");
   return 2;
 }

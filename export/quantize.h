@@ -127,6 +127,16 @@ static inline int gz_quantize_linear_f32(const float* weight, const float* bias_
   return 0;
 }
 
+/* The head's dequantisation: its two planes' int32 accumulators times these give the output
+ * (the high plane's weights count 256 of the low plane's). x_scale: the head's int16 input. */
+static inline void gz_head_dequant_compute(float x_scale, const float w_scale[4], float dequant[4],
+                                           float dequant_lo[4]) {
+  for (int32_t j = 0; j < 4; ++j) {
+    dequant[j] = (float)(256.0 * x_scale * w_scale[j]);
+    dequant_lo[j] = x_scale * w_scale[j];
+  }
+}
+
 /* Pointwise accumulators: acc[p][o] = bias[o] + sum_i x[p][i] * w[o][i].
  * x: [positions][in] int16, w: [out][in] int8, bias: [out] int32 (or null). */
 static inline void gz_pointwise_acc_s16_ref(const int16_t* x, int32_t positions, int32_t in, const int8_t* w,

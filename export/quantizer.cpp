@@ -336,6 +336,10 @@ ActivationRanges user_adapter_ranges(GazeNet& user_model, const std::vector<Fram
     const bool adapter_inside = name.rfind(last, 0) == 0 && name.size() > 5 && name.substr(name.size() - 5) == ".down";
     if (adapter_inside) merged[name] = range;
   }
+  // The head's input keeps the base's scale (its LayerNorm is the base's), but the user's head is
+  // bias-corrected with the user's channel means.
+  const auto head = user.find("head.norm");
+  if (head != user.end() && merged.count("head.norm")) merged["head.norm"].channel_mean = head->second.channel_mean;
   return merged;
 }
 
@@ -411,15 +415,13 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   net.head = quantize_linear(to_vector(model->head->weight), to_vector(model->head->bias), 4,
                              int32_t(model->head->weight.size(1)), {hn, {0, 0}}, 0, true,
                              range_of(ranges, "head.norm").channel_mean);
-  for (size_t j = 0; j < 4; ++j) {
-    net.head_dequant[j] = float(256.0 * hn * net.head.weight_scale[j]);
-    net.head_dequant_lo[j] = hn * net.head.weight_scale[j];
-  }
+  gz_head_dequant_compute(hn, net.head.weight_scale.data(), net.head_dequant.data(), net.head_dequant_lo.data());
   for (const std::string& name : options.int8_layers) {
     const QLinear* l = net.layer(name);
     if (!l || !l->int8_input()) throw Error("quantize: no pointwise layer '" + name + "' to feed int8 inputs");
   }
   net.tune = tune_data(*model, options.input_h, options.input_w);
+  net.tune.head_norm_scale = hn;
   return net;
 }
 

@@ -58,8 +58,9 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
 
 // A user's personalised model quantised against a fixed base: every activation range is the
 // base's except those inside the last stage's adapters, which are measured on `frames` with the
-// user's adapters. The result differs from `base_ranges`' network only in those adapters —
-// exactly what dftgaze_set_user() swaps in.
+// user's adapters, and the channel means of the head's input (its bias correction; the scale
+// stays the base's). The result differs from `base_ranges`' network only in those adapters and
+// the head's Linear: exactly what dftgaze_set_user() swaps in.
 ActivationRanges user_adapter_ranges(GazeNet& user_model, const std::vector<Frame>& frames,
                                      const ActivationRanges& base_ranges, const QuantizeOptions& options);
 

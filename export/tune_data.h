@@ -23,6 +23,7 @@ struct TuneDefaults {
   float lr = 3e-3f, replay_fraction = 0.5f;
   float shift = 0.04f, brightness = 0.1f, contrast = 0.15f, gamma = 0.15f, noise = 2.0f;
   bool laplace_nll = false;  // train.gaze_loss
+  bool train_head = false;   // personalize.train_head
 };
 
 struct TuneBlockData {
@@ -38,6 +39,7 @@ struct TuneData {
   std::vector<TuneBlockData> blocks;
   std::vector<float> adapters;  // the base's adapters, gz_tune parameter order (no head)
   std::vector<float> head_norm_weight, head_norm_bias, head_weight, head_bias;
+  float head_norm_scale = 0;  // of the kernel's int16 head-norm output (the head's input)
   // The replay pack (export.replay_frames): per frame the integer network's (c, f) at the
   // last stage's first adapter ([frames][P][C] int16 at the residual scale, QTrace::tune_c/f)
   // and its gaze label.

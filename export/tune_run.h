@@ -1,8 +1,8 @@
 /* Personalisation on the device (issue 17): a wearer's k calibration frames through the frozen
- * integer network, AdamW on the last stage's adapters in float (export/tune.h) with the replay
- * mixing of `gaze personalize`, then the adapters quantised and packed into the user blob that
- * dftgaze_set_user() takes. Same rules as kernel.h: no heap beyond the caller's work buffer, no
- * exceptions; copied into the generated source.
+ * integer network, AdamW on the last stage's adapters (and, with train_head, the head's Linear)
+ * in float (export/tune.h) with the replay mixing of `gaze personalize`, then the adapters and
+ * the head quantised and packed into the user blob that dftgaze_set_user() takes. Same rules as kernel.h: no heap
+ * beyond the caller's work buffer, no exceptions; copied into the generated source.
  *
  * The procedure, as trainers/personalize.cpp runs it on a workstation:
  *   1. each calibration frame in `views` copies (view 0 plain, the others augmented like
@@ -12,13 +12,15 @@
  *      from the replay pack (the export's K-means-balanced (c, f) of the generalised training
  *      set, made by the same integer network), the rest from the calibration views; draws with
  *      replacement from one SplitMix64 stream, own frames first, as the workstation draws them
- *   3. the trained adapters quantised like the exporter quantises a user's (gz_quantize_linear_f32,
- *      BatchNorm folded into the down projection): the down projection's output scale and the
- *      bias-correction means are measured on the frames the device holds (calibration views and
- *      replay pack), the residual scale and the LeakyReLU's requantisation are the base's
- *   4. the blob: "GZUA", version 1, the base's fingerprint, payload size, CRC-32, payload (the
- *      layout export/codegen.cpp writes for `gaze export --users`).
- * The head stays the base's: the blob format carries last-stage adapters only.
+ *   3. the trained adapters and the head (trained, or the base's float head) quantised like the
+ *      exporter quantises a user's (gz_quantize_linear_f32; BatchNorm folded into the down
+ *      projection; the head in two planes): the down projection's output scale and every
+ *      bias-correction mean are measured on the frames the device holds (calibration views and
+ *      replay pack); the residual scale, the LeakyReLU's requantisation and the head's input
+ *      scale are the base's (the head's LayerNorm is not trained)
+ *   4. the blob (GZ_USER_BLOB_VERSION, export/kernel.h): "GZUA", version, the base's
+ *      fingerprint, payload size, CRC-32, payload (the layout export/codegen.cpp writes for
+ *      `gaze export --users`).
  *
  * The bodies of the blocks after the first run in float with the kernel's own int8 weights,
  * dequantised once per call into the work buffer (gz_tune_model.scales). Everything is
@@ -53,6 +55,7 @@ typedef struct {
   gz_tune_body_scales scales[GZ_TUNE_MAX_BLOCKS]; /* [0] unused */
   const float* base_params;                       /* the base's adapters, gz_tune order */
   float residual_scale;                           /* of the last stage's int16 residual */
+  float head_norm_scale;                          /* of the head's int16 input (its LayerNorm's output) */
   gz_requant slope;                               /* the adapters' LeakyReLU, as the base quantised it */
   int32_t replay_count;
   const int16_t* replay_c; /* [count][P][C] */
@@ -66,6 +69,7 @@ typedef struct {
   float lr, replay_fraction;
   uint64_t seed;
   float shift, brightness, contrast, gamma, noise; /* augmentation of views 1.. */
+  int32_t train_head;                              /* 1: the head's Linear learns too */
 } gz_tune_options;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -99,7 +103,9 @@ static inline size_t gz_tune_adapter_payload_bytes(int32_t c, int32_t h) {
 }
 
 static inline size_t gz_tune_blob_bytes(const gz_tune_model* m) {
-  return 20 + (size_t)m->graph.blocks * gz_tune_adapter_payload_bytes(m->graph.channels, m->graph.hidden);
+  const gz_tune_graph* g = &m->graph;
+  return 20 + (size_t)g->blocks * gz_tune_adapter_payload_bytes(g->channels, g->hidden) +
+         gz_head_payload_bytes(g->channels);
 }
 
 typedef struct { /* the work buffer, carved */
@@ -108,7 +114,7 @@ typedef struct { /* the work buffer, carved */
   int16_t* views; /* [k * views][2][P][C]: c then f */
   float* frame;   /* gz_tune_work_floats */
   float *c, *f;   /* the current frame in float */
-  double* stats;  /* per block: C means of f, H means of a, |s| max */
+  double* stats;  /* per block: C means of f, H means of a, |s| max; then C means of the head's input */
   float* quant;   /* quantisation scratch */
 } gz_tune_buffers;
 
@@ -121,16 +127,32 @@ static inline size_t gz_tune_quant_floats(const gz_tune_graph* g) {
   const size_t c = (size_t)g->channels, h = (size_t)g->hidden;
   /* gz_tune_quantize_adapter's carve-up: folded weight [H][C], five [C] float / int32 arrays,
    * two [C] requantisations (two words each), the payload, two unpacked int8 planes [H][C] */
-  return h * c + 9 * c + (gz_tune_adapter_payload_bytes((int32_t)c, (int32_t)h) + 2 * h * c + 3) / 4;
+  const size_t adapter = h * c + 9 * c + (gz_tune_adapter_payload_bytes((int32_t)c, (int32_t)h) + 2 * h * c + 3) / 4;
+  /* gz_tune_quantize_head's: four [4] float / int32 arrays, two int8 planes [4][C] */
+  const size_t head = 16 + 2 * c;
+  return adapter > head ? adapter : head;
 }
 
-/* Carves `work` (null: sizes only); returns the bytes needed. The body weights, parameters,
- * statistics and calibration views live throughout; after them the quantisation scratch (the
- * blob) shares the bytes of the gradient, AdamW's moments and one frame's activations (training
- * and statistics). */
-static inline size_t gz_tune_carve(const gz_tune_model* m, int32_t k, int32_t views, uint8_t* work,
+static inline size_t gz_tune_stats_doubles(const gz_tune_graph* g) {
+  return (size_t)g->blocks * (size_t)(g->channels + g->hidden + 1) + (size_t)g->channels;
+}
+
+/* The graph a run trains: the model's, with or without the head's Linear among the parameters. */
+static inline gz_tune_graph gz_tune_graph_for(const gz_tune_model* m, const gz_tune_options* o) {
+  gz_tune_graph g = m->graph;
+  g.train_head = o->train_head != 0;
+  return g;
+}
+
+/* Carves `work` (null: sizes only) for k calibration frames and options o; returns the bytes
+ * needed. The body weights, parameters, statistics and calibration views live throughout; after
+ * them the quantisation scratch (the blob) shares the bytes of the gradient, AdamW's moments and
+ * one frame's activations (training and statistics). */
+static inline size_t gz_tune_carve(const gz_tune_model* m, int32_t k, const gz_tune_options* o, uint8_t* work,
                                    gz_tune_buffers* b) {
-  const gz_tune_graph* g = &m->graph;
+  const gz_tune_graph graph = gz_tune_graph_for(m, o);
+  const gz_tune_graph* g = &graph;
+  const int32_t views = o->views;
   const size_t pc = (size_t)g->height * (size_t)g->width * (size_t)g->channels;
   const size_t n = gz_tune_param_count(g);
   size_t at = 0;
@@ -139,7 +161,7 @@ static inline size_t gz_tune_carve(const gz_tune_model* m, int32_t k, int32_t vi
   memset(b, 0, sizeof *b);
   GZ_TUNE_SECTION(body, float, (size_t)(g->blocks - 1) * gz_tune_body_floats(g));
   GZ_TUNE_SECTION(params, float, n);
-  GZ_TUNE_SECTION(stats, double, (size_t)g->blocks*(size_t)(g->channels + g->hidden + 1));
+  GZ_TUNE_SECTION(stats, double, gz_tune_stats_doubles(g));
   GZ_TUNE_SECTION(views, int16_t, (size_t)k * (size_t)views * 2 * pc);
   const size_t shared = at;
   GZ_TUNE_SECTION(grad, float, n); /* 2-3. training, statistics */
@@ -155,10 +177,11 @@ static inline size_t gz_tune_carve(const gz_tune_model* m, int32_t k, int32_t vi
   return at > end ? at : end;
 }
 
-/* Bytes of work buffer gz_tune_run() needs for k calibration frames in `views` views. */
-static inline size_t gz_tune_work_bytes(const gz_tune_model* m, int32_t k, int32_t views) {
+/* Bytes of work buffer gz_tune_run() needs for k calibration frames and options o (views,
+ * train_head). */
+static inline size_t gz_tune_work_bytes(const gz_tune_model* m, int32_t k, const gz_tune_options* o) {
   gz_tune_buffers b;
-  return gz_tune_carve(m, k, views, 0, &b);
+  return gz_tune_carve(m, k, o, 0, &b);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -302,6 +325,28 @@ static inline long gz_tune_quantize_adapter(const gz_tune_model* m, float* param
   return (long)(l.field_bytes + 2 * down_w_bytes + up_w_bytes);
 }
 
+/* Quantises the head's Linear of graph g (trained in params, or the base's float head) into the
+ * blob payload at `out` (any alignment), as the exporter quantises it: two planes, input at the
+ * base's head-norm scale, bias correction from `means` (C means of its input). Returns the bytes
+ * written or GZ_TUNE_ERROR_QUANTIZE. `scratch`: gz_tune_quant_floats() floats. */
+static inline long gz_tune_quantize_head(const gz_tune_model* m, const gz_tune_graph* g, float* params,
+                                         const double* means, float* scratch, uint8_t* out) {
+  const int32_t c = g->channels;
+  float* min_scales = scratch; /* [4] */
+  float* w_scale = min_scales + 4;
+  int32_t* b_hi = (int32_t*)(void*)(w_scale + 4);
+  int32_t* b_lo = b_hi + 4;
+  int8_t* w_hi = (int8_t*)(b_lo + 4); /* [4][C] */
+  int8_t* w_lo = w_hi + 4 * (size_t)c;
+  if (gz_quantize_linear_f32(gz_tune_head_weight(g, params), gz_tune_head_bias(g, params), 4, c, m->head_norm_scale, 0,
+                             0, means, min_scales, w_hi, w_lo, w_scale, b_hi, b_lo, 0, 0))
+    return GZ_TUNE_ERROR_QUANTIZE;
+  gz_head head = {w_hi, w_lo, b_hi, b_lo, {0, 0, 0, 0}, {0, 0, 0, 0}};
+  gz_head_dequant_compute(m->head_norm_scale, w_scale, head.dequant, head.dequant_lo);
+  gz_head_write_payload(&head, c, out);
+  return (long)gz_head_payload_bytes(c);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* The procedure.                                                                              */
 
@@ -312,7 +357,8 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
   if (!net || !m || !arena || !eyes || !gazes || !o || !work || !blob || k < 1 || (uintptr_t)work % 16)
     return GZ_TUNE_ERROR_ARGUMENT;
   if (o->views < 1 || o->steps < 0 || o->batch_size < 1 || !(o->lr >= 0) || !(o->replay_fraction >= 0) ||
-      !(o->shift >= 0 && o->shift <= 1) || !(o->replay_fraction <= 1) || k > (1 << 20) / o->views)
+      !(o->shift >= 0 && o->shift <= 1) || !(o->replay_fraction <= 1) || k > (1 << 20) / o->views ||
+      (o->train_head != 0 && o->train_head != 1))
     return GZ_TUNE_ERROR_ARGUMENT;
   for (int32_t i = 0; i < k; ++i)
     if (!eyes[i]) return GZ_TUNE_ERROR_ARGUMENT;
@@ -320,14 +366,19 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
       m->graph.channels > GZ_LAYERNORM_MAX_CHANNELS)
     return GZ_TUNE_ERROR_ARGUMENT;
   gz_tune_buffers b;
-  if (gz_tune_carve(m, k, o->views, 0, &b) > work_bytes) return GZ_TUNE_ERROR_WORK;
+  if (gz_tune_carve(m, k, o, 0, &b) > work_bytes) return GZ_TUNE_ERROR_WORK;
   if (blob_bytes < gz_tune_blob_bytes(m)) return GZ_TUNE_ERROR_BLOB;
-  gz_tune_carve(m, k, o->views, (uint8_t*)work, &b);
-  gz_tune_graph g = m->graph;
+  gz_tune_carve(m, k, o, (uint8_t*)work, &b);
+  gz_tune_graph g = gz_tune_graph_for(m, o);
   gz_tune_dequantise_bodies(m, b.body, &g);
   const size_t n = gz_tune_param_count(&g);
   const size_t pc = (size_t)g.height * (size_t)g.width * (size_t)g.channels;
-  memcpy(b.params, m->base_params, n * sizeof(float));
+  const size_t adapters = (size_t)g.blocks * gz_tune_adapter_params(&g);
+  memcpy(b.params, m->base_params, adapters * sizeof(float));
+  if (g.train_head) { /* the head's Linear after the adapters (export/tune.h's order) */
+    memcpy(b.params + adapters, g.head_weight, 4 * (size_t)g.channels * sizeof(float));
+    memcpy(b.params + adapters + 4 * (size_t)g.channels, g.head_bias, 4 * sizeof(float));
+  }
 
   /* 1. Calibration views through the integer network (view-major, as the workstation concatenates them). */
   const int32_t own = k * o->views;
@@ -367,10 +418,11 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
   for (size_t i = 0; i < n; ++i)
     if (!isfinite(b.params[i])) return GZ_TUNE_ERROR_DIVERGED;
 
-  /* 3. Statistics of the trained adapters over every frame the device holds. */
+  /* 3. Statistics of the trained adapters and the head's input over every frame the device holds. */
   const int32_t c = g.channels, h = g.hidden, per = c + h + 1;
   const int32_t p = g.height * g.width, total = own + m->replay_count;
-  memset(b.stats, 0, (size_t)g.blocks * (size_t)per * sizeof(double));
+  double* head_means = b.stats + (size_t)g.blocks * per;
+  memset(b.stats, 0, gz_tune_stats_doubles(&g) * sizeof(double));
   gz_tune_work w;
   gz_tune_work_carve(&g, b.frame, &w);
   for (int32_t i = 0; i < total; ++i) {
@@ -389,18 +441,23 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
         if (mag > s[c + h]) s[c + h] = mag;
       }
     }
+    for (int32_t q = 0; q < c; ++q) head_means[q] += w.z[q];
   }
   for (int32_t blk = 0; blk < g.blocks; ++blk)
     for (int32_t q = 0; q < c + h; ++q) b.stats[(size_t)blk * per + q] /= (double)total * p;
+  for (int32_t q = 0; q < c; ++q) head_means[q] /= total;
 
-  /* 4. Quantised adapters into the blob. */
+  /* 4. The quantised adapters, then the head, into the blob. */
   size_t at = 20;
   for (int32_t blk = 0; blk < g.blocks; ++blk) {
     const long bytes = gz_tune_quantize_adapter(m, b.params, blk, b.stats + (size_t)blk * per, b.quant, blob + at);
     if (bytes < 0) return (int)bytes;
     at += (size_t)bytes;
   }
-  const uint32_t header[5] = {0x41555a47u /* "GZUA" */, 1u, m->fingerprint, (uint32_t)(at - 20),
+  const long head_bytes = gz_tune_quantize_head(m, &g, b.params, head_means, b.quant, blob + at);
+  if (head_bytes < 0) return (int)head_bytes;
+  at += (size_t)head_bytes;
+  const uint32_t header[5] = {0x41555a47u /* "GZUA" */, GZ_USER_BLOB_VERSION, m->fingerprint, (uint32_t)(at - 20),
                               gz_crc32(blob + 20, at - 20)};
   memcpy(blob, header, sizeof header);
   return 0;

@@ -184,16 +184,19 @@ TEST_CASE("gz_tune's AdamW steps follow LibTorch's AdamW", "[tune]") {
 
 // The device's quantisation of adapters (gz_tune_quantize_adapter, export/tune_run.h) against
 // the exporter's user blob of the same adapters and statistics: byte for byte.
-TEST_CASE("the device quantises adapters into exactly the exporter's user blob", "[tune]") {
+TEST_CASE("the device quantises adapters and head into exactly the exporter's user blob", "[tune]") {
   const Quantized q(13);
   const ActivationRanges& ranges = q.ranges;
   const QuantizedNet& net = q.net;
-  const std::vector<uint8_t> blob = user_blob(net, net);  // the base's own adapters as a user's
+  const std::vector<uint8_t> blob = user_blob(net, net);  // the base's own adapters and head as a user's
+  const bool train_head = GENERATE(false, true);          // the head from the graph, or trained among the parameters
+  INFO("train_head " << train_head);
   gz_tune_model m{};
-  m.graph = net.tune.graph(false, false);
+  m.graph = net.tune.graph(train_head, false);
   m.residual_scale = net.scales.residual[3];
+  m.head_norm_scale = net.tune.head_norm_scale;
   m.slope = net.stages[3][0].adapter.slope;
-  std::vector<float> params = net.tune.params(false);
+  std::vector<float> params = net.tune.params(train_head);
   std::vector<float> scratch(gz_tune_quant_floats(&m.graph));
   std::vector<uint8_t> payload(blob.size(), 0);
   REQUIRE(blob.size() == gz_tune_blob_bytes(&m));
@@ -212,6 +215,13 @@ TEST_CASE("the device quantises adapters into exactly the exporter's user blob",
     REQUIRE(bytes == long(gz_tune_adapter_payload_bytes(m.graph.channels, m.graph.hidden)));
     at += size_t(bytes);
   }
+  // The head, bias-corrected with the exporter's head-norm channel means.
+  const std::vector<double>& head_means = ranges.at("head.norm").channel_mean;
+  REQUIRE(head_means.size() == size_t(m.graph.channels));
+  const long head_bytes =
+      gz_tune_quantize_head(&m, &m.graph, params.data(), head_means.data(), scratch.data(), payload.data() + at);
+  REQUIRE(head_bytes == long(gz_head_payload_bytes(m.graph.channels)));
+  at += size_t(head_bytes);
   CHECK(at == blob.size());
   CHECK(std::equal(payload.begin() + 20, payload.end(), blob.begin() + 20));
 }

@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<uint8_t> payload(data + 1, data + size);
     payload.resize(DFTGAZE_USER_PAYLOAD_BYTES);
     blob = {'G', 'Z', 'U', 'A'};
-    put32(blob, 1);
+    put32(blob, 2);  // the blob version (GZ_USER_BLOB_VERSION)
     put32(blob, DFTGAZE_FINGERPRINT);
     put32(blob, uint32_t(payload.size()));
     put32(blob, crc32_of(payload.data(), payload.size()));

@@ -142,6 +142,8 @@ int main(int argc, char** argv) {
   QBlock& last = user.stages[3][0];
   for (auto& w : last.adapter.up.weight) w = int8_t(-w);
   last.adapter.slope = gz_requant_compute(0.2);
+  for (auto& w : user.head.weight) w = int8_t(-w);  // a user's own head too
+  user.head_dequant[0] *= 2;
   const std::vector<uint8_t> blob = user_blob(base, user);
   write(out / "seeds/fuzz_kernel_blob/user.gzu", blob);
   std::vector<uint8_t> payload = {0};  // even first byte: the fuzzer adds header and CRC

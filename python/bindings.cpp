@@ -315,7 +315,7 @@ PYBIND11_MODULE(_libgaze, m) {
       "kernel_personalize",
       [](const std::string& kernel_dir, py::array_t<uint8_t, py::array::c_style | py::array::forcecast> eyes,
          py::array_t<float, py::array::c_style | py::array::forcecast> gazes, const std::string& blob_path,
-         int64_t steps, int64_t seed) {
+         int64_t steps, int64_t seed, int64_t train_head) {
         if (eyes.ndim() != 3) throw Error("kernel_personalize: expected uint8 eye images N x H x W");
         if (gazes.ndim() != 2 || gazes.shape(1) != 3 || gazes.shape(0) != eyes.shape(0))
           throw Error("kernel_personalize: expected gaze vectors N x 3, one per eye image");
@@ -330,10 +330,11 @@ PYBIND11_MODULE(_libgaze, m) {
         KernelTuneOptions options;
         if (steps >= 0) options.steps = steps;
         if (seed >= 0) options.seed = uint64_t(seed);
+        if (train_head >= 0) options.train_head = train_head != 0;
         return json_call([&] { return personalize_in_kernel(kernel_dir, frames, h, w, g, blob_path, options); });
       },
       py::arg("kernel_dir"), py::arg("eyes"), py::arg("gazes"), py::arg("blob_path"), py::arg("steps"), py::arg("seed"),
-      "dftgaze_personalize in the kernel folder's own tool; the tool's report as a dict.");
+      py::arg("train_head"), "dftgaze_personalize in the kernel folder's own tool; the tool's report as a dict.");
 
   m.def(
       "bench",

@@ -87,16 +87,18 @@ def export_kernel(checkpoint, out_dir, source, users=(), merge_user=None, cfg=No
                                   [str(u) for u in users])
 
 
-def kernel_personalize(kernel_dir, eyes, gazes, blob_path, steps=None, seed=None):
+def kernel_personalize(kernel_dir, eyes, gazes, blob_path, steps=None, seed=None, train_head=None):
     """Calibrate a wearer inside an exported kernel, as the device would (dftgaze_personalize):
     uint8 eye images N x H x W and their unit gazes N x 3 (numpy or torch) train the last-stage
-    adapters in the kernel's own code; the user blob (for dftgaze_set_user, or the kernel tool's
-    --user) is written to blob_path. Returns the tool's report (personalize_ms, work_bytes, ...).
-    steps / seed: None for the kernel's defaults (gaze personalize's)."""
+    adapters (and, with train_head, the head's Linear) in the kernel's own code; the user blob
+    (for dftgaze_set_user, or the kernel tool's --user) is written to blob_path. Returns the
+    tool's report (personalize_ms, work_bytes, ...). steps / seed / train_head: None for the
+    kernel's defaults (gaze personalize's)."""
     (e, _), (g, _) = _as_numpy(eyes), _as_numpy(gazes)
     return _libgaze.kernel_personalize(str(kernel_dir), e[None] if e.ndim == 2 else e,
                                        _np.asarray(g, dtype=_np.float32).reshape(-1, 3), str(blob_path),
-                                       -1 if steps is None else int(steps), -1 if seed is None else int(seed))
+                                       -1 if steps is None else int(steps), -1 if seed is None else int(seed),
+                                       -1 if train_head is None else int(bool(train_head)))
 
 
 def bench(checkpoint, source, kernel_dir=None, frames=1000, threads=1, model=None, cfg=None, **overrides):
