@@ -131,6 +131,11 @@ def test_train_evaluate_personalize(tiny, tmp_path):
     device = libgaze.kernel_personalize(kernel, eyes, gazes, tmp_path / "device.gzu", steps=5, seed=1)
     assert device["k"] == 5 and device["steps"] == 5 and device["personalize_ms"] > 0
     assert device["blob_bytes"] == report["user_blob_bytes"] == (tmp_path / "device.gzu").stat().st_size
+    assert device["train_head"] == 0
+    # With the head's Linear trained too: the same blob size, a different blob.
+    head = libgaze.kernel_personalize(kernel, eyes, gazes, tmp_path / "head.gzu", steps=5, seed=1, train_head=True)
+    assert head["train_head"] == 1 and head["blob_bytes"] == device["blob_bytes"]
+    assert (tmp_path / "head.gzu").read_bytes() != (tmp_path / "device.gzu").read_bytes()
     with pytest.raises(libgaze.Error, match="unit length"):
         libgaze.kernel_personalize(kernel, eyes, gazes * 2, tmp_path / "bad.gzu")
     assert not (tmp_path / "bad.gzu").exists()
