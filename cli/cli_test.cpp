@@ -158,6 +158,10 @@ TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
   const auto observer = run_gaze("export --checkpoint x.h5 -o " + dir.file("k") + " data.h5 export.observer=kl");
   CHECK(observer.exit_code == 1);
   CHECK_THAT(observer.output, Contains("export.observer"));
+  const auto rounding =
+      run_gaze("export --checkpoint x.h5 -o " + dir.file("k") + " data.h5 export.weight_rounding=gtpq");
+  CHECK(rounding.exit_code == 1);
+  CHECK_THAT(rounding.output, Contains("export.weight_rounding") && Contains("gptq"));
   const auto size = run_gaze("bench --checkpoint x.h5 data.h5 'export.input_size=[100,100]'");
   CHECK(size.exit_code == 1);
   CHECK_THAT(size.output, Contains("multiples of 32"));

@@ -46,6 +46,7 @@ QuantizeOptions quantize_options(const Config& config) {
   kernel_input_size(config, &o.input_h, &o.input_w);
   o.observer = config.export_.observer;
   o.percentile = config.export_.percentile;
+  o.weight_rounding = config.export_.weight_rounding;
   return o;
 }
 

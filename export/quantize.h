@@ -68,23 +68,14 @@ static inline void gz_split_weights_s16(const float* w, int32_t channels, int32_
 #define GZ_QUANTIZE_BIAS_RANGE (-1) /* a bias does not fit int32 in the accumulator's scale */
 #define GZ_QUANTIZE_OVERFLOW (-2)   /* some input could overflow the int32 accumulator */
 
-/* A Linear layer w [out][in] + bias [out] quantised for an input of scale x_scale (int16, or
- * int8 in [-127, 127] when x_int8) and an output of scale y_scale (0: no requantisation, the
- * head's accumulators are dequantised instead): per-channel int8 weights, or 16-bit weights as
- * two planes (w_lo non-null), int32 biases in each plane's accumulator scale, requantisations.
- * `input_mean` (per input channel, or null) drives bias correction: the mean input times the
- * weights' rounding error moves into the bias. `min_scales` is [out] floats of scratch. The one
- * definition of this arithmetic: the exporter (export/quantizer.cpp) and personalisation on the
- * device (export/tune.h) both call it, so a user's adapters quantise alike in both places.
- * Returns 0 or a GZ_QUANTIZE_* error. */
-static inline int gz_quantize_linear_f32(const float* weight, const float* bias_in, int32_t out, int32_t in,
-                                         float x_scale, int x_int8, double y_scale, const double* input_mean,
-                                         float* min_scales, int8_t* w8, int8_t* w_lo, float* w_scale, int32_t* bias,
-                                         int32_t* bias_lo, gz_requant* requant, gz_requant* requant_lo) {
+/* Step 1: the weights' scales and the nearest int8 (or two-plane 16-bit) weights. A channel whose
+ * weights are tiny beside its bias (an adapter's zero-initialised up projection early in
+ * training) gets a coarser weight scale, so that its bias fits the int32 accumulator with room
+ * for the worst-case sum; its output is then the bias' anyway. */
+static inline void gz_quantize_linear_weights_f32(const float* weight, const float* bias_in, int32_t out, int32_t in,
+                                                  float x_scale, float* min_scales, int8_t* w8, int8_t* w_lo,
+                                                  float* w_scale) {
   const int two_planes = w_lo != 0;
-  /* A channel whose weights are tiny beside its bias (an adapter's zero-initialised up
-   * projection early in training) gets a coarser weight scale, so that its bias fits the int32
-   * accumulator with room for the worst-case sum; its output is then the bias' anyway. */
   const double bias_room = 0.5 * (2147483647.0 - (double)in * 32768.0 * 128.0) * (two_planes ? 256.0 : 1.0);
   for (int32_t o = 0; o < out; ++o) min_scales[o] = (float)(fabsf(bias_in[o]) / (x_scale * bias_room));
   if (two_planes) {
@@ -92,6 +83,15 @@ static inline int gz_quantize_linear_f32(const float* weight, const float* bias_
   } else {
     gz_quantize_weights_per_channel(weight, out, in, min_scales, w8, w_scale);
   }
+}
+
+/* Step 2: given the integer weights and their scales, the biases (bias-corrected against the
+ * float weights), the requantisations and the accumulator's overflow check. */
+static inline int gz_quantize_linear_bias_f32(const float* weight, const float* bias_in, int32_t out, int32_t in,
+                                              float x_scale, int x_int8, double y_scale, const double* input_mean,
+                                              const int8_t* w8, const int8_t* w_lo, const float* w_scale, int32_t* bias,
+                                              int32_t* bias_lo, gz_requant* requant, gz_requant* requant_lo) {
+  const int two_planes = w_lo != 0;
   for (int32_t o = 0; o < out; ++o) {
     float b_o = bias_in[o];
     if (input_mean) {
@@ -125,6 +125,26 @@ static inline int gz_quantize_linear_f32(const float* weight, const float* bias_
     if ((double)in * x_max * 128.0 + fabs((double)bias[o]) >= 2147483647.0) return GZ_QUANTIZE_OVERFLOW;
   }
   return 0;
+}
+
+/* A Linear layer w [out][in] + bias [out] quantised for an input of scale x_scale (int16, or
+ * int8 in [-127, 127] when x_int8) and an output of scale y_scale (0: no requantisation, the
+ * head's accumulators are dequantised instead): per-channel int8 weights, or 16-bit weights as
+ * two planes (w_lo non-null), int32 biases in each plane's accumulator scale, requantisations.
+ * `input_mean` (per input channel, or null) drives bias correction: the mean input times the
+ * weights' rounding error moves into the bias. `min_scales` is [out] floats of scratch. The one
+ * definition of this arithmetic: the exporter (export/quantizer.cpp) and personalisation on the
+ * device (export/tune.h) both call it, so a user's adapters quantise alike in both places.
+ * It is two steps, which the exporter may separate to round the weights its own way in between
+ * (export.weight_rounding): gz_quantize_linear_weights_f32, then gz_quantize_linear_bias_f32.
+ * Returns 0 or a GZ_QUANTIZE_* error. */
+static inline int gz_quantize_linear_f32(const float* weight, const float* bias_in, int32_t out, int32_t in,
+                                         float x_scale, int x_int8, double y_scale, const double* input_mean,
+                                         float* min_scales, int8_t* w8, int8_t* w_lo, float* w_scale, int32_t* bias,
+                                         int32_t* bias_lo, gz_requant* requant, gz_requant* requant_lo) {
+  gz_quantize_linear_weights_f32(weight, bias_in, out, in, x_scale, min_scales, w8, w_lo, w_scale);
+  return gz_quantize_linear_bias_f32(weight, bias_in, out, in, x_scale, x_int8, y_scale, input_mean, w8, w_lo, w_scale,
+                                     bias, bias_lo, requant, requant_lo);
 }
 
 /* The head's dequantisation: its two planes' int32 accumulators times these give the output

@@ -7,7 +7,9 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "datasets/preprocess.h"
@@ -85,6 +87,15 @@ struct Observer {
   std::vector<float> samples;
   at::Tensor channel_sum;  // double, per channel of the last axis
   int64_t rows = 0;
+  at::Tensor gram_sum;  // double [in][in]: sum of x x^T over the input rows of the layer it feeds
+  int64_t gram_rows = 0;
+
+  void add_gram(const at::Tensor& input_rows) {
+    const at::Tensor x = input_rows.detach().to(at::kFloat).contiguous();
+    const at::Tensor g = at::matmul(x.t(), x).to(at::kDouble);  // float products, double across batches
+    gram_sum = gram_sum.defined() ? gram_sum + g : g;
+    gram_rows += x.size(0);
+  }
 
   void add(const at::Tensor& t) {
     const at::Tensor rows_by_channel = t.detach().reshape({-1, t.size(-1)}).to(at::kDouble);
@@ -103,6 +114,10 @@ struct Observer {
     ActivationRange r{min, max, min, max, {}};
     const at::Tensor mean = (channel_sum / double(rows)).contiguous();
     r.channel_mean.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
+    if (gram_sum.defined()) {
+      const at::Tensor g = (gram_sum / double(gram_rows)).contiguous();
+      r.gram.assign(g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
+    }
     if (options.observer == "percentile" && !samples.empty()) {
       const auto at_fraction = [&](double f) {
         const size_t k = std::min(samples.size() - 1, size_t(f * double(samples.size() - 1) + 0.5));
@@ -115,6 +130,24 @@ struct Observer {
     return r;
   }
 };
+
+// The input rows of the backbone pointwise layer an activation feeds (for GPTQ's Gram
+// matrices), or an undefined tensor: a block's "s.b.norm" feeds pw1 and "s.b.grn" pw2 (one row
+// per position), a downsample's "ds.s.norm" (NHWC) its 2x2 stride-2 conv (one (ky, kx, c) patch
+// per output position, the order the kernel gathers).
+at::Tensor pointwise_input_rows(const std::string& name, const at::Tensor& t) {
+  const auto ends_with = [&](const char* tail) {
+    const size_t n = std::strlen(tail);
+    return name.size() > n && name.compare(name.size() - n, n, tail) == 0;
+  };
+  if (name.rfind("ds.", 0) == 0 && ends_with(".norm")) {
+    const int64_t n = t.size(0), h = t.size(1), w = t.size(2), c = t.size(3);
+    return t.reshape({n, h / 2, 2, w / 2, 2, c}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, 4 * c});
+  }
+  if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) && (ends_with(".norm") || ends_with(".grn")))
+    return t.reshape({-1, t.size(-1)});
+  return {};
+}
 
 }  // namespace
 
@@ -141,8 +174,14 @@ ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, con
   torch::NoGradGuard no_grad;
   model->eval();
   std::map<std::string, Observer> observers;
+  const bool grams = options.weight_rounding == "gptq";
   const Observe observe = [&](const std::string& name, const at::Tensor& t) {
-    observers[name].add(t);
+    Observer& o = observers[name];
+    o.add(t);
+    if (grams) {
+      const at::Tensor rows = pointwise_input_rows(name, t);
+      if (rows.defined()) o.add_gram(rows);
+    }
     return t;
   };
   constexpr size_t kBatch = 32;
@@ -189,6 +228,18 @@ LinearInput linear_input(const ActivationRanges& ranges, const std::string& acti
   return {s8, gz_requant_compute(double(x16_scale) / s8)};
 }
 
+// The Gram matrix GPTQ rounds the layer fed by `activation` with (empty: round to nearest).
+const std::vector<double>& rounding_gram(const ActivationRanges& ranges, const std::string& activation,
+                                         const QuantizeOptions& options) {
+  static const std::vector<double> nearest;
+  if (options.weight_rounding != "gptq") return nearest;
+  const ActivationRange& r = range_of(ranges, activation);
+  if (r.gram.empty())
+    throw Error("quantize: weight_rounding gptq needs ranges calibrated with it ('" + activation +
+                "' has no Gram matrix)");
+  return r.gram;
+}
+
 std::vector<float> to_vector(const at::Tensor& t) {
   const at::Tensor c = t.detach().to(at::kFloat).contiguous();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
@@ -200,12 +251,49 @@ int32_t round_to_int32(double v, const char* what) {
   return int32_t(std::llround(v));
 }
 
+// GPTQ (Frantar et al., 2022) for one int8 layer: w [out][in] with its per-row scales fixed,
+// `gram` the mean x x^T of the layer's inputs ([in][in]). Columns are rounded in order; each
+// column's rounding error, divided by the matching diagonal entry of U (the upper Cholesky
+// factor of the inverse Gram matrix), is taken off the columns still to be rounded in
+// proportion to U's row, so the layer's outputs on the calibration inputs stay as close as
+// least squares allows to the float layer's. The Gram matrix is damped by 1 % of its mean
+// diagonal; an input that never varies from zero rounds to 0.
+void gptq_round(const std::vector<float>& weight, int32_t out, int32_t in, const std::vector<double>& gram,
+                const float* scale, int8_t* q) {
+  at::Tensor h = at::from_blob(const_cast<double*>(gram.data()), {in, in}, at::kDouble).clone();
+  at::Tensor diag = h.diagonal();
+  const at::Tensor dead = diag <= 0;
+  diag.masked_fill_(dead, 1.0);
+  diag.add_(0.01 * diag.mean().item<double>());
+  const at::Tensor u = at::linalg_cholesky(at::cholesky_inverse(at::linalg_cholesky(h))).t().contiguous();
+  const double* U = u.data_ptr<double>();
+  const at::Tensor dead_cpu = dead.contiguous();
+  const bool* is_dead = dead_cpu.data_ptr<bool>();
+  std::vector<double> w(weight.begin(), weight.end());
+  for (int32_t o = 0; o < out; ++o)
+    for (int32_t i = 0; i < in; ++i)
+      if (is_dead[i]) w[size_t(o) * in + size_t(i)] = 0;
+  for (int32_t i = 0; i < in; ++i) {
+    const double* u_row = U + size_t(i) * in;
+    for (int32_t o = 0; o < out; ++o) {
+      double* row = w.data() + size_t(o) * in;
+      const double v = std::clamp(std::nearbyint(row[i] / scale[o]), -127.0, 127.0);
+      q[size_t(o) * in + size_t(i)] = int8_t(v);
+      const double err = (row[i] - v * scale[o]) / u_row[i];
+      for (int32_t j = i + 1; j < in; ++j) row[j] -= err * u_row[j];
+    }
+  }
+}
+
 // weight [out][in] floats, bias [out]; y_scale 0 = no requantisation (the head). Two planes
 // hold 16-bit weights where int8 costs accuracy (the adapters' down projections, the head).
-// `input_mean` (per input channel, or empty) drives bias correction. The arithmetic is
-// gz_quantize_linear_f32 (export/quantize.h), shared with personalisation on the device.
+// `input_mean` (per input channel, or empty) drives bias correction; `gram` (the input's
+// [in][in] Gram matrix, or empty) rounds int8 weights by GPTQ instead of to nearest. The
+// arithmetic is gz_quantize_linear_f32 (export/quantize.h), shared with personalisation on the
+// device, with GPTQ between its two steps.
 QLinear quantize_linear(const std::vector<float>& weight, const std::vector<float>& bias, int32_t out, int32_t in,
-                        LinearInput input, double y_scale, bool two_planes, const std::vector<double>& input_mean) {
+                        LinearInput input, double y_scale, bool two_planes, const std::vector<double>& input_mean,
+                        const std::vector<double>& gram = {}) {
   QLinear l;
   l.in = in;
   l.out = out;
@@ -219,12 +307,18 @@ QLinear quantize_linear(const std::vector<float>& weight, const std::vector<floa
     if (two_planes) l.requant_lo.resize(size_t(out));
   }
   std::vector<float> min_scales(static_cast<size_t>(out));
-  const int rc = gz_quantize_linear_f32(weight.data(), bias.data(), out, in, input.scale, l.int8_input(), y_scale,
-                                        input_mean.size() == size_t(in) ? input_mean.data() : nullptr,
-                                        min_scales.data(), l.weight.data(), two_planes ? l.weight_lo.data() : nullptr,
-                                        l.weight_scale.data(), l.bias.data(), two_planes ? l.bias_lo.data() : nullptr,
-                                        y_scale > 0 ? l.requant.data() : nullptr,
-                                        two_planes && y_scale > 0 ? l.requant_lo.data() : nullptr);
+  int8_t* w_lo = two_planes ? l.weight_lo.data() : nullptr;
+  gz_quantize_linear_weights_f32(weight.data(), bias.data(), out, in, input.scale, min_scales.data(), l.weight.data(),
+                                 w_lo, l.weight_scale.data());
+  if (!gram.empty() && !two_planes) {
+    if (gram.size() != size_t(in) * size_t(in)) throw Error("quantize: a Gram matrix does not match its layer");
+    gptq_round(weight, out, in, gram, l.weight_scale.data(), l.weight.data());
+  }
+  const int rc = gz_quantize_linear_bias_f32(
+      weight.data(), bias.data(), out, in, input.scale, l.int8_input(), y_scale,
+      input_mean.size() == size_t(in) ? input_mean.data() : nullptr, l.weight.data(), w_lo, l.weight_scale.data(),
+      l.bias.data(), two_planes ? l.bias_lo.data() : nullptr, y_scale > 0 ? l.requant.data() : nullptr,
+      two_planes && y_scale > 0 ? l.requant_lo.data() : nullptr);
   if (rc == GZ_QUANTIZE_BIAS_RANGE) throw Error("quantize: a bias does not fit int32");
   if (rc == GZ_QUANTIZE_OVERFLOW)
     throw Error("quantize: a " + std::to_string(in) + "-input layer could overflow int32");
@@ -283,9 +377,10 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
   const float u = int16_scale(ranges, name + ".norm"), h = int16_scale(ranges, name + ".pw1"),
               v = int16_scale(ranges, name + ".grn");
   q.norm = quantize_layernorm(block.norm->weight, block.norm->bias, ln_eps, dw_scale, u);
-  q.pw1 = quantize_linear(to_vector(block.pwconv1->weight), to_vector(block.pwconv1->bias), int32_t(4 * q.dim), q.dim,
-                          linear_input(ranges, name + ".norm", u, name + ".pw1", options), h, false,
-                          range_of(ranges, name + ".norm").channel_mean);
+  q.pw1 =
+      quantize_linear(to_vector(block.pwconv1->weight), to_vector(block.pwconv1->bias), int32_t(4 * q.dim), q.dim,
+                      linear_input(ranges, name + ".norm", u, name + ".pw1", options), h, false,
+                      range_of(ranges, name + ".norm").channel_mean, rounding_gram(ranges, name + ".norm", options));
   q.gelu = gelu_table(h);
 
   q.grn.channels = 4 * q.dim;
@@ -296,7 +391,7 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
 
   q.pw2 = quantize_linear(to_vector(block.pwconv2->weight), to_vector(block.pwconv2->bias), q.dim, 4 * q.dim,
                           linear_input(ranges, name + ".grn", v, name + ".pw2", options), res_scale, false,
-                          range_of(ranges, name + ".grn").channel_mean);
+                          range_of(ranges, name + ".grn").channel_mean, rounding_gram(ranges, name + ".grn", options));
   if (block.adapter) {
     AdapterImpl& a = *block.adapter;
     q.has_adapter = true;
@@ -351,6 +446,8 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
     throw Error("export: input size " + std::to_string(options.input_h) + "x" + std::to_string(options.input_w) +
                 " must be multiples of 32");
   }
+  if (options.weight_rounding != "nearest" && options.weight_rounding != "gptq")
+    throw Error("export: unknown weight rounding '" + options.weight_rounding + "' (nearest or gptq)");
   QuantizedNet net;
   net.input_h = options.input_h;
   net.input_w = options.input_w;
@@ -398,7 +495,8 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
       d.conv =
           quantize_linear(patch_major(dconv->weight), to_vector(dconv->bias), int32_t(dconv->weight.size(0)),
                           int32_t(4 * dconv->weight.size(1)), linear_input(ranges, name + ".norm", u, name, options),
-                          net.scales.residual[s], false, patch_mean(range_of(ranges, name + ".norm").channel_mean));
+                          net.scales.residual[s], false, patch_mean(range_of(ranges, name + ".norm").channel_mean),
+                          rounding_gram(ranges, name + ".norm", options));
       net.downsamples.push_back(std::move(d));
     }
     std::vector<QBlock> blocks;

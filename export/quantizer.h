@@ -36,6 +36,10 @@ struct ActivationRange {
   float min = 0, max = 0;            // observed extremes
   float low = 0, high = 0;           // what the int16 scale covers (percentile or min/max)
   std::vector<double> channel_mean;  // mean of each channel (last axis): for bias correction
+  // With QuantizeOptions::weight_rounding "gptq", for an activation that feeds a backbone
+  // pointwise layer (a block's norm -> pw1, grn -> pw2, a downsample's norm -> its 2x2 conv, as
+  // (ky, kx, c) patches): the mean of x x^T over the layer's input rows, [in][in] row-major.
+  std::vector<double> gram;
 };
 using ActivationRanges = std::map<std::string, ActivationRange>;
 
@@ -44,6 +48,11 @@ struct QuantizeOptions {
   std::string observer = "minmax";  // minmax | percentile
   double percentile = 99.99;
   std::set<std::string> int8_layers;  // QuantizedNet::int8_candidates() names fed int8 inputs
+  // How the backbone's int8 pointwise weights are rounded: "gptq" (each column's rounding error
+  // spread over the columns not yet rounded through the inverse of the input's Gram matrix, as
+  // GPTQ does; calibrate() then measures those matrices), or "nearest". Adapters and the head
+  // round to nearest either way, as the device rounds a user's.
+  std::string weight_rounding = "gptq";
 };
 
 using Frame = std::vector<uint8_t>;  // input_h * input_w grey pixels

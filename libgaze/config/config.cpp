@@ -626,6 +626,10 @@ void validate_config(Config& config) {
   if (!(ex.int8_budget_deg > 0 && ex.int8_budget_deg <= 10))
     invalid(config, "export.int8_budget_deg", "must be in (0, 10]");
   if (ex.int8_frames < 1) invalid(config, "export.int8_frames", "must be >= 1");
+  if (ex.weight_rounding != "nearest" && ex.weight_rounding != "gptq") {
+    invalid(config, "export.weight_rounding",
+            "unknown rounding '" + ex.weight_rounding + "'" + suggest_suffix(ex.weight_rounding, {"nearest", "gptq"}));
+  }
   if (config.run.threads < 0) invalid(config, "run.threads", "must be >= 0 (0 = all cores)");
   if (config.run.threads > 1024) invalid(config, "run.threads", "at most 1024 (0 = all cores)");
   const std::string& name = config.run.name;

@@ -425,6 +425,7 @@ struct ExportConfig {
   double int8_budget_deg = 0.05;
   int64_t int8_frames = 32;
   int64_t replay_frames = 128;
+  std::string weight_rounding = "gptq";
 
   template <class V>
   void visit(V& v) {
@@ -448,6 +449,9 @@ struct ExportConfig {
     v("replay_frames", replay_frames,
       "on-device personalisation (dftgaze_personalize): K-means-balanced frames of the training split packed into "
       "the kernel for replay (at most personalize.replay; 0 = no on-device personalisation)");
+    v("weight_rounding", weight_rounding,
+      "the backbone's int8 pointwise weights: gptq (rounding errors compensated through the calibration inputs' "
+      "Gram matrices, as GPTQ does) | nearest");
   }
 };
 
