@@ -420,16 +420,18 @@ TEST_CASE("dftgaze_personalize in the kernel against gaze personalize on the sam
 
   // The two against each other, over seeds (each draws its own shots and batches, the same ones on
   // both sides) at personalize's default 60 steps: one calibration alone is chaotic here (a random
-  // backbone whose adapters make large corrections; 5 shots, Adam at lr 3e-3), so the issue's
-  // "within 0.2 deg of gaze personalize on the same shots" is held on the mean over 8 seeds.
-  // Measured: workstation 2.70 3.34 2.57 1.76 2.93 1.69 3.13 3.58 (mean 2.71), device 3.42 2.00
-  // 3.52 2.13 5.07 1.33 1.97 2.90 (2.79), from ~26 deg. Before the device's augmented views
-  // shifted the source window as the loaders do (they shifted the resampled image by whole pixels
-  // with clamped borders) the device's mean over the first 4 seeds was 3.88 against 2.59.
-  // The same with the head's Linear trained too (personalize.train_head) on both sides.
+  // backbone whose adapters make large corrections; 5 shots, Adam at lr 3e-3; per seed the two
+  // differ by up to 2 deg), so the issue's "within 0.2 deg of gaze personalize on the same shots"
+  // is held on the mean over 16 seeds (8 had too little power: with the kernel's weights rounded
+  // by GPTQ instead of to nearest the device's 8-seed mean moved from 2.79 to 3.01 deg against
+  // the workstation's 2.71). Measured over 16: workstation 3.14, device 2.67 deg, from ~26 deg.
+  // Before the device's augmented views shifted the source window as the loaders do (they shifted
+  // the resampled image by whole pixels with clamped borders) the device's mean over the first 4
+  // seeds was 3.88 against 2.59. With the head's Linear trained too (personalize.train_head) on
+  // both sides, over 8 seeds: workstation 4.44 (one seed at 10.1), device 2.72 deg.
   for (const bool train_head : {false, true}) {
     double workstation_mean = 0, device_mean = 0;
-    const int seeds = 8;
+    const int seeds = train_head ? 8 : 16;
     std::ostringstream per_seed;
     for (int seed = 0; seed < seeds; ++seed) {
       Config s = c;
