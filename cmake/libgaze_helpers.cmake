@@ -2,15 +2,16 @@
 #
 #   libgaze_add_library(NAME <target> SOURCES ... [DEPS ...] [TORCH])
 #       A static library. TORCH links LibTorch and uses the shared torch precompiled header.
-#   libgaze_add_tests(NAME <target> SOURCES ... [DEPS ...] [TORCH])
+#   libgaze_add_tests(NAME <target> SOURCES ... [DEPS ...] [TORCH] [SERIAL])
 #       A Catch2 test binary (main comes from tests/catch_main.cpp, compiled once) whose
-#       TEST_CASEs become individual ctest tests. TORCH reuses libgaze's precompiled header.
+#       TEST_CASEs become individual ctest tests. TORCH reuses libgaze's precompiled header;
+#       SERIAL runs each of them with no other test beside it.
 
 set(LIBGAZE_WARNINGS -Wall -Wextra -Wno-unused-parameter)
 set(LIBGAZE_TORCH_PCH ${PROJECT_SOURCE_DIR}/libgaze/torch_pch.h)
 
 function(libgaze_add_library)
-  cmake_parse_arguments(ARG "TORCH" "NAME" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "TORCH;SERIAL" "NAME" "SOURCES;DEPS" ${ARGN})
   add_library(${ARG_NAME} STATIC ${ARG_SOURCES})
   target_include_directories(${ARG_NAME} PUBLIC ${PROJECT_SOURCE_DIR})
   target_compile_options(${ARG_NAME} PRIVATE ${LIBGAZE_WARNINGS})
@@ -27,7 +28,7 @@ function(libgaze_add_tests)
   if(NOT LIBGAZE_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(ARG "TORCH" "NAME" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "TORCH;SERIAL" "NAME" "SOURCES;DEPS" ${ARGN})
   add_library(${ARG_NAME}_objects OBJECT ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME}_objects PRIVATE ${ARG_DEPS} Catch2::Catch2)
   target_compile_options(${ARG_NAME}_objects PRIVATE ${LIBGAZE_WARNINGS})
@@ -48,6 +49,12 @@ function(libgaze_add_tests)
     add_dependencies(${ARG_NAME} gaze)
   endif()
   # --warn NoTests: a ctest entry whose filter matches no TEST_CASE fails instead of passing.
+  # SERIAL: for binaries whose tests are long multi-threaded LibTorch runs; two such processes on
+  # 2 cores slow each other several times over (OpenMP oversubscription).
+  set(serial FALSE)
+  if(ARG_SERIAL)
+    set(serial TRUE)
+  endif()
   catch_discover_tests(${ARG_NAME} TEST_PREFIX "${ARG_NAME}:" EXTRA_ARGS --warn NoTests
-                       PROPERTIES TIMEOUT 600)
+                       PROPERTIES TIMEOUT 600 RUN_SERIAL ${serial})
 endfunction()

@@ -1,8 +1,9 @@
 /* Personalisation on the device (issue 17): a wearer's k calibration frames through the frozen
  * integer network, AdamW on the last stage's adapters (and, with train_head, the head's Linear)
  * in float (export/tune.h) with the replay mixing of `gaze personalize`, then the adapters and
- * the head quantised and packed into the user blob that dftgaze_set_user() takes. Same rules as kernel.h: no heap
- * beyond the caller's work buffer, no exceptions; copied into the generated source.
+ * the head quantised and packed into the user blob that dftgaze_set_user() takes. Same rules as
+ * kernel.h: no heap beyond the caller's work buffer, no exceptions; copied into the generated
+ * source.
  *
  * The procedure, as trainers/personalize.cpp runs it on a workstation:
  *   1. each calibration frame in `views` copies (view 0 plain, the others augmented like
