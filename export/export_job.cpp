@@ -232,7 +232,8 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
   if (config.export_.int8 == "auto") {
     const std::vector<Frame> probe =
         load_frames(*data, config.export_.int8_frames, 0.25, options.input_h, options.input_w);
-    report.int8 = choose_int8_layers(model, ranges, options, probe, config.export_.int8_budget_deg);
+    report.int8 =
+        choose_int8_layers(model, ranges, options, probe, config.export_.int8_budget_deg, config.export_.int8_max_deg);
   } else if (config.export_.int8 == "all") {
     report.int8.layers = quantize_model(model, ranges, options).int8_candidates();
   }
@@ -296,6 +297,8 @@ Json ExportReport::int8_json() const {
     j["pass_int16_deg"] = json_number(int8.base_deg);
     j["pass_chosen_deg"] = json_number(int8.chosen_deg);
     j["budget_deg"] = int8.budget_deg;
+    j["max_deg"] = int8.max_deg;
+    j["bound_deg"] = json_number(int8.bound_deg);
     j["ranking"] = ranking;
   }
   return j;
@@ -339,9 +342,10 @@ std::string ExportReport::markdown() const {
                 kernel.macs ? 100.0 * double(int8_macs) / double(kernel.macs) : 0.0);
   s << line;
   if (int8_mode == "auto") {
-    std::snprintf(line, sizeof line,
-                  "| sensitivity pass, %zu frames | all 16-bit %.4f deg, chosen %.4f deg (budget +%.3f) |\n",
-                  int8.frames, int8.base_deg, int8.chosen_deg, int8.budget_deg);
+    std::snprintf(
+        line, sizeof line,
+        "| sensitivity pass, %zu frames | all 16-bit %.4f deg, chosen %.4f deg (bound %.4f: +%.3f, at most %.3f) |\n",
+        int8.frames, int8.base_deg, int8.chosen_deg, int8.bound_deg, int8.budget_deg, int8.max_deg);
     s << line;
   }
   for (const auto& b : blobs) s << "| user blob | " << b << " |\n";

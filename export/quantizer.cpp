@@ -36,7 +36,7 @@ std::string block_name(size_t s, size_t b) { return std::to_string(s) + "." + st
 
 at::Tensor shadow_block(BlockImpl& block, const at::Tensor& input, const std::string& name, const std::string& res,
                         const Observe& observe) {
-  observe(name + ".in", input.permute({0, 2, 3, 1}));  // for the depthwise bias correction
+  observe(name + ".in", input.permute({0, 2, 3, 1}));  // the depthwise conv's bias correction and GPTQ
   auto x = observe(name + ".dw", block.dwconv->forward(input).permute({0, 2, 3, 1}));  // NHWC
   x = observe(name + ".norm", block.norm->forward(x));
   x = at::gelu(observe(name + ".pw1", block.pwconv1->forward(x)));  // GELU keeps pw1's scale
@@ -89,6 +89,35 @@ struct Observer {
   int64_t rows = 0;
   at::Tensor gram_sum;  // double [in][in]: sum of x x^T over the input rows of the layer it feeds
   int64_t gram_rows = 0;
+  at::Tensor tap_sum, tap_gram_sum;  // a depthwise input's: double [C][49], [C][49][49]
+  int64_t tap_rows = 0;
+
+  // `nhwc`: the input of a depthwise 7x7 conv (zero padding 3). Every output position sees a
+  // 7x7 patch of it; the sum over positions of each tap's value (and with `gram`, of p p^T).
+  void add_taps(const at::Tensor& nhwc, bool gram) {
+    const at::Tensor x = nhwc.detach().permute({0, 3, 1, 2}).to(at::kFloat).contiguous();  // NCHW
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+    const at::Tensor padded = at::constant_pad_nd(x.sum(0), {3, 3, 3, 3}).to(at::kDouble);  // [C][h+6][w+6]
+    std::vector<at::Tensor> taps;
+    for (int64_t ky = 0; ky < 7; ++ky)
+      for (int64_t kx = 0; kx < 7; ++kx)
+        taps.push_back(padded.slice(1, ky, ky + h).slice(2, kx, kx + w).sum(at::IntArrayRef{1, 2}));
+    const at::Tensor sum = at::stack(taps, 1);
+    tap_sum = tap_sum.defined() ? tap_sum + sum : sum;
+    tap_rows += n * h * w;
+    if (!gram) return;
+    constexpr int64_t kImages = 4;  // im2col holds 49x the chunk: 4 images keep it ~100 MB at 224x224
+    for (int64_t i = 0; i < n; i += kImages) {
+      const at::Tensor chunk = x.slice(0, i, std::min(n, i + kImages));
+      const int64_t m = chunk.size(0);
+      const at::Tensor patches = at::im2col(chunk, {7, 7}, {1, 1}, {3, 3}, {1, 1})  // [m][C * 49][h * w]
+                                     .reshape({m, c, 49, h * w})
+                                     .permute({1, 2, 0, 3})
+                                     .reshape({c, 49, m * h * w});
+      const at::Tensor g = at::bmm(patches, patches.transpose(1, 2)).to(at::kDouble);
+      tap_gram_sum = tap_gram_sum.defined() ? tap_gram_sum + g : g;
+    }
+  }
 
   void add_gram(const at::Tensor& input_rows) {
     const at::Tensor x = input_rows.detach().to(at::kFloat).contiguous();
@@ -111,13 +140,20 @@ struct Observer {
   }
 
   ActivationRange range(const QuantizeOptions& options) {
-    ActivationRange r{min, max, min, max, {}};
+    ActivationRange r{min, max, min, max, {}, {}, {}, {}};
     const at::Tensor mean = (channel_sum / double(rows)).contiguous();
     r.channel_mean.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
     if (gram_sum.defined()) {
       const at::Tensor g = (gram_sum / double(gram_rows)).contiguous();
       r.gram.assign(g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
     }
+    const auto mean_of = [&](const at::Tensor& sum, std::vector<double>& out) {
+      if (!sum.defined()) return;
+      const at::Tensor m = (sum / double(tap_rows)).contiguous();
+      out.assign(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
+    };
+    mean_of(tap_sum, r.tap_mean);
+    mean_of(tap_gram_sum, r.tap_gram);
     if (options.observer == "percentile" && !samples.empty()) {
       const auto at_fraction = [&](double f) {
         const size_t k = std::min(samples.size() - 1, size_t(f * double(samples.size() - 1) + 0.5));
@@ -147,6 +183,12 @@ at::Tensor pointwise_input_rows(const std::string& name, const at::Tensor& t) {
   if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) && (ends_with(".norm") || ends_with(".grn")))
     return t.reshape({-1, t.size(-1)});
   return {};
+}
+
+// A block's input, which its depthwise 7x7 conv reads ("s.b.in").
+bool is_depthwise_input(const std::string& name) {
+  return name.size() > 3 && std::isdigit(static_cast<unsigned char>(name[0])) &&
+         name.compare(name.size() - 3, 3, ".in") == 0;
 }
 
 }  // namespace
@@ -182,6 +224,7 @@ ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, con
       const at::Tensor rows = pointwise_input_rows(name, t);
       if (rows.defined()) o.add_gram(rows);
     }
+    if (is_depthwise_input(name)) o.add_taps(t, grams);
     return t;
   };
   constexpr size_t kBatch = 32;
@@ -228,16 +271,18 @@ LinearInput linear_input(const ActivationRanges& ranges, const std::string& acti
   return {s8, gz_requant_compute(double(x16_scale) / s8)};
 }
 
-// The Gram matrix GPTQ rounds the layer fed by `activation` with (empty: round to nearest).
+// The Gram matrix GPTQ rounds the layer fed by `activation` with (empty: round to nearest): the
+// pointwise one, or with `taps` a depthwise conv's per-channel ones.
 const std::vector<double>& rounding_gram(const ActivationRanges& ranges, const std::string& activation,
-                                         const QuantizeOptions& options) {
+                                         const QuantizeOptions& options, bool taps = false) {
   static const std::vector<double> nearest;
   if (options.weight_rounding != "gptq") return nearest;
   const ActivationRange& r = range_of(ranges, activation);
-  if (r.gram.empty())
+  const std::vector<double>& gram = taps ? r.tap_gram : r.gram;
+  if (gram.empty())
     throw Error("quantize: weight_rounding gptq needs ranges calibrated with it ('" + activation +
                 "' has no Gram matrix)");
-  return r.gram;
+  return gram;
 }
 
 std::vector<float> to_vector(const at::Tensor& t) {
@@ -258,9 +303,8 @@ int32_t round_to_int32(double v, const char* what) {
 // proportion to U's row, so the layer's outputs on the calibration inputs stay as close as
 // least squares allows to the float layer's. The Gram matrix is damped by 1 % of its mean
 // diagonal; an input that never varies from zero rounds to 0.
-void gptq_round(const std::vector<float>& weight, int32_t out, int32_t in, const std::vector<double>& gram,
-                const float* scale, int8_t* q) {
-  at::Tensor h = at::from_blob(const_cast<double*>(gram.data()), {in, in}, at::kDouble).clone();
+void gptq_round(const float* weight, int32_t out, int32_t in, const double* gram, const float* scale, int8_t* q) {
+  at::Tensor h = at::from_blob(const_cast<double*>(gram), {in, in}, at::kDouble).clone();
   at::Tensor diag = h.diagonal();
   const at::Tensor dead = diag <= 0;
   diag.masked_fill_(dead, 1.0);
@@ -269,7 +313,7 @@ void gptq_round(const std::vector<float>& weight, int32_t out, int32_t in, const
   const double* U = u.data_ptr<double>();
   const at::Tensor dead_cpu = dead.contiguous();
   const bool* is_dead = dead_cpu.data_ptr<bool>();
-  std::vector<double> w(weight.begin(), weight.end());
+  std::vector<double> w(weight, weight + size_t(out) * size_t(in));
   for (int32_t o = 0; o < out; ++o)
     for (int32_t i = 0; i < in; ++i)
       if (is_dead[i]) w[size_t(o) * in + size_t(i)] = 0;
@@ -312,7 +356,7 @@ QLinear quantize_linear(const std::vector<float>& weight, const std::vector<floa
                                  w_lo, l.weight_scale.data());
   if (!gram.empty() && !two_planes) {
     if (gram.size() != size_t(in) * size_t(in)) throw Error("quantize: a Gram matrix does not match its layer");
-    gptq_round(weight, out, in, gram, l.weight_scale.data(), l.weight.data());
+    gptq_round(weight.data(), out, in, gram.data(), l.weight_scale.data(), l.weight.data());
   }
   const int rc = gz_quantize_linear_bias_f32(
       weight.data(), bias.data(), out, in, input.scale, l.int8_input(), y_scale,
@@ -362,13 +406,19 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
     q.dw_weight.resize(w.size());
     q.dw_weight_scale.resize(size_t(q.dim));
     gz_quantize_weights_per_channel(w.data(), q.dim, 49, nullptr, q.dw_weight.data(), q.dw_weight_scale.data());
-    const std::vector<double>& mean = range_of(ranges, name + ".in").channel_mean;
+    const std::vector<double>& gram = rounding_gram(ranges, name + ".in", options, true);
+    const std::vector<double>& tap_mean = range_of(ranges, name + ".in").tap_mean;
+    if (tap_mean.size() != size_t(q.dim) * 49 || (!gram.empty() && gram.size() != size_t(q.dim) * 49 * 49))
+      throw Error("quantize: the calibration of '" + name + ".in' does not match its depthwise conv");
     for (int32_t c = 0; c < q.dim; ++c) {
+      const size_t row = size_t(c) * 49;
+      if (!gram.empty()) {  // one output row over 49 taps, with that channel's Gram matrix
+        gptq_round(w.data() + row, 1, 49, gram.data() + row * 49, &q.dw_weight_scale[size_t(c)], &q.dw_weight[row]);
+      }
       const double acc_scale = double(res_scale) * q.dw_weight_scale[size_t(c)];
-      double shift = 0;  // bias correction (padding aside, every tap sees the channel mean)
-      for (int32_t k = 0; k < 49; ++k) {
-        const size_t i = size_t(c) * 49 + size_t(k);
-        shift += (double(w[i]) - double(q.dw_weight[i]) * q.dw_weight_scale[size_t(c)]) * mean[size_t(c)];
+      double shift = 0;  // bias correction, tap by tap
+      for (size_t k = 0; k < 49; ++k) {
+        shift += (double(w[row + k]) - double(q.dw_weight[row + k]) * q.dw_weight_scale[size_t(c)]) * tap_mean[row + k];
       }
       q.dw_bias.push_back(round_to_int32((b[size_t(c)] + shift) / acc_scale, "a depthwise bias"));
       q.dw_requant.push_back(gz_requant_compute(acc_scale / dw_scale));
@@ -598,11 +648,12 @@ QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, c
 }
 
 Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options,
-                              const std::vector<Frame>& frames, double budget_deg) {
+                              const std::vector<Frame>& frames, double budget_deg, double max_deg) {
   if (frames.empty()) throw Error("export.int8=auto: no frames for the sensitivity pass");
   Int8Choice choice;
   choice.frames = frames.size();
   choice.budget_deg = budget_deg;
+  choice.max_deg = max_deg;
   const auto floats = float_predictions(model, frames, options.input_h, options.input_w);
   size_t int8_macs = 0;  // of the last network measured
   const auto angle_with = [&](const std::vector<std::string>& layers) {
@@ -614,7 +665,7 @@ Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, co
     return compare_with(floats, net, frames).mean_deg;
   };
   choice.base_deg = choice.chosen_deg = angle_with({});
-  const double max_deg = choice.base_deg + budget_deg;
+  const double bound = choice.bound_deg = std::max(choice.base_deg, std::min(choice.base_deg + budget_deg, max_deg));
   QuantizeOptions none = options;
   none.int8_layers.clear();
   const std::vector<std::string> candidates = quantize_model(model, ranges, none).int8_candidates();
@@ -637,13 +688,13 @@ Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, co
     for (size_t i = 0; i < n; ++i) names.push_back(ranked[i].name);
     return names;
   };
-  // Bisection for the longest prefix within max_deg; `good` is always a measured prefix.
+  // Bisection for the longest prefix within the bound; `good` is always a measured prefix.
   size_t good = 0, bad = ranked.size() + 1;
   double good_deg = choice.base_deg;
   while (bad - good > 1) {
     const size_t mid = (good + bad) / 2;
     const double deg = angle_with(prefix(mid));
-    if (deg <= max_deg) {
+    if (deg <= bound) {
       good = mid;
       good_deg = deg;
     } else {

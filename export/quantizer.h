@@ -12,7 +12,8 @@
 //     observed range without headroom), chosen per layer by choose_int8_layers();
 //   - bias correction (Nagel et al., "Data-Free Quantization", 2019): each layer's bias absorbs
 //     the mean output shift its weight rounding causes, E[x] . (W - W_q), with E[x] measured per
-//     input channel during calibration (halves the float vs fixed-point gap of DFT Gaze);
+//     input channel during calibration, per tap for the depthwise 7x7 convs (a border tap sees
+//     the zero padding: on a 6x8 or 3x4 map most of them do);
 //   - the adapters' BatchNorm folded into their down projection; the 3-channel stem folded to 1
 //     channel, ImageNet normalisation and the /255 included, so the kernel eats raw pixels;
 //   - LayerNorm/GRN affine parameters as per-channel multipliers, GELU as an interpolated table.
@@ -40,6 +41,11 @@ struct ActivationRange {
   // pointwise layer (a block's norm -> pw1, grn -> pw2, a downsample's norm -> its 2x2 conv, as
   // (ky, kx, c) patches): the mean of x x^T over the layer's input rows, [in][in] row-major.
   std::vector<double> gram;
+  // For a block's input ("s.b.in", the depthwise 7x7 conv's input, zero-padded by 3): the mean
+  // of what each tap sees, [C][49] (taps in (ky, kx) order; near the border a tap sees the
+  // padding's zeros, so this is not the channel mean: the depthwise bias correction), and with
+  // "gptq" each channel's mean p p^T over its 7x7 patches, [C][49][49].
+  std::vector<double> tap_mean, tap_gram;
 };
 using ActivationRanges = std::map<std::string, ActivationRange>;
 
@@ -48,10 +54,11 @@ struct QuantizeOptions {
   std::string observer = "minmax";  // minmax | percentile
   double percentile = 99.99;
   std::set<std::string> int8_layers;  // QuantizedNet::int8_candidates() names fed int8 inputs
-  // How the backbone's int8 pointwise weights are rounded: "gptq" (each column's rounding error
-  // spread over the columns not yet rounded through the inverse of the input's Gram matrix, as
-  // GPTQ does; calibrate() then measures those matrices), or "nearest". Adapters and the head
-  // round to nearest either way, as the device rounds a user's.
+  // How the backbone's int8 weights are rounded: "gptq" (each column's rounding error spread
+  // over the columns not yet rounded through the inverse of the input's Gram matrix, as GPTQ
+  // does: the pointwise layers over their input channels, each depthwise 7x7 channel over its 49
+  // taps; calibrate() then measures those matrices), or "nearest". Adapters and the head round
+  // to nearest either way, as the device rounds a user's.
   std::string weight_rounding = "gptq";
 };
 
@@ -91,16 +98,18 @@ QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, c
 // The sensitivity pass behind export.int8=auto. Every candidate layer is made int8 alone and
 // the float vs fixed-point mean angle measured on `frames` (cost: that angle minus the all-16-bit
 // one); candidates are ranked by cost per int8 multiply-accumulate, and the longest prefix of
-// the ranking whose combined angle stays within the all-16-bit angle + budget_deg is chosen
-// (found by bisection, every accepted prefix measured). Choose on frames other than the ones
-// the export reports on.
+// the ranking whose combined angle stays within the bound is chosen (found by bisection, every
+// accepted prefix measured). The bound: the all-16-bit angle + budget_deg, and never above
+// max_deg (unless the all-16-bit angle already is: then only layers that add nothing). Choose on frames
+// other than the ones the export reports on.
 struct Int8Choice {
   std::vector<std::string> layers;                      // chosen, best ranked first
   std::vector<std::pair<std::string, double>> ranking;  // every candidate and its cost (degrees)
-  double base_deg = 0, chosen_deg = 0, budget_deg = 0;  // all 16-bit / chosen, on `frames`; the budget
+  double base_deg = 0, chosen_deg = 0;                  // all 16-bit / chosen, on `frames`
+  double budget_deg = 0, max_deg = 0, bound_deg = 0;    // the limits asked for, the bound applied
   size_t frames = 0, evaluations = 0;                   // integer networks measured
 };
 Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options,
-                              const std::vector<Frame>& frames, double budget_deg);
+                              const std::vector<Frame>& frames, double budget_deg, double max_deg);
 
 }  // namespace gaze

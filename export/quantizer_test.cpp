@@ -127,7 +127,7 @@ TEST_CASE("the int8 sensitivity pass stays within its bound and measures what it
   REQUIRE(every > base);
   const double bound = (base + every) / 2;  // room for some layers, not all
 
-  const Int8Choice choice = choose_int8_layers(model, ranges, options, frames, bound - base);
+  const Int8Choice choice = choose_int8_layers(model, ranges, options, frames, bound - base, 10.0);
   INFO("all 16-bit " << base << " deg, all int8 " << every << " deg, bound " << bound << ", chose "
                      << choice.layers.size() << " layers at " << choice.chosen_deg << " deg");
   CHECK(choice.base_deg == Approx(base).epsilon(1e-9));
@@ -149,27 +149,38 @@ TEST_CASE("the int8 sensitivity pass stays within its bound and measures what it
   // a budget too small for any layer: nothing int8
   const double cheapest = choice.ranking.front().second;
   if (cheapest > 0) {
-    const Int8Choice strict = choose_int8_layers(model, ranges, options, frames, cheapest / 2);
+    const Int8Choice strict = choose_int8_layers(model, ranges, options, frames, cheapest / 2, 10.0);
     CHECK(strict.layers.empty());
     CHECK(strict.chosen_deg == strict.base_deg);
+    // the same bound as an absolute cap behind a generous budget: the same (empty) choice
+    const Int8Choice capped = choose_int8_layers(model, ranges, options, frames, 10.0, base + cheapest / 2);
+    CHECK(capped.bound_deg == Approx(base + cheapest / 2).epsilon(1e-12));
+    CHECK(capped.layers.empty());
   }
-  CHECK_THROWS_WITH(choose_int8_layers(model, ranges, options, {}, 1.0), Catch::Contains("no frames"));
+  // the cap at the first bound gives the first choice
+  const Int8Choice capped = choose_int8_layers(model, ranges, options, frames, 10.0, bound);
+  CHECK(capped.layers == choice.layers);
+  CHECK(capped.bound_deg == Approx(bound).epsilon(1e-12));
+  CHECK_THROWS_WITH(choose_int8_layers(model, ranges, options, {}, 1.0, 1.0), Catch::Contains("no frames"));
 }
 
 namespace {
 
-// sum_o (w_o - s_o q_o)^T G (w_o - s_o q_o): the layer's mean squared output error over the
-// inputs whose Gram matrix (mean x x^T) is G.
-double output_error(const std::vector<float>& w, const QLinear& l, const std::vector<double>& gram) {
-  const size_t in = size_t(l.in);
+// sum_o (w_o - s_o q_o)^T G (w_o - s_o q_o): the mean squared output error of weights w [out][in]
+// rounded to q with row scales s, over the inputs whose Gram matrix (mean x x^T) is G.
+double output_error(const float* w, const int8_t* q, const float* scale, size_t out, size_t in, const double* gram) {
   double total = 0;
   std::vector<double> e(in);
-  for (size_t o = 0; o < size_t(l.out); ++o) {
-    for (size_t i = 0; i < in; ++i) e[i] = double(w[o * in + i]) - double(l.weight[o * in + i]) * l.weight_scale[o];
+  for (size_t o = 0; o < out; ++o) {
+    for (size_t i = 0; i < in; ++i) e[i] = double(w[o * in + i]) - double(q[o * in + i]) * scale[o];
     for (size_t i = 0; i < in; ++i)
       for (size_t j = 0; j < in; ++j) total += e[i] * gram[i * in + j] * e[j];
   }
   return total;
+}
+
+double output_error(const std::vector<float>& w, const QLinear& l, const std::vector<double>& gram) {
+  return output_error(w.data(), l.weight.data(), l.weight_scale.data(), size_t(l.out), size_t(l.in), gram.data());
 }
 
 std::vector<float> values(const at::Tensor& t) {
@@ -233,9 +244,100 @@ TEST_CASE("GPTQ rounding lowers every backbone layer's output error on the calib
                                                            << " by GPTQ");
   CHECK(changed == 27);
   CHECK(sum_gptq < 0.8 * sum_nearest);
+
+  // The depthwise 7x7 convs: each channel's 49 taps rounded with that channel's 49 x 49 Gram
+  // matrix of its patches; per block, no larger an output error than rounding to nearest.
+  double dw_nearest = 0, dw_gptq = 0;
+  size_t dw_changed = 0;
+  for (size_t s = 0; s < 4; ++s) {
+    size_t i = 0;
+    for (const auto& module : *model->stages[s]->as<torch::nn::ModuleList>()) {
+      const std::string name = std::to_string(s) + "." + std::to_string(i);
+      const QBlock &qa = a.stages[s][i], &qb = b.stages[s][i++];
+      const std::vector<float> w = values(module->as<Block>()->dwconv->weight);
+      const ActivationRange& in = ranges.at(name + ".in");
+      REQUIRE(in.tap_gram.size() == size_t(qa.dim) * 49 * 49);
+      CHECK(plain.at(name + ".in").tap_gram.empty());
+      CHECK(qa.dw_weight_scale == qb.dw_weight_scale);
+      double ea = 0, eb = 0;
+      for (size_t c = 0; c < size_t(qa.dim); ++c) {
+        const double* gram = in.tap_gram.data() + c * 49 * 49;
+        ea += output_error(&w[c * 49], &qa.dw_weight[c * 49], &qa.dw_weight_scale[c], 1, 49, gram);
+        eb += output_error(&w[c * 49], &qb.dw_weight[c * 49], &qb.dw_weight_scale[c], 1, 49, gram);
+      }
+      INFO(name << ".dw: output error " << ea << " rounded to nearest, " << eb << " by GPTQ");
+      CHECK(eb <= ea * (1 + 1e-9));
+      dw_nearest += ea, dw_gptq += eb;
+      dw_changed += qa.dw_weight != qb.dw_weight;
+    }
+  }
+  WARN("depthwise convs' output error, summed: " << dw_nearest << " rounded to nearest, " << dw_gptq << " by GPTQ");
+  CHECK(dw_changed == 12);
+  CHECK(dw_gptq < 0.8 * dw_nearest);
   // The adapters and the head round to nearest either way (the device rounds a user's so).
   CHECK(a.stages[3][0].adapter.up.weight == b.stages[3][0].adapter.up.weight);
   CHECK(a.head.weight == b.head.weight);
+}
+
+}  // namespace gaze
+
+namespace gaze {
+
+// The depthwise convs' bias correction is taken tap by tap: a tap near the border sees the zero
+// padding, so on the small maps of stages 3 and 4 (6x8 and 3x4 at 96x128) the channel mean is
+// not what most taps see. calibrate() records each tap's mean; checked here against the
+// recorded inputs, and by its purpose: on the calibration frames the quantised conv's mean
+// output error per channel is the bias's rounding alone, in every block.
+TEST_CASE("depthwise bias correction: each tap's own mean, zero padding included", "[quantizer]") {
+  GazeNet model = perturbed_student(7);
+  QuantizeOptions options;
+  options.weight_rounding = "nearest";  // tap means are measured either way
+  const auto frames = eye_frames(8, options.input_h, options.input_w, 7);
+  const ActivationRanges ranges = calibrate(model, frames, options);
+  const QuantizedNet net = quantize_model(model, ranges, options);
+  std::map<std::string, std::vector<at::Tensor>> inputs;  // block -> NCHW input per frame
+  for (const Frame& f : frames)
+    for (const auto& [name, t] : float_activations(model, f, options))
+      if (name.size() > 3 && name.compare(name.size() - 3, 3, ".in") == 0)
+        inputs[name].push_back(t.permute({0, 3, 1, 2}));
+  REQUIRE(inputs.size() == 12);
+  torch::NoGradGuard no_grad;
+  for (size_t s = 0; s < 4; ++s) {
+    size_t i = 0;
+    for (const auto& module : *model->stages[s]->as<torch::nn::ModuleList>()) {
+      const std::string name = std::to_string(s) + "." + std::to_string(i);
+      const QBlock& q = net.stages[s][i++];
+      const at::Tensor x = at::cat(inputs.at(name + ".in"));  // [n][C][h][w]
+      const int64_t c = x.size(1), h = x.size(2), w = x.size(3);
+      // Each tap's mean, directly: tap (ky, kx) reads x[y + ky - 3][x + kx - 3], zero outside.
+      const std::vector<double>& tap_mean = ranges.at(name + ".in").tap_mean;
+      REQUIRE(tap_mean.size() == size_t(c) * 49);
+      const at::Tensor padded = at::constant_pad_nd(x, {3, 3, 3, 3}).to(at::kDouble);
+      double worst = 0;
+      for (int64_t ky = 0; ky < 7; ++ky)
+        for (int64_t kx = 0; kx < 7; ++kx) {
+          const at::Tensor m = padded.slice(2, ky, ky + h).slice(3, kx, kx + w).mean(at::IntArrayRef{0, 2, 3});
+          for (int64_t ch = 0; ch < c; ++ch)
+            worst = std::max(worst, std::fabs(m[ch].item<double>() - tap_mean[size_t(ch * 49 + ky * 7 + kx)]));
+        }
+      INFO(name << ": largest tap mean difference " << worst);
+      CHECK(worst < 1e-4 * (x.abs().max().item<double>() + 1));
+
+      // The quantised conv (dequantised weights and corrected bias) against the float one.
+      auto conv = module->as<Block>()->dwconv;
+      const at::Tensor scale = at::tensor(q.dw_weight_scale);
+      const at::Tensor wq =
+          at::tensor(std::vector<float>(q.dw_weight.begin(), q.dw_weight.end())).reshape({c, 1, 7, 7}) *
+          scale.reshape({c, 1, 1, 1});
+      const at::Tensor acc_scale = scale * net.scales.residual[s];
+      const at::Tensor bq = at::tensor(std::vector<float>(q.dw_bias.begin(), q.dw_bias.end())) * acc_scale;
+      const at::Tensor shift = (at::conv2d(x, wq, bq, 1, 3, 1, c) - at::conv2d(x, conv->weight, conv->bias, 1, 3, 1, c))
+                                   .mean(at::IntArrayRef{0, 2, 3});
+      INFO(name << ": mean output shift / accumulator step, worst channel "
+                << (shift.abs() / acc_scale).max().item<double>());
+      CHECK((shift.abs() <= 0.5 * acc_scale + 1e-6).all().item<bool>());
+    }
+  }
 }
 
 }  // namespace gaze

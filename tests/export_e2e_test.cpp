@@ -107,6 +107,8 @@ TEST_CASE("float vs fixed point stays within 0.2 degree on rendered validation f
   CHECK(int8.at("mode") == "auto");
   CHECK(r.int8.ranking.size() == 1 + 3 + 2 * 12);  // stem, 3 downsamples, pw1 + pw2 of 12 blocks
   CHECK(r.int8.chosen_deg <= r.int8.base_deg + c.export_.int8_budget_deg);
+  CHECK(r.int8.chosen_deg <= std::max(r.int8.base_deg, c.export_.int8_max_deg));
+  CHECK(int8.at("max_deg").get<double>() == c.export_.int8_max_deg);
   CHECK(int8.at("macs").get<size_t>() == r.int8_macs);
   CHECK(r.int8_macs <= r.kernel.macs);
 

@@ -625,6 +625,7 @@ void validate_config(Config& config) {
   }
   if (!(ex.int8_budget_deg > 0 && ex.int8_budget_deg <= 10))
     invalid(config, "export.int8_budget_deg", "must be in (0, 10]");
+  if (!(ex.int8_max_deg > 0 && ex.int8_max_deg <= 10)) invalid(config, "export.int8_max_deg", "must be in (0, 10]");
   if (ex.int8_frames < 1) invalid(config, "export.int8_frames", "must be >= 1");
   if (ex.weight_rounding != "nearest" && ex.weight_rounding != "gptq") {
     invalid(config, "export.weight_rounding",

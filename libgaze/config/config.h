@@ -423,6 +423,7 @@ struct ExportConfig {
   int64_t arena_budget_kb = 1024;
   std::string int8 = "auto";
   double int8_budget_deg = 0.05;
+  double int8_max_deg = 0.08;
   int64_t int8_frames = 32;
   int64_t replay_frames = 128;
   std::string weight_rounding = "gptq";
@@ -444,6 +445,9 @@ struct ExportConfig {
     v("int8_budget_deg", int8_budget_deg,
       "auto: how much the int8 layers may add to the all-16-bit network's float vs fixed-point mean angle on the "
       "pass's frames (degrees)");
+    v("int8_max_deg", int8_max_deg,
+      "auto: and the int8 layers never take that angle above this (degrees; held-out frames measure a little more "
+      "than the pass's own)");
     v("int8_frames", int8_frames,
       "auto: frames of data.source the sensitivity pass measures on (not the held-out ones)");
     v("replay_frames", replay_frames,
