@@ -361,14 +361,14 @@ static inline int32x4_t gz_requant_shift_s32_neon(int32x4_t x, int32x4_t multipl
  * value + beta leaves int32, an output 2^16 times int16's range before the clamp (calibrated
  * output scales stay orders of magnitude below; see export/kernel_ops_test.cpp). */
 
-/* LayerNorm outputs c..n-1 from d, in chunks: keeps GCC from mis-bounding a constant layer's
- * tail. */
-static inline void gz_layernorm_s16_tail_scalar(const int32_t* d, gz_requant to_z, const gz_layernorm_params* p,
-                                                int32_t c, int32_t n, int16_t* y) {
+/* LayerNorm outputs c..n-1 of a position whose sum is `sum` (d_c = n*x_c - sum), in chunks:
+ * keeps GCC from mis-bounding a constant layer's tail. */
+static inline void gz_layernorm_s16_tail_scalar(const int16_t* x, int32_t sum, gz_requant to_z,
+                                                const gz_layernorm_params* p, int32_t c, int32_t n, int16_t* y) {
   for (; c < n; c += 8) {
     int32_t chunk[8];
     const int32_t rest = n - c < 8 ? n - c : 8;
-    for (int32_t k = 0; k < rest; ++k) chunk[k] = d[c + k];
+    for (int32_t k = 0; k < rest; ++k) chunk[k] = n * (int32_t)x[c + k] - sum;
     for (int32_t k = 0; k < rest; ++k) {
       GZ_MCA_BEGIN(ln_tail);
       y[c + k] = gz_layernorm_out(chunk[k], to_z, p, c + k);
@@ -380,50 +380,88 @@ static inline void gz_layernorm_s16_tail_scalar(const int32_t* d, gz_requant to_
 [[maybe_unused]] static inline void gz_layernorm_s16_row_scalar(const int16_t* x, const gz_layernorm_params* p,
                                                                 int16_t* y) {
   GZ_TRACE_VARIANT();
-  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
-  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
   const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
-  gz_layernorm_s16_tail_scalar(d, to_z, p, 0, n, y);
+  int32_t sum = 0;
+  int64_t sum_sq = 0;
+  gz_layernorm_sums(x, n, &sum, &sum_sq);
+  gz_layernorm_s16_tail_scalar(x, sum, gz_layernorm_to_z(sum, sum_sq, n, p->eps), p, 0, n, y);
 }
 
 #if defined(GZ_SIMD_AVX2)
 static inline void gz_layernorm_s16_row_avx2(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
   GZ_TRACE_VARIANT();
-  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
-  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
   const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
+  /* S and Q 16 values at a time: VPMADDWD pair sums of x (with 1) and of x^2. A pair of squares
+   * is in [0, 2^31]: read as unsigned 32-bit (only -32768 twice reaches 2^31), then widened. */
+  __m256i s = _mm256_setzero_si256(), q = _mm256_setzero_si256();
+  const __m256i ones = _mm256_set1_epi16(1);
   int32_t c = 0;
+  for (; c + 16 <= n; c += 16) {
+    const __m256i v = _mm256_loadu_si256((const __m256i*)(x + c)), sq = _mm256_madd_epi16(v, v);
+    s = _mm256_add_epi32(s, _mm256_madd_epi16(v, ones));
+    q = _mm256_add_epi64(q, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(sq)));
+    q = _mm256_add_epi64(q, _mm256_cvtepu32_epi64(_mm256_extracti128_si256(sq, 1)));
+  }
+  int32_t s_lanes[8];
+  int64_t q_lanes[4];
+  _mm256_storeu_si256((__m256i*)s_lanes, s);
+  _mm256_storeu_si256((__m256i*)q_lanes, q);
+  int32_t sum = 0;
+  int64_t sum_sq = q_lanes[0] + q_lanes[1] + q_lanes[2] + q_lanes[3];
+  for (int k = 0; k < 8; ++k) sum += s_lanes[k];
+  gz_layernorm_sums(x + c, n - c, &sum, &sum_sq);
+  const gz_requant to_z = gz_layernorm_to_z(sum, sum_sq, n, p->eps);
+
   const __m256i zm = _mm256_set1_epi32(to_z.multiplier);
   const __m256i zl = _mm256_set1_epi32(to_z.shift > 0 ? to_z.shift : 0);
   const __m256i zr = _mm256_set1_epi32(to_z.shift > 0 ? 0 : -to_z.shift);
-  for (; c + 8 <= n; c += 8) {
-    const __m256i z = gz_requant_s32_avx2(_mm256_loadu_si256((const __m256i*)(d + c)), zm, zl, zr);
+  const __m256i count = _mm256_set1_epi32(n), sum8 = _mm256_set1_epi32(sum);
+  for (c = 0; c + 8 <= n; c += 8) {
+    const __m256i xc = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)(x + c)));
+    const __m256i z = gz_requant_s32_avx2(_mm256_sub_epi32(_mm256_mullo_epi32(xc, count), sum8), zm, zl, zr);
     const __m256i v = gz_requant_shift_s32_avx2(z, _mm256_loadu_si256((const __m256i*)(p->gamma_multiplier + c)),
                                                 _mm256_loadu_si256((const __m256i*)(p->gamma_shift + c)));
     gz_store_s16x8_avx2(y + c, _mm256_add_epi32(v, _mm256_loadu_si256((const __m256i*)(p->beta + c))));
   }
-  gz_layernorm_s16_tail_scalar(d, to_z, p, c, n, y);
+  gz_layernorm_s16_tail_scalar(x, sum, to_z, p, c, n, y);
 }
 #endif
 
 #if defined(GZ_SIMD_NEON)
 static inline void gz_layernorm_s16_row_neon(const int16_t* x, const gz_layernorm_params* p, int16_t* y) {
   GZ_TRACE_VARIANT();
-  int32_t d[GZ_LAYERNORM_MAX_CHANNELS];
-  const gz_requant to_z = gz_layernorm_stats(x, p->channels, p->eps, d);
   const int32_t n = p->channels < GZ_LAYERNORM_MAX_CHANNELS ? p->channels : GZ_LAYERNORM_MAX_CHANNELS;
+  /* S and Q 8 values at a time: pairwise-widening adds of x, squares (< 2^30 each) widened into
+   * int64 lanes pairwise. */
+  int32x4_t s = vdupq_n_s32(0);
+  int64x2_t q = vdupq_n_s64(0);
   int32_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    GZ_MCA_BEGIN(ln_sum);
+    const int16x8_t v = vld1q_s16(x + c);
+    s = vpadalq_s16(s, v);
+    q = vpadalq_s32(q, vmull_s16(vget_low_s16(v), vget_low_s16(v)));
+    q = vpadalq_s32(q, vmull_high_s16(v, v));
+    GZ_MCA_END(ln_sum);
+  }
+  int32_t sum = vaddvq_s32(s);
+  int64_t sum_sq = vaddvq_s64(q);
+  gz_layernorm_sums(x + c, n - c, &sum, &sum_sq);
+  const gz_requant to_z = gz_layernorm_to_z(sum, sum_sq, n, p->eps);
+
   const int32x4_t zm = vdupq_n_s32(to_z.multiplier);
   const int32x4_t zl = vdupq_n_s32(to_z.shift > 0 ? to_z.shift : 0);
   const int32x4_t zr = vdupq_n_s32(to_z.shift > 0 ? 0 : -to_z.shift);
-  for (; c + 4 <= n; c += 4) {
+  const int32x4_t sum4 = vdupq_n_s32(sum);
+  for (c = 0; c + 4 <= n; c += 4) {
     GZ_MCA_BEGIN(ln_out);
-    const int32x4_t z = gz_requant_s32_neon(vld1q_s32(d + c), zm, zl, zr);
+    const int32x4_t d = vsubq_s32(vmulq_n_s32(vmovl_s16(vld1_s16(x + c)), n), sum4);
+    const int32x4_t z = gz_requant_s32_neon(d, zm, zl, zr);
     const int32x4_t v = gz_requant_shift_s32_neon(z, vld1q_s32(p->gamma_multiplier + c), vld1q_s32(p->gamma_shift + c));
     vst1_s16(y + c, vqmovn_s32(vaddq_s32(v, vld1q_s32(p->beta + c))));
     GZ_MCA_END(ln_out);
   }
-  gz_layernorm_s16_tail_scalar(d, to_z, p, c, n, y);
+  gz_layernorm_s16_tail_scalar(x, sum, to_z, p, c, n, y);
 }
 #endif
 

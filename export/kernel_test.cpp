@@ -269,16 +269,30 @@ TEST_CASE("generated kernel under qemu-aarch64 (NEON) equals the x86 kernel bit 
   CHECK(first_difference(neon, native) == native.size());
   CHECK(first_difference(native, expected) == expected.size());
   // On-device personalisation on NEON: the same integer features, float code compiled for the
-  // A72 (which fuses multiply-adds): the blob's predictions agree with the x86 blob's.
-  const Wearer w = make_wearer(c, kCalibration);
-  personalize_blob("qemu-aarch64 '" + arm + "/dftgaze_tool'", w, c.tmp.file("neon.gzu"));
-  personalize_blob(x86 + "/dftgaze_tool", w, c.tmp.file("x86.gzu"));
-  const auto user_neon = directions(
-      run_predict(x86 + "/dftgaze_tool", c.frames_path, c.tmp.file("un.bin"), "--user " + c.tmp.file("neon.gzu")));
-  const auto user_x86 = directions(
-      run_predict(x86 + "/dftgaze_tool", c.frames_path, c.tmp.file("ux.bin"), "--user " + c.tmp.file("x86.gzu")));
-  CHECK(mean_angle_deg(user_neon, user_x86, 0) < 0.05);
-  CHECK(mean_angle_deg(user_x86, directions(native), 0) > 0.1);  // the blob changed the predictions
+  // A72 (which fuses multiply-adds, with other vector widths), so not the x86 blob bit for bit.
+  // And on this random student the training is chaotic: nudging the learning rate by 1e-7
+  // (relative) moves the x86 blob's predictions by ~0.5 deg, as far as another seed does. So the
+  // NEON blob is held to the x86 trainings' own spread: its wearer error lies within the range
+  // of x86's over four seeds (seed 0 the NEON run's), widened by 0.25 deg.
+  const Wearer w = make_wearer(c, c.frames.size());
+  const auto wearer_error = [&](const std::string& runner, const std::string& options) {
+    personalize_blob(runner, w, c.tmp.file("user.gzu"), options);
+    const auto user = directions(
+        run_predict(x86 + "/dftgaze_tool", c.frames_path, c.tmp.file("user.bin"), "--user " + c.tmp.file("user.gzu")));
+    CHECK(mean_angle_deg(user, directions(native), 0) > 0.1);  // the blob changed the predictions
+    return mean_angle_deg(user, w.gaze, kCalibration);
+  };
+  const double neon_deg = wearer_error("qemu-aarch64 '" + arm + "/dftgaze_tool'", "--seed 0");
+  double low = 1e9, high = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    const double deg = wearer_error(x86 + "/dftgaze_tool", "--seed " + std::to_string(seed));
+    low = std::min(low, deg), high = std::max(high, deg);
+  }
+  const double base_deg = mean_angle_deg(directions(native), w.gaze, kCalibration);
+  INFO("wearer error: base " << base_deg << " deg, NEON " << neon_deg << ", x86 over 4 seeds " << low << " - " << high);
+  CHECK(neon_deg >= low - 0.25);
+  CHECK(neon_deg <= high + 0.25);
+  CHECK(high < base_deg);  // every x86 training lowered the wearer's error
 }
 
 // The per-op tests (export/kernel_ops_test.cpp: every routine's SIMD variant against its scalar

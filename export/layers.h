@@ -18,9 +18,9 @@
  *   gz_leaky_relu_s16()       x, or x * slope requantised
  *
  * LayerNorm in integers: with S = sum x and d_c = C*x_c - S (exact), C*sigma = sqrt(sum d^2 / C
- * + eps*C^2/s_x^2) is taken with as many fractional bits as 64 bits allow by an exact integer
- * square root; z_c = d_c / (C*sigma) in Q16 is one requantisation whose multiplier is the exact
- * integer reciprocal floor(2^62 / sigma); the affine part is a signed per-channel
+ * + eps*C^2/s_x^2), where sum d^2 / C = C * sum x^2 - S^2 (exact; SIMD rows sum x and x^2), is taken with as many
+ * fractional bits as 64 bits allow by an exact integer square root; z_c = d_c / (C*sigma) in Q16 is one requantisation
+ * whose multiplier is the exact integer reciprocal floor(2^62 / sigma); the affine part is a signed per-channel
  * requantisation gamma_c / (s_y * 2^16) plus the
  * integer offset round(beta_c / s_y). Runtime multipliers (LayerNorm's reciprocal, GRN's a_c)
  * are derived with integer arithmetic only (gz_requant_from_product), so all targets agree.
@@ -44,7 +44,7 @@
   X(pw_step4) X(pw_step3) X(pw_step2) X(pw_step1) X(pw_half4) X(pw_half3) X(pw_half2) X(pw_half1)   \
   X(pw8_step4) X(pw8_step3) X(pw8_step2) X(pw8_step1) X(pw8_half4) X(pw8_half3) X(pw8_half2)         \
   X(pw8_half1) X(cvt_s8) X(pw_store4) X(pw_store3) X(pw_store2) X(pw_store1)                       \
-  X(dw_mac) X(dw_pair_row) X(dw_store) X(dw_tail) X(ln_sum) X(ln_center) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
+  X(dw_mac) X(dw_pair_row) X(dw_store) X(dw_tail) X(ln_sum) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
   X(grn_sum_sq) X(grn_sum_sq8) X(grn_apply) X(grn_tail) X(add) X(add_tail) X(leaky_relu)                  \
   X(tune_nn16) X(tune_nn4) X(tune_nt) X(tune_nt_sum) X(tune_tn16) X(tune_tn4) X(tune_mac4) X(tune_gelu4)         \
   X(tune_ln_sum) X(tune_ln_var) X(tune_ln_out) X(tune_lndx_sum) X(tune_lndx_out) X(tune_grn_dx) X(tune_scale4)      \
@@ -170,23 +170,11 @@ typedef struct {
 
 #define GZ_LAYERNORM_MAX_CHANNELS 512
 
-/* The per-position part: d_c = C*x_c - S into d, and the requantisation d -> z (Q16). */
-static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, int64_t eps, int32_t* d) {
-  c_count = c_count < GZ_LAYERNORM_MAX_CHANNELS ? c_count : GZ_LAYERNORM_MAX_CHANNELS; /* export checks */
-  int32_t sum = 0;
-  for (int32_t c = 0; c < c_count; ++c) {
-    GZ_MCA_BEGIN(ln_sum);
-    sum += x[c];
-    GZ_MCA_END(ln_sum);
-  }
-  int64_t sum_sq = 0;
-  for (int32_t c = 0; c < c_count; ++c) {
-    GZ_MCA_BEGIN(ln_center);
-    d[c] = c_count * (int32_t)x[c] - sum;
-    sum_sq += (int64_t)d[c] * d[c];
-    GZ_MCA_END(ln_center);
-  }
-  const uint64_t variance = (uint64_t)(sum_sq / c_count + eps); /* (C*sigma)^2 */
+/* The requantisation d -> z (Q16) of one position from its sum S = sum x_c and sum of squares
+ * Q = sum x_c^2 over C <= GZ_LAYERNORM_MAX_CHANNELS channels: sum_c d_c^2 / C = C*Q - S^2
+ * exactly (|S| < 2^24, Q < 2^39), so SIMD code may sum x and x^2 in any order. */
+static inline gz_requant gz_layernorm_to_z(int64_t sum, int64_t sum_sq_x, int32_t c_count, int64_t eps) {
+  const uint64_t variance = (uint64_t)((int64_t)c_count * sum_sq_x - sum * sum + eps); /* (C*sigma)^2 */
   /* C*sigma with k fractional bits, k as large as the 64-bit square allows (at least 31
    * significant bits whatever the input's spread) */
   const int32_t k = (62 - gz_bit_length_u64(variance)) / 2;
@@ -194,6 +182,24 @@ static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, i
   if (sigma == 0) sigma = 1;
   /* z = d * 2^(16 + k) / sigma in Q16, as a requantisation: floor(2^62 / sigma) * 2^(16 + k - 62) */
   return gz_requant_from_product((int64_t)gz_reciprocal_q62(sigma), 16 + k - 62);
+}
+
+/* S and Q of n values (n <= GZ_LAYERNORM_MAX_CHANNELS), added to *sum and *sum_sq. */
+static inline void gz_layernorm_sums(const int16_t* x, int32_t n, int32_t* sum, int64_t* sum_sq) {
+  for (int32_t c = 0; c < n; ++c) {
+    *sum += x[c];
+    *sum_sq += (int32_t)x[c] * x[c];
+  }
+}
+
+/* The per-position part: d_c = C*x_c - S into d, and the requantisation d -> z (Q16). */
+static inline gz_requant gz_layernorm_stats(const int16_t* x, int32_t c_count, int64_t eps, int32_t* d) {
+  c_count = c_count < GZ_LAYERNORM_MAX_CHANNELS ? c_count : GZ_LAYERNORM_MAX_CHANNELS; /* export checks */
+  int32_t sum = 0;
+  int64_t sum_sq = 0;
+  gz_layernorm_sums(x, c_count, &sum, &sum_sq);
+  for (int32_t c = 0; c < c_count; ++c) d[c] = c_count * (int32_t)x[c] - sum;
+  return gz_layernorm_to_z(sum, sum_sq, c_count, eps);
 }
 
 /* One output channel: z = d / (C sigma) in Q16, then gamma, beta. */
