@@ -147,7 +147,8 @@ double mean_angle_deg(const std::vector<std::array<double, 3>>& a, const std::ve
 
 // A wearer whose gaze is the base model's turned by 6 degrees about the vertical axis (a personal
 // offset, as the eye's visual axis differs from its optical axis): the first kCalibration frames
-// calibrate, the rest evaluate. Writes the calibration frames and their gazes for the kernel tool.
+// calibrate, the rest evaluate. `base`: the integer reference's predictions of the frames (the
+// wearer has as many). Writes the calibration frames and their gazes for the kernel tool.
 constexpr size_t kCalibration = 5;
 
 struct Wearer {
@@ -155,11 +156,10 @@ struct Wearer {
   std::string frames_path, gazes_path;
 };
 
-Wearer make_wearer(const KernelCase& c, size_t count) {
+Wearer make_wearer(const KernelCase& c, const std::vector<float>& base) {
   Wearer w;
   const double a = 6.0 * M_PI / 180.0;
-  const std::vector<Frame> frames(c.frames.begin(), c.frames.begin() + std::min(count, c.frames.size()));
-  for (const auto& d : directions(reference_predictions(c.k.net, frames))) {
+  for (const auto& d : directions(base)) {
     w.gaze.push_back({d[0] * std::cos(a) + d[2] * std::sin(a), d[1], -d[0] * std::sin(a) + d[2] * std::cos(a)});
   }
   w.frames_path = c.tmp.path() + "/calibration.gzfr";
@@ -213,7 +213,7 @@ TEST_CASE("generated kernel equals the integer reference bit for bit (avx2 and s
 // never saw, and the same result from the scalar path.
 TEST_CASE("dftgaze_personalize calibrates a wearer inside the kernel", "[kernel][personalize]") {
   KernelCase c(8, 40);
-  const Wearer w = make_wearer(c, c.frames.size());
+  const Wearer w = make_wearer(c, reference_predictions(c.k.net, c.frames));
   const std::string build = build_kernel(c.k.dir, "build", "-DDFTGAZE_WERROR=ON");
   const std::string tool = build + "/dftgaze_tool";
   const std::string blob = personalize_blob(tool, w, c.tmp.file("user.gzu"));
@@ -274,7 +274,7 @@ TEST_CASE("generated kernel under qemu-aarch64 (NEON) equals the x86 kernel bit 
   // (relative) moves the x86 blob's predictions by ~0.5 deg, as far as another seed does. So the
   // NEON blob is held to the x86 trainings' own spread: its wearer error lies within the range
   // of x86's over four seeds (seed 0 the NEON run's), widened by 0.25 deg.
-  const Wearer w = make_wearer(c, c.frames.size());
+  const Wearer w = make_wearer(c, expected);
   const auto wearer_error = [&](const std::string& runner, const std::string& options) {
     personalize_blob(runner, w, c.tmp.file("user.gzu"), options);
     const auto user = directions(
@@ -323,9 +323,10 @@ TEST_CASE("generated kernel is clean under ASan and UBSan and makes no heap allo
   KernelCase c(7, 40);
   const std::string san = build_kernel(c.k.dir, "build-san", "-DDFTGAZE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo");
   const std::vector<float> got = run_predict(san + "/dftgaze_tool", c.frames_path, c.tmp.path() + "/san.bin");
-  CHECK(first_difference(got, reference_predictions(c.k.net, c.frames)) == got.size());
+  const std::vector<float> expected = reference_predictions(c.k.net, c.frames);
+  CHECK(first_difference(got, expected) == got.size());
 
-  const Wearer w = make_wearer(c, kCalibration);
+  const Wearer w = make_wearer(c, expected);
   personalize_blob(san + "/dftgaze_tool", w, c.tmp.file("san.gzu"));  // any report fails the run
   personalize_blob(san + "/dftgaze_tool", w, c.tmp.file("san_head.gzu"), "--train-head 1");
   const auto api = testing::run_command(san + "/dftgaze_tool check-api '" + c.tmp.file("san.gzu") + "'");
