@@ -11,7 +11,7 @@ set(LIBGAZE_WARNINGS -Wall -Wextra -Wno-unused-parameter)
 set(LIBGAZE_TORCH_PCH ${PROJECT_SOURCE_DIR}/libgaze/torch_pch.h)
 
 function(libgaze_add_library)
-  cmake_parse_arguments(ARG "TORCH;SERIAL" "NAME" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "TORCH" "NAME" "SOURCES;DEPS" ${ARGN})
   add_library(${ARG_NAME} STATIC ${ARG_SOURCES})
   target_include_directories(${ARG_NAME} PUBLIC ${PROJECT_SOURCE_DIR})
   target_compile_options(${ARG_NAME} PRIVATE ${LIBGAZE_WARNINGS})
@@ -51,10 +51,6 @@ function(libgaze_add_tests)
   # --warn NoTests: a ctest entry whose filter matches no TEST_CASE fails instead of passing.
   # SERIAL: for binaries whose tests are long multi-threaded LibTorch runs; two such processes on
   # 2 cores slow each other several times over (OpenMP oversubscription).
-  set(serial FALSE)
-  if(ARG_SERIAL)
-    set(serial TRUE)
-  endif()
   catch_discover_tests(${ARG_NAME} TEST_PREFIX "${ARG_NAME}:" EXTRA_ARGS --warn NoTests
-                       PROPERTIES TIMEOUT 600 RUN_SERIAL ${serial})
+                       PROPERTIES TIMEOUT 600 RUN_SERIAL ${ARG_SERIAL})
 endfunction()
