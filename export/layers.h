@@ -18,12 +18,13 @@
  *   gz_leaky_relu_s16()       x, or x * slope requantised
  *
  * LayerNorm in integers: with S = sum x and d_c = C*x_c - S (exact), C*sigma = sqrt(sum d^2 / C
- * + eps*C^2/s_x^2), where sum d^2 / C = C * sum x^2 - S^2 (exact; SIMD rows sum x and x^2), is taken with as many
- * fractional bits as 64 bits allow by an exact integer square root; z_c = d_c / (C*sigma) in Q16 is one requantisation
- * whose multiplier is the exact integer reciprocal floor(2^62 / sigma); the affine part is a signed per-channel
- * requantisation gamma_c / (s_y * 2^16) plus the
- * integer offset round(beta_c / s_y). Runtime multipliers (LayerNorm's reciprocal, GRN's a_c)
- * are derived with integer arithmetic only (gz_requant_from_product), so all targets agree.
+ * + eps*C^2/s_x^2), where sum d^2 / C = C * sum x^2 - S^2 (exact; SIMD rows sum x and x^2), is
+ * taken with as many fractional bits as 64 bits allow by an exact integer square root; z_c =
+ * d_c / (C*sigma) in Q16 is one requantisation whose multiplier is the exact integer reciprocal
+ * floor(2^62 / sigma); the affine part is a signed per-channel requantisation
+ * gamma_c / (s_y * 2^16) plus the integer offset round(beta_c / s_y). Runtime multipliers
+ * (LayerNorm's reciprocal, GRN's a_c) are derived with integer arithmetic only
+ * (gz_requant_from_product), so all targets agree.
  */
 #ifndef LIBGAZE_EXPORT_LAYERS_H_
 #define LIBGAZE_EXPORT_LAYERS_H_

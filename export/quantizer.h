@@ -100,8 +100,8 @@ QuantizationError compare_float_fixed(GazeNet& model, const QuantizedNet& net, c
 // one); candidates are ranked by cost per int8 multiply-accumulate, and the longest prefix of
 // the ranking whose combined angle stays within the bound is chosen (found by bisection, every
 // accepted prefix measured). The bound: the all-16-bit angle + budget_deg, and never above
-// max_deg (unless the all-16-bit angle already is: then only layers that add nothing). Choose on frames
-// other than the ones the export reports on.
+// max_deg (unless the all-16-bit angle already is: then only layers that add nothing). Choose
+// on frames other than the ones the export reports on.
 struct Int8Choice {
   std::vector<std::string> layers;                      // chosen, best ranked first
   std::vector<std::pair<std::string, double>> ranking;  // every candidate and its cost (degrees)
