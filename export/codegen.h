@@ -18,6 +18,7 @@
 // fingerprint of the base kernel they were quantised against.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,7 +35,10 @@ struct KernelSummary {
   size_t macs = 0;
   size_t int8_macs = 0;  // of which int8 x int8 (layers with int8 inputs)
   uint32_t fingerprint = 0;
-  int32_t keep_hidden = 0;  // bit s: stage s keeps pw1/GELU outputs (else recomputes them after GRN's statistics)
+  // Per stage, the rows whose pw1/GELU outputs the arena keeps (of hidden_rows); the others keep
+  // their LayerNorm outputs and recompute pw1 + GELU after GRN's statistics.
+  std::array<int32_t, 4> keep_rows{};
+  std::array<int32_t, 4> hidden_rows{};
   // On-device personalisation (dftgaze_personalize; 0 when the kernel has none): the constant
   // data it adds (float side + replay pack), the replay pack's frames, and the work buffer it
   // needs for 5 calibration frames in the default views.
@@ -45,7 +49,7 @@ struct KernelSummary {
 
 struct KernelOptions {
   std::string provenance;                 // a line for the generated headers (checkpoint, data)
-  size_t arena_budget = size_t(1) << 20;  // keep pw1/GELU outputs when the arena fits this
+  size_t arena_budget = size_t(1) << 20;  // keep pw1/GELU outputs while the arena fits this
 };
 
 // Writes the kernel folder (created if needed; files replaced atomically).

@@ -274,7 +274,8 @@ Json ExportReport::json() const {
           {"constant_bytes", kernel.constant_bytes},
           {"arena_bytes", kernel.arena_bytes},
           {"user_blob_bytes", kernel.user_blob_bytes},
-          {"keep_hidden_stages", kernel.keep_hidden},
+          {"hidden_rows_kept", kernel.keep_rows},
+          {"hidden_rows", kernel.hidden_rows},
           {"calibration_frames", calibration_frames},
           {"eval_frames", error.frames},
           {"float_vs_fixed_mean_deg", json_number(error.mean_deg)},
@@ -326,7 +327,11 @@ std::string ExportReport::markdown() const {
     s << line;
   }
   std::string kept;
-  for (int s = 0; s < 4; ++s) kept += (kernel.keep_hidden >> s) & 1 ? "kept " : "recomputed ";
+  for (int s = 0; s < 4; ++s) {
+    const int32_t k = kernel.keep_rows[s], h = kernel.hidden_rows[s];
+    kept += k == h ? "kept" : k == 0 ? "recomputed" : std::to_string(k) + " of " + std::to_string(h) + " rows kept";
+    kept += s < 3 ? ", " : " ";
+  }
   std::snprintf(line, sizeof line, "| block hidden tensors, stages 1-4 | %s|\n| calibration frames | %lld |\n",
                 kept.c_str(), (long long)calibration_frames);
   s << line;

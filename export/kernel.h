@@ -15,23 +15,24 @@
  * Activations are int16 (zero point 0), weights int8; the SIMD paths multiply int16 x int16
  * pairs into int32 (AVX2 VPMADDWD, NEON SMLAL), exact for every input. A pointwise layer may take
  * int8 inputs (gz_pw.to_s8, export.int8): its input rows are requantised to [-127, 127] as they
- * are packed into a tile, and NEON then multiplies int8 x int8 (SMULL + SMLAL of two input pairs
- * into 16-bit lanes, |sum| <= 2 * 127 * 127, widened pairwise by SADALP): 8 MACs per multiply
- * instruction where SMLAL on int16 does 4, the A72's one integer multiply pipe being the limit.
- * AVX2 has no such gain without VNNI (VPMADDUBSW needs an unsigned operand), so its int8 tiles
- * are widened and run through the int16 loop.
+ * are packed into a tile, and NEON then multiplies int8 x int8 as dot products along the input
+ * (SMULL + SMLAL2 into 16-bit lanes, |sum| <= 2 * 127 * 127, widened pairwise by SADALP, weights
+ * in their own rows layout, GZ_PW_S8_ROWS): 8 MACs per multiply instruction where SMLAL on int16
+ * does 4, the A72's one integer multiply pipe being the limit. AVX2 has no such gain without
+ * VNNI (VPMADDUBSW needs an unsigned operand), so its int8 tiles are widened and run through the
+ * int16 loop.
  *
  * Routine names (XNNPACK style): gz_<op>_<types>[_<tile>]_<isa>
  *   types  s16 = int16 activations, s16s8 = int16 activations x int8 weights, s8s8 = int8
  *          activations x int8 weights, s16_s8 = int16 in, int8 out, s32 = int32 lanes
- *   tile   tile4x16 = up to 4 positions x 16 outputs per register block; row = one position's
- *          channels (LayerNorm, GRN) or one output row of all channels (depthwise); col = one
- *          output column; s16x8 / s16x16 = 8 / 16 int16 outputs
+ *   tile   tile4x16 = up to 4 positions x 16 outputs per register block (tile4x4: 4 outputs);
+ *          row = one position's channels (LayerNorm, GRN) or one output row of all channels
+ *          (depthwise); col = one output column; s16x8 / s16x16 = 8 / 16 int16 outputs
  *   isa    scalar (always compiled: the reference every SIMD routine is tested against,
  *          export/kernel_ops_test.cpp; [[maybe_unused]], as a SIMD build calls none of the
  *          dispatched ones), avx2 (under GZ_SIMD_AVX2), neon (under GZ_SIMD_NEON)
  * The name without the ISA suffix is the dispatcher: it calls the variant compiled in, the one
- * gz_simd_name() reports (GELU has no NEON variant: its dispatcher calls the scalar one there).
+ * gz_simd_name() reports.
  *
  *   routine                               scalar       avx2         neon         dispatcher
  *   gz_requant_s32_*                      1 lane       8 lanes      4 lanes      -
@@ -42,7 +43,7 @@
  *   gz_grn_s16_row_*                      1 channel    8 channels   4 channels   gz_grn_s16_row
  *   gz_sum_sq_s16_rows_*                  1 value      (scalar)     8 channels   gz_sum_sq_s16_rows
  *   gz_pw_s16s8_tile4x16_*                4 x 16       4 x 16       4 x 16       gz_pw_s16s8_tile4x16
- *   gz_pw_s8s8_tile4x16_*                 (widened)    (widened)    4 x 16       gz_pw_s8s8_tile4x16
+ *   gz_pw_s8s8_tile4x16_* / tile4x4_neon  (widened)    (widened)    4 x 4 (dot)  gz_pw_s8s8_tile
  *   gz_cvt_s16_s8_row_*                   1 value      8 values     8 values     gz_cvt_s16_s8_row
  *   gz_pw_accumulate_s16s8_tile4x16_avx2  -            4 x 16       -            -
  *   gz_pw_store_s16x16_*                  16 outputs   16 outputs   -            -
@@ -63,9 +64,11 @@
  *              padded to 8 with zeros); bias [out16] int32; requantisation as multiplier /
  *              left shift / right shift [out16] (padded lanes: multiplier 0)
  *   depthwise  weight [49][C] int8 (channels contiguous), bias / multiplier / shifts [C]
- * Memory: one arena; a stage's blocks keep their whole pw1/GELU output (int16) when that fits
- * the generator's budget, otherwise they keep the LayerNorm output and recompute pw1 + GELU row
- * by row after GRN's statistics (the same values either way).
+ * Memory: one arena. GRN needs statistics over the whole pw1/GELU output before it can apply, so
+ * a block either keeps a row's pw1/GELU output (int16, 4C per position) or only its LayerNorm
+ * output (C per position) and recomputes pw1 + GELU for that row after the statistics (the same
+ * values either way). The generator keeps as many rows as its arena budget allows, whole stages
+ * from the last, then the leading rows of the first stage that does not fit whole.
  */
 #ifndef LIBGAZE_EXPORT_KERNEL_H_
 #define LIBGAZE_EXPORT_KERNEL_H_
@@ -101,9 +104,19 @@ static inline const char* gz_simd_name(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* Layer descriptions (pointers into the generated constant arrays).                         */
 
+/* int8-input layers' weights on NEON: rows along the input, [out4][in8] (in rounded up to 8, out
+ * to 4, zero padded), for the int8 x int8 dot products of gz_pw_s8s8_tile4x4_neon; every other
+ * layer and target has input pairs per output, [ceil(in/2)][out8][2]. The generated source holds
+ * both for such layers and compiles the one its target reads. */
+#if !defined(GZ_FORCE_SCALAR) && defined(__aarch64__) && defined(__ARM_NEON)
+#define GZ_PW_S8_ROWS 1
+#else
+#define GZ_PW_S8_ROWS 0
+#endif
+
 typedef struct {
   int32_t in, out, out8, out16;
-  const int8_t* weight;      /* [ceil(in/2)][out8][2] */
+  const int8_t* weight;      /* [ceil(in/2)][out8][2], or [out4][in8] (int8 inputs, GZ_PW_S8_ROWS) */
   const int32_t* bias;       /* [out16] */
   const int32_t* multiplier; /* [out16] */
   const int32_t* left;       /* [out16] left shift before the high multiply */
@@ -134,6 +147,20 @@ static inline int gz_pack_pw_plane(const int8_t* w, const int32_t* bias, const g
     if (left[o] > 30 || right[o] > 31) return -1;
   }
   return 0;
+}
+
+/* The weight of output o, input i, in the layout the layer has on this target. */
+static inline int8_t gz_pw_weight_at(const gz_pw* l, int32_t o, int32_t i) {
+  if (GZ_PW_S8_ROWS && l->to_s8.multiplier != 0)
+    return l->weight[(size_t)o * (size_t)((l->in + 7) / 8 * 8) + (size_t)i];
+  return l->weight[((size_t)(i / 2) * (size_t)l->out8 + (size_t)o) * 2 + (size_t)(i % 2)];
+}
+
+/* The rows layout of an int8-input layer on NEON: w [out][in] -> [out4][in8], zero padded. */
+static inline void gz_pack_pw_rows_s8(const int8_t* w, int32_t in, int32_t out, int8_t* weight) {
+  const int32_t in8 = (in + 7) / 8 * 8, out4 = (out + 3) / 4 * 4;
+  memset(weight, 0, (size_t)out4 * (size_t)in8);
+  for (int32_t o = 0; o < out; ++o) memcpy(weight + (size_t)o * (size_t)in8, w + (size_t)o * (size_t)in, (size_t)in);
 }
 
 typedef struct {
@@ -226,8 +253,8 @@ static inline void gz_head_read_payload(const uint8_t* p, int32_t c, gz_head* he
 typedef struct {
   int32_t input_h, input_w;
   int32_t depths[4], dims[4];
-  int32_t keep_hidden; /* bit s set: stage s keeps its pw1/GELU outputs; clear: recomputes them */
-  gz_pw stem;          /* in = 16: the 4x4 patch of p - 128 */
+  int32_t keep_rows[4]; /* stage s's first keep_rows[s] rows keep their pw1/GELU outputs; the rest recompute them */
+  gz_pw stem;           /* in = 16: the 4x4 patch of p - 128 */
   gz_layernorm_params stem_norm;
   gz_downsample downsample[3];
   const gz_block* blocks[4];
@@ -244,13 +271,19 @@ typedef struct {
 
 static inline size_t gz_align32(size_t n) { return (n + 31) & ~(size_t)31; }
 
+/* Rows of an h-row stage that keep their pw1/GELU outputs (keep_rows clamped to [0, h]). */
+static inline int32_t gz_kept_rows(int32_t keep_rows, int32_t h) {
+  return keep_rows < 0 ? 0 : keep_rows < h ? keep_rows : h;
+}
+
 static inline gz_arena_plan gz_arena_plan_compute(int32_t input_h, int32_t input_w, const int32_t dims[4],
-                                                  int32_t keep_hidden) {
+                                                  const int32_t keep_rows[4]) {
   size_t res[2] = {0, 0}, hidden = 0, row = 0, hidden_c = 0, ds_rows = 0;
   size_t gather = 16 * 2 * (size_t)(input_w / 4);
   for (int32_t s = 0; s < 4; ++s) {
     const size_t h = (size_t)(input_h / 4) >> s, w = (size_t)(input_w / 4) >> s, c = (size_t)dims[s];
-    const size_t r = h * w * c * 2, kept = h * w * ((keep_hidden >> s) & 1 ? 4 * c : c) * 2;
+    const size_t k = (size_t)gz_kept_rows(keep_rows[s], (int32_t)h);
+    const size_t r = h * w * c * 2, kept = (k * 4 * c + (h - k) * c) * w * 2;
     res[s % 2] = r > res[s % 2] ? r : res[s % 2];
     hidden = kept > hidden ? kept : hidden;
     row = w * 4 * c * 2 > row ? w * 4 * c * 2 : row;
@@ -337,15 +370,20 @@ static inline void gz_store_s16x8_avx2(int16_t* y, __m256i v) {
 #endif
 
 #if defined(GZ_SIMD_NEON)
-static inline int32x4_t gz_requant_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left, int32x4_t right) {
+/* The same with the right shift given negated (-right), for loops that hoist the negation. */
+static inline int32x4_t gz_requant_negr_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left,
+                                                 int32x4_t neg_right) {
   x = vshlq_s32(x, left);
   const int32x4_t high = vqrdmulhq_s32(x, multiplier); /* = gz_srdhm_s32 lane by lane */
   /* RoundingDivideByPOT as gemmlowp's NEON code does it: VRSHL rounds ties up, so a negative
    * value (when there is a shift) first steps down by one, which makes its ties go away from
-   * zero. Four instructions where the remainder-and-threshold form took seven. */
-  const int32x4_t neg_right = vnegq_s32(right);
+   * zero. Three instructions where the remainder-and-threshold form took seven. */
   const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, neg_right), 31);
   return vrshlq_s32(vqaddq_s32(high, fixup), neg_right);
+}
+
+static inline int32x4_t gz_requant_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left, int32x4_t right) {
+  return gz_requant_negr_s32_neon(x, multiplier, left, vnegq_s32(right));
 }
 
 static inline int32x4_t gz_requant_shift_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t shift) {
@@ -963,112 +1001,110 @@ static inline void gz_pw_s8s8_tile4x16_avx2(const gz_pw* l, const int8_t* x8, in
 #endif
 
 #if defined(GZ_SIMD_NEON)
-/* The input pair at x (two int8) in every 16-bit lane: lanes 2k, 2k+1 meet output k's two weights. */
-static inline int8x16_t gz_dup_pair_s8(const int8_t* x) {
-  int16_t pair;
-  memcpy(&pair, x, 2);
-  return vreinterpretq_s8_s16(vdupq_n_s16(pair));
-}
-
-/* NP positions x 16 outputs (or the last 8), two input pairs per step: SMULL multiplies pair i
- * into 16-bit lanes (output k's two products in lanes 2k, 2k+1), SMLAL adds pair i+1's, SADALP
- * widens and adds lane pairs into output k's int32 accumulator. An odd last pair goes alone. */
+/* NP positions x 4 outputs as dot products along the input (the A72 has no SDOT): weights in the
+ * rows layout [out4][in8], inputs [NP][in8]. Per 16 inputs of one position and one output, SMULL
+ * and SMLAL2 leave two products in each 16-bit lane (|sum| <= 2 * 127 * 127 < 2^15) and SADALP
+ * adds lane pairs into that pair's int32 accumulator; an 8-input tail takes SMULL alone. A full
+ * tile loads 8 vectors per 16 inputs and issues 32 multiplies (256 MACs, the A72's one integer
+ * multiply pipe's bound) and nothing else on that pipe: no broadcast of inputs, and 16
+ * accumulators + 8 operands fit the 32 registers. The accumulators' lanes are summed at the end. */
 template <int NP>
-static inline void gz_pw_s8s8_tile_neon(const gz_pw* l, const int8_t* x8, int32_t pairs, int16_t* y) {
-  const size_t step = (size_t)l->out8 * 2;
-  for (int32_t o0 = 0; o0 < l->out8; o0 += 16) {
+static inline void gz_pw_s8s8_tile_neon(const gz_pw* l, const int8_t* x8, int32_t in8, int16_t* y) {
+  for (int32_t o0 = 0; o0 < l->out; o0 += 4) {
     int32x4_t acc[NP][4];
     GZ_UNROLL for (int p = 0; p < NP; ++p) GZ_UNROLL for (int k = 0; k < 4; ++k) acc[p][k] = vdupq_n_s32(0);
-    const int8_t* wp = l->weight + (size_t)o0 * 2;
-    const int full = o0 + 16 <= l->out8; /* else the last 8 outputs: acc[p][2..3] stay zero */
+    const int8_t* w = l->weight + (size_t)o0 * (size_t)in8;
     int32_t i = 0;
-    if (full) {
-      for (; i + 2 <= pairs; i += 2, wp += 2 * step) {
-        GZ_MCA_BEGIN_NP(pw8_step, NP);
-        const int8x16_t a0 = vld1q_s8(wp), a1 = vld1q_s8(wp + 16);               /* pair i: outputs 0-7, 8-15 */
-        const int8x16_t b0 = vld1q_s8(wp + step), b1 = vld1q_s8(wp + step + 16); /* pair i + 1 */
-        GZ_UNROLL for (int p = 0; p < NP; ++p) {
-          const int8x16_t xa = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i);
-          const int8x16_t xb = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i + 2);
-          const int8x8_t xa_lo = vget_low_s8(xa), xb_lo = vget_low_s8(xb);
-          acc[p][0] = vpadalq_s16(acc[p][0], vmlal_s8(vmull_s8(vget_low_s8(a0), xa_lo), vget_low_s8(b0), xb_lo));
-          acc[p][1] = vpadalq_s16(acc[p][1], vmlal_high_s8(vmull_high_s8(a0, xa), b0, xb));
-          acc[p][2] = vpadalq_s16(acc[p][2], vmlal_s8(vmull_s8(vget_low_s8(a1), xa_lo), vget_low_s8(b1), xb_lo));
-          acc[p][3] = vpadalq_s16(acc[p][3], vmlal_high_s8(vmull_high_s8(a1, xa), b1, xb));
-        }
-        GZ_MCA_END_NP(pw8_step, NP);
-      }
-    } else {
-      for (; i + 2 <= pairs; i += 2, wp += 2 * step) {
-        GZ_MCA_BEGIN_NP(pw8_half, NP);
-        const int8x16_t a = vld1q_s8(wp), b = vld1q_s8(wp + step);
-        GZ_UNROLL for (int p = 0; p < NP; ++p) {
-          const int8x16_t xa = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i);
-          const int8x16_t xb = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i + 2);
-          acc[p][0] = vpadalq_s16(acc[p][0],
-                                  vmlal_s8(vmull_s8(vget_low_s8(a), vget_low_s8(xa)), vget_low_s8(b), vget_low_s8(xb)));
-          acc[p][1] = vpadalq_s16(acc[p][1], vmlal_high_s8(vmull_high_s8(a, xa), b, xb));
-        }
-        GZ_MCA_END_NP(pw8_half, NP);
-      }
-    }
-    if (i < pairs) { /* the odd last pair */
-      const int8x16_t a0 = vld1q_s8(wp), a1 = full ? vld1q_s8(wp + 16) : vdupq_n_s8(0);
+    for (; i + 16 <= in8; i += 16) {
+      GZ_MCA_BEGIN_NP(pw8_dot, NP);
+      int8x16_t wv[4];
+      GZ_UNROLL for (int k = 0; k < 4; ++k) wv[k] = vld1q_s8(w + (size_t)k * (size_t)in8 + i);
       GZ_UNROLL for (int p = 0; p < NP; ++p) {
-        const int8x16_t xa = gz_dup_pair_s8(x8 + (size_t)p * 2 * pairs + 2 * i);
-        acc[p][0] = vpadalq_s16(acc[p][0], vmull_s8(vget_low_s8(a0), vget_low_s8(xa)));
-        acc[p][1] = vpadalq_s16(acc[p][1], vmull_high_s8(a0, xa));
-        acc[p][2] = vpadalq_s16(acc[p][2], vmull_s8(vget_low_s8(a1), vget_low_s8(xa)));
-        acc[p][3] = vpadalq_s16(acc[p][3], vmull_high_s8(a1, xa));
+        const int8x16_t xv = vld1q_s8(x8 + (size_t)p * (size_t)in8 + i);
+        GZ_UNROLL for (int k = 0; k < 4; ++k) {
+          acc[p][k] = vpadalq_s16(acc[p][k], vmlal_high_s8(vmull_s8(vget_low_s8(xv), vget_low_s8(wv[k])), xv, wv[k]));
+        }
+      }
+      GZ_MCA_END_NP(pw8_dot, NP);
+    }
+    if (i < in8) { /* the last 8 inputs */
+      int8x8_t wv[4];
+      GZ_UNROLL for (int k = 0; k < 4; ++k) wv[k] = vld1_s8(w + (size_t)k * (size_t)in8 + i);
+      GZ_UNROLL for (int p = 0; p < NP; ++p) {
+        const int8x8_t xv = vld1_s8(x8 + (size_t)p * (size_t)in8 + i);
+        GZ_UNROLL for (int k = 0; k < 4; ++k) acc[p][k] = vpadalq_s16(acc[p][k], vmull_s8(xv, wv[k]));
       }
     }
-    gz_pw_store_tile_neon<NP>(l, acc, o0, y);
+    const int32x4_t bias = vld1q_s32(l->bias + o0), multiplier = vld1q_s32(l->multiplier + o0);
+    const int32x4_t left = vld1q_s32(l->left + o0), neg_right = vnegq_s32(vld1q_s32(l->right + o0));
+    int16x4_t out[NP];
+    GZ_MCA_BEGIN_NP(pw8_dot_store, NP);
+    GZ_UNROLL for (int p = 0; p < NP; ++p) {
+      const int32x4_t sum = vpaddq_s32(vpaddq_s32(acc[p][0], acc[p][1]), vpaddq_s32(acc[p][2], acc[p][3]));
+      out[p] = vqmovn_s32(gz_requant_negr_s32_neon(vaddq_s32(sum, bias), multiplier, left, neg_right));
+    }
+    GZ_MCA_END_NP(pw8_dot_store, NP);
+    const int32_t count = l->out - o0 < 4 ? l->out - o0 : 4;
+    GZ_UNROLL for (int p = 0; p < NP; ++p) {
+      if (count == 4) {
+        vst1_s16(y + (size_t)p * l->out + o0, out[p]);
+      } else {
+        int16_t r[4];
+        vst1_s16(r, out[p]);
+        memcpy(y + (size_t)p * l->out + o0, r, (size_t)count * 2);
+      }
+    }
   }
 }
 
-static inline void gz_pw_s8s8_tile4x16_neon(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
+static inline void gz_pw_s8s8_tile4x4_neon(const gz_pw* l, const int8_t* x8, int32_t in8, int32_t np, int16_t* y) {
   GZ_TRACE_VARIANT();
   switch (np) {
     case 4:
-      gz_pw_s8s8_tile_neon<4>(l, x8, pairs, y);
+      gz_pw_s8s8_tile_neon<4>(l, x8, in8, y);
       break;
     case 3:
-      gz_pw_s8s8_tile_neon<3>(l, x8, pairs, y);
+      gz_pw_s8s8_tile_neon<3>(l, x8, in8, y);
       break;
     case 2:
-      gz_pw_s8s8_tile_neon<2>(l, x8, pairs, y);
+      gz_pw_s8s8_tile_neon<2>(l, x8, in8, y);
       break;
     default:
-      gz_pw_s8s8_tile_neon<1>(l, x8, pairs, y);
+      gz_pw_s8s8_tile_neon<1>(l, x8, in8, y);
       break;
   }
 }
 #endif
 
-/* One int8 tile of np <= GZ_PW_TILE positions (rows of 2 * pairs, |x| <= 127). */
-static inline void gz_pw_s8s8_tile4x16(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
+/* The length of an int8 tile's input rows: in rounded up to 8 for the rows layout, else to 2. */
+static inline int32_t gz_pw_s8_row(const gz_pw* l) { return GZ_PW_S8_ROWS ? (l->in + 7) / 8 * 8 : (l->in + 1) / 2 * 2; }
+
+/* One int8 tile of np <= GZ_PW_TILE positions (rows of gz_pw_s8_row(l), zero padded, |x| <= 127). */
+static inline void gz_pw_s8s8_tile(const gz_pw* l, const int8_t* x8, int32_t row, int32_t np, int16_t* y) {
 #if defined(GZ_SIMD_AVX2)
-  gz_pw_s8s8_tile4x16_avx2(l, x8, pairs, np, y);
+  gz_pw_s8s8_tile4x16_avx2(l, x8, row / 2, np, y);
 #elif defined(GZ_SIMD_NEON)
-  gz_pw_s8s8_tile4x16_neon(l, x8, pairs, np, y);
+  gz_pw_s8s8_tile4x4_neon(l, x8, row, np, y);
 #else
-  gz_pw_s8s8_tile4x16_scalar(l, x8, pairs, np, y);
+  gz_pw_s8s8_tile4x16_scalar(l, x8, row / 2, np, y);
 #endif
 }
 
 /* y[p] = l(x[p]) for `positions` rows: rows copied into tiles of GZ_PW_TILE, padded to an even
- * length for the pair loads, requantised to int8 on the way for an int8-input layer. */
+ * length for the pair loads (int8 rows on NEON: to a multiple of 8), requantised to int8 on the
+ * way for an int8-input layer. */
 static inline void gz_pw_run(const gz_pw* l, const int16_t* x, int32_t positions, int16_t* y) {
   const int32_t pairs = (l->in + 1) / 2;
   if (l->to_s8.multiplier != 0) {
     int8_t x8[GZ_PW_TILE * GZ_PW_MAX_IN];
+    const int32_t row = gz_pw_s8_row(l);
     for (int32_t p0 = 0; p0 < positions; p0 += GZ_PW_TILE) {
       const int32_t np = positions - p0 < GZ_PW_TILE ? positions - p0 : GZ_PW_TILE;
       for (int32_t p = 0; p < np; ++p) {
-        gz_cvt_s16_s8_row(x + (size_t)(p0 + p) * l->in, l->in, l->to_s8, x8 + (size_t)p * 2 * pairs);
-        if (l->in % 2) x8[(size_t)p * 2 * pairs + l->in] = 0;
+        gz_cvt_s16_s8_row(x + (size_t)(p0 + p) * l->in, l->in, l->to_s8, x8 + (size_t)p * row);
+        memset(x8 + (size_t)p * row + l->in, 0, (size_t)(row - l->in));
       }
-      gz_pw_s8s8_tile4x16(l, x8, pairs, np, y + (size_t)p0 * l->out);
+      gz_pw_s8s8_tile(l, x8, row, np, y + (size_t)p0 * l->out);
     }
     return;
   }
@@ -1305,13 +1341,15 @@ static inline void gz_pw1_gelu_row(const gz_block* b, const int16_t* u, int32_t 
   gz_gelu_s16_row(out, (size_t)w * 4 * b->dim, b->gelu);
 }
 
-/* One block on the residual r (h x w x C) in place. With `f_out` (personalisation), the block's
- * pw2 output is also written there and its adapter is skipped: r ends as r + f. */
+/* One block on the residual r (h x w x C) in place; its first `keep` rows (<= h) keep their
+ * pw1/GELU outputs, the others their LayerNorm outputs. With `f_out` (personalisation), the
+ * block's pw2 output is also written there and its adapter is skipped: r ends as r + f. */
 static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_t w, int32_t keep, uint8_t* arena,
                                 const gz_arena_plan* plan, int16_t* f_out) {
   const int32_t c = b->dim, c4 = 4 * c;
   const size_t row = (size_t)w * c, row4 = (size_t)w * c4;
-  int16_t* kept = (int16_t*)(arena + plan->hidden); /* pw1/GELU rows, or LayerNorm rows */
+  int16_t* kept = (int16_t*)(arena + plan->hidden); /* rows [0, keep): pw1/GELU outputs */
+  int16_t* normed = kept + (size_t)keep * row4;     /* rows [keep, h): LayerNorm outputs */
   int16_t* t_row = (int16_t*)(arena + plan->row_a);
   int16_t* h_row = (int16_t*)(arena + plan->row_b);
   int64_t* sum_sq = (int64_t*)(arena + plan->sum_sq);
@@ -1320,9 +1358,9 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
   /* Pass A, row by row: depthwise, LayerNorm, pw1 + GELU; GRN's sums of squares. */
   for (int32_t y = 0; y < h; ++y) {
     gz_dw7x7_s16s8_row(&b->dw, r, h, w, y, t_row);
-    int16_t* u = keep ? (int16_t*)(arena + plan->row_c) : kept + (size_t)y * row;
+    int16_t* u = y < keep ? (int16_t*)(arena + plan->row_c) : normed + (size_t)(y - keep) * row;
     for (int32_t x = 0; x < w; ++x) gz_layernorm_s16_row(t_row + (size_t)x * c, &b->norm, u + (size_t)x * c);
-    int16_t* g = keep ? kept + (size_t)y * row4 : h_row;
+    int16_t* g = y < keep ? kept + (size_t)y * row4 : h_row;
     gz_pw1_gelu_row(b, u, w, g);
     gz_sum_sq_s16_rows(g, w, c4, sum_sq);
   }
@@ -1334,8 +1372,8 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
   /* Pass B, row by row: (pw1 + GELU again,) GRN, pw2, adapter, residual. */
   int16_t* f_row = (int16_t*)(arena + plan->row_a);
   for (int32_t y = 0; y < h; ++y) {
-    int16_t* g = keep ? kept + (size_t)y * row4 : h_row;
-    if (!keep) gz_pw1_gelu_row(b, kept + (size_t)y * row, w, g);
+    int16_t* g = y < keep ? kept + (size_t)y * row4 : h_row;
+    if (y >= keep) gz_pw1_gelu_row(b, normed + (size_t)(y - keep) * row, w, g);
     for (int32_t x = 0; x < w; ++x) gz_grn_s16_row(g + (size_t)x * c4, c4, grn_m, grn_s, b->grn.beta);
     gz_pw_run(&b->pw2, g, w, f_row);
     int16_t* r_row = r + (size_t)y * row;
@@ -1405,7 +1443,7 @@ static inline int16_t* gz_net_stages(const gz_net* net, uint8_t* arena, const gz
       w /= 2;
       r = next;
     }
-    const int32_t keep = (net->keep_hidden >> s) & 1;
+    const int32_t keep = gz_kept_rows(net->keep_rows[s], h);
     for (int32_t b = 0; b < net->depths[s]; ++b) {
       if (s == 3 && tune_f) {
         gz_block_run(&net->blocks[s][b], r, h, w, keep, arena, plan, tune_f);
@@ -1423,7 +1461,7 @@ static inline int gz_net_input(const gz_net* net, uint8_t* arena, size_t arena_b
                                int32_t eye_w, gz_arena_plan* plan) {
   if (!net || !arena || !eye) return -1;
   if (eye_h < 1 || eye_w < 1 || eye_h > 16384 || eye_w > 16384) return -2;
-  *plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->keep_hidden);
+  *plan = gz_arena_plan_compute(net->input_h, net->input_w, net->dims, net->keep_rows);
   if (plan->total > arena_bytes) return -3;
   gz_resample_u8(eye, eye_h, eye_w, arena + plan->image, net->input_h, net->input_w);
   return 0;

@@ -135,8 +135,8 @@ void simd_requant_shift(const int32_t* x, const int32_t* m, const int32_t* s, in
 void simd_pw_tile(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
   gz_pw_s16s8_tile4x16_avx2(l, x16, pairs, np, y);
 }
-void simd_pw8_tile(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
-  gz_pw_s8s8_tile4x16_avx2(l, x8, pairs, np, y);
+void simd_pw8_tile(const gz_pw* l, const int8_t* x8, int32_t row, int32_t np, int16_t* y) {
+  gz_pw_s8s8_tile4x16_avx2(l, x8, row / 2, np, y);
 }
 void simd_cvt_s8(const int16_t* x, int32_t n, gz_requant r, int8_t* y) { gz_cvt_s16_s8_row_avx2(x, n, r, y); }
 void simd_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y, int16_t* out) {
@@ -164,8 +164,8 @@ void simd_requant_shift(const int32_t* x, const int32_t* m, const int32_t* s, in
 void simd_pw_tile(const gz_pw* l, const int16_t* x16, int32_t pairs, int32_t np, int16_t* y) {
   gz_pw_s16s8_tile4x16_neon(l, x16, pairs, np, y);
 }
-void simd_pw8_tile(const gz_pw* l, const int8_t* x8, int32_t pairs, int32_t np, int16_t* y) {
-  gz_pw_s8s8_tile4x16_neon(l, x8, pairs, np, y);
+void simd_pw8_tile(const gz_pw* l, const int8_t* x8, int32_t row, int32_t np, int16_t* y) {
+  gz_pw_s8s8_tile4x4_neon(l, x8, row, np, y);
 }
 void simd_cvt_s8(const int16_t* x, int32_t n, gz_requant r, int8_t* y) { gz_cvt_s16_s8_row_neon(x, n, r, y); }
 void simd_dw_row(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y, int16_t* out) {
@@ -190,9 +190,10 @@ struct Pointwise {
   Vec32 bias;             // [out]
   std::vector<gz_requant> requant;
   // packed
-  std::vector<int8_t> packed;
+  std::vector<int8_t> packed, rows;
   Vec32 pbias, multiplier, left, right;
-  gz_pw layer{};
+  gz_pw layer{};         // as the kernel on this target holds it (int8 inputs on NEON: rows layout)
+  gz_pw scalar_layer{};  // the pairs layout the scalar variants read
 };
 
 // int8_input: a layer fed int8 (its weights are single-plane, in [-127, 127]; gz_pw.to_s8 set).
@@ -224,6 +225,12 @@ Pointwise make_pointwise(Rng& rng, int32_t in, int32_t out, bool extreme_weights
       in,    out, out8, out16, p.packed.data(), p.pbias.data(), p.multiplier.data(), p.left.data(), p.right.data(),
       {0, 0}};
   if (int8_input) p.layer.to_s8 = random_to_s8(rng);
+  p.scalar_layer = p.layer;
+  if (int8_input && GZ_PW_S8_ROWS) {
+    p.rows.resize(size_t((out + 3) / 4 * 4) * size_t((in + 7) / 8 * 8));
+    gz_pack_pw_rows_s8(p.w.data(), in, out, p.rows.data());
+    p.layer.weight = p.rows.data();
+  }
   return p;
 }
 
@@ -377,16 +384,17 @@ TEST_CASE("kernel ops: each dispatcher runs the variant gz_simd_name() reports",
   gz_pw_run(&pw.layer, x.data(), 5, y.data());
   CHECK(g_variant == "gz_pw_s16s8_tile4x16_" + isa);
   Pointwise pw8 = make_pointwise(rng, 9, 17, false, true);
-  std::vector<int8_t> x8(10 * 5);
+  std::vector<int8_t> x8(16 * 5, 0);
   g_variant.clear();
   gz_cvt_s16_s8_row(x.data(), 9, pw8.layer.to_s8, x8.data());
   CHECK(g_variant == "gz_cvt_s16_s8_row_" + isa);
+  const std::string s8s8 = isa == "neon" ? "gz_pw_s8s8_tile4x4_neon" : "gz_pw_s8s8_tile4x16_" + isa;
   g_variant.clear();
-  gz_pw_s8s8_tile4x16(&pw8.layer, x8.data(), 5, 1, y.data());
-  CHECK(g_variant == "gz_pw_s8s8_tile4x16_" + isa);
+  gz_pw_s8s8_tile(&pw8.layer, x8.data(), gz_pw_s8_row(&pw8.layer), 1, y.data());
+  CHECK(g_variant == s8s8);
   g_variant.clear();
   gz_pw_run(&pw8.layer, x.data(), 5, y.data());
-  CHECK(g_variant == "gz_pw_s8s8_tile4x16_" + isa);
+  CHECK(g_variant == s8s8);
 
   Depthwise dw = make_depthwise(rng, 9);
   const Vec16 map = random_s16s(rng, 3 * 4 * 9, 3);
@@ -533,6 +541,28 @@ TEST_CASE("kernel ops: pointwise rows (gz_pw_run) over 1, 5, 13 positions, int16
   }
 }
 
+// Personalisation on the device reads the kernel's weights back (export/tune_run.h) through
+// gz_pw_weight_at, whichever layout the layer has on this target.
+TEST_CASE("kernel ops: gz_pw_weight_at reads both weight layouts", "[kernel-ops]") {
+  Rng rng(5);
+  for (const bool int8_input : {false, true}) {
+    for (int32_t in : {1, 9, 20, 40, 160}) {
+      for (int32_t out : {1, 7, 20, 80}) {
+        const Pointwise p = make_pointwise(rng, in, out, false, int8_input);
+        INFO("in " << in << " out " << out << " int8 inputs " << int8_input);
+        for (int32_t o = 0; o < out; ++o) {
+          for (int32_t i = 0; i < in; ++i) {
+            REQUIRE(gz_pw_weight_at(&p.layer, o, i) == p.w[size_t(o) * size_t(in) + size_t(i)]);
+            gz_pw pairs = p.scalar_layer;
+            pairs.to_s8 = {0, 0};  // read as an int16-input layer: the pairs layout on every target
+            REQUIRE(gz_pw_weight_at(&pairs, o, i) == p.w[size_t(o) * size_t(in) + size_t(i)]);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("kernel ops: int16 -> int8 input rows equal gz_requant_s32_to_s8", "[kernel-ops]") {
   Rng rng(11);
   for (int32_t n : {1, 7, 8, 9, 15, 16, 17, 33, GZ_PW_MAX_IN}) {
@@ -569,13 +599,17 @@ TEST_CASE("kernel ops: int8 x int8 pointwise tiles over odd shapes, extremes inc
       for (int variant = 0; variant < 3; ++variant) {  // random / extreme weights x random / extreme / mixed inputs
         const bool extreme = variant == 1;
         Pointwise p = make_pointwise(rng, in, out, extreme, true);
-        const int32_t pairs = (in + 1) / 2;
+        const int32_t pairs = (in + 1) / 2, row = gz_pw_s8_row(&p.layer);
         for (int32_t np = 1; np <= GZ_PW_TILE; ++np) {
           const std::vector<int8_t> x = random_s8_inputs(rng, size_t(np) * size_t(in), variant);
-          std::vector<int8_t> x8(size_t(np) * 2 * size_t(pairs), 0);  // rows padded to 2 * pairs
-          for (int32_t q = 0; q < np; ++q) std::copy_n(x.begin() + q * in, in, x8.begin() + ptrdiff_t(q) * 2 * pairs);
+          // the tile inputs: rows padded to 2 * pairs (scalar), to gz_pw_s8_row (this target's SIMD)
+          std::vector<int8_t> x8(size_t(np) * 2 * size_t(pairs), 0), x8_simd(size_t(np) * size_t(row), 0);
+          for (int32_t q = 0; q < np; ++q) {
+            std::copy_n(x.begin() + q * in, in, x8.begin() + ptrdiff_t(q) * 2 * pairs);
+            std::copy_n(x.begin() + q * in, in, x8_simd.begin() + ptrdiff_t(q) * row);
+          }
           Vec16 scalar(size_t(np) * size_t(out) + kSlack, kCanary16);
-          gz_pw_s8s8_tile4x16_scalar(&p.layer, x8.data(), pairs, np, scalar.data());
+          gz_pw_s8s8_tile4x16_scalar(&p.scalar_layer, x8.data(), pairs, np, scalar.data());
           INFO("in " << in << " out " << out << " positions " << np << " variant " << variant);
           Pointwise plain = p;  // the reference on the int8 values themselves (no requantisation)
           plain.layer.to_s8 = {0, 0};
@@ -584,7 +618,7 @@ TEST_CASE("kernel ops: int8 x int8 pointwise tiles over odd shapes, extremes inc
           REQUIRE(difference(scalar, want) == "");
 #if defined(KOPS_SIMD)
           Vec16 simd(scalar.size(), kCanary16);
-          simd_pw8_tile(&p.layer, x8.data(), pairs, np, simd.data());
+          simd_pw8_tile(&p.layer, x8_simd.data(), row, np, simd.data());
           INFO(kSimd);
           REQUIRE(difference(simd, scalar) == "");
 #endif

@@ -211,13 +211,10 @@ static inline void gz_tune_dequantise_bodies(const gz_tune_model* m, float* out,
     out = pw2 + (size_t)c4 * c;
     for (int32_t k = 0; k < 49; ++k)
       for (int32_t ch = 0; ch < c; ++ch) dw[(size_t)k * c + ch] = q->dw.weight[(size_t)k * c + ch] * s->dw[ch];
-    /* packed [ceil(in/2)][out8][2]: input i, output o at ((i/2) * out8 + o) * 2 + i % 2 */
     for (int32_t i = 0; i < c; ++i)
-      for (int32_t o = 0; o < c4; ++o)
-        pw1[(size_t)i * c4 + o] = q->pw1.weight[((size_t)(i / 2) * q->pw1.out8 + o) * 2 + i % 2] * s->pw1[o];
+      for (int32_t o = 0; o < c4; ++o) pw1[(size_t)i * c4 + o] = gz_pw_weight_at(&q->pw1, o, i) * s->pw1[o];
     for (int32_t i = 0; i < c4; ++i)
-      for (int32_t o = 0; o < c; ++o)
-        pw2[(size_t)i * c + o] = q->pw2.weight[((size_t)(i / 2) * q->pw2.out8 + o) * 2 + i % 2] * s->pw2[o];
+      for (int32_t o = 0; o < c; ++o) pw2[(size_t)i * c + o] = gz_pw_weight_at(&q->pw2, o, i) * s->pw2[o];
     g->body[b].dw_weight = dw;
     g->body[b].pw1_weight = pw1;
     g->body[b].pw2_weight = pw2;
