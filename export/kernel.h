@@ -952,16 +952,18 @@ static inline void gz_cvt_s16_s8_row_avx2(const int16_t* x, int32_t n, gz_requan
 #if defined(GZ_SIMD_NEON)
 static inline void gz_cvt_s16_s8_row_neon(const int16_t* x, int32_t n, gz_requant r, int8_t* y) {
   GZ_TRACE_VARIANT();
-  const int32x4_t m = vdupq_n_s32(r.multiplier), sh = vdupq_n_s32(r.shift);
-  const int16x8_t lo = vdupq_n_s16(-127), hi = vdupq_n_s16(127);
+  /* the shift split and negated once, outside the loop */
+  const int32x4_t m = vdupq_n_s32(r.multiplier), left = vdupq_n_s32(r.shift > 0 ? r.shift : 0);
+  const int32x4_t neg_right = vdupq_n_s32(r.shift > 0 ? 0 : r.shift);
+  const int8x8_t lowest = vdup_n_s8(-127);
   int32_t i = 0;
   for (; i + 8 <= n; i += 8) {
     GZ_MCA_BEGIN(cvt_s8);
     const int16x8_t v = vld1q_s16(x + i);
-    const int32x4_t a = gz_requant_shift_s32_neon(vmovl_s16(vget_low_s16(v)), m, sh);
-    const int32x4_t b = gz_requant_shift_s32_neon(vmovl_s16(vget_high_s16(v)), m, sh);
-    const int16x8_t c = vminq_s16(vmaxq_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b)), lo), hi);
-    vst1_s8(y + i, vmovn_s16(c));
+    const int32x4_t a = gz_requant_negr_s32_neon(vmovl_s16(vget_low_s16(v)), m, left, neg_right);
+    const int32x4_t b = gz_requant_negr_s32_neon(vmovl_s16(vget_high_s16(v)), m, left, neg_right);
+    /* saturated to [-128, 127] by the narrowing, then -128 to -127: the clamp to [-127, 127] */
+    vst1_s8(y + i, vmax_s8(vqmovn_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b))), lowest));
     GZ_MCA_END(cvt_s8);
   }
   for (; i < n; ++i) y[i] = gz_requant_s32_to_s8(x[i], r);
