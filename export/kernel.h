@@ -370,16 +370,20 @@ static inline void gz_store_s16x8_avx2(int16_t* y, __m256i v) {
 #endif
 
 #if defined(GZ_SIMD_NEON)
-/* The same with the right shift given negated (-right), for loops that hoist the negation. */
-static inline int32x4_t gz_requant_negr_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left,
-                                                 int32x4_t neg_right) {
-  x = vshlq_s32(x, left);
+/* The same without a left shift and with the right shift given negated (-right), for loops that
+ * hoist the negation; gz_requant_negr_s32_neon adds the left shift back. */
+static inline int32x4_t gz_requant_right_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t neg_right) {
   const int32x4_t high = vqrdmulhq_s32(x, multiplier); /* = gz_srdhm_s32 lane by lane */
   /* RoundingDivideByPOT as gemmlowp's NEON code does it: VRSHL rounds ties up, so a negative
    * value (when there is a shift) first steps down by one, which makes its ties go away from
    * zero. Three instructions where the remainder-and-threshold form took seven. */
   const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, neg_right), 31);
   return vrshlq_s32(vqaddq_s32(high, fixup), neg_right);
+}
+
+static inline int32x4_t gz_requant_negr_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left,
+                                                 int32x4_t neg_right) {
+  return gz_requant_right_s32_neon(vshlq_s32(x, left), multiplier, neg_right);
 }
 
 static inline int32x4_t gz_requant_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t left, int32x4_t right) {
@@ -1039,13 +1043,24 @@ static inline void gz_pw_s8s8_tile_neon(const gz_pw* l, const int8_t* x8, int32_
     }
     const int32x4_t bias = vld1q_s32(l->bias + o0), multiplier = vld1q_s32(l->multiplier + o0);
     const int32x4_t left = vld1q_s32(l->left + o0), neg_right = vnegq_s32(vld1q_s32(l->right + o0));
+    /* each position's four sums (lanes added pairwise), + bias, requantised */
+#define GZ_PW8_SUM(p) \
+  vaddq_s32(vpaddq_s32(vpaddq_s32(acc[p][0], acc[p][1]), vpaddq_s32(acc[p][2], acc[p][3])), bias)
     int16x4_t out[NP];
-    GZ_MCA_BEGIN_NP(pw8_dot_store, NP);
-    GZ_UNROLL for (int p = 0; p < NP; ++p) {
-      const int32x4_t sum = vpaddq_s32(vpaddq_s32(acc[p][0], acc[p][1]), vpaddq_s32(acc[p][2], acc[p][3]));
-      out[p] = vqmovn_s32(gz_requant_negr_s32_neon(vaddq_s32(sum, bias), multiplier, left, neg_right));
+    if (vmaxvq_s32(left) == 0) { /* nearly every block: a multiplier below 1 needs no left shift */
+      GZ_MCA_BEGIN_NP(pw8_dot_store, NP);
+      GZ_UNROLL for (int p = 0; p < NP; ++p) {
+        out[p] = vqmovn_s32(gz_requant_right_s32_neon(GZ_PW8_SUM(p), multiplier, neg_right));
+      }
+      GZ_MCA_END_NP(pw8_dot_store, NP);
+    } else {
+      GZ_MCA_BEGIN_NP(pw8_dot_shl, NP);
+      GZ_UNROLL for (int p = 0; p < NP; ++p) {
+        out[p] = vqmovn_s32(gz_requant_negr_s32_neon(GZ_PW8_SUM(p), multiplier, left, neg_right));
+      }
+      GZ_MCA_END_NP(pw8_dot_shl, NP);
     }
-    GZ_MCA_END_NP(pw8_dot_store, NP);
+#undef GZ_PW8_SUM
     const int32_t count = l->out - o0 < 4 ? l->out - o0 : 4;
     GZ_UNROLL for (int p = 0; p < NP; ++p) {
       if (count == 4) {
