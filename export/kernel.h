@@ -1044,8 +1044,7 @@ static inline void gz_pw_s8s8_tile_neon(const gz_pw* l, const int8_t* x8, int32_
     const int32x4_t bias = vld1q_s32(l->bias + o0), multiplier = vld1q_s32(l->multiplier + o0);
     const int32x4_t left = vld1q_s32(l->left + o0), neg_right = vnegq_s32(vld1q_s32(l->right + o0));
     /* each position's four sums (lanes added pairwise), + bias, requantised */
-#define GZ_PW8_SUM(p) \
-  vaddq_s32(vpaddq_s32(vpaddq_s32(acc[p][0], acc[p][1]), vpaddq_s32(acc[p][2], acc[p][3])), bias)
+#define GZ_PW8_SUM(p) vaddq_s32(vpaddq_s32(vpaddq_s32(acc[p][0], acc[p][1]), vpaddq_s32(acc[p][2], acc[p][3])), bias)
     int16x4_t out[NP];
     if (vmaxvq_s32(left) == 0) { /* nearly every block: a multiplier below 1 needs no left shift */
       GZ_MCA_BEGIN_NP(pw8_dot_store, NP);
@@ -1221,6 +1220,32 @@ static inline void gz_dw7x7_store_s32x8_neon(const gz_dw* l, int32x4_t lo, int32
   GZ_MCA_END(dw_store);
 }
 
+/* Channels c..c+3 of output column col (taps ky0..ky1 x kx0..kx1 inside the image): the block of
+ * four a channel count of 4 mod 8 leaves (stage 2's 20), one SMLAL per tap where the scalar
+ * tail took four multiply-adds. Returns the next channel. */
+static inline int32_t gz_dw7x7_s16s8_col4_neon(const gz_dw* l, const int16_t* x, int32_t w, int32_t y, int32_t col,
+                                               int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t c,
+                                               int16_t* out) {
+  const int32_t c_count = l->channels;
+  if (c + 4 > c_count) return c;
+  int32x4_t acc = vld1q_s32(l->bias + c);
+  for (int32_t ky = ky0; ky < ky1; ++ky) {
+    const int16_t* xr = x + ((size_t)(y + ky - 3) * w + (size_t)(col + kx0 - 3)) * c_count + c;
+    const int8_t* wr = l->weight + (size_t)(ky * 7 + kx0) * c_count + c;
+    for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+      GZ_MCA_BEGIN(dw_mac4);
+      int32_t w4; /* four int8 weights: a 4-byte load, not 8 past the array's end */
+      memcpy(&w4, wr + (size_t)kx * c_count, 4);
+      const int16x4_t wv = vget_low_s16(vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(w4))));
+      acc = vmlal_s16(acc, vld1_s16(xr + (size_t)kx * c_count), wv);
+      GZ_MCA_END(dw_mac4);
+    }
+  }
+  acc = gz_requant_s32_neon(acc, vld1q_s32(l->multiplier + c), vld1q_s32(l->left + c), vld1q_s32(l->right + c));
+  vst1_s16(out + (size_t)col * c_count + c, vqmovn_s32(acc));
+  return c + 4;
+}
+
 /* Two neighbouring output columns whose 7x7 windows lie inside the row (3 <= col, col + 4 < w):
  * per kernel row, the 8 input columns col-3 .. col+4 are loaded once and each of the 7 weights
  * once, and serve both outputs (one column at a time loaded 14 inputs and 14 weights per 7 taps:
@@ -1250,8 +1275,10 @@ static inline void gz_dw7x7_s16s8_pair_neon(const gz_dw* l, const int16_t* x, in
     gz_dw7x7_store_s32x8_neon(l, a_lo, a_hi, c, out + (size_t)col * c_count);
     gz_dw7x7_store_s32x8_neon(l, b_lo, b_hi, c, out + (size_t)(col + 1) * c_count);
   }
-  gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, 0, 7, c, out);
-  gz_dw7x7_s16s8_col_scalar(l, x, w, y, col + 1, ky0, ky1, 0, 7, c, out);
+  for (int32_t k = 0; k < 2; ++k) {
+    const int32_t tail = gz_dw7x7_s16s8_col4_neon(l, x, w, y, col + k, ky0, ky1, 0, 7, c, out);
+    gz_dw7x7_s16s8_col_scalar(l, x, w, y, col + k, ky0, ky1, 0, 7, tail, out);
+  }
 }
 
 static inline void gz_dw7x7_s16s8_row_neon(const gz_dw* l, const int16_t* x, int32_t h, int32_t w, int32_t y,
@@ -1285,6 +1312,7 @@ static inline void gz_dw7x7_s16s8_row_neon(const gz_dw* l, const int16_t* x, int
       }
       gz_dw7x7_store_s32x8_neon(l, lo, hi, c, out + (size_t)col * c_count);
     }
+    c = gz_dw7x7_s16s8_col4_neon(l, x, w, y, col, ky0, ky1, kx0, kx1, c, out);
     gz_dw7x7_s16s8_col_scalar(l, x, w, y, col, ky0, ky1, kx0, kx1, c, out);
     ++col;
   }

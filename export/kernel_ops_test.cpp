@@ -647,7 +647,7 @@ TEST_CASE("kernel ops: GRN sums of squares over rows", "[kernel-ops]") {
 
 TEST_CASE("kernel ops: depthwise 7x7 rows with the window clamped at every border", "[kernel-ops]") {
   Rng rng(5);
-  for (int32_t c : {1, 3, 7, 8, 9, 16, 17, 33, 80}) {
+  for (int32_t c : {1, 3, 4, 7, 8, 9, 12, 16, 17, 20, 33, 80}) {
     Depthwise d = make_depthwise(rng, c);
     for (int32_t w : {1, 2, 3, 7, 9, 31}) {
       for (int32_t h : {1, 2, 3, 4, 7, 9}) {

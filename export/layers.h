@@ -46,7 +46,7 @@
   X(pw8_dot4) X(pw8_dot3) X(pw8_dot2) X(pw8_dot1) X(pw8_dot_store4) X(pw8_dot_store3)                \
   X(pw8_dot_store2) X(pw8_dot_store1) X(pw8_dot_shl4) X(pw8_dot_shl3) X(pw8_dot_shl2) X(pw8_dot_shl1)  \
   X(cvt_s8) X(pw_store4) X(pw_store3) X(pw_store2) X(pw_store1)                                     \
-  X(dw_mac) X(dw_pair_row) X(dw_store) X(dw_tail) X(ln_sum) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
+  X(dw_mac) X(dw_mac4) X(dw_pair_row) X(dw_store) X(dw_tail) X(ln_sum) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
   X(grn_sum_sq) X(grn_sum_sq8) X(grn_apply) X(grn_tail) X(add) X(add_tail) X(leaky_relu)                  \
   X(tune_nn16) X(tune_nn4) X(tune_nt) X(tune_nt_sum) X(tune_tn16) X(tune_tn4) X(tune_mac4) X(tune_gelu4)         \
   X(tune_ln_sum) X(tune_ln_var) X(tune_ln_out) X(tune_lndx_sum) X(tune_lndx_out) X(tune_grn_dx) X(tune_scale4)      \
