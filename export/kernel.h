@@ -9,8 +9,9 @@
  * arithmetic is shared (layers.h) and the matrix loops below only reorder exact int32 sums.
  *
  * Code paths, chosen at build time like ncnn: GZ_SIMD_AVX2 (x86-64 with -mavx2), GZ_SIMD_NEON
- * (AArch64; the Cortex-A72 has no dot-product instructions, so int8 is widened to int16 and
- * multiplied with SMLAL), else portable scalar. Define GZ_FORCE_SCALAR to force the latter.
+ * (AArch64; the Cortex-A72 has no dot-product instructions: int16 x int8 by SMLAL, int8-input
+ * layers int8 x int8 by SMULL/SMLAL2 + SADALP), else portable scalar. Define GZ_FORCE_SCALAR to
+ * force the latter.
  *
  * Activations are int16 (zero point 0), weights int8; the SIMD paths multiply int16 x int16
  * pairs into int32 (AVX2 VPMADDWD, NEON SMLAL), exact for every input. A pointwise layer may take
@@ -48,7 +49,8 @@
  *   gz_pw_accumulate_s16s8_tile4x16_avx2  -            4 x 16       -            -
  *   gz_pw_store_s16x16_*                  16 outputs   16 outputs   -            -
  *   gz_dw7x7_s16s8_row_*                  1 channel    8 channels   8 channels   gz_dw7x7_s16s8_row
- *                                         (NEON: two interior columns per weight load)
+ *                                         (NEON: two interior columns per weight load, and a
+ *                                         block of 4 channels, gz_dw7x7_s16s8_col4_neon)
  *   gz_dw7x7_s16s8_col_scalar             1 channel (also the SIMD rows' channel tail)
  *   gz_add_s16_*                          1 value      16 values    8 values     gz_add_s16
  *   (*) gz_requant_apply_s32 (fixed_point.h), which every scalar routine uses
@@ -61,7 +63,8 @@
  *
  * Packed layouts (made by export/codegen.cpp):
  *   pointwise  weight [ceil(in/2)][out8][2] int8 (input pairs interleaved per output, outputs
- *              padded to 8 with zeros); bias [out16] int32; requantisation as multiplier /
+ *              padded to 8 with zeros), int8-input layers on NEON [out4][in8] (rows along the
+ *              input, gz_pack_pw_rows_s8); bias [out16] int32; requantisation as multiplier /
  *              left shift / right shift [out16] (padded lanes: multiplier 0)
  *   depthwise  weight [49][C] int8 (channels contiguous), bias / multiplier / shifts [C]
  * Memory: one arena. GRN needs statistics over the whole pw1/GELU output before it can apply, so
@@ -370,8 +373,8 @@ static inline void gz_store_s16x8_avx2(int16_t* y, __m256i v) {
 #endif
 
 #if defined(GZ_SIMD_NEON)
-/* The same without a left shift and with the right shift given negated (-right), for loops that
- * hoist the negation; gz_requant_negr_s32_neon adds the left shift back. */
+/* gz_requant_s32_neon (below) without the left shift and with the right shift given negated
+ * (-right), for loops that hoist the negation; gz_requant_negr_s32_neon adds the left shift. */
 static inline int32x4_t gz_requant_right_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t neg_right) {
   const int32x4_t high = vqrdmulhq_s32(x, multiplier); /* = gz_srdhm_s32 lane by lane */
   /* RoundingDivideByPOT as gemmlowp's NEON code does it: VRSHL rounds ties up, so a negative
@@ -930,7 +933,8 @@ static inline void gz_pw_s16s8_tile4x16(const gz_pw* l, const int16_t* x16, int3
 
 /* ------------------------------------------------------------------------------------------ */
 /* int8 inputs: a layer's int16 input rows requantised to [-127, 127] (gz_requant_s32_to_s8),   */
-/* then int8 x int8 tiles over the same packed weights ([pairs][out8][2]).                      */
+/* then int8 x int8 tiles: widened over the pairs layout (scalar, AVX2), or on NEON dot        */
+/* products over the rows layout [out4][in8] (GZ_PW_S8_ROWS).                                   */
 
 [[maybe_unused]] static inline void gz_cvt_s16_s8_row_scalar(const int16_t* x, int32_t n, gz_requant r, int8_t* y) {
   GZ_TRACE_VARIANT();
@@ -1220,9 +1224,9 @@ static inline void gz_dw7x7_store_s32x8_neon(const gz_dw* l, int32x4_t lo, int32
   GZ_MCA_END(dw_store);
 }
 
-/* Channels c..c+3 of output column col (taps ky0..ky1 x kx0..kx1 inside the image): the block of
- * four a channel count of 4 mod 8 leaves (stage 2's 20), one SMLAL per tap where the scalar
- * tail took four multiply-adds. Returns the next channel. */
+/* Channels c..c+3 of output column col (taps ky0..ky1 x kx0..kx1 inside the image), when at
+ * least four remain after the blocks of 8 (stage 2's 20 leaves 4): one SMLAL per tap where the
+ * scalar tail took four multiply-adds. Returns the next channel. */
 static inline int32_t gz_dw7x7_s16s8_col4_neon(const gz_dw* l, const int16_t* x, int32_t w, int32_t y, int32_t col,
                                                int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t c,
                                                int16_t* out) {
