@@ -394,8 +394,8 @@ static inline int32x4_t gz_requant_s32_neon(int32x4_t x, int32x4_t multiplier, i
 }
 
 static inline int32x4_t gz_requant_shift_s32_neon(int32x4_t x, int32x4_t multiplier, int32x4_t shift) {
-  const int32x4_t zero = vdupq_n_s32(0);
-  return gz_requant_s32_neon(x, multiplier, vmaxq_s32(shift, zero), vmaxq_s32(vnegq_s32(shift), zero));
+  const int32x4_t zero = vdupq_n_s32(0); /* left = max(shift, 0), -right = min(shift, 0) */
+  return gz_requant_negr_s32_neon(x, multiplier, vmaxq_s32(shift, zero), vminq_s32(shift, zero));
 }
 #endif
 
