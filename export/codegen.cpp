@@ -378,6 +378,11 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       e.array(n + "_dw_r", dw.right, "int32_t");
       const std::string norm = e.norm(n + "_norm", q.norm);
       const std::string pw1 = e.pw(n + "_pw1", q.pw1);
+      if (q.gelu.size() != GZ_GELU_TABLE)
+        throw Error("export: " + n + "'s GELU table is not " + std::to_string(GZ_GELU_TABLE) + " entries");
+      if (const int32_t at = gz_gelu_table_check(q.gelu.data()); at >= 0)
+        throw Error("export: " + n + "'s GELU table steps by more than " + std::to_string(GZ_GELU_MAX_STEP) +
+                    " between entries " + std::to_string(at) + " and " + std::to_string(at + 1));
       const std::string gelu = e.array(n + "_gelu", q.gelu, "int16_t");
       e.array(n + "_grn_gamma", q.grn.gamma, "int32_t");
       e.array(n + "_grn_beta", q.grn.beta, "int32_t");
@@ -429,8 +434,8 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       }
       std::ostringstream block;
       block << "{" << q.dim << ", {" << dw.channels << ", " << n << "_dw_w, " << n << "_dw_b, " << n << "_dw_m, " << n
-            << "_dw_l, " << n << "_dw_r}, " << norm << ", " << pw1 << ", " << gelu << ", " << grn.str() << ", " << pw2
-            << ", " << adapter << "}";
+            << "_dw_l, " << n << "_dw_r}, " << norm << ", " << pw1 << ", " << gelu << ", {" << q.hidden_s8.multiplier
+            << ", " << q.hidden_s8.shift << "}, " << grn.str() << ", " << pw2 << ", " << adapter << "}";
       inits.push_back(block.str());
     }
     blocks << "static const gz_block kStage" << s << "[" << inits.size() << "] = {\n";
@@ -445,22 +450,11 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
   const size_t head_at = payload_bytes;  // the head follows the adapters in a user's payload
   if (user_count) payload_bytes += gz_head_payload_bytes(net.head.in);
 
-  // Rows keep their blocks' pw1/GELU outputs while the arena stays within budget: whole stages
-  // from the last (the smallest maps), then as many leading rows of the next as still fit.
-  std::array<int32_t, 4> keep_rows{};
-  for (int32_t stage = 3; stage >= 0; --stage) {
-    const int32_t h = (net.input_h / 4) >> stage;
-    while (keep_rows[stage] < h) {
-      ++keep_rows[stage];
-      if (gz_arena_plan_compute(net.input_h, net.input_w, net.dims.data(), keep_rows.data()).total >
-          options.arena_budget) {
-        --keep_rows[stage];
-        break;
-      }
-    }
-    if (keep_rows[stage] < h) break;
-  }
-  const gz_arena_plan plan = gz_arena_plan_compute(net.input_h, net.input_w, net.dims.data(), keep_rows.data());
+  const std::array<int32_t, 4> hidden_s8 = int8_hidden_stages(net);
+  const std::array<int32_t, 4> keep_rows =
+      plan_kept_rows(net.input_h, net.input_w, net.dims, hidden_s8, options.arena_budget);
+  const gz_arena_plan plan =
+      gz_arena_plan_compute(net.input_h, net.input_w, net.dims.data(), keep_rows.data(), hidden_s8.data());
   const size_t before_tune = e.const_bytes;
   const std::string tune = tune_source(net, e);
   KernelSummary summary;
@@ -481,6 +475,7 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
   summary.fingerprint = base_fingerprint(net);
   summary.user_blob_bytes = user_count ? 20 + payload_bytes : 0;
   summary.keep_rows = keep_rows;
+  summary.int8_hidden = hidden_s8;
   for (int32_t stage = 0; stage < 4; ++stage) summary.hidden_rows[stage] = (net.input_h / 4) >> stage;
 
   std::ostringstream src;
@@ -510,6 +505,8 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "    {" << net.dims[0] << ", " << net.dims[1] << ", " << net.dims[2] << ", " << net.dims[3] << "},\n"
       << "    {" << keep_rows[0] << ", " << keep_rows[1] << ", " << keep_rows[2] << ", " << keep_rows[3]
       << "}, /* rows keeping their pw1/GELU outputs, per stage */\n"
+      << "    {" << hidden_s8[0] << ", " << hidden_s8[1] << ", " << hidden_s8[2] << ", " << hidden_s8[3]
+      << "}, /* stages keeping them as int8 */\n"
       << "    " << stem << ",\n    " << stem_norm << ",\n"
       << "    {" << downsample[0] << ",\n     " << downsample[1] << ",\n     " << downsample[2] << "},\n"
       << "    {kStage0, kStage1, kStage2, kStage3},\n"
@@ -687,6 +684,42 @@ std::string readme(const QuantizedNet& net, const KernelSummary& s, const std::s
 
 }  // namespace
 
+std::array<int32_t, 4> int8_hidden_stages(const QuantizedNet& net) {
+  std::array<int32_t, 4> stages{};
+  for (size_t s = 0; s < net.stages.size() && s < 4; ++s) {
+    for (size_t b = 0; b < net.stages[s].size(); ++b) {
+      const QBlock& q = net.stages[s][b];
+      const std::string n = "block " + std::to_string(s) + "." + std::to_string(b);
+      if (q.int8_hidden() && (!q.pw2.int8_input() || !gz_requant_valid(q.hidden_s8)))
+        throw Error("export: " + n +
+                    " keeps int8 GELU outputs without a valid requantisation to them or int8 pw2 inputs");
+      if (b > 0 && q.int8_hidden() != bool(stages[s]))
+        throw Error("export: " + n + " keeps its GELU outputs in another type than the stage's first block");
+      stages[s] = q.int8_hidden() ? 1 : 0;
+    }
+  }
+  return stages;
+}
+
+std::array<int32_t, 4> plan_kept_rows(int32_t input_h, int32_t input_w, const std::vector<int32_t>& dims,
+                                      const std::array<int32_t, 4>& hidden_s8, size_t arena_budget) {
+  if (dims.size() != 4) throw Error("export: the network needs 4 stages");
+  std::array<int32_t, 4> keep_rows{};
+  for (int32_t stage = 3; stage >= 0; --stage) {
+    const int32_t h = (input_h / 4) >> stage;
+    while (keep_rows[stage] < h) {
+      ++keep_rows[stage];
+      if (gz_arena_plan_compute(input_h, input_w, dims.data(), keep_rows.data(), hidden_s8.data()).total >
+          arena_budget) {
+        --keep_rows[stage];
+        break;
+      }
+    }
+    if (keep_rows[stage] < h) break;
+  }
+  return keep_rows;
+}
+
 uint32_t base_fingerprint(const QuantizedNet& net) {
   Bytes b;
   b.put32(net.input_h), b.put32(net.input_w);
@@ -697,6 +730,7 @@ uint32_t base_fingerprint(const QuantizedNet& net) {
     for (const QBlock& q : net.stages[s]) {
       b.put(q.dw_weight), b.put(q.dw_bias), b.put_requant(q.dw_requant);
       b.put_norm(q.norm), b.put_linear(q.pw1), b.put(q.gelu);
+      if (q.int8_hidden()) b.put32(q.hidden_s8.multiplier), b.put32(q.hidden_s8.shift);
       b.put32(q.grn.eps), b.put(q.grn.gamma), b.put(q.grn.beta), b.put32(q.grn.scale.multiplier),
           b.put32(q.grn.scale.shift);
       b.put_linear(q.pw2);

@@ -39,6 +39,7 @@ struct KernelSummary {
   // their LayerNorm outputs and recompute pw1 + GELU after GRN's statistics.
   std::array<int32_t, 4> keep_rows{};
   std::array<int32_t, 4> hidden_rows{};
+  std::array<int32_t, 4> int8_hidden{};  // 1: the stage keeps them as int8 (QBlock::hidden_s8)
   // On-device personalisation (dftgaze_personalize; 0 when the kernel has none): the constant
   // data it adds (float side + replay pack), the replay pack's frames, and the work buffer it
   // needs for 5 calibration frames in the default views.
@@ -54,6 +55,15 @@ struct KernelOptions {
 
 // Writes the kernel folder (created if needed; files replaced atomically).
 KernelSummary write_kernel(const QuantizedNet& net, const std::string& out_dir, const KernelOptions& options);
+
+// Per stage, 1 when its blocks keep their GELU outputs as int8 (throws if a stage's blocks
+// disagree or one lacks the int8 pw2 that needs).
+std::array<int32_t, 4> int8_hidden_stages(const QuantizedNet& net);
+
+// Per stage, the rows that keep their pw1/GELU outputs within `arena_budget`: whole stages from
+// the last (the smallest maps), then as many leading rows of the next as still fit.
+std::array<int32_t, 4> plan_kept_rows(int32_t input_h, int32_t input_w, const std::vector<int32_t>& dims,
+                                      const std::array<int32_t, 4>& hidden_s8, size_t arena_budget);
 
 // CRC-32 over every integer parameter except the last stage's adapters and the head's Linear: a
 // user blob fits a kernel exactly when their fingerprints agree.

@@ -217,6 +217,25 @@ void set_replay_pack(QuantizedNet& net, const std::vector<Sample>& samples) {
   });
 }
 
+namespace {
+
+// Stages whose blocks keep their GELU outputs as int8 (export.int8_hidden): "all" every stage
+// whose pw2 layers all take int8 inputs, "auto" those of them that cannot keep every row's
+// outputs at int16 within the arena budget (each row not kept recomputes pw1 + GELU), "none".
+std::set<int32_t> choose_int8_hidden(const std::string& mode, const QuantizedNet& net, size_t arena_budget) {
+  std::set<int32_t> stages;
+  if (mode == "none") return stages;
+  const std::array<int32_t, 4> kept16 = plan_kept_rows(net.input_h, net.input_w, net.dims, {}, arena_budget);
+  for (int32_t s = 0; s < int32_t(net.stages.size()) && s < 4; ++s) {
+    bool int8_pw2 = true;
+    for (const QBlock& q : net.stages[size_t(s)]) int8_pw2 = int8_pw2 && q.pw2.int8_input();
+    if (int8_pw2 && (mode == "all" || kept16[size_t(s)] < (net.input_h / 4) >> s)) stages.insert(s);
+  }
+  return stages;
+}
+
+}  // namespace
+
 ExportReport export_kernel(const Config& config, const ExportRequest& request) {
   QuantizeOptions options = quantize_options(config);
   GazeNet model = load_student(request.checkpoint, request.merge_user);
@@ -239,6 +258,9 @@ ExportReport export_kernel(const Config& config, const ExportRequest& request) {
   }
   options.int8_layers = std::set<std::string>(report.int8.layers.begin(), report.int8.layers.end());
   QuantizedNet net = quantize_model(model, ranges, options);
+  options.int8_hidden_stages =
+      choose_int8_hidden(config.export_.int8_hidden, net, size_t(config.export_.arena_budget_kb) * 1024);
+  if (!options.int8_hidden_stages.empty()) net = quantize_model(model, ranges, options);
   add_tune_pack(net, config);
   report.int8_macs = net.int8_macs();
   if (config.export_.eval_frames > 0) {
@@ -276,6 +298,7 @@ Json ExportReport::json() const {
           {"user_blob_bytes", kernel.user_blob_bytes},
           {"hidden_rows_kept", kernel.keep_rows},
           {"hidden_rows", kernel.hidden_rows},
+          {"hidden_rows_int8", kernel.int8_hidden},
           {"calibration_frames", calibration_frames},
           {"eval_frames", error.frames},
           {"float_vs_fixed_mean_deg", json_number(error.mean_deg)},
@@ -330,6 +353,7 @@ std::string ExportReport::markdown() const {
   for (int s = 0; s < 4; ++s) {
     const int32_t k = kernel.keep_rows[s], h = kernel.hidden_rows[s];
     kept += k == h ? "kept" : k == 0 ? "recomputed" : std::to_string(k) + " of " + std::to_string(h) + " rows kept";
+    if (kernel.int8_hidden[s] && k > 0) kept += " (int8)";
     kept += s < 3 ? ", " : " ";
   }
   std::snprintf(line, sizeof line, "| block hidden tensors, stages 1-4 | %s|\n| calibration frames | %lld |\n",

@@ -147,6 +147,7 @@ void simd_grn(int16_t* v, int32_t c4, const int32_t* m, const int32_t* s, const 
   gz_grn_s16_row_avx2(v, c4, m, s, b);
 }
 void simd_add(int16_t* r, const int16_t* f, size_t n) { gz_add_s16_avx2(r, f, n); }
+void simd_leaky_relu(int16_t* x, size_t n, gz_requant slope) { gz_leaky_relu_s16_row_avx2(x, n, slope); }
 #define KOPS_SIMD_GELU 1
 void simd_gelu(int16_t* x, size_t n, const int16_t* table) { gz_gelu_s16_row_avx2(x, n, table); }
 #elif defined(GZ_SIMD_NEON)
@@ -176,6 +177,7 @@ void simd_grn(int16_t* v, int32_t c4, const int32_t* m, const int32_t* s, const 
   gz_grn_s16_row_neon(v, c4, m, s, b);
 }
 void simd_add(int16_t* r, const int16_t* f, size_t n) { gz_add_s16_neon(r, f, n); }
+void simd_leaky_relu(int16_t* x, size_t n, gz_requant slope) { gz_leaky_relu_s16_row_neon(x, n, slope); }
 #define KOPS_SIMD_GELU 1
 void simd_gelu(int16_t* x, size_t n, const int16_t* table) { gz_gelu_s16_row_neon(x, n, table); }
 #endif
@@ -351,7 +353,17 @@ Vec16 gelu_table(Rng& rng, bool exact) {
   for (int32_t i = 0; i < GZ_GELU_TABLE; ++i) {
     t[size_t(i)] =
         exact ? int16_t(std::clamp(std::llround(gz_gelu_f32(float(i * 64 - 32768) * s) / s), -32768LL, 32767LL))
-              : random_s16(rng, 3);  // any int16: the largest steps hi - lo
+              : int16_t(0);
+  }
+  if (!exact) {  // a random walk with every step up to the contract's largest, GZ_GELU_MAX_STEP
+    int32_t v = random_s16(rng, 0) / 2;
+    for (int32_t i = 0; i < GZ_GELU_TABLE; ++i) {
+      const int32_t step = i % 7 == 0 ? (i % 2 ? GZ_GELU_MAX_STEP : -GZ_GELU_MAX_STEP)
+                                      : rng.uniform(-GZ_GELU_MAX_STEP, GZ_GELU_MAX_STEP);
+      v = std::clamp(v + step, -32768, 32767);
+      t[size_t(i)] = int16_t(v);
+    }
+    REQUIRE(gz_gelu_table_check(t.data()) == -1);
   }
   return t;
 }
@@ -422,6 +434,10 @@ TEST_CASE("kernel ops: each dispatcher runs the variant gz_simd_name() reports",
   g_variant.clear();
   gz_add_s16(g.data(), map.data(), g.size());
   CHECK(g_variant == "gz_add_s16_" + isa);
+
+  g_variant.clear();
+  gz_leaky_relu_s16_row(g.data(), g.size(), gz_requant_compute(0.01));
+  CHECK(g_variant == "gz_leaky_relu_s16_row_" + isa);
 }
 
 TEST_CASE("kernel ops: requantisation lanes equal gz_requant_apply_s32", "[kernel-ops]") {
@@ -541,6 +557,29 @@ TEST_CASE("kernel ops: pointwise rows (gz_pw_run) over 1, 5, 13 positions, int16
   }
 }
 
+// Rows already int8 (a block's int8 GELU outputs after GRN) equal the int16 path fed the same
+// values through an identity requantisation; rows of 8k inputs go to the tiles in place.
+TEST_CASE("kernel ops: pointwise rows fed int8 (gz_pw_run_s8)", "[kernel-ops]") {
+  Rng rng(6);
+  for (int32_t in : {1, 9, 20, 40, 160}) {
+    for (int32_t out : {1, 7, 40}) {
+      const Pointwise p = make_pointwise(rng, in, out, false, true);
+      gz_pw identity = p.layer;
+      identity.to_s8 = gz_requant_compute(1.0);
+      for (int32_t positions : {1, 5, 13}) {
+        std::vector<int8_t> x8(size_t(positions) * size_t(in));
+        Vec16 x16(x8.size());
+        for (size_t i = 0; i < x8.size(); ++i) x16[i] = x8[i] = int8_t(rng.coin() ? rng.uniform(-127, 127) : 127);
+        Vec16 got(size_t(positions) * size_t(out) + kSlack, kCanary16), want = got;
+        gz_pw_run_s8(&p.layer, x8.data(), positions, got.data());
+        gz_pw_run(&identity, x16.data(), positions, want.data());
+        INFO(gz_simd_name() << ": in " << in << " out " << out << " positions " << positions);
+        REQUIRE(difference(got, want) == "");
+      }
+    }
+  }
+}
+
 // Personalisation on the device reads the kernel's weights back (export/tune_run.h) through
 // gz_pw_weight_at, whichever layout the layer has on this target.
 TEST_CASE("kernel ops: gz_pw_weight_at reads both weight layouts", "[kernel-ops]") {
@@ -641,6 +680,22 @@ TEST_CASE("kernel ops: GRN sums of squares over rows", "[kernel-ops]") {
       gz_sum_sq_s16_rows(x.data(), rows, c, got.data());
       INFO(gz_simd_name() << ": channels " << c << " rows " << rows);
       REQUIRE(difference(got, want) == "");
+    }
+  }
+}
+
+TEST_CASE("kernel ops: GRN sums of squares over int8 rows", "[kernel-ops]") {
+  Rng rng(15);
+  for (int32_t c : {1, 7, 8, 9, 16, 17, 33, 160, 4 * GZ_LAYERNORM_MAX_CHANNELS}) {
+    for (int32_t rows : {1, 3, 24, 4096}) {
+      std::vector<int8_t> x(size_t(rows) * size_t(c));
+      for (auto& v : x) v = int8_t(rows == 4096 ? (rng.coin() ? 127 : -127) : rng.uniform(-127, 127));
+      std::vector<int64_t> got(size_t(c) + kSlack, 7), want(size_t(c) + kSlack, 7);  // sums start anywhere
+      for (int32_t p = 0; p < rows; ++p)
+        for (int32_t k = 0; k < c; ++k) want[size_t(k)] += int64_t(x[size_t(p * c + k)]) * x[size_t(p * c + k)];
+      gz_sum_sq_s8_rows(x.data(), rows, c, got.data());
+      INFO(gz_simd_name() << ": channels " << c << " rows " << rows);
+      REQUIRE(got == want);
     }
   }
 }
@@ -771,6 +826,16 @@ TEST_CASE("kernel ops: GRN rows with runtime and edge requantisations", "[kernel
         INFO(kSimd);
         REQUIRE(difference(simd, scalar) == "");
 #endif
+        // int8 in and out (blocks keeping int8 GELU outputs): the dispatched variant
+        std::vector<int8_t> v8(size_t(c4) + kSlack, int8_t(-99)), want8;
+        for (int32_t k = 0; k < c4; ++k) v8[size_t(k)] = int8_t(std::clamp(v[size_t(k)] / 256, -127, 127));
+        if (mode == 2) v8[0] = 127, v8[size_t(c4) - 1] = -127;
+        want8 = v8;
+        for (int32_t k = 0; k < c4; ++k)
+          want8[size_t(k)] = gz_grn_apply_s8(v8[size_t(k)], m[size_t(k)], s[size_t(k)], beta[size_t(k)]);
+        gz_grn_s8_row(v8.data(), c4, m.data(), s.data(), beta.data());
+        INFO(gz_simd_name() << " int8");
+        REQUIRE(v8 == want8);
       }
     }
   }
@@ -792,6 +857,36 @@ TEST_CASE("kernel ops: saturating residual add", "[kernel-ops]") {
 #if defined(KOPS_SIMD)
       Vec16 simd = r;
       simd_add(simd.data(), f.data(), n);
+      INFO(kSimd);
+      REQUIRE(difference(simd, scalar) == "");
+#endif
+    }
+  }
+}
+
+TEST_CASE("kernel ops: LeakyReLU rows over every int16, slopes below and above one", "[kernel-ops]") {
+  Rng rng(10);
+  Vec16 all(65536);
+  for (int32_t i = 0; i < 65536; ++i) all[size_t(i)] = int16_t(i - 32768);
+  std::shuffle(all.begin(), all.end(), rng.g);
+  for (const double slope : {0.01, 0.2, 1e-6, 0.999, 3.0}) {
+    const gz_requant r = gz_requant_compute(slope);
+    INFO("slope " << slope << " (shift " << r.shift << ")");
+    for (size_t n : {size_t(65536), size_t(0), size_t(1), size_t(7), size_t(8), size_t(9), size_t(17), size_t(161)}) {
+      Vec16 x(all.begin(), all.begin() + std::ptrdiff_t(n));
+      x.resize(n + kSlack, kCanary16);
+      Vec16 want = x;
+      for (size_t i = 0; i < n; ++i) {
+        want[i] = x[i] >= 0 ? x[i] : int16_t(std::clamp(std::llround(x[i] * slope), -32768LL, 32767LL));
+      }
+      Vec16 scalar = x;
+      gz_leaky_relu_s16_row_scalar(scalar.data(), n, r);
+      INFO("length " << n);
+      // within one step of the real product (the requantisation's bound), equal where it is exact
+      for (size_t i = 0; i < n; ++i) REQUIRE(std::abs(scalar[i] - want[i]) <= 1);
+#if defined(KOPS_SIMD)
+      Vec16 simd = x;
+      simd_leaky_relu(simd.data(), n, r);
       INFO(kSimd);
       REQUIRE(difference(simd, scalar) == "");
 #endif

@@ -39,8 +39,10 @@ struct Exported {
 };
 
 // Every other pointwise layer takes int8 inputs, so both product paths (int16 x int8 and
-// int8 x int8) run in one kernel.
-Exported export_test_kernel(const std::string& dir, uint64_t seed, size_t arena_budget = size_t(1) << 20) {
+// int8 x int8) run in one kernel; those include stage 1's pw2 layers, and stage 1's blocks keep
+// their GELU outputs as int8 (`int8_hidden`), the later stages' as int16.
+Exported export_test_kernel(const std::string& dir, uint64_t seed, size_t arena_budget = size_t(1) << 20,
+                            const std::set<int32_t>& int8_hidden = {0}) {
   GazeNet model = testing::perturbed_student(seed);
   QuantizeOptions options;
   options.input_h = kInputH;
@@ -49,9 +51,11 @@ Exported export_test_kernel(const std::string& dir, uint64_t seed, size_t arena_
   const ActivationRanges ranges = calibrate(model, calibration, options);
   const std::vector<std::string> candidates = quantize_model(model, ranges, options).int8_candidates();
   for (size_t i = 0; i < candidates.size(); i += 2) options.int8_layers.insert(candidates[i]);
+  options.int8_hidden_stages = int8_hidden;
   QuantizedNet net = quantize_model(model, ranges, options);
   REQUIRE(net.int8_macs() > 0);
   REQUIRE(net.int8_macs() < net.macs());
+  for (size_t s = 0; s < 4; ++s) REQUIRE(net.stages[s][0].int8_hidden() == bool(int8_hidden.count(int32_t(s))));
   // A replay pack for dftgaze_personalize: eye frames labelled with the float model's own gaze.
   std::vector<Sample> replay;
   for (const Frame& f : eye_frames(16, kFrameH, kFrameW, uint32_t(seed) + 100)) {
@@ -205,16 +209,24 @@ TEST_CASE("generated kernel equals the integer reference bit for bit (avx2 and s
     INFO("path " << simd << ": first differing value " << first_difference(got, expected) << " of " << expected.size());
     CHECK(first_difference(got, expected) == expected.size());
   }
-  // A tight arena budget: stages 2-4 keep their pw1/GELU outputs, stage 1 only its first half's
-  // rows and recomputes pw1 + GELU for the others after GRN's statistics; same bits.
+  // Tight arena budgets: stages 2-4 keep their pw1/GELU outputs, stage 1 only its first half's
+  // rows and recomputes pw1 + GELU for the others after GRN's statistics, its outputs int16 or
+  // int8 (each the reference of its own quantisation); same bits.
   const int32_t h0 = kInputH / 4, dims[4] = {40, 20, 40, 80}, half_kept[4] = {h0 / 2, h0 / 2, h0 / 4, h0 / 8};
-  const size_t budget = gz_arena_plan_compute(kInputH, kInputW, dims, half_kept).total;
-  const Exported small = export_test_kernel(c.tmp.path() + "/kernel_small", 5, budget);
-  CHECK(small.summary.keep_rows == std::array<int32_t, 4>{h0 / 2, h0 / 2, h0 / 4, h0 / 8});
-  CHECK(small.summary.arena_bytes == budget);
-  const std::string build = build_kernel(small.dir, "build", "-DDFTGAZE_WERROR=ON");
-  const std::vector<float> got = run_predict(build + "/dftgaze_tool", c.frames_path, c.tmp.path() + "/small.bin");
-  CHECK(first_difference(got, expected) == expected.size());
+  for (const int32_t stage1_int8 : {0, 1}) {
+    const int32_t int8_hidden[4] = {stage1_int8, 0, 0, 0};
+    const size_t budget = gz_arena_plan_compute(kInputH, kInputW, dims, half_kept, int8_hidden).total;
+    const std::string name = stage1_int8 ? "small8" : "small16";
+    const Exported small = export_test_kernel(c.tmp.path() + "/" + name, 5, budget,
+                                              stage1_int8 ? std::set<int32_t>{0} : std::set<int32_t>{});
+    INFO(name);
+    CHECK(small.summary.keep_rows == std::array<int32_t, 4>{h0 / 2, h0 / 2, h0 / 4, h0 / 8});
+    CHECK(small.summary.int8_hidden == std::array<int32_t, 4>{stage1_int8, 0, 0, 0});
+    CHECK(small.summary.arena_bytes == budget);
+    const std::string build = build_kernel(small.dir, "build", "-DDFTGAZE_WERROR=ON");
+    const std::vector<float> got = run_predict(build + "/dftgaze_tool", c.frames_path, c.tmp.file(name + ".bin"));
+    CHECK(first_difference(got, reference_predictions(small.net, c.frames)) == expected.size());
+  }
 }
 
 // On-device personalisation (export/tune_run.h) through the kernel's own tool, as a device would
@@ -396,17 +408,21 @@ TEST_CASE("the Pi 4 cycle model times the NEON loop bodies and counts their pass
   const CycleModel m = model_pi4_cycles(k.dir, tmp.path() + "/mca");
   std::map<std::string, CycleRegion> by_name;
   for (const CycleRegion& r : m.predict.regions) by_name[r.name] = r;
-  uint64_t hidden = 0, hidden_by_4 = 0;
+  uint64_t hidden = 0, hidden16 = 0;  // GELU outputs per frame; of them in int16 stages (all but stage 1)
   for (size_t s = 0; s < 4; ++s) {
     const uint64_t positions = uint64_t(kInputH / (4 << s)) * uint64_t(kInputW / (4 << s));
     hidden += uint64_t(k.net.depths[s]) * positions * 4 * uint64_t(k.net.dims[s]);
-    hidden_by_4 += uint64_t(k.net.depths[s]) * positions * uint64_t(k.net.dims[s]);
+    if (s > 0) hidden16 += uint64_t(k.net.depths[s]) * positions * 4 * uint64_t(k.net.dims[s]);
   }
-  CHECK(8 * by_name.at("gelu8").passes + by_name.at("gelu").passes == hidden);              // 8 values per NEON pass
-  CHECK(8 * by_name.at("grn_sum_sq8").passes + by_name.at("grn_sum_sq").passes == hidden);  // 8 channels a pass
-  CHECK(by_name.at("grn_apply").passes == hidden_by_4);  // four channels per NEON pass
-  for (const char* region : {"pw_step4", "pw_step3", "pw_half4", "pw8_dot4", "pw8_dot3", "pw8_dot_store4", "cvt_s8",
-                             "pw_store4", "dw_mac", "dw_pair_row", "dw_store", "ln_out", "add", "gelu8"}) {
+  CHECK(8 * by_name.at("gelu8").passes + by_name.at("gelu").passes == hidden);  // 8 values per NEON pass
+  // GRN's sums (8 channels a pass) and application: 4 int16 or 8 int8 channels a pass
+  CHECK(8 * by_name.at("grn_sum_sq8").passes + by_name.at("grn_sum_sq").passes == hidden16);
+  CHECK(8 * by_name.at("grn8_sum_sq").passes == hidden - hidden16);
+  CHECK(4 * by_name.at("grn_apply").passes == hidden16);
+  CHECK(8 * by_name.at("grn8_apply").passes == hidden - hidden16);
+  for (const char* region :
+       {"pw_step4", "pw_step3", "pw_half4", "pw8_dot4", "pw8_dot3", "pw8_dot_store4", "cvt_s8", "pw_store4", "dw_mac",
+        "dw_pair_row", "dw_store", "ln_out", "add", "gelu8", "grn8_apply", "grn8_sum_sq", "leaky_relu8"}) {
     INFO(region);
     CHECK(by_name.at(region).passes > 0);
     CHECK(by_name.at(region).cycles_per_pass > 0);

@@ -14,7 +14,8 @@
  *                             exact integer square root, one integer reciprocal per position
  *   gz_grn_requants()         GRN's per-image channel factors a_c = 1 + gamma_c * N_c, folded
  *                             into one requantisation per channel
- *   gz_gelu_s16()             GELU by a 1025-entry table with linear interpolation
+ *   gz_gelu_s16()             GELU by a 1025-entry table with linear interpolation; adjacent
+ *                             entries differ by at most GZ_GELU_MAX_STEP (gz_gelu_table_check)
  *   gz_leaky_relu_s16()       x, or x * slope requantised
  *
  * LayerNorm in integers: with S = sum x and d_c = C*x_c - S (exact), C*sigma = sqrt(sum d^2 / C
@@ -47,7 +48,7 @@
   X(pw8_dot_store2) X(pw8_dot_store1) X(pw8_dot_shl4) X(pw8_dot_shl3) X(pw8_dot_shl2) X(pw8_dot_shl1)  \
   X(cvt_s8) X(pw_store4) X(pw_store3) X(pw_store2) X(pw_store1)                                     \
   X(dw_mac) X(dw_mac4) X(dw_pair_row) X(dw_store) X(dw_tail) X(ln_sum) X(ln_out) X(ln_tail) X(gelu) X(gelu8)   \
-  X(grn_sum_sq) X(grn_sum_sq8) X(grn_apply) X(grn_tail) X(add) X(add_tail) X(leaky_relu)                  \
+  X(grn_sum_sq) X(grn_sum_sq8) X(grn_apply) X(grn_tail) X(grn8_apply) X(grn8_sum_sq) X(add) X(add_tail) X(leaky_relu) X(leaky_relu8)                  \
   X(tune_nn16) X(tune_nn4) X(tune_nt) X(tune_nt_sum) X(tune_tn16) X(tune_tn4) X(tune_mac4) X(tune_gelu4)         \
   X(tune_ln_sum) X(tune_ln_var) X(tune_ln_out) X(tune_lndx_sum) X(tune_lndx_out) X(tune_grn_dx) X(tune_scale4)      \
   X(tune_update4) X(tune_adamw4)
@@ -218,7 +219,7 @@ static inline void gz_layernorm_s16(const int16_t* x, const gz_layernorm_params*
   for (int32_t c = 0; c < n; ++c) y[c] = gz_layernorm_out(d[c], to_z, p, c);
 }
 
-/* GRN parameters, computed at export time. Input and output int16. */
+/* GRN parameters, computed at export time. Input and output int16, or both int8 (gz_grn_apply_s8). */
 typedef struct {
   int32_t channels;
   int64_t eps;          /* 1e-6 in Q8 units of s_g, rounded */
@@ -256,9 +257,30 @@ static inline int16_t gz_grn_apply_s16(int16_t g, int32_t multiplier, int32_t sh
   return (int16_t)gz_clamp_s32((int64_t)gz_requant_apply_s32(g, r) + beta, -32768, 32767);
 }
 
+/* The same for a block that keeps its GELU outputs as int8 (gz_grn_params then scaled from
+ * those to the next layer's int8 inputs): clamped to [-127, 127], the int8 input range. */
+static inline int8_t gz_grn_apply_s8(int8_t g, int32_t multiplier, int32_t shift, int32_t beta) {
+  const gz_requant r = {multiplier, shift};
+  return (int8_t)gz_clamp_s32((int64_t)gz_requant_apply_s32(g, r) + beta, -127, 127);
+}
+
 /* GELU on int16 with the same scale in and out: a 1025-entry table of the function at every
- * 64th input value, linear interpolation between entries (rounded, ties away from zero). */
+ * 64th input value, linear interpolation between entries (rounded, ties away from zero).
+ * Adjacent entries differ by at most GZ_GELU_MAX_STEP, so (hi - lo) * f with f <= 63, plus the
+ * rounding constant, fits an int16 lane (the NEON routine interpolates eight values per
+ * register); GELU's slope stays within [-0.17, 1.13], so its tables step by at most 74. */
 #define GZ_GELU_TABLE 1025
+#define GZ_GELU_MAX_STEP 512
+
+/* The first i with |table[i + 1] - table[i]| > GZ_GELU_MAX_STEP, or -1 when the table is fit
+ * for the kernel. */
+static inline int32_t gz_gelu_table_check(const int16_t* table) {
+  for (int32_t i = 0; i + 1 < GZ_GELU_TABLE; ++i) {
+    const int32_t step = (int32_t)table[i + 1] - (int32_t)table[i];
+    if (step > GZ_GELU_MAX_STEP || step < -GZ_GELU_MAX_STEP) return i;
+  }
+  return -1;
+}
 
 static inline int16_t gz_gelu_s16(int16_t x, const int16_t* table) {
   const int32_t u = (int32_t)x + 32768;

@@ -83,3 +83,23 @@ TEST_CASE("GELU table interpolation stays within one step of the exact function"
   CHECK(gz_leaky_relu_s16(1000, gz_requant_compute(0.01)) == 1000);
   CHECK(gz_leaky_relu_s16(-1000, gz_requant_compute(0.01)) == -10);
 }
+
+TEST_CASE("GELU tables of any scale step within GZ_GELU_MAX_STEP; a larger step is named", "[layers]") {
+  for (const float s : {1e-7f, 3.8e-5f, 12.0f / 32767, 1e-3f, 0.05f, 10.0f}) {
+    std::vector<int16_t> table(GZ_GELU_TABLE);
+    int32_t largest = 0;
+    for (int32_t i = 0; i < GZ_GELU_TABLE; ++i) {
+      table[size_t(i)] =
+          int16_t(std::clamp(std::llround(gz_gelu_f32(float(i * 64 - 32768) * s) / s), -32768LL, 32767LL));
+      if (i > 0) largest = std::max(largest, std::abs(table[size_t(i)] - table[size_t(i) - 1]));
+    }
+    INFO("scale " << s);
+    CHECK(largest <= 74);  // GELU's slope is below 1.13
+    CHECK(gz_gelu_table_check(table.data()) == -1);
+  }
+  std::vector<int16_t> table(GZ_GELU_TABLE, 0);
+  table[301] = GZ_GELU_MAX_STEP;
+  CHECK(gz_gelu_table_check(table.data()) == -1);
+  table[301] = -GZ_GELU_MAX_STEP - 1;
+  CHECK(gz_gelu_table_check(table.data()) == 300);
+}

@@ -25,14 +25,14 @@ Tensor16 requantise(const std::vector<int32_t>& acc, const std::vector<gz_requan
 }
 
 // One plane, or the saturating sum of the two planes' int16 outputs; an int8-input layer first
-// requantises its input to [-127, 127].
-Tensor16 pointwise(const QLinear& l, const Tensor16& x16, int32_t positions) {
+// requantises its input to [-127, 127] unless `given_s8` says x16 already holds int8 values.
+Tensor16 pointwise(const QLinear& l, const Tensor16& x16, int32_t positions, bool given_s8 = false) {
   Tensor16 x8;
-  if (l.int8_input()) {
+  if (l.int8_input() && !given_s8) {
     x8.resize(x16.size());
     for (size_t i = 0; i < x16.size(); ++i) x8[i] = gz_requant_s32_to_s8(x16[i], l.to_s8);
   }
-  const Tensor16& x = l.int8_input() ? x8 : x16;
+  const Tensor16& x = l.int8_input() && !given_s8 ? x8 : x16;
   Tensor16 y = requantise(pointwise_acc(l.weight.data(), l.bias, l.in, l.out, x.data(), positions), l.requant);
   if (l.two_planes()) {
     const Tensor16 lo =
@@ -49,7 +49,8 @@ Tensor16 layernorm(const QLayerNorm& n, const Tensor16& x) {
   return y;
 }
 
-void grn(const QGrn& g, Tensor16& x) {
+// In place; `s8`: x holds int8 values and gets int8 values back.
+void grn(const QGrn& g, Tensor16& x, bool s8) {
   const gz_grn_params p = g.params();
   const size_t c_count = size_t(g.channels);
   std::vector<int64_t> sum_sq(c_count, 0);
@@ -59,7 +60,8 @@ void grn(const QGrn& g, Tensor16& x) {
   gz_grn_requants(sum_sq.data(), &p, norms.data(), multiplier.data(), shift.data());
   for (size_t i = 0; i < x.size(); ++i) {
     const size_t c = i % c_count;
-    x[i] = gz_grn_apply_s16(x[i], multiplier[c], shift[c], g.beta[c]);
+    x[i] = s8 ? gz_grn_apply_s8(int8_t(x[i]), multiplier[c], shift[c], g.beta[c])
+              : gz_grn_apply_s16(x[i], multiplier[c], shift[c], g.beta[c]);
   }
 }
 
@@ -83,9 +85,12 @@ void block_forward(const QBlock& b, Tensor16& r, int32_t h, int32_t w, const std
   Tensor16 hidden = pointwise(b.pw1, u, positions);
   record(".pw1", hidden);
   for (int16_t& v : hidden) v = gz_gelu_s16(v, b.gelu.data());
-  grn(b.grn, hidden);
+  if (b.int8_hidden()) {
+    for (int16_t& v : hidden) v = gz_requant_s32_to_s8(v, b.hidden_s8);
+  }
+  grn(b.grn, hidden, b.int8_hidden());
   record(".grn", hidden);
-  const Tensor16 f = pointwise(b.pw2, hidden, positions);
+  const Tensor16 f = pointwise(b.pw2, hidden, positions, b.int8_hidden());
   record(".pw2", f);
   add_saturating(r, f);
   if (tune_c) *tune_c = r;

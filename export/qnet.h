@@ -13,8 +13,9 @@
 //   eye u8 --resample--> u8 HxW --(p - 128)--> stem 4x4/s4 (1 channel, folded normalisation)
 //   --> LN --> residual (one scale per stage)
 //   block: dw7x7, LN, pw1, GELU (table), GRN (per-image channel requantisations), pw2 at the
-//          residual scale; adapter: down (16-bit weights as two int8 planes, BN folded),
-//          LeakyReLU, up at the residual scale; residual += pw2 + up (saturating)
+//          residual scale (blocks with hidden_s8: GELU's output to int8, GRN int8 -> int8); adapter: down (16-bit
+//          weights as two int8 planes, BN folded), LeakyReLU, up at the residual scale; residual += pw2 + up
+//          (saturating)
 //   downsample: LN, 2x2/s2 as a pointwise over (ky, kx, c) patches
 //   head: mean pool, LN, Linear (two planes) -> int32 -> float (one multiply per plane), the
 //         direction normalised to unit length, the 4th value the Laplace log-scale.
@@ -75,8 +76,13 @@ struct QBlock {
   QLayerNorm norm;
   QLinear pw1;
   std::vector<int16_t> gelu;  // GZ_GELU_TABLE entries, pw1's scale in and out
+  // multiplier != 0: the GELU outputs are requantised to int8 by it and kept so (half the
+  // kernel's memory for them); GRN then takes and gives int8 (its parameters scaled to pw2's int8
+  // input) and pw2 takes its output as is. Only with an int8-input pw2.
+  gz_requant hidden_s8{0, 0};
   QGrn grn;
   QLinear pw2;  // -> the stage's residual scale
+  bool int8_hidden() const { return hidden_s8.multiplier != 0; }
   bool has_adapter = false;
   QAdapter adapter;
 };

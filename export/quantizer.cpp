@@ -396,8 +396,8 @@ std::vector<int16_t> gelu_table(float s) {
   return t;
 }
 
-QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale, const ActivationRanges& ranges,
-                      double ln_eps, const QuantizeOptions& options) {
+QBlock quantize_block(BlockImpl& block, int32_t stage, const std::string& name, float res_scale,
+                      const ActivationRanges& ranges, double ln_eps, const QuantizeOptions& options) {
   QBlock q;
   q.dim = int32_t(block.dwconv->options.in_channels());
   const float dw_scale = int16_scale(ranges, name + ".dw");
@@ -433,15 +433,31 @@ QBlock quantize_block(BlockImpl& block, const std::string& name, float res_scale
                       range_of(ranges, name + ".norm").channel_mean, rounding_gram(ranges, name + ".norm", options));
   q.gelu = gelu_table(h);
 
+  const LinearInput pw2_input = linear_input(ranges, name + ".grn", v, name + ".pw2", options);
+  // GRN's input and output scales: pw1's and pw2's int16 inputs, or, with int8 GELU outputs,
+  // those outputs' int8 scale (GELU of pw1's calibrated range) and pw2's int8 input scale.
+  float grn_in = h, grn_out = v;
+  if (options.int8_hidden_stages.count(stage)) {
+    if (!pw2_input.to_s8.multiplier)
+      throw Error("quantize: stage " + std::to_string(stage) + " keeps int8 GELU outputs but " + name +
+                  ".pw2 takes int16 inputs (export.int8 did not choose it)");
+    const ActivationRange& r = range_of(ranges, name + ".pw1");
+    double absmax = std::max(std::fabs(gz_gelu_f32(r.low)), std::fabs(gz_gelu_f32(r.high)));
+    if (r.low < -0.7518 && r.high > -0.7518) absmax = std::max(absmax, 0.16997);  // GELU's minimum inside
+    grn_in = std::max(float(absmax / 127.0), h);
+    grn_out = pw2_input.scale;
+    q.hidden_s8 = gz_requant_compute(double(h) / grn_in);
+  }
   q.grn.channels = 4 * q.dim;
-  q.grn.eps = std::llround(1e-6 * 256.0 / h);
+  q.grn.eps = std::llround(1e-6 * 256.0 / grn_in);
   for (float gamma : to_vector(block.grn->gamma)) q.grn.gamma.push_back(round_to_int32(gamma * 65536.0, "a GRN gamma"));
-  for (float beta : to_vector(block.grn->beta)) q.grn.beta.push_back(round_to_int32(beta / double(v), "a GRN beta"));
-  q.grn.scale = gz_requant_compute(double(h) / (double(v) * 4096.0));
+  for (float beta : to_vector(block.grn->beta))
+    q.grn.beta.push_back(round_to_int32(beta / double(grn_out), "a GRN beta"));
+  q.grn.scale = gz_requant_compute(double(grn_in) / (double(grn_out) * 4096.0));
 
-  q.pw2 = quantize_linear(to_vector(block.pwconv2->weight), to_vector(block.pwconv2->bias), q.dim, 4 * q.dim,
-                          linear_input(ranges, name + ".grn", v, name + ".pw2", options), res_scale, false,
-                          range_of(ranges, name + ".grn").channel_mean, rounding_gram(ranges, name + ".grn", options));
+  q.pw2 = quantize_linear(to_vector(block.pwconv2->weight), to_vector(block.pwconv2->bias), q.dim, 4 * q.dim, pw2_input,
+                          res_scale, false, range_of(ranges, name + ".grn").channel_mean,
+                          rounding_gram(ranges, name + ".grn", options));
   if (block.adapter) {
     AdapterImpl& a = *block.adapter;
     q.has_adapter = true;
@@ -552,8 +568,9 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
     std::vector<QBlock> blocks;
     size_t b = 0;
     for (const auto& block : *model->stages[s]->as<torch::nn::ModuleList>()) {
-      blocks.push_back(
-          quantize_block(*block->as<Block>(), block_name(s, b++), net.scales.residual[s], ranges, cfg.ln_eps, options));
+      blocks.push_back(quantize_block(*block->as<Block>(), int32_t(s), block_name(s, b), net.scales.residual[s], ranges,
+                                      cfg.ln_eps, options));
+      ++b;
     }
     net.stages.push_back(std::move(blocks));
   }

@@ -54,6 +54,10 @@ struct QuantizeOptions {
   std::string observer = "minmax";  // minmax | percentile
   double percentile = 99.99;
   std::set<std::string> int8_layers;  // QuantizedNet::int8_candidates() names fed int8 inputs
+  // Stages whose blocks keep their GELU outputs as int8 (QBlock::hidden_s8; every block's pw2
+  // must be in int8_layers): half the kernel memory for them, so a large input's stage 1 can keep
+  // every row instead of recomputing pw1 + GELU (export.hidden_s8, int8_hidden_stages()).
+  std::set<int32_t> int8_hidden_stages;
   // How the backbone's int8 weights are rounded: "gptq" (each column's rounding error spread
   // over the columns not yet rounded through the inverse of the input's Gram matrix, as GPTQ
   // does: the pointwise layers over their input channels, each depthwise 7x7 channel over its 49

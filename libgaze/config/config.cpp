@@ -619,6 +619,10 @@ void validate_config(Config& config) {
   if (!(ex.percentile > 50 && ex.percentile <= 100)) invalid(config, "export.percentile", "must be in (50, 100]");
   if (ex.eval_frames < 0) invalid(config, "export.eval_frames", "must be >= 0");
   if (ex.arena_budget_kb < 1) invalid(config, "export.arena_budget_kb", "must be >= 1");
+  if (ex.int8_hidden != "auto" && ex.int8_hidden != "none" && ex.int8_hidden != "all") {
+    invalid(config, "export.int8_hidden",
+            "unknown choice '" + ex.int8_hidden + "'" + suggest_suffix(ex.int8_hidden, {"auto", "none", "all"}));
+  }
   if (ex.int8 != "auto" && ex.int8 != "none" && ex.int8 != "all") {
     invalid(config, "export.int8",
             "unknown choice '" + ex.int8 + "'" + suggest_suffix(ex.int8, {"auto", "none", "all"}));

@@ -421,6 +421,7 @@ struct ExportConfig {
   double percentile = 99.99;
   int64_t eval_frames = 200;
   int64_t arena_budget_kb = 1024;
+  std::string int8_hidden = "auto";
   std::string int8 = "auto";
   double int8_budget_deg = 0.05;
   double int8_max_deg = 0.08;
@@ -439,6 +440,9 @@ struct ExportConfig {
     v("eval_frames", eval_frames, "held-out frames for the float vs fixed-point comparison (0 = skip)");
     v("arena_budget_kb", arena_budget_kb,
       "keep each block's pw1/GELU output when the arena stays within this; else recompute it (slower, smaller)");
+    v("int8_hidden", int8_hidden,
+      "blocks keeping their pw1/GELU outputs as int8 (half the memory, one more rounding; needs an int8 pw2): auto "
+      "(stages whose int16 outputs do not all fit arena_budget_kb) | none | all");
     v("int8", int8,
       "pointwise layers fed int8 activations (int8 x int8 products: twice the Pi 4's multiply rate): auto (chosen by "
       "a sensitivity pass within int8_budget_deg) | none (16x8 everywhere) | all");
