@@ -162,6 +162,9 @@ TEST_CASE("export and bench report bad input in one line", "[cli][export]") {
       run_gaze("export --checkpoint x.h5 -o " + dir.file("k") + " data.h5 export.weight_rounding=gtpq");
   CHECK(rounding.exit_code == 1);
   CHECK_THAT(rounding.output, Contains("export.weight_rounding") && Contains("gptq"));
+  const auto hidden = run_gaze("export --checkpoint x.h5 -o " + dir.file("k") + " data.h5 export.int8_hidden=al");
+  CHECK(hidden.exit_code == 1);
+  CHECK_THAT(hidden.output, Contains("export.int8_hidden") && Contains("all"));
   const auto size = run_gaze("bench --checkpoint x.h5 data.h5 'export.input_size=[100,100]'");
   CHECK(size.exit_code == 1);
   CHECK_THAT(size.output, Contains("multiples of 32"));

@@ -112,6 +112,28 @@ TEST_CASE("float vs fixed point stays within 0.2 degree on rendered validation f
   CHECK(int8.at("macs").get<size_t>() == r.int8_macs);
   CHECK(r.int8_macs <= r.kernel.macs);
 
+  // export.int8_hidden=auto under a budget that stage 1's int16 GELU outputs exceed and int8
+  // ones meet: stage 1 keeps every row as int8 (every pw2 takes int8 with export.int8=all) and
+  // stays accurate; with int8_hidden=none the same budget recomputes most of stage 1's rows.
+  {
+    const int32_t dims[4] = {40, 20, 40, 80}, all_rows[4] = {16, 8, 4, 2}, stage1_int8[4] = {1, 0, 0, 0};
+    Config tight = c;
+    tight.export_.int8 = "all";
+    tight.export_.arena_budget_kb =
+        int64_t(gz_arena_plan_compute(64, 96, dims, all_rows, stage1_int8).total + 1023) / 1024;
+    const ExportReport int8 = export_kernel(tight, {t.model, out.path() + "/int8_hidden", "", {}});
+    CHECK(int8.kernel.int8_hidden == std::array<int32_t, 4>{1, 0, 0, 0});
+    CHECK(int8.kernel.keep_rows == int8.kernel.hidden_rows);
+    CHECK(int8.json().at("hidden_rows_int8") == Json::array({1, 0, 0, 0}));
+    CHECK_THAT(int8.markdown(), Contains("kept (int8), kept, kept, kept"));
+    WARN("stage 1 kept as int8: mean " << int8.error.mean_deg << " deg");
+    CHECK(int8.error.mean_deg <= 0.2);
+    tight.export_.int8_hidden = "none";
+    const ExportReport int16 = export_kernel(tight, {t.model, out.path() + "/int16_hidden", "", {}});
+    CHECK(int16.kernel.int8_hidden == std::array<int32_t, 4>{0, 0, 0, 0});
+    CHECK(int16.kernel.keep_rows[0] < int16.kernel.hidden_rows[0] / 2);
+  }
+
   // A user's adapters merged before export: calibrated and compared with that user's model.
   const ExportReport merged = export_kernel(c, {t.model, out.path() + "/merged", t.user, {}});
   WARN("with a user merged: mean " << merged.error.mean_deg << " deg");
