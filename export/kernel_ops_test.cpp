@@ -826,14 +826,25 @@ TEST_CASE("kernel ops: GRN rows with runtime and edge requantisations", "[kernel
         INFO(kSimd);
         REQUIRE(difference(simd, scalar) == "");
 #endif
-        // int8 in and out (blocks keeping int8 GELU outputs): the dispatched variant
+        // int8 in and out (blocks keeping int8 GELU outputs), the 16-bit form of the same
+        // requantisations: the dispatched variant against gz_grn_apply_s8, which stays within one
+        // step of the real factor (15-bit multipliers) where that factor is in [2^-7, 2^8)
+        const gz_grn_params p8 = {c4, 0, nullptr, beta.data(), {0, 0}};
+        std::vector<int16_t> m16(static_cast<size_t>(c4)), r16(static_cast<size_t>(c4)), b16(static_cast<size_t>(c4));
+        gz_grn_requants_s8(m.data(), s.data(), &p8, m16.data(), r16.data(), b16.data());
         std::vector<int8_t> v8(size_t(c4) + kSlack, int8_t(-99)), want8;
         for (int32_t k = 0; k < c4; ++k) v8[size_t(k)] = int8_t(std::clamp(v[size_t(k)] / 256, -127, 127));
         if (mode == 2) v8[0] = 127, v8[size_t(c4) - 1] = -127;
         want8 = v8;
-        for (int32_t k = 0; k < c4; ++k)
-          want8[size_t(k)] = gz_grn_apply_s8(v8[size_t(k)], m[size_t(k)], s[size_t(k)], beta[size_t(k)]);
-        gz_grn_s8_row(v8.data(), c4, m.data(), s.data(), beta.data());
+        for (int32_t k = 0; k < c4; ++k) {
+          want8[size_t(k)] = gz_grn_apply_s8(v8[size_t(k)], m16[size_t(k)], r16[size_t(k)], b16[size_t(k)]);
+          const double factor = std::ldexp(double(m[size_t(k)]) / 2147483648.0, s[size_t(k)]);
+          if (std::fabs(factor) >= 1.0 / 128 && std::fabs(factor) < 256 && std::abs(beta[size_t(k)]) < 32767) {
+            const double real = std::clamp(v8[size_t(k)] * factor + beta[size_t(k)], -127.0, 127.0);
+            REQUIRE(std::fabs(want8[size_t(k)] - real) <= 1.0);
+          }
+        }
+        gz_grn_s8_row(v8.data(), c4, m16.data(), r16.data(), b16.data());
         INFO(gz_simd_name() << " int8");
         REQUIRE(v8 == want8);
       }

@@ -219,7 +219,7 @@ static inline void gz_layernorm_s16(const int16_t* x, const gz_layernorm_params*
   for (int32_t c = 0; c < n; ++c) y[c] = gz_layernorm_out(d[c], to_z, p, c);
 }
 
-/* GRN parameters, computed at export time. Input and output int16, or both int8 (gz_grn_apply_s8). */
+/* GRN parameters, computed at export time. Input and output int16, or both int8 (gz_grn_requants_s8). */
 typedef struct {
   int32_t channels;
   int64_t eps;          /* 1e-6 in Q8 units of s_g, rounded */
@@ -257,11 +257,30 @@ static inline int16_t gz_grn_apply_s16(int16_t g, int32_t multiplier, int32_t sh
   return (int16_t)gz_clamp_s32((int64_t)gz_requant_apply_s32(g, r) + beta, -32768, 32767);
 }
 
-/* The same for a block that keeps its GELU outputs as int8 (gz_grn_params then scaled from
- * those to the next layer's int8 inputs): clamped to [-127, 127], the int8 input range. */
-static inline int8_t gz_grn_apply_s8(int8_t g, int32_t multiplier, int32_t shift, int32_t beta) {
-  const gz_requant r = {multiplier, shift};
-  return (int8_t)gz_clamp_s32((int64_t)gz_requant_apply_s32(g, r) + beta, -127, 127);
+/* GRN in a block that keeps its GELU outputs as int8 (gz_grn_params then scaled from those to
+ * the next layer's int8 inputs), in 16-bit arithmetic so SIMD applies eight channels per
+ * register: each channel's per-image requantisation (gz_grn_requants) becomes a Q15 multiplier
+ * m and a right shift r, y = clamp(round((g * 2^8) * m / 2^15 / 2^r) + beta, -127, 127). The
+ * high multiply rounds ties up (SQRDMULH, VPMULHRSW), the shift ties away from zero; |g| <= 127,
+ * so g * 2^8 and the product fit int16. 15 bits of the factor are kept (the output has 8);
+ * factors of 2^8 and above are clamped just below it, r is at most 15 (factors under 2^-7 give
+ * 0 or +-1), and beta is clamped to int16 (far outside any calibrated output). */
+static inline void gz_grn_requants_s8(const int32_t* multiplier, const int32_t* shift, const gz_grn_params* p,
+                                      int16_t* m16, int16_t* neg_right, int16_t* beta16) {
+  for (int32_t c = 0; c < p->channels; ++c) {
+    int32_t m = gz_rdivpot_s32(multiplier[c], 16), e = shift[c]; /* m / 2^15 * 2^e, |m| <= 2^15 */
+    if (m == 32768 || m == -32768) m /= 2, ++e;
+    int32_t right = 8 - e;
+    if (right < 0) m = m < 0 ? -32767 : m > 0 ? 32767 : 0, right = 0;
+    m16[c] = (int16_t)m;
+    neg_right[c] = (int16_t)(right > 15 ? -15 : -right);
+    beta16[c] = (int16_t)gz_clamp_s32(p->beta[c], -32767, 32767);
+  }
+}
+
+static inline int8_t gz_grn_apply_s8(int8_t g, int16_t multiplier, int16_t neg_right, int16_t beta) {
+  const int32_t t = (2 * ((int32_t)g * 256) * multiplier + (1 << 15)) >> 16; /* SQRDMULH: ties up */
+  return (int8_t)gz_clamp_s32((int64_t)gz_rdivpot_s32(t, -neg_right) + beta, -127, 127);
 }
 
 /* GELU on int16 with the same scale in and out: a 1025-entry table of the function at every

@@ -58,9 +58,11 @@ void grn(const QGrn& g, Tensor16& x, bool s8) {
   std::vector<uint32_t> norms(c_count);
   std::vector<int32_t> multiplier(c_count), shift(c_count);
   gz_grn_requants(sum_sq.data(), &p, norms.data(), multiplier.data(), shift.data());
+  std::vector<int16_t> m16(c_count), neg_right(c_count), beta16(c_count);
+  if (s8) gz_grn_requants_s8(multiplier.data(), shift.data(), &p, m16.data(), neg_right.data(), beta16.data());
   for (size_t i = 0; i < x.size(); ++i) {
     const size_t c = i % c_count;
-    x[i] = s8 ? gz_grn_apply_s8(int8_t(x[i]), multiplier[c], shift[c], g.beta[c])
+    x[i] = s8 ? gz_grn_apply_s8(int8_t(x[i]), m16[c], neg_right[c], beta16[c])
               : gz_grn_apply_s16(x[i], multiplier[c], shift[c], g.beta[c]);
   }
 }
