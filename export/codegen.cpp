@@ -179,7 +179,7 @@ class Emitter {
   std::string pw(const std::string& name, const QLinear& l, bool lo = false) {
     const PackedPw p = pack_pw(l, name.c_str(), lo);
     if (l.int8_input()) {  // both weight layouts; the target compiles the one it reads (GZ_PW_S8_ROWS)
-      std::vector<int8_t> rows(size_t((l.out + 3) / 4 * 4) * size_t((l.in + 7) / 8 * 8));
+      std::vector<int8_t> rows(size_t(gz_pw_rows_out(l.out)) * size_t(gz_pw_rows_in(l.in)));
       gz_pack_pw_rows_s8(l.weight.data(), l.in, l.out, rows.data());
       const size_t const_before = const_bytes, weight_before = weight_bytes;
       out << "#if GZ_PW_S8_ROWS\n";

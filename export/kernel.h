@@ -71,10 +71,11 @@
  *              left shift / right shift [out16] (padded lanes: multiplier 0)
  *   depthwise  weight [49][C] int8 (channels contiguous), bias / multiplier / shifts [C]
  * Memory: one arena. GRN needs statistics over the whole pw1/GELU output before it can apply, so
- * a block either keeps a row's pw1/GELU output (int16, 4C per position) or only its LayerNorm
- * output (C per position) and recomputes pw1 + GELU for that row after the statistics (the same
- * values either way). The generator keeps as many rows as its arena budget allows, whole stages
- * from the last, then the leading rows of the first stage that does not fit whole.
+ * a block either keeps a row's pw1/GELU output (int16, 4C per position; int8 in a stage the
+ * quantiser gave int8 GELU outputs, gz_block.hidden_s8) or only its LayerNorm output (C per
+ * position) and recomputes pw1 + GELU for that row after the statistics (the same values either
+ * way). The generator keeps as many rows as its arena budget allows, whole stages from the last,
+ * then the leading rows of the first stage that does not fit whole.
  */
 #ifndef LIBGAZE_EXPORT_KERNEL_H_
 #define LIBGAZE_EXPORT_KERNEL_H_
@@ -155,17 +156,21 @@ static inline int gz_pack_pw_plane(const int8_t* w, const int32_t* bias, const g
   return 0;
 }
 
+/* The rows layout's padded sizes: each output's row of inputs to a multiple of 8 (one SMULL),
+ * the outputs to a multiple of 4 (one dot tile). */
+static inline int32_t gz_pw_rows_in(int32_t in) { return (in + 7) / 8 * 8; }
+static inline int32_t gz_pw_rows_out(int32_t out) { return (out + 3) / 4 * 4; }
+
 /* The weight of output o, input i, in the layout the layer has on this target. */
 static inline int8_t gz_pw_weight_at(const gz_pw* l, int32_t o, int32_t i) {
-  if (GZ_PW_S8_ROWS && l->to_s8.multiplier != 0)
-    return l->weight[(size_t)o * (size_t)((l->in + 7) / 8 * 8) + (size_t)i];
+  if (GZ_PW_S8_ROWS && l->to_s8.multiplier != 0) return l->weight[(size_t)o * (size_t)gz_pw_rows_in(l->in) + (size_t)i];
   return l->weight[((size_t)(i / 2) * (size_t)l->out8 + (size_t)o) * 2 + (size_t)(i % 2)];
 }
 
 /* The rows layout of an int8-input layer on NEON: w [out][in] -> [out4][in8], zero padded. */
 static inline void gz_pack_pw_rows_s8(const int8_t* w, int32_t in, int32_t out, int8_t* weight) {
-  const int32_t in8 = (in + 7) / 8 * 8, out4 = (out + 3) / 4 * 4;
-  memset(weight, 0, (size_t)out4 * (size_t)in8);
+  const int32_t in8 = gz_pw_rows_in(in);
+  memset(weight, 0, (size_t)gz_pw_rows_out(out) * (size_t)in8);
   for (int32_t o = 0; o < out; ++o) memcpy(weight + (size_t)o * (size_t)in8, w + (size_t)o * (size_t)in, (size_t)in);
 }
 
@@ -1220,7 +1225,9 @@ static inline void gz_pw_s8s8_tile4x4_neon(const gz_pw* l, const int8_t* x8, int
 #endif
 
 /* The length of an int8 tile's input rows: in rounded up to 8 for the rows layout, else to 2. */
-static inline int32_t gz_pw_s8_row(const gz_pw* l) { return GZ_PW_S8_ROWS ? (l->in + 7) / 8 * 8 : (l->in + 1) / 2 * 2; }
+static inline int32_t gz_pw_s8_row(const gz_pw* l) {
+  return GZ_PW_S8_ROWS ? gz_pw_rows_in(l->in) : (l->in + 1) / 2 * 2;
+}
 
 /* One int8 tile of np <= GZ_PW_TILE positions (rows of gz_pw_s8_row(l), zero padded, |x| <= 127). */
 static inline void gz_pw_s8s8_tile(const gz_pw* l, const int8_t* x8, int32_t row, int32_t np, int16_t* y) {

@@ -229,7 +229,7 @@ Pointwise make_pointwise(Rng& rng, int32_t in, int32_t out, bool extreme_weights
   if (int8_input) p.layer.to_s8 = random_to_s8(rng);
   p.scalar_layer = p.layer;
   if (int8_input && GZ_PW_S8_ROWS) {
-    p.rows.resize(size_t((out + 3) / 4 * 4) * size_t((in + 7) / 8 * 8));
+    p.rows.resize(size_t(gz_pw_rows_out(out)) * size_t(gz_pw_rows_in(in)));
     gz_pack_pw_rows_s8(p.w.data(), in, out, p.rows.data());
     p.layer.weight = p.rows.data();
   }
