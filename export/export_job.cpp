@@ -226,11 +226,17 @@ std::set<int32_t> choose_int8_hidden(const std::string& mode, const QuantizedNet
   std::set<int32_t> stages;
   if (mode == "none") return stages;
   const std::array<int32_t, 4> kept16 = plan_kept_rows(net.input_h, net.input_w, net.dims, {}, arena_budget);
+  std::array<int32_t, 4> int8{};
   for (int32_t s = 0; s < int32_t(net.stages.size()) && s < 4; ++s) {
     bool int8_pw2 = true;
     for (const QBlock& q : net.stages[size_t(s)]) int8_pw2 = int8_pw2 && q.pw2.int8_input();
-    if (int8_pw2 && (mode == "all" || kept16[size_t(s)] < (net.input_h / 4) >> s)) stages.insert(s);
+    int8[size_t(s)] = int8_pw2 && (mode == "all" || kept16[size_t(s)] < (net.input_h / 4) >> s);
   }
+  // auto: a stage that keeps no row even as int8 (an earlier stage behind one that does not fit
+  // whole) would pay the extra rounding for nothing
+  const std::array<int32_t, 4> kept8 = plan_kept_rows(net.input_h, net.input_w, net.dims, int8, arena_budget);
+  for (int32_t s = 0; s < 4; ++s)
+    if (int8[size_t(s)] && (mode == "all" || kept8[size_t(s)] > 0)) stages.insert(s);
   return stages;
 }
 

@@ -128,7 +128,8 @@ struct QTrace {
   std::vector<int16_t> stem_output;       // [h][w][c], residual scale of stage 0
   std::vector<int16_t> stage_outputs[4];  // [h][w][c] per stage
   // Every block's intermediate tensors by calibration name ("0.1.pw1", ...; scales in
-  // QuantizedNet::scales.activations), recorded only when `record_blocks` is set.
+  // QuantizedNet::scales.activations, except ".grn" of a block with int8 GELU outputs: int8
+  // values at its pw2's int8 input scale), recorded only when `record_blocks` is set.
   bool record_blocks = false;
   std::map<std::string, std::vector<int16_t>> blocks;
   std::array<int32_t, 4> head_acc{}, head_acc_lo{};

@@ -75,7 +75,7 @@ QBlock block(int32_t dim, bool adapter) {
   q.pw1 = linear(4 * dim, dim, false);
   for (int32_t i = 0; i < GZ_GELU_TABLE; ++i) {  // GELU-shaped: 0 below, identity above
     const int32_t x = i * 64 - 32768;
-    q.gelu.push_back(int16_t(x > 0 ? x : x / 16));
+    q.gelu.push_back(int16_t(x > 32767 ? 32767 : x > 0 ? x : x / 16));  // entry 1024 is x = 32768
   }
   q.grn.channels = 4 * dim;
   q.grn.eps = 1;
@@ -105,6 +105,7 @@ QuantizedNet synthetic_net() {
   for (size_t s = 0; s < 4; ++s) {
     if (s > 0) net.downsamples.push_back({norm(net.dims[s - 1]), linear(net.dims[s], 4 * net.dims[s - 1], false)});
     net.stages.push_back({block(net.dims[s], s == 3)});
+    if (s == 0) net.stages[0][0].hidden_s8 = gz_requant_compute(1.0 / 128.0);  // stage 1 keeps int8 GELU outputs
     net.scales.residual[s] = 0.01f;
   }
   net.scales.stem = 0.01f;
