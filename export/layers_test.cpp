@@ -84,7 +84,7 @@ TEST_CASE("GELU table interpolation stays within one step of the exact function"
   CHECK(gz_leaky_relu_s16(-1000, gz_requant_compute(0.01)) == -10);
 }
 
-TEST_CASE("GELU tables of any scale step within GZ_GELU_MAX_STEP; a larger step is named", "[layers]") {
+TEST_CASE("GELU tables of any scale step within GZ_GELU_MAX_STEP, and a larger step is named", "[layers]") {
   for (const float s : {1e-7f, 3.8e-5f, 12.0f / 32767, 1e-3f, 0.05f, 10.0f}) {
     std::vector<int16_t> table(GZ_GELU_TABLE);
     int32_t largest = 0;
