@@ -676,17 +676,22 @@ static inline void gz_grn_s16_row(int16_t* v, int32_t c4, const int32_t* multipl
 #endif
 }
 
-/* GRN's statistics: sum_sq[k] += x[p][k]^2 over `rows` rows of c channels (int64 sums, exact). */
-[[maybe_unused]] static inline void gz_sum_sq_s16_rows_scalar(const int16_t* x, int32_t rows, int32_t c,
-                                                              int64_t* sum_sq) {
-  GZ_TRACE_VARIANT();
+/* GRN's statistics: sum_sq[k] += x[p][k]^2 over `rows` rows of c channels (int64 sums, exact).
+ * The _cols helpers do channels [from, c) only: the scalar variants, and the SIMD ones' tails. */
+static inline void gz_sum_sq_s16_cols(const int16_t* x, int32_t rows, int32_t c, int32_t from, int64_t* sum_sq) {
   for (int32_t p = 0; p < rows; ++p)
-    for (int32_t k = 0; k < c; ++k) {
+    for (int32_t k = from; k < c; ++k) {
       GZ_MCA_BEGIN(grn_sum_sq);
       const int64_t v = x[(size_t)p * c + k];
       sum_sq[k] += v * v;
       GZ_MCA_END(grn_sum_sq);
     }
+}
+
+[[maybe_unused]] static inline void gz_sum_sq_s16_rows_scalar(const int16_t* x, int32_t rows, int32_t c,
+                                                              int64_t* sum_sq) {
+  GZ_TRACE_VARIANT();
+  gz_sum_sq_s16_cols(x, rows, c, 0, sum_sq);
 }
 
 #if defined(GZ_SIMD_NEON)
@@ -714,13 +719,7 @@ static inline void gz_sum_sq_s16_rows_neon(const int16_t* x, int32_t rows, int32
     vst1q_s64(sum_sq + k + 4, a2);
     vst1q_s64(sum_sq + k + 6, a3);
   }
-  for (int32_t p = 0; p < rows; ++p)
-    for (int32_t j = k; j < c; ++j) {
-      GZ_MCA_BEGIN(grn_sum_sq);
-      const int64_t v = x[(size_t)p * c + j];
-      sum_sq[j] += v * v;
-      GZ_MCA_END(grn_sum_sq);
-    }
+  gz_sum_sq_s16_cols(x, rows, c, k, sum_sq);
 }
 #endif
 
@@ -804,11 +803,15 @@ static inline void gz_grn_s8_row(int8_t* v, int32_t c4, const int16_t* multiplie
 #endif
 }
 
+static inline void gz_sum_sq_s8_cols(const int8_t* x, int32_t rows, int32_t c, int32_t from, int64_t* sum_sq) {
+  for (int32_t p = 0; p < rows; ++p)
+    for (int32_t k = from; k < c; ++k) sum_sq[k] += (int32_t)x[(size_t)p * c + k] * x[(size_t)p * c + k];
+}
+
 [[maybe_unused]] static inline void gz_sum_sq_s8_rows_scalar(const int8_t* x, int32_t rows, int32_t c,
                                                              int64_t* sum_sq) {
   GZ_TRACE_VARIANT();
-  for (int32_t p = 0; p < rows; ++p)
-    for (int32_t k = 0; k < c; ++k) sum_sq[k] += (int32_t)x[(size_t)p * c + k] * x[(size_t)p * c + k];
+  gz_sum_sq_s8_cols(x, rows, c, 0, sum_sq);
 }
 
 #if defined(GZ_SIMD_NEON)
@@ -832,10 +835,7 @@ static inline void gz_sum_sq_s8_rows_neon(const int8_t* x, int32_t rows, int32_t
     vst1q_s64(sum_sq + k + 4, vaddw_s32(vld1q_s64(sum_sq + k + 4), vget_low_s32(hi)));
     vst1q_s64(sum_sq + k + 6, vaddw_high_s32(vld1q_s64(sum_sq + k + 6), hi));
   }
-  if (k < c) {
-    for (int32_t p = 0; p < rows; ++p)
-      for (int32_t j = k; j < c; ++j) sum_sq[j] += (int32_t)x[(size_t)p * c + j] * x[(size_t)p * c + j];
-  }
+  gz_sum_sq_s8_cols(x, rows, c, k, sum_sq);
 }
 #endif
 
@@ -1600,6 +1600,12 @@ static inline void gz_pw1_gelu_row(const gz_block* b, const int16_t* u, int32_t 
   gz_gelu_s16_row(out, (size_t)w * 4 * b->dim, b->gelu);
 }
 
+/* The same, then the outputs requantised to int8 (b->hidden_s8) into out8; out is scratch. */
+static inline void gz_pw1_gelu_s8_row(const gz_block* b, const int16_t* u, int32_t w, int16_t* out, int8_t* out8) {
+  gz_pw1_gelu_row(b, u, w, out);
+  gz_cvt_s16_s8_row(out, w * 4 * b->dim, b->hidden_s8, out8);
+}
+
 /* One block on the residual r (h x w x C) in place; its first `keep` rows (<= h) keep their
  * pw1/GELU outputs (as int8 when b->hidden_s8 is set: GRN then runs int8 -> int8 and pw2 takes
  * its output as is), the others their LayerNorm outputs. With `f_out` (personalisation), the
@@ -1622,13 +1628,13 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
     gz_dw7x7_s16s8_row(&b->dw, r, h, w, y, t_row);
     int16_t* u = y < keep ? (int16_t*)(arena + plan->row_c) : normed + (size_t)(y - keep) * row;
     for (int32_t x = 0; x < w; ++x) gz_layernorm_s16_row(t_row + (size_t)x * c, &b->norm, u + (size_t)x * c);
-    int16_t* g = y < keep && !s8 ? (int16_t*)(kept + (size_t)y * kept_row_bytes) : h_row;
-    gz_pw1_gelu_row(b, u, w, g);
     if (s8) {
       int8_t* g8 = y < keep ? (int8_t*)(kept + (size_t)y * kept_row_bytes) : g8_row;
-      gz_cvt_s16_s8_row(g, (int32_t)row4, b->hidden_s8, g8);
+      gz_pw1_gelu_s8_row(b, u, w, h_row, g8);
       gz_sum_sq_s8_rows(g8, w, c4, sum_sq);
     } else {
+      int16_t* g = y < keep ? (int16_t*)(kept + (size_t)y * kept_row_bytes) : h_row;
+      gz_pw1_gelu_row(b, u, w, g);
       gz_sum_sq_s16_rows(g, w, c4, sum_sq);
     }
   }
@@ -1647,10 +1653,7 @@ static inline void gz_block_run(const gz_block* b, int16_t* r, int32_t h, int32_
     uint8_t* kept_row = y < keep ? kept + (size_t)y * kept_row_bytes : 0;
     if (s8) {
       int8_t* g8 = kept_row ? (int8_t*)kept_row : g8_row;
-      if (!kept_row) {
-        gz_pw1_gelu_row(b, normed + (size_t)(y - keep) * row, w, h_row);
-        gz_cvt_s16_s8_row(h_row, (int32_t)row4, b->hidden_s8, g8);
-      }
+      if (!kept_row) gz_pw1_gelu_s8_row(b, normed + (size_t)(y - keep) * row, w, h_row, g8);
       for (int32_t x = 0; x < w; ++x) gz_grn_s8_row(g8 + (size_t)x * c4, c4, grn16_m, grn16_r, grn16_b);
       gz_pw_run_s8(&b->pw2, g8, w, f_row);
     } else {
