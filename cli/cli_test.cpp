@@ -609,4 +609,13 @@ TEST_CASE("gaze reproduce conditions runs the demo's recipe per held-out conditi
   const auto unknown = run_gaze(args + " --only tilted");
   CHECK(unknown.exit_code == 1);
   CHECK_THAT(unknown.output, Contains("no condition 'tilted'"));
+  // --merge joins summaries over other seeds; the same seed twice is refused, naming the file.
+  const std::string summary = dir.file("conditions.json");
+  const auto merged = run_gaze("reproduce conditions --merge " + summary + " -o " + dir.file("merged"));
+  CHECK(merged.exit_code == 0);
+  CHECK_THAT(read_file(dir.file("merged/conditions.md")), Contains("| tilt | openeds | 1 |"));
+  const auto twice = run_gaze("reproduce conditions --merge " + summary + "," + summary + " -o " + dir.file("merged"));
+  CHECK(twice.exit_code == 1);
+  CHECK_THAT(twice.output, Contains("seed 0 is already in"));
+  CHECK(run_gaze("reproduce conditions --merge " + summary + " --only tilt").exit_code != 0);
 }

@@ -64,7 +64,7 @@ void register_conditions(CLI::App& reproduce) {
       "people), each over its seeds, in one table");
   struct Options {
     std::string folder, output = "runs";
-    std::vector<std::string> only, overrides;
+    std::vector<std::string> only, overrides, merge;
     bool report_only = false;
   };
   auto o = std::make_shared<Options>();
@@ -73,22 +73,35 @@ void register_conditions(CLI::App& reproduce) {
   command->add_option("--only", o->only, "run only these conditions (file names without .yaml)")->delimiter(',');
   command->add_option("-o,--output", o->output, "run.out_dir: each condition runs in <output>/conditions_<name>");
   command->add_flag("--report-only", o->report_only, "summarise finished runs, train nothing");
+  auto* merge = command
+                    ->add_option("--merge", o->merge,
+                                 "merge summaries of runs over other seeds (their conditions.json) into one in "
+                                 "--output, train nothing")
+                    ->delimiter(',')
+                    ->check(CLI::ExistingFile);
   command->add_option("overrides", o->overrides, "key.sub=value overrides applied to every condition");
+  merge->excludes("--report-only")->excludes("--only")->excludes("--conditions")->excludes("overrides");
   command->callback([o] {
-    const std::string folder = o->folder.empty() ? experiment_file("conditions") : o->folder;
-    std::vector<ConditionRun> runs;
-    for (const auto& [name, path] : condition_files(folder, o->only)) {
-      std::vector<std::string> overrides = {"run.out_dir=" + o->output};
-      overrides.insert(overrides.end(), o->overrides.begin(), o->overrides.end());
-      overrides.push_back("run.name=conditions_" + name);  // last: each condition has its own run
-      const Config config = load_config(path, overrides);
-      std::string report = (fs::path(run_dir_path(config)) / "report.json").string();
-      if (!o->report_only) {
-        std::printf("== condition %s (%s)\n", name.c_str(), path.c_str());
-        std::fflush(stdout);
-        report = run_pipeline(config).json_path;
+    std::vector<ConditionResults> runs;
+    if (!o->merge.empty()) {
+      std::vector<std::vector<ConditionResults>> summaries;
+      for (const auto& path : o->merge) summaries.push_back(read_conditions_summary(path));
+      runs = merge_condition_results(summaries);
+    } else {
+      const std::string folder = o->folder.empty() ? experiment_file("conditions") : o->folder;
+      for (const auto& [name, path] : condition_files(folder, o->only)) {
+        std::vector<std::string> overrides = {"run.out_dir=" + o->output};
+        overrides.insert(overrides.end(), o->overrides.begin(), o->overrides.end());
+        overrides.push_back("run.name=conditions_" + name);  // last: each condition has its own run
+        const Config config = load_config(path, overrides);
+        std::string report = (fs::path(run_dir_path(config)) / "report.json").string();
+        if (!o->report_only) {
+          std::printf("== condition %s (%s)\n", name.c_str(), path.c_str());
+          std::fflush(stdout);
+          report = run_pipeline(config).json_path;
+        }
+        runs.push_back(read_condition_run({name, experiment_description(path), path, report}));
       }
-      runs.push_back({name, experiment_description(path), path, report});
     }
     const ConditionsReport r = write_conditions_report(runs, o->output);
     std::printf("%s\nreport: %s (also %s)\n", r.markdown.c_str(), r.markdown_path.c_str(), r.json_path.c_str());

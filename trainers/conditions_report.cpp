@@ -1,5 +1,6 @@
 #include "trainers/conditions_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -17,38 +18,64 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One model's errors on one dataset over the run's seeds.
-struct SeedSpread {
-  double mean = 0, sd = 0;
-  std::vector<double> per_seed;
-};
-
 double number_at(const Json& object, const std::string& key, const std::string& source) {
   const Json& v = json_at(object, key, source);
   if (!v.is_number()) throw Error(source + ": '" + key + "' is not a number");
   return v.get<double>();
 }
 
-// Generalised error of one model cell of report.json, with each seed's when the run had several.
-SeedSpread generalised(const Json& cell, const std::string& source) {
-  SeedSpread s;
-  s.mean = number_at(cell, "generalised_deg", source);
-  if (cell.contains("seeds")) {
-    for (const Json& seed : cell.at("seeds")) s.per_seed.push_back(number_at(seed, "generalised_deg", source));
-    s.sd = number_at(cell, "generalised_sd_deg", source);
+std::vector<int64_t> seeds_at(const Json& object, const std::string& source) {
+  const Json& v = json_at(object, "seeds", source);
+  if (!v.is_array() || v.empty()) throw Error(source + ": 'seeds' is not a list of training seeds");
+  std::vector<int64_t> seeds;
+  for (const Json& seed : v) {
+    if (!seed.is_number_integer()) throw Error(source + ": 'seeds' holds " + seed.dump() + ", not a seed");
+    seeds.push_back(seed.get<int64_t>());
   }
+  return seeds;
+}
+
+// One model's cell of report.json as one SeedScores per seed: its `seeds` list when the run had
+// several, else its means, which are the one seed's.
+std::vector<SeedScores> report_seeds(const Json& cell, const std::vector<int64_t>& seeds, const std::string& where) {
+  const auto scores = [&](const Json& c, int64_t seed) {
+    return SeedScores{seed, number_at(c, "generalised_deg", where), number_at(c, "personalised_deg", where),
+                      number_at(c, "before_personalisation_deg", where), number_at(c, "mean_gaze_baseline_deg", where)};
+  };
+  if (!cell.contains("seeds")) {
+    if (seeds.size() != 1)
+      throw Error(where + ": no per-seed numbers, but the run has " + std::to_string(seeds.size()) + " seeds");
+    return {scores(cell, seeds[0])};
+  }
+  std::vector<SeedScores> out;
+  for (const Json& seed : cell.at("seeds")) out.push_back(scores(seed, int64_t(number_at(seed, "seed", where))));
+  if (out.size() != seeds.size())
+    throw Error(where + ": " + std::to_string(out.size()) + " seeds' numbers for " + std::to_string(seeds.size()) +
+                " seeds");
+  return out;
+}
+
+// A cell's seeds as the DatasetScores report.h checks: the means, and the seeds when several.
+DatasetScores over_seeds(const std::vector<SeedScores>& seeds) {
+  DatasetScores s;
+  const double n = double(seeds.size());
+  for (const SeedScores& seed : seeds) {
+    s.generalised += seed.generalised / n;
+    s.personalised += seed.personalised / n;
+    s.before += seed.before / n;
+    s.baseline += seed.baseline / n;
+  }
+  if (seeds.size() > 1) s.seeds = seeds;
   return s;
 }
 
-std::string spread_cell(const SeedSpread& s) { return fmt(s.mean) + (s.per_seed.size() > 1 ? " ± " + fmt(s.sd) : ""); }
+std::string spread_cell(const DatasetScores& s) {
+  return fmt(s.generalised) + (s.seeds.size() > 1 ? " ± " + fmt(seed_sd(s, &SeedScores::generalised)) : "");
+}
 
-// "ok", "FAIL", or "ok, mixed: fails on seed 1" from one entry of report.json's checks.
-std::string check_word(const Json& check, const std::string& source) {
-  std::string out = json_at(check, "passes", source).get<bool>() ? "ok" : "FAIL";
-  if (json_at(check, "mixed", source).get<bool>()) {
-    out += ", " + mixed_seeds_flag(json_at(check, "failing_seeds", source).get<std::vector<int64_t>>());
-  }
-  return out;
+// "ok", "FAIL", or "ok, mixed: fails on seed 1".
+std::string check_word(const CheckResult& c) {
+  return std::string(c.passes ? "ok" : "FAIL") + (c.mixed() ? ", " + mixed_seeds_flag(c.failing_seeds) : "");
 }
 
 std::string read_report(const std::string& path) {
@@ -72,68 +99,150 @@ std::string experiment_description(const std::string& path) {
   return "";
 }
 
-ConditionsReport write_conditions_report(const std::vector<ConditionRun>& runs, const std::string& folder) {
-  if (runs.empty()) throw Error("no conditions to report");
+ConditionResults read_condition_run(const ConditionRun& run) {
+  const std::string& path = run.report_json;
+  const Json r = parse_json(read_report(path), path);
+  ConditionResults c{run.name, run.description, run.config, {path}, seeds_at(r, path), {}};
+  for (const auto& [d, models] : json_at(r, "datasets", path).items()) {
+    const std::string where = path + ": datasets." + d;
+    ConditionResults::Cell& cell = c.datasets[d];
+    cell.student = report_seeds(json_at(models, "student", where), c.seeds, where + ".student");
+    cell.teacher = report_seeds(json_at(models, "teacher", where), c.seeds, where + ".teacher");
+    cell.baseline = cell.student.front().baseline;
+  }
+  return c;
+}
+
+std::vector<ConditionResults> read_conditions_summary(const std::string& path) {
+  const Json j = parse_json(read_text_file(path), path);
+  std::vector<ConditionResults> out;
+  for (const Json& entry : json_at(j, "conditions", path)) {
+    ConditionResults c;
+    c.name = json_at(entry, "name", path).get<std::string>();
+    const std::string where = path + ": conditions." + c.name;
+    c.description = json_at(entry, "description", where).get<std::string>();
+    c.config = json_at(entry, "config", where).get<std::string>();
+    c.sources = entry.contains("sources") ? entry.at("sources").get<std::vector<std::string>>() : std::vector{path};
+    c.seeds = seeds_at(entry, where);
+    for (const auto& [d, cell] : json_at(entry, "datasets", where).items()) {
+      const std::string at = where + ".datasets." + d;
+      ConditionResults::Cell& out_cell = c.datasets[d];
+      out_cell.baseline = number_at(cell, "mean_gaze_baseline_deg", at);
+      // Summaries before per_seed (one seed each) hold the means, which are that seed's.
+      const Json one = {{"seed", c.seeds.front()},
+                        {"teacher_deg", cell.value("teacher_deg", Json())},
+                        {"student_deg", cell.value("student_deg", Json())},
+                        {"before_personalisation_deg", cell.value("before_personalisation_deg", Json())},
+                        {"personalised_deg", cell.value("personalised_deg", Json())}};
+      if (!cell.contains("per_seed") && c.seeds.size() != 1) throw Error(at + ": no per_seed numbers for its seeds");
+      const Json& per_seed = cell.contains("per_seed") ? cell.at("per_seed") : Json::array({one});
+      for (const Json& seed : per_seed) {
+        const int64_t n = int64_t(number_at(seed, "seed", at));
+        const double before = number_at(seed, "before_personalisation_deg", at);
+        const double after = number_at(seed, "personalised_deg", at);
+        out_cell.student.push_back({n, number_at(seed, "student_deg", at), after, before, out_cell.baseline});
+        out_cell.teacher.push_back({n, number_at(seed, "teacher_deg", at), 0, 0, out_cell.baseline});
+      }
+      if (per_seed.size() != c.seeds.size()) throw Error(at + ": per_seed does not match the condition's seeds");
+    }
+    out.push_back(c);
+  }
+  if (out.empty()) throw Error(path + ": no conditions");
+  return out;
+}
+
+std::vector<ConditionResults> merge_condition_results(const std::vector<std::vector<ConditionResults>>& summaries) {
+  std::vector<ConditionResults> merged;
+  for (const auto& summary : summaries) {
+    for (const ConditionResults& c : summary) {
+      auto it = std::find_if(merged.begin(), merged.end(), [&](const auto& m) { return m.name == c.name; });
+      if (it == merged.end()) {
+        merged.push_back(c);
+        continue;
+      }
+      const std::string what = "condition " + c.name + " (" + join(c.sources, ", ") + ")";
+      for (const int64_t seed : c.seeds) {
+        if (std::find(it->seeds.begin(), it->seeds.end(), seed) != it->seeds.end()) {
+          throw Error(what + ": seed " + std::to_string(seed) + " is already in " + join(it->sources, ", "));
+        }
+      }
+      for (const auto& [d, cell] : c.datasets) {
+        if (!it->datasets.count(d)) throw Error(what + ": dataset " + d + " is not in " + join(it->sources, ", "));
+      }
+      for (auto& [d, cell] : it->datasets) {
+        if (!c.datasets.count(d)) throw Error(what + ": lacks dataset " + d + " of " + join(it->sources, ", "));
+        const ConditionResults::Cell& more = c.datasets.at(d);
+        if (std::abs(more.baseline - cell.baseline) > 1e-6 * std::abs(cell.baseline)) {
+          throw Error(what + ": " + d + "'s mean-gaze baseline " + fmt(more.baseline, 4) + " differs from " +
+                      fmt(cell.baseline, 4) + " in " + join(it->sources, ", ") + ": not the same data");
+        }
+        cell.student.insert(cell.student.end(), more.student.begin(), more.student.end());
+        cell.teacher.insert(cell.teacher.end(), more.teacher.begin(), more.teacher.end());
+      }
+      it->seeds.insert(it->seeds.end(), c.seeds.begin(), c.seeds.end());
+      it->sources.insert(it->sources.end(), c.sources.begin(), c.sources.end());
+    }
+  }
+  return merged;
+}
+
+ConditionsReport write_conditions_report(const std::vector<ConditionResults>& conditions, const std::string& folder) {
+  if (conditions.empty()) throw Error("no conditions to report");
   ConditionsReport report;
   std::vector<std::vector<std::string>> rows;
-  Json conditions = Json::array();
+  Json summaries = Json::array();
   std::string descriptions;
-  for (const ConditionRun& run : runs) {
-    const Json r = parse_json(read_report(run.report_json), run.report_json);
-    const Json& datasets = json_at(r, "datasets", run.report_json);
-    const Json& seeds = json_at(r, "seeds", run.report_json);
-    Json summary = Json::object();
-    for (const auto& [d, models] : datasets.items()) {
-      const std::string where = run.report_json + ": datasets." + d;
-      const Json& student = json_at(models, "student", where);
-      const Json& teacher = json_at(models, "teacher", where);
-      const SeedSpread st = generalised(student, where + ".student"), te = generalised(teacher, where + ".teacher");
-      const double baseline = number_at(student, "mean_gaze_baseline_deg", where + ".student");
-      const double before = number_at(student, "before_personalisation_deg", where + ".student");
-      const double after = number_at(student, "personalised_deg", where + ".student");
-      std::map<std::string, std::string> words;
+  for (const ConditionResults& c : conditions) {
+    Json datasets = Json::object();
+    for (const auto& [d, cell] : c.datasets) {
+      const DatasetScores st = over_seeds(cell.student), te = over_seeds(cell.teacher);
+      std::map<std::string, CheckResult> checks;
+      Json checks_json = Json::object();
       bool passes = true;
-      Json checks = Json::object();
-      for (const Json& check : json_at(r, "checks", run.report_json)) {
-        if (json_at(check, "dataset", run.report_json) != d) continue;
-        const std::string name = json_at(check, "check", run.report_json).get<std::string>();
-        words[name] = check_word(check, run.report_json);
-        passes = passes && check.at("passes").get<bool>() && !check.at("mixed").get<bool>();
-        checks[name] = check;
-        checks[name].erase("dataset");
-        checks[name].erase("check");
-      }
       for (const std::string& name : pipeline_check_names()) {
-        if (!words.count(name)) throw Error(run.report_json + ": checks lack " + name + " for " + d);
+        const CheckResult& r = checks[name] = run_check(name, st, te);
+        passes = passes && r.passes && !r.mixed();
+        checks_json[name] = {{"passes", r.passes}, {"mixed", r.mixed()}, {"failing_seeds", r.failing_seeds}};
       }
       ++report.cells;
       report.cells_passing += passes ? 1 : 0;
-      rows.push_back({run.name, d, std::to_string(seeds.size()), fmt(baseline), spread_cell(te), spread_cell(st),
-                      fmt(st.mean / baseline, 3) + " (" + words["student_vs_baseline"] + ")",
-                      fmt(st.mean / te.mean, 3) + " (" + words["student_vs_teacher"] + ")",
-                      fmt(before) + " -> " + fmt(after) + " (" + words["personalisation_lowers"] + ")"});
-      summary[d] = {{"mean_gaze_baseline_deg", json_number(baseline)},
-                    {"teacher_deg", json_number(te.mean)},
-                    {"teacher_sd_deg", json_number(te.sd)},
-                    {"student_deg", json_number(st.mean)},
-                    {"student_sd_deg", json_number(st.sd)},
-                    {"student_per_seed_deg", st.per_seed},
-                    {"teacher_per_seed_deg", te.per_seed},
-                    {"student_vs_baseline", json_number(st.mean / baseline)},
-                    {"student_vs_teacher", json_number(st.mean / te.mean)},
-                    {"before_personalisation_deg", json_number(before)},
-                    {"personalised_deg", json_number(after)},
-                    {"checks", checks},
-                    {"passes", passes}};
+      const auto ratio = [&](double value, const char* check) {
+        return fmt(value, 3) + " (" + check_word(checks[check]) + ")";
+      };
+      rows.push_back(
+          {c.name, d, std::to_string(c.seeds.size()), fmt(cell.baseline), spread_cell(te), spread_cell(st),
+           ratio(st.generalised / cell.baseline, "student_vs_baseline"),
+           ratio(st.generalised / te.generalised, "student_vs_teacher"),
+           fmt(st.before) + " -> " + fmt(st.personalised) + " (" + check_word(checks["personalisation_lowers"]) + ")"});
+      Json per_seed = Json::array();
+      for (size_t i = 0; i < cell.student.size(); ++i) {
+        per_seed.push_back({{"seed", cell.student[i].seed},
+                            {"teacher_deg", json_number(cell.teacher[i].generalised)},
+                            {"student_deg", json_number(cell.student[i].generalised)},
+                            {"before_personalisation_deg", json_number(cell.student[i].before)},
+                            {"personalised_deg", json_number(cell.student[i].personalised)}});
+      }
+      datasets[d] = {{"mean_gaze_baseline_deg", json_number(cell.baseline)},
+                     {"teacher_deg", json_number(te.generalised)},
+                     {"teacher_sd_deg", json_number(seed_sd(te, &SeedScores::generalised))},
+                     {"student_deg", json_number(st.generalised)},
+                     {"student_sd_deg", json_number(seed_sd(st, &SeedScores::generalised))},
+                     {"student_vs_baseline", json_number(st.generalised / cell.baseline)},
+                     {"student_vs_teacher", json_number(st.generalised / te.generalised)},
+                     {"before_personalisation_deg", json_number(st.before)},
+                     {"personalised_deg", json_number(st.personalised)},
+                     {"per_seed", per_seed},
+                     {"checks", checks_json},
+                     {"passes", passes}};
     }
-    descriptions += "- **" + run.name + "** (`" + run.config +
-                    "`): " + (run.description.empty() ? "no description" : run.description) + "\n";
-    conditions.push_back({{"name", run.name},
-                          {"description", run.description},
-                          {"config", run.config},
-                          {"report", run.report_json},
-                          {"seeds", seeds},
-                          {"datasets", summary}});
+    descriptions += "- **" + c.name + "** (`" + c.config +
+                    "`): " + (c.description.empty() ? "no description" : c.description) + "\n";
+    summaries.push_back({{"name", c.name},
+                         {"description", c.description},
+                         {"config", c.config},
+                         {"sources", c.sources},
+                         {"seeds", c.seeds},
+                         {"datasets", datasets}});
   }
   report.markdown =
       "# DFT Gaze on held-out renderer conditions\n\n"
@@ -156,8 +265,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionRun>& runs, 
   write_text_atomically(report.markdown_path, report.markdown);
   write_text_atomically(
       report.json_path,
-      Json{{"conditions", conditions}, {"cells", report.cells}, {"cells_passing", report.cells_passing}}.dump(2) +
-          "\n");
+      Json{{"conditions", summaries}, {"cells", report.cells}, {"cells_passing", report.cells_passing}}.dump(2) + "\n");
   return report;
 }
 

@@ -6,11 +6,16 @@
 // personalisation before -> after, each check marked ok / FAIL / mixed (passes on some seeds).
 //
 // The summary is built from each run's report.json (trainers/report.h), so it can be rebuilt
-// from finished runs without training anything.
+// from finished runs without training anything; summaries of runs over different seeds
+// (conditions.json, e.g. one seed per machine) merge into one over all of their seeds.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
+
+#include "trainers/report.h"
 
 namespace gaze {
 
@@ -21,14 +26,38 @@ struct ConditionRun {
   std::string report_json;  // the run's report.json
 };
 
+// One condition's numbers per dataset, each seed's own: what the summary is made of.
+struct ConditionResults {
+  struct Cell {
+    double baseline = 0;                       // the mean-gaze baseline (the data's, the same on every seed)
+    std::vector<SeedScores> student, teacher;  // one per seed, in `seeds` order
+  };
+  std::string name, description, config;
+  std::vector<std::string> sources;  // the report.json or conditions.json files the numbers come from
+  std::vector<int64_t> seeds;
+  std::map<std::string, Cell> datasets;
+};
+
 struct ConditionsReport {
   std::string markdown_path, json_path, markdown;
   int64_t cells = 0, cells_passing = 0;  // condition x dataset cells, and those passing every check
 };
 
-// Reads every run's report.json and writes conditions.md and conditions.json into `folder`.
-// Throws gaze::Error naming the file when a report is missing or lacks a number.
-ConditionsReport write_conditions_report(const std::vector<ConditionRun>& runs, const std::string& folder);
+// One finished run's numbers, from its report.json. Throws gaze::Error naming the file when the
+// report is missing or lacks a number.
+ConditionResults read_condition_run(const ConditionRun& run);
+
+// The conditions of a summary this file wrote (conditions.json). Throws naming the file and key.
+std::vector<ConditionResults> read_conditions_summary(const std::string& path);
+
+// Several summaries over disjoint seeds as one: conditions matched by name (in the first
+// summary's order, then any new ones), their seeds concatenated. Throws when a seed repeats in a
+// condition or its baselines differ (not the same data).
+std::vector<ConditionResults> merge_condition_results(const std::vector<std::vector<ConditionResults>>& summaries);
+
+// Writes conditions.md and conditions.json into `folder`: per condition and dataset the means ±
+// standard deviations over seeds and the demo's checks (trainers/report.h run_check).
+ConditionsReport write_conditions_report(const std::vector<ConditionResults>& conditions, const std::string& folder);
 
 // The first comment line of an experiment file ("# Camera pose: ..." -> "Camera pose: ..."),
 // empty when it has none.

@@ -29,7 +29,8 @@ constexpr PaperRow kPaper[] = {
     {true, true, 2.60, 5.80},
 };
 
-// The sample standard deviation over seeds of one of a cell's numbers (0 below two seeds).
+}  // namespace
+
 double seed_sd(const DatasetScores& s, double SeedScores::*field) {
   const size_t n = s.seeds.size();
   if (n < 2) return 0;
@@ -38,6 +39,8 @@ double seed_sd(const DatasetScores& s, double SeedScores::*field) {
   for (const SeedScores& seed : s.seeds) squares += (seed.*field - mean) * (seed.*field - mean);
   return std::sqrt(squares / double(n - 1));
 }
+
+namespace {
 
 // An error cell: the mean, and with several seeds "± standard deviation" (Markdown only; the
 // CSV tables carry the deviation in a column of its own, error_sd_cell()).
@@ -258,13 +261,7 @@ bool check_passes(const std::string& check, const SeedScores& student, const See
 
 SeedScores means_of(const DatasetScores& s) { return {-1, s.generalised, s.personalised, s.before, s.baseline}; }
 
-struct CheckResult {
-  bool passes = false;                 // on the means over seeds
-  size_t seeds = 0;                    // seeds checked one by one (0: a single-seed run)
-  std::vector<int64_t> failing_seeds;  // of those, the ones it fails on
-  // Passes on some seeds and fails on others: the flag the report raises.
-  bool mixed() const { return !failing_seeds.empty() && failing_seeds.size() < seeds; }
-};
+}  // namespace
 
 CheckResult run_check(const std::string& check, const DatasetScores& student, const DatasetScores& teacher) {
   CheckResult c;
@@ -275,6 +272,8 @@ CheckResult run_check(const std::string& check, const DatasetScores& student, co
   }
   return c;
 }
+
+namespace {
 
 // Pass/fail words of one check, and "mixed" naming the seeds it fails on when it passes on others.
 std::string verdict(const CheckResult& c, const std::string& pass, const std::string& fail) {

@@ -94,6 +94,20 @@ const std::vector<std::string>& pipeline_check_names();
 // flagged, in report.md and the held-out conditions' summary.
 std::string mixed_seeds_flag(const std::vector<int64_t>& failing_seeds);
 
+// One of the demo's checks (a pipeline_check_names() entry) on one dataset: on the means over
+// seeds, and on each seed (student.seeds and teacher.seeds, paired in order).
+struct CheckResult {
+  bool passes = false;                 // on the means over seeds
+  size_t seeds = 0;                    // seeds checked one by one (0: a single-seed run)
+  std::vector<int64_t> failing_seeds;  // of those, the ones it fails on
+  // Passes on some seeds and fails on others: the flag the report raises.
+  bool mixed() const { return !failing_seeds.empty() && failing_seeds.size() < seeds; }
+};
+CheckResult run_check(const std::string& check, const DatasetScores& student, const DatasetScores& teacher);
+
+// The sample standard deviation over a cell's seeds of one of its numbers (0 below two seeds).
+double seed_sd(const DatasetScores& s, double SeedScores::*field);
+
 // Renders and writes the four files into `folder`.
 PipelineReport write_pipeline_report(const PipelineResults& results, const std::string& folder);
 
