@@ -105,10 +105,10 @@ ConditionResults read_condition_run(const ConditionRun& run) {
   ConditionResults c{run.name, run.description, run.config, {path}, seeds_at(r, path), {}};
   for (const auto& [d, models] : json_at(r, "datasets", path).items()) {
     const std::string where = path + ": datasets." + d;
-    ConditionResults::Cell& cell = c.datasets[d];
-    cell.student = report_seeds(json_at(models, "student", where), c.seeds, where + ".student");
-    cell.teacher = report_seeds(json_at(models, "teacher", where), c.seeds, where + ".teacher");
+    ConditionResults::Cell cell{d, 0, report_seeds(json_at(models, "student", where), c.seeds, where + ".student"),
+                                report_seeds(json_at(models, "teacher", where), c.seeds, where + ".teacher")};
     cell.baseline = cell.student.front().baseline;
+    c.datasets.push_back(cell);
   }
   return c;
 }
@@ -118,32 +118,41 @@ std::vector<ConditionResults> read_conditions_summary(const std::string& path) {
   std::vector<ConditionResults> out;
   for (const Json& entry : json_at(j, "conditions", path)) {
     ConditionResults c;
-    c.name = json_at(entry, "name", path).get<std::string>();
+    c.name = json_string_at(entry, "name", path + ": conditions[" + std::to_string(out.size()) + "]");
     const std::string where = path + ": conditions." + c.name;
-    c.description = json_at(entry, "description", where).get<std::string>();
-    c.config = json_at(entry, "config", where).get<std::string>();
-    c.sources = entry.contains("sources") ? entry.at("sources").get<std::vector<std::string>>() : std::vector{path};
+    c.description = json_string_at(entry, "description", where);
+    c.config = json_string_at(entry, "config", where);
+    c.sources = {path};
+    if (entry.contains("sources")) {
+      c.sources.clear();
+      for (const Json& source : entry.at("sources")) {
+        if (!source.is_string()) throw Error(where + ": 'sources' holds " + source.dump() + ", not a file");
+        c.sources.push_back(source.get<std::string>());
+      }
+    }
     c.seeds = seeds_at(entry, where);
     for (const auto& [d, cell] : json_at(entry, "datasets", where).items()) {
       const std::string at = where + ".datasets." + d;
-      ConditionResults::Cell& out_cell = c.datasets[d];
-      out_cell.baseline = number_at(cell, "mean_gaze_baseline_deg", at);
-      // Summaries before per_seed (one seed each) hold the means, which are that seed's.
-      const Json one = {{"seed", c.seeds.front()},
-                        {"teacher_deg", cell.value("teacher_deg", Json())},
-                        {"student_deg", cell.value("student_deg", Json())},
-                        {"before_personalisation_deg", cell.value("before_personalisation_deg", Json())},
-                        {"personalised_deg", cell.value("personalised_deg", Json())}};
-      if (!cell.contains("per_seed") && c.seeds.size() != 1) throw Error(at + ": no per_seed numbers for its seeds");
-      const Json& per_seed = cell.contains("per_seed") ? cell.at("per_seed") : Json::array({one});
-      for (const Json& seed : per_seed) {
-        const int64_t n = int64_t(number_at(seed, "seed", at));
-        const double before = number_at(seed, "before_personalisation_deg", at);
-        const double after = number_at(seed, "personalised_deg", at);
-        out_cell.student.push_back({n, number_at(seed, "student_deg", at), after, before, out_cell.baseline});
-        out_cell.teacher.push_back({n, number_at(seed, "teacher_deg", at), 0, 0, out_cell.baseline});
+      ConditionResults::Cell out_cell{d, number_at(cell, "mean_gaze_baseline_deg", at), {}, {}};
+      // Summaries written before per_seed hold one seed each: their means are its numbers.
+      if (!cell.contains("per_seed") && c.seeds.size() != 1) throw Error(at + ": lacks per_seed for its seeds");
+      const Json per_seed = cell.contains("per_seed") ? cell.at("per_seed") : Json::array({cell});
+      if (!per_seed.is_array() || per_seed.size() != c.seeds.size()) {
+        throw Error(at + ": per_seed is not a list of the condition's " + std::to_string(c.seeds.size()) + " seeds");
       }
-      if (per_seed.size() != c.seeds.size()) throw Error(at + ": per_seed does not match the condition's seeds");
+      for (size_t i = 0; i < c.seeds.size(); ++i) {
+        const Json& seed = per_seed[i];
+        const std::string at_seed = at + ".per_seed[" + std::to_string(i) + "]";
+        if (seed.contains("seed") && number_at(seed, "seed", at_seed) != double(c.seeds[i])) {
+          throw Error(at_seed + ": seed " + seed.at("seed").dump() + " where the seeds list " +
+                      std::to_string(c.seeds[i]));
+        }
+        out_cell.student.push_back({c.seeds[i], number_at(seed, "student_deg", at_seed),
+                                    number_at(seed, "personalised_deg", at_seed),
+                                    number_at(seed, "before_personalisation_deg", at_seed), out_cell.baseline});
+        out_cell.teacher.push_back({c.seeds[i], number_at(seed, "teacher_deg", at_seed), 0, 0, out_cell.baseline});
+      }
+      c.datasets.push_back(out_cell);
     }
     out.push_back(c);
   }
@@ -161,23 +170,23 @@ std::vector<ConditionResults> merge_condition_results(const std::vector<std::vec
         continue;
       }
       const std::string what = "condition " + c.name + " (" + join(c.sources, ", ") + ")";
+      const std::string there = join(it->sources, ", ");
       for (const int64_t seed : c.seeds) {
         if (std::find(it->seeds.begin(), it->seeds.end(), seed) != it->seeds.end()) {
-          throw Error(what + ": seed " + std::to_string(seed) + " is already in " + join(it->sources, ", "));
+          throw Error(what + ": seed " + std::to_string(seed) + " is already in " + there);
         }
       }
-      for (const auto& [d, cell] : c.datasets) {
-        if (!it->datasets.count(d)) throw Error(what + ": dataset " + d + " is not in " + join(it->sources, ", "));
-      }
-      for (auto& [d, cell] : it->datasets) {
-        if (!c.datasets.count(d)) throw Error(what + ": lacks dataset " + d + " of " + join(it->sources, ", "));
-        const ConditionResults::Cell& more = c.datasets.at(d);
-        if (std::abs(more.baseline - cell.baseline) > 1e-6 * std::abs(cell.baseline)) {
-          throw Error(what + ": " + d + "'s mean-gaze baseline " + fmt(more.baseline, 4) + " differs from " +
-                      fmt(cell.baseline, 4) + " in " + join(it->sources, ", ") + ": not the same data");
+      if (c.datasets.size() != it->datasets.size()) throw Error(what + ": not the datasets of " + there);
+      for (ConditionResults::Cell& cell : it->datasets) {
+        const auto more = std::find_if(c.datasets.begin(), c.datasets.end(),
+                                       [&](const auto& m) { return m.dataset == cell.dataset; });
+        if (more == c.datasets.end()) throw Error(what + ": lacks dataset " + cell.dataset + " of " + there);
+        if (std::abs(more->baseline - cell.baseline) > 1e-6 * std::abs(cell.baseline)) {
+          throw Error(what + ": " + cell.dataset + "'s mean-gaze baseline " + fmt(more->baseline, 4) +
+                      " differs from " + fmt(cell.baseline, 4) + " in " + there + ": not the same data");
         }
-        cell.student.insert(cell.student.end(), more.student.begin(), more.student.end());
-        cell.teacher.insert(cell.teacher.end(), more.teacher.begin(), more.teacher.end());
+        cell.student.insert(cell.student.end(), more->student.begin(), more->student.end());
+        cell.teacher.insert(cell.teacher.end(), more->teacher.begin(), more->teacher.end());
       }
       it->seeds.insert(it->seeds.end(), c.seeds.begin(), c.seeds.end());
       it->sources.insert(it->sources.end(), c.sources.begin(), c.sources.end());
@@ -194,7 +203,8 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
   std::string descriptions;
   for (const ConditionResults& c : conditions) {
     Json datasets = Json::object();
-    for (const auto& [d, cell] : c.datasets) {
+    for (const ConditionResults::Cell& cell : c.datasets) {
+      const std::string& d = cell.dataset;
       const DatasetScores st = over_seeds(cell.student), te = over_seeds(cell.teacher);
       std::map<std::string, CheckResult> checks;
       Json checks_json = Json::object();

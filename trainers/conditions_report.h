@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -29,13 +28,14 @@ struct ConditionRun {
 // One condition's numbers per dataset, each seed's own: what the summary is made of.
 struct ConditionResults {
   struct Cell {
+    std::string dataset;                       // "openeds"
     double baseline = 0;                       // the mean-gaze baseline (the data's, the same on every seed)
     std::vector<SeedScores> student, teacher;  // one per seed, in `seeds` order
   };
   std::string name, description, config;
   std::vector<std::string> sources;  // the report.json or conditions.json files the numbers come from
   std::vector<int64_t> seeds;
-  std::map<std::string, Cell> datasets;
+  std::vector<Cell> datasets;  // in the run's order
 };
 
 struct ConditionsReport {

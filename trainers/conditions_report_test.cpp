@@ -99,7 +99,7 @@ TEST_CASE("held-out conditions: summaries over other seeds merge into one over a
   ConditionResults second = read_condition_run({"camera", "", "camera.yaml", write_run(dir.file("b"), {5.0}, {4.5})});
   REQUIRE(second.seeds == std::vector<int64_t>{0});
   second.seeds = {2};
-  for (auto& [d, cell] : second.datasets) cell.student[0].seed = cell.teacher[0].seed = 2;
+  for (auto& cell : second.datasets) cell.student[0].seed = cell.teacher[0].seed = 2;
   const std::string a = write_conditions_report(first, dir.file("a")).json_path;
   const std::string b = write_conditions_report({second}, dir.file("b")).json_path;
 
@@ -134,7 +134,9 @@ TEST_CASE("held-out conditions: the two one-seed summaries in docs/results merge
   REQUIRE(merged.size() == 6);
   CHECK(merged[0].name == "demo");
   CHECK(merged[0].seeds == std::vector<int64_t>{0, 1});
-  const auto& openeds = merged[0].datasets.at("openeds");
+  REQUIRE(merged[0].datasets.size() == 2);
+  const auto& openeds = merged[0].datasets[0];  // in the run's order
+  CHECK(openeds.dataset == "openeds");
   REQUIRE(openeds.student.size() == 2);
   CHECK(openeds.student[0].generalised == Approx(7.0379).epsilon(1e-4));  // the seed-0 table: 7.04
   CHECK(openeds.student[1].generalised == Approx(7.68).margin(0.005));    // seed 1: 7.68

@@ -34,4 +34,11 @@ inline const Json& json_at(const Json& object, const std::string& key, const std
   return object.at(key);
 }
 
+// A member that must be a string.
+inline std::string json_string_at(const Json& object, const std::string& key, const std::string& source) {
+  const Json& v = json_at(object, key, source);
+  if (!v.is_string()) throw Error(source + ": '" + key + "' is not a string");
+  return v.get<std::string>();
+}
+
 }  // namespace gaze
