@@ -606,6 +606,15 @@ TEST_CASE("gaze reproduce conditions runs the demo's recipe per held-out conditi
   const auto again = run_gaze(args + " --report-only --only tilt");
   CHECK(again.exit_code == 0);
   CHECK_THAT(read_file(dir.file("conditions.md")), Contains("| tilt | openeds |") && !Contains("| demo | openeds |"));
+  // The summary names the recipe it was made with (the overrides but seeds and run.*), and
+  // --report-only refuses runs made with another recipe than the one it is told.
+  const gaze::Json summary_json = gaze::parse_json(read_file(dir.file("conditions.json")), "summary");
+  CHECK(summary_json["conditions"][0]["recipe"][0] == "pipeline.datasets=[openeds]");
+  CHECK_THAT(summary_json.dump(), !Contains("run.threads"));
+  const auto other = run_gaze(args + " train.augmentation.shift=0.12 --report-only --only tilt");
+  CHECK(other.exit_code == 1);
+  CHECK_THAT(other.output, Contains("conditions_tilt/pipeline.yaml:") && Contains("train.augmentation.shift: 0.") &&
+                               Contains("give the overrides the run was made with"));
   const auto unknown = run_gaze(args + " --only tilted");
   CHECK(unknown.exit_code == 1);
   CHECK_THAT(unknown.output, Contains("no condition 'tilted'"));
@@ -618,4 +627,12 @@ TEST_CASE("gaze reproduce conditions runs the demo's recipe per held-out conditi
   CHECK(twice.exit_code == 1);
   CHECK_THAT(twice.output, Contains("seed 0 is already in"));
   CHECK(run_gaze("reproduce conditions --merge " + summary + " --only tilt").exit_code != 0);
+  // --compare sets two summaries side by side: a recipe against itself changes nothing.
+  const auto compared =
+      run_gaze("reproduce conditions --compare " + summary + "," + summary + " -o " + dir.file("compared"));
+  CHECK(compared.exit_code == 0);
+  CHECK_THAT(read_file(dir.file("compared/comparison.md")),
+             Contains("| tilt | openeds | 0 |") && Contains("(+0.00)") && Contains("held-out seed-cells"));
+  CHECK(run_gaze("reproduce conditions --compare " + summary).exit_code != 0);
+  CHECK(run_gaze("reproduce conditions --reference tilt -o " + dir.path()).exit_code != 0);
 }

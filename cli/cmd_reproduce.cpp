@@ -3,7 +3,8 @@
 //                           given, rendered stand-ins for the rest; the table beside the paper's
 //   fig8                    latency of the teacher and DFT Gaze here, beside the paper's Pi 4
 //   conditions              ours: the demo's recipe on held-out renderer conditions
-//                           (experiments/conditions/*.yaml), one summary table
+//                           (experiments/conditions/*.yaml), one summary table; --merge joins
+//                           summaries over other seeds, --compare sets two recipes side by side
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -64,7 +65,8 @@ void register_conditions(CLI::App& reproduce) {
       "people), each over its seeds, in one table");
   struct Options {
     std::string folder, output = "runs";
-    std::vector<std::string> only, overrides, merge;
+    std::string reference = "demo";
+    std::vector<std::string> only, overrides, merge, compare;
     bool report_only = false;
   };
   auto o = std::make_shared<Options>();
@@ -79,9 +81,34 @@ void register_conditions(CLI::App& reproduce) {
                                  "--output, train nothing")
                     ->delimiter(',')
                     ->check(CLI::ExistingFile);
-  command->add_option("overrides", o->overrides, "key.sub=value overrides applied to every condition");
-  merge->excludes("--report-only")->excludes("--only")->excludes("--conditions")->excludes("overrides");
+  auto* compare = command
+                      ->add_option("--compare", o->compare,
+                                   "two summaries (conditions.json) of the same conditions and seeds under two "
+                                   "recipes, base then candidate: their paired differences over the held-out "
+                                   "conditions into --output (comparison.md / .json), train nothing")
+                      ->delimiter(',')
+                      ->expected(2)
+                      ->check(CLI::ExistingFile);
+  command
+      ->add_option("--reference", o->reference,
+                   "with --compare: the condition the recipe was tuned on, left out of the held-out means "
+                   "(default demo)")
+      ->needs(compare);
+  command->add_option(
+      "overrides", o->overrides,
+      "key.sub=value overrides applied to every condition; the summary names them (all but pipeline.seeds and run.*) "
+      "as its recipe");
+  for (auto* reader : {merge, compare}) {
+    reader->excludes("--report-only")->excludes("--only")->excludes("--conditions")->excludes("overrides");
+  }
+  merge->excludes(compare);
   command->callback([o] {
+    if (!o->compare.empty()) {
+      const RecipeComparison r = write_recipe_comparison(
+          read_conditions_summary(o->compare[0]), read_conditions_summary(o->compare[1]), o->reference, o->output);
+      std::printf("%s\nreport: %s (also %s)\n", r.markdown.c_str(), r.markdown_path.c_str(), r.json_path.c_str());
+      return;
+    }
     std::vector<ConditionResults> runs;
     if (!o->merge.empty()) {
       std::vector<std::vector<ConditionResults>> summaries;
@@ -95,12 +122,15 @@ void register_conditions(CLI::App& reproduce) {
         overrides.push_back("run.name=conditions_" + name);  // last: each condition has its own run
         const Config config = load_config(path, overrides);
         std::string report = (fs::path(run_dir_path(config)) / "report.json").string();
-        if (!o->report_only) {
+        if (o->report_only) {
+          require_run_made_with(config, path);  // the summary names the recipe it is given
+        } else {
           std::printf("== condition %s (%s)\n", name.c_str(), path.c_str());
           std::fflush(stdout);
           report = run_pipeline(config).json_path;
         }
-        runs.push_back(read_condition_run({name, experiment_description(path), path, report}));
+        runs.push_back(
+            read_condition_run({name, experiment_description(path), path, report, recipe_overrides(o->overrides)}));
       }
     }
     const ConditionsReport r = write_conditions_report(runs, o->output);

@@ -1,11 +1,14 @@
 #include "trainers/conditions_report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 
+#include "libgaze/config/run_dir.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/json.h"
@@ -33,6 +36,25 @@ std::vector<int64_t> seeds_at(const Json& object, const std::string& source) {
     seeds.push_back(seed.get<int64_t>());
   }
   return seeds;
+}
+
+std::vector<std::string> strings_at(const Json& object, const std::string& key, const std::string& source) {
+  const Json& v = json_at(object, key, source);
+  if (!v.is_array()) throw Error(source + ": '" + key + "' is not a list");
+  std::vector<std::string> out;
+  for (const Json& item : v) {
+    if (!item.is_string()) throw Error(source + ": '" + key + "' holds " + item.dump() + ", not a string");
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+// "the recipe as it is" or "`a=1`, `b=2`".
+std::string recipe_words(const std::vector<std::string>& recipe) {
+  if (recipe.empty()) return "the recipe as it is";
+  std::string words;
+  for (const std::string& o : recipe) words += (words.empty() ? "`" : ", `") + o + "`";
+  return words;
 }
 
 // One model's cell of report.json as one SeedScores per seed: its `seeds` list when the run had
@@ -69,10 +91,6 @@ DatasetScores over_seeds(const std::vector<SeedScores>& seeds) {
   return s;
 }
 
-std::string spread_cell(const DatasetScores& s) {
-  return fmt(s.generalised) + (s.seeds.size() > 1 ? " ± " + fmt(seed_sd(s, &SeedScores::generalised)) : "");
-}
-
 // "ok", "FAIL", or "ok, mixed: fails on seed 1".
 std::string check_word(const CheckResult& c) {
   return std::string(c.passes ? "ok" : "FAIL") + (c.mixed() ? ", " + mixed_seeds_flag(c.failing_seeds) : "");
@@ -86,7 +104,109 @@ std::string read_report(const std::string& path) {
   }
 }
 
+// `c`'s cell of `cell`'s dataset, checked to be of the same data (the same mean-gaze baseline);
+// `what` names c and `there` the summaries `cell` comes from, in the errors.
+const ConditionResults::Cell& same_data_cell(const ConditionResults& c, const ConditionResults::Cell& cell,
+                                             const std::string& what, const std::string& there) {
+  const auto it =
+      std::find_if(c.datasets.begin(), c.datasets.end(), [&](const auto& m) { return m.dataset == cell.dataset; });
+  if (it == c.datasets.end()) throw Error(what + ": lacks dataset " + cell.dataset + " of " + there);
+  if (std::abs(it->baseline - cell.baseline) > 1e-6 * std::abs(cell.baseline)) {
+    throw Error(what + ": " + cell.dataset + "'s mean-gaze baseline " + fmt(it->baseline, 4) + " differs from " +
+                fmt(cell.baseline, 4) + " in " + there + ": not the same data");
+  }
+  return *it;
+}
+
+RecipeComparison::Change change_over(const std::vector<double>& differences) {
+  RecipeComparison::Change c;
+  c.seed_cells = int64_t(differences.size());
+  if (differences.empty()) return c;
+  for (const double d : differences) {
+    c.mean += d / double(differences.size());
+    c.lower += d < 0 ? 1 : 0;
+  }
+  if (differences.size() < 2) return c;
+  double squares = 0;
+  for (const double d : differences) squares += (d - c.mean) * (d - c.mean);
+  c.standard_error = std::sqrt(squares / double(differences.size() - 1) / double(differences.size()));
+  return c;
+}
+
+Json change_json(const RecipeComparison::Change& c) {
+  return {{"mean_deg", json_number(c.mean)},
+          {"standard_error_deg", json_number(c.standard_error)},
+          {"seed_cells", c.seed_cells},
+          {"lower", c.lower},
+          {"seen", c.seen()}};
+}
+
+// "+1.25" / "-0.40": a difference with its sign.
+std::string signed_fmt(double d) {
+  const std::string magnitude = fmt(std::abs(d));
+  return (d < 0 && magnitude != fmt(0.0) ? "-" : "+") + magnitude;
+}
+
+// Writes <folder>/<name>.md and <name>.json, each atomically; returns their paths.
+std::pair<std::string, std::string> write_md_and_json(const std::string& folder, const std::string& name,
+                                                      const std::string& markdown, const Json& json) {
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) throw Error(folder + ": cannot create the report folder: " + ec.message());
+  const std::string md = (fs::path(folder) / (name + ".md")).string(),
+                    js = (fs::path(folder) / (name + ".json")).string();
+  write_text_atomically(md, markdown);
+  write_text_atomically(js, json.dump(2) + "\n");
+  return {md, js};
+}
+
+size_t indent_of(const std::string& line) { return line.find_first_not_of(' '); }
+
+// The dotted key of line `i` of a YAML dump (its own key and those of the lines it nests in), and
+// the line's value without its help comment: "pipeline.stages.student_adapters.set: [...]".
+std::string dump_line_key(const std::vector<std::string>& lines, size_t i) {
+  const auto key = [](const std::string& line) { return trim(line.substr(0, line.find(':'))); };
+  std::string path = key(lines[i]);
+  size_t indent = indent_of(lines[i]);
+  for (size_t j = i; j-- > 0 && indent > 0;) {
+    if (indent_of(lines[j]) < indent && lines[j].find(':') != std::string::npos) {
+      path = key(lines[j]) + "." + path;
+      indent = indent_of(lines[j]);
+    }
+  }
+  const std::string value = lines[i].substr(lines[i].find(':') + 1);
+  return path + ": " + trim(value.substr(0, value.find("  #")));
+}
+
 }  // namespace
+
+std::vector<std::string> recipe_overrides(const std::vector<std::string>& overrides) {
+  std::vector<std::string> recipe;
+  for (const std::string& o : overrides) {
+    const std::string key = trim(o.substr(0, o.find('=')));
+    if (key != "pipeline.seeds" && key.rfind("run.", 0) != 0) recipe.push_back(trim(o));
+  }
+  return recipe;
+}
+
+void require_run_made_with(const Config& config, const std::string& condition_file) {
+  const std::string path = (fs::path(run_dir_path(config)) / "pipeline.yaml").string();
+  std::string made;
+  try {
+    made = read_text_file(path);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (the run's resolved config: did its pipeline run?)");
+  }
+  const std::vector<std::string> theirs = split(made, '\n'), ours = split(dump_config(config), '\n');
+  for (size_t i = 0; i < std::max(theirs.size(), ours.size()); ++i) {
+    if (i < theirs.size() && i < ours.size() && theirs[i] == ours[i]) continue;
+    const std::string run_line = i < theirs.size() ? dump_line_key(theirs, i) : "(end of file)";
+    const std::string our_line = i < ours.size() ? dump_line_key(ours, i) : "(end of file)";
+    throw Error(path + ":" + std::to_string(i + 1) + ": the run was made with '" + run_line + "', where " +
+                condition_file + " with the overrides given makes '" + our_line +
+                "': give the overrides the run was made with");
+  }
+}
 
 std::string experiment_description(const std::string& path) {
   std::ifstream in(path);
@@ -102,7 +222,7 @@ std::string experiment_description(const std::string& path) {
 ConditionResults read_condition_run(const ConditionRun& run) {
   const std::string& path = run.report_json;
   const Json r = parse_json(read_report(path), path);
-  ConditionResults c{run.name, run.description, run.config, {path}, seeds_at(r, path), {}};
+  ConditionResults c{run.name, run.description, run.config, {path}, run.recipe, seeds_at(r, path), {}};
   for (const auto& [d, models] : json_at(r, "datasets", path).items()) {
     const std::string where = path + ": datasets." + d;
     ConditionResults::Cell cell{d, 0, report_seeds(json_at(models, "student", where), c.seeds, where + ".student"),
@@ -122,14 +242,8 @@ std::vector<ConditionResults> read_conditions_summary(const std::string& path) {
     const std::string where = path + ": conditions." + c.name;
     c.description = json_string_at(entry, "description", where);
     c.config = json_string_at(entry, "config", where);
-    c.sources = {path};
-    if (entry.contains("sources")) {
-      c.sources.clear();
-      for (const Json& source : entry.at("sources")) {
-        if (!source.is_string()) throw Error(where + ": 'sources' holds " + source.dump() + ", not a file");
-        c.sources.push_back(source.get<std::string>());
-      }
-    }
+    c.sources = entry.contains("sources") ? strings_at(entry, "sources", where) : std::vector<std::string>{path};
+    c.recipe = entry.contains("recipe") ? strings_at(entry, "recipe", where) : std::vector<std::string>{};
     c.seeds = seeds_at(entry, where);
     for (const auto& [d, cell] : json_at(entry, "datasets", where).items()) {
       const std::string at = where + ".datasets." + d;
@@ -176,17 +290,15 @@ std::vector<ConditionResults> merge_condition_results(const std::vector<std::vec
           throw Error(what + ": seed " + std::to_string(seed) + " is already in " + there);
         }
       }
+      if (c.recipe != it->recipe) {
+        throw Error(what + ": made with " + recipe_words(c.recipe) + ", " + there + " with " +
+                    recipe_words(it->recipe) + ": summaries of different recipes do not merge");
+      }
       if (c.datasets.size() != it->datasets.size()) throw Error(what + ": not the datasets of " + there);
       for (ConditionResults::Cell& cell : it->datasets) {
-        const auto more = std::find_if(c.datasets.begin(), c.datasets.end(),
-                                       [&](const auto& m) { return m.dataset == cell.dataset; });
-        if (more == c.datasets.end()) throw Error(what + ": lacks dataset " + cell.dataset + " of " + there);
-        if (std::abs(more->baseline - cell.baseline) > 1e-6 * std::abs(cell.baseline)) {
-          throw Error(what + ": " + cell.dataset + "'s mean-gaze baseline " + fmt(more->baseline, 4) +
-                      " differs from " + fmt(cell.baseline, 4) + " in " + there + ": not the same data");
-        }
-        cell.student.insert(cell.student.end(), more->student.begin(), more->student.end());
-        cell.teacher.insert(cell.teacher.end(), more->teacher.begin(), more->teacher.end());
+        const ConditionResults::Cell& more = same_data_cell(c, cell, what, there);
+        cell.student.insert(cell.student.end(), more.student.begin(), more.student.end());
+        cell.teacher.insert(cell.teacher.end(), more.teacher.begin(), more.teacher.end());
       }
       it->seeds.insert(it->seeds.end(), c.seeds.begin(), c.seeds.end());
       it->sources.insert(it->sources.end(), c.sources.begin(), c.sources.end());
@@ -201,6 +313,8 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
   std::vector<std::vector<std::string>> rows;
   Json summaries = Json::array();
   std::string descriptions;
+  const bool same_recipe = std::all_of(conditions.begin(), conditions.end(),
+                                       [&](const ConditionResults& c) { return c.recipe == conditions[0].recipe; });
   for (const ConditionResults& c : conditions) {
     Json datasets = Json::object();
     for (const ConditionResults::Cell& cell : c.datasets) {
@@ -220,8 +334,8 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
         return fmt(value, 3) + " (" + check_word(checks[check]) + ")";
       };
       rows.push_back(
-          {c.name, d, std::to_string(c.seeds.size()), fmt(cell.baseline), spread_cell(te), spread_cell(st),
-           ratio(st.generalised / cell.baseline, "student_vs_baseline"),
+          {c.name, d, std::to_string(c.seeds.size()), fmt(cell.baseline), error_cell(te, false, false),
+           error_cell(st, false, false), ratio(st.generalised / cell.baseline, "student_vs_baseline"),
            ratio(st.generalised / te.generalised, "student_vs_teacher"),
            fmt(st.before) + " -> " + fmt(st.personalised) + " (" + check_word(checks["personalisation_lowers"]) + ")"});
       Json per_seed = Json::array();
@@ -245,19 +359,25 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                      {"checks", checks_json},
                      {"passes", passes}};
     }
-    descriptions += "- **" + c.name + "** (`" + c.config +
-                    "`): " + (c.description.empty() ? "no description" : c.description) + "\n";
+    descriptions += "- **" + c.name + "** (`" + c.config + "`" +
+                    (same_recipe || c.recipe.empty() ? "" : " with " + recipe_words(c.recipe)) +
+                    "): " + (c.description.empty() ? "no description" : c.description) + "\n";
     summaries.push_back({{"name", c.name},
                          {"description", c.description},
                          {"config", c.config},
                          {"sources", c.sources},
+                         {"recipe", c.recipe},
                          {"seeds", c.seeds},
                          {"datasets", datasets}});
   }
   report.markdown =
       "# DFT Gaze on held-out renderer conditions\n\n"
-      "The demo's recipe (configs/pipeline/demo.yaml), unchanged, on data rendered with what it was not tuned "
-      "on. Errors are generalised mean angular errors in degrees on people unseen in training, mean ± standard "
+      "The demo's recipe (configs/pipeline/demo.yaml), " +
+      (!same_recipe                   ? std::string("with the changes listed per condition,")
+       : conditions[0].recipe.empty() ? std::string("unchanged,")
+                                      : "with " + recipe_words(conditions[0].recipe) + ",") +
+      " on data rendered with what it was not tuned on. Errors are generalised mean angular errors in degrees on "
+      "people unseen in training, mean ± standard "
       "deviation over training seeds. A cell passes when the student is <= 0.5x the mean-gaze baseline and "
       "<= 1.25x the teacher and personalisation lowers its error, on the means and on every seed (**mixed**: "
       "passes on some seeds only).\n\n" +
@@ -267,16 +387,131 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                      rows) +
       "\n" + std::to_string(report.cells_passing) + " of " + std::to_string(report.cells) +
       " condition x dataset cells pass every check on every seed.\n";
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (ec) throw Error(folder + ": cannot create the report folder: " + ec.message());
-  report.markdown_path = (fs::path(folder) / "conditions.md").string();
-  report.json_path = (fs::path(folder) / "conditions.json").string();
-  write_text_atomically(report.markdown_path, report.markdown);
-  write_text_atomically(
-      report.json_path,
-      Json{{"conditions", summaries}, {"cells", report.cells}, {"cells_passing", report.cells_passing}}.dump(2) + "\n");
+  std::tie(report.markdown_path, report.json_path) = write_md_and_json(
+      folder, "conditions", report.markdown,
+      Json{{"conditions", summaries}, {"cells", report.cells}, {"cells_passing", report.cells_passing}});
   return report;
+}
+
+RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& base,
+                                         const std::vector<ConditionResults>& candidate, const std::string& reference,
+                                         const std::string& folder) {
+  if (base.empty() || candidate.empty()) throw Error("no conditions to compare");
+  RecipeComparison out;
+  // The held-out paired differences of teacher, student and personalised student, per dataset
+  // and ("") over all.
+  std::map<std::string, std::array<std::vector<double>, 3>> differences_by;
+  std::vector<std::vector<std::string>> rows;
+  Json cells = Json::array();
+  for (const ConditionResults& c : candidate) {
+    const std::string what = "condition " + c.name + " (" + join(c.sources, ", ") + ")";
+    const auto b = std::find_if(base.begin(), base.end(), [&](const auto& m) { return m.name == c.name; });
+    if (b == base.end()) throw Error(what + ": not in the base summary");
+    const std::string there = join(b->sources, ", ");
+    for (const ConditionResults::Cell& cell : c.datasets) {
+      const ConditionResults::Cell& was = same_data_cell(*b, cell, what, there);
+      // Per seed both have: {base, candidate} of teacher, student, personalised; and how often
+      // personalisation lowered the student's error under each.
+      std::vector<int64_t> seeds;
+      double means[3][2] = {};
+      int64_t lowers[2] = {};
+      std::vector<std::array<double, 3>> differences;
+      for (size_t i = 0; i < cell.student.size(); ++i) {
+        const auto j = std::find_if(was.student.begin(), was.student.end(),
+                                    [&](const SeedScores& s) { return s.seed == cell.student[i].seed; });
+        if (j == was.student.end()) continue;
+        const size_t k = size_t(j - was.student.begin());
+        const SeedScores *st[2] = {&was.student[k], &cell.student[i]}, *te[2] = {&was.teacher[k], &cell.teacher[i]};
+        seeds.push_back(cell.student[i].seed);
+        for (int r = 0; r < 2; ++r) {
+          means[0][r] += te[r]->generalised;
+          means[1][r] += st[r]->generalised;
+          means[2][r] += st[r]->personalised;
+          lowers[r] += st[r]->personalised < st[r]->before ? 1 : 0;
+        }
+        differences.push_back({te[1]->generalised - te[0]->generalised, st[1]->generalised - st[0]->generalised,
+                               st[1]->personalised - st[0]->personalised});
+      }
+      if (seeds.empty()) throw Error(what + ": " + cell.dataset + " has no seed in common with " + there);
+      for (auto& m : means) m[0] /= double(seeds.size()), m[1] /= double(seeds.size());
+      if (c.name != reference) {
+        for (const auto& d : differences) {
+          for (size_t m = 0; m < 3; ++m) {
+            differences_by[""][m].push_back(d[m]);
+            differences_by[cell.dataset][m].push_back(d[m]);
+          }
+        }
+      }
+      const auto pair = [&](int m) {
+        return fmt(means[m][0]) + " -> " + fmt(means[m][1]) + " (" + signed_fmt(means[m][1] - means[m][0]) + ")";
+      };
+      std::string seed_list;
+      for (const int64_t seed : seeds) seed_list += (seed_list.empty() ? "" : ", ") + std::to_string(seed);
+      const std::string n = std::to_string(seeds.size());
+      rows.push_back({c.name + (c.name == reference ? " (reference)" : ""), cell.dataset, seed_list, pair(0), pair(1),
+                      pair(2), std::to_string(lowers[0]) + " -> " + std::to_string(lowers[1]) + " of " + n});
+      const auto model = [&](int m) {
+        return Json{{"base_deg", json_number(means[m][0])}, {"candidate_deg", json_number(means[m][1])}};
+      };
+      cells.push_back({{"condition", c.name},
+                       {"dataset", cell.dataset},
+                       {"seeds", seeds},
+                       {"teacher", model(0)},
+                       {"student", model(1)},
+                       {"student_personalised", model(2)},
+                       {"personalisation_lowers", {{"base", lowers[0]}, {"candidate", lowers[1]}}}});
+    }
+  }
+  const auto changes = [](const std::array<std::vector<double>, 3>& d) {
+    return RecipeComparison::Changes{change_over(d[0]), change_over(d[1]), change_over(d[2])};
+  };
+  out.held_out = changes(differences_by[""]);
+  for (const auto& [dataset, d] : differences_by) {
+    if (!dataset.empty()) out.by_dataset[dataset] = changes(d);
+  }
+
+  // Per model: over all held-out cells, then per dataset.
+  std::vector<std::vector<std::string>> summary_rows;
+  Json held_out_json = Json::object(), by_dataset_json = Json::object();
+  const std::pair<const char*, RecipeComparison::Change RecipeComparison::Changes::*> models[] = {
+      {"teacher", &RecipeComparison::Changes::teacher},
+      {"student", &RecipeComparison::Changes::student},
+      {"student personalised", &RecipeComparison::Changes::personalised}};
+  for (const auto& [name, change] : models) {
+    const auto row = [&](const std::string& label, const RecipeComparison::Change& c) {
+      summary_rows.push_back(
+          {label, signed_fmt(c.mean) + " ± " + fmt(c.standard_error),
+           std::to_string(c.lower) + " of " + std::to_string(c.seed_cells),
+           c.seen() ? "seen: more than twice its standard error" : "not seen: within twice its standard error"});
+    };
+    const std::string key = name == std::string("student personalised") ? "student_personalised" : name;
+    row(name, out.held_out.*change);
+    held_out_json[key] = change_json(out.held_out.*change);
+    for (const auto& [dataset, c] : out.by_dataset) {
+      row(std::string(name) + ", " + dataset, c.*change);
+      by_dataset_json[dataset][key] = change_json(c.*change);
+    }
+  }
+  held_out_json["by_dataset"] = by_dataset_json;
+  out.markdown =
+      "# Two recipes on the held-out renderer conditions\n\n"
+      "Base: " +
+      recipe_words(base.front().recipe) + ". Candidate: " + recipe_words(candidate.front().recipe) +
+      ". Generalised mean angular errors in degrees (the student's personalised error after personalisation), "
+      "means over the seeds both summaries have; in brackets candidate - base.\n\n" +
+      markdown_table({"condition", "dataset", "seeds", "teacher", "student", "student personalised",
+                      "personalisation lowers the student's error"},
+                     rows) +
+      "\nOver the " + std::to_string(out.held_out.student.seed_cells) + " held-out seed-cells (every condition but " +
+      reference + "), candidate - base, mean ± standard error of the paired differences:\n\n" +
+      markdown_table({"error", "change", "lower on", "verdict"}, summary_rows);
+  std::tie(out.markdown_path, out.json_path) = write_md_and_json(folder, "comparison", out.markdown,
+                                                                 Json{{"base_recipe", base.front().recipe},
+                                                                      {"candidate_recipe", candidate.front().recipe},
+                                                                      {"reference", reference},
+                                                                      {"cells", cells},
+                                                                      {"held_out", held_out_json}});
+  return out;
 }
 
 }  // namespace gaze

@@ -8,21 +8,30 @@
 // The summary is built from each run's report.json (trainers/report.h), so it can be rebuilt
 // from finished runs without training anything; summaries of runs over different seeds
 // (conditions.json, e.g. one seed per machine) merge into one over all of their seeds.
+//
+// A summary names the recipe its numbers come from: the overrides given on top of each condition
+// file (recipe_overrides). Summaries of different recipes do not merge, and --report-only checks
+// each finished run against the condition file and overrides it is told (require_run_made_with),
+// so one recipe's numbers never carry another's name.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "libgaze/config/config.h"
 #include "trainers/report.h"
 
 namespace gaze {
 
 struct ConditionRun {
-  std::string name;         // "camera"
-  std::string description;  // what the condition changes (its file's first comment line)
-  std::string config;       // the condition's experiment file
-  std::string report_json;  // the run's report.json
+  std::string name;                 // "camera"
+  std::string description;          // what the condition changes (its file's first comment line)
+  std::string config;               // the condition's experiment file
+  std::string report_json;          // the run's report.json
+  std::vector<std::string> recipe;  // the recipe_overrides the run was made with
 };
 
 // One condition's numbers per dataset, each seed's own: what the summary is made of.
@@ -34,6 +43,7 @@ struct ConditionResults {
   };
   std::string name, description, config;
   std::vector<std::string> sources;  // the report.json or conditions.json files the numbers come from
+  std::vector<std::string> recipe;   // overrides on top of `config` ("key=value"); empty: the recipe as it is
   std::vector<int64_t> seeds;
   std::vector<Cell> datasets;  // in the run's order
 };
@@ -42,6 +52,15 @@ struct ConditionsReport {
   std::string markdown_path, json_path, markdown;
   int64_t cells = 0, cells_passing = 0;  // condition x dataset cells, and those passing every check
 };
+
+// The overrides of a conditions command that change the recipe: all but pipeline.seeds and run.*
+// (which seeds, where the runs go, how many threads), in which summaries to merge may differ.
+std::vector<std::string> recipe_overrides(const std::vector<std::string>& overrides);
+
+// Throws gaze::Error naming <run folder>/pipeline.yaml, the first key that differs and
+// `condition_file` when the finished run in config's run folder was made from another config than
+// `config` (the condition file with the overrides given).
+void require_run_made_with(const Config& config, const std::string& condition_file);
 
 // One finished run's numbers, from its report.json. Throws gaze::Error naming the file when the
 // report is missing or lacks a number.
@@ -52,12 +71,38 @@ std::vector<ConditionResults> read_conditions_summary(const std::string& path);
 
 // Several summaries over disjoint seeds as one: conditions matched by name (in the first
 // summary's order, then any new ones), their seeds concatenated. Throws when a seed repeats in a
-// condition or its baselines differ (not the same data).
+// condition, its baselines differ (not the same data) or its recipes differ.
 std::vector<ConditionResults> merge_condition_results(const std::vector<std::vector<ConditionResults>>& summaries);
 
 // Writes conditions.md and conditions.json into `folder`: per condition and dataset the means ±
 // standard deviations over seeds and the demo's checks (trainers/report.h run_check).
 ConditionsReport write_conditions_report(const std::vector<ConditionResults>& conditions, const std::string& folder);
+
+// Two recipes on the same conditions and seeds, side by side (`gaze reproduce conditions
+// --compare base.json,candidate.json`): per condition and dataset the teacher's and student's
+// generalised error and the student's personalised error under each, over the seeds both
+// summaries have; over the held-out cells (every condition but `reference`, the data the recipe
+// was tuned on) the mean paired difference (candidate - base, per condition, dataset and seed)
+// and its standard error. A change is called seen when its mean exceeds twice its standard error.
+struct RecipeComparison {
+  struct Change {
+    double mean = 0, standard_error = 0;  // degrees, candidate - base
+    int64_t seed_cells = 0, lower = 0;    // paired differences, and those below zero
+    bool seen() const { return seed_cells > 1 && std::abs(mean) > 2 * standard_error; }
+  };
+  struct Changes {
+    Change teacher, student, personalised;
+  };
+  Changes held_out;                           // over every held-out seed-cell
+  std::map<std::string, Changes> by_dataset;  // over those of one dataset
+  std::string markdown_path, json_path, markdown;
+};
+
+// Throws gaze::Error naming the summaries when a condition or dataset of `candidate` is not in
+// `base`, their baselines differ (not the same data) or a cell has no seed in common.
+RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& base,
+                                         const std::vector<ConditionResults>& candidate, const std::string& reference,
+                                         const std::string& folder);
 
 // The first comment line of an experiment file ("# Camera pose: ..." -> "Camera pose: ..."),
 // empty when it has none.

@@ -43,10 +43,13 @@ TEST_CASE("held-out conditions: one row per condition and dataset from the runs'
   // demo passes everywhere; camera's student passes "<= 0.5x baseline" on seed 0 only (4 vs 6);
   // people (one seed) fails student vs teacher (4.5 > 1.25 x 3).
   std::vector<ConditionRun> runs = {
-      {"demo", "The demo's own data.", "experiments/conditions/demo.yaml",
-       write_run(dir.file("demo"), {4.0, 4.2, 3.8}, {3.9, 4.0, 4.1})},
-      {"camera", "Camera pose.", "camera.yaml", write_run(dir.file("camera"), {4.0, 6.0}, {4.0, 5.0})},
-      {"people", "", "people.yaml", write_run(dir.file("people"), {4.5}, {3.0})},
+      {"demo",
+       "The demo's own data.",
+       "experiments/conditions/demo.yaml",
+       write_run(dir.file("demo"), {4.0, 4.2, 3.8}, {3.9, 4.0, 4.1}),
+       {}},
+      {"camera", "Camera pose.", "camera.yaml", write_run(dir.file("camera"), {4.0, 6.0}, {4.0, 5.0}), {}},
+      {"people", "", "people.yaml", write_run(dir.file("people"), {4.5}, {3.0}), {}},
   };
   std::vector<ConditionResults> results;
   for (const ConditionRun& run : runs) results.push_back(read_condition_run(run));
@@ -82,11 +85,11 @@ TEST_CASE("held-out conditions: one row per condition and dataset from the runs'
   CHECK(again.markdown == r.markdown);
 
   // A condition whose run never finished is named; so is a report that lacks a number.
-  CHECK_THROWS_WITH(read_condition_run({"anatomy", "", "anatomy.yaml", dir.file("anatomy/report.json")}),
+  CHECK_THROWS_WITH(read_condition_run({"anatomy", "", "anatomy.yaml", dir.file("anatomy/report.json"), {}}),
                     Contains(dir.file("anatomy/report.json")) && Contains("did its pipeline finish"));
   const std::string bad =
       dir.write("bad.json", R"({"datasets": {"aea": {"student": {}, "teacher": {}}}, "seeds": [0], "checks": []})");
-  CHECK_THROWS_WITH(read_condition_run({"anatomy", "", "anatomy.yaml", bad}),
+  CHECK_THROWS_WITH(read_condition_run({"anatomy", "", "anatomy.yaml", bad, {}}),
                     Contains("bad.json: datasets.aea.student") && Contains("generalised_deg"));
   CHECK(testing::read_file(r.markdown_path) == before);
 }
@@ -95,8 +98,9 @@ TEST_CASE("held-out conditions: summaries over other seeds merge into one over a
   testing::TempDir dir;
   // Seeds 0-1 of camera on one machine, seed 2 on another (its own run.seed: a one-seed run).
   std::vector<ConditionResults> first = {read_condition_run(
-      {"camera", "Camera pose.", "camera.yaml", write_run(dir.file("a/camera"), {4.0, 6.0}, {4.0, 5.0})})};
-  ConditionResults second = read_condition_run({"camera", "", "camera.yaml", write_run(dir.file("b"), {5.0}, {4.5})});
+      {"camera", "Camera pose.", "camera.yaml", write_run(dir.file("a/camera"), {4.0, 6.0}, {4.0, 5.0}), {}})};
+  ConditionResults second =
+      read_condition_run({"camera", "", "camera.yaml", write_run(dir.file("b"), {5.0}, {4.5}), {}});
   REQUIRE(second.seeds == std::vector<int64_t>{0});
   second.seeds = {2};
   for (auto& cell : second.datasets) cell.student[0].seed = cell.teacher[0].seed = 2;
@@ -125,7 +129,121 @@ TEST_CASE("held-out conditions: summaries over other seeds merge into one over a
                     Contains("openeds's mean-gaze baseline 12.0000 differs") && Contains("not the same data"));
 }
 
-TEST_CASE("held-out conditions: the two one-seed summaries in docs/results merge", "[report][conditions]") {
+TEST_CASE("held-out conditions: a summary names its recipe, and recipes do not mix", "[report][conditions]") {
+  testing::TempDir dir;
+  CHECK(recipe_overrides({"pipeline.seeds=[1]", "run.threads=2", " train.augmentation.shift=0.12",
+                          "pipeline.stages.student_adapters.set=[train.steps=300]"}) ==
+        std::vector<std::string>{"train.augmentation.shift=0.12",
+                                 "pipeline.stages.student_adapters.set=[train.steps=300]"});
+  ConditionRun run{"camera",
+                   "Camera pose.",
+                   "camera.yaml",
+                   write_run(dir.file("a"), {4.0}, {4.0}),
+                   {"train.augmentation.shift=0.12"}};
+  const std::string shifted = write_conditions_report({read_condition_run(run)}, dir.file("a")).json_path;
+  const auto back = read_conditions_summary(shifted);
+  CHECK(back.at(0).recipe == run.recipe);
+  CHECK_THAT(write_conditions_report(back, dir.file("a2")).markdown,
+             Contains("The demo's recipe (configs/pipeline/demo.yaml), with `train.augmentation.shift=0.12`, on data"));
+  // Seed 1 of the recipe as it is does not join seed 0 of the shifted one.
+  run.recipe.clear();
+  run.report_json = write_run(dir.file("b"), {5.0}, {4.0});
+  ConditionResults plain = read_condition_run(run);
+  plain.seeds = {1};
+  for (auto& cell : plain.datasets) cell.student[0].seed = cell.teacher[0].seed = 1;
+  const std::string as_is = write_conditions_report({plain}, dir.file("b")).json_path;
+  CHECK_THROWS_WITH(merge_condition_results({read_conditions_summary(shifted), read_conditions_summary(as_is)}),
+                    Contains("made with the recipe as it is") && Contains("with `train.augmentation.shift=0.12`") &&
+                        Contains("summaries of different recipes do not merge"));
+
+  // A finished run is checked against the config it is said to be made with, key by key.
+  const Config made = default_config({"run.out_dir=" + dir.path(), "run.name=r", "train.steps=300"});
+  std::filesystem::create_directories(dir.file("r"));
+  dir.write("r/pipeline.yaml", dump_config(made));
+  CHECK_NOTHROW(require_run_made_with(made, "c.yaml"));
+  const Config told = default_config({"run.out_dir=" + dir.path(), "run.name=r", "train.steps=250"});
+  CHECK_THROWS_WITH(require_run_made_with(told, "c.yaml"),
+                    Contains(dir.file("r/pipeline.yaml") + ":") && Contains("made with 'train.steps: 300'") &&
+                        Contains("c.yaml with the overrides given makes 'train.steps: 250'"));
+  const Config elsewhere = default_config({"run.out_dir=" + dir.path(), "run.name=s"});
+  CHECK_THROWS_WITH(require_run_made_with(elsewhere, "c.yaml"),
+                    Contains(dir.file("s/pipeline.yaml")) && Contains("did its pipeline run?"));
+}
+
+TEST_CASE("held-out conditions: two recipes compared by their paired differences over held-out cells",
+          "[report][conditions]") {
+  testing::TempDir dir;
+  const auto summary = [&](const std::string& name, const std::vector<double>& demo,
+                           const std::vector<double>& camera_student, const std::vector<double>& camera_teacher,
+                           const std::vector<double>& people_student) {
+    return std::vector<ConditionResults>{
+        read_condition_run({"demo", "", "demo.yaml", write_run(dir.file(name + "/demo"), demo, {4.0, 4.0}), {}}),
+        read_condition_run(
+            {"camera", "", "camera.yaml", write_run(dir.file(name + "/camera"), camera_student, camera_teacher), {}}),
+        read_condition_run(
+            {"people", "", "people.yaml", write_run(dir.file(name + "/people"), people_student, {4.0, 4.0}), {}})};
+  };
+  const auto base = summary("base", {4.0, 4.0}, {6.0, 7.0}, {5.0, 5.0}, {5.0, 6.0});
+  auto candidate = summary("candidate", {2.0, 2.0}, {5.0, 5.0}, {5.0, 6.0}, {4.0, 5.4});
+  for (auto& c : candidate) c.recipe = {"train.augmentation.shift=0.12"};
+  const RecipeComparison r = write_recipe_comparison(base, candidate, "demo", dir.file("out"));
+  INFO(r.markdown);
+  // Held out: camera and people (demo is the reference). Student differences -1, -2, -1, -0.6.
+  CHECK(r.held_out.student.seed_cells == 4);
+  CHECK(r.held_out.student.lower == 4);
+  CHECK(r.held_out.student.mean == Approx(-1.15));
+  CHECK(r.held_out.student.standard_error == Approx(std::sqrt(1.07 / 3 / 4)));
+  CHECK(r.held_out.student.seen());
+  CHECK(r.held_out.teacher.mean == Approx(0.25));  // 0, +1, 0, 0: within twice its standard error (0.25)
+  CHECK(r.held_out.teacher.standard_error == Approx(0.25));
+  CHECK_FALSE(r.held_out.teacher.seen());
+  CHECK(r.held_out.personalised.mean == Approx(0.0));
+  REQUIRE(r.by_dataset.size() == 1);  // one dataset: the same changes
+  CHECK(r.by_dataset.at("openeds").student.mean == Approx(-1.15));
+  CHECK_THAT(r.markdown, Contains("Base: the recipe as it is. Candidate: `train.augmentation.shift=0.12`."));
+  CHECK_THAT(r.markdown,
+             Contains("| demo (reference) | openeds | 0, 1 | 4.00 -> 4.00 (+0.00) | 4.00 -> 2.00 (-2.00) |"));
+  CHECK_THAT(r.markdown, Contains("| camera | openeds | 0, 1 | 5.00 -> 5.50 (+0.50) | 6.50 -> 5.00 (-1.50) |"
+                                  " 3.00 -> 3.00 (+0.00) | 2 -> 2 of 2 |"));
+  CHECK_THAT(r.markdown,
+             Contains("Over the 4 held-out seed-cells (every condition but demo)") &&
+                 Contains("| student | -1.15 ± 0.30 | 4 of 4 | seen: more than twice its standard error |") &&
+                 Contains("| teacher | +0.25 ± 0.25 | 0 of 4 | not seen: within twice its standard error |") &&
+                 Contains("| student, openeds | -1.15 ± 0.30 | 4 of 4 |"));
+  const Json j = Json::parse(testing::read_file(r.json_path));
+  CHECK(j.at("held_out").at("student").at("seen") == true);
+  CHECK(j.at("held_out").at("by_dataset").at("openeds").at("student_personalised").at("seed_cells") == 4);
+  CHECK(j.at("cells").size() == 3);
+
+  // Pairs are by seed: a candidate over seed 1 alone is compared with the base's seed 1.
+  auto seed1 = candidate;
+  for (auto& c : seed1) {
+    c.seeds = {1};
+    for (auto& cell : c.datasets) {
+      cell.student.erase(cell.student.begin());
+      cell.teacher.erase(cell.teacher.begin());
+    }
+  }
+  CHECK(write_recipe_comparison(base, seed1, "demo", dir.file("one")).held_out.student.mean ==
+        Approx((-2.0 - 0.6) / 2));
+  // Other data, other conditions, or no seed in common are refused.
+  auto seed5 = seed1;
+  for (auto& c : seed5)
+    for (auto& cell : c.datasets) cell.student[0].seed = cell.teacher[0].seed = 5;
+  CHECK_THROWS_WITH(write_recipe_comparison(base, seed5, "demo", dir.file("x")),
+                    Contains("condition demo") && Contains("openeds has no seed in common with"));
+  auto extra = candidate;
+  extra[1].name = "lighting";
+  CHECK_THROWS_WITH(write_recipe_comparison(base, extra, "demo", dir.file("x")),
+                    Contains("condition lighting") && Contains("not in the base summary"));
+  auto other_data = candidate;
+  other_data[2].datasets[0].baseline = 12.0;
+  CHECK_THROWS_WITH(write_recipe_comparison(base, other_data, "demo", dir.file("x")),
+                    Contains("condition people") && Contains("not the same data"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("x/comparison.md")));
+}
+
+TEST_CASE("held-out conditions: the one-seed summaries in docs/results merge by recipe", "[report][conditions]") {
   // Written by `gaze reproduce conditions` before summaries held per_seed: one seed each, whose
   // means are that seed's numbers.
   const std::string docs = std::string(LIBGAZE_SOURCE_DIR) + "/docs/results/conditions/";
@@ -141,6 +259,16 @@ TEST_CASE("held-out conditions: the two one-seed summaries in docs/results merge
   CHECK(openeds.student[0].generalised == Approx(7.0379).epsilon(1e-4));  // the seed-0 table: 7.04
   CHECK(openeds.student[1].generalised == Approx(7.68).margin(0.005));    // seed 1: 7.68
   CHECK(openeds.student[1].seed == 1);
+
+  // The crop-shift runs name their recipe: they join each other, not the recipe as it is.
+  const auto shifted = merge_condition_results({read_conditions_summary(docs + "conditions_shift12_seed0.json"),
+                                                read_conditions_summary(docs + "conditions_shift12_seed1.json"),
+                                                read_conditions_summary(docs + "conditions_shift12_seed2.json")});
+  CHECK(shifted.at(0).seeds == std::vector<int64_t>{0, 1, 2});
+  CHECK_THAT(shifted.at(0).recipe.at(0), Contains("train.augmentation.shift=0.12"));
+  CHECK_THROWS_WITH(merge_condition_results({read_conditions_summary(docs + "conditions_shift04_seed0.json"),
+                                             read_conditions_summary(docs + "conditions_shift12_seed1.json")}),
+                    Contains("summaries of different recipes do not merge"));
 }
 
 TEST_CASE("a condition's description is its file's first comment line", "[report][conditions]") {

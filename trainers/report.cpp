@@ -40,16 +40,14 @@ double seed_sd(const DatasetScores& s, double SeedScores::*field) {
   return std::sqrt(squares / double(n - 1));
 }
 
-namespace {
-
-// An error cell: the mean, and with several seeds "± standard deviation" (Markdown only; the
-// CSV tables carry the deviation in a column of its own, error_sd_cell()).
 std::string error_cell(const DatasetScores& s, bool personalised, bool csv) {
   const double mean = personalised ? s.personalised : s.generalised;
   if (csv) return fmt(mean, 4);
   double SeedScores::*field = personalised ? &SeedScores::personalised : &SeedScores::generalised;
   return fmt(mean) + (s.seeds.size() > 1 ? " ± " + fmt(seed_sd(s, field)) : "");
 }
+
+namespace {
 
 std::string error_sd_cell(const DatasetScores& s, bool personalised) {
   return fmt(seed_sd(s, personalised ? &SeedScores::personalised : &SeedScores::generalised), 4);

@@ -108,6 +108,10 @@ CheckResult run_check(const std::string& check, const DatasetScores& student, co
 // The sample standard deviation over a cell's seeds of one of its numbers (0 below two seeds).
 double seed_sd(const DatasetScores& s, double SeedScores::*field);
 
+// An error cell: the generalised (or personalised) mean, and with several seeds "± standard
+// deviation" (Markdown; in CSV the mean alone, the deviation having a column of its own).
+std::string error_cell(const DatasetScores& s, bool personalised, bool csv);
+
 // Renders and writes the four files into `folder`.
 PipelineReport write_pipeline_report(const PipelineResults& results, const std::string& folder);
 
