@@ -603,7 +603,9 @@ TEST_CASE("gaze reproduce conditions runs the demo's recipe per held-out conditi
   CHECK_THAT(md, Contains(cell));
   CHECK(md.find("| demo | openeds |") < md.find("| tilt | openeds |"));
   // --report-only rebuilds the same summary from the finished runs; --only picks conditions.
-  const auto again = run_gaze(args + " --report-only --only tilt");
+  // (--only takes one value, so overrides may follow it.)
+  const auto again = run_gaze("reproduce conditions --only tilt --report-only --conditions " + dir.file("conds") +
+                              " -o " + dir.path() + kTinyRun);
   CHECK(again.exit_code == 0);
   CHECK_THAT(read_file(dir.file("conditions.md")), Contains("| tilt | openeds |") && !Contains("| demo | openeds |"));
   // The summary names the recipe it was made with (the overrides but seeds and run.*), and

@@ -72,7 +72,9 @@ void register_conditions(CLI::App& reproduce) {
   auto o = std::make_shared<Options>();
   command->add_option("--conditions", o->folder, "folder of condition files (default: experiments/conditions)")
       ->check(CLI::ExistingDirectory);
-  command->add_option("--only", o->only, "run only these conditions (file names without .yaml)")->delimiter(',');
+  command->add_option("--only", o->only, "run only these conditions (file names without .yaml; comma-separated)")
+      ->delimiter(',')
+      ->allow_extra_args(false);  // one value per occurrence, so overrides can follow
   command->add_option("-o,--output", o->output, "run.out_dir: each condition runs in <output>/conditions_<name>");
   command->add_flag("--report-only", o->report_only, "summarise finished runs, train nothing");
   auto* merge = command
