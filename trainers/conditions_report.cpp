@@ -410,38 +410,31 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
     const std::string there = join(b->sources, ", ");
     for (const ConditionResults::Cell& cell : c.datasets) {
       const ConditionResults::Cell& was = same_data_cell(*b, cell, what, there);
-      // Per seed both have: {base, candidate} of teacher, student, personalised; and how often
-      // personalisation lowered the student's error under each.
+      // Per seed both have, the three errors under each recipe: means[error][recipe], and the
+      // paired differences (candidate - base) of the held-out cells.
       std::vector<int64_t> seeds;
       double means[3][2] = {};
-      int64_t lowers[2] = {};
-      std::vector<std::array<double, 3>> differences;
+      int64_t lowers[2] = {};  // seeds on which personalisation lowered the student's error
       for (size_t i = 0; i < cell.student.size(); ++i) {
         const auto j = std::find_if(was.student.begin(), was.student.end(),
                                     [&](const SeedScores& s) { return s.seed == cell.student[i].seed; });
         if (j == was.student.end()) continue;
         const size_t k = size_t(j - was.student.begin());
         const SeedScores *st[2] = {&was.student[k], &cell.student[i]}, *te[2] = {&was.teacher[k], &cell.teacher[i]};
+        const double errors[3][2] = {{te[0]->generalised, te[1]->generalised},
+                                     {st[0]->generalised, st[1]->generalised},
+                                     {st[0]->personalised, st[1]->personalised}};
         seeds.push_back(cell.student[i].seed);
-        for (int r = 0; r < 2; ++r) {
-          means[0][r] += te[r]->generalised;
-          means[1][r] += st[r]->generalised;
-          means[2][r] += st[r]->personalised;
-          lowers[r] += st[r]->personalised < st[r]->before ? 1 : 0;
+        for (int e = 0; e < 3; ++e) {
+          for (int r = 0; r < 2; ++r) means[e][r] += errors[e][r];
+          if (c.name == reference) continue;
+          differences_by[""][e].push_back(errors[e][1] - errors[e][0]);
+          differences_by[cell.dataset][e].push_back(errors[e][1] - errors[e][0]);
         }
-        differences.push_back({te[1]->generalised - te[0]->generalised, st[1]->generalised - st[0]->generalised,
-                               st[1]->personalised - st[0]->personalised});
+        for (int r = 0; r < 2; ++r) lowers[r] += st[r]->personalised < st[r]->before ? 1 : 0;
       }
       if (seeds.empty()) throw Error(what + ": " + cell.dataset + " has no seed in common with " + there);
       for (auto& m : means) m[0] /= double(seeds.size()), m[1] /= double(seeds.size());
-      if (c.name != reference) {
-        for (const auto& d : differences) {
-          for (size_t m = 0; m < 3; ++m) {
-            differences_by[""][m].push_back(d[m]);
-            differences_by[cell.dataset][m].push_back(d[m]);
-          }
-        }
-      }
       const auto pair = [&](int m) {
         return fmt(means[m][0]) + " -> " + fmt(means[m][1]) + " (" + signed_fmt(means[m][1] - means[m][0]) + ")";
       };
@@ -473,18 +466,19 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
   // Per model: over all held-out cells, then per dataset.
   std::vector<std::vector<std::string>> summary_rows;
   Json held_out_json = Json::object(), by_dataset_json = Json::object();
-  const std::pair<const char*, RecipeComparison::Change RecipeComparison::Changes::*> models[] = {
-      {"teacher", &RecipeComparison::Changes::teacher},
-      {"student", &RecipeComparison::Changes::student},
-      {"student personalised", &RecipeComparison::Changes::personalised}};
-  for (const auto& [name, change] : models) {
+  const struct {
+    const char *name, *key;
+    RecipeComparison::Change RecipeComparison::Changes::*change;
+  } models[] = {{"teacher", "teacher", &RecipeComparison::Changes::teacher},
+                {"student", "student", &RecipeComparison::Changes::student},
+                {"student personalised", "student_personalised", &RecipeComparison::Changes::personalised}};
+  for (const auto& [name, key, change] : models) {
     const auto row = [&](const std::string& label, const RecipeComparison::Change& c) {
       summary_rows.push_back(
           {label, signed_fmt(c.mean) + " ± " + fmt(c.standard_error),
            std::to_string(c.lower) + " of " + std::to_string(c.seed_cells),
            c.seen() ? "seen: more than twice its standard error" : "not seen: within twice its standard error"});
     };
-    const std::string key = name == std::string("student personalised") ? "student_personalised" : name;
     row(name, out.held_out.*change);
     held_out_json[key] = change_json(out.held_out.*change);
     for (const auto& [dataset, c] : out.by_dataset) {

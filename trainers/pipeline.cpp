@@ -15,6 +15,7 @@
 #include "datasets/splits.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/config/run_dir.h"
+#include "libgaze/config/stage_set.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
@@ -101,15 +102,27 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   return roots;
 }
 
-// A stage's config: its file, the pipeline's shared settings, its overrides, then the wiring
-// (what it reads, where it writes). Errors name the stage.
+// Applies a stage's `set` to its run on `dataset` ("" for a stage every dataset shares): plain
+// entries to every run, "openeds:key=value" to that dataset's run only (libgaze/config/stage_set.h;
+// validate_config has refused dataset entries on shared stages).
+void apply_stage_set(Config& c, const StageRef& stage, const std::string& dataset) {
+  for (const std::string& entry : stage.set) {
+    const StageSetEntry e = parse_stage_set_entry(entry);
+    if (e.dataset.empty() || e.dataset == dataset) apply_override(c, e.assignment);
+  }
+}
+
+// A stage's config: its file, the pipeline's shared settings, its overrides (those for
+// `dataset`, "" for a shared stage), then the wiring (what it reads, where it writes). Errors
+// name the stage.
 Config stage_config(const Config& pipeline, const std::string& stage_key, const StageRef& stage,
-                    const std::string& run_name, const std::string& source, const fs::path& root, bool colour = false) {
+                    const std::string& dataset, const std::string& run_name, const std::string& source,
+                    const fs::path& root, bool colour = false) {
   Config c;
   try {
     c = stage.config.empty() ? default_config() : load_config(stage.config);
     copy_explicit_keys(pipeline, c, {"pipeline."});
-    for (const auto& assignment : stage.set) apply_override(c, assignment);
+    apply_stage_set(c, stage, dataset);
     c.run.out_dir = root.string();
     c.run.name = run_name;
     c.data.source = source;
@@ -280,16 +293,16 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
   const std::string images = "folder:" + images_root(p, root);
   StageConfigs out;
   const bool teacher_images = p.teacher_source == "images", distill_images = p.distill_source == "images";
-  out.teacher_mae = stage_config(config, "teacher_mae", s.teacher_mae, "teacher_mae",
+  out.teacher_mae = stage_config(config, "teacher_mae", s.teacher_mae, "", "teacher_mae",
                                  teacher_images ? images : all_train, root, teacher_images);
-  out.distill =
-      stage_config(config, "distill", s.distill, "distill", distill_images ? images : all_train, root, distill_images);
+  out.distill = stage_config(config, "distill", s.distill, "", "distill", distill_images ? images : all_train, root,
+                             distill_images);
   for (const auto& [d, pack] : packs) {
     const std::string teacher_run = "teacher_adapters_" + d, student_run = "student_adapters_" + d;
-    out.teacher_adapters[d] = stage_config(config, "teacher_adapters", s.teacher_adapters, teacher_run, pack, root);
-    out.student_adapters[d] = stage_config(config, "student_adapters", s.student_adapters, student_run, pack, root);
-    out.personalize_teacher[d] = stage_config(config, "personalize", s.personalize, teacher_run, pack, root);
-    out.personalize_student[d] = stage_config(config, "personalize", s.personalize, student_run, pack, root);
+    out.teacher_adapters[d] = stage_config(config, "teacher_adapters", s.teacher_adapters, d, teacher_run, pack, root);
+    out.student_adapters[d] = stage_config(config, "student_adapters", s.student_adapters, d, student_run, pack, root);
+    out.personalize_teacher[d] = stage_config(config, "personalize", s.personalize, d, teacher_run, pack, root);
+    out.personalize_student[d] = stage_config(config, "personalize", s.personalize, d, student_run, pack, root);
     if (p.full_finetune) {
       // student_full: student_adapters' file and set unless it names its own file, then its set.
       StageRef full{s.student_full.config, {}};
@@ -297,14 +310,14 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
       full.set.push_back("train.tune=all");
       full.set.insert(full.set.end(), s.student_full.set.begin(), s.student_full.set.end());
       const std::string full_run = "student_full_" + d;
-      out.student_full[d] = stage_config(config, "student_full", full, full_run, pack, root);
-      out.personalize_student_full[d] = stage_config(config, "personalize", s.personalize, full_run, pack, root);
+      out.student_full[d] = stage_config(config, "student_full", full, d, full_run, pack, root);
+      out.personalize_student_full[d] = stage_config(config, "personalize", s.personalize, d, full_run, pack, root);
     }
     for (const auto& arch : p.baselines) {
       if (!baseline_not_run(arch, d).empty()) continue;
       const BaselineInput& input = baseline_input(arch);
       const bool pairs = input.eye_pair && pair_packs.count(d);
-      Config c = stage_config(config, "baseline", s.baseline, "baseline_" + arch + "_" + d,
+      Config c = stage_config(config, "baseline", s.baseline, d, "baseline_" + arch + "_" + d,
                               pairs ? pair_packs.at(d) : pack, root);
       c.model.arch = arch;  // the published network at its published input size and learning rate
       c.data.input_size = baseline_input_size(input, pairs);

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "libgaze/config/stage_set.h"
 #include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
@@ -582,7 +583,7 @@ void validate_config(Config& config) {
   if (!(pz.replay_fraction >= 0 && pz.replay_fraction < 1)) {
     invalid(config, "personalize.replay_fraction", "must be in [0, 1)");
   }
-  const std::vector<std::string> datasets = {"openeds", "aea", "mpiigaze", "mpiifacegaze"};
+  const std::vector<std::string>& datasets = gaze_datasets();
   for (const auto& d : config.pipeline.datasets) {
     if (std::find(datasets.begin(), datasets.end(), d) == datasets.end()) {
       invalid(config, "pipeline.datasets", "unknown dataset '" + d + "'" + suggest_suffix(d, datasets));
@@ -596,11 +597,14 @@ void validate_config(Config& config) {
   if (config.pipeline.datasets.empty()) invalid(config, "pipeline.datasets", "needs at least one dataset");
   for (auto& [key, ref] : stage_refs(config)) {
     Config scratch;  // a stage override must name a real key with a value of its type
-    for (const auto& assignment : ref->set) {
-      if (assignment.rfind("pipeline.", 0) == 0)
-        invalid(config, key + ".set", "'" + assignment + "': a stage cannot set pipeline.*");
+    for (const auto& entry : ref->set) {
       try {
-        apply_override(scratch, assignment);
+        const StageSetEntry e = parse_stage_set_entry(entry);
+        if (e.assignment.rfind("pipeline.", 0) == 0) throw Error("'" + entry + "': a stage cannot set pipeline.*");
+        if (!e.dataset.empty() && (key == "pipeline.stages.teacher_mae" || key == "pipeline.stages.distill")) {
+          throw Error("'" + entry + "' is for one dataset, but this stage is shared by all of them");
+        }
+        apply_override(scratch, e.assignment);
       } catch (const Error& e) {
         invalid(config, key + ".set", e.what());
       }

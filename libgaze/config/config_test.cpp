@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "libgaze/config/run_dir.h"
+#include "libgaze/config/stage_set.h"
 #include "libgaze/core/error.h"
 #include "tests/test_util.h"
 
@@ -196,6 +197,29 @@ TEST_CASE("a stage override must be a valid assignment, checked when the pipelin
                     Contains("train.steps: expected an integer"));
   CHECK_THROWS_WITH(parse_config("pipeline:\n  stages:\n    distill: {set: [pipeline.aea=x]}\n", "p.yaml"),
                     Contains("a stage cannot set pipeline.*"));
+  // "openeds:key=value" is for one dataset's run of a per-dataset stage, checked the same way.
+  const Config c = parse_config(
+      "pipeline:\n  stages:\n    student_adapters: {set: [train.steps=3, 'openeds:train.augmentation.shift=0.12']}\n",
+      "p.yaml");
+  CHECK(c.pipeline.stages.student_adapters.set.at(1) == "openeds:train.augmentation.shift=0.12");
+  CHECK_THROWS_WITH(
+      parse_config("pipeline:\n  stages:\n    personalize: {set: ['openeds:train.shiftt=1']}\n", "p.yaml"),
+      Contains("pipeline.stages.personalize.set:") && Contains("train.shiftt"));
+  CHECK_THROWS_WITH(parse_config("pipeline:\n  stages:\n    personalize: {set: ['opends:train.steps=1']}\n", "p.yaml"),
+                    Contains("'opends' is not a dataset (openeds, aea, mpiigaze, mpiifacegaze)"));
+  CHECK_THROWS_WITH(parse_config("pipeline:\n  stages:\n    distill: {set: ['aea:train.steps=1']}\n", "p.yaml"),
+                    Contains("pipeline.stages.distill.set:") && Contains("shared by all of them"));
+}
+
+TEST_CASE("a stage's set entry splits into its dataset and its assignment", "[config][pipeline]") {
+  CHECK(parse_stage_set_entry("train.steps=3").dataset.empty());
+  CHECK(parse_stage_set_entry("aea:train.steps=3").dataset == "aea");
+  CHECK(parse_stage_set_entry("aea:train.steps=3").assignment == "train.steps=3");
+  // A ':' after the '=' is the value's ("pack:x.h5"), not a dataset.
+  const StageSetEntry value = parse_stage_set_entry("data.source=pack:x.h5");
+  CHECK(value.dataset.empty());
+  CHECK(value.assignment == "data.source=pack:x.h5");
+  CHECK_THROWS_WITH(parse_stage_set_entry("images:train.steps=3"), Contains("'images' is not a dataset"));
 }
 
 TEST_CASE("copy_explicit_keys carries what a file set, not the defaults", "[config][pipeline]") {
