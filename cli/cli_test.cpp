@@ -363,14 +363,22 @@ TEST_CASE("gaze reproduce fig8 times both models here beside the paper's Pi 4 nu
 TEST_CASE("gaze run composes each stage from its file, the shared settings and its overrides", "[cli][run]") {
   TempDir dir;
   const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
-  const auto r = run_tiny_pipeline(dir, "demo.yaml",
-                                   "'pipeline.stages.distill.set=[train.steps=3]'"
-                                   " 'pipeline.stages.student_adapters.set=[train.steps=2,openeds:train.lr=0.002,"
-                                   "aea:train.lr=0.5]'");
+  const std::string stages =
+      "'pipeline.stages.distill.set=[train.steps=3]'"
+      " 'pipeline.stages.student_adapters.set=[train.steps=2,openeds:train.lr=0.002,"
+      "aea:train.lr=0.5]'";
+  const auto r = run_tiny_pipeline(dir, "demo.yaml", stages);
   REQUIRE(r.exit_code == 0);
   // A dataset's own entry reaches that dataset's run of the stage only (the run covers no AEA).
   CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("lr: 0.002"));
   CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), !Contains("lr: 0.002"));
+  // Another recipe on the same data retrains, but neither renders nor packs the data again.
+  CHECK_THAT(r.output, Contains("pipeline: rendering synthetic") && Contains("packed"));
+  const auto other =
+      run_tiny_pipeline(dir, "demo.yaml", stages + " 'pipeline.stages.personalize.set=[personalize.steps=3]'");
+  INFO(other.output);
+  REQUIRE(other.exit_code == 0);
+  CHECK_THAT(other.output, !Contains("rendering synthetic") && !Contains("packed"));
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
   // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
   const std::string distill = read_file(dir.file("p/distill/config.yaml"));

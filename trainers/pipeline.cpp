@@ -47,7 +47,11 @@ void pack_dataset(const Config& base, const std::string& kind, const std::string
   c.data.split = "all";
   if (eye_pairs) c.data.eye = "pair";
   const fs::path stamp = fs::path(out).replace_extension(".done");
-  const std::string what = kind + ":" + root + "\n" + dump_config(c);
+  // What the pack depends on: the data settings and the seed of its split, not the recipe.
+  Config inputs;
+  inputs.data = c.data;
+  inputs.run.seed = c.run.seed;
+  const std::string what = kind + ":" + root + "\n" + dump_config(inputs);
   if (up_to_date(stamp, what) && fs::exists(out)) return;
   const auto data = open_dataset(c.data);
   PackOptions options;
@@ -91,7 +95,11 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   if (uses_images(p) && p.images.empty()) synth_config.synth.layouts.push_back("images");
   if (synth_config.synth.layouts.empty()) return roots;
   const fs::path stamp = root / "data" / "synth.done";
-  const std::string what = dump_config(synth_config);
+  // What the renderer depends on: its settings and the seed, not the recipe trained on it.
+  Config inputs;
+  inputs.synth = synth_config.synth;
+  inputs.run.seed = config.run.seed;
+  const std::string what = dump_config(inputs);
   if (!up_to_date(stamp, what)) {
     spdlog::info("pipeline: rendering synthetic {}", join(synth_config.synth.layouts, " and "));
     const SynthReport r = write_synthetic_datasets(synth_config.synth, uint64_t(config.run.seed), config.run.threads);
