@@ -11,6 +11,8 @@
 #include <optional>
 
 #include "libgaze/config/run_dir.h"
+#include "libgaze/core/atomic_file.h"
+#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/log.h"
 #include "libgaze/core/parallel.h"
@@ -49,6 +51,41 @@ std::vector<at::Tensor> all_state(TrainingStage& stage) {
   for (auto& [name, t] : module_state(stage.module())) out.push_back(t);
   for (auto& [name, t] : aux_state(stage)) out.push_back(t);
   return out;
+}
+
+// The checkpoints a stage starts from (train.init, train.teacher), each with the CRC-32C of its
+// weights (names and values; not of the file, which a reused stage saves again), as recorded
+// beside a run's config (inputs.txt): a run is resumed, or a finished one reused, only from the
+// weights it was trained from. A pipeline reuses every stage whose config is unchanged, and a
+// config names its inputs by path only: without this, retraining the distillation would leave
+// the adapters trained on the old one in place.
+std::string stage_inputs(const TrainConfig& t) {
+  std::string out;
+  for (const auto& [key, path] :
+       {std::pair<const char*, std::string>{"train.init", t.init}, {"train.teacher", t.teacher}}) {
+    if (path.empty()) continue;
+    uint32_t crc = 0;
+    for (const auto& [name, tensor] : load_checkpoint(path).model) {
+      const at::Tensor values = tensor.contiguous();
+      crc = crc32c(name.data(), name.size(), crc);
+      crc = crc32c(values.data_ptr(), values.nbytes(), crc);
+    }
+    out += std::string(key) + " " + path + ": weights crc32c " + std::to_string(crc) + "\n";
+  }
+  return out;
+}
+
+// Refuses to resume `run` when what it started from has changed since; records it otherwise.
+void check_stage_inputs(const RunDir& run, const TrainConfig& t, bool resuming) {
+  const std::string path = run.path + "/inputs.txt", inputs = stage_inputs(t);
+  if (resuming && std::filesystem::exists(path)) {
+    const std::string recorded = read_text_file(path);
+    if (recorded != inputs) {
+      throw Error(path + ": this run was trained from\n" + recorded + "which has changed since:\n" + inputs +
+                  "remove " + run.path + " to train it again from them");
+    }
+  }
+  write_text_atomically(path, inputs);
 }
 
 }  // namespace
@@ -137,6 +174,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   TrainResult result;
   result.run_dir = run.path;
   const std::string last = run.checkpoint_dir() + "/last.h5";
+  if (dist.is_root()) check_stage_inputs(run, t, resume && std::filesystem::exists(last));
   TrainingStep training_step(stage, t, dist, last);
   const TensorList& params = training_step.params();
   torch::optim::AdamW& optimizer = training_step.optimizer();

@@ -161,6 +161,33 @@ TEST_CASE("resumed training ends bit-identical to an uninterrupted run", "[train
   }
 }
 
+TEST_CASE("a run whose starting checkpoint changed since is not resumed or reused", "[trainer][resume]") {
+  testing::TempDir out;
+  namespace fs = std::filesystem;
+  const std::string init = out.file("init.h5");
+  fs::copy_file(teacher_checkpoint(out.path()), init);
+  const Config c = tiny_config(out.path(), "a", {"train.init=" + init, "train.steps=2"});
+  std::string model;
+  {
+    auto stage = make_stage("adapters", c);
+    model = run_training(c, *stage, true).model_path;
+  }
+  CHECK_THAT(testing::read_file(out.file("a/inputs.txt")), Contains("train.init " + init + ": weights crc32c "));
+  {  // The same inputs: the finished run is reused.
+    auto stage = make_stage("adapters", c);
+    CHECK_NOTHROW(run_training(c, *stage, true));
+  }
+  // The init retrained since (here: replaced by the adapted model): refused, nothing touched.
+  fs::copy_file(model, init, fs::copy_options::overwrite_existing);
+  const std::string last = testing::read_file(out.file("a/checkpoints/last.h5"));
+  auto stage = make_stage("adapters", c);
+  CHECK_THROWS_WITH(run_training(c, *stage, true), Contains(out.file("a/inputs.txt")) && Contains("changed since") &&
+                                                       Contains("remove " + out.file("a")));
+  CHECK(testing::read_file(out.file("a/checkpoints/last.h5")) == last);
+  // Trained anew (not resumed), it records its new inputs.
+  CHECK_NOTHROW(run_training(c, *stage, false));
+}
+
 TEST_CASE("a run killed with SIGKILL resumes to the same weights", "[trainer][resume]") {
   testing::TempDir out;
   const std::string teacher = teacher_checkpoint(out.path());
