@@ -97,6 +97,11 @@ TEST_CASE("synth, pack, data info and dump run end to end", "[cli][data]") {
   CHECK_THAT(pack.output, Contains("packed 17 items"));  // all splits: 2 people x 4 train + 3 validation + 6 test
   const auto test_split = run_gaze("data info " + dir.file("o.h5") + " data.split=test");
   CHECK_THAT(test_split.output, Contains("items         6"));
+  // With the source in a config file, a first key=value is an override, not a dataset path.
+  std::ofstream(dir.file("o.yaml")) << "data: {source: " << dir.file("o.h5") << "}\n";
+  const auto from_file = run_gaze("data info -c " + dir.file("o.yaml") + " data.split=test");
+  CHECK(from_file.exit_code == 0);
+  CHECK_THAT(from_file.output, Contains("items         6"));
   // The wrong expected size is a one-line error naming the file.
   const auto wrong = run_gaze("data info " + dir.path() + "/openeds");
   CHECK(wrong.exit_code == 1);

@@ -18,7 +18,8 @@ struct ConfigOptions {
   std::vector<std::string> overrides;
   void add_to(CLI::App& command);
   // The file (or defaults) + overrides, validated; a non-empty `source` (a command's
-  // positional dataset argument) replaces data.source.
+  // positional dataset argument) replaces data.source, unless it is a key=value naming no
+  // file: then it is the first override.
   Config load(const std::string& source = "") const;
 };
 

@@ -1,5 +1,8 @@
 #include "cli/commands.h"
 
+#include <cctype>
+#include <filesystem>
+
 namespace gaze::cli {
 
 void ConfigOptions::add_to(CLI::App& command) {
@@ -10,9 +13,36 @@ void ConfigOptions::add_to(CLI::App& command) {
       "skip, count and report bad items instead of stopping (data.skip_bad=true)");
 }
 
+namespace {
+
+// "data.split=test": a dotted key, '=', a value; and no file of that name.
+bool looks_like_override(const std::string& arg) {
+  const size_t equals = arg.find('=');
+  if (equals == std::string::npos || equals == 0 || std::filesystem::exists(arg)) return false;
+  for (size_t i = 0; i < equals; ++i) {
+    const char c = arg[i];
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
+          c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 Config ConfigOptions::load(const std::string& source) const {
-  Config config = path.empty() ? default_config(overrides) : load_config(path, overrides);
-  if (!source.empty()) config.data.source = source;
+  // The dataset positional is optional and comes first, so with the source in the config file
+  // (`gaze eval --checkpoint m.h5 -c run/config.yaml data.split=validation`) the first override
+  // lands in it; it is an override, not a dataset path.
+  std::vector<std::string> all = overrides;
+  std::string dataset = source;
+  if (looks_like_override(dataset)) {
+    all.insert(all.begin(), dataset);
+    dataset.clear();
+  }
+  Config config = path.empty() ? default_config(all) : load_config(path, all);
+  if (!dataset.empty()) config.data.source = dataset;
   return config;
 }
 

@@ -373,3 +373,49 @@ TEST_CASE("the prefetcher yields items in order, bounded, and skips or rethrows 
   CHECK(*strict.next() == 1);
   CHECK_THROWS_WITH(strict.next(), "bad 2");
 }
+
+TEST_CASE("a crop shift turns the gaze label only with train.augmentation.focal", "[preprocess]") {
+  Sample sample;
+  sample.image = Image(80, 128);
+  for (size_t i = 0; i < sample.image.pixels.size(); ++i) sample.image.pixels[i] = uint8_t(i * 7 % 251);
+  sample.label.gaze = unit_gaze(0.1, -0.2, 0.97, "test");
+  PreprocessOptions o;
+  o.height = 48;
+  o.width = 64;
+  o.augment = true;
+  o.shift = 0.1;
+  o.flip = true;
+  std::vector<float> out(size_t(3) * o.height * o.width);
+  int mirrored = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    INFO(seed);
+    const GeometryDraw draw = preprocess_image(sample.image, o, seed, out.data());
+    CHECK((draw.shift_x != 0 && draw.shift_y != 0));
+    CHECK(std::abs(draw.shift_x) <= 0.1 * 128);
+    mirrored += draw.mirrored;
+    const float sign = draw.mirrored ? -1.0f : 1.0f;
+    o.focal = 0;  // the label only mirrors with the image
+    const SampleLabel plain = preprocess_sample(sample, o, seed, out.data());
+    CHECK(plain.gaze == std::array<float, 3>{sign * sample.label.gaze[0], sample.label.gaze[1], sample.label.gaze[2]});
+    o.focal = 0.75;  // and turns with the shift, before the mirror
+    const SampleLabel turned = preprocess_sample(sample, o, seed, out.data());
+    const auto& g = sample.label.gaze;
+    const Vec3 expected = turn_gaze_for_shift({g[0], g[1], g[2]}, draw.shift_x, draw.shift_y, 0.75 * 128);
+    CHECK(turned.gaze[0] == Approx(sign * expected.x));
+    CHECK(turned.gaze[1] == Approx(expected.y));
+    CHECK(turned.gaze[2] == Approx(expected.z));
+    o.focal = 0;
+  }
+  CHECK((mirrored > 0 && mirrored < 8));
+  // A window moved right turns the gaze towards +x by atan(shift / focal); one moved down, towards -y.
+  const Vec3 ahead{0, 0, 1};
+  const Vec3 right = turn_gaze_for_shift(ahead, 10, 0, 100), down = turn_gaze_for_shift(ahead, 0, 10, 100);
+  CHECK(right.x == Approx(std::sin(std::atan(0.1))));
+  CHECK(right.y == Approx(0).margin(1e-12));
+  CHECK(down.y == Approx(-std::sin(std::atan(0.1))));
+  CHECK(norm(turn_gaze_for_shift(normalized({0.3, -0.2, 0.9}), 13, -7, 90)) == Approx(1));
+  // Evaluation never turns or shifts.
+  const Config c = default_config({"train.augmentation.focal=0.75"});
+  CHECK(preprocess_options(c, false).focal == 0);
+  CHECK(preprocess_options(c, true).focal == 0.75);
+}

@@ -21,17 +21,21 @@ PreprocessOptions preprocess_options(const Config& config, bool train) {
   o.contrast = a.contrast;
   o.gamma = a.gamma;
   o.noise = a.noise;
+  o.focal = train ? a.focal : 0;  // personalisation's augmented views keep their labels, as the kernel's do
   return o;
 }
 
-bool preprocess_image(const Image& image, const PreprocessOptions& o, uint64_t seed, float* out) {
+GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& o, uint64_t seed, float* out) {
   SourceWindow w = centred_window(image, o.height, o.width);
   SplitMix rng(seed);
-  bool flip = false;
+  GeometryDraw draw;
+  bool& flip = draw.mirrored;
   double contrast = 1, brightness = 0, gamma = 1, noise = 0;
   if (o.augment) {
-    w.y0 += rng.uniform(-o.shift, o.shift) * w.sy * o.height;
-    w.x0 += rng.uniform(-o.shift, o.shift) * w.sx * o.width;
+    draw.shift_y = rng.uniform(-o.shift, o.shift) * w.sy * o.height;
+    draw.shift_x = rng.uniform(-o.shift, o.shift) * w.sx * o.width;
+    w.y0 += draw.shift_y;
+    w.x0 += draw.shift_x;
     flip = o.flip && rng.uniform() < 0.5;
     contrast = 1 + rng.uniform(-o.contrast, o.contrast);
     brightness = 255 * rng.uniform(-o.brightness, o.brightness);
@@ -67,12 +71,29 @@ bool preprocess_image(const Image& image, const PreprocessOptions& o, uint64_t s
     for (int32_t c = 0; c < 3; ++c)
       out[c * plane + i] = (level[channels == 3 ? c : 0] / 255.0f - kInputMean[c]) / kInputStd[c];
   }
-  return flip;
+  return draw;
+}
+
+Vec3 turn_gaze_for_shift(const Vec3& gaze, double shift_x, double shift_y, double focal_px) {
+  // In the camera's frame (z along its view, x right, y up: the label with z negated), turn by
+  // -atan(shift_x / f) about y, then by -atan(shift_y / f) about x.
+  const double b = -std::atan2(shift_x, focal_px), p = -std::atan2(shift_y, focal_px);
+  const Vec3 c{gaze.x, gaze.y, -gaze.z};
+  const Vec3 yawed{c.x * std::cos(b) + c.z * std::sin(b), c.y, -c.x * std::sin(b) + c.z * std::cos(b)};
+  const Vec3 turned{yawed.x, yawed.y * std::cos(p) - yawed.z * std::sin(p),
+                    yawed.y * std::sin(p) + yawed.z * std::cos(p)};
+  return {turned.x, turned.y, -turned.z};
 }
 
 SampleLabel preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed, float* out) {
   SampleLabel label = sample.label;
-  if (preprocess_image(sample.image, options, seed, out)) {
+  const GeometryDraw draw = preprocess_image(sample.image, options, seed, out);
+  if (options.focal > 0 && (draw.shift_x != 0 || draw.shift_y != 0)) {
+    const Vec3 g = turn_gaze_for_shift({label.gaze[0], label.gaze[1], label.gaze[2]}, draw.shift_x, draw.shift_y,
+                                       options.focal * sample.image.width);
+    label.gaze = {float(g.x), float(g.y), float(g.z)};
+  }
+  if (draw.mirrored) {
     label.gaze[0] = -label.gaze[0];
     label.head[1] = -label.head[1];  // (pitch, yaw): a mirror turns the head the other way
   }

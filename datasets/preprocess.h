@@ -3,7 +3,8 @@
 // Geometry: the largest centred window of the input's aspect ratio is resampled
 // (resample_bilinear, datasets/image.h) to height x width; augmentation jitters that window by up to `shift` of its
 // size, scales it about its centre by 1 +- `scale` (when set) and may mirror it (flip), mirroring
-// the gaze label's x with it. Photometry (augmentation
+// the gaze label's x with it. With `focal` (the camera's focal length in image widths) the shift
+// also turns the gaze label, as moving the eye in the frame does (preprocess_sample). Photometry (augmentation
 // only): contrast, brightness, gamma, Gaussian noise. Output: 3 x H x W floats, the grey image
 // replicated to three channels and normalised with ImageNet's per-channel mean/std, so that
 // imported ImageNet weights see the statistics they were trained on. Deterministic per seed.
@@ -14,6 +15,7 @@
 
 #include "datasets/dataset.h"
 #include "libgaze/config/config.h"
+#include "libgaze/metrics/gaze_vector.h"
 
 namespace gaze {
 
@@ -27,6 +29,14 @@ struct PreprocessOptions {
   double shift = 0.04;      // +/- fraction of the window
   double scale = 0.0;       // +/- relative window size (0: no zoom, and no draw for it)
   bool flip = false;        // random horizontal mirror (with the label)
+  double focal = 0;         // focal length / image width: a shift turns the label (0: it stays)
+};
+
+// What one augmentation draw did to the geometry: the window's move in source pixels (x right,
+// y down) and whether the output is mirrored.
+struct GeometryDraw {
+  double shift_x = 0, shift_y = 0;
+  bool mirrored = false;
 };
 
 // The options a config asks for: training (augmentation per train.augment, train.augmentation)
@@ -40,12 +50,22 @@ constexpr float kInputStd[3] = {0.229f, 0.224f, 0.225f};
 
 // The one path from an eye image to the network input, used by training batches, evaluation,
 // Python's predict, the quantiser's calibration and the export comparison: writes
-// 3*height*width floats to `out`; returns whether the image was mirrored (augmentation only).
+// 3*height*width floats to `out`; returns the geometry drawn (none without augmentation).
 // An image already at height x width passes through the resampler unchanged.
-bool preprocess_image(const Image& image, const PreprocessOptions& options, uint64_t seed, float* out);
+GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& options, uint64_t seed, float* out);
 
-// preprocess_image for a labelled sample; returns its label as the image now shows it (gaze x
-// and head yaw mirrored with the image).
+// preprocess_image for a labelled sample; returns its label as the image now shows it: gaze x
+// and head yaw mirrored with the image, and with `focal` > 0 the gaze turned by the shift
+// (turn_gaze_for_shift).
 SampleLabel preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed, float* out);
+
+// The gaze an eye shows when the crop window moves by (shift_x, shift_y) source pixels, for a
+// camera of focal length `focal_px` pixels. Moving the window right puts the eye further left in
+// the frame, that is, seen from further right: an eye that looks the same there looks further
+// towards the camera's +x. Exactly: the label turns by the rotation that takes the view axis to
+// (-shift_x, shift_y, focal_px) (image y down, label x along the columns, y against the rows,
+// z out of the eye towards the camera: the renderer's frame; check a dataset's before using it),
+// by about atan(shift / focal_px).
+Vec3 turn_gaze_for_shift(const Vec3& gaze, double shift_x, double shift_y, double focal_px);
 
 }  // namespace gaze

@@ -64,7 +64,9 @@ EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, c
     for (int64_t i = 0; i < d.size(0); ++i) {
       const double* p = d.data_ptr<double>() + 3 * i;
       const double* t = g.data_ptr<double>() + 3 * i;
-      r.errors_deg.push_back(angular_error_deg({p[0], p[1], p[2]}, {t[0], t[1], t[2]}));
+      r.predictions.push_back({p[0], p[1], p[2]});
+      r.labels.push_back({t[0], t[1], t[2]});
+      r.errors_deg.push_back(angular_error_deg(r.predictions.back(), r.labels.back()));
       r.log_scales.push_back(s.data_ptr<double>()[i]);
       r.blinks.push_back(b.blink[i].item<bool>());
       r.participants.push_back(b.participants[size_t(i)]);
@@ -73,6 +75,7 @@ EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, c
   });
   std::vector<double> open_errors;
   std::vector<int64_t> open_participants;
+  std::vector<Vec3> open_predictions, open_labels;
   for (size_t i = 0; i < r.errors_deg.size(); ++i) {
     if (r.blinks[i]) {
       ++r.blink_frames;
@@ -80,9 +83,12 @@ EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, c
     }
     open_errors.push_back(r.errors_deg[i]);
     open_participants.push_back(r.participants[i]);
+    open_predictions.push_back(r.predictions[i]);
+    open_labels.push_back(r.labels[i]);
   }
   if (open_errors.empty()) throw Error(data.describe() + ": no open-eye frames to evaluate");
   r.summary = summarize_by_participant(open_errors, open_participants);
+  r.offsets = split_person_offsets(open_predictions, open_labels, open_participants);
   // An untrained 4th output (model.head.uncertainty: false) is not scored as a blink detector.
   if (score_blinks) r.blink_auc = roc_auc(r.log_scales, r.blinks);
   return r;
@@ -128,30 +134,44 @@ Json eval_json(const EvalResult& r) {
               {"median_deg", a.median},
               {"p95_deg", a.p95},
               {"mean_over_participants_deg", r.summary.mean_over_participants},
+              {"person_offset_deg", r.offsets.mean_offset_deg},
+              {"offset_removed_deg", r.offsets.residual.all_frames.mean},
+              {"offset_removed_mean_over_participants_deg", r.offsets.residual.mean_over_participants},
               {"blink_auc", r.blink_auc < 0 ? Json(nullptr) : Json(r.blink_auc)},
               {"participants", Json::object()}};
   for (const auto& [id, s] : r.summary.per_participant) {
-    out["participants"][std::to_string(id)] = {
-        {"frames", s.count}, {"mean_deg", s.mean}, {"median_deg", s.median}, {"p95_deg", s.p95}};
+    out["participants"][std::to_string(id)] = {{"frames", s.count},
+                                               {"mean_deg", s.mean},
+                                               {"median_deg", s.median},
+                                               {"p95_deg", s.p95},
+                                               {"offset_deg", r.offsets.offset_deg.at(id)},
+                                               {"offset_removed_deg", r.offsets.residual.per_participant.at(id).mean}};
   }
   return out;
 }
 
 std::string eval_markdown(const EvalResult& r) {
   const ErrorStats& a = r.summary.all_frames;
-  char buf[512];
+  char buf[1024];
   std::snprintf(buf, sizeof buf,
                 "Evaluation on %s: %lld open-eye frames (%lld blinks excluded)\n\n"
-                "| participant | frames | mean (deg) | median (deg) | p95 (deg) |\n|---|---|---|---|---|\n",
+                "| participant | frames | mean (deg) | median (deg) | p95 (deg) | offset (deg) | offset removed (deg) "
+                "|\n|---|---|---|---|---|---|---|\n",
                 r.dataset.c_str(), (long long)a.count, (long long)r.blink_frames);
   std::string out = buf;
   for (const auto& [id, s] : r.summary.per_participant) {
-    std::snprintf(buf, sizeof buf, "| %lld | %lld | %.3f | %.3f | %.3f |\n", (long long)id, (long long)s.count, s.mean,
-                  s.median, s.p95);
+    std::snprintf(buf, sizeof buf, "| %lld | %lld | %.3f | %.3f | %.3f | %.3f | %.3f |\n", (long long)id,
+                  (long long)s.count, s.mean, s.median, s.p95, r.offsets.offset_deg.at(id),
+                  r.offsets.residual.per_participant.at(id).mean);
     out += buf;
   }
-  std::snprintf(buf, sizeof buf, "| **all** | %lld | %.3f | %.3f | %.3f |\n\nmean over participants: %.3f deg",
-                (long long)a.count, a.mean, a.median, a.p95, r.summary.mean_over_participants);
+  std::snprintf(buf, sizeof buf,
+                "| **all** | %lld | %.3f | %.3f | %.3f | %.3f | %.3f |\n\n"
+                "offset: the rotation taking a person's mean prediction onto their mean label; offset removed: "
+                "the error left after it (what a per-person calibration could reach at best).\n\n"
+                "mean over participants: %.3f deg",
+                (long long)a.count, a.mean, a.median, a.p95, r.offsets.mean_offset_deg,
+                r.offsets.residual.all_frames.mean, r.summary.mean_over_participants);
   out += buf;
   if (r.blink_auc >= 0) {
     std::snprintf(buf, sizeof buf, "; blink detection from the uncertainty output: ROC AUC %.3f", r.blink_auc);

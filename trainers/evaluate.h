@@ -1,5 +1,6 @@
 // Evaluation: angular error of a model on a dataset, overall and per participant, and how well
-// the uncertainty output flags blinks (SPEC §3 "Angular error"; issue: eval).
+// the uncertainty output flags blinks (SPEC §3 "Angular error"; issue: eval), and how much of
+// the error is a constant offset per person (metrics/person_offsets.h).
 //
 // Errors are computed in double on normalised vectors (atan2 form). The blink score is the
 // ROC AUC of the predicted log-scale as a detector of labelled blinks (0.5 = chance), reported
@@ -14,6 +15,7 @@
 #include "libgaze/config/config.h"
 #include "libgaze/core/json.h"
 #include "libgaze/metrics/angular_error.h"
+#include "libgaze/metrics/person_offsets.h"
 #include "libgaze/models/baselines.h"
 #include "libgaze/models/gaze_net.h"
 #include "trainers/batches.h"
@@ -22,9 +24,11 @@ namespace gaze {
 
 struct EvalResult {
   std::vector<double> errors_deg, log_scales;
+  std::vector<Vec3> predictions, labels;  // unit directions, per frame
   std::vector<int64_t> participants, indices;
   std::vector<bool> blinks;
   ParticipantErrors summary;  // over open-eye frames
+  PersonOffsets offsets;      // the same frames: how much of the error is a per-person offset
   double blink_auc = -1;      // -1 when not measurable
   int64_t blink_frames = 0;
   std::string dataset;

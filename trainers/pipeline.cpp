@@ -126,6 +126,10 @@ void apply_stage_set(Config& c, const StageRef& stage, const std::string& datase
 Config stage_config(const Config& pipeline, const std::string& stage_key, const StageRef& stage,
                     const std::string& dataset, const std::string& run_name, const std::string& source,
                     const fs::path& root, bool colour = false) {
+  if (dataset.empty() == stage_runs_per_dataset(stage_key)) {
+    throw Error("pipeline.stages." + stage_key + ": composed " + (dataset.empty() ? "once" : "per dataset") +
+                ", but stage_runs_per_dataset says otherwise");
+  }
   Config c;
   try {
     c = stage.config.empty() ? default_config() : load_config(stage.config);

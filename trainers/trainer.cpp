@@ -12,7 +12,6 @@
 
 #include "libgaze/config/run_dir.h"
 #include "libgaze/core/atomic_file.h"
-#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/log.h"
 #include "libgaze/core/parallel.h"
@@ -20,6 +19,7 @@
 #include "libgaze/io/optimizer_state.h"
 #include "trainers/metrics_log.h"
 #include "trainers/schedule.h"
+#include "trainers/weight_average.h"
 
 namespace gaze {
 namespace {
@@ -64,12 +64,7 @@ std::string stage_inputs(const TrainConfig& t) {
   for (const auto& [key, path] :
        {std::pair<const char*, std::string>{"train.init", t.init}, {"train.teacher", t.teacher}}) {
     if (path.empty()) continue;
-    uint32_t crc = 0;
-    for (const auto& [name, tensor] : load_checkpoint(path).model) {
-      const at::Tensor values = tensor.contiguous();
-      crc = crc32c(name.data(), name.size(), crc);
-      crc = crc32c(values.data_ptr(), values.nbytes(), crc);
-    }
+    const uint32_t crc = tensors_crc32c(load_checkpoint(path).model);
     out += std::string(key) + " " + path + ": weights crc32c " + std::to_string(crc) + "\n";
   }
   return out;
@@ -178,6 +173,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   TrainingStep training_step(stage, t, dist, last);
   const TensorList& params = training_step.params();
   torch::optim::AdamW& optimizer = training_step.optimizer();
+  TensorList resumed_state;  // the checkpoint's, for the weight average once every rank has the weights
   if (resume && std::filesystem::exists(last)) {
     Checkpoint c = load_checkpoint(last);
     if (c.stage != stage.name()) throw Error(last + ": holds stage '" + c.stage + "', not '" + stage.name() + "'");
@@ -188,6 +184,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     if (!rng.defined()) throw Error(last + ": no RNG state to resume from");
     set_cpu_rng_state(rng);
     result.first_step = c.step;
+    resumed_state = std::move(c.state);
     spdlog::info("{}: resuming {} at step {}", run.path, stage.name(), c.step);
   } else if (resume) {
     spdlog::info("{}: nothing to resume, starting {} from step 0", run.path, stage.name());
@@ -198,6 +195,8 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     dist.broadcast(all_state(stage));
     stage.set_all_reduce(dist.differentiable_sum());  // adapters' BatchNorm: global batch
   }
+  WeightAverage average(stage.module(), t.ema);
+  if (!resumed_state.empty()) average.restore(resumed_state, last);
 
   const auto save = [&](int64_t step) {
     if (!dist.is_root()) return;
@@ -208,6 +207,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
     c.model = module_state(stage.module());
     c.optimizer = adamw_state_to_tensors(optimizer, params);
     c.state = aux_state(stage);
+    for (auto& item : average.state()) c.state.push_back(std::move(item));
     c.state.emplace_back("rng.torch_cpu", cpu_rng_state());
     save_checkpoint(last, c);
   };
@@ -231,6 +231,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
       throw Error(stage.name() + ": step " + std::to_string(step) + ": empty batch");
     MetricList values;
     const TrainingStep::Outcome outcome = training_step.run(*batch, step, values);
+    average.update(step);
     loss_sum += outcome.loss;
     ++loss_count;
     char status[64];
@@ -254,6 +255,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   result.skipped = stream.skipped();
   if (result.steps == t.steps && dist.is_root()) {
     result.model_path = run.path + "/model.h5";
+    average.copy_into_model();
     save_module(result.model_path, stage.module(), config, stage.name(), t.steps);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

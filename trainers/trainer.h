@@ -4,9 +4,10 @@
 // on which data (dataset + index plan) and how the loss is computed. run_training() owns the
 // rest: the run directory (resolved config.yaml, log.txt, metrics.jsonl, TensorBoard events,
 // checkpoints/), data parallelism over processes (distributed.h), AdamW with linear warm-up + cosine decay, gradient
-// clipping, seeding, progress, metrics every train.log_every steps, and an atomic resumable checkpoint every
+// clipping, seeding, progress, metrics every train.log_every steps, optional weight averaging
+// (train.ema, weight_average.h: model.h5 then holds the average), and an atomic resumable checkpoint every
 // train.checkpoint_every steps and at the end (checkpoints/last.h5: model, auxiliary modules,
-// optimiser moments, torch RNG, step). With `resume`, a run continues from last.h5 and ends
+// optimiser moments, weight average, torch RNG, step). With `resume`, a run continues from last.h5 and ends
 // with bit-identical weights to an uninterrupted run: batches and masks are pure functions of
 // (seed, step), so the step is the whole data position. The final weights go to <run>/model.h5.
 //

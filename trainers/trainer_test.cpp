@@ -1,6 +1,7 @@
 // End-to-end tests of the training stages on a tiny rendered dataset.
 #include "trainers/trainer.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <csignal>
@@ -159,6 +160,61 @@ TEST_CASE("resumed training ends bit-identical to an uninterrupted run", "[train
     auto f = make_stage(stage, other);
     CHECK_FALSE(same_weights(weights(straight.model_path), weights(run_training(other, *f, false).model_path)));
   }
+}
+
+TEST_CASE("weight averaging (train.ema): model.h5 holds the average of every step's weights and resumes exactly",
+          "[trainer][resume]") {
+  testing::TempDir out;
+  const std::vector<std::string> extra = {"train.init=" + teacher_checkpoint(out.path()), "train.ema=0.2",
+                                          "train.checkpoint_every=1"};
+  const Config full = tiny_config(out.path(), "ema_full", extra);
+  auto straight_stage = make_stage("adapters", full);
+  const TrainResult straight = run_training(full, *straight_stage, false);
+  const TensorList averaged = weights(straight.model_path);
+  const Checkpoint last = load_checkpoint(straight.run_dir + "/checkpoints/last.h5");
+
+  // The weights after every step: six one-step slices, each resumed from the one before. They
+  // end where the uninterrupted run did, average included.
+  const Config sliced = tiny_config(out.path(), "ema_sliced", extra);
+  auto start = make_stage("adapters", sliced);
+  start->trainable();  // marks what trains, as run_training does
+  std::vector<TensorList> steps = {module_state(start->module())};
+  for (int64_t k = 1; k <= 6; ++k) {
+    auto s = make_stage("adapters", sliced);
+    run_training(sliced, *s, k > 1, k);
+    steps.push_back(load_checkpoint(out.path() + "/ema_sliced/checkpoints/last.h5").model);
+  }
+  CHECK(same_weights(averaged, weights(out.path() + "/ema_sliced/model.h5")));
+  CHECK(same_weights(last.model, steps.back()));
+
+  // The average, recomputed from them: d = min(0.2, (1 + k) / (10 + k)) after step k (0-based).
+  int64_t compared = 0;
+  for (const auto& [name, saved] : last.state) {
+    if (name.rfind("ema.", 0) != 0) continue;
+    const std::string tensor = name.substr(4);
+    INFO(tensor);
+    at::Tensor expected = find_tensor(steps[0], tensor).clone();
+    for (int64_t k = 0; k < 6; ++k) {
+      const double d = std::min(0.2, double(1 + k) / double(10 + k));
+      expected = d * expected + (1 - d) * find_tensor(steps[size_t(k) + 1], tensor);
+    }
+    CHECK(at::allclose(find_tensor(averaged, tensor), expected, 1e-5, 1e-6));
+    CHECK(at::equal(find_tensor(averaged, tensor), saved));
+    ++compared;
+  }
+  // Adapters, head and the adapters' BatchNorm statistics are averaged; the frozen backbone is
+  // not (it never moves), and the average differs from the last step's weights.
+  const GazeNet net = load_model(straight.model_path);
+  int64_t statistics = 0;
+  for (const auto& b : net->named_buffers(true)) statistics += b.value().is_floating_point();
+  CHECK(statistics > 0);
+  CHECK(compared == int64_t(named_parameters_in(*net, ParamGroup::kAdapters).size() +
+                            named_parameters_in(*net, ParamGroup::kHead).size()) +
+                        statistics);
+  CHECK_FALSE(find_tensor(last.state, "ema.stages.0.0.dwconv.weight").defined());
+  CHECK_FALSE(at::equal(find_tensor(averaged, "head.weight"), find_tensor(last.model, "head.weight")));
+  CHECK(
+      at::equal(find_tensor(averaged, "stages.0.0.dwconv.weight"), find_tensor(steps[0], "stages.0.0.dwconv.weight")));
 }
 
 TEST_CASE("a run whose starting checkpoint changed since is not resumed or reused", "[trainer][resume]") {
@@ -382,6 +438,16 @@ TEST_CASE("evaluation and personalisation produce user files bound to their base
   CHECK(j.at("frames").get<int64_t>() == e.summary.all_frames.count);
   CHECK(j.at("mean_deg").get<double>() == e.summary.all_frames.mean);
   CHECK(j.at("participants").size() == e.summary.per_participant.size());
+  // The per-person offset split (metrics/person_offsets.h), over the same frames, overall and
+  // per participant in the JSON.
+  CHECK(e.offsets.residual.all_frames.count == e.summary.all_frames.count);
+  CHECK(e.offsets.offset_deg.size() == e.summary.per_participant.size());
+  CHECK((std::isfinite(e.offsets.mean_offset_deg) && e.offsets.mean_offset_deg >= 0));
+  CHECK(j.at("offset_removed_deg").get<double>() == e.offsets.residual.all_frames.mean);
+  CHECK(j.at("person_offset_deg").get<double>() == e.offsets.mean_offset_deg);
+  for (const auto& [id, o] : e.offsets.offset_deg)
+    CHECK(j.at("participants").at(std::to_string(id)).at("offset_deg") == o);
+  CHECK_THAT(eval_markdown(e), Contains("| offset (deg) | offset removed (deg) |"));
   const auto replay = open_dataset(c.data);
   TensorList before_state;
   for (const auto& [name, t] : module_state(*base)) before_state.emplace_back(name, t.clone());

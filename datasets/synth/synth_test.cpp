@@ -3,6 +3,7 @@
 
 #include "datasets/aea.h"
 #include "datasets/openeds.h"
+#include "datasets/preprocess.h"
 #include "datasets/synth/eye_renderer.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/metrics/angular_error.h"
@@ -228,4 +229,36 @@ TEST_CASE("held-out conditions change how sequences look, never where they look"
   const Image e = render_eye(p, even, 120, 160), s = render_eye(p, slanted, 120, 160);
   CHECK(mean_of_columns(s, 0, 40) > 1.3 * mean_of_columns(e, 0, 40));
   CHECK(mean_of_columns(s, 120, 160) < 0.8 * mean_of_columns(e, 120, 160));
+}
+
+TEST_CASE("an eye elsewhere in the frame looks as the shift-turned gaze says (train.augmentation.focal)",
+          "[synth][preprocess]") {
+  // Person B's eye sits 2 mm right of and 1.5 mm below the camera axis; A's on it. A window
+  // moved onto B's eye shows a centred eye whose gaze is B's turned by that move
+  // (turn_gaze_for_shift): rendered with that gaze, A's pupil sits where B's does relative to the
+  // eye centre. Without the turn it does not.
+  EyeParticipant a = sample_participant(7, 0);
+  a.kappa_yaw = a.kappa_pitch = 0;
+  a.eye_offset_x = a.eye_offset_y = 0;
+  a.eye_distance = 32;
+  EyeParticipant b = a;
+  b.eye_offset_x = 2.0;
+  b.eye_offset_y = -1.5;  // camera y is up: below the axis
+  const int32_t h = 200, w = 320;
+  const double f = 0.55 * w * 32.0 / (2 * 12.0);  // the renderer's focal length, pixels
+  const double u = f * b.eye_offset_x / b.eye_distance, v = -f * b.eye_offset_y / b.eye_distance;  // right, down
+  for (const YawPitch gaze : {YawPitch{0.15, 0.05}, YawPitch{-0.2, -0.1}}) {
+    const Vec3 seen_by_b = aria_direction(gaze);
+    const Centre pb = pupil_centre(render_eye(b, clean_state(gaze.yaw, gaze.pitch), h, w));
+    const auto offset_from_b = [&](const Vec3& gaze_of_a) {
+      EyeFrameState s = clean_state();
+      s.visual_axis = gaze_of_a;
+      const Centre pa = pupil_centre(render_eye(a, s, h, w));
+      return std::hypot((pa.x - w / 2.0) - (pb.x - w / 2.0 - u), (pa.y - h / 2.0) - (pb.y - h / 2.0 - v));
+    };
+    const Vec3 turned = turn_gaze_for_shift(seen_by_b, u, v, f);
+    CHECK(angular_error_deg(turned, seen_by_b) == Approx(std::atan(std::hypot(u, v) / f) * 180 / M_PI).epsilon(0.02));
+    CHECK(offset_from_b(turned) < 0.75);    // pixels
+    CHECK(offset_from_b(seen_by_b) > 3.0);  // the label left as it was is several pixels off
+  }
 }

@@ -542,6 +542,7 @@ void validate_config(Config& config) {
   if (t.min_lr < 0 || t.min_lr > t.lr) invalid(config, "train.min_lr", "must be in [0, train.lr]");
   if (t.warmup_steps < 0) invalid(config, "train.warmup_steps", "must be >= 0");
   if (t.clip_grad < 0) invalid(config, "train.clip_grad", "must be >= 0 (0 = off)");
+  if (!(t.ema >= 0 && t.ema < 1)) invalid(config, "train.ema", "must be in [0, 1) (0 = off)");
   if (t.checkpoint_every < 1) invalid(config, "train.checkpoint_every", "must be >= 1");
   if (t.log_every < 1) invalid(config, "train.log_every", "must be >= 1");
   if (t.clusters < 1) invalid(config, "train.clusters", "must be >= 1");
@@ -552,6 +553,7 @@ void validate_config(Config& config) {
   if (!(a.contrast >= 0 && a.contrast < 1)) invalid(config, "train.augmentation.contrast", "must be in [0, 1)");
   if (!(a.gamma >= 0 && a.gamma <= 2)) invalid(config, "train.augmentation.gamma", "must be in 0..2");
   if (!(a.noise >= 0 && a.noise <= 64)) invalid(config, "train.augmentation.noise", "must be in 0..64 grey levels");
+  if (!(a.focal >= 0 && a.focal <= 100)) invalid(config, "train.augmentation.focal", "must be in 0..100 image widths");
   if (t.gaze_loss != "l1" && t.gaze_loss != "laplace_nll") {
     invalid(config, "train.gaze_loss",
             "unknown loss '" + t.gaze_loss + "'" + suggest_suffix(t.gaze_loss, {"l1", "laplace_nll"}));
@@ -601,7 +603,7 @@ void validate_config(Config& config) {
       try {
         const StageSetEntry e = parse_stage_set_entry(entry);
         if (e.assignment.rfind("pipeline.", 0) == 0) throw Error("'" + entry + "': a stage cannot set pipeline.*");
-        if (!e.dataset.empty() && (key == "pipeline.stages.teacher_mae" || key == "pipeline.stages.distill")) {
+        if (!e.dataset.empty() && !stage_runs_per_dataset(key.substr(key.rfind('.') + 1))) {
           throw Error("'" + entry + "' is for one dataset, but this stage is shared by all of them");
         }
         apply_override(scratch, e.assignment);

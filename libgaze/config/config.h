@@ -76,10 +76,14 @@ struct AugmentConfig {
   double contrast = 0.15;
   double gamma = 0.15;
   double noise = 2.0;
+  double focal = 0;
 
   template <class V>
   void visit(V& v) {
     v("shift", shift, "move the crop window by up to this fraction of its size, each axis");
+    v("focal", focal,
+      "the camera's focal length in image widths (the renderer's: 0.733): the shift then also turns the gaze label by "
+      "the angle it moves the eye in the view, as an eye sitting elsewhere in the frame is seen; 0 = the label stays");
     v("scale", scale, "zoom: scale the crop window about its centre by 1 +- this (the eye nearer or farther; 0 = off)");
     v("brightness", brightness, "add up to +- this fraction of full scale");
     v("contrast", contrast, "scale contrast by 1 +- this");
@@ -96,6 +100,7 @@ struct TrainConfig {
   double weight_decay = 0.05;
   int64_t warmup_steps = 20;
   double clip_grad = 1.0;
+  double ema = 0;
   int64_t checkpoint_every = 100;
   int64_t log_every = 10;
   std::string init;
@@ -118,6 +123,9 @@ struct TrainConfig {
     v("weight_decay", weight_decay, "AdamW decoupled weight decay");
     v("warmup_steps", warmup_steps, "linear warm-up steps");
     v("clip_grad", clip_grad, "clip the global gradient norm to this; 0 = off");
+    v("ema", ema,
+      "decay of the trained weights' moving average, which model.h5 then holds (Polyak averaging, warmed up as "
+      "min(ema, (1+step)/(10+step))); 0 = off: the last step's weights");
     v("checkpoint_every", checkpoint_every, "save a resumable checkpoint every N steps (and at the end)");
     v("log_every", log_every, "write metrics every N steps");
     v("init", init, "checkpoint to start the model from (empty: fresh initialisation)");

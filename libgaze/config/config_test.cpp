@@ -130,6 +130,11 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
   CHECK_THROWS_WITH(default_config({"train.augmentation.scale=-0.1"}),
                     Contains("train.augmentation.scale: must be in 0..0.5"));
   CHECK(default_config({"train.augmentation.scale=0.2"}).train.augmentation.scale == 0.2);
+  CHECK_THROWS_WITH(default_config({"train.augmentation.focal=-1"}),
+                    Contains("train.augmentation.focal: must be in 0..100 image widths"));
+  CHECK_THROWS_WITH(default_config({"train.ema=1"}), Contains("train.ema: must be in [0, 1) (0 = off)"));
+  CHECK_THROWS_WITH(default_config({"train.ema=-0.5"}), Contains("train.ema: must be in [0, 1)"));
+  CHECK(default_config({"train.ema=0.99"}).train.ema == 0.99);
 }
 
 TEST_CASE("hostile configs: sizes, names and YAML that would be read wrongly are refused", "[config]") {

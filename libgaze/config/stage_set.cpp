@@ -12,6 +12,8 @@ const std::vector<std::string>& gaze_datasets() {
   return datasets;
 }
 
+bool stage_runs_per_dataset(const std::string& stage) { return stage != "teacher_mae" && stage != "distill"; }
+
 StageSetEntry parse_stage_set_entry(const std::string& entry) {
   // A prefix is a dataset only before the '=': values may hold ':' ("data.source=pack:x.h5").
   const size_t colon = entry.find(':'), equals = entry.find('=');

@@ -13,6 +13,10 @@ namespace gaze {
 // The gaze datasets a pipeline covers (pipeline.datasets): openeds, aea, mpiigaze, mpiifacegaze.
 const std::vector<std::string>& gaze_datasets();
 
+// Whether the pipeline stage `stage` (its key under pipeline.stages) runs once per dataset:
+// every stage but teacher_mae and distill, which train one model on every dataset's images.
+bool stage_runs_per_dataset(const std::string& stage);
+
 struct StageSetEntry {
   std::string dataset;     // "" = every run of the stage
   std::string assignment;  // "key.sub=value", as apply_override takes it

@@ -1,6 +1,5 @@
 #include "libgaze/io/model_io.h"
 
-#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
 #include "libgaze/models/param_groups.h"
@@ -71,17 +70,13 @@ TensorList user_tensors(GazeNet& model, bool with_head) {
 }
 
 uint32_t base_fingerprint(GazeNet& model, bool user_has_head) {
-  uint32_t crc = 0;
+  TensorList base;
   for (auto& [name, t] : module_state(*model)) {
-    if (in_param_group(name, ParamGroup::kLastStageAdapters) ||
-        (user_has_head && in_param_group(name, ParamGroup::kHead))) {
-      continue;
-    }
-    const at::Tensor c = t.contiguous();
-    crc = crc32c(name.data(), name.size(), crc);
-    crc = crc32c(c.data_ptr(), c.nbytes(), crc);
+    const bool users = in_param_group(name, ParamGroup::kLastStageAdapters) ||
+                       (user_has_head && in_param_group(name, ParamGroup::kHead));
+    if (!users) base.emplace_back(name, t);
   }
-  return crc;
+  return tensors_crc32c(base);
 }
 
 void save_user_adapter(const std::string& path, GazeNet& model, bool with_head, int64_t participant,
