@@ -384,6 +384,21 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   INFO(other.output);
   REQUIRE(other.exit_code == 0);
   CHECK_THAT(other.output, !Contains("rendering synthetic") && !Contains("packed"));
+  // Stamps and run configs written by a libgaze without some key (here train.ema) are still
+  // the same data and the same runs: an upgrade neither re-renders nor refuses the run folders.
+  for (const char* file : {"p/data/synth.done", "p/packs/openeds.done", "p/distill/config.yaml"}) {
+    std::string text = read_file(dir.file(file));
+    const size_t ema = text.find("  ema: 0");
+    REQUIRE(ema != std::string::npos);
+    text.erase(ema, text.find('\n', ema) + 1 - ema);
+    std::ofstream(dir.file(file), std::ios::trunc) << text;
+  }
+  const auto upgraded =
+      run_tiny_pipeline(dir, "demo.yaml", stages + " 'pipeline.stages.personalize.set=[personalize.steps=3]'");
+  INFO(upgraded.output);
+  REQUIRE(upgraded.exit_code == 0);
+  CHECK_THAT(upgraded.output, !Contains("rendering synthetic") && !Contains("packed") &&
+                                  Contains("distill: resuming distill at step 3"));
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
   // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
   const std::string distill = read_file(dir.file("p/distill/config.yaml"));

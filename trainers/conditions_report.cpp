@@ -160,24 +160,6 @@ std::pair<std::string, std::string> write_md_and_json(const std::string& folder,
   return {md, js};
 }
 
-size_t indent_of(const std::string& line) { return line.find_first_not_of(' '); }
-
-// The dotted key of line `i` of a YAML dump (its own key and those of the lines it nests in), and
-// the line's value without its help comment: "pipeline.stages.student_adapters.set: [...]".
-std::string dump_line_key(const std::vector<std::string>& lines, size_t i) {
-  const auto key = [](const std::string& line) { return trim(line.substr(0, line.find(':'))); };
-  std::string path = key(lines[i]);
-  size_t indent = indent_of(lines[i]);
-  for (size_t j = i; j-- > 0 && indent > 0;) {
-    if (indent_of(lines[j]) < indent && lines[j].find(':') != std::string::npos) {
-      path = key(lines[j]) + "." + path;
-      indent = indent_of(lines[j]);
-    }
-  }
-  const std::string value = lines[i].substr(lines[i].find(':') + 1);
-  return path + ": " + trim(value.substr(0, value.find("  #")));
-}
-
 }  // namespace
 
 std::vector<std::string> recipe_overrides(const std::vector<std::string>& overrides) {
@@ -197,13 +179,10 @@ void require_run_made_with(const Config& config, const std::string& condition_fi
   } catch (const Error& e) {
     throw Error(std::string(e.what()) + " (the run's resolved config: did its pipeline run?)");
   }
-  const std::vector<std::string> theirs = split(made, '\n'), ours = split(dump_config(config), '\n');
-  for (size_t i = 0; i < std::max(theirs.size(), ours.size()); ++i) {
-    if (i < theirs.size() && i < ours.size() && theirs[i] == ours[i]) continue;
-    const std::string run_line = i < theirs.size() ? dump_line_key(theirs, i) : "(end of file)";
-    const std::string our_line = i < ours.size() ? dump_line_key(ours, i) : "(end of file)";
-    throw Error(path + ":" + std::to_string(i + 1) + ": the run was made with '" + run_line + "', where " +
-                condition_file + " with the overrides given makes '" + our_line +
+  const ConfigDifference d = config_difference(made, path, config);
+  if (d.line > 0) {
+    throw Error(path + ":" + std::to_string(d.line) + ": the run was made with '" + d.stored + "', where " +
+                condition_file + " with the overrides given makes '" + d.ours +
                 "': give the overrides the run was made with");
   }
 }

@@ -38,6 +38,15 @@ bool up_to_date(const fs::path& stamp, const std::string& what) {
   return fs::exists(stamp) && read_text_file(stamp.string()) == what;
 }
 
+// The same for work made from a config (rendered data, packs): `stamp` holds a header line and
+// the config that matters, compared as configs (config_difference), so keys a newer libgaze
+// added, at their defaults, do not redo the work.
+bool made_from(const fs::path& stamp, const std::string& header, const Config& inputs) {
+  if (!fs::exists(stamp)) return false;
+  const std::string text = read_text_file(stamp.string());
+  return text.rfind(header, 0) == 0 && config_difference(text.substr(header.size()), stamp.string(), inputs).line == 0;
+}
+
 // Packs dataset `kind` at `root` into `out` (all splits), unless that was already done;
 // `eye_pairs`: a frame's two eyes side by side per sample (data.eye = pair, RT-Gene's input).
 void pack_dataset(const Config& base, const std::string& kind, const std::string& root, const fs::path& out,
@@ -51,8 +60,8 @@ void pack_dataset(const Config& base, const std::string& kind, const std::string
   Config inputs;
   inputs.data = c.data;
   inputs.run.seed = c.run.seed;
-  const std::string what = kind + ":" + root + "\n" + dump_config(inputs);
-  if (up_to_date(stamp, what) && fs::exists(out)) return;
+  const std::string header = kind + ":" + root + "\n";
+  if (made_from(stamp, header, inputs) && fs::exists(out)) return;
   const auto data = open_dataset(c.data);
   PackOptions options;
   options.threads = c.run.threads;
@@ -60,7 +69,7 @@ void pack_dataset(const Config& base, const std::string& kind, const std::string
   options.split_of = protocol_split_of(*data, c.data, uint64_t(c.run.seed));
   const PackReport r = write_pack(*data, out.string(), options);
   spdlog::info("packed {} items of {} into {}", r.written, data->describe(), out.string());
-  write_text_atomically(stamp.string(), what);
+  write_text_atomically(stamp.string(), header + dump_config(inputs));
 }
 
 bool uses_images(const PipelineConfig& p) {
@@ -99,12 +108,11 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   Config inputs;
   inputs.synth = synth_config.synth;
   inputs.run.seed = config.run.seed;
-  const std::string what = dump_config(inputs);
-  if (!up_to_date(stamp, what)) {
+  if (!made_from(stamp, "", inputs)) {
     spdlog::info("pipeline: rendering synthetic {}", join(synth_config.synth.layouts, " and "));
     const SynthReport r = write_synthetic_datasets(synth_config.synth, uint64_t(config.run.seed), config.run.threads);
     spdlog::info("pipeline: rendered {} frames in {:.1f} s", r.openeds_images + r.aea_frames, r.seconds);
-    write_text_atomically(stamp.string(), what);
+    write_text_atomically(stamp.string(), dump_config(inputs));
   }
   for (const auto& d : synth_config.synth.layouts) roots[d] = (root / "data" / d).string();
   return roots;

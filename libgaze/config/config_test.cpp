@@ -8,6 +8,7 @@
 #include "libgaze/config/run_dir.h"
 #include "libgaze/config/stage_set.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 #include "tests/test_util.h"
 
 using namespace gaze;
@@ -289,5 +290,25 @@ TEST_CASE("the run directory holds the resolved config", "[config][run_dir]") {
   CHECK_FALSE(std::filesystem::exists(dir.file("exp1/checkpoints/last.h5.tmp-99999")));
   Config other = c;
   other.run.seed = 5;
-  CHECK_THROWS_WITH(open_run_dir(other, true), Contains("holds a different config"));
+  CHECK_THROWS_WITH(
+      open_run_dir(other, true),
+      Contains("exp1/config.yaml:") && Contains("holds a different config ('run.seed: 0', now 'run.seed: 5')"));
+  // A config.yaml written before a key existed (here: without train.ema, and with an older help
+  // comment) is the same config when that key has its default: an upgrade keeps run folders.
+  std::string older = dump_config(c);
+  const size_t ema = older.find("  ema: 0");
+  REQUIRE(ema != std::string::npos);
+  older.erase(ema, older.find('\n', ema) + 1 - ema);
+  const size_t help = older.find("# optimiser steps");
+  REQUIRE(help != std::string::npos);
+  older.replace(help, 17, "# steps");
+  dir.write("exp1/config.yaml", older);
+  CHECK_NOTHROW(open_run_dir(c, true));
+  CHECK(testing::read_file(dir.file("exp1/config.yaml")) == dump_config(c));
+  older.replace(older.find("  seed: 0"), 9, "  seed: 4");
+  dir.write("exp1/config.yaml", older);
+  const ConfigDifference d = config_difference(older, "exp1/config.yaml", c);
+  CHECK(d.stored == "run.seed: 4");
+  CHECK(d.ours == "run.seed: 0");
+  CHECK(split(older, '\n').at(size_t(d.line - 1)).find("seed: 4") != std::string::npos);
 }

@@ -12,6 +12,7 @@
 
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 
 namespace gaze {
 
@@ -50,6 +51,61 @@ std::string run_dir_path(const Config& config) {
   return (std::filesystem::path(config.run.out_dir) / config.run.name).string();
 }
 
+namespace {
+
+size_t indent_of(const std::string& line) { return line.find_first_not_of(' '); }
+
+// The dotted key of line `i` of a YAML dump (its own key and those of the lines it nests in), and
+// the line's value without its help comment: "pipeline.stages.student_adapters.set: [...]".
+std::string dump_line_key(const std::vector<std::string>& lines, size_t i) {
+  if (i >= lines.size()) return "(end of file)";
+  const auto key = [](const std::string& line) { return trim(line.substr(0, line.find(':'))); };
+  std::string path = key(lines[i]);
+  size_t indent = indent_of(lines[i]);
+  for (size_t j = i; j-- > 0 && indent > 0;) {
+    if (indent_of(lines[j]) < indent && lines[j].find(':') != std::string::npos) {
+      path = key(lines[j]) + "." + path;
+      indent = indent_of(lines[j]);
+    }
+  }
+  const std::string value = lines[i].substr(lines[i].find(':') + 1);
+  return path + ": " + trim(value.substr(0, value.find("  #")));
+}
+
+}  // namespace
+
+ConfigDifference config_difference(const std::string& stored, const std::string& path, const Config& config) {
+  const std::string dumped = dump_config(config);
+  if (stored == dumped) return {};
+  // Both read as a config file is today (defaults for missing keys, presets filled, today's
+  // help comments); text that is no config today (a key since removed) is compared as written.
+  const auto resolved = [&](const std::string& text) {
+    try {
+      return dump_config(parse_config(text, path));
+    } catch (const Error&) {
+      return text;
+    }
+  };
+  const std::string theirs = resolved(stored), ours = resolved(dumped);
+  if (theirs == ours) return {};
+  // Lines are numbered in the file as written; the key and values come from the resolved texts.
+  const std::vector<std::string> a = split(theirs, '\n'), b = split(ours, '\n'), written = split(stored, '\n');
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  ConfigDifference d;
+  d.stored = dump_line_key(a, i);
+  d.ours = dump_line_key(b, i);
+  const std::string key = d.stored.substr(0, d.stored.find(':'));
+  d.line = int64_t(std::min(i, written.size())) + 1;
+  for (size_t j = 0; j < written.size(); ++j) {
+    if (dump_line_key(written, j).rfind(key + ":", 0) == 0) {
+      d.line = int64_t(j) + 1;
+      break;
+    }
+  }
+  return d;
+}
+
 RunDir open_run_dir(const Config& config, bool resume) {
   namespace fs = std::filesystem;
   RunDir run;
@@ -66,9 +122,10 @@ RunDir open_run_dir(const Config& config, bool resume) {
   }
   const std::string resolved = dump_config(config);
   if (fs::exists(run.config_path())) {
-    const std::string existing = read_text_file(run.config_path());
-    if (existing != resolved) {
-      throw Error(run.config_path() + ": this run directory holds a different config; " +
+    const ConfigDifference d = config_difference(read_text_file(run.config_path()), run.config_path(), config);
+    if (d.line > 0) {
+      throw Error(run.config_path() + ":" + std::to_string(d.line) +
+                  ": this run directory holds a different config ('" + d.stored + "', now '" + d.ours + "'); " +
                   (resume ? "resume with the same config" : "choose another run.name") + " (or delete the folder)");
     }
   }
