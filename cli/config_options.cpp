@@ -18,7 +18,8 @@ namespace {
 // "data.split=test": a dotted key, '=', a value; and no file of that name.
 bool looks_like_override(const std::string& arg) {
   const size_t equals = arg.find('=');
-  if (equals == std::string::npos || equals == 0 || std::filesystem::exists(arg)) return false;
+  std::error_code ec;  // a name too long for the filesystem is no file either
+  if (equals == std::string::npos || equals == 0 || std::filesystem::exists(arg, ec)) return false;
   for (size_t i = 0; i < equals; ++i) {
     const char c = arg[i];
     if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||

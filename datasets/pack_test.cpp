@@ -414,6 +414,11 @@ TEST_CASE("a crop shift turns the gaze label only with train.augmentation.focal"
   CHECK(right.y == Approx(0).margin(1e-12));
   CHECK(down.y == Approx(-std::sin(std::atan(0.1))));
   CHECK(norm(turn_gaze_for_shift(normalized({0.3, -0.2, 0.9}), 13, -7, 90)) == Approx(1));
+  // Exactly the rotation taking the view axis to (-shift_x, shift_y, focal), however large.
+  const Vec3 axis = turn_gaze_for_shift({0, 0, -1}, 30, 25, 100), expected_axis = normalized({-30, 25, 100});
+  CHECK(axis.x == Approx(expected_axis.x));
+  CHECK(axis.y == Approx(expected_axis.y));
+  CHECK(-axis.z == Approx(expected_axis.z));
   // Evaluation never turns or shifts.
   const Config c = default_config({"train.augmentation.focal=0.75"});
   CHECK(preprocess_options(c, false).focal == 0);

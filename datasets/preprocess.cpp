@@ -75,9 +75,10 @@ GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& o, ui
 }
 
 Vec3 turn_gaze_for_shift(const Vec3& gaze, double shift_x, double shift_y, double focal_px) {
-  // In the camera's frame (z along its view, x right, y up: the label with z negated), turn by
-  // -atan(shift_x / f) about y, then by -atan(shift_y / f) about x.
-  const double b = -std::atan2(shift_x, focal_px), p = -std::atan2(shift_y, focal_px);
+  // In the camera's frame (z along its view, x right, y up: the label with z negated), turn
+  // about y, then about x, by the angles that take the view axis (0, 0, 1) to
+  // (-shift_x, shift_y, focal_px) exactly.
+  const double b = -std::atan2(shift_x, std::hypot(shift_y, focal_px)), p = -std::atan2(shift_y, focal_px);
   const Vec3 c{gaze.x, gaze.y, -gaze.z};
   const Vec3 yawed{c.x * std::cos(b) + c.z * std::sin(b), c.y, -c.x * std::sin(b) + c.z * std::cos(b)};
   const Vec3 turned{yawed.x, yawed.y * std::cos(p) - yawed.z * std::sin(p),

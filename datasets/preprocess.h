@@ -62,10 +62,12 @@ SampleLabel preprocess_sample(const Sample& sample, const PreprocessOptions& opt
 // The gaze an eye shows when the crop window moves by (shift_x, shift_y) source pixels, for a
 // camera of focal length `focal_px` pixels. Moving the window right puts the eye further left in
 // the frame, that is, seen from further right: an eye that looks the same there looks further
-// towards the camera's +x. Exactly: the label turns by the rotation that takes the view axis to
+// towards the camera's +x. The label turns by a rotation that takes the view axis to
 // (-shift_x, shift_y, focal_px) (image y down, label x along the columns, y against the rows,
-// z out of the eye towards the camera: the renderer's frame; check a dataset's before using it),
-// by about atan(shift / focal_px).
+// z out of the eye towards the camera: the renderer's frame, OpenEDS' and AEA's layouts; not
+// MPIIGaze's normalised frame, where y and z point the other way), by about atan(shift / focal_px).
+// A camera tilt or roll puts the label frame off the camera's: the turn is then right to first
+// order only.
 Vec3 turn_gaze_for_shift(const Vec3& gaze, double shift_x, double shift_y, double focal_px);
 
 }  // namespace gaze

@@ -168,7 +168,7 @@ std::string eval_markdown(const EvalResult& r) {
   std::snprintf(buf, sizeof buf,
                 "| **all** | %lld | %.3f | %.3f | %.3f | %.3f | %.3f |\n\n"
                 "offset: the rotation taking a person's mean prediction onto their mean label; offset removed: "
-                "the error left after it (what a per-person calibration could reach at best).\n\n"
+                "the error left after each person's offset is undone (roughly what an offset calibration reaches).\n\n"
                 "mean over participants: %.3f deg",
                 (long long)a.count, a.mean, a.median, a.p95, r.offsets.mean_offset_deg,
                 r.offsets.residual.all_frames.mean, r.summary.mean_over_participants);

@@ -40,7 +40,8 @@ bool up_to_date(const fs::path& stamp, const std::string& what) {
 
 // The same for work made from a config (rendered data, packs): `stamp` holds a header line and
 // the config that matters, compared as configs (config_difference), so keys a newer libgaze
-// added, at their defaults, do not redo the work.
+// added, at their defaults, do not redo the work. The rule this relies on: a new synth.* or
+// data.* key's default reproduces what was made before it existed.
 bool made_from(const fs::path& stamp, const std::string& header, const Config& inputs) {
   if (!fs::exists(stamp)) return false;
   const std::string text = read_text_file(stamp.string());

@@ -554,6 +554,14 @@ void validate_config(Config& config) {
   if (!(a.gamma >= 0 && a.gamma <= 2)) invalid(config, "train.augmentation.gamma", "must be in 0..2");
   if (!(a.noise >= 0 && a.noise <= 64)) invalid(config, "train.augmentation.noise", "must be in 0..64 grey levels");
   if (!(a.focal >= 0 && a.focal <= 100)) invalid(config, "train.augmentation.focal", "must be in 0..100 image widths");
+  if (a.focal > 0 && config.data.eye == "pair") {
+    invalid(config, "train.augmentation.focal", "is per eye image: not with data.eye=pair (two eyes side by side)");
+  }
+  const std::string& source = config.data.source;
+  if (a.focal > 0 && (source.rfind("mpiigaze:", 0) == 0 || source.rfind("mpiifacegaze:", 0) == 0)) {
+    invalid(config, "train.augmentation.focal",
+            "turns labels in the OpenEDS / AEA frame; MPII's normalised labels point y and z the other way");
+  }
   if (t.gaze_loss != "l1" && t.gaze_loss != "laplace_nll") {
     invalid(config, "train.gaze_loss",
             "unknown loss '" + t.gaze_loss + "'" + suggest_suffix(t.gaze_loss, {"l1", "laplace_nll"}));

@@ -133,6 +133,10 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
   CHECK(default_config({"train.augmentation.scale=0.2"}).train.augmentation.scale == 0.2);
   CHECK_THROWS_WITH(default_config({"train.augmentation.focal=-1"}),
                     Contains("train.augmentation.focal: must be in 0..100 image widths"));
+  CHECK_THROWS_WITH(default_config({"train.augmentation.focal=0.7", "data.eye=pair"}),
+                    Contains("train.augmentation.focal: is per eye image: not with data.eye=pair"));
+  CHECK_THROWS_WITH(default_config({"train.augmentation.focal=0.7", "data.source=mpiigaze:/data/MPIIGaze"}),
+                    Contains("MPII's normalised labels"));
   CHECK_THROWS_WITH(default_config({"train.ema=1"}), Contains("train.ema: must be in [0, 1) (0 = off)"));
   CHECK_THROWS_WITH(default_config({"train.ema=-0.5"}), Contains("train.ema: must be in [0, 1)"));
   CHECK(default_config({"train.ema=0.99"}).train.ema == 0.99);

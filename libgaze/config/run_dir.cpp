@@ -79,21 +79,23 @@ ConfigDifference config_difference(const std::string& stored, const std::string&
   if (stored == dumped) return {};
   // Both read as a config file is today (defaults for missing keys, presets filled, today's
   // help comments); text that is no config today (a key since removed) is compared as written.
-  const auto resolved = [&](const std::string& text) {
+  std::string unreadable;  // why the stored text is no config today, if it is not
+  const auto resolved = [&](const std::string& text, std::string* why) {
     try {
       return dump_config(parse_config(text, path));
-    } catch (const Error&) {
+    } catch (const Error& e) {
+      if (why) *why = e.what();
       return text;
     }
   };
-  const std::string theirs = resolved(stored), ours = resolved(dumped);
+  const std::string theirs = resolved(stored, &unreadable), ours = resolved(dumped, nullptr);
   if (theirs == ours) return {};
   // Lines are numbered in the file as written; the key and values come from the resolved texts.
   const std::vector<std::string> a = split(theirs, '\n'), b = split(ours, '\n'), written = split(stored, '\n');
   size_t i = 0;
   while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
   ConfigDifference d;
-  d.stored = dump_line_key(a, i);
+  d.stored = dump_line_key(a, i) + (unreadable.empty() ? "" : " (not a config today: " + unreadable + ")");
   d.ours = dump_line_key(b, i);
   const std::string key = d.stored.substr(0, d.stored.find(':'));
   d.line = int64_t(std::min(i, written.size())) + 1;

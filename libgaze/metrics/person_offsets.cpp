@@ -19,7 +19,7 @@ struct Rotation {
     const double s = norm(c);
     cos_angle = dot(a, b);
     sin_angle = s;
-    axis = s > 0 ? scale(c, 1.0 / s) : Vec3{};
+    axis = s > 0 ? scale(c, 1.0 / s) : Vec3{};  // opposite means (never in practice): apply() then negates
   }
   double angle_deg() const { return std::atan2(sin_angle, cos_angle) * kDegrees; }
   Vec3 apply(const Vec3& v) const {

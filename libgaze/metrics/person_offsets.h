@@ -4,8 +4,9 @@
 // For each participant, the offset is the rotation that takes the mean of their predicted
 // directions onto the mean of their labels (the smallest rotation between the two: a yaw/pitch
 // shift, in any angle convention). Applying it to each of their predictions and measuring again
-// gives the residual: the error of an oracle that knows every person's offset from all of their
-// frames. A residual near the raw error says the error is per frame (noise, blinks, appearance);
+// gives the residual: roughly the error of an oracle that knows every person's offset from all
+// of their frames (not a strict lower bound: this rotation does not minimise the mean angular
+// error, it aligns the means). A residual near the raw error says the error is per frame (noise, blinks, appearance);
 // a small residual says it is per person (kappa, headset fit, anatomy the model has not learnt).
 #pragma once
 
