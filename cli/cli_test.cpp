@@ -370,13 +370,16 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
   const std::string stages =
       "'pipeline.stages.distill.set=[train.steps=3]'"
-      " 'pipeline.stages.student_adapters.set=[train.steps=2,openeds:train.lr=0.002,"
+      " 'pipeline.stages.student_adapters.set=[train.steps=2,train.augmentation.focal=-1,openeds:train.lr=0.002,"
       "aea:train.lr=0.5]'";
   const auto r = run_tiny_pipeline(dir, "demo.yaml", stages);
   REQUIRE(r.exit_code == 0);
   // A dataset's own entry reaches that dataset's run of the stage only (the run covers no AEA).
   CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("lr: 0.002"));
   CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), !Contains("lr: 0.002"));
+  // focal=-1 (auto) becomes the renderer's focal length on the data the pipeline rendered.
+  CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("focal: 0.7333"));
+  CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), Contains("focal: 0  #"));
   // Another recipe on the same data retrains, but neither renders nor packs the data again.
   CHECK_THAT(r.output, Contains("pipeline: rendering synthetic") && Contains("packed"));
   const auto other =
@@ -410,6 +413,13 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK_THAT(report, Contains("| generalised | ConvNeXt V2-A (teacher) | 3.6M |") &&
                          Contains("| generalised | DFT Gaze (student) | 281K |") && Contains("input 32x64"));
   CHECK_THAT(read_file(dir.file("p/report.json")), Contains("\"student\": 281174"));
+  // On data it is given, focal=-1 leaves the labels: that camera's focal length is not known.
+  const auto given =
+      run_tiny_pipeline(dir, "demo.yaml", stages + " run.name=g pipeline.openeds=" + dir.file("p/data/openeds"));
+  INFO(given.output);
+  REQUIRE(given.exit_code == 0);
+  CHECK_THAT(given.output, !Contains("rendering synthetic"));
+  CHECK_THAT(read_file(dir.file("g/student_adapters_openeds/config.yaml")), Contains("focal: 0  #"));
   // A broken stage override is reported before anything runs, naming the stage key.
   const auto bad = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
                             " run.name=q 'pipeline.stages.distill.set=[train.stepz=3]'");

@@ -179,7 +179,7 @@ void require_run_made_with(const Config& config, const std::string& condition_fi
   } catch (const Error& e) {
     throw Error(std::string(e.what()) + " (the run's resolved config: did its pipeline run?)");
   }
-  const ConfigDifference d = config_difference(made, path, config);
+  const ConfigDifference d = config_difference(made, path, dump_config(config));
   if (d.line > 0) {
     throw Error(path + ":" + std::to_string(d.line) + ": the run was made with '" + d.stored + "', where " +
                 condition_file + " with the overrides given makes '" + d.ours +

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
+#include <type_traits>
 
 #include "libgaze/core/error.h"
 #include "trainers/batches.h"
@@ -73,22 +74,18 @@ EvalResult evaluate_predictor(const GazePredictor& predict, bool score_blinks, c
       r.indices.push_back(b.indices[size_t(i)]);
     }
   });
-  std::vector<double> open_errors;
-  std::vector<int64_t> open_participants;
-  std::vector<Vec3> open_predictions, open_labels;
-  for (size_t i = 0; i < r.errors_deg.size(); ++i) {
-    if (r.blinks[i]) {
-      ++r.blink_frames;
-      continue;
+  r.blink_frames = int64_t(std::count(r.blinks.begin(), r.blinks.end(), true));
+  const auto open = [&](const auto& per_frame) {  // the entries of open-eye frames
+    std::decay_t<decltype(per_frame)> kept;
+    for (size_t i = 0; i < per_frame.size(); ++i) {
+      if (!r.blinks[i]) kept.push_back(per_frame[i]);
     }
-    open_errors.push_back(r.errors_deg[i]);
-    open_participants.push_back(r.participants[i]);
-    open_predictions.push_back(r.predictions[i]);
-    open_labels.push_back(r.labels[i]);
-  }
-  if (open_errors.empty()) throw Error(data.describe() + ": no open-eye frames to evaluate");
-  r.summary = summarize_by_participant(open_errors, open_participants);
-  r.offsets = split_person_offsets(open_predictions, open_labels, open_participants);
+    return kept;
+  };
+  const std::vector<int64_t> open_participants = open(r.participants);
+  if (open_participants.empty()) throw Error(data.describe() + ": no open-eye frames to evaluate");
+  r.summary = summarize_by_participant(open(r.errors_deg), open_participants);
+  r.offsets = split_person_offsets(open(r.predictions), open(r.labels), open_participants);
   // An untrained 4th output (model.head.uncertainty: false) is not scored as a blink detector.
   if (score_blinks) r.blink_auc = roc_auc(r.log_scales, r.blinks);
   return r;

@@ -13,6 +13,7 @@
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
 #include "datasets/splits.h"
+#include "datasets/synth/eye_renderer.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/config/run_dir.h"
 #include "libgaze/config/stage_set.h"
@@ -45,7 +46,8 @@ bool up_to_date(const fs::path& stamp, const std::string& what) {
 bool made_from(const fs::path& stamp, const std::string& header, const Config& inputs) {
   if (!fs::exists(stamp)) return false;
   const std::string text = read_text_file(stamp.string());
-  return text.rfind(header, 0) == 0 && config_difference(text.substr(header.size()), stamp.string(), inputs).line == 0;
+  return text.rfind(header, 0) == 0 &&
+         config_difference(text.substr(header.size()), stamp.string(), dump_config(inputs)).line == 0;
 }
 
 // Packs dataset `kind` at `root` into `out` (all splits), unless that was already done;
@@ -129,6 +131,15 @@ void apply_stage_set(Config& c, const StageRef& stage, const std::string& datase
   }
 }
 
+// train.augmentation.focal=-1 (auto): the renderer's focal length where this pipeline renders
+// the data (one camera model for the OpenEDS and AEA layouts), 0 where it was given the data
+// (its camera unknown: the labels stay) or where labels are not in the eye camera's frame (MPII).
+void resolve_auto_focal(Config& c, const PipelineConfig& p, const std::string& dataset) {
+  if (c.train.augmentation.focal != -1) return;
+  const bool rendered = (dataset == "openeds" || dataset == "aea") && given_root(p, dataset).empty();
+  c.train.augmentation.focal = rendered ? synth_focal_px(1.0) : 0;
+}
+
 // A stage's config: its file, the pipeline's shared settings, its overrides (those for
 // `dataset`, "" for a shared stage), then the wiring (what it reads, where it writes). Errors
 // name the stage.
@@ -144,6 +155,7 @@ Config stage_config(const Config& pipeline, const std::string& stage_key, const 
     c = stage.config.empty() ? default_config() : load_config(stage.config);
     copy_explicit_keys(pipeline, c, {"pipeline."});
     apply_stage_set(c, stage, dataset);
+    resolve_auto_focal(c, pipeline.pipeline, dataset);
     c.run.out_dir = root.string();
     c.run.name = run_name;
     c.data.source = source;

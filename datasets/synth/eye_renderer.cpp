@@ -140,6 +140,8 @@ Vec3 optical_axis(const EyeParticipant& p, const Vec3& visual_axis) {
   return aria_direction({v.yaw - p.kappa_yaw, v.pitch - p.kappa_pitch});
 }
 
+double synth_focal_px(double width) { return 0.55 * width * 32.0 / (2 * 12.0); }
+
 Image render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height, int32_t width, bool mirror) {
   Vec3 g = normalized(s.visual_axis);
   if (mirror) g.x = -g.x;  // render the mirrored left eye, flip the image at the end
@@ -154,8 +156,7 @@ Image render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height
   const Vec3 e1 = normalized(cross(o, {0, 1, 0}));
   const Vec3 e2 = cross(e1, o);
 
-  // The eye spans ~55% of the width at the reference distance, whatever the image size.
-  const double f = 0.55 * width * 32.0 / (2 * 12.0);
+  const double f = synth_focal_px(width);
   const double cx = width / 2.0, cy = height / 2.0;
   const double eye_u = f * eye.x / eye.z, eye_v = f * eye.y / eye.z, eye_px = f * R / eye.z;
   const double cr = std::cos(s.roll), sr = std::sin(s.roll);

@@ -75,6 +75,11 @@ struct EyeFrameState {
 Image render_eye(const EyeParticipant& p, const EyeFrameState& state, int32_t height, int32_t width,
                  bool mirror = false);
 
+// The renderer's pinhole focal length in pixels for an image `width` wide (the eye spans ~55% of
+// the width at the reference distance, whatever the size): 0.733 image widths. What
+// train.augmentation.focal needs to turn labels as this camera sees an eye elsewhere in the frame.
+double synth_focal_px(double width);
+
 // The optical axis for a visual axis and a participant's kappa (label frame, unit).
 Vec3 optical_axis(const EyeParticipant& p, const Vec3& visual_axis);
 

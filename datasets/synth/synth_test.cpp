@@ -245,7 +245,7 @@ TEST_CASE("an eye elsewhere in the frame looks as the shift-turned gaze says (tr
   b.eye_offset_x = 2.0;
   b.eye_offset_y = -1.5;  // camera y is up: below the axis
   const int32_t h = 200, w = 320;
-  const double f = 0.55 * w * 32.0 / (2 * 12.0);  // the renderer's focal length, pixels
+  const double f = synth_focal_px(w);
   const double u = f * b.eye_offset_x / b.eye_distance, v = -f * b.eye_offset_y / b.eye_distance;  // right, down
   for (const YawPitch gaze : {YawPitch{0.15, 0.05}, YawPitch{-0.2, -0.1}}) {
     const Vec3 seen_by_b = aria_direction(gaze);

@@ -553,7 +553,13 @@ void validate_config(Config& config) {
   if (!(a.contrast >= 0 && a.contrast < 1)) invalid(config, "train.augmentation.contrast", "must be in [0, 1)");
   if (!(a.gamma >= 0 && a.gamma <= 2)) invalid(config, "train.augmentation.gamma", "must be in 0..2");
   if (!(a.noise >= 0 && a.noise <= 64)) invalid(config, "train.augmentation.noise", "must be in 0..64 grey levels");
-  if (!(a.focal >= 0 && a.focal <= 100)) invalid(config, "train.augmentation.focal", "must be in 0..100 image widths");
+  if (a.focal == -1) {
+    invalid(config, "train.augmentation.focal",
+            "-1 (auto) belongs in a gaze run stage's set (pipeline.stages.<stage>.set), which makes it the renderer's "
+            "focal length for the data the pipeline renders; elsewhere give the camera's in image widths, or 0");
+  }
+  if (!(a.focal >= 0 && a.focal <= 100))
+    invalid(config, "train.augmentation.focal", "must be in 0..100 image widths, or -1");
   if (a.focal > 0 && config.data.eye == "pair") {
     invalid(config, "train.augmentation.focal", "is per eye image: not with data.eye=pair (two eyes side by side)");
   }

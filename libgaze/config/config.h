@@ -83,7 +83,9 @@ struct AugmentConfig {
     v("shift", shift, "move the crop window by up to this fraction of its size, each axis");
     v("focal", focal,
       "the camera's focal length in image widths (the renderer's: 0.733): the shift then also turns the gaze label by "
-      "the angle it moves the eye in the view, as an eye sitting elsewhere in the frame is seen; 0 = the label stays");
+      "the angle it moves the eye in the view, as an eye sitting elsewhere in the frame is seen; 0 = the label stays; "
+      "-1 = auto, in a gaze run stage's set only: the renderer's for the OpenEDS / AEA data the pipeline renders, "
+      "0 for data it is given (its camera unknown)");
     v("scale", scale, "zoom: scale the crop window about its centre by 1 +- this (the eye nearer or farther; 0 = off)");
     v("brightness", brightness, "add up to +- this fraction of full scale");
     v("contrast", contrast, "scale contrast by 1 +- this");

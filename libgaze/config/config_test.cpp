@@ -131,8 +131,11 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
   CHECK_THROWS_WITH(default_config({"train.augmentation.scale=-0.1"}),
                     Contains("train.augmentation.scale: must be in 0..0.5"));
   CHECK(default_config({"train.augmentation.scale=0.2"}).train.augmentation.scale == 0.2);
+  CHECK_THROWS_WITH(default_config({"train.augmentation.focal=-2"}),
+                    Contains("train.augmentation.focal: must be in 0..100 image widths, or -1"));
+  // Auto is resolved by gaze run from the data it renders; a config on its own cannot know the camera.
   CHECK_THROWS_WITH(default_config({"train.augmentation.focal=-1"}),
-                    Contains("train.augmentation.focal: must be in 0..100 image widths"));
+                    Contains("train.augmentation.focal: -1 (auto) belongs in a gaze run stage's set"));
   CHECK_THROWS_WITH(default_config({"train.augmentation.focal=0.7", "data.eye=pair"}),
                     Contains("train.augmentation.focal: is per eye image: not with data.eye=pair"));
   CHECK_THROWS_WITH(default_config({"train.augmentation.focal=0.7", "data.source=mpiigaze:/data/MPIIGaze"}),
@@ -311,8 +314,16 @@ TEST_CASE("the run directory holds the resolved config", "[config][run_dir]") {
   CHECK(testing::read_file(dir.file("exp1/config.yaml")) == dump_config(c));
   older.replace(older.find("  seed: 0"), 9, "  seed: 4");
   dir.write("exp1/config.yaml", older);
-  const ConfigDifference d = config_difference(older, "exp1/config.yaml", c);
+  const ConfigDifference d = config_difference(older, "exp1/config.yaml", dump_config(c));
   CHECK(d.stored == "run.seed: 4");
   CHECK(d.ours == "run.seed: 0");
   CHECK(split(older, '\n').at(size_t(d.line - 1)).find("seed: 4") != std::string::npos);
+  // A key nested three deep is named in full, on the line that holds it.
+  Config staged = c;
+  staged.pipeline.stages.student_adapters.set = {"train.steps=300"};
+  const std::string staged_text = dump_config(staged);
+  const ConfigDifference n = config_difference(staged_text, "p.yaml", dump_config(c));
+  CHECK(n.stored == "pipeline.stages.student_adapters.set: [train.steps=300]");
+  CHECK(n.ours == "pipeline.stages.student_adapters.set: []");
+  CHECK(split(staged_text, '\n').at(size_t(n.line - 1)).find("set: [train.steps=300]") != std::string::npos);
 }

@@ -53,30 +53,38 @@ std::string run_dir_path(const Config& config) {
 
 namespace {
 
-size_t indent_of(const std::string& line) { return line.find_first_not_of(' '); }
-
-// The dotted key of line `i` of a YAML dump (its own key and those of the lines it nests in), and
-// the line's value without its help comment: "pipeline.stages.student_adapters.set: [...]".
-std::string dump_line_key(const std::vector<std::string>& lines, size_t i) {
-  if (i >= lines.size()) return "(end of file)";
-  const auto key = [](const std::string& line) { return trim(line.substr(0, line.find(':'))); };
-  std::string path = key(lines[i]);
-  size_t indent = indent_of(lines[i]);
-  for (size_t j = i; j-- > 0 && indent > 0;) {
-    if (indent_of(lines[j]) < indent && lines[j].find(':') != std::string::npos) {
-      path = key(lines[j]) + "." + path;
-      indent = indent_of(lines[j]);
+// The dotted key of every line of a YAML dump, in one pass (its own key and those of the lines it
+// nests in: "pipeline.stages.student_adapters.set"); "" for a line that holds no key.
+std::vector<std::string> dump_keys(const std::vector<std::string>& lines) {
+  std::vector<std::pair<size_t, std::string>> enclosing;  // (indent, dotted key) of the open parents
+  std::vector<std::string> keys;
+  keys.reserve(lines.size());
+  for (const std::string& line : lines) {
+    const size_t indent = line.find_first_not_of(' '), colon = line.find(':');
+    if (indent == std::string::npos || colon == std::string::npos || line[indent] == '#') {
+      keys.emplace_back();
+      continue;
     }
+    while (!enclosing.empty() && enclosing.back().first >= indent) enclosing.pop_back();
+    const std::string key = trim(line.substr(0, colon));
+    keys.push_back(enclosing.empty() ? key : enclosing.back().second + "." + key);
+    enclosing.emplace_back(indent, keys.back());
   }
+  return keys;
+}
+
+// "key: value" for line `i` of a dump whose keys are `keys`, the value without its help comment.
+std::string dump_line_key(const std::vector<std::string>& lines, const std::vector<std::string>& keys, size_t i) {
+  if (i >= lines.size()) return "(end of file)";
+  if (keys[i].empty()) return trim(lines[i]);
   const std::string value = lines[i].substr(lines[i].find(':') + 1);
-  return path + ": " + trim(value.substr(0, value.find("  #")));
+  return keys[i] + ": " + trim(value.substr(0, value.find("  #")));
 }
 
 }  // namespace
 
-ConfigDifference config_difference(const std::string& stored, const std::string& path, const Config& config) {
-  const std::string dumped = dump_config(config);
-  if (stored == dumped) return {};
+ConfigDifference config_difference(const std::string& stored, const std::string& path, const std::string& ours) {
+  if (stored == ours) return {};
   // Both read as a config file is today (defaults for missing keys, presets filled, today's
   // help comments); text that is no config today (a key since removed) is compared as written.
   std::string unreadable;  // why the stored text is no config today, if it is not
@@ -88,23 +96,19 @@ ConfigDifference config_difference(const std::string& stored, const std::string&
       return text;
     }
   };
-  const std::string theirs = resolved(stored, &unreadable), ours = resolved(dumped, nullptr);
-  if (theirs == ours) return {};
+  const std::string theirs = resolved(stored, &unreadable), today = resolved(ours, nullptr);
+  if (theirs == today) return {};
   // Lines are numbered in the file as written; the key and values come from the resolved texts.
-  const std::vector<std::string> a = split(theirs, '\n'), b = split(ours, '\n'), written = split(stored, '\n');
+  const std::vector<std::string> a = split(theirs, '\n'), b = split(today, '\n'), written = split(stored, '\n');
   size_t i = 0;
   while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  const std::vector<std::string> a_keys = dump_keys(a), written_keys = dump_keys(written);
   ConfigDifference d;
-  d.stored = dump_line_key(a, i) + (unreadable.empty() ? "" : " (not a config today: " + unreadable + ")");
-  d.ours = dump_line_key(b, i);
-  const std::string key = d.stored.substr(0, d.stored.find(':'));
-  d.line = int64_t(std::min(i, written.size())) + 1;
-  for (size_t j = 0; j < written.size(); ++j) {
-    if (dump_line_key(written, j).rfind(key + ":", 0) == 0) {
-      d.line = int64_t(j) + 1;
-      break;
-    }
-  }
+  d.stored = dump_line_key(a, a_keys, i) + (unreadable.empty() ? "" : " (not a config today: " + unreadable + ")");
+  d.ours = dump_line_key(b, dump_keys(b), i);
+  const bool keyed = i < a_keys.size() && !a_keys[i].empty();
+  const auto at = keyed ? std::find(written_keys.begin(), written_keys.end(), a_keys[i]) : written_keys.end();
+  d.line = at != written_keys.end() ? int64_t(at - written_keys.begin()) + 1 : int64_t(std::min(i, written.size())) + 1;
   return d;
 }
 
@@ -124,7 +128,7 @@ RunDir open_run_dir(const Config& config, bool resume) {
   }
   const std::string resolved = dump_config(config);
   if (fs::exists(run.config_path())) {
-    const ConfigDifference d = config_difference(read_text_file(run.config_path()), run.config_path(), config);
+    const ConfigDifference d = config_difference(read_text_file(run.config_path()), run.config_path(), resolved);
     if (d.line > 0) {
       throw Error(run.config_path() + ":" + std::to_string(d.line) +
                   ": this run directory holds a different config ('" + d.stored + "', now '" + d.ours + "'); " +

@@ -32,15 +32,16 @@ std::string run_dir_path(const Config& config);
 // without it, an existing different config.yaml is an error.
 RunDir open_run_dir(const Config& config, bool resume);
 
-// Where a resolved config written earlier (`stored`, the text of `path`) and `config` first
-// differ: the line of `stored` (0 = the same config) and that line's dotted key and value in each
-// ("train.lr: 0.003"). The stored text is resolved again first, so a file written before a key
-// existed (which then takes its default) or with older help comments still matches.
+// Where a resolved config written earlier (`stored`, the text of `path`) and today's one
+// (`ours`, dump_config of the config to compare with) first differ: the line of `stored` (0 = the
+// same config) and that line's dotted key and value in each ("train.lr: 0.003"). Both texts are
+// resolved again first, so a file written before a key existed (which then takes its default) or
+// with older help comments still matches.
 struct ConfigDifference {
   int64_t line = 0;
   std::string stored, ours;
 };
-ConfigDifference config_difference(const std::string& stored, const std::string& path, const Config& config);
+ConfigDifference config_difference(const std::string& stored, const std::string& path, const std::string& ours);
 
 // Locks `dir` (created if needed) for this process; throws gaze::Error naming the holder.
 std::shared_ptr<void> lock_directory(const std::string& dir);
