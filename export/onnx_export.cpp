@@ -138,6 +138,7 @@ class GazeNetWriter {
 }  // namespace
 
 std::string onnx_model_bytes(GazeNet& model, const std::string& source) {
+  require_global_pool_head(model->config(), "export: the ONNX writer");
   at::NoGradGuard no_grad;
   onnx::ModelProto proto;
   proto.set_ir_version(onnx::IR_VERSION);

@@ -244,6 +244,12 @@ TEST_CASE("int8 QDQ refuses missing or broken calibration ranges, naming the ten
   CHECK(parsed.at("a").max == 2.0f);
 }
 
+TEST_CASE("ONNX export refuses a grid head by name", "[onnx]") {
+  GazeNet model = make_gaze_net(default_config({"model.head.grid=[3,4]"}).model, 1);
+  CHECK_THROWS_WITH(onnx_model_bytes(model), Catch::Contains("export: the ONNX writer has only the paper's global-pool "
+                                                             "head, but this model's model.head.grid is [3, 4]"));
+}
+
 TEST_CASE("ONNX export of a missing checkpoint names it and writes nothing", "[onnx]") {
   testing::TempDir dir("onnx");
   CHECK_THROWS_WITH(export_onnx_model({dir.file("absent.h5"), dir.file("m.onnx"), "", {}}),

@@ -213,6 +213,7 @@ at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_
 
 ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
   if (frames.empty()) throw Error("calibration needs at least one frame");
+  require_global_pool_head(model->config(), "export: the fixed-point kernel");
   torch::NoGradGuard no_grad;
   model->eval();
   std::map<std::string, Observer> observers;
@@ -508,6 +509,7 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   torch::NoGradGuard no_grad;
   model->eval();
   const ModelConfig& cfg = model->config();
+  require_global_pool_head(cfg, "export: the fixed-point kernel");
   if (options.input_h % 32 || options.input_w % 32 || options.input_h < 32 || options.input_w < 32) {
     throw Error("export: input size " + std::to_string(options.input_h) + "x" + std::to_string(options.input_w) +
                 " must be multiples of 32");

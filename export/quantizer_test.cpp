@@ -34,6 +34,16 @@ TEST_CASE("the calibration forward is the model's own forward", "[quantizer]") {
   CHECK(at::allclose(shadow.at("residual.3").permute({0, 3, 1, 2}), model->forward_stages(x).back(), 1e-5, 1e-6));
 }
 
+TEST_CASE("a grid head is refused by name: the kernel has only the global pool", "[quantizer]") {
+  GazeNet model = make_gaze_net(default_config({"model.head.grid=[3,4]"}).model, 1);
+  QuantizeOptions options;
+  const auto frames = eye_frames(2, options.input_h, options.input_w, 2);
+  CHECK_THROWS_WITH(calibrate(model, frames, options),
+                    Catch::Contains("export: the fixed-point kernel has only the paper's global-pool head") &&
+                        Catch::Contains("model.head.grid is [3, 4]"));
+  CHECK_THROWS_WITH(quantize_model(model, {}, options), Catch::Contains("model.head.grid is [3, 4]"));
+}
+
 TEST_CASE("integer reference stage outputs track the float model", "[quantizer]") {
   GazeNet model = perturbed_student(3);
   QuantizeOptions options;

@@ -221,6 +221,7 @@ class AdaptersStage : public GazeNetStage {
     // Stages that never train the head on gaze (Python's Model.save and user files may hold a
     // trained one, so they are not in this list).
     const bool fresh_head = loaded.stage == "teacher-mae" || loaded.stage == "distill" || loaded.stage == "import";
+    build_head_grid(config, fresh_head);
     if (fresh_head) start_head(config.train.head_init);
   }
   std::string name() const override { return "adapters"; }
@@ -284,6 +285,24 @@ class AdaptersStage : public GazeNetStage {
     for (int64_t k = 0; k < 3; ++k) net_->head->bias[k].fill_(scale * mean[size_t(k)]);
     spdlog::info("adapters: the head starts biased to the mean training gaze ({:+.3f}, {:+.3f}, {:+.3f})", mean[0],
                  mean[1], mean[2]);
+  }
+
+  // model.head.grid set for this stage: a head that never saw gaze is rebuilt to the grid; a
+  // trained one is kept, and a grid that differs from it is refused rather than thrown away.
+  void build_head_grid(const Config& config, bool fresh_head) {
+    const std::vector<int64_t>& want = config.model.head.grid;
+    const std::vector<int64_t> have = net_->config().head.grid;
+    if (config_origin(config, "model.head.grid") == "default" || want == have) return;
+    const auto text = [](const std::vector<int64_t>& g) {
+      return "[" + std::to_string(g[0]) + ", " + std::to_string(g[1]) + "]";
+    };
+    if (!fresh_head) {
+      throw Error(config_origin(config, "model.head.grid") + ": model.head.grid=" + text(want) + ", but " +
+                  config.train.init + " holds a head trained on gaze with grid " + text(have) +
+                  "; start from a teacher-mae or distill checkpoint to train a head with another grid");
+    }
+    net_->reset_head(want, uint64_t(config.run.seed));
+    spdlog::info("adapters: a fresh head on a {}x{} grid of the last stage's map", want[0], want[1]);
   }
 
   void start_head(const std::string& how) {

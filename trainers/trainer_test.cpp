@@ -412,6 +412,28 @@ TEST_CASE("adapters turn an untrained head that faces away from the data round, 
                     Contains("train.head_init") && Contains("mean_gaze"));
 }
 
+TEST_CASE("adapters build a grid head on a head that never saw gaze and keep a trained one's grid", "[trainer]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  // The tiny 32x64 input leaves a 1x2 map: a [1, 2] grid reads each half on its own.
+  const Config c = tiny_config(out.path(), "grid", {"train.init=" + teacher, "train.steps=2", "model.head.grid=[1,2]"});
+  auto stage = make_stage("adapters", c);
+  CHECK(dynamic_cast<GazeNetImpl&>(stage->module()).head->weight.sizes() == at::IntArrayRef({4, 640}));
+  const std::string trained = run_training(c, *stage, false).model_path;
+  GazeNet net = load_model(trained);
+  CHECK(net->config().head.grid == std::vector<int64_t>({1, 2}));
+  CHECK(net->head->weight.sizes() == at::IntArrayRef({4, 640}));
+  DataConfig validation = c.data;
+  validation.split = "validation";
+  CHECK(std::isfinite(evaluate(net, *open_dataset(validation), c).summary.all_frames.mean));
+  // Continuing from the trained head keeps its grid; asking for another one is refused.
+  auto again = make_stage("adapters", tiny_config(out.path(), "again", {"train.init=" + trained}));
+  CHECK(dynamic_cast<GazeNetImpl&>(again->module()).config().head.grid == std::vector<int64_t>({1, 2}));
+  CHECK_THROWS_WITH(
+      make_stage("adapters", tiny_config(out.path(), "other", {"train.init=" + trained, "model.head.grid=[1,1]"})),
+      Contains("model.head.grid=[1, 1], but " + trained + " holds a head trained on gaze with grid [1, 2]"));
+}
+
 TEST_CASE("stage errors are clear", "[trainer]") {
   testing::TempDir out;
   CHECK_THROWS_WITH(make_stage("distill", tiny_config(out.path(), "x")), Contains("set train.teacher"));

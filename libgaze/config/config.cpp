@@ -441,6 +441,10 @@ void validate_config(Config& config) {
     invalid(config, "model.arch", "unknown architecture '" + m.arch + "'" + suggest_suffix(m.arch, archs));
   }
   if (!is_baseline_arch(m.arch)) validate_gaze_net_shape(config);
+  if (m.head.grid.size() != 2 || m.head.grid[0] < 1 || m.head.grid[1] < 1 || m.head.grid[0] > 16 ||
+      m.head.grid[1] > 16) {
+    invalid(config, "model.head.grid", "needs [rows, cols], each in 1..16");
+  }
   if (m.in_chans != 1 && m.in_chans != 3) invalid(config, "model.in_chans", "must be 1 or 3");
   if (m.drop_path < 0 || m.drop_path >= 1) invalid(config, "model.drop_path", "must be in [0, 1)");
   if (!(m.ln_eps > 0)) invalid(config, "model.ln_eps", "must be > 0");

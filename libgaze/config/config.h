@@ -35,12 +35,17 @@ struct AdapterConfig {
 
 struct HeadConfig {
   bool uncertainty = true;
+  std::vector<int64_t> grid = {1, 1};
 
   template <class V>
   void visit(V& v) {
     v("uncertainty", uncertainty,
       "train the 4th output as a Laplace log-scale (our addition; with train.gaze_loss=l1 by its own NLL on the "
       "detached gaze residual); false: the 4th output is untrained and not scored");
+    v("grid", grid,
+      "[rows, cols] cells the last stage's map is average-pooled to, each LayerNorm'd, all read by the Linear: "
+      "[1, 1] is the paper's global pool; more cells keep where features sit (our addition; a 96x128 input gives "
+      "a 3x4 map). The adapters stage builds a fresh head to this grid");
   }
 };
 
@@ -63,7 +68,7 @@ struct ModelConfig {
     v("drop_path", drop_path, "stochastic depth rate, linearly increasing over blocks");
     v("ln_eps", ln_eps, "LayerNorm epsilon");
     v("adapter", adapter, "gaze adapters inside every block");
-    v("head", head, "gaze head: pool -> LayerNorm -> Linear(4)");
+    v("head", head, "gaze head: pool (model.head.grid) -> LayerNorm -> Linear(4)");
   }
 };
 

@@ -155,6 +155,9 @@ TEST_CASE("hostile configs: sizes, names and YAML that would be read wrongly are
   CHECK_THROWS_WITH(default_config({"data.workers=1000"}), Contains("data.workers: at most 256"));
   CHECK_THROWS_WITH(default_config({"run.threads=5000"}), Contains("run.threads: at most 1024"));
   CHECK_THROWS_WITH(default_config({"data.input_size=[96,100000]"}), Contains("data.input_size: at most 4096"));
+  for (const char* grid : {"model.head.grid=[3]", "model.head.grid=[0,4]", "model.head.grid=[3,17]"}) {
+    CHECK_THROWS_WITH(default_config({grid}), Contains("model.head.grid: needs [rows, cols], each in 1..16"));
+  }
   // A run name cannot climb out of run.out_dir.
   for (const char* name : {"run.name=../../x", "run.name=/tmp/x", "run.name=..", "run.name=a/b"}) {
     CHECK_THROWS_WITH(default_config({name}), Contains("run.name: must be one folder name inside run.out_dir"));

@@ -4,6 +4,7 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/init.h>
 
+#include "libgaze/core/error.h"
 #include "libgaze/models/fused_grn.h"
 #include "libgaze/models/rows_linear.h"
 
@@ -170,7 +171,7 @@ GazeNetImpl::GazeNetImpl(const ModelConfig& config) : config_(config) {
     stages->push_back(stage);
   }
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dims[3]}).eps(eps)));
-  head = register_module("head", torch::nn::Linear(dims[3], 4));
+  head = register_module("head", torch::nn::Linear(dims[3] * config.head.grid[0] * config.head.grid[1], 4));
 }
 
 void GazeNetImpl::set_all_reduce(const AllReduceSum& sum) {
@@ -199,7 +200,20 @@ std::vector<at::Tensor> GazeNetImpl::forward_stages(const at::Tensor& input, con
 }
 
 at::Tensor GazeNetImpl::forward_head(const at::Tensor& last_features) {
-  return head->forward(norm->forward(last_features.mean({2, 3})));
+  const std::vector<int64_t>& grid = config_.head.grid;
+  if (grid[0] == 1 && grid[1] == 1) return head->forward(norm->forward(last_features.mean({2, 3})));
+  const at::Tensor cells = at::adaptive_avg_pool2d(last_features, {grid[0], grid[1]}).permute({0, 2, 3, 1});
+  return head->forward(norm->forward(cells).flatten(1));
+}
+
+void GazeNetImpl::reset_head(const std::vector<int64_t>& grid, uint64_t seed) {
+  config_.head.grid = grid;
+  at::manual_seed(seed);
+  torch::nn::Linear fresh(config_.dims[3] * grid[0] * grid[1], 4);
+  torch::NoGradGuard no_grad;
+  trunc_normal(fresh->weight, 0.02);
+  torch::nn::init::zeros_(fresh->bias);
+  head = replace_module("head", fresh);
 }
 
 at::Tensor GazeNetImpl::forward(const at::Tensor& x) { return forward_head(forward_stages(x).back()); }
@@ -225,6 +239,13 @@ GazeNet make_gaze_net(const ModelConfig& config, uint64_t seed) {
     }
   }
   return net;
+}
+
+void require_global_pool_head(const ModelConfig& config, const std::string& writer) {
+  const std::vector<int64_t>& g = config.head.grid;
+  if (g[0] == 1 && g[1] == 1) return;
+  throw Error(writer + " has only the paper's global-pool head, but this model's model.head.grid is [" +
+              std::to_string(g[0]) + ", " + std::to_string(g[1]) + "]");
 }
 
 at::Tensor gaze_directions(const at::Tensor& head_output) {

@@ -4,7 +4,7 @@
 //   downsample_layers.0.0.weight   stem conv          downsample_layers.0.1.weight  stem LN
 //   downsample_layers.i.0.weight   LN before conv i   downsample_layers.i.1.weight  conv i
 //   stages.s.b.{dwconv,norm,pwconv1,grn,pwconv2}.*    grn.gamma/beta are [1,1,1,4d]
-//   norm.weight / norm.bias        head LayerNorm     head.weight / head.bias       Linear(d,4)
+//   norm.weight / norm.bias        head LayerNorm     head.weight / head.bias       Linear(d*cells,4)
 // plus our additions stages.s.b.adapter.{down,bn,up}.*, so official weights import 1:1.
 //
 // Masked forward (FCMAE, SPEC §2): `mask` is [N,1,h,w] with 1 = hidden patch, at any
@@ -114,7 +114,11 @@ class GazeNetImpl : public torch::nn::Module {
   // Runs stages [first, last] (0-based). For first == 0 `x` is the image batch [N,C,H,W];
   // otherwise it is the output of stage first-1. Returns each run stage's NCHW output.
   std::vector<at::Tensor> forward_stages(const at::Tensor& x, const at::Tensor& mask = {}, int first = 0, int last = 3);
-  // Global average pool -> LayerNorm -> Linear: [N,d_last,h,w] -> [N,4].
+  // [N,d_last,h,w] -> [N,4]. The paper's head (model.head.grid [1,1]): global average pool ->
+  // LayerNorm -> Linear. A grid [r,c] average-pools to r x c cells (adaptive pooling), applies
+  // the same LayerNorm to each cell's d channels and feeds the Linear all of them, cell-major
+  // (input r*c*d: feature (y*c + x)*d + k is channel k of cell (y, x)), so the head sees where in
+  // the image a feature sits, which a global pool throws away.
   at::Tensor forward_head(const at::Tensor& last_features);
   // Image batch -> [N,4]: raw 3-D direction and the Laplace log-scale.
   at::Tensor forward(const at::Tensor& x);
@@ -123,6 +127,9 @@ class GazeNetImpl : public torch::nn::Module {
   // Whether the 4th output is trained is the adapters stage's choice (the layers are the same
   // either way); it is recorded here so checkpoints, evaluation and export know it.
   void set_head_uncertainty(bool trained) { config_.head.uncertainty = trained; }
+  // Replaces the head Linear by a fresh one reading `grid` cells, initialised as make_gaze_net
+  // does (trunc-normal 0.02, zero bias) from `seed`; for a head that never saw gaze.
+  void reset_head(const std::vector<int64_t>& grid, uint64_t seed);
   // Every adapter's BatchNorm synchronised over data-parallel workers (AdapterImpl).
   void set_all_reduce(const AllReduceSum& sum);
 
@@ -140,6 +147,10 @@ TORCH_MODULE(GazeNet);
 // conv/linear weights, zero biases), adapters as identity. Seeds torch's CPU generator with
 // `seed` first so the same seed gives the same weights.
 GazeNet make_gaze_net(const ModelConfig& config, uint64_t seed = 0);
+
+// Throws gaze::Error naming `writer` (e.g. "export: the fixed-point kernel") when the head is not
+// the paper's global pool (model.head.grid other than [1, 1]): for code that has only that head.
+void require_global_pool_head(const ModelConfig& config, const std::string& writer);
 
 // Unit gaze directions [N,3] and log-scales [N] from head outputs [N,4].
 at::Tensor gaze_directions(const at::Tensor& head_output);

@@ -210,3 +210,49 @@ TEST_CASE("the same seed gives the same weights, another seed different ones", "
   CHECK(w.std().item<double>() == Approx(0.02).epsilon(0.1));
   CHECK(at::all(a->named_parameters(true)["stages.2.0.pwconv1.bias"] == 0).item<bool>());
 }
+
+TEST_CASE("a grid head pools to cells, normalises each and reads them cell-major", "[gaze_net]") {
+  ModelConfig grid = model_config("student");
+  grid.head.grid = {3, 4};
+  GazeNet net = make_gaze_net(grid, 5);
+  net->eval();
+  // 80 channels x 12 cells into the Linear: 3,520 parameters more than the paper's head.
+  CHECK(net->head->weight.sizes() == at::IntArrayRef({4, 960}));
+  CHECK(count_parameters(*net) == 281174 + 4 * 80 * 11);
+  CHECK(compute_model_stats(grid, 96, 128).params == count_parameters(*net));
+  CHECK(compute_model_stats(grid, 96, 128).tunable == count_tunable_parameters(*net));
+  // Against the statement, written out cell by cell on a 6x8 map (2x2 positions per cell).
+  at::NoGradGuard no_grad;
+  net->norm->weight.uniform_(0.5, 1.5);
+  net->norm->bias.uniform_(-0.2, 0.2);
+  const at::Tensor map = at::randn({2, 80, 6, 8});
+  at::Tensor expected = net->head->bias.unsqueeze(0).repeat({2, 1});
+  for (int64_t y = 0; y < 3; ++y) {
+    for (int64_t x = 0; x < 4; ++x) {
+      const at::Tensor cell = map.narrow(2, 2 * y, 2).narrow(3, 2 * x, 2).mean({2, 3});
+      const at::Tensor normed = at::layer_norm(cell, {80}, net->norm->weight, net->norm->bias, 1e-6);
+      expected += at::matmul(normed, net->head->weight.narrow(1, (y * 4 + x) * 80, 80).t());
+    }
+  }
+  CHECK(at::allclose(net->forward_head(map), expected, 1e-5, 1e-5));
+  // Moving a feature to another cell changes the output; the paper's global pool cannot see it.
+  const at::Tensor moved = at::roll(map, {4}, {3});
+  CHECK_FALSE(at::allclose(net->forward_head(moved), net->forward_head(map), 1e-4, 1e-4));
+  GazeNet paper = make_gaze_net(model_config("student"), 5);
+  paper->eval();
+  CHECK(at::allclose(paper->forward_head(moved), paper->forward_head(map), 1e-5, 1e-5));
+}
+
+TEST_CASE("reset_head builds a fresh head for a grid, the same for the same seed", "[gaze_net]") {
+  GazeNet a = make_gaze_net(model_config("student"), 1);
+  GazeNet b = make_gaze_net(model_config("student"), 2);
+  a->reset_head({3, 4}, 7);
+  b->reset_head({3, 4}, 7);
+  CHECK(a->config().head.grid == std::vector<int64_t>({3, 4}));
+  CHECK(a->named_parameters(true)["head.weight"].sizes() == at::IntArrayRef({4, 960}));
+  CHECK(at::equal(a->head->weight, b->head->weight));
+  CHECK(at::equal(a->head->bias, at::zeros({4})));
+  CHECK(a->head->weight.std().item<double>() == Approx(0.02).margin(0.004));
+  a->eval();
+  CHECK(a->forward(at::randn({1, 3, 96, 128})).sizes() == at::IntArrayRef({1, 4}));
+}

@@ -54,10 +54,12 @@ ModelStats compute_model_stats(const ModelConfig& m, int64_t height, int64_t wid
   head.name = "head";
   head.channels = 4;
   head.height = head.width = 1;
-  head.params = 2 * c_in + (4 * c_in + 4);
-  head.tunable = 4 * c_in + 4;
-  head.macs = 4 * c_in;
-  head.elementwise = c_in * h * w + c_in;
+  // Pool to the grid's cells, a LayerNorm per cell, one Linear over every cell's channels.
+  const int64_t features = c_in * m.head.grid[0] * m.head.grid[1];
+  head.params = 2 * c_in + (4 * features + 4);
+  head.tunable = 4 * features + 4;
+  head.macs = 4 * features;
+  head.elementwise = c_in * h * w + features;
   stats.layers.push_back(head);
   for (const auto& layer : stats.layers) {
     stats.params += layer.params;
