@@ -269,6 +269,7 @@ std::string tune_source(const QuantizedNet& net, Emitter& e) {
   std::ostringstream init;  // the body of tune_model()
   init << "  m.graph.height = " << t.height << ";\n  m.graph.width = " << t.width
        << ";\n  m.graph.channels = " << t.channels << ";\n  m.graph.hidden = " << t.hidden
+       << ";\n  m.graph.grid_h = " << t.grid_h << ";\n  m.graph.grid_w = " << t.grid_w
        << ";\n  m.graph.blocks = " << t.blocks.size() << ";\n  m.graph.norm_eps = " << hex_float(t.norm_eps)
        << ";\n  m.graph.bn_eps = " << hex_float(t.bn_eps) << ";\n  m.graph.slope = " << hex_float(t.slope) << ";\n";
   for (size_t b = 0; b < t.blocks.size(); ++b) {
@@ -510,6 +511,7 @@ Generated generate(const QuantizedNet& net, const KernelOptions& options) {
       << "    " << stem << ",\n    " << stem_norm << ",\n"
       << "    {" << downsample[0] << ",\n     " << downsample[1] << ",\n     " << downsample[2] << "},\n"
       << "    {kStage0, kStage1, kStage2, kStage3},\n"
+      << "    {" << net.head_grid[0] << ", " << net.head_grid[1] << "}, /* the head's cells */\n"
       << "    " << head_norm << ",\n    &g_user_head,\n};\n\n";
   src << "alignas(64) static uint8_t g_arena[DFTGAZE_ARENA_BYTES];\n"
       << "alignas(16) static int32_t g_user_storage[(DFTGAZE_USER_PAYLOAD_BYTES + 3) / 4 + 1];\n\n"

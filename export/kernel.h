@@ -271,6 +271,7 @@ typedef struct {
   gz_layernorm_params stem_norm;
   gz_downsample downsample[3];
   const gz_block* blocks[4];
+  int32_t head_grid[2]; /* the cells the head pools the last map to; [1, 1]: the paper's global pool */
   gz_layernorm_params head_norm;
   const gz_head* head; /* after head_norm; a user blob may replace it */
 } gz_net;
@@ -1759,26 +1760,18 @@ static inline int gz_net_predict(const gz_net* net, uint8_t* arena, size_t arena
   const int16_t* r = gz_net_stages(net, arena, &plan, 0);
   const int32_t h = net->input_h / 32, w = net->input_w / 32;
 
-  /* Head: mean pool, LayerNorm, Linear(4) in two weight planes, dequantise. */
-  const int32_t c = net->dims[3], positions = h * w;
-  int16_t pooled[GZ_LAYERNORM_MAX_CHANNELS];
-  int16_t normed[GZ_LAYERNORM_MAX_CHANNELS];
-  for (int32_t k = 0; k < c; ++k) {
-    int64_t sum = 0;
-    for (int32_t p = 0; p < positions; ++p) sum += r[(size_t)p * c + k];
-    pooled[k] = (int16_t)gz_div_round_s64(sum, positions);
+  /* Head: mean pool per cell, LayerNorm per cell, Linear(4) over every cell in two weight
+   * planes, dequantise. */
+  const int32_t cells = net->head_grid[0] * net->head_grid[1], c = net->dims[3] * cells;
+  int16_t pooled[GZ_HEAD_MAX_FEATURES];
+  int16_t normed[GZ_HEAD_MAX_FEATURES];
+  gz_pool_cells_s16(r, h, w, net->dims[3], net->head_grid[0], net->head_grid[1], pooled);
+  for (int32_t i = 0; i < cells; ++i) {
+    gz_layernorm_s16_row(pooled + (size_t)i * net->dims[3], &net->head_norm, normed + (size_t)i * net->dims[3]);
   }
-  gz_layernorm_s16_row(pooled, &net->head_norm, normed);
   const gz_head* head = net->head;
-  int32_t acc[4], acc_lo[4];
-  for (int32_t j = 0; j < 4; ++j) {
-    acc[j] = head->bias[j];
-    acc_lo[j] = head->bias_lo[j];
-    for (int32_t k = 0; k < c; ++k) {
-      acc[j] += (int32_t)normed[k] * head->weight[j * c + k];
-      acc_lo[j] += (int32_t)normed[k] * head->weight_lo[j * c + k];
-    }
-  }
+  int64_t acc[4], acc_lo[4];
+  gz_head_acc_s16(normed, c, head->weight, head->weight_lo, head->bias, head->bias_lo, acc, acc_lo);
   gz_head_output(acc, acc_lo, head->dequant, head->dequant_lo, out);
   return 0;
 }

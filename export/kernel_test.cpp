@@ -42,8 +42,9 @@ struct Exported {
 // int8 x int8) run in one kernel; those include stage 1's pw2 layers, and stage 1's blocks keep
 // their GELU outputs as int8 (`int8_hidden`), the later stages' as int16.
 Exported export_test_kernel(const std::string& dir, uint64_t seed, size_t arena_budget = size_t(1) << 20,
-                            const std::set<int32_t>& int8_hidden = {0}) {
-  GazeNet model = testing::perturbed_student(seed);
+                            const std::set<int32_t>& int8_hidden = {0},
+                            const std::vector<int64_t>& head_grid = {1, 1}) {
+  GazeNet model = testing::perturbed_student(seed, head_grid);
   QuantizeOptions options;
   options.input_h = kInputH;
   options.input_w = kInputW;
@@ -126,8 +127,8 @@ struct KernelCase {
   Exported k;
   std::vector<Frame> frames;
   std::string frames_path;
-  KernelCase(uint64_t seed, int count)
-      : k(export_test_kernel(tmp.path() + "/kernel", seed)),
+  KernelCase(uint64_t seed, int count, const std::vector<int64_t>& head_grid = {1, 1})
+      : k(export_test_kernel(tmp.path() + "/kernel", seed, size_t(1) << 20, {0}, head_grid)),
         frames(eye_frames(count, kFrameH, kFrameW, uint32_t(seed))),
         frames_path(tmp.path() + "/frames.gzfr") {
     write_frames_file(frames_path, frames, kFrameH, kFrameW);
@@ -227,6 +228,28 @@ TEST_CASE("generated kernel equals the integer reference bit for bit (avx2 and s
     const std::vector<float> got = run_predict(build + "/dftgaze_tool", c.frames_path, c.tmp.file(name + ".bin"));
     CHECK(first_difference(got, reference_predictions(small.net, c.frames)) == expected.size());
   }
+}
+
+// model.head.grid: the 2 x 3 last map pooled to 2 x 2 cells (the middle column in both), each
+// LayerNorm'd, one Linear over all four; in the kernel, in its personalisation and its blob.
+TEST_CASE("a grid head: the kernel equals the integer reference and personalises a wearer", "[kernel]") {
+  KernelCase c(6, 40, {2, 2});
+  REQUIRE(c.k.net.head.in == 4 * 80);
+  REQUIRE(c.k.net.head_grid == std::array<int32_t, 2>{2, 2});
+  const std::vector<float> expected = reference_predictions(c.k.net, c.frames);
+  const std::string tool = build_kernel(c.k.dir, "build", "-DDFTGAZE_WERROR=ON") + "/dftgaze_tool";
+  const std::vector<float> got = run_predict(tool, c.frames_path, c.tmp.path() + "/out.bin");
+  CHECK(first_difference(got, expected) == expected.size());
+  const Wearer w = make_wearer(c, expected);
+  const std::string blob = personalize_blob(tool, w, c.tmp.file("user.gzu"));
+  CHECK(blob.size() ==
+        20 + c.k.net.tune.blocks.size() * gz_tune_adapter_payload_bytes(80, 20) + gz_head_payload_bytes(4 * 80));
+  const auto user =
+      directions(run_predict(tool, c.frames_path, c.tmp.file("user.bin"), "--user " + c.tmp.file("user.gzu")));
+  const double before = mean_angle_deg(directions(expected), w.gaze, kCalibration);
+  const double after = mean_angle_deg(user, w.gaze, kCalibration);
+  INFO("held-out frames: " << before << " deg before, " << after << " deg after");
+  CHECK(after < 0.7 * before);
 }
 
 // On-device personalisation (export/tune_run.h) through the kernel's own tool, as a device would

@@ -316,10 +316,58 @@ static inline int16_t gz_leaky_relu_s16(int16_t x, gz_requant slope) {
 /* x / n rounded to nearest, ties away from zero (n > 0): the head's mean pool. */
 static inline int64_t gz_div_round_s64(int64_t x, int64_t n) { return x >= 0 ? (x + n / 2) / n : -((-x + n / 2) / n); }
 
-/* The head's answer from its two weight planes' int32 accumulators: each dequantised by one
+/* The head's input features (channels x cells) the kernel holds on its stack; the exporter
+ * refuses a model with more. */
+#define GZ_HEAD_MAX_FEATURES 4096
+
+/* Cell i of `cells` over `size` positions, as adaptive average pooling (PyTorch's) bounds it:
+ * [floor(i * size / cells), ceil((i + 1) * size / cells)); neighbouring cells may share a row. */
+static inline void gz_pool_cell_bounds(int32_t i, int32_t size, int32_t cells, int32_t* begin, int32_t* end) {
+  *begin = (int32_t)(((int64_t)i * size) / cells);
+  *end = (int32_t)((((int64_t)i + 1) * size + cells - 1) / cells);
+}
+
+/* The head's pool: the h x w x c map `x` averaged over each of grid_h x grid_w cells (each mean
+ * rounded as gz_div_round_s64), `pooled` cell-major [grid_h][grid_w][c]. A 1 x 1 grid is the
+ * paper's global average pool. */
+static inline void gz_pool_cells_s16(const int16_t* x, int32_t h, int32_t w, int32_t c, int32_t grid_h, int32_t grid_w,
+                                     int16_t* pooled) {
+  for (int32_t gy = 0; gy < grid_h; ++gy) {
+    int32_t y0, y1;
+    gz_pool_cell_bounds(gy, h, grid_h, &y0, &y1);
+    for (int32_t gx = 0; gx < grid_w; ++gx) {
+      int32_t x0, x1;
+      gz_pool_cell_bounds(gx, w, grid_w, &x0, &x1);
+      int16_t* out = pooled + ((size_t)gy * grid_w + gx) * c;
+      for (int32_t k = 0; k < c; ++k) {
+        int64_t sum = 0;
+        for (int32_t y = y0; y < y1; ++y)
+          for (int32_t xx = x0; xx < x1; ++xx) sum += x[((size_t)y * w + xx) * c + k];
+        out[k] = (int16_t)gz_div_round_s64(sum, (int64_t)(y1 - y0) * (x1 - x0));
+      }
+    }
+  }
+}
+
+/* The head's Linear(in -> 4) on its int16 input x, both weight planes ([4][in] each): bias plus
+ * products, in int64, since a grid head's inputs (up to GZ_HEAD_MAX_FEATURES) can overflow an
+ * int32 sum of int16 x int8 products. */
+static inline void gz_head_acc_s16(const int16_t* x, int32_t in, const int8_t* w, const int8_t* w_lo,
+                                   const int32_t* bias, const int32_t* bias_lo, int64_t acc[4], int64_t acc_lo[4]) {
+  for (int32_t j = 0; j < 4; ++j) {
+    acc[j] = bias[j];
+    acc_lo[j] = bias_lo[j];
+    for (int32_t k = 0; k < in; ++k) {
+      acc[j] += (int32_t)x[k] * w[(size_t)j * in + k];
+      acc_lo[j] += (int32_t)x[k] * w_lo[(size_t)j * in + k];
+    }
+  }
+}
+
+/* The head's answer from its two weight planes' accumulators: each dequantised by one
  * multiply, summed, the direction normalised to unit length; out[3] is the Laplace log-scale.
  * Plain float operations, to be compiled without FP contraction so every target rounds alike. */
-static inline void gz_head_output(const int32_t acc[4], const int32_t acc_lo[4], const float dequant[4],
+static inline void gz_head_output(const int64_t acc[4], const int64_t acc_lo[4], const float dequant[4],
                                   const float dequant_lo[4], float out[4]) {
   float v[4];
   for (int32_t j = 0; j < 4; ++j) {

@@ -115,6 +115,11 @@ TEST_CASE("the bench's ONNX Runtime peer: timed and checked against LibTorch, or
   saved.empty() ? ::unsetenv("LIBGAZE_ORT_DIR") : ::setenv("LIBGAZE_ORT_DIR", saved.c_str(), 1);
   CHECK_FALSE(missing.ran);
   CHECK_THAT(missing.reason, Catch::Contains(dir.file("empty")) && Catch::Contains("scripts/setup"));
+  // A model the ONNX writer cannot write (a grid head): not run, and why.
+  GazeNet grid = testing::perturbed_student(3, {3, 4});
+  const PeerTiming unwritten = time_onnxruntime(grid, frames, 64, 96, 10, 1, dir.path());
+  CHECK_FALSE(unwritten.ran);
+  CHECK_THAT(unwritten.reason, Catch::Contains("the ONNX writer has only the paper's global-pool head"));
 }
 
 namespace {

@@ -152,20 +152,14 @@ std::array<float, 4> qnet_predict(const QuantizedNet& net, const uint8_t* eye, i
     if (trace) trace->stage_outputs[s] = r;
   }
 
-  const int32_t c_last = net.dims.back(), positions = height * width;
-  Tensor16 pooled(static_cast<size_t>(c_last));
-  for (int32_t c = 0; c < c_last; ++c) {
-    int64_t sum = 0;
-    for (int32_t p = 0; p < positions; ++p) sum += r[size_t(p) * c_last + c];
-    pooled[size_t(c)] = int16_t(gz_div_round_s64(sum, positions));
-  }
-  const Tensor16 normed = layernorm(net.head_norm, pooled);
-  const auto acc = pointwise_acc(net.head.weight.data(), net.head.bias, net.head.in, 4, normed.data(), 1);
-  const auto acc_lo = pointwise_acc(net.head.weight_lo.data(), net.head.bias_lo, net.head.in, 4, normed.data(), 1);
-  if (trace) {
-    std::copy(acc.begin(), acc.end(), trace->head_acc.begin());
-    std::copy(acc_lo.begin(), acc_lo.end(), trace->head_acc_lo.begin());
-  }
+  const int32_t c_last = net.dims.back();
+  Tensor16 pooled(size_t(c_last) * size_t(net.head_grid[0] * net.head_grid[1]));
+  gz_pool_cells_s16(r.data(), height, width, c_last, net.head_grid[0], net.head_grid[1], pooled.data());
+  const Tensor16 normed = layernorm(net.head_norm, pooled);  // per cell
+  std::array<int64_t, 4> acc, acc_lo;
+  gz_head_acc_s16(normed.data(), net.head.in, net.head.weight.data(), net.head.weight_lo.data(), net.head.bias.data(),
+                  net.head.bias_lo.data(), acc.data(), acc_lo.data());
+  if (trace) trace->head_acc = acc, trace->head_acc_lo = acc_lo;
   std::array<float, 4> out;
   gz_head_output(acc.data(), acc_lo.data(), net.head_dequant.data(), net.head_dequant_lo.data(), out.data());
   return out;

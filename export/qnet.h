@@ -17,7 +17,8 @@
 //          weights as two int8 planes, BN folded), LeakyReLU, up at the residual scale; residual += pw2 + up
 //          (saturating)
 //   downsample: LN, 2x2/s2 as a pointwise over (ky, kx, c) patches
-//   head: mean pool, LN, Linear (two planes) -> int32 -> float (one multiply per plane), the
+//   head: mean pool (per cell of model.head.grid), LN (per cell), Linear (two planes) -> int32 -> float (one multiply
+//   per plane), the
 //         direction normalised to unit length, the 4th value the Laplace log-scale.
 #pragma once
 
@@ -107,7 +108,8 @@ struct QuantizedNet {
   QLayerNorm stem_norm;                  // -> residual
   std::vector<QDownsample> downsamples;  // 3
   std::vector<std::vector<QBlock>> stages;
-  QLayerNorm head_norm;
+  std::array<int32_t, 2> head_grid{1, 1};                  // cells the head pools the last map to (model.head.grid)
+  QLayerNorm head_norm;                                    // applied to each cell
   QLinear head;                                            // two planes -> int32 accumulators
   std::array<float, 4> head_dequant{}, head_dequant_lo{};  // 256 * s_in * s_w[j], s_in * s_w[j]
   QScales scales;
@@ -132,7 +134,7 @@ struct QTrace {
   // values at its pw2's int8 input scale), recorded only when `record_blocks` is set.
   bool record_blocks = false;
   std::map<std::string, std::vector<int16_t>> blocks;
-  std::array<int32_t, 4> head_acc{}, head_acc_lo{};
+  std::array<int64_t, 4> head_acc{}, head_acc_lo{};
   // Where personalisation on the device starts (export/tune.h): the last stage's first block's
   // r + f before its adapter (saturated) and its pw2 output f, [h][w][c] at the residual scale.
   std::vector<int16_t> tune_c, tune_f;

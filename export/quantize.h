@@ -68,15 +68,22 @@ static inline void gz_split_weights_s16(const float* w, int32_t channels, int32_
 #define GZ_QUANTIZE_BIAS_RANGE (-1) /* a bias does not fit int32 in the accumulator's scale */
 #define GZ_QUANTIZE_OVERFLOW (-2)   /* some input could overflow the int32 accumulator */
 
+/* The worst-case sum of an int16 input's products a layer's int32 accumulator must hold beside
+ * its bias. A requantised layer (y_scale > 0) accumulates in int32; a dequantised one (y_scale 0:
+ * the head, gz_head_acc_s16) in int64, where no sum of its products can overflow. */
+static inline double gz_quantize_sum_bound(int32_t in, double y_scale) {
+  return y_scale > 0 ? (double)in * 32768.0 * 128.0 : 0.0;
+}
+
 /* Step 1: the weights' scales and the nearest int8 (or two-plane 16-bit) weights. A channel whose
  * weights are tiny beside its bias (an adapter's zero-initialised up projection early in
  * training) gets a coarser weight scale, so that its bias fits the int32 accumulator with room
  * for the worst-case sum; its output is then the bias' anyway. */
 static inline void gz_quantize_linear_weights_f32(const float* weight, const float* bias_in, int32_t out, int32_t in,
-                                                  float x_scale, float* min_scales, int8_t* w8, int8_t* w_lo,
-                                                  float* w_scale) {
+                                                  float x_scale, double y_scale, float* min_scales, int8_t* w8,
+                                                  int8_t* w_lo, float* w_scale) {
   const int two_planes = w_lo != 0;
-  const double bias_room = 0.5 * (2147483647.0 - (double)in * 32768.0 * 128.0) * (two_planes ? 256.0 : 1.0);
+  const double bias_room = 0.5 * (2147483647.0 - gz_quantize_sum_bound(in, y_scale)) * (two_planes ? 256.0 : 1.0);
   for (int32_t o = 0; o < out; ++o) min_scales[o] = (float)(fabsf(bias_in[o]) / (x_scale * bias_room));
   if (two_planes) {
     gz_split_weights_s16(weight, out, in, min_scales, w8, w_lo, w_scale);
@@ -121,8 +128,8 @@ static inline int gz_quantize_linear_bias_f32(const float* weight, const float* 
       if (y_scale > 0) requant[o] = gz_requant_compute(acc_scale / y_scale);
     }
     /* int32 accumulators must not overflow for any input (int16, or int8 in [-127, 127]). */
-    const double x_max = x_int8 ? 127.0 : 32768.0;
-    if ((double)in * x_max * 128.0 + fabs((double)bias[o]) >= 2147483647.0) return GZ_QUANTIZE_OVERFLOW;
+    const double sum_bound = gz_quantize_sum_bound(in, y_scale) * (x_int8 ? 127.0 / 32768.0 : 1.0);
+    if (sum_bound + fabs((double)bias[o]) >= 2147483647.0) return GZ_QUANTIZE_OVERFLOW;
   }
   return 0;
 }
@@ -142,7 +149,7 @@ static inline int gz_quantize_linear_f32(const float* weight, const float* bias_
                                          float x_scale, int x_int8, double y_scale, const double* input_mean,
                                          float* min_scales, int8_t* w8, int8_t* w_lo, float* w_scale, int32_t* bias,
                                          int32_t* bias_lo, gz_requant* requant, gz_requant* requant_lo) {
-  gz_quantize_linear_weights_f32(weight, bias_in, out, in, x_scale, min_scales, w8, w_lo, w_scale);
+  gz_quantize_linear_weights_f32(weight, bias_in, out, in, x_scale, y_scale, min_scales, w8, w_lo, w_scale);
   return gz_quantize_linear_bias_f32(weight, bias_in, out, in, x_scale, x_int8, y_scale, input_mean, w8, w_lo, w_scale,
                                      bias, bias_lo, requant, requant_lo);
 }

@@ -74,7 +74,7 @@ at::Tensor shadow_forward(GazeNet& model, const at::Tensor& images, const Observ
       x = shadow_block(*block->as<Block>(), x, block_name(s, b++), res, observe);
     }
   }
-  const auto normed = observe("head.norm", model->norm->forward(x.mean({2, 3})));
+  const auto normed = observe("head.norm", model->head_features(x));
   observe("head.out", model->head->forward(normed));
   return model->head->forward(normed);
 }
@@ -213,7 +213,6 @@ at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_
 
 ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
   if (frames.empty()) throw Error("calibration needs at least one frame");
-  require_global_pool_head(model->config(), "export: the fixed-point kernel");
   torch::NoGradGuard no_grad;
   model->eval();
   std::map<std::string, Observer> observers;
@@ -353,8 +352,8 @@ QLinear quantize_linear(const std::vector<float>& weight, const std::vector<floa
   }
   std::vector<float> min_scales(static_cast<size_t>(out));
   int8_t* w_lo = two_planes ? l.weight_lo.data() : nullptr;
-  gz_quantize_linear_weights_f32(weight.data(), bias.data(), out, in, input.scale, min_scales.data(), l.weight.data(),
-                                 w_lo, l.weight_scale.data());
+  gz_quantize_linear_weights_f32(weight.data(), bias.data(), out, in, input.scale, y_scale, min_scales.data(),
+                                 l.weight.data(), w_lo, l.weight_scale.data());
   if (!gram.empty() && !two_planes) {
     if (gram.size() != size_t(in) * size_t(in)) throw Error("quantize: a Gram matrix does not match its layer");
     gptq_round(weight.data(), out, in, gram.data(), l.weight_scale.data(), l.weight.data());
@@ -509,7 +508,13 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   torch::NoGradGuard no_grad;
   model->eval();
   const ModelConfig& cfg = model->config();
-  require_global_pool_head(cfg, "export: the fixed-point kernel");
+  const int64_t head_inputs = cfg.dims.back() * cfg.head.grid[0] * cfg.head.grid[1];
+  if (head_inputs > GZ_HEAD_MAX_FEATURES) {
+    throw Error("export: the head reads " + std::to_string(head_inputs) + " features (model.head.grid [" +
+                std::to_string(cfg.head.grid[0]) + ", " + std::to_string(cfg.head.grid[1]) + "] of " +
+                std::to_string(cfg.dims.back()) + " channels); the kernel holds at most " +
+                std::to_string(GZ_HEAD_MAX_FEATURES));
+  }
   if (options.input_h % 32 || options.input_w % 32 || options.input_h < 32 || options.input_w < 32) {
     throw Error("export: input size " + std::to_string(options.input_h) + "x" + std::to_string(options.input_w) +
                 " must be multiples of 32");
@@ -577,6 +582,7 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
     net.stages.push_back(std::move(blocks));
   }
 
+  net.head_grid = {int32_t(cfg.head.grid[0]), int32_t(cfg.head.grid[1])};
   const float hn = int16_scale(ranges, "head.norm");
   net.head_norm = quantize_layernorm(model->norm->weight, model->norm->bias, cfg.ln_eps, net.scales.residual[3], hn);
   net.head = quantize_linear(to_vector(model->head->weight), to_vector(model->head->bias), 4,
@@ -730,6 +736,7 @@ TuneData tune_data(GazeNetImpl& model, int32_t input_h, int32_t input_w) {
   TuneData t;
   t.height = input_h / 32, t.width = input_w / 32;
   t.channels = int32_t(cfg.dims.back());
+  t.grid_h = int32_t(cfg.head.grid[0]), t.grid_w = int32_t(cfg.head.grid[1]);
   t.norm_eps = float(cfg.ln_eps);
   t.slope = float(cfg.adapter.slope);
   t.scale_trained = cfg.head.uncertainty;

@@ -34,14 +34,21 @@ TEST_CASE("the calibration forward is the model's own forward", "[quantizer]") {
   CHECK(at::allclose(shadow.at("residual.3").permute({0, 3, 1, 2}), model->forward_stages(x).back(), 1e-5, 1e-6));
 }
 
-TEST_CASE("a grid head is refused by name: the kernel has only the global pool", "[quantizer]") {
-  GazeNet model = make_gaze_net(default_config({"model.head.grid=[3,4]"}).model, 1);
+TEST_CASE("a grid head: calibrated through the model's own head, refused past the kernel's size", "[quantizer]") {
+  GazeNet model = perturbed_student(4, {3, 4});
   QuantizeOptions options;
   const auto frames = eye_frames(2, options.input_h, options.input_w, 2);
-  CHECK_THROWS_WITH(calibrate(model, frames, options),
-                    Catch::Contains("export: the fixed-point kernel has only the paper's global-pool head") &&
-                        Catch::Contains("model.head.grid is [3, 4]"));
-  CHECK_THROWS_WITH(quantize_model(model, {}, options), Catch::Contains("model.head.grid is [3, 4]"));
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = frames_to_batch(frames, 0, 2, options.input_h, options.input_w);
+  CHECK(at::allclose(float_activations(model, frames[0], options).at("head.out"), model->forward(x).narrow(0, 0, 1),
+                     1e-5, 1e-6));
+  const ActivationRanges ranges = calibrate(model, frames, options);
+  CHECK(ranges.at("head.norm").channel_mean.size() == 12 * 80);  // one mean per head input
+  // The teacher's 320 channels in 4 x 4 cells: 5,120 inputs, more than the kernel holds.
+  GazeNet wide = make_gaze_net(default_config({"model.arch=teacher", "model.head.grid=[4,4]"}).model, 1);
+  CHECK_THROWS_WITH(quantize_model(wide, {}, options),
+                    Catch::Contains("export: the head reads 5120 features (model.head.grid [4, 4] of 320 channels); "
+                                    "the kernel holds at most 4096"));
 }
 
 TEST_CASE("integer reference stage outputs track the float model", "[quantizer]") {

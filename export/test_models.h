@@ -19,9 +19,12 @@
 namespace gaze::testing {
 
 // Random student weights, then noise on GRN, LayerNorm, adapter up-projections and BatchNorm
-// (all zero or one at initialisation), so no quantised parameter is trivial.
-inline GazeNet perturbed_student(uint64_t seed) {
-  GazeNet model = make_gaze_net(default_config({}).model, seed);
+// (all zero or one at initialisation), so no quantised parameter is trivial. `head_grid`:
+// model.head.grid.
+inline GazeNet perturbed_student(uint64_t seed, const std::vector<int64_t>& head_grid = {1, 1}) {
+  ModelConfig config = default_config({}).model;
+  config.head.grid = head_grid;
+  GazeNet model = make_gaze_net(config, seed);
   torch::NoGradGuard no_grad;
   at::manual_seed(int64_t(seed) + 7);
   for (auto& p : model->named_parameters()) {

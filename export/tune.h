@@ -7,7 +7,8 @@
  * What is trained. The last stage has `blocks` blocks, each with an adapter
  *   r_{b+1} = r_b + f_b + A_b(f_b),  f_b = pw2(GRN(GELU(pw1(LN(dw7x7(r_b)))))),
  *   A(f) = W_up leaky_relu(BN(W_down f + b_down)) + b_up   (BN in eval mode: frozen statistics)
- * then the head o = W_head LN(mean_p r_blocks) + b_head. Only the adapters (and, optionally, the
+ * then the head o = W_head LN(mean_p r_blocks) + b_head (the mean and the LayerNorm per cell of
+ * the head's grid, W_head reading every cell: [4][cells * C]). Only the adapters (and, optionally, the
  * head Linear) learn, so everything before block 0's adapter is frozen: a frame enters as
  *   c = r_0 + f_0 and f_0   (two [positions][C] tensors; the integer network computes them once)
  * and the bodies of blocks 1.. run forward and backward at every step. The bodies' weights are
@@ -15,7 +16,7 @@
  *
  * Parameters are one flat float vector in `gaze personalize`'s order (param_groups.h): per
  * block down.weight [H][C], down.bias [H], bn.weight [H], bn.bias [H], up.weight [C][H],
- * up.bias [C]; then, with train_head, head.weight [4][C], head.bias [4]. The same layout holds
+ * up.bias [C]; then, with train_head, head.weight [4][cells * C], head.bias [4]. The same layout holds
  * the gradients and AdamW's moments.
  *
  * Loss, as trainers/losses.cpp: "l1" is the mean absolute error of the unit direction's three
@@ -69,6 +70,7 @@ typedef struct {          /* a frozen block body, dequantised to float */
 
 typedef struct {
   int32_t height, width, channels, hidden, blocks; /* the last stage's map; hidden = C / reduction */
+  int32_t grid_h, grid_w;                          /* the head's cells (gz_pool_cell_bounds), >= 1 */
   float norm_eps;                                  /* the blocks' and the head's LayerNorm */
   gz_tune_body body[GZ_TUNE_MAX_BLOCKS];           /* body[0] is unused: block 0's body is frozen */
   const float* bn_mean[GZ_TUNE_MAX_BLOCKS];        /* the adapters' BatchNorm statistics [H] */
@@ -76,7 +78,7 @@ typedef struct {
   float bn_eps, slope; /* BatchNorm eps, LeakyReLU negative slope */
   const float* head_norm_weight;
   const float* head_norm_bias; /* [C] */
-  const float* head_weight;    /* [4][C], used when !train_head */
+  const float* head_weight;    /* [4][cells * C], used when !train_head */
   const float* head_bias;      /* [4] */
   int32_t train_head;
   int32_t laplace_nll;   /* 1: loss laplace_nll; 0: l1 */
@@ -91,8 +93,13 @@ static inline size_t gz_tune_adapter_params(const gz_tune_graph* g) {
   return h * c + 3 * h + c * h + c;
 }
 
+/* The head Linear's inputs: C channels of every cell. */
+static inline size_t gz_tune_head_inputs(const gz_tune_graph* g) {
+  return (size_t)g->channels * (size_t)g->grid_h * (size_t)g->grid_w;
+}
+
 static inline size_t gz_tune_param_count(const gz_tune_graph* g) {
-  return (size_t)g->blocks * gz_tune_adapter_params(g) + (g->train_head ? 4 * (size_t)g->channels + 4 : 0);
+  return (size_t)g->blocks * gz_tune_adapter_params(g) + (g->train_head ? 4 * gz_tune_head_inputs(g) + 4 : 0);
 }
 
 typedef struct { /* one adapter's tensors inside a parameter (or gradient) vector */
@@ -716,8 +723,8 @@ typedef struct {
   gz_tune_adapter_state adapter[GZ_TUNE_MAX_BLOCKS];
   gz_tune_body_state body[GZ_TUNE_MAX_BLOCKS];
   float* f[GZ_TUNE_MAX_BLOCKS]; /* each adapter's input (block 0: a copy of the frame's f) */
-  float *r, *t, *u, *dr, *q, *scratch, *dz, *pooled, *zhat, *z;
-  float head_rstd;
+  float *r, *t, *u, *dr, *q, *scratch, *dz, *pooled, *zhat, *z, *dz_head; /* the last four: [cells][C] */
+  float* head_rstd;                                                       /* [cells] */
 } gz_tune_work;
 
 /* Lays the work state out in `base`; returns the floats it takes (base may be null: sizes only). */
@@ -746,9 +753,12 @@ static inline size_t gz_tune_work_carve(const gz_tune_graph* g, float* base, gz_
   GZ_TUNE_TAKE(q, p * c4);
   GZ_TUNE_TAKE(scratch, 2 * c4);
   GZ_TUNE_TAKE(dz, p * h);
-  GZ_TUNE_TAKE(pooled, c);
-  GZ_TUNE_TAKE(zhat, c);
-  GZ_TUNE_TAKE(z, c);
+  const size_t head_in = gz_tune_head_inputs(g);
+  GZ_TUNE_TAKE(pooled, head_in);
+  GZ_TUNE_TAKE(zhat, head_in);
+  GZ_TUNE_TAKE(z, head_in);
+  GZ_TUNE_TAKE(dz_head, head_in);
+  GZ_TUNE_TAKE(head_rstd, (size_t)g->grid_h * (size_t)g->grid_w);
 #undef GZ_TUNE_TAKE
   return at;
 }
@@ -764,13 +774,46 @@ static inline const float* gz_tune_head_weight(const gz_tune_graph* g, float* pa
 }
 
 static inline const float* gz_tune_head_bias(const gz_tune_graph* g, float* params) {
-  return g->train_head ? params + (size_t)g->blocks * gz_tune_adapter_params(g) + 4 * (size_t)g->channels
+  return g->train_head ? params + (size_t)g->blocks * gz_tune_adapter_params(g) + 4 * gz_tune_head_inputs(g)
                        : g->head_bias;
 }
 
 /* Every one of `rows` rows of y (n wide) set to `bias`: a layer's output before its products. */
 static inline void gz_tune_fill_rows_f32(float* y, int32_t rows, const float* bias, int32_t n) {
   for (int32_t q = 0; q < rows; ++q) memcpy(y + (size_t)q * n, bias, (size_t)n * sizeof(float));
+}
+
+/* The head's pool: the mean of the [positions][C] map r over each cell (double sums), [cells][C];
+ * with `backward`, its adjoint instead: each position's dr += d pooled of its cells / cell size
+ * (cells may share a row, gz_pool_cell_bounds). */
+static inline void gz_tune_cells_f32(const gz_tune_graph* g, float* r, float* pooled, int backward) {
+  const int32_t c = g->channels;
+  for (int32_t gy = 0; gy < g->grid_h; ++gy) {
+    int32_t y0, y1;
+    gz_pool_cell_bounds(gy, g->height, g->grid_h, &y0, &y1);
+    for (int32_t gx = 0; gx < g->grid_w; ++gx) {
+      int32_t x0, x1;
+      gz_pool_cell_bounds(gx, g->width, g->grid_w, &x0, &x1);
+      float* cell = pooled + ((size_t)gy * g->grid_w + gx) * c;
+      const double count = (double)(y1 - y0) * (x1 - x0);
+      for (int32_t k = 0; k < c; ++k) {
+        if (backward) {
+          const float d = (float)(cell[k] / count);
+          for (int32_t y = y0; y < y1; ++y)
+            for (int32_t x = x0; x < x1; ++x) r[((size_t)y * g->width + x) * c + k] += d;
+          continue;
+        }
+        double s = 0;
+        for (int32_t y = y0; y < y1; ++y)
+          for (int32_t x = x0; x < x1; ++x) s += r[((size_t)y * g->width + x) * c + k];
+        cell[k] = (float)(s / count);
+      }
+    }
+  }
+}
+
+static inline void gz_tune_pool_cells_f32(const gz_tune_graph* g, float* r, float* pooled) {
+  gz_tune_cells_f32(g, r, pooled, 0);
 }
 
 /* The forward pass from (c, f) to the head's 4 outputs, keeping what the backward needs. */
@@ -798,18 +841,15 @@ static inline void gz_tune_forward_work(const gz_tune_graph* g, float* params, c
     const gz_tune_adapter_view a = gz_tune_adapter_at(g, params, b);
     gz_tune_adapter_forward(g, b, &a, w->f[b], &w->adapter[b], w->r);
   }
-  for (int32_t k = 0; k < c; ++k) {
-    double s = 0;
-    for (int32_t q = 0; q < p; ++q) s += w->r[(size_t)q * c + k];
-    w->pooled[k] = (float)(s / p);
-  }
-  gz_tune_layernorm_f32(w->pooled, 1, c, g->head_norm_weight, g->head_norm_bias, g->norm_eps, w->zhat, &w->head_rstd,
-                        w->z);
+  gz_tune_pool_cells_f32(g, w->r, w->pooled);
+  gz_tune_layernorm_f32(w->pooled, g->grid_h * g->grid_w, c, g->head_norm_weight, g->head_norm_bias, g->norm_eps,
+                        w->zhat, w->head_rstd, w->z);
   const float* hw = gz_tune_head_weight(g, params);
   const float* hb = gz_tune_head_bias(g, params);
+  const size_t in = gz_tune_head_inputs(g);
   for (int32_t j = 0; j < 4; ++j) {
     float y = hb[j];
-    for (int32_t k = 0; k < c; ++k) y += hw[(size_t)j * c + k] * w->z[k];
+    for (size_t k = 0; k < in; ++k) y += hw[(size_t)j * in + k] * w->z[k];
     out[j] = y;
   }
 }
@@ -861,23 +901,25 @@ static inline float gz_tune_frame(const gz_tune_graph* g, float* params, float* 
   const float loss = gz_tune_loss(g, out, target, d_out);
   for (int j = 0; j < 4; ++j) d_out[j] *= scale;
 
-  /* Head: Linear (trained or not), LayerNorm, mean pool: every position gets d pooled / P. */
+  /* Head: Linear (trained or not), LayerNorm per cell, mean pool: every position gets d pooled
+   * of its cells / cell size. */
   const float* hw = gz_tune_head_weight(g, params);
+  const size_t in = gz_tune_head_inputs(g);
   if (g->train_head) {
     float* gw = grad + (size_t)g->blocks * gz_tune_adapter_params(g);
     for (int32_t j = 0; j < 4; ++j) {
-      for (int32_t k = 0; k < c; ++k) gw[(size_t)j * c + k] += d_out[j] * w.z[k];
-      gw[4 * (size_t)c + j] += d_out[j];
+      for (size_t k = 0; k < in; ++k) gw[(size_t)j * in + k] += d_out[j] * w.z[k];
+      gw[4 * in + j] += d_out[j];
     }
   }
-  for (int32_t k = 0; k < c; ++k) {
+  for (size_t k = 0; k < in; ++k) {
     float d = 0;
-    for (int32_t j = 0; j < 4; ++j) d += d_out[j] * hw[(size_t)j * c + k];
-    w.t[k] = d;
+    for (int32_t j = 0; j < 4; ++j) d += d_out[j] * hw[(size_t)j * in + k];
+    w.dz_head[k] = d;
   }
-  gz_tune_layernorm_dx_f32(w.t, w.zhat, &w.head_rstd, 1, c, g->head_norm_weight, w.pooled);
-  for (int32_t q = 0; q < p; ++q)
-    for (int32_t k = 0; k < c; ++k) w.dr[(size_t)q * c + k] = w.pooled[k] / (float)p;
+  gz_tune_layernorm_dx_f32(w.dz_head, w.zhat, w.head_rstd, g->grid_h * g->grid_w, c, g->head_norm_weight, w.pooled);
+  memset(w.dr, 0, n * sizeof(float));
+  gz_tune_cells_f32(g, w.dr, w.pooled, 1);
 
   /* Blocks, last first: r_{b+1} = r_b + f_b + A_b(f_b). */
   for (int32_t b = g->blocks - 1; b >= 0; --b) {

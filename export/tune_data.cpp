@@ -14,6 +14,7 @@ std::vector<float> TuneData::params(bool train_head) const {
 gz_tune_graph TuneData::graph(bool train_head, bool laplace_nll) const {
   gz_tune_graph g{};
   g.height = height, g.width = width, g.channels = channels, g.hidden = hidden;
+  g.grid_h = grid_h, g.grid_w = grid_w;
   g.blocks = int32_t(blocks.size());
   g.norm_eps = norm_eps, g.bn_eps = bn_eps, g.slope = slope;
   for (size_t b = 0; b < blocks.size(); ++b) {

@@ -34,6 +34,7 @@ struct TuneBlockData {
 
 struct TuneData {
   int32_t height = 0, width = 0, channels = 0, hidden = 0;  // the last stage at the export's input size
+  int32_t grid_h = 1, grid_w = 1;                           // the head's cells (model.head.grid)
   float norm_eps = 1e-6f, bn_eps = 1e-5f, slope = 0.01f;
   bool scale_trained = true;
   std::vector<TuneBlockData> blocks;

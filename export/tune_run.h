@@ -106,7 +106,7 @@ static inline size_t gz_tune_adapter_payload_bytes(int32_t c, int32_t h) {
 static inline size_t gz_tune_blob_bytes(const gz_tune_model* m) {
   const gz_tune_graph* g = &m->graph;
   return 20 + (size_t)g->blocks * gz_tune_adapter_payload_bytes(g->channels, g->hidden) +
-         gz_head_payload_bytes(g->channels);
+         gz_head_payload_bytes((int32_t)gz_tune_head_inputs(g));
 }
 
 typedef struct { /* the work buffer, carved */
@@ -115,7 +115,7 @@ typedef struct { /* the work buffer, carved */
   int16_t* views; /* [k * views][2][P][C]: c then f */
   float* frame;   /* gz_tune_work_floats */
   float *c, *f;   /* the current frame in float */
-  double* stats;  /* per block: C means of f, H means of a, |s| max; then C means of the head's input */
+  double* stats;  /* per block: C means of f, H means of a, |s| max; then the head's input means */
   float* quant;   /* quantisation scratch */
 } gz_tune_buffers;
 
@@ -129,13 +129,13 @@ static inline size_t gz_tune_quant_floats(const gz_tune_graph* g) {
   /* gz_tune_quantize_adapter's carve-up: folded weight [H][C], five [C] float / int32 arrays,
    * two [C] requantisations (two words each), the payload, two unpacked int8 planes [H][C] */
   const size_t adapter = h * c + 9 * c + (gz_tune_adapter_payload_bytes((int32_t)c, (int32_t)h) + 2 * h * c + 3) / 4;
-  /* gz_tune_quantize_head's: four [4] float / int32 arrays, two int8 planes [4][C] */
-  const size_t head = 16 + 2 * c;
+  /* gz_tune_quantize_head's: four [4] float / int32 arrays, two int8 planes [4][head inputs] */
+  const size_t head = 16 + 2 * gz_tune_head_inputs(g);
   return adapter > head ? adapter : head;
 }
 
 static inline size_t gz_tune_stats_doubles(const gz_tune_graph* g) {
-  return (size_t)g->blocks * (size_t)(g->channels + g->hidden + 1) + (size_t)g->channels;
+  return (size_t)g->blocks * (size_t)(g->channels + g->hidden + 1) + gz_tune_head_inputs(g);
 }
 
 /* The graph a run trains: the model's, with or without the head's Linear among the parameters. */
@@ -325,16 +325,16 @@ static inline long gz_tune_quantize_adapter(const gz_tune_model* m, float* param
 
 /* Quantises the head's Linear of graph g (trained in params, or the base's float head) into the
  * blob payload at `out` (any alignment), as the exporter quantises it: two planes, input at the
- * base's head-norm scale, bias correction from `means` (C means of its input). Returns the bytes
+ * base's head-norm scale, bias correction from `means` (the means of its inputs). Returns the bytes
  * written or GZ_TUNE_ERROR_QUANTIZE. `scratch`: gz_tune_quant_floats() floats. */
 static inline long gz_tune_quantize_head(const gz_tune_model* m, const gz_tune_graph* g, float* params,
                                          const double* means, float* scratch, uint8_t* out) {
-  const int32_t c = g->channels;
+  const int32_t c = (int32_t)gz_tune_head_inputs(g);
   float* min_scales = scratch; /* [4] */
   float* w_scale = min_scales + 4;
   int32_t* b_hi = (int32_t*)(void*)(w_scale + 4);
   int32_t* b_lo = b_hi + 4;
-  int8_t* w_hi = (int8_t*)(b_lo + 4); /* [4][C] */
+  int8_t* w_hi = (int8_t*)(b_lo + 4); /* [4][head inputs] */
   int8_t* w_lo = w_hi + 4 * (size_t)c;
   if (gz_quantize_linear_f32(gz_tune_head_weight(g, params), gz_tune_head_bias(g, params), 4, c, m->head_norm_scale, 0,
                              0, means, min_scales, w_hi, w_lo, w_scale, b_hi, b_lo, 0, 0))
@@ -361,7 +361,8 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
   for (int32_t i = 0; i < k; ++i)
     if (!eyes[i]) return GZ_TUNE_ERROR_ARGUMENT;
   if (m->graph.blocks < 1 || m->graph.blocks > GZ_TUNE_MAX_BLOCKS || 4 * m->graph.channels > GZ_TUNE_MAX_GRN ||
-      m->graph.channels > GZ_LAYERNORM_MAX_CHANNELS)
+      m->graph.channels > GZ_LAYERNORM_MAX_CHANNELS || m->graph.grid_h < 1 || m->graph.grid_w < 1 ||
+      gz_tune_head_inputs(&m->graph) > GZ_HEAD_MAX_FEATURES)
     return GZ_TUNE_ERROR_ARGUMENT;
   gz_tune_buffers b;
   if (gz_tune_carve(m, k, o, 0, &b) > work_bytes) return GZ_TUNE_ERROR_WORK;
@@ -374,8 +375,8 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
   const size_t adapters = (size_t)g.blocks * gz_tune_adapter_params(&g);
   memcpy(b.params, m->base_params, adapters * sizeof(float));
   if (g.train_head) { /* the head's Linear after the adapters (export/tune.h's order) */
-    memcpy(b.params + adapters, g.head_weight, 4 * (size_t)g.channels * sizeof(float));
-    memcpy(b.params + adapters + 4 * (size_t)g.channels, g.head_bias, 4 * sizeof(float));
+    memcpy(b.params + adapters, g.head_weight, 4 * gz_tune_head_inputs(&g) * sizeof(float));
+    memcpy(b.params + adapters + 4 * gz_tune_head_inputs(&g), g.head_bias, 4 * sizeof(float));
   }
 
   /* 1. Calibration views through the integer network (view-major, as the workstation concatenates them). */
@@ -419,6 +420,7 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
   /* 3. Statistics of the trained adapters and the head's input over every frame the device holds. */
   const int32_t c = g.channels, h = g.hidden, per = c + h + 1;
   const int32_t p = g.height * g.width, total = own + m->replay_count;
+  const size_t head_in = gz_tune_head_inputs(&g);
   double* head_means = b.stats + (size_t)g.blocks * per;
   memset(b.stats, 0, gz_tune_stats_doubles(&g) * sizeof(double));
   gz_tune_work w;
@@ -439,11 +441,11 @@ static inline int gz_tune_run(const gz_net* net, const gz_tune_model* m, uint8_t
         if (mag > s[c + h]) s[c + h] = mag;
       }
     }
-    for (int32_t q = 0; q < c; ++q) head_means[q] += w.z[q];
+    for (size_t q = 0; q < head_in; ++q) head_means[q] += w.z[q];
   }
   for (int32_t blk = 0; blk < g.blocks; ++blk)
     for (int32_t q = 0; q < c + h; ++q) b.stats[(size_t)blk * per + q] /= (double)total * p;
-  for (int32_t q = 0; q < c; ++q) head_means[q] /= total;
+  for (size_t q = 0; q < head_in; ++q) head_means[q] /= total;
 
   /* 4. The quantised adapters, then the head, into the blob. */
   size_t at = 20;

@@ -30,6 +30,7 @@ constexpr int32_t kInputH = 96, kInputW = 128;  // a 3 x 4 last stage: rows and 
 struct Case {
   std::string loss;
   bool uncertainty, train_head;
+  std::vector<int64_t> grid = {1, 1};  // model.head.grid; [2, 3] on the 3 x 4 map: cells share rows
 };
 
 // One batch of last-stage inputs: c = r_0 + f_0 and f_0 per frame ([N][P][C]), unit targets.
@@ -113,8 +114,8 @@ struct Quantized {
   std::vector<Frame> frames;
   ActivationRanges ranges;
   QuantizedNet net;
-  explicit Quantized(uint64_t seed)
-      : model(testing::perturbed_student(seed)),
+  explicit Quantized(uint64_t seed, const std::vector<int64_t>& head_grid = {1, 1})
+      : model(testing::perturbed_student(seed, head_grid)),
         frames(testing::eye_frames(8, options.input_h, options.input_w, uint32_t(seed))),
         ranges(calibrate(model, frames, options)),
         net(quantize_model(model, ranges, options)) {}
@@ -123,10 +124,18 @@ struct Quantized {
 }  // namespace
 
 TEST_CASE("gz_tune's gradients equal LibTorch autograd on the same last stage", "[tune]") {
-  const Case k = GENERATE(Case{"l1", true, false}, Case{"laplace_nll", true, false}, Case{"l1", false, true});
-  INFO("loss " << k.loss << ", uncertainty " << k.uncertainty << ", train_head " << k.train_head);
+  const Case k = GENERATE(Case{"l1", true, false}, Case{"laplace_nll", true, false}, Case{"l1", false, true},
+                          Case{"laplace_nll", true, true, {3, 4}}, Case{"l1", true, true, {2, 3}});
+  INFO("loss " << k.loss << ", uncertainty " << k.uncertainty << ", train_head " << k.train_head << ", grid "
+               << k.grid[0] << "x" << k.grid[1]);
   GazeNet model = testing::perturbed_student(11);
   model->set_head_uncertainty(k.uncertainty);
+  if (k.grid != std::vector<int64_t>{1, 1}) {
+    model->reset_head(k.grid, 3);
+    at::NoGradGuard no_grad;
+    model->head->weight.normal_(0, 0.2);  // a head that has learned something, not the 0.02 start
+  }
+  REQUIRE(model->config().head.grid == k.grid);
   const TuneData data = tune_data(*model, kInputH, kInputW);
   REQUIRE(data.blocks.size() == 2);
   REQUIRE(data.adapters.size() == 6680);  // SPEC §1: the student's last-stage adapters
@@ -185,7 +194,8 @@ TEST_CASE("gz_tune's AdamW steps follow LibTorch's AdamW", "[tune]") {
 // The device's quantisation of adapters (gz_tune_quantize_adapter, export/tune_run.h) against
 // the exporter's user blob of the same adapters and statistics: byte for byte.
 TEST_CASE("the device quantises adapters and head into exactly the exporter's user blob", "[tune]") {
-  const Quantized q(13);
+  const std::vector<int64_t> grid = GENERATE(std::vector<int64_t>{1, 1}, std::vector<int64_t>{2, 3});
+  const Quantized q(13, grid);
   const ActivationRanges& ranges = q.ranges;
   const QuantizedNet& net = q.net;
   const std::vector<uint8_t> blob = user_blob(net, net);  // the base's own adapters and head as a user's
@@ -217,10 +227,10 @@ TEST_CASE("the device quantises adapters and head into exactly the exporter's us
   }
   // The head, bias-corrected with the exporter's head-norm channel means.
   const std::vector<double>& head_means = ranges.at("head.norm").channel_mean;
-  REQUIRE(head_means.size() == size_t(m.graph.channels));
+  REQUIRE(head_means.size() == size_t(m.graph.channels * grid[0] * grid[1]));
   const long head_bytes =
       gz_tune_quantize_head(&m, &m.graph, params.data(), head_means.data(), scratch.data(), payload.data() + at);
-  REQUIRE(head_bytes == long(gz_head_payload_bytes(m.graph.channels)));
+  REQUIRE(head_bytes == long(gz_head_payload_bytes(int32_t(head_means.size()))));
   at += size_t(head_bytes);
   CHECK(at == blob.size());
   CHECK(std::equal(payload.begin() + 20, payload.end(), blob.begin() + 20));
@@ -229,7 +239,8 @@ TEST_CASE("the device quantises adapters and head into exactly the exporter's us
 // Where the device starts: the integer network's (c, f) for a frame, dequantised, through the
 // float last stage (export/tune.h) gives the prediction the integer network itself makes.
 TEST_CASE("the float last stage on the integer network's features predicts what the kernel predicts", "[tune]") {
-  const Quantized q(14);
+  const std::vector<int64_t> grid = GENERATE(std::vector<int64_t>{1, 1}, std::vector<int64_t>{3, 4});
+  const Quantized q(14, grid);
   const QuantizedNet& net = q.net;
   const QuantizeOptions& options = q.options;
   const std::vector<Frame>& frames = q.frames;

@@ -199,11 +199,15 @@ std::vector<at::Tensor> GazeNetImpl::forward_stages(const at::Tensor& input, con
   return outputs;
 }
 
-at::Tensor GazeNetImpl::forward_head(const at::Tensor& last_features) {
+at::Tensor GazeNetImpl::head_features(const at::Tensor& last_features) {
   const std::vector<int64_t>& grid = config_.head.grid;
-  if (grid[0] == 1 && grid[1] == 1) return head->forward(norm->forward(last_features.mean({2, 3})));
+  if (grid[0] == 1 && grid[1] == 1) return norm->forward(last_features.mean({2, 3}));
   const at::Tensor cells = at::adaptive_avg_pool2d(last_features, {grid[0], grid[1]}).permute({0, 2, 3, 1});
-  return head->forward(norm->forward(cells).flatten(1));
+  return norm->forward(cells).flatten(1);
+}
+
+at::Tensor GazeNetImpl::forward_head(const at::Tensor& last_features) {
+  return head->forward(head_features(last_features));
 }
 
 void GazeNetImpl::reset_head(const std::vector<int64_t>& grid, uint64_t seed) {

@@ -120,6 +120,9 @@ class GazeNetImpl : public torch::nn::Module {
   // (input r*c*d: feature (y*c + x)*d + k is channel k of cell (y, x)), so the head sees where in
   // the image a feature sits, which a global pool throws away.
   at::Tensor forward_head(const at::Tensor& last_features);
+  // The Linear's input [N, cells*d_last]: forward_head's pool and LayerNorm (the exporter
+  // calibrates on it).
+  at::Tensor head_features(const at::Tensor& last_features);
   // Image batch -> [N,4]: raw 3-D direction and the Laplace log-scale.
   at::Tensor forward(const at::Tensor& x);
 
