@@ -39,13 +39,17 @@ class GazeNetWriter {
       for (size_t b = 0; b < blocks.size(); ++b)
         x = block(x, *blocks[b]->as<Block>(), prefix + "." + std::to_string(b));
     }
-    // Head: global average pool -> LayerNorm -> Linear.
-    x = g_.node("GlobalAveragePool", {x}, "head.pool");
-    x = g_.node("Flatten", {x}, "head.flatten", {onnx_int("axis", 1)});
+    // Head: global average pool (or the mean of each cell of model.head.grid) -> LayerNorm (per
+    // cell) -> Linear.
+    const std::vector<int64_t>& grid = model_->config().head.grid;
+    const bool global = grid[0] == 1 && grid[1] == 1;
+    x = global ? g_.node("GlobalAveragePool", {x}, "head.pool") : to_nhwc(pool_cells(x, grid), "head.pool");
+    if (global) x = g_.node("Flatten", {x}, "head.flatten", {onnx_int("axis", 1)});
     x = g_.node("LayerNormalization",
                 {x, tensor_constant(g_, "norm.weight", model_->norm->weight),
                  tensor_constant(g_, "norm.bias", model_->norm->bias)},
                 "norm", {onnx_int("axis", -1), onnx_float("epsilon", model_->norm->options.eps())});
+    if (!global) x = g_.node("Flatten", {x}, "head.flatten", {onnx_int("axis", 1)});  // cell-major
     return g_.node("Gemm",
                    {x, tensor_constant(g_, "head.weight", model_->head->weight),
                     tensor_constant(g_, "head.bias", model_->head->bias)},
@@ -78,6 +82,45 @@ class GazeNetWriter {
 
   std::string layer_norm_nchw(const std::string& x, LayerNorm2dImpl& ln, const std::string& name) {
     return to_nchw(layer_norm(to_nhwc(x, name), ln.weight, ln.bias, eps_, name), name);
+  }
+
+  // A one-element int64 constant.
+  std::string int64s(const std::string& name, const std::vector<int64_t>& values) {
+    return g_.constant(name, onnx::TensorProto::INT64, {int64_t(values.size())}, values.data(),
+                       values.size() * sizeof(int64_t));
+  }
+
+  // Adaptive average pooling of the NCHW map x (any H, W, known only at run time) to grid cells:
+  // cell (i, j) is the mean of rows [floor(i H / r), ceil((i + 1) H / r)) and the columns
+  // likewise; returns [N, C, 1, cells], cell-major.
+  std::string pool_cells(const std::string& x, const std::vector<int64_t>& grid) {
+    const std::string shape = g_.node("Shape", {x}, "head.shape");
+    // The bounds of cell i of `cells` along axis 2 or 3.
+    const auto bound = [&](int64_t axis, int64_t i, int64_t cells, bool end) {
+      const std::string name = "head.axis" + std::to_string(axis) + (end ? ".end" : ".begin") + std::to_string(i);
+      const std::string size = g_.node("Gather", {shape, int64s(name + ".axis", {axis})}, name + ".size");
+      std::string n = g_.node("Mul", {size, int64s(name + ".times", {end ? i + 1 : i})}, name + ".times_size");
+      if (end) n = g_.node("Add", {n, int64s(name + ".round_up", {cells - 1})}, name + ".rounded");
+      return g_.node("Div", {n, int64s(name + ".cells", {cells})}, name);
+    };
+    std::vector<std::string> row_begin, row_end, col_begin, col_end;
+    for (int64_t i = 0; i < grid[0]; ++i)
+      row_begin.push_back(bound(2, i, grid[0], false)), row_end.push_back(bound(2, i, grid[0], true));
+    for (int64_t j = 0; j < grid[1]; ++j)
+      col_begin.push_back(bound(3, j, grid[1], false)), col_end.push_back(bound(3, j, grid[1], true));
+    const std::string axes = int64s("head.cell_axes", {2, 3});
+    std::vector<std::string> cells;
+    for (size_t i = 0; i < row_begin.size(); ++i) {
+      for (size_t j = 0; j < col_begin.size(); ++j) {
+        const std::string name = "head.cell" + std::to_string(i) + "_" + std::to_string(j);
+        const std::string begin =
+            g_.node("Concat", {row_begin[i], col_begin[j]}, name + ".begin", {onnx_int("axis", 0)});
+        const std::string end = g_.node("Concat", {row_end[i], col_end[j]}, name + ".end", {onnx_int("axis", 0)});
+        const std::string cell = g_.node("Slice", {x, begin, end, axes}, name + ".slice");
+        cells.push_back(g_.node("ReduceMean", {cell}, name, {onnx_ints("axes", {2, 3}), onnx_int("keepdims", 1)}));
+      }
+    }
+    return g_.node("Concat", cells, "head.cells", {onnx_int("axis", 3)});
   }
 
   // y = x W^T + b on the last axis.
@@ -138,7 +181,6 @@ class GazeNetWriter {
 }  // namespace
 
 std::string onnx_model_bytes(GazeNet& model, const std::string& source) {
-  require_global_pool_head(model->config(), "export: the ONNX writer");
   at::NoGradGuard no_grad;
   onnx::ModelProto proto;
   proto.set_ir_version(onnx::IR_VERSION);

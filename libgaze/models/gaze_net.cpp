@@ -4,7 +4,6 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/init.h>
 
-#include "libgaze/core/error.h"
 #include "libgaze/models/fused_grn.h"
 #include "libgaze/models/rows_linear.h"
 
@@ -243,13 +242,6 @@ GazeNet make_gaze_net(const ModelConfig& config, uint64_t seed) {
     }
   }
   return net;
-}
-
-void require_global_pool_head(const ModelConfig& config, const std::string& writer) {
-  const std::vector<int64_t>& g = config.head.grid;
-  if (g[0] == 1 && g[1] == 1) return;
-  throw Error(writer + " has only the paper's global-pool head, but this model's model.head.grid is [" +
-              std::to_string(g[0]) + ", " + std::to_string(g[1]) + "]");
 }
 
 at::Tensor gaze_directions(const at::Tensor& head_output) {

@@ -151,10 +151,6 @@ TORCH_MODULE(GazeNet);
 // `seed` first so the same seed gives the same weights.
 GazeNet make_gaze_net(const ModelConfig& config, uint64_t seed = 0);
 
-// Throws gaze::Error naming `writer` (e.g. "export: the fixed-point kernel") when the head is not
-// the paper's global pool (model.head.grid other than [1, 1]): for code that has only that head.
-void require_global_pool_head(const ModelConfig& config, const std::string& writer);
-
 // Unit gaze directions [N,3] and log-scales [N] from head outputs [N,4].
 at::Tensor gaze_directions(const at::Tensor& head_output);
 at::Tensor gaze_log_scales(const at::Tensor& head_output);
