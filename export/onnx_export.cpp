@@ -84,7 +84,7 @@ class GazeNetWriter {
     return to_nchw(layer_norm(to_nhwc(x, name), ln.weight, ln.bias, eps_, name), name);
   }
 
-  // A one-element int64 constant.
+  // A 1-D int64 constant holding `values`.
   std::string int64s(const std::string& name, const std::vector<int64_t>& values) {
     return g_.constant(name, onnx::TensorProto::INT64, {int64_t(values.size())}, values.data(),
                        values.size() * sizeof(int64_t));
