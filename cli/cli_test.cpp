@@ -477,10 +477,12 @@ TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and s
   CHECK(!std::filesystem::exists(dir.file("q")));
 }
 
-TEST_CASE("pipeline.full_finetune adds the student with every weight trained as our own row", "[cli][run]") {
+TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside the paper's", "[cli][run]") {
   TempDir dir;
-  const auto r = run_tiny_pipeline(
-      dir, "demo.yaml", "pipeline.full_finetune=true 'pipeline.stages.student_full.set=[train.lr=0.0009765625]'");
+  const auto r =
+      run_tiny_pipeline(dir, "demo.yaml",
+                        "pipeline.full_finetune=true 'pipeline.stages.student_full.set=[train.lr=0.0009765625]' "
+                        "'pipeline.variants=[{name: grid, title: a 2x2 grid head, set: [\"model.head.grid=[2,2]\"]}]'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // student_adapters' file and set (steps 2), then tune=all, then student_full's own set.
@@ -496,6 +498,29 @@ TEST_CASE("pipeline.full_finetune adds the student with every weight trained as 
   CHECK_THAT(read_file(dir.file("p/report.md")),
              Contains("| generalised | DFT Gaze, every weight fine-tuned (ours) |") &&
                  Contains("our row \"DFT Gaze, every weight fine-tuned\""));
+  // The variant: both models' adapters again, each from its own pretrained network, with the
+  // stage's own set (steps 2) and then the variant's.
+  const std::string teacher_grid = read_file(dir.file("p/teacher_grid_openeds/config.yaml"));
+  const std::string student_grid = read_file(dir.file("p/student_grid_openeds/config.yaml"));
+  CHECK_THAT(teacher_grid, Contains("grid: [2, 2]") && Contains("teacher_mae/model.h5") && Contains("arch: teacher") &&
+                               Contains("steps: 2"));
+  CHECK_THAT(student_grid, Contains("grid: [2, 2]") && Contains("distill/model.h5") && Contains("steps: 2"));
+  CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("grid: [1, 1]"));
+  CHECK(std::filesystem::exists(dir.file("p/users/teacher_grid_openeds")));
+  const double grid_eval =
+      gaze::parse_json(read_file(dir.file("p/student_grid_openeds/eval_validation.json")), "eval")["mean_deg"]
+          .get<double>();
+  CHECK(report["datasets"]["openeds"]["student_grid"]["generalised_deg"].get<double>() == grid_eval);
+  // Checks: the paper's student, the full row against the paper's teacher, the variant's
+  // student against the variant's teacher.
+  REQUIRE(report["checks"].size() == 9);
+  CHECK(report["checks"][3]["model"] == "student_full");
+  CHECK(report["checks"][3]["against"] == "teacher");
+  CHECK(report["checks"][6]["model"] == "student_grid");
+  CHECK(report["checks"][6]["against"] == "teacher_grid");
+  CHECK_THAT(read_file(dir.file("p/report.md")), Contains("| generalised | DFT Gaze (student), a 2x2 grid head |") &&
+                                                     Contains("| openeds: student_grid vs teacher_grid |") &&
+                                                     Contains("our variant \"grid\""));
 }
 
 namespace {
@@ -664,6 +689,11 @@ TEST_CASE("gaze reproduce conditions runs the demo's recipe per held-out conditi
   const auto unknown = run_gaze(args + " --only tilted");
   CHECK(unknown.exit_code == 1);
   CHECK_THAT(unknown.output, Contains("no condition 'tilted'"));
+  // --variant names a pipeline.variants entry; one the overrides do not give is refused before
+  // anything trains.
+  const auto no_variant = run_gaze(args + " --variant grid");
+  CHECK(no_variant.exit_code == 1);
+  CHECK_THAT(no_variant.output, Contains("--variant grid:") && Contains("no pipeline.variants entry of that name"));
   // --merge joins summaries over other seeds; the same seed twice is refused, naming the file.
   const std::string summary = dir.file("conditions.json");
   const auto merged = run_gaze("reproduce conditions --merge " + summary + " -o " + dir.file("merged"));

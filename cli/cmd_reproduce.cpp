@@ -66,6 +66,7 @@ void register_conditions(CLI::App& reproduce) {
   struct Options {
     std::string folder, output = "runs";
     std::string reference = "demo";
+    std::string variant;
     std::vector<std::string> only, overrides, merge, compare;
     bool report_only = false;
   };
@@ -77,6 +78,9 @@ void register_conditions(CLI::App& reproduce) {
       ->allow_extra_args(false);  // one value per occurrence, so overrides can follow
   command->add_option("-o,--output", o->output, "run.out_dir: each condition runs in <output>/conditions_<name>");
   command->add_flag("--report-only", o->report_only, "summarise finished runs, train nothing");
+  auto* variant = command->add_option("--variant", o->variant,
+                                      "summarise this pipeline.variants entry's rows (student_<name> against "
+                                      "teacher_<name>) instead of the paper's student and teacher");
   auto* merge = command
                     ->add_option("--merge", o->merge,
                                  "merge summaries of runs over other seeds (their conditions.json) into one in "
@@ -101,7 +105,11 @@ void register_conditions(CLI::App& reproduce) {
       "key.sub=value overrides applied to every condition; the summary names them (all but pipeline.seeds and run.*) "
       "as its recipe");
   for (auto* reader : {merge, compare}) {
-    reader->excludes("--report-only")->excludes("--only")->excludes("--conditions")->excludes("overrides");
+    reader->excludes("--report-only")
+        ->excludes("--only")
+        ->excludes("--conditions")
+        ->excludes("overrides")
+        ->excludes(variant);
   }
   merge->excludes(compare);
   command->callback([o] {
@@ -123,6 +131,12 @@ void register_conditions(CLI::App& reproduce) {
         overrides.insert(overrides.end(), o->overrides.begin(), o->overrides.end());
         overrides.push_back("run.name=conditions_" + name);  // last: each condition has its own run
         const Config config = load_config(path, overrides);
+        const auto& variants = config.pipeline.variants;
+        if (!o->variant.empty() && std::none_of(variants.begin(), variants.end(),
+                                                [&](const PipelineVariant& v) { return v.name == o->variant; })) {
+          throw Error("--variant " + o->variant + ": " + path + " with the overrides given has no pipeline.variants " +
+                      "entry of that name");
+        }
         std::string report = (fs::path(run_dir_path(config)) / "report.json").string();
         if (o->report_only) {
           require_run_made_with(config, path);  // the summary names the recipe it is given
@@ -131,8 +145,8 @@ void register_conditions(CLI::App& reproduce) {
           std::fflush(stdout);
           report = run_pipeline(config).json_path;
         }
-        runs.push_back(
-            read_condition_run({name, experiment_description(path), path, report, recipe_overrides(o->overrides)}));
+        runs.push_back(read_condition_run(
+            {name, experiment_description(path), path, report, recipe_overrides(o->overrides), o->variant}));
       }
     }
     const ConditionsReport r = write_conditions_report(runs, o->output);

@@ -57,6 +57,16 @@ std::string recipe_words(const std::vector<std::string>& recipe) {
   return words;
 }
 
+// "the paper's student and teacher" or "variant grid".
+std::string variant_words(const std::string& variant) {
+  return variant.empty() ? "the paper's student and teacher" : "variant " + variant;
+}
+
+// "" or ", the rows of variant grid": which rows of a summary's runs it holds.
+std::string variant_of(const ConditionResults& c) {
+  return c.variant.empty() ? "" : ", the rows of " + variant_words(c.variant);
+}
+
 // One model's cell of report.json as one SeedScores per seed: its `seeds` list when the run had
 // several, else its means, which are the one seed's.
 std::vector<SeedScores> report_seeds(const Json& cell, const std::vector<int64_t>& seeds, const std::string& where) {
@@ -201,11 +211,18 @@ std::string experiment_description(const std::string& path) {
 ConditionResults read_condition_run(const ConditionRun& run) {
   const std::string& path = run.report_json;
   const Json r = parse_json(read_report(path), path);
-  ConditionResults c{run.name, run.description, run.config, {path}, run.recipe, seeds_at(r, path), {}};
+  ConditionResults c{run.name, run.description, run.config, {path}, run.recipe, seeds_at(r, path), {}, run.variant};
+  const std::string suffix = run.variant.empty() ? "" : "_" + run.variant;
   for (const auto& [d, models] : json_at(r, "datasets", path).items()) {
     const std::string where = path + ": datasets." + d;
-    ConditionResults::Cell cell{d, 0, report_seeds(json_at(models, "student", where), c.seeds, where + ".student"),
-                                report_seeds(json_at(models, "teacher", where), c.seeds, where + ".teacher")};
+    if (!run.variant.empty() && !models.contains("student" + suffix)) {
+      throw Error(where + ": no row student" + suffix + ": was the run made with pipeline.variants naming '" +
+                  run.variant + "' (and its student)?");
+    }
+    const std::string student = "student" + suffix,
+                      teacher = models.contains("teacher" + suffix) ? "teacher" + suffix : "teacher";
+    ConditionResults::Cell cell{d, 0, report_seeds(json_at(models, student, where), c.seeds, where + "." + student),
+                                report_seeds(json_at(models, teacher, where), c.seeds, where + "." + teacher)};
     cell.baseline = cell.student.front().baseline;
     c.datasets.push_back(cell);
   }
@@ -223,6 +240,7 @@ std::vector<ConditionResults> read_conditions_summary(const std::string& path) {
     c.config = json_string_at(entry, "config", where);
     c.sources = entry.contains("sources") ? strings_at(entry, "sources", where) : std::vector<std::string>{path};
     c.recipe = entry.contains("recipe") ? strings_at(entry, "recipe", where) : std::vector<std::string>{};
+    c.variant = entry.contains("variant") ? json_string_at(entry, "variant", where) : "";
     c.seeds = seeds_at(entry, where);
     for (const auto& [d, cell] : json_at(entry, "datasets", where).items()) {
       const std::string at = where + ".datasets." + d;
@@ -269,6 +287,10 @@ std::vector<ConditionResults> merge_condition_results(const std::vector<std::vec
           throw Error(what + ": seed " + std::to_string(seed) + " is already in " + there);
         }
       }
+      if (c.variant != it->variant) {
+        throw Error(what + ": the rows of " + variant_words(c.variant) + ", " + there + " those of " +
+                    variant_words(it->variant) + ": summaries of different rows do not merge");
+      }
       if (c.recipe != it->recipe) {
         throw Error(what + ": made with " + recipe_words(c.recipe) + ", " + there + " with " +
                     recipe_words(it->recipe) + ": summaries of different recipes do not merge");
@@ -294,6 +316,12 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
   std::string descriptions;
   const bool same_recipe = std::all_of(conditions.begin(), conditions.end(),
                                        [&](const ConditionResults& c) { return c.recipe == conditions[0].recipe; });
+  const std::string& variant = conditions[0].variant;
+  for (const ConditionResults& c : conditions) {
+    if (c.variant != variant)
+      throw Error("condition " + c.name + ": the rows of " + variant_words(c.variant) + ", condition " +
+                  conditions[0].name + " those of " + variant_words(variant) + ": one summary holds one pair");
+  }
   for (const ConditionResults& c : conditions) {
     Json datasets = Json::object();
     for (const ConditionResults::Cell& cell : c.datasets) {
@@ -346,6 +374,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                          {"config", c.config},
                          {"sources", c.sources},
                          {"recipe", c.recipe},
+                         {"variant", c.variant},
                          {"seeds", c.seeds},
                          {"datasets", datasets}});
   }
@@ -355,7 +384,11 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
       (!same_recipe                   ? std::string("with the changes listed per condition,")
        : conditions[0].recipe.empty() ? std::string("unchanged,")
                                       : "with " + recipe_words(conditions[0].recipe) + ",") +
-      " on data rendered with what it was not tuned on. Errors are generalised mean angular errors in degrees on "
+      " on data rendered with what it was not tuned on" +
+      (variant.empty() ? std::string()
+                       : "; the rows of its variant `" + variant + "` (student_" + variant + ", against teacher_" +
+                             variant + " where the variant trains the teacher too)") +
+      ". Errors are generalised mean angular errors in degrees on "
       "people unseen in training, mean ± standard "
       "deviation over training seeds. A cell passes when the student is <= 0.5x the mean-gaze baseline and "
       "<= 1.25x the teacher and personalisation lowers its error, on the means and on every seed (**mixed**: "
@@ -469,7 +502,8 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
   out.markdown =
       "# Two recipes on the held-out renderer conditions\n\n"
       "Base: " +
-      recipe_words(base.front().recipe) + ". Candidate: " + recipe_words(candidate.front().recipe) +
+      recipe_words(base.front().recipe) + variant_of(base.front()) +
+      ". Candidate: " + recipe_words(candidate.front().recipe) + variant_of(candidate.front()) +
       ". Generalised mean angular errors in degrees (the student's personalised error after personalisation), "
       "means over the seeds both summaries have; in brackets candidate - base.\n\n" +
       markdown_table({"condition", "dataset", "seeds", "teacher", "student", "student personalised",
@@ -480,7 +514,9 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
       markdown_table({"error", "change", "lower on", "verdict"}, summary_rows);
   std::tie(out.markdown_path, out.json_path) = write_md_and_json(folder, "comparison", out.markdown,
                                                                  Json{{"base_recipe", base.front().recipe},
+                                                                      {"base_variant", base.front().variant},
                                                                       {"candidate_recipe", candidate.front().recipe},
+                                                                      {"candidate_variant", candidate.front().variant},
                                                                       {"reference", reference},
                                                                       {"cells", cells},
                                                                       {"held_out", held_out_json}});

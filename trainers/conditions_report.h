@@ -9,6 +9,9 @@
 // from finished runs without training anything; summaries of runs over different seeds
 // (conditions.json, e.g. one seed per machine) merge into one over all of their seeds.
 //
+// A summary of a pipeline variant (--variant grid: the rows student_grid, teacher_grid) reads
+// those rows instead of the paper's pair, says so, and merges only with the same variant's.
+//
 // A summary names the recipe its numbers come from: the overrides given on top of each condition
 // file (recipe_overrides). Summaries of different recipes do not merge, and --report-only checks
 // each finished run against the condition file and overrides it is told (require_run_made_with),
@@ -32,6 +35,10 @@ struct ConditionRun {
   std::string config;               // the condition's experiment file
   std::string report_json;          // the run's report.json
   std::vector<std::string> recipe;  // the recipe_overrides the run was made with
+  // One of the run's pipeline.variants to summarise instead of the paper's pair: its student
+  // (student_<variant>) against its teacher (teacher_<variant>, or the paper's teacher when the
+  // variant trains the student only). "" = the paper's student and teacher.
+  std::string variant = "";
 };
 
 // One condition's numbers per dataset, each seed's own: what the summary is made of.
@@ -46,6 +53,7 @@ struct ConditionResults {
   std::vector<std::string> recipe;   // overrides on top of `config` ("key=value"); empty: the recipe as it is
   std::vector<int64_t> seeds;
   std::vector<Cell> datasets;  // in the run's order
+  std::string variant = "";    // ConditionRun::variant: whose rows these are
 };
 
 struct ConditionsReport {

@@ -277,3 +277,51 @@ TEST_CASE("a condition's description is its file's first comment line", "[report
         "Camera pose: tilted.");
   CHECK(experiment_description(dir.write("d.yaml", "extends: x.yaml\n# not a heading\n")).empty());
 }
+
+TEST_CASE("held-out conditions: a pipeline variant's rows summarised instead of the paper's pair",
+          "[report][conditions]") {
+  testing::TempDir dir;
+  // One run holding the paper's pair and the variant "grid" (its own teacher and student).
+  PipelineResults r;
+  r.datasets = {"openeds"};
+  r.seeds = {0};
+  r.k = 5;
+  const auto model = [](const std::string& name, double generalised) {
+    ModelScores m;
+    m.name = name;
+    m.datasets["openeds"] = {generalised, 3.0, 4.0, 10.0, -1, {}, 0.2};
+    return m;
+  };
+  r.teacher = model("teacher", 6.0);
+  r.student = model("student", 7.0);
+  r.our_rows = {model("teacher_grid", 4.0), model("student_grid", 4.5)};
+  r.our_rows[1].checked_against = "teacher_grid";
+  std::filesystem::create_directories(dir.file("run"));
+  const std::string report = write_pipeline_report(r, dir.file("run")).json_path;
+
+  const ConditionResults grid = read_condition_run({"camera", "", "camera.yaml", report, {}, "grid"});
+  REQUIRE(grid.datasets.size() == 1);
+  CHECK(grid.datasets[0].student[0].generalised == 4.5);
+  CHECK(grid.datasets[0].teacher[0].generalised == 4.0);  // the variant's own teacher
+  const ConditionsReport summary = write_conditions_report({grid}, dir.file("grid"));
+  CHECK_THAT(summary.markdown,
+             Contains("the rows of its variant `grid`") &&
+                 Contains("| camera | openeds | 1 | 10.00 | 4.00 | 4.50 | 0.450 (ok) | 1.125 (ok) |"));
+  CHECK(read_conditions_summary(summary.json_path).at(0).variant == "grid");
+  // The paper's pair of the same run does not merge with it, nor share a summary.
+  ConditionResults paper = read_condition_run({"camera", "", "camera.yaml", report, {}});
+  CHECK(paper.datasets[0].student[0].generalised == 7.0);
+  paper.seeds = {1};
+  for (auto& cell : paper.datasets) cell.student[0].seed = cell.teacher[0].seed = 1;
+  CHECK_THROWS_WITH(merge_condition_results({{grid}, {paper}}),
+                    Contains("the rows of the paper's student and teacher") && Contains("variant grid") &&
+                        Contains("summaries of different rows do not merge"));
+  CHECK_THROWS_WITH(write_conditions_report({grid, paper}, dir.file("mixed")), Contains("one summary holds one pair"));
+  // A variant the run does not have is named.
+  CHECK_THROWS_WITH(read_condition_run({"camera", "", "camera.yaml", report, {}, "wide"}),
+                    Contains(report) && Contains("no row student_wide"));
+  // Compared, each side says whose rows it holds.
+  const RecipeComparison c = write_recipe_comparison({read_condition_run({"camera", "", "camera.yaml", report, {}})},
+                                                     {grid}, "demo", dir.file("cmp"));
+  CHECK_THAT(c.markdown, Contains("Candidate: the recipe as it is, the rows of variant grid."));
+}

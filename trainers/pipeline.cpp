@@ -309,14 +309,71 @@ std::string baseline_not_run(const std::string& arch, const std::string& dataset
   return "";
 }
 
+// A model the adapters stage trains, scores and personalises: one row of the report.
+struct GazeRowStages {
+  std::string name;             // "teacher", "student", "student_full", "teacher_grid", ...
+  std::string title;            // what the tables call it
+  bool from_student = false;    // starts from the distilled student (else from the pretrained teacher)
+  std::string checked_against;  // ours, a student: the row its checks compare with; "" = not checked
+  std::map<std::string, Config> adapters, personalize;  // per dataset
+};
+
 // Every stage's config, composed before any work starts, so that a bad stage file or override
 // stops the run at once rather than after hours of training.
 struct StageConfigs {
   Config teacher_mae, distill;
-  std::map<std::string, Config> teacher_adapters, student_adapters, personalize_teacher, personalize_student;
-  std::map<std::string, Config> student_full, personalize_student_full;  // with pipeline.full_finetune
-  std::map<std::string, std::map<std::string, Config>> baselines;        // dataset -> arch -> config
+  // The paper's teacher and student, then ours: pipeline.full_finetune's row, pipeline.variants'.
+  std::vector<GazeRowStages> rows;
+  std::map<std::string, std::map<std::string, Config>> baselines;  // dataset -> arch -> config
+
+  const GazeRowStages& student() const { return rows.at(1); }
 };
+
+// The report's rows of models trained by the adapters stage, without their configs yet: the
+// paper's pair, then ours, each with the stage it is composed from (its key for messages and the
+// StageRef: file and set) and its runs' folder names, <run>_<dataset>.
+struct RowPlan {
+  GazeRowStages row;
+  std::string stage_key, run;
+  StageRef adapters;
+};
+
+std::vector<RowPlan> plan_rows(const PipelineConfig& p) {
+  const PipelineStages& s = p.stages;
+  const auto plan = [](const std::string& name, const std::string& title, bool student, const std::string& key,
+                       const std::string& run, const StageRef& ref) {
+    return RowPlan{{name, title, student, "", {}, {}}, key, run, ref};
+  };
+  std::vector<RowPlan> rows = {
+      plan("teacher", "ConvNeXt V2-A (teacher)", false, "teacher_adapters", "teacher_adapters", s.teacher_adapters),
+      plan("student", "DFT Gaze (student)", true, "student_adapters", "student_adapters", s.student_adapters)};
+  if (p.full_finetune) {
+    // student_full: student_adapters' file and set unless it names its own file, then its set.
+    StageRef full{s.student_full.config, {}};
+    if (full.config.empty()) full = s.student_adapters;
+    full.set.push_back("train.tune=all");
+    full.set.insert(full.set.end(), s.student_full.set.begin(), s.student_full.set.end());
+    rows.push_back(
+        plan("student_full", "DFT Gaze, every weight fine-tuned (ours)", true, "student_full", "student_full", full));
+    rows.back().row.checked_against = "teacher";
+  }
+  for (size_t i = 0; i < p.variants.size(); ++i) {
+    const PipelineVariant& v = p.variants[i];
+    const bool with_teacher = std::find(v.models.begin(), v.models.end(), "teacher") != v.models.end();
+    for (const std::string& model : {std::string("teacher"), std::string("student")}) {
+      if (std::find(v.models.begin(), v.models.end(), model) == v.models.end()) continue;
+      const RowPlan& paper = rows[model == "student" ? 1 : 0];
+      StageRef ref = paper.adapters;
+      ref.set.insert(ref.set.end(), v.set.begin(), v.set.end());
+      const std::string name = model + "_" + v.name;
+      rows.push_back(plan(name, paper.row.title + ", " + (v.title.empty() ? v.name : v.title), model == "student",
+                          paper.stage_key + " (pipeline.variants[" + std::to_string(i) + "] " + v.name + ")", name,
+                          ref));
+      if (model == "student") rows.back().row.checked_against = with_teacher ? "teacher_" + v.name : "teacher";
+    }
+  }
+  return rows;
+}
 
 StageConfigs compose_stages(const Config& config, const std::map<std::string, std::string>& packs,
                             const std::map<std::string, std::string>& pair_packs, const std::string& all_train,
@@ -330,21 +387,13 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
                                  teacher_images ? images : all_train, root, teacher_images);
   out.distill = stage_config(config, "distill", s.distill, "", "distill", distill_images ? images : all_train, root,
                              distill_images);
+  const std::vector<RowPlan> plans = plan_rows(p);
+  for (const RowPlan& plan : plans) out.rows.push_back(plan.row);
   for (const auto& [d, pack] : packs) {
-    const std::string teacher_run = "teacher_adapters_" + d, student_run = "student_adapters_" + d;
-    out.teacher_adapters[d] = stage_config(config, "teacher_adapters", s.teacher_adapters, d, teacher_run, pack, root);
-    out.student_adapters[d] = stage_config(config, "student_adapters", s.student_adapters, d, student_run, pack, root);
-    out.personalize_teacher[d] = stage_config(config, "personalize", s.personalize, d, teacher_run, pack, root);
-    out.personalize_student[d] = stage_config(config, "personalize", s.personalize, d, student_run, pack, root);
-    if (p.full_finetune) {
-      // student_full: student_adapters' file and set unless it names its own file, then its set.
-      StageRef full{s.student_full.config, {}};
-      if (full.config.empty()) full = s.student_adapters;
-      full.set.push_back("train.tune=all");
-      full.set.insert(full.set.end(), s.student_full.set.begin(), s.student_full.set.end());
-      const std::string full_run = "student_full_" + d;
-      out.student_full[d] = stage_config(config, "student_full", full, d, full_run, pack, root);
-      out.personalize_student_full[d] = stage_config(config, "personalize", s.personalize, d, full_run, pack, root);
+    for (size_t i = 0; i < plans.size(); ++i) {
+      const std::string run = plans[i].run + "_" + d;
+      out.rows[i].adapters[d] = stage_config(config, plans[i].stage_key, plans[i].adapters, d, run, pack, root);
+      out.rows[i].personalize[d] = stage_config(config, "personalize", s.personalize, d, run, pack, root);
     }
     for (const auto& arch : p.baselines) {
       if (!baseline_not_run(arch, d).empty()) continue;
@@ -375,9 +424,10 @@ StageConfigs for_seed(StageConfigs s, int64_t seed, const std::string& suffix) {
   };
   apply(s.teacher_mae);
   apply(s.distill);
-  for (auto* per_dataset : {&s.teacher_adapters, &s.student_adapters, &s.personalize_teacher, &s.personalize_student,
-                            &s.student_full, &s.personalize_student_full}) {
-    for (auto& [d, c] : *per_dataset) apply(c);
+  for (GazeRowStages& row : s.rows) {
+    for (auto* per_dataset : {&row.adapters, &row.personalize}) {
+      for (auto& [d, c] : *per_dataset) apply(c);
+    }
   }
   for (auto& [d, archs] : s.baselines) {
     for (auto& [arch, c] : archs) apply(c);
@@ -387,7 +437,7 @@ StageConfigs for_seed(StageConfigs s, int64_t seed, const std::string& suffix) {
 
 // What one training seed's stages 2-4 scored.
 struct SeedResults {
-  ModelScores teacher, student, student_full;
+  std::vector<ModelScores> rows;       // StageConfigs::rows, in their order
   std::vector<ModelScores> baselines;  // pipeline.baselines, in their order
 };
 
@@ -476,8 +526,8 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
     }
   }
   for (const auto& d : p.datasets) {
-    const Config& a = s.student_adapters.at(d);
-    const Config& pz = s.personalize_student.at(d);
+    const Config& a = s.student().adapters.at(d);
+    const Config& pz = s.student().personalize.at(d);
     const std::string where = " (" + d + ")";
     if (a.train.gaze_loss != "l1") dev.push_back("gaze loss: " + a.train.gaze_loss + " (paper: L1)" + where);
     if (!a.train.balanced) dev.push_back("no K-means balancing (paper: K = 15)" + where);
@@ -490,7 +540,8 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
   }
   if (s.distill.mae.kd_weight != 0.5)
     dev.push_back("distillation gamma = " + fmt_double(s.distill.mae.kd_weight) + " (paper: 0.5)");
-  const Config& a = s.student_adapters.at(p.datasets.front());
+  const Config& a = s.student().adapters.at(p.datasets.front());
+  const Config& pz = s.student().personalize.at(p.datasets.front());
   auto& ours = r.ours;
   ours.push_back(std::string("the 4th head output (log Laplace scale, blink / glare rejection): ") +
                  (a.model.head.uncertainty ? (a.train.gaze_loss == "l1"
@@ -502,25 +553,30 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
                  ", grey replicated to RGB with ImageNet normalisation");
   ours.push_back("steps: teacher_mae " + std::to_string(s.teacher_mae.train.steps) + ", distill " +
                  std::to_string(s.distill.train.steps) + ", adapters " + std::to_string(a.train.steps) +
-                 ", personalisation " + std::to_string(s.personalize_student.at(p.datasets.front()).personalize.steps) +
-                 " per user; batch " + std::to_string(a.train.batch_size) + "; AdamW, cosine schedule");
+                 ", personalisation " + std::to_string(pz.personalize.steps) + " per user; batch " +
+                 std::to_string(a.train.batch_size) + "; AdamW, cosine schedule");
   ours.push_back("FCMAE: mask ratio " + fmt_double(s.distill.mae.mask_ratio) + ", patch " +
                  std::to_string(s.distill.mae.patch) + " px, decoder width " +
                  std::to_string(s.distill.mae.decoder_dim));
-  ours.push_back(
-      "personalisation replay: " + std::to_string(s.personalize_student.at(p.datasets.front()).personalize.replay) +
-      " K-means-balanced generalised images, fraction " +
-      fmt_double(s.personalize_student.at(p.datasets.front()).personalize.replay_fraction) + " of each batch");
+  ours.push_back("personalisation replay: " + std::to_string(pz.personalize.replay) +
+                 " K-means-balanced generalised images, fraction " + fmt_double(pz.personalize.replay_fraction) +
+                 " of each batch");
   if (std::find(p.datasets.begin(), p.datasets.end(), "aea") != p.datasets.end()) {
     ours.push_back("AEA split 8:1:1 by recording (seeded); the wearer is not recorded");
   }
-  if (p.full_finetune) {
-    const Config& f = s.student_full.at(p.datasets.front());
+  for (const GazeRowStages& row : s.rows) {
+    if (row.name != "student_full") continue;
+    const Config& f = row.adapters.at(p.datasets.front());
     ours.push_back(
         "our row \"DFT Gaze, every weight fine-tuned\" (not in the paper): the distilled student with "
         "backbone, adapters and head trained, " +
         std::to_string(f.train.steps) + " steps at lr " + fmt_double(f.train.lr) +
         ", personalised like DFT Gaze (last-stage adapters): the ceiling the frozen backbone leaves");
+  }
+  for (const PipelineVariant& v : p.variants) {
+    ours.push_back("our variant \"" + v.name + "\" (not in the paper): the " + join(v.models, " and ") +
+                   " adapters trained again with [" + join(v.set, ", ") + "]" +
+                   (v.models.size() == 2 ? "; its student is checked against its teacher" : ""));
   }
 }
 
@@ -545,34 +601,26 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
 
   // 3. Per dataset and model: adapters, generalised evaluation, personalisation.
   SeedResults results;
-  results.teacher.name = "teacher";
-  results.teacher.title = "ConvNeXt V2-A (teacher)";
-  results.student.name = "student";
-  results.student.title = "DFT Gaze (student)";
-  results.student_full.name = "student_full";
-  results.student_full.title = "DFT Gaze, every weight fine-tuned (ours)";
-  struct GazeRow {  // a model trained by the adapters stage: its scores, its stage configs, its start
-    ModelScores* scores;
-    std::map<std::string, Config>& adapters;
-    std::map<std::string, Config>& personalize;
-    std::string init;
-  };
-  std::vector<GazeRow> rows = {{&results.teacher, stages.teacher_adapters, stages.personalize_teacher, teacher_mae},
-                               {&results.student, stages.student_adapters, stages.personalize_student, student_mae}};
-  if (p.full_finetune)
-    rows.push_back({&results.student_full, stages.student_full, stages.personalize_student_full, student_mae});
+  for (const GazeRowStages& row : stages.rows) {
+    results.rows.emplace_back();
+    results.rows.back().name = row.name;
+    results.rows.back().title = row.title;
+    results.rows.back().checked_against = row.checked_against;
+  }
   for (const auto& d : p.datasets) {
-    for (const GazeRow& row : rows) {
-      ModelScores* m = row.scores;
+    for (size_t i = 0; i < stages.rows.size(); ++i) {
+      const GazeRowStages& row = stages.rows[i];
+      ModelScores* m = &results.rows[i];
       std::vector<DatasetScores> scores;
       for (const int64_t person : folds.at(d)) {
         Config c = for_fold(row.adapters.at(d), person);
-        c.train.init = row.init;
+        c.train.init = row.from_student ? student_mae : teacher_mae;
         GazeNet net = load_model(train("adapters", c));
         m->params = count_parameters(*net);
         const bool everything = c.train.tune == "all";
         m->tunable = everything ? m->params : count_tunable_parameters(*net);
-        m->note = everything ? "every weight fine-tuned from the distilled student (train.tune=all)"
+        m->note = everything ? std::string("every weight fine-tuned from the ") +
+                                   (row.from_student ? "distilled student" : "pretrained teacher") + " (train.tune=all)"
                              : "frozen backbone; adapters + head";
         const Config pc = for_fold(row.personalize.at(d), person);
         const std::string users = (root / "users" / (m->name + "_" + d + suffix + fold_suffix(person))).string();
@@ -663,16 +711,18 @@ PipelineReport run_pipeline(const Config& config) {
     for (const SeedResults& r : per_seed) runs.push_back(&model(r));
     return mean_over_seeds(runs, seeds);
   };
-  results.teacher = over_seeds([](const SeedResults& r) -> const ModelScores& { return r.teacher; });
-  results.student = over_seeds([](const SeedResults& r) -> const ModelScores& { return r.student; });
-  if (p.full_finetune)
-    results.student_full = over_seeds([](const SeedResults& r) -> const ModelScores& { return r.student_full; });
+  for (size_t i = 0; i < stages.rows.size(); ++i) {
+    ModelScores m = over_seeds([i](const SeedResults& r) -> const ModelScores& { return r.rows[i]; });
+    if (i == 0) results.teacher = m;
+    if (i == 1) results.student = m;
+    if (i >= 2) results.our_rows.push_back(m);
+  }
   for (size_t i = 0; i < p.baselines.size(); ++i) {
     results.baselines.push_back(over_seeds([i](const SeedResults& r) -> const ModelScores& { return r.baselines[i]; }));
   }
 
   // 5. Report (what it states of the protocol comes from the personalisation stage's config).
-  const Config& pc = stages.personalize_student.at(p.datasets.front());
+  const Config& pc = stages.student().personalize.at(p.datasets.front());
   results.k = pc.personalize.k;
   results.k_curve = pc.personalize.k_curve;
   results.input_h = pc.data.input_size[0];

@@ -149,20 +149,29 @@ std::string table_count(int64_t n) {
   return buf;
 }
 
-// Every model the run trained: teacher, student, the fully fine-tuned student if run, baselines.
+// Every model the run trained: teacher, student, our rows (full fine-tuning, variants), baselines.
 std::vector<const ModelScores*> every_model(const PipelineResults& r) {
   std::vector<const ModelScores*> models = {&r.teacher, &r.student};
-  if (!r.student_full.datasets.empty()) models.push_back(&r.student_full);
+  for (const auto& m : r.our_rows) models.push_back(&m);
   for (const auto& b : r.baselines) models.push_back(&b);
   return models;
 }
 
 const ModelScores* find_model(const PipelineResults& r, const std::string& name) {
-  if (name == "teacher") return &r.teacher;
-  if (name == "student") return &r.student;
-  for (const auto& b : r.baselines)
-    if (b.name == name) return &b;
+  for (const ModelScores* m : every_model(r))
+    if (m->name == name) return m;
   return nullptr;
+}
+
+// The student rows the checks run on, each with the teacher row it is compared with: the
+// paper's student against the paper's teacher, then ours that name one (checked_against).
+std::vector<std::pair<const ModelScores*, const ModelScores*>> checked_pairs(const PipelineResults& r) {
+  std::vector<std::pair<const ModelScores*, const ModelScores*>> pairs = {{&r.student, &r.teacher}};
+  for (const auto& m : r.our_rows) {
+    const ModelScores* teacher = m.checked_against.empty() ? nullptr : find_model(r, m.checked_against);
+    if (teacher) pairs.emplace_back(&m, teacher);
+  }
+  return pairs;
 }
 
 // Table 1 (generalised) or 2 (personalised): every paper row, ours beside the paper's value; a
@@ -218,8 +227,7 @@ std::string table12(const PipelineResults& r, bool personalised, bool csv) {
     }
     rows.push_back(cells);
   }
-  if (!r.student_full.datasets.empty()) {  // ours, beside the paper's rows: the full fine-tuning ceiling
-    const ModelScores& m = r.student_full;
+  for (const ModelScores& m : r.our_rows) {  // beside the paper's rows: full fine-tuning, variants
     std::vector<std::string> cells = {m.title, table_count(m.params), "", table_count(m.tunable), ""};
     for (const std::string& d : kTableDatasets) {
       if (!m.datasets.count(d)) {
@@ -306,34 +314,38 @@ std::string table3(const PipelineResults& r, bool csv) {
     }
     rows.push_back(cells);
   }
-  const ModelScores& full = r.student_full;  // ours, not the paper's: the full fine-tuning ceiling
-  for (const bool personalised : {false, true}) {
-    if (full.datasets.empty()) break;
-    std::vector<std::string> cells = {personalised ? "personalised" : "generalised", csv ? full.name : full.title,
-                                      short_count(full.params)};
-    for (const auto& d : r.datasets) {
-      add_error_cells(cells, full.datasets.at(d), personalised, csv, seeds);
-      cells.push_back("–");
+  for (const ModelScores& m : r.our_rows) {  // not the paper's: full fine-tuning, variants
+    for (const bool personalised : {false, true}) {
+      std::vector<std::string> cells = {personalised ? "personalised" : "generalised", csv ? m.name : m.title,
+                                        short_count(m.params)};
+      for (const auto& d : r.datasets) {
+        add_error_cells(cells, m.datasets.at(d), personalised, csv, seeds);
+        cells.push_back("–");
+      }
+      rows.push_back(cells);
     }
-    rows.push_back(cells);
   }
   return csv ? csv_table(header, rows) : markdown_table(header, rows);
 }
 
 std::string checks(const PipelineResults& r) {
   std::vector<std::vector<std::string>> rows;
-  for (const auto& d : r.datasets) {
-    const DatasetScores& st = r.student.datasets.at(d);
-    const DatasetScores& te = r.teacher.datasets.at(d);
-    const auto check = [&](const char* name) { return run_check(name, st, te); };
-    rows.push_back(
-        {d, fmt(st.baseline),
-         fmt(st.generalised / st.baseline, 3) + verdict(check("student_vs_baseline"), "<= 0.5 ok", "> 0.5"),
-         fmt(st.generalised / te.generalised, 3) + verdict(check("student_vs_teacher"), "<= 1.25 ok", "> 1.25"),
-         fmt(st.before) + " -> " + fmt(st.personalised) +
-             verdict(check("personalisation_lowers"), "lower ok", "not lower"),
-         st.blink_auc < 0 ? "n/a" : fmt(st.blink_auc, 3),
-         fmt(st.calibrate_seconds_per_user) + " s (" + fmt(st.seconds_per_user) + " s with the k curve)"});
+  const auto pairs = checked_pairs(r);
+  for (const auto& [student, teacher] : pairs) {
+    for (const auto& d : r.datasets) {
+      const DatasetScores& st = student->datasets.at(d);
+      const DatasetScores& te = teacher->datasets.at(d);
+      const auto check = [&](const char* name) { return run_check(name, st, te); };
+      const std::string row = pairs.size() == 1 ? d : d + ": " + student->name + " vs " + teacher->name;
+      rows.push_back(
+          {row, fmt(st.baseline),
+           fmt(st.generalised / st.baseline, 3) + verdict(check("student_vs_baseline"), "<= 0.5 ok", "> 0.5"),
+           fmt(st.generalised / te.generalised, 3) + verdict(check("student_vs_teacher"), "<= 1.25 ok", "> 1.25"),
+           fmt(st.before) + " -> " + fmt(st.personalised) +
+               verdict(check("personalisation_lowers"), "lower ok", "not lower"),
+           st.blink_auc < 0 ? "n/a" : fmt(st.blink_auc, 3),
+           fmt(st.calibrate_seconds_per_user) + " s (" + fmt(st.seconds_per_user) + " s with the k curve)"});
+    }
   }
   return markdown_table(
       {"dataset", "mean-gaze baseline", "student / baseline", "student / teacher",
@@ -426,14 +438,18 @@ Json report_json(const PipelineResults& r) {
     }
   }
   Json checks = Json::array();
-  for (const auto& d : r.datasets) {
-    for (const std::string& name : pipeline_check_names()) {
-      const CheckResult c = run_check(name, r.student.datasets.at(d), r.teacher.datasets.at(d));
-      checks.push_back({{"dataset", d},
-                        {"check", name},
-                        {"passes", c.passes},
-                        {"mixed", c.mixed()},
-                        {"failing_seeds", c.failing_seeds}});
+  for (const auto& [student, teacher] : checked_pairs(r)) {
+    for (const auto& d : r.datasets) {
+      for (const std::string& name : pipeline_check_names()) {
+        const CheckResult c = run_check(name, student->datasets.at(d), teacher->datasets.at(d));
+        checks.push_back({{"dataset", d},
+                          {"model", student->name},
+                          {"against", teacher->name},
+                          {"check", name},
+                          {"passes", c.passes},
+                          {"mixed", c.mixed()},
+                          {"failing_seeds", c.failing_seeds}});
+      }
     }
   }
   return {{"datasets", datasets},
@@ -520,7 +536,9 @@ std::string mixed_seeds_flag(const std::vector<int64_t>& failing_seeds) {
 PipelineReport write_pipeline_report(const PipelineResults& r, const std::string& folder) {
   std::map<std::string, std::map<int64_t, double>> curves;
   for (const auto& d : r.datasets) {
-    for (const ModelScores* m : {&r.teacher, &r.student}) curves[m->name + " " + d] = m->datasets.at(d).k_curve;
+    std::vector<const ModelScores*> models = {&r.teacher, &r.student};
+    for (const auto& m : r.our_rows) models.push_back(&m);
+    for (const ModelScores* m : models) curves[m->name + " " + d] = m->datasets.at(d).k_curve;
   }
   std::string md = "# DFT Gaze — Table 3 reproduction\n\n";
   md += "Data: " + r.data_description + "; input " + std::to_string(r.input_h) + "x" + std::to_string(r.input_w) +

@@ -54,12 +54,15 @@ struct ModelScores {
   std::map<std::string, DatasetScores> datasets;  // "openeds", "aea", "mpiigaze", "mpiifacegaze"
   std::map<std::string, std::string> not_run;     // dataset -> why this model was not run on it
   std::string note;                               // how it was run here (input, budget), for the tables
+  // Ours, a student row: the row its checks compare it with ("teacher", or a variant's own
+  // teacher, "teacher_grid"); empty = not checked (the paper's student is always checked).
+  std::string checked_against;
 };
 
 struct PipelineResults {
   std::vector<std::string> datasets;
   ModelScores teacher, student;
-  ModelScores student_full;              // pipeline.full_finetune: every weight trained (no datasets: not run)
+  std::vector<ModelScores> our_rows;     // our rows beside the paper's: pipeline.full_finetune, pipeline.variants
   std::vector<ModelScores> baselines;    // pipeline.baselines, in their order
   std::string data_description;          // "synthetic (gaze synth)", or each dataset's source
   std::map<std::string, bool> stand_in;  // dataset -> rendered by gaze synth (not a release)

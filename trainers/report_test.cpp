@@ -149,18 +149,28 @@ TEST_CASE("several seeds: cells read mean ± spread, a check that passes on some
   CHECK(testing::read_file(single.csv_path).rfind("setting,model,params,openeds_ours,openeds_paper\n", 0) == 0);
 }
 
-TEST_CASE("the fully fine-tuned student is our own row beside the paper's, in every table", "[report]") {
+TEST_CASE("our rows (full fine-tuning, a variant) sit beside the paper's in every table, each student checked",
+          "[report]") {
   PipelineResults r;
   r.datasets = {"openeds"};
-  for (ModelScores* m : {&r.teacher, &r.student, &r.student_full}) {
-    m->name = m == &r.teacher ? "teacher" : m == &r.student ? "student" : "student_full";
-    m->title = m == &r.student_full ? "DFT Gaze, every weight fine-tuned (ours)" : "";
-    m->params = m == &r.teacher ? 3579104 : 281174;
-    m->tunable = m == &r.student ? 14434 : m->params;
-    m->datasets["openeds"] = {6.5, 5.5, 6.0, 12.0, -1, {{0, 6.0}, {5, 5.5}}, 0.2};
-  }
-  r.student_full.datasets["openeds"].generalised = 4.25;
-  r.student_full.note = "every weight";
+  const auto model = [](const std::string& name, const std::string& title, int64_t params, double generalised) {
+    ModelScores m;
+    m.name = name;
+    m.title = title;
+    m.params = m.tunable = params;
+    m.datasets["openeds"] = {generalised, 5.5, 6.0, 12.0, -1, {{0, 6.0}, {5, 5.5}}, 0.2};
+    return m;
+  };
+  r.teacher = model("teacher", "ConvNeXt V2-A (teacher)", 3579104, 6.5);
+  r.student = model("student", "DFT Gaze (student)", 281174, 6.5);
+  r.student.tunable = 14434;
+  r.our_rows = {model("student_full", "DFT Gaze, every weight fine-tuned (ours)", 281174, 4.25),
+                model("teacher_grid", "ConvNeXt V2-A (teacher), a grid head", 3593184, 4.0),
+                model("student_grid", "DFT Gaze (student), a grid head", 284694, 5.5)};
+  r.our_rows[0].note = "every weight";
+  r.our_rows[0].checked_against = "teacher";
+  r.our_rows[2].checked_against =
+      "teacher_grid";   // 5.5 / 4.0 = 1.375: fails where the paper's teacher (6.5) would pass
   ModelScores gazenet;  // a baseline: what makes the run write Tables 1 and 2
   gazenet.name = "gazenet";
   gazenet.params = gazenet.tunable = 90000000;
@@ -171,13 +181,31 @@ TEST_CASE("the fully fine-tuned student is our own row beside the paper's, in ev
   const PipelineReport report = write_pipeline_report(r, dir.path());
   CHECK_THAT(report.markdown,
              Contains("| generalised | DFT Gaze, every weight fine-tuned (ours) | 281K | 4.25 | – |") &&
-                 Contains("| personalised | DFT Gaze, every weight fine-tuned (ours) | 281K | 5.50 | – |"));
-  CHECK_THAT(testing::read_file(report.csv_path), Contains("generalised,student_full,281K,4.2500,–\n"));
-  // Tables 1 and 2: the row after the paper's, no paper values.
+                 Contains("| personalised | DFT Gaze, every weight fine-tuned (ours) | 281K | 5.50 | – |") &&
+                 Contains("| generalised | ConvNeXt V2-A (teacher), a grid head | 3.6M | 4.00 | – |") &&
+                 Contains("| generalised | DFT Gaze (student), a grid head | 285K | 5.50 | – |"));
+  CHECK_THAT(testing::read_file(report.csv_path), Contains("generalised,student_full,281K,4.2500,–\n") &&
+                                                      Contains("generalised,student_grid,285K,5.5000,–\n"));
+  // Checks: the paper's pair, then each of ours that names its teacher, against that teacher.
+  CHECK_THAT(report.markdown,
+             Contains("| openeds: student vs teacher | 12.00 | 0.542 (> 0.5) | 1.000 (<= 1.25 ok) |") &&
+                 Contains("| openeds: student_full vs teacher | 12.00 | 0.354 (<= 0.5 ok) | 0.654") &&
+                 Contains("| openeds: student_grid vs teacher_grid | 12.00 | 0.458 (<= 0.5 ok) | "
+                          "1.375 (> 1.25) |"));
+  // Tables 1 and 2: our rows after the paper's, no paper values.
   REQUIRE(report.table_paths.size() == 4);
   const std::string t1 = testing::read_file(dir.file("table1.csv"));
   CHECK_THAT(t1, Contains("\n\"DFT Gaze, every weight fine-tuned (ours)\",281.2K,,281.2K,,"));  // a comma: quoted
-  CHECK_THAT(t1, Contains(",4.2500,,every weight\n"));
+  CHECK_THAT(t1, Contains(",4.2500,,every weight\n") && Contains("\n\"DFT Gaze (student), a grid head\",284.7K,"));
   const Json j = Json::parse(testing::read_file(report.json_path));
   CHECK(j.at("datasets").at("openeds").at("student_full").at("generalised_deg").get<double>() == 4.25);
+  CHECK(j.at("datasets").at("openeds").at("teacher_grid").at("generalised_deg").get<double>() == 4.0);
+  const Json& checks = j.at("checks");
+  REQUIRE(checks.size() == 9);
+  CHECK(checks[0].at("model") == "student");
+  CHECK(checks[0].at("against") == "teacher");
+  CHECK(checks[7].at("model") == "student_grid");
+  CHECK(checks[7].at("against") == "teacher_grid");
+  CHECK(checks[7].at("check") == "student_vs_teacher");
+  CHECK_FALSE(checks[7].at("passes").get<bool>());
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -22,10 +23,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A list of sections (pipeline.variants) is one value, as a leaf is: set, overridden and copied
+// whole; each entry's keys are read and checked as a section's are.
 template <class T>
-constexpr bool is_leaf_v = std::is_same_v<T, bool> || std::is_same_v<T, int64_t> || std::is_same_v<T, double> ||
-                           std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<int64_t>> ||
-                           std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>;
+struct is_section_list : std::false_type {};
+template <class S>
+struct is_section_list<std::vector<S>> : std::bool_constant<std::is_class_v<S> && !std::is_same_v<S, std::string>> {};
+template <class T>
+constexpr bool is_section_list_v = is_section_list<T>::value;
+
+template <class T>
+constexpr bool is_leaf_v =
+    std::is_same_v<T, bool> || std::is_same_v<T, int64_t> || std::is_same_v<T, double> ||
+    std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<int64_t>> ||
+    std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>> || is_section_list_v<T>;
 
 // Where a value came from, for messages: a file (with line:column from the YAML mark) or a
 // command-line override (the assignment itself; its marks are meaningless).
@@ -48,6 +59,7 @@ const char* type_name() {
   if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "a list of integers";
   if constexpr (std::is_same_v<T, std::vector<double>>) return "a list of numbers";
   if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
+  if constexpr (is_section_list_v<T>) return "a list of sections (maps of keys)";
   return "a section (a map of keys)";
 }
 
@@ -155,7 +167,17 @@ void read_value(const YAML::Node& node, T& value, const std::string& path, const
     };
     constexpr bool is_list = std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>> ||
                              std::is_same_v<T, std::vector<std::string>>;
-    if constexpr (is_list) {
+    if constexpr (is_section_list_v<T>) {
+      if (!node.IsSequence()) throw fail();
+      for (auto it = root.origin.begin(); it != root.origin.end();) {  // the entries it replaces
+        it = it->first.rfind(path + "[", 0) == 0 ? root.origin.erase(it) : std::next(it);
+      }
+      T parsed(node.size());
+      for (size_t i = 0; i < node.size(); ++i) {
+        read_section(node[i], parsed[i], path + "[" + std::to_string(i) + "]", source, root);
+      }
+      value = std::move(parsed);
+    } else if constexpr (is_list) {
       if (!node.IsSequence()) throw fail();
       T parsed;
       for (const auto& item : node) {
@@ -278,7 +300,21 @@ struct Dumper {
   template <class T>
   void operator()(const char* key, const T& value, const char* help) {
     out << YAML::Key << key << YAML::Value;
-    if constexpr (is_leaf_v<T>) {
+    if constexpr (is_section_list_v<T>) {
+      // The help goes on the key's line: after a block list it would trail the last entry's key.
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq << YAML::Comment(help);
+        return;
+      }
+      out << YAML::Comment(help) << YAML::BeginSeq;
+      for (const auto& item : value) {
+        out << YAML::BeginMap;
+        Dumper child{out};
+        const_cast<typename T::value_type&>(item).visit(child);
+        out << YAML::EndMap;
+      }
+      out << YAML::EndSeq;
+    } else if constexpr (is_leaf_v<T>) {
       if constexpr (std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>> ||
                     std::is_same_v<T, std::vector<std::string>>) {
         out << YAML::Flow << YAML::BeginSeq;
@@ -417,6 +453,58 @@ void validate_gaze_net_shape(Config& config) {
     invalid(config, "model.depths",
             "with model.dims this is ~" + std::to_string(int64_t(weights * 4 / 1e9)) +
                 " GB of fp32 weights; libgaze caps a model at 5e8 parameters");
+  }
+}
+
+// A stage's `set` list (`key`): every override names a real key with a value of its type, none
+// sets pipeline.*, and dataset entries ("openeds:...") only where the stage runs per dataset.
+void validate_stage_set(const Config& config, const std::string& key, const std::vector<std::string>& set,
+                        bool per_dataset) {
+  Config scratch;
+  for (const auto& entry : set) {
+    try {
+      const StageSetEntry e = parse_stage_set_entry(entry);
+      if (e.assignment.rfind("pipeline.", 0) == 0) throw Error("'" + entry + "': a stage cannot set pipeline.*");
+      if (!e.dataset.empty() && !per_dataset) {
+        throw Error("'" + entry + "' is for one dataset, but this stage is shared by all of them");
+      }
+      apply_override(scratch, e.assignment);
+    } catch (const Error& e) {
+      invalid(config, key, e.what());
+    }
+  }
+}
+
+// pipeline.variants: names that make distinct rows and run folders, known models, valid sets.
+void validate_variants(const Config& config) {
+  const std::vector<PipelineVariant>& variants = config.pipeline.variants;
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const PipelineVariant& v = variants[i];
+    const std::string key = "pipeline.variants[" + std::to_string(i) + "]";
+    const auto refuse = [&](const std::string& field, const std::string& what) {
+      const std::string origin = config.origin.count(key + "." + field) ? config_origin(config, key + "." + field)
+                                                                        : config_origin(config, "pipeline.variants");
+      throw Error(origin + ": " + key + "." + field + ": " + what);
+    };
+    if (v.name.empty()) refuse("name", "every variant needs a name (its rows are <model>_<name>)");
+    if (v.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+      refuse("name", "'" + v.name + "': only a-z, 0-9 and _ (it names run folders)");
+    // "<model>_adapters_<dataset>" is the paper's run; "<model>_full" is pipeline.full_finetune's row.
+    if (v.name == "adapters" || v.name == "full")
+      refuse("name", "'" + v.name + "' is taken by the pipeline's own runs; choose another");
+    for (size_t j = 0; j < i; ++j) {
+      if (variants[j].name == v.name)
+        refuse("name", "'" + v.name + "' is also the name of variant " + std::to_string(j));
+    }
+    if (v.models.empty()) refuse("models", "needs teacher, student or both");
+    for (size_t j = 0; j < v.models.size(); ++j) {
+      const std::string& m = v.models[j];
+      if (m != "teacher" && m != "student")
+        refuse("models", "unknown model '" + m + "'" + suggest_suffix(m, {"teacher", "student"}));
+      if (std::find(v.models.begin(), v.models.begin() + long(j), m) != v.models.begin() + long(j))
+        refuse("models", "'" + m + "' is listed twice");
+    }
+    validate_stage_set(config, key + ".set", v.set, /*per_dataset=*/true);
   }
 }
 
@@ -616,20 +704,9 @@ void validate_config(Config& config) {
   }
   if (config.pipeline.datasets.empty()) invalid(config, "pipeline.datasets", "needs at least one dataset");
   for (auto& [key, ref] : stage_refs(config)) {
-    Config scratch;  // a stage override must name a real key with a value of its type
-    for (const auto& entry : ref->set) {
-      try {
-        const StageSetEntry e = parse_stage_set_entry(entry);
-        if (e.assignment.rfind("pipeline.", 0) == 0) throw Error("'" + entry + "': a stage cannot set pipeline.*");
-        if (!e.dataset.empty() && !stage_runs_per_dataset(key.substr(key.rfind('.') + 1))) {
-          throw Error("'" + entry + "' is for one dataset, but this stage is shared by all of them");
-        }
-        apply_override(scratch, e.assignment);
-      } catch (const Error& e) {
-        invalid(config, key + ".set", e.what());
-      }
-    }
+    validate_stage_set(config, key + ".set", ref->set, stage_runs_per_dataset(key.substr(key.rfind('.') + 1)));
   }
+  validate_variants(config);
   const ExportConfig& ex = config.export_;
   if (!ex.input_size.empty() && (ex.input_size.size() != 2 || ex.input_size[0] < 32 || ex.input_size[1] < 32 ||
                                  ex.input_size[0] % 32 || ex.input_size[1] % 32)) {

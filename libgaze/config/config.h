@@ -234,6 +234,26 @@ struct PipelineStages {
   }
 };
 
+// One of our own rows beside the paper's (pipeline.variants): the adapters stage of the teacher,
+// the student or both trained again with `set` applied after the stage's own set, scored, and
+// checked like the paper's pair (with both models the variant's student is checked against the
+// variant's teacher, so a change to both compares like with like).
+struct PipelineVariant {
+  std::string name;
+  std::string title;
+  std::vector<std::string> models = {"teacher", "student"};
+  std::vector<std::string> set;
+
+  template <class V>
+  void visit(V& v) {
+    v("name", name, "names its rows (<model>_<name>) and runs (<model>_<name>_<dataset>): a-z, 0-9, _");
+    v("title", title, "what the tables add to the model's title, e.g. 'a 3x4 grid head (ours)'; empty = the name");
+    v("models", models, "which adapters stages it trains again: teacher, student");
+    v("set", set,
+      "overrides after each stage's own set, e.g. [\"model.head.grid=[3,4]\"]; 'openeds:key=value' for one dataset");
+  }
+};
+
 struct PipelineConfig {
   std::vector<std::string> datasets = {"openeds", "aea"};
   std::vector<std::string> baselines;
@@ -249,6 +269,7 @@ struct PipelineConfig {
   std::string mpii_protocol = "fold";
   std::vector<int64_t> seeds;
   bool full_finetune = false;
+  std::vector<PipelineVariant> variants;
   PipelineStages stages;
 
   template <class V>
@@ -280,6 +301,9 @@ struct PipelineConfig {
     v("full_finetune", full_finetune,
       "also train the distilled student with every weight trainable (pipeline.stages.student_full) and report it "
       "beside the paper's rows: the ceiling the frozen-backbone protocol leaves");
+    v("variants", variants,
+      "our own rows beside the paper's, each {name, title, models, set}: the teacher's and/or the student's "
+      "adapters trained again with `set` (e.g. a grid head), reported and checked beside the paper's pair");
     v("stages", stages, "the stages the run composes, each a config file + overrides");
   }
 };

@@ -227,6 +227,54 @@ TEST_CASE("a stage override must be a valid assignment, checked when the pipelin
                     Contains("pipeline.stages.distill.set:") && Contains("shared by all of them"));
 }
 
+TEST_CASE("pipeline.variants: a list of sections, read from files and overrides, dumped back, checked",
+          "[config][pipeline]") {
+  const Config c = parse_config(
+      "pipeline:\n  variants:\n    - {name: grid, title: a grid head, set: ['model.head.grid=[3,4]']}\n"
+      "    - name: full_student\n      models: [student]\n      set: [train.tune=all, 'aea:train.steps=9']\n",
+      "p.yaml");
+  REQUIRE(c.pipeline.variants.size() == 2);
+  CHECK(c.pipeline.variants[0].name == "grid");
+  CHECK(c.pipeline.variants[0].models == std::vector<std::string>{"teacher", "student"});  // the default
+  CHECK(c.pipeline.variants[0].set == std::vector<std::string>{"model.head.grid=[3,4]"});
+  CHECK(c.pipeline.variants[1].models == std::vector<std::string>{"student"});
+  CHECK(config_origin(c, "pipeline.variants[1].models") == "p.yaml:5:15");
+  // Dumped and read back: the same list (and the same text again).
+  const std::string text = dump_config(c);
+  const Config back = parse_config(text, "dumped.yaml");
+  REQUIRE(back.pipeline.variants.size() == 2);
+  CHECK(back.pipeline.variants[1].set == c.pipeline.variants[1].set);
+  CHECK(dump_config(back) == text);
+  // An override replaces the whole list.
+  const Config o = default_config({"pipeline.variants=[{name: a, models: [teacher]}]"});
+  REQUIRE(o.pipeline.variants.size() == 1);
+  CHECK(o.pipeline.variants[0].models == std::vector<std::string>{"teacher"});
+  CHECK(default_config({"pipeline.variants=[]"}).pipeline.variants.empty());
+  // Refusals name the entry, the field and where it was set.
+  const auto refused = [](const std::string& variants) { return "pipeline:\n  variants: " + variants + "\n"; };
+  CHECK_THROWS_WITH(parse_config(refused("[{name: g, nme: x}]"), "p.yaml"),
+                    Contains("p.yaml:2:24: unknown key 'pipeline.variants[0].nme'"));
+  CHECK_THROWS_WITH(parse_config(refused("{name: g}"), "p.yaml"),
+                    Contains("pipeline.variants: expected a list of sections"));
+  CHECK_THROWS_WITH(parse_config(refused("[{title: x}]"), "p.yaml"),
+                    Contains("pipeline.variants[0].name: every variant needs a name"));
+  CHECK_THROWS_WITH(parse_config(refused("[{name: Grid}]"), "p.yaml"),
+                    Contains("p.yaml:2:21: pipeline.variants[0].name: 'Grid': only a-z, 0-9 and _"));
+  CHECK_THROWS_WITH(parse_config(refused("[{name: adapters}]"), "p.yaml"),
+                    Contains("taken by the pipeline's own runs"));
+  CHECK_THROWS_WITH(parse_config(refused("[{name: g}, {name: g}]"), "p.yaml"),
+                    Contains("pipeline.variants[1].name: 'g' is also the name of variant 0"));
+  CHECK_THROWS_WITH(parse_config(refused("[{name: g, models: [studnet]}]"), "p.yaml"),
+                    Contains("pipeline.variants[0].models: unknown model 'studnet'; did you mean 'student'?"));
+  CHECK_THROWS_WITH(parse_config(refused("[{name: g, models: []}]"), "p.yaml"), Contains("needs teacher, student"));
+  CHECK_THROWS_WITH(parse_config(refused("[{name: g, set: [train.stepz=3]}]"), "p.yaml"),
+                    Contains("pipeline.variants[0].set:") && Contains("did you mean 'train.steps'?"));
+  CHECK_THROWS_WITH(parse_config(refused("[{name: g, set: [pipeline.aea=x]}]"), "p.yaml"),
+                    Contains("a stage cannot set pipeline.*"));
+  CHECK_THROWS_WITH(default_config({"pipeline.variants=[{name: g, models: [teacher, teacher]}]"}),
+                    Contains("command line") && Contains("'teacher' is listed twice"));
+}
+
 TEST_CASE("a stage's set entry splits into its dataset and its assignment", "[config][pipeline]") {
   CHECK(parse_stage_set_entry("train.steps=3").dataset.empty());
   CHECK(parse_stage_set_entry("aea:train.steps=3").dataset == "aea");
@@ -329,4 +377,11 @@ TEST_CASE("the run directory holds the resolved config", "[config][run_dir]") {
   CHECK(n.stored == "pipeline.stages.student_adapters.set: [train.steps=300]");
   CHECK(n.ours == "pipeline.stages.student_adapters.set: []");
   CHECK(split(staged_text, '\n').at(size_t(n.line - 1)).find("set: [train.steps=300]") != std::string::npos);
+  // A key inside an entry of a list of sections: the list's key, "[]", the entry's key.
+  Config grid = default_config({"pipeline.variants=[{name: a}, {name: g, set: [\"model.head.grid=[3,4]\"]}]"});
+  Config wide = grid;
+  wide.pipeline.variants[1].set = {"model.head.grid=[4,4]"};
+  const ConfigDifference v = config_difference(dump_config(grid), "p.yaml", dump_config(wide));
+  CHECK_THAT(v.stored, Contains("pipeline.variants[].set: [") && Contains("model.head.grid=[3,4]"));
+  CHECK_THAT(v.ours, Contains("pipeline.variants[].set: [") && Contains("model.head.grid=[4,4]"));
 }

@@ -54,7 +54,8 @@ std::string run_dir_path(const Config& config) {
 namespace {
 
 // The dotted key of every line of a YAML dump, in one pass (its own key and those of the lines it
-// nests in: "pipeline.stages.student_adapters.set"); "" for a line that holds no key.
+// nests in: "pipeline.stages.student_adapters.set"; an entry of a list of sections adds "[]":
+// "pipeline.variants[].set"); "" for a line that holds no key.
 std::vector<std::string> dump_keys(const std::vector<std::string>& lines) {
   std::vector<std::pair<size_t, std::string>> enclosing;  // (indent, dotted key) of the open parents
   std::vector<std::string> keys;
@@ -65,10 +66,16 @@ std::vector<std::string> dump_keys(const std::vector<std::string>& lines) {
       keys.emplace_back();
       continue;
     }
-    while (!enclosing.empty() && enclosing.back().first >= indent) enclosing.pop_back();
-    const std::string key = trim(line.substr(0, colon));
+    size_t at = indent;                        // where the line's key starts
+    if (line.compare(indent, 2, "- ") == 0) {  // a list entry's first key: the entry encloses its keys
+      while (!enclosing.empty() && enclosing.back().first >= indent) enclosing.pop_back();
+      enclosing.emplace_back(indent, (enclosing.empty() ? "" : enclosing.back().second) + "[]");
+      at = indent + 2;
+    }
+    while (!enclosing.empty() && enclosing.back().first >= at) enclosing.pop_back();
+    const std::string key = trim(line.substr(at, colon - at));
     keys.push_back(enclosing.empty() ? key : enclosing.back().second + "." + key);
-    enclosing.emplace_back(indent, keys.back());
+    enclosing.emplace_back(at, keys.back());
   }
   return keys;
 }
