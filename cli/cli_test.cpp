@@ -482,7 +482,8 @@ TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside 
   const auto r =
       run_tiny_pipeline(dir, "demo.yaml",
                         "pipeline.full_finetune=true 'pipeline.stages.student_full.set=[train.lr=0.0009765625]' "
-                        "'pipeline.variants=[{name: grid, title: a 2x2 grid head, set: [\"model.head.grid=[2,2]\"]}]'");
+                        "'pipeline.variants=[{name: grid, title: a 2x2 grid head, set: [\"model.head.grid=[2,2]\"], "
+                        "student_set: [train.augmentation.shift=0.0625]}]'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // student_adapters' file and set (steps 2), then tune=all, then student_full's own set.
@@ -504,7 +505,9 @@ TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside 
   const std::string student_grid = read_file(dir.file("p/student_grid_openeds/config.yaml"));
   CHECK_THAT(teacher_grid, Contains("grid: [2, 2]") && Contains("teacher_mae/model.h5") && Contains("arch: teacher") &&
                                Contains("steps: 2"));
-  CHECK_THAT(student_grid, Contains("grid: [2, 2]") && Contains("distill/model.h5") && Contains("steps: 2"));
+  CHECK_THAT(student_grid, Contains("grid: [2, 2]") && Contains("distill/model.h5") && Contains("steps: 2") &&
+                               Contains("shift: 0.0625"));
+  CHECK_THAT(teacher_grid, !Contains("shift: 0.0625"));  // student_set is the student's alone
   CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("grid: [1, 1]"));
   CHECK(std::filesystem::exists(dir.file("p/users/teacher_grid_openeds")));
   const double grid_eval =
@@ -518,9 +521,10 @@ TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside 
   CHECK(report["checks"][3]["against"] == "teacher");
   CHECK(report["checks"][6]["model"] == "student_grid");
   CHECK(report["checks"][6]["against"] == "teacher_grid");
-  CHECK_THAT(read_file(dir.file("p/report.md")), Contains("| generalised | DFT Gaze (student), a 2x2 grid head |") &&
-                                                     Contains("| openeds: student_grid vs teacher_grid |") &&
-                                                     Contains("our variant \"grid\""));
+  CHECK_THAT(read_file(dir.file("p/report.md")),
+             Contains("| generalised | DFT Gaze (student), a 2x2 grid head |") &&
+                 Contains("| openeds: student_grid vs teacher_grid |") && Contains("our variant \"grid\"") &&
+                 Contains("the student's also with [train.augmentation.shift=0.0625]"));
 }
 
 namespace {

@@ -365,6 +365,8 @@ std::vector<RowPlan> plan_rows(const PipelineConfig& p) {
       const RowPlan& paper = rows[model == "student" ? 1 : 0];
       StageRef ref = paper.adapters;
       ref.set.insert(ref.set.end(), v.set.begin(), v.set.end());
+      const std::vector<std::string>& own = model == "teacher" ? v.teacher_set : v.student_set;
+      ref.set.insert(ref.set.end(), own.begin(), own.end());
       const std::string name = model + "_" + v.name;
       rows.push_back(plan(name, paper.row.title + ", " + (v.title.empty() ? v.name : v.title), model == "student",
                           paper.stage_key + " (pipeline.variants[" + std::to_string(i) + "] " + v.name + ")", name,
@@ -574,8 +576,11 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
         ", personalised like DFT Gaze (last-stage adapters): the ceiling the frozen backbone leaves");
   }
   for (const PipelineVariant& v : p.variants) {
+    std::string own;
+    if (!v.teacher_set.empty()) own += ", the teacher's also with [" + join(v.teacher_set, ", ") + "]";
+    if (!v.student_set.empty()) own += ", the student's also with [" + join(v.student_set, ", ") + "]";
     ours.push_back("our variant \"" + v.name + "\" (not in the paper): the " + join(v.models, " and ") +
-                   " adapters trained again with [" + join(v.set, ", ") + "]" +
+                   " adapters trained again with [" + join(v.set, ", ") + "]" + own +
                    (v.models.size() == 2 ? "; its student is checked against its teacher" : ""));
   }
 }

@@ -505,6 +505,13 @@ void validate_variants(const Config& config) {
         refuse("models", "'" + m + "' is listed twice");
     }
     validate_stage_set(config, key + ".set", v.set, /*per_dataset=*/true);
+    for (const std::string model : {"teacher", "student"}) {
+      const std::vector<std::string>& own = model == "teacher" ? v.teacher_set : v.student_set;
+      if (!own.empty() && std::find(v.models.begin(), v.models.end(), model) == v.models.end())
+        refuse(model + "_set", "the variant does not train the " + model + " (models: [" + join(v.models, ", ") +
+                                   "]); add it to models or drop these overrides");
+      validate_stage_set(config, key + "." + model + "_set", own, /*per_dataset=*/true);
+    }
   }
 }
 

@@ -243,6 +243,8 @@ struct PipelineVariant {
   std::string title;
   std::vector<std::string> models = {"teacher", "student"};
   std::vector<std::string> set;
+  std::vector<std::string> teacher_set;
+  std::vector<std::string> student_set;
 
   template <class V>
   void visit(V& v) {
@@ -251,6 +253,9 @@ struct PipelineVariant {
     v("models", models, "which adapters stages it trains again: teacher, student");
     v("set", set,
       "overrides after each stage's own set, e.g. [\"model.head.grid=[3,4]\"]; 'openeds:key=value' for one dataset");
+    v("teacher_set", teacher_set, "overrides for the teacher's stage alone, after set");
+    v("student_set", student_set,
+      "overrides for the student's stage alone, after set, e.g. [train.augmentation.shift=0.08]");
   }
 };
 
@@ -302,8 +307,9 @@ struct PipelineConfig {
       "also train the distilled student with every weight trainable (pipeline.stages.student_full) and report it "
       "beside the paper's rows: the ceiling the frozen-backbone protocol leaves");
     v("variants", variants,
-      "our own rows beside the paper's, each {name, title, models, set}: the teacher's and/or the student's "
-      "adapters trained again with `set` (e.g. a grid head), reported and checked beside the paper's pair");
+      "our own rows beside the paper's, each {name, title, models, set, teacher_set, student_set}: the teacher's "
+      "and/or the student's adapters trained again with `set` and then the model's own (e.g. a grid head), reported "
+      "and checked beside the paper's pair");
     v("stages", stages, "the stages the run composes, each a config file + overrides");
   }
 };

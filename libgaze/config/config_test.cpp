@@ -273,6 +273,12 @@ TEST_CASE("pipeline.variants: a list of sections, read from files and overrides,
                     Contains("a stage cannot set pipeline.*"));
   CHECK_THROWS_WITH(default_config({"pipeline.variants=[{name: g, models: [teacher, teacher]}]"}),
                     Contains("command line") && Contains("'teacher' is listed twice"));
+  // Per-model sets: checked like set, and only for a model the variant trains.
+  CHECK_THROWS_WITH(
+      parse_config(refused("[{name: g, student_set: [train.augmentation.shfit=0.08]}]"), "p.yaml"),
+      Contains("pipeline.variants[0].student_set:") && Contains("did you mean 'train.augmentation.shift'?"));
+  CHECK_THROWS_WITH(parse_config(refused("[{name: g, models: [student], teacher_set: [train.steps=3]}]"), "p.yaml"),
+                    Contains("p.yaml:2:56: pipeline.variants[0].teacher_set: the variant does not train the teacher"));
 }
 
 TEST_CASE("a stage's set entry splits into its dataset and its assignment", "[config][pipeline]") {
