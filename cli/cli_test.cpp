@@ -523,8 +523,8 @@ TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside 
   CHECK(report["checks"][6]["against"] == "teacher_grid");
   CHECK_THAT(read_file(dir.file("p/report.md")),
              Contains("| generalised | DFT Gaze (student), a 2x2 grid head |") &&
-                 Contains("| openeds: student_grid vs teacher_grid |") && Contains("our variant \"grid\"") &&
-                 Contains("the student's also with [train.augmentation.shift=0.0625]"));
+                 Contains("| openeds | student_grid vs teacher_grid |") && Contains("our variant \"grid\"") &&
+                 Contains("again with [model.head.grid=[2,2]], the student's with [train.augmentation.shift=0.0625]"));
 }
 
 namespace {

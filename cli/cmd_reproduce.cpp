@@ -80,7 +80,8 @@ void register_conditions(CLI::App& reproduce) {
   command->add_flag("--report-only", o->report_only, "summarise finished runs, train nothing");
   auto* variant = command->add_option("--variant", o->variant,
                                       "summarise this pipeline.variants entry's rows (student_<name> against "
-                                      "teacher_<name>) instead of the paper's student and teacher");
+                                      "teacher_<name>, or the paper's teacher if it trains no teacher) instead "
+                                      "of the paper's student and teacher");
   auto* merge = command
                     ->add_option("--merge", o->merge,
                                  "merge summaries of runs over other seeds (their conditions.json) into one in "

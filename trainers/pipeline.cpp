@@ -576,11 +576,12 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
         ", personalised like DFT Gaze (last-stage adapters): the ceiling the frozen backbone leaves");
   }
   for (const PipelineVariant& v : p.variants) {
-    std::string own;
-    if (!v.teacher_set.empty()) own += ", the teacher's also with [" + join(v.teacher_set, ", ") + "]";
-    if (!v.student_set.empty()) own += ", the student's also with [" + join(v.student_set, ", ") + "]";
+    std::string with;
+    if (!v.set.empty()) with += " with [" + join(v.set, ", ") + "]";
+    if (!v.teacher_set.empty()) with += ", the teacher's with [" + join(v.teacher_set, ", ") + "]";
+    if (!v.student_set.empty()) with += ", the student's with [" + join(v.student_set, ", ") + "]";
     ours.push_back("our variant \"" + v.name + "\" (not in the paper): the " + join(v.models, " and ") +
-                   " adapters trained again with [" + join(v.set, ", ") + "]" + own +
+                   " adapters trained again" + with +
                    (v.models.size() == 2 ? "; its student is checked against its teacher" : ""));
   }
 }

@@ -188,9 +188,10 @@ TEST_CASE("our rows (full fine-tuning, a variant) sit beside the paper's in ever
                                                       Contains("generalised,student_grid,285K,5.5000,–\n"));
   // Checks: the paper's pair, then each of ours that names its teacher, against that teacher.
   CHECK_THAT(report.markdown,
-             Contains("| openeds: student vs teacher | 12.00 | 0.542 (> 0.5) | 1.000 (<= 1.25 ok) |") &&
-                 Contains("| openeds: student_full vs teacher | 12.00 | 0.354 (<= 0.5 ok) | 0.654") &&
-                 Contains("| openeds: student_grid vs teacher_grid | 12.00 | 0.458 (<= 0.5 ok) | "
+             Contains("| dataset | pair | mean-gaze baseline | student / baseline |") &&
+                 Contains("| openeds | student vs teacher | 12.00 | 0.542 (> 0.5) | 1.000 (<= 1.25 ok) |") &&
+                 Contains("| openeds | student_full vs teacher | 12.00 | 0.354 (<= 0.5 ok) | 0.654") &&
+                 Contains("| openeds | student_grid vs teacher_grid | 12.00 | 0.458 (<= 0.5 ok) | "
                           "1.375 (> 1.25) |"));
   // Tables 1 and 2: our rows after the paper's, no paper values.
   REQUIRE(report.table_paths.size() == 4);

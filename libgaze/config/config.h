@@ -235,7 +235,8 @@ struct PipelineStages {
 };
 
 // One of our own rows beside the paper's (pipeline.variants): the adapters stage of the teacher,
-// the student or both trained again with `set` applied after the stage's own set, scored, and
+// the student or both trained again with `set` applied after the stage's own set (then
+// `teacher_set` / `student_set` for that model's stage alone), scored, and
 // checked like the paper's pair (with both models the variant's student is checked against the
 // variant's teacher, so a change to both compares like with like).
 struct PipelineVariant {
