@@ -214,11 +214,74 @@ TEST_CASE("group splits and the k-shot personalisation split", "[splits]") {
   CHECK(personalisation_split(toy, 10, 9).empty());  // nothing would be left to evaluate
   // Without person ids: the first k in time calibrate, evaluation starts gap_us after them.
   // Participant 0 holds items 0, 3, ..., 27 at 1000 us per index.
-  const auto timed = personalisation_split(toy, 2, 9, {}, 5000);
+  const auto timed = personalisation_split(toy, 2, 9, {}, {5000, 0});
   const CalibrationSplit& zero = timed.at(0);
   CHECK(zero.calibration == std::vector<int64_t>{0, 3});
   CHECK(zero.evaluation == std::vector<int64_t>{9, 12, 15, 18, 21, 24, 27});  // 6 is < 3000 + 5000 us
-  CHECK(personalisation_split(toy, 2, 9, {}, 0).at(0).evaluation.size() == 8);
+  CHECK(personalisation_split(toy, 2, 9, {}, {0, 0}).at(0).evaluation.size() == 8);
+}
+
+namespace {
+// One recording, a frame every 100 ms: the first second mostly looks ahead, with a glance left
+// at 300 ms, up at 600 ms and right-down at 800 ms; then it looks around.
+class GlanceRecording : public Dataset {
+ public:
+  explicit GlanceRecording(bool timed = true) {
+    const std::vector<std::array<float, 2>> yaw_pitch = {{0, 0},     {0.01f, 0}, {0, 0.01f}, {-0.4f, 0},     {0, 0},
+                                                         {0.02f, 0}, {0, 0.3f},  {0, 0},     {0.2f, -0.25f}, {0, 0}};
+    for (int64_t i = 0; i < 16; ++i) {
+      SampleLabel l;
+      const auto& yp = yaw_pitch[size_t(i) % yaw_pitch.size()];
+      l.gaze = unit_gaze(std::sin(yp[0]), std::sin(yp[1]), 1, "glance");
+      l.key = "rec/" + std::to_string(i);
+      l.timestamp_us = timed || i != 12 ? 100000 * i : -1;
+      labels_.push_back(l);
+    }
+  }
+  int64_t size() const override { return int64_t(labels_.size()); }
+  Sample get(int64_t i) const override { return {Image(4, 4, 0), labels_[size_t(i)]}; }
+  const SampleLabel& label(int64_t i) const override { return labels_[size_t(i)]; }
+  std::string describe() const override { return "glance recording"; }
+  std::string participant_unit() const override { return "recording"; }
+
+ private:
+  std::vector<SampleLabel> labels_;
+};
+}  // namespace
+
+TEST_CASE("a calibration window takes the frames whose gaze lies farthest apart, in that order", "[splits]") {
+  const GlanceRecording recording;
+  PersonalizeConfig pc;
+  pc.gap_ms = 150;
+  CHECK(calibration_timing(recording, pc).window_us == 0);  // the default: the first k frames
+  const CalibrationSplit first = personalisation_split(recording, 3, 1, {}, calibration_timing(recording, pc)).at(0);
+  CHECK(first.calibration == std::vector<int64_t>{0, 1, 2});
+  CHECK(first.evaluation.front() == 4);  // 200 ms + 150 ms
+
+  pc.calibration_window_ms = 1000;  // frames 0-9
+  const CalibrationTiming timing = calibration_timing(recording, pc);
+  CHECK(timing.gap_us == 150000);
+  CHECK(timing.window_us == 1000000);
+  const CalibrationSplit spread = personalisation_split(recording, 3, 1, {}, timing).at(0);
+  // Left (farthest from the mean), then right-down (farthest from left), then up.
+  CHECK(spread.calibration == std::vector<int64_t>{3, 8, 6});
+  CHECK(personalisation_split(recording, 1, 1, {}, timing).at(0).calibration == std::vector<int64_t>{3});
+  // Evaluation starts gap_ms after the window's last frame (900 ms): 1100 ms on.
+  CHECK(spread.evaluation == std::vector<int64_t>{11, 12, 13, 14, 15});
+  // A window shorter than k frames is widened to the first k.
+  pc.calibration_window_ms = 150;
+  std::vector<int64_t> widened =
+      personalisation_split(recording, 3, 1, {}, calibration_timing(recording, pc)).at(0).calibration;
+  std::sort(widened.begin(), widened.end());
+  CHECK(widened == std::vector<int64_t>{0, 1, 2});
+  // People with ids draw at random, whatever the window.
+  const ToyDataset toy(30);
+  CHECK(calibration_timing(toy, pc).gap_us < 0);
+  // A window needs a timestamp on every frame.
+  pc.calibration_window_ms = 1000;
+  const GlanceRecording untimed(false);
+  CHECK_THROWS_WITH(personalisation_split(untimed, 3, 1, {}, calibration_timing(untimed, pc)),
+                    Catch::Contains("glance recording: item 'rec/12' has no timestamp"));
 }
 
 TEST_CASE("colour images: per-channel resampling and ImageNet normalisation", "[preprocess]") {

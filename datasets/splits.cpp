@@ -42,8 +42,76 @@ std::vector<uint8_t> split_groups(int64_t groups, std::array<double, 3> fraction
   return split;
 }
 
+CalibrationTiming calibration_timing(const Dataset& users, const PersonalizeConfig& config) {
+  if (users.participant_unit() == "participant") return {};
+  return {std::llround(config.gap_ms * 1000), std::llround(config.calibration_window_ms * 1000)};
+}
+
+namespace {
+
+// The `k` of `candidates` whose gaze labels lie farthest apart, greedily: first the one farthest
+// from the candidates' mean direction, then each time the one whose nearest chosen label is
+// farthest (largest angle = smallest cosine). Ties go to the earlier frame.
+std::vector<int64_t> farthest_gazes(const Dataset& data, const std::vector<int64_t>& candidates, int64_t k) {
+  auto dot = [](const std::array<float, 3>& a, const std::array<float, 3>& b) {
+    return double(a[0]) * b[0] + double(a[1]) * b[1] + double(a[2]) * b[2];
+  };
+  std::array<float, 3> mean{0, 0, 0};
+  for (int64_t i : candidates) {
+    for (int a = 0; a < 3; ++a) mean[size_t(a)] += data.label(i).gaze[size_t(a)];
+  }
+  std::vector<double> nearest(candidates.size());  // cosine to the nearest chosen label (mean at first)
+  for (size_t j = 0; j < candidates.size(); ++j) nearest[j] = dot(data.label(candidates[j]).gaze, mean);
+  std::vector<bool> taken(candidates.size(), false);
+  std::vector<int64_t> chosen;
+  while (int64_t(chosen.size()) < k) {
+    size_t best = candidates.size();
+    for (size_t j = 0; j < candidates.size(); ++j) {
+      if (!taken[j] && (best == candidates.size() || nearest[j] < nearest[best])) best = j;
+    }
+    taken[best] = true;
+    chosen.push_back(candidates[best]);
+    for (size_t j = 0; j < candidates.size(); ++j) {
+      nearest[j] = chosen.size() == 1
+                       ? dot(data.label(candidates[j]).gaze, data.label(candidates[best]).gaze)
+                       : std::max(nearest[j], dot(data.label(candidates[j]).gaze, data.label(candidates[best]).gaze));
+    }
+  }
+  return chosen;
+}
+
+// One sequence's split in time (see the header).
+CalibrationSplit split_in_time(const Dataset& data, std::vector<int64_t> items, int64_t k, CalibrationTiming timing) {
+  auto time_of = [&](int64_t i) { return std::make_pair(data.label(i).timestamp_us, i); };
+  std::stable_sort(items.begin(), items.end(), [&](int64_t a, int64_t b) { return time_of(a) < time_of(b); });
+  size_t candidates = size_t(k);
+  if (timing.window_us > 0) {
+    for (int64_t i : items) {
+      if (data.label(i).timestamp_us < 0) {
+        throw Error(data.describe() + ": item '" + data.label(i).key +
+                    "' has no timestamp; personalize.calibration_window_ms needs one on every frame");
+      }
+    }
+    const int64_t end = data.label(items.front()).timestamp_us + timing.window_us;
+    while (candidates < items.size() && data.label(items[candidates]).timestamp_us < end) ++candidates;
+  }
+  CalibrationSplit split;
+  const std::vector<int64_t> pool(items.begin(), items.begin() + long(candidates));
+  split.calibration = timing.window_us > 0 ? farthest_gazes(data, pool, k) : pool;
+  const int64_t last = candidates ? data.label(items[candidates - 1]).timestamp_us : INT64_MIN;
+  for (size_t j = candidates; j < items.size(); ++j) {
+    const int64_t t = data.label(items[j]).timestamp_us;
+    const bool timed = t >= 0 && last >= 0;
+    if (!timed || k == 0 || t >= last + timing.gap_us) split.evaluation.push_back(items[j]);
+  }
+  return split;
+}
+
+}  // namespace
+
 std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, int64_t k, uint64_t seed,
-                                                          const std::vector<int64_t>& indices, int64_t gap_us) {
+                                                          const std::vector<int64_t>& indices,
+                                                          CalibrationTiming timing) {
   std::map<int64_t, std::vector<int64_t>> by_participant;
   if (indices.empty()) {
     for (int64_t i = 0; i < data.size(); ++i) by_participant[data.label(i).participant].push_back(i);
@@ -53,18 +121,8 @@ std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, i
   std::map<int64_t, CalibrationSplit> out;
   for (auto& [participant, items] : by_participant) {
     if (int64_t(items.size()) <= k) continue;
-    if (gap_us >= 0) {
-      std::vector<int64_t> in_time = items;
-      auto time_of = [&](int64_t i) { return std::make_pair(data.label(i).timestamp_us, i); };
-      std::stable_sort(in_time.begin(), in_time.end(), [&](int64_t a, int64_t b) { return time_of(a) < time_of(b); });
-      CalibrationSplit split;
-      split.calibration.assign(in_time.begin(), in_time.begin() + k);
-      const int64_t last = k ? data.label(in_time[size_t(k - 1)]).timestamp_us : INT64_MIN;
-      for (size_t j = size_t(k); j < in_time.size(); ++j) {
-        const int64_t t = data.label(in_time[j]).timestamp_us;
-        const bool timed = t >= 0 && last >= 0;
-        if (!timed || k == 0 || t >= last + gap_us) split.evaluation.push_back(in_time[j]);
-      }
+    if (timing.gap_us >= 0) {
+      CalibrationSplit split = split_in_time(data, items, k, timing);
       if (!split.evaluation.empty()) out[participant] = std::move(split);
       continue;
     }

@@ -5,9 +5,11 @@
 //   personalisation_split(): for each participant, k calibration items (drawn with the seed)
 //     and the rest for evaluation — the 5-shot protocol, and k in {0,1,3,5,10} for the curve.
 //     When a "participant" is one sequence or recording (no person ids), random calibration
-//     frames would sit between test frames that look the same; with `gap_us` >= 0 the
-//     calibration items are the participant's first k in time and evaluation starts gap_us
-//     after the last of them (a headset calibrating, then being used).
+//     frames would sit between test frames that look the same; with a CalibrationTiming the
+//     calibration items come from the start of the sequence and evaluation starts a gap after
+//     them (a headset calibrating, then being used): either its first k frames, or the k frames
+//     of a calibration window whose gaze labels lie farthest apart (a calibration routine that
+//     shows targets across the field, rather than five frames of one glance).
 #pragma once
 
 #include <array>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "datasets/dataset.h"
+#include "libgaze/config/config.h"
 
 namespace gaze {
 
@@ -26,11 +29,26 @@ struct CalibrationSplit {
   std::vector<int64_t> calibration, evaluation;  // dataset indices
 };
 
+// Where a sequence's calibration frames come from (personalize.gap_ms, calibration_window_ms).
+struct CalibrationTiming {
+  int64_t gap_us = -1;    // < 0: random draws (person ids); >= 0: time-ordered, evaluation this long after calibration
+  int64_t window_us = 0;  // 0: the first k frames; > 0: from the frames of the sequence's first window_us
+};
+
+// The timing personalisation uses for `users`: random draws when they have person ids, else
+// the config's gap and window. Personalisation, its baselines and the exporter's user kernels
+// all call this, so they calibrate on the same frames.
+CalibrationTiming calibration_timing(const Dataset& users, const PersonalizeConfig& config);
+
 // Over `indices` (all items when empty). Participants left with nothing to evaluate on are
-// left out. gap_us < 0: random calibration draws; >= 0: time-ordered with that gap (items
-// without timestamps order by index).
+// left out. Time-ordered: items without timestamps order by index; evaluation starts gap_us
+// after the last calibration candidate (the last of the first k, or the window's last frame).
+// With a window the calibration items are in farthest-point order (each the frame whose gaze is
+// farthest from those before it), so the first k' of them are the k' most spread for any k' < k;
+// a window holding fewer than k frames is widened to the first k. A window needs timestamps:
+// gaze::Error naming the item without one.
 std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, int64_t k, uint64_t seed,
                                                           const std::vector<int64_t>& indices = {},
-                                                          int64_t gap_us = -1);
+                                                          CalibrationTiming timing = {});
 
 }  // namespace gaze

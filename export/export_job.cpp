@@ -588,9 +588,8 @@ KernelUsersReport personalize_users_in_kernel(const Config& config, const std::s
   const auto users = open_dataset(config.data);
   int64_t k_max = pc.k;  // the pool personalize() draws, so the k shots are the same ones
   for (int64_t k : pc.k_curve) k_max = std::max(k_max, k);
-  const bool by_person = users->participant_unit() == "participant";
-  const auto splits = personalisation_split(*users, k_max, uint64_t(config.run.seed), {},
-                                            by_person ? -1 : std::llround(pc.gap_ms * 1000));
+  const auto splits =
+      personalisation_split(*users, k_max, uint64_t(config.run.seed), {}, calibration_timing(*users, pc));
   if (splits.empty())
     throw Error(users->describe() + ": no participant has more than " + std::to_string(k_max) + " images");
   const std::string build = build_kernel_tool(kernel_dir);

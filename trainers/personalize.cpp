@@ -192,8 +192,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
   PersonalizeResult result;
   result.unit = users.participant_unit();
   result.gap_ms = result.unit == "participant" ? -1.0 : pc.gap_ms;
-  const auto splits = personalisation_split(users, k_max, uint64_t(config.run.seed), {},
-                                            result.gap_ms < 0 ? -1 : std::llround(result.gap_ms * 1000));
+  result.window_ms = result.unit == "participant" ? 0.0 : pc.calibration_window_ms;
+  const auto splits = personalisation_split(users, k_max, uint64_t(config.run.seed), {}, calibration_timing(users, pc));
   if (splits.empty())
     throw Error(users.describe() + ": no participant has more than " + std::to_string(k_max) + " images");
   const PreprocessOptions plain = preprocess_options(config, false);
@@ -268,8 +268,8 @@ PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, con
   PersonalizeResult result;
   result.unit = users.participant_unit();
   result.gap_ms = result.unit == "participant" ? -1.0 : pc.gap_ms;
-  const auto splits = personalisation_split(users, pc.k, uint64_t(config.run.seed), {},
-                                            result.gap_ms < 0 ? -1 : std::llround(result.gap_ms * 1000));
+  result.window_ms = result.unit == "participant" ? 0.0 : pc.calibration_window_ms;
+  const auto splits = personalisation_split(users, pc.k, uint64_t(config.run.seed), {}, calibration_timing(users, pc));
   if (splits.empty())
     throw Error(users.describe() + ": no participant has more than " + std::to_string(pc.k) + " images");
   PreprocessOptions augmented = preprocess_options(config, false);

@@ -10,7 +10,9 @@
 // For each participant the k_max = max(k, k_curve) calibration pool is drawn once (seeded) and
 // the evaluation set is everything else, so the error-vs-k curve compares like with like.
 // When the data has no person ids (a "participant" is a sequence or a recording), the pool is
-// the first k_max frames in time and evaluation starts personalize.gap_ms after them.
+// the first k_max frames in time (or, with personalize.calibration_window_ms, the k_max of the
+// window's frames whose gaze labels lie farthest apart) and evaluation starts personalize.gap_ms
+// after them (datasets/splits.h).
 //
 // Each user's result is a user adapter file (libgaze/io/model_io.h). The user tensors are tuned
 // inside `base` itself (no copy of the model per user and k) and restored afterwards: the
@@ -48,6 +50,7 @@ struct PersonalizeResult {
   double calibrate_seconds_per_user = 0;  // mean of UserResult::calibrate_seconds
   std::string unit = "participant";       // what a "user" is: participant, sequence, recording
   double gap_ms = -1;                     // calibration-to-evaluation gap kept (-1: random draws)
+  double window_ms = 0;                   // > 0: calibration frames spread over gaze in this window
 };
 
 // `replay` may be null (no replay). Writes out_dir/user_<participant>.h5 for personalize.k.

@@ -226,6 +226,7 @@ DatasetScores score(const Config& c, const std::string& pack, const fs::path& ev
   s.calibrate_seconds_per_user = pr.calibrate_seconds_per_user;
   s.unit = pr.unit;
   s.gap_ms = pr.gap_ms;
+  s.window_ms = pr.window_ms;
   return s;
 }
 
@@ -359,19 +360,18 @@ std::vector<RowPlan> plan_rows(const PipelineConfig& p) {
   }
   for (size_t i = 0; i < p.variants.size(); ++i) {
     const PipelineVariant& v = p.variants[i];
-    const bool with_teacher = std::find(v.models.begin(), v.models.end(), "teacher") != v.models.end();
     for (const std::string& model : {std::string("teacher"), std::string("student")}) {
-      if (std::find(v.models.begin(), v.models.end(), model) == v.models.end()) continue;
+      if (!v.trains(model)) continue;
       const RowPlan& paper = rows[model == "student" ? 1 : 0];
       StageRef ref = paper.adapters;
       ref.set.insert(ref.set.end(), v.set.begin(), v.set.end());
-      const std::vector<std::string>& own = model == "teacher" ? v.teacher_set : v.student_set;
+      const std::vector<std::string>& own = v.own_set(model);
       ref.set.insert(ref.set.end(), own.begin(), own.end());
       const std::string name = model + "_" + v.name;
       rows.push_back(plan(name, paper.row.title + ", " + (v.title.empty() ? v.name : v.title), model == "student",
                           paper.stage_key + " (pipeline.variants[" + std::to_string(i) + "] " + v.name + ")", name,
                           ref));
-      if (model == "student") rows.back().row.checked_against = with_teacher ? "teacher_" + v.name : "teacher";
+      if (model == "student") rows.back().row.checked_against = v.trains("teacher") ? "teacher_" + v.name : "teacher";
     }
   }
   return rows;

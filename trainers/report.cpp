@@ -387,8 +387,12 @@ std::string protocol_sentence(const std::string& d, const DatasetScores& s, int6
   if (s.unit == "participant") {
     out += ks + " calibration images per person, mean over people of their remaining frames.";
   } else {
-    out += "per " + s.unit + " (no person ids): calibrated on its first " + ks + " frames, evaluated on its frames " +
-           fmt(s.gap_ms, 0) + " ms and more after them, mean over " + s.unit + "s.";
+    const std::string from = s.window_ms > 0 ? "the " + ks + " frames of its first " + fmt(s.window_ms, 0) +
+                                                   " ms whose gaze lies farthest apart"
+                                             : "its first " + ks + " frames";
+    out += "per " + s.unit + " (no person ids): calibrated on " + from + ", evaluated on its frames " +
+           fmt(s.gap_ms, 0) + " ms and more after " + (s.window_ms > 0 ? "that window" : "them") + ", mean over " +
+           s.unit + "s.";
   }
   return out;
 }
@@ -428,6 +432,7 @@ Json report_json(const PipelineResults& r) {
                    {"calibrate_seconds_per_user", s.calibrate_seconds_per_user},
                    {"personalised_per", s.unit},
                    {"gap_ms", s.gap_ms < 0 ? Json(nullptr) : Json(s.gap_ms)},
+                   {"calibration_window_ms", s.window_ms},
                    {"k_curve", k_curve}};
       if (s.seeds.size() > 1) {
         Json seeds = Json::array();

@@ -506,8 +506,8 @@ void validate_variants(const Config& config) {
     }
     validate_stage_set(config, key + ".set", v.set, /*per_dataset=*/true);
     for (const std::string model : {"teacher", "student"}) {
-      const std::vector<std::string>& own = model == "teacher" ? v.teacher_set : v.student_set;
-      if (!own.empty() && std::find(v.models.begin(), v.models.end(), model) == v.models.end())
+      const std::vector<std::string>& own = v.own_set(model);
+      if (!own.empty() && !v.trains(model))
         refuse(model + "_set", "the variant does not train the " + model + " (models: [" + join(v.models, ", ") +
                                    "]); add it to models or drop these overrides");
       validate_stage_set(config, key + "." + model + "_set", own, /*per_dataset=*/true);
@@ -695,6 +695,7 @@ void validate_config(Config& config) {
   if (pz.k < 0) invalid(config, "personalize.k", "must be >= 0");
   if (pz.steps < 1) invalid(config, "personalize.steps", "must be >= 1");
   if (!(pz.gap_ms >= 0)) invalid(config, "personalize.gap_ms", "must be >= 0");
+  if (!(pz.calibration_window_ms >= 0)) invalid(config, "personalize.calibration_window_ms", "must be >= 0");
   if (!(pz.replay_fraction >= 0 && pz.replay_fraction < 1)) {
     invalid(config, "personalize.replay_fraction", "must be in [0, 1)");
   }

@@ -183,6 +183,7 @@ struct PersonalizeConfig {
   bool train_head = false;
   std::string replay_source;
   double gap_ms = 100;
+  double calibration_window_ms = 0;
 
   template <class V>
   void visit(V& v) {
@@ -198,6 +199,10 @@ struct PersonalizeConfig {
     v("gap_ms", gap_ms,
       "when a participant is a sequence or recording (no person ids): calibrate on its first frames and evaluate "
       "from this long after them");
+    v("calibration_window_ms", calibration_window_ms,
+      "when a participant is a sequence or recording: 0 = calibrate on its first k frames; > 0 = on the k frames of "
+      "its first this-many ms whose gaze labels lie farthest apart (a calibration that shows targets across the "
+      "field), evaluating from gap_ms after the window");
   }
 };
 
@@ -257,6 +262,17 @@ struct PipelineVariant {
     v("teacher_set", teacher_set, "overrides for the teacher's stage alone, after set");
     v("student_set", student_set,
       "overrides for the student's stage alone, after set, e.g. [train.augmentation.shift=0.08]");
+  }
+
+  // Whether the variant trains `model` ("teacher" or "student") again.
+  bool trains(const std::string& model) const {
+    for (const std::string& m : models)
+      if (m == model) return true;
+    return false;
+  }
+  // The overrides for `model`'s stage alone: teacher_set or student_set.
+  const std::vector<std::string>& own_set(const std::string& model) const {
+    return model == "teacher" ? teacher_set : student_set;
   }
 };
 

@@ -117,6 +117,8 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
   CHECK_THROWS_WITH(default_config({"model.adapter.reduction=3"}),
                     Contains("model.adapter.reduction: must divide every stage width"));
   CHECK_THROWS_WITH(default_config({"run.threads=-1"}), Contains("run.threads: must be >= 0"));
+  CHECK_THROWS_WITH(default_config({"personalize.calibration_window_ms=-5"}),
+                    Contains("personalize.calibration_window_ms: must be >= 0"));
   // checked before it divides anything (it used to end in SIGFPE)
   CHECK_THROWS_WITH(default_config({"model.adapter.reduction=0"}), Contains("model.adapter.reduction: must be >= 1"));
   // The renderer's held-out condition knobs (ranges ordered, within what draws a drawable eye).
