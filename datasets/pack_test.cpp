@@ -277,6 +277,14 @@ TEST_CASE("a calibration window takes the frames whose gaze lies farthest apart,
   // People with ids draw at random, whatever the window.
   const ToyDataset toy(30);
   CHECK(calibration_timing(toy, pc).gap_us < 0);
+  // A window as long as the recording leaves nothing to evaluate: said, with the settings to change.
+  pc.calibration_window_ms = 1600;
+  CHECK_THROWS_WITH(personalisation_users(recording, pc, 1, true),
+                    Catch::Contains("glance recording: no recording has frames left to evaluate after calibrating on "
+                                    "10 across its first 1600 ms (personalize.calibration_window_ms) and waiting 150 "
+                                    "ms (personalize.gap_ms)"));
+  pc.calibration_window_ms = 0;
+  CHECK(personalisation_users(recording, pc, 1, true).at(0).calibration.size() == 10);  // k_curve's largest k
   // A window needs a timestamp on every frame.
   pc.calibration_window_ms = 1000;
   const GlanceRecording untimed(false);

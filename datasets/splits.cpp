@@ -85,7 +85,7 @@ CalibrationSplit split_in_time(const Dataset& data, std::vector<int64_t> items, 
   auto time_of = [&](int64_t i) { return std::make_pair(data.label(i).timestamp_us, i); };
   std::stable_sort(items.begin(), items.end(), [&](int64_t a, int64_t b) { return time_of(a) < time_of(b); });
   size_t candidates = size_t(k);
-  if (timing.window_us > 0) {
+  if (timing.window_us > 0 && k > 0) {  // k = 0 calibrates on nothing: no window to skip
     for (int64_t i : items) {
       if (data.label(i).timestamp_us < 0) {
         throw Error(data.describe() + ": item '" + data.label(i).key +
@@ -97,7 +97,7 @@ CalibrationSplit split_in_time(const Dataset& data, std::vector<int64_t> items, 
   }
   CalibrationSplit split;
   const std::vector<int64_t> pool(items.begin(), items.begin() + long(candidates));
-  split.calibration = timing.window_us > 0 ? farthest_gazes(data, pool, k) : pool;
+  split.calibration = timing.window_us > 0 ? farthest_gazes(data, pool, k) : pool;  // k frames either way
   const int64_t last = candidates ? data.label(items[candidates - 1]).timestamp_us : INT64_MIN;
   for (size_t j = candidates; j < items.size(); ++j) {
     const int64_t t = data.label(items[j]).timestamp_us;
@@ -137,6 +137,27 @@ std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, i
     out[participant] = std::move(split);
   }
   return out;
+}
+
+std::map<int64_t, CalibrationSplit> personalisation_users(const Dataset& users, const PersonalizeConfig& config,
+                                                          uint64_t seed, bool with_curve) {
+  int64_t k = config.k;
+  if (with_curve) {
+    for (int64_t c : config.k_curve) k = std::max(k, c);
+  }
+  const CalibrationTiming timing = calibration_timing(users, config);
+  auto splits = personalisation_split(users, k, seed, {}, timing);
+  if (splits.empty()) {
+    std::string why =
+        "no " + users.participant_unit() + " has frames left to evaluate after calibrating on " + std::to_string(k);
+    if (timing.window_us > 0) {
+      why += " across its first " + std::to_string(timing.window_us / 1000) + " ms (personalize.calibration_window_ms)";
+    }
+    if (timing.gap_us >= 0) why += " and waiting " + std::to_string(timing.gap_us / 1000) + " ms (personalize.gap_ms)";
+    why += timing.window_us > 0 ? "; shorten the window" : "; each needs more than " + std::to_string(k) + " images";
+    throw Error(users.describe() + ": " + why);
+  }
+  return splits;
 }
 
 }  // namespace gaze

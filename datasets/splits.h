@@ -36,9 +36,16 @@ struct CalibrationTiming {
 };
 
 // The timing personalisation uses for `users`: random draws when they have person ids, else
-// the config's gap and window. Personalisation, its baselines and the exporter's user kernels
-// all call this, so they calibrate on the same frames.
+// the config's gap and window.
 CalibrationTiming calibration_timing(const Dataset& users, const PersonalizeConfig& config);
+
+// Every user personalisation calibrates: personalisation_split() over all of `users` with
+// calibration_timing(), k = the largest of personalize.k and (with `with_curve`) its k_curve.
+// Personalisation and the exporter's user kernels take the curve's pool, so they calibrate on the
+// same frames; the baselines (no curve) take personalize.k alone. Throws gaze::Error
+// naming the data when no user is left with frames to evaluate.
+std::map<int64_t, CalibrationSplit> personalisation_users(const Dataset& users, const PersonalizeConfig& config,
+                                                          uint64_t seed, bool with_curve);
 
 // Over `indices` (all items when empty). Participants left with nothing to evaluate on are
 // left out. Time-ordered: items without timestamps order by index; evaluation starts gap_us

@@ -586,12 +586,8 @@ KernelUsersReport personalize_users_in_kernel(const Config& config, const std::s
   require_kernel_folder(kernel_dir);
   const PersonalizeConfig& pc = config.personalize;
   const auto users = open_dataset(config.data);
-  int64_t k_max = pc.k;  // the pool personalize() draws, so the k shots are the same ones
-  for (int64_t k : pc.k_curve) k_max = std::max(k_max, k);
-  const auto splits =
-      personalisation_split(*users, k_max, uint64_t(config.run.seed), {}, calibration_timing(*users, pc));
-  if (splits.empty())
-    throw Error(users->describe() + ": no participant has more than " + std::to_string(k_max) + " images");
+  // The pool personalize() draws (k_curve included), so the k shots are the same ones.
+  const auto splits = personalisation_users(*users, pc, uint64_t(config.run.seed), /*with_curve=*/true);
   const std::string build = build_kernel_tool(kernel_dir);
   fs::create_directories(out_dir);
   TemporaryFolder tmp("gaze_kernel_users");

@@ -187,15 +187,11 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
                               const std::string& out_dir) {
   const PersonalizeConfig& pc = config.personalize;
   std::filesystem::create_directories(out_dir);
-  int64_t k_max = pc.k;
-  for (int64_t k : pc.k_curve) k_max = std::max(k_max, k);
   PersonalizeResult result;
   result.unit = users.participant_unit();
   result.gap_ms = result.unit == "participant" ? -1.0 : pc.gap_ms;
   result.window_ms = result.unit == "participant" ? 0.0 : pc.calibration_window_ms;
-  const auto splits = personalisation_split(users, k_max, uint64_t(config.run.seed), {}, calibration_timing(users, pc));
-  if (splits.empty())
-    throw Error(users.describe() + ": no participant has more than " + std::to_string(k_max) + " images");
+  const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed), /*with_curve=*/true);
   const PreprocessOptions plain = preprocess_options(config, false);
   PreprocessOptions augmented = plain;
   augmented.augment = true;
@@ -269,9 +265,7 @@ PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, con
   result.unit = users.participant_unit();
   result.gap_ms = result.unit == "participant" ? -1.0 : pc.gap_ms;
   result.window_ms = result.unit == "participant" ? 0.0 : pc.calibration_window_ms;
-  const auto splits = personalisation_split(users, pc.k, uint64_t(config.run.seed), {}, calibration_timing(users, pc));
-  if (splits.empty())
-    throw Error(users.describe() + ": no participant has more than " + std::to_string(pc.k) + " images");
+  const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed), /*with_curve=*/false);
   PreprocessOptions augmented = preprocess_options(config, false);
   augmented.augment = true;
   SavedTensors base_weights(*base, base->parameters());
