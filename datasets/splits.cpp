@@ -97,7 +97,7 @@ CalibrationSplit split_in_time(const Dataset& data, std::vector<int64_t> items, 
   }
   CalibrationSplit split;
   const std::vector<int64_t> pool(items.begin(), items.begin() + long(candidates));
-  split.calibration = timing.window_us > 0 ? farthest_gazes(data, pool, k) : pool;  // k frames either way
+  split.calibration = timing.window_us > 0 ? farthest_gazes(data, pool, k) : pool;
   const int64_t last = candidates ? data.label(items[candidates - 1]).timestamp_us : INT64_MIN;
   for (size_t j = candidates; j < items.size(); ++j) {
     const int64_t t = data.label(items[j]).timestamp_us;
