@@ -6,6 +6,7 @@
 
 #include "libgaze/core/error.h"
 #include "libgaze/core/random.h"
+#include "libgaze/metrics/gaze_vector.h"
 
 namespace gaze {
 namespace {
@@ -53,28 +54,28 @@ namespace {
 // from the candidates' mean direction, then each time the one whose nearest chosen label is
 // farthest (largest angle = smallest cosine). Ties go to the earlier frame.
 std::vector<int64_t> farthest_gazes(const Dataset& data, const std::vector<int64_t>& candidates, int64_t k) {
-  auto dot = [](const std::array<float, 3>& a, const std::array<float, 3>& b) {
-    return double(a[0]) * b[0] + double(a[1]) * b[1] + double(a[2]) * b[2];
-  };
-  std::array<float, 3> mean{0, 0, 0};
+  std::vector<Vec3> gaze;
+  std::array<float, 3> sum{0, 0, 0};
   for (int64_t i : candidates) {
-    for (int a = 0; a < 3; ++a) mean[size_t(a)] += data.label(i).gaze[size_t(a)];
+    const std::array<float, 3>& g = data.label(i).gaze;
+    gaze.push_back({g[0], g[1], g[2]});
+    for (size_t a = 0; a < 3; ++a) sum[a] += g[a];
   }
-  std::vector<double> nearest(candidates.size());  // cosine to the nearest chosen label (mean at first)
-  for (size_t j = 0; j < candidates.size(); ++j) nearest[j] = dot(data.label(candidates[j]).gaze, mean);
-  std::vector<bool> taken(candidates.size(), false);
+  const Vec3 mean{sum[0], sum[1], sum[2]};
+  std::vector<double> nearest(gaze.size());  // cosine to the nearest chosen label (the mean before the first)
+  for (size_t j = 0; j < gaze.size(); ++j) nearest[j] = dot(gaze[j], mean);
+  std::vector<bool> taken(gaze.size(), false);
   std::vector<int64_t> chosen;
   while (int64_t(chosen.size()) < k) {
-    size_t best = candidates.size();
-    for (size_t j = 0; j < candidates.size(); ++j) {
-      if (!taken[j] && (best == candidates.size() || nearest[j] < nearest[best])) best = j;
+    size_t best = gaze.size();
+    for (size_t j = 0; j < gaze.size(); ++j) {
+      if (!taken[j] && (best == gaze.size() || nearest[j] < nearest[best])) best = j;
     }
     taken[best] = true;
     chosen.push_back(candidates[best]);
-    for (size_t j = 0; j < candidates.size(); ++j) {
-      nearest[j] = chosen.size() == 1
-                       ? dot(data.label(candidates[j]).gaze, data.label(candidates[best]).gaze)
-                       : std::max(nearest[j], dot(data.label(candidates[j]).gaze, data.label(candidates[best]).gaze));
+    for (size_t j = 0; j < gaze.size(); ++j) {
+      const double cosine = dot(gaze[j], gaze[best]);
+      nearest[j] = chosen.size() == 1 ? cosine : std::max(nearest[j], cosine);
     }
   }
   return chosen;

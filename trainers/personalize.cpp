@@ -162,6 +162,19 @@ void average_over_users(PersonalizeResult& result) {
   }
 }
 
+// A result that states its protocol: what a user is and, for sequences and recordings, the
+// calibration's gap and window (as calibration_timing() reads them).
+PersonalizeResult protocol_of(const Dataset& users, const PersonalizeConfig& pc) {
+  PersonalizeResult result;
+  result.unit = users.participant_unit();
+  const CalibrationTiming timing = calibration_timing(users, pc);
+  if (timing.gap_us >= 0) {
+    result.gap_ms = pc.gap_ms;
+    result.window_ms = pc.calibration_window_ms;
+  }
+  return result;
+}
+
 }  // namespace
 
 std::unique_ptr<Dataset> open_replay_dataset(const Config& config) {
@@ -187,10 +200,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
                               const std::string& out_dir) {
   const PersonalizeConfig& pc = config.personalize;
   std::filesystem::create_directories(out_dir);
-  PersonalizeResult result;
-  result.unit = users.participant_unit();
-  result.gap_ms = result.unit == "participant" ? -1.0 : pc.gap_ms;
-  result.window_ms = result.unit == "participant" ? 0.0 : pc.calibration_window_ms;
+  PersonalizeResult result = protocol_of(users, pc);
   const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed), /*with_curve=*/true);
   const PreprocessOptions plain = preprocess_options(config, false);
   PreprocessOptions augmented = plain;
@@ -261,10 +271,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
 
 PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, const Config& config) {
   const PersonalizeConfig& pc = config.personalize;
-  PersonalizeResult result;
-  result.unit = users.participant_unit();
-  result.gap_ms = result.unit == "participant" ? -1.0 : pc.gap_ms;
-  result.window_ms = result.unit == "participant" ? 0.0 : pc.calibration_window_ms;
+  PersonalizeResult result = protocol_of(users, pc);
   const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed), /*with_curve=*/false);
   PreprocessOptions augmented = preprocess_options(config, false);
   augmented.augment = true;
