@@ -263,9 +263,11 @@ TEST_CASE("a calibration window takes the frames whose gaze lies farthest apart,
   CHECK(timing.gap_us == 150000);
   CHECK(timing.window_us == 1000000);
   const CalibrationSplit spread = personalisation_split(recording, 3, 1, {}, timing).at(0);
-  // Left (farthest from the mean), then right-down (farthest from left), then up.
-  CHECK(spread.calibration == std::vector<int64_t>{3, 8, 6});
-  CHECK(personalisation_split(recording, 1, 1, {}, timing).at(0).calibration == std::vector<int64_t>{3});
+  // The centre (frame 2, nearest the window's mean, which the glances pull a little up), then
+  // left (farthest from it), then right-down (farthest from both); up would be next.
+  CHECK(spread.calibration == std::vector<int64_t>{2, 3, 8});
+  CHECK(personalisation_split(recording, 1, 1, {}, timing).at(0).calibration == std::vector<int64_t>{2});
+  CHECK(personalisation_split(recording, 4, 1, {}, timing).at(0).calibration == std::vector<int64_t>{2, 3, 8, 6});
   // Evaluation starts gap_ms after the window's last frame (900 ms): 1100 ms on.
   CHECK(spread.evaluation == std::vector<int64_t>{11, 12, 13, 14, 15});
   // A window shorter than k frames is widened to the first k.
@@ -274,9 +276,13 @@ TEST_CASE("a calibration window takes the frames whose gaze lies farthest apart,
       personalisation_split(recording, 3, 1, {}, calibration_timing(recording, pc)).at(0).calibration;
   std::sort(widened.begin(), widened.end());
   CHECK(widened == std::vector<int64_t>{0, 1, 2});
-  // People with ids draw at random, whatever the window.
+  // People with ids draw at random, whatever the window; the report's protocol says which.
   const ToyDataset toy(30);
   CHECK(calibration_timing(toy, pc).gap_us < 0);
+  const CalibrationProtocol drawn = calibration_protocol(toy, pc);
+  CHECK((drawn.unit == "participant" && drawn.gap_ms == -1 && drawn.calibration_window_ms == 0));
+  const CalibrationProtocol timed = calibration_protocol(recording, pc);
+  CHECK((timed.unit == "recording" && timed.gap_ms == 150 && timed.calibration_window_ms == 150));
   // A window as long as the recording leaves nothing to evaluate: said, with the settings to change.
   pc.calibration_window_ms = 1600;
   CHECK_THROWS_WITH(personalisation_users(recording, pc, 1, true),

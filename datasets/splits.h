@@ -15,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "datasets/dataset.h"
@@ -39,6 +40,14 @@ struct CalibrationTiming {
 // the config's gap and window.
 CalibrationTiming calibration_timing(const Dataset& users, const PersonalizeConfig& config);
 
+// The same protocol as a report states it (trainers/report.h), in the config's units.
+struct CalibrationProtocol {
+  std::string unit = "participant";  // what a user is: participant, sequence, recording
+  double gap_ms = -1;                // calibration-to-evaluation gap (-1: random draws)
+  double calibration_window_ms = 0;  // > 0: calibrated on the frames of this window spread farthest over gaze
+};
+CalibrationProtocol calibration_protocol(const Dataset& users, const PersonalizeConfig& config);
+
 // Every user personalisation calibrates: personalisation_split() over all of `users` with
 // calibration_timing(), k = the largest of personalize.k and (with `with_curve`) its k_curve.
 // Personalisation and the exporter's user kernels take the curve's pool, so they calibrate on the
@@ -50,8 +59,9 @@ std::map<int64_t, CalibrationSplit> personalisation_users(const Dataset& users, 
 // Over `indices` (all items when empty). Participants left with nothing to evaluate on are
 // left out. Time-ordered: items without timestamps order by index; evaluation starts gap_us
 // after the last calibration candidate (the last of the first k, or the window's last frame).
-// With a window the calibration items are in farthest-point order (each the frame whose gaze is
-// farthest from those before it), so the first k' of them are the k' most spread for any k' < k;
+// With a window the calibration items are in farthest-point order from the centre (first the
+// frame whose gaze is nearest the window's mean, then each the frame whose gaze is farthest from
+// those before it), so the curve's smaller k' < k take the first k' of them;
 // a window holding fewer than k frames is widened to the first k. A window needs timestamps:
 // gaze::Error naming the item without one.
 std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, int64_t k, uint64_t seed,

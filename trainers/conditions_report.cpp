@@ -215,12 +215,12 @@ ConditionResults read_condition_run(const ConditionRun& run) {
   const std::string suffix = run.variant.empty() ? "" : "_" + run.variant;
   for (const auto& [d, models] : json_at(r, "datasets", path).items()) {
     const std::string where = path + ": datasets." + d;
-    if (!run.variant.empty() && !models.contains("student" + suffix)) {
-      throw Error(where + ": no row student" + suffix + ": was the run made with pipeline.variants naming '" +
-                  run.variant + "' (and its student)?");
-    }
     const std::string student = "student" + suffix,
                       teacher = models.contains("teacher" + suffix) ? "teacher" + suffix : "teacher";
+    if (!run.variant.empty() && !models.contains(student)) {
+      throw Error(where + ": no row " + student + ": was the run made with pipeline.variants naming '" + run.variant +
+                  "' (and its student)?");
+    }
     ConditionResults::Cell cell{d, 0, report_seeds(json_at(models, student, where), c.seeds, where + "." + student),
                                 report_seeds(json_at(models, teacher, where), c.seeds, where + "." + teacher)};
     cell.baseline = cell.student.front().baseline;

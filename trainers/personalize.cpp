@@ -162,19 +162,6 @@ void average_over_users(PersonalizeResult& result) {
   }
 }
 
-// A result that states its protocol: what a user is and, for sequences and recordings, the
-// calibration's gap and window (as calibration_timing() reads them).
-PersonalizeResult protocol_of(const Dataset& users, const PersonalizeConfig& pc) {
-  PersonalizeResult result;
-  result.unit = users.participant_unit();
-  const CalibrationTiming timing = calibration_timing(users, pc);
-  if (timing.gap_us >= 0) {
-    result.gap_ms = pc.gap_ms;
-    result.window_ms = pc.calibration_window_ms;
-  }
-  return result;
-}
-
 }  // namespace
 
 std::unique_ptr<Dataset> open_replay_dataset(const Config& config) {
@@ -200,7 +187,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
                               const std::string& out_dir) {
   const PersonalizeConfig& pc = config.personalize;
   std::filesystem::create_directories(out_dir);
-  PersonalizeResult result = protocol_of(users, pc);
+  PersonalizeResult result;
+  result.protocol = calibration_protocol(users, pc);
   const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed), /*with_curve=*/true);
   const PreprocessOptions plain = preprocess_options(config, false);
   PreprocessOptions augmented = plain;
@@ -271,7 +259,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
 
 PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, const Config& config) {
   const PersonalizeConfig& pc = config.personalize;
-  PersonalizeResult result = protocol_of(users, pc);
+  PersonalizeResult result;
+  result.protocol = calibration_protocol(users, pc);
   const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed), /*with_curve=*/false);
   PreprocessOptions augmented = preprocess_options(config, false);
   augmented.augment = true;

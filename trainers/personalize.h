@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "datasets/dataset.h"
+#include "datasets/splits.h"
 #include "libgaze/config/config.h"
 #include "libgaze/io/model_io.h"
 
@@ -48,9 +49,7 @@ struct PersonalizeResult {
   double before_deg = 0, after_deg = 0;
   double seconds_per_user = 0;
   double calibrate_seconds_per_user = 0;  // mean of UserResult::calibrate_seconds
-  std::string unit = "participant";       // what a "user" is: participant, sequence, recording
-  double gap_ms = -1;                     // calibration-to-evaluation gap kept (-1: random draws)
-  double window_ms = 0;                   // > 0: calibration frames spread over gaze in this window
+  CalibrationProtocol protocol = {};      // what a user is, where its calibration frames came from
 };
 
 // `replay` may be null (no replay). Writes out_dir/user_<participant>.h5 for personalize.k.

@@ -224,9 +224,7 @@ DatasetScores score(const Config& c, const std::string& pack, const fs::path& ev
   s.k_curve = pr.k_curve;
   s.seconds_per_user = pr.seconds_per_user;
   s.calibrate_seconds_per_user = pr.calibrate_seconds_per_user;
-  s.unit = pr.unit;
-  s.gap_ms = pr.gap_ms;
-  s.window_ms = pr.window_ms;
+  s.protocol = pr.protocol;
   return s;
 }
 
@@ -270,7 +268,7 @@ std::string seed_suffix(int64_t seed, int64_t run_seed) { return seed == run_see
 // frame's error is kept for the CDFs.
 DatasetScores mean_scores(const std::vector<DatasetScores>& runs) {
   if (runs.size() == 1) return runs.front();
-  DatasetScores m = runs.front();  // unit and calibration gap are the protocol's, not per run
+  DatasetScores m = runs.front();  // its calibration protocol is the same in every run
   m.generalised = m.personalised = m.before = m.baseline = 0;
   m.seconds_per_user = m.calibrate_seconds_per_user = 0;
   m.k_curve.clear();
@@ -533,6 +531,9 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
     const std::string where = " (" + d + ")";
     if (a.train.gaze_loss != "l1") dev.push_back("gaze loss: " + a.train.gaze_loss + " (paper: L1)" + where);
     if (!a.train.balanced) dev.push_back("no K-means balancing (paper: K = 15)" + where);
+    if (a.train.person_offsets)
+      dev.push_back("adapters trained with a learned gaze offset per training participant (train.person_offsets)" +
+                    where);
     if (a.train.balanced && a.train.clusters != 15) {
       dev.push_back("K-means K = " + std::to_string(a.train.clusters) + " (paper: 15)" + where);
     }
@@ -578,8 +579,10 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
   for (const PipelineVariant& v : p.variants) {
     std::string with;
     if (!v.set.empty()) with += " with [" + join(v.set, ", ") + "]";
-    if (!v.teacher_set.empty()) with += ", the teacher's with [" + join(v.teacher_set, ", ") + "]";
-    if (!v.student_set.empty()) with += ", the student's with [" + join(v.student_set, ", ") + "]";
+    for (const std::string model : {"teacher", "student"}) {
+      const std::vector<std::string>& own = v.own_set(model);
+      if (!own.empty()) with += ", the " + model + "'s with [" + join(own, ", ") + "]";
+    }
     ours.push_back("our variant \"" + v.name + "\" (not in the paper): the " + join(v.models, " and ") +
                    " adapters trained again" + with +
                    (v.models.size() == 2 ? "; its student is checked against its teacher" : ""));

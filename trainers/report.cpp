@@ -371,28 +371,30 @@ std::string seeds_sentence(const PipelineResults& r) {
 }
 
 // How one dataset's cells were measured, in words that say who is unseen.
-std::string protocol_sentence(const std::string& d, const DatasetScores& s, int64_t k) {
+std::string protocol_sentence(const std::string& d, const DatasetScores& scores, int64_t k) {
+  const CalibrationProtocol& p = scores.protocol;
   std::string out = dataset_title(d) + ": generalised = ";
-  if (s.unit == "recording") {
+  if (p.unit == "recording") {
     out +=
         "held-out recordings (recordings unseen; the wearer is not recorded, so a person may also appear in "
         "training)";
-  } else if (s.unit == "sequence") {
+  } else if (p.unit == "sequence") {
     out += "the validation split (sequences unseen in training)";
   } else {
     out += "the validation split (people unseen in training)";
   }
   out += ", all open-eye frames. Personalised = ";
   const std::string ks = std::to_string(k);
-  if (s.unit == "participant") {
+  if (p.unit == "participant") {
     out += ks + " calibration images per person, mean over people of their remaining frames.";
   } else {
-    const std::string from = s.window_ms > 0 ? "the " + ks + " frames of its first " + fmt(s.window_ms, 0) +
-                                                   " ms whose gaze lies farthest apart"
-                                             : "its first " + ks + " frames";
-    out += "per " + s.unit + " (no person ids): calibrated on " + from + ", evaluated on its frames " +
-           fmt(s.gap_ms, 0) + " ms and more after " + (s.window_ms > 0 ? "that window" : "them") + ", mean over " +
-           s.unit + "s.";
+    const std::string from = p.calibration_window_ms > 0
+                                 ? "the " + ks + " frames of its first " + fmt(p.calibration_window_ms, 0) +
+                                       " ms spread across its gaze, the centre first"
+                                 : "its first " + ks + " frames";
+    out += "per " + p.unit + " (no person ids): calibrated on " + from + ", evaluated on its frames " +
+           fmt(p.gap_ms, 0) + " ms and more after " + (p.calibration_window_ms > 0 ? "that window" : "them") +
+           ", mean over " + p.unit + "s.";
   }
   return out;
 }
@@ -430,9 +432,9 @@ Json report_json(const PipelineResults& r) {
                    {"blink_auc", s.blink_auc < 0 ? Json(nullptr) : Json(s.blink_auc)},
                    {"seconds_per_user", s.seconds_per_user},
                    {"calibrate_seconds_per_user", s.calibrate_seconds_per_user},
-                   {"personalised_per", s.unit},
-                   {"gap_ms", s.gap_ms < 0 ? Json(nullptr) : Json(s.gap_ms)},
-                   {"calibration_window_ms", s.window_ms},
+                   {"personalised_per", s.protocol.unit},
+                   {"gap_ms", s.protocol.gap_ms < 0 ? Json(nullptr) : Json(s.protocol.gap_ms)},
+                   {"calibration_window_ms", s.protocol.calibration_window_ms},
                    {"k_curve", k_curve}};
       if (s.seeds.size() > 1) {
         Json seeds = Json::array();

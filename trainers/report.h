@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "datasets/splits.h"
+
 namespace gaze {
 
 // One seed's headline numbers of a model on a dataset (pipeline.seeds), what the checks need.
@@ -38,9 +40,7 @@ struct DatasetScores {
   std::map<int64_t, double> k_curve;
   double seconds_per_user = 0;
   double calibrate_seconds_per_user = 0;  // one calibration at k (personalize.h)
-  std::string unit = "participant";       // what a personalised "user" is: participant, sequence, recording
-  double gap_ms = -1;                     // calibration-to-evaluation gap (-1: random calibration draws)
-  double window_ms = 0;                   // > 0: calibrated on frames spread over gaze in this window
+  CalibrationProtocol protocol = {};      // what a personalised "user" is, where its calibration came from
   std::vector<double> errors = {};        // generalised: each open-eye validation frame's error (CDFs)
   // With several pipeline.seeds the fields above are means over seeds (errors: every seed's
   // frames) and `seeds` holds each seed's own numbers; empty for a single seed.

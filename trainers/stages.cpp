@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <set>
 
 #include "datasets/cached.h"
 #include "datasets/kmeans.h"
@@ -15,6 +16,7 @@
 #include "trainers/batches.h"
 #include "trainers/losses.h"
 #include "trainers/mae_heads.h"
+#include "trainers/person_offsets.h"
 #include "trainers/trainer.h"
 
 namespace gaze {
@@ -223,17 +225,25 @@ class AdaptersStage : public GazeNetStage {
     const bool fresh_head = loaded.stage == "teacher-mae" || loaded.stage == "distill" || loaded.stage == "import";
     build_head_grid(config, fresh_head);
     if (fresh_head) start_head(config.train.head_init);
+    if (config.train.person_offsets) offsets_ = PersonOffsets(training_participants());
   }
   std::string name() const override { return "adapters"; }
   GazeNet& net() override { return net_; }
+  std::vector<std::pair<std::string, torch::nn::Module*>> aux_modules() override {
+    if (!offsets_) return {};
+    return {{"person_offsets", offsets_.get()}};
+  }
   TensorList trainable() override {
+    TensorList params;
     if (config_.train.tune == "all") {  // the full fine-tuning ceiling: every weight learns
       train_only(*net_, {ParamGroup::kAll});
-      return named_parameters_in(*net_, ParamGroup::kAll);
+      params = named_parameters_in(*net_, ParamGroup::kAll);
+    } else {
+      train_only(*net_, {ParamGroup::kAdapters, ParamGroup::kHead});
+      params = named_parameters_in(*net_, ParamGroup::kAdapters);
+      for (auto& item : named_parameters_in(*net_, ParamGroup::kHead)) params.push_back(item);
     }
-    train_only(*net_, {ParamGroup::kAdapters, ParamGroup::kHead});
-    TensorList params = named_parameters_in(*net_, ParamGroup::kAdapters);
-    for (auto& item : named_parameters_in(*net_, ParamGroup::kHead)) params.push_back(item);
+    if (offsets_) append_params(params, "person_offsets", *offsets_);
     return params;
   }
   at::Tensor loss(const Batch& batch, int64_t, MetricList& metrics) override {
@@ -241,11 +251,25 @@ class AdaptersStage : public GazeNetStage {
     {
       at::NoGradGuard no_grad;
       metrics.emplace_back("train_error_deg", mean_angular_error_deg(out, batch.gaze).item<double>());
+      if (offsets_) metrics.emplace_back("person_offset_deg", offsets_->mean_offset_deg());
     }
-    return gaze_loss(out, batch.gaze, gaze_loss_, net_->config().head.uncertainty);
+    const at::Tensor fitted = offsets_ ? offsets_->forward(out, batch.participants) : out;
+    return gaze_loss(fitted, batch.gaze, gaze_loss_, net_->config().head.uncertainty);
   }
 
  private:
+  // The distinct participants of the training set (train.person_offsets learns one turn each).
+  std::vector<int64_t> training_participants() const {
+    std::set<int64_t> ids;
+    for (int64_t i = 0; i < data_->size(); ++i) ids.insert(data_->label(i).participant);
+    if (ids.size() < 2) {
+      throw Error(config_origin(config_, "train.person_offsets") + ": train.person_offsets learns one offset per " +
+                  data_->participant_unit() + ", but " + data_->describe() + " has " + std::to_string(ids.size()) +
+                  "; it needs the " + data_->participant_unit() + " of each item");
+    }
+    return {ids.begin(), ids.end()};
+  }
+
   // A head that never saw gaze predicts an arbitrary direction, possibly the antipode of the
   // data's (near-eye gaze points away from the camera, MPII's towards it), where a unit-vector
   // loss has almost no gradient: from such a start the student stalled near 140 degrees on
@@ -317,6 +341,7 @@ class AdaptersStage : public GazeNetStage {
 
   GazeNet net_{nullptr};
   std::string gaze_loss_;
+  PersonOffsets offsets_{nullptr};
 };
 
 // A published baseline, every weight trained (Table 1: "tunable = #param"), by L1 on the gaze

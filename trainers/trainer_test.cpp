@@ -434,6 +434,48 @@ TEST_CASE("adapters build a grid head on a head that never saw gaze and keep a t
       Contains("model.head.grid=[1, 1], but " + trained + " holds a head trained on gaze with grid [1, 2]"));
 }
 
+TEST_CASE("train.person_offsets: a turn per training person, learned, resumed, and left out of model.h5", "[trainer]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  const std::vector<std::string> with = {"train.init=" + teacher, "train.person_offsets=true"};
+  const Config c = tiny_config(out.path(), "offsets", with);
+  auto stage = make_stage("adapters", c);
+  const TrainResult straight = run_training(c, *stage, false);
+  // The turns are the stage's own: learned (two training people here), checkpointed, not saved
+  // with the model, which holds exactly what a run without them holds.
+  const Checkpoint last = load_checkpoint(straight.run_dir + "/checkpoints/last.h5");
+  at::Tensor angles;
+  for (const auto& [name, t] : last.state)
+    if (name == "aux.person_offsets.angles") angles = t;
+  REQUIRE(angles.defined());
+  CHECK(angles.sizes() == at::IntArrayRef({2, 2}));
+  CHECK(angles.abs().max().item<float>() > 0);
+  const Config plain_config = tiny_config(out.path(), "plain", {"train.init=" + teacher});
+  auto plain = make_stage("adapters", plain_config);
+  const TensorList model = weights(straight.model_path);
+  const TensorList without = weights(run_training(plain_config, *plain, false).model_path);
+  REQUIRE(model.size() == without.size());
+  for (size_t i = 0; i < model.size(); ++i) CHECK(model[i].first == without[i].first);
+  CHECK_FALSE(same_weights(model, without));  // the turns changed what the model learned
+  CHECK_THAT(testing::read_file(straight.run_dir + "/metrics.jsonl"), Contains("\"person_offset_deg\""));
+  // Resumed from step 4 in a fresh stage: the same weights, turns included.
+  const Config sliced = tiny_config(out.path(), "offsets_sliced", with);
+  auto first = make_stage("adapters", sliced);
+  run_training(sliced, *first, false, 4);
+  auto second = make_stage("adapters", sliced);
+  const TrainResult resumed = run_training(sliced, *second, true);
+  CHECK(same_weights(model, weights(resumed.model_path)));
+  CHECK(same_weights(last.state, load_checkpoint(resumed.run_dir + "/checkpoints/last.h5").state));
+  // One training participant leaves nothing to tell apart: refused, naming the data.
+  CHECK_THROWS_WITH(make_stage("adapters", tiny_config(out.path(), "one",
+                                                       [&] {
+                                                         auto o = with;
+                                                         o.push_back("data.split=validation");
+                                                         return o;
+                                                       }())),
+                    Contains("train.person_offsets learns one offset per participant") && Contains("has 1"));
+}
+
 TEST_CASE("stage errors are clear", "[trainer]") {
   testing::TempDir out;
   CHECK_THROWS_WITH(make_stage("distill", tiny_config(out.path(), "x")), Contains("set train.teacher"));

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -118,7 +119,7 @@ void write_openeds(const SynthConfig& c, const std::vector<Person>& persons, uin
 
 // A small fixed metadata block ahead of each JPEG, like Aria's image-record DataLayout.
 std::vector<uint8_t> eye_record_payload(int64_t frame, double timestamp, const std::vector<uint8_t>& jpeg) {
-  std::vector<uint8_t> payload(32, 0);
+  std::vector<uint8_t> payload(32 + jpeg.size(), 0);  // sized once: no reallocation to insert into
   const uint64_t number = uint64_t(frame);
   const int64_t capture_ns = int64_t(std::llround(timestamp * 1e9));
   const double exposure_s = 0.001, gain = 1.0;
@@ -126,7 +127,7 @@ std::vector<uint8_t> eye_record_payload(int64_t frame, double timestamp, const s
   std::memcpy(&payload[8], &capture_ns, 8);
   std::memcpy(&payload[16], &exposure_s, 8);
   std::memcpy(&payload[24], &gain, 8);
-  payload.insert(payload.end(), jpeg.begin(), jpeg.end());
+  std::copy(jpeg.begin(), jpeg.end(), payload.begin() + 32);
   return payload;
 }
 

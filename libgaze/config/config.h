@@ -120,6 +120,7 @@ struct TrainConfig {
   std::string gaze_loss = "l1";
   std::string head_init = "face_data";
   std::string tune = "adapters";
+  bool person_offsets = false;
 
   template <class V>
   void visit(V& v) {
@@ -152,6 +153,10 @@ struct TrainConfig {
     v("tune", tune,
       "adapters stage, what learns: adapters (all adapters + head, the backbone frozen: the paper's protocol) | all "
       "(every weight: the full fine-tuning ceiling)");
+    v("person_offsets", person_offsets,
+      "adapters stage: learn one (yaw, pitch) turn per training participant, applied to its predictions in training "
+      "only, so each person's own offset (kappa, which no image shows) is not learned as their look (gaze "
+      "decomposition, Chen & Shi 2020); the model alone is evaluated and saved");
   }
 };
 
