@@ -263,11 +263,9 @@ TEST_CASE("a calibration window takes the frames whose gaze lies farthest apart,
   CHECK(timing.gap_us == 150000);
   CHECK(timing.window_us == 1000000);
   const CalibrationSplit spread = personalisation_split(recording, 3, 1, {}, timing).at(0);
-  // The centre (frame 2, nearest the window's mean, which the glances pull a little up), then
-  // left (farthest from it), then right-down (farthest from both); up would be next.
-  CHECK(spread.calibration == std::vector<int64_t>{2, 3, 8});
-  CHECK(personalisation_split(recording, 1, 1, {}, timing).at(0).calibration == std::vector<int64_t>{2});
-  CHECK(personalisation_split(recording, 4, 1, {}, timing).at(0).calibration == std::vector<int64_t>{2, 3, 8, 6});
+  // Left (farthest from the mean), then right-down (farthest from left), then up.
+  CHECK(spread.calibration == std::vector<int64_t>{3, 8, 6});
+  CHECK(personalisation_split(recording, 1, 1, {}, timing).at(0).calibration == std::vector<int64_t>{3});
   // Evaluation starts gap_ms after the window's last frame (900 ms): 1100 ms on.
   CHECK(spread.evaluation == std::vector<int64_t>{11, 12, 13, 14, 15});
   // A window shorter than k frames is widened to the first k.

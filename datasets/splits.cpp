@@ -60,11 +60,9 @@ CalibrationProtocol calibration_protocol(const Dataset& users, const Personalize
 
 namespace {
 
-// The `k` of `candidates` whose gaze labels lie farthest apart, greedily, as a calibration
-// routine shows its targets: first the one nearest the candidates' mean direction (the centre:
-// alone, the best estimate of a user's offset; the frame farthest from the mean, an extreme
-// glance, was worse at k = 1 on 9 of 12 held-out rows), then each time the one whose nearest
-// chosen label is farthest (largest angle = smallest cosine). Ties go to the earlier frame.
+// The `k` of `candidates` whose gaze labels lie farthest apart, greedily: first the one farthest
+// from the candidates' mean direction, then each time the one whose nearest chosen label is
+// farthest (largest angle = smallest cosine). Ties go to the earlier frame.
 std::vector<int64_t> farthest_gazes(const Dataset& data, const std::vector<int64_t>& candidates, int64_t k) {
   std::vector<Vec3> gaze;
   std::array<float, 3> sum{0, 0, 0};
@@ -74,27 +72,21 @@ std::vector<int64_t> farthest_gazes(const Dataset& data, const std::vector<int64
     for (size_t a = 0; a < 3; ++a) sum[a] += g[a];
   }
   const Vec3 mean{sum[0], sum[1], sum[2]};
-  std::vector<double> nearest(gaze.size(), -2.0);  // cosine to the nearest chosen label (below -1: none yet)
+  std::vector<double> nearest(gaze.size());  // cosine to the nearest chosen label (the mean before the first)
+  for (size_t j = 0; j < gaze.size(); ++j) nearest[j] = dot(gaze[j], mean);
   std::vector<bool> taken(gaze.size(), false);
   std::vector<int64_t> chosen;
-  const auto take = [&](size_t best) {
-    taken[best] = true;
-    chosen.push_back(candidates[best]);
-    for (size_t j = 0; j < gaze.size(); ++j) nearest[j] = std::max(nearest[j], dot(gaze[j], gaze[best]));
-  };
-  if (k > 0 && !gaze.empty()) {
-    size_t centre = 0;
-    for (size_t j = 1; j < gaze.size(); ++j) {
-      if (dot(gaze[j], mean) > dot(gaze[centre], mean)) centre = j;
-    }
-    take(centre);
-  }
   while (int64_t(chosen.size()) < k) {
     size_t best = gaze.size();
     for (size_t j = 0; j < gaze.size(); ++j) {
       if (!taken[j] && (best == gaze.size() || nearest[j] < nearest[best])) best = j;
     }
-    take(best);
+    taken[best] = true;
+    chosen.push_back(candidates[best]);
+    for (size_t j = 0; j < gaze.size(); ++j) {
+      const double cosine = dot(gaze[j], gaze[best]);
+      nearest[j] = chosen.size() == 1 ? cosine : std::max(nearest[j], cosine);
+    }
   }
   return chosen;
 }

@@ -59,9 +59,8 @@ std::map<int64_t, CalibrationSplit> personalisation_users(const Dataset& users, 
 // Over `indices` (all items when empty). Participants left with nothing to evaluate on are
 // left out. Time-ordered: items without timestamps order by index; evaluation starts gap_us
 // after the last calibration candidate (the last of the first k, or the window's last frame).
-// With a window the calibration items are in farthest-point order from the centre (first the
-// frame whose gaze is nearest the window's mean, then each the frame whose gaze is farthest from
-// those before it), so the curve's smaller k' < k take the first k' of them;
+// With a window the calibration items are in farthest-point order (each the frame whose gaze is
+// farthest from those before it), so the first k' of them are the k' most spread for any k' < k;
 // a window holding fewer than k frames is widened to the first k. A window needs timestamps:
 // gaze::Error naming the item without one.
 std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, int64_t k, uint64_t seed,

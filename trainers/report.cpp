@@ -390,7 +390,7 @@ std::string protocol_sentence(const std::string& d, const DatasetScores& scores,
   } else {
     const std::string from = p.calibration_window_ms > 0
                                  ? "the " + ks + " frames of its first " + fmt(p.calibration_window_ms, 0) +
-                                       " ms spread across its gaze, the centre first"
+                                       " ms whose gaze lies farthest apart"
                                  : "its first " + ks + " frames";
     out += "per " + p.unit + " (no person ids): calibrated on " + from + ", evaluated on its frames " +
            fmt(p.gap_ms, 0) + " ms and more after " + (p.calibration_window_ms > 0 ? "that window" : "them") +

@@ -55,10 +55,9 @@ TEST_CASE("the pipeline report renders the run's numbers, counts included", "[re
   CHECK(j.at("params").at("student").get<int64_t>() == 123456);
   CHECK(j.at("datasets").at("aea").at("teacher").at("blink_auc").is_null());
   CHECK(j.at("datasets").at("aea").at("student").at("k_curve").at("5").get<double>() == 3.2);
-  CHECK_THAT(report.markdown,
-             Contains("per recording (no person ids): calibrated on the 5 frames of its first 3000 ms "
-                      "spread across its gaze, the centre first, evaluated on its frames 100 ms and more after "
-                      "that window"));
+  CHECK_THAT(report.markdown, Contains("per recording (no person ids): calibrated on the 5 frames of its first 3000 ms "
+                                       "whose gaze lies farthest apart, evaluated on its frames 100 ms and more after "
+                                       "that window"));
   CHECK(j.at("datasets").at("aea").at("student").at("calibration_window_ms").get<double>() == 3000);
   CHECK(j.at("datasets").at("openeds").at("student").at("calibration_window_ms").get<double>() == 0);
   CHECK_THAT(testing::read_file(report.svg_path), Contains("<svg") && Contains("student aea"));

@@ -16,7 +16,7 @@
 #include "trainers/batches.h"
 #include "trainers/losses.h"
 #include "trainers/mae_heads.h"
-#include "trainers/person_offsets.h"
+#include "trainers/participant_offsets.h"
 #include "trainers/trainer.h"
 
 namespace gaze {
@@ -225,7 +225,7 @@ class AdaptersStage : public GazeNetStage {
     const bool fresh_head = loaded.stage == "teacher-mae" || loaded.stage == "distill" || loaded.stage == "import";
     build_head_grid(config, fresh_head);
     if (fresh_head) start_head(config.train.head_init);
-    if (config.train.person_offsets) offsets_ = PersonOffsets(training_participants());
+    if (config.train.person_offsets) start_offsets();
   }
   std::string name() const override { return "adapters"; }
   GazeNet& net() override { return net_; }
@@ -253,21 +253,35 @@ class AdaptersStage : public GazeNetStage {
       metrics.emplace_back("train_error_deg", mean_angular_error_deg(out, batch.gaze).item<double>());
       if (offsets_) metrics.emplace_back("person_offset_deg", offsets_->mean_offset_deg());
     }
-    const at::Tensor fitted = offsets_ ? offsets_->forward(out, batch.participants) : out;
+    at::Tensor fitted = out;  // the training error above is the model's own, before the turns
+    if (offsets_) {
+      std::vector<OffsetGroup> groups;
+      for (const int64_t i : batch.indices) groups.push_back(group_of_item_[size_t(i)]);
+      fitted = offsets_->forward(out, groups);
+    }
     return gaze_loss(fitted, batch.gaze, gaze_loss_, net_->config().head.uncertainty);
   }
 
  private:
-  // The distinct participants of the training set (train.person_offsets learns one turn each).
-  std::vector<int64_t> training_participants() const {
-    std::set<int64_t> ids;
-    for (int64_t i = 0; i < data_->size(); ++i) ids.insert(data_->label(i).participant);
-    if (ids.size() < 2) {
-      throw Error(config_origin(config_, "train.person_offsets") + ": train.person_offsets learns one offset per " +
-                  data_->participant_unit() + ", but " + data_->describe() + " has " + std::to_string(ids.size()) +
-                  "; it needs the " + data_->participant_unit() + " of each item");
+  // train.person_offsets: one turn per participant's eye of the training set.
+  void start_offsets() {
+    if (config_.train.flip) {
+      throw Error(config_origin(config_, "train.flip") +
+                  ": train.flip mirrors an item but not its participant's offset; unset it or train.person_offsets");
     }
-    return {ids.begin(), ids.end()};
+    std::set<OffsetGroup> groups;
+    for (int64_t i = 0; i < data_->size(); ++i) {
+      group_of_item_.push_back(offset_group_of(data_->label(i)));
+      groups.insert(group_of_item_.back());
+    }
+    if (groups.size() < 2) {
+      throw Error(config_origin(config_, "train.person_offsets") + ": " + data_->describe() + " has only " +
+                  std::to_string(groups.size()) + " " + data_->participant_unit() +
+                  ", so there is no offset of its own to learn; unset train.person_offsets or train on several");
+    }
+    offsets_ = ParticipantOffsets(group_of_item_);
+    spdlog::info("adapters: a learned gaze offset per training {} and eye, {} of them (train.person_offsets)",
+                 data_->participant_unit(), groups.size());
   }
 
   // A head that never saw gaze predicts an arbitrary direction, possibly the antipode of the
@@ -341,7 +355,8 @@ class AdaptersStage : public GazeNetStage {
 
   GazeNet net_{nullptr};
   std::string gaze_loss_;
-  PersonOffsets offsets_{nullptr};
+  ParticipantOffsets offsets_{nullptr};
+  std::vector<OffsetGroup> group_of_item_;  // per training item
 };
 
 // A published baseline, every weight trained (Table 1: "tunable = #param"), by L1 on the gaze

@@ -473,7 +473,15 @@ TEST_CASE("train.person_offsets: a turn per training person, learned, resumed, a
                                                          o.push_back("data.split=validation");
                                                          return o;
                                                        }())),
-                    Contains("train.person_offsets learns one offset per participant") && Contains("has 1"));
+                    Contains("has only 1 participant") && Contains("unset train.person_offsets"));
+  // A mirrored item would need its offset mirrored too: refused.
+  CHECK_THROWS_WITH(make_stage("adapters", tiny_config(out.path(), "flip",
+                                                       [&] {
+                                                         auto o = with;
+                                                         o.push_back("train.flip=true");
+                                                         return o;
+                                                       }())),
+                    Contains("train.flip mirrors an item but not its participant's offset"));
 }
 
 TEST_CASE("stage errors are clear", "[trainer]") {
