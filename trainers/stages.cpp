@@ -3,7 +3,6 @@
 
 #include <array>
 #include <cmath>
-#include <set>
 
 #include "datasets/cached.h"
 #include "datasets/kmeans.h"
@@ -269,19 +268,16 @@ class AdaptersStage : public GazeNetStage {
       throw Error(config_origin(config_, "train.flip") +
                   ": train.flip mirrors an item but not its participant's offset; unset it or train.person_offsets");
     }
-    std::set<OffsetGroup> groups;
-    for (int64_t i = 0; i < data_->size(); ++i) {
-      group_of_item_.push_back(offset_group_of(data_->label(i)));
-      groups.insert(group_of_item_.back());
-    }
-    if (groups.size() < 2) {
+    for (int64_t i = 0; i < data_->size(); ++i) group_of_item_.push_back(offset_group_of(data_->label(i)));
+    offsets_ = ParticipantOffsets(group_of_item_);
+    const int64_t groups = offsets_->angles.size(0);  // one row per distinct group
+    if (groups < 2) {
       throw Error(config_origin(config_, "train.person_offsets") + ": " + data_->describe() + " has only " +
-                  std::to_string(groups.size()) + " " + data_->participant_unit() +
+                  std::to_string(groups) + " " + data_->participant_unit() +
                   ", so there is no offset of its own to learn; unset train.person_offsets or train on several");
     }
-    offsets_ = ParticipantOffsets(group_of_item_);
     spdlog::info("adapters: a learned gaze offset per training {} and eye, {} of them (train.person_offsets)",
-                 data_->participant_unit(), groups.size());
+                 data_->participant_unit(), groups);
   }
 
   // A head that never saw gaze predicts an arbitrary direction, possibly the antipode of the
