@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "export/onnx_graph.h"
+#include "export/quantizer.h"
 
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
@@ -181,6 +182,7 @@ class GazeNetWriter {
 }  // namespace
 
 std::string onnx_model_bytes(GazeNet& model, const std::string& source) {
+  require_exportable_head(model->config());
   at::NoGradGuard no_grad;
   onnx::ModelProto proto;
   proto.set_ir_version(onnx::IR_VERSION);

@@ -70,6 +70,11 @@ TEST_CASE("ONNX export: checked by ONNX, one node per layer, symbolic batch and 
   CHECK(stored - scalars == count_parameters(*student) - folded);
 }
 
+TEST_CASE("ONNX export refuses a head with key points, by name", "[onnx]") {
+  GazeNet keyed = make_gaze_net(default_config({"model.head.keypoints=4"}).model, 1);
+  CHECK_THROWS_WITH(onnx_model_bytes(keyed, "keyed.h5"), Catch::Contains("export: model.head.keypoints=4"));
+}
+
 TEST_CASE("ONNX Runtime runs the exported student and teacher as LibTorch does (1e-4)", "[onnx]") {
   testing::TempDir dir("onnx");
   // student_grid: model.head.grid [3, 4], its cells computed from the map's size at run time

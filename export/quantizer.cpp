@@ -9,13 +9,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstring>
 #include <functional>
 
 #include "datasets/preprocess.h"
 #include "export/quantize.h"
 #include "export/tune_data.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/metrics/angular_error.h"
 
 namespace gaze {
@@ -172,15 +172,12 @@ struct Observer {
 // per position), a downsample's "ds.s.norm" (NHWC) its 2x2 stride-2 conv (one (ky, kx, c) patch
 // per output position, the order the kernel gathers).
 at::Tensor pointwise_input_rows(const std::string& name, const at::Tensor& t) {
-  const auto ends_with = [&](const char* tail) {
-    const size_t n = std::strlen(tail);
-    return name.size() > n && name.compare(name.size() - n, n, tail) == 0;
-  };
-  if (name.rfind("ds.", 0) == 0 && ends_with(".norm")) {
+  if (starts_with(name, "ds.") && ends_with(name, ".norm")) {
     const int64_t n = t.size(0), h = t.size(1), w = t.size(2), c = t.size(3);
     return t.reshape({n, h / 2, 2, w / 2, 2, c}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, 4 * c});
   }
-  if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) && (ends_with(".norm") || ends_with(".grn")))
+  if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) &&
+      (ends_with(name, ".norm") || ends_with(name, ".grn")))
     return t.reshape({-1, t.size(-1)});
   return {};
 }
@@ -211,7 +208,15 @@ at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_
   return batch;
 }
 
+void require_exportable_head(const ModelConfig& config) {
+  if (config.head.keypoints > 0) {
+    throw Error("export: model.head.keypoints=" + std::to_string(config.head.keypoints) +
+                ": the exported kernel and the ONNX graph have no key point maps yet; export a model without them");
+  }
+}
+
 ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options) {
+  require_exportable_head(model->config());
   if (frames.empty()) throw Error("calibration needs at least one frame");
   torch::NoGradGuard no_grad;
   model->eval();
@@ -494,7 +499,7 @@ ActivationRanges user_adapter_ranges(GazeNet& user_model, const std::vector<Fram
   ActivationRanges merged = base_ranges;
   const std::string last = std::to_string(user_model->config().depths.size() - 1) + ".";
   for (const auto& [name, range] : user) {
-    const bool adapter_inside = name.rfind(last, 0) == 0 && name.size() > 5 && name.substr(name.size() - 5) == ".down";
+    const bool adapter_inside = starts_with(name, last) && ends_with(name, ".down");
     if (adapter_inside) merged[name] = range;
   }
   // The head's input keeps the base's scale (its LayerNorm is the base's), but the user's head is
@@ -508,6 +513,7 @@ QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, cons
   torch::NoGradGuard no_grad;
   model->eval();
   const ModelConfig& cfg = model->config();
+  require_exportable_head(cfg);
   const int64_t head_inputs = cfg.dims.back() * cfg.head.grid[0] * cfg.head.grid[1];
   if (head_inputs > GZ_HEAD_MAX_FEATURES) {
     throw Error("export: the head reads " + std::to_string(head_inputs) + " features (model.head.grid [" +
@@ -733,6 +739,7 @@ Int8Choice choose_int8_layers(GazeNet& model, const ActivationRanges& ranges, co
 
 TuneData tune_data(GazeNetImpl& model, int32_t input_h, int32_t input_w) {
   const ModelConfig& cfg = model.config();
+  require_exportable_head(cfg);
   TuneData t;
   t.height = input_h / 32, t.width = input_w / 32;
   t.channels = int32_t(cfg.dims.back());

@@ -72,6 +72,10 @@ using Frame = std::vector<uint8_t>;  // input_h * input_w grey pixels
 // path training and evaluation use; frames already at h x w pass its resampler unchanged).
 at::Tensor frames_to_batch(const std::vector<Frame>& frames, size_t begin, size_t end, int32_t h, int32_t w);
 
+// Throws, naming the key, unless the exported kernel and the ONNX graph compute `config`'s
+// head: key points (model.head.keypoints) are a training-side experiment, not lowered yet.
+void require_exportable_head(const ModelConfig& config);
+
 ActivationRanges calibrate(GazeNet& model, const std::vector<Frame>& frames, const QuantizeOptions& options);
 
 QuantizedNet quantize_model(GazeNet& model, const ActivationRanges& ranges, const QuantizeOptions& options);

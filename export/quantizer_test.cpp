@@ -51,6 +51,16 @@ TEST_CASE("a grid head: calibrated through the model's own head, refused past th
                                     "the kernel holds at most 4096"));
 }
 
+TEST_CASE("a head with key points is refused by every export path, by name", "[quantizer]") {
+  GazeNet keyed = make_gaze_net(default_config({"model.head.keypoints=4"}).model, 1);
+  QuantizeOptions options;
+  const auto frames = eye_frames(1, options.input_h, options.input_w, 2);
+  const auto refused = Catch::Contains("export: model.head.keypoints=4");
+  CHECK_THROWS_WITH(calibrate(keyed, frames, options), refused);
+  CHECK_THROWS_WITH(quantize_model(keyed, {}, options), refused);
+  CHECK_THROWS_WITH(tune_data(*keyed, options.input_h, options.input_w), refused);
+}
+
 TEST_CASE("integer reference stage outputs track the float model", "[quantizer]") {
   GazeNet model = perturbed_student(3);
   QuantizeOptions options;

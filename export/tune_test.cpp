@@ -131,7 +131,7 @@ TEST_CASE("gz_tune's gradients equal LibTorch autograd on the same last stage", 
   GazeNet model = testing::perturbed_student(11);
   model->set_head_uncertainty(k.uncertainty);
   if (k.grid != std::vector<int64_t>{1, 1}) {
-    model->reset_head(k.grid, 3);
+    model->reset_head(k.grid, 0, 3);
     at::NoGradGuard no_grad;
     model->head->weight.normal_(0, 0.2);  // a head that has learned something, not the 0.02 start
   }

@@ -144,7 +144,7 @@ py::object forward(PyModel& m, py::array_t<float, py::array::c_style | py::array
     at::NoGradGuard no_grad;
     m.net->eval();
     features = m.net->forward_stages(input);
-    out = m.net->forward_head(features.back());
+    out = m.net->forward_head(features[3], features[2]);
   }
   if (!stages) return tensor_to_numpy(out);
   py::list maps;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/models/gaze_net.h"
 
 namespace gaze {
@@ -22,10 +23,9 @@ at::Tensor turn_directions(const at::Tensor& directions, const at::Tensor& angle
 
 OffsetGroup offset_group_of(const SampleLabel& label) {
   const std::string& key = label.key;
-  const auto ends_with = [&](const std::string& tail) {
-    return key.size() >= tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  const int eye = ends_with("/L") || ends_with("/left") ? 1 : ends_with("/R") || ends_with("/right") ? 2 : 0;
+  const int eye = ends_with(key, "/L") || ends_with(key, "/left")    ? 1
+                  : ends_with(key, "/R") || ends_with(key, "/right") ? 2
+                                                                     : 0;
   return {label.participant, eye};
 }
 

@@ -51,7 +51,7 @@ Cached cache_features(GazeNet& model, const Dataset& data, const std::vector<int
 }
 
 at::Tensor head_from_stage3(GazeNet& model, const at::Tensor& features) {
-  return model->forward_head(model->forward_stages(features, {}, 3, 3).back());
+  return model->forward_head(model->forward_stages(features, {}, 3, 3).back(), features);
 }
 
 double mean_error(GazeNet& model, const Cached& eval) {

@@ -222,7 +222,7 @@ class AdaptersStage : public GazeNetStage {
     // Stages that never train the head on gaze (Python's Model.save and user files may hold a
     // trained one, so they are not in this list).
     const bool fresh_head = loaded.stage == "teacher-mae" || loaded.stage == "distill" || loaded.stage == "import";
-    build_head_grid(config, fresh_head);
+    build_head(config, fresh_head);
     if (fresh_head) start_head(config.train.head_init);
     if (config.train.person_offsets) start_offsets();
   }
@@ -321,22 +321,31 @@ class AdaptersStage : public GazeNetStage {
                  mean[1], mean[2]);
   }
 
-  // model.head.grid set for this stage: a head that never saw gaze is rebuilt to the grid; a
-  // trained one is kept, and a grid that differs from it is refused rather than thrown away.
-  void build_head_grid(const Config& config, bool fresh_head) {
-    const std::vector<int64_t>& want = config.model.head.grid;
-    const std::vector<int64_t> have = net_->config().head.grid;
-    if (config_origin(config, "model.head.grid") == "default" || want == have) return;
-    const auto text = [](const std::vector<int64_t>& g) {
-      return "[" + std::to_string(g[0]) + ", " + std::to_string(g[1]) + "]";
+  // model.head.grid or model.head.keypoints set for this stage: a head that never saw gaze is
+  // rebuilt to them; a trained one is kept, and a different head is refused rather than thrown
+  // away.
+  void build_head(const Config& config, bool fresh_head) {
+    const HeadConfig have = net_->config().head;
+    const auto chosen = [&](const char* key, const auto& value, const auto& kept) {
+      return config_origin(config, key) == "default" ? kept : value;
+    };
+    const std::vector<int64_t> grid = chosen("model.head.grid", config.model.head.grid, have.grid);
+    const int64_t keypoints = chosen("model.head.keypoints", config.model.head.keypoints, have.keypoints);
+    if (grid == have.grid && keypoints == have.keypoints) return;
+    const auto text = [](const std::vector<int64_t>& g, int64_t k) {
+      return "grid [" + std::to_string(g[0]) + ", " + std::to_string(g[1]) + "] and " + std::to_string(k) +
+             " key points";
     };
     if (!fresh_head) {
-      throw Error(config_origin(config, "model.head.grid") + ": model.head.grid=" + text(want) + ", but " +
-                  config.train.init + " holds a head trained on gaze with grid " + text(have) +
-                  "; start from a teacher-mae or distill checkpoint to train a head with another grid");
+      const char* key = grid != have.grid ? "model.head.grid" : "model.head.keypoints";
+      throw Error(config_origin(config, key) + ": " + key + " asks for a head with " + text(grid, keypoints) +
+                  ", but " + config.train.init + " holds a head trained on gaze with " +
+                  text(have.grid, have.keypoints) +
+                  "; start from a teacher-mae or distill checkpoint to train another head");
     }
-    net_->reset_head(want, uint64_t(config.run.seed));
-    spdlog::info("adapters: a fresh head on a {}x{} grid of the last stage's map", want[0], want[1]);
+    net_->reset_head(grid, keypoints, uint64_t(config.run.seed));
+    spdlog::info("adapters: a fresh head on a {}x{} grid of the last stage's map, {} key points", grid[0], grid[1],
+                 keypoints);
   }
 
   void start_head(const std::string& how) {

@@ -431,7 +431,34 @@ TEST_CASE("adapters build a grid head on a head that never saw gaze and keep a t
   CHECK(dynamic_cast<GazeNetImpl&>(again->module()).config().head.grid == std::vector<int64_t>({1, 2}));
   CHECK_THROWS_WITH(
       make_stage("adapters", tiny_config(out.path(), "other", {"train.init=" + trained, "model.head.grid=[1,1]"})),
-      Contains("model.head.grid=[1, 1], but " + trained + " holds a head trained on gaze with grid [1, 2]"));
+      Contains("model.head.grid asks for a head with grid [1, 1] and 0 key points, but " + trained +
+               " holds a head trained on gaze with grid [1, 2] and 0 key points"));
+}
+
+TEST_CASE("adapters build key points on a head that never saw gaze, save them, and keep a trained head's",
+          "[trainer]") {
+  testing::TempDir out;
+  const std::string teacher = teacher_checkpoint(out.path());
+  const Config c = tiny_config(out.path(), "kp", {"train.init=" + teacher, "train.steps=3", "model.head.keypoints=4"});
+  auto stage = make_stage("adapters", c);
+  auto& built = dynamic_cast<GazeNetImpl&>(stage->module());
+  REQUIRE(built.keypoints);
+  const at::Tensor before = built.keypoints->weight.clone();
+  CHECK(built.head->weight.sizes() == at::IntArrayRef({4, 320 + 8}));
+  const std::string trained = run_training(c, *stage, false).model_path;
+  GazeNet net = load_model(trained);
+  CHECK(net->config().head.keypoints == 4);
+  REQUIRE(net->keypoints);
+  CHECK_FALSE(at::equal(net->keypoints->weight, before));  // trained with the head
+  DataConfig validation = c.data;
+  validation.split = "validation";
+  CHECK(std::isfinite(evaluate(net, *open_dataset(validation), c).summary.all_frames.mean));
+  auto again = make_stage("adapters", tiny_config(out.path(), "again", {"train.init=" + trained}));
+  CHECK(dynamic_cast<GazeNetImpl&>(again->module()).config().head.keypoints == 4);
+  CHECK_THROWS_WITH(
+      make_stage("adapters", tiny_config(out.path(), "other", {"train.init=" + trained, "model.head.keypoints=2"})),
+      Contains("model.head.keypoints asks for a head with grid [1, 1] and 2 key points"));
+  CHECK_THROWS_WITH(tiny_config(out.path(), "bad", {"model.head.keypoints=-1"}), Contains("model.head.keypoints"));
 }
 
 TEST_CASE("train.person_offsets: a turn per training person, learned, resumed, and left out of model.h5", "[trainer]") {

@@ -36,6 +36,7 @@ struct AdapterConfig {
 struct HeadConfig {
   bool uncertainty = true;
   std::vector<int64_t> grid = {1, 1};
+  int64_t keypoints = 0;
 
   template <class V>
   void visit(V& v) {
@@ -46,6 +47,11 @@ struct HeadConfig {
       "[rows, cols] cells the last stage's map is average-pooled to, each LayerNorm'd, all read by the Linear: "
       "[1, 1] is the paper's global pool; more cells keep where features sit (our addition; a 96x128 input gives "
       "a 3x4 map). The adapters stage builds a fresh head to this grid");
+    v("keypoints", keypoints,
+      "key points the head also reads (our addition): a 1x1 conv makes this many heat maps of the third stage's map "
+      "(stride 16), a spatial softmax each, and their expected (x, y) in [-1, 1] join the Linear's input, so the head "
+      "can read where the pupil and the glints sit finer than a cell; 0 = none (the paper's head); the adapters stage "
+      "builds them fresh with the grid");
   }
 };
 
@@ -68,7 +74,7 @@ struct ModelConfig {
     v("drop_path", drop_path, "stochastic depth rate, linearly increasing over blocks");
     v("ln_eps", ln_eps, "LayerNorm epsilon");
     v("adapter", adapter, "gaze adapters inside every block");
-    v("head", head, "gaze head: pool (model.head.grid) -> LayerNorm -> Linear(4)");
+    v("head", head, "gaze head: pool (model.head.grid) -> LayerNorm (+ model.head.keypoints) -> Linear(4)");
   }
 };
 
@@ -154,9 +160,10 @@ struct TrainConfig {
       "adapters stage, what learns: adapters (all adapters + head, the backbone frozen: the paper's protocol) | all "
       "(every weight: the full fine-tuning ceiling)");
     v("person_offsets", person_offsets,
-      "adapters stage: learn one (yaw, pitch) turn per training participant, applied to its predictions in training "
-      "only, so each person's own offset (kappa, which no image shows) is not learned as their look (gaze "
-      "decomposition, Chen & Shi 2020); the model alone is evaluated and saved");
+      "adapters stage: learn one (yaw, pitch) turn per training participant and eye (the eye a key's /L /R or "
+      "/left /right names), centred over them and applied to their predictions in training only, so each person's "
+      "own offset (kappa, which no image shows) is not learned as their look (gaze decomposition, Chen & Shi 2020); "
+      "the model alone is evaluated and saved");
   }
 };
 

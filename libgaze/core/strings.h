@@ -21,6 +21,14 @@ std::vector<std::string> split(std::string_view text, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::string trim(std::string_view text);
 
+// Whether `text` begins / ends with `affix` (C++20's members, here for C++17).
+inline bool starts_with(std::string_view text, std::string_view affix) {
+  return text.size() >= affix.size() && text.compare(0, affix.size(), affix) == 0;
+}
+inline bool ends_with(std::string_view text, std::string_view affix) {
+  return text.size() >= affix.size() && text.compare(text.size() - affix.size(), affix.size(), affix) == 0;
+}
+
 // "1,234,567" — parameter counts read better grouped.
 std::string group_thousands(long long value);
 

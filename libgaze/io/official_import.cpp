@@ -7,15 +7,11 @@
 #include <sstream>
 
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/models/param_groups.h"
 
 namespace gaze {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::vector<std::string> split_dots(const std::string& name) {
   std::vector<std::string> parts;

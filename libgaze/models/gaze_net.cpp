@@ -24,6 +24,11 @@ at::Tensor drop_path(const at::Tensor& x, double p, bool training) {
   return x * keep / (1.0 - p);
 }
 
+// What the head Linear reads: each cell's LayerNorm'd channels, then 2 coordinates per key point.
+int64_t head_inputs(const ModelConfig& config) {
+  return config.dims[3] * config.head.grid[0] * config.head.grid[1] + 2 * config.head.keypoints;
+}
+
 }  // namespace
 
 VisiblePositions visible_positions(const at::Tensor& mask, const at::Tensor& features) {
@@ -170,7 +175,11 @@ GazeNetImpl::GazeNetImpl(const ModelConfig& config) : config_(config) {
     stages->push_back(stage);
   }
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dims[3]}).eps(eps)));
-  head = register_module("head", torch::nn::Linear(dims[3] * config.head.grid[0] * config.head.grid[1], 4));
+  head = register_module("head", torch::nn::Linear(head_inputs(config), 4));
+  if (config.head.keypoints > 0) {
+    keypoints =
+        register_module("keypoints", torch::nn::Conv2d(torch::nn::Conv2dOptions(dims[2], config.head.keypoints, 1)));
+  }
 }
 
 void GazeNetImpl::set_all_reduce(const AllReduceSum& sum) {
@@ -198,28 +207,55 @@ std::vector<at::Tensor> GazeNetImpl::forward_stages(const at::Tensor& input, con
   return outputs;
 }
 
-at::Tensor GazeNetImpl::head_features(const at::Tensor& last_features) {
+at::Tensor GazeNetImpl::head_features(const at::Tensor& last_features, const at::Tensor& third_features) {
   const std::vector<int64_t>& grid = config_.head.grid;
-  if (grid[0] == 1 && grid[1] == 1) return norm->forward(last_features.mean({2, 3}));
-  const at::Tensor cells = at::adaptive_avg_pool2d(last_features, {grid[0], grid[1]}).permute({0, 2, 3, 1});
-  return norm->forward(cells).flatten(1);
+  const at::Tensor cells =
+      grid[0] == 1 && grid[1] == 1
+          ? norm->forward(last_features.mean({2, 3}))
+          : norm->forward(at::adaptive_avg_pool2d(last_features, {grid[0], grid[1]}).permute({0, 2, 3, 1})).flatten(1);
+  if (!keypoints) return cells;
+  TORCH_CHECK(third_features.defined(), "model.head.keypoints=", config_.head.keypoints,
+              ": the head needs the third stage's map too");
+  return at::cat({cells, keypoint_coordinates(keypoints->forward(third_features))}, 1);
 }
 
-at::Tensor GazeNetImpl::forward_head(const at::Tensor& last_features) {
-  return head->forward(head_features(last_features));
+at::Tensor GazeNetImpl::forward_head(const at::Tensor& last_features, const at::Tensor& third_features) {
+  return head->forward(head_features(last_features, third_features));
 }
 
-void GazeNetImpl::reset_head(const std::vector<int64_t>& grid, uint64_t seed) {
+void GazeNetImpl::reset_head(const std::vector<int64_t>& grid, int64_t keypoint_count, uint64_t seed) {
   config_.head.grid = grid;
+  config_.head.keypoints = keypoint_count;
   at::manual_seed(seed);
-  torch::nn::Linear fresh(config_.dims[3] * grid[0] * grid[1], 4);
   torch::NoGradGuard no_grad;
+  torch::nn::Linear fresh(head_inputs(config_), 4);
   trunc_normal(fresh->weight, 0.02);
   torch::nn::init::zeros_(fresh->bias);
   head = replace_module("head", fresh);
+  if (keypoints) unregister_module("keypoints");
+  keypoints = nullptr;
+  if (keypoint_count > 0) {
+    torch::nn::Conv2d maps(torch::nn::Conv2dOptions(config_.dims[2], keypoint_count, 1));
+    trunc_normal(maps->weight, 0.02);
+    torch::nn::init::zeros_(maps->bias);
+    keypoints = register_module("keypoints", maps);
+  }
 }
 
-at::Tensor GazeNetImpl::forward(const at::Tensor& x) { return forward_head(forward_stages(x).back()); }
+at::Tensor GazeNetImpl::forward(const at::Tensor& x) {
+  const std::vector<at::Tensor> stages = forward_stages(x);
+  return forward_head(stages[3], stages[2]);
+}
+
+at::Tensor keypoint_coordinates(const at::Tensor& maps) {
+  const int64_t n = maps.size(0), k = maps.size(1), h = maps.size(2), w = maps.size(3);
+  const at::Tensor p = at::softmax(maps.reshape({n, k, h * w}), 2).reshape({n, k, h, w});
+  const auto centres = [&](int64_t cells) {
+    return (at::arange(cells, maps.options()) + 0.5) * (2.0 / double(cells)) - 1.0;
+  };
+  const at::Tensor x = (p.sum(2) * centres(w)).sum(2), y = (p.sum(3) * centres(h)).sum(2);  // [N,K] each
+  return at::stack({x, y}, 2).reshape({n, 2 * k});
+}
 
 GazeNet make_gaze_net(const ModelConfig& config, uint64_t seed) {
   at::manual_seed(seed);

@@ -5,7 +5,8 @@
 //   downsample_layers.i.0.weight   LN before conv i   downsample_layers.i.1.weight  conv i
 //   stages.s.b.{dwconv,norm,pwconv1,grn,pwconv2}.*    grn.gamma/beta are [1,1,1,4d]
 //   norm.weight / norm.bias        head LayerNorm     head.weight / head.bias       Linear(d*cells,4)
-// plus our additions stages.s.b.adapter.{down,bn,up}.*, so official weights import 1:1.
+// plus, with model.head.keypoints, keypoints.{weight,bias} (a 1x1 conv; in the head's group),
+// and our additions stages.s.b.adapter.{down,bn,up}.*, so official weights import 1:1.
 //
 // Masked forward (FCMAE, SPEC §2): `mask` is [N,1,h,w] with 1 = hidden patch, at any
 // resolution that divides the stem output. It is re-applied after the stem, after every
@@ -118,11 +119,13 @@ class GazeNetImpl : public torch::nn::Module {
   // LayerNorm -> Linear. A grid [r,c] average-pools to r x c cells (adaptive pooling), applies
   // the same LayerNorm to each cell's d channels and feeds the Linear all of them, cell-major
   // (input r*c*d: feature (y*c + x)*d + k is channel k of cell (y, x)), so the head sees where in
-  // the image a feature sits, which a global pool throws away.
-  at::Tensor forward_head(const at::Tensor& last_features);
-  // The Linear's input [N, cells*d_last]: forward_head's pool and LayerNorm (the exporter
-  // calibrates on it).
-  at::Tensor head_features(const at::Tensor& last_features);
+  // the image a feature sits, which a global pool throws away. With model.head.keypoints K > 0
+  // the Linear also reads 2K key point coordinates (keypoint_coordinates) of `third_features`,
+  // the third stage's output [N,d_2,h',w'], which is then required.
+  at::Tensor forward_head(const at::Tensor& last_features, const at::Tensor& third_features = {});
+  // The Linear's input [N, cells*d_last + 2K]: forward_head's pool and LayerNorm, then the key
+  // points (the exporter calibrates on it).
+  at::Tensor head_features(const at::Tensor& last_features, const at::Tensor& third_features = {});
   // Image batch -> [N,4]: raw 3-D direction and the Laplace log-scale.
   at::Tensor forward(const at::Tensor& x);
 
@@ -130,9 +133,10 @@ class GazeNetImpl : public torch::nn::Module {
   // Whether the 4th output is trained is the adapters stage's choice (the layers are the same
   // either way); it is recorded here so checkpoints, evaluation and export know it.
   void set_head_uncertainty(bool trained) { config_.head.uncertainty = trained; }
-  // Replaces the head Linear by a fresh one reading `grid` cells, initialised as make_gaze_net
-  // does (trunc-normal 0.02, zero bias) from `seed`; for a head that never saw gaze.
-  void reset_head(const std::vector<int64_t>& grid, uint64_t seed);
+  // Replaces the head Linear (and the key point maps) by fresh ones reading `grid` cells and
+  // `keypoints` key points, initialised as make_gaze_net does (trunc-normal 0.02, zero bias)
+  // from `seed`; for a head that never saw gaze.
+  void reset_head(const std::vector<int64_t>& grid, int64_t keypoints, uint64_t seed);
   // Every adapter's BatchNorm synchronised over data-parallel workers (AdapterImpl).
   void set_all_reduce(const AllReduceSum& sum);
 
@@ -140,11 +144,18 @@ class GazeNetImpl : public torch::nn::Module {
   torch::nn::ModuleList stages{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Linear head{nullptr};
+  torch::nn::Conv2d keypoints{nullptr};  // 1x1, d_2 -> K heat maps; null when model.head.keypoints = 0
 
  private:
   ModelConfig config_;
 };
 TORCH_MODULE(GazeNet);
+
+// Spatial soft-argmax: `maps` [N,K,h,w] -> [N,2K], for each map the expected (x, y) under a
+// softmax over its h*w positions, a cell's centre at ((j + 0.5)/w, (i + 0.5)/h) * 2 - 1, so
+// -1..1 spans the image edge to edge; ordered x_0, y_0, x_1, y_1, ... A differentiable "where is
+// it" that is finer than the map's cells (Levine et al. 2016's spatial softmax).
+at::Tensor keypoint_coordinates(const at::Tensor& maps);
 
 // Builds the network and initialises it like the official code (trunc-normal std 0.02 for
 // conv/linear weights, zero biases), adapters as identity. Seeds torch's CPU generator with

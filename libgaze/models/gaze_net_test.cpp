@@ -246,8 +246,8 @@ TEST_CASE("a grid head pools to cells, normalises each and reads them cell-major
 TEST_CASE("reset_head builds a fresh head for a grid, the same for the same seed", "[gaze_net]") {
   GazeNet a = make_gaze_net(model_config("student"), 1);
   GazeNet b = make_gaze_net(model_config("student"), 2);
-  a->reset_head({3, 4}, 7);
-  b->reset_head({3, 4}, 7);
+  a->reset_head({3, 4}, 0, 7);
+  b->reset_head({3, 4}, 0, 7);
   CHECK(a->config().head.grid == std::vector<int64_t>({3, 4}));
   CHECK(a->named_parameters(true)["head.weight"].sizes() == at::IntArrayRef({4, 960}));
   CHECK(at::equal(a->head->weight, b->head->weight));
@@ -255,4 +255,78 @@ TEST_CASE("reset_head builds a fresh head for a grid, the same for the same seed
   CHECK(a->head->weight.std().item<double>() == Approx(0.02).margin(0.004));
   a->eval();
   CHECK(a->forward(at::randn({1, 3, 96, 128})).sizes() == at::IntArrayRef({1, 4}));
+}
+
+TEST_CASE("keypoint_coordinates is the expected cell centre under a softmax over each map", "[gaze_net]") {
+  // One sharp peak per map: its cell's centre; a flat map: the middle (0, 0).
+  at::Tensor maps = at::zeros({2, 3, 4, 8});
+  maps[0][0][1][6] = 60;  // row 1 of 4, column 6 of 8
+  maps[0][1][3][0] = 60;
+  maps[1][0].fill_(1.5);
+  maps[1][1][0][0] = 1;
+  const at::Tensor c = keypoint_coordinates(maps);
+  REQUIRE(c.sizes() == at::IntArrayRef({2, 6}));
+  CHECK(c[0][0].item<double>() == Approx((6 + 0.5) / 8 * 2 - 1).margin(1e-5));
+  CHECK(c[0][1].item<double>() == Approx((1 + 0.5) / 4 * 2 - 1).margin(1e-5));
+  CHECK(c[0][2].item<double>() == Approx((0 + 0.5) / 8 * 2 - 1).margin(1e-5));
+  CHECK(c[0][3].item<double>() == Approx((3 + 0.5) / 4 * 2 - 1).margin(1e-5));
+  CHECK(c[0][4].item<double>() == Approx(0).margin(1e-6));  // an all-zero map
+  CHECK(c[1][0].item<double>() == Approx(0).margin(1e-6));
+  CHECK(c[1][1].item<double>() == Approx(0).margin(1e-6));
+  // A written-out softmax expectation for the map with one raised corner.
+  const double e = std::exp(1.0), total = 31 + e;
+  double x = 0, y = 0;
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 8; ++j) {
+      const double p = (i == 0 && j == 0 ? e : 1.0) / total;
+      x += p * ((j + 0.5) / 8 * 2 - 1);
+      y += p * ((i + 0.5) / 4 * 2 - 1);
+    }
+  }
+  CHECK(c[1][2].item<double>() == Approx(x).margin(1e-6));
+  CHECK(c[1][3].item<double>() == Approx(y).margin(1e-6));
+  // Between two equal peaks: halfway, finer than a cell.
+  at::Tensor two = at::zeros({1, 1, 1, 8});
+  two[0][0][0][2] = 30;
+  two[0][0][0][3] = 30;
+  CHECK(keypoint_coordinates(two)[0][0].item<double>() == Approx(3.0 / 8 * 2 - 1).margin(1e-5));
+}
+
+TEST_CASE("a head with key points reads the third stage's map, trains as the head and moves with the eye",
+          "[gaze_net]") {
+  GazeNet net = make_gaze_net(model_config("student"), 3);
+  net->reset_head({3, 4}, 8, 11);
+  CHECK(net->config().head.keypoints == 8);
+  const std::vector<std::string> names = param_names(*net);
+  CHECK(has(names, "keypoints.weight"));
+  CHECK(has(names, "keypoints.bias"));
+  CHECK(net->keypoints->weight.sizes() == at::IntArrayRef({8, 40, 1, 1}));  // the student's third stage: 40 channels
+  CHECK(net->head->weight.sizes() == at::IntArrayRef({4, 960 + 16}));
+  // The key points are the head's: tunable, outside the backbone, counted by model_stats.
+  CHECK(in_param_group("keypoints.weight", ParamGroup::kHead));
+  CHECK_FALSE(in_param_group("keypoints.weight", ParamGroup::kBackbone));
+  const ModelStats stats = compute_model_stats(net->config(), 96, 128);
+  CHECK(stats.params == count_parameters(*net));
+  CHECK(stats.tunable == count_tunable_parameters(*net));
+  // A fresh head without key points drops them again.
+  GazeNet plain = make_gaze_net(model_config("student"), 3);
+  plain->reset_head({3, 4}, 8, 11);
+  plain->reset_head({3, 4}, 0, 11);
+  CHECK_FALSE(plain->keypoints);
+  CHECK_FALSE(has(param_names(*plain), "keypoints.weight"));
+  CHECK(plain->head->weight.sizes() == at::IntArrayRef({4, 960}));
+
+  net->eval();
+  const at::Tensor image = at::randn({2, 3, 96, 128});
+  const std::vector<at::Tensor> stages = net->forward_stages(image);
+  CHECK(at::allclose(net->forward(image), net->forward_head(stages[3], stages[2])));
+  CHECK_THROWS_WITH(net->forward_head(stages[3]), Catch::Contains("model.head.keypoints=8"));
+  // The Linear reads the coordinates last, after the cells: keypoint_coordinates of the maps.
+  const at::Tensor features = net->head_features(stages[3], stages[2]);
+  REQUIRE(features.sizes() == at::IntArrayRef({2, 960 + 16}));
+  CHECK(at::allclose(features.narrow(1, 960, 16), keypoint_coordinates(net->keypoints->forward(stages[2]))));
+  // Gradients reach the maps' weights through the softmax.
+  net->train();
+  net->forward(image).sum().backward();
+  CHECK(net->keypoints->weight.grad().abs().sum().item<double>() > 0);
 }

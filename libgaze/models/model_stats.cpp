@@ -18,7 +18,7 @@ ModelStats compute_model_stats(const ModelConfig& m, int64_t height, int64_t wid
                 " is too small: the network downsamples by 32");
   }
   ModelStats stats;
-  int64_t h = height, w = width, c_in = m.in_chans;
+  int64_t h = height, w = width, c_in = m.in_chans, third_positions = 0;
   for (int i = 0; i < 4; ++i) {
     const int64_t d = m.dims[i];
     LayerStats layer;
@@ -49,17 +49,21 @@ ModelStats compute_model_stats(const ModelConfig& m, int64_t height, int64_t wid
     layer.width = w;
     stats.layers.push_back(layer);
     c_in = d;
+    if (i == 2) third_positions = hw;
   }
   LayerStats head;
   head.name = "head";
   head.channels = 4;
   head.height = head.width = 1;
-  // Pool to the grid's cells, a LayerNorm per cell, one Linear over every cell's channels.
-  const int64_t features = c_in * m.head.grid[0] * m.head.grid[1];
-  head.params = 2 * c_in + (4 * features + 4);
-  head.tunable = 4 * features + 4;
-  head.macs = 4 * features;
-  head.elementwise = c_in * h * w + features;
+  // Pool to the grid's cells, a LayerNorm per cell, one Linear over every cell's channels and
+  // the key points' coordinates; the key points' 1x1 conv on the third stage's map, a softmax
+  // and two weighted sums per map position.
+  const int64_t k = m.head.keypoints, features = c_in * m.head.grid[0] * m.head.grid[1] + 2 * k;
+  const int64_t keypoint_params = k * m.dims[2] + k;
+  head.params = 2 * c_in + (4 * features + 4) + keypoint_params;
+  head.tunable = 4 * features + 4 + keypoint_params;
+  head.macs = 4 * features + k * m.dims[2] * third_positions;
+  head.elementwise = c_in * h * w + features + 3 * k * third_positions;
   stats.layers.push_back(head);
   for (const auto& layer : stats.layers) {
     stats.params += layer.params;

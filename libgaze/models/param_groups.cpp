@@ -8,8 +8,10 @@
 namespace gaze {
 namespace {
 
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 bool is_adapter(const std::string& name) { return name.find(".adapter.") != std::string::npos; }
+// The head Linear and its key point maps (model.head.keypoints); not its LayerNorm, which the
+// official checkpoints hold as part of the backbone.
+bool is_head(const std::string& name) { return starts_with(name, "head.") || starts_with(name, "keypoints."); }
 
 const std::vector<std::pair<ParamGroup, const char*>> kNames = {
     {ParamGroup::kStemStage1, "stem_stage1"},
@@ -43,13 +45,13 @@ bool in_param_group(const std::string& name, ParamGroup group) {
     case ParamGroup::kStemStage1:
       return (starts_with(name, "downsample_layers.0.") || starts_with(name, "stages.0.")) && !is_adapter(name);
     case ParamGroup::kBackbone:
-      return !is_adapter(name) && !starts_with(name, "head.");
+      return !is_adapter(name) && !is_head(name);
     case ParamGroup::kAdapters:
       return is_adapter(name);
     case ParamGroup::kLastStageAdapters:
       return starts_with(name, "stages.3.") && is_adapter(name);
     case ParamGroup::kHead:
-      return starts_with(name, "head.");
+      return is_head(name);
     case ParamGroup::kAll:
       return true;
   }

@@ -2,11 +2,11 @@
 //
 //   stem_stage1          downsample_layers.0.* and stages.0.* except adapters (what the student
 //                        copies from the teacher and freezes during distillation)
-//   backbone             everything except adapters and head.* (includes the head LayerNorm
+//   backbone             everything except adapters and the head (includes the head LayerNorm
 //                        `norm.*`, which the paper does not count as tunable)
 //   adapters             every stages.*.*.adapter.*
 //   last_stage_adapters  stages.3.*.adapter.*
-//   head                 head.* (the Linear)
+//   head                 head.* (the Linear) and keypoints.* (model.head.keypoints' maps)
 // Tunable parameters in the paper's sense = adapters + head.
 #pragma once
 
