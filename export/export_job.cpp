@@ -54,6 +54,7 @@ QuantizeOptions quantize_options(const Config& config) {
 
 GazeNet load_student(const std::string& checkpoint, const std::string& user) {
   GazeNet model = load_model(checkpoint);
+  require_exportable_head(model->config());
   if (!user.empty()) apply_user_adapter(model, user);
   model->eval();
   return model;

@@ -614,6 +614,7 @@ std::array<float, 4> float_predict(GazeNet& model, const Frame& frame, int32_t h
 
 std::map<std::string, at::Tensor> float_activations(GazeNet& model, const Frame& frame,
                                                     const QuantizeOptions& options) {
+  require_exportable_head(model->config());
   torch::NoGradGuard no_grad;
   model->eval();
   std::map<std::string, at::Tensor> tensors;

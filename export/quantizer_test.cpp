@@ -59,6 +59,12 @@ TEST_CASE("a head with key points is refused by every export path, by name", "[q
   CHECK_THROWS_WITH(calibrate(keyed, frames, options), refused);
   CHECK_THROWS_WITH(quantize_model(keyed, {}, options), refused);
   CHECK_THROWS_WITH(tune_data(*keyed, options.input_h, options.input_w), refused);
+  CHECK_THROWS_WITH(float_activations(keyed, frames[0], options), refused);
+  // gaze export / bench load their student through load_student: refused before any data is read.
+  testing::TempDir dir;
+  const Config config = default_config({"model.head.keypoints=4"});
+  save_model(dir.file("keyed.h5"), keyed, config, "adapters", 0);
+  CHECK_THROWS_WITH(load_student(dir.file("keyed.h5"), ""), refused);
 }
 
 TEST_CASE("integer reference stage outputs track the float model", "[quantizer]") {

@@ -439,7 +439,8 @@ TEST_CASE("adapters build key points on a head that never saw gaze, save them, a
           "[trainer]") {
   testing::TempDir out;
   const std::string teacher = teacher_checkpoint(out.path());
-  const Config c = tiny_config(out.path(), "kp", {"train.init=" + teacher, "train.steps=3", "model.head.keypoints=4"});
+  const Config c = tiny_config(
+      out.path(), "kp", {"train.init=" + teacher, "train.steps=3", "model.head.keypoints=4", "train.weight_decay=0"});
   auto stage = make_stage("adapters", c);
   auto& built = dynamic_cast<GazeNetImpl&>(stage->module());
   REQUIRE(built.keypoints);
@@ -449,7 +450,7 @@ TEST_CASE("adapters build key points on a head that never saw gaze, save them, a
   GazeNet net = load_model(trained);
   CHECK(net->config().head.keypoints == 4);
   REQUIRE(net->keypoints);
-  CHECK_FALSE(at::equal(net->keypoints->weight, before));  // trained with the head
+  CHECK_FALSE(at::equal(net->keypoints->weight, before));  // trained with the head (no weight decay to move it)
   DataConfig validation = c.data;
   validation.split = "validation";
   CHECK(std::isfinite(evaluate(net, *open_dataset(validation), c).summary.all_frames.mean));
@@ -459,6 +460,7 @@ TEST_CASE("adapters build key points on a head that never saw gaze, save them, a
       make_stage("adapters", tiny_config(out.path(), "other", {"train.init=" + trained, "model.head.keypoints=2"})),
       Contains("model.head.keypoints asks for a head with grid [1, 1] and 2 key points"));
   CHECK_THROWS_WITH(tiny_config(out.path(), "bad", {"model.head.keypoints=-1"}), Contains("model.head.keypoints"));
+  CHECK_THROWS_WITH(tiny_config(out.path(), "one", {"model.head.keypoints=1"}), Contains("2..64"));
 }
 
 TEST_CASE("train.person_offsets: a turn per training person, learned, resumed, and left out of model.h5", "[trainer]") {

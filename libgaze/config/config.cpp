@@ -540,7 +540,10 @@ void validate_config(Config& config) {
       m.head.grid[1] > 16) {
     invalid(config, "model.head.grid", "needs [rows, cols], each in 1..16");
   }
-  if (m.head.keypoints < 0 || m.head.keypoints > 64) invalid(config, "model.head.keypoints", "must be in 0..64");
+  if (m.head.keypoints < 0 || m.head.keypoints == 1 || m.head.keypoints > 64) {
+    // One key point less its centroid is always (0, 0): nothing for the head to read.
+    invalid(config, "model.head.keypoints", "must be 0 (none) or 2..64 (read relative to each other)");
+  }
   if (m.in_chans != 1 && m.in_chans != 3) invalid(config, "model.in_chans", "must be 1 or 3");
   if (m.drop_path < 0 || m.drop_path >= 1) invalid(config, "model.drop_path", "must be in [0, 1)");
   if (!(m.ln_eps > 0)) invalid(config, "model.ln_eps", "must be > 0");

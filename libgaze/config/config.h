@@ -49,9 +49,9 @@ struct HeadConfig {
       "a 3x4 map). The adapters stage builds a fresh head to this grid");
     v("keypoints", keypoints,
       "key points the head also reads (our addition): a 1x1 conv makes this many heat maps of the third stage's map "
-      "(stride 16), a spatial softmax each, and their expected (x, y) in [-1, 1] join the Linear's input, so the head "
-      "can read where the pupil and the glints sit finer than a cell; 0 = none (the paper's head); the adapters stage "
-      "builds them fresh with the grid");
+      "(stride 16), a spatial softmax each, and their expected (x, y), less the points' centroid, join the Linear's "
+      "input, so the head can read where the pupil and the glints sit against each other finer than a cell; 0 = none "
+      "(the paper's head), else 2..64; the adapters stage builds them fresh with the grid; not exported");
   }
 };
 

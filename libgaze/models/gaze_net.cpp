@@ -216,7 +216,12 @@ at::Tensor GazeNetImpl::head_features(const at::Tensor& last_features, const at:
   if (!keypoints) return cells;
   TORCH_CHECK(third_features.defined(), "model.head.keypoints=", config_.head.keypoints,
               ": the head needs the third stage's map too");
-  return at::cat({cells, keypoint_coordinates(keypoints->forward(third_features))}, 1);
+  // Relative to their centroid: where the key points sit against each other (the pupil against
+  // the glints), not where the eye sits in the frame. The cells give that coarsely already;
+  // read finely it is a training person's headset fit (absolute coordinates, the first form:
+  // +0.65 degrees held out, docs/results/conditions).
+  const at::Tensor points = keypoint_coordinates(keypoints->forward(third_features)).reshape({cells.size(0), -1, 2});
+  return at::cat({cells, (points - points.mean(1, true)).flatten(1)}, 1);
 }
 
 at::Tensor GazeNetImpl::forward_head(const at::Tensor& last_features, const at::Tensor& third_features) {

@@ -120,11 +120,12 @@ class GazeNetImpl : public torch::nn::Module {
   // the same LayerNorm to each cell's d channels and feeds the Linear all of them, cell-major
   // (input r*c*d: feature (y*c + x)*d + k is channel k of cell (y, x)), so the head sees where in
   // the image a feature sits, which a global pool throws away. With model.head.keypoints K > 0
-  // the Linear also reads 2K key point coordinates (keypoint_coordinates) of `third_features`,
-  // the third stage's output [N,d_2,h',w'], which is then required.
+  // the Linear also reads 2K key point coordinates (keypoint_coordinates of the 1x1 conv
+  // `keypoints` on `third_features`, the third stage's output [N,d_2,h',w'], which is then
+  // required), less their centroid: where the points sit against each other, not in the frame.
   at::Tensor forward_head(const at::Tensor& last_features, const at::Tensor& third_features = {});
-  // The Linear's input [N, cells*d_last + 2K]: forward_head's pool and LayerNorm, then the key
-  // points (the exporter calibrates on it).
+  // The Linear's input [N, cells*d_last + 2K]: forward_head's pool and LayerNorm, then the
+  // centred key points (the exporter calibrates on it).
   at::Tensor head_features(const at::Tensor& last_features, const at::Tensor& third_features = {});
   // Image batch -> [N,4]: raw 3-D direction and the Laplace log-scale.
   at::Tensor forward(const at::Tensor& x);
@@ -134,9 +135,9 @@ class GazeNetImpl : public torch::nn::Module {
   // either way); it is recorded here so checkpoints, evaluation and export know it.
   void set_head_uncertainty(bool trained) { config_.head.uncertainty = trained; }
   // Replaces the head Linear (and the key point maps) by fresh ones reading `grid` cells and
-  // `keypoints` key points, initialised as make_gaze_net does (trunc-normal 0.02, zero bias)
+  // `keypoint_count` key points, initialised as make_gaze_net does (trunc-normal 0.02, zero bias)
   // from `seed`; for a head that never saw gaze.
-  void reset_head(const std::vector<int64_t>& grid, int64_t keypoints, uint64_t seed);
+  void reset_head(const std::vector<int64_t>& grid, int64_t keypoint_count, uint64_t seed);
   // Every adapter's BatchNorm synchronised over data-parallel workers (AdapterImpl).
   void set_all_reduce(const AllReduceSum& sum);
 

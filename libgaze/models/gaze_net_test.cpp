@@ -292,8 +292,7 @@ TEST_CASE("keypoint_coordinates is the expected cell centre under a softmax over
   CHECK(keypoint_coordinates(two)[0][0].item<double>() == Approx(3.0 / 8 * 2 - 1).margin(1e-5));
 }
 
-TEST_CASE("a head with key points reads the third stage's map, trains as the head and moves with the eye",
-          "[gaze_net]") {
+TEST_CASE("a head with key points reads the third stage's map, centred, and trains as the head", "[gaze_net]") {
   GazeNet net = make_gaze_net(model_config("student"), 3);
   net->reset_head({3, 4}, 8, 11);
   CHECK(net->config().head.keypoints == 8);
@@ -321,10 +320,17 @@ TEST_CASE("a head with key points reads the third stage's map, trains as the hea
   const std::vector<at::Tensor> stages = net->forward_stages(image);
   CHECK(at::allclose(net->forward(image), net->forward_head(stages[3], stages[2])));
   CHECK_THROWS_WITH(net->forward_head(stages[3]), Catch::Contains("model.head.keypoints=8"));
-  // The Linear reads the coordinates last, after the cells: keypoint_coordinates of the maps.
+  // The Linear reads the coordinates last, after the cells: keypoint_coordinates of the maps,
+  // less their centroid (x and y each).
   const at::Tensor features = net->head_features(stages[3], stages[2]);
   REQUIRE(features.sizes() == at::IntArrayRef({2, 960 + 16}));
-  CHECK(at::allclose(features.narrow(1, 960, 16), keypoint_coordinates(net->keypoints->forward(stages[2]))));
+  const at::Tensor absolute = keypoint_coordinates(net->keypoints->forward(stages[2]));
+  for (int64_t axis = 0; axis < 2; ++axis) {
+    const at::Tensor along = absolute.narrow(1, axis, 15).slice(1, 0, 15, 2);  // x_0, x_1, ... or y_0, ...
+    const at::Tensor read = features.narrow(1, 960 + axis, 15).slice(1, 0, 15, 2);
+    CHECK(at::allclose(read, along - along.mean(1, true), 1e-5, 1e-6));
+    CHECK(read.sum(1).abs().max().item<double>() < 1e-5);
+  }
   // Gradients reach the maps' weights through the softmax.
   net->train();
   net->forward(image).sum().backward();
