@@ -370,7 +370,8 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
   const std::string stages =
       "'pipeline.stages.distill.set=[train.steps=3]'"
-      " 'pipeline.stages.student_adapters.set=[train.steps=2,train.augmentation.focal=-1,openeds:train.lr=0.002,"
+      " 'pipeline.stages.student_adapters.set=[train.steps=2,train.augmentation.focal=-1,train.augmentation.warp=true,"
+      "openeds:train.lr=0.002,"
       "aea:train.lr=0.5]'";
   const auto r = run_tiny_pipeline(dir, "demo.yaml", stages);
   REQUIRE(r.exit_code == 0);
@@ -378,7 +379,8 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("lr: 0.002"));
   CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), !Contains("lr: 0.002"));
   // focal=-1 (auto) becomes the renderer's focal length on the data the pipeline rendered.
-  CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("focal: 0.7333"));
+  CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")),
+             Contains("focal: 0.7333") && Contains("warp: true"));
   CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), Contains("focal: 0  #"));
   // Another recipe on the same data retrains, but neither renders nor packs the data again.
   CHECK_THAT(r.output, Contains("pipeline: rendering synthetic") && Contains("packed"));
@@ -419,7 +421,9 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   INFO(given.output);
   REQUIRE(given.exit_code == 0);
   CHECK_THAT(given.output, !Contains("rendering synthetic"));
-  CHECK_THAT(read_file(dir.file("g/student_adapters_openeds/config.yaml")), Contains("focal: 0  #"));
+  // The camera turn (warp) goes with it: a run on given data is not refused for it.
+  CHECK_THAT(read_file(dir.file("g/student_adapters_openeds/config.yaml")),
+             Contains("focal: 0  #") && Contains("warp: false"));
   // A broken stage override is reported before anything runs, naming the stage key.
   const auto bad = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
                             " run.name=q 'pipeline.stages.distill.set=[train.stepz=3]'");

@@ -69,6 +69,21 @@ void resample_bilinear(const Image& image, const SourceWindow& window, int32_t h
   }
 }
 
+float sample_bilinear(const Image& image, double x, double y, int32_t channel) {
+  const int32_t c = image.channels;
+  x = std::clamp(x, 0.0, double(image.width - 1));
+  y = std::clamp(y, 0.0, double(image.height - 1));
+  const int32_t left = int32_t(x), top = int32_t(y);
+  const int32_t right = std::min(left + 1, image.width - 1), bottom = std::min(top + 1, image.height - 1);
+  const float fx = float(x - left), fy = float(y - top);
+  const auto at = [&](int32_t row, int32_t column) {
+    return float(image.pixels[(size_t(row) * image.width + column) * c + channel]);
+  };
+  const float upper = at(top, left) + fx * (at(top, right) - at(top, left));
+  const float lower = at(bottom, left) + fx * (at(bottom, right) - at(bottom, left));
+  return upper + fy * (lower - upper);
+}
+
 Image resize_bilinear(const Image& image, int32_t height, int32_t width) {
   if (height == image.height && width == image.width) return image;
   std::vector<float> values(size_t(height) * width);

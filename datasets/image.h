@@ -46,6 +46,10 @@ SourceWindow centred_window(const Image& image, int32_t height, int32_t width);
 void resample_bilinear(const Image& image, const SourceWindow& window, int32_t height, int32_t width, bool mirror,
                        float* out, int32_t channel = 0);
 
+// One bilinear sample of one channel at source position (x, y), pixel centres at integers (the
+// index convention of SourceWindow), edge-clamped: for resamplers that map pixel by pixel.
+float sample_bilinear(const Image& image, double x, double y, int32_t channel = 0);
+
 // resample_bilinear over the whole image, rounded to nearest.
 Image resize_bilinear(const Image& image, int32_t height, int32_t width);
 

@@ -499,3 +499,95 @@ TEST_CASE("a crop shift turns the gaze label only with train.augmentation.focal"
   CHECK(preprocess_options(c, false).focal == 0);
   CHECK(preprocess_options(c, true).focal == 0.75);
 }
+
+namespace {
+// Intensity-weighted centre (x: column, y: row) of the grey levels above `floor` in channel 0 of
+// a preprocessed image.
+std::pair<double, double> bright_centre(const std::vector<float>& out, int32_t height, int32_t width, float floor) {
+  double sx = 0, sy = 0, sw = 0;
+  for (int32_t y = 0; y < height; ++y)
+    for (int32_t x = 0; x < width; ++x) {
+      const float grey = (out[size_t(y) * width + x] * kInputStd[0] + kInputMean[0]) * 255.0f;
+      if (grey > floor) sx += grey * x, sy += grey * y, sw += grey;
+    }
+  return {sx / sw, sy / sw};
+}
+}  // namespace
+
+TEST_CASE("a camera turn (warp, roll) moves the image and the label by one rotation", "[preprocess]") {
+  // A bright 5x5 spot off the centre of a dark 120x160 image, resampled at its own size.
+  Sample sample;
+  sample.image = Image(120, 160);
+  const double spot_x = 40, spot_y = 35;
+  for (int y = 33; y <= 37; ++y)
+    for (int x = 38; x <= 42; ++x) sample.image.at(y, x) = 250;
+  sample.label.gaze = unit_gaze(0.1, -0.2, 0.97, "test");
+  PreprocessOptions o;
+  o.height = 120;
+  o.width = 160;
+  o.augment = true;
+  o.shift = 0.15;
+  o.brightness = o.contrast = o.gamma = o.noise = 0;
+  o.focal = 0.75;
+  const double f = 0.75 * 160, cx = 79.5, cy = 59.5;
+  std::vector<float> out(size_t(3) * 120 * 160);
+  double perspective = 0;  // px: the most the turn's spot sits off the translation's
+  for (const double roll : {0.0, 10.0}) {
+    for (uint64_t seed = 1; seed <= 6; ++seed) {
+      INFO("roll " << roll << ", seed " << seed);
+      o.warp = false;
+      o.roll = 0;
+      const GeometryDraw shifted = preprocess_image(sample.image, o, seed, out.data());
+      const auto [moved_x, moved_y] = bright_centre(out, 120, 160, 20);
+      o.warp = true;
+      o.roll = roll;
+      const GeometryDraw draw = preprocess_image(sample.image, o, seed, out.data());
+      // The same shift drawn (the roll is drawn last); a roll only when asked for.
+      CHECK(draw.shift_x == shifted.shift_x);
+      CHECK(draw.shift_y == shifted.shift_y);
+      CHECK(std::abs(draw.roll) <= roll * M_PI / 180);
+      CHECK((draw.roll != 0) == (roll > 0));
+      // The spot is where the turned camera sees its ray.
+      const CameraTurn turn = camera_turn_for_shift(draw.shift_x, draw.shift_y, draw.roll, f);
+      const Vec3 seen = turn.apply({spot_x - cx, cy - spot_y, f});
+      const double expected_x = cx + f * seen.x / seen.z, expected_y = cy - f * seen.y / seen.z;
+      const auto [warped_x, warped_y] = bright_centre(out, 120, 160, 20);
+      CHECK(std::hypot(warped_x - expected_x, warped_y - expected_y) < 0.1);
+      // A translation moves it by the shift alone; the turn also by the view's perspective.
+      CHECK(std::hypot(moved_x - (spot_x - draw.shift_x), moved_y - (spot_y - draw.shift_y)) < 0.1);
+      if (roll == 0) perspective = std::max(perspective, std::hypot(expected_x - moved_x, expected_y - moved_y));
+      // The label turns by the same rotation, in the label frame (camera frame, z negated).
+      const SampleLabel label = preprocess_sample(sample, o, seed, out.data());
+      const auto& g = sample.label.gaze;
+      const Vec3 camera = turn.apply({g[0], g[1], -g[2]});
+      CHECK(label.gaze[0] == Approx(camera.x));
+      CHECK(label.gaze[1] == Approx(camera.y));
+      CHECK(label.gaze[2] == Approx(-camera.z));
+    }
+  }
+  CHECK(perspective > 1.0);
+  // A roll alone turns the label's (x, y) about the view axis and keeps its z.
+  const Vec3 g{0.3, 0.1, 0.9}, rolled = turn_gaze(g, {0, 0, 0.2});
+  CHECK(std::atan2(rolled.y, rolled.x) - std::atan2(g.y, g.x) == Approx(0.2));
+  CHECK(rolled.z == Approx(g.z));
+  // undo inverts apply; without a turn the resampler is resample_bilinear's, mirror and window alike.
+  const CameraTurn turn{0.2, -0.1, 0.3};
+  const Vec3 back = turn.undo(turn.apply({0.3, -0.2, 0.9}));
+  CHECK(back.x == Approx(0.3));
+  CHECK(back.y == Approx(-0.2));
+  CHECK(back.z == Approx(0.9));
+  for (const bool mirror : {false, true}) {
+    const SourceWindow w = centred_window(sample.image, 30, 30);
+    std::vector<float> plain(900), turned(900);
+    resample_bilinear(sample.image, w, 30, 30, mirror, plain.data());
+    resample_turned(sample.image, w, CameraTurn{}, f, 30, 30, mirror, turned.data());
+    for (size_t i = 0; i < plain.size(); ++i) CHECK(turned[i] == Approx(plain[i]).margin(1e-3));
+  }
+  // A turn needs the camera's focal length; personalisation's views never turn.
+  o.focal = 0;
+  CHECK_THROWS_WITH(preprocess_image(sample.image, o, 1, out.data()), Contains("needs the camera's focal length"));
+  const Config c =
+      default_config({"train.augmentation.focal=0.75", "train.augmentation.warp=true", "train.augmentation.roll=5"});
+  CHECK((preprocess_options(c, true).warp && preprocess_options(c, true).roll == 5));
+  CHECK((!preprocess_options(c, false).warp && preprocess_options(c, false).roll == 0));
+}

@@ -133,11 +133,17 @@ void apply_stage_set(Config& c, const StageRef& stage, const std::string& datase
 
 // train.augmentation.focal=-1 (auto): the renderer's focal length where this pipeline renders
 // the data (one camera model for the OpenEDS and AEA layouts), 0 where it was given the data
-// (its camera unknown: the labels stay) or where labels are not in the eye camera's frame (MPII).
+// (its camera unknown: the labels stay, and the camera turns warp and roll are off with them) or
+// where labels are not in the eye camera's frame (MPII).
 void resolve_auto_focal(Config& c, const PipelineConfig& p, const std::string& dataset) {
-  if (c.train.augmentation.focal != -1) return;
+  AugmentConfig& a = c.train.augmentation;
+  if (a.focal != -1) return;
   const bool rendered = (dataset == "openeds" || dataset == "aea") && given_root(p, dataset).empty();
-  c.train.augmentation.focal = rendered ? synth_focal_px(1.0) : 0;
+  a.focal = rendered ? synth_focal_px(1.0) : 0;
+  if (!rendered) {
+    a.warp = false;
+    a.roll = 0;
+  }
 }
 
 // A stage's config: its file, the pipeline's shared settings, its overrides (those for

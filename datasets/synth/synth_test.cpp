@@ -262,3 +262,54 @@ TEST_CASE("an eye elsewhere in the frame looks as the shift-turned gaze says (tr
     CHECK(offset_from_b(seen_by_b) > 3.0);  // the label left as it was is several pixels off
   }
 }
+
+TEST_CASE("an eye elsewhere in the frame, warped to the centre, is the eye rendered there (train.augmentation.warp)",
+          "[synth][preprocess]") {
+  // B's eye sits 6 mm right of and 4.5 mm below the camera axis (13 degrees off it). The camera
+  // turn that brings it to the middle of the frame (the shift onto it, warped) turns the scene
+  // about the camera: the eye then sits at turn.apply(B's position) and looks along B's gaze
+  // turned. Rendered so, its pupil falls where the warped image's does, in absolute pixels, to
+  // the renderer's own floor (its lids and glints are drawn in the image, not turned: ~0.3 px).
+  // The crop shift's translation is off by the perspective it leaves out, which grows with the
+  // square of the turn: here 2-3 px; at the demo's fit (2 mm, 1.5 mm) both are within 0.5 px.
+  EyeParticipant b = sample_participant(7, 0);
+  b.kappa_yaw = b.kappa_pitch = 0;
+  b.eye_distance = 32;
+  b.eye_offset_x = 6.0;
+  b.eye_offset_y = -4.5;  // camera y is up
+  const int32_t h = 200, w = 320;
+  const double f = synth_focal_px(w);
+  const double u = f * b.eye_offset_x / b.eye_distance, v = -f * b.eye_offset_y / b.eye_distance;  // right, down
+  const CameraTurn turn = camera_turn_for_shift(u, v, 0, f);
+  const Vec3 moved = turn.apply({b.eye_offset_x, b.eye_offset_y, b.eye_distance});
+  EyeParticipant there = b;
+  there.eye_offset_x = moved.x;
+  there.eye_offset_y = moved.y;
+  there.eye_distance = moved.z;
+  // Near the axis (mm): the yaw-then-pitch turn takes the view axis, not the eye's ray, exactly.
+  CHECK(std::hypot(moved.x, moved.y) < 0.2);
+  const auto to_image = [&](const std::vector<float>& grey) {
+    Image image(h, w);
+    for (size_t i = 0; i < grey.size(); ++i) image.pixels[i] = uint8_t(std::lround(std::clamp(grey[i], 0.0f, 255.0f)));
+    return image;
+  };
+  for (const YawPitch gaze : {YawPitch{0.15, 0.05}, YawPitch{-0.2, -0.1}, YawPitch{0.05, 0.2}}) {
+    const Image seen_by_b = render_eye(b, clean_state(gaze.yaw, gaze.pitch), h, w);
+    std::vector<float> warped(size_t(h) * w), shifted(size_t(h) * w);
+    resample_turned(seen_by_b, full_window(seen_by_b, h, w), turn, f, h, w, false, warped.data());
+    SourceWindow window = full_window(seen_by_b, h, w);
+    window.x0 += u;
+    window.y0 += v;
+    resample_bilinear(seen_by_b, window, h, w, false, shifted.data());
+    EyeFrameState s = clean_state();
+    s.visual_axis = turn_gaze(aria_direction(gaze), turn);
+    const Centre rendered = pupil_centre(render_eye(there, s, h, w));
+    const Centre by_warp = pupil_centre(to_image(warped)), by_shift = pupil_centre(to_image(shifted));
+    const double warp_off = std::hypot(by_warp.x - rendered.x, by_warp.y - rendered.y);
+    const double shift_off = std::hypot(by_shift.x - rendered.x, by_shift.y - rendered.y);
+    INFO("warp " << warp_off << " px, shift " << shift_off << " px");
+    CHECK(warp_off < 0.4);
+    CHECK(shift_off > 1.5);
+    CHECK(shift_off > 4 * warp_off);
+  }
+}

@@ -88,6 +88,8 @@ struct AugmentConfig {
   double gamma = 0.15;
   double noise = 2.0;
   double focal = 0;
+  bool warp = false;
+  double roll = 0;
 
   template <class V>
   void visit(V& v) {
@@ -96,7 +98,14 @@ struct AugmentConfig {
       "the camera's focal length in image widths (the renderer's: 0.733): the shift then also turns the gaze label by "
       "the angle it moves the eye in the view, as an eye sitting elsewhere in the frame is seen; 0 = the label stays; "
       "-1 = auto, in a gaze run stage's set only: the renderer's for the OpenEDS / AEA data the pipeline renders, "
-      "0 for data it is given (its camera unknown)");
+      "0 for data it is given (its camera unknown; warp and roll off with it)");
+    v("warp", warp,
+      "with focal: the shift as the camera turn it stands for, the image resampled through that rotation (a "
+      "homography about the image centre) instead of translated, so an eye elsewhere in the frame is seen exactly as "
+      "that camera would see it");
+    v("roll", roll,
+      "with focal: turn the camera about its view axis by up to +- this many degrees, the image (through the same "
+      "rotation) and the gaze label with it, as a headset sitting rolled on the face (0 = off)");
     v("scale", scale, "zoom: scale the crop window about its centre by 1 +- this (the eye nearer or farther; 0 = off)");
     v("brightness", brightness, "add up to +- this fraction of full scale");
     v("contrast", contrast, "scale contrast by 1 +- this");

@@ -142,6 +142,13 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
                     Contains("train.augmentation.focal: is per eye image: not with data.eye=pair"));
   CHECK_THROWS_WITH(default_config({"train.augmentation.focal=0.7", "data.source=mpiigaze:/data/MPIIGaze"}),
                     Contains("MPII's normalised labels"));
+  CHECK_THROWS_WITH(default_config({"train.augmentation.warp=true"}),
+                    Contains("train.augmentation.warp: turns the camera: needs its focal length"));
+  CHECK_THROWS_WITH(default_config({"train.augmentation.roll=5"}),
+                    Contains("train.augmentation.roll: turns the camera: needs its focal length"));
+  CHECK_THROWS_WITH(default_config({"train.augmentation.focal=0.7", "train.augmentation.roll=50"}),
+                    Contains("train.augmentation.roll: must be in 0..45 degrees"));
+  CHECK_NOTHROW(default_config({"train.augmentation.focal=0.7", "train.augmentation.warp=true"}));
   CHECK_THROWS_WITH(default_config({"train.ema=1"}), Contains("train.ema: must be in [0, 1) (0 = off)"));
   CHECK_THROWS_WITH(default_config({"train.ema=-0.5"}), Contains("train.ema: must be in [0, 1)"));
   CHECK(default_config({"train.ema=0.99"}).train.ema == 0.99);
