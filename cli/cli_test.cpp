@@ -379,8 +379,9 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("lr: 0.002"));
   CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), !Contains("lr: 0.002"));
   // focal=-1 (auto) becomes the renderer's focal length on the data the pipeline rendered.
+  // So does the camera's tilt (level here) that the label turns in.
   CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")),
-             Contains("focal: 0.7333") && Contains("warp: true"));
+             Contains("focal: 0.7333") && Contains("warp: true") && Contains("the renderer's camera"));
   CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), Contains("focal: 0  #"));
   // Another recipe on the same data retrains, but neither renders nor packs the data again.
   CHECK_THAT(r.output, Contains("pipeline: rendering synthetic") && Contains("packed"));
@@ -430,6 +431,15 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.output, Contains("pipeline.stages.distill.set") && Contains("did you mean 'train.steps'?"));
   CHECK(!std::filesystem::exists(dir.file("q")));
+  // So is a focal length on a stage that reads eye pairs (RT-Gene's): two cameras, not one.
+  const auto pairs =
+      run_gaze("run " + demo + " run.out_dir=" + dir.path() +
+               " run.name=s pipeline.baselines=[rtgene] 'pipeline.stages.baseline.set=[train.augmentation."
+               "focal=0.7]'");
+  CHECK(pairs.exit_code == 1);
+  CHECK_THAT(pairs.output, Contains("pipeline.stages.baseline: train.augmentation.focal: turns labels in one eye "
+                                    "camera's frame: not on eye pairs"));
+  CHECK(!std::filesystem::exists(dir.file("s")));
   // So is a missing stage file, even for the last stage: nothing is rendered or trained first.
   const auto missing = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
                                 " run.name=r pipeline.stages.personalize.config=" + dir.file("nope.yaml"));

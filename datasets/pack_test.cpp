@@ -532,6 +532,7 @@ TEST_CASE("a camera turn (warp, roll) moves the image and the label by one rotat
   const double f = 0.75 * 160, cx = 79.5, cy = 59.5;
   std::vector<float> out(size_t(3) * 120 * 160);
   double perspective = 0;  // px: the most the turn's spot sits off the translation's
+  int mirrored = 0;
   for (const double roll : {0.0, 10.0}) {
     for (uint64_t seed = 1; seed <= 6; ++seed) {
       INFO("roll " << roll << ", seed " << seed);
@@ -563,13 +564,39 @@ TEST_CASE("a camera turn (warp, roll) moves the image and the label by one rotat
       CHECK(label.gaze[0] == Approx(camera.x));
       CHECK(label.gaze[1] == Approx(camera.y));
       CHECK(label.gaze[2] == Approx(-camera.z));
+      // Mirrored after the turn: the spot and the turned label's x flip together (without a roll,
+      // whose draw would follow the flip's).
+      if (roll > 0) continue;
+      o.flip = true;
+      const SampleLabel flipped = preprocess_sample(sample, o, seed, out.data());
+      const auto [flipped_x, flipped_y] = bright_centre(out, 120, 160, 20);
+      o.flip = false;
+      if (flipped.gaze[0] == -label.gaze[0]) {
+        ++mirrored;
+        CHECK(std::hypot(flipped_x - (159 - expected_x), flipped_y - expected_y) < 0.1);
+      } else {
+        CHECK(flipped.gaze == label.gaze);
+      }
     }
   }
+  CHECK(mirrored > 0);
   CHECK(perspective > 1.0);
   // A roll alone turns the label's (x, y) about the view axis and keeps its z.
   const Vec3 g{0.3, 0.1, 0.9}, rolled = turn_gaze(g, {0, 0, 0.2});
   CHECK(std::atan2(rolled.y, rolled.x) - std::atan2(g.y, g.x) == Approx(0.2));
   CHECK(rolled.z == Approx(g.z));
+  // A tilted camera turns the label in its own frame: a turn about the camera's view axis (a
+  // roll) keeps the label's angle to that axis, not to the label frame's z.
+  const CameraTilt tilt{0.2, 0.35};
+  const Vec3 camera_axis_in_label = tilt.undo({0, 0, 1});
+  const Vec3 tilted = turn_gaze(g, {0, 0, 0.5}, tilt);
+  const Vec3 g_cam{g.x, g.y, -g.z}, tilted_cam{tilted.x, tilted.y, -tilted.z};
+  CHECK(dot(tilted_cam, camera_axis_in_label) == Approx(dot(g_cam, camera_axis_in_label)));
+  CHECK(std::abs(tilted.z - g.z) > 0.01);
+  const Vec3 round_trip = tilt.undo(tilt.apply({0.3, -0.2, 0.9}));
+  CHECK(round_trip.x == Approx(0.3));
+  CHECK(round_trip.y == Approx(-0.2));
+  CHECK(round_trip.z == Approx(0.9));
   // undo inverts apply; without a turn the resampler is resample_bilinear's, mirror and window alike.
   const CameraTurn turn{0.2, -0.1, 0.3};
   const Vec3 back = turn.undo(turn.apply({0.3, -0.2, 0.9}));
@@ -583,11 +610,21 @@ TEST_CASE("a camera turn (warp, roll) moves the image and the label by one rotat
     resample_turned(sample.image, w, CameraTurn{}, f, 30, 30, mirror, turned.data());
     for (size_t i = 0; i < plain.size(); ++i) CHECK(turned[i] == Approx(plain[i]).margin(1e-3));
   }
-  // A turn needs the camera's focal length; personalisation's views never turn.
+  // A turn needs the camera's focal length, a roll the warp; personalisation's views never turn.
+  o.warp = false;
+  CHECK_THROWS_WITH(preprocess_image(sample.image, o, 1, out.data()),
+                    Contains("roll turns the camera through the warp"));
+  o.warp = true;
   o.focal = 0;
-  CHECK_THROWS_WITH(preprocess_image(sample.image, o, 1, out.data()), Contains("needs the camera's focal length"));
-  const Config c =
-      default_config({"train.augmentation.focal=0.75", "train.augmentation.warp=true", "train.augmentation.roll=5"});
+  CHECK_THROWS_WITH(preprocess_image(sample.image, o, 1, out.data()),
+                    Contains("warp turns the camera: needs its focal"));
+  CHECK_THROWS_WITH(resample_turned(sample.image, centred_window(sample.image, 30, 30), CameraTurn{}, f, 30, 30, false,
+                                    out.data(), 1),
+                    Contains("channel 1 of a 1-channel image"));
+  const Config c = default_config({"train.augmentation.focal=0.75", "train.augmentation.warp=true",
+                                   "train.augmentation.roll=5", "train.augmentation.tilt=[10,-20]"});
   CHECK((preprocess_options(c, true).warp && preprocess_options(c, true).roll == 5));
+  CHECK(preprocess_options(c, true).tilt.yaw == Approx(10 * M_PI / 180));
+  CHECK(preprocess_options(c, true).tilt.pitch == Approx(-20 * M_PI / 180));
   CHECK((!preprocess_options(c, false).warp && preprocess_options(c, false).roll == 0));
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "libgaze/core/error.h"
@@ -24,58 +25,43 @@ PreprocessOptions preprocess_options(const Config& config, bool train) {
   o.noise = a.noise;
   // Personalisation's augmented views keep their labels (and so their geometry), as the kernel's do.
   o.focal = train ? a.focal : 0;
+  o.tilt = {a.tilt[0] * M_PI / 180, a.tilt[1] * M_PI / 180};
   o.warp = train && a.warp;
   o.roll = train ? a.roll : 0;
   return o;
 }
 
-namespace {
-
-constexpr double kPi = 3.14159265358979323846;
-
-// Rotations about one camera axis by `a`, as CameraTurn applies them.
-Vec3 yaw_by(const Vec3& v, double a) {
-  return {v.x * std::cos(a) + v.z * std::sin(a), v.y, -v.x * std::sin(a) + v.z * std::cos(a)};
-}
-Vec3 pitch_by(const Vec3& v, double a) {
-  return {v.x, v.y * std::cos(a) - v.z * std::sin(a), v.y * std::sin(a) + v.z * std::cos(a)};
-}
-Vec3 roll_by(const Vec3& v, double a) {
-  return {v.x * std::cos(a) - v.y * std::sin(a), v.x * std::sin(a) + v.y * std::cos(a), v.z};
-}
-
-}  // namespace
-
-Vec3 CameraTurn::apply(const Vec3& v) const { return roll_by(pitch_by(yaw_by(v, yaw), pitch), roll); }
-Vec3 CameraTurn::undo(const Vec3& v) const { return yaw_by(pitch_by(roll_by(v, -roll), -pitch), -yaw); }
-
-CameraTurn camera_turn_for_shift(double shift_x, double shift_y, double roll, double focal_px) {
-  // The yaw takes (0, 0, 1) to (-shift_x, 0, hypot(shift_y, focal_px)) (normalised), the pitch
-  // then lifts it to (-shift_x, shift_y, focal_px).
-  return {-std::atan2(shift_x, std::hypot(shift_y, focal_px)), -std::atan2(shift_y, focal_px), roll};
-}
-
-Vec3 turn_gaze(const Vec3& gaze, const CameraTurn& turn) {
-  const Vec3 turned = turn.apply({gaze.x, gaze.y, -gaze.z});
-  return {turned.x, turned.y, -turned.z};
-}
-
 void resample_turned(const Image& image, const SourceWindow& window, const CameraTurn& turn, double focal_px,
                      int32_t height, int32_t width, bool mirror, float* out, int32_t channel) {
+  if (channel < 0 || channel >= image.channels) {
+    throw Error("resample_turned: channel " + std::to_string(channel) + " of a " + std::to_string(image.channels) +
+                "-channel image");
+  }
   const double cx = (image.width - 1) / 2.0, cy = (image.height - 1) / 2.0;
+  // The undone turn as a matrix (its columns: where the axes go), once per image, not per pixel.
+  const Vec3 ux = turn.undo({1, 0, 0}), uy = turn.undo({0, 1, 0}), uz = turn.undo({0, 0, 1});
   for (int32_t y = 0; y < height; ++y) {
-    const double row = window.y0 + (y + 0.5) * window.sy - 0.5;
+    const double dy = cy - (window.y0 + (y + 0.5) * window.sy - 0.5);
+    const Vec3 row{uy.x * dy + uz.x * focal_px, uy.y * dy + uz.y * focal_px, uy.z * dy + uz.z * focal_px};
     for (int32_t x = 0; x < width; ++x) {
       const int32_t column = mirror ? width - 1 - x : x;
-      const double col = window.x0 + (column + 0.5) * window.sx - 0.5;
-      const Vec3 ray = turn.undo({col - cx, cy - row, focal_px});
-      // Rays behind the source camera (turns near 90 degrees) sample the nearest edge.
-      const double z = std::max(ray.z, 1e-6 * focal_px);
+      const double dx = window.x0 + (column + 0.5) * window.sx - 0.5 - cx;
+      const Vec3 ray{row.x + ux.x * dx, row.y + ux.y * dx, row.z + ux.z * dx};
+      const double z = std::max(ray.z, 1e-6 * focal_px);  // behind the camera: the edge it points to
       out[size_t(y) * width + x] =
           sample_bilinear(image, cx + focal_px * ray.x / z, cy - focal_px * ray.y / z, channel);
     }
   }
 }
+
+namespace {
+
+// The camera turn a draw stands for (image and label share it).
+CameraTurn draw_turn(const GeometryDraw& draw, const PreprocessOptions& o, int32_t image_width) {
+  return camera_turn_for_shift(draw.shift_x, draw.shift_y, draw.roll, o.focal * image_width);
+}
+
+}  // namespace
 
 GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& o, uint64_t seed, float* out) {
   SourceWindow w = centred_window(image, o.height, o.width);
@@ -83,10 +69,9 @@ GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& o, ui
   GeometryDraw draw;
   bool& flip = draw.mirrored;
   double contrast = 1, brightness = 0, gamma = 1, noise = 0;
-  const bool turned = o.augment && (o.warp || o.roll > 0);
-  if (turned && !(o.focal > 0)) {
-    throw Error("preprocess: a camera turn (warp or roll) needs the camera's focal length (focal > 0)");
-  }
+  const bool turned = o.augment && o.warp;
+  if (turned && !(o.focal > 0)) throw Error("preprocess: warp turns the camera: needs its focal length (focal > 0)");
+  if (o.augment && o.roll > 0 && !o.warp) throw Error("preprocess: roll turns the camera through the warp: needs warp");
   if (o.augment) {
     draw.shift_y = rng.uniform(-o.shift, o.shift) * w.sy * o.height;
     draw.shift_x = rng.uniform(-o.shift, o.shift) * w.sx * o.width;
@@ -107,7 +92,8 @@ GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& o, ui
       w.sy *= zoom;
       w.sx *= zoom;
     }
-    if (o.roll > 0) draw.roll = rng.uniform(-o.roll, o.roll) * kPi / 180;  // last, for the same reason
+    // Last too, so a run without it draws the same geometry (the noise draws after it do move).
+    if (o.roll > 0) draw.roll = rng.uniform(-o.roll, o.roll) * M_PI / 180;
   }
   // Grey levels of each channel (a grey image into channel 0), then the same photometric draw on
   // every channel, then ImageNet's per-channel normalisation. A grey image's level is computed
@@ -115,10 +101,9 @@ GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& o, ui
   const size_t plane = size_t(o.height) * o.width;
   const int32_t channels = image.channels == 3 ? 3 : 1;
   if (turned) {
-    const double focal_px = o.focal * image.width;
-    const CameraTurn turn = camera_turn_for_shift(draw.shift_x, draw.shift_y, draw.roll, focal_px);
+    const CameraTurn turn = draw_turn(draw, o, image.width);
     for (int32_t c = 0; c < channels; ++c)
-      resample_turned(image, w, turn, focal_px, o.height, o.width, flip, out + c * plane, c);
+      resample_turned(image, w, turn, o.focal * image.width, o.height, o.width, flip, out + c * plane, c);
   } else {
     for (int32_t c = 0; c < channels; ++c) resample_bilinear(image, w, o.height, o.width, flip, out + c * plane, c);
   }
@@ -140,17 +125,12 @@ GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& o, ui
   return draw;
 }
 
-Vec3 turn_gaze_for_shift(const Vec3& gaze, double shift_x, double shift_y, double focal_px) {
-  return turn_gaze(gaze, camera_turn_for_shift(shift_x, shift_y, 0, focal_px));
-}
-
 SampleLabel preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed, float* out) {
   SampleLabel label = sample.label;
   const GeometryDraw draw = preprocess_image(sample.image, options, seed, out);
   if (options.focal > 0 && (draw.shift_x != 0 || draw.shift_y != 0 || draw.roll != 0)) {
-    const CameraTurn turn =
-        camera_turn_for_shift(draw.shift_x, draw.shift_y, draw.roll, options.focal * sample.image.width);
-    const Vec3 g = turn_gaze({label.gaze[0], label.gaze[1], label.gaze[2]}, turn);
+    const Vec3 g = turn_gaze({label.gaze[0], label.gaze[1], label.gaze[2]},
+                             draw_turn(draw, options, sample.image.width), options.tilt);
     label.gaze = {float(g.x), float(g.y), float(g.z)};
   }
   if (draw.mirrored) {

@@ -4,18 +4,21 @@
 // (resample_bilinear, datasets/image.h) to height x width; augmentation jitters that window by up to `shift` of its
 // size, scales it about its centre by 1 +- `scale` (when set) and may mirror it (flip), mirroring
 // the gaze label's x with it. With `focal` (the camera's focal length in image widths) the shift
-// also turns the gaze label, as moving the eye in the frame does (preprocess_sample). With `warp`
-// (or a `roll`) the shift is not a translation but the camera turn it stands for: the image is
-// resampled through that rotation (a homography about the image centre, the principal point),
-// so the eye is seen exactly as a camera turned so would see it, and the label turns by the same
-// rotation. Photometry (augmentation only): contrast, brightness, gamma, Gaussian noise. Output: 3 x H x W floats, the
-// grey image replicated to three channels and normalised with ImageNet's per-channel mean/std, so that imported
-// ImageNet weights see the statistics they were trained on. Deterministic per seed.
+// also turns the gaze label, as moving the eye in the frame does (preprocess_sample), in the
+// camera's frame (`tilt`: its tilt against the label frame). With `warp` the shift is not a
+// translation but the camera turn it stands for (camera_turn.h), `roll` adds a turn about the
+// view axis: the image is resampled through that rotation (a homography about the image centre,
+// the principal point) and the label turned by it, so an eye is seen as a camera turned so
+// would see it (to the renderer's own floor; synth_test). Photometry (augmentation only): contrast, brightness, gamma,
+// Gaussian noise. Output: 3 x H x W floats, the grey image replicated to three channels and normalised with ImageNet's
+// per-channel mean/std, so that imported ImageNet weights see the statistics they were trained on. Deterministic per
+// seed.
 #pragma once
 
 #include <array>
 #include <cstdint>
 
+#include "datasets/camera_turn.h"
 #include "datasets/dataset.h"
 #include "libgaze/config/config.h"
 #include "libgaze/metrics/gaze_vector.h"
@@ -33,37 +36,19 @@ struct PreprocessOptions {
   double scale = 0.0;       // +/- relative window size (0: no zoom, and no draw for it)
   bool flip = false;        // random horizontal mirror (with the label)
   double focal = 0;         // focal length / image width: a shift turns the label (0: it stays)
+  CameraTilt tilt;          // the camera against the label frame: the label turns in the camera's frame
   bool warp = false;        // the shift as the camera turn it stands for (needs focal)
-  double roll = 0;          // +/- degrees the camera turns about its axis, the label with it (needs focal; 0: no draw)
+  double roll = 0;          // +/- degrees the camera turns about its view axis (needs warp; 0: no draw)
 };
 
-// What one augmentation draw did to the geometry: the window's move in source pixels (x right,
-// y down), the camera's roll (radians) and whether the output is mirrored.
+// What one augmentation draw did to the geometry: the shift in source pixels (x right, y down:
+// the window's move, or with warp the camera turn's, camera_turn_for_shift), the camera's roll
+// (radians) and whether the output is mirrored.
 struct GeometryDraw {
   double shift_x = 0, shift_y = 0;
   double roll = 0;
   bool mirrored = false;
 };
-
-// A turn of the camera about its centre: yaw about its y axis, then pitch about its x axis, then
-// roll about its view axis (radians), in the camera's frame (x right, y up, z along the view).
-// A direction the source camera sees along v the turned camera sees along apply(v); undo is the
-// inverse, each step undone in reverse order.
-struct CameraTurn {
-  double yaw = 0, pitch = 0, roll = 0;
-  Vec3 apply(const Vec3& v) const;
-  Vec3 undo(const Vec3& v) const;
-};
-
-// The turn a crop shift of (shift_x, shift_y) source pixels stands for, for a camera of focal
-// length `focal_px` pixels, then `roll`: its yaw and pitch take the view axis (0, 0, 1) to
-// (-shift_x, shift_y, focal_px) exactly (the turn's size is about atan(shift / focal_px)).
-CameraTurn camera_turn_for_shift(double shift_x, double shift_y, double roll, double focal_px);
-
-// A gaze label as the turned camera sees it. Labels are in the renderer's frame, OpenEDS' and AEA's
-// layouts (x along the columns, y against the rows, z out of the eye towards the camera): the
-// camera's frame with z negated. Not MPIIGaze's normalised frame, where y and z point the other way.
-Vec3 turn_gaze(const Vec3& gaze, const CameraTurn& turn);
 
 // The options a config asks for: training (augmentation per train.augment, train.augmentation)
 // or evaluation (none).
@@ -82,22 +67,17 @@ GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& optio
 
 // One channel of `image` as the camera turned by `turn` sees it through `window` (SourceWindow's
 // pixel convention): each output pixel's ray (focal length `focal_px`, principal point at the
-// image centre) is undone into the source camera's ray, projected and sampled (sample_bilinear:
-// edge-clamped, rays behind the camera too). `mirror` flips the output left-right, as
-// resample_bilinear's does. Without a turn it is resample_bilinear, up to rounding.
+// image centre) is undone into the source camera's ray, projected and sampled (sample_bilinear,
+// edge-clamped; a ray behind the camera samples the edge its direction points to). `mirror`
+// flips the output left-right, as resample_bilinear's does. Without a turn it is
+// resample_bilinear, up to rounding.
 void resample_turned(const Image& image, const SourceWindow& window, const CameraTurn& turn, double focal_px,
                      int32_t height, int32_t width, bool mirror, float* out, int32_t channel = 0);
 
 // preprocess_image for a labelled sample; returns its label as the image now shows it: with
-// `focal` > 0 turned by the draw's camera turn (turn_gaze, camera_turn_for_shift), then gaze x and
-// head yaw mirrored with the image.
+// `focal` > 0 turned by the draw's camera turn in the camera's frame (turn_gaze with `tilt`), then
+// gaze x and head yaw mirrored with the image. The head pose is not turned: it is zero on the
+// near-eye data a turn is allowed on (MPII's normalised data refuses `focal`).
 SampleLabel preprocess_sample(const Sample& sample, const PreprocessOptions& options, uint64_t seed, float* out);
-
-// The gaze an eye shows when the crop window moves by (shift_x, shift_y) source pixels, for a
-// camera of focal length `focal_px` pixels: turn_gaze by camera_turn_for_shift without roll.
-// Moving the window right puts the eye further left in the frame, that is, seen from further
-// right: an eye that looks the same there looks further towards the camera's +x. A camera tilt
-// or roll puts the label frame off the camera's: the turn is then right to first order only.
-Vec3 turn_gaze_for_shift(const Vec3& gaze, double shift_x, double shift_y, double focal_px);
 
 }  // namespace gaze

@@ -131,18 +131,31 @@ void apply_stage_set(Config& c, const StageRef& stage, const std::string& datase
   }
 }
 
-// train.augmentation.focal=-1 (auto): the renderer's focal length where this pipeline renders
-// the data (one camera model for the OpenEDS and AEA layouts), 0 where it was given the data
-// (its camera unknown: the labels stay, and the camera turns warp and roll are off with them) or
-// where labels are not in the eye camera's frame (MPII).
-void resolve_auto_focal(Config& c, const PipelineConfig& p, const std::string& dataset) {
+// train.augmentation.focal=-1 (auto): the renderer's camera (focal length and tilt) where this
+// pipeline renders the data (one camera model for the OpenEDS and AEA layouts); 0 where it was
+// given the data (its camera unknown: the labels stay, and the camera turns warp and roll are off
+// with them), where labels are not in an eye camera's frame (MPII) and where a stage reads eye
+// pairs (two cameras side by side). An explicit focal length on those last two is refused: it
+// would turn labels, or warp images, it does not describe.
+void resolve_camera(Config& c, const Config& pipeline, const std::string& dataset, bool eye_pair) {
   AugmentConfig& a = c.train.augmentation;
-  if (a.focal != -1) return;
-  const bool rendered = (dataset == "openeds" || dataset == "aea") && given_root(p, dataset).empty();
-  a.focal = rendered ? synth_focal_px(1.0) : 0;
-  if (!rendered) {
-    a.warp = false;
-    a.roll = 0;
+  const bool eye_camera = (dataset == "openeds" || dataset == "aea") && !eye_pair;
+  if (a.focal == -1) {
+    const bool rendered = eye_camera && given_root(pipeline.pipeline, dataset).empty();
+    a.focal = rendered ? synth_focal_px(1.0) : 0;
+    if (rendered) {
+      a.tilt = pipeline.synth.camera_tilt_deg;
+      c.origin["train.augmentation.tilt"] = "train.augmentation.focal=-1 (the renderer's camera)";
+    } else if (a.warp || a.roll > 0) {
+      a.warp = false;
+      a.roll = 0;
+      c.origin["train.augmentation.warp"] = c.origin["train.augmentation.roll"] =
+          "train.augmentation.focal=-1 (off: the camera is not known)";
+    }
+  }
+  if (a.focal > 0 && !eye_camera && dataset != "") {
+    throw Error("train.augmentation.focal: turns labels in one eye camera's frame: not on " +
+                std::string(eye_pair ? "eye pairs" : dataset));
   }
 }
 
@@ -151,7 +164,7 @@ void resolve_auto_focal(Config& c, const PipelineConfig& p, const std::string& d
 // name the stage.
 Config stage_config(const Config& pipeline, const std::string& stage_key, const StageRef& stage,
                     const std::string& dataset, const std::string& run_name, const std::string& source,
-                    const fs::path& root, bool colour = false) {
+                    const fs::path& root, bool colour = false, bool eye_pair = false) {
   if (dataset.empty() == stage_runs_per_dataset(stage_key)) {
     throw Error("pipeline.stages." + stage_key + ": composed " + (dataset.empty() ? "once" : "per dataset") +
                 ", but stage_runs_per_dataset says otherwise");
@@ -161,7 +174,7 @@ Config stage_config(const Config& pipeline, const std::string& stage_key, const 
     c = stage.config.empty() ? default_config() : load_config(stage.config);
     copy_explicit_keys(pipeline, c, {"pipeline."});
     apply_stage_set(c, stage, dataset);
-    resolve_auto_focal(c, pipeline.pipeline, dataset);
+    resolve_camera(c, pipeline, dataset, eye_pair);
     c.run.out_dir = root.string();
     c.run.name = run_name;
     c.data.source = source;
@@ -406,7 +419,7 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
       const BaselineInput& input = baseline_input(arch);
       const bool pairs = input.eye_pair && pair_packs.count(d);
       Config c = stage_config(config, "baseline", s.baseline, d, "baseline_" + arch + "_" + d,
-                              pairs ? pair_packs.at(d) : pack, root);
+                              pairs ? pair_packs.at(d) : pack, root, false, pairs);
       c.model.arch = arch;  // the published network at its published input size and learning rate
       c.data.input_size = baseline_input_size(input, pairs);
       c.origin["model.arch"] = c.origin["data.input_size"] = "pipeline.baselines";

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "datasets/camera_turn.h"
+
 namespace gaze {
 namespace {
 
@@ -77,16 +79,6 @@ struct Lids {
   bool open_at(double x, double y) const { return std::fabs(x) < width && y > lower_at(x) && y < upper_at(x); }
 };
 
-// A direction in the untilted camera frame as the tilted camera sees it: pitch about x (the eye's
-// straight ahead turns up in the image when the camera looks up from below), then yaw about y.
-Vec3 camera_direction(const EyeParticipant& p, const Vec3& d) {
-  if (p.camera_yaw == 0 && p.camera_pitch == 0) return d;
-  const double cp = std::cos(p.camera_pitch), sp = std::sin(p.camera_pitch);
-  const Vec3 pitched{d.x, d.y * cp - d.z * sp, d.y * sp + d.z * cp};
-  const double cy = std::cos(p.camera_yaw), sy = std::sin(p.camera_yaw);
-  return {pitched.x * cy - pitched.z * sy, pitched.y, pitched.x * sy + pitched.z * cy};
-}
-
 }  // namespace
 
 EyeParticipant sample_participant(uint64_t seed, int64_t id, const EyePopulation& population) {
@@ -146,7 +138,7 @@ Image render_eye(const EyeParticipant& p, const EyeFrameState& s, int32_t height
   Vec3 g = normalized(s.visual_axis);
   if (mirror) g.x = -g.x;  // render the mirrored left eye, flip the image at the end
   const Vec3 o_label = optical_axis(p, g);
-  const Vec3 o = camera_direction(p, {o_label.x, o_label.y, -o_label.z});  // label frame -> camera frame
+  const Vec3 o = CameraTilt{p.camera_yaw, p.camera_pitch}.apply({o_label.x, o_label.y, -o_label.z});  // label -> camera
   const Vec3 eye{p.eye_offset_x + s.slip_x, p.eye_offset_y + s.slip_y, p.eye_distance + s.slip_z};
   const Vec3 cornea = add(eye, scale(o, p.cornea_offset));
   const Vec3 iris_centre = add(eye, scale(o, p.iris_depth));

@@ -312,4 +312,32 @@ TEST_CASE("an eye elsewhere in the frame, warped to the centre, is the eye rende
     CHECK(shift_off > 1.5);
     CHECK(shift_off > 4 * warp_off);
   }
+  // With the camera tilted against the label frame (20 degrees up from below, 10 to the side, as
+  // the camera condition's), the label turns in the camera's frame: turned in the label frame
+  // instead, the rendered pupil lands pixels away from the warped one.
+  b.camera_yaw = 10 * M_PI / 180;
+  b.camera_pitch = 20 * M_PI / 180;
+  there.camera_yaw = b.camera_yaw;
+  there.camera_pitch = b.camera_pitch;
+  const CameraTilt tilt{b.camera_yaw, b.camera_pitch};
+  // Gazes that look down, so the upward-looking camera sees the pupil clear of the lids (drawn
+  // in the image, they follow the label's pitch and would move the dark-pixel centre).
+  for (const YawPitch gaze : {YawPitch{0.0, -0.2}, YawPitch{0.1, -0.35}}) {
+    const Image seen_by_b = render_eye(b, clean_state(gaze.yaw, gaze.pitch), h, w);
+    std::vector<float> warped(size_t(h) * w);
+    resample_turned(seen_by_b, full_window(seen_by_b, h, w), turn, f, h, w, false, warped.data());
+    const Centre by_warp = pupil_centre(to_image(warped));
+    const auto off_by = [&](const Vec3& label) {
+      EyeFrameState s = clean_state();
+      s.visual_axis = label;
+      const Centre rendered = pupil_centre(render_eye(there, s, h, w));
+      return std::hypot(by_warp.x - rendered.x, by_warp.y - rendered.y);
+    };
+    const double in_camera = off_by(turn_gaze(aria_direction(gaze), turn, tilt));
+    const double in_label = off_by(turn_gaze(aria_direction(gaze), turn));
+    INFO("tilted: label turned in the camera's frame " << in_camera << " px, in the label frame " << in_label << " px");
+    CHECK(in_camera < 0.3);
+    CHECK(in_label > 1.0);
+    CHECK(in_label > 4 * in_camera);
+  }
 }

@@ -666,15 +666,15 @@ void validate_config(Config& config) {
   if (a.focal > 0 && config.data.eye == "pair") {
     invalid(config, "train.augmentation.focal", "is per eye image: not with data.eye=pair (two eyes side by side)");
   }
+  if (a.tilt.size() != 2 || std::fabs(a.tilt[0]) > 45 || std::fabs(a.tilt[1]) > 45)
+    invalid(config, "train.augmentation.tilt", "needs [yaw, pitch], each within +-45 degrees");
   if (a.warp && a.focal == 0) {
     invalid(config, "train.augmentation.warp",
             "turns the camera: needs its focal length (train.augmentation.focal > 0, or -1 in a gaze run stage)");
   }
   if (!(a.roll >= 0 && a.roll <= 45)) invalid(config, "train.augmentation.roll", "must be in 0..45 degrees");
-  if (a.roll > 0 && a.focal == 0) {
-    invalid(config, "train.augmentation.roll",
-            "turns the camera: needs its focal length (train.augmentation.focal > 0, or -1 in a gaze run stage)");
-  }
+  if (a.roll > 0 && !a.warp)
+    invalid(config, "train.augmentation.roll", "turns the camera through the warp: needs train.augmentation.warp=true");
   const std::string& source = config.data.source;
   if (a.focal > 0 && (source.rfind("mpiigaze:", 0) == 0 || source.rfind("mpiifacegaze:", 0) == 0)) {
     invalid(config, "train.augmentation.focal",

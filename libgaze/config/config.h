@@ -88,6 +88,7 @@ struct AugmentConfig {
   double gamma = 0.15;
   double noise = 2.0;
   double focal = 0;
+  std::vector<double> tilt = {0, 0};
   bool warp = false;
   double roll = 0;
 
@@ -99,13 +100,17 @@ struct AugmentConfig {
       "the angle it moves the eye in the view, as an eye sitting elsewhere in the frame is seen; 0 = the label stays; "
       "-1 = auto, in a gaze run stage's set only: the renderer's for the OpenEDS / AEA data the pipeline renders, "
       "0 for data it is given (its camera unknown; warp and roll off with it)");
+    v("tilt", tilt,
+      "[yaw, pitch] of the camera against the label frame, degrees, as synth.camera_tilt_deg: the shift's turn is "
+      "the camera's, so the label turns in the camera's frame (with focal=-1: the renderer's on data the pipeline "
+      "renders)");
     v("warp", warp,
       "with focal: the shift as the camera turn it stands for, the image resampled through that rotation (a "
       "homography about the image centre) instead of translated, so an eye elsewhere in the frame is seen exactly as "
       "that camera would see it");
     v("roll", roll,
-      "with focal: turn the camera about its view axis by up to +- this many degrees, the image (through the same "
-      "rotation) and the gaze label with it, as a headset sitting rolled on the face (0 = off)");
+      "with warp: turn the camera about its view axis by up to +- this many degrees too, the image and the gaze "
+      "label with it, as a headset sitting rolled on the face (0 = off)");
     v("scale", scale, "zoom: scale the crop window about its centre by 1 +- this (the eye nearer or farther; 0 = off)");
     v("brightness", brightness, "add up to +- this fraction of full scale");
     v("contrast", contrast, "scale contrast by 1 +- this");

@@ -144,10 +144,12 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
                     Contains("MPII's normalised labels"));
   CHECK_THROWS_WITH(default_config({"train.augmentation.warp=true"}),
                     Contains("train.augmentation.warp: turns the camera: needs its focal length"));
-  CHECK_THROWS_WITH(default_config({"train.augmentation.roll=5"}),
-                    Contains("train.augmentation.roll: turns the camera: needs its focal length"));
+  CHECK_THROWS_WITH(default_config({"train.augmentation.focal=0.7", "train.augmentation.roll=5"}),
+                    Contains("train.augmentation.roll: turns the camera through the warp: needs"));
   CHECK_THROWS_WITH(default_config({"train.augmentation.focal=0.7", "train.augmentation.roll=50"}),
                     Contains("train.augmentation.roll: must be in 0..45 degrees"));
+  CHECK_THROWS_WITH(default_config({"train.augmentation.tilt=[10]"}),
+                    Contains("train.augmentation.tilt: needs [yaw, pitch], each within +-45 degrees"));
   CHECK_NOTHROW(default_config({"train.augmentation.focal=0.7", "train.augmentation.warp=true"}));
   CHECK_THROWS_WITH(default_config({"train.ema=1"}), Contains("train.ema: must be in [0, 1) (0 = off)"));
   CHECK_THROWS_WITH(default_config({"train.ema=-0.5"}), Contains("train.ema: must be in [0, 1)"));
