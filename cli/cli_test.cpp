@@ -379,9 +379,14 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")), Contains("lr: 0.002"));
   CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), !Contains("lr: 0.002"));
   // focal=-1 (auto) becomes the renderer's focal length on the data the pipeline rendered.
-  // So does the camera's tilt (level here) that the label turns in.
   CHECK_THAT(read_file(dir.file("p/student_adapters_openeds/config.yaml")),
-             Contains("focal: 0.7333") && Contains("warp: true") && Contains("the renderer's camera"));
+             Contains("focal: 0.7333") && Contains("warp: true") && Contains("tilt: [0, 0]"));
+  // So does the camera's tilt, which the label turns in.
+  const auto tilted = run_tiny_pipeline(dir, "demo.yaml", stages + " run.name=t 'synth.camera_tilt_deg=[5,10]'");
+  INFO(tilted.output);
+  REQUIRE(tilted.exit_code == 0);
+  CHECK_THAT(read_file(dir.file("t/student_adapters_openeds/config.yaml")), Contains("tilt: [5, 10]"));
+  CHECK_THAT(read_file(dir.file("t/teacher_adapters_openeds/config.yaml")), Contains("tilt: [0, 0]"));
   CHECK_THAT(read_file(dir.file("p/teacher_adapters_openeds/config.yaml")), Contains("focal: 0  #"));
   // Another recipe on the same data retrains, but neither renders nor packs the data again.
   CHECK_THAT(r.output, Contains("pipeline: rendering synthetic") && Contains("packed"));
@@ -417,14 +422,15 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
                          Contains("| generalised | DFT Gaze (student) | 281K |") && Contains("input 32x64"));
   CHECK_THAT(read_file(dir.file("p/report.json")), Contains("\"student\": 281174"));
   // On data it is given, focal=-1 leaves the labels: that camera's focal length is not known.
-  const auto given =
-      run_tiny_pipeline(dir, "demo.yaml", stages + " run.name=g pipeline.openeds=" + dir.file("p/data/openeds"));
+  const auto given = run_tiny_pipeline(
+      dir, "demo.yaml",
+      stages + " run.name=g 'synth.camera_tilt_deg=[5,10]' pipeline.openeds=" + dir.file("p/data/openeds"));
   INFO(given.output);
   REQUIRE(given.exit_code == 0);
   CHECK_THAT(given.output, !Contains("rendering synthetic"));
   // The camera turn (warp) goes with it: a run on given data is not refused for it.
   CHECK_THAT(read_file(dir.file("g/student_adapters_openeds/config.yaml")),
-             Contains("focal: 0  #") && Contains("warp: false"));
+             Contains("focal: 0  #") && Contains("warp: false") && Contains("tilt: [0, 0]"));
   // A broken stage override is reported before anything runs, naming the stage key.
   const auto bad = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
                             " run.name=q 'pipeline.stages.distill.set=[train.stepz=3]'");
