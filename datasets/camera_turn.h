@@ -12,15 +12,18 @@
 // v it sees along turn.apply(v) once turned; the image is resampled through the turn
 // (preprocess.h's resample_turned), the label through the tilt, the turn and the tilt undone
 // (turn_gaze). A crop shift stands for such a turn (camera_turn_for_shift): to first order a
-// window moved by d pixels is a camera turned by atan(d / focal).
+// window moved by d pixels is a camera turned by atan(d / focal). The image so turned is exact;
+// the label is the visual axis, which the image shows only through the optical axis, kappa away:
+// turned, the two differ at second order (the renderer's kappa: ~0.2 degrees at a 6-degree turn).
 #pragma once
 
 #include "libgaze/metrics/gaze_vector.h"
 
 namespace gaze {
 
-// Yaw about the camera's y axis, then pitch about its x axis, then roll about its view axis
-// (radians). undo is the inverse, each step undone in reverse order.
+// Yaw about the camera's y axis (a positive yaw takes +z towards +x), then pitch about its x
+// axis (positive: +y towards +z), then roll about its view axis (positive: +x towards +y),
+// radians. undo is the inverse, each step undone in reverse order.
 struct CameraTurn {
   double yaw = 0, pitch = 0, roll = 0;
   Vec3 apply(const Vec3& v) const;
@@ -35,8 +38,10 @@ struct CameraTurn {
 CameraTurn camera_turn_for_shift(double shift_x, double shift_y, double roll, double focal_px);
 
 // The camera's tilt against the label frame (radians), the renderer's convention: pitch about x
-// (the eye's straight ahead turns up in the image when the camera looks up from below), then yaw
-// about y. apply takes an untilted camera-frame direction to the tilted camera's frame.
+// (positive: the eye's straight ahead turns up in the image, a camera looking up from below),
+// then yaw about y (positive: +z towards -x, straight ahead appearing to the image's right; the
+// opposite sense of CameraTurn's yaw). apply takes an untilted camera-frame direction to the
+// tilted camera's frame; the renderer calls it, so its arithmetic is the renderer's own.
 struct CameraTilt {
   double yaw = 0, pitch = 0;
   bool level() const { return yaw == 0 && pitch == 0; }
@@ -49,7 +54,8 @@ struct CameraTilt {
 Vec3 turn_gaze(const Vec3& gaze, const CameraTurn& turn, const CameraTilt& tilt = {});
 
 // The gaze an eye shows when the crop window moves by (shift_x, shift_y) source pixels, for a
-// level camera of focal length `focal_px` pixels: turn_gaze by camera_turn_for_shift, no roll.
+// level camera of focal length `focal_px` pixels: turn_gaze by camera_turn_for_shift, no roll
+// (the tests' and the docs' shorthand).
 // Moving the window right puts the eye further left in the frame, that is, seen from further
 // right: an eye that looks the same there looks further towards the camera's +x.
 Vec3 turn_gaze_for_shift(const Vec3& gaze, double shift_x, double shift_y, double focal_px);

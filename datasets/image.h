@@ -40,7 +40,8 @@ SourceWindow full_window(const Image& image, int32_t height, int32_t width);
 // The largest centred window with the output's aspect ratio (no distortion, edges cropped).
 SourceWindow centred_window(const Image& image, int32_t height, int32_t width);
 
-// The project's one float resampler: bilinear over `window`, edge-clamped, one channel of the
+// The project's window resampler (preprocess.h's resample_turned resamples through a camera
+// turn with sample_bilinear): bilinear over `window`, edge-clamped, one channel of the
 // image into height x width floats in grey levels (0..255, not rounded). `mirror` flips the
 // output left-right.
 void resample_bilinear(const Image& image, const SourceWindow& window, int32_t height, int32_t width, bool mirror,

@@ -11,6 +11,7 @@
 #include "datasets/synth/natural_images.h"
 #include "libgaze/core/error.h"
 #include "libgaze/io/hdf5.h"
+#include "libgaze/metrics/angular_error.h"
 #include "tests/test_util.h"
 
 using namespace gaze;
@@ -568,10 +569,12 @@ TEST_CASE("a camera turn (warp, roll) moves the image and the label by one rotat
       // whose draw would follow the flip's).
       if (roll > 0) continue;
       o.flip = true;
+      const bool mirror = preprocess_image(sample.image, o, seed, out.data()).mirrored;
       const SampleLabel flipped = preprocess_sample(sample, o, seed, out.data());
       const auto [flipped_x, flipped_y] = bright_centre(out, 120, 160, 20);
       o.flip = false;
-      if (flipped.gaze[0] == -label.gaze[0]) {
+      if (mirror) {
+        CHECK(flipped.gaze == std::array<float, 3>{-label.gaze[0], label.gaze[1], label.gaze[2]});
         ++mirrored;
         CHECK(std::hypot(flipped_x - (159 - expected_x), flipped_y - expected_y) < 0.1);
       } else {
@@ -588,11 +591,25 @@ TEST_CASE("a camera turn (warp, roll) moves the image and the label by one rotat
   // A tilted camera turns the label in its own frame: a turn about the camera's view axis (a
   // roll) keeps the label's angle to that axis, not to the label frame's z.
   const CameraTilt tilt{0.2, 0.35};
-  const Vec3 camera_axis_in_label = tilt.undo({0, 0, 1});
+  const Vec3 tilted_camera_axis = tilt.undo({0, 0, 1});  // in the untilted camera's frame
   const Vec3 tilted = turn_gaze(g, {0, 0, 0.5}, tilt);
   const Vec3 g_cam{g.x, g.y, -g.z}, tilted_cam{tilted.x, tilted.y, -tilted.z};
-  CHECK(dot(tilted_cam, camera_axis_in_label) == Approx(dot(g_cam, camera_axis_in_label)));
+  CHECK(dot(tilted_cam, tilted_camera_axis) == Approx(dot(g_cam, tilted_camera_axis)));
   CHECK(std::abs(tilted.z - g.z) > 0.01);
+  // And preprocess_sample turns its label so, with the options' tilt.
+  o.roll = 0;
+  o.tilt = tilt;
+  const GeometryDraw tilted_draw = preprocess_image(sample.image, o, 3, out.data());
+  const SampleLabel tilted_label = preprocess_sample(sample, o, 3, out.data());
+  const auto& sg = sample.label.gaze;
+  const CameraTurn sample_turn = camera_turn_for_shift(tilted_draw.shift_x, tilted_draw.shift_y, 0, f);
+  const Vec3 in_camera = turn_gaze({sg[0], sg[1], sg[2]}, sample_turn, tilt);
+  const Vec3 level = turn_gaze({sg[0], sg[1], sg[2]}, sample_turn);
+  CHECK(tilted_label.gaze[0] == Approx(in_camera.x));
+  CHECK(tilted_label.gaze[1] == Approx(in_camera.y));
+  CHECK(tilted_label.gaze[2] == Approx(in_camera.z));
+  CHECK(angular_error_deg(in_camera, level) > 0.1);
+  o.tilt = {};
   const Vec3 round_trip = tilt.undo(tilt.apply({0.3, -0.2, 0.9}));
   CHECK(round_trip.x == Approx(0.3));
   CHECK(round_trip.y == Approx(-0.2));
@@ -612,6 +629,7 @@ TEST_CASE("a camera turn (warp, roll) moves the image and the label by one rotat
   }
   // A turn needs the camera's focal length, a roll the warp; personalisation's views never turn.
   o.warp = false;
+  o.roll = 5;
   CHECK_THROWS_WITH(preprocess_image(sample.image, o, 1, out.data()),
                     Contains("roll turns the camera through the warp"));
   o.warp = true;

@@ -62,7 +62,7 @@ constexpr float kInputStd[3] = {0.229f, 0.224f, 0.225f};
 // The one path from an eye image to the network input, used by training batches, evaluation,
 // Python's predict, the quantiser's calibration and the export comparison: writes
 // 3*height*width floats to `out`; returns the geometry drawn (none without augmentation).
-// An image already at height x width passes through the resampler unchanged.
+// An image already at height x width passes through the resampler unchanged (without a warp).
 GeometryDraw preprocess_image(const Image& image, const PreprocessOptions& options, uint64_t seed, float* out);
 
 // One channel of `image` as the camera turned by `turn` sees it through `window` (SourceWindow's

@@ -131,31 +131,44 @@ void apply_stage_set(Config& c, const StageRef& stage, const std::string& datase
   }
 }
 
-// train.augmentation.focal=-1 (auto): the renderer's camera (focal length and tilt) where this
-// pipeline renders the data (one camera model for the OpenEDS and AEA layouts); 0 where it was
-// given the data (its camera unknown: the labels stay, and the camera turns warp and roll are off
-// with them), where labels are not in an eye camera's frame (MPII) and where a stage reads eye
-// pairs (two cameras side by side). An explicit focal length on those last two is refused: it
-// would turn labels, or warp images, it does not describe.
+// train.augmentation.focal=-1 (auto): the renderer's focal length where this pipeline renders
+// the data (one camera model for the OpenEDS and AEA layouts); 0 where it was given the data (its
+// camera unknown: the labels stay, and the camera turns warp and roll are off with them), where
+// labels are not in an eye camera's frame (MPII) and where a stage reads eye pairs (two cameras
+// side by side). An explicit focal length on those last two is refused: it would turn labels,
+// or warp images, it does not describe. On rendered data the label turns in the renderer's
+// camera frame (its tilt) unless train.augmentation.tilt is given. Shared stages (dataset "")
+// are left alone: their labels are not what they train on.
 void resolve_camera(Config& c, const Config& pipeline, const std::string& dataset, bool eye_pair) {
   AugmentConfig& a = c.train.augmentation;
-  const bool eye_camera = (dataset == "openeds" || dataset == "aea") && !eye_pair;
+  const bool eye_camera = (dataset == "openeds" || dataset == "aea") && !eye_pair && c.data.eye != "pair";
+  const bool rendered = eye_camera && given_root(pipeline.pipeline, dataset).empty();
   if (a.focal == -1) {
-    const bool rendered = eye_camera && given_root(pipeline.pipeline, dataset).empty();
     a.focal = rendered ? synth_focal_px(1.0) : 0;
-    if (rendered) {
-      a.tilt = pipeline.synth.camera_tilt_deg;
-      c.origin["train.augmentation.tilt"] = "train.augmentation.focal=-1 (the renderer's camera)";
-    } else if (a.warp || a.roll > 0) {
+    if (!rendered && (a.warp || a.roll > 0)) {
       a.warp = false;
       a.roll = 0;
       c.origin["train.augmentation.warp"] = c.origin["train.augmentation.roll"] =
           "train.augmentation.focal=-1 (off: the camera is not known)";
     }
   }
-  if (a.focal > 0 && !eye_camera && dataset != "") {
+  if (a.focal > 0 && !eye_camera && !dataset.empty()) {
     throw Error("train.augmentation.focal: turns labels in one eye camera's frame: not on " +
-                std::string(eye_pair ? "eye pairs" : dataset));
+                std::string(eye_pair || c.data.eye == "pair" ? "eye pairs" : dataset) + " (set from " +
+                config_origin(c, "train.augmentation.focal") +
+                "; -1 picks the renderer's where it renders and 0 elsewhere, or give it per dataset as "
+                "openeds:train.augmentation.focal=...)");
+  }
+  const std::vector<double>& tilt = pipeline.synth.camera_tilt_deg;
+  if (rendered && a.focal > 0 && config_origin(c, "train.augmentation.tilt") == "default" && tilt != a.tilt) {
+    // AEA's right eyes are rendered mirrored; unmirrored they see the camera's yaw the other way.
+    if (dataset == "aea" && !c.data.mirror_right && tilt[0] != 0) {
+      throw Error(
+          "train.augmentation.tilt: the renderer's camera is yawed, and data.mirror_right=false leaves "
+          "AEA's right eyes seeing it the other way: give the tilt, or mirror the right eyes");
+    }
+    a.tilt = tilt;
+    c.origin["train.augmentation.tilt"] = "synth.camera_tilt_deg (the renderer's camera)";
   }
 }
 

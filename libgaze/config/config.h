@@ -99,15 +99,14 @@ struct AugmentConfig {
       "the camera's focal length in image widths (the renderer's: 0.733): the shift then also turns the gaze label by "
       "the angle it moves the eye in the view, as an eye sitting elsewhere in the frame is seen; 0 = the label stays; "
       "-1 = auto, in a gaze run stage's set only: the renderer's for the OpenEDS / AEA data the pipeline renders, "
-      "0 for data it is given (its camera unknown; warp and roll off with it)");
+      "0 for data it is given (its camera unknown; warp and roll off with it), for MPII and for eye pairs");
     v("tilt", tilt,
       "[yaw, pitch] of the camera against the label frame, degrees, as synth.camera_tilt_deg: the shift's turn is "
-      "the camera's, so the label turns in the camera's frame (with focal=-1: the renderer's on data the pipeline "
-      "renders)");
+      "the camera's, so the label turns in the camera's frame (unset, on data gaze run renders: the renderer's)");
     v("warp", warp,
       "with focal: the shift as the camera turn it stands for, the image resampled through that rotation (a "
-      "homography about the image centre) instead of translated, so an eye elsewhere in the frame is seen exactly as "
-      "that camera would see it");
+      "homography about the image centre) instead of translated, so an eye elsewhere in the frame is seen as that "
+      "camera would see it");
     v("roll", roll,
       "with warp: turn the camera about its view axis by up to +- this many degrees too, the image and the gaze "
       "label with it, as a headset sitting rolled on the face (0 = off)");
