@@ -446,6 +446,14 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK_THAT(pairs.output, Contains("pipeline.stages.baseline: train.augmentation.focal: turns labels in one eye "
                                     "camera's frame: not on eye pairs"));
   CHECK(!std::filesystem::exists(dir.file("s")));
+  // And the renderer's yawed tilt on AEA's right eyes left unmirrored: they see the yaw reversed.
+  const auto unmirrored = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
+                                   " run.name=u 'synth.camera_tilt_deg=[5,10]' data.mirror_right=false "
+                                   "'pipeline.stages.student_adapters.set=[train.augmentation.focal=-1]'");
+  CHECK(unmirrored.exit_code == 1);
+  CHECK_THAT(unmirrored.output, Contains("pipeline.stages.student_adapters: train.augmentation.tilt: the renderer's "
+                                         "camera is yawed, and data.mirror_right=false"));
+  CHECK(!std::filesystem::exists(dir.file("u")));
   // So is a missing stage file, even for the last stage: nothing is rendered or trained first.
   const auto missing = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
                                 " run.name=r pipeline.stages.personalize.config=" + dir.file("nope.yaml"));
