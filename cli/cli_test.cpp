@@ -431,36 +431,31 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   // The camera turn (warp) goes with it: a run on given data is not refused for it.
   CHECK_THAT(read_file(dir.file("g/student_adapters_openeds/config.yaml")),
              Contains("focal: 0  #") && Contains("warp: false") && Contains("tilt: [0, 0]"));
+  // A run refused while its stages are composed: exit 1, every message said, nothing written.
+  const auto check_refused = [&](const std::string& name, const std::string& args,
+                                 const std::vector<std::string>& messages) {
+    const auto r = run_gaze("run " + demo + " run.out_dir=" + dir.path() + " run.name=" + name + " " + args);
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    for (const std::string& message : messages) CHECK_THAT(r.output, Contains(message));
+    CHECK(!std::filesystem::exists(dir.file(name)));
+  };
   // A broken stage override is reported before anything runs, naming the stage key.
-  const auto bad = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
-                            " run.name=q 'pipeline.stages.distill.set=[train.stepz=3]'");
-  CHECK(bad.exit_code == 1);
-  CHECK_THAT(bad.output, Contains("pipeline.stages.distill.set") && Contains("did you mean 'train.steps'?"));
-  CHECK(!std::filesystem::exists(dir.file("q")));
+  check_refused("q", "'pipeline.stages.distill.set=[train.stepz=3]'",
+                {"pipeline.stages.distill.set", "did you mean 'train.steps'?"});
   // So is a focal length on a stage that reads eye pairs (RT-Gene's): two cameras, not one.
-  const auto pairs =
-      run_gaze("run " + demo + " run.out_dir=" + dir.path() +
-               " run.name=s pipeline.baselines=[rtgene] 'pipeline.stages.baseline.set=[train.augmentation."
-               "focal=0.7]'");
-  CHECK(pairs.exit_code == 1);
-  CHECK_THAT(pairs.output, Contains("pipeline.stages.baseline: train.augmentation.focal: turns labels in one eye "
-                                    "camera's frame: not on eye pairs"));
-  CHECK(!std::filesystem::exists(dir.file("s")));
+  check_refused("s", "pipeline.baselines=[rtgene] 'pipeline.stages.baseline.set=[train.augmentation.focal=0.7]'",
+                {"pipeline.stages.baseline: train.augmentation.focal: turns labels in one eye camera's frame: not on "
+                 "eye pairs"});
   // And the renderer's yawed tilt on AEA's right eyes left unmirrored: they see the yaw reversed.
-  const auto unmirrored = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
-                                   " run.name=u 'synth.camera_tilt_deg=[5,10]' data.mirror_right=false "
-                                   "'pipeline.stages.student_adapters.set=[train.augmentation.focal=-1]'");
-  CHECK(unmirrored.exit_code == 1);
-  CHECK_THAT(unmirrored.output, Contains("pipeline.stages.student_adapters: train.augmentation.tilt: the renderer's "
-                                         "camera is yawed, and data.mirror_right=false"));
-  CHECK(!std::filesystem::exists(dir.file("u")));
+  check_refused("u",
+                "'synth.camera_tilt_deg=[5,10]' data.mirror_right=false "
+                "'pipeline.stages.student_adapters.set=[train.augmentation.focal=-1]'",
+                {"pipeline.stages.student_adapters: train.augmentation.tilt: the renderer's camera is yawed, and "
+                 "data.mirror_right=false"});
   // So is a missing stage file, even for the last stage: nothing is rendered or trained first.
-  const auto missing = run_gaze("run " + demo + " run.out_dir=" + dir.path() +
-                                " run.name=r pipeline.stages.personalize.config=" + dir.file("nope.yaml"));
-  CHECK(missing.exit_code == 1);
-  CHECK_THAT(missing.output,
-             Contains("pipeline.stages.personalize: " + dir.file("nope.yaml") + ": config file not found"));
-  CHECK(!std::filesystem::exists(dir.file("r")));
+  check_refused("r", "pipeline.stages.personalize.config=" + dir.file("nope.yaml"),
+                {"pipeline.stages.personalize: " + dir.file("nope.yaml") + ": config file not found"});
 }
 
 TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and spread over seeds",
