@@ -68,7 +68,11 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
   if (data.eye == "pair" && kind != "pack" && !has_eye_pairs(kind))  // a pack holds what it was packed from
     throw Error(data.source +
                 ": data.eye=pair needs a source that shows both eyes (aea, mpiigaze, mpiifacegaze), not " + kind);
-  if (kind == "pack") return std::make_unique<PackDataset>(path, data.split == "all" ? "" : data.split, data.hold_out);
+  if (kind == "pack") {
+    return std::make_unique<PackDataset>(path, data.split == "all" ? "" : data.split, data.hold_out, data.train_people);
+  }
+  if (data.train_people >= 0)
+    throw Error(data.source + ": data.train_people needs a pack (gaze pack), not a " + kind + " source");
   if (kind == "openeds" && data.split == "all") {
     auto all = std::make_unique<ConcatDataset>();
     for (size_t s = 0; s < kSplitNames.size(); ++s) {

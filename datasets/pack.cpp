@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
+#include <set>
 
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/crc32c.h"
@@ -234,8 +236,8 @@ PackReport write_pack(const Dataset& source, const std::string& path, const Pack
   return report;
 }
 
-PackDataset::PackDataset(const std::string& path, const std::string& split, int64_t hold_out)
-    : path_(path), split_(split), hold_out_(hold_out) {
+PackDataset::PackDataset(const std::string& path, const std::string& split, int64_t hold_out, int64_t train_people)
+    : path_(path), split_(split), hold_out_(hold_out), train_people_(train_people) {
   std::lock_guard<std::mutex> lock(h5::library_mutex());
   try {
     open_and_index(path, split);
@@ -341,8 +343,24 @@ void PackDataset::open_and_index(const std::string& path, const std::string& spl
     l.blink = blink[i] != 0;
     l.key = key_bytes.substr(size_t(i) * key_length, key_length);
     l.key.resize(std::strlen(l.key.c_str()));
-    const bool keep = hold_out_ < 0 ? selected < 0 || splits_[i] == selected
-                                    : selected < 0 || (selected == 0) == (l.participant != hold_out_);
+  }
+  // data.train_people: the train split's first N people (lowest ids), the same N whichever
+  // split is read, so a learning curve over people keeps its validation and test people.
+  std::set<int64_t> train_kept;
+  if (train_people_ >= 0) {
+    for (int64_t i = 0; i < n; ++i)
+      if (row_split(i) == 0) train_kept.insert(labels_[i].participant);
+    if (int64_t(train_kept.size()) < train_people_) {
+      throw Error(path + ": data.train_people=" + std::to_string(train_people_) + ", but its train split holds " +
+                  std::to_string(train_kept.size()) + " " + participant_unit_ + "s");
+    }
+    train_kept.erase(std::next(train_kept.begin(), train_people_), train_kept.end());
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t fold = row_split(i);
+    if (fold == 0 && train_people_ >= 0 && train_kept.count(labels_[i].participant) == 0) continue;
+    // Under hold_out the fold has two sides: train, and the person held out (validation or test).
+    const bool keep = selected < 0 || (hold_out_ < 0 ? fold == selected : (selected == 0) == (fold == 0));
     if (keep) rows_.push_back(i);
   }
   if (hold_out_ >= 0 &&
@@ -379,11 +397,14 @@ Sample PackDataset::get(int64_t index) const {
 }
 
 std::string PackDataset::describe() const {
+  const std::string people =
+      train_people_ < 0 ? "" : ", the first " + std::to_string(train_people_) + " train " + participant_unit_ + "s";
   if (hold_out_ >= 0) {
     return "pack " + path_ + " (" + (split_.empty() ? "all" : split_) + ", " + participant_unit_ + " " +
-           std::to_string(hold_out_) + " held out)";
+           std::to_string(hold_out_) + " held out" + people + ")";
   }
-  return "pack " + path_ + (split_.empty() ? "" : " (" + split_ + ")");
+  if (split_.empty() && people.empty()) return "pack " + path_;
+  return "pack " + path_ + " (" + (split_.empty() ? "all" : split_) + people + ")";
 }
 
 }  // namespace gaze

@@ -61,7 +61,10 @@ class PackDataset : public Dataset {
   // `split` selects items of one split ("" = all). With `hold_out` >= 0 the pack's split column
   // is ignored for a leave-one-person-out fold instead: "train" is everyone but participant
   // `hold_out`, "validation" and "test" that participant only (a pack without them is refused).
-  explicit PackDataset(const std::string& path, const std::string& split = "", int64_t hold_out = -1);
+  // With `train_people` >= 0 the train split keeps only its first that many participants (lowest
+  // ids; fewer there is an error); the other splits are untouched (data.train_people).
+  explicit PackDataset(const std::string& path, const std::string& split = "", int64_t hold_out = -1,
+                       int64_t train_people = -1);
   ~PackDataset() override;
   int64_t size() const override { return static_cast<int64_t>(rows_.size()); }
   Sample get(int64_t index) const override;
@@ -70,18 +73,19 @@ class PackDataset : public Dataset {
   // The source's unit, stored at packing (packs from before it was stored: "participant").
   std::string participant_unit() const override { return participant_unit_; }
   // The item's split: the pack's own, or under hold_out the fold's (0 train, 1 validation).
-  uint8_t split_of(int64_t index) const {
-    if (hold_out_ >= 0) return labels_[rows_[index]].participant == hold_out_ ? 1 : 0;
-    return splits_[rows_[index]];
-  }
+  uint8_t split_of(int64_t index) const { return row_split(rows_[index]); }
   int32_t height() const { return height_; }
   int32_t width() const { return width_; }
 
  private:
   void open_and_index(const std::string& path, const std::string& split);  // holding the HDF5 lock
   void close_handles();
+  uint8_t row_split(int64_t row) const {
+    if (hold_out_ >= 0) return labels_[row].participant == hold_out_ ? 1 : 0;
+    return splits_[row];
+  }
   std::string path_, split_, participant_unit_ = "participant";
-  int64_t hold_out_ = -1;
+  int64_t hold_out_ = -1, train_people_ = -1;
   hid_t file_ = -1, images_ = -1;
   int32_t height_ = 0, width_ = 0;
   std::vector<SampleLabel> labels_;

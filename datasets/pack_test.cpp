@@ -117,6 +117,35 @@ TEST_CASE("a pack holds one participant out for a leave-one-person-out fold, its
   CHECK(open_dataset(data)->size() == 10);
 }
 
+TEST_CASE("a pack keeps its first N train people for a learning curve, the other splits untouched", "[pack]") {
+  testing::TempDir dir;
+  const ToyDataset toy(30);  // participants 0, 1, 2: 0 and 1 train, 2 test
+  PackOptions options;
+  options.split_of = [](int64_t, const SampleLabel& l) { return uint8_t(l.participant == 2 ? 2 : 0); };
+  write_pack(toy, dir.file("p.h5"), options);
+  const PackDataset first(dir.file("p.h5"), "train", -1, 1);
+  CHECK(first.size() == 10);
+  for (int64_t i = 0; i < first.size(); ++i) CHECK(first.label(i).participant == 0);
+  CHECK(first.describe() == "pack " + dir.file("p.h5") + " (train, the first 1 train participants)");
+  CHECK(PackDataset(dir.file("p.h5"), "test", -1, 1).size() == 10);
+  CHECK(PackDataset(dir.file("p.h5"), "", -1, 1).size() == 20);  // everyone but train person 1
+  CHECK(PackDataset(dir.file("p.h5"), "train", -1, 2).size() == 20);
+  CHECK_THROWS_WITH(PackDataset(dir.file("p.h5"), "test", -1, 3),
+                    Contains("p.h5: data.train_people=3, but its train split holds 2 participants"));
+  // In a leave-one-person-out fold the train side is everyone else: its first person is 1.
+  const PackDataset fold(dir.file("p.h5"), "train", 0, 1);
+  CHECK(fold.size() == 10);
+  for (int64_t i = 0; i < fold.size(); ++i) CHECK(fold.label(i).participant == 1);
+  CHECK(PackDataset(dir.file("p.h5"), "validation", 0, 1).size() == 10);  // the person held out
+  // Through the config; other sources cannot say who the first people are.
+  DataConfig data;
+  data.source = dir.file("p.h5");
+  data.train_people = 1;
+  CHECK(open_dataset(data)->size() == 10);
+  data.source = "openeds:" + dir.path();
+  CHECK_THROWS_WITH(open_dataset(data), Contains("data.train_people needs a pack"));
+}
+
 TEST_CASE("packing resizes on request and otherwise rejects mixed sizes", "[pack]") {
   testing::TempDir dir;
   const ToyDataset toy(3);

@@ -57,6 +57,7 @@ void pack_dataset(const Config& base, const std::string& kind, const std::string
   Config c = base;
   c.data.source = kind + ":" + root;
   c.data.split = "all";
+  c.data.train_people = -1;  // a pack holds everyone; the stages reading it keep their first N
   if (eye_pairs) c.data.eye = "pair";
   const fs::path stamp = fs::path(out).replace_extension(".done");
   // What the pack depends on: the data settings and the seed of its split, not the recipe.

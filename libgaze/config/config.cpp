@@ -570,6 +570,8 @@ void validate_config(Config& config) {
   }
   if (data.prefetch < 1) invalid(config, "data.prefetch", "must be >= 1");
   if (data.hold_out < -1) invalid(config, "data.hold_out", "must be a pXX number, or -1 for none");
+  if (data.train_people < -1 || data.train_people == 0)
+    invalid(config, "data.train_people", "must be >= 1, or -1 for every train person");
   if (data.mpii_subset != "evaluation" && data.mpii_subset != "all")
     invalid(config, "data.mpii_subset", "must be evaluation or all");
   if (data.tolerance_us < 0) invalid(config, "data.tolerance_us", "must be >= 0");

@@ -385,6 +385,7 @@ struct DataConfig {
   bool skip_bad = false;
   bool colour = false;
   int64_t hold_out = -1;
+  int64_t train_people = -1;
   std::string mpii_subset = "evaluation";
   std::vector<int64_t> input_size = {96, 128};
   int64_t workers = 2;
@@ -409,6 +410,9 @@ struct DataConfig {
     v("hold_out", hold_out,
       "leave-one-person-out (MPII sources: the pXX number; packs: the participant id, the pack's own splits "
       "ignored): split train = everyone else, validation/test = that person; -1: none");
+    v("train_people", train_people,
+      "packs: the train split keeps only its first N people (lowest participant ids), validation and test "
+      "unchanged: a learning curve over how many people training sees; -1 = all");
     v("mpii_subset", mpii_subset,
       "MPIIGaze: evaluation (the standard 3,000 listed samples per person) or all (every normalised sample)");
     v("colour", colour,

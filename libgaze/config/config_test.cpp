@@ -121,6 +121,8 @@ TEST_CASE("validation names the key and where its bad value came from", "[config
                     Contains("personalize.calibration_window_ms: must be >= 0"));
   // checked before it divides anything (it used to end in SIGFPE)
   CHECK_THROWS_WITH(default_config({"model.adapter.reduction=0"}), Contains("model.adapter.reduction: must be >= 1"));
+  CHECK_THROWS_WITH(default_config({"data.train_people=0"}), Contains("data.train_people: must be >= 1"));
+  CHECK(default_config({"data.train_people=12"}).data.train_people == 12);
   // The renderer's held-out condition knobs (ranges ordered, within what draws a drawable eye).
   CHECK_THROWS_WITH(default_config({"synth.eye_distance_mm=[35,29]"}),
                     Contains("synth.eye_distance_mm: needs [min, max] within 18..60 mm"));
