@@ -431,6 +431,15 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   // The camera turn (warp) goes with it: a run on given data is not refused for it.
   CHECK_THAT(read_file(dir.file("g/student_adapters_openeds/config.yaml")),
              Contains("focal: 0  #") && Contains("warp: false") && Contains("tilt: [0, 0]"));
+  // A learning curve over people: every stage keeps the first N train people of packs that
+  // hold everyone (the pack's inputs do not depend on N, so other N reuse it).
+  const auto fewer = run_tiny_pipeline(dir, "demo.yaml", stages + " run.name=n data.train_people=1");
+  INFO(fewer.output);
+  REQUIRE(fewer.exit_code == 0);
+  CHECK_THAT(fewer.output, Contains("training on pack " + dir.file("n/packs/openeds.h5") +
+                                    " (train, the first 1 train participants): "));
+  CHECK_THAT(read_file(dir.file("n/distill/config.yaml")), Contains("train_people: 1"));
+  CHECK_THAT(read_file(dir.file("n/packs/openeds.done")), Contains("train_people: -1"));
   // A run refused while its stages are composed: exit 1, every message said, nothing written.
   const auto check_refused = [&](const std::string& name, const std::string& args,
                                  const std::vector<std::string>& messages) {

@@ -68,6 +68,7 @@ class DataStage : public TrainingStage {
   explicit DataStage(const Config& config)
       : config_(config), data_(cache_decoded(open_dataset(config.data), config.data.cache_mib)) {
     if (data_->size() == 0) throw Error(data_->describe() + ": no training items");
+    spdlog::info("training on {}: {} items", data_->describe(), data_->size());
     plan_ = shuffled_plan(data_->size(), config.train.batch_size, uint64_t(config.run.seed));
   }
   const Dataset& dataset() const override { return *data_; }
