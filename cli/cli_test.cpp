@@ -432,12 +432,12 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK_THAT(read_file(dir.file("g/student_adapters_openeds/config.yaml")),
              Contains("focal: 0  #") && Contains("warp: false") && Contains("tilt: [0, 0]"));
   // A learning curve over people: every stage keeps the first N train people of packs that
-  // hold everyone (the pack's inputs do not depend on N, so other N reuse it).
+  // hold everyone (the pack's stamp records -1: runs with another N reuse the pack).
   const auto fewer = run_tiny_pipeline(dir, "demo.yaml", stages + " run.name=n data.train_people=1");
   INFO(fewer.output);
   REQUIRE(fewer.exit_code == 0);
   CHECK_THAT(fewer.output, Contains("training on pack " + dir.file("n/packs/openeds.h5") +
-                                    " (train, the first 1 train participants): "));
+                                    " (train, the train split's first 1 participant ids): "));
   CHECK_THAT(read_file(dir.file("n/distill/config.yaml")), Contains("train_people: 1"));
   CHECK_THAT(read_file(dir.file("n/packs/openeds.done")), Contains("train_people: -1"));
   // A run refused while its stages are composed: exit 1, every message said, nothing written.

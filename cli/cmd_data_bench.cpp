@@ -14,6 +14,7 @@
 #include "datasets/prefetcher.h"
 #include "datasets/preprocess.h"
 #include "libgaze/core/parallel.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/models/gaze_net.h"
 
 namespace gaze::cli {
@@ -27,7 +28,7 @@ std::string cpu_name() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+    if (starts_with(line, "model name")) return line.substr(line.find(':') + 2);
   }
   return "unknown CPU";
 }

@@ -21,6 +21,7 @@
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/parallel.h"
+#include "libgaze/core/strings.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/pipeline.h"
@@ -55,7 +56,7 @@ void launch_local_workers(int64_t nproc, const Config& config) {
   for (size_t i = 0; i < line.size(); ++i) {
     if (line[i] == "--nproc") {
       ++i;
-    } else if (line[i].rfind("--nproc=", 0) != 0) {
+    } else if (!starts_with(line[i], "--nproc=")) {
       args.push_back(line[i]);
     }
   }

@@ -18,7 +18,7 @@ std::vector<CsvRow> read_csv_rows(const std::string& path) {
   int64_t number = 0;
   while (std::getline(in, line)) {
     ++number;
-    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
+    if (number == 1 && starts_with(line, "\xEF\xBB\xBF")) line.erase(0, 3);  // a UTF-8 byte-order mark
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
     rows.push_back({number, split(line, ',')});

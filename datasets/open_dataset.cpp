@@ -71,8 +71,9 @@ std::unique_ptr<Dataset> open_dataset(const DataConfig& data) {
   if (kind == "pack") {
     return std::make_unique<PackDataset>(path, data.split == "all" ? "" : data.split, data.hold_out, data.train_people);
   }
-  if (data.train_people >= 0)
-    throw Error(data.source + ": data.train_people needs a pack (gaze pack), not a " + kind + " source");
+  // Natural-image folders have no people to count (the paper protocol's pretraining reads one).
+  if (data.train_people >= 0 && kind != "folder")
+    throw Error(data.source + ": data.train_people needs a pack (gaze pack), not the " + kind + " source");
   if (kind == "openeds" && data.split == "all") {
     auto all = std::make_unique<ConcatDataset>();
     for (size_t s = 0; s < kSplitNames.size(); ++s) {

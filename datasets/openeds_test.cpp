@@ -160,6 +160,12 @@ TEST_CASE("image folders and source detection", "[image_folder]") {
   CHECK(colour.get(0).image.channels == 3);
   CHECK(colour.describe() == "folder " + dir.file("imgs") + " (RGB)");
   CHECK(parse_source(dir.file("imgs"), "train").first == "folder");
+  // A learning curve's data.train_people counts people: natural-image classes are not, and
+  // a pipeline's image-folder stages read every image under it.
+  DataConfig data;
+  data.source = "folder:" + dir.file("imgs");
+  data.train_people = 1;
+  CHECK(open_dataset(data)->size() == 2);
   const std::string root = make_tree(dir, kLabels);
   CHECK(parse_source(root, "train").first == "openeds");
   CHECK(parse_source("aea:/x", "train") == std::pair<std::string, std::string>{"aea", "/x"});

@@ -344,6 +344,10 @@ void PackDataset::open_and_index(const std::string& path, const std::string& spl
     l.key = key_bytes.substr(size_t(i) * key_length, key_length);
     l.key.resize(std::strlen(l.key.c_str()));
   }
+  if (hold_out_ >= 0 &&
+      std::none_of(labels_.begin(), labels_.end(), [&](const SampleLabel& l) { return l.participant == hold_out_; })) {
+    throw Error(path + ": no " + participant_unit_ + " " + std::to_string(hold_out_) + " to hold out");
+  }
   // data.train_people: the train split's first N people (lowest ids), the same N whichever
   // split is read, so a learning curve over people keeps its validation and test people.
   std::set<int64_t> train_kept;
@@ -352,7 +356,7 @@ void PackDataset::open_and_index(const std::string& path, const std::string& spl
       if (row_split(i) == 0) train_kept.insert(labels_[i].participant);
     if (int64_t(train_kept.size()) < train_people_) {
       throw Error(path + ": data.train_people=" + std::to_string(train_people_) + ", but its train split holds " +
-                  std::to_string(train_kept.size()) + " " + participant_unit_ + "s");
+                  std::to_string(train_kept.size()) + " (" + participant_unit_ + " ids)");
     }
     train_kept.erase(std::next(train_kept.begin(), train_people_), train_kept.end());
   }
@@ -362,10 +366,6 @@ void PackDataset::open_and_index(const std::string& path, const std::string& spl
     // Under hold_out the fold has two sides: train, and the person held out (validation or test).
     const bool keep = selected < 0 || (hold_out_ < 0 ? fold == selected : (selected == 0) == (fold == 0));
     if (keep) rows_.push_back(i);
-  }
-  if (hold_out_ >= 0 &&
-      std::none_of(labels_.begin(), labels_.end(), [&](const SampleLabel& l) { return l.participant == hold_out_; })) {
-    throw Error(path + ": no " + participant_unit_ + " " + std::to_string(hold_out_) + " to hold out");
   }
 }
 
@@ -397,8 +397,9 @@ Sample PackDataset::get(int64_t index) const {
 }
 
 std::string PackDataset::describe() const {
-  const std::string people =
-      train_people_ < 0 ? "" : ", the first " + std::to_string(train_people_) + " train " + participant_unit_ + "s";
+  const std::string people = train_people_ < 0 ? ""
+                                               : ", the train split's first " + std::to_string(train_people_) + " " +
+                                                     participant_unit_ + " ids";
   if (hold_out_ >= 0) {
     return "pack " + path_ + " (" + (split_.empty() ? "all" : split_) + ", " + participant_unit_ + " " +
            std::to_string(hold_out_) + " held out" + people + ")";

@@ -126,17 +126,18 @@ TEST_CASE("a pack keeps its first N train people for a learning curve, the other
   const PackDataset first(dir.file("p.h5"), "train", -1, 1);
   CHECK(first.size() == 10);
   for (int64_t i = 0; i < first.size(); ++i) CHECK(first.label(i).participant == 0);
-  CHECK(first.describe() == "pack " + dir.file("p.h5") + " (train, the first 1 train participants)");
+  CHECK(first.describe() == "pack " + dir.file("p.h5") + " (train, the train split's first 1 participant ids)");
   CHECK(PackDataset(dir.file("p.h5"), "test", -1, 1).size() == 10);
   CHECK(PackDataset(dir.file("p.h5"), "", -1, 1).size() == 20);  // everyone but train person 1
   CHECK(PackDataset(dir.file("p.h5"), "train", -1, 2).size() == 20);
   CHECK_THROWS_WITH(PackDataset(dir.file("p.h5"), "test", -1, 3),
-                    Contains("p.h5: data.train_people=3, but its train split holds 2 participants"));
+                    Contains("p.h5: data.train_people=3, but its train split holds 2 (participant ids)"));
   // In a leave-one-person-out fold the train side is everyone else: its first person is 1.
   const PackDataset fold(dir.file("p.h5"), "train", 0, 1);
   CHECK(fold.size() == 10);
   for (int64_t i = 0; i < fold.size(); ++i) CHECK(fold.label(i).participant == 1);
   CHECK(PackDataset(dir.file("p.h5"), "validation", 0, 1).size() == 10);  // the person held out
+  CHECK_THROWS_WITH(PackDataset(dir.file("p.h5"), "train", 7, 5), Contains("no participant 7 to hold out"));
   // Through the config; other sources cannot say who the first people are.
   DataConfig data;
   data.source = dir.file("p.h5");

@@ -11,6 +11,7 @@
 #include "export/tune_run.h"
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 
 namespace gaze {
 namespace fs = std::filesystem;
@@ -229,7 +230,7 @@ std::string inline_runtime() {
     std::istringstream in(runtime_source(name));
     all += "\n/* ==== export/" + std::string(name) + " ==== */\n";
     for (std::string line; std::getline(in, line);) {
-      if (line.rfind("#include \"export/", 0) == 0) continue;
+      if (starts_with(line, "#include \"export/")) continue;
       all += line + "\n";
     }
   }

@@ -157,7 +157,7 @@ std::vector<McaRegion> parse_mca_report(const std::string& text) {
   const std::string marker = "Code Region - ";
   for (std::string line; std::getline(in, line);) {
     const size_t at = line.find(marker);
-    if (line.rfind("[", 0) == 0 && at != std::string::npos) {
+    if (starts_with(line, "[") && at != std::string::npos) {
       regions.push_back({trim(line.substr(at + marker.size())), 0, 0, 0});
       continue;
     }
@@ -166,7 +166,7 @@ std::vector<McaRegion> parse_mca_report(const std::string& text) {
          {std::pair<const char*, int64_t McaRegion::*>{"Iterations:", &McaRegion::iterations},
           {"Instructions:", &McaRegion::instructions},
           {"Total Cycles:", &McaRegion::cycles}}) {
-      if (line.rfind(label, 0) == 0) regions.back().*field = summary_number(line, label);
+      if (starts_with(line, label)) regions.back().*field = summary_number(line, label);
     }
   }
   if (regions.empty()) throw Error("llvm-mca report: no code regions (were the GZ_MCA fences compiled in?)");

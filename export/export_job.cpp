@@ -26,6 +26,7 @@
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/random.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/io/model_io.h"
 #include "libgaze/metrics/angular_error.h"
 #include "trainers/personalize.h"
@@ -92,8 +93,8 @@ std::string describe_machine(double* mhz) {
   *mhz = 0;
   while (std::getline(in, line)) {
     const auto value = [&] { return line.substr(line.find(':') + 2); };
-    if (line.rfind("model name", 0) == 0) model = value(), ++cores;
-    if (line.rfind("cpu MHz", 0) == 0 && *mhz == 0) *mhz = std::atof(value().c_str());
+    if (starts_with(line, "model name")) model = value(), ++cores;
+    if (starts_with(line, "cpu MHz") && *mhz == 0) *mhz = std::atof(value().c_str());
   }
   char text[256];
   std::snprintf(text, sizeof text, "%s, %d cores, %.0f MHz", model.c_str(), cores, *mhz);

@@ -176,7 +176,7 @@ std::vector<std::string> recipe_overrides(const std::vector<std::string>& overri
   std::vector<std::string> recipe;
   for (const std::string& o : overrides) {
     const std::string key = trim(o.substr(0, o.find('=')));
-    if (key != "pipeline.seeds" && key.rfind("run.", 0) != 0) recipe.push_back(trim(o));
+    if (key != "pipeline.seeds" && !starts_with(key, "run.")) recipe.push_back(trim(o));
   }
   return recipe;
 }
@@ -201,7 +201,7 @@ std::string experiment_description(const std::string& path) {
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("#", 0) != 0) break;
+    if (!starts_with(line, "#")) break;
     const std::string text = trim(line.substr(1));
     if (!text.empty()) return text;
   }

@@ -9,6 +9,7 @@
 #include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/json.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/models/gaze_net.h"
 #include "tests/test_util.h"
 #include "trainers/metrics_log.h"
@@ -137,7 +138,7 @@ TEST_CASE("CRC-32C and TensorBoard event records", "[metrics]") {
   // Walk the event file's records and check both CRCs of each.
   std::string events;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
-    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+    if (starts_with(e.path().filename().string(), "events.out.tfevents."))
       events = testing::read_file(e.path().string());
   }
   size_t pos = 0;

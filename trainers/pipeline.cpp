@@ -46,7 +46,7 @@ bool up_to_date(const fs::path& stamp, const std::string& what) {
 bool made_from(const fs::path& stamp, const std::string& header, const Config& inputs) {
   if (!fs::exists(stamp)) return false;
   const std::string text = read_text_file(stamp.string());
-  return text.rfind(header, 0) == 0 &&
+  return starts_with(text, header) &&
          config_difference(text.substr(header.size()), stamp.string(), dump_config(inputs)).line == 0;
 }
 

@@ -253,7 +253,7 @@ std::string table12(const PipelineResults& r, bool personalised, bool csv) {
 
 // "# Title" -> "## Title": a table file's heading as a section of report.md.
 std::string replace_first_heading(const std::string& markdown) {
-  return markdown.rfind("# ", 0) == 0 ? "#" + markdown : markdown;
+  return starts_with(markdown, "# ") ? "#" + markdown : markdown;
 }
 
 // The demo's checks, per dataset, on the student's and teacher's numbers: the means, or one

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "libgaze/core/json.h"
+#include "libgaze/core/strings.h"
 #include "tests/test_util.h"
 
 using namespace gaze;
@@ -86,7 +87,7 @@ TEST_CASE("Tables 1 and 2: the paper's rows and columns, counts to four digits, 
   const PipelineReport report = write_pipeline_report(r, dir.path());
   REQUIRE(report.table_paths.size() == 4);
   const std::string t1 = testing::read_file(dir.file("table1.csv"));
-  CHECK(t1.rfind("model,params,paper params,tunable,paper tunable,mpiigaze_ours,mpiigaze_paper,", 0) == 0);
+  CHECK(starts_with(t1, "model,params,paper params,tunable,paper tunable,mpiigaze_ours,mpiigaze_paper,"));
   CHECK_THAT(t1, Contains("RT-Gene (Fischer et al. 2018),31.67M,31.67M,31.67M,31.67M,not run: MPIIGaze is not in "
                           "pipeline.datasets (gaze reproduce --mpiigaze PATH adds it),4.61,") &&
                      Contains(",8.2500,6.02,\"two eyes, here: 30 steps\"\n"));
@@ -154,7 +155,7 @@ TEST_CASE("several seeds: cells read mean ± spread, a check that passes on some
   r.student.datasets["openeds"].seeds.clear();
   const PipelineReport single = write_pipeline_report(r, dir.path());
   CHECK_THAT(single.markdown, !Contains("±") && !Contains("mixed") && Contains("0.500 (<= 0.5 ok)"));
-  CHECK(testing::read_file(single.csv_path).rfind("setting,model,params,openeds_ours,openeds_paper\n", 0) == 0);
+  CHECK(starts_with(testing::read_file(single.csv_path), "setting,model,params,openeds_ours,openeds_paper\n"));
 }
 
 TEST_CASE("our rows (full fine-tuning, a variant) sit beside the paper's in every table, each student checked",

@@ -53,7 +53,7 @@ TensorList backbone_params(GazeNet& net, ParamGroup excluded = ParamGroup::kHead
   TensorList out;
   for (auto& [name, p] : named_parameters_in(*net, ParamGroup::kBackbone)) {
     // The head LayerNorm is not part of the FCMAE encoder.
-    if (name.rfind("norm.", 0) == 0 || in_param_group(name, excluded)) continue;
+    if (starts_with(name, "norm.") || in_param_group(name, excluded)) continue;
     out.emplace_back(name, p);
   }
   return out;

@@ -16,6 +16,7 @@
 #include "libgaze/core/log.h"
 #include "libgaze/core/parallel.h"
 #include "libgaze/core/progress.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/io/optimizer_state.h"
 #include "trainers/metrics_log.h"
 #include "trainers/schedule.h"
@@ -39,7 +40,7 @@ void restore_aux(TrainingStage& stage, const TensorList& state, const std::strin
     const std::string p = kAuxPrefix + prefix + ".";
     TensorList mine;
     for (const auto& [name, t] : state) {
-      if (name.rfind(p, 0) == 0) mine.emplace_back(name.substr(p.size()), t);
+      if (starts_with(name, p)) mine.emplace_back(name.substr(p.size()), t);
     }
     load_module_state(*module, mine, true, source + " (" + prefix + ")");
   }

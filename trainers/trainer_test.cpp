@@ -15,6 +15,7 @@
 #include "datasets/splits.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/core/json.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/models/param_groups.h"
 #include "tests/test_util.h"
 #include "trainers/batches.h"
@@ -190,7 +191,7 @@ TEST_CASE("weight averaging (train.ema): model.h5 holds the average of every ste
   // The average, recomputed from them: d = min(0.2, (1 + k) / (10 + k)) after step k (0-based).
   int64_t compared = 0;
   for (const auto& [name, saved] : last.state) {
-    if (name.rfind("ema.", 0) != 0) continue;
+    if (!starts_with(name, "ema.")) continue;
     const std::string tensor = name.substr(4);
     INFO(tensor);
     at::Tensor expected = find_tensor(steps[0], tensor).clone();

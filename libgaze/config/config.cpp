@@ -170,7 +170,7 @@ void read_value(const YAML::Node& node, T& value, const std::string& path, const
     if constexpr (is_section_list_v<T>) {
       if (!node.IsSequence()) throw fail();
       for (auto it = root.origin.begin(); it != root.origin.end();) {  // the entries it replaces
-        it = it->first.rfind(path + "[", 0) == 0 ? root.origin.erase(it) : std::next(it);
+        it = starts_with(it->first, path + "[") ? root.origin.erase(it) : std::next(it);
       }
       T parsed(node.size());
       for (size_t i = 0; i < node.size(); ++i) {
@@ -257,7 +257,7 @@ void resolve_stage_paths(Config& config, const fs::path& file) {
   for (auto& [key, ref] : stage_refs(config)) {
     const std::string origin = config_origin(config, key + ".config");
     if (ref->config.empty() || fs::path(ref->config).is_absolute()) continue;
-    if (origin.rfind(file.string() + ":", 0) != 0) continue;
+    if (!starts_with(origin, file.string() + ":")) continue;
     ref->config = (file.parent_path() / ref->config).lexically_normal().string();
   }
 }
@@ -464,7 +464,7 @@ void validate_stage_set(const Config& config, const std::string& key, const std:
   for (const auto& entry : set) {
     try {
       const StageSetEntry e = parse_stage_set_entry(entry);
-      if (e.assignment.rfind("pipeline.", 0) == 0) throw Error("'" + entry + "': a stage cannot set pipeline.*");
+      if (starts_with(e.assignment, "pipeline.")) throw Error("'" + entry + "': a stage cannot set pipeline.*");
       if (!e.dataset.empty() && !per_dataset) {
         throw Error("'" + entry + "' is for one dataset, but this stage is shared by all of them");
       }
@@ -678,7 +678,7 @@ void validate_config(Config& config) {
   if (a.roll > 0 && !a.warp)
     invalid(config, "train.augmentation.roll", "turns the camera through the warp: needs train.augmentation.warp=true");
   const std::string& source = config.data.source;
-  if (a.focal > 0 && (source.rfind("mpiigaze:", 0) == 0 || source.rfind("mpiifacegaze:", 0) == 0)) {
+  if (a.focal > 0 && (starts_with(source, "mpiigaze:") || starts_with(source, "mpiifacegaze:"))) {
     invalid(config, "train.augmentation.focal",
             "turns labels in the OpenEDS / AEA frame; MPII's normalised labels point y and z the other way");
   }
@@ -828,7 +828,7 @@ void copy_explicit_keys(const Config& from, Config& to, const std::vector<std::s
   for (const auto& entry : from.origin) {
     const std::string& key = entry.first;
     const bool skipped = std::any_of(skip_prefixes.begin(), skip_prefixes.end(),
-                                     [&](const std::string& p) { return key.rfind(p, 0) == 0; });
+                                     [&](const std::string& p) { return starts_with(key, p); });
     const auto src = source.find(key);
     if (skipped || src == source.end()) continue;
     const LeafSlot& dst = target.at(key);

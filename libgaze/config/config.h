@@ -411,8 +411,9 @@ struct DataConfig {
       "leave-one-person-out (MPII sources: the pXX number; packs: the participant id, the pack's own splits "
       "ignored): split train = everyone else, validation/test = that person; -1: none");
     v("train_people", train_people,
-      "packs: the train split keeps only its first N people (lowest participant ids), validation and test "
-      "unchanged: a learning curve over how many people training sees; -1 = all");
+      "packs: the train split keeps only its first N people (lowest ids of the pack's participant unit: "
+      "recordings on AEA), validation and test unchanged: a learning curve over how many people training sees; "
+      "image folders have none and ignore it; -1 = all");
     v("mpii_subset", mpii_subset,
       "MPIIGaze: evaluation (the standard 3,000 listed samples per person) or all (every normalised sample)");
     v("colour", colour,

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "libgaze/core/error.h"
+#include "libgaze/core/strings.h"
 #include "libgaze/io/pickle.h"
 #include "libgaze/io/zip.h"
 
@@ -71,7 +72,7 @@ void check_view(const SavedTensor& t, const std::string& where) {
 }  // namespace
 
 std::vector<SavedTensor> read_torch_save(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path) && path.rfind("/proc/self/fd/", 0) != 0) {
+  if (!std::filesystem::is_regular_file(path) && !starts_with(path, "/proc/self/fd/")) {
     throw Error(path + ": file not found");
   }
   const ZipReader zip(path);
