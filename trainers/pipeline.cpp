@@ -142,7 +142,8 @@ void apply_stage_set(Config& c, const StageRef& stage, const std::string& datase
 // are left alone: their labels are not what they train on.
 void resolve_camera(Config& c, const Config& pipeline, const std::string& dataset, bool eye_pair) {
   AugmentConfig& a = c.train.augmentation;
-  const bool eye_camera = (dataset == "openeds" || dataset == "aea") && !eye_pair && c.data.eye != "pair";
+  const bool pairs = eye_pair || c.data.eye == "pair";  // the stage reads pairs, or its config says so
+  const bool eye_camera = (dataset == "openeds" || dataset == "aea") && !pairs;
   const bool rendered = eye_camera && given_root(pipeline.pipeline, dataset).empty();
   if (a.focal == -1) {
     a.focal = rendered ? synth_focal_px(1.0) : 0;
@@ -155,7 +156,7 @@ void resolve_camera(Config& c, const Config& pipeline, const std::string& datase
   }
   if (a.focal > 0 && !eye_camera && !dataset.empty()) {
     throw Error("train.augmentation.focal: turns labels in one eye camera's frame: not on " +
-                std::string(eye_pair || c.data.eye == "pair" ? "eye pairs" : dataset) + " (set from " +
+                std::string(pairs ? "eye pairs" : dataset) + " (set from " +
                 config_origin(c, "train.augmentation.focal") +
                 "; -1 picks the renderer's where it renders and 0 elsewhere, or give it per dataset as "
                 "openeds:train.augmentation.focal=...)");

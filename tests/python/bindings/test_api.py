@@ -59,6 +59,27 @@ def test_models_predict_and_forward(tiny):
         student.forward(np.zeros((2, 1, 32, 64), np.float32))
 
 
+def test_forward_is_the_network_predict_runs_on_every_head(tiny):
+    # forward runs the stages, then the head on the last two stages' maps; predict runs the whole
+    # network. The heads that read more than the pooled last stage (a grid of cells, key points
+    # on the third stage) must give the same numbers both ways.
+    _, cfg = tiny
+    images = np.random.default_rng(1).integers(0, 255, (3, 32, 64), dtype=np.uint8)  # at the input size
+    mean = np.array([0.485, 0.456, 0.406], np.float32)[None, :, None, None]
+    std = np.array([0.229, 0.224, 0.225], np.float32)[None, :, None, None]
+    x = ((images[:, None].astype(np.float32) / 255 - mean) / std).astype(np.float32)
+    for head in ({}, {"model__head__grid": [2, 2]}, {"model__head__keypoints": 4}):
+        model = libgaze.build_model(cfg, **head)
+        gaze, log_scale = model.predict(images)
+        out, stages = model.forward(x, stages=True)
+        assert len(stages) == 4, head
+        np.testing.assert_allclose(out[:, :3] / np.linalg.norm(out[:, :3], axis=1, keepdims=True), gaze,
+                                   atol=1e-5, err_msg=str(head))
+        np.testing.assert_allclose(out[:, 3], log_scale, rtol=1e-5, atol=1e-6, err_msg=str(head))
+    assert libgaze.build_model(cfg, model__head__keypoints=4).param_count("head") > \
+        libgaze.build_model(cfg).param_count("head")
+
+
 def test_export_onnx_checked_by_onnx_and_run_by_onnxruntime(tiny, tmp_path):
     import onnx  # Debian python3-onnx, installed by scripts/setup
     _, cfg = tiny
