@@ -342,6 +342,8 @@ TEST_CASE("mpii_protocol=leave_one_out holds every person out once and averages 
                               : run == "teacher_adapters" ? "teacher"
                                                           : "gazetr_hybrid";
     CHECK(report["datasets"]["mpiifacegaze"][model]["generalised_deg"].get<double>() == Approx(sum / 3).epsilon(1e-9));
+    // Each fold scores its one held-out person: the people are the folds' people.
+    CHECK(report["datasets"]["mpiifacegaze"][model]["people_deg"].size() == 3);
   }
   const std::string md = read_file(dir.file("p/report.md"));
   CHECK_THAT(md, Contains("leave-one-person-out as the paper") && !Contains("one leave-people-out fold"));
@@ -470,7 +472,9 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
 TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and spread over seeds",
           "[cli][run][seeds]") {
   TempDir dir;
-  const auto r = run_tiny_pipeline(dir, "demo.yaml", "'pipeline.seeds=[0,3]'");
+  // Two validation people (2 train, 1 test): a standard error over the held-out people.
+  const auto r = run_tiny_pipeline(
+      dir, "demo.yaml", "'pipeline.seeds=[0,3]' synth.train_participants=0.4 synth.validation_participants=0.4");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // run.seed (0) keeps the plain names; seed 3 trains its own of every stage, seeded 3.
@@ -487,9 +491,12 @@ TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and s
   for (const std::string model : {"teacher", "student"}) {
     INFO(model);
     std::vector<double> e;
+    std::vector<gaze::Json> people;
     for (const std::string suffix : {"", "_s3"}) {
       const std::string eval = "p/" + model + "_adapters_openeds" + suffix + "/eval_validation.json";
-      e.push_back(gaze::parse_json(read_file(dir.file(eval)), "eval")["mean_deg"].get<double>());
+      const gaze::Json j = gaze::parse_json(read_file(dir.file(eval)), "eval");
+      e.push_back(j["mean_deg"].get<double>());
+      people.push_back(j["participants"]);
     }
     const gaze::Json& cell = report["datasets"]["openeds"][model];
     CHECK(cell["generalised_deg"].get<double>() == Approx((e[0] + e[1]) / 2).epsilon(1e-9));
@@ -497,9 +504,21 @@ TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and s
     REQUIRE(cell["seeds"].size() == 2);
     CHECK(cell["seeds"][1]["seed"].get<int64_t>() == 3);
     CHECK(cell["seeds"][1]["generalised_deg"].get<double>() == Approx(e[1]).epsilon(1e-9));
+    // Each held-out person's error as each seed's evaluation scored them; the cell's, their mean.
+    REQUIRE(people[0].size() == 2);
+    REQUIRE(cell["people_deg"].size() == people[0].size());
+    for (const auto& [id, scored] : people[0].items()) {
+      INFO("person " << id);
+      const double s0 = scored["mean_deg"].get<double>(), s3 = people[1].at(id)["mean_deg"].get<double>();
+      CHECK(cell["seeds"][0]["people_deg"][id].get<double>() == Approx(s0).epsilon(1e-12));
+      CHECK(cell["seeds"][1]["people_deg"][id].get<double>() == Approx(s3).epsilon(1e-12));
+      CHECK(cell["people_deg"][id].get<double>() == Approx((s0 + s3) / 2).epsilon(1e-12));
+    }
   }
   CHECK(report["checks"].size() == 3);
-  CHECK_THAT(read_file(dir.file("p/report.md")), Contains("mean over training seeds 0, 3") && Contains(" ± "));
+  CHECK_THAT(read_file(dir.file("p/report.md")), Contains("mean over training seeds 0, 3") && Contains(" ± ") &&
+                                                     Contains("| its standard error over the held-out people |") &&
+                                                     Contains(" people) |"));
   // A seed listed twice is refused before anything runs.
   const auto twice =
       run_gaze("run " + std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml run.out_dir=" + dir.path() +

@@ -71,8 +71,12 @@ std::string variant_of(const ConditionResults& c) {
 // several, else its means, which are the one seed's.
 std::vector<SeedScores> report_seeds(const Json& cell, const std::vector<int64_t>& seeds, const std::string& where) {
   const auto scores = [&](const Json& c, int64_t seed) {
-    return SeedScores{seed, number_at(c, "generalised_deg", where), number_at(c, "personalised_deg", where),
-                      number_at(c, "before_personalisation_deg", where), number_at(c, "mean_gaze_baseline_deg", where)};
+    return SeedScores{seed,
+                      number_at(c, "generalised_deg", where),
+                      number_at(c, "personalised_deg", where),
+                      number_at(c, "before_personalisation_deg", where),
+                      number_at(c, "mean_gaze_baseline_deg", where),
+                      people_at(c, "people_deg", where)};
   };
   if (!cell.contains("seeds")) {
     if (seeds.size() != 1)
@@ -91,12 +95,15 @@ std::vector<SeedScores> report_seeds(const Json& cell, const std::vector<int64_t
 DatasetScores over_seeds(const std::vector<SeedScores>& seeds) {
   DatasetScores s;
   const double n = double(seeds.size());
+  std::vector<const std::map<int64_t, double>*> people;
   for (const SeedScores& seed : seeds) {
     s.generalised += seed.generalised / n;
     s.personalised += seed.personalised / n;
     s.before += seed.before / n;
     s.baseline += seed.baseline / n;
+    people.push_back(&seed.people);
   }
+  s.people = mean_per_person(people);
   if (seeds.size() > 1) s.seeds = seeds;
   return s;
 }
@@ -260,8 +267,10 @@ std::vector<ConditionResults> read_conditions_summary(const std::string& path) {
         }
         out_cell.student.push_back({c.seeds[i], number_at(seed, "student_deg", at_seed),
                                     number_at(seed, "personalised_deg", at_seed),
-                                    number_at(seed, "before_personalisation_deg", at_seed), out_cell.baseline});
-        out_cell.teacher.push_back({c.seeds[i], number_at(seed, "teacher_deg", at_seed), 0, 0, out_cell.baseline});
+                                    number_at(seed, "before_personalisation_deg", at_seed), out_cell.baseline,
+                                    people_at(seed, "student_people_deg", at_seed)});
+        out_cell.teacher.push_back({c.seeds[i], number_at(seed, "teacher_deg", at_seed), 0, 0, out_cell.baseline,
+                                    people_at(seed, "teacher_people_deg", at_seed)});
       }
       c.datasets.push_back(out_cell);
     }
@@ -343,7 +352,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
       rows.push_back(
           {c.name, d, std::to_string(c.seeds.size()), fmt(cell.baseline), error_cell(te, false, false),
            error_cell(st, false, false), ratio(st.generalised / cell.baseline, "student_vs_baseline"),
-           ratio(st.generalised / te.generalised, "student_vs_teacher"),
+           people_error_cell(st), ratio(st.generalised / te.generalised, "student_vs_teacher"),
            fmt(st.before) + " -> " + fmt(st.personalised) + " (" + check_word(checks["personalisation_lowers"]) + ")"});
       Json per_seed = Json::array();
       for (size_t i = 0; i < cell.student.size(); ++i) {
@@ -352,6 +361,10 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                             {"student_deg", json_number(cell.student[i].generalised)},
                             {"before_personalisation_deg", json_number(cell.student[i].before)},
                             {"personalised_deg", json_number(cell.student[i].personalised)}});
+        if (!cell.student[i].people.empty()) {
+          per_seed.back()["student_people_deg"] = people_json(cell.student[i].people);
+          per_seed.back()["teacher_people_deg"] = people_json(cell.teacher[i].people);
+        }
       }
       datasets[d] = {{"mean_gaze_baseline_deg", json_number(cell.baseline)},
                      {"teacher_deg", json_number(te.generalised)},
@@ -360,6 +373,8 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                      {"student_sd_deg", json_number(seed_sd(st, &SeedScores::generalised))},
                      {"student_vs_baseline", json_number(st.generalised / cell.baseline)},
                      {"student_vs_teacher", json_number(st.generalised / te.generalised)},
+                     {"held_out_people", st.people.size()},
+                     {"student_vs_baseline_people_se", json_number(people_standard_error(st.people) / cell.baseline)},
                      {"before_personalisation_deg", json_number(st.before)},
                      {"personalised_deg", json_number(st.personalised)},
                      {"per_seed", per_seed},
@@ -392,10 +407,13 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
       "people unseen in training, mean ± standard "
       "deviation over training seeds. A cell passes when the student is <= 0.5x the mean-gaze baseline and "
       "<= 1.25x the teacher and personalisation lowers its error, on the means and on every seed (**mixed**: "
-      "passes on some seeds only).\n\n" +
+      "passes on some seeds only). The seeds share their held-out people: the standard error of student / "
+      "baseline over those people (the spread of the student's per-person errors, each a mean over the "
+      "seeds, over the square root of their number) says how much the verdict rests on who they are.\n\n" +
       descriptions + "\n" +
       markdown_table({"condition", "dataset", "seeds", "mean-gaze baseline", "teacher", "student", "student / baseline",
-                      "student / teacher", "student personalised (before -> after)"},
+                      "its standard error over the held-out people", "student / teacher",
+                      "student personalised (before -> after)"},
                      rows) +
       "\n" + std::to_string(report.cells_passing) + " of " + std::to_string(report.cells) +
       " condition x dataset cells pass every check on every seed.\n";

@@ -3,7 +3,9 @@
 // with another camera pose, resolution, illumination, anatomy or people count), summarised in
 // one table: per condition and dataset, the mean-gaze baseline, teacher and student errors
 // (mean ± standard deviation over the run's seeds), the two ratios the demo checks, and
-// personalisation before -> after, each check marked ok / FAIL / mixed (passes on some seeds).
+// personalisation before -> after, each check marked ok / FAIL / mixed (passes on some seeds),
+// and the standard error of student / baseline over the held-out people (the seeds share them,
+// so the seeds' spread cannot show how much a verdict rests on who was held out).
 //
 // The summary is built from each run's report.json (trainers/report.h), so it can be rebuilt
 // from finished runs without training anything; summaries of runs over different seeds

@@ -13,9 +13,10 @@ using Catch::Contains;
 
 namespace {
 // A run's report.json as the pipeline writes it: one dataset, the student's and teacher's
-// generalised error per seed (personalised 3, before 4, baseline 10 on every seed).
-std::string write_run(const std::string& folder, const std::vector<double>& student,
-                      const std::vector<double>& teacher) {
+// generalised error per seed (personalised 3, before 4, baseline 10 on every seed), and on every
+// seed the held-out people's errors `people` (none when empty).
+std::string write_run(const std::string& folder, const std::vector<double>& student, const std::vector<double>& teacher,
+                      const std::map<int64_t, double>& people = {}) {
   std::filesystem::create_directories(folder);
   PipelineResults r;
   r.datasets = {"openeds"};
@@ -25,9 +26,10 @@ std::string write_run(const std::string& folder, const std::vector<double>& stud
   r.k_curve = {0, 5};
   const auto scores = [&](const std::vector<double>& errors) {
     DatasetScores s = {0, 3.0, 4.0, 10.0, -1, {{0, 4.0}, {5, 3.0}}, 0.2};
+    s.people = people;
     for (size_t i = 0; i < errors.size(); ++i) {
       s.generalised += errors[i] / double(errors.size());
-      if (errors.size() > 1) s.seeds.push_back({int64_t(i), errors[i], 3.0, 4.0, 10.0});
+      if (errors.size() > 1) s.seeds.push_back({int64_t(i), errors[i], 3.0, 4.0, 10.0, people});
     }
     return s;
   };
@@ -40,13 +42,14 @@ std::string write_run(const std::string& folder, const std::vector<double>& stud
 
 TEST_CASE("held-out conditions: one row per condition and dataset from the runs' own reports", "[report][conditions]") {
   testing::TempDir dir;
-  // demo passes everywhere; camera's student passes "<= 0.5x baseline" on seed 0 only (4 vs 6);
-  // people (one seed) fails student vs teacher (4.5 > 1.25 x 3).
+  // demo passes everywhere, on two held-out people (3 and 5 degrees: a standard error of 1 degree);
+  // camera's student passes "<= 0.5x baseline" on seed 0 only (4 vs 6); people (one seed) fails
+  // student vs teacher (4.5 > 1.25 x 3). Camera and people did not keep their people.
   std::vector<ConditionRun> runs = {
       {"demo",
        "The demo's own data.",
        "experiments/conditions/demo.yaml",
-       write_run(dir.file("demo"), {4.0, 4.2, 3.8}, {3.9, 4.0, 4.1}),
+       write_run(dir.file("demo"), {4.0, 4.2, 3.8}, {3.9, 4.0, 4.1}, {{12, 3.0}, {13, 5.0}}),
        {}},
       {"camera", "Camera pose.", "camera.yaml", write_run(dir.file("camera"), {4.0, 6.0}, {4.0, 5.0}), {}},
       {"people", "", "people.yaml", write_run(dir.file("people"), {4.5}, {3.0}), {}},
@@ -57,11 +60,13 @@ TEST_CASE("held-out conditions: one row per condition and dataset from the runs'
   INFO(r.markdown);
   CHECK_THAT(r.markdown, Contains("| condition | dataset | seeds | mean-gaze baseline | teacher | student |"));
   // Means ± sample standard deviations over seeds, the ratios of the means, each check's word.
-  CHECK_THAT(r.markdown, Contains("| demo | openeds | 3 | 10.00 | 4.00 ± 0.10 | 4.00 ± 0.20 | 0.400 (ok) | 1.000 (ok) |"
-                                  " 4.00 -> 3.00 (ok) |"));
+  CHECK_THAT(r.markdown,
+             Contains("| demo | openeds | 3 | 10.00 | 4.00 ± 0.10 | 4.00 ± 0.20 | 0.400 (ok) | 0.100 (2 people) |"
+                      " 1.000 (ok) |"
+                      " 4.00 -> 3.00 (ok) |"));
   CHECK_THAT(r.markdown, Contains("| camera | openeds | 2 | 10.00 | 4.50 ± 0.71 | 5.00 ± 1.41 |"
-                                  " 0.500 (ok, **mixed**: fails on seed 1) | 1.111 (ok) |"));
-  CHECK_THAT(r.markdown, Contains("| people | openeds | 1 | 10.00 | 3.00 | 4.50 | 0.450 (ok) | 1.500 (FAIL) |"));
+                                  " 0.500 (ok, **mixed**: fails on seed 1) | – | 1.111 (ok) |"));
+  CHECK_THAT(r.markdown, Contains("| people | openeds | 1 | 10.00 | 3.00 | 4.50 | 0.450 (ok) | – | 1.500 (FAIL) |"));
   CHECK_THAT(r.markdown, Contains("- **camera** (`camera.yaml`): Camera pose.") &&
                              Contains("- **people** (`people.yaml`): no description"));
   CHECK(r.cells == 3);
@@ -78,6 +83,12 @@ TEST_CASE("held-out conditions: one row per condition and dataset from the runs'
   CHECK(camera.at("checks").at("student_vs_baseline").at("failing_seeds") == Json({1}));
   CHECK_FALSE(camera.at("passes").get<bool>());
   CHECK(j.at("conditions")[0].at("seeds") == Json({0, 1, 2}));
+  const Json& demo = j.at("conditions")[0].at("datasets").at("openeds");
+  CHECK(demo.at("held_out_people") == 2);
+  CHECK(demo.at("student_vs_baseline_people_se").get<double>() == Approx(0.1));
+  CHECK(demo.at("per_seed")[2].at("student_people_deg") == Json({{"12", 3.0}, {"13", 5.0}}));
+  CHECK(camera.at("held_out_people") == 0);
+  CHECK(camera.at("student_vs_baseline_people_se").is_null());
 
   // The summary reads back as the numbers it was made of: rewritten, it is the same file.
   const std::string before = testing::read_file(r.markdown_path);
@@ -91,16 +102,29 @@ TEST_CASE("held-out conditions: one row per condition and dataset from the runs'
       dir.write("bad.json", R"({"datasets": {"aea": {"student": {}, "teacher": {}}}, "seeds": [0], "checks": []})");
   CHECK_THROWS_WITH(read_condition_run({"anatomy", "", "anatomy.yaml", bad, {}}),
                     Contains("bad.json: datasets.aea.student") && Contains("generalised_deg"));
+  std::string people = testing::read_file(dir.file("demo/report.json"));
+  const std::string person = "\"12\": 3.0";
+  REQUIRE(people.find(person) != std::string::npos);
+  for (size_t at = people.find(person); at != std::string::npos; at = people.find(person)) {
+    people.replace(at, person.size(), "\"12x\": 3.0");
+  }
+  CHECK_THROWS_WITH(read_condition_run({"demo", "", "demo.yaml", dir.write("people.json", people), {}}),
+                    Contains("people.json: datasets.openeds.student") && Contains("people_deg.12x") &&
+                        Contains("expected a participant id"));
   CHECK(testing::read_file(r.markdown_path) == before);
 }
 
 TEST_CASE("held-out conditions: summaries over other seeds merge into one over all of them", "[report][conditions]") {
   testing::TempDir dir;
   // Seeds 0-1 of camera on one machine, seed 2 on another (its own run.seed: a one-seed run).
-  std::vector<ConditionResults> first = {read_condition_run(
-      {"camera", "Camera pose.", "camera.yaml", write_run(dir.file("a/camera"), {4.0, 6.0}, {4.0, 5.0}), {}})};
-  ConditionResults second =
-      read_condition_run({"camera", "", "camera.yaml", write_run(dir.file("b"), {5.0}, {4.5}), {}});
+  std::vector<ConditionResults> first = {
+      read_condition_run({"camera",
+                          "Camera pose.",
+                          "camera.yaml",
+                          write_run(dir.file("a/camera"), {4.0, 6.0}, {4.0, 5.0}, {{1, 4.0}, {2, 6.0}}),
+                          {}})};
+  ConditionResults second = read_condition_run(
+      {"camera", "", "camera.yaml", write_run(dir.file("b"), {5.0}, {4.5}, {{1, 7.0}, {2, 5.0}}), {}});
   REQUIRE(second.seeds == std::vector<int64_t>{0});
   second.seeds = {2};
   for (auto& cell : second.datasets) cell.student[0].seed = cell.teacher[0].seed = 2;
@@ -114,8 +138,9 @@ TEST_CASE("held-out conditions: summaries over other seeds merge into one over a
   const ConditionsReport r = write_conditions_report(merged, dir.file("all"));
   INFO(r.markdown);
   // Means over the three seeds (5 ± 1, teacher 4.5 ± 0.5); seed 1 still fails <= 0.5x baseline.
+  // Each person's mean over the three seeds (5 and 5.67) gives the people's standard error 1/3.
   CHECK_THAT(r.markdown, Contains("| camera | openeds | 3 | 10.00 | 4.50 ± 0.50 | 5.00 ± 1.00 |"
-                                  " 0.500 (ok, **mixed**: fails on seed 1) | 1.111 (ok) |"));
+                                  " 0.500 (ok, **mixed**: fails on seed 1) | 0.033 (2 people) | 1.111 (ok) |"));
 
   // A seed in two summaries is refused, naming both; so are summaries of different data.
   CHECK_THROWS_WITH(merge_condition_results({read_conditions_summary(a), read_conditions_summary(a)}),
@@ -306,7 +331,7 @@ TEST_CASE("held-out conditions: a pipeline variant's rows summarised instead of 
   const ConditionsReport summary = write_conditions_report({grid}, dir.file("grid"));
   CHECK_THAT(summary.markdown,
              Contains("the rows of its variant `grid`") &&
-                 Contains("| camera | openeds | 1 | 10.00 | 4.00 | 4.50 | 0.450 (ok) | 1.125 (ok) |"));
+                 Contains("| camera | openeds | 1 | 10.00 | 4.00 | 4.50 | 0.450 (ok) | – | 1.125 (ok) |"));
   CHECK(read_conditions_summary(summary.json_path).at(0).variant == "grid");
   // The paper's pair of the same run does not merge with it, nor share a summary.
   ConditionResults paper = read_condition_run({"camera", "", "camera.yaml", report, {}});

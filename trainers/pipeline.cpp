@@ -247,6 +247,7 @@ DatasetScores score(const Config& c, const std::string& pack, const fs::path& ev
   const EvalResult val = evaluate_on(*val_set);
   write_text_atomically(eval_json_path.string(), eval_json(val).dump(2) + "\n");
   s.generalised = val.summary.all_frames.mean;
+  for (const auto& [person, stats] : val.summary.per_participant) s.people[person] = stats.mean;
   s.blink_auc = val.blink_auc;
   for (size_t i = 0; i < val.errors_deg.size(); ++i) {
     if (!val.blinks[i]) s.errors.push_back(val.errors_deg[i]);
@@ -307,6 +308,9 @@ DatasetScores mean_scores(const std::vector<DatasetScores>& runs) {
   m.seconds_per_user = m.calibrate_seconds_per_user = 0;
   m.k_curve.clear();
   m.errors.clear();
+  std::vector<const std::map<int64_t, double>*> people;
+  for (const DatasetScores& f : runs) people.push_back(&f.people);
+  m.people = mean_per_person(people);
   std::map<int64_t, int64_t> k_runs;  // a person with too few frames for some k has no point there
   const double n = double(runs.size());
   double auc = 0;
@@ -486,7 +490,7 @@ ModelScores mean_over_seeds(const std::vector<const ModelScores*>& runs, const s
     if (seeds.size() < 2) continue;
     for (size_t i = 0; i < per_seed.size(); ++i) {
       const DatasetScores& s = per_seed[i];
-      scores.seeds.push_back({seeds[i], s.generalised, s.personalised, s.before, s.baseline});
+      scores.seeds.push_back({seeds[i], s.generalised, s.personalised, s.before, s.baseline, s.people});
     }
   }
   return m;

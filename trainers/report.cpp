@@ -1,6 +1,7 @@
 #include "trainers/report.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -45,6 +46,55 @@ std::string error_cell(const DatasetScores& s, bool personalised, bool csv) {
   if (csv) return fmt(mean, 4);
   double SeedScores::*field = personalised ? &SeedScores::personalised : &SeedScores::generalised;
   return fmt(mean) + (s.seeds.size() > 1 ? " ± " + fmt(seed_sd(s, field)) : "");
+}
+
+double people_standard_error(const std::map<int64_t, double>& people) {
+  const size_t n = people.size();
+  if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+  double mean = 0, squares = 0;
+  for (const auto& [id, error] : people) mean += error / double(n);
+  for (const auto& [id, error] : people) squares += (error - mean) * (error - mean);
+  return std::sqrt(squares / double(n - 1) / double(n));
+}
+
+std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64_t, double>*>& runs) {
+  std::map<int64_t, double> sum;
+  std::map<int64_t, int64_t> count;
+  for (const auto* run : runs) {
+    for (const auto& [id, error] : *run) {
+      sum[id] += error;
+      ++count[id];
+    }
+  }
+  for (auto& [id, error] : sum) error /= double(count.at(id));
+  return sum;
+}
+
+std::string people_error_cell(const DatasetScores& s) {
+  if (s.people.size() < 2) return "–";
+  return fmt(people_standard_error(s.people) / s.baseline, 3) + " (" + std::to_string(s.people.size()) + " people)";
+}
+
+Json people_json(const std::map<int64_t, double>& people) {
+  Json out = Json::object();
+  for (const auto& [id, error] : people) out[std::to_string(id)] = json_number(error);
+  return out;
+}
+
+std::map<int64_t, double> people_at(const Json& object, const std::string& key, const std::string& where) {
+  std::map<int64_t, double> people;
+  if (!object.contains(key)) return people;
+  const Json& v = object.at(key);
+  if (!v.is_object()) throw Error(where + ": '" + key + "' is not an object of participant id -> degrees");
+  for (const auto& [id, error] : v.items()) {
+    int64_t person = 0;
+    const auto [end, failed] = std::from_chars(id.data(), id.data() + id.size(), person);
+    if (failed != std::errc() || end != id.data() + id.size() || !error.is_number()) {
+      throw Error(where + ": " + key + "." + id + ": expected a participant id and a number of degrees");
+    }
+    people[person] = error.get<double>();
+  }
+  return people;
 }
 
 namespace {
@@ -343,6 +393,7 @@ std::string checks(const PipelineResults& r) {
           rows.back().end(),
           {fmt(st.baseline),
            fmt(st.generalised / st.baseline, 3) + verdict(check("student_vs_baseline"), "<= 0.5 ok", "> 0.5"),
+           people_error_cell(st),
            fmt(st.generalised / te.generalised, 3) + verdict(check("student_vs_teacher"), "<= 1.25 ok", "> 1.25"),
            fmt(st.before) + " -> " + fmt(st.personalised) +
                verdict(check("personalisation_lowers"), "lower ok", "not lower"),
@@ -353,6 +404,7 @@ std::string checks(const PipelineResults& r) {
   std::vector<std::string> header = {"dataset",
                                      "mean-gaze baseline",
                                      "student / baseline",
+                                     "its standard error over the held-out people",
                                      "student / teacher",
                                      "personalisation (student: before -> after)",
                                      "blink AUC (student)",
@@ -436,6 +488,7 @@ Json report_json(const PipelineResults& r) {
                    {"gap_ms", s.protocol.gap_ms < 0 ? Json(nullptr) : Json(s.protocol.gap_ms)},
                    {"calibration_window_ms", s.protocol.calibration_window_ms},
                    {"k_curve", k_curve}};
+      if (!s.people.empty()) cell["people_deg"] = people_json(s.people);
       if (s.seeds.size() > 1) {
         Json seeds = Json::array();
         for (const SeedScores& seed : s.seeds) {
@@ -444,6 +497,7 @@ Json report_json(const PipelineResults& r) {
                            {"personalised_deg", json_number(seed.personalised)},
                            {"before_personalisation_deg", json_number(seed.before)},
                            {"mean_gaze_baseline_deg", json_number(seed.baseline)}});
+          if (!seed.people.empty()) seeds.back()["people_deg"] = people_json(seed.people);
         }
         cell["seeds"] = seeds;
         cell["generalised_sd_deg"] = json_number(seed_sd(s, &SeedScores::generalised));
@@ -568,6 +622,10 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
   for (const auto& line : r.ours) md += "- " + line + "\n";
   md += "\n## Checks\n\n";
   md += checks(r);
+  md +=
+      "\nThe seeds share one set of held-out people, so a check also rests on who they are: the standard "
+      "error is the spread of the student's per-person errors (each person's mean over their frames and "
+      "the seeds) over the square root of their number, as a fraction of the baseline.\n";
   md += "\n## Error vs number of calibration images k\n\n" + k_table(r, curves);
   md += "\n![error vs k](k_curve.svg)\n\nPipeline time: " + fmt(r.seconds, 0) + " s.\n";
   const bool tables12 = !r.baselines.empty() || std::any_of(r.datasets.begin(), r.datasets.end(), [](const auto& d) {

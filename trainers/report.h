@@ -13,6 +13,10 @@
 // deviation over seeds" (CSV: the mean, and the deviation in a _sd column beside it), report.json
 // holds each seed's numbers, and a check that passes on some seeds and fails on others is
 // flagged "mixed" with the seeds that fail.
+//
+// How far the people drawn for the generalised check move it is reported beside the seeds: each
+// held-out (validation) person's error is kept (report.json: people_deg, by participant id), and
+// the checks table gives the standard error of student / baseline over those people.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,7 @@
 #include <vector>
 
 #include "datasets/splits.h"
+#include "libgaze/core/json.h"
 
 namespace gaze {
 
@@ -28,6 +33,7 @@ namespace gaze {
 struct SeedScores {
   int64_t seed = 0;
   double generalised = 0, personalised = 0, before = 0, baseline = 0;
+  std::map<int64_t, double> people = {};  // generalised, per held-out person: id -> mean error
 };
 
 // What one model scored on one dataset.
@@ -42,6 +48,9 @@ struct DatasetScores {
   double calibrate_seconds_per_user = 0;  // one calibration at k (personalize.h)
   CalibrationProtocol protocol = {};      // what a personalised "user" is, where its calibration came from
   std::vector<double> errors = {};        // generalised: each open-eye validation frame's error (CDFs)
+  // Generalised, per held-out person: id -> the mean error over their open-eye frames (over
+  // seeds, each person's mean; over leave-one-out folds, each fold's person). Empty: not kept.
+  std::map<int64_t, double> people = {};
   // With several pipeline.seeds the fields above are means over seeds (errors: every seed's
   // frames) and `seeds` holds each seed's own numbers; empty for a single seed.
   std::vector<SeedScores> seeds = {};
@@ -111,6 +120,22 @@ CheckResult run_check(const std::string& check, const DatasetScores& student, co
 
 // The sample standard deviation over a cell's seeds of one of its numbers (0 below two seeds).
 double seed_sd(const DatasetScores& s, double SeedScores::*field);
+
+// The standard error of a mean over people: the sample standard deviation of their errors over
+// the square root of how many there are; NaN below two people.
+double people_standard_error(const std::map<int64_t, double>& people);
+
+// Each person's mean over the runs (seeds, folds) that score them.
+std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64_t, double>*>& runs);
+
+// "0.021 (60 people)": people_standard_error of `s`'s people over its baseline, the uncertainty
+// of student / baseline that comes from which people were held out; "–" below two people.
+std::string people_error_cell(const DatasetScores& s);
+
+// report.json's people_deg ({"12": 4.31, ...}) and back; people_at names `where` and the key
+// when a member is not a number, and gives {} when `object` has no such key (older reports).
+Json people_json(const std::map<int64_t, double>& people);
+std::map<int64_t, double> people_at(const Json& object, const std::string& key, const std::string& where);
 
 // An error cell: the generalised (or personalised) mean, and with several seeds "± standard
 // deviation" (Markdown; in CSV the mean alone, the deviation having a column of its own).

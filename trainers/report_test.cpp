@@ -28,6 +28,7 @@ TEST_CASE("the pipeline report renders the run's numbers, counts included", "[re
     r.teacher.datasets[d] = {4.0, 3.0, 3.5, 10.0, -1, {{0, 3.5}, {5, 3.0}}, 0.2};
     r.student.datasets[d] = {4.5, 3.2, 3.9, 10.0, 0.9, {{0, 3.9}, {5, 3.2}}, 0.1};
   }
+  r.student.datasets["openeds"].people = {{12, 4.0}, {13, 5.0}};  // two held-out people: standard error 0.5
   for (DatasetScores* aea : {&r.teacher.datasets["aea"], &r.student.datasets["aea"]}) {
     aea->protocol = {"recording", 100, 3000};  // personalised per recording, calibrated across a window
   }
@@ -45,8 +46,9 @@ TEST_CASE("the pipeline report renders the run's numbers, counts included", "[re
   CHECK_THAT(report.markdown, Contains("| generalised | DFT Gaze (student) | 123K | 4.50 | 7.82 | 4.50 | 2.14 |"));
   CHECK_THAT(report.markdown,
              Contains("| personalised | ConvNeXt V2-A (teacher) | 3.6M | 3.00 | 5.36 | 3.00 | 2.32 |"));
-  CHECK_THAT(report.markdown,
-             Contains("| openeds | 10.00 | 0.450 (<= 0.5 ok) | 1.125 (<= 1.25 ok) | 3.90 -> 3.20 (lower ok)"));
+  CHECK_THAT(report.markdown, Contains("| openeds | 10.00 | 0.450 (<= 0.5 ok) | 0.050 (2 people) | 1.125 (<= 1.25 ok) |"
+                                       " 3.90 -> 3.20 (lower ok)") &&
+                                  Contains("| aea | 10.00 | 0.450 (<= 0.5 ok) | – | 1.125 (<= 1.25 ok) |"));
   CHECK_THAT(report.markdown, Contains("| student openeds | 3.90 | 3.20 |"));
   CHECK(testing::read_file(report.csv_path)
             .rfind("setting,model,params,openeds_ours,openeds_paper,aea_ours,aea_paper\n"
@@ -56,6 +58,8 @@ TEST_CASE("the pipeline report renders the run's numbers, counts included", "[re
   CHECK(j.at("params").at("student").get<int64_t>() == 123456);
   CHECK(j.at("datasets").at("aea").at("teacher").at("blink_auc").is_null());
   CHECK(j.at("datasets").at("aea").at("student").at("k_curve").at("5").get<double>() == 3.2);
+  CHECK(j.at("datasets").at("openeds").at("student").at("people_deg") == Json({{"12", 4.0}, {"13", 5.0}}));
+  CHECK_FALSE(j.at("datasets").at("aea").at("student").contains("people_deg"));
   CHECK_THAT(report.markdown, Contains("per recording (no person ids): calibrated on the 5 frames of its first 3000 ms "
                                        "whose gaze lies farthest apart, evaluated on its frames 100 ms and more after "
                                        "that window"));
@@ -198,9 +202,9 @@ TEST_CASE("our rows (full fine-tuning, a variant) sit beside the paper's in ever
   // Checks: the paper's pair, then each of ours that names its teacher, against that teacher.
   CHECK_THAT(report.markdown,
              Contains("| dataset | pair | mean-gaze baseline | student / baseline |") &&
-                 Contains("| openeds | student vs teacher | 12.00 | 0.542 (> 0.5) | 1.000 (<= 1.25 ok) |") &&
-                 Contains("| openeds | student_full vs teacher | 12.00 | 0.354 (<= 0.5 ok) | 0.654") &&
-                 Contains("| openeds | student_grid vs teacher_grid | 12.00 | 0.458 (<= 0.5 ok) | "
+                 Contains("| openeds | student vs teacher | 12.00 | 0.542 (> 0.5) | – | 1.000 (<= 1.25 ok) |") &&
+                 Contains("| openeds | student_full vs teacher | 12.00 | 0.354 (<= 0.5 ok) | – | 0.654") &&
+                 Contains("| openeds | student_grid vs teacher_grid | 12.00 | 0.458 (<= 0.5 ok) | – | "
                           "1.375 (> 1.25) |"));
   // Tables 1 and 2: our rows after the paper's, no paper values.
   REQUIRE(report.table_paths.size() == 4);
