@@ -342,8 +342,18 @@ TEST_CASE("mpii_protocol=leave_one_out holds every person out once and averages 
                               : run == "teacher_adapters" ? "teacher"
                                                           : "gazetr_hybrid";
     CHECK(report["datasets"]["mpiifacegaze"][model]["generalised_deg"].get<double>() == Approx(sum / 3).epsilon(1e-9));
-    // Each fold scores its one held-out person: the people are the folds' people.
-    CHECK(report["datasets"]["mpiifacegaze"][model]["people_deg"].size() == 3);
+    // Each fold scores its one held-out person: the people are the folds' people, their mean the
+    // paper's mean over people.
+    const gaze::Json& people = report["datasets"]["mpiifacegaze"][model]["people_deg"];
+    REQUIRE(people.size() == 3);
+    double people_sum = 0;
+    for (int person = 0; person < 3; ++person) {
+      const std::string eval = "p/" + run + "_mpiifacegaze_p0" + std::to_string(person) + "/eval_validation.json";
+      const double scored = gaze::parse_json(read_file(dir.file(eval)), "eval")["mean_deg"].get<double>();
+      CHECK(people[std::to_string(person)].get<double>() == Approx(scored).epsilon(1e-12));
+      people_sum += people[std::to_string(person)].get<double>();
+    }
+    CHECK(people_sum / 3 == Approx(sum / 3).epsilon(1e-12));
   }
   const std::string md = read_file(dir.file("p/report.md"));
   CHECK_THAT(md, Contains("leave-one-person-out as the paper") && !Contains("one leave-people-out fold"));
@@ -518,7 +528,7 @@ TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and s
   CHECK(report["checks"].size() == 3);
   CHECK_THAT(read_file(dir.file("p/report.md")), Contains("mean over training seeds 0, 3") && Contains(" ± ") &&
                                                      Contains("| its standard error over the held-out people |") &&
-                                                     Contains(" people) |"));
+                                                     Contains(" participants) |"));
   // A seed listed twice is refused before anything runs.
   const auto twice =
       run_gaze("run " + std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml run.out_dir=" + dir.path() +

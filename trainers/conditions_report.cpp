@@ -91,19 +91,26 @@ std::vector<SeedScores> report_seeds(const Json& cell, const std::vector<int64_t
   return out;
 }
 
-// A cell's seeds as the DatasetScores report.h checks: the means, and the seeds when several.
-DatasetScores over_seeds(const std::vector<SeedScores>& seeds) {
+// A cell's seeds as the DatasetScores report.h checks: the means, and the seeds when several;
+// each held-out person's mean over the seeds only when every seed scored the same people (a
+// summary merged with one made before people were kept has none), counted in `unit`.
+DatasetScores over_seeds(const std::vector<SeedScores>& seeds, const std::string& unit) {
   DatasetScores s;
+  s.protocol.unit = unit;
   const double n = double(seeds.size());
   std::vector<const std::map<int64_t, double>*> people;
+  bool same_people = true;
   for (const SeedScores& seed : seeds) {
     s.generalised += seed.generalised / n;
     s.personalised += seed.personalised / n;
     s.before += seed.before / n;
     s.baseline += seed.baseline / n;
     people.push_back(&seed.people);
+    same_people = same_people && seed.people.size() == seeds.front().people.size() &&
+                  std::equal(seed.people.begin(), seed.people.end(), seeds.front().people.begin(),
+                             [](const auto& a, const auto& b) { return a.first == b.first; });
   }
-  s.people = mean_per_person(people);
+  if (same_people) s.people = mean_per_person(people);
   if (seeds.size() > 1) s.seeds = seeds;
   return s;
 }
@@ -144,9 +151,7 @@ RecipeComparison::Change change_over(const std::vector<double>& differences) {
     c.lower += d < 0 ? 1 : 0;
   }
   if (differences.size() < 2) return c;
-  double squares = 0;
-  for (const double d : differences) squares += (d - c.mean) * (d - c.mean);
-  c.standard_error = std::sqrt(squares / double(differences.size() - 1) / double(differences.size()));
+  c.standard_error = sample_standard_deviation(differences) / std::sqrt(double(differences.size()));
   return c;
 }
 
@@ -228,9 +233,11 @@ ConditionResults read_condition_run(const ConditionRun& run) {
       throw Error(where + ": no row " + student + ": was the run made with pipeline.variants naming '" + run.variant +
                   "' (and its student)?");
     }
-    ConditionResults::Cell cell{d, 0, report_seeds(json_at(models, student, where), c.seeds, where + "." + student),
+    const Json& student_cell = json_at(models, student, where);
+    ConditionResults::Cell cell{d, 0, report_seeds(student_cell, c.seeds, where + "." + student),
                                 report_seeds(json_at(models, teacher, where), c.seeds, where + "." + teacher)};
     cell.baseline = cell.student.front().baseline;
+    if (student_cell.contains("personalised_per")) cell.unit = json_string_at(student_cell, "personalised_per", where);
     c.datasets.push_back(cell);
   }
   return c;
@@ -252,6 +259,7 @@ std::vector<ConditionResults> read_conditions_summary(const std::string& path) {
     for (const auto& [d, cell] : json_at(entry, "datasets", where).items()) {
       const std::string at = where + ".datasets." + d;
       ConditionResults::Cell out_cell{d, number_at(cell, "mean_gaze_baseline_deg", at), {}, {}};
+      if (cell.contains("people_unit")) out_cell.unit = json_string_at(cell, "people_unit", at);
       // Summaries written before per_seed hold one seed each: their means are its numbers.
       if (!cell.contains("per_seed") && c.seeds.size() != 1) throw Error(at + ": lacks per_seed for its seeds");
       const Json per_seed = cell.contains("per_seed") ? cell.at("per_seed") : Json::array({cell});
@@ -335,7 +343,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
     Json datasets = Json::object();
     for (const ConditionResults::Cell& cell : c.datasets) {
       const std::string& d = cell.dataset;
-      const DatasetScores st = over_seeds(cell.student), te = over_seeds(cell.teacher);
+      const DatasetScores st = over_seeds(cell.student, cell.unit), te = over_seeds(cell.teacher, cell.unit);
       std::map<std::string, CheckResult> checks;
       Json checks_json = Json::object();
       bool passes = true;
@@ -361,10 +369,10 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                             {"student_deg", json_number(cell.student[i].generalised)},
                             {"before_personalisation_deg", json_number(cell.student[i].before)},
                             {"personalised_deg", json_number(cell.student[i].personalised)}});
-        if (!cell.student[i].people.empty()) {
+        if (!cell.student[i].people.empty())
           per_seed.back()["student_people_deg"] = people_json(cell.student[i].people);
+        if (!cell.teacher[i].people.empty())
           per_seed.back()["teacher_people_deg"] = people_json(cell.teacher[i].people);
-        }
       }
       datasets[d] = {{"mean_gaze_baseline_deg", json_number(cell.baseline)},
                      {"teacher_deg", json_number(te.generalised)},
@@ -374,6 +382,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                      {"student_vs_baseline", json_number(st.generalised / cell.baseline)},
                      {"student_vs_teacher", json_number(st.generalised / te.generalised)},
                      {"held_out_people", st.people.size()},
+                     {"people_unit", cell.unit},
                      {"student_vs_baseline_people_se", json_number(people_standard_error(st.people) / cell.baseline)},
                      {"before_personalisation_deg", json_number(st.before)},
                      {"personalised_deg", json_number(st.personalised)},
@@ -407,9 +416,10 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
       "people unseen in training, mean ± standard "
       "deviation over training seeds. A cell passes when the student is <= 0.5x the mean-gaze baseline and "
       "<= 1.25x the teacher and personalisation lowers its error, on the means and on every seed (**mixed**: "
-      "passes on some seeds only). The seeds share their held-out people: the standard error of student / "
-      "baseline over those people (the spread of the student's per-person errors, each a mean over the "
-      "seeds, over the square root of their number) says how much the verdict rests on who they are.\n\n" +
+      "passes on some seeds only). Every seed is scored on the same held-out people, so the seeds' spread "
+      "cannot show how much a verdict rests on who they are: the standard error column does, the standard "
+      "error of the student's mean over those people (each person's mean error over the seeds) as a "
+      "fraction of the baseline (– where the runs did not keep their people).\n\n" +
       descriptions + "\n" +
       markdown_table({"condition", "dataset", "seeds", "mean-gaze baseline", "teacher", "student", "student / baseline",
                       "its standard error over the held-out people", "student / teacher",

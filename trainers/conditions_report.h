@@ -49,6 +49,7 @@ struct ConditionResults {
     std::string dataset;                       // "openeds"
     double baseline = 0;                       // the mean-gaze baseline (the data's, the same on every seed)
     std::vector<SeedScores> student, teacher;  // one per seed, in `seeds` order
+    std::string unit = "participant";          // what its held-out people are: participant, sequence, recording
   };
   std::string name, description, config;
   std::vector<std::string> sources;  // the report.json or conditions.json files the numbers come from

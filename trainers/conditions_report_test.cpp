@@ -61,7 +61,7 @@ TEST_CASE("held-out conditions: one row per condition and dataset from the runs'
   CHECK_THAT(r.markdown, Contains("| condition | dataset | seeds | mean-gaze baseline | teacher | student |"));
   // Means ± sample standard deviations over seeds, the ratios of the means, each check's word.
   CHECK_THAT(r.markdown,
-             Contains("| demo | openeds | 3 | 10.00 | 4.00 ± 0.10 | 4.00 ± 0.20 | 0.400 (ok) | 0.100 (2 people) |"
+             Contains("| demo | openeds | 3 | 10.00 | 4.00 ± 0.10 | 4.00 ± 0.20 | 0.400 (ok) | 0.100 (2 participants) |"
                       " 1.000 (ok) |"
                       " 4.00 -> 3.00 (ok) |"));
   CHECK_THAT(r.markdown, Contains("| camera | openeds | 2 | 10.00 | 4.50 ± 0.71 | 5.00 ± 1.41 |"
@@ -111,6 +111,17 @@ TEST_CASE("held-out conditions: one row per condition and dataset from the runs'
   CHECK_THROWS_WITH(read_condition_run({"demo", "", "demo.yaml", dir.write("people.json", people), {}}),
                     Contains("people.json: datasets.openeds.student") && Contains("people_deg.12x") &&
                         Contains("expected a participant id"));
+  // "012" is not an id people_json writes (it would collide with 12); a list is not an id map.
+  for (const auto& [bad_people, says] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"012": 3.0})", "people_deg.012: expected a participant id"},
+           {R"({"12": "3"})", "people_deg.12: expected a participant id and a number"},
+           {"[3.0]", "'people_deg' is not an object"}}) {
+    const std::string report =
+        dir.write("p.json", R"({"datasets": {"openeds": {"student": {"generalised_deg": 1, "personalised_deg": 1,)"
+                            R"( "before_personalisation_deg": 1, "mean_gaze_baseline_deg": 2, "people_deg": )" +
+                                bad_people + R"(}, "teacher": {}}}, "seeds": [0], "checks": []})");
+    CHECK_THROWS_WITH(read_condition_run({"demo", "", "demo.yaml", report, {}}), Contains(says));
+  }
   CHECK(testing::read_file(r.markdown_path) == before);
 }
 
@@ -140,7 +151,17 @@ TEST_CASE("held-out conditions: summaries over other seeds merge into one over a
   // Means over the three seeds (5 ± 1, teacher 4.5 ± 0.5); seed 1 still fails <= 0.5x baseline.
   // Each person's mean over the three seeds (5 and 5.67) gives the people's standard error 1/3.
   CHECK_THAT(r.markdown, Contains("| camera | openeds | 3 | 10.00 | 4.50 ± 0.50 | 5.00 ± 1.00 |"
-                                  " 0.500 (ok, **mixed**: fails on seed 1) | 0.033 (2 people) | 1.111 (ok) |"));
+                                  " 0.500 (ok, **mixed**: fails on seed 1) | 0.033 (2 participants) | 1.111 (ok) |"));
+  // A seed whose run did not keep its people (made before they were kept) leaves the cell without
+  // a standard error rather than one over some seeds only.
+  ConditionResults third =
+      read_condition_run({"camera", "", "camera.yaml", write_run(dir.file("c"), {5.0}, {4.5}), {}});
+  third.seeds = {3};
+  for (auto& cell : third.datasets) cell.student[0].seed = cell.teacher[0].seed = 3;
+  const std::string without = write_conditions_report({third}, dir.file("c")).json_path;
+  const ConditionsReport partly = write_conditions_report(
+      merge_condition_results({read_conditions_summary(a), read_conditions_summary(without)}), dir.file("partly"));
+  CHECK_THAT(partly.markdown, Contains("fails on seed 1) | – | 1.111 (ok) |"));
 
   // A seed in two summaries is refused, naming both; so are summaries of different data.
   CHECK_THROWS_WITH(merge_condition_results({read_conditions_summary(a), read_conditions_summary(a)}),

@@ -32,13 +32,20 @@ constexpr PaperRow kPaper[] = {
 
 }  // namespace
 
-double seed_sd(const DatasetScores& s, double SeedScores::*field) {
-  const size_t n = s.seeds.size();
-  if (n < 2) return 0;
+double sample_standard_deviation(const std::vector<double>& values) {
+  const size_t n = values.size();
+  if (n < 2) return std::numeric_limits<double>::quiet_NaN();
   double mean = 0, squares = 0;
-  for (const SeedScores& seed : s.seeds) mean += seed.*field / double(n);
-  for (const SeedScores& seed : s.seeds) squares += (seed.*field - mean) * (seed.*field - mean);
+  for (const double v : values) mean += v / double(n);
+  for (const double v : values) squares += (v - mean) * (v - mean);
   return std::sqrt(squares / double(n - 1));
+}
+
+double seed_sd(const DatasetScores& s, double SeedScores::*field) {
+  if (s.seeds.size() < 2) return 0;
+  std::vector<double> values;
+  for (const SeedScores& seed : s.seeds) values.push_back(seed.*field);
+  return sample_standard_deviation(values);
 }
 
 std::string error_cell(const DatasetScores& s, bool personalised, bool csv) {
@@ -49,12 +56,9 @@ std::string error_cell(const DatasetScores& s, bool personalised, bool csv) {
 }
 
 double people_standard_error(const std::map<int64_t, double>& people) {
-  const size_t n = people.size();
-  if (n < 2) return std::numeric_limits<double>::quiet_NaN();
-  double mean = 0, squares = 0;
-  for (const auto& [id, error] : people) mean += error / double(n);
-  for (const auto& [id, error] : people) squares += (error - mean) * (error - mean);
-  return std::sqrt(squares / double(n - 1) / double(n));
+  std::vector<double> errors;
+  for (const auto& [id, error] : people) errors.push_back(error);
+  return sample_standard_deviation(errors) / std::sqrt(double(errors.size()));
 }
 
 std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64_t, double>*>& runs) {
@@ -72,12 +76,15 @@ std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64
 
 std::string people_error_cell(const DatasetScores& s) {
   if (s.people.size() < 2) return "–";
-  return fmt(people_standard_error(s.people) / s.baseline, 3) + " (" + std::to_string(s.people.size()) + " people)";
+  return fmt(people_standard_error(s.people) / s.baseline, 3) + " (" + std::to_string(s.people.size()) + " " +
+         s.protocol.unit + "s)";
 }
 
 Json people_json(const std::map<int64_t, double>& people) {
   Json out = Json::object();
-  for (const auto& [id, error] : people) out[std::to_string(id)] = json_number(error);
+  for (const auto& [id, error] : people) {
+    if (std::isfinite(error)) out[std::to_string(id)] = error;  // summarize_errors refuses NaN: never skips
+  }
   return out;
 }
 
@@ -89,7 +96,7 @@ std::map<int64_t, double> people_at(const Json& object, const std::string& key, 
   for (const auto& [id, error] : v.items()) {
     int64_t person = 0;
     const auto [end, failed] = std::from_chars(id.data(), id.data() + id.size(), person);
-    if (failed != std::errc() || end != id.data() + id.size() || !error.is_number()) {
+    if (failed != std::errc() || end != id.data() + id.size() || std::to_string(person) != id || !error.is_number()) {
       throw Error(where + ": " + key + "." + id + ": expected a participant id and a number of degrees");
     }
     people[person] = error.get<double>();
@@ -413,6 +420,24 @@ std::string checks(const PipelineResults& r) {
   return markdown_table(header, rows);
 }
 
+// Under the checks, when some cell has its held-out people: what their standard error says.
+std::string people_sentence(const PipelineResults& r) {
+  bool any = false;
+  for (const ModelScores* m : every_model(r)) {
+    for (const auto& [d, s] : m->datasets) any = any || s.people.size() > 1;
+  }
+  if (!any) return "";
+  return std::string(
+             "\nThe standard error is that of the student's mean over the held-out people (each person's mean "
+             "error over their open-eye frames") +
+         (r.seeds.size() > 1 ? " and the seeds" : "") +
+         "), as a fraction of the baseline: how much student / baseline would move had other people been "
+         "held out. " +
+         (r.seeds.size() > 1 ? "Every seed is scored on the same people, so the seeds' spread does not show it. "
+                             : "") +
+         "The ratio itself weights every frame alike; with as many frames per person the two means agree.\n";
+}
+
 // With several seeds: what the cells are ("" for one seed).
 std::string seeds_sentence(const PipelineResults& r) {
   if (r.seeds.size() < 2) return "";
@@ -488,7 +513,10 @@ Json report_json(const PipelineResults& r) {
                    {"gap_ms", s.protocol.gap_ms < 0 ? Json(nullptr) : Json(s.protocol.gap_ms)},
                    {"calibration_window_ms", s.protocol.calibration_window_ms},
                    {"k_curve", k_curve}};
-      if (!s.people.empty()) cell["people_deg"] = people_json(s.people);
+      if (!s.people.empty()) {
+        cell["people_deg"] = people_json(s.people);
+        cell["people_standard_error_deg"] = json_number(people_standard_error(s.people));
+      }
       if (s.seeds.size() > 1) {
         Json seeds = Json::array();
         for (const SeedScores& seed : s.seeds) {
@@ -622,10 +650,7 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
   for (const auto& line : r.ours) md += "- " + line + "\n";
   md += "\n## Checks\n\n";
   md += checks(r);
-  md +=
-      "\nThe seeds share one set of held-out people, so a check also rests on who they are: the standard "
-      "error is the spread of the student's per-person errors (each person's mean over their frames and "
-      "the seeds) over the square root of their number, as a fraction of the baseline.\n";
+  md += people_sentence(r);
   md += "\n## Error vs number of calibration images k\n\n" + k_table(r, curves);
   md += "\n![error vs k](k_curve.svg)\n\nPipeline time: " + fmt(r.seconds, 0) + " s.\n";
   const bool tables12 = !r.baselines.empty() || std::any_of(r.datasets.begin(), r.datasets.end(), [](const auto& d) {

@@ -14,9 +14,11 @@
 // holds each seed's numbers, and a check that passes on some seeds and fails on others is
 // flagged "mixed" with the seeds that fail.
 //
-// How far the people drawn for the generalised check move it is reported beside the seeds: each
-// held-out (validation) person's error is kept (report.json: people_deg, by participant id), and
-// the checks table gives the standard error of student / baseline over those people.
+// How far the people drawn for the generalised check move it is reported beside the seeds, which
+// are all scored on the same people: each held-out (validation) person's error is kept
+// (report.json: people_deg, by participant id: a recording on AEA, a sequence on OpenEDS without
+// a participants file), and the checks table gives the standard error over those people of the
+// student's mean, as a fraction of the baseline.
 #pragma once
 
 #include <cstdint>
@@ -118,22 +120,27 @@ struct CheckResult {
 };
 CheckResult run_check(const std::string& check, const DatasetScores& student, const DatasetScores& teacher);
 
+// The sample standard deviation (n - 1 in the denominator); NaN below two values.
+double sample_standard_deviation(const std::vector<double>& values);
+
 // The sample standard deviation over a cell's seeds of one of its numbers (0 below two seeds).
 double seed_sd(const DatasetScores& s, double SeedScores::*field);
 
-// The standard error of a mean over people: the sample standard deviation of their errors over
-// the square root of how many there are; NaN below two people.
+// The standard error of the plain mean over people: the sample standard deviation of their
+// errors over the square root of how many there are; NaN below two people.
 double people_standard_error(const std::map<int64_t, double>& people);
 
 // Each person's mean over the runs (seeds, folds) that score them.
 std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64_t, double>*>& runs);
 
-// "0.021 (60 people)": people_standard_error of `s`'s people over its baseline, the uncertainty
-// of student / baseline that comes from which people were held out; "–" below two people.
+// "0.021 (60 participants)", "0.050 (8 recordings)": people_standard_error of `s`'s people over
+// its baseline (taken as fixed), in the unit its people are counted in (s.protocol.unit): how much
+// student / baseline would move had other people been held out. "–" below two people.
 std::string people_error_cell(const DatasetScores& s);
 
-// report.json's people_deg ({"12": 4.31, ...}) and back; people_at names `where` and the key
-// when a member is not a number, and gives {} when `object` has no such key (older reports).
+// report.json's people_deg ({"12": 4.31, ...}) and back. people_at gives {} when `object` has no
+// such key (older reports) and names `where` and the entry when an id is not a participant id as
+// people_json writes it or its value is not a number.
 Json people_json(const std::map<int64_t, double>& people);
 std::map<int64_t, double> people_at(const Json& object, const std::string& key, const std::string& where);
 

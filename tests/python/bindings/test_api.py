@@ -76,8 +76,9 @@ def test_forward_is_the_network_predict_runs_on_every_head(tiny):
         np.testing.assert_allclose(out[:, :3] / np.linalg.norm(out[:, :3], axis=1, keepdims=True), gaze,
                                    atol=1e-5, err_msg=str(head))
         np.testing.assert_allclose(out[:, 3], log_scale, rtol=1e-5, atol=1e-6, err_msg=str(head))
-    assert libgaze.build_model(cfg, model__head__keypoints=4).param_count("head") > \
-        libgaze.build_model(cfg).param_count("head")
+    heads = [libgaze.build_model(cfg, **head).param_count("head")
+             for head in ({}, {"model__head__grid": [2, 2]}, {"model__head__keypoints": 4})]
+    assert heads[0] < heads[1] and heads[0] < heads[2], heads  # the grid and the key points were built
 
 
 def test_export_onnx_checked_by_onnx_and_run_by_onnxruntime(tiny, tmp_path):
