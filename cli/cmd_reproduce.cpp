@@ -92,7 +92,9 @@ void register_conditions(CLI::App& reproduce) {
                       ->add_option("--compare", o->compare,
                                    "two summaries (conditions.json) of the same conditions and seeds under two "
                                    "recipes, base then candidate: their paired differences over the held-out "
-                                   "conditions into --output (comparison.md / .json), train nothing")
+                                   "conditions, and per held-out person where both kept their people (summaries of "
+                                   "other training data are compared per person only), into --output "
+                                   "(comparison.md / .json), train nothing")
                       ->delimiter(',')
                       ->expected(2)
                       ->check(CLI::ExistingFile);

@@ -128,23 +128,49 @@ std::string read_report(const std::string& path) {
   }
 }
 
-// `c`'s cell of `cell`'s dataset, checked to be of the same data (the same mean-gaze baseline);
-// `what` names c and `there` the summaries `cell` comes from, in the errors.
-const ConditionResults::Cell& same_data_cell(const ConditionResults& c, const ConditionResults::Cell& cell,
-                                             const std::string& what, const std::string& there) {
+// `c`'s cell of `cell`'s dataset; `what` names c and `there` the summaries `cell` comes from, in
+// the error.
+const ConditionResults::Cell& cell_of(const ConditionResults& c, const ConditionResults::Cell& cell,
+                                      const std::string& what, const std::string& there) {
   const auto it =
       std::find_if(c.datasets.begin(), c.datasets.end(), [&](const auto& m) { return m.dataset == cell.dataset; });
   if (it == c.datasets.end()) throw Error(what + ": lacks dataset " + cell.dataset + " of " + there);
-  if (std::abs(it->baseline - cell.baseline) > 1e-6 * std::abs(cell.baseline)) {
-    throw Error(what + ": " + cell.dataset + "'s mean-gaze baseline " + fmt(it->baseline, 4) + " differs from " +
-                fmt(cell.baseline, 4) + " in " + there + ": not the same data");
-  }
   return *it;
+}
+
+// Two cells of the same data: the same mean-gaze baseline (the mean gaze of the same training people).
+bool same_data(const ConditionResults::Cell& a, const ConditionResults::Cell& b) {
+  return std::abs(a.baseline - b.baseline) <= 1e-6 * std::abs(b.baseline);
+}
+
+std::string other_data_words(const ConditionResults::Cell& was, const ConditionResults::Cell& cell,
+                             const std::string& what, const std::string& there) {
+  return what + ": " + cell.dataset + "'s mean-gaze baseline " + fmt(was.baseline, 4) + " differs from " +
+         fmt(cell.baseline, 4) + " in " + there + ": not the same data";
+}
+
+// Per held-out person both score, on the seeds both have: candidate - base of their generalised
+// error, averaged over those seeds. Empty when either kept no people.
+std::vector<double> person_differences(const std::vector<SeedScores>& base, const std::vector<SeedScores>& candidate) {
+  std::map<int64_t, std::pair<double, int64_t>> sums;  // id -> (sum of differences, seeds)
+  for (const SeedScores& c : candidate) {
+    const auto b = std::find_if(base.begin(), base.end(), [&](const SeedScores& s) { return s.seed == c.seed; });
+    if (b == base.end()) continue;
+    for (const auto& [id, error] : c.people) {
+      const auto was = b->people.find(id);
+      if (was == b->people.end()) continue;
+      sums[id].first += error - was->second;
+      sums[id].second += 1;
+    }
+  }
+  std::vector<double> out;
+  for (const auto& [id, sum] : sums) out.push_back(sum.first / double(sum.second));
+  return out;
 }
 
 RecipeComparison::Change change_over(const std::vector<double>& differences) {
   RecipeComparison::Change c;
-  c.seed_cells = int64_t(differences.size());
+  c.pairs = int64_t(differences.size());
   if (differences.empty()) return c;
   for (const double d : differences) {
     c.mean += d / double(differences.size());
@@ -155,10 +181,11 @@ RecipeComparison::Change change_over(const std::vector<double>& differences) {
   return c;
 }
 
-Json change_json(const RecipeComparison::Change& c) {
+// `pairs_key` names what was paired: "seed_cells", "people".
+Json change_json(const RecipeComparison::Change& c, const std::string& pairs_key) {
   return {{"mean_deg", json_number(c.mean)},
           {"standard_error_deg", json_number(c.standard_error)},
-          {"seed_cells", c.seed_cells},
+          {pairs_key, c.pairs},
           {"lower", c.lower},
           {"seen", c.seen()}};
 }
@@ -314,7 +341,8 @@ std::vector<ConditionResults> merge_condition_results(const std::vector<std::vec
       }
       if (c.datasets.size() != it->datasets.size()) throw Error(what + ": not the datasets of " + there);
       for (ConditionResults::Cell& cell : it->datasets) {
-        const ConditionResults::Cell& more = same_data_cell(c, cell, what, there);
+        const ConditionResults::Cell& more = cell_of(c, cell, what, there);
+        if (!same_data(more, cell)) throw Error(other_data_words(more, cell, what, there));
         cell.student.insert(cell.student.end(), more.student.begin(), more.student.end());
         cell.teacher.insert(cell.teacher.end(), more.teacher.begin(), more.teacher.end());
       }
@@ -441,17 +469,20 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
   // The held-out paired differences of teacher, student and personalised student, per dataset
   // and ("") over all.
   std::map<std::string, std::array<std::vector<double>, 3>> differences_by;
-  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<std::string>> rows, people_rows;
+  std::vector<std::string> other_data_cells;
   Json cells = Json::array();
   for (const ConditionResults& c : candidate) {
     const std::string what = "condition " + c.name + " (" + join(c.sources, ", ") + ")";
     const auto b = std::find_if(base.begin(), base.end(), [&](const auto& m) { return m.name == c.name; });
     if (b == base.end()) throw Error(what + ": not in the base summary");
     const std::string there = join(b->sources, ", ");
+    const bool held_out = c.name != reference;
     for (const ConditionResults::Cell& cell : c.datasets) {
-      const ConditionResults::Cell& was = same_data_cell(*b, cell, what, there);
+      const ConditionResults::Cell& was = cell_of(*b, cell, what, there);
+      const bool same = same_data(was, cell);
       // Per seed both have, the three errors under each recipe: means[error][recipe], and the
-      // paired differences (candidate - base) of the held-out cells.
+      // paired differences (candidate - base) of the held-out cells of the same data.
       std::vector<int64_t> seeds;
       double means[3][2] = {};
       int64_t lowers[2] = {};  // seeds on which personalisation lowered the student's error
@@ -467,7 +498,7 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
         seeds.push_back(cell.student[i].seed);
         for (int e = 0; e < 3; ++e) {
           for (int r = 0; r < 2; ++r) means[e][r] += errors[e][r];
-          if (c.name == reference) continue;
+          if (!held_out || !same) continue;
           differences_by[""][e].push_back(errors[e][1] - errors[e][0]);
           differences_by[cell.dataset][e].push_back(errors[e][1] - errors[e][0]);
         }
@@ -475,24 +506,59 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
       }
       if (seeds.empty()) throw Error(what + ": " + cell.dataset + " has no seed in common with " + there);
       for (auto& m : means) m[0] /= double(seeds.size()), m[1] /= double(seeds.size());
+
+      // Per person: the same people under both recipes.
+      const std::string label = c.name + "/" + cell.dataset;
+      const RecipeComparison::Changes people = {change_over(person_differences(was.teacher, cell.teacher)),
+                                                change_over(person_differences(was.student, cell.student)),
+                                                {}};
+      if (!same && people.student.pairs == 0)
+        throw Error(other_data_words(was, cell, what, there) + ", and no held-out person in common to pair");
+      if (!same) other_data_cells.push_back(label);
+      Json people_json = nullptr;
+      if (people.student.pairs > 0) {
+        out.people_by_cell[label] = people;
+        const auto words = [&](const RecipeComparison::Change& d) {
+          return signed_fmt(d.mean) + " ± " + fmt(d.standard_error) + ", lower for " + std::to_string(d.lower) +
+                 (d.seen() ? (d.mean < 0 ? " (seen lower)" : " (seen higher)") : "");
+        };
+        people_rows.push_back({c.name + (held_out ? "" : " (reference)"), cell.dataset,
+                               std::to_string(people.student.pairs) + " " + cell.unit + "s", words(people.teacher),
+                               words(people.student)});
+        if (held_out) {
+          for (auto [tally, change] :
+               {std::pair{&out.teacher_people, &people.teacher}, std::pair{&out.student_people, &people.student}}) {
+            tally->cells += 1;
+            tally->seen_lower += change->seen() && change->mean < 0 ? 1 : 0;
+            tally->seen_higher += change->seen() && change->mean > 0 ? 1 : 0;
+          }
+        }
+        people_json = {{"unit", cell.unit},
+                       {"teacher", change_json(people.teacher, "people")},
+                       {"student", change_json(people.student, "people")}};
+      }
+
       const auto pair = [&](int m) {
-        return fmt(means[m][0]) + " -> " + fmt(means[m][1]) + " (" + signed_fmt(means[m][1] - means[m][0]) + ")";
+        return fmt(means[m][0]) + " -> " + fmt(means[m][1]) +
+               (same ? " (" + signed_fmt(means[m][1] - means[m][0]) + ")" : " (other data)");
       };
       std::string seed_list;
       for (const int64_t seed : seeds) seed_list += (seed_list.empty() ? "" : ", ") + std::to_string(seed);
       const std::string n = std::to_string(seeds.size());
-      rows.push_back({c.name + (c.name == reference ? " (reference)" : ""), cell.dataset, seed_list, pair(0), pair(1),
-                      pair(2), std::to_string(lowers[0]) + " -> " + std::to_string(lowers[1]) + " of " + n});
+      rows.push_back({c.name + (held_out ? "" : " (reference)"), cell.dataset, seed_list, pair(0), pair(1), pair(2),
+                      std::to_string(lowers[0]) + " -> " + std::to_string(lowers[1]) + " of " + n});
       const auto model = [&](int m) {
         return Json{{"base_deg", json_number(means[m][0])}, {"candidate_deg", json_number(means[m][1])}};
       };
       cells.push_back({{"condition", c.name},
                        {"dataset", cell.dataset},
                        {"seeds", seeds},
+                       {"same_data", same},
                        {"teacher", model(0)},
                        {"student", model(1)},
                        {"student_personalised", model(2)},
-                       {"personalisation_lowers", {{"base", lowers[0]}, {"candidate", lowers[1]}}}});
+                       {"personalisation_lowers", {{"base", lowers[0]}, {"candidate", lowers[1]}}},
+                       {"per_person", people_json}});
     }
   }
   const auto changes = [](const std::array<std::vector<double>, 3>& d) {
@@ -516,17 +582,31 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
     const auto row = [&](const std::string& label, const RecipeComparison::Change& c) {
       summary_rows.push_back(
           {label, signed_fmt(c.mean) + " ± " + fmt(c.standard_error),
-           std::to_string(c.lower) + " of " + std::to_string(c.seed_cells),
+           std::to_string(c.lower) + " of " + std::to_string(c.pairs),
            c.seen() ? "seen: more than twice its standard error" : "not seen: within twice its standard error"});
     };
     row(name, out.held_out.*change);
-    held_out_json[key] = change_json(out.held_out.*change);
+    held_out_json[key] = change_json(out.held_out.*change, "seed_cells");
     for (const auto& [dataset, c] : out.by_dataset) {
       row(std::string(name) + ", " + dataset, c.*change);
-      by_dataset_json[dataset][key] = change_json(c.*change);
+      by_dataset_json[dataset][key] = change_json(c.*change, "seed_cells");
     }
   }
   held_out_json["by_dataset"] = by_dataset_json;
+  const auto tally_json = [](const RecipeComparison::Tally& t) {
+    return Json{{"cells", t.cells}, {"seen_lower", t.seen_lower}, {"seen_higher", t.seen_higher}};
+  };
+  held_out_json["per_person"] = {{"teacher", tally_json(out.teacher_people)},
+                                 {"student", tally_json(out.student_people)}};
+  const auto tally_words = [](const char* model, const RecipeComparison::Tally& t) {
+    return std::string(model) + " seen lower in " + std::to_string(t.seen_lower) + ", seen higher in " +
+           std::to_string(t.seen_higher);
+  };
+  std::string other_data = "";
+  if (!other_data_cells.empty()) {
+    other_data = " The training data differ (another mean-gaze baseline) in " + join(other_data_cells, ", ") +
+                 ": their means are over other people and are left out here; they are compared per person below.";
+  }
   out.markdown =
       "# Two recipes on the held-out renderer conditions\n\n"
       "Base: " +
@@ -537,9 +617,21 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
       markdown_table({"condition", "dataset", "seeds", "teacher", "student", "student personalised",
                       "personalisation lowers the student's error"},
                      rows) +
-      "\nOver the " + std::to_string(out.held_out.student.seed_cells) + " held-out seed-cells (every condition but " +
-      reference + "), candidate - base, mean ± standard error of the paired differences:\n\n" +
-      markdown_table({"error", "change", "lower on", "verdict"}, summary_rows);
+      "\nOver the " + std::to_string(out.held_out.student.pairs) + " held-out seed-cells of the same data (every " +
+      "condition but " + reference + "), candidate - base, mean ± standard error of the paired differences." +
+      other_data + "\n\n" + markdown_table({"error", "change", "lower on", "verdict"}, summary_rows);
+  if (!people_rows.empty()) {
+    out.markdown +=
+        "\nPer held-out person: each person both summaries score, candidate - base of their generalised error (their "
+        "mean over the seeds both have), mean ± standard error over those people, and for how many of them the "
+        "candidate is lower; seen where the mean exceeds twice its standard error. The same people under both, so "
+        "who was held out cancels; the training seed's noise does not (one trained model against another per "
+        "seed).\n\n" +
+        markdown_table({"condition", "dataset", "held-out people in both", "teacher", "student"}, people_rows) +
+        "\nOver the " + std::to_string(out.student_people.cells) +
+        " held-out cells compared per person: " + tally_words("student", out.student_people) + "; " +
+        tally_words("teacher", out.teacher_people) + ".\n";
+  }
   std::tie(out.markdown_path, out.json_path) = write_md_and_json(folder, "comparison", out.markdown,
                                                                  Json{{"base_recipe", base.front().recipe},
                                                                       {"base_variant", base.front().variant},

@@ -95,22 +95,39 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
 // summaries have; over the held-out cells (every condition but `reference`, the data the recipe
 // was tuned on) the mean paired difference (candidate - base, per condition, dataset and seed)
 // and its standard error. A change is called seen when its mean exceeds twice its standard error.
+//
+// Where both summaries kept their held-out people (people_deg), each cell is also compared per
+// person: every person both score, candidate - base of their generalised error (their mean over
+// the seeds both have). The same people under both recipes, so who was drawn cancels out, which
+// the per-cell means cannot do; a seed's training noise does not (one trained model against
+// another), which is what the seeds are for. Two summaries of other training data (another
+// mean-gaze baseline: more training people, say) are compared on the people both hold out only:
+// their cell means are not paired and stay out of the held-out means.
 struct RecipeComparison {
   struct Change {
     double mean = 0, standard_error = 0;  // degrees, candidate - base
-    int64_t seed_cells = 0, lower = 0;    // paired differences, and those below zero
-    bool seen() const { return seed_cells > 1 && std::abs(mean) > 2 * standard_error; }
+    int64_t pairs = 0, lower = 0;         // paired differences (seed-cells, or people), and those below zero
+    bool seen() const { return pairs > 1 && std::abs(mean) > 2 * standard_error; }
   };
   struct Changes {
     Change teacher, student, personalised;
   };
-  Changes held_out;                           // over every held-out seed-cell
+  Changes held_out;                           // over every held-out seed-cell of the same data
   std::map<std::string, Changes> by_dataset;  // over those of one dataset
+  // Per person, per cell ("camera/openeds"; cells where both kept people): the teacher's and
+  // student's generalised change (personalised is not per person).
+  std::map<std::string, Changes> people_by_cell;
+  // Over the held-out cells compared per person: in how many the candidate is seen lower, seen higher.
+  struct Tally {
+    int64_t cells = 0, seen_lower = 0, seen_higher = 0;
+  };
+  Tally teacher_people, student_people;
   std::string markdown_path, json_path, markdown;
 };
 
 // Throws gaze::Error naming the summaries when a condition or dataset of `candidate` is not in
-// `base`, their baselines differ (not the same data) or a cell has no seed in common.
+// `base`, a cell has no seed in common, or its baselines differ (not the same data) and it has no
+// held-out person in common either.
 RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& base,
                                          const std::vector<ConditionResults>& candidate, const std::string& reference,
                                          const std::string& folder);

@@ -235,7 +235,7 @@ TEST_CASE("held-out conditions: two recipes compared by their paired differences
   const RecipeComparison r = write_recipe_comparison(base, candidate, "demo", dir.file("out"));
   INFO(r.markdown);
   // Held out: camera and people (demo is the reference). Student differences -1, -2, -1, -0.6.
-  CHECK(r.held_out.student.seed_cells == 4);
+  CHECK(r.held_out.student.pairs == 4);
   CHECK(r.held_out.student.lower == 4);
   CHECK(r.held_out.student.mean == Approx(-1.15));
   CHECK(r.held_out.student.standard_error == Approx(std::sqrt(1.07 / 3 / 4)));
@@ -252,7 +252,7 @@ TEST_CASE("held-out conditions: two recipes compared by their paired differences
   CHECK_THAT(r.markdown, Contains("| camera | openeds | 0, 1 | 5.00 -> 5.50 (+0.50) | 6.50 -> 5.00 (-1.50) |"
                                   " 3.00 -> 3.00 (+0.00) | 2 -> 2 of 2 |"));
   CHECK_THAT(r.markdown,
-             Contains("Over the 4 held-out seed-cells (every condition but demo)") &&
+             Contains("Over the 4 held-out seed-cells of the same data (every condition but demo)") &&
                  Contains("| student | -1.15 ± 0.30 | 4 of 4 | seen: more than twice its standard error |") &&
                  Contains("| teacher | +0.25 ± 0.25 | 0 of 4 | not seen: within twice its standard error |") &&
                  Contains("| student, openeds | -1.15 ± 0.30 | 4 of 4 |"));
@@ -285,8 +285,66 @@ TEST_CASE("held-out conditions: two recipes compared by their paired differences
   auto other_data = candidate;
   other_data[2].datasets[0].baseline = 12.0;
   CHECK_THROWS_WITH(write_recipe_comparison(base, other_data, "demo", dir.file("x")),
-                    Contains("condition people") && Contains("not the same data"));
+                    Contains("condition people") && Contains("not the same data") &&
+                        Contains("no held-out person in common to pair"));
   CHECK_FALSE(std::filesystem::exists(dir.file("x/comparison.md")));
+}
+
+TEST_CASE("held-out conditions: two recipes compared person by person on the people both hold out",
+          "[report][conditions]") {
+  testing::TempDir dir;
+  const auto summary = [&](const std::string& name, const std::vector<double>& camera,
+                           const std::map<int64_t, double>& people) {
+    return std::vector<ConditionResults>{
+        read_condition_run(
+            {"demo", "", "demo.yaml", write_run(dir.file(name + "/demo"), {4.0, 4.0}, {4.0, 4.0}, people), {}}),
+        read_condition_run(
+            {"camera", "", "camera.yaml", write_run(dir.file(name + "/camera"), camera, {5.0, 5.0}, people), {}})};
+  };
+  const auto base = summary("base", {6.0, 7.0}, {{1, 5.0}, {2, 7.0}, {3, 6.0}});
+  // Person 4 is held out by the candidate only: not paired. Student and teacher share the people
+  // here, so both change by -1.0, -0.5, -0.9 per person.
+  auto candidate = summary("candidate", {5.0, 6.0}, {{1, 4.0}, {2, 6.5}, {3, 5.1}, {4, 9.0}});
+  RecipeComparison r = write_recipe_comparison(base, candidate, "demo", dir.file("out"));
+  INFO(r.markdown);
+  REQUIRE(r.people_by_cell.count("camera/openeds") == 1);
+  const RecipeComparison::Change& camera = r.people_by_cell.at("camera/openeds").student;
+  CHECK(camera.pairs == 3);
+  CHECK(camera.lower == 3);
+  CHECK(camera.mean == Approx(-0.8));
+  CHECK(camera.standard_error == Approx(std::sqrt(0.07 / 3)));
+  CHECK(camera.seen());
+  CHECK(r.student_people.cells == 1);  // the reference cell is not counted
+  CHECK(r.student_people.seen_lower == 1);
+  CHECK(r.student_people.seen_higher == 0);
+  CHECK_THAT(r.markdown, Contains("| camera | openeds | 3 participants | -0.80 ± 0.15, lower for 3 (seen lower) |"));
+  CHECK_THAT(r.markdown, Contains("| demo (reference) | openeds | 3 participants |"));
+  CHECK_THAT(r.markdown, Contains("Over the 1 held-out cells compared per person: student seen lower in 1, seen "
+                                  "higher in 0; teacher seen lower in 1, seen higher in 0."));
+  const Json j = Json::parse(testing::read_file(r.json_path));
+  CHECK(j.at("cells").at(1).at("per_person").at("student").at("people") == 3);
+  CHECK(j.at("cells").at(1).at("same_data") == true);
+  CHECK(j.at("held_out").at("per_person").at("student").at("seen_lower") == 1);
+
+  // Other training data (another baseline: more training people, say): compared on the people
+  // both hold out, its cell means left out of the held-out seed-cells.
+  for (auto& cell : candidate[1].datasets) {
+    cell.baseline = 12.0;
+    for (auto& s : cell.student) s.baseline = 12.0;
+  }
+  r = write_recipe_comparison(base, candidate, "demo", dir.file("other"));
+  CHECK(r.held_out.student.pairs == 0);
+  CHECK(r.people_by_cell.at("camera/openeds").student.mean == Approx(-0.8));
+  CHECK_THAT(r.markdown,
+             Contains("| camera | openeds | 0, 1 | 5.00 -> 5.00 (other data) | 6.50 -> 5.50 (other data) |") &&
+                 Contains("The training data differ (another mean-gaze baseline) in camera/openeds"));
+  CHECK(Json::parse(testing::read_file(r.json_path)).at("cells").at(1).at("same_data") == false);
+
+  // Summaries that kept no people have no per-person section.
+  const auto no_people = summary("none", {6.0, 7.0}, {});
+  const RecipeComparison none = write_recipe_comparison(no_people, no_people, "demo", dir.file("none_out"));
+  CHECK(none.people_by_cell.empty());
+  CHECK_THAT(none.markdown, !Contains("Per held-out person"));
 }
 
 TEST_CASE("held-out conditions: the one-seed summaries in docs/results merge by recipe", "[report][conditions]") {
