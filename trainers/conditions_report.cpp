@@ -91,6 +91,12 @@ std::vector<SeedScores> report_seeds(const Json& cell, const std::vector<int64_t
   return out;
 }
 
+// Two runs that scored the same people (the same ids).
+bool same_people(const std::map<int64_t, double>& a, const std::map<int64_t, double>& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) { return x.first == y.first; });
+}
+
 // A cell's seeds as the DatasetScores report.h checks: the means, and the seeds when several;
 // each held-out person's mean over the seeds only when every seed scored the same people (a
 // summary merged with one made before people were kept has none), counted in `unit`.
@@ -99,18 +105,16 @@ DatasetScores over_seeds(const std::vector<SeedScores>& seeds, const std::string
   s.protocol.unit = unit;
   const double n = double(seeds.size());
   std::vector<const std::map<int64_t, double>*> people;
-  bool same_people = true;
+  bool same = true;
   for (const SeedScores& seed : seeds) {
     s.generalised += seed.generalised / n;
     s.personalised += seed.personalised / n;
     s.before += seed.before / n;
     s.baseline += seed.baseline / n;
     people.push_back(&seed.people);
-    same_people = same_people && seed.people.size() == seeds.front().people.size() &&
-                  std::equal(seed.people.begin(), seed.people.end(), seeds.front().people.begin(),
-                             [](const auto& a, const auto& b) { return a.first == b.first; });
+    same = same && same_people(seed.people, seeds.front().people);
   }
-  if (same_people) s.people = mean_per_person(people);
+  if (same) s.people = mean_per_person(people);
   if (seeds.size() > 1) s.seeds = seeds;
   return s;
 }
@@ -411,7 +415,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                      {"student_vs_teacher", json_number(st.generalised / te.generalised)},
                      {"held_out_people", st.people.size()},
                      {"people_unit", cell.unit},
-                     {"student_vs_baseline_people_se", json_number(people_standard_error(st.people) / cell.baseline)},
+                     {"student_vs_baseline_people_se", json_number(people_ratio_standard_error(st))},
                      {"before_personalisation_deg", json_number(st.before)},
                      {"personalised_deg", json_number(st.personalised)},
                      {"per_seed", per_seed},

@@ -74,10 +74,11 @@ std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64
   return sum;
 }
 
+double people_ratio_standard_error(const DatasetScores& s) { return people_standard_error(s.people) / s.baseline; }
+
 std::string people_error_cell(const DatasetScores& s) {
   if (s.people.size() < 2) return "–";
-  return fmt(people_standard_error(s.people) / s.baseline, 3) + " (" + std::to_string(s.people.size()) + " " +
-         s.protocol.unit + "s)";
+  return fmt(people_ratio_standard_error(s), 3) + " (" + std::to_string(s.people.size()) + " " + s.protocol.unit + "s)";
 }
 
 Json people_json(const std::map<int64_t, double>& people) {

@@ -133,9 +133,12 @@ double people_standard_error(const std::map<int64_t, double>& people);
 // Each person's mean over the runs (seeds, folds) that score them.
 std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64_t, double>*>& runs);
 
-// "0.021 (60 participants)", "0.050 (8 recordings)": people_standard_error of `s`'s people over
-// its baseline (taken as fixed), in the unit its people are counted in (s.protocol.unit): how much
-// student / baseline would move had other people been held out. "–" below two people.
+// people_standard_error of `s`'s people over its baseline (taken as fixed): how much
+// model / baseline would move had other people been held out. NaN below two people.
+double people_ratio_standard_error(const DatasetScores& s);
+
+// "0.021 (60 participants)", "0.050 (8 recordings)": people_ratio_standard_error in the unit
+// its people are counted in (s.protocol.unit). "–" below two people.
 std::string people_error_cell(const DatasetScores& s);
 
 // report.json's people_deg ({"12": 4.31, ...}) and back. people_at gives {} when `object` has no
