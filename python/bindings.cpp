@@ -107,8 +107,13 @@ struct PyModel {
   Config config;
 };
 
-py::tuple predict(PyModel& m, py::array_t<uint8_t, py::array::c_style | py::array::forcecast> images) {
-  if (images.ndim() != 2 && images.ndim() != 3) throw Error("predict: expected uint8 images H x W or N x H x W");
+using Images = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+
+// What the network reads from uint8 eye images (H x W or N x H x W): each resampled to the
+// config's input size and normalised (datasets/preprocess.h), N x 3 x H x W.
+at::Tensor network_input(const PyModel& m, const Images& images, const char* caller) {
+  if (images.ndim() != 2 && images.ndim() != 3)
+    throw Error(std::string(caller) + ": expected uint8 images H x W or N x H x W");
   const bool single = images.ndim() == 2;
   const int64_t n = single ? 1 : images.shape(0);
   const int32_t h = int32_t(images.shape(single ? 0 : 1)), w = int32_t(images.shape(single ? 1 : 2));
@@ -121,6 +126,11 @@ py::tuple predict(PyModel& m, py::array_t<uint8_t, py::array::c_style | py::arra
     std::memcpy(s.image.pixels.data(), images.data() + i * plane, plane);
     preprocess_sample(s, options, 0, batch.data_ptr<float>() + i * 3 * options.height * options.width);
   }
+  return batch;
+}
+
+py::tuple predict(PyModel& m, const Images& images) {
+  const at::Tensor batch = network_input(m, images, "predict");
   at::Tensor out;
   {
     py::gil_scoped_release release;
@@ -246,6 +256,12 @@ PYBIND11_MODULE(_libgaze, m) {
           py::arg("path"), "Load a user's personalised adapters (made for this base model).")
       .def("predict_numpy", &predict, py::arg("images"),
            "uint8 images (H x W or N x H x W) -> (unit gaze N x 3, log-scale N).")
+      .def(
+          "input_numpy",
+          [](PyModel& m, const Images& images) { return tensor_to_numpy(network_input(m, images, "input")); },
+          py::arg("images"),
+          "uint8 images (H x W or N x H x W) -> float N x 3 x H x W: what predict feeds the network (resampled to "
+          "the config's input size, normalised), forward's input.")
       .def("forward_numpy", &forward, py::arg("x"), py::arg("stages") = false,
            "float N x C x H x W (already normalised) -> head output N x 4 [, list of stage feature maps].")
       .def(

@@ -135,8 +135,16 @@ def _predict(self, images):
     return gaze, scale
 
 
+def _input(self, images):
+    """uint8 eye images (H x W or N x H x W; numpy or torch) -> float N x 3 x H x W, what predict
+    feeds the network: resampled to the config's input size and normalised. forward's input."""
+    arr, was_torch = _as_numpy(images)
+    x = _libgaze.Model.input_numpy(self, arr)
+    return _torch.from_numpy(x) if was_torch else x
+
+
 def _forward(self, x, stages=False):
-    """float N x C x H x W (normalised) -> head output N x 4 [, stage feature maps]; numpy or torch."""
+    """float N x C x H x W (normalised: Model.input) -> head output N x 4 [, stage feature maps]; numpy or torch."""
     arr, was_torch = _as_numpy(x)
     out = _libgaze.Model.forward_numpy(self, arr.astype(_np.float32, copy=False), stages)
     if not was_torch:
@@ -147,4 +155,5 @@ def _forward(self, x, stages=False):
 
 
 Model.predict = _predict
+Model.input = _input
 Model.forward = _forward

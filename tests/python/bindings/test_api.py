@@ -59,19 +59,32 @@ def test_models_predict_and_forward(tiny):
         student.forward(np.zeros((2, 1, 32, 64), np.float32))
 
 
+def test_input_is_the_grey_image_resampled_and_normalised_with_imagenet_statistics(tiny):
+    # The documented contract (datasets/preprocess.h): the grey image in all three channels, each
+    # normalised with ImageNet's mean and standard deviation; other sizes resampled to the input size.
+    _, cfg = tiny
+    model = libgaze.build_model(cfg)
+    images = np.random.default_rng(2).integers(0, 255, (2, 32, 64), dtype=np.uint8)
+    x = model.input(images)
+    assert x.shape == (2, 3, 32, 64) and x.dtype == np.float32
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    expected = (images[:, None] / 255 - mean[None, :, None, None]) / std[None, :, None, None]
+    np.testing.assert_allclose(x, expected, atol=1e-5)
+    assert model.input(np.zeros((64, 128), np.uint8)).shape == (1, 3, 32, 64)
+    with pytest.raises(libgaze.Error, match="input: expected uint8 images"):
+        model.input(np.zeros((1, 1, 32, 64), np.uint8))
+
+
 def test_forward_is_the_network_predict_runs_on_every_head(tiny):
     # forward runs the stages, then the head on the last two stages' maps; predict runs the whole
-    # network. The heads that read more than the pooled last stage (a grid of cells, key points
-    # on the third stage) must give the same numbers both ways.
+    # network on Model.input. The heads that read more than the pooled last stage (a grid of
+    # cells, key points on the third stage) must give the same numbers both ways.
     _, cfg = tiny
     images = np.random.default_rng(1).integers(0, 255, (3, 32, 64), dtype=np.uint8)  # at the input size
-    mean = np.array([0.485, 0.456, 0.406], np.float32)[None, :, None, None]
-    std = np.array([0.229, 0.224, 0.225], np.float32)[None, :, None, None]
-    x = ((images[:, None].astype(np.float32) / 255 - mean) / std).astype(np.float32)
     for head in ({}, {"model__head__grid": [2, 2]}, {"model__head__keypoints": 4}):
         model = libgaze.build_model(cfg, **head)
         gaze, log_scale = model.predict(images)
-        out, stages = model.forward(x, stages=True)
+        out, stages = model.forward(model.input(images), stages=True)
         assert len(stages) == 4, head
         np.testing.assert_allclose(out[:, :3] / np.linalg.norm(out[:, :3], axis=1, keepdims=True), gaze,
                                    atol=1e-5, err_msg=str(head))
