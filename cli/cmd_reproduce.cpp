@@ -93,7 +93,7 @@ void register_conditions(CLI::App& reproduce) {
                                    "two summaries (conditions.json) of the same conditions and seeds under two "
                                    "recipes, base then candidate: their paired differences over the held-out "
                                    "conditions, and per held-out person where both kept their people (summaries of "
-                                   "other training data are compared per person only), into --output "
+                                   "other training data: their means shown, paired per person only), into --output "
                                    "(comparison.md / .json), train nothing")
                       ->delimiter(',')
                       ->expected(2)

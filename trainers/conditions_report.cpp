@@ -175,7 +175,11 @@ std::vector<double> person_differences(const std::vector<SeedScores>& base, cons
 RecipeComparison::Change change_over(const std::vector<double>& differences) {
   RecipeComparison::Change c;
   c.pairs = int64_t(differences.size());
-  if (differences.empty()) return c;
+  c.standard_error = std::nan("");
+  if (differences.empty()) {
+    c.mean = std::nan("");
+    return c;
+  }
   for (const double d : differences) {
     c.mean += d / double(differences.size());
     c.lower += d < 0 ? 1 : 0;
@@ -198,6 +202,40 @@ Json change_json(const RecipeComparison::Change& c, const std::string& pairs_key
 std::string signed_fmt(double d) {
   const std::string magnitude = fmt(std::abs(d));
   return (d < 0 && magnitude != fmt(0.0) ? "-" : "+") + magnitude;
+}
+
+// "-0.80 ± 0.15": a change and its standard error, "–" for what is not there (no pairs; one pair's
+// standard error).
+std::string change_fmt(const RecipeComparison::Change& c) {
+  if (c.pairs == 0) return "–";
+  return signed_fmt(c.mean) + " ± " + (std::isnan(c.standard_error) ? "–" : fmt(c.standard_error));
+}
+
+// Keys of `a` and `b` ("key=value" overrides) whose values differ or that only one has.
+std::vector<std::string> differing_keys(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  const auto by_key = [](const std::vector<std::string>& overrides) {
+    std::map<std::string, std::string> out;
+    for (const std::string& o : overrides) {
+      const size_t eq = o.find('=');
+      out[o.substr(0, eq)] = eq == std::string::npos ? "" : o.substr(eq + 1);
+    }
+    return out;
+  };
+  const auto x = by_key(a), y = by_key(b);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : x)
+    if (!y.count(key) || y.at(key) != value) keys.push_back(key);
+  for (const auto& [key, value] : y)
+    if (!x.count(key)) keys.push_back(key);
+  return keys;
+}
+
+// A recipe difference that may change who the rendered people are, so that the same id would
+// name another person: any synth key but how many people are drawn and how they are split (a
+// person is drawn from the seed and their index alone, datasets/synth).
+bool redraws_people(const std::string& key) {
+  return key.rfind("synth.", 0) == 0 && key != "synth.participants" && key != "synth.train_participants" &&
+         key != "synth.validation_participants";
 }
 
 // Writes <folder>/<name>.md and <name>.json, each atomically; returns their paths.
@@ -474,7 +512,9 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
   // and ("") over all.
   std::map<std::string, std::array<std::vector<double>, 3>> differences_by;
   std::vector<std::vector<std::string>> rows, people_rows;
-  std::vector<std::string> other_data_cells;
+  std::vector<std::string> other_data_cells, redrawing;
+  for (const std::string& key : differing_keys(base.front().recipe, candidate.front().recipe))
+    if (redraws_people(key)) redrawing.push_back(key);
   Json cells = Json::array();
   for (const ConditionResults& c : candidate) {
     const std::string what = "condition " + c.name + " (" + join(c.sources, ", ") + ")";
@@ -518,12 +558,16 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
                                                 {}};
       if (!same && people.student.pairs == 0)
         throw Error(other_data_words(was, cell, what, there) + ", and no held-out person in common to pair");
-      if (!same) other_data_cells.push_back(label);
+      if (!same && !redrawing.empty())
+        throw Error(other_data_words(was, cell, what, there) + ", and the recipes differ in " + join(redrawing, ", ") +
+                    ", which may render other people under the same ids: not paired");
+      if (!same && held_out) other_data_cells.push_back(label);
       Json people_json = nullptr;
       if (people.student.pairs > 0) {
         out.people_by_cell[label] = people;
         const auto words = [&](const RecipeComparison::Change& d) {
-          return signed_fmt(d.mean) + " ± " + fmt(d.standard_error) + ", lower for " + std::to_string(d.lower) +
+          if (d.pairs == 0) return std::string("–");
+          return change_fmt(d) + ", lower for " + std::to_string(d.lower) + " of " + std::to_string(d.pairs) +
                  (d.seen() ? (d.mean < 0 ? " (seen lower)" : " (seen higher)") : "");
         };
         people_rows.push_back({c.name + (held_out ? "" : " (reference)"), cell.dataset,
@@ -532,6 +576,7 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
         if (held_out) {
           for (auto [tally, change] :
                {std::pair{&out.teacher_people, &people.teacher}, std::pair{&out.student_people, &people.student}}) {
+            if (change->pairs == 0) continue;
             tally->cells += 1;
             tally->seen_lower += change->seen() && change->mean < 0 ? 1 : 0;
             tally->seen_higher += change->seen() && change->mean > 0 ? 1 : 0;
@@ -585,8 +630,7 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
   for (const auto& [name, key, change] : models) {
     const auto row = [&](const std::string& label, const RecipeComparison::Change& c) {
       summary_rows.push_back(
-          {label, signed_fmt(c.mean) + " ± " + fmt(c.standard_error),
-           std::to_string(c.lower) + " of " + std::to_string(c.pairs),
+          {label, change_fmt(c), std::to_string(c.lower) + " of " + std::to_string(c.pairs),
            c.seen() ? "seen: more than twice its standard error" : "not seen: within twice its standard error"});
     };
     row(name, out.held_out.*change);
@@ -623,14 +667,17 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
                      rows) +
       "\nOver the " + std::to_string(out.held_out.student.pairs) + " held-out seed-cells of the same data (every " +
       "condition but " + reference + "), candidate - base, mean ± standard error of the paired differences." +
-      other_data + "\n\n" + markdown_table({"error", "change", "lower on", "verdict"}, summary_rows);
+      other_data + "\n\n" +
+      (out.held_out.student.pairs > 0 ? markdown_table({"error", "change", "lower on", "verdict"}, summary_rows)
+                                      : "No held-out seed-cell of the same data to pair.\n");
   if (!people_rows.empty()) {
     out.markdown +=
         "\nPer held-out person: each person both summaries score, candidate - base of their generalised error (their "
         "mean over the seeds both have), mean ± standard error over those people, and for how many of them the "
-        "candidate is lower; seen where the mean exceeds twice its standard error. The same people under both, so "
-        "who was held out cancels; the training seed's noise does not (one trained model against another per "
-        "seed).\n\n" +
+        "candidate is lower; seen where the mean exceeds twice its standard error. The same people under both (an "
+        "id names the same person in both: the recipes differ in no synth key that redraws people), so who was held "
+        "out cancels. The training seed's noise does not: seen here is one trained model against another per seed, "
+        "not yet a recipe's verdict, which needs the seeds.\n\n" +
         markdown_table({"condition", "dataset", "held-out people in both", "teacher", "student"}, people_rows) +
         "\nOver the " + std::to_string(out.student_people.cells) +
         " held-out cells compared per person: " + tally_words("student", out.student_people) + "; " +

@@ -92,17 +92,20 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
 // Two recipes on the same conditions and seeds, side by side (`gaze reproduce conditions
 // --compare base.json,candidate.json`): per condition and dataset the teacher's and student's
 // generalised error and the student's personalised error under each, over the seeds both
-// summaries have; over the held-out cells (every condition but `reference`, the data the recipe
-// was tuned on) the mean paired difference (candidate - base, per condition, dataset and seed)
-// and its standard error. A change is called seen when its mean exceeds twice its standard error.
+// summaries have; over the held-out cells of the same data (every condition but `reference`, the
+// data the recipe was tuned on) the mean paired difference (candidate - base, per condition,
+// dataset and seed) and its standard error. A change is called seen when its mean exceeds twice
+// its standard error; an empty one has a NaN mean, one pair a NaN standard error.
 //
 // Where both summaries kept their held-out people (people_deg), each cell is also compared per
 // person: every person both score, candidate - base of their generalised error (their mean over
 // the seeds both have). The same people under both recipes, so who was drawn cancels out, which
 // the per-cell means cannot do; a seed's training noise does not (one trained model against
 // another), which is what the seeds are for. Two summaries of other training data (another
-// mean-gaze baseline: more training people, say) are compared on the people both hold out only:
-// their cell means are not paired and stay out of the held-out means.
+// mean-gaze baseline: more training people, say) are paired on the people both hold out only:
+// their cell means are shown but stay out of the held-out means. An id is taken to name the same
+// person in both, which holds while the recipes differ in no synth key but the people's count and
+// split (synth draws a person from the seed and their index).
 struct RecipeComparison {
   struct Change {
     double mean = 0, standard_error = 0;  // degrees, candidate - base
@@ -127,7 +130,7 @@ struct RecipeComparison {
 
 // Throws gaze::Error naming the summaries when a condition or dataset of `candidate` is not in
 // `base`, a cell has no seed in common, or its baselines differ (not the same data) and it has no
-// held-out person in common either.
+// held-out person in common either, or the recipes differ in a synth key that may redraw people.
 RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& base,
                                          const std::vector<ConditionResults>& candidate, const std::string& reference,
                                          const std::string& folder);

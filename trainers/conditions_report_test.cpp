@@ -1,6 +1,7 @@
 #include "trainers/conditions_report.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 
 #include "libgaze/core/error.h"
@@ -301,10 +302,17 @@ TEST_CASE("held-out conditions: two recipes compared person by person on the peo
         read_condition_run(
             {"camera", "", "camera.yaml", write_run(dir.file(name + "/camera"), camera, {5.0, 5.0}, people), {}})};
   };
-  const auto base = summary("base", {6.0, 7.0}, {{1, 5.0}, {2, 7.0}, {3, 6.0}});
-  // Person 4 is held out by the candidate only: not paired. Student and teacher share the people
-  // here, so both change by -1.0, -0.5, -0.9 per person.
+  auto base = summary("base", {6.0, 7.0}, {{1, 5.0}, {2, 7.0}, {3, 6.0}});
+  // The student: -1.0, -0.5, -0.9 per person on both seeds; person 4 is held out by the candidate
+  // only, so not paired.
   auto candidate = summary("candidate", {5.0, 6.0}, {{1, 4.0}, {2, 6.5}, {3, 5.1}, {4, 9.0}});
+  // The teacher, each seed its own: 0, 0, 0 on seed 0 and +1.0, +0.5, +1.2 on seed 1, so per
+  // person +0.5, +0.25, +0.6 over the seeds.
+  std::vector<SeedScores>& base_teacher = base[1].datasets[0].teacher;
+  std::vector<SeedScores>& teacher = candidate[1].datasets[0].teacher;
+  base_teacher[0].people = teacher[0].people = {{1, 5.0}, {2, 7.0}, {3, 6.0}};
+  base_teacher[1].people = {{1, 6.0}, {2, 7.0}, {3, 6.0}};
+  teacher[1].people = {{1, 7.0}, {2, 7.5}, {3, 7.2}};
   RecipeComparison r = write_recipe_comparison(base, candidate, "demo", dir.file("out"));
   INFO(r.markdown);
   REQUIRE(r.people_by_cell.count("camera/openeds") == 1);
@@ -314,31 +322,69 @@ TEST_CASE("held-out conditions: two recipes compared person by person on the peo
   CHECK(camera.mean == Approx(-0.8));
   CHECK(camera.standard_error == Approx(std::sqrt(0.07 / 3)));
   CHECK(camera.seen());
+  const RecipeComparison::Change& camera_teacher = r.people_by_cell.at("camera/openeds").teacher;
+  CHECK(camera_teacher.mean == Approx(0.45));
+  CHECK(camera_teacher.standard_error == Approx(std::sqrt(0.0325 / 3)));
+  CHECK(camera_teacher.lower == 0);
   CHECK(r.student_people.cells == 1);  // the reference cell is not counted
   CHECK(r.student_people.seen_lower == 1);
   CHECK(r.student_people.seen_higher == 0);
-  CHECK_THAT(r.markdown, Contains("| camera | openeds | 3 participants | -0.80 ± 0.15, lower for 3 (seen lower) |"));
+  CHECK(r.teacher_people.seen_higher == 1);
+  CHECK_THAT(r.markdown, Contains("| camera | openeds | 3 participants | +0.45 ± 0.10, lower for 0 of 3 (seen higher) "
+                                  "| -0.80 ± 0.15, lower for 3 of 3 (seen lower) |"));
   CHECK_THAT(r.markdown, Contains("| demo (reference) | openeds | 3 participants |"));
   CHECK_THAT(r.markdown, Contains("Over the 1 held-out cells compared per person: student seen lower in 1, seen "
-                                  "higher in 0; teacher seen lower in 1, seen higher in 0."));
+                                  "higher in 0; teacher seen lower in 0, seen higher in 1."));
   const Json j = Json::parse(testing::read_file(r.json_path));
   CHECK(j.at("cells").at(1).at("per_person").at("student").at("people") == 3);
   CHECK(j.at("cells").at(1).at("same_data") == true);
   CHECK(j.at("held_out").at("per_person").at("student").at("seen_lower") == 1);
 
-  // Other training data (another baseline: more training people, say): compared on the people
-  // both hold out, its cell means left out of the held-out seed-cells.
+  // People are paired by seed: a candidate over seed 1 alone meets the base's seed 1 (+1.0, +0.5,
+  // +1.2 for the teacher; against seed 0 it would be +2.0, +0.5, +1.2).
+  auto seed1 = candidate;
+  for (auto& c : seed1) {
+    c.seeds = {1};
+    for (auto& cell : c.datasets) {
+      cell.student.erase(cell.student.begin());
+      cell.teacher.erase(cell.teacher.begin());
+    }
+  }
+  CHECK(
+      write_recipe_comparison(base, seed1, "demo", dir.file("one")).people_by_cell.at("camera/openeds").teacher.mean ==
+      Approx(0.9));
+
+  // Other training data (another baseline: more training people, say): paired on the people both
+  // hold out, its cell means left out of the held-out seed-cells, which here leaves none.
+  for (auto& c : candidate) c.recipe = {"synth.train_participants=0.3", "data.train_people=24"};
   for (auto& cell : candidate[1].datasets) {
     cell.baseline = 12.0;
     for (auto& s : cell.student) s.baseline = 12.0;
   }
   r = write_recipe_comparison(base, candidate, "demo", dir.file("other"));
   CHECK(r.held_out.student.pairs == 0);
+  CHECK(std::isnan(r.held_out.student.mean));
   CHECK(r.people_by_cell.at("camera/openeds").student.mean == Approx(-0.8));
   CHECK_THAT(r.markdown,
              Contains("| camera | openeds | 0, 1 | 5.00 -> 5.00 (other data) | 6.50 -> 5.50 (other data) |") &&
-                 Contains("The training data differ (another mean-gaze baseline) in camera/openeds"));
-  CHECK(Json::parse(testing::read_file(r.json_path)).at("cells").at(1).at("same_data") == false);
+                 Contains("The training data differ (another mean-gaze baseline) in camera/openeds") &&
+                 Contains("No held-out seed-cell of the same data to pair."));
+  const Json other = Json::parse(testing::read_file(r.json_path));
+  CHECK(other.at("cells").at(1).at("same_data") == false);
+  CHECK(other.at("held_out").at("student").at("mean_deg").is_null());
+
+  // Other data is refused when no held-out person is in both, or when the recipes differ in a
+  // synth key that may draw other people under the same ids.
+  auto strangers = candidate;
+  for (auto* seeds : {&strangers[1].datasets[0].student, &strangers[1].datasets[0].teacher})
+    for (auto& s : *seeds) s.people = {{7, 4.0}, {8, 5.0}};
+  CHECK_THROWS_WITH(write_recipe_comparison(base, strangers, "demo", dir.file("x")),
+                    Contains("condition camera") && Contains("no held-out person in common to pair"));
+  auto redrawn = candidate;
+  for (auto& c : redrawn) c.recipe = {"synth.anatomy_spread=1.8"};
+  CHECK_THROWS_WITH(write_recipe_comparison(base, redrawn, "demo", dir.file("x")),
+                    Contains("not the same data") && Contains("the recipes differ in synth.anatomy_spread"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("x/comparison.md")));
 
   // Summaries that kept no people have no per-person section.
   const auto no_people = summary("none", {6.0, 7.0}, {});
