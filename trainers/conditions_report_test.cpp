@@ -39,6 +39,17 @@ std::string write_run(const std::string& folder, const std::vector<double>& stud
   r.teacher.datasets["openeds"] = scores(teacher);
   return write_pipeline_report(r, folder).json_path;
 }
+// A summary over seeds 0 and 1 cut to seed 1.
+std::vector<ConditionResults> seed_1_only(std::vector<ConditionResults> summary) {
+  for (auto& c : summary) {
+    c.seeds = {1};
+    for (auto& cell : c.datasets) {
+      cell.student.erase(cell.student.begin());
+      cell.teacher.erase(cell.teacher.begin());
+    }
+  }
+  return summary;
+}
 }  // namespace
 
 TEST_CASE("held-out conditions: one row per condition and dataset from the runs' own reports", "[report][conditions]") {
@@ -263,14 +274,7 @@ TEST_CASE("held-out conditions: two recipes compared by their paired differences
   CHECK(j.at("cells").size() == 3);
 
   // Pairs are by seed: a candidate over seed 1 alone is compared with the base's seed 1.
-  auto seed1 = candidate;
-  for (auto& c : seed1) {
-    c.seeds = {1};
-    for (auto& cell : c.datasets) {
-      cell.student.erase(cell.student.begin());
-      cell.teacher.erase(cell.teacher.begin());
-    }
-  }
+  const auto seed1 = seed_1_only(candidate);
   CHECK(write_recipe_comparison(base, seed1, "demo", dir.file("one")).held_out.student.mean ==
         Approx((-2.0 - 0.6) / 2));
   // Other data, other conditions, or no seed in common are refused.
@@ -342,14 +346,7 @@ TEST_CASE("held-out conditions: two recipes compared person by person on the peo
 
   // People are paired by seed: a candidate over seed 1 alone meets the base's seed 1 (+1.0, +0.5,
   // +1.2 for the teacher; against seed 0 it would be +2.0, +0.5, +1.2).
-  auto seed1 = candidate;
-  for (auto& c : seed1) {
-    c.seeds = {1};
-    for (auto& cell : c.datasets) {
-      cell.student.erase(cell.student.begin());
-      cell.teacher.erase(cell.teacher.begin());
-    }
-  }
+  const auto seed1 = seed_1_only(candidate);
   CHECK(
       write_recipe_comparison(base, seed1, "demo", dir.file("one")).people_by_cell.at("camera/openeds").teacher.mean ==
       Approx(0.9));
