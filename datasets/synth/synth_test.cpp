@@ -1,4 +1,7 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "datasets/aea.h"
@@ -100,6 +103,14 @@ TEST_CASE("gaze synth writes OpenEDS and AEA trees that the real loaders read", 
   const SynthReport report = write_synthetic_datasets(config.synth, 1, 2);
   CHECK(report.openeds_images == 3 * 6 + 1 * 4 + 1 * 7);
   CHECK(report.aea_frames == 25);
+  // people.csv: a header and one row per person, each the renderer's draw for that id.
+  const std::string people = testing::read_file(dir.path() + "/people.csv");
+  CHECK(std::count(people.begin(), people.end(), '\n') == 6);
+  const EyeParticipant p3 = sample_participant(1, 3, eye_population(config.synth));
+  char kappa[64];
+  std::snprintf(kappa, sizeof kappa, "\n3,validation,%.4f,%.4f,", p3.kappa_yaw * 180 / M_PI,
+                p3.kappa_pitch * 180 / M_PI);
+  CHECK_THAT(people, Catch::StartsWith("participant,split,kappa_yaw_deg,kappa_pitch_deg,") && Catch::Contains(kappa));
 
   OpenEdsOptions options;
   options.expected_height = 100;
@@ -132,11 +143,12 @@ TEST_CASE("gaze synth writes OpenEDS and AEA trees that the real loaders read", 
   const Vec3 written = frames[2].state.visual_axis;
   const auto& g = aea.label(2).gaze;
   CHECK(angular_error_deg(written, {g[0], g[1], g[2]}) < 1e-5);
-  // Re-running replaces the trees in place (no leftovers from the staging folders).
+  // Re-running replaces the trees in place (no leftovers from the staging folders): openeds,
+  // aea, people.csv.
   write_synthetic_datasets(config.synth, 1, 2);
   int entries = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) (void)e, ++entries;
-  CHECK(entries == 2);
+  CHECK(entries == 3);
 }
 
 namespace {

@@ -55,6 +55,29 @@ std::vector<Person> people(const SynthConfig& c, uint64_t seed) {
   return out;
 }
 
+}  // namespace
+
+std::string people_csv(const SynthConfig& c, uint64_t seed) {
+  constexpr double kDeg = 180.0 / 3.14159265358979323846;
+  std::string out =
+      "participant,split,kappa_yaw_deg,kappa_pitch_deg,eye_distance_mm,eye_offset_x_mm,eye_offset_y_mm,"
+      "eyeball_radius_mm,cornea_radius_mm,cornea_offset_mm,iris_radius_mm,pupil_radius_mm,lid_open,iris_brightness,"
+      "camera_yaw_deg,camera_pitch_deg,leds\n";
+  for (const Person& person : people(c, seed)) {
+    const EyeParticipant& a = person.anatomy;
+    char row[400];
+    std::snprintf(row, sizeof row, "%lld,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.4f,%.4f,%d\n",
+                  (long long)a.id, person.split.c_str(), a.kappa_yaw * kDeg, a.kappa_pitch * kDeg, a.eye_distance,
+                  a.eye_offset_x, a.eye_offset_y, a.eyeball_radius, a.cornea_radius, a.cornea_offset, a.iris_radius,
+                  a.pupil_radius, a.lid_open, a.iris_brightness, a.camera_yaw * kDeg, a.camera_pitch * kDeg,
+                  int(a.leds));
+    out += row;
+  }
+  return out;
+}
+
+namespace {
+
 std::string gaze_row(int64_t id, const Vec3& g) {
   char line[160];
   std::snprintf(line, sizeof line, "%03lld,%.7f,%.7f,%.7f", (long long)id, g.x, g.y, g.z);
@@ -299,6 +322,9 @@ SynthReport write_synthetic_datasets(const SynthConfig& c, uint64_t seed, int64_
   if (ec) throw Error(c.out_dir + ": cannot create output folder: " + ec.message());
   const std::vector<Person> persons = people(c, seed);
   SynthReport report;
+  if (std::count(c.layouts.begin(), c.layouts.end(), "openeds") ||
+      std::count(c.layouts.begin(), c.layouts.end(), "aea"))
+    write_text_atomically((fs::path(c.out_dir) / "people.csv").string(), people_csv(c, seed));
   for (const auto& layout : c.layouts) {
     if (layout == "openeds") write_openeds(c, persons, seed, threads, report);
     if (layout == "aea") write_aea(c, persons, seed, threads, report);

@@ -3,6 +3,8 @@
 //
 //   <out_dir>/openeds/{train,validation,test}/sequences/<seq>/NNN.png + labels/<seq>.txt
 //   <out_dir>/openeds/participants.csv         "seq,participant" (for personalisation)
+//   <out_dir>/people.csv                        each person's draw: anatomy, kappa, headset fit,
+//                                               camera (people_csv), to study errors against
 //   <out_dir>/aea/synth_pNN_rec1/recording.vrs  eye stream 211-1 (JPEG, both eyes), plus a
 //                                               zstd-compressed IMU-like stream to skip
 //   <out_dir>/aea/synth_pNN_rec1/mps/eye_gaze/general_eye_gaze.csv   (general_v2 columns)
@@ -30,6 +32,11 @@ struct SynthFrame {
   EyeFrameState state;
   bool blink = false;  // lids more than half closed
 };
+
+// One row per rendered person, with a header: participant (the id OpenEDS' participants.csv and
+// AEA's synth_pNN recordings carry), their OpenEDS split, and what the renderer drew for them
+// (kappa in degrees, distances in mm): what a per-person error can be studied against.
+std::string people_csv(const SynthConfig& config, uint64_t seed);
 
 // The population synth.* describes (camera tilt, fit, LEDs, anatomy spread, iris brightness).
 EyePopulation eye_population(const SynthConfig& config);
