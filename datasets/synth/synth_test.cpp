@@ -111,6 +111,11 @@ TEST_CASE("gaze synth writes OpenEDS and AEA trees that the real loaders read", 
   std::snprintf(kappa, sizeof kappa, "\n3,validation,%.4f,%.4f,", p3.kappa_yaw * 180 / M_PI,
                 p3.kappa_pitch * 180 / M_PI);
   CHECK_THAT(people, Catch::StartsWith("participant,split,kappa_yaw_deg,kappa_pitch_deg,") && Catch::Contains(kappa));
+  for (size_t line = 0, next; (next = people.find('\n', line)) != std::string::npos; line = next + 1)
+    CHECK(std::count(people.begin() + long(line), people.begin() + long(next), ',') == 16);
+  // The camera's tilt in degrees, as synth.camera_tilt_deg gives it; the last column the LEDs.
+  const Config tilted = default_config({"synth.participants=5", "synth.camera_tilt_deg=[10,20]", "synth.leds=6"});
+  CHECK_THAT(people_csv(tilted.synth, 1), Catch::Contains(",10.0000,20.0000,6\n"));
 
   OpenEdsOptions options;
   options.expected_height = 100;

@@ -322,9 +322,6 @@ SynthReport write_synthetic_datasets(const SynthConfig& c, uint64_t seed, int64_
   if (ec) throw Error(c.out_dir + ": cannot create output folder: " + ec.message());
   const std::vector<Person> persons = people(c, seed);
   SynthReport report;
-  if (std::count(c.layouts.begin(), c.layouts.end(), "openeds") ||
-      std::count(c.layouts.begin(), c.layouts.end(), "aea"))
-    write_text_atomically((fs::path(c.out_dir) / "people.csv").string(), people_csv(c, seed));
   for (const auto& layout : c.layouts) {
     if (layout == "openeds") write_openeds(c, persons, seed, threads, report);
     if (layout == "aea") write_aea(c, persons, seed, threads, report);
@@ -334,6 +331,10 @@ SynthReport write_synthetic_datasets(const SynthConfig& c, uint64_t seed, int64_
     if (layout == "mpiifacegaze")
       report.mpiifacegaze_root = write_synthetic_mpiifacegaze(c, seed, threads, &report.mpiifacegaze_images);
   }
+  // Last, so that it is there only when every layout it describes is.
+  if (std::count(c.layouts.begin(), c.layouts.end(), "openeds") ||
+      std::count(c.layouts.begin(), c.layouts.end(), "aea"))
+    write_text_atomically((fs::path(c.out_dir) / "people.csv").string(), people_csv(c, seed));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -34,8 +34,10 @@ struct SynthFrame {
 };
 
 // One row per rendered person, with a header: participant (the id OpenEDS' participants.csv and
-// AEA's synth_pNN recordings carry), their OpenEDS split, and what the renderer drew for them
-// (kappa in degrees, distances in mm): what a per-person error can be studied against.
+// AEA's synth_pNN recordings carry), their OpenEDS split (what was rendered: a pipeline with
+// data.train_people trains on the first N "train" rows only; AEA's split is drawn when packed),
+// and the draws a per-person error can be studied against (kappa and camera tilt in degrees,
+// distances in mm; the skin, sclera, lid shape and iris depth draws are not listed).
 std::string people_csv(const SynthConfig& config, uint64_t seed);
 
 // The population synth.* describes (camera tilt, fit, LEDs, anatomy spread, iris brightness).
