@@ -153,14 +153,15 @@ std::string other_data_words(const ConditionResults::Cell& was, const ConditionR
          fmt(cell.baseline, 4) + " in " + there + ": not the same data";
 }
 
-// Per held-out person both score, on the seeds both have: candidate - base of their generalised
-// error, averaged over those seeds. Empty when either kept no people.
-std::vector<double> person_differences(const std::vector<SeedScores>& base, const std::vector<SeedScores>& candidate) {
+// One seed's scores under the base and the candidate recipe.
+using SeedPair = std::pair<const SeedScores*, const SeedScores*>;
+
+// Per held-out person both score, over the seed pairs: candidate - base of their generalised
+// error, averaged over the seeds. Empty when either kept no people.
+std::vector<double> person_differences(const std::vector<SeedPair>& seeds) {
   std::map<int64_t, std::pair<double, int64_t>> sums;  // id -> (sum of differences, seeds)
-  for (const SeedScores& c : candidate) {
-    const auto b = std::find_if(base.begin(), base.end(), [&](const SeedScores& s) { return s.seed == c.seed; });
-    if (b == base.end()) continue;
-    for (const auto& [id, error] : c.people) {
+  for (const auto& [b, c] : seeds) {
+    for (const auto& [id, error] : c->people) {
       const auto was = b->people.find(id);
       if (was == b->people.end()) continue;
       sums[id].first += error - was->second;
@@ -211,21 +212,18 @@ std::string change_fmt(const RecipeComparison::Change& c) {
   return signed_fmt(c.mean) + " ± " + (std::isnan(c.standard_error) ? "–" : fmt(c.standard_error));
 }
 
-// Keys of `a` and `b` ("key=value" overrides) whose values differ or that only one has.
+// "a.b" of an override "a.b=value".
+std::string override_key(const std::string& o) { return trim(o.substr(0, o.find('='))); }
+
+// Keys that `a` and `b` (overrides) set differently, or that only one sets.
 std::vector<std::string> differing_keys(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  const auto by_key = [](const std::vector<std::string>& overrides) {
-    std::map<std::string, std::string> out;
-    for (const std::string& o : overrides) {
-      const size_t eq = o.find('=');
-      out[o.substr(0, eq)] = eq == std::string::npos ? "" : o.substr(eq + 1);
-    }
-    return out;
-  };
-  const auto x = by_key(a), y = by_key(b);
+  std::map<std::string, std::string> x, y;  // key -> its override
+  for (const std::string& o : a) x[override_key(o)] = o;
+  for (const std::string& o : b) y[override_key(o)] = o;
   std::vector<std::string> keys;
-  for (const auto& [key, value] : x)
-    if (!y.count(key) || y.at(key) != value) keys.push_back(key);
-  for (const auto& [key, value] : y)
+  for (const auto& [key, o] : x)
+    if (!y.count(key) || y.at(key) != o) keys.push_back(key);
+  for (const auto& [key, o] : y)
     if (!x.count(key)) keys.push_back(key);
   return keys;
 }
@@ -256,7 +254,7 @@ std::pair<std::string, std::string> write_md_and_json(const std::string& folder,
 std::vector<std::string> recipe_overrides(const std::vector<std::string>& overrides) {
   std::vector<std::string> recipe;
   for (const std::string& o : overrides) {
-    const std::string key = trim(o.substr(0, o.find('=')));
+    const std::string key = override_key(o);
     if (key != "pipeline.seeds" && !starts_with(key, "run.")) recipe.push_back(trim(o));
   }
   return recipe;
@@ -528,6 +526,7 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
       // Per seed both have, the three errors under each recipe: means[error][recipe], and the
       // paired differences (candidate - base) of the held-out cells of the same data.
       std::vector<int64_t> seeds;
+      std::vector<SeedPair> teacher_seeds, student_seeds;
       double means[3][2] = {};
       int64_t lowers[2] = {};  // seeds on which personalisation lowered the student's error
       for (size_t i = 0; i < cell.student.size(); ++i) {
@@ -540,6 +539,8 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
                                      {st[0]->generalised, st[1]->generalised},
                                      {st[0]->personalised, st[1]->personalised}};
         seeds.push_back(cell.student[i].seed);
+        teacher_seeds.push_back({te[0], te[1]});
+        student_seeds.push_back({st[0], st[1]});
         for (int e = 0; e < 3; ++e) {
           for (int r = 0; r < 2; ++r) means[e][r] += errors[e][r];
           if (!held_out || !same) continue;
@@ -553,9 +554,8 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
 
       // Per person: the same people under both recipes.
       const std::string label = c.name + "/" + cell.dataset;
-      const RecipeComparison::Changes people = {change_over(person_differences(was.teacher, cell.teacher)),
-                                                change_over(person_differences(was.student, cell.student)),
-                                                {}};
+      const RecipeComparison::Changes people = {
+          change_over(person_differences(teacher_seeds)), change_over(person_differences(student_seeds)), {}};
       if (!same && people.student.pairs == 0)
         throw Error(other_data_words(was, cell, what, there) + ", and no held-out person in common to pair");
       if (!same && !redrawing.empty())
