@@ -524,6 +524,15 @@ TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and s
       CHECK(cell["seeds"][1]["people_deg"][id].get<double>() == Approx(s3).epsilon(1e-12));
       CHECK(cell["people_deg"][id].get<double>() == Approx((s0 + s3) / 2).epsilon(1e-12));
     }
+    // The baseline's error on the same people (the same data on every seed): weighted by their
+    // open-eye frames, their mean is the cell's baseline.
+    REQUIRE(cell["baseline_people_deg"].size() == people[0].size());
+    double frames = 0, sum = 0;
+    for (const auto& [id, scored] : people[0].items()) {
+      frames += scored["frames"].get<double>();
+      sum += scored["frames"].get<double>() * cell["baseline_people_deg"][id].get<double>();
+    }
+    CHECK(sum / frames == Approx(cell["mean_gaze_baseline_deg"].get<double>()).epsilon(1e-9));
   }
   CHECK(report["checks"].size() == 3);
   CHECK_THAT(read_file(dir.file("p/report.md")), Contains("mean over training seeds 0, 3") && Contains(" ± ") &&

@@ -243,6 +243,28 @@ TEST_CASE("group splits and the k-shot personalisation split", "[splits]") {
     for (int64_t i : split.calibration) CHECK(toy.label(i).participant == id);
   }
   CHECK(personalisation_split(toy, 10, 9).empty());  // nothing would be left to evaluate
+  // The calibration items stay in the order drawn, so the first k' of a draw of k are a random
+  // draw too (the k-curve's and the baselines' shots), not the earliest frames of the k; the rest
+  // are evaluated, in index order.
+  const ToyDataset many(300);  // 100 items per participant
+  int64_t prefixes = 0, earliest = 0;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    for (const auto& [id, split] : personalisation_split(many, 10, seed)) {
+      std::vector<int64_t> sorted = split.calibration, all = split.evaluation;
+      std::sort(sorted.begin(), sorted.end());
+      CHECK(std::is_sorted(split.evaluation.begin(), split.evaluation.end()));
+      all.insert(all.end(), split.calibration.begin(), split.calibration.end());
+      std::sort(all.begin(), all.end());
+      CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // disjoint
+      CHECK(all.size() == 100);
+      std::vector<int64_t> first(split.calibration.begin(), split.calibration.begin() + 5);
+      std::sort(first.begin(), first.end());
+      prefixes += 1;
+      earliest += first == std::vector<int64_t>(sorted.begin(), sorted.begin() + 5) ? 1 : 0;
+    }
+  }
+  CHECK(prefixes == 12);
+  CHECK(earliest < 3);  // a random 5 of 10 are the earliest 5 with probability 1/252
   // Without person ids: the first k in time calibrate, evaluation starts gap_us after them.
   // Participant 0 holds items 0, 3, ..., 27 at 1000 us per index.
   const auto timed = personalisation_split(toy, 2, 9, {}, {5000, 0});
@@ -314,12 +336,12 @@ TEST_CASE("a calibration window takes the frames whose gaze lies farthest apart,
   CHECK((timed.unit == "recording" && timed.gap_ms == 150 && timed.calibration_window_ms == 150));
   // A window as long as the recording leaves nothing to evaluate: said, with the settings to change.
   pc.calibration_window_ms = 1600;
-  CHECK_THROWS_WITH(personalisation_users(recording, pc, 1, true),
+  CHECK_THROWS_WITH(personalisation_users(recording, pc, 1),
                     Catch::Contains("glance recording: no recording has frames left to evaluate after calibrating on "
                                     "10 across its first 1600 ms (personalize.calibration_window_ms) and waiting 150 "
                                     "ms (personalize.gap_ms)"));
   pc.calibration_window_ms = 0;
-  CHECK(personalisation_users(recording, pc, 1, true).at(0).calibration.size() == 10);  // k_curve's largest k
+  CHECK(personalisation_users(recording, pc, 1).at(0).calibration.size() == 10);  // k_curve's largest k
   // A window needs a timestamp on every frame.
   pc.calibration_window_ms = 1000;
   const GlanceRecording untimed(false);

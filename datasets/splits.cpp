@@ -139,11 +139,14 @@ std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, i
     }
     std::vector<int64_t> shuffled = items;
     shuffle(shuffled, seed_mix(seed, stream::kPersonalize, uint64_t(participant)));
+    // Kept in the order drawn, so that the first k' < k are a random draw too (the k-curve's, the
+    // baselines'); sorted, they would be the earliest of the k, frames of one glance in a sequence.
     CalibrationSplit split;
     split.calibration.assign(shuffled.begin(), shuffled.begin() + k);
-    std::sort(split.calibration.begin(), split.calibration.end());
+    std::vector<int64_t> drawn = split.calibration;
+    std::sort(drawn.begin(), drawn.end());
     for (int64_t i : items) {
-      if (!std::binary_search(split.calibration.begin(), split.calibration.end(), i)) split.evaluation.push_back(i);
+      if (!std::binary_search(drawn.begin(), drawn.end(), i)) split.evaluation.push_back(i);
     }
     out[participant] = std::move(split);
   }
@@ -151,11 +154,9 @@ std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, i
 }
 
 std::map<int64_t, CalibrationSplit> personalisation_users(const Dataset& users, const PersonalizeConfig& config,
-                                                          uint64_t seed, bool with_curve) {
+                                                          uint64_t seed) {
   int64_t k = config.k;
-  if (with_curve) {
-    for (int64_t c : config.k_curve) k = std::max(k, c);
-  }
+  for (int64_t c : config.k_curve) k = std::max(k, c);
   const CalibrationTiming timing = calibration_timing(users, config);
   auto splits = personalisation_split(users, k, seed, {}, timing);
   if (splits.empty()) {

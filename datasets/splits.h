@@ -49,15 +49,16 @@ struct CalibrationProtocol {
 CalibrationProtocol calibration_protocol(const Dataset& users, const PersonalizeConfig& config);
 
 // Every user personalisation calibrates: personalisation_split() over all of `users` with
-// calibration_timing(), k = the largest of personalize.k and (with `with_curve`) its k_curve.
-// Personalisation and the exporter's user kernels take the curve's pool, so they calibrate on the
-// same frames; the baselines (no curve) take personalize.k alone. Throws gaze::Error
-// naming the data when no user is left with frames to evaluate.
+// calibration_timing(), k = the largest of personalize.k and its k_curve. Every k calibrates on the
+// first k of that pool and every model (DFT Gaze, its curve, the baselines, the exporter's user
+// kernels) is scored on the same evaluation frames. Throws gaze::Error naming the data when no
+// user is left with frames to evaluate.
 std::map<int64_t, CalibrationSplit> personalisation_users(const Dataset& users, const PersonalizeConfig& config,
-                                                          uint64_t seed, bool with_curve);
+                                                          uint64_t seed);
 
 // Over `indices` (all items when empty). Participants left with nothing to evaluate on are
-// left out. Time-ordered: items without timestamps order by index; evaluation starts gap_us
+// left out. Random draws: the calibration items in the order drawn (any prefix is a random draw),
+// evaluation in index order. Time-ordered: items without timestamps order by index; evaluation starts gap_us
 // after the last calibration candidate (the last of the first k, or the window's last frame).
 // With a window the calibration items are in farthest-point order (each the frame whose gaze is
 // farthest from those before it), so the first k' of them are the k' most spread for any k' < k;

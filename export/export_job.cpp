@@ -589,7 +589,7 @@ KernelUsersReport personalize_users_in_kernel(const Config& config, const std::s
   const PersonalizeConfig& pc = config.personalize;
   const auto users = open_dataset(config.data);
   // The pool personalize() draws (k_curve included), so the k shots are the same ones.
-  const auto splits = personalisation_users(*users, pc, uint64_t(config.run.seed), /*with_curve=*/true);
+  const auto splits = personalisation_users(*users, pc, uint64_t(config.run.seed));
   const std::string build = build_kernel_tool(kernel_dir);
   fs::create_directories(out_dir);
   TemporaryFolder tmp("gaze_kernel_users");

@@ -304,6 +304,7 @@ ConditionResults read_condition_run(const ConditionRun& run) {
     ConditionResults::Cell cell{d, 0, report_seeds(student_cell, c.seeds, where + "." + student),
                                 report_seeds(json_at(models, teacher, where), c.seeds, where + "." + teacher)};
     cell.baseline = cell.student.front().baseline;
+    cell.baseline_people = people_at(student_cell, "baseline_people_deg", where);
     if (student_cell.contains("personalised_per")) cell.unit = json_string_at(student_cell, "personalised_per", where);
     c.datasets.push_back(cell);
   }
@@ -327,6 +328,7 @@ std::vector<ConditionResults> read_conditions_summary(const std::string& path) {
       const std::string at = where + ".datasets." + d;
       ConditionResults::Cell out_cell{d, number_at(cell, "mean_gaze_baseline_deg", at), {}, {}};
       if (cell.contains("people_unit")) out_cell.unit = json_string_at(cell, "people_unit", at);
+      out_cell.baseline_people = people_at(cell, "baseline_people_deg", at);
       // Summaries written before per_seed hold one seed each: their means are its numbers.
       if (!cell.contains("per_seed") && c.seeds.size() != 1) throw Error(at + ": lacks per_seed for its seeds");
       const Json per_seed = cell.contains("per_seed") ? cell.at("per_seed") : Json::array({cell});
@@ -385,6 +387,7 @@ std::vector<ConditionResults> merge_condition_results(const std::vector<std::vec
         if (!same_data(more, cell)) throw Error(other_data_words(more, cell, what, there));
         cell.student.insert(cell.student.end(), more.student.begin(), more.student.end());
         cell.teacher.insert(cell.teacher.end(), more.teacher.begin(), more.teacher.end());
+        if (cell.baseline_people.empty()) cell.baseline_people = more.baseline_people;  // the same data's
       }
       it->seeds.insert(it->seeds.end(), c.seeds.begin(), c.seeds.end());
       it->sources.insert(it->sources.end(), c.sources.begin(), c.sources.end());
@@ -411,7 +414,9 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
     Json datasets = Json::object();
     for (const ConditionResults::Cell& cell : c.datasets) {
       const std::string& d = cell.dataset;
-      const DatasetScores st = over_seeds(cell.student, cell.unit), te = over_seeds(cell.teacher, cell.unit);
+      DatasetScores st = over_seeds(cell.student, cell.unit);
+      const DatasetScores te = over_seeds(cell.teacher, cell.unit);
+      st.baseline_people = cell.baseline_people;
       std::map<std::string, CheckResult> checks;
       Json checks_json = Json::object();
       bool passes = true;
@@ -457,6 +462,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                      {"per_seed", per_seed},
                      {"checks", checks_json},
                      {"passes", passes}};
+      if (!cell.baseline_people.empty()) datasets[d]["baseline_people_deg"] = people_json(cell.baseline_people);
     }
     descriptions += "- **" + c.name + "** (`" + c.config + "`" +
                     (same_recipe || c.recipe.empty() ? "" : " with " + recipe_words(c.recipe)) +
@@ -485,9 +491,10 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
       "deviation over training seeds. A cell passes when the student is <= 0.5x the mean-gaze baseline and "
       "<= 1.25x the teacher and personalisation lowers its error, on the means and on every seed (**mixed**: "
       "passes on some seeds only). Every seed is scored on the same held-out people, so the seeds' spread "
-      "cannot show how much a verdict rests on who they are: the standard error column does, the standard "
-      "error of the student's mean over those people (each person's mean error over the seeds) as a "
-      "fraction of the baseline (– where the runs did not keep their people).\n\n" +
+      "cannot show how much a verdict rests on who they are: the standard error column does, that of "
+      "student / baseline over those people (each person's mean error over the seeds, paired with the "
+      "baseline's error on them; where a summary from before session 34 lacks the baseline's, the baseline "
+      "held fixed; – where the runs did not keep their people).\n\n" +
       descriptions + "\n" +
       markdown_table({"condition", "dataset", "seeds", "mean-gaze baseline", "teacher", "student", "student / baseline",
                       "its standard error over the held-out people", "student / teacher",
@@ -554,13 +561,15 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
 
       // Per person: the same people under both recipes.
       const std::string label = c.name + "/" + cell.dataset;
-      const RecipeComparison::Changes people = {
-          change_over(person_differences(teacher_seeds)), change_over(person_differences(student_seeds)), {}};
-      if (!same && people.student.pairs == 0)
-        throw Error(other_data_words(was, cell, what, there) + ", and no held-out person in common to pair");
+      // Not where the recipes may draw other people under the same ids.
+      RecipeComparison::PersonChanges people;
+      if (redrawing.empty())
+        people = {change_over(person_differences(teacher_seeds)), change_over(person_differences(student_seeds))};
       if (!same && !redrawing.empty())
         throw Error(other_data_words(was, cell, what, there) + ", and the recipes differ in " + join(redrawing, ", ") +
                     ", which may render other people under the same ids: not paired");
+      if (!same && people.student.pairs == 0)
+        throw Error(other_data_words(was, cell, what, there) + ", and no held-out person in common to pair");
       if (!same && held_out) other_data_cells.push_back(label);
       Json people_json = nullptr;
       if (people.student.pairs > 0) {
@@ -670,6 +679,10 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
       other_data + "\n\n" +
       (out.held_out.student.pairs > 0 ? markdown_table({"error", "change", "lower on", "verdict"}, summary_rows)
                                       : "No held-out seed-cell of the same data to pair.\n");
+  if (!redrawing.empty()) {
+    out.markdown += "\nNot compared per person: the recipes differ in " + join(redrawing, ", ") +
+                    ", which may render other people under the same ids.\n";
+  }
   if (!people_rows.empty()) {
     out.markdown +=
         "\nPer held-out person: each person both summaries score, candidate - base of their generalised error (their "

@@ -46,10 +46,11 @@ struct ConditionRun {
 // One condition's numbers per dataset, each seed's own: what the summary is made of.
 struct ConditionResults {
   struct Cell {
-    std::string dataset;                       // "openeds"
-    double baseline = 0;                       // the mean-gaze baseline (the data's, the same on every seed)
-    std::vector<SeedScores> student, teacher;  // one per seed, in `seeds` order
-    std::string unit = "participant";          // what its held-out people are: participant, sequence, recording
+    std::string dataset;                             // "openeds"
+    double baseline = 0;                             // the mean-gaze baseline (the data's, the same on every seed)
+    std::vector<SeedScores> student, teacher;        // one per seed, in `seeds` order
+    std::string unit = "participant";                // what its held-out people are: participant, sequence, recording
+    std::map<int64_t, double> baseline_people = {};  // the baseline's error per held-out person (empty: not kept)
   };
   std::string name, description, config;
   std::vector<std::string> sources;  // the report.json or conditions.json files the numbers come from
@@ -118,8 +119,11 @@ struct RecipeComparison {
   Changes held_out;                           // over every held-out seed-cell of the same data
   std::map<std::string, Changes> by_dataset;  // over those of one dataset
   // Per person, per cell ("camera/openeds"; cells where both kept people): the teacher's and
-  // student's generalised change (personalised is not per person).
-  std::map<std::string, Changes> people_by_cell;
+  // student's generalised change (personalisation is not scored per person).
+  struct PersonChanges {
+    Change teacher, student;
+  };
+  std::map<std::string, PersonChanges> people_by_cell;
   // Over the held-out cells compared per person: in how many the candidate is seen lower, seen higher.
   struct Tally {
     int64_t cells = 0, seen_lower = 0, seen_higher = 0;

@@ -15,9 +15,10 @@ using Catch::Contains;
 namespace {
 // A run's report.json as the pipeline writes it: one dataset, the student's and teacher's
 // generalised error per seed (personalised 3, before 4, baseline 10 on every seed), and on every
-// seed the held-out people's errors `people` (none when empty).
+// seed the held-out people's errors `people` (none when empty), and the baseline's on them.
 std::string write_run(const std::string& folder, const std::vector<double>& student, const std::vector<double>& teacher,
-                      const std::map<int64_t, double>& people = {}) {
+                      const std::map<int64_t, double>& people = {},
+                      const std::map<int64_t, double>& baseline_people = {}) {
   std::filesystem::create_directories(folder);
   PipelineResults r;
   r.datasets = {"openeds"};
@@ -28,6 +29,7 @@ std::string write_run(const std::string& folder, const std::vector<double>& stud
   const auto scores = [&](const std::vector<double>& errors) {
     DatasetScores s = {0, 3.0, 4.0, 10.0, -1, {{0, 4.0}, {5, 3.0}}, 0.2};
     s.people = people;
+    s.baseline_people = baseline_people;
     for (size_t i = 0; i < errors.size(); ++i) {
       s.generalised += errors[i] / double(errors.size());
       if (errors.size() > 1) s.seeds.push_back({int64_t(i), errors[i], 3.0, 4.0, 10.0, people});
@@ -295,6 +297,38 @@ TEST_CASE("held-out conditions: two recipes compared by their paired differences
   CHECK_FALSE(std::filesystem::exists(dir.file("x/comparison.md")));
 }
 
+TEST_CASE("held-out conditions: the ratio's standard error pairs the baseline's people, kept through merges",
+          "[report][conditions]") {
+  testing::TempDir dir;
+  const std::map<int64_t, double> people = {{1, 2.0}, {2, 4.0}, {3, 5.0}}, baseline = {{1, 4.0}, {2, 8.0}, {3, 12.0}};
+  const auto run = [&](const std::string& name, const std::map<int64_t, double>& baseline_people) {
+    return read_condition_run(
+        {"demo", "", "demo.yaml", write_run(dir.file(name), {4.0}, {4.0}, people, baseline_people), {}});
+  };
+  const ConditionsReport r = write_conditions_report({run("new", baseline)}, dir.file("new_out"));
+  const Json cell = Json::parse(testing::read_file(r.json_path)).at("conditions")[0].at("datasets").at("openeds");
+  CHECK(cell.at("baseline_people_deg") == Json({{"1", 4.0}, {"2", 8.0}, {"3", 12.0}}));
+  // report_test's numbers: the paired error is over the baseline's mean on these people (8), not
+  // the cell's frame mean (10).
+  CHECK(cell.at("student_vs_baseline_people_se").get<double>() == Approx(std::sqrt(14.0 / 36 / 6) / 8.0));
+  // A summary reads back with them; one from before session 34 lacks them (the baseline held
+  // fixed) until merged with one of the same data that has them.
+  const auto summary = read_conditions_summary(r.json_path);
+  CHECK(summary[0].datasets[0].baseline_people == baseline);
+  auto old = std::vector<ConditionResults>{run("old", {})};
+  old[0].seeds = {1};
+  for (auto& s : old[0].datasets[0].student) s.seed = 1;
+  for (auto& s : old[0].datasets[0].teacher) s.seed = 1;
+  const ConditionsReport lacking = write_conditions_report(old, dir.file("old_out"));
+  const Json old_cell =
+      Json::parse(testing::read_file(lacking.json_path)).at("conditions")[0].at("datasets").at("openeds");
+  CHECK_FALSE(old_cell.contains("baseline_people_deg"));
+  CHECK(old_cell.at("student_vs_baseline_people_se").get<double>() ==
+        Approx(std::sqrt(7.0 / 3) / std::sqrt(3.0) / 10.0));
+  const auto merged = merge_condition_results({old, summary});
+  CHECK(merged[0].datasets[0].baseline_people == baseline);
+}
+
 TEST_CASE("held-out conditions: two recipes compared person by person on the people both hold out",
           "[report][conditions]") {
   testing::TempDir dir;
@@ -382,6 +416,15 @@ TEST_CASE("held-out conditions: two recipes compared person by person on the peo
   CHECK_THROWS_WITH(write_recipe_comparison(base, redrawn, "demo", dir.file("x")),
                     Contains("not the same data") && Contains("the recipes differ in synth.anatomy_spread"));
   CHECK_FALSE(std::filesystem::exists(dir.file("x/comparison.md")));
+  // The same data (the same labels, so the same baseline) under a key that redraws how people
+  // look: compared by the cell means, not per person.
+  auto restyled = base;
+  for (auto& c : restyled) c.recipe = {"synth.anatomy_spread=1.8"};
+  const RecipeComparison apart = write_recipe_comparison(base, restyled, "demo", dir.file("apart"));
+  CHECK(apart.people_by_cell.empty());
+  CHECK(apart.held_out.student.pairs > 0);
+  CHECK_THAT(apart.markdown, Contains("Not compared per person: the recipes differ in synth.anatomy_spread") &&
+                                 !Contains("Per held-out person"));
 
   // Summaries that kept no people have no per-person section.
   const auto no_people = summary("none", {6.0, 7.0}, {});

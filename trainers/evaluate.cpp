@@ -103,23 +103,31 @@ EvalResult evaluate(Baseline& model, const Dataset& data, const Config& config, 
                             indices);
 }
 
-double mean_gaze_baseline_deg(const Dataset& train, const Dataset& test, const std::vector<int64_t>& test_indices) {
+BaselineErrors mean_gaze_baseline(const Dataset& train, const Dataset& test, const std::vector<int64_t>& test_indices) {
   const std::array<double, 3> total = gaze_label_sum(train);
   const Vec3 mean{total[0], total[1], total[2]};
   double sum = 0;
   int64_t n = 0;
+  std::map<int64_t, std::pair<double, int64_t>> people;  // participant -> sum, frames
   const auto add = [&](int64_t i) {
     const SampleLabel& l = test.label(i);
     if (l.blink) return;
-    sum += angular_error_deg(mean, {l.gaze[0], l.gaze[1], l.gaze[2]});
+    const double error = angular_error_deg(mean, {l.gaze[0], l.gaze[1], l.gaze[2]});
+    sum += error;
     ++n;
+    people[l.participant].first += error;
+    ++people[l.participant].second;
   };
   if (test_indices.empty()) {
     for (int64_t i = 0; i < test.size(); ++i) add(i);
   } else {
     for (int64_t i : test_indices) add(i);
   }
-  return n ? sum / n : 0.0;
+  BaselineErrors out;
+  out.mean_deg = n ? sum / double(n) : 0.0;
+  for (const auto& [person, total_frames] : people)
+    out.per_participant[person] = total_frames.first / double(total_frames.second);
+  return out;
 }
 
 Json eval_json(const EvalResult& r) {

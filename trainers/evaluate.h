@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,14 @@ EvalResult evaluate(GazeNet& model, const Dataset& data, const Config& config,
 EvalResult evaluate(Baseline& model, const Dataset& data, const Config& config,
                     const std::vector<int64_t>& indices = {});
 
-// Mean error of always predicting the mean training gaze (the baseline the model must beat).
-double mean_gaze_baseline_deg(const Dataset& train, const Dataset& test, const std::vector<int64_t>& test_indices = {});
+// The error of always predicting the mean training gaze (the baseline the model must beat) on
+// `test`'s open-eye frames: over all of them, and per participant (the mean over theirs).
+struct BaselineErrors {
+  double mean_deg = 0;
+  std::map<int64_t, double> per_participant;
+};
+BaselineErrors mean_gaze_baseline(const Dataset& train, const Dataset& test,
+                                  const std::vector<int64_t>& test_indices = {});
 
 Json eval_json(const EvalResult& r);
 std::string eval_markdown(const EvalResult& r);

@@ -189,7 +189,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
   std::filesystem::create_directories(out_dir);
   PersonalizeResult result;
   result.protocol = calibration_protocol(users, pc);
-  const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed), /*with_curve=*/true);
+  const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed));
   const PreprocessOptions plain = preprocess_options(config, false);
   PreprocessOptions augmented = plain;
   augmented.augment = true;
@@ -261,7 +261,7 @@ PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, con
   const PersonalizeConfig& pc = config.personalize;
   PersonalizeResult result;
   result.protocol = calibration_protocol(users, pc);
-  const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed), /*with_curve=*/false);
+  const auto splits = personalisation_users(users, pc, uint64_t(config.run.seed));
   PreprocessOptions augmented = preprocess_options(config, false);
   augmented.augment = true;
   SavedTensors base_weights(*base, base->parameters());
@@ -276,13 +276,15 @@ PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, con
     const EvalResult before = evaluate(base, users, config, split.evaluation);
     user.eval_frames = int64_t(before.errors_deg.size());
     user.before_deg = mean_of(before);
+    // DFT Gaze's k frames: the first k of the pool its curve draws, scored on the same frames.
+    const std::vector<int64_t> shots(split.calibration.begin(), split.calibration.begin() + pc.k);
     const auto tune_start = std::chrono::steady_clock::now();
     for (auto& p : base->parameters()) p.requires_grad_(true);
     torch::optim::AdamW optimizer(base->parameters(), torch::optim::AdamWOptions(pc.lr).weight_decay(0.0));
     base->eval();  // frozen BatchNorm statistics and no dropout on k images; every weight learns
     const uint64_t seed = seed_mix(uint64_t(config.run.seed), stream::kPersonalize, uint64_t(participant));
     for (int64_t step = 0; step < pc.steps; ++step) {
-      const Batch batch = make_batch(users, split.calibration, augmented, seed_mix(seed, uint64_t(step)));
+      const Batch batch = make_batch(users, shots, augmented, seed_mix(seed, uint64_t(step)));
       optimizer.zero_grad();
       direction_l1_loss(base->forward(batch.images, batch.head), batch.gaze).backward();
       optimizer.step();

@@ -252,7 +252,9 @@ DatasetScores score(const Config& c, const std::string& pack, const fs::path& ev
   for (size_t i = 0; i < val.errors_deg.size(); ++i) {
     if (!val.blinks[i]) s.errors.push_back(val.errors_deg[i]);
   }
-  s.baseline = mean_gaze_baseline_deg(*train_set, *val_set);
+  const BaselineErrors baseline = mean_gaze_baseline(*train_set, *val_set);
+  s.baseline = baseline.mean_deg;
+  s.baseline_people = baseline.per_participant;
   const PersonalizeResult pr = personalise(*test_set, *train_set);
   s.before = pr.before_deg;
   s.personalised = pr.after_deg;
@@ -311,6 +313,9 @@ DatasetScores mean_scores(const std::vector<DatasetScores>& runs) {
   std::vector<const std::map<int64_t, double>*> people;
   for (const DatasetScores& f : runs) people.push_back(&f.people);
   m.people = mean_per_person(people);
+  std::vector<const std::map<int64_t, double>*> baseline_people;
+  for (const DatasetScores& f : runs) baseline_people.push_back(&f.baseline_people);
+  m.baseline_people = mean_per_person(baseline_people);
   std::map<int64_t, int64_t> k_runs;  // a person with too few frames for some k has no point there
   const double n = double(runs.size());
   double auc = 0;
@@ -528,6 +533,16 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
   }
   const bool self_supervised_on_eyes =
       (p.import_teacher.empty() && p.teacher_source == "eyes") || p.distill_source == "eyes";
+  const auto rendered_here = [&](const std::string& d) {
+    return std::find(p.datasets.begin(), p.datasets.end(), d) != p.datasets.end() && given_root(p, d).empty();
+  };
+  if (self_supervised_on_eyes && rendered_here("openeds") && rendered_here("aea")) {
+    dev.push_back(
+        "OpenEDS2020 and AEA: the renderer draws one population for both (person i in each), and AEA's "
+        "recordings are split apart from OpenEDS's people, so the label-free stages, which read both "
+        "datasets' training people, see a few of one dataset's held-out people in the other's images "
+        "(no labels)");
+  }
   for (const auto& d : p.datasets) {
     if (is_mpii(d) && p.mpii_protocol == "fold") {
       dev.push_back(dataset_title(d) +

@@ -74,7 +74,24 @@ std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64
   return sum;
 }
 
-double people_ratio_standard_error(const DatasetScores& s) { return people_standard_error(s.people) / s.baseline; }
+double people_ratio_standard_error(const DatasetScores& s) {
+  const bool paired = std::all_of(s.people.begin(), s.people.end(),
+                                  [&](const auto& person) { return s.baseline_people.count(person.first) > 0; });
+  if (!paired || s.people.size() < 2) return people_standard_error(s.people) / s.baseline;
+  const double n = double(s.people.size());
+  double model = 0, baseline = 0;
+  for (const auto& [id, error] : s.people) {
+    model += error / n;
+    baseline += s.baseline_people.at(id) / n;
+  }
+  const double ratio = model / baseline;
+  double squares = 0;
+  for (const auto& [id, error] : s.people) {
+    const double residual = error - ratio * s.baseline_people.at(id);
+    squares += residual * residual;
+  }
+  return std::sqrt(squares / (n * (n - 1))) / baseline;
+}
 
 std::string people_error_cell(const DatasetScores& s) {
   if (s.people.size() < 2) return "–";
@@ -429,11 +446,11 @@ std::string people_sentence(const PipelineResults& r) {
   }
   if (!any) return "";
   return std::string(
-             "\nThe standard error is that of the student's mean over the held-out people (each person's mean "
+             "\nThe standard error is that of student / baseline over the held-out people (each person's mean "
              "error over their open-eye frames") +
          (r.seeds.size() > 1 ? " and the seeds" : "") +
-         "), as a fraction of the baseline: how much student / baseline would move had other people been "
-         "held out. " +
+         ", the baseline's paired with the student's person by person): how much student / baseline would "
+         "move had other people been held out. " +
          (r.seeds.size() > 1 ? "Every seed is scored on the same people, so the seeds' spread does not show it. "
                              : "") +
          "The ratio itself weights every frame alike; with as many frames per person the two means agree.\n";
@@ -518,6 +535,7 @@ Json report_json(const PipelineResults& r) {
         cell["people_deg"] = people_json(s.people);
         cell["people_standard_error_deg"] = json_number(people_standard_error(s.people));
       }
+      if (!s.baseline_people.empty()) cell["baseline_people_deg"] = people_json(s.baseline_people);
       if (s.seeds.size() > 1) {
         Json seeds = Json::array();
         for (const SeedScores& seed : s.seeds) {

@@ -53,6 +53,8 @@ struct DatasetScores {
   // Generalised, per held-out person: id -> the mean error over their open-eye frames (over
   // seeds, each person's mean; over leave-one-out folds, each fold's person). Empty: not kept.
   std::map<int64_t, double> people = {};
+  // The mean-gaze baseline's error per held-out person, as `people` (empty: not kept).
+  std::map<int64_t, double> baseline_people = {};
   // With several pipeline.seeds the fields above are means over seeds (errors: every seed's
   // frames) and `seeds` holds each seed's own numbers; empty for a single seed.
   std::vector<SeedScores> seeds = {};
@@ -133,8 +135,12 @@ double people_standard_error(const std::map<int64_t, double>& people);
 // Each person's mean over the runs (seeds, folds) that score them.
 std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64_t, double>*>& runs);
 
-// people_standard_error of `s`'s people over its baseline (taken as fixed): how much
-// model / baseline would move had other people been held out. NaN below two people.
+// How much model / baseline would move had other people been held out: the standard error of the
+// ratio of the mean over people of `s.people` to that of `s.baseline_people`, both paired person
+// by person (a first-order, delta-method estimate: people whose error and baseline rise together
+// move the ratio little). Where the baseline's people are not kept for every one of `s.people`
+// (summaries before session 34), the baseline is taken as fixed: people_standard_error over
+// s.baseline. NaN below two people.
 double people_ratio_standard_error(const DatasetScores& s);
 
 // "0.021 (60 participants)", "0.050 (8 recordings)": people_ratio_standard_error in the unit

@@ -61,6 +61,7 @@ TEST_CASE("the pipeline report renders the run's numbers, counts included", "[re
   CHECK(j.at("datasets").at("aea").at("student").at("k_curve").at("5").get<double>() == 3.2);
   CHECK(j.at("datasets").at("openeds").at("student").at("people_deg") == Json({{"12", 4.0}, {"13", 5.0}}));
   CHECK_FALSE(j.at("datasets").at("aea").at("student").contains("people_deg"));
+  CHECK_FALSE(j.at("datasets").at("aea").at("student").contains("baseline_people_deg"));
   CHECK_THAT(report.markdown, Contains("per recording (no person ids): calibrated on the 5 frames of its first 3000 ms "
                                        "whose gaze lies farthest apart, evaluated on its frames 100 ms and more after "
                                        "that window"));
@@ -68,6 +69,24 @@ TEST_CASE("the pipeline report renders the run's numbers, counts included", "[re
   CHECK(j.at("datasets").at("openeds").at("student").at("calibration_window_ms").get<double>() == 0);
   CHECK_THAT(testing::read_file(report.svg_path), Contains("<svg") && Contains("student aea"));
   CHECK(report.table_paths.empty());  // no baselines, no MPII data: Table 3 only
+}
+
+TEST_CASE("student / baseline's standard error pairs the baseline's error person by person", "[report]") {
+  DatasetScores s;
+  s.baseline = 8.0;
+  s.people = {{1, 2.0}, {2, 4.0}, {3, 5.0}};
+  // Without the baseline's people: the baseline held fixed, sd(2, 4, 5) / sqrt(3) / 8.
+  const double fixed = std::sqrt(7.0 / 3) / std::sqrt(3.0) / 8.0;
+  CHECK(people_ratio_standard_error(s) == Approx(fixed));
+  // Paired: ratio 11/24 of the means; residuals 1/6, 1/3, -1/2; sqrt(14/36 / (3 * 2)) / 8.
+  s.baseline_people = {{1, 4.0}, {2, 8.0}, {3, 12.0}};
+  CHECK(people_ratio_standard_error(s) == Approx(std::sqrt(14.0 / 36 / 6) / 8.0));
+  // People whose error is a fixed fraction of the baseline's leave no doubt about the ratio.
+  s.people = {{1, 2.0}, {2, 4.0}, {3, 6.0}};
+  CHECK(people_ratio_standard_error(s) == Approx(0.0).margin(1e-12));
+  // A held-out person without the baseline's error: held fixed again.
+  s.people[4] = 3.0;
+  CHECK(people_ratio_standard_error(s) == Approx(people_standard_error(s.people) / 8.0));
 }
 
 TEST_CASE("Tables 1 and 2: the paper's rows and columns, counts to four digits, reasons for empty cells", "[report]") {

@@ -165,6 +165,22 @@ double mean_of_columns(const Image& image, int32_t from, int32_t to) {
 }
 }  // namespace
 
+TEST_CASE("gaze synth names 100 or more AEA recordings so that the reader's order is the people's", "[synth][aea]") {
+  testing::TempDir dir;
+  Config config = default_config({"synth.out_dir=" + dir.path(), "synth.participants=101", "synth.aea_frames=1",
+                                  "synth.aea_size=[32,64]", "synth.blink_rate=0", "synth.layouts=[aea]"});
+  write_synthetic_datasets(config.synth, 1, 2);
+  AeaOptions options;
+  options.eye = "pair";
+  const AeaDataset aea(dir.path() + "/aea", options);
+  REQUIRE(aea.size() == 101);
+  CHECK(aea.recordings()[10].name == "synth_p010_rec1");
+  CHECK(aea.recordings()[100].name == "synth_p100_rec1");
+  // The participant id is the recording's index: person 100 is the last recording, not the third.
+  CHECK(aea.label(100).participant == 100);
+  CHECK(aea.label(100).key.rfind("synth_p100_rec1/", 0) == 0);
+}
+
 TEST_CASE("held-out populations: anatomy spread scales each person's deviations from the mean", "[synth][conditions]") {
   EyePopulation narrow, usual, wide;
   narrow.anatomy_spread = 0;

@@ -160,10 +160,12 @@ void write_aea(const SynthConfig& c, const std::vector<Person>& persons, uint64_
   const int32_t height = int32_t(c.aea_size[0]), width = int32_t(c.aea_size[1]);
   ProgressBar bar("synth aea", int64_t(persons.size()) * c.aea_frames);
   std::mutex bar_mutex;
+  // Zero-padded to the largest index, so that the reader's sorted recording index is the person's.
+  const int digits = std::max(2, int(std::to_string(persons.size() - 1).size()));
   for (size_t i = 0; i < persons.size(); ++i) {
     const Person& person = persons[i];
     char name[64];
-    std::snprintf(name, sizeof name, "synth_p%02zu_rec1", i);
+    std::snprintf(name, sizeof name, "synth_p%0*zu_rec1", digits, i);
     const fs::path rec = fs::path(staged.path()) / name;
     fs::create_directories(rec / "mps" / "eye_gaze");
     const auto sequence =

@@ -5,7 +5,8 @@
 //   <out_dir>/openeds/participants.csv         "seq,participant" (for personalisation)
 //   <out_dir>/people.csv                        each person's draw: anatomy, kappa, headset fit,
 //                                               camera (people_csv), to study errors against
-//   <out_dir>/aea/synth_pNN_rec1/recording.vrs  eye stream 211-1 (JPEG, both eyes), plus a
+//   <out_dir>/aea/synth_pNN_rec1/recording.vrs  (NN zero-padded to the largest index) eye stream 211-1 (JPEG, both
+//   eyes), plus a
 //                                               zstd-compressed IMU-like stream to skip
 //   <out_dir>/aea/synth_pNN_rec1/mps/eye_gaze/general_eye_gaze.csv   (general_v2 columns)
 //   <out_dir>/aea/synth_pNN_rec1/metadata.json
@@ -13,8 +14,13 @@
 //   <out_dir>/mpiigaze/..., mpiifacegaze/...    the MPII datasets' layouts (mpii_writer.h)
 // Rendered blinks are listed beside the labels (openeds/<split>/blinks/<seq>.txt: frame ids;
 // aea/<rec>/synth_blinks.txt: timestamps in µs); the loaders set SampleLabel::blink from them.
-// People are split into train / validation / test by synth.*_participants, so validation and
-// test people are never seen in training (their kappa is theirs to personalise). Each layout
+// People are split into train / validation / test by synth.*_participants, so OpenEDS's
+// validation and test people are never seen in its training (their kappa is theirs to
+// personalise). Both layouts render the same people (person i is OpenEDS participant i and AEA
+// recording synth_p<i>); AEA's recordings are split when packed, with their own draw, so a
+// pipeline's label-free stages, which read both datasets' training people, see a few people as
+// AEA images whom OpenEDS holds out, and the other way round (no labels; the pipeline's report
+// lists it among its deviations). Each layout
 // is written into a temporary folder and renamed into place: an interrupted run never leaves
 // a half-written dataset where a complete one was.
 #pragma once
