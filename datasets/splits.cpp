@@ -143,10 +143,10 @@ std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, i
     // baselines'); sorted, they would be the earliest of the k, frames of one glance in a sequence.
     CalibrationSplit split;
     split.calibration.assign(shuffled.begin(), shuffled.begin() + k);
-    std::vector<int64_t> drawn = split.calibration;
-    std::sort(drawn.begin(), drawn.end());
+    std::vector<int64_t> sorted = split.calibration;
+    std::sort(sorted.begin(), sorted.end());
     for (int64_t i : items) {
-      if (!std::binary_search(drawn.begin(), drawn.end(), i)) split.evaluation.push_back(i);
+      if (!std::binary_search(sorted.begin(), sorted.end(), i)) split.evaluation.push_back(i);
     }
     out[participant] = std::move(split);
   }

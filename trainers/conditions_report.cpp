@@ -97,6 +97,13 @@ bool same_people(const std::map<int64_t, double>& a, const std::map<int64_t, dou
          std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) { return x.first == y.first; });
 }
 
+// The same people with the same errors (to a millionth).
+bool same_scores(const std::map<int64_t, double>& a, const std::map<int64_t, double>& b) {
+  return same_people(a, b) && std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+           return std::abs(x.second - y.second) <= 1e-6 * std::abs(y.second);
+         });
+}
+
 // A cell's seeds as the DatasetScores report.h checks: the means, and the seeds when several;
 // each held-out person's mean over the seeds only when every seed scored the same people (a
 // summary merged with one made before people were kept has none), counted in `unit`.
@@ -387,7 +394,12 @@ std::vector<ConditionResults> merge_condition_results(const std::vector<std::vec
         if (!same_data(more, cell)) throw Error(other_data_words(more, cell, what, there));
         cell.student.insert(cell.student.end(), more.student.begin(), more.student.end());
         cell.teacher.insert(cell.teacher.end(), more.teacher.begin(), more.teacher.end());
-        if (cell.baseline_people.empty()) cell.baseline_people = more.baseline_people;  // the same data's
+        if (cell.baseline_people.empty()) {
+          cell.baseline_people = more.baseline_people;  // the same data's
+        } else if (!more.baseline_people.empty() && !same_scores(more.baseline_people, cell.baseline_people)) {
+          throw Error(what + ": " + cell.dataset + "'s baseline on the held-out people differs from " + there +
+                      "'s: not the same data");
+        }
       }
       it->seeds.insert(it->seeds.end(), c.seeds.begin(), c.seeds.end());
       it->sources.insert(it->sources.end(), c.sources.begin(), c.sources.end());
@@ -457,6 +469,7 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
                      {"held_out_people", st.people.size()},
                      {"people_unit", cell.unit},
                      {"student_vs_baseline_people_se", json_number(people_ratio_standard_error(st))},
+                     {"student_vs_baseline_people_se_paired", people_ratio_paired(st)},
                      {"before_personalisation_deg", json_number(st.before)},
                      {"personalised_deg", json_number(st.personalised)},
                      {"per_seed", per_seed},
@@ -702,6 +715,7 @@ RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& ba
                                                                       {"candidate_recipe", candidate.front().recipe},
                                                                       {"candidate_variant", candidate.front().variant},
                                                                       {"reference", reference},
+                                                                      {"not_paired_per_person_for", redrawing},
                                                                       {"cells", cells},
                                                                       {"held_out", held_out_json}});
   return out;

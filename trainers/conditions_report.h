@@ -106,7 +106,8 @@ ConditionsReport write_conditions_report(const std::vector<ConditionResults>& co
 // mean-gaze baseline: more training people, say) are paired on the people both hold out only:
 // their cell means are shown but stay out of the held-out means. An id is taken to name the same
 // person in both, which holds while the recipes differ in no synth key but the people's count and
-// split (synth draws a person from the seed and their index).
+// split (synth draws a person from the seed and their index); where they differ in another, no
+// cell is compared per person (the markdown says why; comparison.json lists the keys).
 struct RecipeComparison {
   struct Change {
     double mean = 0, standard_error = 0;  // degrees, candidate - base
@@ -118,8 +119,9 @@ struct RecipeComparison {
   };
   Changes held_out;                           // over every held-out seed-cell of the same data
   std::map<std::string, Changes> by_dataset;  // over those of one dataset
-  // Per person, per cell ("camera/openeds"; cells where both kept people): the teacher's and
-  // student's generalised change (personalisation is not scored per person).
+  // Per person, per cell ("camera/openeds"; cells where both kept people, unless the recipes
+  // differ in a synth key that may redraw people): the teacher's and student's generalised change
+  // (personalisation is not scored per person).
   struct PersonChanges {
     Change teacher, student;
   };
@@ -134,7 +136,8 @@ struct RecipeComparison {
 
 // Throws gaze::Error naming the summaries when a condition or dataset of `candidate` is not in
 // `base`, a cell has no seed in common, or its baselines differ (not the same data) and it has no
-// held-out person in common either, or the recipes differ in a synth key that may redraw people.
+// held-out person in common either, or its baselines differ and the recipes differ in a synth
+// key that may redraw people.
 RecipeComparison write_recipe_comparison(const std::vector<ConditionResults>& base,
                                          const std::vector<ConditionResults>& candidate, const std::string& reference,
                                          const std::string& folder);

@@ -311,6 +311,7 @@ TEST_CASE("held-out conditions: the ratio's standard error pairs the baseline's 
   // report_test's numbers: the paired error is over the baseline's mean on these people (8), not
   // the cell's frame mean (10).
   CHECK(cell.at("student_vs_baseline_people_se").get<double>() == Approx(std::sqrt(14.0 / 36 / 6) / 8.0));
+  CHECK(cell.at("student_vs_baseline_people_se_paired").get<bool>());
   // A summary reads back with them; one from before session 34 lacks them (the baseline held
   // fixed) until merged with one of the same data that has them.
   const auto summary = read_conditions_summary(r.json_path);
@@ -323,10 +324,19 @@ TEST_CASE("held-out conditions: the ratio's standard error pairs the baseline's 
   const Json old_cell =
       Json::parse(testing::read_file(lacking.json_path)).at("conditions")[0].at("datasets").at("openeds");
   CHECK_FALSE(old_cell.contains("baseline_people_deg"));
+  CHECK_FALSE(old_cell.at("student_vs_baseline_people_se_paired").get<bool>());
   CHECK(old_cell.at("student_vs_baseline_people_se").get<double>() ==
         Approx(std::sqrt(7.0 / 3) / std::sqrt(3.0) / 10.0));
   const auto merged = merge_condition_results({old, summary});
   CHECK(merged[0].datasets[0].baseline_people == baseline);
+  // Two that both have them must agree, person by person.
+  auto other = summary;
+  for (auto& s : other[0].datasets[0].student) s.seed = 2;
+  for (auto& s : other[0].datasets[0].teacher) s.seed = 2;
+  other[0].seeds = {2};
+  other[0].datasets[0].baseline_people[3] = 12.5;
+  CHECK_THROWS_WITH(merge_condition_results({summary, other}),
+                    Contains("baseline on the held-out people differs") && Contains("not the same data"));
 }
 
 TEST_CASE("held-out conditions: two recipes compared person by person on the people both hold out",
@@ -425,6 +435,8 @@ TEST_CASE("held-out conditions: two recipes compared person by person on the peo
   CHECK(apart.held_out.student.pairs > 0);
   CHECK_THAT(apart.markdown, Contains("Not compared per person: the recipes differ in synth.anatomy_spread") &&
                                  !Contains("Per held-out person"));
+  CHECK(Json::parse(testing::read_file(apart.json_path)).at("not_paired_per_person_for") ==
+        Json({"synth.anatomy_spread"}));
 
   // Summaries that kept no people have no per-person section.
   const auto no_people = summary("none", {6.0, 7.0}, {});

@@ -310,12 +310,13 @@ DatasetScores mean_scores(const std::vector<DatasetScores>& runs) {
   m.seconds_per_user = m.calibrate_seconds_per_user = 0;
   m.k_curve.clear();
   m.errors.clear();
-  std::vector<const std::map<int64_t, double>*> people;
-  for (const DatasetScores& f : runs) people.push_back(&f.people);
-  m.people = mean_per_person(people);
-  std::vector<const std::map<int64_t, double>*> baseline_people;
-  for (const DatasetScores& f : runs) baseline_people.push_back(&f.baseline_people);
-  m.baseline_people = mean_per_person(baseline_people);
+  const auto per_person = [&](std::map<int64_t, double> DatasetScores::*field) {
+    std::vector<const std::map<int64_t, double>*> maps;
+    for (const DatasetScores& f : runs) maps.push_back(&(f.*field));
+    return mean_per_person(maps);
+  };
+  m.people = per_person(&DatasetScores::people);
+  m.baseline_people = per_person(&DatasetScores::baseline_people);
   std::map<int64_t, int64_t> k_runs;  // a person with too few frames for some k has no point there
   const double n = double(runs.size());
   double auc = 0;

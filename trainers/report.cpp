@@ -74,10 +74,14 @@ std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64
   return sum;
 }
 
+bool people_ratio_paired(const DatasetScores& s) {
+  return !s.people.empty() && std::all_of(s.people.begin(), s.people.end(), [&](const auto& person) {
+    return s.baseline_people.count(person.first) > 0;
+  });
+}
+
 double people_ratio_standard_error(const DatasetScores& s) {
-  const bool paired = std::all_of(s.people.begin(), s.people.end(),
-                                  [&](const auto& person) { return s.baseline_people.count(person.first) > 0; });
-  if (!paired || s.people.size() < 2) return people_standard_error(s.people) / s.baseline;
+  if (!people_ratio_paired(s) || s.people.size() < 2) return people_standard_error(s.people) / s.baseline;
   const double n = double(s.people.size());
   double model = 0, baseline = 0;
   for (const auto& [id, error] : s.people) {
@@ -481,7 +485,9 @@ std::string protocol_sentence(const std::string& d, const DatasetScores& scores,
   out += ", all open-eye frames. Personalised = ";
   const std::string ks = std::to_string(k);
   if (p.unit == "participant") {
-    out += ks + " calibration images per person, mean over people of their remaining frames.";
+    out += ks +
+           " calibration images per person, drawn at random, mean over people of their frames outside the "
+           "draw (the curve's largest k, so every k and model is scored on the same frames).";
   } else {
     const std::string from = p.calibration_window_ms > 0
                                  ? "the " + ks + " frames of its first " + fmt(p.calibration_window_ms, 0) +

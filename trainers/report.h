@@ -17,8 +17,9 @@
 // How far the people drawn for the generalised check move it is reported beside the seeds, which
 // are all scored on the same people: each held-out (validation) person's error is kept
 // (report.json: people_deg, by participant id: a recording on AEA, a sequence on OpenEDS without
-// a participants file), and the checks table gives the standard error over those people of the
-// student's mean, as a fraction of the baseline.
+// a participants file), with the mean-gaze baseline's error on each (baseline_people_deg), and
+// the checks table gives the standard error over those people of student / baseline, the two
+// paired person by person (people_ratio_standard_error).
 #pragma once
 
 #include <cstdint>
@@ -142,6 +143,8 @@ std::map<int64_t, double> mean_per_person(const std::vector<const std::map<int64
 // (summaries before session 34), the baseline is taken as fixed: people_standard_error over
 // s.baseline. NaN below two people.
 double people_ratio_standard_error(const DatasetScores& s);
+// Whether people_ratio_standard_error pairs the baseline (its people cover every one of s.people).
+bool people_ratio_paired(const DatasetScores& s);
 
 // "0.021 (60 participants)", "0.050 (8 recordings)": people_ratio_standard_error in the unit
 // its people are counted in (s.protocol.unit). "–" below two people.

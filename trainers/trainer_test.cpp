@@ -564,7 +564,7 @@ TEST_CASE("evaluation and personalisation produce user files bound to their base
   // Several users in a row: each starts from the base, not from the previous user's tuning.
   const PersonalizeResult many = personalize(base, *replay, nullptr, c, out.file("users_train"));
   REQUIRE(many.users.size() > 1);
-  const auto train_splits = personalisation_split(*replay, 2, uint64_t(c.run.seed));
+  const auto train_splits = personalisation_users(*replay, c.personalize, uint64_t(c.run.seed));
   for (const UserResult& user : many.users) {
     INFO("participant " << user.participant);
     CHECK(evaluate(base, *replay, c, train_splits.at(user.participant).evaluation).summary.all_frames.mean ==
@@ -597,7 +597,7 @@ TEST_CASE("evaluation and personalisation produce user files bound to their base
   }
   CHECK(changed > 0);
   // ... and reproduces the personalised error on that user's evaluation frames.
-  const auto split = personalisation_split(*users, 2, uint64_t(c.run.seed)).at(u.participant);
+  const auto split = personalisation_users(*users, c.personalize, uint64_t(c.run.seed)).at(u.participant);
   CHECK(evaluate(copy, *users, c, split.evaluation).summary.all_frames.mean == Approx(u.after_deg).epsilon(1e-4));
   CHECK(evaluate(base, *users, c, split.evaluation).summary.all_frames.mean == Approx(u.before_deg).epsilon(1e-4));
   // A different base is refused.

@@ -5,9 +5,9 @@
 //   <out_dir>/openeds/participants.csv         "seq,participant" (for personalisation)
 //   <out_dir>/people.csv                        each person's draw: anatomy, kappa, headset fit,
 //                                               camera (people_csv), to study errors against
-//   <out_dir>/aea/synth_pNN_rec1/recording.vrs  (NN zero-padded to the largest index) eye stream 211-1 (JPEG, both
-//   eyes), plus a
+//   <out_dir>/aea/synth_pNN_rec1/recording.vrs  eye stream 211-1 (JPEG, both eyes), plus a
 //                                               zstd-compressed IMU-like stream to skip
+//                                               (NN: the person, zero-padded to the largest)
 //   <out_dir>/aea/synth_pNN_rec1/mps/eye_gaze/general_eye_gaze.csv   (general_v2 columns)
 //   <out_dir>/aea/synth_pNN_rec1/metadata.json
 //   <out_dir>/images/class_NN/NNNNN.jpg         RGB natural-image stand-ins (natural_images.h)
