@@ -377,6 +377,30 @@ TEST_CASE("gaze reproduce fig8 times both models here beside the paper's Pi 4 nu
   CHECK(j["rows"][1]["torch_fp32_p50_ms_here"].get<double>() > 0);
 }
 
+TEST_CASE("gaze run --protocol states the run's deviations and choices without running it", "[cli][run]") {
+  TempDir dir;
+  const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
+  const std::string out = "run.out_dir=" + dir.path();
+  const std::string shared = "see a few of one dataset's held-out people in the other's images";
+  // The demo renders OpenEDS and AEA from one population and pretrains on eye images: stated.
+  const auto r = run_gaze("run " + demo + " --protocol " + out);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("Deviations from the paper:") && Contains("- datasets: rendered stand-ins") &&
+                           Contains(shared) && Contains("Values the paper does not state (ours):") &&
+                           Contains("FCMAE: mask ratio"));
+  CHECK(std::filesystem::is_empty(dir.path()));  // nothing rendered, packed or trained
+  // One layout rendered, or both label-free stages on natural images: no shared people to state.
+  CHECK_THAT(run_gaze("run " + demo + " --protocol " + out + " 'pipeline.datasets=[openeds]'").output,
+             !Contains(shared));
+  const auto images =
+      run_gaze("run " + demo + " --protocol " + out + " pipeline.teacher_source=images pipeline.distill_source=images");
+  CHECK_THAT(images.output, Contains("distillation data: rendered natural-image stand-ins") && !Contains(shared));
+  // Either on eyes brings it back.
+  CHECK_THAT(run_gaze("run " + demo + " --protocol " + out + " pipeline.teacher_source=images").output,
+             Contains(shared));
+}
+
 TEST_CASE("gaze run composes each stage from its file, the shared settings and its overrides", "[cli][run]") {
   TempDir dir;
   const std::string demo = std::string(LIBGAZE_SOURCE_DIR) + "/configs/pipeline/demo.yaml";
@@ -422,6 +446,16 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   REQUIRE(upgraded.exit_code == 0);
   CHECK_THAT(upgraded.output, !Contains("rendering synthetic") && !Contains("packed") &&
                                   Contains("distill: resuming distill at step 3"));
+  // Other renderer settings in the same folder: rendered and packed anew (the pack's own stamp,
+  // its data settings, is unchanged), then the stages trained on the old data refuse to mix.
+  const auto redrawn = run_tiny_pipeline(dir, "demo.yaml", stages + " synth.participants=13");
+  CHECK(redrawn.exit_code == 1);
+  CHECK_THAT(redrawn.output, Contains("rendering synthetic") && Contains("synth.participants"));
+  const auto packed_items = [](const std::string& output) {
+    const size_t at = output.find("packed ");
+    return at == std::string::npos ? -1L : std::stol(output.substr(at + 7));
+  };
+  CHECK(packed_items(redrawn.output) > packed_items(r.output));  // 13 people's frames, not 5's
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
   // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
   const std::string distill = read_file(dir.file("p/distill/config.yaml"));

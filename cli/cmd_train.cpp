@@ -256,8 +256,20 @@ void register_run(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   command->add_option("overrides", *overrides, "key.sub=value overrides");
-  command->callback([pipeline, overrides] {
+  auto protocol = std::make_shared<bool>(false);
+  command->add_flag("--protocol", *protocol,
+                    "print where this run departs from the paper and the values it chooses where the paper is "
+                    "silent (its report's lists), then stop: nothing is rendered or trained");
+  command->callback([pipeline, overrides, protocol] {
     const Config config = load_config(*pipeline, *overrides);
+    if (*protocol) {
+      const PipelineProtocol p = describe_pipeline(config);
+      std::printf("Deviations from the paper:\n\n%s", p.deviations.empty() ? "- none\n" : "");
+      for (const std::string& line : p.deviations) std::printf("- %s\n", line.c_str());
+      std::printf("\nValues the paper does not state (ours):\n\n");
+      for (const std::string& line : p.ours) std::printf("- %s\n", line.c_str());
+      return;
+    }
     const PipelineReport r = run_pipeline(config);
     std::printf("%s\nreport: %s (also %s, %s, %s)\n", r.markdown.c_str(), r.markdown_path.c_str(), r.csv_path.c_str(),
                 r.json_path.c_str(), r.svg_path.c_str());

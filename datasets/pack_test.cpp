@@ -257,13 +257,17 @@ TEST_CASE("group splits and the k-shot personalisation split", "[splits]") {
       std::sort(all.begin(), all.end());
       CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // disjoint
       CHECK(all.size() == 100);
-      std::vector<int64_t> first(split.calibration.begin(), split.calibration.begin() + 5);
+      std::vector<int64_t> first = calibration_shots(split, 5);
+      CHECK(first == std::vector<int64_t>(split.calibration.begin(), split.calibration.begin() + 5));
+      CHECK(calibration_shots(split, 10) == split.calibration);
+      CHECK(calibration_shots(split, 0).empty());
       std::sort(first.begin(), first.end());
       prefixes += 1;
       earliest += first == std::vector<int64_t>(sorted.begin(), sorted.begin() + 5) ? 1 : 0;
     }
   }
   CHECK(prefixes == 12);
+  CHECK_THROWS_WITH(calibration_shots(p.at(0), 6), Catch::Contains("k = 6 but the pool holds 5"));
   CHECK(earliest < 3);  // a random 5 of 10 are the earliest 5 with probability 1/252
   // Without person ids: the first k in time calibrate, evaluation starts gap_us after them.
   // Participant 0 holds items 0, 3, ..., 27 at 1000 us per index.

@@ -153,6 +153,15 @@ std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, i
   return out;
 }
 
+std::vector<int64_t> calibration_shots(const CalibrationSplit& split, int64_t k) {
+  if (k < 0 || k > int64_t(split.calibration.size())) {
+    throw Error("calibration shots: k = " + std::to_string(k) + " but the pool holds " +
+                std::to_string(split.calibration.size()) +
+                " (personalisation_users draws the largest of personalize.k and k_curve)");
+  }
+  return {split.calibration.begin(), split.calibration.begin() + k};
+}
+
 std::map<int64_t, CalibrationSplit> personalisation_users(const Dataset& users, const PersonalizeConfig& config,
                                                           uint64_t seed) {
   int64_t k = config.k;

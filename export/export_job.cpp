@@ -597,7 +597,7 @@ KernelUsersReport personalize_users_in_kernel(const Config& config, const std::s
   for (const auto& [participant, split] : splits) {
     KernelUser u;
     u.participant = participant;
-    const std::vector<int64_t> shots(split.calibration.begin(), split.calibration.begin() + pc.k);
+    const std::vector<int64_t> shots = calibration_shots(split, pc.k);
     int32_t h = 0, w = 0;
     const std::vector<Frame> eyes = item_images(*users, shots, &h, &w);
     std::vector<std::array<float, 3>> gazes;

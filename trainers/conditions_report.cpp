@@ -97,11 +97,14 @@ bool same_people(const std::map<int64_t, double>& a, const std::map<int64_t, dou
          std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) { return x.first == y.first; });
 }
 
-// The same people with the same errors (to a millionth).
+// Two errors of the same data computed twice (by runs, or by a run and a script from its packs):
+// equal to a millionth, what summaries' rounding and float sums leave.
+bool same_error(double a, double b) { return std::abs(a - b) <= 1e-6 * std::abs(b); }
+
+// The same people with the same errors.
 bool same_scores(const std::map<int64_t, double>& a, const std::map<int64_t, double>& b) {
-  return same_people(a, b) && std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
-           return std::abs(x.second - y.second) <= 1e-6 * std::abs(y.second);
-         });
+  return same_people(a, b) && std::equal(a.begin(), a.end(), b.begin(),
+                                         [](const auto& x, const auto& y) { return same_error(x.second, y.second); });
 }
 
 // A cell's seeds as the DatasetScores report.h checks: the means, and the seeds when several;
@@ -151,7 +154,7 @@ const ConditionResults::Cell& cell_of(const ConditionResults& c, const Condition
 
 // Two cells of the same data: the same mean-gaze baseline (the mean gaze of the same training people).
 bool same_data(const ConditionResults::Cell& a, const ConditionResults::Cell& b) {
-  return std::abs(a.baseline - b.baseline) <= 1e-6 * std::abs(b.baseline);
+  return same_error(a.baseline, b.baseline);
 }
 
 std::string other_data_words(const ConditionResults::Cell& was, const ConditionResults::Cell& cell,

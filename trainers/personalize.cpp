@@ -213,7 +213,8 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
     base_user.restore();  // the previous user's tuning is still in the base model
     user.before_deg = mean_error(base, eval);
     // Calibration pool in views: view 0 plain, the rest augmented. Timed as part of one
-    // calibration (it holds the k_max >= k images, so the time is an upper bound for k).
+    // calibration (it holds the k_max >= k images, so the time is an upper bound for k). Each k
+    // takes the first k rows of every view: calibration_shots(split, k), cached once.
     const auto views_start = std::chrono::steady_clock::now();
     std::vector<Cached> views;
     views.push_back(cache_features(base, users, split.calibration, plain, 0));
@@ -244,6 +245,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
       if (k == pc.k) {
         user.calibrate_seconds = views_seconds + tune_seconds;
         user.after_deg = error;
+        user.calibration = calibration_shots(split, k);  // the views' first k rows
         user.adapter_file = out_dir + "/user_" + std::to_string(participant) + ".h5";
         save_user_adapter(user.adapter_file, base, with_head, participant, fingerprint, config);
       }
@@ -276,8 +278,9 @@ PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, con
     const EvalResult before = evaluate(base, users, config, split.evaluation);
     user.eval_frames = int64_t(before.errors_deg.size());
     user.before_deg = mean_of(before);
-    // DFT Gaze's k frames: the first k of the pool its curve draws, scored on the same frames.
-    const std::vector<int64_t> shots(split.calibration.begin(), split.calibration.begin() + pc.k);
+    // DFT Gaze's k frames, so scored on the same frames as it.
+    user.calibration = calibration_shots(split, pc.k);
+    const std::vector<int64_t>& shots = user.calibration;
     const auto tune_start = std::chrono::steady_clock::now();
     for (auto& p : base->parameters()) p.requires_grad_(true);
     torch::optim::AdamW optimizer(base->parameters(), torch::optim::AdamWOptions(pc.lr).weight_decay(0.0));

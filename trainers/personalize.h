@@ -38,6 +38,7 @@ struct UserResult {
   int64_t eval_frames = 0;
   double before_deg = 0, after_deg = 0;  // mean error on the evaluation frames
   std::map<int64_t, double> k_curve;     // k -> mean error
+  std::vector<int64_t> calibration;      // the k shots at personalize.k (dataset indices): calibration_shots()
   std::string adapter_file;
   double seconds = 0;            // everything for this user: evaluation features, every k of the curve
   double calibrate_seconds = 0;  // one calibration at k: its images' stage-3 features (all views) + tuning

@@ -113,6 +113,11 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   inputs.synth = synth_config.synth;
   inputs.run.seed = config.run.seed;
   if (!made_from(stamp, "", inputs)) {
+    // Packs of an earlier render would pass their own stamp (the data settings are the same):
+    // drop the stamps first, so the new frames are packed again even if this render is cut short.
+    for (const auto& d : synth_config.synth.layouts) {
+      for (const char* suffix : {".done", "_pairs.done"}) fs::remove(root / "packs" / (d + suffix));
+    }
     spdlog::info("pipeline: rendering synthetic {}", join(synth_config.synth.layouts, " and "));
     const SynthReport r = write_synthetic_datasets(synth_config.synth, uint64_t(config.run.seed), config.run.threads);
     spdlog::info("pipeline: rendered {} frames in {:.1f} s", r.openeds_images + r.aea_frames, r.seconds);
@@ -728,35 +733,53 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
   return results;
 }
 
+// Where each dataset's pack goes under the run folder.
+struct PackPaths {
+  std::map<std::string, std::string> packs, pair_packs;  // pair packs: RT-Gene's eye pairs, where the data has them
+  std::vector<std::string> all;                          // every dataset's pack, in pipeline.datasets' order
+};
+
+PackPaths pack_paths(const PipelineConfig& p, const fs::path& root) {
+  PackPaths out;
+  const bool pairs_wanted = std::any_of(p.baselines.begin(), p.baselines.end(),
+                                        [](const std::string& arch) { return baseline_input(arch).eye_pair; });
+  for (const auto& d : p.datasets) {
+    out.packs[d] = (root / "packs" / (d + ".h5")).string();
+    out.all.push_back(out.packs[d]);
+    if (pairs_wanted && has_eye_pairs(d)) out.pair_packs[d] = (root / "packs" / (d + "_pairs.h5")).string();
+  }
+  return out;
+}
+
 }  // namespace
+
+PipelineProtocol describe_pipeline(const Config& config) {
+  const fs::path root = fs::path(config.run.out_dir) / config.run.name;
+  const PackPaths paths = pack_paths(config.pipeline, root);
+  PipelineResults results;
+  describe_protocol(config, compose_stages(config, paths.packs, paths.pair_packs, join(paths.all, ","), root), results);
+  return {results.deviations, results.ours};
+}
 
 PipelineReport run_pipeline(const Config& config) {
   const auto start = std::chrono::steady_clock::now();
   const PipelineConfig& p = config.pipeline;
   const fs::path root = fs::path(config.run.out_dir) / config.run.name;
-  std::map<std::string, std::string> packs, pair_packs;  // pair packs: RT-Gene's eye pairs, where the data has them
-  std::vector<std::string> all_packs;
-  const bool pairs_wanted = std::any_of(p.baselines.begin(), p.baselines.end(),
-                                        [](const std::string& arch) { return baseline_input(arch).eye_pair; });
-  for (const auto& d : p.datasets) {
-    packs[d] = (root / "packs" / (d + ".h5")).string();
-    all_packs.push_back(packs[d]);
-    if (pairs_wanted && has_eye_pairs(d)) pair_packs[d] = (root / "packs" / (d + "_pairs.h5")).string();
-  }
-  const StageConfigs stages = compose_stages(config, packs, pair_packs, join(all_packs, ","), root);
+  const PackPaths paths = pack_paths(p, root);
+  const StageConfigs stages = compose_stages(config, paths.packs, paths.pair_packs, join(paths.all, ","), root);
   const auto lock = lock_directory(root.string());  // one `gaze run` per folder
   fs::create_directories(root / "packs");
   write_text_atomically((root / "pipeline.yaml").string(), dump_config(config));
 
   // 1. Data: render what is not given, pack everything.
   const std::map<std::string, std::string> roots = dataset_roots(config, root);
-  for (const auto& d : p.datasets) pack_dataset(config, d, roots.at(d), packs[d]);
-  for (const auto& [d, pack] : pair_packs) pack_dataset(config, d, roots.at(d), pack, /*eye_pairs=*/true);
+  for (const auto& d : p.datasets) pack_dataset(config, d, roots.at(d), paths.packs.at(d));
+  for (const auto& [d, pack] : paths.pair_packs) pack_dataset(config, d, roots.at(d), pack, /*eye_pairs=*/true);
 
   // 2-4 per training seed (pipeline.seeds; run.seed alone by default), then averaged.
   const std::string imported_teacher = p.import_teacher.empty() ? "" : import_teacher(config, root);
   std::map<std::string, std::vector<int64_t>> folds;
-  for (const auto& d : p.datasets) folds[d] = folds_of(p, d, packs[d]);
+  for (const auto& d : p.datasets) folds[d] = folds_of(p, d, paths.packs.at(d));
   const std::vector<int64_t> seeds = p.seeds.empty() ? std::vector<int64_t>{config.run.seed} : p.seeds;
   std::vector<SeedResults> per_seed;
   for (const int64_t seed : seeds) {
@@ -764,7 +787,7 @@ PipelineReport run_pipeline(const Config& config) {
     if (seeds.size() > 1)
       spdlog::info("pipeline: training seed {} ({} of {})", seed, per_seed.size() + 1, seeds.size());
     per_seed.push_back(
-        train_and_score(p, for_seed(stages, seed, suffix), imported_teacher, packs, folds, root, suffix));
+        train_and_score(p, for_seed(stages, seed, suffix), imported_teacher, paths.packs, folds, root, suffix));
   }
   PipelineResults results;
   results.datasets = p.datasets;

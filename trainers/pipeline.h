@@ -22,6 +22,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "libgaze/config/config.h"
 #include "trainers/report.h"
@@ -29,5 +30,13 @@
 namespace gaze {
 
 PipelineReport run_pipeline(const Config& config);
+
+// Where a run of `config` departs from the paper's protocol and the values it chooses where the
+// paper is silent, as its report will state them (PipelineResults::deviations, ::ours), without
+// running anything (`gaze run --protocol`).
+struct PipelineProtocol {
+  std::vector<std::string> deviations, ours;
+};
+PipelineProtocol describe_pipeline(const Config& config);
 
 }  // namespace gaze

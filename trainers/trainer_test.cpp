@@ -598,6 +598,7 @@ TEST_CASE("evaluation and personalisation produce user files bound to their base
   CHECK(changed > 0);
   // ... and reproduces the personalised error on that user's evaluation frames.
   const auto split = personalisation_users(*users, c.personalize, uint64_t(c.run.seed)).at(u.participant);
+  CHECK(u.calibration == calibration_shots(split, c.personalize.k));
   CHECK(evaluate(copy, *users, c, split.evaluation).summary.all_frames.mean == Approx(u.after_deg).epsilon(1e-4));
   CHECK(evaluate(base, *users, c, split.evaluation).summary.all_frames.mean == Approx(u.before_deg).epsilon(1e-4));
   // A different base is refused.
@@ -648,6 +649,9 @@ TEST_CASE("a baseline trains every weight, resumes bit-identically, evaluates an
   // Scored on the frames DFT Gaze's personalisation scores (the k-curve's pool left out).
   const auto split = personalisation_users(*users, c.personalize, uint64_t(c.run.seed)).at(r.users[0].participant);
   CHECK(evaluate(trained, *users, c, split.evaluation).summary.all_frames.mean == Approx(r.users[0].before_deg));
+  // ... and calibrated on DFT Gaze's k shots: the first k of that pool.
+  CHECK(r.users[0].calibration == calibration_shots(split, c.personalize.k));
+  CHECK(r.users[0].calibration.size() == size_t(c.personalize.k));
 }
 
 TEST_CASE("baseline stage errors name the key", "[trainer][baselines]") {
