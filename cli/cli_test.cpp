@@ -446,16 +446,6 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   REQUIRE(upgraded.exit_code == 0);
   CHECK_THAT(upgraded.output, !Contains("rendering synthetic") && !Contains("packed") &&
                                   Contains("distill: resuming distill at step 3"));
-  // Other renderer settings in the same folder: rendered and packed anew (the pack's own stamp,
-  // its data settings, is unchanged), then the stages trained on the old data refuse to mix.
-  const auto redrawn = run_tiny_pipeline(dir, "demo.yaml", stages + " synth.participants=13");
-  CHECK(redrawn.exit_code == 1);
-  CHECK_THAT(redrawn.output, Contains("rendering synthetic") && Contains("synth.participants"));
-  const auto packed_items = [](const std::string& output) {
-    const size_t at = output.find("packed ");
-    return at == std::string::npos ? -1L : std::stol(output.substr(at + 7));
-  };
-  CHECK(packed_items(redrawn.output) > packed_items(r.output));  // 13 people's frames, not 5's
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
   // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
   const std::string distill = read_file(dir.file("p/distill/config.yaml"));
@@ -511,6 +501,17 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   // So is a missing stage file, even for the last stage: nothing is rendered or trained first.
   check_refused("r", "pipeline.stages.personalize.config=" + dir.file("nope.yaml"),
                 {"pipeline.stages.personalize: " + dir.file("nope.yaml") + ": config file not found"});
+  // Last, as it redraws the folder's data:
+  // Other renderer settings in the same folder: rendered and packed anew (the pack's own stamp,
+  // its data settings, is unchanged), then the stages trained on the old data refuse to mix.
+  const auto redrawn = run_tiny_pipeline(dir, "demo.yaml", stages + " synth.participants=13");
+  CHECK(redrawn.exit_code == 1);
+  CHECK_THAT(redrawn.output, Contains("rendering synthetic") && Contains("synth.participants"));
+  const auto packed_items = [](const std::string& output) {
+    const size_t at = output.find("packed ");
+    return at == std::string::npos ? -1L : std::stol(output.substr(at + 7));
+  };
+  CHECK(packed_items(redrawn.output) > packed_items(r.output));  // 13 people's frames, not 5's
 }
 
 TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and spread over seeds",

@@ -264,10 +264,7 @@ void register_run(CLI::App& app) {
     const Config config = load_config(*pipeline, *overrides);
     if (*protocol) {
       const PipelineProtocol p = describe_pipeline(config);
-      std::printf("Deviations from the paper:\n\n%s", p.deviations.empty() ? "- none\n" : "");
-      for (const std::string& line : p.deviations) std::printf("- %s\n", line.c_str());
-      std::printf("\nValues the paper does not state (ours):\n\n");
-      for (const std::string& line : p.ours) std::printf("- %s\n", line.c_str());
+      std::printf("%s", protocol_markdown(p.deviations, p.ours).c_str());
       return;
     }
     const PipelineReport r = run_pipeline(config);

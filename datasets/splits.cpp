@@ -157,7 +157,7 @@ std::vector<int64_t> calibration_shots(const CalibrationSplit& split, int64_t k)
   if (k < 0 || k > int64_t(split.calibration.size())) {
     throw Error("calibration shots: k = " + std::to_string(k) + " but the pool holds " +
                 std::to_string(split.calibration.size()) +
-                " (personalisation_users draws the largest of personalize.k and k_curve)");
+                " (a personalisation_users() pool holds the largest of personalize.k and k_curve)");
   }
   return {split.calibration.begin(), split.calibration.begin() + k};
 }

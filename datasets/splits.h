@@ -56,11 +56,6 @@ CalibrationProtocol calibration_protocol(const Dataset& users, const Personalize
 std::map<int64_t, CalibrationSplit> personalisation_users(const Dataset& users, const PersonalizeConfig& config,
                                                           uint64_t seed);
 
-// The k calibration items a model at k uses: the first k of a personalisation_users() split's
-// pool. One place for the slice, so DFT Gaze, the baselines and the exporter's user kernels
-// calibrate on the same frames. gaze::Error when the pool holds fewer than k.
-std::vector<int64_t> calibration_shots(const CalibrationSplit& split, int64_t k);
-
 // Over `indices` (all items when empty). Participants left with nothing to evaluate on are
 // left out. Random draws: the calibration items in the order drawn (any prefix is a random draw),
 // evaluation in index order. Time-ordered: items without timestamps order by index; evaluation starts gap_us
@@ -72,5 +67,10 @@ std::vector<int64_t> calibration_shots(const CalibrationSplit& split, int64_t k)
 std::map<int64_t, CalibrationSplit> personalisation_split(const Dataset& data, int64_t k, uint64_t seed,
                                                           const std::vector<int64_t>& indices = {},
                                                           CalibrationTiming timing = {});
+
+// The k calibration items a model at k uses: the first k of a personalisation_users() split's
+// pool. One place for the slice, so DFT Gaze, the baselines and the exporter's user kernels
+// calibrate on the same frames. gaze::Error when the pool holds fewer than k.
+std::vector<int64_t> calibration_shots(const CalibrationSplit& split, int64_t k);
 
 }  // namespace gaze

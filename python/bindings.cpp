@@ -381,6 +381,7 @@ PYBIND11_MODULE(_libgaze, m) {
           d["after_deg"] = u.after_deg;
           d["adapter_file"] = u.adapter_file;
           d["k_curve"] = u.k_curve;
+          d["calibration"] = u.calibration;  // the k shots' indices in the dataset
           d["calibrate_seconds"] = u.calibrate_seconds;
           users.append(d);
         }

@@ -375,7 +375,8 @@ TEST_CASE("dftgaze_personalize in the kernel against gaze personalize on the sam
   const int64_t k = t.config.personalize.k;
   const auto splits = personalisation_users(*users, t.config.personalize, uint64_t(t.config.run.seed));
   const CalibrationSplit& split = splits.at(t.user_result.participant);
-  const std::vector<int64_t> shots = calibration_shots(split, k);
+  const std::vector<int64_t>& shots = t.user_result.calibration;  // what personalize() tuned on
+  CHECK(shots == calibration_shots(split, k));
   const auto write = [&](const std::vector<int64_t>& items, const std::string& name, bool gazes) {
     std::vector<Frame> frames;
     std::string bytes;

@@ -60,7 +60,7 @@ PersonalizeResult personalize(GazeNet& base, const Dataset& users, const Dataset
 // A baseline's personalisation (Table 2): per participant, every weight fine-tuned on the k
 // calibration images alone (augmented anew each step), personalize.steps AdamW steps at
 // personalize.lr, then evaluated; the k images and the evaluation frames are personalize()'s
-// (the first k of personalisation_users' draw, and the frames that draw leaves), so the two are
+// (calibration_shots() of personalisation_users' draw, and the frames that draw leaves), so the two are
 // compared on the same frames. `base` is fine-tuned in place and restored, as above. No user files: a
 // fine-tuned baseline is a whole new model. The curve holds k = 0 and k.
 PersonalizeResult personalize_baseline(Baseline& base, const Dataset& users, const Config& config);

@@ -34,6 +34,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A pack's stamp: what it was made from (pack_dataset), beside it as <name>.done.
+fs::path pack_stamp(const fs::path& pack) { return fs::path(pack).replace_extension(".done"); }
+
 // Skips work already done: `stamp` holds what produced it.
 bool up_to_date(const fs::path& stamp, const std::string& what) {
   return fs::exists(stamp) && read_text_file(stamp.string()) == what;
@@ -59,7 +62,7 @@ void pack_dataset(const Config& base, const std::string& kind, const std::string
   c.data.split = "all";
   c.data.train_people = -1;  // a pack holds everyone; the stages reading it keep their first N
   if (eye_pairs) c.data.eye = "pair";
-  const fs::path stamp = fs::path(out).replace_extension(".done");
+  const fs::path stamp = pack_stamp(out);
   // What the pack depends on: the data settings and the seed of its split, not the recipe.
   Config inputs;
   inputs.data = c.data;
@@ -94,8 +97,26 @@ const std::string& given_root(const PipelineConfig& p, const std::string& datase
   return p.images;
 }
 
+// Where each dataset's pack goes under the run folder.
+struct PackPaths {
+  std::map<std::string, std::string> packs, pair_packs;  // pair packs: RT-Gene's eye pairs, where the data has them
+  std::vector<std::string> all;                          // every dataset's pack, in pipeline.datasets' order
+};
+
+PackPaths pack_paths(const PipelineConfig& p, const fs::path& root) {
+  PackPaths out;
+  const bool pairs_wanted = std::any_of(p.baselines.begin(), p.baselines.end(),
+                                        [](const std::string& arch) { return baseline_input(arch).eye_pair; });
+  for (const auto& d : p.datasets) {
+    out.packs[d] = (root / "packs" / (d + ".h5")).string();
+    out.all.push_back(out.packs[d]);
+    if (pairs_wanted && has_eye_pairs(d)) out.pair_packs[d] = (root / "packs" / (d + "_pairs.h5")).string();
+  }
+  return out;
+}
+
 // Renders the synthetic datasets the pipeline was not given a root for; returns every root.
-std::map<std::string, std::string> dataset_roots(const Config& config, const fs::path& root) {
+std::map<std::string, std::string> dataset_roots(const Config& config, const fs::path& root, const PackPaths& paths) {
   const PipelineConfig& p = config.pipeline;
   std::map<std::string, std::string> roots;
   for (const char* d : {"openeds", "aea", "mpiigaze", "mpiifacegaze", "images"}) roots[d] = given_root(p, d);
@@ -113,10 +134,14 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   inputs.synth = synth_config.synth;
   inputs.run.seed = config.run.seed;
   if (!made_from(stamp, "", inputs)) {
-    // Packs of an earlier render would pass their own stamp (the data settings are the same):
-    // drop the stamps first, so the new frames are packed again even if this render is cut short.
-    for (const auto& d : synth_config.synth.layouts) {
-      for (const char* suffix : {".done", "_pairs.done"}) fs::remove(root / "packs" / (d + suffix));
+    // Packs of an earlier render would pass their own stamps (the data settings are the same):
+    // drop them, and the render's own, first, so that a render cut short is rendered again and
+    // its frames are packed anew, whatever settings the next run comes back with.
+    fs::remove(stamp);
+    for (const auto* packs : {&paths.packs, &paths.pair_packs}) {
+      for (const auto& [d, pack] : *packs) {
+        if (given_root(p, d).empty()) fs::remove(pack_stamp(pack));
+      }
     }
     spdlog::info("pipeline: rendering synthetic {}", join(synth_config.synth.layouts, " and "));
     const SynthReport r = write_synthetic_datasets(synth_config.synth, uint64_t(config.run.seed), config.run.threads);
@@ -733,24 +758,6 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
   return results;
 }
 
-// Where each dataset's pack goes under the run folder.
-struct PackPaths {
-  std::map<std::string, std::string> packs, pair_packs;  // pair packs: RT-Gene's eye pairs, where the data has them
-  std::vector<std::string> all;                          // every dataset's pack, in pipeline.datasets' order
-};
-
-PackPaths pack_paths(const PipelineConfig& p, const fs::path& root) {
-  PackPaths out;
-  const bool pairs_wanted = std::any_of(p.baselines.begin(), p.baselines.end(),
-                                        [](const std::string& arch) { return baseline_input(arch).eye_pair; });
-  for (const auto& d : p.datasets) {
-    out.packs[d] = (root / "packs" / (d + ".h5")).string();
-    out.all.push_back(out.packs[d]);
-    if (pairs_wanted && has_eye_pairs(d)) out.pair_packs[d] = (root / "packs" / (d + "_pairs.h5")).string();
-  }
-  return out;
-}
-
 }  // namespace
 
 PipelineProtocol describe_pipeline(const Config& config) {
@@ -772,7 +779,7 @@ PipelineReport run_pipeline(const Config& config) {
   write_text_atomically((root / "pipeline.yaml").string(), dump_config(config));
 
   // 1. Data: render what is not given, pack everything.
-  const std::map<std::string, std::string> roots = dataset_roots(config, root);
+  const std::map<std::string, std::string> roots = dataset_roots(config, root, paths);
   for (const auto& d : p.datasets) pack_dataset(config, d, roots.at(d), paths.packs.at(d));
   for (const auto& [d, pack] : paths.pair_packs) pack_dataset(config, d, roots.at(d), pack, /*eye_pairs=*/true);
 

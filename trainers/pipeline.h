@@ -18,6 +18,11 @@
 // adapters, baselines and users per held-out person (runs named _pNN), and pipeline.seeds trains
 // every stage after packing once per seed (runs and user folders named _sN, except run.seed's
 // own, which keep their plain names). The data is rendered, packed and split once, with run.seed.
+//
+// Work already done is skipped by stamps: data/synth.done (the renderer's settings and seed) and
+// packs/<dataset>.done (the data settings); a new render drops the packs' stamps first, so what
+// is rendered is always packed anew. describe_pipeline() (`gaze run --protocol`) states the
+// report's deviations from the paper and our own choices without rendering or training.
 // The report averages over folds and seeds and shows the seeds' spread (trainers/report.h).
 #pragma once
 

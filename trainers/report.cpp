@@ -632,6 +632,16 @@ std::string dataset_title(const std::string& d) {
   return d;
 }
 
+std::string protocol_markdown(const std::vector<std::string>& deviations, const std::vector<std::string>& ours) {
+  std::string md = "Deviations from the paper:\n\n";
+  if (deviations.empty()) md += "- none\n";
+  for (const auto& line : deviations) md += "- " + line + "\n";
+  md += "\nValues the paper does not state (ours):\n\n";
+  if (ours.empty()) md += "- none\n";
+  for (const auto& line : ours) md += "- " + line + "\n";
+  return md;
+}
+
 std::string short_count(int64_t n) {
   char buf[32];
   if (n >= 1000000) {
@@ -668,11 +678,7 @@ PipelineReport write_pipeline_report(const PipelineResults& r, const std::string
   md += seeds_sentence(r);
   md += table3(r, false) + "\n";
   for (const auto& d : r.datasets) md += "- " + protocol_sentence(d, r.student.datasets.at(d), r.k) + "\n";
-  md += "\n## Protocol\n\nDeviations from the paper:\n\n";
-  if (r.deviations.empty()) md += "- none\n";
-  for (const auto& line : r.deviations) md += "- " + line + "\n";
-  md += "\nValues the paper does not state (ours):\n\n";
-  for (const auto& line : r.ours) md += "- " + line + "\n";
+  md += "\n## Protocol\n\n" + protocol_markdown(r.deviations, r.ours);
   md += "\n## Checks\n\n";
   md += checks(r);
   md += people_sentence(r);

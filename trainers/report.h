@@ -102,6 +102,11 @@ struct PipelineReport {
 // "OpenEDS2020", "AEA", "MPIIGaze", "MPIIFaceGaze" for pipeline.datasets' names.
 std::string dataset_title(const std::string& dataset);
 
+// report.md's protocol lists: "Deviations from the paper:" ("- none" when there are none) and
+// "Values the paper does not state (ours):", one "- " line each (PipelineResults::deviations,
+// ::ours; also `gaze run --protocol`).
+std::string protocol_markdown(const std::vector<std::string>& deviations, const std::vector<std::string>& ours);
+
 // "3.6M", "281K", "950": a parameter count as the paper's tables print it.
 std::string short_count(int64_t n);
 

@@ -139,6 +139,8 @@ def test_train_evaluate_personalize(tiny, tmp_path):
     users = libgaze.personalize(result["model"], f"{root}/openeds", tmp_path / "users", cfg, data__split="test",
                                 personalize__steps=3, personalize__k_curve=[0, 5], personalize__replay=8)
     assert len(users["users"]) == 1 and set(users["k_curve"]) == {0, 5}
+    shots = users["users"][0]["calibration"]  # the k = 5 frames it calibrated on, dataset indices
+    assert len(shots) == 5 and len(set(shots)) == 5 and all(isinstance(i, int) and i >= 0 for i in shots)
     # One calibration at k is part of the user's whole run (which adds evaluation and k = 0).
     assert 0 < users["calibrate_seconds_per_user"] < users["seconds_per_user"]
     model = libgaze.load_model(result["model"], cfg)
