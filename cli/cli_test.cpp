@@ -501,9 +501,9 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   // So is a missing stage file, even for the last stage: nothing is rendered or trained first.
   check_refused("r", "pipeline.stages.personalize.config=" + dir.file("nope.yaml"),
                 {"pipeline.stages.personalize: " + dir.file("nope.yaml") + ": config file not found"});
-  // Last, as it redraws the folder's data:
-  // Other renderer settings in the same folder: rendered and packed anew (the pack's own stamp,
-  // its data settings, is unchanged), then the stages trained on the old data refuse to mix.
+  // Last, as it redraws the folder's data: other renderer settings in the same folder are rendered
+  // and packed anew (the pack's own stamp, its data settings, is unchanged), then the stages
+  // trained on the old data refuse to mix.
   const auto redrawn = run_tiny_pipeline(dir, "demo.yaml", stages + " synth.participants=13");
   CHECK(redrawn.exit_code == 1);
   CHECK_THAT(redrawn.output, Contains("rendering synthetic") && Contains("synth.participants"));

@@ -100,7 +100,6 @@ const std::string& given_root(const PipelineConfig& p, const std::string& datase
 // Where each dataset's pack goes under the run folder.
 struct PackPaths {
   std::map<std::string, std::string> packs, pair_packs;  // pair packs: RT-Gene's eye pairs, where the data has them
-  std::vector<std::string> all;                          // every dataset's pack, in pipeline.datasets' order
 };
 
 PackPaths pack_paths(const PipelineConfig& p, const fs::path& root) {
@@ -109,7 +108,6 @@ PackPaths pack_paths(const PipelineConfig& p, const fs::path& root) {
                                         [](const std::string& arch) { return baseline_input(arch).eye_pair; });
   for (const auto& d : p.datasets) {
     out.packs[d] = (root / "packs" / (d + ".h5")).string();
-    out.all.push_back(out.packs[d]);
     if (pairs_wanted && has_eye_pairs(d)) out.pair_packs[d] = (root / "packs" / (d + "_pairs.h5")).string();
   }
   return out;
@@ -449,11 +447,12 @@ std::vector<RowPlan> plan_rows(const PipelineConfig& p) {
   return rows;
 }
 
-StageConfigs compose_stages(const Config& config, const std::map<std::string, std::string>& packs,
-                            const std::map<std::string, std::string>& pair_packs, const std::string& all_train,
-                            const fs::path& root) {
+StageConfigs compose_stages(const Config& config, const PackPaths& paths, const fs::path& root) {
   const PipelineStages& s = config.pipeline.stages;
   const PipelineConfig& p = config.pipeline;
+  std::vector<std::string> every_pack;  // the label-free stages read every dataset, in pipeline.datasets' order
+  for (const auto& d : p.datasets) every_pack.push_back(paths.packs.at(d));
+  const std::string all_train = join(every_pack, ",");
   const std::string images = "folder:" + images_root(p, root);
   StageConfigs out;
   const bool teacher_images = p.teacher_source == "images", distill_images = p.distill_source == "images";
@@ -463,7 +462,7 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
                              distill_images);
   const std::vector<RowPlan> plans = plan_rows(p);
   for (const RowPlan& plan : plans) out.rows.push_back(plan.row);
-  for (const auto& [d, pack] : packs) {
+  for (const auto& [d, pack] : paths.packs) {
     for (size_t i = 0; i < plans.size(); ++i) {
       const std::string run = plans[i].run + "_" + d;
       out.rows[i].adapters[d] = stage_config(config, plans[i].stage_key, plans[i].adapters, d, run, pack, root);
@@ -472,9 +471,9 @@ StageConfigs compose_stages(const Config& config, const std::map<std::string, st
     for (const auto& arch : p.baselines) {
       if (!baseline_not_run(arch, d).empty()) continue;
       const BaselineInput& input = baseline_input(arch);
-      const bool pairs = input.eye_pair && pair_packs.count(d);
+      const bool pairs = input.eye_pair && paths.pair_packs.count(d);
       Config c = stage_config(config, "baseline", s.baseline, d, "baseline_" + arch + "_" + d,
-                              pairs ? pair_packs.at(d) : pack, root, false, pairs);
+                              pairs ? paths.pair_packs.at(d) : pack, root, false, pairs);
       c.model.arch = arch;  // the published network at its published input size and learning rate
       c.data.input_size = baseline_input_size(input, pairs);
       c.origin["model.arch"] = c.origin["data.input_size"] = "pipeline.baselines";
@@ -758,22 +757,36 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
   return results;
 }
 
+// What a run is before anything runs: its folder, where its packs go, every stage's config.
+struct RunPlan {
+  fs::path root;
+  PackPaths paths;
+  StageConfigs stages;
+};
+
+RunPlan compose_run(const Config& config) {
+  RunPlan run;
+  run.root = fs::path(config.run.out_dir) / config.run.name;
+  run.paths = pack_paths(config.pipeline, run.root);
+  run.stages = compose_stages(config, run.paths, run.root);
+  return run;
+}
+
 }  // namespace
 
 PipelineProtocol describe_pipeline(const Config& config) {
-  const fs::path root = fs::path(config.run.out_dir) / config.run.name;
-  const PackPaths paths = pack_paths(config.pipeline, root);
   PipelineResults results;
-  describe_protocol(config, compose_stages(config, paths.packs, paths.pair_packs, join(paths.all, ","), root), results);
+  describe_protocol(config, compose_run(config).stages, results);
   return {results.deviations, results.ours};
 }
 
 PipelineReport run_pipeline(const Config& config) {
   const auto start = std::chrono::steady_clock::now();
   const PipelineConfig& p = config.pipeline;
-  const fs::path root = fs::path(config.run.out_dir) / config.run.name;
-  const PackPaths paths = pack_paths(p, root);
-  const StageConfigs stages = compose_stages(config, paths.packs, paths.pair_packs, join(paths.all, ","), root);
+  const RunPlan run = compose_run(config);
+  const fs::path& root = run.root;
+  const PackPaths& paths = run.paths;
+  const StageConfigs& stages = run.stages;
   const auto lock = lock_directory(root.string());  // one `gaze run` per folder
   fs::create_directories(root / "packs");
   write_text_atomically((root / "pipeline.yaml").string(), dump_config(config));
