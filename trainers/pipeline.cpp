@@ -450,7 +450,7 @@ std::vector<RowPlan> plan_rows(const PipelineConfig& p) {
 StageConfigs compose_stages(const Config& config, const PackPaths& paths, const fs::path& root) {
   const PipelineStages& s = config.pipeline.stages;
   const PipelineConfig& p = config.pipeline;
-  std::vector<std::string> every_pack;  // the label-free stages read every dataset, in pipeline.datasets' order
+  std::vector<std::string> every_pack;  // the label-free stages' eye source: every dataset, in pipeline.datasets' order
   for (const auto& d : p.datasets) every_pack.push_back(paths.packs.at(d));
   const std::string all_train = join(every_pack, ",");
   const std::string images = "folder:" + images_root(p, root);
