@@ -766,7 +766,7 @@ struct RunPlan {
 
 RunPlan compose_run(const Config& config) {
   RunPlan run;
-  run.root = fs::path(config.run.out_dir) / config.run.name;
+  run.root = run_dir_path(config);
   run.paths = pack_paths(config.pipeline, run.root);
   run.stages = compose_stages(config, run.paths, run.root);
   return run;
