@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
-"""The student's adapters stage given more steps, every weight, and 48 labelled people (session 36).
+"""What limits the grid pair's misses on seed 2: budget, trainable weights, labelled people, or unlabelled images.
 
-Reads the `gaze eval` files in ceilings_seed2/<condition>/ (`people12_<name>.json`: trained on the
-condition's 12 people, scored on its 60 held-out people; `people48_<name>.json`: trained on 48,
-scored on people 48-71, whom both renders hold out with the same frames, which `people48_base`,
-the run's own student scored on the 48-people pack, proves: it must match `people12_base` there)
-and the mean-gaze baseline's per-person errors from conditions_people80_grid_seed2.json. Prints a
-Markdown table, one row per screened student (the run's own first): its mean over people (each
-person weighs the same; the summaries weigh frames, so their ratios differ in the third digit) and
-that mean's ratio to the baseline's over the same people, and per person on people 48-71 the
-student minus the run's student (mean ± standard error, and for how many it is lower).
+Reads the `gaze eval` files kept in ceilings_seed2/<condition>/ and the mean-gaze baseline's
+per-person errors from conditions_people80_grid_seed2.json, and prints three Markdown tables:
+
+1. OpenEDS, the student's adapters stage again (session 36): `people12_<name>.json` trained on the
+   condition's 12 people and scored on its 60 held-out people; `people48_<name>.json` trained on 48
+   and scored on people 48-71, whom both renders hold out with the same frames (the run's own
+   student scored on the 48-people pack, `people48_base`, must match `people12_base` there).
+2. OpenEDS, the label-free stages (FCMAE, distillation) on 48 people's images, labels kept at 12
+   (session 37): `people48_<model>_<name>.json`, every one scored on people 48-71; the student's
+   adapters stage retrained from the run's own distilled student on the 48-people pack's first 12
+   people (`people48_student_again`) must reproduce the run's student person by person, which
+   proves the two renders give those 12 people the same frames.
+3. AEA, the student's adapters stage again (session 37): `aea_<name>.json`, scored on the run's 8
+   held-out recordings.
+
+Each row is a mean over people (each person weighs the same; the summaries weigh frames, so their
+ratios differ in the third digit), that mean's ratio to the baseline's over the same people, and
+per person the row minus the run's own model (mean ± standard error, and for how many it is lower).
 
     python3 ceilings.py
 """
@@ -19,7 +28,9 @@ import os
 import statistics as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROWS = [
+LATE = [str(i) for i in range(48, 72)]  # the people both OpenEDS renders hold out alike
+
+ADAPTERS = [  # file, labelled people, steps, what trains
     ("people12_base", "12", "300", "adapters (the run's)"),
     ("people12_steps600", "12", "600", "adapters"),
     ("people12_steps1200", "12", "1200", "adapters"),
@@ -29,6 +40,21 @@ ROWS = [
     ("people48_p48_1200", "48", "1200", "adapters"),
     ("people48_p48_all1200", "48", "1200", "every weight"),
 ]
+LABEL_FREE = [  # file, model, whose images the label-free stages read, the run's model to compare with
+    ("people48_teacher_base", "teacher", "12 people (the run's)", "people48_teacher_base"),
+    ("people48_teacher_mae48", "teacher", "48 people (FCMAE)", "people48_teacher_base"),
+    ("people48_base", "student", "12 people (the run's)", "people48_base"),
+    ("people48_student_distill48", "student", "48 people (distillation; the run's teacher)", "people48_base"),
+    ("people48_student_mae48", "student", "48 people (FCMAE and distillation)", "people48_base"),
+]
+AEA = [  # file, labelled recordings, steps, what trains
+    ("aea_base", "12", "300", "adapters (the run's)"),
+    ("aea_steps1200", "12", "1200", "adapters"),
+    ("aea_all1200", "12", "1200", "every weight"),
+    ("aea_p48", "48", "300", "adapters"),
+    ("aea_p48_1200", "48", "1200", "adapters"),
+    ("aea_p48_all1200", "48", "1200", "every weight"),
+]
 
 
 def per_person(path):
@@ -36,35 +62,79 @@ def per_person(path):
         return {k: v["mean_deg"] for k, v in json.load(f)["participants"].items()}
 
 
+def scored(p, baseline, ids):
+    """'mean (mean / baseline's mean)' over `ids`."""
+    mean = st.mean(p[i] for i in ids)
+    return f"{mean:.2f} ({mean / st.mean(baseline[i] for i in ids):.3f})"
+
+
+def paired(p, run, ids):
+    """The row minus the run's model person by person: mean ± standard error, and how many are lower."""
+    diff = [p[i] - run[i] for i in ids]
+    if not any(diff):
+        return "-"
+    se = st.stdev(diff) / math.sqrt(len(diff))
+    return f"{st.mean(diff):+.2f} ± {se:.2f}, lower for {sum(d < 0 for d in diff)} of {len(diff)}"
+
+
+def same_scores(a, b, ids, what):
+    assert all(abs(a[i] - b[i]) < 1e-6 for i in ids), what
+
+
 def main():
     with open(os.path.join(HERE, "conditions_people80_grid_seed2.json")) as f:
         summary = json.load(f)
-    baseline = {c["name"]: c["datasets"]["openeds"]["baseline_people_deg"] for c in summary["conditions"]}
-    late = [str(i) for i in range(48, 72)]
+    baseline = {
+        (c["name"], d): c["datasets"][d]["baseline_people_deg"] for c in summary["conditions"] for d in ("openeds", "aea")
+    }
+    conditions = sorted(os.listdir(os.path.join(HERE, "ceilings_seed2")))
+    files = {c: os.path.join(HERE, "ceilings_seed2", c) for c in conditions}
+
+    def load(cond, name):
+        path = os.path.join(files[cond], name + ".json")
+        return per_person(path) if os.path.exists(path) else None
+
     print("| condition | labelled people | steps | what trains | all 60 held out (/ baseline) | people 48-71 (/ baseline) | "
           "minus the run's student, people 48-71 |")
     print("|---|---|---|---|---|---|---|")
-    for cond in sorted(os.listdir(os.path.join(HERE, "ceilings_seed2"))):
-        folder = os.path.join(HERE, "ceilings_seed2", cond)
-        run = per_person(os.path.join(folder, "people12_base.json"))
-        same_people = os.path.join(folder, "people48_base.json")
-        if os.path.exists(same_people):  # the two renders hold out people 48-71 with the same frames
-            other = per_person(same_people)
-            assert all(abs(other[i] - run[i]) < 1e-6 for i in late), f"{cond}: people 48-71 differ between the renders"
-        b60, b48 = st.mean(baseline[cond].values()), st.mean(baseline[cond][i] for i in late)
-        for name, people, steps, what in ROWS:
-            path = os.path.join(folder, name + ".json")
-            if not os.path.exists(path):
+    for cond in conditions:
+        base, run = baseline[(cond, "openeds")], load(cond, "people12_base")
+        other = load(cond, "people48_base")
+        if other:  # the two renders hold out people 48-71 with the same frames
+            same_scores(other, run, LATE, f"{cond}: people 48-71 differ between the renders")
+        for name, people, steps, what in ADAPTERS:
+            p = load(cond, name)
+            if p is None:
                 continue
-            p = per_person(path)
-            all60 = f"{st.mean(p.values()):.2f} ({st.mean(p.values()) / b60:.3f})" if len(p) == 60 else "-"
-            on48 = st.mean(p[i] for i in late)
-            diff = [p[i] - run[i] for i in late]
-            paired = "-"
-            if any(diff):
-                se = st.stdev(diff) / math.sqrt(len(diff))
-                paired = f"{st.mean(diff):+.2f} ± {se:.2f}, lower for {sum(d < 0 for d in diff)} of {len(diff)}"
-            print(f"| {cond} | {people} | {steps} | {what} | {all60} | {on48:.2f} ({on48 / b48:.3f}) | {paired} |")
+            all60 = scored(p, base, list(p)) if len(p) == 60 else "-"
+            print(f"| {cond} | {people} | {steps} | {what} | {all60} | {scored(p, base, LATE)} | {paired(p, run, LATE)} |")
+
+    print()
+    print("| condition | model | the label-free stages read | people 48-71 (/ baseline) | minus the run's model, people 48-71 |")
+    print("|---|---|---|---|---|")
+    for cond in conditions:
+        again = load(cond, "people48_student_again")
+        if again is None:
+            continue
+        same_scores(again, load(cond, "people48_base"), LATE, f"{cond}: the retrained student differs from the run's")
+        for name, model, images, reference in LABEL_FREE:
+            p = load(cond, name)
+            print(f"| {cond} | {model} | {images} | {scored(p, baseline[(cond, 'openeds')], LATE)} | "
+                  f"{paired(p, load(cond, reference), LATE)} |")
+
+    print()
+    print("| condition | labelled recordings | steps | what trains | 8 held out (/ baseline) | minus the run's student |")
+    print("|---|---|---|---|---|---|")
+    for cond in conditions:
+        run = load(cond, "aea_base")
+        if run is None:
+            continue
+        for name, recordings, steps, what in AEA:
+            p = load(cond, name)
+            if p is not None:
+                ids = list(run)
+                print(f"| {cond} | {recordings} | {steps} | {what} | {scored(p, baseline[(cond, 'aea')], ids)} | "
+                      f"{paired(p, run, ids)} |")
 
 
 if __name__ == "__main__":
