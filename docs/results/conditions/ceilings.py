@@ -12,11 +12,12 @@ per-person errors from conditions_people80_grid_seed2.json, and prints three Mar
    (session 37): `people48_<model>_<name>.json`, every one scored on people 48-71; the student's
    adapters stage retrained from the run's own distilled student on the 48-people pack's first 12
    people (`people48_student_again`) must reproduce the run's student person by person, which
-   proves the two renders give those 12 people the same frames.
+   shows the two renders give those 12 people the same frames.
 3. AEA, the student's adapters stage again (session 37): `aea_<name>.json`, scored on the run's 8
    held-out recordings.
 
-Each row is a mean over people (each person weighs the same; the summaries weigh frames, so their
+Table 1 leaves out the rows a condition was not screened with; in tables 2 and 3 a condition
+screened at all must have every row. Each row is a mean over people (each person weighs the same; the summaries weigh frames, so their
 ratios differ in the third digit), that mean's ratio to the baseline's over the same people, and
 per person the row minus the run's own model (mean ± standard error, and for how many it is lower).
 
@@ -70,9 +71,9 @@ def scored(p, baseline, ids):
 
 def paired(p, run, ids):
     """The row minus the run's model person by person: mean ± standard error, and how many are lower."""
-    diff = [p[i] - run[i] for i in ids]
-    if not any(diff):
+    if p is run:
         return "-"
+    diff = [p[i] - run[i] for i in ids]
     se = st.stdev(diff) / math.sqrt(len(diff))
     return f"{st.mean(diff):+.2f} ± {se:.2f}, lower for {sum(d < 0 for d in diff)} of {len(diff)}"
 
@@ -90,15 +91,19 @@ def main():
     conditions = sorted(os.listdir(os.path.join(HERE, "ceilings_seed2")))
     files = {c: os.path.join(HERE, "ceilings_seed2", c) for c in conditions}
 
-    def load(cond, name):
+    cache = {}
+
+    def load(cond, name, required=False):
         path = os.path.join(files[cond], name + ".json")
-        return per_person(path) if os.path.exists(path) else None
+        if path not in cache:  # one dict per file, so the run's own row is the object paired() is given
+            cache[path] = per_person(path) if required or os.path.exists(path) else None
+        return cache[path]
 
     print("| condition | labelled people | steps | what trains | all 60 held out (/ baseline) | people 48-71 (/ baseline) | "
           "minus the run's student, people 48-71 |")
     print("|---|---|---|---|---|---|---|")
     for cond in conditions:
-        base, run = baseline[(cond, "openeds")], load(cond, "people12_base")
+        base, run = baseline[(cond, "openeds")], load(cond, "people12_base", required=True)
         other = load(cond, "people48_base")
         if other:  # the two renders hold out people 48-71 with the same frames
             same_scores(other, run, LATE, f"{cond}: people 48-71 differ between the renders")
@@ -118,7 +123,7 @@ def main():
             continue
         same_scores(again, load(cond, "people48_base"), LATE, f"{cond}: the retrained student differs from the run's")
         for name, model, images, reference in LABEL_FREE:
-            p = load(cond, name)
+            p = load(cond, name, required=True)
             print(f"| {cond} | {model} | {images} | {scored(p, baseline[(cond, 'openeds')], LATE)} | "
                   f"{paired(p, load(cond, reference), LATE)} |")
 
@@ -130,11 +135,9 @@ def main():
         if run is None:
             continue
         for name, recordings, steps, what in AEA:
-            p = load(cond, name)
-            if p is not None:
-                ids = list(run)
-                print(f"| {cond} | {recordings} | {steps} | {what} | {scored(p, baseline[(cond, 'aea')], ids)} | "
-                      f"{paired(p, run, ids)} |")
+            p, ids = load(cond, name, required=True), list(run)
+            print(f"| {cond} | {recordings} | {steps} | {what} | {scored(p, baseline[(cond, 'aea')], ids)} | "
+                  f"{paired(p, run, ids)} |")
 
 
 if __name__ == "__main__":

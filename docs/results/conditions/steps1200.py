@@ -6,10 +6,11 @@ again from each run's own distilled student with `train.steps=1200` and nothing 
 both students were scored on the run's held-out people (`gaze eval ... data.split=validation`).
 Reads steps1200/s<seed>/<condition>/<dataset>_{base,1200}.json and each seed's summary
 (conditions_people80_grid_seed<seed>[_people_resolution].json) for the mean-gaze baseline and the
-teacher; checks that the run's student re-scored here is the summary's to 1e-9 degrees. Prints a
+teacher; checks that the run's student re-scored here is the summary's to 1e-9 degrees and that
+both students were scored on the same people and frames (a missing file is an error). Prints a
 Markdown table per cell and seed (student / baseline and / teacher, frames weighted as the
-summaries weigh them; the change per person, mean ± standard error) and, for either step count, the
-cells where the 0.5x and 1.25x checks pass on every seed.
+summaries weigh them; the change per person, mean over people ± standard error) and, for either
+step count, the cells where the 0.5x and 1.25x checks pass on every seed.
 
     python3 steps1200.py
 """
@@ -45,28 +46,35 @@ def main():
           "1200 minus 300 per person (°) |")
     print("|---|---|---|---|---|---|---|")
     passes = {}
+    cells = {seed: summary_cells(seed) for seed in seeds}
+    for seed in seeds:  # every screened folder must be a known condition with both files per dataset
+        for cond in os.listdir(os.path.join(root, f"s{seed}")):
+            assert cond in ORDER, f"steps1200/s{seed}/{cond}: not a condition this script knows"
     for cond in ORDER:
         for d in ("openeds", "aea"):
             for seed in seeds:
                 folder = os.path.join(root, f"s{seed}", cond)
-                if not os.path.exists(os.path.join(folder, f"{d}_1200.json")):
+                if not os.path.isdir(folder):
                     continue
-                cell = summary_cells(seed)[(cond, d)]
+                cell = cells[seed][(cond, d)]
                 base, longer = load(os.path.join(folder, f"{d}_base.json")), load(os.path.join(folder, f"{d}_1200.json"))
                 assert abs(base["mean_deg"] - cell["student_deg"]) < 1e-9, f"seed {seed} {cond}/{d}: not the run's student"
+                assert base["participants"].keys() == longer["participants"].keys(), f"seed {seed} {cond}/{d}: other people"
+                assert base["frames"] == longer["frames"], f"seed {seed} {cond}/{d}: other frames"
                 baseline, teacher = cell["mean_gaze_baseline_deg"], cell["teacher_deg"]
                 diff = [longer["participants"][p]["mean_deg"] - v["mean_deg"] for p, v in base["participants"].items()]
                 se = st.stdev(diff) / math.sqrt(len(diff))
                 for steps, student in (("300", base), ("1200", longer)):
                     ok = student["mean_deg"] <= 0.5 * baseline and student["mean_deg"] <= 1.25 * teacher
                     passes.setdefault(steps, {}).setdefault((cond, d), []).append(ok)
+                    assert steps != "300" or ok or not cell["passes"], f"seed {seed} {cond}/{d}: the summary's checks differ"
                 print(f"| {cond} | {d} | {seed} | {base['mean_deg'] / baseline:.3f} | {longer['mean_deg'] / baseline:.3f} | "
                       f"{longer['mean_deg'] / teacher:.3f} | {st.mean(diff):+.2f} ± {se:.2f} |")
     print()
-    for steps, cells in passes.items():
-        both = [f"{c} / {d}" for (c, d), ok in cells.items() if len(ok) == len(seeds) and all(ok)]
+    for steps, screened in passes.items():
+        both = [f"{c} / {d}" for (c, d), ok in screened.items() if len(ok) == len(seeds) and all(ok)]
         print(f"At {steps} steps the 0.5x-baseline and 1.25x-teacher checks pass on seeds {', '.join(map(str, seeds))} "
-              f"in {len(both)} of {len(cells)} cells: {', '.join(both)}.")
+              f"in {len(both)} of {len(screened)} cells: {', '.join(both)}.")
 
 
 if __name__ == "__main__":
