@@ -58,9 +58,14 @@ AEA = [  # file, labelled recordings, steps, what trains
 ]
 
 
+def people_means(evaluation):
+    """A `gaze eval` file's mean error per held-out person (or recording), by id."""
+    return {k: v["mean_deg"] for k, v in evaluation["participants"].items()}
+
+
 def per_person(path):
     with open(path) as f:
-        return {k: v["mean_deg"] for k, v in json.load(f)["participants"].items()}
+        return people_means(json.load(f))
 
 
 def scored(p, baseline, ids):
@@ -69,13 +74,16 @@ def scored(p, baseline, ids):
     return f"{mean:.2f} ({mean / st.mean(baseline[i] for i in ids):.3f})"
 
 
-def paired(p, run, ids):
-    """The row minus the run's model person by person: mean ± standard error, and how many are lower."""
-    if p is run:
-        return "-"
+def person_difference(p, run, ids):
+    """The row minus the run's model person by person over `ids`: (mean, standard error, how many lower)."""
     diff = [p[i] - run[i] for i in ids]
-    se = st.stdev(diff) / math.sqrt(len(diff))
-    return f"{st.mean(diff):+.2f} ± {se:.2f}, lower for {sum(d < 0 for d in diff)} of {len(diff)}"
+    return st.mean(diff), st.stdev(diff) / math.sqrt(len(diff)), sum(d < 0 for d in diff)
+
+
+def paired(p, run, ids):
+    """person_difference as a table cell."""
+    mean, se, lower = person_difference(p, run, ids)
+    return f"{mean:+.2f} ± {se:.2f}, lower for {lower} of {len(ids)}"
 
 
 def same_scores(a, b, ids, what):
@@ -91,13 +99,9 @@ def main():
     conditions = sorted(os.listdir(os.path.join(HERE, "ceilings_seed2")))
     files = {c: os.path.join(HERE, "ceilings_seed2", c) for c in conditions}
 
-    cache = {}
-
     def load(cond, name, required=False):
         path = os.path.join(files[cond], name + ".json")
-        if path not in cache:  # one dict per file, so the run's own row is the object paired() is given
-            cache[path] = per_person(path) if required or os.path.exists(path) else None
-        return cache[path]
+        return per_person(path) if required or os.path.exists(path) else None
 
     print("| condition | labelled people | steps | what trains | all 60 held out (/ baseline) | people 48-71 (/ baseline) | "
           "minus the run's student, people 48-71 |")
@@ -112,7 +116,8 @@ def main():
             if p is None:
                 continue
             all60 = scored(p, base, list(p)) if len(p) == 60 else "-"
-            print(f"| {cond} | {people} | {steps} | {what} | {all60} | {scored(p, base, LATE)} | {paired(p, run, LATE)} |")
+            change = "-" if name == "people12_base" else paired(p, run, LATE)
+            print(f"| {cond} | {people} | {steps} | {what} | {all60} | {scored(p, base, LATE)} | {change} |")
 
     print()
     print("| condition | model | the label-free stages read | people 48-71 (/ baseline) | minus the run's model, people 48-71 |")
@@ -124,8 +129,8 @@ def main():
         same_scores(again, load(cond, "people48_base"), LATE, f"{cond}: the retrained student differs from the run's")
         for name, model, images, reference in LABEL_FREE:
             p = load(cond, name, required=True)
-            print(f"| {cond} | {model} | {images} | {scored(p, baseline[(cond, 'openeds')], LATE)} | "
-                  f"{paired(p, load(cond, reference), LATE)} |")
+            change = "-" if name == reference else paired(p, load(cond, reference, required=True), LATE)
+            print(f"| {cond} | {model} | {images} | {scored(p, baseline[(cond, 'openeds')], LATE)} | {change} |")
 
     print()
     print("| condition | labelled recordings | steps | what trains | 8 held out (/ baseline) | minus the run's student |")
@@ -136,8 +141,8 @@ def main():
             continue
         for name, recordings, steps, what in AEA:
             p, ids = load(cond, name, required=True), list(run)
-            print(f"| {cond} | {recordings} | {steps} | {what} | {scored(p, baseline[(cond, 'aea')], ids)} | "
-                  f"{paired(p, run, ids)} |")
+            change = "-" if name == "aea_base" else paired(p, run, ids)
+            print(f"| {cond} | {recordings} | {steps} | {what} | {scored(p, baseline[(cond, 'aea')], ids)} | {change} |")
 
 
 if __name__ == "__main__":

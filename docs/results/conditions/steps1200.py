@@ -15,9 +15,9 @@ step count, the cells where the 0.5x and 1.25x checks pass on every seed.
     python3 steps1200.py
 """
 import json
-import math
 import os
-import statistics as st
+
+from ceilings import people_means, person_difference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUMMARIES = ["conditions_people80_grid_seed{}.json", "conditions_people80_grid_seed{}_people_resolution.json"]
@@ -62,14 +62,13 @@ def main():
                 assert base["participants"].keys() == longer["participants"].keys(), f"seed {seed} {cond}/{d}: other people"
                 assert base["frames"] == longer["frames"], f"seed {seed} {cond}/{d}: other frames"
                 baseline, teacher = cell["mean_gaze_baseline_deg"], cell["teacher_deg"]
-                diff = [longer["participants"][p]["mean_deg"] - v["mean_deg"] for p, v in base["participants"].items()]
-                se = st.stdev(diff) / math.sqrt(len(diff))
+                change, se, _ = person_difference(people_means(longer), people_means(base), list(base["participants"]))
                 for steps, student in (("300", base), ("1200", longer)):
                     ok = student["mean_deg"] <= 0.5 * baseline and student["mean_deg"] <= 1.25 * teacher
                     passes.setdefault(steps, {}).setdefault((cond, d), []).append(ok)
                     assert steps != "300" or ok or not cell["passes"], f"seed {seed} {cond}/{d}: the summary's checks differ"
                 print(f"| {cond} | {d} | {seed} | {base['mean_deg'] / baseline:.3f} | {longer['mean_deg'] / baseline:.3f} | "
-                      f"{longer['mean_deg'] / teacher:.3f} | {st.mean(diff):+.2f} ± {se:.2f} |")
+                      f"{longer['mean_deg'] / teacher:.3f} | {change:+.2f} ± {se:.2f} |")
     print()
     for steps, screened in passes.items():
         both = [f"{c} / {d}" for (c, d), ok in screened.items() if len(ok) == len(seeds) and all(ok)]
