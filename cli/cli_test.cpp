@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "datasets/synth/renderer_version.h"
 #include "libgaze/core/json.h"
 #include "libgaze/core/strings.h"
 #include "libgaze/io/checkpoint_file.h"
@@ -446,6 +447,23 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   REQUIRE(upgraded.exit_code == 0);
   CHECK_THAT(upgraded.output, !Contains("rendering synthetic") && !Contains("packed") &&
                                   Contains("distill: resuming distill at step 3"));
+  // Another renderer drew other eyes from the same settings: data rendered by it (or by a
+  // libgaze before the stamp named the renderer) is rendered and packed again.
+  {
+    std::string text = read_file(dir.file("p/data/synth.done"));
+    REQUIRE(gaze::starts_with(text, "# renderer: " + std::to_string(gaze::kSynthRendererVersion) + "\n"));
+    text.replace(0, text.find('\n'), "# renderer: 0");
+    std::ofstream(dir.file("p/data/synth.done"), std::ios::trunc) << text;
+  }
+  const auto rerendered =
+      run_tiny_pipeline(dir, "demo.yaml", stages + " 'pipeline.stages.personalize.set=[personalize.steps=3]'");
+  INFO(rerendered.output);
+  REQUIRE(rerendered.exit_code == 0);
+  CHECK_THAT(rerendered.output, Contains("rendering synthetic") && Contains("packed"));
+  CHECK_THAT(read_file(dir.file("p/data/synth.done")),
+             Catch::StartsWith("# renderer: " + std::to_string(gaze::kSynthRendererVersion) + "\n"));
+  // The version is a comment: the stamp stays a config `gaze synth -c` renders the same data from.
+  CHECK(run_gaze("info -c " + dir.file("p/data/synth.done")).exit_code == 0);
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
   // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
   const std::string distill = read_file(dir.file("p/distill/config.yaml"));

@@ -14,6 +14,7 @@
 #include "datasets/pack.h"
 #include "datasets/splits.h"
 #include "datasets/synth/eye_renderer.h"
+#include "datasets/synth/renderer_version.h"
 #include "datasets/synth/synth_writer.h"
 #include "libgaze/config/run_dir.h"
 #include "libgaze/config/stage_set.h"
@@ -127,11 +128,13 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   if (uses_images(p) && p.images.empty()) synth_config.synth.layouts.push_back("images");
   if (synth_config.synth.layouts.empty()) return roots;
   const fs::path stamp = root / "data" / "synth.done";
-  // What the renderer depends on: its settings and the seed, not the recipe trained on it.
+  // What the renderer depends on: which renderer it is, its settings and the seed, not the
+  // recipe trained on it.
+  const std::string renderer = "# renderer: " + std::to_string(kSynthRendererVersion) + "\n";
   Config inputs;
   inputs.synth = synth_config.synth;
   inputs.run.seed = config.run.seed;
-  if (!made_from(stamp, "", inputs)) {
+  if (!made_from(stamp, renderer, inputs)) {
     // Packs of an earlier render would pass their own stamps (the data settings are the same):
     // drop them, and the render's own, first, so that a render cut short is rendered again and
     // its frames are packed anew, whatever settings the next run comes back with.
@@ -144,7 +147,7 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
     spdlog::info("pipeline: rendering synthetic {}", join(synth_config.synth.layouts, " and "));
     const SynthReport r = write_synthetic_datasets(synth_config.synth, uint64_t(config.run.seed), config.run.threads);
     spdlog::info("pipeline: rendered {} frames in {:.1f} s", r.openeds_images + r.aea_frames, r.seconds);
-    write_text_atomically(stamp.string(), dump_config(inputs));
+    write_text_atomically(stamp.string(), renderer + dump_config(inputs));
   }
   for (const auto& d : synth_config.synth.layouts) roots[d] = (root / "data" / d).string();
   return roots;

@@ -19,7 +19,8 @@
 // every stage after packing once per seed (runs and user folders named _sN, except run.seed's
 // own, which keep their plain names). The data is rendered, packed and split once, with run.seed.
 //
-// Work already done is skipped by stamps: data/synth.done (the renderer's settings and seed) and
+// Work already done is skipped by stamps: data/synth.done (the renderer's
+// version, datasets/synth/renderer_version.h, its settings and seed) and
 // packs/<dataset>.done (the data settings); a new render drops the packs' stamps first, so what
 // is rendered is always packed anew. describe_pipeline() (`gaze run --protocol`) states the
 // report's deviations from the paper and our own choices without rendering or training.

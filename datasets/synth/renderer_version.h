@@ -1,0 +1,19 @@
+// The synthetic renderer's version: which rendering a folder of synthetic data came from.
+//
+// A pipeline renders its data once and reuses the folder while data/synth.done, the stamp of the
+// render, names the same settings and seed. Settings and seed do not say which renderer drew the
+// pixels: after a change to the renderer (eye_renderer, synth_writer, mpii_writer,
+// natural_images) a run folder from before would be reused, and every number trained on it
+// would come from the old eyes. So the stamp's first line names this version ("# renderer: N", a
+// YAML comment: the stamp stays a config `gaze synth -c` reads), and a stamp without it or with
+// another one renders the data again (and packs it again).
+//
+// Bump kSynthRendererVersion in the change that makes the renderer write other bytes for the
+// same settings and seed; a change that keeps every byte (speed, refactoring) keeps it.
+#pragma once
+
+namespace gaze {
+
+inline constexpr int kSynthRendererVersion = 1;
+
+}  // namespace gaze
