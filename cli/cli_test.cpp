@@ -690,6 +690,29 @@ std::string small_openeds(const TempDir& dir) {
 // Two workers on loopback, each on half of every global batch, end with the weights one process
 // reaches on the whole batch: MAE pretraining, MAE + KD distillation, and the adapters (whose
 // BatchNorm is synchronised across the workers); also when a 1-process run is resumed by two.
+// A baseline trained alone takes its publication's learning rate where the config sets none, as
+// gaze run's baseline stage does, and keeps the one it is given.
+TEST_CASE("gaze train baseline trains at the published learning rate unless one is set", "[cli][baselines]") {
+  TempDir dir;
+  const std::string common = " -c " LIBGAZE_SOURCE_DIR
+                             "/configs/stages/baseline.yaml model.arch=rtgene "
+                             "data.input_size=[36,60] data.source=openeds:" +
+                             small_openeds(dir) +
+                             " data.openeds_size=[64,96] train.batch_size=4 train.steps=1 run.threads=1 "
+                             "data.workers=1 run.out_dir=" +
+                             dir.path();
+  const auto published = run_gaze("train baseline" + common + " run.name=published");
+  INFO(published.output);
+  REQUIRE(published.exit_code == 0);
+  const std::string config = read_file(dir.file("published/config.yaml"));
+  CHECK_THAT(config, Contains("  lr: 0.0001  #") && Contains("  lr: 1.0000000000000001e-05  #"));
+  const auto given = run_gaze("train baseline" + common + " run.name=given train.lr=0.002");
+  INFO(given.output);
+  REQUIRE(given.exit_code == 0);
+  CHECK_THAT(read_file(dir.file("given/config.yaml")),
+             Contains("  lr: 0.002  #") && Contains("  lr: 0.00020000000000000001  #"));
+}
+
 TEST_CASE("data-parallel: 2 workers equal 1 process with the same global batch", "[cli][distributed]") {
   TempDir dir;
   const std::string openeds = small_openeds(dir);

@@ -22,6 +22,7 @@
 #include "libgaze/core/error.h"
 #include "libgaze/core/parallel.h"
 #include "libgaze/core/strings.h"
+#include "trainers/baseline_config.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/pipeline.h"
@@ -127,7 +128,8 @@ void register_train(CLI::App& app) {
       ->check(CLI::Range(1, 256));
   options->add_to(*command);
   command->callback([options, stage, resume, stop_at, nproc] {
-    const Config config = options->load();
+    Config config = options->load();
+    if (*stage == "baseline") complete_baseline_config(config);  // as gaze run's baseline stage
     if (*nproc > 1 && !std::getenv("WORLD_SIZE")) return launch_local_workers(*nproc, config);
     const Distributed dist = Distributed::from_environment(std::chrono::milliseconds(config.run.dist_timeout_s * 1000));
     auto s = make_stage(*stage, config);

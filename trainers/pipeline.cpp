@@ -26,6 +26,7 @@
 #include "libgaze/io/official_import.h"
 #include "libgaze/io/torch_archive.h"
 #include "libgaze/models/param_groups.h"
+#include "trainers/baseline_config.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/trainer.h"
@@ -480,11 +481,7 @@ StageConfigs compose_stages(const Config& config, const PackPaths& paths, const 
       c.model.arch = arch;  // the published network at its published input size and learning rate
       c.data.input_size = baseline_input_size(input, pairs);
       c.origin["model.arch"] = c.origin["data.input_size"] = "pipeline.baselines";
-      if (config_origin(c, "train.lr") == "default") {
-        c.train.lr = input.lr;
-        c.origin["train.lr"] = "pipeline.baselines (the published learning rate)";
-      }
-      if (config_origin(c, "personalize.lr") == "default") c.personalize.lr = c.train.lr / 10;
+      complete_baseline_config(c);
       validate_config(c);
       out.baselines[d][arch] = c;
     }
