@@ -22,6 +22,7 @@
 #include "libgaze/metrics/angular_error.h"
 #include "libgaze/models/model_stats.h"
 #include "libgaze/models/param_groups.h"
+#include "trainers/baseline_config.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
 #include "trainers/pipeline.h"
@@ -288,7 +289,8 @@ PYBIND11_MODULE(_libgaze, m) {
 
   m.def(
       "train",
-      [](const std::string& stage, const Config& c, bool resume) {
+      [](const std::string& stage, Config c, bool resume) {
+        if (stage == "baseline") complete_baseline_config(c);  // as gaze train and gaze run do
         TrainResult r;
         {
           py::gil_scoped_release release;
