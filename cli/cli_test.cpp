@@ -447,21 +447,26 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   REQUIRE(upgraded.exit_code == 0);
   CHECK_THAT(upgraded.output, !Contains("rendering synthetic") && !Contains("packed") &&
                                   Contains("distill: resuming distill at step 3"));
-  // Another renderer drew other eyes from the same settings: data rendered by it (or by a
-  // libgaze before the stamp named the renderer) is rendered and packed again.
+  // Another renderer drew other eyes from the same settings: a folder rendered by it (or by a
+  // libgaze before the stamp named the renderer) is refused, naming the folder to delete, and
+  // nothing in it changes (its stages were trained on those eyes).
   {
-    std::string text = read_file(dir.file("p/data/synth.done"));
-    REQUIRE(gaze::starts_with(text, "# renderer: " + std::to_string(gaze::kSynthRendererVersion) + "\n"));
-    text.replace(0, text.find('\n'), "# renderer: 0");
-    std::ofstream(dir.file("p/data/synth.done"), std::ios::trunc) << text;
+    const std::string stamped = read_file(dir.file("p/data/synth.done"));
+    REQUIRE(gaze::starts_with(stamped, "# renderer: " + std::to_string(gaze::kSynthRendererVersion) + "\n"));
+    for (const std::string& first : {std::string("# renderer: 0\n"), std::string()}) {
+      const std::string old = first + stamped.substr(stamped.find('\n') + 1);
+      std::ofstream(dir.file("p/data/synth.done"), std::ios::trunc) << old;
+      const auto refused =
+          run_tiny_pipeline(dir, "demo.yaml", stages + " 'pipeline.stages.personalize.set=[personalize.steps=3]'");
+      CHECK(refused.exit_code == 1);
+      CHECK_THAT(refused.output, Contains("p/data/synth.done: this run folder's data was rendered by " +
+                                          std::string(first.empty() ? "a libgaze whose stamp named no renderer"
+                                                                    : "renderer version 0")) &&
+                                     Contains("delete " + dir.file("p")) && !Contains("rendering synthetic"));
+      CHECK(read_file(dir.file("p/data/synth.done")) == old);
+    }
+    std::ofstream(dir.file("p/data/synth.done"), std::ios::trunc) << stamped;
   }
-  const auto rerendered =
-      run_tiny_pipeline(dir, "demo.yaml", stages + " 'pipeline.stages.personalize.set=[personalize.steps=3]'");
-  INFO(rerendered.output);
-  REQUIRE(rerendered.exit_code == 0);
-  CHECK_THAT(rerendered.output, Contains("rendering synthetic") && Contains("packed"));
-  CHECK_THAT(read_file(dir.file("p/data/synth.done")),
-             Catch::StartsWith("# renderer: " + std::to_string(gaze::kSynthRendererVersion) + "\n"));
   // The version is a comment: the stamp stays a config `gaze synth -c` renders the same data from.
   CHECK(run_gaze("info -c " + dir.file("p/data/synth.done")).exit_code == 0);
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up

@@ -132,6 +132,20 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   // What the renderer depends on: which renderer it is, its settings and the seed, not the
   // recipe trained on it.
   const std::string renderer = "# renderer: " + std::to_string(kSynthRendererVersion) + "\n";
+  // A finished render by another renderer: rendering it again would leave the stages trained on
+  // the old eyes to be reused beside the new ones (a stage is reused by its config, which is the
+  // same), so the folder is refused instead, whole.
+  if (fs::exists(stamp)) {
+    const std::string text = read_text_file(stamp.string());
+    if (!starts_with(text, renderer)) {
+      const std::string was = starts_with(text, "# renderer: ")
+                                  ? "renderer version " + text.substr(12, text.find('\n') - 12)
+                                  : "a libgaze whose stamp named no renderer version";
+      throw Error(stamp.string() + ": this run folder's data was rendered by " + was + ", this libgaze renders with " +
+                  std::to_string(kSynthRendererVersion) + ", and its stages were trained on those eyes; delete " +
+                  root.string() + " or choose another run.name");
+    }
+  }
   Config inputs;
   inputs.synth = synth_config.synth;
   inputs.run.seed = config.run.seed;

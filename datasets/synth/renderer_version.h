@@ -5,8 +5,9 @@
 // pixels: after a change to the renderer (eye_renderer, synth_writer, mpii_writer,
 // natural_images) a run folder from before would be reused, and every number trained on it
 // would come from the old eyes. So the stamp's first line names this version ("# renderer: N", a
-// YAML comment: the stamp stays a config `gaze synth -c` reads), and a stamp without it or with
-// another one renders the data again (and packs it again).
+// YAML comment: the stamp stays a config `gaze synth -c` reads), and a run folder whose stamp
+// names another version, or none, is refused with the folder to delete: its stages were trained
+// on the old eyes, and a stage is reused by its config, which a new renderer does not change.
 //
 // Bump kSynthRendererVersion in the change that makes the renderer write other bytes for the
 // same settings and seed; a change that keeps every byte (speed, refactoring) keeps it.
