@@ -467,7 +467,7 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
     }
     std::ofstream(dir.file("p/data/synth.done"), std::ios::trunc) << stamped;
   }
-  // The version is a comment: the stamp stays a config `gaze synth -c` renders the same data from.
+  // The version is a comment: the stamp still loads as a config, as `gaze synth -c` loads it.
   CHECK(run_gaze("info -c " + dir.file("p/data/synth.done")).exit_code == 0);
   // The distillation stage: its file (mask ratio, kd weight), the demo's shared keys (warm-up
   // 20 instead of the file's 100), the command line's shared keys (batch 4), its own `set`.
@@ -692,9 +692,6 @@ std::string small_openeds(const TempDir& dir) {
 
 }  // namespace
 
-// Two workers on loopback, each on half of every global batch, end with the weights one process
-// reaches on the whole batch: MAE pretraining, MAE + KD distillation, and the adapters (whose
-// BatchNorm is synchronised across the workers); also when a 1-process run is resumed by two.
 // A baseline trained alone takes its publication's learning rate where the config sets none, as
 // gaze run's baseline stage does, and keeps the one it is given.
 TEST_CASE("gaze train baseline trains at the published learning rate unless one is set", "[cli][baselines]") {
@@ -718,6 +715,9 @@ TEST_CASE("gaze train baseline trains at the published learning rate unless one 
              Contains("  lr: 0.002  #") && Contains("  lr: 0.00020000000000000001  #"));
 }
 
+// Two workers on loopback, each on half of every global batch, end with the weights one process
+// reaches on the whole batch: MAE pretraining, MAE + KD distillation, and the adapters (whose
+// BatchNorm is synchronised across the workers); also when a 1-process run is resumed by two.
 TEST_CASE("data-parallel: 2 workers equal 1 process with the same global batch", "[cli][distributed]") {
   TempDir dir;
   const std::string openeds = small_openeds(dir);

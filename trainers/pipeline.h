@@ -22,7 +22,8 @@
 // Work already done is skipped by stamps: data/synth.done (the renderer's
 // version, datasets/synth/renderer_version.h, its settings and seed) and
 // packs/<dataset>.done (the data settings); a new render drops the packs' stamps first, so what
-// is rendered is always packed anew. A folder rendered by another renderer version is refused. describe_pipeline()
+// is rendered is always packed anew. A folder rendered by another renderer version (or whose stamp
+// names none) is refused. describe_pipeline()
 // (`gaze run --protocol`) states the report's deviations from the paper and our own choices without rendering or
 // training. The report averages over folds and seeds and shows the seeds' spread (trainers/report.h).
 #pragma once
