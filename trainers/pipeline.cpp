@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "datasets/open_dataset.h"
 #include "datasets/pack.h"
@@ -48,12 +49,13 @@ bool up_to_date(const fs::path& stamp, const std::string& what) {
 // the config that matters, compared as configs (config_difference), so keys a newer libgaze
 // added, at their defaults, do not redo the work. The rule this relies on: a new synth.* or
 // data.* key's default reproduces what was made before it existed.
-bool made_from(const fs::path& stamp, const std::string& header, const Config& inputs) {
-  if (!fs::exists(stamp)) return false;
-  const std::string text = read_text_file(stamp.string());
-  return starts_with(text, header) &&
-         config_difference(text.substr(header.size()), stamp.string(), dump_config(inputs)).line == 0;
+// `stamped`: the stamp's text, "" where there is none.
+bool made_from(const std::string& stamped, const fs::path& stamp, const std::string& header, const Config& inputs) {
+  return starts_with(stamped, header) &&
+         config_difference(stamped.substr(header.size()), stamp.string(), dump_config(inputs)).line == 0;
 }
+
+std::string read_stamp(const fs::path& stamp) { return fs::exists(stamp) ? read_text_file(stamp.string()) : ""; }
 
 // Packs dataset `kind` at `root` into `out` (all splits), unless that was already done;
 // `eye_pairs`: a frame's two eyes side by side per sample (data.eye = pair, RT-Gene's input).
@@ -70,7 +72,7 @@ void pack_dataset(const Config& base, const std::string& kind, const std::string
   inputs.data = c.data;
   inputs.run.seed = c.run.seed;
   const std::string header = kind + ":" + root + "\n";
-  if (made_from(stamp, header, inputs) && fs::exists(out)) return;
+  if (made_from(read_stamp(stamp), stamp, header, inputs) && fs::exists(out)) return;
   const auto data = open_dataset(c.data);
   PackOptions options;
   options.threads = c.run.threads;
@@ -131,25 +133,24 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   const fs::path stamp = root / "data" / "synth.done";
   // What the renderer depends on: which renderer it is, its settings and the seed, not the
   // recipe trained on it.
-  const std::string renderer = "# renderer: " + std::to_string(kSynthRendererVersion) + "\n";
+  const std::string renderer = synth_renderer_stamp_line();
+  const std::string stamped = read_stamp(stamp);
   // A finished render by another renderer: rendering it again would leave the stages trained on
   // the old eyes to be reused beside the new ones (a stage is reused by its config, which is the
   // same), so the folder is refused instead, whole.
-  if (fs::exists(stamp)) {
-    const std::string text = read_text_file(stamp.string());
-    if (!starts_with(text, renderer)) {
-      const std::string was = starts_with(text, "# renderer: ")
-                                  ? "renderer version " + text.substr(12, text.find('\n') - 12)
-                                  : "a libgaze whose stamp named no renderer version";
-      throw Error(stamp.string() + ": this run folder's data was rendered by " + was + ", this libgaze renders with " +
-                  std::to_string(kSynthRendererVersion) + ", and its stages were trained on those eyes; delete " +
-                  root.string() + " or choose another run.name");
-    }
+  if (!stamped.empty() && !starts_with(stamped, renderer)) {
+    const size_t from = std::string_view(kSynthRendererStampPrefix).size();
+    const std::string was = starts_with(stamped, kSynthRendererStampPrefix)
+                                ? "renderer version " + stamped.substr(from, stamped.find('\n') - from)
+                                : "a libgaze whose stamp named no renderer version";
+    throw Error(stamp.string() + ": this run folder's data was rendered by " + was + ", this libgaze renders with " +
+                std::to_string(kSynthRendererVersion) + ", and its stages were trained on those eyes; delete " +
+                root.string() + " or choose another run.name");
   }
   Config inputs;
   inputs.synth = synth_config.synth;
   inputs.run.seed = config.run.seed;
-  if (!made_from(stamp, renderer, inputs)) {
+  if (!made_from(stamped, stamp, renderer, inputs)) {
     // Packs of an earlier render would pass their own stamps (the data settings are the same):
     // drop them, and the render's own, first, so that a render cut short is rendered again and
     // its frames are packed anew, whatever settings the next run comes back with.

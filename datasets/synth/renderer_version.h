@@ -13,8 +13,18 @@
 // same settings and seed; a change that keeps every byte (speed, refactoring) keeps it.
 #pragma once
 
+#include <string>
+
 namespace gaze {
 
 inline constexpr int kSynthRendererVersion = 1;
+
+// The stamp's first line starts with this; the version and a newline follow.
+inline constexpr char kSynthRendererStampPrefix[] = "# renderer: ";
+
+// The first line a stamp written by this libgaze starts with.
+inline std::string synth_renderer_stamp_line() {
+  return kSynthRendererStampPrefix + std::to_string(kSynthRendererVersion) + "\n";
+}
 
 }  // namespace gaze
