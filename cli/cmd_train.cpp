@@ -129,7 +129,7 @@ void register_train(CLI::App& app) {
   options->add_to(*command);
   command->callback([options, stage, resume, stop_at, nproc] {
     Config config = options->load();
-    if (*stage == "baseline") complete_baseline_config(config);  // as gaze run's baseline stage
+    complete_stage_config(*stage, config);  // as gaze run completes its stages
     if (*nproc > 1 && !std::getenv("WORLD_SIZE")) return launch_local_workers(*nproc, config);
     const Distributed dist = Distributed::from_environment(std::chrono::milliseconds(config.run.dist_timeout_s * 1000));
     auto s = make_stage(*stage, config);

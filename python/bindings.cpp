@@ -290,7 +290,7 @@ PYBIND11_MODULE(_libgaze, m) {
   m.def(
       "train",
       [](const std::string& stage, Config c, bool resume) {
-        if (stage == "baseline") complete_baseline_config(c);  // as gaze train and gaze run do
+        complete_stage_config(stage, c);  // as gaze train and gaze run do
         TrainResult r;
         {
           py::gil_scoped_release release;

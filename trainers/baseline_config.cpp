@@ -13,4 +13,8 @@ void complete_baseline_config(Config& c) {
   if (config_origin(c, "personalize.lr") == "default") c.personalize.lr = c.train.lr / 10;
 }
 
+void complete_stage_config(const std::string& stage, Config& c) {
+  if (stage == "baseline") complete_baseline_config(c);
+}
+
 }  // namespace gaze
