@@ -52,7 +52,10 @@ MpiiShot sample_shot(SplitMix& r, const SynthConfig& c) {
   s.state.roll = 0.05 * r.normal();
   s.state.noise_seed = r.next();
   s.gaze = mpii_from_label(s.state.visual_axis);
-  s.rotation = head_rotation(r.uniform(-0.3, 0.3), r.uniform(-0.35, 0.35));
+  // Drawn yaw first: the order GCC took head_rotation's arguments in when kSynthRendererVersion 1
+  // was recorded (a call's arguments have no order in C++).
+  const double head_yaw = r.uniform(-0.35, 0.35), head_pitch = r.uniform(-0.3, 0.3);
+  s.rotation = head_rotation(head_pitch, head_yaw);
   return s;
 }
 
@@ -291,9 +294,16 @@ std::string write_synthetic_mpiifacegaze(const SynthConfig& c, uint64_t seed, in
                     {"width_mm", MatValue::matrix({1, 1}, {screen.width_mm})}});
     std::string annotations;
     for (int64_t i = 0; i < per_person; ++i) {
-      const Eigen::Vector3d rotation(r.uniform(-0.25, 0.25), r.uniform(-0.35, 0.35), r.uniform(-0.08, 0.08));
+      // Each vector drawn z, y, x: the order GCC took the constructor's arguments in when
+      // kSynthRendererVersion 1 was recorded (a call's arguments have no order in C++).
+      Eigen::Vector3d rotation, translation;
+      rotation.z() = r.uniform(-0.08, 0.08);
+      rotation.y() = r.uniform(-0.35, 0.35);
+      rotation.x() = r.uniform(-0.25, 0.25);
       const Eigen::Matrix3d head = rotation_from_rodrigues(rotation);
-      const Eigen::Vector3d translation(r.uniform(-60, 60), r.uniform(-20, 60), r.uniform(450, 650));
+      translation.z() = r.uniform(450, 650);
+      translation.y() = r.uniform(-20, 60);
+      translation.x() = r.uniform(-60, 60);
       std::array<Eigen::Vector2d, 6> landmarks;
       Eigen::Vector3d centre = Eigen::Vector3d::Zero();
       for (size_t k = 0; k < 6; ++k) {

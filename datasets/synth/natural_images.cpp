@@ -92,9 +92,15 @@ Image render_natural_image(int32_t height, int32_t width, int64_t label, int64_t
   const int favourite_shape = int(cls.next() % 3);
   SplitMix rng(seed_mix(seed, stream::kImages, uint64_t(label), uint64_t(index) + 1));
   const PinkNoise background(rng, 6), grain(rng, 7);
-  const Rgb ground =
-      hsv(hue + rng.uniform(-hue_spread, hue_spread), saturation * rng.uniform(0.5, 1), rng.uniform(0.25, 0.6));
-  const Rgb sky = hsv(hue + 0.5 + rng.uniform(-0.1, 0.1), rng.uniform(0.1, 0.5), rng.uniform(0.6, 0.95));
+  // Draws for one colour are named and taken value, saturation, hue: a call's arguments have no
+  // order in C++, and this is the order GCC took them in when kSynthRendererVersion 1 was recorded
+  // (another compiler drew other images from the same seed).
+  const double ground_value = rng.uniform(0.25, 0.6), ground_saturation = rng.uniform(0.5, 1),
+               ground_hue = rng.uniform(-hue_spread, hue_spread);
+  const Rgb ground = hsv(hue + ground_hue, saturation * ground_saturation, ground_value);
+  const double sky_value = rng.uniform(0.6, 0.95), sky_saturation = rng.uniform(0.1, 0.5),
+               sky_hue = rng.uniform(-0.1, 0.1);
+  const Rgb sky = hsv(hue + 0.5 + sky_hue, sky_saturation, sky_value);
   const double horizon = rng.uniform(0.2, 0.7), tilt = rng.uniform(-0.2, 0.2);
   std::vector<Shape> shapes(size_t(4 + rng.next() % 9));
   for (auto& s : shapes) {
@@ -105,8 +111,9 @@ Image render_natural_image(int32_t height, int32_t width, int64_t label, int64_t
     s.rx = s.ry * rng.uniform(0.5, 2.0);
     s.angle = rng.uniform(0, M_PI);
     s.softness = rng.uniform(0.02, 0.15);
-    s.colour = hsv(hue + rng.uniform(-hue_spread, hue_spread) + (rng.uniform() < 0.2 ? 0.5 : 0.0),
-                   saturation * rng.uniform(0.6, 1.2), rng.uniform(0.2, 1.0));
+    const double value = rng.uniform(0.2, 1.0), shape_saturation = rng.uniform(0.6, 1.2),
+                 shape_hue = rng.uniform(-hue_spread, hue_spread), opposite = rng.uniform() < 0.2 ? 0.5 : 0.0;
+    s.colour = hsv(hue + shape_hue + opposite, saturation * shape_saturation, value);
     s.shade_y = rng.uniform(-0.6, 0.6);
     s.shade_x = rng.uniform(-0.6, 0.6);
     s.texture = texture * rng.uniform(0.5, 2);
