@@ -11,6 +11,8 @@
 //
 // Bump kSynthRendererVersion in the change that makes the renderer write other bytes for the
 // same settings and seed; a change that keeps every byte (speed, refactoring) keeps it.
+// renderer_version_test.cpp holds the version to that: it compares a small render of every
+// layout with the fingerprint recorded for this version (datasets/synth/testdata/).
 #pragma once
 
 #include <string>
