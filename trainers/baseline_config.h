@@ -4,14 +4,13 @@
 // gazetr_hybrid): train.lr, left at its default, becomes the network's published learning rate
 // (libgaze/models/baselines.h, docs/research/baselines.md), and personalize.lr, left at its
 // default, a tenth of train.lr (personalisation fine-tunes every weight of a baseline on the k
-// shots); the first records where it came from in the config's origins. `gaze run`'s baseline stage
-// and `gaze train baseline` both call it, so a stage run alone trains as it does in the
-// pipeline. A config whose model.arch is not a baseline is returned unchanged: the baseline
-// stage refuses it with its own message.
+// shots); the first records where it came from in the config's origins. A config whose
+// model.arch is not a baseline is returned unchanged: the baseline stage refuses it with its own
+// message.
 //
-// complete_stage_config() is the entry for a caller holding a stage's name (make_stage's): `gaze
-// train` and libgaze.train call it before make_stage, so every stage that takes something from
-// elsewhere takes it the same way wherever it is run; stages other than baseline take nothing.
+// complete_stage_config() is the one entry: `gaze run`'s stages, `gaze train <stage>` and
+// libgaze.train all call it with the stage's name (make_stage's) before the stage is made, so a
+// stage run alone trains as it does in the pipeline; stages other than baseline take nothing.
 #pragma once
 
 #include <string>

@@ -138,7 +138,7 @@ std::map<std::string, std::string> dataset_roots(const Config& config, const fs:
   // A finished render by another renderer: rendering it again would leave the stages trained on
   // the old eyes to be reused beside the new ones (a stage is reused by its config, which is the
   // same), so the folder is refused instead, whole.
-  if (!stamped.empty() && !starts_with(stamped, renderer)) {
+  if (fs::exists(stamp) && !starts_with(stamped, renderer)) {
     const size_t from = std::string_view(kSynthRendererStampPrefix).size();
     const std::string was = starts_with(stamped, kSynthRendererStampPrefix)
                                 ? "renderer version " + stamped.substr(from, stamped.find('\n') - from)
@@ -496,7 +496,7 @@ StageConfigs compose_stages(const Config& config, const PackPaths& paths, const 
       c.model.arch = arch;  // the published network at its published input size and learning rate
       c.data.input_size = baseline_input_size(input, pairs);
       c.origin["model.arch"] = c.origin["data.input_size"] = "pipeline.baselines";
-      complete_baseline_config(c);
+      complete_stage_config("baseline", c);
       validate_config(c);
       out.baselines[d][arch] = c;
     }
