@@ -3,8 +3,8 @@
 // It renders a small set of every layout, reads it back through the real readers (each at its
 // rawest: OpenEDS's PNGs, AEA's whole frames, MPIIGaze's patches, the natural images; MPIIFaceGaze
 // through its normalisation) and compares a fingerprint of it, item by item (its quadrants' mean
-// pixels and its gaze label) and people.csv's draws, with the one recorded for the current version in
-// datasets/synth/testdata/renderer_v<N>.txt. A change that draws other pixels or labels (draw
+// pixels and sharpness, and its gaze label) and people.csv's draws, with the one recorded for the
+// current version in datasets/synth/testdata/renderer_v<N>.txt. A change that draws other pixels or labels (draw
 // order, geometry, shading, blur, noise: enough to move a quadrant's mean or sharpness by a few
 // pixels' worth) fails it until kSynthRendererVersion is bumped and the new version's fingerprint
 // is recorded (a recorded version is never written over):
