@@ -607,11 +607,12 @@ TEST_CASE("pipeline.seeds trains every stage per seed and reports the mean and s
 
 TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside the paper's", "[cli][run]") {
   TempDir dir;
-  const auto r =
-      run_tiny_pipeline(dir, "demo.yaml",
-                        "pipeline.full_finetune=true 'pipeline.stages.student_full.set=[train.lr=0.0009765625]' "
-                        "'pipeline.variants=[{name: grid, title: a 2x2 grid head, set: [\"model.head.grid=[2,2]\"], "
-                        "student_set: [train.augmentation.shift=0.0625]}]'");
+  const auto r = run_tiny_pipeline(
+      dir, "demo.yaml",
+      "pipeline.full_finetune=true 'pipeline.stages.student_full.set=[train.lr=0.0009765625]' "
+      "'pipeline.variants=[{name: grid, title: a 2x2 grid head, set: [\"model.head.grid=[2,2]\"], "
+      "student_set: [train.augmentation.shift=0.0625]}, {name: grid_b, set: [\"model.head.grid=[2,2]\"], "
+      "student_set: [train.augmentation.shift=0.125]}]'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // student_adapters' file and set (steps 2), then tune=all, then student_full's own set.
@@ -644,11 +645,24 @@ TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside 
   CHECK(report["datasets"]["openeds"]["student_grid"]["generalised_deg"].get<double>() == grid_eval);
   // Checks: the paper's student, the full row against the paper's teacher, the variant's
   // student against the variant's teacher.
-  REQUIRE(report["checks"].size() == 9);
+  REQUIRE(report["checks"].size() == 12);
   CHECK(report["checks"][3]["model"] == "student_full");
   CHECK(report["checks"][3]["against"] == "teacher");
   CHECK(report["checks"][6]["model"] == "student_grid");
   CHECK(report["checks"][6]["against"] == "teacher_grid");
+  // A second variant whose teacher stage is the first's unchanged: trained once, its scores
+  // shared; its student, changed, trains and is checked against that teacher.
+  CHECK(!std::filesystem::exists(dir.file("p/teacher_grid_b_openeds")));
+  CHECK_THAT(read_file(dir.file("p/student_grid_b_openeds/config.yaml")), Contains("shift: 0.125"));
+  const auto& openeds = report["datasets"]["openeds"];
+  CHECK(openeds["teacher_grid_b"]["generalised_deg"].get<double>() ==
+        openeds["teacher_grid"]["generalised_deg"].get<double>());
+  CHECK(openeds["teacher_grid_b"]["personalised_deg"].get<double>() ==
+        openeds["teacher_grid"]["personalised_deg"].get<double>());
+  CHECK(report["checks"][9]["model"] == "student_grid_b");
+  CHECK(report["checks"][9]["against"] == "teacher_grid_b");
+  CHECK_THAT(read_file(dir.file("p/report.md")),
+             Contains("its teacher is teacher_grid's stage unchanged, trained once"));
   CHECK_THAT(read_file(dir.file("p/report.md")),
              Contains("| generalised | DFT Gaze (student), a 2x2 grid head |") &&
                  Contains("| openeds | student_grid vs teacher_grid |") && Contains("our variant \"grid\"") &&

@@ -406,7 +406,25 @@ struct GazeRowStages {
   bool from_student = false;    // starts from the distilled student (else from the pretrained teacher)
   std::string checked_against;  // ours, a student: the row its checks compare with; "" = not checked
   std::map<std::string, Config> adapters, personalize;  // per dataset
+  // An earlier row whose stages these are, run names apart (a variant that trains a model again
+  // with nothing changed for it): trained once, its scores shared; "" = trained here.
+  std::string same_as;
 };
+
+// Whether two rows train and personalise alike on every dataset: equal configs but for their
+// runs' names (each stage's checkpoint and folder).
+bool same_stages(const GazeRowStages& a, const GazeRowStages& b) {
+  const auto unnamed = [](Config c) {
+    c.run.name.clear();
+    return dump_config(c);
+  };
+  if (a.from_student != b.from_student) return false;
+  for (const auto& [d, c] : a.adapters) {
+    if (unnamed(c) != unnamed(b.adapters.at(d)) || unnamed(a.personalize.at(d)) != unnamed(b.personalize.at(d)))
+      return false;
+  }
+  return true;
+}
 
 // Every stage's config, composed before any work starts, so that a bad stage file or override
 // stops the run at once rather than after hours of training.
@@ -432,7 +450,7 @@ std::vector<RowPlan> plan_rows(const PipelineConfig& p) {
   const PipelineStages& s = p.stages;
   const auto plan = [](const std::string& name, const std::string& title, bool student, const std::string& key,
                        const std::string& run, const StageRef& ref) {
-    return RowPlan{{name, title, student, "", {}, {}}, key, run, ref};
+    return RowPlan{{name, title, student, "", {}, {}, ""}, key, run, ref};
   };
   std::vector<RowPlan> rows = {
       plan("teacher", "ConvNeXt V2-A (teacher)", false, "teacher_adapters", "teacher_adapters", s.teacher_adapters),
@@ -499,6 +517,11 @@ StageConfigs compose_stages(const Config& config, const PackPaths& paths, const 
       complete_stage_config("baseline", c);
       validate_config(c);
       out.baselines[d][arch] = c;
+    }
+  }
+  for (size_t i = 0; i < out.rows.size(); ++i) {
+    for (size_t j = 0; j < i && out.rows[i].same_as.empty(); ++j) {
+      if (out.rows[j].same_as.empty() && same_stages(out.rows[j], out.rows[i])) out.rows[i].same_as = out.rows[j].name;
     }
   }
   return out;
@@ -681,9 +704,16 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
       const std::vector<std::string>& own = v.own_set(model);
       if (!own.empty()) with += ", the " + model + "'s with [" + join(own, ", ") + "]";
     }
+    std::string shared;  // its models whose stage is an earlier row's, unchanged
+    for (const GazeRowStages& row : s.rows) {
+      for (const std::string& model : v.models) {
+        if (row.name == model + "_" + v.name && !row.same_as.empty())
+          shared += "; its " + model + " is " + row.same_as + "'s stage unchanged, trained once";
+      }
+    }
     ours.push_back("our variant \"" + v.name + "\" (not in the paper): the " + join(v.models, " and ") +
                    " adapters trained again" + with +
-                   (v.models.size() == 2 ? "; its student is checked against its teacher" : ""));
+                   (v.models.size() == 2 ? "; its student is checked against its teacher" : "") + shared);
   }
 }
 
@@ -718,6 +748,17 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
     for (size_t i = 0; i < stages.rows.size(); ++i) {
       const GazeRowStages& row = stages.rows[i];
       ModelScores* m = &results.rows[i];
+      if (!row.same_as.empty()) {
+        const auto earlier = std::find_if(results.rows.begin(), results.rows.begin() + i,
+                                          [&](const ModelScores& r) { return r.name == row.same_as; });
+        spdlog::info("pipeline: {} on {} is {}'s stage (same configs): trained once, scores shared", row.name, d,
+                     row.same_as);
+        m->params = earlier->params;
+        m->tunable = earlier->tunable;
+        m->note = earlier->note + "; " + row.same_as + "'s run (same stage)";
+        m->datasets[d] = earlier->datasets.at(d);
+        continue;
+      }
       std::vector<DatasetScores> scores;
       for (const int64_t person : folds.at(d)) {
         Config c = for_fold(row.adapters.at(d), person);
