@@ -35,6 +35,15 @@ using namespace gaze;
 
 namespace {
 
+// A text file's lines, blank ones left out.
+std::vector<std::string> non_empty_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  for (const std::string& line : split(testing::read_file(path), '\n')) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
 // One line per item: "<what>/<key>", its quadrants' (top left, top right, bottom left, bottom
 // right) mean pixels, their mean steps from pixel to pixel, and its gaze label.
 void fingerprint_dataset(const std::string& what, const std::string& source, const std::string& eye,
@@ -103,9 +112,7 @@ std::vector<std::string> render_fingerprint(const std::string& dir) {
   write_synthetic_datasets(config.synth, 5, 1);
   std::vector<std::string> lines;
   // people.csv's rows as written (draws at 4 decimals).
-  for (const std::string& row : split(testing::read_file(dir + "/people.csv"), '\n')) {
-    if (!row.empty()) lines.push_back("people.csv " + row);
-  }
+  for (const std::string& row : non_empty_lines(dir + "/people.csv")) lines.push_back("people.csv " + row);
   const std::string whole_frame = "pair", reader_default = DataConfig().eye;
   fingerprint_dataset("openeds", "openeds:" + dir + "/openeds", reader_default, lines);
   fingerprint_dataset("aea", "aea:" + dir + "/aea", whole_frame, lines);
@@ -162,10 +169,7 @@ TEST_CASE("the renderer draws what its version's fingerprint recorded (bump kSyn
        << "; after a change that draws other data, bump kSynthRendererVersion (datasets/synth/renderer_version.h) and "
           "record the new version's fingerprint with LIBGAZE_WRITE_RENDERER_FINGERPRINT=1; after a change to a synth.* "
           "default, pin the old value in render_fingerprint instead (the render's stamp compares settings itself)");
-  std::vector<std::string> recorded;
-  for (const std::string& row : split(testing::read_file(reference), '\n')) {
-    if (!row.empty()) recorded.push_back(row);
-  }
+  const std::vector<std::string> recorded = non_empty_lines(reference);
   REQUIRE(lines.size() == recorded.size());
   for (size_t i = 0; i < lines.size(); ++i) {
     INFO("rendered: " << lines[i] << "\nrecorded: " << recorded[i]);
