@@ -612,7 +612,8 @@ TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside 
       "pipeline.full_finetune=true 'pipeline.stages.student_full.set=[train.lr=0.0009765625]' "
       "'pipeline.variants=[{name: grid, title: a 2x2 grid head, set: [\"model.head.grid=[2,2]\"], "
       "student_set: [train.augmentation.shift=0.0625]}, {name: grid_b, set: [\"model.head.grid=[2,2]\"], "
-      "student_set: [train.augmentation.shift=0.125]}]'");
+      "student_set: [train.augmentation.shift=0.125]}, {name: grid_c, models: [teacher], set: "
+      "[\"model.head.grid=[2,2]\"], teacher_set: [train.lr=0.0009765625]}]'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // student_adapters' file and set (steps 2), then tune=all, then student_full's own set.
@@ -653,6 +654,8 @@ TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside 
   // A second variant whose teacher stage is the first's unchanged: trained once, its scores
   // shared; its student, changed, trains and is checked against that teacher.
   CHECK(!std::filesystem::exists(dir.file("p/teacher_grid_b_openeds")));
+  CHECK(!std::filesystem::exists(dir.file("p/users/teacher_grid_b_openeds")));
+  CHECK(std::filesystem::exists(dir.file("p/teacher_grid_c_openeds/model.h5")));  // its teacher_set changes it
   CHECK_THAT(read_file(dir.file("p/student_grid_b_openeds/config.yaml")), Contains("shift: 0.125"));
   const auto& openeds = report["datasets"]["openeds"];
   CHECK(openeds["teacher_grid_b"]["generalised_deg"].get<double>() ==
@@ -662,7 +665,7 @@ TEST_CASE("pipeline.full_finetune and pipeline.variants add our own rows beside 
   CHECK(report["checks"][9]["model"] == "student_grid_b");
   CHECK(report["checks"][9]["against"] == "teacher_grid_b");
   CHECK_THAT(read_file(dir.file("p/report.md")),
-             Contains("its teacher is teacher_grid's stage unchanged, trained once"));
+             Contains("row teacher_grid_b: teacher_grid's stage unchanged, so trained once"));
   CHECK_THAT(read_file(dir.file("p/report.md")),
              Contains("| generalised | DFT Gaze (student), a 2x2 grid head |") &&
                  Contains("| openeds | student_grid vs teacher_grid |") && Contains("our variant \"grid\"") &&

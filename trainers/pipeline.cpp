@@ -406,9 +406,10 @@ struct GazeRowStages {
   bool from_student = false;    // starts from the distilled student (else from the pretrained teacher)
   std::string checked_against;  // ours, a student: the row its checks compare with; "" = not checked
   std::map<std::string, Config> adapters, personalize;  // per dataset
-  // An earlier row whose stages these are, run names apart (a variant that trains a model again
-  // with nothing changed for it): trained once, its scores shared; "" = trained here.
-  std::string same_as;
+  // The index in StageConfigs::rows of an earlier row whose stages these are, run names apart (a
+  // variant that trains a model again with nothing changed for it): trained once, its scores
+  // shared, no run or user folders of its own; -1 = trained here.
+  int64_t same_as = -1;
 };
 
 // Whether two rows train and personalise alike on every dataset: equal configs but for their
@@ -450,7 +451,7 @@ std::vector<RowPlan> plan_rows(const PipelineConfig& p) {
   const PipelineStages& s = p.stages;
   const auto plan = [](const std::string& name, const std::string& title, bool student, const std::string& key,
                        const std::string& run, const StageRef& ref) {
-    return RowPlan{{name, title, student, "", {}, {}, ""}, key, run, ref};
+    return RowPlan{{name, title, student, "", {}, {}, -1}, key, run, ref};
   };
   std::vector<RowPlan> rows = {
       plan("teacher", "ConvNeXt V2-A (teacher)", false, "teacher_adapters", "teacher_adapters", s.teacher_adapters),
@@ -520,8 +521,8 @@ StageConfigs compose_stages(const Config& config, const PackPaths& paths, const 
     }
   }
   for (size_t i = 0; i < out.rows.size(); ++i) {
-    for (size_t j = 0; j < i && out.rows[i].same_as.empty(); ++j) {
-      if (out.rows[j].same_as.empty() && same_stages(out.rows[j], out.rows[i])) out.rows[i].same_as = out.rows[j].name;
+    for (size_t j = 0; j < i && out.rows[i].same_as < 0; ++j) {
+      if (out.rows[j].same_as < 0 && same_stages(out.rows[j], out.rows[i])) out.rows[i].same_as = int64_t(j);
     }
   }
   return out;
@@ -704,16 +705,15 @@ void describe_protocol(const Config& config, const StageConfigs& s, PipelineResu
       const std::vector<std::string>& own = v.own_set(model);
       if (!own.empty()) with += ", the " + model + "'s with [" + join(own, ", ") + "]";
     }
-    std::string shared;  // its models whose stage is an earlier row's, unchanged
-    for (const GazeRowStages& row : s.rows) {
-      for (const std::string& model : v.models) {
-        if (row.name == model + "_" + v.name && !row.same_as.empty())
-          shared += "; its " + model + " is " + row.same_as + "'s stage unchanged, trained once";
-      }
-    }
     ours.push_back("our variant \"" + v.name + "\" (not in the paper): the " + join(v.models, " and ") +
                    " adapters trained again" + with +
-                   (v.models.size() == 2 ? "; its student is checked against its teacher" : "") + shared);
+                   (v.models.size() == 2 ? "; its student is checked against its teacher" : ""));
+  }
+  for (const GazeRowStages& row : s.rows) {
+    if (row.same_as < 0) continue;
+    const std::string& earlier = s.rows[size_t(row.same_as)].name;
+    ours.push_back("row " + row.name + ": " + earlier + "'s stage unchanged, so trained once; its scores and runs (" +
+                   earlier + "_<dataset>) are " + earlier + "'s");
   }
 }
 
@@ -748,15 +748,14 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
     for (size_t i = 0; i < stages.rows.size(); ++i) {
       const GazeRowStages& row = stages.rows[i];
       ModelScores* m = &results.rows[i];
-      if (!row.same_as.empty()) {
-        const auto earlier = std::find_if(results.rows.begin(), results.rows.begin() + i,
-                                          [&](const ModelScores& r) { return r.name == row.same_as; });
-        spdlog::info("pipeline: {} on {} is {}'s stage (same configs): trained once, scores shared", row.name, d,
-                     row.same_as);
-        m->params = earlier->params;
-        m->tunable = earlier->tunable;
-        m->note = earlier->note + "; " + row.same_as + "'s run (same stage)";
-        m->datasets[d] = earlier->datasets.at(d);
+      if (row.same_as >= 0) {
+        const ModelScores& earlier = results.rows[size_t(row.same_as)];  // scored above: rows run in order
+        spdlog::info("pipeline: {} on {} is {}'s stage unchanged: its runs {}_{}{} serve both", row.name, d,
+                     earlier.name, earlier.name, d, suffix);
+        m->params = earlier.params;
+        m->tunable = earlier.tunable;
+        m->note = earlier.note + "; " + earlier.name + "'s runs (the same stage)";
+        m->datasets[d] = earlier.datasets.at(d);
         continue;
       }
       std::vector<DatasetScores> scores;

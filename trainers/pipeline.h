@@ -18,6 +18,9 @@
 // adapters, baselines and users per held-out person (runs named _pNN), and pipeline.seeds trains
 // every stage after packing once per seed (runs and user folders named _sN, except run.seed's
 // own, which keep their plain names). The data is rendered, packed and split once, with run.seed.
+// A row whose adapters and personalisation configs equal an earlier row's but for the run names
+// (a variant that trains a model again with nothing changed for it) is trained once: it reports
+// the earlier row's scores and has no run or user folders of its own.
 //
 // Work already done is skipped by stamps: data/synth.done (the renderer's
 // version, datasets/synth/renderer_version.h, its settings and seed) and
