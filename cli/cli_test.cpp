@@ -432,6 +432,7 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   INFO(other.output);
   REQUIRE(other.exit_code == 0);
   CHECK_THAT(other.output, !Contains("rendering synthetic") && !Contains("packed"));
+  const gaze::Json other_report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
   // Stamps and run configs written by a libgaze without some key (here train.ema) are still
   // the same data and the same runs: an upgrade neither re-renders nor refuses the run folders.
   for (const char* file : {"p/data/synth.done", "p/packs/openeds.done", "p/distill/config.yaml"}) {
@@ -447,6 +448,21 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   REQUIRE(upgraded.exit_code == 0);
   CHECK_THAT(upgraded.output, !Contains("rendering synthetic") && !Contains("packed") &&
                                   Contains("distill: resuming distill at step 3"));
+  // Nothing retrained, so every model's scores are its run's scores.json, to the last digit (the
+  // time per user included), when the binary names the commit it was built from; one built from
+  // uncommitted changes ("+changes") scores afresh.
+  const std::string commit = other_report["commit"].get<std::string>();
+  const bool keyed = commit != "unknown" && commit.find('+') == std::string::npos;
+  const gaze::Json upgraded_report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
+  INFO("libgaze " << commit);
+  CHECK(std::filesystem::exists(dir.file("p/student_adapters_openeds/scores.json")) == keyed);
+  if (keyed) {
+    CHECK_THAT(upgraded.output,
+               Contains("student_adapters_openeds: scores from " + dir.file("p/student_adapters_openeds/scores.json")));
+    CHECK(upgraded_report["datasets"] == other_report["datasets"]);
+  } else {
+    CHECK_THAT(upgraded.output, !Contains("scores from"));
+  }
   // Another renderer drew other eyes from the same settings: a folder rendered by it (or by a
   // libgaze before the stamp named the renderer) is refused, naming the folder to delete, and
   // nothing in it changes (its stages were trained on those eyes).

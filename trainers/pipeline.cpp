@@ -30,6 +30,7 @@
 #include "trainers/baseline_config.h"
 #include "trainers/evaluate.h"
 #include "trainers/personalize.h"
+#include "trainers/score_cache.h"
 #include "trainers/trainer.h"
 
 namespace gaze {
@@ -278,10 +279,21 @@ std::string import_teacher(const Config& config, const fs::path& root) {
 }
 
 // Generalised evaluation (validation split) and personalisation (test split) of one trained
-// model on one dataset; `evaluate_on` and `personalise` run the model's kind of each.
-DatasetScores score(const Config& c, const std::string& pack, const fs::path& eval_json_path,
-                    const std::function<EvalResult(const Dataset& data)>& evaluate_on,
+// model (`checkpoint`, trained in `run_dir`) on one dataset; `evaluate_on` and `personalise`
+// run the model's kind of each. Scores already computed from the same checkpoint, config, pack
+// and libgaze are read from the run's scores.json (trainers/score_cache.h) while what scoring
+// wrote (eval_validation.json, and `users` when personalisation writes there) is still on disk.
+DatasetScores score(const Config& c, const std::string& pack, const fs::path& run_dir, const std::string& checkpoint,
+                    const std::string& users, const std::function<EvalResult(const Dataset& data)>& evaluate_on,
                     const std::function<PersonalizeResult(const Dataset& test, const Dataset& train)>& personalise) {
+  const fs::path eval_json_path = run_dir / "eval_validation.json", cache = run_dir / "scores.json";
+  const std::string key = score_key(c, checkpoint, pack);
+  if (fs::exists(eval_json_path) && (users.empty() || fs::exists(users))) {
+    if (auto cached = read_cached_scores(cache.string(), key)) {
+      spdlog::info("{}: scores from {} (the same checkpoint, config, pack and libgaze)", c.run.name, cache.string());
+      return *cached;
+    }
+  }
   DataConfig split = c.data;
   split.source = pack;
   split.split = "train";
@@ -309,6 +321,7 @@ DatasetScores score(const Config& c, const std::string& pack, const fs::path& ev
   s.seconds_per_user = pr.seconds_per_user;
   s.calibrate_seconds_per_user = pr.calibrate_seconds_per_user;
   s.protocol = pr.protocol;
+  write_cached_scores(cache.string(), key, s);
   return s;
 }
 
@@ -762,7 +775,8 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
       for (const int64_t person : folds.at(d)) {
         Config c = for_fold(row.adapters.at(d), person);
         c.train.init = row.from_student ? student_mae : teacher_mae;
-        GazeNet net = load_model(train("adapters", c));
+        const std::string checkpoint = train("adapters", c);
+        GazeNet net = load_model(checkpoint);
         m->params = count_parameters(*net);
         const bool everything = c.train.tune == "all";
         m->tunable = everything ? m->params : count_tunable_parameters(*net);
@@ -772,7 +786,7 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
         const Config pc = for_fold(row.personalize.at(d), person);
         const std::string users = (root / "users" / (m->name + "_" + d + suffix + fold_suffix(person))).string();
         scores.push_back(score(
-            pc, packs.at(d), root / c.run.name / "eval_validation.json",
+            pc, packs.at(d), root / c.run.name, checkpoint, users,
             [&](const Dataset& data) { return evaluate(net, data, pc); },
             [&](const Dataset& test, const Dataset& train) { return personalize(net, test, &train, pc, users); }));
       }
@@ -795,13 +809,14 @@ SeedResults train_and_score(const PipelineConfig& p, StageConfigs stages, const 
       std::vector<DatasetScores> scores;
       for (const int64_t person : folds.at(d)) {
         const Config c = for_fold(stages.baselines.at(d).at(arch), person);
-        Baseline net = load_baseline(train("baseline", c));
+        const std::string checkpoint = train("baseline", c);
+        Baseline net = load_baseline(checkpoint);
         m.params = m.tunable = count_parameters(*net);
         m.note = baseline_input(arch).input + "; " + std::to_string(c.train.steps) + " steps x " +
                  std::to_string(c.train.batch_size) + " at lr " + fmt_double(c.train.lr) +
                  (c.train.init.empty() ? ", random init" : ", from " + c.train.init);
         scores.push_back(score(
-            c, c.data.source, root / c.run.name / "eval_validation.json",
+            c, c.data.source, root / c.run.name, checkpoint, "",
             [&](const Dataset& data) { return evaluate(net, data, c); },
             [&](const Dataset& test, const Dataset&) { return personalize_baseline(net, test, c); }));
       }
