@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The grid student's adapters stage at 1200 steps instead of 300: screened on seeds 0 and 2 (session
-37), run afresh on seed 1 (session 38) and on seeds 0 and 2 (session 39).
+37), run afresh on seed 1 (session 38) and on seeds 0 and 2 (sessions 39-40).
 
 Every condition run keeps its stages' checkpoints, so the student's adapters stage was trained
 again from each run's own distilled student with `train.steps=1200` and nothing else changed, and
@@ -30,8 +30,9 @@ from ceilings import people_means, person_difference
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUMMARIES = ["conditions_people80_grid_seed{}.json", "conditions_people80_grid_seed{}_people_resolution.json"]
 ORDER = ["demo", "anatomy", "camera", "illumination", "people", "resolution"]
-# seed -> the fresh runs' summaries of the grid student at 300 steps and at 1200 (seed 0: camera,
-# people and resolution only; its other conditions' runs predate the mended calibration draw).
+# seed -> the fresh runs' summaries of the grid student at 300 steps and at 1200, every condition
+# (seed 0's demo, anatomy and illumination run afresh in session 40: their session-34 runs predate
+# the mended calibration draw).
 FRESH = {seed: (f"conditions_people80_grid_seed{seed}_again.json", f"conditions_people80_grid1200_seed{seed}.json")
          for seed in (0, 1, 2)}
 
