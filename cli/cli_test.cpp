@@ -431,7 +431,7 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
       run_tiny_pipeline(dir, "demo.yaml", stages + " 'pipeline.stages.personalize.set=[personalize.steps=3]'");
   INFO(other.output);
   REQUIRE(other.exit_code == 0);
-  CHECK_THAT(other.output, !Contains("rendering synthetic") && !Contains("packed"));
+  CHECK_THAT(other.output, !Contains("rendering synthetic") && !Contains("packed") && !Contains("scores from"));
   const gaze::Json other_report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
   // Stamps and run configs written by a libgaze without some key (here train.ema) are still
   // the same data and the same runs: an upgrade neither re-renders nor refuses the run folders.
@@ -460,6 +460,16 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
     CHECK_THAT(upgraded.output,
                Contains("student_adapters_openeds: scores from " + dir.file("p/student_adapters_openeds/scores.json")));
     CHECK(upgraded_report["datasets"] == other_report["datasets"]);
+    // A damaged cache is a warning, not a failed run: that model is scored again, its file
+    // written anew.
+    std::ofstream(dir.file("p/student_adapters_openeds/scores.json"), std::ios::trunc) << "{\"key\": ";
+    const auto damaged =
+        run_tiny_pipeline(dir, "demo.yaml", stages + " 'pipeline.stages.personalize.set=[personalize.steps=3]'");
+    INFO(damaged.output);
+    CHECK(damaged.exit_code == 0);
+    CHECK_THAT(damaged.output, Contains("student_adapters_openeds/scores.json: invalid JSON") &&
+                                   Contains("scoring again") && Contains("teacher_adapters_openeds: scores from"));
+    CHECK(gaze::parse_json(read_file(dir.file("p/student_adapters_openeds/scores.json")), "scores").contains("key"));
   } else {
     CHECK_THAT(upgraded.output, !Contains("scores from"));
   }

@@ -289,11 +289,18 @@ DatasetScores score(const Config& c, const std::string& pack, const fs::path& ru
   const fs::path eval_json_path = run_dir / "eval_validation.json", cache = run_dir / "scores.json";
   const std::string key = score_key(c, checkpoint, pack);
   if (fs::exists(eval_json_path) && (users.empty() || fs::exists(users))) {
-    if (auto cached = read_cached_scores(cache.string(), key)) {
-      spdlog::info("{}: scores from {} (the same checkpoint, config, pack and libgaze)", c.run.name, cache.string());
-      return *cached;
+    try {
+      if (auto cached = read_cached_scores(cache.string(), key)) {
+        spdlog::info("{}: scores from {} (the same checkpoint, config, pack and libgaze)", c.run.name, cache.string());
+        return *cached;
+      }
+    } catch (const Error& e) {  // a cache, not an input: scored again and written anew
+      spdlog::warn("{}; scoring again", e.what());
     }
   }
+  // Gone before scoring writes anything, so a run stopped partway never leaves old scores beside
+  // new files.
+  fs::remove(cache);
   DataConfig split = c.data;
   split.source = pack;
   split.split = "train";

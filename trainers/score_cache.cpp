@@ -5,34 +5,32 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <vector>
 
 #include "libgaze/core/atomic_file.h"
 #include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
 #include "libgaze/core/version.h"
+#include "libgaze/io/checkpoint_file.h"
 
 namespace gaze {
 namespace {
 
 namespace fs = std::filesystem;
 
-// "<crc32c hex> <bytes>" of a file's contents.
-std::string file_crc(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read (to key its scores)");
-  std::vector<char> buffer(1 << 20);
+// The CRC-32C of a checkpoint's weights (names, types, shapes and values), not of its file:
+// HDF5 time-stamps what it writes, so the same weights saved again are other bytes.
+std::string weights_crc(const std::string& checkpoint) {
   uint32_t crc = 0;
-  uint64_t bytes = 0;
-  while (in) {
-    in.read(buffer.data(), std::streamsize(buffer.size()));
-    const auto got = in.gcount();
-    crc = crc32c(buffer.data(), size_t(got), crc);
-    bytes += uint64_t(got);
+  for (const auto& [name, array] : read_checkpoint_file(checkpoint).model) {
+    crc = crc32c(name.data(), name.size(), crc);
+    const auto dtype = static_cast<int32_t>(array.dtype);
+    crc = crc32c(&dtype, sizeof dtype, crc);
+    crc = crc32c(array.shape.data(), array.shape.size() * sizeof(int64_t), crc);
+    crc = crc32c(array.bytes.data(), array.bytes.size(), crc);
   }
-  char text[48];
-  std::snprintf(text, sizeof text, "%08x %llu", crc, static_cast<unsigned long long>(bytes));
+  char text[16];
+  std::snprintf(text, sizeof text, "%08x", crc);
   return text;
 }
 
@@ -57,8 +55,9 @@ std::string score_key(const Config& scoring, const std::string& checkpoint, cons
   if (commit == "unknown" || commit.find('+') != std::string::npos) return "";
   const std::string file = starts_with(pack, "pack:") ? pack.substr(5) : pack;
   const auto written = fs::last_write_time(file).time_since_epoch().count();
-  return "libgaze " + commit + "; checkpoint " + file_crc(checkpoint) + "; config " + config_hash(scoring) + "; pack " +
-         file + " " + std::to_string(fs::file_size(file)) + " " + std::to_string(written);
+  return "libgaze " + commit + "; checkpoint " + checkpoint + " weights " + weights_crc(checkpoint) + "; config " +
+         config_hash(scoring) + "; pack " + file + " " + std::to_string(fs::file_size(file)) + " " +
+         std::to_string(written);
 }
 
 Json dataset_scores_json(const DatasetScores& s) {

@@ -3,11 +3,11 @@
 // personalise every model it already scored.
 //
 // <run>/scores.json holds the DatasetScores and what they were computed from: the libgaze
-// commit, the checkpoint's CRC-32C and size, the scoring config's hash (config_hash: data,
-// personalisation, seed) and the pack's size and modification time. A cached score is used only
-// when all of these match, and never by a binary built from uncommitted changes (its commit
+// commit, the checkpoint's path and the CRC-32C of its weights, the hash of the whole scoring
+// config (config_hash) and the pack's path, size and modification time. A cached score is used
+// only when all of these match, and never by a binary built from uncommitted changes (its commit
 // says "+changes", so the code that scored cannot be named). Numbers round-trip exactly (JSON's
-// shortest form of each double); NaN is stored as null.
+// shortest form of each double); NaN and infinities are stored as null and read back as NaN.
 #pragma once
 
 #include <optional>

@@ -2,12 +2,14 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 
 #include "libgaze/core/error.h"
 #include "libgaze/core/version.h"
+#include "libgaze/io/checkpoint_file.h"
 #include "tests/test_util.h"
 
 using namespace gaze;
@@ -82,10 +84,19 @@ TEST_CASE("a broken scores file is an error naming it, never scores", "[score_ca
   CHECK_THROWS_WITH(read_cached_scores(path, "k"), Contains(path) && Contains("people") && Contains("delete it"));
 }
 
-TEST_CASE("the cache key names the commit, checkpoint, scoring config and pack", "[score_cache]") {
+TEST_CASE("the cache key names the commit, the checkpoint's weights, the scoring config and the pack",
+          "[score_cache]") {
   testing::TempDir dir;
   const std::string checkpoint = dir.file("model.h5"), pack = dir.file("data.h5");
-  write(checkpoint, "weights");
+  const auto save = [&](float value) {
+    h5::Array weight;
+    weight.shape = {2};
+    weight.bytes.resize(2 * sizeof(float));
+    const float values[2] = {value, 1.0f};
+    std::memcpy(weight.bytes.data(), values, sizeof values);
+    write_checkpoint_file(checkpoint, {"adapters", 2, "config", {{"head.weight", weight}}, {}, {}});
+  };
+  save(0.5f);
   write(pack, "frames");
   Config config;
   const std::string key = score_key(config, checkpoint, pack);
@@ -94,14 +105,14 @@ TEST_CASE("the cache key names the commit, checkpoint, scoring config and pack",
     CHECK(key.empty());  // uncommitted code: its scores cannot be named, so none are reused
     return;
   }
-  CHECK_THAT(key, Contains("libgaze " + commit) && Contains(pack));
+  CHECK_THAT(key, Contains("libgaze " + commit) && Contains(checkpoint) && Contains(pack));
   CHECK(score_key(config, checkpoint, "pack:" + pack) == key);
   Config other_seed = config;
   other_seed.run.seed += 1;
   CHECK(score_key(other_seed, checkpoint, pack) != key);
-  write(checkpoint, "weightz");  // same size, other bytes
+  save(0.25f);  // other weights
   CHECK(score_key(config, checkpoint, pack) != key);
-  write(checkpoint, "weights");
+  save(0.5f);  // the same weights saved again: another file (HDF5 time-stamps it), the same key
   CHECK(score_key(config, checkpoint, pack) == key);
   write(pack, "frames and more");
   CHECK(score_key(config, checkpoint, pack) != key);

@@ -257,10 +257,7 @@ TrainResult run_training(const Config& requested, TrainingStage& stage, bool res
   if (result.steps == t.steps && dist.is_root()) {
     result.model_path = run.path + "/model.h5";
     average.copy_into_model();
-    // A run resumed at its last step wrote this model before: left as it is, so its bytes (which
-    // HDF5 would time-stamp anew, and which scores are keyed on: trainers/score_cache.h) stay.
-    if (result.first_step < t.steps || !std::filesystem::exists(result.model_path))
-      save_module(result.model_path, stage.module(), config, stage.name(), t.steps);
+    save_module(result.model_path, stage.module(), config, stage.name(), t.steps);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (result.skipped.count) spdlog::warn("{}", result.skipped.summary());
