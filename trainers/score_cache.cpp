@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 
 #include "libgaze/core/atomic_file.h"
@@ -106,8 +105,7 @@ DatasetScores dataset_scores_from_json(const Json& j, const std::string& source)
 
 std::optional<DatasetScores> read_cached_scores(const std::string& path, const std::string& key) {
   if (key.empty() || !fs::exists(path)) return std::nullopt;
-  std::ifstream in(path);
-  const Json j = parse_json(std::string(std::istreambuf_iterator<char>(in), {}), path);
+  const Json j = parse_json(read_text_file(path), path);
   if (!j.is_object() || !j.contains("key") || !j.contains("scores"))
     throw Error(path + ": not a scores file (no key and scores); delete it to score again");
   if (j.at("key") != key) return std::nullopt;
