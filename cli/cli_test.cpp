@@ -7,6 +7,7 @@
 #include "datasets/synth/renderer_version.h"
 #include "libgaze/core/json.h"
 #include "libgaze/core/strings.h"
+#include "libgaze/core/version.h"
 #include "libgaze/io/checkpoint_file.h"
 #include "tests/test_util.h"
 
@@ -449,12 +450,13 @@ TEST_CASE("gaze run composes each stage from its file, the shared settings and i
   CHECK_THAT(upgraded.output, !Contains("rendering synthetic") && !Contains("packed") &&
                                   Contains("distill: resuming distill at step 3"));
   // Nothing retrained, so every model's scores are its run's scores.json, to the last digit (the
-  // time per user included), when the binary names the commit it was built from; one built from
-  // uncommitted changes ("+changes") scores afresh.
-  const std::string commit = other_report["commit"].get<std::string>();
-  const bool keyed = commit != "unknown" && commit.find('+') == std::string::npos;
+  // time per user included), when the binary names the code it was built from; one built from
+  // uncommitted code changes ("+changes") scores afresh. (This test and the gaze binary are built
+  // from the same tree, so they agree on it.)
+  const std::string code = gaze::libgaze_code_commit();
+  const bool keyed = code != "unknown" && code.find('+') == std::string::npos;
   const gaze::Json upgraded_report = gaze::parse_json(read_file(dir.file("p/report.json")), "report.json");
-  INFO("libgaze " << commit);
+  INFO("libgaze code " << code);
   CHECK(std::filesystem::exists(dir.file("p/student_adapters_openeds/scores.json")) == keyed);
   if (keyed) {
     CHECK_THAT(upgraded.output,

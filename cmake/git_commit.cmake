@@ -1,17 +1,30 @@
-# Writes OUT (a C++ header defining LIBGAZE_COMMIT) from the git checkout at SOURCE_DIR; run at
-# every build by the libgaze_commit target, it rewrites the header only when the commit changes,
-# so nothing recompiles otherwise. Outside a git checkout the commit is "unknown".
-execute_process(COMMAND git -C "${SOURCE_DIR}" rev-parse --short=12 HEAD
-                OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE failed ERROR_QUIET)
-if(failed OR commit STREQUAL "")
-  set(commit "unknown")
-else()
-  execute_process(COMMAND git -C "${SOURCE_DIR}" diff --quiet HEAD -- RESULT_VARIABLE dirty ERROR_QUIET)
+# Writes OUT (a C++ header defining LIBGAZE_COMMIT and LIBGAZE_CODE_COMMIT) from the git checkout at
+# SOURCE_DIR; run at every build by the libgaze_commit target, it rewrites the header only when a
+# commit changes, so nothing recompiles otherwise. Outside a git checkout both are "unknown".
+#
+# LIBGAZE_COMMIT is HEAD, LIBGAZE_CODE_COMMIT the last commit that changed the code compiled into
+# the binaries (the folders below); each gets "+changes" when what it covers has uncommitted
+# changes. A commit of results or docs moves the first and leaves the second.
+set(code_paths libgaze datasets trainers export cli cmake CMakeLists.txt)
+
+function(describe_commit out)  # ARGN: the paths it covers, all of the tree when none
+  execute_process(COMMAND git -C "${SOURCE_DIR}" log -1 --format=%H -- ${ARGN}
+                  OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE failed ERROR_QUIET)
+  if(failed OR commit STREQUAL "")
+    set(${out} "unknown" PARENT_SCOPE)
+    return()
+  endif()
+  string(SUBSTRING "${commit}" 0 12 commit)
+  execute_process(COMMAND git -C "${SOURCE_DIR}" diff --quiet HEAD -- ${ARGN} RESULT_VARIABLE dirty ERROR_QUIET)
   if(dirty)
     set(commit "${commit}+changes")
   endif()
-endif()
-set(text "#define LIBGAZE_COMMIT \"${commit}\"\n")
+  set(${out} "${commit}" PARENT_SCOPE)
+endfunction()
+
+describe_commit(commit)
+describe_commit(code_commit ${code_paths})
+set(text "#define LIBGAZE_COMMIT \"${commit}\"\n#define LIBGAZE_CODE_COMMIT \"${code_commit}\"\n")
 if(EXISTS "${OUT}")
   file(READ "${OUT}" old)
 endif()

@@ -1,7 +1,9 @@
 #include "datasets/pack.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "datasets/kmeans.h"
 #include "datasets/open_dataset.h"
@@ -92,6 +94,16 @@ TEST_CASE("a pack round-trips images and labels, with splits", "[pack]") {
   CHECK(test.size() == 50);
   CHECK(test.label(0).key == "item/2");
   CHECK_THROWS_WITH(PackDataset(dir.file("p.h5"), "tset"), Contains("did you mean 'test'"));
+}
+
+// No HDF5 timestamps (libgaze/io/hdf5.h): the same items packed again are the same file.
+TEST_CASE("the same items packed twice, seconds apart, are the same bytes", "[pack]") {
+  testing::TempDir dir;
+  const ToyDataset toy(40);
+  write_pack(toy, dir.file("a.h5"), {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // HDF5's times count seconds
+  write_pack(toy, dir.file("b.h5"), {});
+  CHECK(testing::read_file(dir.file("a.h5")) == testing::read_file(dir.file("b.h5")));
 }
 
 TEST_CASE("a pack holds one participant out for a leave-one-person-out fold, its own splits ignored", "[pack]") {

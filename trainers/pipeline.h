@@ -27,7 +27,7 @@
 // packs/<dataset>.done (the data settings); a new render drops the packs' stamps first, so what
 // is rendered is always packed anew. A folder rendered by another renderer version (or whose stamp
 // names none) is refused. A model already scored from the same checkpoint, config, pack and
-// libgaze commit reads its scores back from its run's scores.json (trainers/score_cache.h), so a
+// libgaze code reads its scores back from its run's scores.json (trainers/score_cache.h), so a
 // finished run resumed to add a variant or seed scores only what is new. describe_pipeline()
 // (`gaze run --protocol`) states the report's deviations from the paper and our own choices without rendering or
 // training. The report averages over folds and seeds and shows the seeds' spread (trainers/report.h).

@@ -6,10 +6,8 @@
 #include <limits>
 
 #include "libgaze/core/atomic_file.h"
-#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/core/strings.h"
-#include "libgaze/core/version.h"
 #include "libgaze/io/checkpoint_file.h"
 
 namespace gaze {
@@ -17,19 +15,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The CRC-32C of a checkpoint's weights (names, types, shapes and values), not of its file:
-// HDF5 time-stamps what it writes, so the same weights saved again are other bytes.
+// A checkpoint's weights, by their CRC-32C rather than the file's: HDF5 time-stamps what it
+// writes, so the same weights saved again are other bytes.
 std::string weights_crc(const std::string& checkpoint) {
-  uint32_t crc = 0;
-  for (const auto& [name, array] : read_checkpoint_file(checkpoint).model) {
-    crc = crc32c(name.data(), name.size(), crc);
-    const auto dtype = static_cast<int32_t>(array.dtype);
-    crc = crc32c(&dtype, sizeof dtype, crc);
-    crc = crc32c(array.shape.data(), array.shape.size() * sizeof(int64_t), crc);
-    crc = crc32c(array.bytes.data(), array.bytes.size(), crc);
-  }
   char text[16];
-  std::snprintf(text, sizeof text, "%08x", crc);
+  std::snprintf(text, sizeof text, "%08x", arrays_crc32c(read_checkpoint_file(checkpoint).model));
   return text;
 }
 
@@ -49,12 +39,12 @@ std::map<int64_t, double> per_id(const Json& j) {
 
 }  // namespace
 
-std::string score_key(const Config& scoring, const std::string& checkpoint, const std::string& pack) {
-  const std::string commit = libgaze_commit();
-  if (commit == "unknown" || commit.find('+') != std::string::npos) return "";
+std::string score_key(const Config& scoring, const std::string& checkpoint, const std::string& pack,
+                      const std::string& code) {
+  if (code == "unknown" || code.find('+') != std::string::npos) return "";
   const std::string file = starts_with(pack, "pack:") ? pack.substr(5) : pack;
   const auto written = fs::last_write_time(file).time_since_epoch().count();
-  return "libgaze " + commit + "; checkpoint " + checkpoint + " weights " + weights_crc(checkpoint) + "; config " +
+  return "libgaze code " + code + "; checkpoint " + checkpoint + " weights " + weights_crc(checkpoint) + "; config " +
          config_hash(scoring) + "; pack " + file + " " + std::to_string(fs::file_size(file)) + " " +
          std::to_string(written);
 }

@@ -2,11 +2,12 @@
 // again (to add a variant, a seed or a baseline to a finished run) does not evaluate and
 // personalise every model it already scored.
 //
-// <run>/scores.json holds the DatasetScores and what they were computed from: the libgaze
-// commit, the checkpoint's path and the CRC-32C of its weights, the hash of the whole scoring
-// config (config_hash) and the pack's path, size and modification time. A cached score is used
-// only when all of these match, and never by a binary built from uncommitted changes (its commit
-// says "+changes", so the code that scored cannot be named). Numbers round-trip exactly (JSON's
+// <run>/scores.json holds the DatasetScores and what they were computed from: the code (the last
+// commit that changed libgaze's code, libgaze_code_commit()), the checkpoint's path and the
+// CRC-32C of its weights, the hash of the whole scoring config (config_hash) and the pack's path,
+// size and modification time. A cached score is used only when all of these match, and never by a
+// binary built from uncommitted code changes (its code commit says "+changes", so the code that
+// scored cannot be named); commits of results or docs leave the cache valid. Numbers round-trip exactly (JSON's
 // shortest form of each double); NaN and infinities are stored as null and read back as NaN.
 #pragma once
 
@@ -15,13 +16,15 @@
 
 #include "libgaze/config/config.h"
 #include "libgaze/core/json.h"
+#include "libgaze/core/version.h"
 #include "trainers/report.h"
 
 namespace gaze {
 
 // What a model's scores on a dataset were computed from (the key a cached score must match);
-// "" when this binary's scores cannot be keyed (uncommitted changes, or no git commit known).
-std::string score_key(const Config& scoring, const std::string& checkpoint, const std::string& pack);
+// "" when `code` cannot name the code that scores ("+changes", or "unknown" outside git).
+std::string score_key(const Config& scoring, const std::string& checkpoint, const std::string& pack,
+                      const std::string& code = libgaze_code_commit());
 
 // Every field of `s` (its per-seed numbers aside: a cache holds one seed's run), and back.
 Json dataset_scores_json(const DatasetScores& s);

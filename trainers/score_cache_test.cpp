@@ -8,7 +8,6 @@
 #include <limits>
 
 #include "libgaze/core/error.h"
-#include "libgaze/core/version.h"
 #include "libgaze/io/checkpoint_file.h"
 #include "tests/test_util.h"
 
@@ -99,22 +98,22 @@ TEST_CASE("the cache key names the commit, the checkpoint's weights, the scoring
   save(0.5f);
   write(pack, "frames");
   Config config;
-  const std::string key = score_key(config, checkpoint, pack);
-  const std::string commit = libgaze_commit();
-  if (commit == "unknown" || commit.find('+') != std::string::npos) {
-    CHECK(key.empty());  // uncommitted code: its scores cannot be named, so none are reused
-    return;
-  }
-  CHECK_THAT(key, Contains("libgaze " + commit) && Contains(checkpoint) && Contains(pack));
-  CHECK(score_key(config, checkpoint, "pack:" + pack) == key);
+  // Uncommitted code, or none known: its scores cannot be named, so none are reused.
+  CHECK(score_key(config, checkpoint, pack, "0123456789ab+changes").empty());
+  CHECK(score_key(config, checkpoint, pack, "unknown").empty());
+  const std::string code = "0123456789ab";
+  const std::string key = score_key(config, checkpoint, pack, code);
+  CHECK_THAT(key, Contains("libgaze code " + code) && Contains(checkpoint) && Contains(pack));
+  CHECK(score_key(config, checkpoint, pack, "ba9876543210") != key);
+  CHECK(score_key(config, checkpoint, "pack:" + pack, code) == key);
   Config other_seed = config;
   other_seed.run.seed += 1;
-  CHECK(score_key(other_seed, checkpoint, pack) != key);
+  CHECK(score_key(other_seed, checkpoint, pack, code) != key);
   save(0.25f);  // other weights
-  CHECK(score_key(config, checkpoint, pack) != key);
-  save(0.5f);  // the same weights saved again: another file (HDF5 time-stamps it), the same key
-  CHECK(score_key(config, checkpoint, pack) == key);
+  CHECK(score_key(config, checkpoint, pack, code) != key);
+  save(0.5f);  // the same weights saved again (later, by another run): the same key
+  CHECK(score_key(config, checkpoint, pack, code) == key);
   write(pack, "frames and more");
-  CHECK(score_key(config, checkpoint, pack) != key);
-  CHECK_THROWS_WITH(score_key(config, dir.file("gone.h5"), pack), Contains(dir.file("gone.h5")));
+  CHECK(score_key(config, checkpoint, pack, code) != key);
+  CHECK_THROWS_WITH(score_key(config, dir.file("gone.h5"), pack, code), Contains(dir.file("gone.h5")));
 }

@@ -17,6 +17,7 @@
 #include "libgaze/core/parallel.h"
 #include "libgaze/core/progress.h"
 #include "libgaze/core/strings.h"
+#include "libgaze/io/checkpoint_file.h"
 #include "libgaze/io/optimizer_state.h"
 #include "trainers/metrics_log.h"
 #include "trainers/schedule.h"
@@ -65,7 +66,7 @@ std::string stage_inputs(const TrainConfig& t) {
   for (const auto& [key, path] :
        {std::pair<const char*, std::string>{"train.init", t.init}, {"train.teacher", t.teacher}}) {
     if (path.empty()) continue;
-    const uint32_t crc = tensors_crc32c(load_checkpoint(path).model);
+    const uint32_t crc = arrays_crc32c(read_checkpoint_file(path).model);
     out += std::string(key) + " " + path + ": weights crc32c " + std::to_string(crc) + "\n";
   }
   return out;

@@ -5,5 +5,6 @@
 namespace gaze {
 
 std::string libgaze_commit() { return LIBGAZE_COMMIT; }
+std::string libgaze_code_commit() { return LIBGAZE_CODE_COMMIT; }
 
 }  // namespace gaze

@@ -49,8 +49,8 @@ void set_cpu_rng_state(const at::Tensor& state);
 // Lookup in a TensorList; undefined tensor when absent.
 at::Tensor find_tensor(const TensorList& tensors, const std::string& name);
 
-// CRC-32C of the tensors' names and values (contiguous bytes), chained in list order: equal for
-// the same weights however the file holding them was written.
+// CRC-32C of the tensors' names and values (contiguous bytes), chained in list order: the
+// fingerprint arrays_crc32c (checkpoint_file.h) gives the same weights read from a file.
 uint32_t tensors_crc32c(const TensorList& tensors);
 
 }  // namespace gaze

@@ -1,6 +1,7 @@
 #include "libgaze/io/checkpoint_file.h"
 
 #include "libgaze/core/atomic_file.h"
+#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 
 namespace gaze {
@@ -65,6 +66,15 @@ CheckpointFile read_checkpoint_file(const std::string& path) {
   checkpoint.optimizer = read_group(file.id(), "optimizer", path);
   checkpoint.state = read_group(file.id(), "state", path);
   return checkpoint;
+}
+
+uint32_t arrays_crc32c(const ArrayList& arrays) {
+  uint32_t crc = 0;
+  for (const auto& [name, array] : arrays) {
+    crc = crc32c(name.data(), name.size(), crc);
+    crc = crc32c(array.bytes.data(), array.bytes.size(), crc);
+  }
+  return crc;
 }
 
 }  // namespace gaze

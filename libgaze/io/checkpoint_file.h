@@ -33,4 +33,10 @@ struct CheckpointFile {
 void write_checkpoint_file(const std::string& path, const CheckpointFile& checkpoint);
 CheckpointFile read_checkpoint_file(const std::string& path);
 
+// CRC-32C of the arrays' names and bytes, chained in list order: a fingerprint of a checkpoint's
+// weights (arrays_crc32c(read_checkpoint_file(p).model)) that is the same however and whenever the
+// file holding them was written. tensors_crc32c (checkpoint.h) gives the same number for the same
+// weights held as tensors.
+uint32_t arrays_crc32c(const ArrayList& arrays);
+
 }  // namespace gaze

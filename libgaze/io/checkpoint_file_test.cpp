@@ -1,10 +1,13 @@
 #include "libgaze/io/checkpoint_file.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
+#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "tests/test_util.h"
 
@@ -78,6 +81,30 @@ TEST_CASE("checkpoint files round-trip without torch", "[checkpoint]") {
   CHECK(same(read_checkpoint_file(dir.file("c.h5")), c));
   dir.write("not.h5", "plain text");
   CHECK_THROWS_WITH(read_checkpoint_file(dir.file("not.h5")), Contains("not.h5: not a readable HDF5 file"));
+}
+
+// HDF5 stamps each object with the time it was written unless told not to (hdf5.h): without
+// that, a checkpoint is a function of its content, so identical trainings write identical files.
+TEST_CASE("the same checkpoint written twice, seconds apart, is the same bytes", "[checkpoint]") {
+  testing::TempDir dir;
+  write_checkpoint_file(dir.file("a.h5"), small_checkpoint());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // HDF5's times count seconds
+  write_checkpoint_file(dir.file("b.h5"), small_checkpoint());
+  CHECK(read_bytes(dir.file("a.h5")) == read_bytes(dir.file("b.h5")));
+}
+
+TEST_CASE("arrays_crc32c chains the names and bytes of the arrays in order", "[checkpoint]") {
+  const ArrayList model = small_checkpoint().model;
+  std::string chained;
+  for (const auto& [name, array] : model) chained += name + std::string(array.bytes.begin(), array.bytes.end());
+  const uint32_t crc = arrays_crc32c(model);
+  CHECK(crc == crc32c(chained.data(), chained.size()));
+  ArrayList renamed = model, changed = model;
+  renamed[0].first = "stem.w";
+  changed[1].second.bytes[0] ^= 1;
+  CHECK(arrays_crc32c(renamed) != crc);
+  CHECK(arrays_crc32c(changed) != crc);
+  CHECK(arrays_crc32c({model[1], model[0]}) != crc);
 }
 
 // Every byte of a checkpoint flipped in turn: each damaged file either reads back exactly the

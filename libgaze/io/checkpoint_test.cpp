@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "libgaze/core/error.h"
+#include "libgaze/io/checkpoint_file.h"
 #include "libgaze/io/model_io.h"
 #include "libgaze/io/optimizer_state.h"
 #include "libgaze/models/gaze_net.h"
@@ -46,6 +47,10 @@ TEST_CASE("a checkpoint round-trips bit for bit", "[checkpoint]") {
   CHECK(counter.scalar_type() == at::kLong);
   // The resolved config inside reads back as a config.
   CHECK(parse_config(loaded.config_yaml, path).model.dims == config.model.dims);
+  // The weights' fingerprint is one number whether taken from the tensors or the file's arrays.
+  const uint32_t crc = tensors_crc32c(module_state(*net));
+  CHECK(tensors_crc32c(loaded.model) == crc);
+  CHECK(arrays_crc32c(read_checkpoint_file(path).model) == crc);
 }
 
 TEST_CASE("loading reports missing, unexpected and wrongly shaped tensors", "[checkpoint]") {

@@ -158,6 +158,14 @@ Handle::~Handle() {
   if (id_ >= 0 && close_) close_(id_);
 }
 
+Handle untimed_properties(hid_t property_class) {
+  Handle props(H5Pcreate(property_class), H5Pclose);
+  if (props.id() < 0 || H5Pset_obj_track_times(props.id(), false) < 0) {
+    throw Error("HDF5: cannot make an object creation property list");
+  }
+  return props;
+}
+
 File File::create(const std::string& path) {
   silence_hdf5_errors();
   // The 1.10 file format: every metadata block (superblock, object headers, B-trees, heaps)
@@ -167,7 +175,8 @@ File File::create(const std::string& path) {
   if (H5Pset_libver_bounds(access.id(), H5F_LIBVER_V110, H5F_LIBVER_LATEST) < 0) {
     throw Error(path + ": cannot select the HDF5 1.10 file format");
   }
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id());
+  const Handle create = untimed_properties(H5P_FILE_CREATE);  // the root group's times
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, create.id(), access.id());
   if (id < 0) throw Error(path + ": cannot create HDF5 file");
   return File(Handle(id, H5Fclose), path);
 }
@@ -188,7 +197,7 @@ void File::flush() {
 
 Handle create_group(hid_t parent, const std::string& name, const std::string& where) {
   // Track creation order so readers (and h5py) list members in the order they were written.
-  Handle props(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+  Handle props = untimed_properties(H5P_GROUP_CREATE);
   H5Pset_link_creation_order(props.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
   const hid_t id = H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, props.id(), H5P_DEFAULT);
   if (id < 0) fail(where, name, "cannot create group");
@@ -245,9 +254,9 @@ void write_array(hid_t parent, const std::string& name, const Array& array, cons
   Handle space(array.shape.empty() ? H5Screate(H5S_SCALAR)
                                    : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                H5Sclose);
-  Handle set(
-      H5Dcreate2(parent, name.c_str(), native_type(array.dtype), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      H5Dclose);
+  Handle set(H5Dcreate2(parent, name.c_str(), native_type(array.dtype), space.id(), H5P_DEFAULT,
+                        untimed_properties(H5P_DATASET_CREATE).id(), H5P_DEFAULT),
+             H5Dclose);
   if (set.id() < 0) fail(where, name, "cannot create dataset");
   if (array.numel() > 0 &&
       H5Dwrite(set.id(), native_type(array.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, array.bytes.data()) < 0) {
@@ -300,7 +309,9 @@ Array read_array(hid_t parent, const std::string& name, const std::string& where
 void write_string(hid_t parent, const std::string& name, const std::string& text, const std::string& where) {
   Handle type = string_type(text.size());
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle set(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  Handle set(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT,
+                        untimed_properties(H5P_DATASET_CREATE).id(), H5P_DEFAULT),
+             H5Dclose);
   if (set.id() < 0) fail(where, name, "cannot create string dataset");
   std::string padded = text;
   padded.resize(std::max<size_t>(1, text.size()), '\0');

@@ -3,7 +3,8 @@
 // Contract: every failure throws gaze::Error naming the file and the object path
 // ("ckpt.h5: /model/stages.0.0.dwconv.weight: ..."); HDF5's own stderr error stack is
 // silenced. Arrays are row-major; dtypes are the few libgaze stores. Files written here open
-// in h5py as ordinary datasets and attributes.
+// in h5py as ordinary datasets and attributes, and carry no timestamps: the same content
+// written twice is the same bytes (checkpoints of identical trainings compare equal).
 #pragma once
 
 #include <hdf5.h>
@@ -47,6 +48,10 @@ class Handle {
   hid_t id_ = -1;
   herr_t (*close_)(hid_t) = nullptr;
 };
+
+// A creation property list of `property_class` (H5P_FILE_CREATE, H5P_GROUP_CREATE,
+// H5P_DATASET_CREATE) whose objects record no access or modification times.
+Handle untimed_properties(hid_t property_class);
 
 class File {
  public:
