@@ -2,9 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "datasets/synth/renderer_version.h"
+#include "libgaze/config/config.h"
 #include "libgaze/core/json.h"
 #include "libgaze/core/strings.h"
 #include "libgaze/core/version.h"
@@ -29,6 +31,35 @@ TEST_CASE("gaze info prints the exact parameter counts", "[cli]") {
   const auto json = run_gaze("--log-level off info --json -c " LIBGAZE_SOURCE_DIR "/configs/model/student.yaml");
   CHECK(json.exit_code == 0);
   CHECK_THAT(json.output, Contains("\"params\": 281174") && Contains("\"tunable\": 14434"));
+}
+
+TEST_CASE("gaze info --checkpoint describes the model a checkpoint holds, with its weights' CRC-32C", "[cli]") {
+  TempDir dir;
+  // A student whose config is the checkpoint's own: its weights as the arrays of a checkpoint file.
+  const gaze::Config config = gaze::default_config({"model.dims=[16,32,64,128]", "data.input_size=[96,128]"});
+  gaze::h5::Array weight;
+  weight.shape = {2};
+  weight.bytes = {1, 2, 3, 4, 5, 6, 7, 8};
+  const gaze::ArrayList weights = {{"head.weight", weight}};
+  const std::string path = dir.file("model.h5");
+  gaze::write_checkpoint_file(path, {"adapters", 300, gaze::dump_config(config), weights, {}, {}});
+  char crc[16];
+  std::snprintf(crc, sizeof crc, "%08x", gaze::arrays_crc32c(weights));
+  const auto text = run_gaze("info --checkpoint " + path);
+  INFO(text.output);
+  CHECK(text.exit_code == 0);
+  CHECK_THAT(text.output, Contains("checkpoint " + path + "  stage adapters  step 300  1 weights  crc32c " + crc) &&
+                              Contains("dims [16,32,64,128]  input 1x3x96x128"));
+  const auto json = run_gaze("--log-level off info --json --checkpoint " + path);
+  CHECK(json.exit_code == 0);
+  const gaze::Json info = gaze::parse_json(json.output, "gaze info --json");
+  CHECK(info["checkpoint"]["weights_crc32c"].get<uint32_t>() == gaze::arrays_crc32c(weights));
+  CHECK(info["checkpoint"]["step"].get<int64_t>() == 300);
+  // The model is the checkpoint's: a config beside it is a usage error, a damaged file names itself.
+  CHECK(run_gaze("info --checkpoint " + path + " model.arch=teacher").exit_code == 2);
+  const auto missing = run_gaze("info --checkpoint " + dir.file("gone.h5"));
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output, Contains(dir.file("gone.h5")));
 }
 
 TEST_CASE("config errors are one clear line and exit 1", "[cli]") {

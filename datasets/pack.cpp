@@ -31,7 +31,7 @@ h5::Handle create_chunked(hid_t file, const char* name, hid_t type, std::vector<
   dims[0] = 0;
   max[0] = H5S_UNLIMITED;
   h5::Handle space(H5Screate_simple(int(dims.size()), dims.data(), max.data()), H5Sclose);
-  h5::Handle props = h5::untimed_properties(H5P_DATASET_CREATE);
+  h5::Handle props = h5::untimed_properties(H5P_DATASET_CREATE, where);
   H5Pset_chunk(props.id(), int(chunk.size()), chunk.data());
   H5Pset_fletcher32(props.id());
   if (compression > 0) {

@@ -281,7 +281,7 @@ std::string import_teacher(const Config& config, const fs::path& root) {
 // Generalised evaluation (validation split) and personalisation (test split) of one trained
 // model (`checkpoint`, trained in `run_dir`) on one dataset; `evaluate_on` and `personalise`
 // run the model's kind of each. Scores already computed from the same checkpoint, config, pack
-// and libgaze are read from the run's scores.json (trainers/score_cache.h) while what scoring
+// and libgaze code are read from the run's scores.json (trainers/score_cache.h) while what scoring
 // wrote (eval_validation.json, and `users` when personalisation writes there) is still on disk.
 DatasetScores score(const Config& c, const std::string& pack, const fs::path& run_dir, const std::string& checkpoint,
                     const std::string& users, const std::function<EvalResult(const Dataset& data)>& evaluate_on,
@@ -291,7 +291,8 @@ DatasetScores score(const Config& c, const std::string& pack, const fs::path& ru
   if (fs::exists(eval_json_path) && (users.empty() || fs::exists(users))) {
     try {
       if (auto cached = read_cached_scores(cache.string(), key)) {
-        spdlog::info("{}: scores from {} (the same checkpoint, config, pack and libgaze)", c.run.name, cache.string());
+        spdlog::info("{}: scores from {} (the same checkpoint, config, pack and libgaze code)", c.run.name,
+                     cache.string());
         return *cached;
       }
     } catch (const Error& e) {  // a cache, not an input: scored again and written anew

@@ -15,8 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A checkpoint's weights, by their CRC-32C rather than the file's: HDF5 time-stamps what it
-// writes, so the same weights saved again are other bytes.
+// A checkpoint's weights, by their CRC-32C rather than the file's: a run resumed to its end saves
+// model.h5 again, and the file also holds the step, the config's paths and (before session 41)
+// HDF5's timestamps, none of which change a score.
 std::string weights_crc(const std::string& checkpoint) {
   char text[16];
   std::snprintf(text, sizeof text, "%08x", arrays_crc32c(read_checkpoint_file(checkpoint).model));

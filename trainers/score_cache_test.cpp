@@ -87,13 +87,13 @@ TEST_CASE("the cache key names the commit, the checkpoint's weights, the scoring
           "[score_cache]") {
   testing::TempDir dir;
   const std::string checkpoint = dir.file("model.h5"), pack = dir.file("data.h5");
-  const auto save = [&](float value) {
+  const auto save = [&](float value, int64_t step = 2) {
     h5::Array weight;
     weight.shape = {2};
     weight.bytes.resize(2 * sizeof(float));
     const float values[2] = {value, 1.0f};
     std::memcpy(weight.bytes.data(), values, sizeof values);
-    write_checkpoint_file(checkpoint, {"adapters", 2, "config", {{"head.weight", weight}}, {}, {}});
+    write_checkpoint_file(checkpoint, {"adapters", step, "config", {{"head.weight", weight}}, {}, {}});
   };
   save(0.5f);
   write(pack, "frames");
@@ -111,7 +111,9 @@ TEST_CASE("the cache key names the commit, the checkpoint's weights, the scoring
   CHECK(score_key(other_seed, checkpoint, pack, code) != key);
   save(0.25f);  // other weights
   CHECK(score_key(config, checkpoint, pack, code) != key);
-  save(0.5f);  // the same weights saved again (later, by another run): the same key
+  const std::string first_file = testing::read_file(checkpoint);
+  save(0.5f, 3);  // the same weights in another file (another step): the same key
+  CHECK(testing::read_file(checkpoint) != first_file);
   CHECK(score_key(config, checkpoint, pack, code) == key);
   write(pack, "frames and more");
   CHECK(score_key(config, checkpoint, pack, code) != key);

@@ -158,10 +158,10 @@ Handle::~Handle() {
   if (id_ >= 0 && close_) close_(id_);
 }
 
-Handle untimed_properties(hid_t property_class) {
+Handle untimed_properties(hid_t property_class, const std::string& where) {
   Handle props(H5Pcreate(property_class), H5Pclose);
   if (props.id() < 0 || H5Pset_obj_track_times(props.id(), false) < 0) {
-    throw Error("HDF5: cannot make an object creation property list");
+    throw Error(where + ": cannot make an HDF5 object creation property list");
   }
   return props;
 }
@@ -175,7 +175,7 @@ File File::create(const std::string& path) {
   if (H5Pset_libver_bounds(access.id(), H5F_LIBVER_V110, H5F_LIBVER_LATEST) < 0) {
     throw Error(path + ": cannot select the HDF5 1.10 file format");
   }
-  const Handle create = untimed_properties(H5P_FILE_CREATE);  // the root group's times
+  const Handle create = untimed_properties(H5P_FILE_CREATE, path);  // the root group's times
   const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, create.id(), access.id());
   if (id < 0) throw Error(path + ": cannot create HDF5 file");
   return File(Handle(id, H5Fclose), path);
@@ -197,7 +197,7 @@ void File::flush() {
 
 Handle create_group(hid_t parent, const std::string& name, const std::string& where) {
   // Track creation order so readers (and h5py) list members in the order they were written.
-  Handle props = untimed_properties(H5P_GROUP_CREATE);
+  Handle props = untimed_properties(H5P_GROUP_CREATE, where);
   H5Pset_link_creation_order(props.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
   const hid_t id = H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, props.id(), H5P_DEFAULT);
   if (id < 0) fail(where, name, "cannot create group");
@@ -255,7 +255,7 @@ void write_array(hid_t parent, const std::string& name, const Array& array, cons
                                    : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                H5Sclose);
   Handle set(H5Dcreate2(parent, name.c_str(), native_type(array.dtype), space.id(), H5P_DEFAULT,
-                        untimed_properties(H5P_DATASET_CREATE).id(), H5P_DEFAULT),
+                        untimed_properties(H5P_DATASET_CREATE, where).id(), H5P_DEFAULT),
              H5Dclose);
   if (set.id() < 0) fail(where, name, "cannot create dataset");
   if (array.numel() > 0 &&
@@ -310,7 +310,7 @@ void write_string(hid_t parent, const std::string& name, const std::string& text
   Handle type = string_type(text.size());
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
   Handle set(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT,
-                        untimed_properties(H5P_DATASET_CREATE).id(), H5P_DEFAULT),
+                        untimed_properties(H5P_DATASET_CREATE, where).id(), H5P_DEFAULT),
              H5Dclose);
   if (set.id() < 0) fail(where, name, "cannot create string dataset");
   std::string padded = text;

@@ -4,7 +4,7 @@
 // ("ckpt.h5: /model/stages.0.0.dwconv.weight: ..."); HDF5's own stderr error stack is
 // silenced. Arrays are row-major; dtypes are the few libgaze stores. Files written here open
 // in h5py as ordinary datasets and attributes, and carry no timestamps: the same content
-// written twice is the same bytes (checkpoints of identical trainings compare equal).
+// written twice is the same bytes.
 #pragma once
 
 #include <hdf5.h>
@@ -50,8 +50,9 @@ class Handle {
 };
 
 // A creation property list of `property_class` (H5P_FILE_CREATE, H5P_GROUP_CREATE,
-// H5P_DATASET_CREATE) whose objects record no access or modification times.
-Handle untimed_properties(hid_t property_class);
+// H5P_DATASET_CREATE) whose objects record no access or modification times; `where` names the
+// file in errors.
+Handle untimed_properties(hid_t property_class, const std::string& where);
 
 class File {
  public:
