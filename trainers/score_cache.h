@@ -7,8 +7,9 @@
 // CRC-32C of its weights, the hash of the whole scoring config (config_hash) and the pack's path,
 // size and modification time. A cached score is used only when all of these match, and never by a
 // binary built from uncommitted code changes (its code commit says "+changes", so the code that
-// scored cannot be named); commits of results or docs leave the cache valid. Numbers round-trip exactly (JSON's
-// shortest form of each double); NaN and infinities are stored as null and read back as NaN.
+// scored cannot be named); commits of results or docs leave the cache valid. Numbers round-trip
+// exactly (JSON's shortest form of each double); NaN and infinities are stored as null and read
+// back as NaN.
 #pragma once
 
 #include <optional>

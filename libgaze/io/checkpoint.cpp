@@ -6,7 +6,6 @@
 #include <cstring>
 #include <sstream>
 
-#include "libgaze/core/crc32c.h"
 #include "libgaze/core/error.h"
 #include "libgaze/io/checkpoint_file.h"
 
@@ -169,14 +168,6 @@ at::Tensor find_tensor(const TensorList& tensors, const std::string& name) {
   return {};
 }
 
-uint32_t tensors_crc32c(const TensorList& tensors) {
-  uint32_t crc = 0;
-  for (const auto& [name, tensor] : tensors) {
-    const at::Tensor values = tensor.contiguous();
-    crc = crc32c(name.data(), name.size(), crc);
-    crc = crc32c(values.data_ptr(), values.nbytes(), crc);
-  }
-  return crc;
-}
+uint32_t tensors_crc32c(const TensorList& tensors) { return arrays_crc32c(to_arrays(tensors)); }
 
 }  // namespace gaze
